@@ -1,0 +1,200 @@
+"""The `fullbars` command: validate, plan, delete, status, network generate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from orchestrator.errors import FullbarsError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Intent-based orchestration for 5G private networks and enterprise broadband.")
+network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
+app.add_typer(network_app, name="network")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOpt = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB or sqlite:///.fullbars/store.db).")
+
+
+class Format(str, Enum):
+    text = "text"
+    xml = "xml"
+    json = "json"
+
+
+def _store(db):
+    from orchestrator import settings
+    from orchestrator.resources.store import Store
+
+    return Store(settings.database_url(db))
+
+
+def _fail(e: FullbarsError) -> None:
+    err.print(e.render(), markup=False)
+    err.print("nothing was changed.", style="dim")
+    raise typer.Exit(2)
+
+
+@app.command()
+def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+             network: Optional[Path] = typer.Option(None, "--network", help="Also check against this network.")):
+    """Check intent files against their service models (and a network's rules); change nothing."""
+    from orchestrator.intents.loader import load_intent_files
+
+    try:
+        loaded = load_intent_files([str(p) for p in intents])
+        if network:
+            from orchestrator.network.model import load_network
+            from orchestrator.plan.pipeline import PlanContext
+            from orchestrator.services.registry import SERVICES
+
+            net = load_network(network)
+            ctx = PlanContext(net, None, {i.name: i for i in loaded})
+            problems = [p for i in loaded for p in SERVICES.by_kind(i.kind).check(i, ctx)]
+            if problems:
+                raise FullbarsError(problems)
+    except FullbarsError as e:
+        _fail(e)
+    for i in loaded:
+        out.print(f"ok  {i.file}: {i.kind} {i.name}")
+
+
+def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
+    for s in result.services:
+        out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}")
+        for k, v in s.resources.items():
+            out.print(f"            {k:18} {v}", markup=False)
+    out.print()
+    shown = 0
+    for d in result.devices:
+        plus = sum(1 for line in d.diff if line.startswith("+") and not line.startswith("+++"))
+        minus = sum(1 for line in d.diff if line.startswith("-") and not line.startswith("---"))
+        state = f"+{plus} -{minus} lines" if d.changed else "in sync, no change"
+        out.print(f"[bold]{d.device}[/bold] ({d.kind}, {len(d.services)} service(s)): {state}")
+        if d.changed and (full or shown + len(d.diff) <= 400):
+            for line in d.diff:
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" \
+                    if line.startswith("@@") else None
+                out.print(line, style=style, markup=False)
+            shown += len(d.diff)
+            out.print("  NETCONF edit-config payload:", style="bold")
+            out.print(d.edit, markup=False)
+        elif d.changed:
+            where = f" see {out_dir}/{d.device}.diff and {d.device}.edit.xml" if out_dir else " use --out DIR or --full"
+            out.print(f"  (diff not shown:{where})", style="dim")
+    if out_dir:
+        out.print(f"\nartifacts in {out_dir}/ (manifest.json lists them with sha256)")
+
+
+def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
+    manifest = None
+    if out_dir:
+        from orchestrator.plan.artifacts import write
+
+        manifest = write(result, out_dir)
+    if fmt == Format.json:
+        from orchestrator.plan.artifacts import write as _  # noqa: F401 - same shape as the manifest
+
+        data = {"services": [s.__dict__ for s in result.services],
+                "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
+                             "diff": d.diff, "edit": d.edit} for d in result.devices]}
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    elif fmt == Format.xml:
+        for d in result.devices:
+            sys.stdout.write(f"<!-- {d.device} ({d.kind}) -->\n{d.edit}")
+    else:
+        _print_text(result, out_dir, full)
+    return manifest
+
+
+def _progress():
+    if not err.is_terminal:
+        return None
+
+    def show(stage, i, n):
+        err.print(f"\r{stage}: {i}/{n}", end="")
+        if i >= n:
+            err.print()
+    return show
+
+
+@app.command()
+def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+         network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
+                                                "(remembered in the store for later commands)."),
+         out_dir: Optional[Path] = typer.Option(None, "--out", help="Write per-device artifacts here."),
+         fmt: Format = typer.Option(Format.text, "--format"),
+         full: bool = typer.Option(False, "--full", help="Print every diff, however long."),
+         db: Optional[str] = DbOpt):
+    """Allocate, render and validate; show per device the diff and the NETCONF edit."""
+    from orchestrator.plan.pipeline import plan as run
+
+    try:
+        result = run(_store(db), str(network) if network else None, [str(p) for p in intents],
+                     progress=_progress())
+        _emit(result, fmt, out_dir, full)
+    except FullbarsError as e:
+        _fail(e)
+
+
+@app.command()
+def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."),
+           network: Optional[Path] = typer.Option(None, "--network"),
+           out_dir: Optional[Path] = typer.Option(None, "--out"),
+           fmt: Format = typer.Option(Format.text, "--format"),
+           full: bool = typer.Option(False, "--full"),
+           db: Optional[str] = DbOpt):
+    """Remove services: free their resources and show the plan that takes them off the devices."""
+    from orchestrator.plan.pipeline import plan as run
+
+    try:
+        result = run(_store(db), str(network) if network else None, [], delete=names)
+        _emit(result, fmt, out_dir, full)
+    except FullbarsError as e:
+        _fail(e)
+
+
+@app.command()
+def status(db: Optional[str] = DbOpt):
+    """List the services in the store with their allocations."""
+    from orchestrator.resources.store import Store
+
+    store = _store(db)
+    with store.transaction() as s:
+        rows = Store.intents(s)
+        allocs = Store.allocations(s)
+    held: dict[str, list[str]] = {}
+    for pool, value, owner, purpose in allocs:
+        held.setdefault(owner, []).append(f"{purpose}={value}")
+    out.print(f"{len(rows)} service(s) in {store.url}")
+    for name in sorted(rows):
+        out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
+
+
+@network_app.command("generate")
+def network_generate(olts: int = typer.Option(4), ports: int = typer.Option(16, help="PON ports per OLT."),
+                     bngs: int = typer.Option(2), sites: Optional[int] = typer.Option(None),
+                     pon_type: str = typer.Option("xgs-pon", "--type"), name: str = typer.Option("generated")):
+    """Print a network description of the given size."""
+    from orchestrator.network.generate import generate
+
+    sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
+
+
+def main() -> None:
+    try:
+        app()
+    except FullbarsError as e:  # errors raised while importing a command's modules
+        err.print(e.render(), markup=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Device kinds: what each kind of device implements, described as data."""

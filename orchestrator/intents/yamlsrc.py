@@ -1,0 +1,71 @@
+"""YAML read as a node tree, so every value keeps the line it came from and its raw text.
+
+Raw text matters: YAML 1.1 turns `yes` into a boolean and `012` into 10; the service model,
+not the YAML parser, decides what a value means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from orchestrator.errors import FullbarsError, Problem
+
+try:
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml missing
+    _Loader = yaml.SafeLoader
+
+
+def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]:
+    """Compose every document in a file; syntax errors become a Problem with file and line."""
+    name = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FullbarsError(f"no such file", file=name, fix="check the path") from None
+        except UnicodeDecodeError as exc:
+            raise FullbarsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=name,
+                                fix="save the file as UTF-8") from None
+    try:
+        docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise FullbarsError(
+            f"malformed YAML: {exc.problem or exc.context}",
+            file=name, line=(mark.line + 1) if mark else None,
+            fix="correct the YAML syntax (indentation, a missing ':' or an unclosed quote)",
+        ) from None
+    if not docs:
+        raise FullbarsError("the file holds no YAML document", file=name,
+                            fix="write an intent with apiVersion, kind, metadata and spec")
+    return docs
+
+
+def line_of(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def mapping_items(node: yaml.MappingNode, file: str, path: str) -> list[tuple[str, yaml.Node, int]]:
+    """(key, value node, key line); refuses duplicate and non-scalar keys."""
+    seen: dict[str, int] = {}
+    out = []
+    for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode):
+            raise FullbarsError(Problem("a key must be a plain word", file=file, line=line_of(knode),
+                                        path=path or "/", fix="use `name: value` pairs"))
+        key = knode.value
+        if key in seen:
+            raise FullbarsError(Problem(f"duplicate key {key!r} (first on line {seen[key]})", file=file,
+                                        line=line_of(knode), path=f"{path}.{key}".lstrip("."),
+                                        fix="keep one of the two entries"))
+        seen[key] = line_of(knode)
+        out.append((key, vnode, line_of(knode)))
+    return out
+
+
+def to_python(node: yaml.Node):
+    """Plain Python for parts that no YANG model types (the envelope's metadata)."""
+    return yaml.constructor.SafeConstructor().construct_document(node)

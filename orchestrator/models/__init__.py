@@ -1,0 +1,1 @@
+"""YANG model contexts (libyang) and validation of instance data against them."""

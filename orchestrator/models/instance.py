@@ -1,0 +1,239 @@
+"""YAML written by a person → YANG instance data (XML), checked key by key against the schema.
+
+The walk reports unknown keys with the keys that are allowed there, and remembers which YAML
+line each data path came from, so libyang's later verdict (type, range, pattern, mandatory,
+must) can be pinned to the line the engineer wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+import libyang
+import yaml
+
+from orchestrator.errors import Problem
+from orchestrator.intents.yamlsrc import line_of, mapping_items
+from orchestrator.models.context import ModelSet, ValidationFailed, module_ns
+
+
+@dataclass
+class Located:
+    """Where each data path of one YAML subtree came from."""
+
+    file: str
+    yaml_prefix: str  # how the user sees the top: "spec"
+    lines: dict[str, int] = field(default_factory=dict)  # data path → line
+    names: dict[str, str] = field(default_factory=dict)  # data path → dotted YAML path
+
+    def find(self, data_path: str | None) -> tuple[int | None, str]:
+        """The line and YAML path of a libyang path, walking up until a known node."""
+        if not data_path:
+            return None, self.yaml_prefix
+        p = data_path
+        while p:
+            if p in self.lines:
+                return self.lines[p], self.names[p]
+            stripped = _strip_predicates(p)
+            if stripped in self.lines:
+                return self.lines[stripped], self.names[stripped]
+            p = p.rsplit("/", 1)[0]
+        return None, self.yaml_prefix
+
+
+def _strip_predicates(path: str) -> str:
+    out, depth = [], 0
+    for ch in path:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def _children(snode) -> dict[str, object]:
+    return {c.name(): c for c in snode.children() if not c.config_false()}
+
+
+def _quote(v: str) -> str:
+    return "'" + v + "'" if "'" not in v else '"' + v + '"'
+
+
+class InstanceWriter:
+    def __init__(self, located: Located):
+        self.loc = located
+        self.problems: list[Problem] = []
+
+    def problem(self, msg: str, node: yaml.Node, ypath: str, fix: str | None = None):
+        self.problems.append(Problem(msg, file=self.loc.file, line=line_of(node), path=ypath, fix=fix))
+
+    def container(self, snode, node: yaml.Node, dpath: str, ypath: str, ns: str | None) -> str:
+        self.loc.lines.setdefault(dpath, line_of(node))
+        self.loc.names.setdefault(dpath, ypath)
+        self.loc.lines.setdefault(_strip_predicates(dpath), line_of(node))
+        self.loc.names.setdefault(_strip_predicates(dpath), ypath)
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null") and \
+                getattr(snode, "presence", lambda: None)():
+            body = ""
+        elif not isinstance(node, yaml.MappingNode):
+            self.problem(f"{snode.name()!r} must be a mapping of keys", node, ypath,
+                         fix=f"allowed keys: {', '.join(_children(snode))}")
+            return ""
+        else:
+            body = self.members(snode, node, dpath, ypath)
+        attr = f" xmlns={quoteattr(ns)}" if ns else ""
+        return f"<{snode.name()}{attr}>{body}</{snode.name()}>"
+
+    def members(self, snode, node: yaml.MappingNode, dpath: str, ypath: str) -> str:
+        kids = _children(snode)
+        parts = []
+        for key, vnode, kline in mapping_items(node, self.loc.file, ypath):
+            child = kids.get(key)
+            cy = f"{ypath}.{key}" if ypath else key
+            if child is None:
+                close = [k for k in kids if _near(k, key)]
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.problems.append(Problem(
+                    f"unknown key {key!r}", file=self.loc.file, line=kline, path=cy,
+                    fix=f"{hint}allowed keys here: {', '.join(kids) or '(none)'}"))
+                continue
+            ns = module_ns(child.module()) if child.module().name() != snode.module().name() else None
+            prefix = f"{child.module().name()}:" if ns else ""
+            cpath = f"{dpath}/{prefix}{key}"
+            kw = child.keyword()
+            if kw == "container":
+                parts.append(self.container(child, vnode, cpath, cy, ns))
+            elif kw == "list":
+                parts.append(self.list(child, vnode, cpath, cy, ns))
+            elif kw == "leaf-list":
+                parts.append(self.leaf_list(child, vnode, cpath, cy, ns))
+            else:
+                parts.append(self.leaf(child, vnode, cpath, cy, ns, kline))
+        return "".join(parts)
+
+    def list(self, snode, node, dpath, ypath, ns) -> str:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(f"{snode.name()!r} must be a list (entries starting with '-')", node, ypath)
+            return ""
+        keys = [k.name() for k in snode.keys()]
+        out = []
+        for i, item in enumerate(node.value):
+            iy = f"{ypath}[{i}]"
+            if not isinstance(item, yaml.MappingNode):
+                self.problem(f"each entry of {snode.name()!r} must be a mapping", item, iy,
+                             fix=f"allowed keys: {', '.join(_children(snode))}")
+                continue
+            vals = {k: v for k, v, _ in mapping_items(item, self.loc.file, iy)}
+            pred = "".join(f"[{k}={_quote(_scalar(vals[k]))}]" for k in keys
+                           if k in vals and isinstance(vals[k], yaml.ScalarNode))
+            out.append(self.container(snode, item, dpath + pred, iy, ns))
+        return "".join(out)
+
+    def leaf_list(self, snode, node, dpath, ypath, ns) -> str:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out = []
+        for item in items:
+            if not isinstance(item, yaml.ScalarNode):
+                self.problem(f"{snode.name()!r} takes plain values", item, ypath)
+                continue
+            v = _scalar(item)
+            self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
+            self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
+            out.append(self._leaf_xml(snode.name(), v, ns))
+        self.loc.lines.setdefault(dpath, line_of(node))
+        self.loc.names.setdefault(dpath, ypath)
+        return "".join(out)
+
+    def leaf(self, snode, node, dpath, ypath, ns, kline) -> str:
+        self.loc.lines[dpath] = kline
+        self.loc.names[dpath] = ypath
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem(f"{snode.name()!r} takes a single value, not a "
+                         f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", node, ypath,
+                         fix=_allowed(snode))
+            return ""
+        return self._leaf_xml(snode.name(), _scalar(node), ns)
+
+    @staticmethod
+    def _leaf_xml(name: str, value: str, ns: str | None) -> str:
+        attr = f" xmlns={quoteattr(ns)}" if ns else ""
+        return f"<{name}{attr}>{escape(value)}</{name}>"
+
+
+def _scalar(node: yaml.ScalarNode) -> str:
+    v = node.value
+    return "" if v in ("~", "null") and node.style is None else v
+
+
+def _near(a: str, b: str) -> bool:
+    """A cheap typo detector: same letters give or take one edit."""
+    if abs(len(a) - len(b)) > 2:
+        return False
+    import difflib
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
+def _allowed(snode) -> str | None:
+    try:
+        t = snode.type()
+    except Exception:
+        return None
+    return _describe_type(t)
+
+
+def _describe_type(t) -> str | None:
+    base = t.basename()
+    if base == "enumeration":
+        return "one of: " + ", ".join(e for e, _ in t.enums())
+    rng = t.range()
+    pats = [p for p, _ in t.patterns()] if hasattr(t, "patterns") else []
+    if rng:
+        return f"a {t.name()} in {rng}"
+    if pats:
+        return f"text matching {pats[0]}"
+    if base == "union":
+        return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
+    return f"a value of type {t.name()}"
+
+
+def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str, yaml_prefix: str,
+            located: Located | None = None):
+    """Validate a YAML subtree as the instance of `module:top`; return (tree, problems)."""
+    snode = next(models.ctx.find_path(f"/{module}:{top}"))
+    loc = located or Located(file, yaml_prefix)
+    w = InstanceWriter(loc)
+    xml = w.container(snode, node, f"/{module}:{top}", yaml_prefix, module_ns(snode.module()))
+    if w.problems:
+        return None, w.problems
+    try:
+        tree = models.parse(xml, present_only=True)
+    except ValidationFailed as vf:
+        line, ypath = loc.find(vf.path)
+        fix = _fix_for(models, vf)
+        return None, [Problem(_humanize(vf.message), file=file, line=line, path=ypath, fix=fix)]
+    return tree, []
+
+
+def _humanize(msg: str) -> str:
+    return msg.replace("Unsatisfied pattern - ", "").replace("Unsatisfied range - ", "")
+
+
+def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
+    if not vf.path:
+        return None
+    spath = _strip_predicates(vf.path)
+    try:
+        sn = next(models.ctx.find_path(spath))
+    except (libyang.LibyangError, StopIteration):
+        return None
+    if vf.message.startswith(("Mandatory node", "Mandatory choice")):
+        parent = sn.parent()
+        where = "spec" if parent is None or parent.parent() is None else parent.name()
+        return f"add `{sn.name()}:` under {where}"
+    if sn.keyword() in ("leaf", "leaf-list"):
+        desc = _allowed(sn)
+        return f"use {desc}" if desc else None
+    return None

@@ -1,0 +1,1 @@
+"""The network description: devices, PON ports, uplinks, pools, policies."""

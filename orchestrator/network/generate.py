@@ -1,0 +1,54 @@
+"""Generate a network description of a given size (examples, labs and benchmarks)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import yaml
+
+
+def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_type: str = "xgs-pon",
+             name: str = "generated") -> str:
+    """OLTs spread over sites and BNGs round-robin; pools sized for every possible ONU.
+
+    Public /29 blocks come from the reserved 240.0.0.0/4 (never routed anywhere, so a generated
+    network can be as large as a benchmark needs); subscriber /30s from the shared address
+    space 100.64.0.0/10.
+    """
+    sites = sites or max(1, bngs)
+    bng_names = [f"bng-{i + 1}" for i in range(bngs)]
+    spec: dict = {
+        "credentials": {"username": "fullbars", "secret-ref": "env:FULLBARS_NETCONF_PASSWORD"},
+        "olt": [],
+        "bng": [{"name": b, "management": {"address": f"198.18.1.{i + 1}"}} for i, b in enumerate(bng_names)],
+        "pool": [],
+        "policies": {"upstream-by-tenure": [
+            {"min-years": 0, "max-upstream": "300M"},
+            {"min-years": 3, "max-upstream": "500M"},
+            {"min-years": 5, "max-upstream": "1000M"}]},
+    }
+    for i in range(olts):
+        site = f"site-{(i % sites) + 1}"
+        bng = bng_names[(i % sites) % bngs]
+        spec["olt"].append({
+            "name": f"olt-{i + 1}",
+            "site": site,
+            "management": {"address": str(ipaddress.ip_address("198.18.2.1") + i)},
+            "uplink": [{"name": "uplink-1", "bng": bng, "bng-interface": f"eth-olt-{i + 1}"}],
+            "pon-port": [{"name": f"1/1/{p + 1}", "type": pon_type} for p in range(ports)],
+        })
+    # Enough addresses for a full network: 128 ONUs a port, split evenly over the BNGs.
+    per_bng = max(1, olts * ports * 128 // bngs + 1)
+    public_bits = max(29 - (per_bng - 1).bit_length(), 4)
+    sub_bits = max(30 - (per_bng - 1).bit_length(), 10)
+    public = ipaddress.ip_network("240.0.0.0/4")
+    sub = ipaddress.ip_network("100.64.0.0/10")
+    pub_nets = public.subnets(new_prefix=public_bits) if public_bits > 4 else iter([public])
+    sub_nets = sub.subnets(new_prefix=sub_bits) if sub_bits > 10 else iter([sub])
+    for b in bng_names:
+        spec["pool"].append({"name": f"public-{b}", "type": "public-static", "prefix": str(next(pub_nets)),
+                             "bng": [b]})
+        spec["pool"].append({"name": f"subscribers-{b}", "type": "subscriber", "prefix": str(next(sub_nets)),
+                             "bng": [b]})
+    doc = {"apiVersion": "fullbars.io/v1", "kind": "Network", "metadata": {"name": name}, "spec": spec}
+    return yaml.safe_dump(doc, sort_keys=False, width=120)

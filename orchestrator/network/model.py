@@ -1,0 +1,211 @@
+"""The network description read from YAML (`kind: Network`), validated with fullbars-network.yang."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.intents.envelope import read_envelope
+from orchestrator.intents.yamlsrc import read_documents
+from orchestrator.models.instance import to_tree
+from orchestrator.services.models import service_models
+
+LINE_RATES = {"gpon": ("2488M", "1244M"), "xgs-pon": ("9953M", "9953M")}
+DEFAULT_TENURE_RULE = ((0, "300M"), (3, "500M"), (5, "1000M"))
+_UNIT = {"k": 10**3, "M": 10**6, "G": 10**9}
+
+
+def bps(rate: str) -> int:
+    """'500M' → 500000000."""
+    return int(rate[:-1]) * _UNIT[rate[-1]]
+
+
+def rate_text(b: int) -> str:
+    for u, f in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if b % f == 0:
+            return f"{b // f}{u}"
+    return str(b)
+
+
+@dataclass
+class PonPort:
+    olt: str
+    name: str
+    type: str
+    ct: str
+    cpair: str
+    cpart: str
+    cg: str
+    down_bps: int
+    up_bps: int
+    onu_id: tuple[int, int]
+    alloc_id: tuple[int, int]
+    gemport: tuple[int, int]
+    index: int  # 1-based position on the OLT, used as the xgs-pon-id
+
+
+@dataclass
+class Uplink:
+    olt: str
+    name: str
+    bng: str
+    bng_interface: str
+    s_vlan: tuple[int, int]
+
+
+@dataclass
+class Device:
+    name: str
+    kind: str
+    role: str
+    address: str | None
+    port: int
+    site: str | None = None
+    pon_ports: dict[str, PonPort] = field(default_factory=dict)
+    uplinks: dict[str, Uplink] = field(default_factory=dict)
+
+
+@dataclass
+class Pool:
+    name: str
+    type: str
+    prefix: str
+    block_length: int
+    bngs: tuple[str, ...]
+
+
+@dataclass
+class Network:
+    name: str
+    file: str
+    text: str
+    digest: str
+    devices: dict[str, Device]
+    pools: dict[str, Pool]
+    tenure_rule: tuple[tuple[int, str], ...]
+    username: str
+    secret_ref: str | None
+
+    def olts_at(self, site: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
+
+    def max_upstream(self, years: int) -> str:
+        best = None
+        for min_years, rate in self.tenure_rule:
+            if years >= min_years:
+                best = rate
+        return best or self.tenure_rule[0][1]
+
+    def links(self):
+        """Every OLT uplink with the BNG port at its other end."""
+        for d in self.devices.values():
+            yield from d.uplinks.values()
+
+
+def load_network(path: Path | str, text: str | None = None) -> Network:
+    file = str(path)
+    if text is None:
+        docs = read_documents(path)
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        docs = read_documents(path, text)
+    if len(docs) != 1:
+        raise FullbarsError("a network description is one YAML document", file=file,
+                            line=docs[1].start_mark.line + 1, fix="keep one document in the file")
+    doc = read_envelope(docs[0], file, ["Network"])
+    tree, problems = to_tree(service_models(), "fullbars-network", "network", doc.spec_node, file, "spec")
+    if problems:
+        raise FullbarsError(problems)
+    spec = tree.print_dict(include_implicit_defaults=True)["network"]
+    tree.free()
+    return _build(doc.name, file, text, spec)
+
+
+def _build(name: str, file: str, text: str, spec: dict) -> Network:
+    from orchestrator.devices.registry import KINDS
+
+    problems: list[Problem] = []
+    devices: dict[str, Device] = {}
+
+    def kind_role(devname, kind, want):
+        try:
+            k = KINDS.get(kind)
+        except FullbarsError as e:
+            problems.append(Problem(f"device {devname}: {e.problems[0].message}", file=file,
+                                    path=f"spec.{want}[{devname}].kind", fix=e.problems[0].fix))
+            return want
+        if k.role != want:
+            problems.append(Problem(f"device {devname} has kind {kind}, which is a {k.role}, not a {want}",
+                                    file=file, path=f"spec.{want}[{devname}].kind"))
+        return k.role
+
+    for b in spec.get("bng", []):
+        m = b.get("management", {})
+        devices[b["name"]] = Device(b["name"], b["kind"], kind_role(b["name"], b["kind"], "bng"),
+                                    m.get("address"), m.get("port", 830))
+    for o in spec.get("olt", []):
+        if o["name"] in devices:
+            problems.append(Problem(f"device name {o['name']} is used by a BNG and an OLT", file=file,
+                                    path=f"spec.olt[{o['name']}]", fix="give every device its own name"))
+            continue
+        m = o.get("management", {})
+        dev = Device(o["name"], o["kind"], kind_role(o["name"], o["kind"], "olt"), m.get("address"),
+                     m.get("port", 830), site=o["site"])
+        for i, p in enumerate(o.get("pon-port", []), start=1):
+            n = p["name"]
+            down_default, up_default = LINE_RATES[p["type"]]
+            lr = p.get("line-rate", {})
+            ranges = {k: (p[k]["first"], p[k]["last"]) for k in ("onu-id", "alloc-id", "gemport")}
+            for k, (lo, hi) in ranges.items():
+                if hi < lo:
+                    problems.append(Problem(f"{k} range {lo}..{hi} is empty", file=file,
+                                            path=f"spec.olt[{o['name']}].pon-port[{n}].{k}",
+                                            fix="make last at least first"))
+            dev.pon_ports[n] = PonPort(
+                olt=o["name"], name=n, type=p["type"],
+                ct=p.get("channel-termination", f"ct-{n}"), cpair=p.get("channel-pair", f"cpair-{n}"),
+                cpart=p.get("channel-partition", f"cpart-{n}"), cg=p.get("channel-group", f"cg-{n}"),
+                down_bps=bps(lr.get("downstream", down_default)), up_bps=bps(lr.get("upstream", up_default)),
+                onu_id=ranges["onu-id"], alloc_id=ranges["alloc-id"], gemport=ranges["gemport"], index=i)
+        for u in o.get("uplink", []):
+            sv = u.get("s-vlan", {})
+            dev.uplinks[u["name"]] = Uplink(o["name"], u["name"], u["bng"], u["bng-interface"],
+                                            (sv.get("first", 1001), sv.get("last", 1999)))
+        devices[o["name"]] = dev
+
+    pools = {}
+    for p in spec.get("pool", []):
+        length = p.get("block-length") or (29 if p["type"] == "public-static" else 30)
+        plen = int(p["prefix"].split("/")[1])
+        if length < plen:
+            problems.append(Problem(f"pool {p['name']}: block-length /{length} is larger than the prefix "
+                                    f"{p['prefix']}", file=file, path=f"spec.pool[{p['name']}].block-length",
+                                    fix=f"use a block-length of at least {plen}"))
+        pools[p["name"]] = Pool(p["name"], p["type"], p["prefix"], length, tuple(p.get("bng", ())))
+    _check_pool_overlap(pools, file, problems)
+
+    rule = tuple(sorted((r["min-years"], r["max-upstream"])
+                        for r in spec.get("policies", {}).get("upstream-by-tenure", []))) or DEFAULT_TENURE_RULE
+    if rule[0][0] != 0:
+        problems.append(Problem("the upstream-by-tenure rule must start at min-years 0", file=file,
+                                path="spec.policies.upstream-by-tenure", fix="add a row with min-years: 0"))
+    if problems:
+        raise FullbarsError(problems)
+    creds = spec.get("credentials", {})
+    return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
+                   devices=devices, pools=pools, tenure_rule=rule,
+                   username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"))
+
+
+def _check_pool_overlap(pools: dict[str, Pool], file: str, problems: list[Problem]) -> None:
+    import netaddr
+
+    items = sorted(pools.values(), key=lambda p: netaddr.IPNetwork(p.prefix).first)
+    for a, b in zip(items, items[1:]):
+        na, nb = netaddr.IPNetwork(a.prefix), netaddr.IPNetwork(b.prefix)
+        if nb.first <= na.last:
+            problems.append(Problem(f"pools {a.name} ({a.prefix}) and {b.name} ({b.prefix}) overlap",
+                                    file=file, path=f"spec.pool[{b.name}].prefix",
+                                    fix="give every pool its own address range"))

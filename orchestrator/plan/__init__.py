@@ -1,0 +1,1 @@
+"""Planning: the device configs an intent set means, and the minimal edit from what devices have."""

@@ -1,0 +1,145 @@
+"""Checks across devices, read from the rendered configs themselves (so a broken template is
+caught, not just a wrong allocation): VLAN pairs agree on both ends of every OLT-BNG link, no
+address is used twice, and no PON port carries more assured upstream than its line rate."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import netaddr
+from lxml import etree
+
+from orchestrator.errors import Problem
+from orchestrator.network.model import Network, rate_text
+
+IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+NS = {
+    "if": IF,
+    "ip": "urn:ietf:params:xml:ns:yang:ietf-ip",
+    "subif": "urn:bbf:yang:bbf-sub-interfaces",
+    "tag": "urn:bbf:yang:bbf-sub-interface-tagging",
+    "xpon": "urn:bbf:yang:bbf-xpon",
+    "vani": "urn:bbf:yang:bbf-xponvani",
+    "gt": "urn:bbf:yang:bbf-xpongemtcont",
+    "fbs": "urn:fullbars:yang:fullbars-bng-subscriber",
+}
+
+
+def olt_vlan_pairs(tree) -> dict[str, dict[tuple[int, int], str]]:
+    """uplink → {(S, C): sub-interface} for double-tag matches on network-facing sub-interfaces."""
+    out: dict[str, dict] = defaultdict(dict)
+    for itf in tree.iterfind(".//if:interfaces/if:interface", NS):
+        lower = itf.findtext("subif:subif-lower-layer/subif:interface", namespaces=NS)
+        if lower is None:
+            continue
+        for rule in itf.iterfind("subif:inline-frame-processing/subif:ingress-rule/subif:rule", NS):
+            tags = {}
+            for tag in rule.iterfind("subif:flexible-match/tag:match-criteria/tag:tag", NS):
+                tags[int(tag.findtext("tag:index", namespaces=NS))] = tag.findtext("tag:dot1q-tag/tag:vlan-id",
+                                                                                   namespaces=NS)
+            if 0 in tags and 1 in tags:
+                out[lower][(int(tags[0]), int(tags[1]))] = itf.findtext("if:name", namespaces=NS)
+    return out
+
+
+def bng_vlan_pairs(tree) -> dict[str, dict[tuple[int, int], str]]:
+    out: dict[str, dict] = defaultdict(dict)
+    for itf in tree.iterfind(".//if:interfaces/if:interface", NS):
+        sub = itf.find("fbs:subscriber", NS)
+        if sub is None:
+            continue
+        pair = (int(sub.findtext("fbs:outer-vlan", namespaces=NS)), int(sub.findtext("fbs:inner-vlan", namespaces=NS)))
+        out[sub.findtext("fbs:parent-interface", namespaces=NS)][pair] = itf.findtext("if:name", namespaces=NS)
+    return out
+
+
+READERS = {"olt": olt_vlan_pairs, "bng": bng_vlan_pairs}
+
+
+def check(network: Network, configs: dict[str, str]) -> list[Problem]:
+    trees = {d: etree.fromstring(x.encode()) for d, x in configs.items()}
+    return _vlans(network, trees) + _addresses(trees) + _pon_capacity(network, trees)
+
+
+def _vlans(network: Network, trees) -> list[Problem]:
+    problems = []
+    pairs = {d: READERS[network.devices[d].role](t) for d, t in trees.items()
+             if network.devices[d].role in READERS}
+    for link in network.links():
+        if link.olt not in pairs or link.bng not in pairs:
+            continue  # the plan renders both ends of every link it touches
+        a = pairs[link.olt].get(link.name, {})
+        b = pairs[link.bng].get(link.bng_interface, {})
+        for pair in sorted(set(a) - set(b)):
+            problems.append(Problem(
+                f"VLAN S{pair[0]}/C{pair[1]} is carried by {link.olt} {a[pair]} but {link.bng} "
+                f"{link.bng_interface} has no sub-interface for it", path=f"{link.olt}:{link.name}",
+                fix="the two templates disagree on the VLAN pair; correct the one that is wrong"))
+        for pair in sorted(set(b) - set(a)):
+            problems.append(Problem(
+                f"VLAN S{pair[0]}/C{pair[1]} is terminated by {link.bng} {b[pair]} but {link.olt} "
+                f"{link.name} does not carry it", path=f"{link.bng}:{link.bng_interface}",
+                fix="the two templates disagree on the VLAN pair; correct the one that is wrong"))
+    return problems
+
+
+def _addresses(trees) -> list[Problem]:
+    problems = []
+    seen: dict[int, str] = {}
+    nets: list[tuple[netaddr.IPNetwork, str]] = []
+    for dev, t in sorted(trees.items()):
+        for itf in t.iterfind(".//if:interfaces/if:interface", NS):
+            name = itf.findtext("if:name", namespaces=NS)
+            where = f"{dev} {name}"
+            for addr in itf.iterfind("ip:ipv4/ip:address", NS):
+                ip = netaddr.IPAddress(addr.findtext("ip:ip", namespaces=NS))
+                plen = addr.findtext("ip:prefix-length", namespaces=NS)
+                problems += _claim(seen, int(ip), str(ip), where)
+                if plen:
+                    nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
+            client = itf.findtext("fbs:subscriber/fbs:dhcp-server/fbs:client-address", namespaces=NS)
+            if client:
+                problems += _claim(seen, int(netaddr.IPAddress(client)), client, f"{where} (DHCP)")
+    nets.sort(key=lambda n: (n[0].first, -n[0].last))
+    for (na, wa), (nb, wb) in zip(nets, nets[1:]):
+        if nb.first <= na.last:
+            problems.append(Problem(f"subnet {nb} on {wb} overlaps {na} on {wa}",
+                                    fix="each line needs its own block; check the pools and templates"))
+    return problems
+
+
+def _claim(seen, key, text, where) -> list[Problem]:
+    if key in seen:
+        return [Problem(f"address {text} is used twice: on {seen[key]} and on {where}",
+                        fix="each address belongs to one interface; check the pools and templates")]
+    seen[key] = where
+    return []
+
+
+def _pon_capacity(network: Network, trees) -> list[Problem]:
+    problems = []
+    for dev, t in trees.items():
+        device = network.devices[dev]
+        if device.role != "olt":
+            continue
+        tdp = {p.findtext("gt:name", namespaces=NS): int(p.findtext("gt:assured-bandwidth", namespaces=NS) or 0)
+               for p in t.iterfind(".//gt:traffic-descriptor-profiles/gt:traffic-descriptor-profile", NS)}
+        vani_pair = {}
+        for itf in t.iterfind(".//if:interfaces/if:interface", NS):
+            pair = itf.findtext("vani:v-ani/vani:preferred-channel-pair", namespaces=NS)
+            if pair:
+                vani_pair[itf.findtext("if:name", namespaces=NS)] = pair
+        port_of_pair = {p.cpair: p for p in device.pon_ports.values()}
+        load = defaultdict(int)
+        for tc in t.iterfind(".//gt:tconts/gt:tcont", NS):
+            pair = vani_pair.get(tc.findtext("gt:interface-reference", namespaces=NS))
+            port = port_of_pair.get(pair)
+            if port is not None:
+                load[port.name] += tdp.get(tc.findtext("gt:traffic-descriptor-profile-ref", namespaces=NS), 0)
+        for name, used in sorted(load.items()):
+            port = device.pon_ports[name]
+            if used > port.up_bps:
+                problems.append(Problem(
+                    f"{dev} PON {name}: T-CONTs assure {rate_text(used)} upstream, over the line rate "
+                    f"{rate_text(port.up_bps)}", fix="move lines to another PON port or lower their rates"))
+    return problems

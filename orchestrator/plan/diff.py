@@ -1,0 +1,149 @@
+"""Intended vs current config → the minimal NETCONF edit (and its reverse), and a diff for people.
+
+Lists are matched by their keys and leaf-lists by value, both learned from the device kind's
+schema, so an edit touches only what changed: new subtrees merge in, changed leaves are set,
+removed entries are deleted by key.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+
+import libyang
+from lxml import etree
+
+from orchestrator.models.context import module_ns
+from orchestrator.plan.assemble import NC_NS
+
+NC = f"{{{NC_NS}}}"
+
+
+class SchemaIndex:
+    """What kind of schema node an element is, by its data path without predicates."""
+
+    def __init__(self, models):
+        self.ctx = models.ctx
+        self.ns_module = {}
+        for name, _ in models.specs:
+            mod = self.ctx.get_module(name)
+            self.ns_module[module_ns(mod)] = name
+        self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def node(self, spath: str) -> tuple[str, tuple[str, ...]]:
+        hit = self._cache.get(spath)
+        if hit is None:
+            try:
+                sn = next(self.ctx.find_path(spath))
+                kw = sn.keyword()
+                keys = tuple(k.name() for k in sn.keys()) if kw == "list" else ()
+            except (libyang.LibyangError, StopIteration):
+                kw, keys = "unknown", ()
+            hit = self._cache[spath] = (kw, keys)
+        return hit
+
+    def step(self, parent_spath: str, parent_ns: str | None, el) -> tuple[str, str]:
+        ns, local = el.tag[1:].split("}", 1) if el.tag.startswith("{") else (None, el.tag)
+        if ns != parent_ns:
+            return f"{parent_spath}/{self.ns_module.get(ns, ns)}:{local}", ns
+        return f"{parent_spath}/{local}", ns
+
+
+def _identity(index: SchemaIndex, spath: str, el) -> tuple:
+    kw, keys = index.node(spath)
+    if kw == "list":
+        return (el.tag, tuple((el.findtext(_sub(el, k)) or "").strip() for k in keys))
+    if kw == "leaf-list":
+        return (el.tag, (el.text or "").strip())
+    return (el.tag,)
+
+
+def _sub(el, local: str) -> str:
+    ns = el.tag[1:].split("}", 1)[0] if el.tag.startswith("{") else None
+    return f"{{{ns}}}{local}" if ns else local
+
+
+def _is_leafy(el) -> bool:
+    return len(el) == 0
+
+
+def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> bool:
+    """Append to `out` what turns `base`'s children into `new`'s; True if anything was appended."""
+    changed = False
+    base_by_id = {}
+    for b in base:
+        if isinstance(b.tag, str):
+            sp, _ = index.step(spath, ns, b)
+            base_by_id[_identity(index, sp, b)] = b
+    seen = set()
+    for n in new:
+        if not isinstance(n.tag, str):
+            continue
+        sp, cns = index.step(spath, ns, n)
+        ident = _identity(index, sp, n)
+        seen.add(ident)
+        b = base_by_id.get(ident)
+        if b is None:
+            out.append(copy.deepcopy(n))
+            changed = True
+        elif _is_leafy(n) and _is_leafy(b):
+            if (n.text or "").strip() != (b.text or "").strip():
+                out.append(copy.deepcopy(n))
+                changed = True
+        else:
+            shell = _shell(index, sp, n)
+            if _diff(index, b, n, shell, sp, cns):
+                out.append(shell)
+                changed = True
+    for ident, b in base_by_id.items():
+        if ident not in seen:
+            sp, _ = index.step(spath, ns, b)
+            gone = _shell(index, sp, b)
+            if index.node(sp)[0] in ("leaf", "leaf-list"):
+                gone.text = b.text
+            gone.set(f"{NC}operation", "delete")
+            out.append(gone)
+            changed = True
+    return changed
+
+
+def _shell(index: SchemaIndex, spath: str, el):
+    """The element with only its list keys: enough to address it in an edit."""
+    shell = etree.Element(el.tag, nsmap=el.nsmap)
+    _, keys = index.node(spath)
+    for k in keys:
+        kel = el.find(_sub(el, k))
+        if kel is not None:
+            shell.append(copy.deepcopy(kel))
+    return shell
+
+
+def edit_config(index: SchemaIndex, current_xml: str, intended_xml: str) -> tuple[str, bool]:
+    """The <config> payload of an edit-config that takes a device from current to intended."""
+    cur = etree.fromstring(current_xml.encode())
+    new = etree.fromstring(intended_xml.encode())
+    out = etree.Element(f"{NC}config", nsmap={None: NC_NS})
+    changed = _diff(index, cur, new, out, "", None)
+    etree.cleanup_namespaces(out, top_nsmap={"nc": NC_NS}) if changed else None
+    text = etree.tostring(out, pretty_print=True, encoding="unicode")
+    return _repretty(text), changed
+
+
+def _repretty(text: str) -> str:
+    parser = etree.XMLParser(remove_blank_text=True)
+    return etree.tostring(etree.fromstring(text.encode(), parser), pretty_print=True, encoding="unicode")
+
+
+def readable(device: str, current_xml: str, intended_xml: str, context: int = 3) -> list[str]:
+    """A unified diff of the two configs, as a person would read it."""
+    a = current_xml.splitlines()
+    b = intended_xml.splitlines()
+    if len(a) <= 2:  # nothing on the device yet: everything is new
+        return [f"--- {device} (current: empty)", f"+++ {device} (intended)"] + [f"+{line}" for line in b[1:-1]]
+    return list(difflib.unified_diff(a, b, f"{device} (current)", f"{device} (intended)", n=context, lineterm=""))
+
+
+@functools.lru_cache(maxsize=None)
+def schema_index(models) -> SchemaIndex:
+    return SchemaIndex(models)

@@ -1,0 +1,213 @@
+"""The road of one plan: load → allocate → render → validate → cross-check → diff, in one store
+transaction that commits only if every stage passed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from orchestrator.devices.registry import KINDS
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.intents.loader import Intent, load_intent_files
+from orchestrator.network.model import Network, load_network
+from orchestrator.plan import crosscheck
+from orchestrator.plan.assemble import DeviceConfig, _wrap, assemble
+from orchestrator.plan.diff import edit_config, readable, schema_index
+from orchestrator.resources.pools import Allocator
+from orchestrator.resources.store import IntentRow, Store, _now
+from orchestrator.services.registry import SERVICES
+
+EMPTY = _wrap("")
+
+
+@dataclass
+class PlanContext:
+    network: Network
+    alloc: Allocator
+    intents: dict[str, Intent]
+    scratch: dict = field(default_factory=dict)
+
+
+@dataclass
+class DevicePlan:
+    device: str
+    kind: str
+    services: list[str]
+    current: str
+    intended: str
+    edit: str
+    reverse: str
+    changed: bool
+    diff: list[str]
+
+
+@dataclass
+class ServicePlan:
+    name: str
+    kind: str
+    action: str  # create | update | unchanged | delete
+    resources: dict
+    devices: list[str]
+
+
+@dataclass
+class PlanResult:
+    network: Network
+    services: list[ServicePlan]
+    devices: list[DevicePlan]
+
+
+def _from_row(row: IntentRow) -> Intent:
+    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest)
+
+
+def _base_vars(net: Network, name: str) -> dict:
+    dev = net.devices[name]
+    if dev.role == "olt":
+        return {"olt": dev}
+    return {"ports": sorted((u for u in net.links() if u.bng == name), key=lambda u: (u.olt, u.name))}
+
+
+def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
+         delete: list[str] = (), progress=None) -> PlanResult:
+    given = load_intent_files(list(intent_files)) if intent_files else []
+    with store.transaction() as s:
+        if network_file:
+            net = load_network(network_file)
+            Store.save_network(s, network_file, net.text, net.digest)
+        else:
+            row = Store.network(s)
+            if row is None:
+                raise FullbarsError("no network description yet",
+                                    fix="pass --network FILE (it is remembered for later commands)")
+            net = load_network(row.source, row.text)
+        rows = Store.intents(s)
+        intents = {n: _from_row(r) for n, r in rows.items()}
+        problems: list[Problem] = []
+        actions: dict[str, str] = {}
+        for name in delete:
+            if name not in intents:
+                raise FullbarsError(f"no service named {name!r} in the store",
+                                    fix="see the names with `fullbars status`" if rows else "the store is empty")
+            actions[name] = "delete"
+        for it in given:
+            svc = SERVICES.by_kind(it.kind)
+            row = rows.get(it.name)
+            if row is None:
+                s.add(IntentRow(name=it.name, kind=it.kind, spec=json.dumps(it.spec, sort_keys=True),
+                                digest=it.digest, source=it.file))
+                actions[it.name] = "create"
+            else:
+                old = intents[it.name]
+                if row.kind != it.kind or svc.identity(old.spec) != svc.identity(it.spec):
+                    was = ", ".join(f"{k} {v}" for k, v in SERVICES.by_kind(row.kind).identity(old.spec).items())
+                    problems.append(Problem(
+                        f"intent name {it.name!r} already belongs to another service ({row.kind}: {was}, "
+                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name",
+                        fix="choose another name, or `fullbars delete` the old service first"))
+                    continue
+                if row.digest != it.digest:
+                    row.spec, row.digest, row.source, row.updated_at = (json.dumps(it.spec, sort_keys=True),
+                                                                        it.digest, it.file, _now())
+                    actions[it.name] = "update"
+                else:
+                    actions[it.name] = "unchanged"
+            intents[it.name] = it
+        problems += _unique_onus(intents, given)
+        ctx = PlanContext(net, Allocator(s), intents)
+        for it in given:
+            problems += SERVICES.by_kind(it.kind).check(it, ctx)
+        if problems:
+            raise FullbarsError(problems)
+
+        touched: set[str] = set()
+        deleted_devices: dict[str, list[str]] = {}
+        for name in delete:
+            svc = SERVICES.by_kind(intents[name].kind)
+            try:
+                was = svc.place(intents[name], ctx)
+                deleted_devices[name] = sorted(was.devices)
+                touched.update(was.devices)
+            except FullbarsError:
+                deleted_devices[name] = []
+            ctx.alloc.release(name)
+            svc.forget(intents[name], ctx)
+            s.delete(rows[name])
+            del intents[name]
+
+        placements = {}
+        given_names = [it.name for it in given]
+        order = sorted(n for n in intents if n not in actions) + given_names
+        for i, name in enumerate(order):
+            it = intents[name]
+            try:
+                placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
+            except FullbarsError as e:
+                problems.extend(e.problems)
+            if progress and i % 1000 == 0:
+                progress("allocate", i, len(order))
+        if problems:
+            raise FullbarsError(problems)
+        for name in given_names:
+            touched.update(placements[name].devices)
+
+        on_device: dict[str, list[str]] = {d: [] for d in touched}
+        for name in sorted(placements):
+            for d in placements[name].devices:
+                if d in on_device:
+                    on_device[d].append(name)
+        configs: dict[str, DeviceConfig] = {}
+        for i, dev in enumerate(sorted(touched)):
+            kind = KINDS.get(net.devices[dev].kind)
+            frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
+                     for n in on_device[dev]]
+            cfg, probs = assemble(dev, kind, _base_vars(net, dev), frags)
+            problems += probs
+            if cfg:
+                configs[dev] = cfg
+            if progress:
+                progress("render", i + 1, len(touched))
+        if problems:
+            raise FullbarsError(problems)
+        problems += crosscheck.check(net, {d: c.xml for d, c in configs.items()})
+        if problems:
+            raise FullbarsError(problems)
+        ctx.alloc.flush()
+        for name, action in actions.items():
+            if action != "unchanged":
+                Store.audit(s, f"plan-{action}", name)
+
+        current = Store.device_configs(s)
+        devices = []
+        for dev in sorted(configs):
+            cfg = configs[dev]
+            cur = current[dev].config if dev in current else EMPTY
+            index = schema_index(cfg.kind.models)
+            edit, changed = edit_config(index, cur, cfg.xml)
+            reverse, _ = edit_config(index, cfg.xml, cur)
+            devices.append(DevicePlan(dev, cfg.kind.name, cfg.services, cur, cfg.xml, edit, reverse, changed,
+                                      readable(dev, cur, cfg.xml) if changed else []))
+        services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
+                                sorted(placements[n].devices)) for n in given_names]
+        services += [ServicePlan(n, "", "delete", {}, deleted_devices[n]) for n in delete]
+        return PlanResult(net, services, devices)
+
+
+def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
+    """An ONU serial belongs to one line: two services expecting one ONU would fight over it."""
+    owner: dict[str, Intent] = {}
+    problems = []
+    fresh = {it.name for it in given}
+    for name in sorted(intents, key=lambda n: (n in fresh, n)):
+        it = intents[name]
+        serial = it.spec.get("onu", {}).get("serial")
+        if not serial:
+            continue
+        prev = owner.get(serial)
+        if prev is None:
+            owner[serial] = it
+        elif name in fresh:
+            problems.append(Problem(f"ONU serial {serial} is already used by service {prev.name} "
+                                    f"({prev.file})", **it.where("spec.onu.serial"),
+                                    fix="check the serial on the ONU's label"))
+    return problems

@@ -1,0 +1,1 @@
+"""Rendering: Jinja2 templates per device kind, compiled once."""

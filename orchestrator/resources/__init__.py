@@ -1,0 +1,1 @@
+"""Resources: the store (SQLAlchemy) and the pools intents draw from."""

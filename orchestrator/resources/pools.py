@@ -1,0 +1,122 @@
+"""Allocation from pools, idempotent per (owner, purpose), checked in memory and kept in the store.
+
+Every value lives in a named pool; a pool is an inclusive integer range or an IPv4 prefix cut
+into equal blocks (netaddr). The store's unique constraints back up the in-memory checks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import netaddr
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import FullbarsError
+from orchestrator.resources.store import Store
+
+
+class PoolExhausted(FullbarsError):
+    pass
+
+
+class Allocator:
+    def __init__(self, session: Session):
+        self.s = session
+        self.by_owner: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+        self.used: dict[str, set[str]] = defaultdict(set)
+        self.members: dict[str, set[str]] = defaultdict(set)  # pool → owners
+        for pool, value, owner, purpose in Store.allocations(session):
+            self._note(pool, value, owner, purpose)
+        self._cursor: dict[str, int] = {}
+        self._new: list[dict] = []
+        self._dirty_owners: set[str] = set()
+
+    def _note(self, pool, value, owner, purpose):
+        self.by_owner[owner][purpose] = (pool, value)
+        self.used[pool].add(value)
+        self.members[pool].add(owner)
+
+    # --- queries -------------------------------------------------------------------------
+    def held(self, owner: str, purpose: str) -> tuple[str, str] | None:
+        return self.by_owner.get(owner, {}).get(purpose)
+
+    def owners(self, pool: str) -> set[str]:
+        return self.members.get(pool, set())
+
+    def of(self, owner: str) -> dict[str, tuple[str, str]]:
+        return dict(self.by_owner.get(owner, {}))
+
+    # --- taking --------------------------------------------------------------------------
+    def take_int(self, owner: str, purpose: str, pool: str, first: int, last: int,
+                 what: str | None = None) -> int:
+        held = self.held(owner, purpose)
+        if held and held[0] == pool:
+            return int(held[1])
+        used = self.used[pool]
+        c = max(self._cursor.get(pool, first), first)
+        while c <= last and str(c) in used:
+            c += 1
+        if c > last:
+            raise PoolExhausted(f"pool {pool} is exhausted: all {last - first + 1} values of "
+                                f"{what or purpose} ({first}..{last}) are in use",
+                                fix="widen the range in the network description, or place the "
+                                    "intent elsewhere")
+        self._cursor[pool] = c + 1
+        self._record(pool, str(c), owner, purpose)
+        return c
+
+    def take_block(self, owner: str, purpose: str, pool: str, prefix: str, length: int) -> netaddr.IPNetwork:
+        held = self.held(owner, purpose)
+        if held and held[0] == pool:
+            return netaddr.IPNetwork(held[1])
+        net = netaddr.IPNetwork(prefix)
+        size = 2 ** (32 - length)
+        count = net.size // size
+        used = self.used[pool]
+        i = self._cursor.get(pool, 0)
+        base = int(net.network)
+        while i < count and f"{netaddr.IPAddress(base + i * size)}/{length}" in used:
+            i += 1
+        if i >= count:
+            raise PoolExhausted(f"pool {pool} is exhausted: all {count} blocks /{length} of {net.cidr} "
+                                f"are in use", fix=f"add a pool or a larger prefix to the network "
+                                                   f"description, or delete unused services")
+        self._cursor[pool] = i + 1
+        block = netaddr.IPNetwork(f"{netaddr.IPAddress(base + i * size)}/{length}")
+        self._record(pool, str(block), owner, purpose)
+        return block
+
+    def _record(self, pool, value, owner, purpose):
+        old = self.held(owner, purpose)
+        if old:
+            self._forget(owner, [purpose])
+        self._note(pool, value, owner, purpose)
+        self._new.append({"pool": pool, "value": value, "owner": owner, "purpose": purpose})
+
+    # --- giving back ---------------------------------------------------------------------
+    def release(self, owner: str, purposes: list[str] | None = None) -> None:
+        self._forget(owner, purposes)
+
+    def _forget(self, owner, purposes):
+        held = self.by_owner.get(owner, {})
+        for purpose in list(held if purposes is None else purposes):
+            if purpose not in held:
+                continue
+            pool, value = held.pop(purpose)
+            self.used[pool].discard(value)
+            if not any(p == pool for p, _ in held.values()):
+                self.members[pool].discard(owner)
+            self._cursor.pop(pool, None)
+            self._new = [r for r in self._new if not (r["owner"] == owner and r["purpose"] == purpose)]
+        # Removing what the store had: delete by owner, then re-add survivors on flush.
+        self._dirty_owners.add(owner)
+
+    def flush(self) -> None:
+        for owner in self._dirty_owners:
+            Store.free_allocations(self.s, owner)
+            for purpose, (pool, value) in self.by_owner.get(owner, {}).items():
+                if not any(r["owner"] == owner and r["purpose"] == purpose for r in self._new):
+                    self._new.append({"pool": pool, "value": value, "owner": owner, "purpose": purpose})
+        Store.add_allocations(self.s, self._new)
+        self._new = []
+        self._dirty_owners = set()

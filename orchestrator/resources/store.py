@@ -1,0 +1,152 @@
+"""The store: intents, their allocations, the network description, and what devices were given.
+
+SQLAlchemy over any database URL; a SQLite file by default. Every command runs in one
+transaction, so input that fails leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import (Integer, String, Text, UniqueConstraint, create_engine, delete, event,
+                        insert, select)
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from orchestrator.errors import FullbarsError
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IntentRow(Base):
+    __tablename__ = "intents"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)  # JSON of the validated spec, defaults filled in
+    digest: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class AllocationRow(Base):
+    __tablename__ = "allocations"
+    __table_args__ = (UniqueConstraint("pool", "value"), UniqueConstraint("owner", "purpose"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pool: Mapped[str] = mapped_column(String(128), index=True)
+    value: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+
+
+class NetworkRow(Base):
+    __tablename__ = "network"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class DeviceConfigRow(Base):
+    """The config a device was last given (by apply); plans are computed against it."""
+
+    __tablename__ = "device_configs"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    config: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[str] = mapped_column(String(32), default=_now)
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(url)
+        except Exception as exc:
+            raise FullbarsError(f"cannot use database URL {url!r}: {exc}",
+                                fix="give a SQLAlchemy URL such as sqlite:///path/store.db "
+                                    "or postgresql://user@host/db") from None
+        if self.engine.dialect.name == "sqlite":
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn, _):
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
+                                fix="check the path or URL and its permissions") from None
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """All or nothing: an exception inside rolls back every write."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    # Plain reads and writes used by several commands; kept here so SQL lives in one place.
+    @staticmethod
+    def intents(s: Session) -> dict[str, IntentRow]:
+        return {r.name: r for r in s.scalars(select(IntentRow))}
+
+    @staticmethod
+    def allocations(s: Session) -> list[tuple[str, str, str, str]]:
+        return list(s.execute(select(AllocationRow.pool, AllocationRow.value, AllocationRow.owner,
+                                     AllocationRow.purpose)))
+
+    @staticmethod
+    def add_allocations(s: Session, rows: list[dict]) -> None:
+        if rows:
+            s.execute(insert(AllocationRow), rows)
+
+    @staticmethod
+    def free_allocations(s: Session, owner: str, purposes: list[str] | None = None) -> None:
+        q = delete(AllocationRow).where(AllocationRow.owner == owner)
+        if purposes is not None:
+            q = q.where(AllocationRow.purpose.in_(purposes))
+        s.execute(q)
+
+    @staticmethod
+    def save_network(s: Session, source: str, text: str, digest: str) -> None:
+        row = s.get(NetworkRow, 1)
+        if row is None:
+            s.add(NetworkRow(id=1, source=source, text=text, digest=digest))
+        elif row.digest != digest or row.source != source:
+            row.source, row.text, row.digest, row.updated_at = source, text, digest, _now()
+
+    @staticmethod
+    def network(s: Session) -> NetworkRow | None:
+        return s.get(NetworkRow, 1)
+
+    @staticmethod
+    def device_configs(s: Session) -> dict[str, DeviceConfigRow]:
+        return {r.device: r for r in s.scalars(select(DeviceConfigRow))}
+
+    @staticmethod
+    def audit(s: Session, action: str, subject: str, detail: dict | str = "") -> None:
+        s.add(AuditRow(action=action, subject=subject,
+                       detail=detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)))

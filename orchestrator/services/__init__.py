@@ -1,0 +1,1 @@
+"""Intent types: one service model, one small module, templates per device kind."""

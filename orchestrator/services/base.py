@@ -1,0 +1,38 @@
+"""What an intent type provides to the pipeline (NSO-style: model + templates + a small create)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from orchestrator.errors import Problem
+
+
+@dataclass
+class Placement:
+    """What a service instance holds after allocation: facts for templates and checks."""
+
+    devices: dict[str, dict]  # device name → template variables for that device
+    resources: dict[str, object]  # shown to the user: "onu-id": 3, "s-vlan": 1001, ...
+
+
+class Service(abc.ABC):
+    kind: str  # the YAML `kind`
+    template: str  # templates/<device-kind>/<template>.xml.j2
+    module: str  # the service model in yang/services
+    top: str  # its top container
+
+    @abc.abstractmethod
+    def identity(self, spec: dict) -> dict:
+        """Fields that make two specs the same service; a name reused with others is refused."""
+
+    def check(self, intent, ctx) -> list[Problem]:
+        """Rules beyond the service model that need the network (policy, references)."""
+        return []
+
+    @abc.abstractmethod
+    def place(self, intent, ctx) -> Placement:
+        """Allocate (idempotently) and return what the templates need."""
+
+    def forget(self, intent, ctx) -> None:
+        """Called when the intent is deleted, after its allocations are freed."""

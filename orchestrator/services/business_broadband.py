@@ -1,0 +1,202 @@
+"""BusinessBroadband: an ONU on a PON port, an S/C-VLAN pair to the BNG, an address, two rates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.network.model import bps, rate_text
+from orchestrator.services.base import Placement, Service
+
+C_VLANS = 4093  # C-VLAN 2..4094 under each S-VLAN; 1 is left to the default VLAN
+
+
+class BusinessBroadband(Service):
+    kind = "BusinessBroadband"
+    template = "business-broadband"
+    module = "fullbars-business-broadband"
+    top = "business-broadband"
+
+    def identity(self, spec: dict) -> dict:
+        return {"customer": spec["customer"], "onu serial": spec["onu"]["serial"]}
+
+    # --- rules -------------------------------------------------------------------------
+    @staticmethod
+    def rates(intent, net) -> tuple[int, int]:
+        r = intent.spec.get("rates", {})
+        up = r.get("upstream") or net.max_upstream(intent.spec.get("tenure-years", 0))
+        return bps(r.get("downstream", "500M")), bps(up)
+
+    def check(self, intent, ctx) -> list[Problem]:
+        net, spec, out = ctx.network, intent.spec, []
+        years = spec.get("tenure-years", 0)
+        allowed = net.max_upstream(years)
+        _, up = self.rates(intent, net)
+        if up > bps(allowed):
+            rule = ", ".join(f"{y}+ y: {r}" for y, r in net.tenure_rule)
+            out.append(Problem(
+                f"upstream {spec['rates']['upstream']} is more than {years} year(s) of tenure allow "
+                f"({allowed}; rule: {rule})", **intent.where("spec.rates.upstream"),
+                fix=f"ask for at most {allowed}, or correct tenure-years"))
+        site = spec["site"]
+        olts = net.olts_at(site)
+        pin = spec.get("placement", {})
+        if pin.get("olt"):
+            dev = net.devices.get(pin["olt"])
+            if dev is None or dev.role != "olt":
+                out.append(Problem(f"unknown OLT {pin['olt']!r}", **intent.where("spec.placement.olt"),
+                                   fix="OLTs at site %s: %s" % (site, ", ".join(d.name for d in olts) or "none")))
+            elif dev.site != site:
+                out.append(Problem(f"OLT {dev.name} is at site {dev.site}, not {site}",
+                                   **intent.where("spec.placement.olt"),
+                                   fix=f"use an OLT at {site} or correct the site"))
+            elif pin.get("pon-port") and pin["pon-port"] not in dev.pon_ports:
+                out.append(Problem(f"OLT {dev.name} has no PON port {pin['pon-port']!r}",
+                                   **intent.where("spec.placement.pon-port"),
+                                   fix="ports: " + _short_list(dev.pon_ports)))
+        elif not olts:
+            sites = sorted({d.site for d in net.devices.values() if d.site})
+            out.append(Problem(f"no OLT serves site {site!r}", **intent.where("spec.site"),
+                               fix=f"known sites: {', '.join(sites)}"))
+        pool = spec.get("addressing", {}).get("pool")
+        mode = spec.get("addressing", {}).get("mode", "dhcp")
+        if pool:
+            p = net.pools.get(pool)
+            want = "public-static" if mode == "static" else "subscriber"
+            if p is None:
+                out.append(Problem(f"unknown pool {pool!r}", **intent.where("spec.addressing.pool"),
+                                   fix="pools of type %s: %s" % (want, ", ".join(
+                                       n for n, q in net.pools.items() if q.type == want) or "none")))
+            elif p.type != want:
+                out.append(Problem(f"pool {pool} is a {p.type} pool; {mode} addressing needs a {want} pool",
+                                   **intent.where("spec.addressing.pool"), fix="name a pool of the right type"))
+        return out
+
+    # --- allocation --------------------------------------------------------------------
+    def place(self, intent, ctx) -> Placement:
+        net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
+        down, up = self.rates(intent, net)
+        load = ctx.scratch.setdefault("pon-load", None)
+        if load is None:
+            load = ctx.scratch["pon-load"] = self._pon_load(ctx)
+        port = self._choose_port(intent, ctx, load, up)
+        olt = net.devices[port.olt]
+        key = f"{port.olt}/{port.name}"
+        onu_id = alloc.take_int(name, "onu-id", f"onu-id:{key}", *port.onu_id, what=f"ONU-IDs on {key}")
+        alloc_id = alloc.take_int(name, "alloc-id", f"alloc-id:{key}", *port.alloc_id, what=f"alloc-ids on {key}")
+        gem = alloc.take_int(name, "gemport", f"gemport:{key}", *port.gemport, what=f"GEM ports on {key}")
+        load[name] = (key, up)
+
+        uplink = next(iter(olt.uplinks.values()))
+        s_first, s_last = uplink.s_vlan
+        idx = alloc.take_int(name, "vlan", f"vlan:{olt.name}/{uplink.name}", 0,
+                             (s_last - s_first + 1) * C_VLANS - 1,
+                             what=f"S/C-VLAN pairs on {olt.name} {uplink.name} (S-VLAN {s_first}..{s_last})")
+        s_vlan, c_vlan = s_first + idx // C_VLANS, 2 + idx % C_VLANS
+
+        bng = net.devices[uplink.bng]
+        addressing = spec.get("addressing", {})
+        mode = addressing.get("mode", "dhcp")
+        pool = self._pool(intent, net, bng.name, mode, addressing.get("pool"))
+        block = alloc.take_block(name, "address", pool.name, pool.prefix, pool.block_length)
+        hosts = list(block.iter_hosts())
+        gateway, first_client = hosts[0], hosts[1]
+        profile_up, profile_down = f"up-{rate_text(up)}", f"down-{rate_text(down)}"
+        common = dict(service=name, customer=spec["customer"], s_vlan=s_vlan, c_vlan=c_vlan,
+                      down_bps=down, up_bps=up)
+        olt_vars = dict(common, port=port, uplink=uplink, onu_id=onu_id, alloc_id=alloc_id, gemport=gem,
+                        serial=spec["onu"]["serial"], tdp=profile_up, shaper=profile_down)
+        bng_vars = dict(common, parent=uplink.bng_interface, ifname=f"{uplink.bng_interface}.{s_vlan}.{c_vlan}",
+                        mode=mode, gateway=str(gateway), prefix_length=block.prefixlen, client=str(first_client))
+        resources = {
+            "olt": olt.name, "pon-port": port.name, "onu-id": onu_id, "alloc-id": alloc_id, "gemport": gem,
+            "bng": bng.name, "s-vlan": s_vlan, "c-vlan": c_vlan, "address-pool": pool.name,
+            "address-block": str(block.cidr),
+            ("customer-addresses" if mode == "static" else "dhcp-address"):
+                f"{hosts[1]}-{hosts[-1]}" if mode == "static" else str(first_client),
+            "rates": f"{rate_text(down)} down / {rate_text(up)} up"}
+        return Placement(devices={olt.name: olt_vars, bng.name: bng_vars}, resources=resources)
+
+    def forget(self, intent, ctx) -> None:
+        load = ctx.scratch.get("pon-load")
+        if load is not None:
+            load.pop(intent.name, None)
+
+    def _pon_load(self, ctx) -> dict[str, tuple[str, int]]:
+        """Assured upstream each placed line holds, by line: name → (olt/port, bps)."""
+        out = {}
+        for name, it in ctx.intents.items():
+            if it.kind != self.kind:
+                continue
+            held = ctx.alloc.held(name, "onu-id")
+            if held:
+                out[name] = (held[0].split(":", 1)[1], self.rates(it, ctx.network)[1])
+        return out
+
+    def _choose_port(self, intent, ctx, load, up):
+        net, spec, name = ctx.network, intent.spec, intent.name
+        load.pop(name, None)  # its own earlier share must not count against it
+        used = defaultdict(int)
+        for key, bw in load.values():
+            used[key] += bw
+        pin = spec.get("placement", {})
+        held = ctx.alloc.held(name, "onu-id")
+        candidates = []
+        if held:
+            olt_name, port_name = held[0].split(":", 1)[1].split("/", 1)
+            if (not pin.get("olt") or pin["olt"] == olt_name) and \
+                    (not pin.get("pon-port") or pin["pon-port"] == port_name) and \
+                    olt_name in net.devices and port_name in net.devices[olt_name].pon_ports:
+                candidates = [net.devices[olt_name].pon_ports[port_name]]
+        if not candidates:
+            olts = [net.devices[pin["olt"]]] if pin.get("olt") else net.olts_at(spec["site"])
+            for olt in olts:
+                ports = [olt.pon_ports[pin["pon-port"]]] if pin.get("pon-port") else list(olt.pon_ports.values())
+                candidates.extend(ports)
+        for port in candidates:
+            key = f"{port.olt}/{port.name}"
+            if used[key] + up > port.up_bps:
+                continue
+            if held is None or held[0] != f"onu-id:{key}":
+                lo, hi = port.onu_id
+                if len(ctx.alloc.used.get(f"onu-id:{key}", ())) >= hi - lo + 1:
+                    continue
+            return port
+        if len(candidates) == 1:
+            port = candidates[0]
+            key = f"{port.olt}/{port.name}"
+            if used[key] + up > port.up_bps:
+                raise FullbarsError(Problem(
+                    f"PON port {port.olt} {port.name} is oversubscribed: {rate_text(used[key])} of assured "
+                    f"upstream is in use and this line adds {rate_text(up)}, over the line rate "
+                    f"{rate_text(port.up_bps)}", **intent.where("spec.placement"),
+                    fix="place the line on another PON port, or lower its upstream rate"))
+            raise FullbarsError(Problem(f"PON port {port.olt} {port.name} has no free ONU-ID",
+                                        **intent.where("spec.placement"), fix="use another PON port"))
+        where = f"OLT {pin['olt']}" if pin.get("olt") else f"site {spec['site']}"
+        raise FullbarsError(Problem(
+            f"no PON port at {where} has room for {rate_text(up)} more assured upstream "
+            f"({len(candidates)} port(s) checked, all full)", **intent.where("spec.site"),
+            fix="add PON ports or OLTs to the network description, or lower the upstream rate"))
+
+    @staticmethod
+    def _pool(intent, net, bng: str, mode: str, named: str | None):
+        want = "public-static" if mode == "static" else "subscriber"
+        if named:
+            p = net.pools[named]
+            if p.bngs and bng not in p.bngs:
+                raise FullbarsError(Problem(
+                    f"pool {named} may be used by {', '.join(p.bngs)}, but this line is served by {bng}",
+                    **intent.where("spec.addressing.pool"),
+                    fix=f"name a {want} pool that {bng} may use, or leave pool out"))
+            return p
+        for p in net.pools.values():
+            if p.type == want and (not p.bngs or bng in p.bngs):
+                return p
+        raise FullbarsError(Problem(f"no {want} pool may be used by {bng}", **intent.where("spec.addressing"),
+                                    fix=f"add a pool of type {want} for {bng} to the network description"))
+
+
+def _short_list(names, n: int = 8) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f" ... ({len(names)} in all)" if len(names) > n else "")

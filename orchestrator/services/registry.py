@@ -1,0 +1,27 @@
+"""The registry of intent types; adding one is one line here."""
+
+from __future__ import annotations
+
+from orchestrator.errors import FullbarsError
+from orchestrator.services.base import Service
+from orchestrator.services.business_broadband import BusinessBroadband
+
+
+class ServiceRegistry:
+    def __init__(self):
+        self._by_kind: dict[str, Service] = {}
+
+    def register(self, svc: Service) -> None:
+        if svc.kind in self._by_kind:
+            raise FullbarsError(f"intent kind {svc.kind!r} is registered twice")
+        self._by_kind[svc.kind] = svc
+
+    def by_kind(self, kind: str) -> Service:
+        return self._by_kind[kind]
+
+    def kinds(self) -> list[str]:
+        return sorted(self._by_kind)
+
+
+SERVICES = ServiceRegistry()
+SERVICES.register(BusinessBroadband())

@@ -1,0 +1,48 @@
+"""Where fullbars finds its models, templates and store. Environment overrides defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.errors import SetupError
+
+REPO = Path(__file__).resolve().parent.parent
+OWN_YANG = REPO / "yang"
+TEMPLATES = REPO / "templates"
+DEFAULT_DB = "sqlite:///.fullbars/store.db"
+
+
+def yang_path() -> list[Path]:
+    """Directories holding the standard models, searched recursively by libyang.
+
+    FULLBARS_YANG_PATH is colon-separated. Without it, a `shared/yang` beside the checkout
+    (the development and CI layout) is used so the README's commands work as written.
+    """
+    raw = os.environ.get("FULLBARS_YANG_PATH")
+    if raw:
+        dirs = [Path(p).resolve() for p in raw.split(":") if p]
+        missing = [str(d) for d in dirs if not d.is_dir()]
+        if missing:
+            raise SetupError(
+                f"FULLBARS_YANG_PATH names directories that do not exist: {', '.join(missing)}",
+                fix="point FULLBARS_YANG_PATH at the folder holding the standard YANG models "
+                "(for development: ../shared/yang)",
+            )
+        return dirs
+    beside = REPO.parent / "shared" / "yang"
+    if beside.is_dir():
+        return [beside]
+    raise SetupError(
+        "the standard YANG models (BBF, IETF, 3GPP) were not found",
+        fix="export FULLBARS_YANG_PATH=/path/to/yang (the folder with bbf/, ietf/, ieee/, 3gpp/)",
+    )
+
+
+def search_dirs() -> list[Path]:
+    """Our own models first, so a name clash can never silently pick a standard file."""
+    return [OWN_YANG, *yang_path()]
+
+
+def database_url(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("FULLBARS_DB") or DEFAULT_DB
