@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,27 +33,48 @@ class Intent:
         return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath}
 
 
-def load_intent_files(paths: list[str]) -> list[Intent]:
+def _load_file(path: str) -> tuple[list[Intent], list[Problem]]:
     from orchestrator.services.registry import SERVICES
 
     intents: list[Intent] = []
     problems: list[Problem] = []
-    for path in paths:
-        try:
-            for node in read_documents(path):
-                doc = read_envelope(node, str(path), SERVICES.kinds())
-                svc = SERVICES.by_kind(doc.kind)
-                loc = Located(str(path), "spec")
-                tree, probs = to_tree(service_models(), svc.module, svc.top, doc.spec_node, str(path), "spec", loc)
-                if probs:
-                    problems.extend(probs)
-                    continue
-                spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
-                tree.free()
-                lines = {loc.names[k]: v for k, v in loc.lines.items()}
-                intents.append(Intent(doc.name, doc.kind, spec, str(path), doc.line, spec_digest(spec), lines))
-        except FullbarsError as e:
-            problems.extend(e.problems)
+    try:
+        for node in read_documents(path):
+            try:
+                doc = read_envelope(node, path, SERVICES.kinds())
+            except FullbarsError as e:
+                problems.extend(e.problems)
+                continue
+            svc = SERVICES.by_kind(doc.kind)
+            loc = Located(path, "spec")
+            tree, probs = to_tree(service_models(), svc.module, svc.top, doc.spec_node, path, "spec", loc)
+            if probs:
+                problems.extend(probs)
+                continue
+            spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
+            tree.free()
+            lines = {loc.names[k]: v for k, v in loc.lines.items()}
+            intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines))
+    except FullbarsError as e:
+        problems.extend(e.problems)
+    return intents, problems
+
+
+PARALLEL_BYTES = 1 << 20  # below a megabyte of YAML, forking costs more than it saves
+
+
+def load_intent_files(paths: list[str]) -> list[Intent]:
+    paths = [str(p) for p in paths]
+    size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    workers = min(os.cpu_count() or 1, len(paths))
+    if workers > 1 and size >= PARALLEL_BYTES:
+        service_models()  # compile once, before forking
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = list(pool.map(_load_file, paths))
+    else:
+        outcomes = [_load_file(p) for p in paths]
+    intents = [i for found, _ in outcomes for i in found]
+    problems = [p for _, probs in outcomes for p in probs]
     seen: dict[str, Intent] = {}
     unique: list[Intent] = []
     for it in intents:

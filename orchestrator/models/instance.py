@@ -43,6 +43,8 @@ class Located:
 
 
 def _strip_predicates(path: str) -> str:
+    if "[" not in path:
+        return path
     out, depth = [], 0
     for ch in path:
         if ch == "[":
@@ -54,8 +56,15 @@ def _strip_predicates(path: str) -> str:
     return "".join(out)
 
 
+_CHILDREN: dict[tuple[int, str], dict[str, object]] = {}
+
+
 def _children(snode) -> dict[str, object]:
-    return {c.name(): c for c in snode.children() if not c.config_false()}
+    key = (id(snode.context), snode.schema_path())
+    hit = _CHILDREN.get(key)
+    if hit is None:
+        hit = _CHILDREN[key] = {c.name(): c for c in snode.children() if not c.config_false()}
+    return hit
 
 
 def _quote(v: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import netaddr
-from lxml import etree
 
 from orchestrator.errors import Problem
 from orchestrator.network.model import Network, rate_text
@@ -56,15 +55,20 @@ def bng_vlan_pairs(tree) -> dict[str, dict[tuple[int, int], str]]:
 READERS = {"olt": olt_vlan_pairs, "bng": bng_vlan_pairs}
 
 
-def check(network: Network, configs: dict[str, str]) -> list[Problem]:
-    trees = {d: etree.fromstring(x.encode()) for d, x in configs.items()}
-    return _vlans(network, trees) + _addresses(trees) + _pon_capacity(network, trees)
+def facts(role: str, tree) -> dict:
+    """What the network-wide checks need from one device's config (computed where it was built)."""
+    return {"vlans": dict(READERS[role](tree)) if role in READERS else {},
+            "addresses": _device_addresses(tree),
+            "tconts": _tcont_load(tree) if role == "olt" else {}}
 
 
-def _vlans(network: Network, trees) -> list[Problem]:
+def check(network: Network, device_facts: dict[str, dict]) -> list[Problem]:
+    return _vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
+
+
+def _vlans(network: Network, device_facts) -> list[Problem]:
     problems = []
-    pairs = {d: READERS[network.devices[d].role](t) for d, t in trees.items()
-             if network.devices[d].role in READERS}
+    pairs = {d: f["vlans"] for d, f in device_facts.items()}
     for link in network.links():
         if link.olt not in pairs or link.bng not in pairs:
             continue  # the plan renders both ends of every link it touches
@@ -83,23 +87,29 @@ def _vlans(network: Network, trees) -> list[Problem]:
     return problems
 
 
-def _addresses(trees) -> list[Problem]:
+def _device_addresses(tree) -> list[tuple[str, str, str | None]]:
+    """(interface, address, prefix length or None for a DHCP client address)."""
+    out = []
+    for itf in tree.iterfind(".//if:interfaces/if:interface", NS):
+        name = itf.findtext("if:name", namespaces=NS)
+        for addr in itf.iterfind("ip:ipv4/ip:address", NS):
+            out.append((name, addr.findtext("ip:ip", namespaces=NS), addr.findtext("ip:prefix-length", namespaces=NS)))
+        client = itf.findtext("fbs:subscriber/fbs:dhcp-server/fbs:client-address", namespaces=NS)
+        if client:
+            out.append((f"{name} (DHCP)", client, None))
+    return out
+
+
+def _addresses(device_facts) -> list[Problem]:
     problems = []
     seen: dict[int, str] = {}
     nets: list[tuple[netaddr.IPNetwork, str]] = []
-    for dev, t in sorted(trees.items()):
-        for itf in t.iterfind(".//if:interfaces/if:interface", NS):
-            name = itf.findtext("if:name", namespaces=NS)
+    for dev, f in sorted(device_facts.items()):
+        for name, ip, plen in f["addresses"]:
             where = f"{dev} {name}"
-            for addr in itf.iterfind("ip:ipv4/ip:address", NS):
-                ip = netaddr.IPAddress(addr.findtext("ip:ip", namespaces=NS))
-                plen = addr.findtext("ip:prefix-length", namespaces=NS)
-                problems += _claim(seen, int(ip), str(ip), where)
-                if plen:
-                    nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
-            client = itf.findtext("fbs:subscriber/fbs:dhcp-server/fbs:client-address", namespaces=NS)
-            if client:
-                problems += _claim(seen, int(netaddr.IPAddress(client)), client, f"{where} (DHCP)")
+            problems += _claim(seen, int(netaddr.IPAddress(ip)), ip, where)
+            if plen:
+                nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
     nets.sort(key=lambda n: (n[0].first, -n[0].last))
     for (na, wa), (nb, wb) in zip(nets, nets[1:]):
         if nb.first <= na.last:
@@ -116,26 +126,28 @@ def _claim(seen, key, text, where) -> list[Problem]:
     return []
 
 
-def _pon_capacity(network: Network, trees) -> list[Problem]:
+def _tcont_load(t) -> dict[str, int]:
+    """Assured upstream of the T-CONTs, summed per channel pair of their v-ANI."""
+    tdp = {p.findtext("gt:name", namespaces=NS): int(p.findtext("gt:assured-bandwidth", namespaces=NS) or 0)
+           for p in t.iterfind(".//gt:traffic-descriptor-profiles/gt:traffic-descriptor-profile", NS)}
+    vani_pair = {}
+    for itf in t.iterfind(".//if:interfaces/if:interface", NS):
+        pair = itf.findtext("vani:v-ani/vani:preferred-channel-pair", namespaces=NS)
+        if pair:
+            vani_pair[itf.findtext("if:name", namespaces=NS)] = pair
+    load: dict[str, int] = defaultdict(int)
+    for tc in t.iterfind(".//gt:tconts/gt:tcont", NS):
+        pair = vani_pair.get(tc.findtext("gt:interface-reference", namespaces=NS))
+        load[pair] += tdp.get(tc.findtext("gt:traffic-descriptor-profile-ref", namespaces=NS), 0)
+    return dict(load)
+
+
+def _pon_capacity(network: Network, device_facts) -> list[Problem]:
     problems = []
-    for dev, t in trees.items():
+    for dev, f in device_facts.items():
         device = network.devices[dev]
-        if device.role != "olt":
-            continue
-        tdp = {p.findtext("gt:name", namespaces=NS): int(p.findtext("gt:assured-bandwidth", namespaces=NS) or 0)
-               for p in t.iterfind(".//gt:traffic-descriptor-profiles/gt:traffic-descriptor-profile", NS)}
-        vani_pair = {}
-        for itf in t.iterfind(".//if:interfaces/if:interface", NS):
-            pair = itf.findtext("vani:v-ani/vani:preferred-channel-pair", namespaces=NS)
-            if pair:
-                vani_pair[itf.findtext("if:name", namespaces=NS)] = pair
-        port_of_pair = {p.cpair: p for p in device.pon_ports.values()}
-        load = defaultdict(int)
-        for tc in t.iterfind(".//gt:tconts/gt:tcont", NS):
-            pair = vani_pair.get(tc.findtext("gt:interface-reference", namespaces=NS))
-            port = port_of_pair.get(pair)
-            if port is not None:
-                load[port.name] += tdp.get(tc.findtext("gt:traffic-descriptor-profile-ref", namespaces=NS), 0)
+        port_of_pair = {p.cpair: p.name for p in device.pon_ports.values()}
+        load = {port_of_pair[pair]: bw for pair, bw in f["tconts"].items() if pair in port_of_pair}
         for name, used in sorted(load.items()):
             port = device.pon_ports[name]
             if used > port.up_bps:

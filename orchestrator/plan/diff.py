@@ -119,20 +119,39 @@ def _shell(index: SchemaIndex, spath: str, el):
     return shell
 
 
-def edit_config(index: SchemaIndex, current_xml: str, intended_xml: str) -> tuple[str, bool]:
-    """The <config> payload of an edit-config that takes a device from current to intended."""
-    cur = etree.fromstring(current_xml.encode())
-    new = etree.fromstring(intended_xml.encode())
+_PARSER = etree.XMLParser(remove_blank_text=True)
+
+
+def parse(xml: str):
+    return etree.fromstring(xml.encode(), _PARSER)
+
+
+def edits(index: SchemaIndex, current_xml: str, intended_xml: str, new=None) -> tuple[str, str, bool]:
+    """(edit, reverse edit, changed): the <config> payloads of the edit-configs that take a
+    device from current to intended and back. `new` is intended_xml already parsed, if at hand."""
+    cur = parse(current_xml)
+    new = parse(intended_xml) if new is None else new
+    if len(cur) == 0:  # an empty device: the edit is the whole config, the reverse deletes it
+        rev = etree.Element(f"{NC}config", nsmap={None: NC_NS})
+        for top in new:
+            gone = etree.SubElement(rev, top.tag, nsmap=top.nsmap)
+            gone.set(f"{NC}operation", "delete")
+        return intended_xml, _text(rev), len(new) > 0
+    fwd, changed = _edit(index, cur, new)
+    back, _ = _edit(index, new, cur)
+    return fwd, back, changed
+
+
+def _edit(index: SchemaIndex, cur, new) -> tuple[str, bool]:
     out = etree.Element(f"{NC}config", nsmap={None: NC_NS})
     changed = _diff(index, cur, new, out, "", None)
-    etree.cleanup_namespaces(out, top_nsmap={"nc": NC_NS}) if changed else None
-    text = etree.tostring(out, pretty_print=True, encoding="unicode")
-    return _repretty(text), changed
+    return _text(out), changed
 
 
-def _repretty(text: str) -> str:
-    parser = etree.XMLParser(remove_blank_text=True)
-    return etree.tostring(etree.fromstring(text.encode(), parser), pretty_print=True, encoding="unicode")
+def _text(el) -> str:
+    etree.cleanup_namespaces(el, top_nsmap={"nc": NC_NS})
+    etree.indent(el, space="  ")
+    return etree.tostring(el, encoding="unicode") + "\n"
 
 
 def readable(device: str, current_xml: str, intended_xml: str, context: int = 3) -> list[str]:

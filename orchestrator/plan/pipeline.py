@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.loader import Intent, load_intent_files
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck
-from orchestrator.plan.assemble import DeviceConfig, _wrap, assemble
-from orchestrator.plan.diff import edit_config, readable, schema_index
+from orchestrator.plan.assemble import _wrap
+from orchestrator.plan.devices import Job, build_all
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import IntentRow, Store, _now
 from orchestrator.services.registry import SERVICES
@@ -156,37 +155,26 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             for d in placements[name].devices:
                 if d in on_device:
                     on_device[d].append(name)
-        configs: dict[str, DeviceConfig] = {}
-        for i, dev in enumerate(sorted(touched)):
-            kind = KINDS.get(net.devices[dev].kind)
+        current = Store.device_configs(s)
+        jobs = []
+        for dev in sorted(touched):
+            d = net.devices[dev]
             frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
                      for n in on_device[dev]]
-            cfg, probs = assemble(dev, kind, _base_vars(net, dev), frags)
-            problems += probs
-            if cfg:
-                configs[dev] = cfg
-            if progress:
-                progress("render", i + 1, len(touched))
+            jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags,
+                            current[dev].config if dev in current else EMPTY))
+        built, problems = build_all(jobs, progress)
         if problems:
             raise FullbarsError(problems)
-        problems += crosscheck.check(net, {d: c.xml for d, c in configs.items()})
+        problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
         for name, action in actions.items():
             if action != "unchanged":
                 Store.audit(s, f"plan-{action}", name)
-
-        current = Store.device_configs(s)
-        devices = []
-        for dev in sorted(configs):
-            cfg = configs[dev]
-            cur = current[dev].config if dev in current else EMPTY
-            index = schema_index(cfg.kind.models)
-            edit, changed = edit_config(index, cur, cfg.xml)
-            reverse, _ = edit_config(index, cfg.xml, cur)
-            devices.append(DevicePlan(dev, cfg.kind.name, cfg.services, cur, cfg.xml, edit, reverse, changed,
-                                      readable(dev, cur, cfg.xml) if changed else []))
+        devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
+                              else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
                                 sorted(placements[n].devices)) for n in given_names]
         services += [ServicePlan(n, "", "delete", {}, deleted_devices[n]) for n in delete]

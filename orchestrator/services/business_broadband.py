@@ -76,16 +76,16 @@ class BusinessBroadband(Service):
     def place(self, intent, ctx) -> Placement:
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
         down, up = self.rates(intent, net)
-        load = ctx.scratch.setdefault("pon-load", None)
+        load = ctx.scratch.get("pon-load")
         if load is None:
-            load = ctx.scratch["pon-load"] = self._pon_load(ctx)
+            load = ctx.scratch["pon-load"] = _PonLoad(self._pon_load(ctx))
         port = self._choose_port(intent, ctx, load, up)
         olt = net.devices[port.olt]
         key = f"{port.olt}/{port.name}"
         onu_id = alloc.take_int(name, "onu-id", f"onu-id:{key}", *port.onu_id, what=f"ONU-IDs on {key}")
         alloc_id = alloc.take_int(name, "alloc-id", f"alloc-id:{key}", *port.alloc_id, what=f"alloc-ids on {key}")
         gem = alloc.take_int(name, "gemport", f"gemport:{key}", *port.gemport, what=f"GEM ports on {key}")
-        load[name] = (key, up)
+        load.put(name, key, up)
 
         uplink = next(iter(olt.uplinks.values()))
         s_first, s_last = uplink.s_vlan
@@ -120,7 +120,7 @@ class BusinessBroadband(Service):
     def forget(self, intent, ctx) -> None:
         load = ctx.scratch.get("pon-load")
         if load is not None:
-            load.pop(intent.name, None)
+            load.drop(intent.name)
 
     def _pon_load(self, ctx) -> dict[str, tuple[str, int]]:
         """Assured upstream each placed line holds, by line: name → (olt/port, bps)."""
@@ -135,10 +135,8 @@ class BusinessBroadband(Service):
 
     def _choose_port(self, intent, ctx, load, up):
         net, spec, name = ctx.network, intent.spec, intent.name
-        load.pop(name, None)  # its own earlier share must not count against it
-        used = defaultdict(int)
-        for key, bw in load.values():
-            used[key] += bw
+        load.drop(name)  # its own earlier share must not count against it
+        used = load.used
         pin = spec.get("placement", {})
         held = ctx.alloc.held(name, "onu-id")
         candidates = []
@@ -195,6 +193,26 @@ class BusinessBroadband(Service):
                 return p
         raise FullbarsError(Problem(f"no {want} pool may be used by {bng}", **intent.where("spec.addressing"),
                                     fix=f"add a pool of type {want} for {bng} to the network description"))
+
+
+class _PonLoad:
+    """Assured upstream per PON port, kept as a running sum so placement stays O(ports)."""
+
+    def __init__(self, by_line: dict[str, tuple[str, int]]):
+        self.by_line = by_line
+        self.used: dict[str, int] = defaultdict(int)
+        for key, bw in by_line.values():
+            self.used[key] += bw
+
+    def put(self, line: str, key: str, bw: int) -> None:
+        self.drop(line)
+        self.by_line[line] = (key, bw)
+        self.used[key] += bw
+
+    def drop(self, line: str) -> None:
+        old = self.by_line.pop(line, None)
+        if old:
+            self.used[old[0]] -= old[1]
 
 
 def _short_list(names, n: int = 8) -> str:
