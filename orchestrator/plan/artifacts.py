@@ -13,12 +13,11 @@ from orchestrator.devices.registry import KINDS
 
 
 def _rel_model_path(file: str) -> str:
-    """Where a module file is, relative to the repository (our models) or to the model path."""
+    """Where a module file is: our own models are copied to DIR/yang/, standard ones are
+    named relative to the model path."""
     p = Path(file)
-    try:
-        return str(p.relative_to(settings.REPO))
-    except ValueError:
-        pass
+    if p.is_relative_to(settings.OWN_YANG):
+        return f"yang/{p.name}"
     for root in settings.yang_path():
         try:
             return "$FULLBARS_YANG_PATH/" + str(p.relative_to(root))
@@ -29,7 +28,7 @@ def _rel_model_path(file: str) -> str:
 
 def yanglint_command(kind_name: str, config_file: str) -> str:
     """How an independent tool checks the config: yanglint with exactly the device's models.
-    Run from the repository root with FULLBARS_YANG_PATH set; yanglint wants the bare data, so
+    Run in the artifact folder with FULLBARS_YANG_PATH set; yanglint wants the bare data, so
     the <config> wrapper (first and last line) is cut off first."""
     models = KINDS.get(kind_name).models
     feats = " ".join(f"-F {m.name}:{','.join(m.features)}" for m in models.modules)
@@ -50,7 +49,15 @@ def write(result, out: Path) -> dict:
                     (out / f).unlink(missing_ok=True)
         except (json.JSONDecodeError, AttributeError):
             pass
-    manifest = {"network": result.network.name, "devices": {}, "services": {}}
+    manifest = {"network": result.network.name, "devices": {}, "services": {}, "own_models": {}}
+    own = {m.file for d in result.devices for m in KINDS.get(d.kind).models.modules
+           if Path(m.file).is_relative_to(settings.OWN_YANG)}
+    if own:
+        (out / "yang").mkdir(exist_ok=True)
+    for f in sorted(own):
+        text = Path(f).read_text(encoding="utf-8")
+        (out / "yang" / Path(f).name).write_text(text, encoding="utf-8")
+        manifest["own_models"][f"yang/{Path(f).name}"] = hashlib.sha256(text.encode()).hexdigest()
     for d in result.devices:
         files = {f"{d.device}.xml": d.intended, f"{d.device}.edit.xml": d.edit,
                  f"{d.device}.reverse.xml": d.reverse, f"{d.device}.diff": "\n".join(d.diff) + "\n"}
@@ -67,10 +74,11 @@ def write(result, out: Path) -> dict:
             "services": d.services,
             "changed": d.changed,
             "files": shas,
-            "validate": yanglint_command(d.kind, str(out / f"{d.device}.xml")),
+            "validate": yanglint_command(d.kind, f"{d.device}.xml"),
         }
     for s in result.services:
-        manifest["services"][s.name] = {"kind": s.kind, "action": s.action, "devices": s.devices,
+        # No "action" here: whether a run created or found a service is not part of the artifacts.
+        manifest["services"][s.name] = {"kind": s.kind, "devices": s.devices,
                                         "resources": s.resources}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+def pytest_sessionstart(session):
+    from orchestrator import settings
+
+    settings.yang_path()  # fails with the fix when the standard models are not found
+
+
+@pytest.fixture(scope="session")
+def yanglint() -> str:
+    path = shutil.which("yanglint")
+    if not path:
+        pytest.fail("yanglint is not installed: apt-get install libyang2-tools (scripts/setup.sh does it)")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/store.db"
+
+
+def cli(*args: str, db: str, cwd: Path = REPO):
+    """Run the fullbars CLI in-process from `cwd`; returns click's Result (exit_code, stdout, stderr)."""
+    from orchestrator.cli import app
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, [*args, "--db", db], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def snapshot(db: str) -> dict:
+    """Every row of every table, for 'changes nothing' checks."""
+    engine = create_engine(db)
+    out = {}
+    with engine.connect() as c:
+        for t in inspect(engine).get_table_names():
+            out[t] = sorted(tuple(map(str, r)) for r in c.execute(text(f"SELECT * FROM {t}")))
+    engine.dispose()
+    return out
+
+
+def yanglint_device(yanglint: str, out_dir: Path, device: str) -> subprocess.CompletedProcess:
+    """Validate DIR/<device>.xml with yanglint, using exactly the modules and features the
+    manifest names: an independent check of what fullbars validated with libyang."""
+    from orchestrator import settings
+
+    m = json.loads((out_dir / "manifest.json").read_text())["devices"][device]
+    data = out_dir / f"{device}.data.xml"
+    lines = (out_dir / f"{device}.xml").read_text().splitlines()
+    assert lines[0].startswith("<config") and lines[-1] == "</config>"
+    data.write_text("\n".join(lines[1:-1]) + "\n")
+    roots = [str(p) for p in settings.yang_path()]
+    files = []
+    for mod in m["modules"]:
+        f = mod["file"]
+        if f.startswith("$FULLBARS_YANG_PATH/"):
+            rel = f.split("/", 1)[1]
+            f = next(str(Path(r) / rel) for r in roots if (Path(r) / rel).exists())
+        else:
+            f = str(out_dir / f)
+        files.append(f)
+    cmd = [yanglint, "-t", "config"]
+    for r in roots:
+        cmd += ["-p", r]
+    cmd += ["-p", str(out_dir / "yang")]
+    for mod in m["modules"]:
+        cmd += ["-F", f"{mod['name']}:{','.join(mod['features'])}"]
+    cmd += files + [str(data)]
+    return subprocess.run(cmd, capture_output=True, text=True)

@@ -1,0 +1,121 @@
+"""The road from intent to validated configs, checked as a user and an independent tool would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import EXAMPLES, cli, snapshot, yanglint_device
+
+
+def _files(d):
+    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+
+
+def test_acme_plan_shows_resources_diff_and_edit(tmp_path, db):
+    out = tmp_path / "acme"
+    r = cli("plan", "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert "create    BusinessBroadband acme-hq" in r.stdout
+    assert "onu-id             1" in r.stdout and "s-vlan             1100" in r.stdout
+    assert "address-block      203.0.113.0/29" in r.stdout
+    assert "+        <ip>203.0.113.1</ip>" in r.stdout  # the diff for the BNG
+    assert "NETCONF edit-config payload" in r.stdout
+    m = json.loads((out / "manifest.json").read_text())
+    assert sorted(m["devices"]) == ["bng-east", "olt-1"]
+    assert m["services"]["acme-hq"]["resources"]["pon-port"] == "1/1/1"
+    olt = (out / "olt-1.xml").read_text()
+    assert olt.startswith('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">')
+    for needle in ("<expected-serial-number>ACME0000A001</expected-serial-number>", "<onu-id>1</onu-id>",
+                   "<assured-bandwidth>300000000</assured-bandwidth>", "<pir>500000</pir>",
+                   "<alloc-id>1024</alloc-id>", "<gemport-id>1024</gemport-id>"):
+        assert needle in olt
+    import hashlib
+    for dev, info in m["devices"].items():
+        for f, sha in info["files"].items():
+            assert hashlib.sha256((out / f).read_bytes()).hexdigest() == sha
+
+
+def test_hundred_intents_validate_with_yanglint(tmp_path, db, yanglint):
+    out = tmp_path / "hundred"
+    r = cli("plan", "examples/bulk/hundred-shops.yaml", "--network", "examples/network.yaml", "--out", str(out),
+            db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert len(m["services"]) == 100
+    assert sum(len(d["services"]) for d in m["devices"].values()) == 200  # each line: one OLT, one BNG
+    for dev in m["devices"]:
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+
+
+def test_yanglint_rejects_a_tampered_config(tmp_path, db, yanglint):
+    """The yanglint check above can fail: a dangling T-CONT profile reference is caught."""
+    out = tmp_path / "t"
+    assert cli("plan", "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", "--out", str(out),
+               db=db).exit_code == 0
+    p = out / "olt-1.xml"
+    p.write_text(p.read_text().replace("<traffic-descriptor-profile-ref>up-300M<",
+                                       "<traffic-descriptor-profile-ref>up-999M<"))
+    res = yanglint_device(yanglint, out, "olt-1")
+    assert res.returncode != 0 and "up-999M" in res.stderr
+
+
+def test_plan_twice_is_byte_identical(tmp_path, db):
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ("plan", "examples/bulk/hundred-shops.yaml", "examples/intents/acme-hq.yaml", "--network",
+            "examples/network.yaml")
+    assert cli(*args, "--out", str(a), db=db).exit_code == 0
+    before = snapshot(db)
+    assert cli(*args, "--out", str(b), db=db).exit_code == 0
+    assert _files(a) == _files(b)
+    assert snapshot(db)["allocations"] == before["allocations"]
+
+
+def test_add_one_changes_only_its_devices_and_delete_restores(tmp_path, db):
+    base, plus, after = tmp_path / "base", tmp_path / "plus", tmp_path / "after"
+    net = ("--network", "examples/network.yaml")
+    assert cli("plan", "examples/bulk/hundred-shops.yaml", *net, "--out", str(base), db=db).exit_code == 0
+    r = cli("plan", "examples/bulk/hundred-shops.yaml", "examples/intents/clinic-west.yaml", *net,
+            "--out", str(plus), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((plus / "manifest.json").read_text())
+    assert m["services"]["clinic-west"]["devices"] == ["bng-west", "olt-3"]
+    b, p = _files(base), _files(plus)
+    changed = {f.split(".")[0] for f in set(b) | set(p) if b.get(f) != p.get(f) and f != "manifest.json"}
+    assert changed == {"bng-west", "olt-3"}
+    r = cli("delete", "clinic-west", "--out", str(tmp_path / "del"), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert "delete" in r.stdout
+    assert cli("plan", "examples/bulk/hundred-shops.yaml", *net, "--out", str(after), db=db).exit_code == 0
+    assert _files(base) == _files(after)
+    assert "clinic-west" not in snapshot(db)["allocations"].__repr__()
+
+
+def test_update_changes_only_the_rate(tmp_path, db):
+    """A changed rate re-renders the line; the edit against an applied config touches only that."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import DeviceConfigRow, Store
+
+    store = Store(db)
+    first = plan(store, str(EXAMPLES / "network.yaml"), [str(EXAMPLES / "intents/acme-hq.yaml")])
+    with store.transaction() as s:  # as if applied
+        for d in first.devices:
+            s.add(DeviceConfigRow(device=d.device, kind=d.kind, config=d.intended, digest=""))
+    changed = tmp_path / "acme.yaml"
+    changed.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace("downstream: 500M", "downstream: 1G"))
+    second = plan(store, None, [str(changed)])
+    assert [s.action for s in second.services] == ["update"]
+    olt = next(d for d in second.devices if d.device == "olt-1")
+    assert "<pir>1000000</pir>" in olt.edit and "<shaper-name" in olt.edit
+    assert "channel-termination" not in olt.edit  # the PON chain did not change
+    assert 'operation="delete"' in olt.edit  # the 500M shaper profile is no longer used
+    assert second.services[0].resources["onu-id"] == first.services[0].resources["onu-id"]
+
+
+def test_store_url_other_than_default(tmp_path):
+    db = f"sqlite:///{tmp_path}/elsewhere/x.db"
+    r = cli("plan", "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", db=db)
+    assert r.exit_code == 0
+    r = cli("status", db=db)
+    assert "acme-hq" in r.stdout and "onu-id=1" in r.stdout
