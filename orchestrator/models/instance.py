@@ -197,14 +197,17 @@ def _describe_type(t) -> str | None:
     base = t.basename()
     if base == "enumeration":
         return "one of: " + ", ".join(e for e, _ in t.enums())
-    rng = t.range()
-    pats = [p for p, _ in t.patterns()] if hasattr(t, "patterns") else []
+    rng = next(iter(t.all_ranges()), None)
+    pats = [p for p, _ in t.all_patterns()]
     if rng:
         return f"a {t.name()} in {rng}"
     if pats:
         return f"text matching {pats[0]}"
     if base == "union":
         return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
+    td = t.typedef()
+    if td is not None and td.description():
+        return f"{t.name()}: {' '.join(td.description().split())}"
     return f"a value of type {t.name()}"
 
 

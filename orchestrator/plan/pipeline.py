@@ -69,10 +69,10 @@ def _base_vars(net: Network, name: str) -> dict:
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None) -> PlanResult:
+    net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     given = load_intent_files(list(intent_files)) if intent_files else []
     with store.transaction() as s:
-        if network_file:
-            net = load_network(network_file)
+        if net is not None:
             Store.save_network(s, network_file, net.text, net.digest)
         else:
             row = Store.network(s)
@@ -142,6 +142,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             try:
                 placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
             except FullbarsError as e:
+                for p in e.problems:  # a pool does not know which intent asked: say it
+                    if p.file is None:
+                        p.file, p.line, p.path = it.file, it.line, p.path or f"intent {it.name}"
                 problems.extend(e.problems)
             if progress and i % 1000 == 0:
                 progress("allocate", i, len(order))

@@ -1,0 +1,41 @@
+"""Bad input: a clear message naming file, line, path and fix; exit 2; nothing changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, snapshot
+from golden_cases import ERRORS, cases, run_case
+
+
+def test_there_are_enough_kinds_of_bad_input():
+    assert len(cases()) >= 12
+
+
+@pytest.mark.parametrize("case", cases())
+def test_golden_error(case, db):
+    code, stderr, before, after = run_case(case, db)
+    assert code == 2
+    assert "Traceback" not in stderr
+    assert stderr == (ERRORS / case / "expected.txt").read_text(), f"regenerate with scripts/regen_golden.py if intended"
+    assert before == after  # a failed plan leaves the store exactly as it was
+
+
+def test_failed_plan_on_empty_store_stores_nothing(db):
+    code, _, _, _ = run_case("oversubscribed-pon", db)
+    assert code == 2
+    s = snapshot(db)
+    assert s["intents"] == [] and s["allocations"] == []
+
+
+def test_no_traceback_from_the_real_command(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("apiVersion: [\n")
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "plan", str(bad), "--network",
+                        "examples/network.yaml", "--db", f"sqlite:///{tmp_path}/s.db"],
+                       cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "malformed YAML" in r.stderr and f"{bad}:2" in r.stderr
