@@ -1,0 +1,153 @@
+"""Single functions: pools, registries, the edit computation, cross-checks against broken templates."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import EXAMPLES, REPO
+from orchestrator.errors import FullbarsError
+from orchestrator.resources.pools import Allocator, PoolExhausted
+from orchestrator.resources.store import Store
+
+
+def test_int_pool_idempotent_exhausted_and_reused(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    with store.transaction() as s:
+        a = Allocator(s)
+        assert a.take_int("x", "onu-id", "p", 1, 2) == 1
+        assert a.take_int("x", "onu-id", "p", 1, 2) == 1  # same owner, same answer
+        assert a.take_int("y", "onu-id", "p", 1, 2) == 2
+        with pytest.raises(PoolExhausted, match="pool p is exhausted: all 2 values"):
+            a.take_int("z", "onu-id", "p", 1, 2)
+        a.flush()
+    with store.transaction() as s:
+        a = Allocator(s)  # what the store kept
+        assert a.held("y", "onu-id") == ("p", "2")
+        a.release("x")
+        assert a.take_int("z", "onu-id", "p", 1, 2) == 1  # freed value is handed out again
+        a.flush()
+    with store.transaction() as s:
+        assert sorted((o, v) for _, v, o, _ in Store.allocations(s)) == [("y", "2"), ("z", "1")]
+
+
+def test_block_pool_hands_out_aligned_blocks(tmp_path):
+    with Store(f"sqlite:///{tmp_path}/s.db").transaction() as s:
+        a = Allocator(s)
+        assert str(a.take_block("a", "address", "pub", "198.51.100.0/28", 29)) == "198.51.100.0/29"
+        assert str(a.take_block("b", "address", "pub", "198.51.100.0/28", 29)) == "198.51.100.8/29"
+        with pytest.raises(PoolExhausted, match="all 2 blocks /29 of 198.51.100.0/28"):
+            a.take_block("c", "address", "pub", "198.51.100.0/28", 29)
+
+
+def test_kind_registry_refuses_duplicates():
+    from orchestrator.devices.registry import KINDS, KindRegistry
+
+    reg = KindRegistry()
+    reg.register(KINDS.get("olt-bbf"))
+    with pytest.raises(FullbarsError, match="defined twice"):
+        reg.register(KINDS.get("olt-bbf"))
+    with pytest.raises(FullbarsError, match="unknown device kind 'olt-x'"):
+        KINDS.get("olt-x")
+
+
+def test_service_registry_refuses_duplicates():
+    from orchestrator.services.business_broadband import BusinessBroadband
+    from orchestrator.services.registry import ServiceRegistry
+
+    reg = ServiceRegistry()
+    reg.register(BusinessBroadband())
+    with pytest.raises(FullbarsError, match="registered twice"):
+        reg.register(BusinessBroadband())
+
+
+def test_edit_deletes_removed_list_entry_by_key_only():
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan.diff import edits, schema_index
+
+    idx = schema_index(KINDS.get("bng-ietf").models)
+    nc = 'xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"'
+    itf = ('<interface><name>{n}</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">'
+           'ianaift:l2vlan</type><description>{d}</description></interface>')
+    ifs = '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces">{}</interfaces>'
+    cur = f"<config {nc}>{ifs.format(itf.format(n='a', d='x') + itf.format(n='b', d='y'))}</config>"
+    new = f"<config {nc}>{ifs.format(itf.format(n='a', d='z'))}</config>"
+    edit, reverse, changed = edits(idx, cur, new)
+    assert changed
+    assert "<description>z</description>" in edit and "<name>a</name>" in edit
+    assert 'operation="delete"' in edit and "<name>b</name>" in edit
+    assert "<description>y</description>" not in edit  # a delete names the key, nothing else
+    assert "<description>y</description>" in reverse  # the reverse puts b back whole
+    assert edits(idx, new, new)[2] is False
+
+
+@pytest.fixture
+def broken_templates(tmp_path, monkeypatch):
+    """A copy of templates/ that a test may break; the renderer is pointed at it."""
+    from orchestrator import settings
+    from orchestrator.render import engine
+
+    copy = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", copy)
+    monkeypatch.setattr(settings, "TEMPLATES", copy)
+    engine.environment.cache_clear()
+    engine.template.cache_clear()
+    yield copy
+    engine.environment.cache_clear()
+    engine.template.cache_clear()
+
+
+def _plan(tmp_path):
+    from orchestrator.plan.pipeline import plan
+
+    return plan(Store(f"sqlite:///{tmp_path}/s.db"), str(EXAMPLES / "network.yaml"),
+                [str(EXAMPLES / "intents/acme-hq.yaml")])
+
+
+def test_vlan_mismatch_from_a_broken_template_is_caught(tmp_path, broken_templates):
+    t = broken_templates / "bng-ietf" / "business-broadband.xml.j2"
+    t.write_text(t.read_text().replace("<inner-vlan>{{ c_vlan }}</inner-vlan>", "<inner-vlan>{{ c_vlan + 1 }}</inner-vlan>"))
+    with pytest.raises(FullbarsError) as e:
+        _plan(tmp_path)
+    text = e.value.render()
+    assert "VLAN S1100/C2 is carried by olt-1 uplink-1.1100.2 but bng-east to-olt-1 has no sub-interface" in text
+    assert "VLAN S1100/C3 is terminated by bng-east to-olt-1.1100.2 but olt-1 uplink-1 does not carry it" in text
+
+
+def test_duplicate_address_from_a_broken_template_is_caught(tmp_path, broken_templates):
+    t = broken_templates / "bng-ietf" / "business-broadband.xml.j2"
+    t.write_text(t.read_text().replace("<client-address>{{ client }}</client-address>",
+                                       "<client-address>{{ gateway }}</client-address>")
+                 .replace("{% if mode == \"dhcp\" %}", "{% if true %}"))
+    with pytest.raises(FullbarsError, match="address 203.0.113.1 is used twice"):
+        _plan(tmp_path)
+
+
+def test_template_producing_invalid_yang_names_device_and_path(tmp_path, broken_templates):
+    t = broken_templates / "olt-bbf" / "business-broadband.xml.j2"
+    t.write_text(t.read_text().replace("<onu-id>{{ onu_id }}</onu-id>", "<onu-id>{{ onu_id + 5000 }}</onu-id>"))
+    with pytest.raises(FullbarsError) as e:
+        _plan(tmp_path)
+    text = e.value.render()
+    assert "olt-1" in text and "onu-id" in text and "5001" in text
+
+
+def test_pon_capacity_check_reads_the_rendered_tconts(tmp_path, broken_templates):
+    t = broken_templates / "olt-bbf" / "business-broadband.xml.j2"
+    t.write_text(t.read_text().replace("<assured-bandwidth>{{ up_bps }}</assured-bandwidth>",
+                                       "<assured-bandwidth>{{ up_bps * 40 }}</assured-bandwidth>")
+                 .replace("<maximum-bandwidth>{{ up_bps }}</maximum-bandwidth>",
+                          "<maximum-bandwidth>{{ up_bps * 40 }}</maximum-bandwidth>"))
+    with pytest.raises(FullbarsError, match="olt-1 PON 1/1/1: T-CONTs assure 12G upstream, over the line rate 9953M"):
+        _plan(tmp_path)
+
+
+def test_secret_reference_not_secret_value_in_artifacts(tmp_path, monkeypatch):
+    from orchestrator.plan.artifacts import write
+
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "s3cr3t-Value")
+    write(_plan(tmp_path), tmp_path / "out")
+    for f in (tmp_path / "out").rglob("*"):
+        if f.is_file():
+            assert "s3cr3t-Value" not in f.read_text()
