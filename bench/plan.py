@@ -84,7 +84,10 @@ def main(argv: list[str]) -> None:
               f"({row['intents_per_s']:>6} intents/s), artifacts {row['write_s']:.2f} s, "
               f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "plan.json").write_text(json.dumps(rows, indent=2) + "\n")
+    path = HERE / "results" / "plan.json"
+    kept = {r["intents"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    kept.update({r["intents"]: r for r in rows})  # a run of some sizes keeps the others' figures
+    path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
 
 
 if __name__ == "__main__":

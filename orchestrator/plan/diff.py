@@ -159,7 +159,7 @@ def readable(device: str, current_xml: str, intended_xml: str, context: int = 3)
     a = current_xml.splitlines()
     b = intended_xml.splitlines()
     if len(a) <= 2:  # nothing on the device yet: everything is new
-        return [f"--- {device} (current: empty)", f"+++ {device} (intended)"] + [f"+{line}" for line in b[1:-1]]
+        return [f"--- {device} (current: nothing applied yet)", f"+++ {device} (intended)"] + [f"+{line}" for line in b[1:-1]]
     return list(difflib.unified_diff(a, b, f"{device} (current)", f"{device} (intended)", n=context, lineterm=""))
 
 
