@@ -100,8 +100,6 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        from orchestrator.plan.artifacts import write as _  # noqa: F401 - same shape as the manifest
-
         data = {"services": [s.__dict__ for s in result.services],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": d.diff, "edit": d.edit} for d in result.devices]}

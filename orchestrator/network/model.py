@@ -106,11 +106,9 @@ class Network:
 
 def load_network(path: Path | str, text: str | None = None) -> Network:
     file = str(path)
+    docs = read_documents(path, text)  # reports a missing or undecodable file
     if text is None:
-        docs = read_documents(path)
         text = Path(path).read_text(encoding="utf-8")
-    else:
-        docs = read_documents(path, text)
     if len(docs) != 1:
         raise FullbarsError("a network description is one YAML document", file=file,
                             line=docs[1].start_mark.line + 1, fix="keep one document in the file")
