@@ -83,8 +83,9 @@ def test_edit_deletes_removed_list_entry_by_key_only():
 
 
 @pytest.fixture
-def broken_templates(tmp_path, monkeypatch):
-    """A copy of templates/ that a test may break; the renderer is pointed at it."""
+def break_template(tmp_path, monkeypatch):
+    """Point the renderer at a copy of templates/ and return a function that edits one of them;
+    each edit must find its text, so a changed template cannot make a test pass vacuously."""
     from orchestrator import settings
     from orchestrator.render import engine
 
@@ -93,9 +94,24 @@ def broken_templates(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "TEMPLATES", copy)
     engine.environment.cache_clear()
     engine.template.cache_clear()
-    yield copy
+
+    def edit(kind: str, *replacements: tuple[str, str]) -> None:
+        t = copy / kind / "business-broadband.xml.j2"
+        text = t.read_text()
+        for old, new in replacements:
+            assert old in text, f"{old!r} is no longer in {t.name}"
+            text = text.replace(old, new)
+        t.write_text(text)
+
+    yield edit
     engine.environment.cache_clear()
     engine.template.cache_clear()
+
+
+def _plan_error(tmp_path) -> str:
+    with pytest.raises(FullbarsError) as e:
+        _plan(tmp_path)
+    return e.value.render()
 
 
 def _plan(tmp_path):
@@ -105,42 +121,32 @@ def _plan(tmp_path):
                 [str(EXAMPLES / "intents/acme-hq.yaml")])
 
 
-def test_vlan_mismatch_from_a_broken_template_is_caught(tmp_path, broken_templates):
-    t = broken_templates / "bng-ietf" / "business-broadband.xml.j2"
-    t.write_text(t.read_text().replace("<inner-vlan>{{ c_vlan }}</inner-vlan>", "<inner-vlan>{{ c_vlan + 1 }}</inner-vlan>"))
-    with pytest.raises(FullbarsError) as e:
-        _plan(tmp_path)
-    text = e.value.render()
+def test_vlan_mismatch_from_a_broken_template_is_caught(tmp_path, break_template):
+    break_template("bng-ietf", ("<inner-vlan>{{ c_vlan }}</inner-vlan>", "<inner-vlan>{{ c_vlan + 1 }}</inner-vlan>"))
+    text = _plan_error(tmp_path)
     assert "VLAN S1100/C2 is carried by olt-1 uplink-1.1100.2 but bng-east to-olt-1 has no sub-interface" in text
     assert "VLAN S1100/C3 is terminated by bng-east to-olt-1.1100.2 but olt-1 uplink-1 does not carry it" in text
 
 
-def test_duplicate_address_from_a_broken_template_is_caught(tmp_path, broken_templates):
-    t = broken_templates / "bng-ietf" / "business-broadband.xml.j2"
-    t.write_text(t.read_text().replace("<client-address>{{ client }}</client-address>",
-                                       "<client-address>{{ gateway }}</client-address>")
-                 .replace("{% if mode == \"dhcp\" %}", "{% if true %}"))
-    with pytest.raises(FullbarsError, match="address 203.0.113.1 is used twice"):
-        _plan(tmp_path)
+def test_duplicate_address_from_a_broken_template_is_caught(tmp_path, break_template):
+    break_template("bng-ietf", ("<client-address>{{ client }}</client-address>",
+                                "<client-address>{{ gateway }}</client-address>"),
+                   ('{% if mode == "dhcp" %}', "{% if true %}"))
+    assert "address 203.0.113.1 is used twice" in _plan_error(tmp_path)
 
 
-def test_template_producing_invalid_yang_names_device_and_path(tmp_path, broken_templates):
-    t = broken_templates / "olt-bbf" / "business-broadband.xml.j2"
-    t.write_text(t.read_text().replace("<onu-id>{{ onu_id }}</onu-id>", "<onu-id>{{ onu_id + 5000 }}</onu-id>"))
-    with pytest.raises(FullbarsError) as e:
-        _plan(tmp_path)
-    text = e.value.render()
+def test_template_producing_invalid_yang_names_device_and_path(tmp_path, break_template):
+    break_template("olt-bbf", ("<onu-id>{{ onu_id }}</onu-id>", "<onu-id>{{ onu_id + 5000 }}</onu-id>"))
+    text = _plan_error(tmp_path)
     assert "olt-1" in text and "onu-id" in text and "5001" in text
 
 
-def test_pon_capacity_check_reads_the_rendered_tconts(tmp_path, broken_templates):
-    t = broken_templates / "olt-bbf" / "business-broadband.xml.j2"
-    t.write_text(t.read_text().replace("<assured-bandwidth>{{ up_bps }}</assured-bandwidth>",
-                                       "<assured-bandwidth>{{ up_bps * 40 }}</assured-bandwidth>")
-                 .replace("<maximum-bandwidth>{{ up_bps }}</maximum-bandwidth>",
-                          "<maximum-bandwidth>{{ up_bps * 40 }}</maximum-bandwidth>"))
-    with pytest.raises(FullbarsError, match="olt-1 PON 1/1/1: T-CONTs assure 12G upstream, over the line rate 9953M"):
-        _plan(tmp_path)
+def test_pon_capacity_check_reads_the_rendered_tconts(tmp_path, break_template):
+    break_template("olt-bbf", ("<assured-bandwidth>{{ up_bps }}</assured-bandwidth>",
+                               "<assured-bandwidth>{{ up_bps * 40 }}</assured-bandwidth>"),
+                   ("<maximum-bandwidth>{{ up_bps }}</maximum-bandwidth>",
+                    "<maximum-bandwidth>{{ up_bps * 40 }}</maximum-bandwidth>"))
+    assert "olt-1 PON 1/1/1: T-CONTs assure 12G upstream, over the line rate 9953M" in _plan_error(tmp_path)
 
 
 def test_secret_reference_not_secret_value_in_artifacts(tmp_path, monkeypatch):

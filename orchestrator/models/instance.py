@@ -7,6 +7,7 @@ must) can be pinned to the line the engineer wrote.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
@@ -181,7 +182,6 @@ def _near(a: str, b: str) -> bool:
     """A cheap typo detector: same letters give or take one edit."""
     if abs(len(a) - len(b)) > 2:
         return False
-    import difflib
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
 
 
