@@ -186,6 +186,42 @@ def network_generate(olts: int = typer.Option(4), ports: int = typer.Option(16, 
     sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
 
 
+@app.command()
+def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind, e.g. olt-bbf."),
+           listen: Optional[str] = typer.Option(None, "--listen", help="HOST:PORT for NETCONF over SSH."),
+           state: Optional[Path] = typer.Option(None, "--state", help="State dir: datastores and host key."),
+           name: Optional[str] = typer.Option(None, "--name"),
+           fleet: Optional[Path] = typer.Option(None, "--fleet", help="YAML file of many devices for one process."),
+           user: str = typer.Option("fullbars", "--user"),
+           password_env: Optional[str] = typer.Option(None, "--password-env",
+                                                      help="Environment variable holding the password."),
+           authorized_keys: Optional[Path] = typer.Option(None, "--authorized-keys")):
+    """Run simulated NETCONF devices whose datastores libyang validates with the kind's models."""
+    import asyncio
+
+    from orchestrator.devsim.run import DeviceSpec, auth_from, load_fleet, parse_listen, run
+
+    try:
+        auth = auth_from(user, password_env, str(authorized_keys) if authorized_keys else None)
+        if fleet:
+            specs = load_fleet(fleet)
+        else:
+            if not (kind and listen and state):
+                raise FullbarsError("give --kind, --listen and --state (or --fleet FILE)")
+            host, port = parse_listen(listen)
+            specs = [DeviceSpec(name or state.name, kind, host, port, state)]
+
+        def ready(sp):
+            for d in sp:
+                err.print(f"devsim: {d.name} ({d.kind}) listening on {d.host}:{d.port}, state in {d.state}")
+        asyncio.run(run(specs, auth, ready))
+    except FullbarsError as e:
+        _fail(e)
+    except OSError as e:
+        err.print(f"error: cannot listen: {e}")
+        raise typer.Exit(2)
+
+
 def main() -> None:
     try:
         app()

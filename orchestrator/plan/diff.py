@@ -50,16 +50,16 @@ class SchemaIndex:
         return f"{parent_spath}/{local}", ns
 
 
-def _identity(index: SchemaIndex, spath: str, el) -> tuple:
+def identity(index: SchemaIndex, spath: str, el) -> tuple:
     kw, keys = index.node(spath)
     if kw == "list":
-        return (el.tag, tuple((el.findtext(_sub(el, k)) or "").strip() for k in keys))
+        return (el.tag, tuple((el.findtext(child_tag(el, k)) or "").strip() for k in keys))
     if kw == "leaf-list":
         return (el.tag, (el.text or "").strip())
     return (el.tag,)
 
 
-def _sub(el, local: str) -> str:
+def child_tag(el, local: str) -> str:
     ns = el.tag[1:].split("}", 1)[0] if el.tag.startswith("{") else None
     return f"{{{ns}}}{local}" if ns else local
 
@@ -75,13 +75,13 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
     for b in base:
         if isinstance(b.tag, str):
             sp, _ = index.step(spath, ns, b)
-            base_by_id[_identity(index, sp, b)] = b
+            base_by_id[identity(index, sp, b)] = b
     seen = set()
     for n in new:
         if not isinstance(n.tag, str):
             continue
         sp, cns = index.step(spath, ns, n)
-        ident = _identity(index, sp, n)
+        ident = identity(index, sp, n)
         seen.add(ident)
         b = base_by_id.get(ident)
         if b is None:
@@ -92,14 +92,14 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
                 out.append(copy.deepcopy(n))
                 changed = True
         else:
-            shell = _shell(index, sp, n)
+            shell = key_shell(index, sp, n)
             if _diff(index, b, n, shell, sp, cns):
                 out.append(shell)
                 changed = True
     for ident, b in base_by_id.items():
         if ident not in seen:
             sp, _ = index.step(spath, ns, b)
-            gone = _shell(index, sp, b)
+            gone = key_shell(index, sp, b)
             if index.node(sp)[0] in ("leaf", "leaf-list"):
                 gone.text = b.text
             gone.set(f"{NC}operation", "delete")
@@ -108,12 +108,12 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
     return changed
 
 
-def _shell(index: SchemaIndex, spath: str, el):
+def key_shell(index: SchemaIndex, spath: str, el):
     """The element with only its list keys: enough to address it in an edit."""
     shell = etree.Element(el.tag, nsmap=el.nsmap)
     _, keys = index.node(spath)
     for k in keys:
-        kel = el.find(_sub(el, k))
+        kel = el.find(child_tag(el, k))
         if kel is not None:
             shell.append(copy.deepcopy(kel))
     return shell

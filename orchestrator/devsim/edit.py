@@ -1,0 +1,108 @@
+"""<edit-config> semantics (RFC 6241 section 7.2) on an lxml datastore: merge, replace, create,
+delete, remove and none, with list entries matched by their keys from the device's schema."""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from orchestrator.devsim.rpcerror import NC, RpcError
+from orchestrator.plan.diff import SchemaIndex, child_tag, identity, key_shell
+
+OP = f"{{{NC}}}operation"
+OPS = ("merge", "replace", "create", "delete", "remove", "none")
+
+
+def _clean(el):
+    """A copy without nc:operation attributes, for storing in the datastore."""
+    el = copy.deepcopy(el)
+    for e in el.iter():
+        if isinstance(e.tag, str):
+            e.attrib.pop(OP, None)
+    return el
+
+
+def _path(spath: str, el, index: SchemaIndex) -> str:
+    kw, keys = index.node(spath)
+    if kw == "list":
+        return spath + "".join(f"[{k}='{(el.findtext(child_tag(el, k)) or '').strip()}']" for k in keys)
+    return spath
+
+
+class Editor:
+    def __init__(self, index: SchemaIndex, continue_on_error: bool = False):
+        self.index = index
+        self.continue_on_error = continue_on_error
+        self.errors: list[RpcError] = []
+
+    def fail(self, err: RpcError):
+        if not self.continue_on_error:
+            raise err
+        self.errors.append(err)
+
+    def apply(self, target, config, default_op: str) -> None:
+        """Apply the children of `config` (an edit's <config>) to `target` (the datastore root)."""
+        self._children(target, config, default_op, "", None, "")
+
+    def _children(self, target, edit, parent_op, spath, ns, epath):
+        for e in edit:
+            if not isinstance(e.tag, str):
+                continue
+            op = e.get(OP, parent_op)
+            if op not in OPS:
+                self.fail(RpcError("bad-attribute", f"unknown operation {op!r}", type="protocol",
+                                   info={"bad-attribute": "operation", "bad-element": etree.QName(e).localname}))
+                continue
+            sp, cns = self.index.step(spath, ns, e)
+            kw, _ = self.index.node(sp)
+            here = _path(sp, e, self.index) if kw != "unknown" else sp
+            if kw == "unknown":
+                qn = etree.QName(e)
+                tag = "unknown-namespace" if qn.namespace not in self.index.ns_module else "unknown-element"
+                self.fail(RpcError(tag, f"{qn.localname} is not in the device's models here",
+                                   path=epath + "/" + qn.localname,
+                                   info={"bad-element": qn.localname} | ({"bad-namespace": qn.namespace or ""}
+                                                                       if tag == "unknown-namespace" else {})))
+                continue
+            ident = identity(self.index, sp, e)
+            existing = next((t for t in target if isinstance(t.tag, str)
+                             and identity(self.index, sp, t) == ident), None)
+            leafy = kw in ("leaf", "leaf-list")
+            if op == "create":
+                if existing is not None:
+                    self.fail(RpcError("data-exists", "the data to create already exists", path=here))
+                else:
+                    target.append(_clean(e))
+            elif op == "delete":
+                if existing is None:
+                    self.fail(RpcError("data-missing", "the data to delete does not exist", path=here))
+                else:
+                    target.remove(existing)
+            elif op == "remove":
+                if existing is not None:
+                    target.remove(existing)
+            elif op == "replace":
+                if existing is not None:
+                    target.replace(existing, _clean(e))
+                else:
+                    target.append(_clean(e))
+            elif op == "merge" and (existing is None or leafy):
+                if existing is None:
+                    target.append(_clean(e))
+                else:
+                    existing.text = e.text
+            else:  # merge into an existing node, or none: descend
+                node = existing
+                if node is None:
+                    node = key_shell(self.index, sp, e)
+                    target.append(node)
+                if not leafy:
+                    self._children(node, e, op, sp, cns, here)
+                if existing is None and not _has_content(node, self.index, sp):
+                    target.remove(node)  # 'none' created nothing below it
+
+
+def _has_content(node, index, spath) -> bool:
+    _, keys = index.node(spath)
+    return any(isinstance(c.tag, str) and etree.QName(c).localname not in keys for c in node)

@@ -1,0 +1,94 @@
+"""<filter> for get and get-config: subtree (RFC 6241 section 6) and XPath (:xpath capability)."""
+
+from __future__ import annotations
+
+import copy
+
+from lxml import etree
+
+from orchestrator.devsim.rpcerror import RpcError
+from orchestrator.plan.diff import SchemaIndex, key_shell
+
+
+def _leaf(el) -> bool:
+    return len([c for c in el if isinstance(c.tag, str)]) == 0
+
+
+def subtree(root, flt, out) -> None:
+    for f in flt:
+        if not isinstance(f.tag, str):
+            continue
+        for d in root:
+            if d.tag == f.tag:
+                r = _match(d, f)
+                if r is not None:
+                    out.append(r)
+
+
+def _match(d, f):
+    if _leaf(f):
+        text = (f.text or "").strip()
+        if text and (d.text or "").strip() != text:
+            return None
+        return copy.deepcopy(d)
+    kids = [c for c in f if isinstance(c.tag, str)]
+    content = [c for c in kids if _leaf(c) and (c.text or "").strip()]
+    for c in content:
+        if not any(x.tag == c.tag and (x.text or "").strip() == c.text.strip() for x in d):
+            return None
+    others = [c for c in kids if c not in content]
+    if not others:
+        return copy.deepcopy(d)
+    res = etree.Element(d.tag, nsmap=d.nsmap)
+    for x in d:
+        if any(x.tag == c.tag for c in content):
+            res.append(copy.deepcopy(x))
+    found = False
+    for c in others:
+        for x in d:
+            if x.tag == c.tag:
+                r = _match(x, c)
+                if r is not None:
+                    res.append(r)
+                    found = True
+    return res if found else None
+
+
+def xpath(root, expr: str, nsmap: dict, index: SchemaIndex, out) -> None:
+    ns = {k: v for k, v in nsmap.items() if k}
+    try:
+        hits = root.xpath(expr, namespaces=ns)
+    except etree.XPathError as exc:
+        raise RpcError("invalid-value", f"bad XPath filter {expr!r}: {exc}", type="protocol",
+                       info={"bad-attribute": "select", "bad-element": "filter"}) from None
+    if not isinstance(hits, list):
+        raise RpcError("invalid-value", "the XPath filter must select nodes", type="protocol")
+    for hit in hits:
+        if not isinstance(hit, etree._Element) or hit is root:
+            if hit is root:
+                for c in root:
+                    out.append(copy.deepcopy(c))
+            continue
+        chain = []
+        a = hit
+        while a is not None and a is not root:
+            chain.append(a)
+            a = a.getparent()
+        chain.reverse()
+        parent, spath, cns = out, "", None
+        for i, el in enumerate(chain):
+            spath, cns = index.step(spath, cns, el)
+            if i == len(chain) - 1:
+                parent.append(copy.deepcopy(el))
+                break
+            shell = key_shell(index, spath, el)
+            existing = next((x for x in parent if x.tag == shell.tag and _same_keys(x, shell)), None)
+            if existing is None:
+                parent.append(shell)
+                existing = shell
+            parent = existing
+
+
+def _same_keys(a, b) -> bool:
+    kb = {(k.tag, (k.text or "").strip()) for k in b}
+    return all(any(x.tag == t and (x.text or "").strip() == v for x in a) for t, v in kb)

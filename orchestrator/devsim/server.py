@@ -1,0 +1,408 @@
+"""NETCONF over SSH (RFC 6241, RFC 6242) for simulated devices, on asyncssh.
+
+One process serves any number of devices, each on its own address and port; each device has
+its own state dir (datastores, SSH host key). Sessions are isolated: a bad message closes only
+the session that sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import itertools
+import logging
+from pathlib import Path
+
+import asyncssh
+from lxml import etree
+from xml.sax.saxutils import escape
+
+from orchestrator.devsim import filters, state
+from orchestrator.devsim.device import DATASTORES, Device, body, empty
+from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
+from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
+
+log = logging.getLogger("fullbars.devsim")
+Q = f"{{{NC}}}"
+MAX_MESSAGE = 64 * 1024 * 1024
+_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=False)
+_ids = itertools.count(1)
+
+
+class Auth:
+    """Password and/or public-key logins; the password is compared, never logged."""
+
+    def __init__(self, user: str | None = None, password: str | None = None, authorized_keys: str | None = None):
+        self.user, self.password, self.authorized_keys = user, password, authorized_keys
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, device: Device, auth: Auth):
+        self.device, self.auth = device, auth
+        self.conn = None
+
+    def connection_made(self, conn):
+        self.conn = conn
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return self.auth.password is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return username == self.auth.user and password == self.auth.password
+
+    def public_key_auth_supported(self) -> bool:
+        return self.auth.authorized_keys is not None
+
+    def session_requested(self):
+        return Session(self.device, self.conn)
+
+
+class Session(asyncssh.SSHServerSession):
+    def __init__(self, device: Device, conn):
+        self.device = device
+        self.id = next(_ids)
+        self.username = conn.get_extra_info("username") or ""
+        peer = conn.get_extra_info("peername") or ("", 0)
+        self.peer = str(peer[0])
+        self.login_time = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.framer = Framer(MAX_MESSAGE)
+        self.hello_done = False
+        self.chan = None
+        self.in_rpcs = self.in_bad_rpcs = self.out_errors = 0
+        self.closed = False
+        self.closing = False
+
+    # --- ssh plumbing ------------------------------------------------------------------
+    def connection_made(self, chan):
+        self.chan = chan
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "netconf"
+
+    def shell_requested(self) -> bool:
+        return False
+
+    def exec_requested(self, command: str) -> bool:
+        return False
+
+    def session_started(self):
+        self.device.sessions[self.id] = self
+        caps = "".join(f"<capability>{c}</capability>" for c in state.capabilities(self.device.models))
+        self._send(f'<hello xmlns="{NC}"><capabilities>{caps}</capabilities>'
+                   f"<session-id>{self.id}</session-id></hello>")
+
+    def data_received(self, data, datatype):
+        try:
+            for msg in self.framer.feed(data):
+                self._message(msg)
+                if self.closed:
+                    return
+        except TooBig as exc:
+            self._reply_errors(None, [RpcError("too-big", str(exc), type="rpc")])
+            self.close()
+        except FramingError as exc:
+            log.info("%s session %s: %s; closing", self.device.name, self.id, exc)
+            self.close()
+
+    def eof_received(self):
+        self.close()
+        return False
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.device.session_gone(self.id)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.device.session_gone(self.id)
+            if self.chan:
+                self.chan.close()
+
+    def _send(self, xml: str) -> None:
+        if self.chan and not self.closed:
+            self.chan.write(frame(('<?xml version="1.0" encoding="UTF-8"?>' + xml).encode(), self.framer.chunked))
+
+    # --- messages ----------------------------------------------------------------------
+    def _message(self, raw: bytes) -> None:
+        try:
+            root = etree.fromstring(raw, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            self.in_bad_rpcs += 1
+            self._reply_errors(None, [RpcError("malformed-message", f"not well-formed XML: {exc}", type="rpc")])
+            return
+        if not self.hello_done:
+            if root.tag != f"{Q}hello":
+                self.close()
+                return
+            if root.find(f"{Q}session-id") is not None:
+                self.close()  # RFC 6241 8.1: a client hello with a session-id is an error
+                return
+            caps = [c.text.strip() for c in root.iter(f"{Q}capability") if c.text]
+            self.hello_done = True
+            if "urn:ietf:params:netconf:base:1.1" in caps:
+                self.framer.chunked = True
+            elif "urn:ietf:params:netconf:base:1.0" not in caps:
+                self.close()
+            return
+        if root.tag != f"{Q}rpc":
+            self.in_bad_rpcs += 1
+            self._reply_errors(None, [RpcError("unknown-element", f"expected <rpc>, got {etree.QName(root).localname}",
+                                               type="protocol", info={"bad-element": etree.QName(root).localname})])
+            return
+        mid = root.get("message-id")
+        if mid is None:
+            self.in_bad_rpcs += 1
+            self._reply_errors(root, [RpcError("missing-attribute", "rpc without message-id", type="rpc",
+                                               info={"bad-attribute": "message-id", "bad-element": "rpc"})])
+            return
+        self.in_rpcs += 1
+        ops = [c for c in root if isinstance(c.tag, str)]
+        if len(ops) != 1:
+            self._reply_errors(root, [RpcError("malformed-message", "an rpc holds exactly one operation", type="rpc")])
+            return
+        op = ops[0]
+        handler = HANDLERS.get(op.tag)
+        try:
+            if handler is None:
+                raise RpcError("operation-not-supported", f"operation {etree.QName(op).localname} is not supported",
+                               type="protocol", info={"bad-element": etree.QName(op).localname})
+            result = handler(self, op)
+        except RpcError as err:
+            self._reply_errors(root, [err])
+            return
+        except RpcErrors as errs:
+            self._reply_errors(root, errs.errors)
+            return
+        except Exception as exc:  # a bug must not take the device down: report it to the client
+            log.exception("%s: %s failed", self.device.name, op.tag)
+            self._reply_errors(root, [RpcError("operation-failed", f"internal error: {exc}")])
+            return
+        self._reply(root, result if result is not None else "<ok/>")
+        if self.closing:
+            self.close()
+
+    def _attrs(self, rpc) -> str:
+        if rpc is None:
+            return ""
+        return "".join(f' {k}="{v}"' for k, v in rpc.attrib.items() if not k.startswith("{"))
+
+    def _reply(self, rpc, inner: str) -> None:
+        self._send(f'<rpc-reply xmlns="{NC}"{self._attrs(rpc)}>{inner}</rpc-reply>')
+
+    def _reply_errors(self, rpc, errors: list[RpcError]) -> None:
+        self.out_errors += 1
+        self._reply(rpc, "".join(e.xml() for e in errors))
+
+
+# --- operations ----------------------------------------------------------------------------
+def _datastore(el, allowed=DATASTORES, what="source"):
+    if el is None:
+        raise RpcError("missing-element", f"<{what}> is missing", type="protocol", info={"bad-element": what})
+    kids = [c for c in el if isinstance(c.tag, str)]
+    if len(kids) != 1:
+        raise RpcError("missing-element", f"<{what}> must name one datastore", type="protocol",
+                       info={"bad-element": what})
+    name = etree.QName(kids[0]).localname
+    if name == "config" and "config" in allowed:
+        return kids[0]
+    if name not in allowed:
+        raise RpcError("invalid-value", f"{name} is not a {what} this device supports here", type="protocol",
+                       info={"bad-element": what})
+    return name
+
+
+def _source_root(s: Session, op):
+    src = _datastore(op.find(f"{Q}source"), DATASTORES + ("config",))
+    if isinstance(src, str):
+        return s.device.ds[src]
+    root = empty()
+    for c in src:
+        if isinstance(c.tag, str):
+            root.append(copy.deepcopy(c))
+    return root
+
+
+def _filtered(s: Session, root, op) -> str:
+    flt = op.find(f"{Q}filter")
+    if flt is None:
+        return body(root)
+    out = empty()
+    kind = flt.get("type", "subtree")
+    if kind == "subtree":
+        filters.subtree(root, flt, out)
+    elif kind == "xpath":
+        sel = flt.get("select")
+        if not sel:
+            raise RpcError("missing-attribute", "an xpath filter needs select", type="protocol",
+                           info={"bad-attribute": "select", "bad-element": "filter"})
+        filters.xpath(root, sel, flt.nsmap, s.device.index, out)
+    else:
+        raise RpcError("bad-attribute", f"unknown filter type {kind!r}", type="protocol",
+                       info={"bad-attribute": "type", "bad-element": "filter"})
+    return body(out)
+
+
+def op_get_config(s: Session, op):
+    return f"<data>{_filtered(s, _source_root(s, op), op)}</data>"
+
+
+def op_get(s: Session, op):
+    root = copy.deepcopy(s.device.ds["running"])
+    for text in (state.yang_library(s.device.models),
+                 state.monitoring(s.device, s.device.sessions.values())):
+        frag = etree.fromstring(f"<x>{text}</x>")
+        for c in frag:
+            root.append(c)
+    return f"<data>{_filtered(s, root, op)}</data>"
+
+
+def op_edit_config(s: Session, op):
+    target = _datastore(op.find(f"{Q}target"), ("candidate",), "target")
+    s.device.check_lock(target, s.id)
+    default = (op.findtext(f"{Q}default-operation") or "merge").strip()
+    if default not in ("merge", "replace", "none"):
+        raise RpcError("invalid-value", f"default-operation {default!r}", type="protocol",
+                       info={"bad-element": "default-operation"})
+    test = op.findtext(f"{Q}test-option")
+    error_opt = (op.findtext(f"{Q}error-option") or "stop-on-error").strip()
+    config = op.find(f"{Q}config")
+    if config is None:
+        raise RpcError("missing-element", "edit-config needs <config> (:url is not supported)", type="protocol",
+                       info={"bad-element": "config"})
+    s.device.check_syntax(config)
+    work = copy.deepcopy(s.device.ds[target])
+    if default == "replace":
+        for c in list(work):
+            work.remove(c)
+    editor = Editor(s.device.index, continue_on_error=error_opt == "continue-on-error")
+    editor.apply(work, config, "merge" if default == "replace" else default)
+    if test and test.strip() in ("test-then-set", "test-only"):
+        s.device.validate(work)
+    if editor.errors:
+        if error_opt == "continue-on-error":
+            s.device.set(target, work)  # what succeeded stays
+        raise RpcErrors(editor.errors)
+    if not (test and test.strip() == "test-only"):
+        s.device.set(target, work)
+
+
+def op_copy_config(s: Session, op):
+    target = _datastore(op.find(f"{Q}target"), ("candidate", "startup"), "target")
+    s.device.check_lock(target, s.id)
+    root = copy.deepcopy(_source_root(s, op))
+    s.device.validate(root)
+    s.device.set(target, root)
+
+
+def op_delete_config(s: Session, op):
+    target = _datastore(op.find(f"{Q}target"), ("startup",), "target")
+    s.device.check_lock(target, s.id)
+    s.device.set(target, empty())
+
+
+def op_lock(s: Session, op):
+    s.device.lock(_datastore(op.find(f"{Q}target"), DATASTORES, "target"), s.id)
+
+
+def op_unlock(s: Session, op):
+    s.device.unlock(_datastore(op.find(f"{Q}target"), DATASTORES, "target"), s.id)
+
+
+def op_discard(s: Session, op):
+    s.device.check_lock("candidate", s.id)
+    s.device.discard()
+
+
+def op_validate(s: Session, op):
+    s.device.validate(_source_root(s, op))
+
+
+def op_commit(s: Session, op):
+    s.device.check_lock("running", s.id)
+    confirmed = op.find(f"{Q}confirmed") is not None
+    timeout = op.findtext(f"{Q}confirm-timeout")
+    try:
+        timeout = int(timeout) if timeout else 600
+        if timeout < 1:
+            raise ValueError
+    except ValueError:
+        raise RpcError("invalid-value", "confirm-timeout is a positive number of seconds", type="protocol",
+                       info={"bad-element": "confirm-timeout"}) from None
+    persist = op.findtext(f"{Q}persist")
+    persist_id = op.findtext(f"{Q}persist-id")
+    s.device.commit(s.id, confirmed, timeout, persist, persist_id, asyncio.get_event_loop())
+
+
+def op_cancel_commit(s: Session, op):
+    s.device.cancel_commit(s.id, op.findtext(f"{Q}persist-id"))
+
+
+def op_close_session(s: Session, op):
+    s.closing = True  # the session ends once <ok/> is sent
+
+
+def op_kill_session(s: Session, op):
+    sid = op.findtext(f"{Q}session-id")
+    try:
+        sid = int(sid)
+    except (TypeError, ValueError):
+        raise RpcError("invalid-value", "session-id must be a number", type="protocol",
+                       info={"bad-element": "session-id"}) from None
+    if sid == s.id:
+        raise RpcError("invalid-value", "a session cannot kill itself; use close-session", type="protocol")
+    other = s.device.sessions.get(sid)
+    if other is None:
+        raise RpcError("invalid-value", f"no session {sid} on this device", type="protocol",
+                       info={"bad-element": "session-id"})
+    other.close()
+
+
+def op_get_schema(s: Session, op):
+    ident = (op.findtext(f"{{{state.MON}}}identifier") or "").strip()
+    version = (op.findtext(f"{{{state.MON}}}version") or "").strip() or None
+    fmt = (op.findtext(f"{{{state.MON}}}format") or "yang").strip().split(":")[-1]
+    if fmt != "yang":
+        raise RpcError("invalid-value", f"format {fmt} is not served; ask for yang", info={"bad-element": "format"})
+    text = state.schema_text(s.device.models, ident, version)
+    if text is None:
+        raise RpcError("invalid-value", f"no schema {ident}" + (f"@{version}" if version else ""),
+                       info={"bad-element": "identifier"})
+    return f'<data xmlns="{state.MON}">{escape(text)}</data>'
+
+
+HANDLERS = {
+    f"{Q}get-config": op_get_config, f"{Q}get": op_get, f"{Q}edit-config": op_edit_config,
+    f"{Q}copy-config": op_copy_config, f"{Q}delete-config": op_delete_config, f"{Q}lock": op_lock,
+    f"{Q}unlock": op_unlock, f"{Q}discard-changes": op_discard, f"{Q}validate": op_validate,
+    f"{Q}commit": op_commit, f"{Q}cancel-commit": op_cancel_commit, f"{Q}close-session": op_close_session,
+    f"{Q}kill-session": op_kill_session, f"{{{state.MON}}}get-schema": op_get_schema,
+}
+
+
+# --- serving -------------------------------------------------------------------------------
+def host_key(state_dir: Path):
+    """The device's SSH host key, made once and kept, so clients see the same device again."""
+    p = Path(state_dir) / "ssh_host_ed25519_key"
+    if p.exists():
+        return asyncssh.read_private_key(str(p))
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    key.write_private_key(str(p))
+    p.chmod(0o600)
+    return key
+
+
+async def serve(device: Device, host: str, port: int, auth: Auth):
+    device.recover(asyncio.get_running_loop())
+    opts = {}
+    if auth.authorized_keys:
+        opts["authorized_client_keys"] = auth.authorized_keys
+    return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
+                                        server_host_keys=[host_key(device.dir)], encoding=None,
+                                        line_editor=False, **opts)
