@@ -54,10 +54,24 @@ def _match(d, f):
     return res if found else None
 
 
+def _rooted(expr: str) -> str:
+    """The datastore's top-level nodes sit under our <data> element: root each absolute path there."""
+    parts, depth, cur = [], 0, ""
+    for ch in expr:
+        depth += ch in "[(" and 1 or (ch in "])" and -1 or 0)
+        if ch == "|" and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return "|".join("/*" + p.strip() if p.strip().startswith("/") else p for p in parts)
+
+
 def xpath(root, expr: str, nsmap: dict, index: SchemaIndex, out) -> None:
     ns = {k: v for k, v in nsmap.items() if k}
     try:
-        hits = root.xpath(expr, namespaces=ns)
+        hits = root.xpath(_rooted(expr), namespaces=ns)
     except etree.XPathError as exc:
         raise RpcError("invalid-value", f"bad XPath filter {expr!r}: {exc}", type="protocol",
                        info={"bad-attribute": "select", "bad-element": "filter"}) from None

@@ -1,0 +1,67 @@
+"""The agents the conformance suite runs against: devsim and yuma123 netconfd, each a real
+NETCONF-over-SSH server in its own process; ncclient is the client for both."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ncclient import manager
+import ncclient.transport.session
+
+REPO = Path(__file__).resolve().parents[2]
+ncclient.transport.session.TICK = 0.002  # ncclient polls every TICK; the default adds 100 ms per rpc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DevsimAgent:
+    name = "devsim"
+
+    def __init__(self, state: Path, kind: str = "bng-ietf", password: str = "conformance-pw"):
+        self.host, self.port = "127.0.0.1", free_port()
+        self.username, self.password = "fullbars", password
+        self.state, self.kind = state, kind
+        self.proc = None
+
+    def start(self, timeout: float = 20.0) -> "DevsimAgent":
+        env = dict(os.environ, DEVSIM_PW=self.password)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "devsim", "--kind", self.kind, "--listen",
+             f"{self.host}:{self.port}", "--state", str(self.state), "--password-env", "DEVSIM_PW"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"devsim exited: {self.proc.stderr.read().decode()}")
+            try:
+                self.connect().close_session()
+                return self
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError(f"devsim on port {self.port} never answered a NETCONF hello in {timeout} s")
+
+    def connect(self, **kw):
+        return manager.connect(host=self.host, port=self.port, username=self.username, password=self.password,
+                               hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10, **kw)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
