@@ -64,9 +64,10 @@ def from_libyang(raw: str) -> RpcError:
         return RpcError("operation-failed", msg, path=path, app_tag="too-many-elements")
     if "when condition" in low:
         return RpcError("unknown-element", msg, path=path)
-    if "not found" in low or "no module" in low:
-        tag = "unknown-namespace" if "namespace" in low else "unknown-element"
-        return RpcError(tag, msg, path=path)
+    if "no module with namespace" in low:
+        return RpcError("unknown-namespace", msg, path=path)
+    if "not found as a child" in low or ("node" in low and "not found" in low and not low.startswith("invalid")):
+        return RpcError("unknown-element", msg, path=path)
     if "duplicate" in low:
         return RpcError("operation-failed", msg, path=path)
     return RpcError("invalid-value", msg, path=path)

@@ -1,0 +1,266 @@
+"""devsim with the standard models: the shared BBF and 3GPP examples go in and come back equal;
+broken variants are refused with the right error-tag and error-path; bad input and crashes
+leave other sessions and the datastores intact."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from lxml import etree
+from ncclient.operations.rpc import RPCError
+
+from conformance.agents import DevsimAgent
+from orchestrator.devices.registry import KINDS
+from orchestrator.settings import yang_path
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+def example(name: str) -> str:
+    text = (yang_path()[0] / "examples" / name).read_text()
+    text = re.sub(r"<\?xml[^>]*>", "", text)
+    return re.sub(r"<!--.*?-->", "", text, flags=re.S).strip()
+
+
+def canonical(kind: str, xml: str) -> str:
+    """The same data printed the same way, whatever prefixes or order the sender used."""
+    tree = KINDS.get(kind).models.parse(xml)
+    try:
+        return tree.print_mem("xml", with_siblings=True)
+    finally:
+        tree.free()
+
+
+def data_of(reply_xml: str) -> str:
+    return re.sub(r"^.*?<data[^>]*>|</data>\s*$", "", reply_xml, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def olt(tmp_path_factory):
+    a = DevsimAgent(tmp_path_factory.mktemp("olt"), kind="olt-bbf").start()
+    yield a
+    a.stop()
+
+
+@pytest.fixture
+def core(tmp_path):
+    a = DevsimAgent(tmp_path / "core", kind="core-3gpp").start()
+    yield a
+    a.stop()
+
+
+def push(agent, data: str):
+    m = agent.connect()
+    try:
+        m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{data}</config>')
+        m.commit()
+        return data_of(m.get_config(source="running").data_xml)
+    finally:
+        m.discard_changes()
+        m.close_session()
+
+
+def test_olt_takes_the_bbf_chain_and_reads_it_back_equal(olt):
+    chain = example("bbf-xpon-olt-onu-chain.xml")
+    assert canonical("olt-bbf", push(olt, chain)) == canonical("olt-bbf", chain)
+
+
+BROKEN = [  # (what, change to the example, error-tag, text in error-path)
+    ("onu-id out of range", ("<onu-id>1</onu-id>", "<onu-id>5000</onu-id>"), "invalid-value", "v-ani/onu-id"),
+    ("serial too short", ("ABCD12345678", "ABCD1"), "invalid-value", "expected-serial-number"),
+    ("unknown T-CONT profile", ("<traffic-descriptor-profile-ref>tdp-100M<", "<traffic-descriptor-profile-ref>tdp-9G<"),
+     "data-missing", "traffic-descriptor-profile-ref"),
+    ("unknown channel pair", ("<channel-pair-ref>cpair-1</channel-pair-ref>", "<channel-pair-ref>cpair-9</channel-pair-ref>"),
+     "data-missing", "channel-pair-ref"),
+    ("GEM port in a missing T-CONT", ("<tcont-ref>tcont-onu1-1</tcont-ref>", "<tcont-ref>tcont-x</tcont-ref>"),
+     "data-missing", "tcont-ref"),
+    ("link to a missing interface", ("<to-interface>vani-onu1</to-interface>", "<to-interface>vani-x</to-interface>"),
+     "data-missing", "to-interface"),
+    ("unknown leaf", ("<upstream-fec>true</upstream-fec>", "<upstream-fec>true</upstream-fec><laser>on</laser>"),
+     "unknown-element", "ani"),
+    ("unknown interface type", ("bbf-xponift:ani<", "bbf-xponift:no-such-type<"), "invalid-value", "type"),
+    ("bad boolean", ("<upstream-fec>true</upstream-fec>", "<upstream-fec>yes</upstream-fec>"),
+     "invalid-value", "upstream-fec"),
+    ("unknown namespace", ('<link-table xmlns="urn:bbf:yang:bbf-link-table">', '<link-table xmlns="urn:example:nope">'),
+     "unknown-namespace", None),
+    ("GEM port id not a number", ("<gemport-id>1024</gemport-id>", "<gemport-id>gem7</gemport-id>"),
+     "invalid-value", "gemport-id"),
+]
+
+
+@pytest.mark.parametrize("what,change,tag,path", BROKEN, ids=[b[0] for b in BROKEN])
+def test_olt_refuses_broken_variants(olt, what, change, tag, path):
+    chain = example("bbf-xpon-olt-onu-chain.xml")
+    assert change[0] in chain
+    with pytest.raises(RPCError) as e:
+        push(olt, chain.replace(change[0], change[1], 1))
+    err = (e.value.errors or [e.value])[0] if getattr(e.value, "errors", None) else e.value
+    assert err.tag == tag, err.message
+    if path:
+        assert path in (err.path or ""), err.path
+    m = olt.connect()
+    assert "tcont-x" not in m.get_config(source="running").data_xml
+    m.close_session()
+
+
+@pytest.mark.parametrize("name", ["3gpp-amf-function.xml", "3gpp-smf-upf-function.xml"])
+def test_core_takes_the_3gpp_examples(core, name):
+    data = example(name)
+    assert canonical("core-3gpp", push(core, data)) == canonical("core-3gpp", data)
+
+
+def test_core_refuses_a_bad_plmn(core):
+    with pytest.raises(RPCError) as e:
+        push(core, example("3gpp-amf-function.xml").replace("<mcc>001</mcc>", "<mcc>01A</mcc>", 1))
+    assert e.value.tag == "invalid-value" and "mcc" in e.value.path
+
+
+
+
+def test_bad_input_closes_only_that_session(tmp_path):
+    a = DevsimAgent(tmp_path / "d", kind="bng-ietf").start()
+    try:
+        good = a.connect()
+        bad = a.connect()
+        # malformed XML in a well-framed message: a clean rpc-error, session stays
+        with pytest.raises(RPCError) as e:
+            bad.dispatch(etree.fromstring('<no-such-op xmlns="urn:example:nope"/>'))
+        assert e.value.tag == "operation-not-supported"
+        assert "<data" in bad.get_config(source="running").data_xml  # that session still works
+        # broken framing: the session is closed, the device keeps serving others
+        chan = bad._session._channel
+        chan.sendall(b"\n#abc\nthis is not a chunk header")
+        time.sleep(0.5)
+        assert "<data" in good.get_config(source="running").data_xml
+        third = a.connect()
+        third.close_session()
+        good.close_session()
+    finally:
+        a.stop()
+
+
+def test_datastores_survive_a_crash(tmp_path):
+    a = DevsimAgent(tmp_path / "d", kind="olt-bbf").start()
+    chain = example("bbf-xpon-olt-onu-chain.xml")
+    push(a, chain)
+    a.kill()  # SIGKILL: no chance to save anything on the way out
+    b = DevsimAgent(tmp_path / "d", kind="olt-bbf")
+    b.start()
+    try:
+        m = b.connect()
+        assert canonical("olt-bbf", data_of(m.get_config(source="running").data_xml)) == canonical("olt-bbf", chain)
+        m.close_session()
+    finally:
+        b.stop()
+
+
+def test_pending_confirmed_commit_reverts_after_a_crash(tmp_path):
+    a = DevsimAgent(tmp_path / "d", kind="bng-ietf").start()
+    m = a.connect()
+    cfg = (f'<config xmlns="{NC}"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+           '<name>eth9</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd'
+           "</type></interface></interfaces></config>")
+    m.edit_config(target="candidate", config=cfg)
+    m.commit(confirmed=True, timeout="300")
+    a.kill()
+    b = DevsimAgent(tmp_path / "d", kind="bng-ietf")
+    b.start()
+    try:
+        m = b.connect()
+        assert "eth9" not in m.get_config(source="running").data_xml
+        m.close_session()
+    finally:
+        b.stop()
+
+
+class RawClient:
+    """NETCONF by hand over paramiko, to send what no proper client would."""
+
+    def __init__(self, agent):
+        import paramiko
+
+        self.ssh = paramiko.SSHClient()
+        self.ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self.ssh.connect(agent.host, agent.port, agent.username, agent.password, look_for_keys=False,
+                         allow_agent=False)
+        self.chan = self.ssh.get_transport().open_session()
+        self.chan.invoke_subsystem("netconf")
+        self.chan.settimeout(5)
+        self.buf = b""
+        assert b"<hello" in self._until(b"]]>]]>")
+        self.chan.sendall(f'<hello xmlns="{NC}"><capabilities><capability>urn:ietf:params:netconf:base:1.1'
+                          "</capability></capabilities></hello>]]>]]>".encode())
+
+    def _until(self, mark: bytes) -> bytes:
+        while mark not in self.buf:
+            data = self.chan.recv(65536)
+            if not data:
+                raise EOFError("session closed")
+            self.buf += data
+        msg, self.buf = self.buf.split(mark, 1)
+        return msg
+
+    def send(self, payload: bytes) -> None:
+        self.chan.sendall(b"\n#%d\n" % len(payload) + payload + b"\n##\n")
+
+    def reply(self) -> str:
+        return re.sub(rb"\n#\d+\n", b"", self._until(b"\n##\n")).decode()
+
+    def closed(self, wait: float = 3.0) -> bool:
+        end = time.time() + wait
+        while time.time() < end:
+            if self.chan.exit_status_ready() or self.chan.closed or self.chan.eof_received:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+@pytest.fixture
+def device(tmp_path):
+    a = DevsimAgent(tmp_path / "d", kind="bng-ietf").start()
+    yield a
+    a.stop()
+
+
+def test_malformed_xml_gets_malformed_message(device):
+    c = RawClient(device)
+    c.send(b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config>')
+    r = c.reply()
+    assert "<error-tag>malformed-message</error-tag>" in r and "<error-type>rpc</error-type>" in r
+    c.send(b'<rpc message-id="2" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get-config><source>'
+           b"<running/></source></get-config></rpc>")
+    assert 'message-id="2"' in c.reply()  # the session goes on
+
+
+def test_missing_message_id(device):
+    c = RawClient(device)
+    c.send(b'<rpc xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>')
+    r = c.reply()
+    assert "<error-tag>missing-attribute</error-tag>" in r and "<bad-attribute>message-id</bad-attribute>" in r
+
+
+def test_message_over_the_limit_closes_that_session_only(device, monkeypatch):
+    other = device.connect()
+    c = RawClient(device)
+    big = b"<rpc message-id='1' xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><get/>" + b" " * (65 * 2**20)
+    try:
+        c.chan.sendall(b"\n#%d\n" % len(big) + big[: 2**20])
+        for i in range(1, 65):
+            c.chan.sendall(big[i * 2**20: (i + 1) * 2**20])
+    except OSError:
+        pass
+    assert "too-big" in c.reply() or c.closed()
+    assert c.closed()
+    assert "<data" in other.get_config(source="running").data_xml
+    other.close_session()
+
+
+def test_client_gone_mid_message_leaves_device_working(device):
+    c = RawClient(device)
+    c.chan.sendall(b'\n#500\n<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><edit-con')
+    c.ssh.close()
+    m = device.connect()
+    assert "<data" in m.get_config(source="running").data_xml
+    m.close_session()

@@ -1,0 +1,117 @@
+"""A real yuma123 netconfd behind sshd in its own namespace, driven with ncclient.
+
+Needs root and the packages netconfd, openssh-server, iproute2 (the test fails, naming them,
+when they are missing). Uses a /30 of 198.19.0.0/16 and names derived from the pid, so two runs
+side by side do not collide; removes its namespace, veth, processes and login user.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pwd
+import secrets
+import subprocess
+import time
+
+import pytest
+from lxml import etree
+
+from orchestrator.lab import netns
+from orchestrator.lab.netconfd import NetconfdAgent, missing_packages
+
+IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+EDIT = f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <interfaces xmlns="{IF_NS}">
+    <interface>
+      <name>ge-0/0/7</name>
+      <description>fullbars lab test</description>
+      <type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>
+      <enabled>true</enabled>
+    </interface>
+  </interfaces>
+</config>"""
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_netconfd_agent_answers_netconf_over_ssh_and_cleans_up(tmp_path, monkeypatch):
+    missing = missing_packages()
+    if missing:
+        pytest.fail(f"the lab NETCONF agent needs Debian packages: apt-get install -y {' '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.fail("the lab NETCONF agent needs root (network namespaces, sshd)")
+    from ncclient import manager
+    import ncclient.transport.session
+
+    monkeypatch.setattr(ncclient.transport.session, "TICK", 0.005)  # ~100 ms less per RPC
+
+    slot = os.getpid() % 16384
+    base = ipaddress.ip_address("198.19.0.0") + 4 * slot
+    name = f"fbt{os.getpid()}"[:13]
+    user = name  # a login user of this run only, removed below
+    password = secrets.token_urlsafe(16)
+    user_existed = _user_exists(user)
+    agent = NetconfdAgent(name, tmp_path / "agent", str(base + 1), 30, str(base + 2),
+                          username=user, password=password)
+    root_if, ns_if = netns.veth_names(name)
+    try:
+        agent.start()
+        print(f"\nstart() until hello answered: {agent.start_seconds:.3f} s")
+        assert agent.is_alive()
+        pids = agent.pids
+        assert set(pids) == {"netconfd", "sshd"}
+        assert netns.netns_exists(name) and netns.link_exists(root_if) and netns.link_exists(ns_if, name)
+
+        connect = dict(host=agent.address, port=agent.port, username=user, password=password,
+                       hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10)
+        with manager.connect(**connect) as m:
+            caps = m.server_capabilities
+            assert ":candidate" in caps and ":confirmed-commit" in caps, list(caps)
+            assert any("module=ietf-interfaces" in c for c in caps)
+            assert any("module=iana-if-type" in c for c in caps)
+            m.edit_config(target="candidate", config=EDIT)
+            m.commit()
+            # netconfd may answer <ok/> and commit nothing (LAB-FACTS): read running back
+            running = m.get_config(source="running").data_ele
+        ifaces = running.findall(f".//{{{IF_NS}}}interface")
+        assert [i.findtext(f"{{{IF_NS}}}name") for i in ifaces] == ["ge-0/0/7"], etree.tostring(running)
+        assert ifaces[0].findtext(f"{{{IF_NS}}}type").endswith(":ethernetCsmacd")
+        assert ifaces[0].findtext(f"{{{IF_NS}}}description") == "fullbars lab test"
+        # the transaction id went to state_dir, not to root's ~/.yuma
+        assert (agent.state_dir / "startup-cfg-txid.txt").read_text().strip() != "0"
+        assert "ge-0/0/7" in agent.startup.read_text()
+
+        # stop() with a session still open: its sshd child and netconf-subsystem must go too
+        idle = manager.connect(**connect)
+        session_pids = netns.netns_pids(name)
+        assert len(session_pids) > len(pids), session_pids
+    finally:
+        agent.stop()
+        print(f"stop(): {agent.stop_seconds:.3f} s")
+        if not user_existed and _user_exists(user):
+            subprocess.run(["userdel", user], check=True)
+    agent.stop()  # idempotent
+
+    assert not netns.netns_exists(name)
+    assert not netns.link_exists(root_if)
+    assert all(_dead(p) for p in [*pids.values(), *session_pids]), [
+        p for p in session_pids if not _dead(p)]
+    assert not agent.socket_path.exists() and not agent.sshd_pidfile.exists()
+    assert not agent.is_alive()
+    time.sleep(0.05)
+    assert not idle.connected
