@@ -111,6 +111,10 @@ def test_update_changes_only_the_rate(tmp_path, db):
     assert "channel-termination" not in olt.edit  # the PON chain did not change
     assert 'operation="delete"' in olt.edit  # the 500M shaper profile is no longer used
     assert second.services[0].resources["onu-id"] == first.services[0].resources["onu-id"]
+    # the edit is data a device can parse: every identity prefix is still declared
+    from orchestrator.devices.registry import KINDS
+    edit = olt.edit.replace(' nc:operation="delete"', "").splitlines()
+    KINDS.get("olt-bbf").models.parse_fragment("\n".join(edit[1:-1]))
 
 
 def test_store_url_other_than_default(tmp_path):

@@ -156,11 +156,12 @@ class Device:
     def set(self, ds: str, root) -> None:
         self.ds[ds] = root
         if ds == "candidate":
-            self.dirty = body(root) != body(self.ds["running"])
+            self.dirty = True  # comparing with running would serialize both on every edit
         self.save(ds)
 
     def discard(self) -> None:
         self.set("candidate", copy.deepcopy(self.ds["running"]))
+        self.dirty = False
 
     def commit(self, session: int, confirmed: bool, timeout: int, persist: str | None,
                persist_id: str | None, loop) -> None:

@@ -90,10 +90,10 @@ def ensure_login_user(username: str, password: str) -> None:
     if username == "root":
         raise ValueError("the lab login user must not be root")
     with _users_lock:
-        if _users_ready.get(username) == password:
-            return
         try:
             entry = pwd.getpwnam(username)
+            if _users_ready.get(username) == password:
+                return  # done earlier in this process (and not userdel'ed since)
         except KeyError:
             proc = subprocess.run(
                 [_which("useradd") or "useradd", "--system", "--no-create-home", "--home-dir", "/",

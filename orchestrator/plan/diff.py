@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import functools
 
 import libyang
@@ -148,8 +149,14 @@ def _edit(index: SchemaIndex, cur, new) -> tuple[str, bool]:
     return _text(out), changed
 
 
+_PREFIXED = re.compile(r"\s*([A-Za-z_][\w.-]*):")
+
+
 def _text(el) -> str:
-    etree.cleanup_namespaces(el, top_nsmap={"nc": NC_NS})
+    # Identity values ("ianaift:l2vlan") use prefixes lxml cannot see as used: keep them.
+    keep = {m.group(1) for e in el.iter() if isinstance(e.tag, str) and e.text
+            for m in [_PREFIXED.match(e.text)] if m}
+    etree.cleanup_namespaces(el, top_nsmap={"nc": NC_NS}, keep_ns_prefixes=sorted(keep))
     etree.indent(el, space="  ")
     return etree.tostring(el, encoding="unicode") + "\n"
 

@@ -40,8 +40,8 @@ IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 def _clean(s):
     s.discard_changes()
     running = s.get_config(source="running").data_xml
-    if "conf-" in running:
-        names = [n.split("<")[0] for n in running.split("<name>")[1:] if n.startswith("conf-")]
+    if "zzif-" in running:
+        names = [n.split("<")[0] for n in running.split("<name>")[1:] if n.startswith("zzif-")]
         if names:
             items = "".join(f'<interface nc:operation="remove"><name>{n}</name></interface>' for n in names)
             s.edit_config(target="candidate", config=f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0" '

@@ -42,9 +42,10 @@ def errors(exc: RPCError) -> list:
     return exc.errors if getattr(exc, "errors", None) else [exc]
 
 
-def netconfd_bug(agent, reason: str):
+def netconfd_bug(request, agent, reason: str):
+    """The case runs on netconfd too and must fail there (strict): if yuma123 is fixed, we hear of it."""
     if agent.name == "netconfd":
-        pytest.xfail(f"yuma123 netconfd bug: {reason}")
+        request.applymarker(pytest.mark.xfail(reason=f"yuma123 netconfd bug: {reason}", strict=True))
 
 
 def test_hello_advertises_what_fullbars_needs(m):
@@ -60,78 +61,78 @@ def test_hello_advertises_what_fullbars_needs(m):
 
 
 def test_edit_commit_read_back(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "first")))
-    assert "conf-a" in candidate(m) and "conf-a" not in running(m)
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "first")))
+    assert "zzif-a" in candidate(m) and "zzif-a" not in running(m)
     m.commit()
     assert "<description>first</description>" in running(m)
 
 
 def test_merge_changes_one_leaf(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "first"), iface("conf-b", "second")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "first"), iface("zzif-b", "second")))
     m.commit()
-    m.edit_config(target="candidate", config=config(iface("conf-a", "changed")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "changed")))
     m.commit()
     r = running(m)
     assert "<description>changed</description>" in r and "<description>second</description>" in r
 
 
 def test_subtree_filter_selects_one_entry(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x"), iface("conf-b", "y")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x"), iface("zzif-b", "y")))
     m.commit()
-    flt = f'<interfaces xmlns="{IF_NS}"><interface><name>conf-b</name></interface></interfaces>'
+    flt = f'<interfaces xmlns="{IF_NS}"><interface><name>zzif-b</name></interface></interfaces>'
     got = m.get_config(source="running", filter=("subtree", flt)).data_xml
-    assert "conf-b" in got and "conf-a" not in got and "<description>y</description>" in got
+    assert "zzif-b" in got and "zzif-a" not in got and "<description>y</description>" in got
 
 
 def test_xpath_filter(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x"), iface("conf-b", "y")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x"), iface("zzif-b", "y")))
     m.commit()
     got = m.get_config(source="running", filter=("xpath", ({"if": IF_NS},
-                                                 "/if:interfaces/if:interface[if:name='conf-a']"))).data_xml
-    assert "conf-a" in got and "conf-b" not in got
+                                                 "/if:interfaces/if:interface[if:name='zzif-a']"))).data_xml
+    assert "zzif-a" in got and "zzif-b" not in got
 
 
 def test_create_existing_is_data_exists(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x")))
     with pytest.raises(RPCError) as e:
-        m.edit_config(target="candidate", config=config(iface("conf-a", "x", op="create")))
+        m.edit_config(target="candidate", config=config(iface("zzif-a", "x", op="create")))
     assert errors(e.value)[0].tag == "data-exists"
 
 
 def test_delete_missing_is_data_missing_and_remove_is_not(m):
     with pytest.raises(RPCError) as e:
-        m.edit_config(target="candidate", config=config(iface("conf-none", op="delete")))
+        m.edit_config(target="candidate", config=config(iface("zzif-none", op="delete")))
     assert errors(e.value)[0].tag == "data-missing"
-    m.edit_config(target="candidate", config=config(iface("conf-none", op="remove")))
+    m.edit_config(target="candidate", config=config(iface("zzif-none", op="remove")))
 
 
 def test_replace_drops_leaves_not_given(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "has a description")))
-    m.edit_config(target="candidate", config=config(iface("conf-a", op="replace", enabled=False)))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "has a description")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", op="replace", enabled=False)))
     c = candidate(m)
-    assert "conf-a" in c and "has a description" not in c
+    assert "zzif-a" in c and "has a description" not in c
 
 
 def test_default_operation_none_with_delete(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x"), iface("conf-b", "y")))
-    m.edit_config(target="candidate", default_operation="none", config=config(iface("conf-a", op="delete")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x"), iface("zzif-b", "y")))
+    m.edit_config(target="candidate", default_operation="none", config=config(iface("zzif-a", op="delete")))
     c = candidate(m)
-    assert "conf-a" not in c and "conf-b" in c
+    assert "zzif-a" not in c and "zzif-b" in c
 
 
 def test_discard_changes(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x")))
     m.discard_changes()
-    assert "conf-a" not in candidate(m)
+    assert "zzif-a" not in candidate(m)
 
 
 def test_validate_candidate(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x")))
     m.validate(source="candidate")
 
 
 def test_invalid_value_names_the_path(m, agent):
-    bad = config(iface("conf-a", "x", enabled=None)).replace("</interface>", "<enabled>maybe</enabled></interface>")
+    bad = config(iface("zzif-a", "x", enabled=None)).replace("</interface>", "<enabled>maybe</enabled></interface>")
     with pytest.raises(RPCError) as e:
         m.edit_config(target="candidate", config=bad)
     err = errors(e.value)[0]
@@ -141,7 +142,7 @@ def test_invalid_value_names_the_path(m, agent):
 
 
 def test_unknown_element(m):
-    bad = config(iface("conf-a")).replace("</interface>", "<no-such-leaf>1</no-such-leaf></interface>")
+    bad = config(iface("zzif-a")).replace("</interface>", "<no-such-leaf>1</no-such-leaf></interface>")
     with pytest.raises(RPCError) as e:
         m.edit_config(target="candidate", config=bad)
     assert errors(e.value)[0].tag in ("unknown-element", "unknown-namespace")
@@ -157,7 +158,7 @@ def test_lock_denied_names_the_holder(agent, m):
         assert err.tag == "lock-denied"
         assert str(m.session_id) in (err.info or "")
         with pytest.raises(RPCError) as e:
-            other.edit_config(target="candidate", config=config(iface("conf-x", "x")))
+            other.edit_config(target="candidate", config=config(iface("zzif-x", "x")))
         assert errors(e.value)[0].tag in ("in-use", "lock-denied")
     finally:
         m.unlock("candidate")
@@ -175,56 +176,56 @@ def test_lock_released_when_session_ends(agent):
 
 
 def test_rollback_on_error_applies_nothing(m):
-    bad = config(iface("conf-a", "good"), iface("conf-b", "x").replace("</interface>", "<enabled>maybe</enabled></interface>"))
+    bad = config(iface("zzif-a", "good"), iface("zzif-b", "x").replace("</interface>", "<enabled>maybe</enabled></interface>"))
     with pytest.raises(RPCError):
         m.edit_config(target="candidate", config=bad, error_option="rollback-on-error")
-    assert "conf-a" not in candidate(m)
+    assert "zzif-a" not in candidate(m)
 
 
 def test_confirmed_commit_reverts_on_timeout(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x")))
     m.commit(confirmed=True, timeout="2")
-    assert "conf-a" in running(m)
+    assert "zzif-a" in running(m)
     time.sleep(3.5)
-    assert "conf-a" not in running(m)
+    assert "zzif-a" not in running(m)
 
 
 def test_confirmed_commit_confirmed_in_time_stays(m):
-    m.edit_config(target="candidate", config=config(iface("conf-a", "x")))
+    m.edit_config(target="candidate", config=config(iface("zzif-a", "x")))
     m.commit(confirmed=True, timeout="2")
     m.commit()
     time.sleep(3)
-    assert "conf-a" in running(m)
+    assert "zzif-a" in running(m)
 
 
 def test_confirmed_commit_reverts_when_session_is_lost(agent, m):
     a = agent.connect()
-    a.edit_config(target="candidate", config=config(iface("conf-lost", "x")))
+    a.edit_config(target="candidate", config=config(iface("zzif-lost", "x")))
     a.commit(confirmed=True, timeout="60")
-    assert "conf-lost" in running(m)
+    assert "zzif-lost" in running(m)
     a.close_session()
     time.sleep(0.5)
-    assert "conf-lost" not in running(m)
+    assert "zzif-lost" not in running(m)
 
 
 def test_persistent_confirmed_commit_survives_session_and_is_confirmed_by_persist_id(agent, m):
     a = agent.connect()
-    a.edit_config(target="candidate", config=config(iface("conf-p", "x")))
+    a.edit_config(target="candidate", config=config(iface("zzif-p", "x")))
     a.commit(confirmed=True, timeout="60", persist="tx-42")
     a.close_session()
     time.sleep(0.5)
-    assert "conf-p" in running(m)
+    assert "zzif-p" in running(m)
     m.commit(persist_id="tx-42")
-    assert "conf-p" in running(m)
+    assert "zzif-p" in running(m)
 
 
 def test_cancel_commit_with_persist_id(agent, m):
     a = agent.connect()
-    a.edit_config(target="candidate", config=config(iface("conf-c", "x")))
+    a.edit_config(target="candidate", config=config(iface("zzif-c", "x")))
     a.commit(confirmed=True, timeout="60", persist="tx-43")
     a.close_session()
     m.cancel_commit(persist_id="tx-43")
-    assert "conf-c" not in running(m)
+    assert "zzif-c" not in running(m)
 
 
 def test_get_schema(m):
@@ -245,3 +246,12 @@ def test_get_includes_monitoring_state(m):
     got = m.get(filter=("subtree", '<netconf-state xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring">'
                                    "<schemas/></netconf-state>")).data_xml
     assert "ietf-interfaces" in got
+
+
+def test_validate_then_commit_commits(request, agent, m):
+    netconfd_bug(request, agent, "after <validate><source><candidate/> a <commit> answers <ok/> and commits nothing "
+                        "(LAB-FACTS); fullbars reads running back after every commit for this reason")
+    m.edit_config(target="candidate", config=config(iface("zzif-v", "x")))
+    m.validate(source="candidate")
+    m.commit()
+    assert "zzif-v" in running(m)

@@ -1,0 +1,130 @@
+"""devsim speed and size.
+
+1. edit+commit latency of one new subscriber (the minimal edit fullbars plans) on an OLT that
+   already holds 10, 1,000 and 10,000 subscribers; ncclient over SSH, session reused.
+2. RSS of one devsim process serving 1 and 100 OLTs, and per device.
+Figures go to bench/results/devsim.json. Usage: python bench/devsim.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from conformance.agents import DevsimAgent, free_port  # noqa: E402
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+def olt_configs(n: int, tmp: Path) -> tuple[str, str]:
+    """(config with n subscribers, minimal edit adding one more) as fullbars plans them."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.network.generate import generate
+    from orchestrator.plan.diff import edits, schema_index
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    net = tmp / "net.yaml"
+    net.write_text(generate(1, max(1, math.ceil((n + 1) / 30)), 1, sites=1))
+    docs = [f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: sub-{i:05d}\nspec:\n"
+            f"  customer: C{i}\n  site: site-1\n  onu:\n    serial: BNCH{i:08X}\n" for i in range(n + 1)]
+    (tmp / "base.yaml").write_text("---\n".join(docs[:n]))
+    (tmp / "one.yaml").write_text(docs[n])
+    store = Store(f"sqlite:///{tmp}/s.db")
+    base = next(d for d in plan(store, str(net), [str(tmp / "base.yaml")]).devices if d.device == "olt-1")
+    more = next(d for d in plan(store, None, [str(tmp / "one.yaml")]).devices if d.device == "olt-1")
+    edit, _, _ = edits(schema_index(KINDS.get("olt-bbf").models), base.intended, more.intended)
+    return base.intended, edit
+
+
+def latency(n: int, rounds: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        full, edit = olt_configs(n, tmp)
+        state = tmp / "olt"
+        state.mkdir()
+        data = "\n".join(full.splitlines()[1:-1])
+        for ds in ("running", "candidate"):
+            (state / f"{ds}.xml").write_text(f'<data xmlns="{NC}">{data}</data>')
+        agent = DevsimAgent(state, kind="olt-bbf").start(timeout=120)
+        try:
+            m = agent.connect()
+            times = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                m.edit_config(target="candidate", config=edit)
+                m.commit()
+                times.append(time.perf_counter() - t)
+                # take it back out so each round adds the subscriber again
+                m.discard_changes()
+                m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{data}</config>',
+                              default_operation="replace")
+                m.commit()
+            m.close_session()
+        finally:
+            agent.stop()
+    return {"subscribers": n, "edit_commit_ms_median": round(statistics.median(times) * 1000, 1),
+            "edit_commit_ms_max": round(max(times) * 1000, 1), "rounds": rounds}
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def fleet_rss(count: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ports = [free_port() for _ in range(count)]
+        lines = ["devices:"] + [f"  - {{name: olt-{i}, kind: olt-bbf, listen: '127.0.0.1:{p}', state: s{i}}}"
+                                for i, p in enumerate(ports)]
+        (tmp / "fleet.yaml").write_text("\n".join(lines) + "\n")
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "devsim", "--fleet", str(tmp / "fleet.yaml"),
+                                 "--password-env", "PW"], cwd=HERE.parent, env=dict(os.environ, PW="bench"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            line = b""
+            deadline = time.time() + 120
+            while line.count(b"listening") < count and time.time() < deadline:
+                line += proc.stderr.readline()
+            agent = DevsimAgent(tmp, password="bench")
+            agent.port = ports[-1]
+            agent.connect().close_session()  # the last device answers: all are up
+            return rss_kib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    sizes = [10, 1000] if quick else [10, 1000, 10000]
+    rows = []
+    for n in sizes:
+        r = latency(n, 3 if n >= 10000 else 5)
+        rows.append(r)
+        print(f"OLT with {n:>6} subscribers: edit+commit of one more: median {r['edit_commit_ms_median']} ms, "
+              f"max {r['edit_commit_ms_max']} ms", flush=True)
+    one, hundred = fleet_rss(1), fleet_rss(100)
+    per = (hundred - one) / 99
+    print(f"devsim RSS: 1 OLT {one / 1024:.0f} MiB, 100 OLTs {hundred / 1024:.0f} MiB in one process, "
+          f"{per:.0f} KiB per additional device")
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "devsim.json").write_text(json.dumps(
+        {"latency": rows, "rss_kib": {"1": one, "100": hundred, "per_device": round(per)}}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
