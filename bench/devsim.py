@@ -26,8 +26,8 @@ from conformance.agents import DevsimAgent, free_port  # noqa: E402
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
-def olt_configs(n: int, tmp: Path) -> tuple[str, str]:
-    """(config with n subscribers, minimal edit adding one more) as fullbars plans them."""
+def olt_configs(n: int, tmp: Path) -> tuple[str, str, str]:
+    """(config with n subscribers, minimal edit adding one more, its reverse) as fullbars plans them."""
     from orchestrator.devices.registry import KINDS
     from orchestrator.network.generate import generate
     from orchestrator.plan.diff import edits, schema_index
@@ -43,14 +43,14 @@ def olt_configs(n: int, tmp: Path) -> tuple[str, str]:
     store = Store(f"sqlite:///{tmp}/s.db")
     base = next(d for d in plan(store, str(net), [str(tmp / "base.yaml")]).devices if d.device == "olt-1")
     more = next(d for d in plan(store, None, [str(tmp / "one.yaml")]).devices if d.device == "olt-1")
-    edit, _, _ = edits(schema_index(KINDS.get("olt-bbf").models), base.intended, more.intended)
-    return base.intended, edit
+    edit, reverse, _ = edits(schema_index(KINDS.get("olt-bbf").models), base.intended, more.intended)
+    return base.intended, edit, reverse
 
 
 def latency(n: int, rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        full, edit = olt_configs(n, tmp)
+        full, edit, reverse = olt_configs(n, tmp)
         state = tmp / "olt"
         state.mkdir()
         data = "\n".join(full.splitlines()[1:-1])
@@ -58,17 +58,14 @@ def latency(n: int, rounds: int) -> dict:
             (state / f"{ds}.xml").write_text(f'<data xmlns="{NC}">{data}</data>')
         agent = DevsimAgent(state, kind="olt-bbf").start(timeout=120)
         try:
-            m = agent.connect()
+            m = agent.connect(timeout=600)
             times = []
             for _ in range(rounds):
                 t = time.perf_counter()
                 m.edit_config(target="candidate", config=edit)
                 m.commit()
                 times.append(time.perf_counter() - t)
-                # take it back out so each round adds the subscriber again
-                m.discard_changes()
-                m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{data}</config>',
-                              default_operation="replace")
+                m.edit_config(target="candidate", config=reverse)  # out again, for the next round
                 m.commit()
             m.close_session()
         finally:

@@ -49,9 +49,9 @@ class DevsimAgent:
                 time.sleep(0.1)
         raise RuntimeError(f"devsim on port {self.port} never answered a NETCONF hello in {timeout} s")
 
-    def connect(self, **kw):
+    def connect(self, timeout: float = 10, **kw):
         return manager.connect(host=self.host, port=self.port, username=self.username, password=self.password,
-                               hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10, **kw)
+                               hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=timeout, **kw)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
