@@ -264,3 +264,48 @@ def test_client_gone_mid_message_leaves_device_working(device):
     m = device.connect()
     assert "<data" in m.get_config(source="running").data_xml
     m.close_session()
+
+
+def test_public_key_login_and_startup_datastore(tmp_path):
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp_path / "id"))
+    (tmp_path / "authorized_keys").write_bytes(key.export_public_key())
+    import os
+    import subprocess
+    import sys
+
+    from conformance.agents import REPO, free_port, manager
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "devsim", "--kind", "bng-ietf", "--listen",
+                             f"127.0.0.1:{port}", "--state", str(tmp_path / "s"), "--authorized-keys",
+                             str(tmp_path / "authorized_keys")], cwd=REPO, stderr=subprocess.PIPE,
+                            env=dict(os.environ))
+    try:
+        proc.stderr.readline()  # "listening"
+        m = manager.connect(host="127.0.0.1", port=port, username="fullbars", key_filename=str(tmp_path / "id"),
+                            hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10)
+        cfg = (f'<config xmlns="{NC}"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+               '<name>eth1</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">'
+               "ianaift:ethernetCsmacd</type></interface></interfaces></config>")
+        m.edit_config(target="candidate", config=cfg)
+        m.commit()
+        m.copy_config(source="running", target="startup")
+        assert "eth1" in m.get_config(source="startup").data_xml
+        m.delete_config(target="startup")
+        assert "eth1" not in m.get_config(source="startup").data_xml
+        with pytest.raises(RPCError) as e:
+            m.delete_config(target="running")
+        assert e.value.tag == "invalid-value"
+        m.close_session()
+        with pytest.raises(Exception):  # the key opens only the configured user's door
+            manager.connect(host="127.0.0.1", port=port, username="root", key_filename=str(tmp_path / "id"),
+                            hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=5)
+        with pytest.raises(Exception):  # a password is not accepted when only keys are configured
+            manager.connect(host="127.0.0.1", port=port, username="fullbars", password="x", hostkey_verify=False,
+                            look_for_keys=False, allow_agent=False, timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait()

@@ -47,6 +47,8 @@ class _Server(asyncssh.SSHServer):
         self.conn = conn
 
     def begin_auth(self, username: str) -> bool:
+        if self.auth.authorized_keys and username == self.auth.user:
+            self.conn.set_authorized_keys(self.auth.authorized_keys)  # keys open only this user's door
         return True
 
     def password_auth_supported(self) -> bool:
@@ -57,6 +59,9 @@ class _Server(asyncssh.SSHServer):
 
     def public_key_auth_supported(self) -> bool:
         return self.auth.authorized_keys is not None
+
+    def validate_public_key(self, username: str, key) -> bool:
+        return False  # only keys from the authorized_keys file set in begin_auth
 
     def session_requested(self):
         return Session(self.device, self.conn)
@@ -400,9 +405,6 @@ def host_key(state_dir: Path):
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
     device.recover(asyncio.get_running_loop())
-    opts = {}
-    if auth.authorized_keys:
-        opts["authorized_client_keys"] = auth.authorized_keys
     return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
                                         server_host_keys=[host_key(device.dir)], encoding=None,
-                                        line_editor=False, **opts)
+                                        line_editor=False)
