@@ -139,7 +139,9 @@ class NetconfdAgent:
     def __init__(self, name: str, state_dir: str | os.PathLike, address: str, prefix_len: int,
                  peer_address: str, port: int = 830, *, username: str, password: str,
                  modules: Sequence[str | os.PathLike] = (), hello_timeout: float = 20.0,
-                 stop_grace: float = 3.0, run_dir: str | os.PathLike = RUN_DIR):
+                 stop_grace: float = 3.0, run_dir: str | os.PathLike = RUN_DIR, netns: str | None = None):
+        # netns: run inside a namespace the caller made and owns (a lab node); otherwise the
+        # agent makes its own namespace with a veth to the root namespace.
         self.name = check_name(name, 13)  # it names the namespace and prefixes the veth names
         self.state_dir = Path(state_dir).resolve()
         lab_interface(address, prefix_len)
@@ -153,7 +155,8 @@ class NetconfdAgent:
         self.socket_path = Path(run_dir) / f"{name}.sock"
         if len(os.fsencode(self.socket_path)) > 107 or any(c in str(self.socket_path) for c in " \t\"'"):
             raise ValueError(f"socket path {self.socket_path} is too long or has blanks/quotes")
-        self.link = NetnsLink(name, name, address, peer_address, prefix_len)
+        self.netns = netns or name
+        self.link = None if netns else NetnsLink(name, name, address, peer_address, prefix_len)
         self.capabilities: list[str] = []
         self.start_seconds: float | None = None  # start() until the hello was answered
         self.stop_seconds: float | None = None
@@ -184,13 +187,13 @@ class NetconfdAgent:
         return f"NetconfdAgent({self.name!r}, {self.address}:{self.port})"
 
     def is_alive(self) -> bool:
-        return bool(self._procs) and netns_exists(self.name) and all(
+        return bool(self._procs) and netns_exists(self.netns) and all(
             p.poll() is None for p in self._procs.values())
 
     # --- start ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._procs or self.link.created:
+        if self._procs or (self.link and self.link.created):
             raise LabError(f"{self!r} is already started")
         missing = missing_packages()
         if missing:
@@ -205,7 +208,8 @@ class NetconfdAgent:
         ensure_login_user(self.username, self.password)
         atexit.register(self.stop)
         try:
-            self.link.create()
+            if self.link:
+                self.link.create()
             self.socket_path.unlink(missing_ok=True)  # a stale one makes netconfd fail (bind: in use)
             self._spawn("netconfd", self._netconfd_argv(), self.state_dir / "netconfd.out")
             self._spawn("sshd", [_which("sshd"), "-D", "-f", str(self.sshd_config), "-E", str(self.sshd_log)],
@@ -270,7 +274,7 @@ class NetconfdAgent:
         log = open(out, "ab")
         self._logs.append(log)
         self._procs[key] = subprocess.Popen(
-            exec_argv(self.name, argv), cwd=self.state_dir, stdin=subprocess.DEVNULL, stdout=log,
+            exec_argv(self.netns, argv), cwd=self.state_dir, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
     def _wait_hello(self, deadline: float) -> None:
@@ -340,7 +344,7 @@ class NetconfdAgent:
                 p.wait()
         # 2. what they started in our namespace (per-connection sshd, netconf-subsystem): only
         #    processes inside the namespace this agent created, by pid
-        if self.link.created:
+        if self.link and self.link.created:
             self._end_pids(netns_pids(self.name))
         self._procs.clear()
         for log in self._logs:
@@ -352,7 +356,8 @@ class NetconfdAgent:
             except OSError as e:
                 errors.append(f"{path}: {e}")
         try:
-            self.link.delete()
+            if self.link:
+                self.link.delete()
         except LabError as e:
             errors.append(str(e))
         self.stop_seconds = time.monotonic() - t0

@@ -1,0 +1,371 @@
+"""A containerlab topology realized with network namespaces, veths and real NETCONF agents.
+
+Per node: a namespace, `eth0` on the lab's management bridge (fixed MAC, a /24 of
+198.18.0.0/15), one veth per link, and its agent: devsim for kinds with standard models
+netconfd cannot load, yuma123 netconfd behind sshd for IETF-only kinds (a third-party agent
+is always in the loop). One watcher process per lab turns committed config into data-plane
+effects (orchestrator/lab/personality.py). Everything made is recorded in lab.json by name
+and pid, and `down` removes exactly that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from orchestrator import settings
+from orchestrator.devices.registry import KINDS
+from orchestrator.errors import FullbarsError
+from orchestrator.lab import netns
+from orchestrator.lab.topology import Topology, load
+
+DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OLT and BNG
+NETCONF_PORT = 830
+
+
+def lab_root() -> Path:
+    return Path(os.environ.get("FULLBARS_LAB_DIR", ".fullbars/labs")).resolve()
+
+
+def key_of(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()[:6]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _kill(pids: list[int], grace: float = 2.0) -> None:
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        alive = [p for p in pids if _pid_alive(p)]
+        for p in alive:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + wait
+        while alive and time.monotonic() < end:
+            time.sleep(0.02)
+            alive = [p for p in alive if _pid_alive(p)]
+        if not alive:
+            return
+
+
+def hello(host: str, port: int, user: str, password: str, timeout: float = 5.0) -> bool:
+    from ncclient import manager
+
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 1.0)):
+            pass
+        m = manager.connect(host=host, port=port, username=user, password=password, hostkey_verify=False,
+                            look_for_keys=False, allow_agent=False, timeout=timeout)
+        m.close_session()
+        return True
+    except Exception:
+        return False
+
+
+class Lab:
+    def __init__(self, topo: Topology):
+        self.topo = topo
+        self.key = key_of(topo.name)
+        self.dir = lab_root() / topo.name
+        self.state_file = self.dir / "lab.json"
+
+    # --- state ---------------------------------------------------------------------------
+    def load_state(self) -> dict | None:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return None
+
+    def save_state(self, st: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(st, indent=2, sort_keys=True))
+        os.chmod(tmp, 0o600)  # it holds the lab's NETCONF password
+        os.replace(tmp, self.state_file)
+
+    def _plan(self) -> dict:
+        """Names and addresses of everything `up` makes, fixed before anything is made."""
+        k = self.key
+        mgmt = ipaddress.ip_network(self.topo.mgmt_subnet or f"198.18.{20 + int(k, 16) % 200}.0/24", strict=False)
+        hosts = list(mgmt.hosts())
+        underlay = ipaddress.ip_network(f"198.19.{int(k, 16) % 250}.0/24").subnets(new_prefix=30)
+        nodes = {}
+        for i, (name, node) in enumerate(sorted(self.topo.nodes.items())):
+            ip = node.mgmt_ipv4 or str(hosts[9 + i])
+            agent = "" if node.kind == "host" else KINDS.get(node.kind).lab.get("agent", "devsim")
+            nodes[name] = {"kind": node.kind, "role": node.role, "labels": node.labels, "netns": f"fb{k}-{name}",
+                           "mgmt_if": f"fm{k}{i:03d}", "mgmt_ip": ip, "agent": agent,
+                           "state_dir": str(self.dir / "nodes" / name), "short": f"fb{k}{i:03d}", "pids": []}
+        links = []
+        for i, ln in enumerate(self.topo.links):
+            entry = {"a": list(ln.a), "b": list(ln.b), "tmp": [f"fl{k}{i:03d}a", f"fl{k}{i:03d}b"]}
+            roles = {self.topo.nodes[ln.a[0]].role, self.topo.nodes[ln.b[0]].role}
+            if "cpe" not in roles:  # device-device and device-server links get a /30
+                net = next(underlay)
+                a, b = list(net.hosts())
+                entry["addr"] = {ln.a[0]: f"{a}/30", ln.b[0]: f"{b}/30"}
+            links.append(entry)
+        return {"name": self.topo.name, "file": str(Path(self.topo.file).resolve()), "key": k,
+                "bridge": f"fbm{k}", "mgmt_subnet": str(mgmt), "bridge_ip": f"{hosts[0]}/{mgmt.prefixlen}",
+                "nodes": nodes, "links": links, "user": f"fbl{k}", "password": secrets.token_urlsafe(18),
+                "watcher": None, "made": []}
+
+    # --- up ------------------------------------------------------------------------------
+    def up(self, timeout: float = 60.0, progress=None) -> dict:
+        st = self.load_state()
+        if st is not None:
+            return self._repair(st, timeout, progress)
+        st = self._plan()
+        self.save_state(st)
+        try:
+            self._make_network(st, progress)
+            self._start_agents(st, list(st["nodes"]), timeout, progress)
+            self._start_watcher(st)
+        except BaseException:
+            self.down()
+            raise
+        return st
+
+    def _made(self, st: dict, kind: str, name: str) -> None:
+        st["made"].append([kind, name])
+        self.save_state(st)
+
+    def _make_network(self, st: dict, progress) -> None:
+        conflicts = netns._root_conflicts(ipaddress.ip_network(st["mgmt_subnet"]), [])
+        if conflicts:
+            raise FullbarsError(f"lab {st['name']}: management subnet {st['mgmt_subnet']} is already in use "
+                                f"({', '.join(conflicts)})", fix="set mgmt.ipv4-subnet to a free /24 of 198.18.0.0/15")
+        br = st["bridge"]
+        mac = "02:fb:" + ":".join(st["key"][i:i + 2] for i in (0, 2, 4)) + ":00"
+        netns._ip("link", "add", br, "type", "bridge")
+        self._made(st, "link", br)
+        # A bridge takes the lowest MAC of its ports unless given one (LAB-FACTS).
+        netns._ip("link", "set", br, "address", mac)
+        netns._ip("addr", "add", st["bridge_ip"], "dev", br)
+        netns._ip("link", "set", br, "up")
+        plen = st["mgmt_subnet"].split("/")[1]
+        for i, (name, n) in enumerate(st["nodes"].items(), 1):
+            netns.add_netns(n["netns"])
+            self._made(st, "netns", n["netns"])
+            netns._ip("link", "add", n["mgmt_if"], "type", "veth", "peer", "name", "eth0", "netns", n["netns"])
+            self._made(st, "link", n["mgmt_if"])
+            netns._ip("link", "set", n["mgmt_if"], "master", br, "up")
+            netns._ip("-n", n["netns"], "addr", "add", f"{n['mgmt_ip']}/{plen}", "dev", "eth0")
+            netns._ip("-n", n["netns"], "link", "set", "eth0", "up")
+            if progress:
+                progress("namespaces", i, len(st["nodes"]))
+        for ln in st["links"]:
+            (na, ia), (nb, ib) = ln["a"], ln["b"]
+            ta, tb = ln["tmp"]
+            nsa, nsb = st["nodes"][na]["netns"], st["nodes"][nb]["netns"]
+            netns._ip("link", "add", ta, "mtu", str(DATA_MTU), "type", "veth", "peer", "name", tb, "mtu", str(DATA_MTU))
+            netns._ip("link", "set", ta, "netns", nsa)
+            netns._ip("link", "set", tb, "netns", nsb)
+            netns._ip("-n", nsa, "link", "set", ta, "name", ia)
+            netns._ip("-n", nsb, "link", "set", tb, "name", ib)
+            for node, ifn, ns in ((na, ia, nsa), (nb, ib, nsb)):
+                if ln.get("addr"):
+                    netns._ip("-n", ns, "addr", "add", ln["addr"][node], "dev", ifn)
+                netns._ip("-n", ns, "link", "set", ifn, "up")
+        self._infrastructure(st)
+
+    def _infrastructure(self, st: dict) -> None:
+        """Server namespaces route back through their BNG; the BNG forwards. (Not config: the
+        lab's own plumbing, like the cable to the data center.)"""
+        for name, n in st["nodes"].items():
+            if n["role"] == "bng":
+                netns.netns_exec(n["netns"], ["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+            if n["role"] == "server":
+                for ln in st["links"]:
+                    ends = {ln["a"][0]: ln["a"][1], ln["b"][0]: ln["b"][1]}
+                    if name in ends and ln.get("addr"):
+                        peer = next(x for x in ends if x != name)
+                        gw = ln["addr"][peer].split("/")[0]
+                        netns._ip("-n", n["netns"], "route", "replace", "default", "via", gw)
+
+    def _start_agents(self, st: dict, names: list[str], timeout: float, progress) -> None:
+        env = dict(os.environ, FULLBARS_LAB_PASSWORD=st["password"])
+        for name in names:
+            n = st["nodes"][name]
+            if not n["agent"]:
+                continue
+            Path(n["state_dir"]).mkdir(parents=True, exist_ok=True)
+            if n["agent"] == "devsim":
+                log = open(Path(n["state_dir"]) / "devsim.log", "ab")
+                argv = netns.exec_argv(n["netns"], [
+                    sys.executable, "-m", "orchestrator", "devsim", "--kind", n["kind"], "--name", name,
+                    "--listen", f"{n['mgmt_ip']}:{NETCONF_PORT}", "--state", n["state_dir"],
+                    "--user", st["user"], "--password-env", "FULLBARS_LAB_PASSWORD"])
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                     start_new_session=True, cwd=settings.REPO)
+                log.close()
+                n["pids"] = [p.pid]
+            elif n["agent"] == "netconfd":
+                from orchestrator.lab.netconfd import NetconfdAgent
+
+                own = [str(settings.OWN_YANG / "devices" / f"{m}.yang") for m, _ in KINDS.get(n["kind"]).modules
+                       if (settings.OWN_YANG / "devices" / f"{m}.yang").exists()]
+                agent = NetconfdAgent(n["short"], n["state_dir"], n["mgmt_ip"], int(st["mgmt_subnet"].split("/")[1]),
+                                      st["bridge_ip"].split("/")[0], username=st["user"], password=st["password"],
+                                      modules=own, netns=n["netns"], hello_timeout=timeout)
+                agent.start()
+                n["pids"] = list(agent.pids.values())
+                n["socket"] = str(agent.socket_path)
+                agent._procs.clear()  # the lab owns these pids now; the object must not stop them
+                import atexit
+                atexit.unregister(agent.stop)
+                if not any(m == ["user", st["user"]] for m in st["made"]):
+                    st["made"].append(["user", st["user"]])
+            self.save_state(st)
+        self._wait_ready(st, names, timeout, progress)
+
+    def _wait_ready(self, st: dict, names: list[str], timeout: float, progress) -> None:
+        todo = [nm for nm in names if st["nodes"][nm]["agent"]]
+        deadline = time.monotonic() + timeout
+        done = 0
+
+        def one(nm):
+            n = st["nodes"][nm]
+            while time.monotonic() < deadline:
+                if not any(_pid_alive(p) for p in n["pids"]):
+                    return nm, "its agent exited (see " + str(Path(n["state_dir"]) / "devsim.log") + ")"
+                if hello(n["mgmt_ip"], NETCONF_PORT, st["user"], st["password"], timeout=5):
+                    return nm, None
+                time.sleep(0.1)
+            return nm, f"no NETCONF hello within {timeout:.0f} s"
+
+        failed = []
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for nm, why in pool.map(one, todo):
+                done += 1
+                if why:
+                    failed.append(f"{nm}: {why}")
+                if progress:
+                    progress("agents answering NETCONF", done, len(todo))
+        if failed:
+            raise FullbarsError(f"lab {st['name']}: node(s) never became ready: " + "; ".join(failed),
+                                fix="look at the node's log under " + str(self.dir / "nodes"))
+
+    def _start_watcher(self, st: dict) -> None:
+        log = open(self.dir / "watcher.log", "ab")
+        p = subprocess.Popen([sys.executable, "-m", "orchestrator", "lab", "watch", str(self.state_file)],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                             cwd=settings.REPO)
+        log.close()
+        st["watcher"] = p.pid
+        self.save_state(st)
+
+    def _repair(self, st: dict, timeout: float, progress) -> dict:
+        """`up` on a lab that is up: restart what died (agents keep their datastores)."""
+        missing = [n["netns"] for n in st["nodes"].values() if not netns.netns_exists(n["netns"])]
+        if missing:
+            raise FullbarsError(f"lab {st['name']} is half there (namespaces {', '.join(missing)} are gone)",
+                                fix=f"fullbars lab down {self.topo.file}, then up again")
+        dead = [nm for nm, n in st["nodes"].items() if n["agent"] and not all(_pid_alive(p) for p in n["pids"])]
+        for nm in dead:
+            n = st["nodes"][nm]
+            _kill(n["pids"] + netns.netns_pids(n["netns"]))
+            if n.get("socket"):
+                Path(n["socket"]).unlink(missing_ok=True)
+        if dead:
+            self._start_agents(st, dead, timeout, progress)
+        if not _pid_alive(st.get("watcher")):
+            self._start_watcher(st)
+        st["restarted"] = dead
+        return st
+
+    # --- down ----------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Remove exactly what `up` made, by the names and pids it recorded."""
+        st = self.load_state()
+        if st is None:
+            return []
+        errors = []
+        if st.get("watcher"):
+            _kill([st["watcher"]])
+        pids = []
+        for n in st["nodes"].values():
+            pids += n.get("pids", [])
+            if netns.netns_exists(n["netns"]):
+                pids += netns.netns_pids(n["netns"])
+        _kill(pids)
+        for n in st["nodes"].values():
+            if n.get("socket"):
+                Path(n["socket"]).unlink(missing_ok=True)
+        for kind, name in reversed(st["made"]):
+            try:
+                if kind == "netns":
+                    netns.delete_netns(name)
+                elif kind == "link":
+                    netns.delete_link(name)
+                elif kind == "user":
+                    subprocess.run(["userdel", name], capture_output=True)
+            except Exception as e:  # keep removing the rest; report at the end
+                errors.append(f"{kind} {name}: {e}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise FullbarsError("lab down left something behind: " + "; ".join(errors))
+        return [name for _, name in st["made"]]
+
+    # --- looking -------------------------------------------------------------------------
+    def status(self) -> list[dict]:
+        st = self.load_state()
+        if st is None:
+            return []
+        rows = []
+        for name, n in st["nodes"].items():
+            ns_ok = netns.netns_exists(n["netns"])
+            if not n["agent"]:
+                state = "running" if ns_ok else "down"
+            else:
+                alive = bool(n["pids"]) and all(_pid_alive(p) for p in n["pids"])
+                state = "running" if ns_ok and alive and _port_open(n["mgmt_ip"]) else "down"
+            rows.append({"name": name, "kind": n["kind"], "agent": n["agent"] or "-", "mgmt": n["mgmt_ip"],
+                         "state": state})
+        return rows
+
+    def inspect(self) -> dict:
+        """The shape of containerlab's topology-data.json / `inspect --format json`."""
+        st = self.load_state() or {}
+        status = {r["name"]: r["state"] for r in self.status()}
+        plen = (st.get("mgmt_subnet") or "/24").split("/")[1]
+        containers = []
+        for name, n in (st.get("nodes") or {}).items():
+            containers.append({"lab_name": st["name"], "labPath": st["file"], "name": f"clab-{st['name']}-{name}",
+                               "container_id": n["netns"], "image": f"fullbars/{n['kind']}", "kind": "linux",
+                               "state": status.get(name, "down"), "ipv4_address": f"{n['mgmt_ip']}/{plen}",
+                               "ipv6_address": "N/A", "labels": n["labels"]})
+        return {"name": st.get("name"), "type": "clab", "clab": {"config": {"prefix": "clab",
+                "mgmt": {"network": st.get("bridge"), "ipv4-subnet": st.get("mgmt_subnet")}}},
+                "containers": containers}
+
+
+def _port_open(host: str, port: int = NETCONF_PORT) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def open_lab(file: str | Path) -> Lab:
+    return Lab(load(file))
