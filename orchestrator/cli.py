@@ -17,6 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Intent-based orchestration for 5G private networks and enterprise broadband.")
 network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
 app.add_typer(network_app, name="network")
+lab_app = typer.Typer(no_args_is_help=True, help="Labs: containerlab topologies realized with network namespaces.")
+app.add_typer(lab_app, name="lab")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -220,6 +222,125 @@ def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind,
     except OSError as e:
         err.print(f"error: cannot listen: {e}")
         raise typer.Exit(2)
+
+
+def _lab(file: Path):
+    from orchestrator.lab.runtime import open_lab
+
+    return open_lab(file)
+
+
+@lab_app.command("up")
+def lab_up(file: Path, timeout: float = typer.Option(60.0, help="Seconds for every node to answer NETCONF.")):
+    """Create the lab (idempotent: restarts what died, with its datastore)."""
+    try:
+        lab = _lab(file)
+        st = lab.up(timeout, progress=_progress())
+        for row in lab.status():
+            out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
+        if st.get("restarted"):
+            out.print(f"restarted: {', '.join(st['restarted'])}")
+    except FullbarsError as e:
+        _fail(e)
+
+
+@lab_app.command("down")
+def lab_down(file: Path):
+    """Remove everything the lab made: processes, namespaces, links, its state."""
+    try:
+        removed = _lab(file).down()
+        out.print(f"removed {len(removed)} namespaces, links and users" if removed else "the lab was not up")
+    except FullbarsError as e:
+        _fail(e)
+
+
+@lab_app.command("status")
+def lab_status(file: Path):
+    """Each node: its agent and whether it answers."""
+    try:
+        rows = _lab(file).status()
+    except FullbarsError as e:
+        _fail(e)
+    if not rows:
+        out.print("the lab is not up")
+        raise typer.Exit(1)
+    for row in rows:
+        out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
+    if any(r["state"] != "running" for r in rows):
+        raise typer.Exit(1)
+
+
+@lab_app.command("inspect")
+def lab_inspect(file: Path):
+    """JSON in the shape of containerlab's topology data."""
+    try:
+        sys.stdout.write(json.dumps(_lab(file).inspect(), indent=2) + "\n")
+    except FullbarsError as e:
+        _fail(e)
+
+
+@lab_app.command("generate")
+def lab_generate(plan_dir: Path, name: str = typer.Option(..., "--name"),
+                 output: Optional[Path] = typer.Option(None, "--output", "-o")):
+    """Write the topology a plan needs (devices, a CPE per ONU, a server per BNG)."""
+    from orchestrator.lab.generate import from_plan
+
+    try:
+        text = from_plan(plan_dir, name)
+    except FullbarsError as e:
+        _fail(e)
+    if output:
+        output.write_text(text)
+        out.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@lab_app.command("push")
+def lab_push(plan_dir: Path, file: Path):
+    """Give the lab's devices the plan's configs over NETCONF and read them back."""
+    from orchestrator.lab.push import push
+
+    try:
+        lab = _lab(file)
+        st = lab.load_state()
+        if st is None:
+            raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {file}")
+        results = push(plan_dir, st, progress=_progress())
+    except FullbarsError as e:
+        _fail(e)
+    for r in results:
+        out.print(f"{r['node']:24} " + ("committed, read back" if r["ok"] else f"MISSING after commit: {r['missing']}"))
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+@lab_app.command("verify")
+def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option(None, "--report")):
+    """Per service: address, reachability, iperf3 rates against the intent."""
+    from orchestrator.lab.verify import table, verify
+
+    try:
+        lab = _lab(file)
+        st = lab.load_state()
+        if st is None:
+            raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {file}")
+        rep = verify(plan_dir, st, progress=_progress())
+    except FullbarsError as e:
+        _fail(e)
+    if report:
+        report.write_text(json.dumps(rep, indent=2) + "\n")
+    out.print(table(rep), markup=False)
+    if not rep["ok"]:
+        raise typer.Exit(1)
+
+
+@lab_app.command("watch", hidden=True)
+def lab_watch(state_file: Path):
+    """The lab's personality watcher (started by lab up)."""
+    from orchestrator.lab.personality import watch
+
+    watch(state_file)
 
 
 def main() -> None:

@@ -80,5 +80,9 @@ def write(result, out: Path) -> dict:
         # No "action" here: whether a run created or found a service is not part of the artifacts.
         manifest["services"][s.name] = {"kind": s.kind, "devices": s.devices,
                                         "resources": s.resources}
+    # The links between planned devices, for a lab topology of this plan (fullbars lab generate).
+    planned = set(manifest["devices"])
+    manifest["links"] = [{"olt": u.olt, "uplink": u.name, "bng": u.bng, "bng-interface": u.bng_interface}
+                         for u in result.network.links() if u.olt in planned and u.bng in planned]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return manifest

@@ -109,12 +109,13 @@ class BusinessBroadband(Service):
         bng_vars = dict(common, parent=uplink.bng_interface, ifname=f"{uplink.bng_interface}.{s_vlan}.{c_vlan}",
                         mode=mode, gateway=str(gateway), prefix_length=block.prefixlen, client=str(first_client))
         resources = {
-            "olt": olt.name, "pon-port": port.name, "onu-id": onu_id, "alloc-id": alloc_id, "gemport": gem,
+            "olt": olt.name, "pon-port": port.name, "onu-serial": spec["onu"]["serial"], "onu-id": onu_id, "alloc-id": alloc_id, "gemport": gem,
             "bng": bng.name, "s-vlan": s_vlan, "c-vlan": c_vlan, "address-pool": pool.name,
             "address-block": str(block.cidr),
             ("customer-addresses" if mode == "static" else "dhcp-address"):
                 f"{hosts[1]}-{hosts[-1]}" if mode == "static" else str(first_client),
-            "rates": f"{rate_text(down)} down / {rate_text(up)} up"}
+            "rates": f"{rate_text(down)} down / {rate_text(up)} up",
+            "downstream-bps": down, "upstream-bps": up}
         return Placement(devices={olt.name: olt_vars, bng.name: bng_vars}, resources=resources)
 
     def forget(self, intent, ctx) -> None:

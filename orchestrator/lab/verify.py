@@ -1,0 +1,119 @@
+"""Service checks in the lab, per intent: the CPE gets its address, reaches the server behind
+its BNG, and iperf3 measures downstream and upstream between 0.93x and 1.0x of the intent."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from orchestrator.lab import netns
+
+LOW, HIGH = 0.93, 1.0
+SECONDS = 4
+UDHCPC_SCRIPT = Path(__file__).with_name("udhcpc.sh")
+
+
+def _run(ns: str, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+    return netns.netns_exec(ns, argv, capture_output=True, text=True, timeout=timeout)
+
+
+def _server_of(st: dict, bng: str) -> tuple[str, str] | None:
+    """(server namespace, server address) on the link behind a BNG."""
+    for ln in st["links"]:
+        ends = {ln["a"][0], ln["b"][0]}
+        if bng in ends and ln.get("addr"):
+            other = next(e for e in ends if e != bng)
+            if st["nodes"][other]["role"] == "server":
+                return st["nodes"][other]["netns"], ln["addr"][other].split("/")[0]
+    return None
+
+
+def _address(ns: str, r: dict) -> tuple[str | None, str]:
+    """Give the CPE its address the way the service says; return (address, how)."""
+    _run(ns, ["ip", "addr", "flush", "dev", "eth1"])
+    _run(ns, ["ip", "route", "flush", "default"])
+    if "dhcp-address" in r:
+        p = _run(ns, ["udhcpc", "-i", "eth1", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", str(UDHCPC_SCRIPT)],
+                 timeout=20)
+        got = _run(ns, ["ip", "-4", "-o", "addr", "show", "dev", "eth1"]).stdout.split()
+        addr = got[3].split("/")[0] if len(got) > 3 else None
+        return addr, "dhcp" if p.returncode == 0 else f"dhcp failed: {p.stderr.strip()[-200:]}"
+    block = ipaddress.ip_network(r["address-block"])
+    hosts = list(block.hosts())
+    _run(ns, ["ip", "addr", "add", f"{hosts[1]}/{block.prefixlen}", "dev", "eth1"])
+    _run(ns, ["ip", "route", "replace", "default", "via", str(hosts[0])])
+    return str(hosts[1]), "static"
+
+
+def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> float | None:
+    srv = subprocess.Popen(netns.exec_argv(srv_ns, ["iperf3", "-s", "-1", "-p", str(port)]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if _run(srv_ns, ["ss", "-ltn", f"sport = :{port}"]).stdout.count("LISTEN"):
+                break
+            time.sleep(0.05)
+        argv = ["iperf3", "-c", srv_ip, "-p", str(port), "-t", str(SECONDS), "-O", "1", "-J"] + (["-R"] if reverse else [])
+        p = _run(cpe_ns, argv, timeout=SECONDS + 20)
+        data = json.loads(p.stdout or "{}")
+        return data.get("end", {}).get("sum_received", {}).get("bits_per_second")
+    except (json.JSONDecodeError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def verify(plan_dir: Path, st: dict, progress=None) -> dict:
+    m = json.loads((Path(plan_dir) / "manifest.json").read_text())
+    cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
+    rows = []
+    services = [(k, v) for k, v in sorted(m["services"].items()) if v.get("kind") == "BusinessBroadband"]
+    for i, (svc, s) in enumerate(services, 1):
+        r = s["resources"]
+        row = {"service": svc, "expected_down_bps": r["downstream-bps"], "expected_up_bps": r["upstream-bps"],
+               "problems": []}
+        cpe = cpes.get(svc)
+        server = _server_of(st, r["bng"])
+        if cpe is None or server is None:
+            row["problems"].append("no CPE or server for this service in the lab")
+        else:
+            addr, how = _address(cpe["netns"], r)
+            row.update(address=addr, addressing=how)
+            if addr is None or how.startswith("dhcp failed"):
+                row["problems"].append(f"the CPE got no address ({how})")
+            ping = _run(cpe["netns"], ["ping", "-c", "3", "-i", "0.2", "-W", "1", server[1]])
+            row["reachable"] = ping.returncode == 0
+            if not row["reachable"]:
+                row["problems"].append(f"the CPE cannot reach the server {server[1]}")
+            else:
+                port = 15201 + i
+                down = _iperf(cpe["netns"], server[0], server[1], port, reverse=True)
+                up = _iperf(cpe["netns"], server[0], server[1], port, reverse=False)
+                row.update(measured_down_bps=down, measured_up_bps=up)
+                for what, got, want in (("downstream", down, r["downstream-bps"]), ("upstream", up, r["upstream-bps"])):
+                    if got is None:
+                        row["problems"].append(f"{what}: iperf3 measured nothing")
+                    elif not LOW * want <= got <= HIGH * want:
+                        row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
+                                               f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+        row["ok"] = not row["problems"]
+        rows.append(row)
+        if progress:
+            progress("verify", i, len(services))
+    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
+
+
+def table(report: dict) -> str:
+    lines = [f"{'service':24} {'address':16} {'reach':5} {'down Mbit/s':>18} {'up Mbit/s':>18}  result"]
+    for r in report["services"]:
+        def rate(m, e):
+            return f"{(m or 0) / 1e6:7.1f}/{e / 1e6:<7.0f}" + (f"{m / e:4.2f}" if m else "  - ")
+        lines.append(f"{r['service']:24} {str(r.get('address') or '-'):16} {('yes' if r.get('reachable') else 'no'):5} "
+                     f"{rate(r.get('measured_down_bps'), r['expected_down_bps']):>18} "
+                     f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "
+                     + ("ok" if r["ok"] else "FAIL: " + "; ".join(r["problems"])))
+    return "\n".join(lines)
