@@ -316,7 +316,8 @@ def lab_push(plan_dir: Path, file: Path):
 
 
 @lab_app.command("verify")
-def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option(None, "--report")):
+def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option(None, "--report"),
+               service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services.")):
     """Per service: address, reachability, iperf3 rates against the intent."""
     from orchestrator.lab.verify import table, verify
 
@@ -325,7 +326,7 @@ def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option
         st = lab.load_state()
         if st is None:
             raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {file}")
-        rep = verify(plan_dir, st, progress=_progress())
+        rep = verify(plan_dir, st, progress=_progress(), only=service or None)
     except FullbarsError as e:
         _fail(e)
     if report:

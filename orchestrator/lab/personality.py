@@ -153,7 +153,7 @@ class NodePersonality:
                         return me[1]
         return None
 
-    def apply(self, config_xml: bytes) -> dict:
+    def apply(self, config_xml: bytes, source_mtime_ns: int = 0) -> dict:
         root = etree.fromstring(config_xml)
         role = self.n["role"]
         if role == "olt":
@@ -176,7 +176,7 @@ class NodePersonality:
                 report[key] = f"failed: {e}"
         if role == "bng":
             self._dhcp([line for _, line in want.values()])
-        summary = {"node": self.node, "lines": report,
+        summary = {"node": self.node, "lines": report, "source_mtime_ns": source_mtime_ns,
                    "config": {k: asdict(v[1]) for k, v in self.applied.items()}}
         (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
@@ -249,6 +249,28 @@ def running_file(node: dict) -> Path:
     return d / ("startup.xml" if node["agent"] == "netconfd" else "running.xml")
 
 
+def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str]:
+    """Block until the watcher has applied each node's latest commit; return the nodes it has not."""
+    import time
+
+    end = time.monotonic() + timeout
+    todo = [n for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")]
+    while todo and time.monotonic() < end:
+        left = []
+        for n in todo:
+            f, done = running_file(lab["nodes"][n]), Path(lab["nodes"][n]["state_dir"]) / "personality.json"
+            try:
+                applied = json.loads(done.read_text()).get("source_mtime_ns", 0)
+                if applied < f.stat().st_mtime_ns:
+                    left.append(n)
+            except (FileNotFoundError, json.JSONDecodeError):
+                left.append(n)
+        todo = left
+        if todo:
+            time.sleep(0.05)
+    return todo
+
+
 def watch(state_file: Path, interval: float = 0.2) -> None:
     """The lab's watcher process: re-apply a node's personality whenever its agent commits."""
     import time
@@ -266,7 +288,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
             if seen.get(name) != mtime:
                 seen[name] = mtime
                 try:
-                    summary = p.apply(f.read_bytes())
+                    summary = p.apply(f.read_bytes(), mtime)
                     print(f"{name}: {json.dumps(summary['lines'])}", flush=True)
                 except Exception as e:  # a bad config must not stop the watcher for the others
                     print(f"{name}: personality failed: {e}", flush=True)

@@ -71,4 +71,9 @@ def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:
             results.append(f.result())
             if progress:
                 progress("push", i, len(futs))
+    from orchestrator.lab.personality import wait_applied
+
+    late = wait_applied(lab_state, [r["node"] for r in results])
+    for r in results:
+        r["dataplane"] = "not applied in time" if r["node"] in late else "applied"
     return results

@@ -67,11 +67,12 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
         srv.wait()
 
 
-def verify(plan_dir: Path, st: dict, progress=None) -> dict:
+def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None) -> dict:
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
     cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
     rows = []
-    services = [(k, v) for k, v in sorted(m["services"].items()) if v.get("kind") == "BusinessBroadband"]
+    services = [(k, v) for k, v in sorted(m["services"].items())
+                if v.get("kind") == "BusinessBroadband" and (not only or k in only)]
     for i, (svc, s) in enumerate(services, 1):
         r = s["resources"]
         row = {"service": svc, "expected_down_bps": r["downstream-bps"], "expected_up_bps": r["upstream-bps"],

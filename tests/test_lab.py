@@ -1,0 +1,188 @@
+"""The lab: containerlab files realized with namespaces and real agents, configs pushed over
+NETCONF, services measured. Needs root, iproute2, netconfd, sshd, iperf3, dnsmasq, udhcpc
+(scripts/setup.sh installs them); a missing one fails the test with the package to install."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from orchestrator.errors import FullbarsError
+from orchestrator.lab import netns
+from orchestrator.lab.topology import schema_problems
+
+NEEDS = {"ip": "iproute2", "netconfd": "netconfd", "sshd": "openssh-server", "iperf3": "iperf3",
+         "dnsmasq": "dnsmasq-base", "udhcpc": "udhcpc", "ping": "iputils-ping", "tc": "iproute2"}
+
+
+def _require_lab_tools():
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    missing = sorted({pkg for tool, pkg in NEEDS.items() if not shutil.which(tool, path=path)})
+    if missing:
+        pytest.fail(f"the lab needs Debian packages: apt-get install -y {' '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.fail("the lab makes network namespaces: run the tests as root")
+
+
+def test_lab_files_are_valid_containerlab_topologies():
+    files = sorted((REPO / "labs").glob("*.clab.yml"))
+    assert files
+    for f in files:
+        assert schema_problems(yaml.safe_load(f.read_text()), str(f)) == [], f
+    for f in sorted((REPO.parent / "shared" / "containerlab" / "examples").rglob("*.clab.yml")):
+        assert schema_problems(yaml.safe_load(f.read_text()), str(f)) == [], f  # the schema check is containerlab's
+
+
+def test_schema_check_can_fail():
+    bad = {"name": "x", "topology": {"nodes": {"a": {"kind": "linux", "mgmt-ipv4": "10.0.0.300"}}}}
+    assert schema_problems(bad, "x.yml")
+
+
+def test_topology_errors_name_node_and_fix(tmp_path):
+    from orchestrator.lab.topology import load
+
+    f = tmp_path / "t.clab.yml"
+    f.write_text(yaml.safe_dump({"name": "t", "topology": {
+        "nodes": {"a": {"kind": "linux"}, "b": {"kind": "linux", "labels": {"fullbars.kind": "olt-xx"}}},
+        "links": [{"endpoints": ["a:eth1", "c:eth1"]}, {"endpoints": ["b:averyveryverylongname", "a:eth2"]}]}}))
+    with pytest.raises(FullbarsError) as e:
+        load(f)
+    text = e.value.render()
+    assert "node a has no label fullbars.kind" in text
+    assert "unknown device kind 'olt-xx'" in text
+    assert "names an unknown node" in text and "cannot be used in the lab" in text
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory):
+    """The example lab: plan the four lab intents, generate the lab, bring it up, push."""
+    _require_lab_tools()
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.push import push
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    tmp = tmp_path_factory.mktemp("harbour")
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
+    result = plan(Store(f"sqlite:///{tmp}/s.db"), str(REPO / "examples/network.yaml"),
+                  sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml")))
+    write(result, tmp / "plan")
+    topo = tmp / "lab.clab.yml"
+    topo.write_text(from_plan(tmp / "plan", f"t{os.getpid() % 100000}"))
+    lab = open_lab(topo)
+    st = lab.up(timeout=60)
+    try:
+        assert all(r["ok"] for r in push(tmp / "plan", st)), "push failed"
+        yield lab, tmp
+    finally:
+        lab.down()
+
+
+def test_lab_verify_measures_every_service(harbour):
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    rep = verify(tmp / "plan", lab.load_state())
+    assert rep["ok"], json.dumps(rep, indent=2)
+    for row in rep["services"]:
+        assert row["reachable"]
+        assert 0.93 <= row["measured_down_bps"] / row["expected_down_bps"] <= 1.0
+        assert 0.93 <= row["measured_up_bps"] / row["expected_up_bps"] <= 1.0
+    assert {r["addressing"] for r in rep["services"]} == {"dhcp", "static"}
+
+
+def _push_variant(lab, tmp, name, change):
+    """The plan's configs with one file changed by hand, pushed to the lab."""
+    from orchestrator.lab.push import push
+
+    d = tmp / name
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(tmp / "plan", d)
+    dev, old, new = change
+    text = (d / f"{dev}.xml").read_text()
+    assert old in text
+    (d / f"{dev}.xml").write_text(text.replace(old, new, 1))
+    push(d, lab.load_state())
+    return d
+
+
+def test_wrong_rate_fails_naming_subscriber_expected_and_measured(harbour):
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    # the downstream shaper of the line that uses down-500M on olt-1, halved (a template slip)
+    d = _push_variant(lab, tmp, "wrong-rate", ("olt-1", "<pir>500000</pir>", "<pir>250000</pir>"))
+    try:
+        rep = verify(d, lab.load_state(), only=["dock-office"])
+        row = rep["services"][0]
+        assert not row["ok"]
+        msg = "; ".join(row["problems"])
+        assert "downstream: expected 500 Mbit/s, measured" in msg and row["service"] == "dock-office"
+        assert row["measured_down_bps"] < 0.6 * 500e6
+    finally:
+        _push_variant(lab, tmp, "restore", ("olt-1", "", ""))
+
+
+def test_wrong_vlan_breaks_reachability(harbour):
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    d = _push_variant(lab, tmp, "wrong-vlan", ("bng-east", "<inner-vlan>2</inner-vlan>", "<inner-vlan>99</inner-vlan>"))
+    try:
+        rep = verify(d, lab.load_state(), only=["dock-office"])
+        row = rep["services"][0]
+        assert not row["ok"] and not row.get("reachable")
+    finally:
+        _push_variant(lab, tmp, "restore", ("olt-1", "", ""))
+
+
+def test_killed_agent_shows_down_and_up_restores_its_datastore(harbour):
+    from ncclient import manager
+
+    lab, _ = harbour
+    st = lab.load_state()
+    os.kill(st["nodes"]["olt-2"]["pids"][0], 9)
+    import time
+    time.sleep(0.3)
+    assert {r["name"]: r["state"] for r in lab.status()}["olt-2"] == "down"
+    st = lab.up()
+    assert st["restarted"] == ["olt-2"]
+    assert all(r["state"] == "running" for r in lab.status())
+    n = st["nodes"]["olt-2"]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10) as m:
+        assert "fwd-ship-repair" in m.get_config(source="running").data_xml
+
+
+def test_two_labs_side_by_side_and_down_leaves_nothing(harbour, tmp_path):
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+
+    lab, tmp = harbour
+    topo = tmp_path / "second.clab.yml"
+    topo.write_text(from_plan(tmp / "plan", f"u{os.getpid() % 100000}"))
+    second = open_lab(topo)
+    st = second.up(timeout=60)
+    try:
+        assert all(r["state"] == "running" for r in second.status())
+        assert all(r["state"] == "running" for r in lab.status())  # the first lab is untouched
+        info = second.inspect()
+        assert {c["name"] for c in info["containers"]} >= {f"clab-{st['name']}-olt-1"}
+    finally:
+        second.down()
+    pids = [p for n in st["nodes"].values() for p in n["pids"]] + [st["watcher"]]
+    assert not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split(")")[1][:3]
+                   for p in pids)
+    assert not any(netns.netns_exists(n["netns"]) for n in st["nodes"].values())
+    assert not netns.link_exists(st["bridge"])
+    assert not second.dir.exists()
+    assert subprocess.run(["id", st["user"]], capture_output=True).returncode != 0
