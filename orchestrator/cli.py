@@ -197,16 +197,22 @@ def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind,
            user: str = typer.Option("fullbars", "--user"),
            password_env: Optional[str] = typer.Option(None, "--password-env",
                                                       help="Environment variable holding the password."),
-           authorized_keys: Optional[Path] = typer.Option(None, "--authorized-keys")):
+           authorized_keys: Optional[Path] = typer.Option(None, "--authorized-keys"),
+           fork: bool = typer.Option(False, "--fork", help="With --fleet: one forked process per device, "
+                                     "then return (each writes <state>/devsim.pid).")):
     """Run simulated NETCONF devices whose datastores libyang validates with the kind's models."""
     import asyncio
 
-    from orchestrator.devsim.run import DeviceSpec, auth_from, load_fleet, parse_listen, run
+    from orchestrator.devsim.run import DeviceSpec, auth_from, fork_fleet, load_fleet, parse_listen, run
 
     try:
         auth = auth_from(user, password_env, str(authorized_keys) if authorized_keys else None)
         if fleet:
             specs = load_fleet(fleet)
+            if fork:
+                pids = fork_fleet(specs, auth)
+                err.print(f"devsim: {len(pids)} device processes started")
+                return
         else:
             if not (kind and listen and state):
                 raise FullbarsError("give --kind, --listen and --state (or --fleet FILE)")

@@ -23,6 +23,7 @@ class DeviceSpec:
     host: str
     port: int
     state: Path
+    netns: str | None = None  # serve inside this network namespace (lab nodes)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -39,7 +40,7 @@ def load_fleet(path: Path) -> list[DeviceSpec]:
     for i, d in enumerate(data.get("devices", [])):
         try:
             host, port = parse_listen(d["listen"])
-            out.append(DeviceSpec(d["name"], d["kind"], host, port, Path(path).parent / d["state"]))
+            out.append(DeviceSpec(d["name"], d["kind"], host, port, Path(path).parent / d["state"], d.get("netns")))
         except KeyError as exc:
             raise FullbarsError(f"device {i} lacks {exc.args[0]}", file=str(path), path=f"devices[{i}]",
                                 fix="each device needs name, kind, listen and state") from None
@@ -60,6 +61,57 @@ async def run(specs: list[DeviceSpec], auth: Auth, ready=None) -> None:
     await stop.wait()
     for s in servers:
         s.close()
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move this (single-threaded) process into network namespace `name`, as `ip netns exec` does."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+    finally:
+        os.close(fd)
+
+
+def fork_fleet(specs: list[DeviceSpec], auth: Auth) -> list[int]:
+    """One process per device, forked from this one after the models are compiled: a lab of many
+    nodes starts in seconds and the compiled contexts are shared copy-on-write, yet each node
+    stays its own process (kill one, the others go on). Each child writes <state>/devsim.pid."""
+    from orchestrator.devsim import state
+
+    for kind in sorted({s.kind for s in specs}):
+        models = KINDS.get(kind).models
+        state.capabilities(models)
+        state.yang_library(models)
+    pids = []
+    for sp in specs:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 0
+            try:
+                os.setsid()
+                Path(sp.state).mkdir(parents=True, exist_ok=True)
+                log = os.open(Path(sp.state) / "devsim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                if sp.netns:
+                    enter_netns(sp.netns)
+                (Path(sp.state) / "devsim.pid").write_text(str(os.getpid()))
+                asyncio.run(run([sp], auth, lambda done: print(f"devsim: {sp.name} ({sp.kind}) listening on "
+                                                               f"{sp.host}:{sp.port}", flush=True)))
+            except BaseException as e:  # noqa: BLE001 - report and leave, never fall back into the parent
+                print(f"devsim: {sp.name}: {e}", flush=True)
+                code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    return pids
 
 
 def auth_from(user: str | None, password_env: str | None, authorized_keys: str | None) -> Auth:

@@ -204,39 +204,57 @@ class Lab:
 
     def _start_agents(self, st: dict, names: list[str], timeout: float, progress) -> None:
         env = dict(os.environ, FULLBARS_LAB_PASSWORD=st["password"])
-        for name in names:
-            n = st["nodes"][name]
-            if not n["agent"]:
-                continue
-            Path(n["state_dir"]).mkdir(parents=True, exist_ok=True)
-            if n["agent"] == "devsim":
-                log = open(Path(n["state_dir"]) / "devsim.log", "ab")
-                argv = netns.exec_argv(n["netns"], [
-                    sys.executable, "-m", "orchestrator", "devsim", "--kind", n["kind"], "--name", name,
-                    "--listen", f"{n['mgmt_ip']}:{NETCONF_PORT}", "--state", n["state_dir"],
-                    "--user", st["user"], "--password-env", "FULLBARS_LAB_PASSWORD"])
-                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                     start_new_session=True, cwd=settings.REPO)
-                log.close()
-                n["pids"] = [p.pid]
-            elif n["agent"] == "netconfd":
-                from orchestrator.lab.netconfd import NetconfdAgent
-
-                own = [str(settings.OWN_YANG / "devices" / f"{m}.yang") for m, _ in KINDS.get(n["kind"]).modules
-                       if (settings.OWN_YANG / "devices" / f"{m}.yang").exists()]
-                agent = NetconfdAgent(n["short"], n["state_dir"], n["mgmt_ip"], int(st["mgmt_subnet"].split("/")[1]),
-                                      st["bridge_ip"].split("/")[0], username=st["user"], password=st["password"],
-                                      modules=own, netns=n["netns"], hello_timeout=timeout)
-                agent.start()
-                n["pids"] = list(agent.pids.values())
-                n["socket"] = str(agent.socket_path)
-                agent._procs.clear()  # the lab owns these pids now; the object must not stop them
-                import atexit
-                atexit.unregister(agent.stop)
-                if not any(m == ["user", st["user"]] for m in st["made"]):
-                    st["made"].append(["user", st["user"]])
-            self.save_state(st)
+        devsim = [nm for nm in names if st["nodes"][nm]["agent"] == "devsim"]
+        if devsim:
+            self._fork_devsim(st, devsim, env)
+        netconfd = [nm for nm in names if st["nodes"][nm]["agent"] == "netconfd"]
+        with ThreadPoolExecutor(max_workers=8) as pool:  # each waits ~0.3 s for its own hello
+            list(pool.map(lambda nm: self._start_netconfd(st, nm, timeout), netconfd))
+        if netconfd and not any(m == ["user", st["user"]] for m in st["made"]):
+            st["made"].append(["user", st["user"]])
+        self.save_state(st)
         self._wait_ready(st, names, timeout, progress)
+
+    def _start_netconfd(self, st: dict, name: str, timeout: float) -> None:
+        import atexit
+
+        from orchestrator.lab.netconfd import NetconfdAgent
+
+        n = st["nodes"][name]
+        Path(n["state_dir"]).mkdir(parents=True, exist_ok=True)
+        own = [str(settings.OWN_YANG / "devices" / f"{m}.yang") for m, _ in KINDS.get(n["kind"]).modules
+               if (settings.OWN_YANG / "devices" / f"{m}.yang").exists()]
+        agent = NetconfdAgent(n["short"], n["state_dir"], n["mgmt_ip"], int(st["mgmt_subnet"].split("/")[1]),
+                              st["bridge_ip"].split("/")[0], username=st["user"], password=st["password"],
+                              modules=own, netns=n["netns"], hello_timeout=timeout)
+        agent.start()
+        n["pids"] = list(agent.pids.values())
+        n["socket"] = str(agent.socket_path)
+        agent._procs.clear()  # the lab owns these pids now; the object must not stop them
+        atexit.unregister(agent.stop)
+
+    def _fork_devsim(self, st: dict, names: list[str], env: dict) -> None:
+        """All devsim nodes from one command that compiles the models once and forks a process per
+        node into the node's namespace; their pids come back in <state>/devsim.pid."""
+        fleet = {"devices": [{"name": nm, "kind": st["nodes"][nm]["kind"], "netns": st["nodes"][nm]["netns"],
+                              "listen": f"{st['nodes'][nm]['mgmt_ip']}:{NETCONF_PORT}",
+                              "state": st["nodes"][nm]["state_dir"]} for nm in names]}
+        f = self.dir / "devsim-fleet.json"
+        f.write_text(json.dumps(fleet))
+        for nm in names:
+            (Path(st["nodes"][nm]["state_dir"]) / "devsim.pid").unlink(missing_ok=True)
+        r = subprocess.run([sys.executable, "-m", "orchestrator", "devsim", "--fleet", str(f), "--fork",
+                            "--user", st["user"], "--password-env", "FULLBARS_LAB_PASSWORD"],
+                           env=env, cwd=settings.REPO, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise FullbarsError(f"lab {st['name']}: devsim could not start: {r.stderr.strip()[-500:]}")
+        deadline = time.monotonic() + 30
+        for nm in names:
+            pidfile = Path(st["nodes"][nm]["state_dir"]) / "devsim.pid"
+            while not pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            st["nodes"][nm]["pids"] = [int(pidfile.read_text())] if pidfile.exists() else []
+        self.save_state(st)
 
     def _wait_ready(self, st: dict, names: list[str], timeout: float, progress) -> None:
         todo = [nm for nm in names if st["nodes"][nm]["agent"]]
@@ -247,7 +265,7 @@ class Lab:
             n = st["nodes"][nm]
             while time.monotonic() < deadline:
                 if not any(_pid_alive(p) for p in n["pids"]):
-                    return nm, "its agent exited (see " + str(Path(n["state_dir"]) / "devsim.log") + ")"
+                    return nm, "its agent is not running (see its log in " + n["state_dir"] + ")"
                 if hello(n["mgmt_ip"], NETCONF_PORT, st["user"], st["password"], timeout=5):
                     return nm, None
                 time.sleep(0.1)
