@@ -186,3 +186,23 @@ def test_two_labs_side_by_side_and_down_leaves_nothing(harbour, tmp_path):
     assert not netns.link_exists(st["bridge"])
     assert not second.dir.exists()
     assert subprocess.run(["id", st["user"]], capture_output=True).returncode != 0
+
+
+def test_failed_up_removes_what_it_made(tmp_path, monkeypatch):
+    _require_lab_tools()
+    from orchestrator.lab.runtime import open_lab
+
+    monkeypatch.setenv("FULLBARS_LAB_DIR", str(tmp_path / "labs"))
+    topo = tmp_path / "f.clab.yml"
+    topo.write_text(yaml.safe_dump({"name": f"f{os.getpid() % 100000}", "topology": {
+        "nodes": {"o": {"kind": "linux", "labels": {"fullbars.kind": "olt-bbf"}},
+                  "b": {"kind": "linux", "labels": {"fullbars.kind": "bng-ietf"}}},
+        "links": [{"endpoints": ["o:uplink-1", "b:to-o"]}]}}))
+    lab = open_lab(topo)
+    plan = lab._plan()
+    with pytest.raises(Exception) as e:
+        lab.up(timeout=0.001)  # nothing can answer that fast: up fails after making everything
+    assert "never became ready" in str(e.value) or "hello" in str(e.value)
+    assert not any(netns.netns_exists(n["netns"]) for n in plan["nodes"].values())
+    assert not netns.link_exists(plan["bridge"])
+    assert not lab.dir.exists()
