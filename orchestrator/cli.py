@@ -230,6 +230,178 @@ def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind,
         raise typer.Exit(2)
 
 
+def _target(target: str, lab: Optional[Path], network):
+    from orchestrator.rollout.targets import lab_target, network_target
+
+    if target == "lab":
+        if lab is None:
+            raise FullbarsError("--target lab needs --lab FILE (the lab's topology file)",
+                                fix="fullbars lab generate PLAN_DIR --name NAME -o labs/NAME.clab.yml; fullbars lab up ...")
+        return lab_target(lab)
+    return network_target(target, network)
+
+
+def _network_for(store, network: Optional[Path]):
+    from orchestrator.network.model import load_network
+    from orchestrator.resources.store import Store
+
+    if network:
+        return load_network(network)
+    with store.transaction() as s:
+        row = Store.network(s)
+    if row is None:
+        raise FullbarsError("no network description yet", fix="pass --network FILE")
+    return load_network(row.source, row.text)
+
+
+def _print_report(rep: dict) -> None:
+    style = "green" if rep["outcome"] == "committed" else "red"
+    out.print(rep["summary"], style=style, markup=False)
+    for dev, d in sorted(rep["devices"].items()):
+        out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {d['error']}", markup=False)
+
+
+def _recover_first(store, network) -> None:
+    from orchestrator.rollout.recover import recover, unfinished
+
+    if unfinished(store):
+        for r in recover(store, network):
+            err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
+
+
+@app.command()
+def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+          target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
+                                     "the network description addresses."),
+          lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
+          network: Optional[Path] = typer.Option(None, "--network"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Show the edits against the live devices; change nothing."),
+          confirm_timeout: int = typer.Option(120, "--confirm-timeout", help="Seconds a device waits for the "
+                                              "confirming commit before it reverts by itself."),
+          no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
+          db: Optional[str] = DbOpt):
+    """Plan, then give every touched device its config in one network-wide transaction."""
+    from orchestrator.plan.pipeline import plan as run
+    from orchestrator.rollout.apply import apply as do_apply
+    from orchestrator.rollout.apply import dry_run as preview
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network)
+        tgt = _target(target, lab, net)
+        _recover_first(store, net)
+        result = run(store, str(network) if network else None, [str(p) for p in intents])
+        if dry_run:
+            for d in preview(result, tgt):
+                if "error" in d:
+                    out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
+                    continue
+                out.print(f"[bold]{d['device']}[/bold]: " + ("changes" if d["changed"] else "in sync, no change"))
+                for line in d["diff"]:
+                    out.print(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else None,
+                              markup=False)
+            return
+        rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress())
+    except FullbarsError as e:
+        _fail(e)
+    _print_report(rep)
+    if rep["outcome"] != "committed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def recover(network: Optional[Path] = typer.Option(None, "--network"), db: Optional[str] = DbOpt):
+    """Finish or undo transactions a dead fullbars process left in flight."""
+    from orchestrator.rollout.recover import recover as do
+
+    try:
+        store = _store(db)
+        done = do(store, _network_for(store, network) if network else None)
+    except FullbarsError as e:
+        _fail(e)
+    if not done:
+        out.print("nothing in flight")
+    for r in done:
+        out.print(f"{r['tx']}: was {r['was']}, now {r['now']}", markup=False)
+        for dev, note in sorted(r["devices"].items()):
+            out.print(f"  {dev:24} {note}", markup=False)
+
+
+@app.command()
+def history(limit: int = typer.Option(20), db: Optional[str] = DbOpt):
+    """Past transactions, newest first."""
+    from orchestrator.rollout.transaction import history as hist
+
+    for t in hist(_store(db), limit):
+        out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {t.summary}", markup=False)
+
+
+@app.command()
+def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
+             network: Optional[Path] = typer.Option(None, "--network"),
+             confirm_timeout: int = typer.Option(120, "--confirm-timeout"),
+             db: Optional[str] = DbOpt):
+    """Undo a past transaction: its devices get back the configs they had before it, as a new transaction."""
+    from orchestrator.rollout.targets import from_label
+    from orchestrator.rollout.transaction import Change, Transaction, devices_of
+    from orchestrator.resources.store import TransactionRow
+
+    try:
+        store = _store(db)
+        with store.transaction() as s:
+            row = s.get(TransactionRow, tx)
+        if row is None or row.state != "committed":
+            raise FullbarsError(f"no committed transaction {tx}", fix="see `fullbars history`")
+        net = _network_for(store, network) if not row.target.startswith("lab:") else None
+        tgt = from_label(row.target, net)
+        changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
+        rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
+                          progress=_progress()).run()
+    except FullbarsError as e:
+        _fail(e)
+    _print_report(rep)
+    if rep["outcome"] != "committed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
+          network: Optional[Path] = typer.Option(None, "--network"),
+          reconcile: bool = typer.Option(False, "--reconcile", help="Give drifted devices their intended config back."),
+          db: Optional[str] = DbOpt):
+    """check-sync: every device's running config against what fullbars gave it."""
+    from orchestrator.rollout.drift import check
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network) if target != "lab" else None
+        tgt = _target(target, lab, net)
+        found = check(store, tgt)
+    except FullbarsError as e:
+        _fail(e)
+    drifted = [d for d in found if d.get("differences") or d.get("error")]
+    for d in found:
+        if d.get("error"):
+            out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
+        elif d["in_sync"]:
+            out.print(f"{d['device']}: in sync")
+        else:
+            out.print(f"{d['device']}: {len(d['differences'])} difference(s)", style="yellow")
+            for x in d["differences"]:
+                out.print(f"  {x['path']}: {x['what']}  (service: {x['service']})", markup=False)
+    if reconcile and drifted:
+        changes = [Change(d["device"], d["kind"], tgt.endpoint(d["device"]), d["intended"])
+                   for d in drifted if not d.get("error")]
+        rep = Transaction(store, changes, tgt.label, kind="reconcile").run()
+        _print_report(rep)
+        if rep["outcome"] != "committed":
+            raise typer.Exit(1)
+        return
+    if drifted:
+        raise typer.Exit(1)
+
+
 def _lab(file: Path):
     from orchestrator.lab.runtime import open_lab
 

@@ -153,7 +153,7 @@ class NodePersonality:
                         return me[1]
         return None
 
-    def apply(self, config_xml: bytes, source_mtime_ns: int = 0) -> dict:
+    def apply(self, config_xml: bytes, source_digest: str = "") -> dict:
         root = etree.fromstring(config_xml)
         role = self.n["role"]
         if role == "olt":
@@ -176,7 +176,7 @@ class NodePersonality:
                 report[key] = f"failed: {e}"
         if role == "bng":
             self._dhcp([line for _, line in want.values()])
-        summary = {"node": self.node, "lines": report, "source_mtime_ns": source_mtime_ns,
+        summary = {"node": self.node, "lines": report, "source_digest": source_digest,
                    "config": {k: asdict(v[1]) for k, v in self.applied.items()}}
         (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
@@ -244,24 +244,55 @@ class NodePersonality:
                                         start_new_session=True)
 
 
-def running_file(node: dict) -> Path:
-    d = Path(node["state_dir"])
-    return d / ("startup.xml" if node["agent"] == "netconfd" else "running.xml")
+class RunningSource:
+    """A node's committed config as its agent holds it: devsim's running file, or netconfd's
+    running datastore over NETCONF (netconfd writes its file only once a commit is confirmed)."""
+
+    def __init__(self, lab: dict, node: str):
+        self.lab, self.node = lab, node
+        self.n = lab["nodes"][node]
+        self.m = None
+
+    def read(self) -> bytes | None:
+        if self.n["agent"] == "devsim":
+            try:
+                return (Path(self.n["state_dir"]) / "running.xml").read_bytes()
+            except FileNotFoundError:
+                return None
+        from ncclient import manager
+
+        try:
+            if self.m is None or not self.m.connected:
+                self.m = manager.connect(host=self.n["mgmt_ip"], port=830, username=self.lab["user"],
+                                         password=self.lab["password"], hostkey_verify=False, look_for_keys=False,
+                                         allow_agent=False, timeout=10)
+            return self.m.get_config(source="running").data_xml.encode()
+        except Exception:
+            self.m = None
+            return None
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str]:
-    """Block until the watcher has applied each node's latest commit; return the nodes it has not."""
+    """Block until the watcher has applied each node's current running config; return the nodes
+    it has not."""
     import time
 
     end = time.monotonic() + timeout
-    todo = [n for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")]
+    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")}
+    todo = list(sources)
     while todo and time.monotonic() < end:
         left = []
         for n in todo:
-            f, done = running_file(lab["nodes"][n]), Path(lab["nodes"][n]["state_dir"]) / "personality.json"
+            data = sources[n].read()
+            done = Path(lab["nodes"][n]["state_dir"]) / "personality.json"
             try:
-                applied = json.loads(done.read_text()).get("source_mtime_ns", 0)
-                if applied < f.stat().st_mtime_ns:
+                if data is None or json.loads(done.read_text()).get("source_digest") != _digest(data):
                     left.append(n)
             except (FileNotFoundError, json.JSONDecodeError):
                 left.append(n)
@@ -277,18 +308,18 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
 
     lab = json.loads(Path(state_file).read_text())
     people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in ("olt", "bng")}
-    seen: dict[str, float] = {}
+    sources = {n: RunningSource(lab, n) for n in people}
+    seen: dict[str, str] = {}
     while Path(state_file).exists():
         for name, p in people.items():
-            f = running_file(lab["nodes"][name])
-            try:
-                mtime = f.stat().st_mtime_ns
-            except FileNotFoundError:
+            data = sources[name].read()
+            if data is None:
                 continue
-            if seen.get(name) != mtime:
-                seen[name] = mtime
+            digest = _digest(data)
+            if seen.get(name) != digest:
+                seen[name] = digest
                 try:
-                    summary = p.apply(f.read_bytes(), mtime)
+                    summary = p.apply(data, digest)
                     print(f"{name}: {json.dumps(summary['lines'])}", flush=True)
                 except Exception as e:  # a bad config must not stop the watcher for the others
                     print(f"{name}: personality failed: {e}", flush=True)

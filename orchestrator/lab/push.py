@@ -11,30 +11,9 @@ from pathlib import Path
 from lxml import etree
 
 from orchestrator.errors import FullbarsError
+from orchestrator.netconf.compare import leaves
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-
-
-def leaves(root) -> set[tuple[str, str]]:
-    """(path, value) of every leaf, identity prefixes resolved to namespaces so that agents that
-    print different prefixes compare equal. Paths carry no list keys: this answers "is every
-    intended value there", which is what a lost commit breaks."""
-    out = set()
-    for el in root.iter():
-        if not isinstance(el.tag, str) or len([c for c in el if isinstance(c.tag, str)]):
-            continue
-        text = (el.text or "").strip()
-        pfx, _, val = text.partition(":")
-        if val and pfx in (el.nsmap or {}):
-            text = f"{{{el.nsmap[pfx]}}}{val}"
-        chain = []
-        for a in el.iterancestors():
-            if a is root:
-                break
-            chain.append(etree.QName(a).localname)
-        path = "/".join(reversed(chain))
-        out.add((f"{path}/{etree.QName(el).localname}", text))
-    return out
 
 
 def push_one(node: str, host: str, user: str, password: str, config_xml: str) -> dict:

@@ -65,6 +65,15 @@ def child_tag(el, local: str) -> str:
     return f"{{{ns}}}{local}" if ns else local
 
 
+def _value(el) -> str:
+    """A leaf's value; an identity's prefix resolved to its namespace, as agents choose prefixes."""
+    text = (el.text or "").strip()
+    pfx, _, val = text.partition(":")
+    if val and pfx in (el.nsmap or {}):
+        return f"{{{el.nsmap[pfx]}}}{val}"
+    return text
+
+
 def _is_leafy(el) -> bool:
     return len(el) == 0
 
@@ -89,7 +98,7 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
             out.append(copy.deepcopy(n))
             changed = True
         elif _is_leafy(n) and _is_leafy(b):
-            if (n.text or "").strip() != (b.text or "").strip():
+            if _value(n) != _value(b):
                 out.append(copy.deepcopy(n))
                 changed = True
         else:
@@ -100,6 +109,8 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
     for ident, b in base_by_id.items():
         if ident not in seen:
             sp, _ = index.step(spath, ns, b)
+            if index.node(sp)[0] == "unknown":
+                continue  # not in this kind's models (e.g. an agent's own NACM data): not ours to remove
             gone = key_shell(index, sp, b)
             if index.node(sp)[0] in ("leaf", "leaf-list"):
                 gone.text = b.text

@@ -68,6 +68,34 @@ class DeviceConfigRow(Base):
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)
 
 
+class TransactionRow(Base):
+    """A network-wide change; its state is written before each step (the journal)."""
+
+    __tablename__ = "transactions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+    target: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32), default="apply")  # apply | rollback | reconcile
+    state: Mapped[str] = mapped_column(String(32))  # started | editing | committing | verifying | confirming
+    #                                                 | committed | rolled-back | failed
+    summary: Mapped[str] = mapped_column(Text, default="")
+    report: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class TxDeviceRow(Base):
+    __tablename__ = "transaction_devices"
+    tx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32), default="pending")
+    strategy: Mapped[str] = mapped_column(String(32), default="")
+    before: Mapped[str] = mapped_column(Text, default="")  # the device's running config at lock time
+    intended: Mapped[str] = mapped_column(Text, default="")
+    reverse: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
 class AuditRow(Base):
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -1,0 +1,1 @@
+"""NETCONF client side: credentials, sessions with a capability-chosen commit strategy, compare."""

@@ -1,0 +1,108 @@
+"""One NETCONF session per device (ncclient), with the commit strategy its capabilities allow:
+candidate + confirmed-commit 1.1 (persist-id), candidate alone, or writable-running."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ncclient.transport.session
+from lxml import etree
+from ncclient import manager
+from ncclient.operations.rpc import RPCError
+
+from orchestrator.netconf.credentials import Credentials
+
+# ncclient's session thread polls every TICK seconds: 0.1 s is added to every rpc (LAB-FACTS).
+ncclient.transport.session.TICK = 0.002
+
+CONFIRMED = "candidate-confirmed"
+CANDIDATE = "candidate"
+RUNNING = "writable-running"
+
+
+def rpc_error_text(exc: Exception) -> str:
+    """ncclient folds several rpc-errors into one RPCError whose .tag raises: read .errors."""
+    if isinstance(exc, RPCError):
+        errs = getattr(exc, "errors", None) or [exc]
+        parts = []
+        for e in errs:
+            try:
+                parts.append(f"{e.tag}: {e.message or ''}".strip() + (f" at {e.path}" if e.path else ""))
+            except AttributeError:
+                parts.append(str(e))
+        return "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Endpoint:
+    name: str
+    host: str
+    port: int
+    creds: Credentials
+    timeout: float = 60.0
+
+
+class Session:
+    def __init__(self, ep: Endpoint):
+        self.ep = ep
+        self.m = manager.connect(host=ep.host, port=ep.port, username=ep.creds.username,
+                                 password=ep.creds.password, key_filename=ep.creds.key_file,
+                                 hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=ep.timeout)
+        caps = self.m.server_capabilities  # ncclient matches ":candidate" shorthands
+        if ":candidate" in caps and ":confirmed-commit:1.1" in caps:
+            self.strategy = CONFIRMED
+        elif ":candidate" in caps:
+            self.strategy = CANDIDATE
+        elif ":writable-running" in caps:
+            self.strategy = RUNNING
+        else:
+            self.m.close_session()
+            raise RuntimeError(f"{ep.name} offers neither :candidate nor :writable-running")
+        self.target = "running" if self.strategy == RUNNING else "candidate"
+
+    def running(self):
+        return self.m.get_config(source="running").data_ele
+
+    def running_xml(self) -> str:
+        return etree.tostring(self.running(), encoding="unicode")
+
+    def lock(self) -> None:
+        if self.target == "candidate":
+            self.m.discard_changes()  # a dirty candidate cannot be locked (RFC 6241 7.5)
+        self.m.lock(self.target)
+        if self.target == "candidate":
+            try:
+                self.m.lock("running")
+            except RPCError:
+                pass  # not every server lets a client lock both; the candidate lock is what matters
+
+    def unlock(self) -> None:
+        for ds in ("running", self.target):
+            try:
+                self.m.unlock(ds)
+            except Exception:
+                pass
+
+    def edit(self, config_xml: str) -> None:
+        self.m.edit_config(target=self.target, config=config_xml)
+
+    def commit_confirmed(self, persist: str, timeout: int) -> None:
+        self.m.commit(confirmed=True, timeout=str(timeout), persist=persist)
+
+    def commit(self, persist_id: str | None = None) -> None:
+        if self.target == "candidate":
+            self.m.commit(persist_id=persist_id) if persist_id else self.m.commit()
+
+    def cancel(self, persist_id: str) -> None:
+        self.m.cancel_commit(persist_id=persist_id)
+
+    def discard(self) -> None:
+        if self.target == "candidate":
+            self.m.discard_changes()
+
+    def close(self) -> None:
+        try:
+            self.m.close_session()
+        except Exception:
+            pass

@@ -1,0 +1,1 @@
+"""Rolling changes out: network-wide transactions, recovery, drift."""

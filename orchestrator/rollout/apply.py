@@ -1,0 +1,76 @@
+"""`fullbars apply`: plan the intents, then give the devices their configs in one transaction."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from orchestrator.netconf.session import Session, rpc_error_text
+from orchestrator.plan.diff import edits, readable, schema_index
+from orchestrator.devices.registry import KINDS
+from orchestrator.errors import FullbarsError
+from orchestrator.rollout.transaction import Change, Transaction
+
+
+def lab_checks(result, target):
+    """Service checks in the lab before confirming: every planned line gets its address and
+    reaches its server (rates are left to `fullbars lab verify`)."""
+    from orchestrator.lab.personality import wait_applied
+    from orchestrator.lab.verify import verify
+    from orchestrator.plan.artifacts import write
+
+    def run() -> list[str]:
+        st = target.lab_state
+        late = wait_applied(st, [d.device for d in result.devices if d.device in st["nodes"]])
+        if late:
+            return [f"{', '.join(late)}: the lab did not apply the commit in time"]
+        services = [s.name for s in result.services if s.kind == "BusinessBroadband"]
+        cpes = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] == "cpe"}
+        only = [s for s in services if s in cpes]
+        if not only:
+            return []
+        with tempfile.TemporaryDirectory() as tmp:
+            write(result, Path(tmp))
+            rep = verify(Path(tmp), st, only=only, rates=False)
+        return [f"{r['service']}: {'; '.join(r['problems'])}" for r in rep["services"] if not r["ok"]]
+    return run
+
+
+def dry_run(result, target) -> list[dict]:
+    """Per device: the edit from its live running config (get-config), not from the store."""
+    out = []
+    for d in result.devices:
+        try:
+            s = Session(target.endpoint(d.device))
+        except FullbarsError:
+            raise
+        except Exception as e:
+            out.append({"device": d.device, "error": f"cannot connect: {rpc_error_text(e)}"})
+            continue
+        try:
+            live = s.running_xml()
+        finally:
+            s.close()
+        edit, _, changed = edits(schema_index(KINDS.get(d.kind).models), live, d.intended)
+        out.append({"device": d.device, "changed": changed, "edit": edit,
+                    "diff": readable(d.device, _as_config(live), d.intended) if changed else []})
+    return out
+
+
+def _as_config(data_xml: str) -> str:
+    """A device's <data> reply as our pretty <config> document, so the diff lines up."""
+    from lxml import etree
+
+    from orchestrator.plan.assemble import _wrap
+
+    root = etree.fromstring(data_xml.encode(), etree.XMLParser(remove_blank_text=True))
+    body = "".join(etree.tostring(c, pretty_print=True, encoding="unicode") for c in root if isinstance(c.tag, str))
+    return _wrap(body)
+
+
+def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
+          kind: str = "apply") -> dict:
+    changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended) for d in result.devices]
+    check = lab_checks(result, target) if checks and target.lab_state else None
+    return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
+                       checks=check, progress=progress).run()

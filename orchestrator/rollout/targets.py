@@ -1,0 +1,54 @@
+"""Where devices are: a lab that fullbars runs (addresses and login from its state), or an
+environment described by the network file (management addresses, credentials by reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.errors import FullbarsError
+from orchestrator.netconf.credentials import Credentials, resolve
+from orchestrator.netconf.session import Endpoint
+
+
+class Target:
+    def __init__(self, label: str, endpoints: dict[str, Endpoint], lab_state: dict | None = None):
+        self.label, self.endpoints, self.lab_state = label, endpoints, lab_state
+
+    def endpoint(self, device: str) -> Endpoint:
+        try:
+            return self.endpoints[device]
+        except KeyError:
+            raise FullbarsError(f"{self.label} has no device {device}",
+                                fix="bring up a lab generated from this plan, or add the device's "
+                                    "management address to the network description") from None
+
+
+def lab_target(lab_file: str | Path) -> Target:
+    from orchestrator.lab.runtime import NETCONF_PORT, open_lab
+
+    lab = open_lab(lab_file)
+    st = lab.load_state()
+    if st is None:
+        raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {lab_file}")
+    creds = Credentials(st["user"], password=st["password"])
+    eps = {name: Endpoint(name, n["mgmt_ip"], NETCONF_PORT, creds) for name, n in st["nodes"].items() if n["agent"]}
+    return Target(f"lab:{Path(lab_file).resolve()}", eps, st)
+
+
+def network_target(env: str, network) -> Target:
+    creds = resolve(network.username, network.secret_ref)
+    eps = {}
+    for name, d in network.devices.items():
+        if d.address:
+            eps[name] = Endpoint(name, d.address, d.port, creds)
+    return Target(f"env:{env}", eps)
+
+
+def from_label(label: str, network=None) -> Target:
+    """The target a journal row recorded, for recover and rollback."""
+    kind, _, rest = label.partition(":")
+    if kind == "lab":
+        return lab_target(rest)
+    if network is None:
+        raise FullbarsError(f"target {label} needs the network description", fix="pass --network FILE")
+    return network_target(rest, network)

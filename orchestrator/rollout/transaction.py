@@ -1,0 +1,277 @@
+"""A network-wide NETCONF transaction: every device of a change gets it, or none does.
+
+lock → edit candidate (the edit is computed against the device's live running config, read
+under the lock) → confirmed commit with persist-id = transaction id on all → verify (read back,
+plus the caller's checks) → confirming commit on all. Any failure on any device undoes every
+device already touched: cancel-commit, discard, or the reverse edit for devices without
+confirmed commit. The journal is written to the store before each step, so `recover` can finish
+or undo what a dead process left: a device left with an unconfirmed commit reverts by itself
+when the confirm timeout runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from orchestrator.devices.registry import KINDS
+from orchestrator.netconf.compare import missing
+from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
+from orchestrator.plan.diff import edits, schema_index
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
+
+MAX_PARALLEL = 32
+
+
+def new_id() -> str:
+    return "tx-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Change:
+    device: str
+    kind: str
+    endpoint: Endpoint
+    intended: str  # the device's whole intended config (<config> document)
+
+
+@dataclass
+class DeviceResult:
+    device: str
+    state: str = "pending"
+    strategy: str = ""
+    edit: str = ""
+    reverse: str = ""
+    before: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    session: Session | None = field(default=None, repr=False)
+
+
+class Journal:
+    """Transaction and per-device state in the store, each write its own committed transaction."""
+
+    def __init__(self, store: Store, tx: str):
+        self.store, self.tx = store, tx
+
+    def start(self, target: str, kind: str, changes: list[Change]) -> None:
+        with self.store.transaction() as s:
+            s.add(TransactionRow(id=self.tx, target=target, kind=kind, state="started"))
+            for c in changes:
+                s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
+
+    def state(self, state: str, summary: str | None = None, report: dict | None = None) -> None:
+        self._fault(state)
+        with self.store.transaction() as s:
+            row = s.get(TransactionRow, self.tx)
+            row.state, row.updated_at = state, _now()
+            if summary is not None:
+                row.summary = summary
+            if report is not None:
+                row.report = json.dumps(report, sort_keys=True)
+
+    @staticmethod
+    def _fault(state: str) -> None:
+        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state> stops this process
+        just before it journals <state>, so a test can kill it there."""
+        import os
+
+        if os.environ.get("FULLBARS_FAULT_PAUSE") == state:
+            time.sleep(3600)
+
+    def device(self, r: DeviceResult) -> None:
+        with self.store.transaction() as s:
+            row = s.get(TxDeviceRow, (self.tx, r.device))
+            row.state, row.strategy, row.error = r.state, r.strategy, r.error
+            if r.before:
+                row.before = r.before
+            if r.reverse:
+                row.reverse = r.reverse
+
+    def devices(self, results: list[DeviceResult]) -> None:
+        for r in results:
+            self.device(r)
+
+
+class Transaction:
+    def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
+                 confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None):
+        self.store, self.changes, self.target, self.kind = store, changes, target, kind
+        self.confirm_timeout = confirm_timeout
+        self.checks = checks  # callable() -> list[str] of problems, run before confirming
+        self.progress = progress
+        self.tx = tx or new_id()
+        self.journal = Journal(store, self.tx)
+        self.results = {c.device: DeviceResult(c.device) for c in changes}
+
+    # --- the steps -----------------------------------------------------------------------
+    def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
+        """Run fn(device) on every device at once (bounded); return the devices that failed."""
+        failed = []
+        done = 0
+
+        def one(dev):
+            r = self.results[dev]
+            t0 = time.monotonic()
+            try:
+                fn(dev)
+            except Exception as e:  # any failure of any device fails the step
+                r.error = f"{step}: {rpc_error_text(e)}"
+                r.state = f"failed-{step}"
+                return dev
+            finally:
+                r.seconds += time.monotonic() - t0
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(devices)))) as pool:
+            for bad in pool.map(one, devices):
+                done += 1
+                if bad:
+                    failed.append(bad)
+                if self.progress:
+                    self.progress(step, done, len(devices))
+        return failed
+
+    def _prepare(self, dev: str) -> None:
+        c = next(x for x in self.changes if x.device == dev)
+        r = self.results[dev]
+        r.session = Session(c.endpoint)
+        r.strategy = r.session.strategy
+        r.session.lock()
+        r.state = "locked"
+        r.before = r.session.running_xml()
+        r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
+        if changed:
+            r.session.edit(r.edit)
+        r.state = "edited" if changed else "unchanged"
+
+    def _commit(self, dev: str) -> None:
+        r = self.results[dev]
+        if r.state == "unchanged":
+            return
+        if r.strategy == CONFIRMED:
+            r.session.commit_confirmed(self.tx, self.confirm_timeout)
+        else:
+            r.session.commit()  # no confirmed commit: the reverse edit is the way back
+        r.state = "committed"
+
+    def _read_back(self, dev: str) -> None:
+        c = next(x for x in self.changes if x.device == dev)
+        r = self.results[dev]
+        gone = missing(c.intended, r.session.running())
+        if gone:
+            raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
+                               f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
+
+    def _confirm(self, dev: str) -> None:
+        r = self.results[dev]
+        if r.state == "committed" and r.strategy == CONFIRMED:
+            r.session.commit(persist_id=self.tx)
+        r.state = "confirmed" if r.state != "unchanged" else "unchanged"
+
+    # --- undo ----------------------------------------------------------------------------
+    def _undo(self, dev: str) -> None:
+        r = self.results[dev]
+        if r.session is None:
+            return
+        s = r.session
+        try:
+            if r.state in ("committed", "failed-verify", "failed-confirm") and r.strategy == CONFIRMED:
+                s.cancel(self.tx)
+            elif r.state in ("committed", "confirmed", "failed-verify", "failed-confirm"):
+                s.edit(r.reverse)  # no confirmed commit to cancel: put the old values back
+                s.commit()
+            else:
+                s.discard()
+            r.state = "rolled-back"
+        except Exception as e:
+            r.error = (r.error + "; " if r.error else "") + f"rollback: {rpc_error_text(e)}"
+            r.state = "rollback-failed"
+
+    def _close(self) -> None:
+        for r in self.results.values():
+            if r.session is not None:
+                r.session.unlock()
+                r.session.close()
+                r.session = None
+
+    # --- the whole -----------------------------------------------------------------------
+    def run(self) -> dict:
+        devices = [c.device for c in self.changes]
+        self.journal.start(self.target, self.kind, self.changes)
+        outcome = "committed"
+        failed: list[str] = []
+        try:
+            self.journal.state("editing")
+            failed = self._parallel("edit", self._prepare, devices)
+            self.journal.devices(list(self.results.values()))
+            if not failed:
+                self.journal.state("committing")
+                failed = self._parallel("commit", self._commit, devices)
+                self.journal.devices(list(self.results.values()))
+            if not failed:
+                self.journal.state("verifying")
+                touched = [d for d in devices if self.results[d].state == "committed"]
+                failed = self._parallel("verify", self._read_back, touched)
+                if not failed and self.checks:
+                    problems = self.checks()
+                    if problems:
+                        failed = ["(service checks)"]
+                        self.check_problems = problems
+            if not failed:
+                self.journal.state("confirming")
+                failed = self._parallel("confirm", self._confirm, devices)
+            if failed:
+                outcome = "rolled-back"
+                self._parallel("rollback", self._undo,
+                               [d for d in devices if self.results[d].state not in ("pending", "unchanged")])
+                if any(r.state == "rollback-failed" for r in self.results.values()):
+                    outcome = "failed"
+        finally:
+            self._close()
+        report = self.report(outcome, failed)
+        self.journal.devices(list(self.results.values()))
+        self.journal.state(outcome, summary=report["summary"], report=report)
+        if outcome == "committed":
+            self._remember()
+        return report
+
+    def _remember(self) -> None:
+        """What each device now runs becomes the baseline of later plans and drift checks."""
+        with self.store.transaction() as s:
+            for c in self.changes:
+                row = s.get(DeviceConfigRow, c.device)
+                if row is None:
+                    s.add(DeviceConfigRow(device=c.device, kind=c.kind, config=c.intended, digest=self.tx))
+                else:
+                    row.config, row.kind, row.digest, row.updated_at = c.intended, c.kind, self.tx, _now()
+            Store.audit(s, self.kind, self.tx, {"devices": [c.device for c in self.changes]})
+
+    def report(self, outcome: str, failed: list[str]) -> dict:
+        named = [d for d in failed if d in self.results]
+        if outcome == "committed":
+            summary = f"{self.tx}: committed on {len(self.changes)} device(s)"
+        else:
+            why = "; ".join(f"{d}: {self.results[d].error}" for d in named)
+            if "(service checks)" in failed:
+                why = (why + "; " if why else "") + "service checks: " + "; ".join(getattr(self, "check_problems", []))
+            summary = f"{self.tx}: {outcome} on all {len(self.changes)} device(s) because {why}"
+        return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary,
+                "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error,
+                                "seconds": round(r.seconds, 3)} for d, r in self.results.items()}}
+
+
+def history(store: Store, limit: int = 50) -> list[TransactionRow]:
+    with store.transaction() as s:
+        return list(s.scalars(select(TransactionRow).order_by(TransactionRow.created_at.desc()).limit(limit)))
+
+
+def devices_of(store: Store, tx: str) -> list[TxDeviceRow]:
+    with store.transaction() as s:
+        return list(s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx)))
