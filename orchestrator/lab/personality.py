@@ -248,17 +248,32 @@ class RunningSource:
     """A node's committed config as its agent holds it: devsim's running file, or netconfd's
     running datastore over NETCONF (netconfd writes its file only once a commit is confirmed)."""
 
+    # yuma123 netconfd checks its confirmed-commit timer only when idle: a session asking every
+    # 0.2 s keeps a timed-out commit from ever reverting (tests/conformance). Ask it rarely.
+    NETCONFD_INTERVAL = 2.0
+
     def __init__(self, lab: dict, node: str):
         self.lab, self.node = lab, node
         self.n = lab["nodes"][node]
         self.m = None
+        self.last = 0.0
+        self.cached: bytes | None = None
 
     def read(self) -> bytes | None:
+        import time
+
         if self.n["agent"] == "devsim":
             try:
                 return (Path(self.n["state_dir"]) / "running.xml").read_bytes()
             except FileNotFoundError:
                 return None
+        if time.monotonic() - self.last < self.NETCONFD_INTERVAL:
+            return self.cached
+        self.last = time.monotonic()
+        self.cached = self._fetch()
+        return self.cached
+
+    def _fetch(self) -> bytes | None:
         from ncclient import manager
 
         try:
@@ -270,6 +285,14 @@ class RunningSource:
         except Exception:
             self.m = None
             return None
+
+    def close(self) -> None:
+        if self.m is not None:
+            try:
+                self.m.close_session()
+            except Exception:
+                pass
+            self.m = None
 
 
 def _digest(data: bytes) -> str:
@@ -286,6 +309,16 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str
     end = time.monotonic() + timeout
     sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")}
     todo = list(sources)
+    try:
+        return _wait(lab, sources, todo, end)
+    finally:
+        for s in sources.values():
+            s.close()
+
+
+def _wait(lab, sources, todo, end) -> list[str]:
+    import time
+
     while todo and time.monotonic() < end:
         left = []
         for n in todo:

@@ -70,12 +70,10 @@ class Session:
     def lock(self) -> None:
         if self.target == "candidate":
             self.m.discard_changes()  # a dirty candidate cannot be locked (RFC 6241 7.5)
+        # Only the datastore we edit: with running locked too, yuma123 netconfd answers <ok/> to
+        # cancel-commit and reverts nothing (tests/conformance), and the candidate lock already
+        # keeps other writers out of the change.
         self.m.lock(self.target)
-        if self.target == "candidate":
-            try:
-                self.m.lock("running")
-            except RPCError:
-                pass  # not every server lets a client lock both; the candidate lock is what matters
 
     def unlock(self) -> None:
         for ds in ("running", self.target):

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from orchestrator.devices.registry import KINDS
-from orchestrator.netconf.compare import missing
+from lxml import etree
+
+from orchestrator.netconf.compare import leaves, missing
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
@@ -78,12 +80,14 @@ class Journal:
 
     @staticmethod
     def _fault(state: str) -> None:
-        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state> stops this process
-        just before it journals <state>, so a test can kill it there."""
+        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state>[:seconds] holds this
+        process just before it journals <state> (an hour by default), so a test can kill it, or
+        a device, there."""
         import os
 
-        if os.environ.get("FULLBARS_FAULT_PAUSE") == state:
-            time.sleep(3600)
+        want, _, secs = os.environ.get("FULLBARS_FAULT_PAUSE", "").partition(":")
+        if want == state:
+            time.sleep(float(secs or 3600))
 
     def device(self, r: DeviceResult) -> None:
         with self.store.transaction() as s:
@@ -181,9 +185,13 @@ class Transaction:
         if r.session is None:
             return
         s = r.session
+        committed = r.state in ("committed", "confirmed", "failed-verify", "failed-confirm")
         try:
             if r.state in ("committed", "failed-verify", "failed-confirm") and r.strategy == CONFIRMED:
                 s.cancel(self.tx)
+                if leaves(s.running()) != leaves(etree.fromstring(r.before.encode())):
+                    s.edit(r.reverse)  # <ok/> but not reverted (seen on netconfd): put the old values back
+                    s.commit()
             elif r.state in ("committed", "confirmed", "failed-verify", "failed-confirm"):
                 s.edit(r.reverse)  # no confirmed commit to cancel: put the old values back
                 s.commit()
@@ -191,8 +199,14 @@ class Transaction:
                 s.discard()
             r.state = "rolled-back"
         except Exception as e:
-            r.error = (r.error + "; " if r.error else "") + f"rollback: {rpc_error_text(e)}"
-            r.state = "rollback-failed"
+            if not committed:
+                r.state = "rolled-back"  # nothing reached its running config; a stale candidate is discarded at next lock
+            elif r.strategy == CONFIRMED and r.state != "confirmed":
+                r.state = "reverting"  # unreachable with an unconfirmed commit: it reverts at the confirm timeout
+                r.error = (r.error + "; " if r.error else "") + f"unreachable, reverts by itself: {rpc_error_text(e)}"
+            else:
+                r.error = (r.error + "; " if r.error else "") + f"rollback: {rpc_error_text(e)}"
+                r.state = "rollback-failed"
 
     def _close(self) -> None:
         for r in self.results.values():

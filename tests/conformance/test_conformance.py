@@ -255,3 +255,42 @@ def test_validate_then_commit_commits(request, agent, m):
     m.validate(source="candidate")
     m.commit()
     assert "zzif-v" in running(m)
+
+
+def test_cancel_commit_reverts_while_running_is_locked(request, agent, m):
+    netconfd_bug(request, agent, "with <running> locked by the session, cancel-commit answers <ok/> and "
+                                 "reverts nothing; fullbars locks only the candidate and reads running back")
+    m.edit_config(target="candidate", config=config(iface("zzif-k", "x")))
+    m.lock("running")
+    try:
+        m.commit(confirmed=True, timeout="60", persist="tx-k")
+        m.cancel_commit(persist_id="tx-k")
+        assert "zzif-k" not in running(m)
+    finally:
+        m.unlock("running")
+
+
+def test_confirmed_commit_reverts_on_timeout_while_another_session_is_busy(request, agent, m):
+    netconfd_bug(request, agent, "its confirmed-commit timer runs only when the server is idle: with another "
+                                 "session asking every 0.2 s, a timed-out commit never reverts; the lab's "
+                                 "watcher asks netconfd only every 2 s")
+    import threading
+
+    m.edit_config(target="candidate", config=config(iface("zzif-t", "x")))
+    m.commit(confirmed=True, timeout="2")
+    busy = agent.connect()
+    stop = threading.Event()
+
+    def ask():
+        while not stop.is_set():
+            busy.get_config(source="running")
+            time.sleep(0.2)
+    t = threading.Thread(target=ask)
+    t.start()
+    try:
+        time.sleep(4)
+        assert "zzif-t" not in running(m)
+    finally:
+        stop.set()
+        t.join()
+        busy.close_session()

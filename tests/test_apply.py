@@ -1,0 +1,216 @@
+"""Network-wide transactions against a lab of devsim and netconfd nodes: all or nothing, also
+when a device refuses, when a device dies, and when fullbars itself is killed mid-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from test_lab import _require_lab_tools
+
+INTENTS = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml")) + [
+    str(REPO / "examples/intents/bakery-on-main.yaml"), str(REPO / "examples/intents/clinic-west.yaml")]
+
+
+@pytest.fixture(scope="module")
+def five(tmp_path_factory):
+    """5 devices (3 OLTs on devsim, 2 BNGs on netconfd) with the intents applied once."""
+    _require_lab_tools()
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.apply import apply
+    from orchestrator.rollout.targets import lab_target
+
+    tmp = tmp_path_factory.mktemp("five")
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
+    db = f"sqlite:///{tmp}/store.db"
+    store = Store(db)
+    result = plan(store, str(REPO / "examples/network.yaml"), INTENTS)
+    assert sorted(d.device for d in result.devices) == ["bng-east", "bng-west", "olt-1", "olt-2", "olt-3"]
+    write(result, tmp / "plan")
+    topo = tmp / "five.clab.yml"
+    topo.write_text(from_plan(tmp / "plan", f"a{os.getpid() % 100000}"))
+    lab = open_lab(topo)
+    lab.up(timeout=60)
+    try:
+        target = lab_target(topo)
+        rep = apply(store, result, target, confirm_timeout=30)
+        assert rep["outcome"] == "committed", rep["summary"]
+        yield {"store": store, "db": db, "target": target, "topo": topo, "tmp": tmp, "lab": lab}
+    finally:
+        lab.down()
+
+
+def running_leaves(target) -> dict[str, set]:
+    from orchestrator.netconf.compare import leaves
+    from orchestrator.netconf.session import Session
+
+    out = {}
+    for dev, ep in target.endpoints.items():
+        s = Session(ep)
+        out[dev] = leaves(s.running())
+        s.close()
+    return out
+
+
+def changed_plan(five, name: str, down: str = "400M"):
+    """The same intents with every downstream rate changed: all 5 devices get an edit."""
+    from orchestrator.plan.pipeline import plan
+
+    d = five["tmp"] / name
+    d.mkdir(exist_ok=True)
+    files = []
+    for f in INTENTS:
+        text = Path(f).read_text()
+        text = text.replace("downstream: 500M", f"downstream: {down}").replace("downstream: 1G", f"downstream: {down}")
+        if "downstream" not in text:
+            text = text.replace("  tenure-years:", f"  rates:\n    downstream: {down}\n  tenure-years:")
+        (d / Path(f).name).write_text(text)
+        files.append(str(d / Path(f).name))
+    return plan(five["store"], None, files)
+
+
+def test_fourth_device_rejects_all_five_keep_their_old_config(five):
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    before = running_leaves(five["target"])
+    result = changed_plan(five, "reject")
+    devs = sorted(result.devices, key=lambda d: d.device)
+    assert len(devs) == 5
+    changes = []
+    for i, d in enumerate(devs):
+        intended = d.intended
+        if i == 3:  # the 4th device gets a config its models refuse
+            intended = intended.replace("<onu-id>1</onu-id>", "<onu-id>5000</onu-id>", 1)
+            assert intended != d.intended
+        changes.append(Change(d.device, d.kind, five["target"].endpoint(d.device), intended))
+    rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
+    assert rep["outcome"] == "rolled-back"
+    assert rep["failed"] == [devs[3].device]
+    assert "onu-id" in rep["devices"][devs[3].device]["error"]
+    assert running_leaves(five["target"]) == before
+
+
+def test_device_killed_mid_transaction_others_roll_back(five, monkeypatch):
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    before = running_leaves(five["target"])
+    result = changed_plan(five, "killed", down="450M")
+    changes = [Change(d.device, d.kind, five["target"].endpoint(d.device), d.intended) for d in result.devices]
+    monkeypatch.setenv("FULLBARS_FAULT_PAUSE", "committing:2")  # hold after the edits, before the commits
+    st = five["lab"].load_state()
+    victim = st["nodes"]["olt-3"]["pids"][0]
+    threading.Timer(1.0, lambda: os.kill(victim, signal.SIGKILL)).start()
+    rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
+    assert rep["outcome"] == "rolled-back"
+    assert "olt-3" in rep["failed"] and "olt-3" in rep["summary"]
+    five["lab"].up()  # olt-3 comes back with its datastore
+    after = running_leaves(five["target"])
+    assert {d: sorted(before[d] ^ after[d])[:4] for d in before if before[d] != after[d]} == {}, rep["devices"]
+
+
+def test_fullbars_killed_before_confirming_devices_revert_and_recover_records_it(five):
+    from orchestrator.resources.store import TransactionRow
+    from orchestrator.rollout.transaction import history
+
+    before = running_leaves(five["target"])
+    d = five["tmp"] / "sigkill"
+    changed_plan(five, "sigkill", down="350M")  # writes the changed intents into d
+    env = dict(os.environ, FULLBARS_FAULT_PAUSE="confirming", FULLBARS_DB=five["db"])
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "apply", *sorted(str(p) for p in d.glob("*.yaml")),
+                             "--target", "lab", "--lab", str(five["topo"]), "--confirm-timeout", "4", "--no-checks"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    tx = None
+    while time.time() < deadline:
+        rows = [t for t in history(five["store"], 5) if t.state == "verifying"]
+        if rows:
+            tx = rows[0].id
+            break
+        time.sleep(0.1)
+    assert tx, proc.communicate(timeout=5)
+    time.sleep(0.5)
+    after_commit = running_leaves(five["target"])
+    assert after_commit != before  # the confirmed commits are in
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30  # past the confirm timeout (4 s) every device reverts by itself
+    while time.time() < deadline and running_leaves(five["target"]) != before:
+        time.sleep(0.5)
+    after = running_leaves(five["target"])
+    assert {d: sorted(before[d] ^ after[d])[:4] for d in before if before[d] != after[d]} == {}
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "recover"], cwd=REPO, env=dict(os.environ, FULLBARS_DB=five["db"]),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"{tx}: was verifying, now rolled-back" in r.stdout
+    with five["store"].transaction() as s:
+        assert s.get(TransactionRow, tx).state == "rolled-back"
+
+
+def test_drift_reports_device_path_service_and_reconcile_repairs(five):
+    from ncclient import manager
+
+    st = five["lab"].load_state()
+    n = st["nodes"]["olt-1"]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False) as m:
+        m.edit_config(target="candidate", config=(
+            '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces '
+            'xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface><name>vani-dock-office</name>'
+            "<description>changed by hand</description></interface></interfaces></config>"))
+        m.commit()
+    env = dict(os.environ, FULLBARS_DB=five["db"])
+    args = [sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(five["topo"])]
+    r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "olt-1: 1 difference(s)" in r.stdout
+    assert "/interfaces/interface[name='vani-dock-office']/description: intended 'Harbour customer 1'" in r.stdout
+    assert "(service: dock-office)" in r.stdout
+    r = subprocess.run(args + ["--reconcile"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "committed on 1 device(s)" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "olt-1: in sync" in r.stdout
+
+
+def test_rollback_restores_the_config_before_a_transaction(five):
+    from orchestrator.rollout.apply import apply
+    from orchestrator.rollout.transaction import history
+
+    before = running_leaves(five["target"])
+    result = changed_plan(five, "to-undo", down="200M")
+    rep = apply(five["store"], result, five["target"], confirm_timeout=30, checks=False)
+    assert rep["outcome"] == "committed"
+    assert running_leaves(five["target"]) != before
+    env = dict(os.environ, FULLBARS_DB=five["db"])
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "rollback", rep["tx"]], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert running_leaves(five["target"]) == before
+    assert [t.kind for t in history(five["store"], 1)] == ["rollback"]
+
+
+def test_dry_run_diffs_against_the_live_device(five):
+    env = dict(os.environ, FULLBARS_DB=five["db"])
+    d = five["tmp"] / "dry"
+    d.mkdir(exist_ok=True)
+    f = d / "dock-office.yaml"
+    f.write_text((REPO / "examples/lab/dock-office.yaml").read_text().replace("downstream: 500M", "downstream: 250M"))
+    from orchestrator.netconf.compare import leaves  # noqa: F401 - the devices must not change
+    before = running_leaves(five["target"])
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", str(f), "--target", "lab", "--lab",
+                        str(five["topo"]), "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "+      <pir>250000</pir>" in r.stdout
+    assert "bng-east" in r.stdout
+    assert running_leaves(five["target"]) == before
