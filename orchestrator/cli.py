@@ -45,6 +45,21 @@ def _fail(e: FullbarsError) -> None:
 
 
 @app.command()
+def demo(out_dir: Path = typer.Option(Path("build/demo"), "--out"),
+         keep: bool = typer.Option(False, "--keep", help="Leave the lab up afterwards.")):
+    """The whole road on the embedded default: plan the example intents, bring up their lab,
+    apply them as one transaction, verify the services, report, tear the lab down."""
+    from orchestrator.demo import run
+
+    try:
+        report = run(out_dir, lambda line: out.print(line, markup=False), _progress(), keep)
+    except FullbarsError as e:
+        _fail(e)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
              network: Optional[Path] = typer.Option(None, "--network", help="Also check against this network.")):
     """Check intent files against their service models (and a network's rules); change nothing."""
