@@ -417,6 +417,23 @@ def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typ
         raise typer.Exit(1)
 
 
+@app.command("ansible-apply")
+def ansible_apply(plan_dir: Path, target: str = typer.Option(..., "--target"),
+                  lab: Optional[Path] = typer.Option(None, "--lab"), network: Optional[Path] = typer.Option(None, "--network"),
+                  forks: int = typer.Option(10, "--forks"), db: Optional[str] = DbOpt):
+    """Ship a plan's edit payloads with playbooks/apply.yml through ansible-runner (no transaction)."""
+    from orchestrator.rollout.ansible import run
+
+    try:
+        net = _network_for(_store(db), network) if target != "lab" else None
+        res = run(plan_dir, _target(target, lab, net), forks=forks)
+    except FullbarsError as e:
+        _fail(e)
+    out.print(f"ansible-runner: {res['status']} (rc {res['rc']}); ok: {len(res['ok'])}, failed: {', '.join(res['failed']) or 'none'}")
+    if res["rc"] != 0:
+        raise typer.Exit(1)
+
+
 def _lab(file: Path):
     from orchestrator.lab.runtime import open_lab
 

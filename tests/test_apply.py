@@ -214,3 +214,19 @@ def test_dry_run_diffs_against_the_live_device(five):
     assert "+      <pir>250000</pir>" in r.stdout
     assert "bng-east" in r.stdout
     assert running_leaves(five["target"]) == before
+
+
+def test_ansible_ships_the_same_artifacts(five):
+    """playbooks/apply.yml through ansible-runner against the inventory fullbars writes."""
+    from orchestrator.rollout.ansible import inventory, run
+
+    inv = inventory(five["tmp"] / "plan", five["target"], ["olt-1"])
+    assert "lookup('ansible.builtin.env'" in inv["all"]["vars"]["ansible_password"]  # never the secret itself
+    assert five["target"].endpoint("olt-1").creds.password not in str(inv)
+    res = run(five["tmp"] / "plan", five["target"])
+    assert res["rc"] == 0 and not res["failed"], res
+    assert sorted(res["ok"]) == ["bng-east", "bng-west", "olt-1", "olt-2", "olt-3"]
+    env = dict(os.environ, FULLBARS_DB=five["db"])
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(five["topo"])],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout  # Ansible gave the devices exactly what fullbars planned

@@ -13,7 +13,7 @@ from ncclient.operations.rpc import RPCError
 from orchestrator.netconf.credentials import Credentials
 
 # ncclient's session thread polls every TICK seconds: 0.1 s is added to every rpc (LAB-FACTS).
-ncclient.transport.session.TICK = 0.002
+ncclient.transport.session.TICK = 0.01
 
 CONFIRMED = "candidate-confirmed"
 CANDIDATE = "candidate"

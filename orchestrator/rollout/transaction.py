@@ -89,18 +89,16 @@ class Journal:
         if want == state:
             time.sleep(float(secs or 3600))
 
-    def device(self, r: DeviceResult) -> None:
-        with self.store.transaction() as s:
-            row = s.get(TxDeviceRow, (self.tx, r.device))
-            row.state, row.strategy, row.error = r.state, r.strategy, r.error
-            if r.before:
-                row.before = r.before
-            if r.reverse:
-                row.reverse = r.reverse
-
     def devices(self, results: list[DeviceResult]) -> None:
-        for r in results:
-            self.device(r)
+        """All devices' states in one store transaction (one sync, not one per device)."""
+        with self.store.transaction() as s:
+            for r in results:
+                row = s.get(TxDeviceRow, (self.tx, r.device))
+                row.state, row.strategy, row.error = r.state, r.strategy, r.error
+                if r.before:
+                    row.before = r.before
+                if r.reverse:
+                    row.reverse = r.reverse
 
 
 class Transaction:
@@ -113,10 +111,12 @@ class Transaction:
         self.tx = tx or new_id()
         self.journal = Journal(store, self.tx)
         self.results = {c.device: DeviceResult(c.device) for c in changes}
+        self.timings: dict[str, float] = {}
 
     # --- the steps -----------------------------------------------------------------------
     def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
         """Run fn(device) on every device at once (bounded); return the devices that failed."""
+        started = time.monotonic()
         failed = []
         done = 0
 
@@ -140,6 +140,7 @@ class Transaction:
                     failed.append(bad)
                 if self.progress:
                     self.progress(step, done, len(devices))
+        self.timings[step] = round(self.timings.get(step, 0) + time.monotonic() - started, 3)
         return failed
 
     def _prepare(self, dev: str) -> None:
@@ -209,11 +210,13 @@ class Transaction:
                 r.state = "rollback-failed"
 
     def _close(self) -> None:
-        for r in self.results.values():
+        def one(r):
             if r.session is not None:
                 r.session.unlock()
                 r.session.close()
                 r.session = None
+        with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+            list(pool.map(one, self.results.values()))
 
     # --- the whole -----------------------------------------------------------------------
     def run(self) -> dict:
@@ -276,7 +279,7 @@ class Transaction:
             if "(service checks)" in failed:
                 why = (why + "; " if why else "") + "service checks: " + "; ".join(getattr(self, "check_problems", []))
             summary = f"{self.tx}: {outcome} on all {len(self.changes)} device(s) because {why}"
-        return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary,
+        return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary, "seconds": self.timings,
                 "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error,
                                 "seconds": round(r.seconds, 3)} for d, r in self.results.items()}}
 

@@ -1,0 +1,90 @@
+"""fullbars' transaction engine against Ansible (ansible.netcommon.netconf_config, forks 10,
+through ansible-runner and playbooks/apply.yml) on the same lab devices with the same payloads,
+in one run. 50 devices by default: OLTs on devsim with the shared BBF chain example, and every
+fifth a BNG on netconfd with an IETF interface. Each engine starts from freshly started devices.
+Figures go to bench/results/apply.json. Usage: python bench/apply.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from lab import topology  # noqa: E402
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+BNG = (f'<config xmlns="{NC}"><interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces">'
+       '<interface><name>eth9</name><description>bench</description>'
+       '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+       "</interface></interfaces></config>")
+
+
+def payloads() -> dict[str, str]:
+    from orchestrator.settings import yang_path
+
+    chain = (yang_path()[0] / "examples" / "bbf-xpon-olt-onu-chain.xml").read_text()
+    chain = re.sub(r"<!--.*?-->", "", re.sub(r"<\?xml[^>]*>", "", chain), flags=re.S).strip()
+    return {"olt-bbf": f'<config xmlns="{NC}">{chain}</config>', "bng-ietf": BNG}
+
+
+def main(argv: list[str]) -> None:
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.ansible import run as ansible_run
+    from orchestrator.rollout.targets import lab_target
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    n = int(argv[0]) if argv else 50
+    body = payloads()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
+        topo = tmp / "bench.clab.yml"
+        topo.write_text(yaml.safe_dump(topology(n, f"apply{n}")))
+        lab = open_lab(topo)
+        plan_dir = tmp / "plan"
+        plan_dir.mkdir()
+        manifest = {"devices": {}}
+        for name, node in lab.topo.nodes.items():
+            manifest["devices"][name] = {"kind": node.kind}
+            (plan_dir / f"{name}.edit.xml").write_text(body[node.kind])
+        (plan_dir / "manifest.json").write_text(json.dumps(manifest))
+        try:
+            lab.up(timeout=300)
+            target = lab_target(topo)
+            changes = [Change(d, nd.kind, target.endpoint(d), body[nd.kind]) for d, nd in sorted(lab.topo.nodes.items())]
+            t0 = time.perf_counter()
+            rep = Transaction(Store(f"sqlite:///{tmp}/store.db"), changes, target.label, confirm_timeout=120).run()
+            ours = time.perf_counter() - t0
+            assert rep["outcome"] == "committed", rep["summary"]
+            print(f"fullbars steps: {rep['seconds']}", flush=True)
+            lab.down()
+            lab.up(timeout=300)  # the same fresh devices for Ansible
+            target = lab_target(topo)
+            t0 = time.perf_counter()
+            res = ansible_run(plan_dir, target, forks=10)
+            theirs = time.perf_counter() - t0
+            assert res["rc"] == 0 and not res["failed"], res
+        finally:
+            lab.down()
+    row = {"devices": n, "fullbars_s": round(ours, 2), "ansible_forks10_s": round(theirs, 2),
+           "ratio": round(theirs / ours, 1)}
+    print(f"{n} devices, one change each: fullbars transaction {row['fullbars_s']} s "
+          f"(confirmed commit, read back), Ansible netconf_config forks=10 {row['ansible_forks10_s']} s: "
+          f"fullbars {row['ratio']}x faster")
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "apply.json").write_text(json.dumps(row, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
