@@ -206,3 +206,31 @@ def test_failed_up_removes_what_it_made(tmp_path, monkeypatch):
     assert not any(netns.netns_exists(n["netns"]) for n in plan["nodes"].values())
     assert not netns.link_exists(plan["bridge"])
     assert not lab.dir.exists()
+
+
+def test_olt_reports_present_onus_as_bbf_state(harbour):
+    """devsim's <get> on an OLT: ONU presence per channel termination and v-ANI oper-status,
+    valid against bbf-xpon-onu-state."""
+    from lxml import etree
+    from ncclient import manager
+
+    from orchestrator.devices.registry import KINDS
+
+    lab, _ = harbour
+    st = lab.load_state()
+    n = st["nodes"]["olt-1"]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10) as m:
+        data = m.get().data_ele
+    ns = {"if": "urn:ietf:params:xml:ns:yang:ietf-interfaces", "os": "urn:bbf:yang:bbf-xpon-onu-state"}
+    onus = {o.findtext("os:detected-serial-number", namespaces=ns): o.findtext("os:v-ani-ref", namespaces=ns)
+            for o in data.iterfind(".//os:onu", ns)}
+    assert onus == {"HRBR00000001": "vani-dock-office", "HRBR00000002": "vani-harbour-cafe"}
+    oper = {i.findtext("if:name", namespaces=ns): i.findtext("if:oper-status", namespaces=ns)
+            for i in data.iterfind("if:interfaces-state/if:interface", ns)}
+    assert oper["vani-dock-office"] == "up"
+    body = "".join(etree.tostring(c, encoding="unicode") for c in data
+                   if etree.QName(c).namespace != "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+                   and etree.QName(c).localname != "netconf-state")
+    tree = KINDS.get("olt-bbf").models.ctx.parse_data_mem(body, "xml", strict=True, validate_present=True)
+    assert tree is not None

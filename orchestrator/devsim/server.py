@@ -258,9 +258,13 @@ def op_get_config(s: Session, op):
 
 
 def op_get(s: Session, op):
+    from orchestrator.devsim.operational import add_interface_state, state_xml
+
     root = copy.deepcopy(s.device.ds["running"])
+    add_interface_state(root, s.device)
     for text in (state.yang_library(s.device.models),
-                 state.monitoring(s.device, s.device.sessions.values())):
+                 state.monitoring(s.device, s.device.sessions.values()),
+                 state_xml(s.device)):
         frag = etree.fromstring(f"<x>{text}</x>")
         for c in frag:
             root.append(c)

@@ -187,6 +187,21 @@ class Lab:
                     netns._ip("-n", ns, "addr", "add", ln["addr"][node], "dev", ifn)
                 netns._ip("-n", ns, "link", "set", ifn, "up")
         self._infrastructure(st)
+        self._physical(st)
+
+    def _physical(self, st: dict) -> None:
+        """Tell each OLT's agent which ONUs are plugged into it (serial → its port)."""
+        for name, n in st["nodes"].items():
+            if n["role"] != "olt":
+                continue
+            onus = {}
+            for ln in st["links"]:
+                for me, other in ((ln["a"], ln["b"]), (ln["b"], ln["a"])):
+                    serial = st["nodes"][other[0]]["labels"].get("fullbars.onu-serial")
+                    if me[0] == name and serial:
+                        onus[serial] = me[1]
+            Path(n["state_dir"]).mkdir(parents=True, exist_ok=True)
+            (Path(n["state_dir"]) / "physical.json").write_text(json.dumps({"onus": onus}, indent=2))
 
     def _infrastructure(self, st: dict) -> None:
         """Server namespaces route back through their BNG; the BNG forwards. (Not config: the
