@@ -206,7 +206,6 @@ def test_dry_run_diffs_against_the_live_device(five):
     d.mkdir(exist_ok=True)
     f = d / "dock-office.yaml"
     f.write_text((REPO / "examples/lab/dock-office.yaml").read_text().replace("downstream: 500M", "downstream: 250M"))
-    from orchestrator.netconf.compare import leaves  # noqa: F401 - the devices must not change
     before = running_leaves(five["target"])
     r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", str(f), "--target", "lab", "--lab",
                         str(five["topo"]), "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)

@@ -20,7 +20,7 @@ def test_golden_error(case, db):
     code, stderr, before, after = run_case(case, db)
     assert code == 2
     assert "Traceback" not in stderr
-    assert stderr == (ERRORS / case / "expected.txt").read_text(), f"regenerate with scripts/regen_golden.py if intended"
+    assert stderr == (ERRORS / case / "expected.txt").read_text(), "regenerate with scripts/regen_golden.py if intended"
     assert before == after  # a failed plan leaves the store exactly as it was
 
 

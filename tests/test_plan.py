@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 from conftest import EXAMPLES, cli, snapshot, yanglint_device
 

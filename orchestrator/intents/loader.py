@@ -6,7 +6,6 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope, spec_digest

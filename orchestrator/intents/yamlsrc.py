@@ -25,7 +25,7 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise FullbarsError(f"no such file", file=name, fix="check the path") from None
+            raise FullbarsError("no such file", file=name, fix="check the path") from None
         except UnicodeDecodeError as exc:
             raise FullbarsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=name,
                                 fix="save the file as UTF-8") from None

@@ -43,7 +43,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.lab.netns import LabError, NetnsLink, check_name, exec_argv, lab_interface, netns_exists, netns_pids
+from orchestrator.lab.netns import (LabError, NetnsLink, check_name, exec_argv, kill_pids, lab_interface,
+                                    netns_exists, netns_pids)
 
 YUMA_IETF = Path("/usr/share/yuma/modules/ietf")
 # iana-if-type gives the interface type identities (ianaift:ethernetCsmacd); ietf-ip is optional.
@@ -115,14 +116,6 @@ def ensure_login_user(username: str, password: str) -> None:
         else:
             raise LabError(f"chpasswd for {username} failed: {proc.stderr.strip()}")
         _users_ready[username] = password
-
-
-def _dead(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return True
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -365,16 +358,4 @@ class NetconfdAgent:
             raise LabError(f"{self!r} stop: " + "; ".join(errors))
 
     def _end_pids(self, pids: list[int]) -> None:
-        for sig, wait in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 2.0)):
-            alive = [p for p in pids if not _dead(p)]
-            for pid in alive:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            end = time.monotonic() + wait
-            while alive and time.monotonic() < end:
-                time.sleep(0.01)
-                alive = [p for p in alive if not _dead(p)]
-            if not alive:
-                return
+        kill_pids(pids)

@@ -216,3 +216,37 @@ class NetnsLink:
         self.created[:] = failed  # a later delete() retries only what is still there
         if errors:
             raise LabError("; ".join(errors))
+
+
+# --- processes -------------------------------------------------------------------------------
+
+def pid_alive(pid: int | None) -> bool:
+    """True while the process exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def kill_pids(pids: Sequence[int], grace: float = 1.0) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (by pid, nothing broader)."""
+    import os
+    import signal
+    import time
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        alive = [p for p in pids if pid_alive(p)]
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + wait
+        while alive and time.monotonic() < end:
+            time.sleep(0.01)
+            alive = [p for p in alive if pid_alive(p)]
+        if not alive:
+            return

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -40,32 +39,6 @@ def lab_root() -> Path:
 
 def key_of(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:6]
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-def _kill(pids: list[int], grace: float = 2.0) -> None:
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        alive = [p for p in pids if _pid_alive(p)]
-        for p in alive:
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-        end = time.monotonic() + wait
-        while alive and time.monotonic() < end:
-            time.sleep(0.02)
-            alive = [p for p in alive if _pid_alive(p)]
-        if not alive:
-            return
 
 
 def hello(host: str, port: int, user: str, password: str, timeout: float = 5.0) -> bool:
@@ -279,7 +252,7 @@ class Lab:
         def one(nm):
             n = st["nodes"][nm]
             while time.monotonic() < deadline:
-                if not any(_pid_alive(p) for p in n["pids"]):
+                if not any(netns.pid_alive(p) for p in n["pids"]):
                     return nm, "its agent is not running (see its log in " + n["state_dir"] + ")"
                 if hello(n["mgmt_ip"], NETCONF_PORT, st["user"], st["password"], timeout=5):
                     return nm, None
@@ -313,15 +286,15 @@ class Lab:
         if missing:
             raise FullbarsError(f"lab {st['name']} is half there (namespaces {', '.join(missing)} are gone)",
                                 fix=f"fullbars lab down {self.topo.file}, then up again")
-        dead = [nm for nm, n in st["nodes"].items() if n["agent"] and not all(_pid_alive(p) for p in n["pids"])]
+        dead = [nm for nm, n in st["nodes"].items() if n["agent"] and not all(netns.pid_alive(p) for p in n["pids"])]
         for nm in dead:
             n = st["nodes"][nm]
-            _kill(n["pids"] + netns.netns_pids(n["netns"]))
+            netns.kill_pids(n["pids"] + netns.netns_pids(n["netns"]))
             if n.get("socket"):
                 Path(n["socket"]).unlink(missing_ok=True)
         if dead:
             self._start_agents(st, dead, timeout, progress)
-        if not _pid_alive(st.get("watcher")):
+        if not netns.pid_alive(st.get("watcher")):
             self._start_watcher(st)
         st["restarted"] = dead
         return st
@@ -334,13 +307,13 @@ class Lab:
             return []
         errors = []
         if st.get("watcher"):
-            _kill([st["watcher"]])
+            netns.kill_pids([st["watcher"]])
         pids = []
         for n in st["nodes"].values():
             pids += n.get("pids", [])
             if netns.netns_exists(n["netns"]):
                 pids += netns.netns_pids(n["netns"])
-        _kill(pids)
+        netns.kill_pids(pids)
         for n in st["nodes"].values():
             if n.get("socket"):
                 Path(n["socket"]).unlink(missing_ok=True)
@@ -370,7 +343,7 @@ class Lab:
             if not n["agent"]:
                 state = "running" if ns_ok else "down"
             else:
-                alive = bool(n["pids"]) and all(_pid_alive(p) for p in n["pids"])
+                alive = bool(n["pids"]) and all(netns.pid_alive(p) for p in n["pids"])
                 state = "running" if ns_ok and alive and _port_open(n["mgmt_ip"]) else "down"
             rows.append({"name": name, "kind": n["kind"], "agent": n["agent"] or "-", "mgmt": n["mgmt_ip"],
                          "state": state})

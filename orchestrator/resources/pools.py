@@ -79,8 +79,8 @@ class Allocator:
             i += 1
         if i >= count:
             raise PoolExhausted(f"pool {pool} is exhausted: all {count} blocks /{length} of {net.cidr} "
-                                f"are in use", fix=f"add a pool or a larger prefix to the network "
-                                                   f"description, or delete unused services")
+                                f"are in use", fix="add a pool or a larger prefix to the network "
+                                                   "description, or delete unused services")
         self._cursor[pool] = i + 1
         block = netaddr.IPNetwork(f"{netaddr.IPAddress(base + i * size)}/{length}")
         self._record(pool, str(block), owner, purpose)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from orchestrator.netconf.compare import missing
-from orchestrator.netconf.session import CONFIRMED, Session, rpc_error_text
+from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.devices.registry import KINDS
 from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow, _now
