@@ -417,6 +417,29 @@ def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typ
         raise typer.Exit(1)
 
 
+@app.command()
+def check(line: str = typer.Argument(..., help="The service (intent name) of the line."),
+          target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
+          network: Optional[Path] = typer.Option(None, "--network"),
+          no_measure: bool = typer.Option(False, "--no-measure", help="In a lab, skip the iperf3 measurement."),
+          as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOpt):
+    """A line's network check: ONU presence and oper-status, counters, the BNG side; in a lab, throughput."""
+    from orchestrator.rollout.check import check as do, text
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network) if target != "lab" else None
+        rep = do(store, _target(target, lab, net), line, str(network) if network else None, measure=not no_measure)
+    except FullbarsError as e:
+        _fail(e)
+    if as_json:
+        sys.stdout.write(json.dumps(rep, indent=2) + "\n")
+    else:
+        out.print(text(rep), markup=False)
+    if not rep["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command("ansible-apply")
 def ansible_apply(plan_dir: Path, target: str = typer.Option(..., "--target"),
                   lab: Optional[Path] = typer.Option(None, "--lab"), network: Optional[Path] = typer.Option(None, "--network"),

@@ -234,3 +234,19 @@ def test_olt_reports_present_onus_as_bbf_state(harbour):
                    and etree.QName(c).localname != "netconf-state")
     tree = KINDS.get("olt-bbf").models.ctx.parse_data_mem(body, "xml", strict=True, validate_present=True)
     assert tree is not None
+
+
+def test_network_check_of_a_line(harbour):
+    """fullbars check: ONU present and up, counters of the line, the BNG side, read from the devices."""
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.check import check
+    from orchestrator.rollout.targets import lab_target
+
+    lab, tmp = harbour
+    rep = check(Store(f"sqlite:///{tmp}/s.db"), lab_target(tmp / "lab.clab.yml"), "ship-repair", measure=False)
+    by = {c["check"]: c for c in rep["checks"]}
+    assert rep["ok"], rep
+    assert "HRBR00000003 on olt-2 1/1/1" in by["ONU present"]["detail"]
+    assert by["v-ANI oper-status"]["detail"].endswith(": up")
+    assert "in " in by["sub-interface counters"]["detail"] and "octets" in by["sub-interface counters"]["detail"]
+    assert "S1200/C3" in by["BNG sub-interface"]["detail"]

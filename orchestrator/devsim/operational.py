@@ -76,10 +76,54 @@ def state_xml(device) -> str:
     return provider(device.ds["running"], device.dir) if provider else ""
 
 
+SUBIF = "urn:bbf:yang:bbf-sub-interfaces"
+
+
+def _kernel_names(root, onus: dict[str, str] | None) -> dict[str, str]:
+    """Configured interface → the lab interface that carries it. A user sub-interface, its
+    olt-v-enet and v-ANI are the PON leg their ONU hangs on (physical.json); other interfaces
+    keep their names (an uplink is a kernel interface of that name)."""
+    itfs = {i.findtext(f"{{{IF}}}name"): i for i in root.iterfind(f"{{{IF}}}interfaces/{{{IF}}}interface")}
+    out = {n: n for n in itfs}
+    if not onus:
+        return out
+    leg_of_vani = {n: onus.get(i.findtext(f"{{{VANI}}}v-ani/{{{VANI}}}expected-serial-number") or "")
+                   for n, i in itfs.items() if i.find(f"{{{VANI}}}v-ani") is not None}
+    for n, i in itfs.items():
+        venet = i.findtext(f"{{{VANI}}}olt-v-enet/{{{VANI}}}lower-layer-interface")
+        if venet in leg_of_vani:
+            out[n] = leg_of_vani[venet]
+    for n, i in itfs.items():
+        lower = i.findtext(f"{{{SUBIF}}}subif-lower-layer/{{{SUBIF}}}interface")
+        if lower in itfs and out.get(lower) != lower:
+            out[n] = out[lower]
+    out.update({k: v for k, v in leg_of_vani.items() if v})
+    return out
+
+
+def _counters(dev: str | None) -> tuple[str, str] | None:
+    """(in-octets, out-octets) of a kernel interface in this process's namespace, if it exists.
+    Seen from the device, rx is what came in on it."""
+    if not dev:
+        return None
+    try:  # /proc/self/net follows this process's network namespace (/sys would need a remount)
+        lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return None
+    for line in lines:
+        name, _, rest = line.partition(":")
+        if name.strip() == dev:
+            f = rest.split()
+            return f[0], f[8]
+    return None
+
+
 def add_interface_state(root, device) -> None:
     """NMDA: every configured interface also reports its oper-status and statistics (state
-    leaves of ietf-interfaces 2018 that a <get> must carry). A v-ANI is up when its ONU is there."""
+    leaves of ietf-interfaces 2018 that a <get> must carry), with the octet counters of the lab
+    interface that carries it. A v-ANI is up when its ONU is there."""
     onus = present_onus(device.dir) if device.kind.role == "olt" else None
+    carriers = _kernel_names(root, onus)
     for i in root.iterfind(f"{{{IF}}}interfaces/{{{IF}}}interface"):
         if i.find(f"{{{IF}}}oper-status") is not None:
             continue
@@ -90,3 +134,7 @@ def add_interface_state(root, device) -> None:
         etree.SubElement(i, f"{{{IF}}}oper-status").text = "up" if up else "down"
         st = etree.SubElement(i, f"{{{IF}}}statistics")
         etree.SubElement(st, f"{{{IF}}}discontinuity-time").text = STARTED
+        octets = _counters(carriers.get(i.findtext(f"{{{IF}}}name")))
+        if octets:
+            etree.SubElement(st, f"{{{IF}}}in-octets").text = octets[0]
+            etree.SubElement(st, f"{{{IF}}}out-octets").text = octets[1]

@@ -68,7 +68,8 @@ def _base_vars(net: Network, name: str) -> dict:
 
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
-         delete: list[str] = (), progress=None) -> PlanResult:
+         delete: list[str] = (), progress=None, stored: list[str] = ()) -> PlanResult:
+    """stored: names of services already in the store to plan again (their devices' configs)."""
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     given = load_intent_files(list(intent_files)) if intent_files else []
     with store.transaction() as s:
@@ -112,6 +113,12 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     actions[it.name] = "unchanged"
             intents[it.name] = it
+        for name in stored:
+            if name not in intents:
+                raise FullbarsError(f"no service named {name!r} in the store", fix="see `fullbars status`")
+            if name not in actions:
+                given.append(intents[name])
+                actions[name] = "unchanged"
         problems += _unique_onus(intents, given)
         ctx = PlanContext(net, Allocator(s), intents)
         for it in given:
