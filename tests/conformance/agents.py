@@ -17,10 +17,32 @@ REPO = Path(__file__).resolve().parents[2]
 ncclient.transport.session.TICK = 0.002  # ncclient polls every TICK; the default adds 100 ms per rpc
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports below the kernel's ephemeral range, so that outgoing connections
+    made meanwhile cannot take one before its server binds it."""
+    import random
+
+    held, ports = [], []
+    try:
+        for port in random.sample(range(20000, 30000), 10000):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+            ports.append(port)
+            if len(ports) == n:
+                return ports
+    finally:
+        for s in held:
+            s.close()
+    raise RuntimeError(f"fewer than {n} free ports in 20000-29999")
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class DevsimAgent:
