@@ -19,7 +19,8 @@ from orchestrator.lab import netns
 from orchestrator.lab.topology import schema_problems
 
 NEEDS = {"ip": "iproute2", "netconfd": "netconfd", "sshd": "openssh-server", "iperf3": "iperf3",
-         "dnsmasq": "dnsmasq-base", "udhcpc": "udhcpc", "ping": "iputils-ping", "tc": "iproute2"}
+         "dnsmasq": "dnsmasq-base", "udhcpc": "udhcpc", "ping": "iputils-ping", "tc": "iproute2",
+         "sysctl": "procps"}
 
 
 def _require_lab_tools():
