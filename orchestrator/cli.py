@@ -19,8 +19,8 @@ network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
 app.add_typer(network_app, name="network")
 lab_app = typer.Typer(no_args_is_help=True, help="Labs: containerlab topologies realized with network namespaces.")
 app.add_typer(lab_app, name="lab")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 DbOpt = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB or sqlite:///.fullbars/store.db).")
 
@@ -152,9 +152,18 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        result = run(_store(db), str(network) if network else None, [str(p) for p in intents],
+        store = _store(db)
+        result = run(store, str(network) if network else None, [str(p) for p in intents],
                      progress=_progress())
         _emit(result, fmt, out_dir, full)
+        if fmt == Format.text:
+            from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
+
+            for s in result.services:
+                if s.kind in WAVE_KINDS:
+                    out.print("\nrollout (fullbars rollout):", style="bold")
+                    for line in describe(wave_plan(store, s, result.network)):
+                        out.print(line, markup=False)
     except FullbarsError as e:
         _fail(e)
 
@@ -317,6 +326,12 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                               markup=False)
             return
         rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress())
+        if rep["outcome"] == "committed":
+            from orchestrator.rollout.waves import WAVE_KINDS, record
+
+            for s in result.services:  # given all at once: the change has reached all its OLTs
+                if s.kind in WAVE_KINDS:
+                    record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
         _fail(e)
     _print_report(rep)
@@ -440,6 +455,113 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
         raise typer.Exit(1)
 
 
+@app.command()
+def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade) YAML file."),
+            target: str = typer.Option(..., "--target", help="lab, or the name of an environment."),
+            lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
+            network: Optional[Path] = typer.Option(None, "--network"),
+            pause: float = typer.Option(0.0, "--pause", help="Seconds to watch between waves."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Show the waves and the estimate; change nothing."),
+            confirm_timeout: int = typer.Option(120, "--confirm-timeout"),
+            as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOpt):
+    """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops."""
+    from orchestrator.rollout import waves
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network)
+        if dry_run:
+            from orchestrator.plan.pipeline import plan as run
+
+            result = run(store, str(network) if network else None, [str(change)])
+            for s in result.services:
+                if s.kind in waves.WAVE_KINDS:
+                    for line in waves.describe(waves.wave_plan(store, s, result.network)):
+                        out.print(line, markup=False)
+            return
+        tgt = _target(target, lab, net)
+        _recover_first(store, net)
+        rep = waves.rollout(store, str(network) if network else None, str(change), tgt, confirm_timeout, pause,
+                            progress=_progress(), say=lambda t: err.print(t, markup=False))
+    except FullbarsError as e:
+        _fail(e)
+    if as_json:
+        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    else:
+        out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} OLT(s)", markup=False)
+    if rep["outcome"] != "committed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def suspend(line: Optional[str] = typer.Argument(None, help="The line (service name) to suspend."),
+            reason: str = typer.Option("arrears", "--reason", help="arrears, request or fraud."),
+            arrears_since: Optional[str] = typer.Option(None, "--arrears-since",
+                                                        help="YYYY-MM: the first month in arrears."),
+            due_now: bool = typer.Option(False, "--due", help="Carry out the held suspensions whose grace is over."),
+            target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
+            network: Optional[Path] = typer.Option(None, "--network"),
+            confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+    """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it.
+    The time is the clock's, or FULLBARS_NOW."""
+    from orchestrator.rollout import suspension
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network)
+        tgt = _target(target, lab, net)
+        _recover_first(store, net)
+        if due_now:
+            reps = suspension.due(store, tgt, confirm_timeout, progress=_progress())
+            if not reps:
+                out.print("no held suspension is due", markup=False)
+        elif line:
+            reps = [suspension.suspend(store, line, reason, tgt, arrears_since, confirm_timeout, _progress())]
+        else:
+            raise FullbarsError("name the line to suspend, or pass --due", fix="fullbars suspend LINE --reason arrears")
+    except FullbarsError as e:
+        _fail(e)
+    for r in reps:
+        out.print(f"{r['outcome']}: {r['summary']}", markup=False)
+    if any(r["outcome"] in ("held", "failed") for r in reps):
+        raise typer.Exit(1)
+
+
+@app.command()
+def resume(line: str = typer.Argument(..., help="The suspended line."),
+           target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
+           network: Optional[Path] = typer.Option(None, "--network"),
+           confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+    """Give a suspended line its service back: exactly the config it had before."""
+    from orchestrator.rollout import suspension
+
+    try:
+        store = _store(db)
+        net = _network_for(store, network)
+        tgt = _target(target, lab, net)
+        _recover_first(store, net)
+        r = suspension.resume(store, line, tgt, confirm_timeout, _progress())
+    except FullbarsError as e:
+        _fail(e)
+    out.print(f"{r['outcome']}: {r['summary']}", markup=False)
+    if r["outcome"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def suspensions(db: Optional[str] = DbOpt):
+    """Held, active and past suspensions."""
+    from orchestrator.rollout.suspension import listing
+
+    try:
+        rows = listing(_store(db))
+    except FullbarsError as e:
+        _fail(e)
+    for r in rows:
+        extra = f" by {r['policy']} until {r['due']}" if r["state"] == "held" else (f" {r['tx']}" if r["tx"] else "")
+        out.print(f"{r['line']:24} {r['state']:9} {r['reason']:8} asked {r['asked']}{extra}", markup=False)
+
+
 @app.command("ansible-apply")
 def ansible_apply(plan_dir: Path, target: str = typer.Option(..., "--target"),
                   lab: Optional[Path] = typer.Option(None, "--lab"), network: Optional[Path] = typer.Option(None, "--network"),
@@ -514,12 +636,13 @@ def lab_inspect(file: Path):
 
 @lab_app.command("generate")
 def lab_generate(plan_dir: Path, name: str = typer.Option(..., "--name"),
-                 output: Optional[Path] = typer.Option(None, "--output", "-o")):
+                 output: Optional[Path] = typer.Option(None, "--output", "-o"),
+                 no_cpe: bool = typer.Option(False, "--no-cpe", help="Leave out the CPEs (a lab for bulk changes).")):
     """Write the topology a plan needs (devices, a CPE per ONU, a server per BNG)."""
     from orchestrator.lab.generate import from_plan
 
     try:
-        text = from_plan(plan_dir, name)
+        text = from_plan(plan_dir, name, cpes=not no_cpe)
     except FullbarsError as e:
         _fail(e)
     if output:

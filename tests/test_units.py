@@ -157,3 +157,44 @@ def test_secret_reference_not_secret_value_in_artifacts(tmp_path, monkeypatch):
     for f in (tmp_path / "out").rglob("*"):
         if f.is_file():
             assert "s3cr3t-Value" not in f.read_text()
+
+
+def test_waves_split_a_canary_then_even_waves():
+    from orchestrator.rollout.waves import split
+
+    olts = [f"olt-{i}" for i in range(1, 9)]
+    assert split(olts, 1, 2) == [["olt-1"], olts[1:5], olts[5:]]
+    assert split(olts, 2, 3) == [olts[:2], olts[2:4], olts[4:6], olts[6:]]
+    assert split(olts[:2], 1, 5) == [["olt-1"], ["olt-2"]]  # never an empty wave
+    assert split([], 1, 2) == []
+
+
+def test_selector_every_criterion_must_hold():
+    from orchestrator.services.selector import covers
+
+    spec = {"customer": "Acme", "site": "harbour-park", "customer-class": "sme", "tenure-years": 4,
+            "rates": {"downstream": "300M"}}
+    assert covers({}, "l1", spec, "olt-1")
+    assert covers({"site": "harbour-park", "olt": ["olt-1"], "downstream": "300M", "min-tenure-years": 4},
+                  "l1", spec, "olt-1")
+    assert not covers({"site": "harbour-park", "olt": ["olt-2"]}, "l1", spec, "olt-1")
+    assert not covers({"min-tenure-years": 5}, "l1", spec, "olt-1")
+    assert not covers({"max-tenure-years": 3}, "l1", spec, "olt-1")
+    assert not covers({"downstream": "300M"}, "l1", spec, "olt-1", downstream_bps=500_000_000)
+    assert not covers({"customer-class": "retail"}, "l1", spec, "olt-1")
+    assert covers({"line": ["l1"]}, "l1", spec, None) and not covers({"line": ["l2"]}, "l1", spec, None)
+
+
+def test_clock_is_injected_and_months_clamp_to_the_month_end(monkeypatch):
+    from orchestrator import clock
+    from orchestrator.errors import FullbarsError
+
+    monkeypatch.setenv("FULLBARS_NOW", "2026-07-01")
+    assert clock.now().isoformat() == "2026-07-01T00:00:00+00:00"
+    assert clock.now() > clock.end_of_day("2026-06-30") > clock.now().replace(day=1, month=6)
+    assert clock.add_months("2026-06-30", 3) == "2026-09-30"
+    assert clock.add_months("2026-11-30", 3) == "2027-02-28"
+    monkeypatch.setenv("FULLBARS_NOW", "next tuesday")
+    with pytest.raises(FullbarsError) as e:
+        clock.now()
+    assert "FULLBARS_NOW" in e.value.problems[0].message

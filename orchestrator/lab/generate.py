@@ -11,7 +11,8 @@ import yaml
 from orchestrator.errors import FullbarsError
 
 
-def from_plan(plan_dir: Path, name: str) -> str:
+def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
+    """cpes=False leaves the CPEs out: a lab for bulk changes, where the devices are the test."""
     mf = Path(plan_dir) / "manifest.json"
     if not mf.exists():
         raise FullbarsError(f"{plan_dir} holds no plan (manifest.json)", fix="run fullbars plan ... --out DIR first")
@@ -26,7 +27,7 @@ def from_plan(plan_dir: Path, name: str) -> str:
     legs: dict[str, int] = {}
     for svc, s in sorted(m["services"].items()):
         r = s.get("resources", {})
-        if s.get("kind") != "BusinessBroadband" or r.get("olt") not in nodes:
+        if not cpes or s.get("kind") != "BusinessBroadband" or r.get("olt") not in nodes:
             continue
         legs[r["olt"]] = legs.get(r["olt"], 0) + 1
         cpe = f"cpe-{svc}"

@@ -98,7 +98,7 @@ def bng_lines(root) -> list[BngLine]:
     out = []
     for i in root.iterfind(".//if:interfaces/if:interface", NS):
         sub = i.find("fbs:subscriber", NS)
-        if sub is None:
+        if sub is None or _t(i, "if:enabled") == "false":  # a suspended line: no data plane at all
             continue
         addr = i.find("ip:ipv4/ip:address", NS)
         out.append(BngLine(_t(i, "if:name"), _t(sub, "fbs:parent-interface"), int(_t(sub, "fbs:outer-vlan")),

@@ -52,3 +52,20 @@ def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_typ
                              "bng": [b]})
     doc = {"apiVersion": "fullbars.io/v1", "kind": "Network", "metadata": {"name": name}, "spec": spec}
     return yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def lines(per_olt: int, olts: int, sites: int, downstream: str = "300M", upstream: str = "300M",
+          prefix: str = "line") -> str:
+    """BusinessBroadband intents for a generated network: per_olt lines pinned to each OLT, for
+    bulk-change labs and benchmarks. Tenure cycles 0..6 years, every tenth customer is retail."""
+    docs = []
+    for o in range(olts):
+        for k in range(per_olt):
+            i = o * per_olt + k
+            docs.append(
+                f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: {prefix}-{i:05d}\n"
+                f"spec:\n  customer: Customer {i}\n  site: site-{(o % sites) + 1}\n"
+                f"  customer-class: {'retail' if i % 10 == 9 else 'sme'}\n  onu:\n    serial: GNRT{i:08X}\n"
+                f"  rates:\n    downstream: {downstream}\n    upstream: {upstream}\n  tenure-years: {i % 7}\n"
+                f"  placement:\n    olt: olt-{o + 1}\n")
+    return "---\n".join(docs)

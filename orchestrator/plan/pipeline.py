@@ -19,12 +19,34 @@ from orchestrator.services.registry import SERVICES
 EMPTY = _wrap("")
 
 
+EVERYWHERE = None  # an overlay's reach when it applies on every device
+
+
 @dataclass
 class PlanContext:
     network: Network
     alloc: Allocator
     intents: dict[str, Intent]
     scratch: dict = field(default_factory=dict)
+    reach: dict[str, set[str] | None] = field(default_factory=dict)  # overlay → devices it has reached
+    suspended: set[str] = field(default_factory=set)
+    created: dict[str, str] = field(default_factory=dict)
+
+    def overlays(self, kind: str) -> list[Intent]:
+        """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
+        key = ("overlays", kind)
+        if key not in self.scratch:
+            self.scratch[key] = sorted((it for it in self.intents.values() if it.kind == kind),
+                                       key=lambda it: (self.created.get(it.name, "~"), it.name))
+        return self.scratch[key]
+
+    def forget_overlays(self) -> None:
+        for key in [k for k in self.scratch if isinstance(k, tuple) and k[0] == "overlays"]:
+            del self.scratch[key]
+
+    def reaches(self, overlay: str, device: str | None) -> bool:
+        where = self.reach.get(overlay, set())
+        return where is EVERYWHERE or device in where
 
 
 @dataclass
@@ -68,8 +90,11 @@ def _base_vars(net: Network, name: str) -> dict:
 
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
-         delete: list[str] = (), progress=None, stored: list[str] = ()) -> PlanResult:
-    """stored: names of services already in the store to plan again (their devices' configs)."""
+         delete: list[str] = (), progress=None, stored: list[str] = (),
+         scope: dict[str, set[str]] | None = None) -> PlanResult:
+    """stored: names of services already in the store to plan again (their devices' configs).
+    scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
+    overlay given without a scope reaches everywhere, one not given keeps the reach it has."""
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     given = load_intent_files(list(intent_files)) if intent_files else []
     with store.transaction() as s:
@@ -120,7 +145,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 given.append(intents[name])
                 actions[name] = "unchanged"
         problems += _unique_onus(intents, given)
-        ctx = PlanContext(net, Allocator(s), intents)
+        reach: dict[str, set[str] | None] = dict(Store.reach(s))
+        for it in given:
+            if SERVICES.by_kind(it.kind).overlay:
+                if scope is not None and it.name in scope:
+                    reach[it.name] = reach.get(it.name, set()) | set(scope[it.name])
+                else:
+                    reach[it.name] = EVERYWHERE
+        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s),
+                          created={n: r.created_at for n, r in rows.items()})
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:
@@ -138,12 +171,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 deleted_devices[name] = []
             ctx.alloc.release(name)
             svc.forget(intents[name], ctx)
+            Store.forget_reach(s, name)
             s.delete(rows[name])
             del intents[name]
+        ctx.forget_overlays()
 
         placements = {}
         given_names = [it.name for it in given]
         order = sorted(n for n in intents if n not in actions) + given_names
+        order.sort(key=lambda n: SERVICES.by_kind(intents[n].kind).overlay)  # overlays last, else stable
         for i, name in enumerate(order):
             it = intents[name]
             try:
@@ -170,7 +206,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         for dev in sorted(touched):
             d = net.devices[dev]
             frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
-                     for n in on_device[dev]]
+                     for n in on_device[dev] if SERVICES.by_kind(intents[n].kind).template]
             jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags,
                             current[dev].config if dev in current else EMPTY))
         built, problems = build_all(jobs, progress)

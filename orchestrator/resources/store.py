@@ -105,6 +105,32 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class ReachRow(Base):
+    """How far a wave-by-wave change (a SpeedUpgrade) has got: the devices it has reached."""
+
+    __tablename__ = "rollout_reach"
+    intent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    tx: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class SuspensionRow(Base):
+    """A line's suspension: held (a policy covers the line), active (carried out), or ended."""
+
+    __tablename__ = "suspensions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # held | active | ended | withdrawn
+    policy: Mapped[str] = mapped_column(String(64), default="")
+    due: Mapped[str] = mapped_column(String(32), default="")  # when a held one may be carried out
+    asked_at: Mapped[str] = mapped_column(String(32))
+    done_at: Mapped[str] = mapped_column(String(32), default="")
+    tx: Mapped[str] = mapped_column(String(64), default="")
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
@@ -173,6 +199,21 @@ class Store:
     @staticmethod
     def device_configs(s: Session) -> dict[str, DeviceConfigRow]:
         return {r.device: r for r in s.scalars(select(DeviceConfigRow))}
+
+    @staticmethod
+    def reach(s: Session) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for r in s.scalars(select(ReachRow)):
+            out.setdefault(r.intent, set()).add(r.device)
+        return out
+
+    @staticmethod
+    def forget_reach(s: Session, intent: str) -> None:
+        s.execute(delete(ReachRow).where(ReachRow.intent == intent))
+
+    @staticmethod
+    def suspended(s: Session) -> set[str]:
+        return set(s.scalars(select(SuspensionRow.line).where(SuspensionRow.state == "active")))
 
     @staticmethod
     def audit(s: Session, action: str, subject: str, detail: dict | str = "") -> None:

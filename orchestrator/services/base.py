@@ -18,9 +18,10 @@ class Placement:
 
 class Service(abc.ABC):
     kind: str  # the YAML `kind`
-    template: str  # templates/<device-kind>/<template>.xml.j2
+    template: str | None  # templates/<device-kind>/<template>.xml.j2; None: renders nothing itself
     module: str  # the service model in yang/services
     top: str  # its top container
+    overlay: bool = False  # changes how other services render (placed after them), has no config of its own
 
     @abc.abstractmethod
     def identity(self, spec: dict) -> dict:

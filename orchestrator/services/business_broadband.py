@@ -7,6 +7,7 @@ from collections import defaultdict
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
+from orchestrator.services.selector import covers
 
 C_VLANS = 4093  # C-VLAN 2..4094 under each S-VLAN; 1 is left to the default VLAN
 
@@ -23,9 +24,27 @@ class BusinessBroadband(Service):
     # --- rules -------------------------------------------------------------------------
     @staticmethod
     def rates(intent, net) -> tuple[int, int]:
+        """The line's own rates, as its intent asks."""
         r = intent.spec.get("rates", {})
         up = r.get("upstream") or net.max_upstream(intent.spec.get("tenure-years", 0))
         return bps(r.get("downstream", "500M")), bps(up)
+
+    def rates_at(self, intent, ctx, olt: str | None, applied: list | None = None) -> tuple[int, int]:
+        """The rates the line gets on that OLT: its own, changed by every upgrade that covers it
+        and has reached the OLT, oldest upgrade first (applied collects their names)."""
+        down, up = self.rates(intent, ctx.network)
+        for upg in ctx.overlays("SpeedUpgrade"):
+            if ctx.reaches(upg.name, olt) and covers(upg.spec.get("selector", {}), intent.name, intent.spec,
+                                                     olt, down):
+                down, up = new_rates(upg.spec, intent.spec, ctx.network, down, up)
+                if applied is not None:
+                    applied.append(upg.name)
+        return down, up
+
+    @staticmethod
+    def olt_of(name: str, ctx) -> str | None:
+        held = ctx.alloc.held(name, "onu-id")
+        return held[0].split(":", 1)[1].split("/", 1)[0] if held else None
 
     def check(self, intent, ctx) -> list[Problem]:
         net, spec, out = ctx.network, intent.spec, []
@@ -75,11 +94,11 @@ class BusinessBroadband(Service):
     # --- allocation --------------------------------------------------------------------
     def place(self, intent, ctx) -> Placement:
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
-        down, up = self.rates(intent, net)
         load = ctx.scratch.get("pon-load")
         if load is None:
             load = ctx.scratch["pon-load"] = _PonLoad(self._pon_load(ctx))
-        port = self._choose_port(intent, ctx, load, up)
+        port = self._choose_port(intent, ctx, load)
+        down, up = self.rates_at(intent, ctx, port.olt)
         olt = net.devices[port.olt]
         key = f"{port.olt}/{port.name}"
         onu_id = alloc.take_int(name, "onu-id", f"onu-id:{key}", *port.onu_id, what=f"ONU-IDs on {key}")
@@ -106,8 +125,10 @@ class BusinessBroadband(Service):
                       down_bps=down, up_bps=up)
         olt_vars = dict(common, port=port, uplink=uplink, onu_id=onu_id, alloc_id=alloc_id, gemport=gem,
                         serial=spec["onu"]["serial"], tdp=profile_up, shaper=profile_down)
+        suspended = name in ctx.suspended
         bng_vars = dict(common, parent=uplink.bng_interface, ifname=f"{uplink.bng_interface}.{s_vlan}.{c_vlan}",
-                        mode=mode, gateway=str(gateway), prefix_length=block.prefixlen, client=str(first_client))
+                        mode=mode, gateway=str(gateway), prefix_length=block.prefixlen, client=str(first_client),
+                        enabled=not suspended)
         resources = {
             "olt": olt.name, "pon-port": port.name, "onu-serial": spec["onu"]["serial"], "onu-id": onu_id, "alloc-id": alloc_id, "gemport": gem,
             "bng": bng.name, "s-vlan": s_vlan, "c-vlan": c_vlan, "address-pool": pool.name,
@@ -116,6 +137,8 @@ class BusinessBroadband(Service):
                 f"{hosts[1]}-{hosts[-1]}" if mode == "static" else str(first_client),
             "rates": f"{rate_text(down)} down / {rate_text(up)} up",
             "downstream-bps": down, "upstream-bps": up}
+        if suspended:
+            resources["state"] = "suspended"
         return Placement(devices={olt.name: olt_vars, bng.name: bng_vars}, resources=resources)
 
     def forget(self, intent, ctx) -> None:
@@ -131,10 +154,11 @@ class BusinessBroadband(Service):
                 continue
             held = ctx.alloc.held(name, "onu-id")
             if held:
-                out[name] = (held[0].split(":", 1)[1], self.rates(it, ctx.network)[1])
+                key = held[0].split(":", 1)[1]
+                out[name] = (key, self.rates_at(it, ctx, key.split("/", 1)[0])[1])
         return out
 
-    def _choose_port(self, intent, ctx, load, up):
+    def _choose_port(self, intent, ctx, load):
         net, spec, name = ctx.network, intent.spec, intent.name
         load.drop(name)  # its own earlier share must not count against it
         used = load.used
@@ -152,8 +176,13 @@ class BusinessBroadband(Service):
             for olt in olts:
                 ports = [olt.pon_ports[pin["pon-port"]]] if pin.get("pon-port") else list(olt.pon_ports.values())
                 candidates.extend(ports)
+        up_at = {}
+        for port in candidates:
+            if port.olt not in up_at:
+                up_at[port.olt] = self.rates_at(intent, ctx, port.olt)[1]
         for port in candidates:
             key = f"{port.olt}/{port.name}"
+            up = up_at[port.olt]
             if used[key] + up > port.up_bps:
                 continue
             if held is None or held[0] != f"onu-id:{key}":
@@ -163,16 +192,28 @@ class BusinessBroadband(Service):
             return port
         if len(candidates) == 1:
             port = candidates[0]
-            key = f"{port.olt}/{port.name}"
+            key, up = f"{port.olt}/{port.name}", up_at[port.olt]
             if used[key] + up > port.up_bps:
+                applied: list[str] = []
+                self.rates_at(intent, ctx, port.olt, applied)
+                raised = [u for u in applied if ctx.intents[u].spec["rates"].get("upstream")]
+                if raised and up > self.rates(intent, net)[1]:  # the upgrade is what does not fit
+                    upg = ctx.intents[raised[-1]]
+                    raise FullbarsError(Problem(
+                        f"upgrading line {name} to {rate_text(up)} upstream oversubscribes PON port {port.olt} "
+                        f"{port.name}: {rate_text(used[key])} of assured upstream is in use there, over the line "
+                        f"rate {rate_text(port.up_bps)} with this line", **upg.where("spec.rates.upstream"),
+                        fix=f"lower the upstream rate, or leave {port.olt} out of the selector until lines "
+                            f"move off {port.name}"))
                 raise FullbarsError(Problem(
                     f"PON port {port.olt} {port.name} is oversubscribed: {rate_text(used[key])} of assured "
-                    f"upstream is in use and this line adds {rate_text(up)}, over the line rate "
+                    f"upstream is in use and line {name} adds {rate_text(up)}, over the line rate "
                     f"{rate_text(port.up_bps)}", **intent.where("spec.placement"),
                     fix="place the line on another PON port, or lower its upstream rate"))
             raise FullbarsError(Problem(f"PON port {port.olt} {port.name} has no free ONU-ID",
                                         **intent.where("spec.placement"), fix="use another PON port"))
         where = f"OLT {pin['olt']}" if pin.get("olt") else f"site {spec['site']}"
+        up = min(up_at.values(), default=0)
         raise FullbarsError(Problem(
             f"no PON port at {where} has room for {rate_text(up)} more assured upstream "
             f"({len(candidates)} port(s) checked, all full)", **intent.where("spec.site"),
@@ -194,6 +235,15 @@ class BusinessBroadband(Service):
                 return p
         raise FullbarsError(Problem(f"no {want} pool may be used by {bng}", **intent.where("spec.addressing"),
                                     fix=f"add a pool of type {want} for {bng} to the network description"))
+
+
+def new_rates(upgrade: dict, line: dict, net, down: int, up: int) -> tuple[int, int]:
+    """A line's rates under an upgrade: never slower than before, and the upstream within what
+    the line's tenure allows."""
+    r = upgrade["rates"]
+    if r.get("upstream"):
+        up = max(up, min(bps(r["upstream"]), bps(net.max_upstream(line.get("tenure-years", 0)))))
+    return max(down, bps(r["downstream"])), up
 
 
 class _PonLoad:

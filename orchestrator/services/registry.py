@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from orchestrator.errors import FullbarsError
 from orchestrator.services.base import Service
+from orchestrator.services.arrears_grace import ArrearsGrace
 from orchestrator.services.business_broadband import BusinessBroadband
+from orchestrator.services.speed_upgrade import SpeedUpgrade
 
 
 class ServiceRegistry:
@@ -25,3 +27,5 @@ class ServiceRegistry:
 
 SERVICES = ServiceRegistry()
 SERVICES.register(BusinessBroadband())
+SERVICES.register(SpeedUpgrade())
+SERVICES.register(ArrearsGrace())

@@ -1,0 +1,82 @@
+"""SpeedUpgrade: new rates for every line a selector covers, as an overlay on the lines' own
+intents. It renders nothing itself; its devices are those of the lines it changes, and
+`fullbars rollout` takes them in waves of OLTs (the store keeps how far it got)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestrator.errors import Problem
+from orchestrator.network.model import bps
+from orchestrator.services.base import Placement, Service
+from orchestrator.services.selector import describe
+
+
+class SpeedUpgrade(Service):
+    kind = "SpeedUpgrade"
+    template = None
+    module = "fullbars-speed-upgrade"
+    top = "speed-upgrade"
+    overlay = True
+
+    def identity(self, spec: dict) -> dict:
+        return {"selector": describe(spec.get("selector", {}))}
+
+    def check(self, intent, ctx) -> list[Problem]:
+        net, sel, out = ctx.network, intent.spec.get("selector", {}), []
+        for i, olt in enumerate(sel.get("olt", [])):
+            if olt not in net.devices or net.devices[olt].role != "olt":
+                out.append(Problem(f"unknown OLT {olt!r}", **intent.where(f"spec.selector.olt[{i}]"),
+                                   fix="OLTs: " + ", ".join(sorted(d.name for d in net.devices.values()
+                                                                   if d.role == "olt"))))
+        if sel.get("site") and not net.olts_at(sel["site"]):
+            out.append(Problem(f"no OLT serves site {sel['site']!r}", **intent.where("spec.selector.site"),
+                               fix="known sites: " + ", ".join(sorted({d.site for d in net.devices.values()
+                                                                       if d.site}))))
+        r = intent.spec["rates"]
+        if sel.get("downstream") and bps(sel["downstream"]) >= bps(r["downstream"]) and not r.get("upstream"):
+            out.append(Problem(f"lines at {sel['downstream']} would not get faster with {r['downstream']}",
+                               **intent.where("spec.rates.downstream"),
+                               fix="ask for a downstream rate above the selected lines' rate"))
+        return out
+
+    def place(self, intent, ctx) -> Placement:
+        from orchestrator.services.business_broadband import BusinessBroadband
+
+        bb = BusinessBroadband()
+        net = ctx.network
+        per_olt: Counter = Counter()
+        changed_per_olt: Counter = Counter()
+        capped = 0
+        for name, line in ctx.intents.items():
+            if line.kind != bb.kind:
+                continue
+            olt = bb.olt_of(name, ctx)
+            applied: list[str] = []
+            before = bb.rates_at(line, ctx, olt, applied)
+            if intent.name not in applied:
+                continue
+            per_olt[olt] += 1
+            own = bb.rates(line, net)
+            if before != own:
+                changed_per_olt[olt] += 1
+            want_up = intent.spec["rates"].get("upstream")
+            if want_up and before[1] < bps(want_up):
+                capped += 1
+        devices: dict[str, dict] = {}
+        for olt in sorted(changed_per_olt):
+            devices[olt] = {}
+            for up in net.devices[olt].uplinks.values():
+                devices[up.bng] = {}
+        r = intent.spec["rates"]
+        resources = {
+            "selector": describe(intent.spec.get("selector", {})),
+            "rates": f"{r['downstream']} down" + (f" / {r['upstream']} up" if r.get("upstream") else ""),
+            "lines": sum(per_olt.values()), "changed-lines": sum(changed_per_olt.values()),
+            "lines-per-olt": dict(sorted(changed_per_olt.items())),
+            "olts": sorted(changed_per_olt), "bngs": sorted(d for d in devices if d not in changed_per_olt)}
+        if capped:
+            resources["upstream-capped-by-tenure"] = capped
+        return Placement(devices=devices, resources=resources)
+
+

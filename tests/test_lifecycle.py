@@ -1,0 +1,186 @@
+"""The broadband lifecycle on a lab of 8 OLTs (devsim) and 2 BNGs (netconfd): a bulk speed
+upgrade in waves (a canary, then two waves; a wave with an OLT that refuses stops and rolls
+back), and suspension under an arrears grace policy with time injected."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import cli
+from test_lab import _require_lab_tools
+
+OLTS, PER_OLT = 8, 4
+FBS = "urn:fullbars:yang:fullbars-bng-subscriber"
+SHP = "urn:bbf:yang:bbf-qos-shaping"
+
+
+@pytest.fixture(scope="module")
+def lab8(tmp_path_factory):
+    _require_lab_tools()
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.network.generate import generate, lines
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
+    net = tmp / "network.yaml"
+    net.write_text(generate(OLTS, 2, 2, sites=2, name="lifecycle"))
+    (tmp / "lines.yaml").write_text(lines(PER_OLT, OLTS, 2))
+    db = f"sqlite:///{tmp}/store.db"
+    result = plan(Store(db), str(net), [str(tmp / "lines.yaml")])
+    write(result, tmp / "plan")
+    topo = tmp / "lifecycle.clab.yml"
+    topo.write_text(from_plan(tmp / "plan", f"lc{os.getpid() % 100000}", cpes=False))
+    lab = open_lab(topo)
+    lab.up(timeout=90)
+    try:
+        r = cli("apply", str(tmp / "lines.yaml"), "--target", "lab", "--lab", str(topo), db=db)
+        assert r.exit_code == 0, r.stdout + r.stderr
+        yield {"tmp": tmp, "db": db, "topo": topo, "net": net}
+    finally:
+        lab.down()
+
+
+def _session(topo: Path, device: str):
+    from orchestrator.netconf.session import Session
+    from orchestrator.rollout.targets import lab_target
+
+    return Session(lab_target(topo).endpoint(device))
+
+
+def _running(topo: Path, device: str):
+    s = _session(topo, device)
+    try:
+        return s.running_xml()
+    finally:
+        s.close()
+
+
+def _olt_shapers(topo: Path, olt: str) -> set[str]:
+    """The downstream shaper profiles the OLT's lines point at."""
+    root = etree.fromstring(_running(topo, olt).encode())
+    return {e.text for e in root.iter(f"{{{SHP}}}shaper-name")}
+
+
+def _bng_rates(topo: Path, bng: str) -> dict[str, int]:
+    """Subscriber service → downstream bit/s on the BNG."""
+    root = etree.fromstring(_running(topo, bng).encode())
+    return {s.findtext(f"{{{FBS}}}service-id"): int(s.findtext(f"{{{FBS}}}rates/{{{FBS}}}downstream"))
+            for s in root.iter(f"{{{FBS}}}subscriber")}
+
+
+def _line_olt(i: int) -> str:
+    return f"olt-{i // PER_OLT + 1}"
+
+
+def test_upgrade_in_waves_stops_at_a_refusing_olt_then_carries_on(lab8):
+    tmp, db, topo = lab8["tmp"], lab8["db"], lab8["topo"]
+    up = tmp / "upgrade.yaml"
+    up.write_text("apiVersion: fullbars.io/v1\nkind: SpeedUpgrade\nmetadata:\n  name: to-500m\nspec:\n"
+                  "  selector:\n    downstream: 300M\n  rates:\n    downstream: 500M\n"
+                  "  rollout:\n    canary: 1\n    waves: 2\n")
+    r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--dry-run", db=db)
+    assert r.exit_code == 0, r.stderr
+    assert f"{OLTS * PER_OLT} line(s) on {OLTS} OLT(s) in 3 wave(s)" in r.stdout
+    assert "canary   1 OLT(s)" in r.stdout and "olt-6, olt-7, olt-8" in r.stdout
+    assert "estimated duration:" in r.stdout and "per device" in r.stdout  # the fixture's apply measured it
+    assert _olt_shapers(topo, "olt-1") == {"down-300M"}  # a dry run changes nothing
+
+    blocker = _session(topo, "olt-7")  # another manager holds olt-7's candidate: it refuses the wave
+    blocker.lock()
+    try:
+        r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--json", db=db)
+    finally:
+        blocker.unlock()
+        blocker.close()
+    assert r.exit_code == 1, r.stdout + r.stderr
+    import json
+
+    rep = json.loads(r.stdout)
+    assert [w["outcome"] for w in rep["waves"]] == ["committed", "committed", "rolled-back"]
+    assert rep["waves"][0]["olts"] == ["olt-1"]
+    assert rep["waves"][2]["failed"] == ["olt-7"] and "olt-7" in rep["waves"][2]["summary"]
+    assert rep["reached"] == [f"olt-{i}" for i in range(1, 6)]
+    for i in range(1, OLTS + 1):
+        assert _olt_shapers(topo, f"olt-{i}") == ({"down-500M"} if i <= 5 else {"down-300M"}), f"olt-{i}"
+    rates = {**_bng_rates(topo, "bng-1"), **_bng_rates(topo, "bng-2")}
+    assert len(rates) == OLTS * PER_OLT
+    for i in range(OLTS * PER_OLT):
+        want = 500_000_000 if int(_line_olt(i).split("-")[1]) <= 5 else 300_000_000
+        assert rates[f"line-{i:05d}"] == want, f"line-{i:05d} on {_line_olt(i)}"
+
+    r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--json", db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert [w["olts"] for w in rep["waves"]] == [["olt-6"], ["olt-7"], ["olt-8"]]
+    assert all(_olt_shapers(topo, f"olt-{i}") == {"down-500M"} for i in range(1, OLTS + 1))
+    rates = {**_bng_rates(topo, "bng-1"), **_bng_rates(topo, "bng-2")}
+    assert set(rates.values()) == {500_000_000}
+    r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr  # the store remembers what every wave gave
+
+
+def _bng_of(topo, line: str) -> tuple[str, str]:
+    for bng in ("bng-1", "bng-2"):
+        text = _running(topo, bng)
+        if f"<service-id>{line}</service-id>" in text:
+            return bng, text
+    raise AssertionError(f"{line} is on no BNG")
+
+
+def test_suspension_is_held_by_a_grace_policy_then_carried_out_and_resumed_exactly(lab8, monkeypatch):
+    tmp, db, topo = lab8["tmp"], lab8["db"], lab8["topo"]
+    line, customer = "line-00009", "Customer 9"
+    pol = tmp / "grace.yaml"
+    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: spring-arrears\nspec:\n"
+                   f"  selector:\n    customer:\n    - {customer}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
+                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
+    r = cli("plan", str(pol), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert "repay-by           2026-09-30" in r.stdout and "lines              1" in r.stdout
+    bng, before = _bng_of(topo, line)
+
+    monkeypatch.setenv("FULLBARS_NOW", "2026-06-30T22:00:00")
+    r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 1
+    assert "held" in r.stdout and "spring-arrears" in r.stdout and "2026-06-30" in r.stdout
+    assert _running(topo, bng) == before
+    r = cli("suspend", "line-00010", "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0 and "suspended" in r.stdout  # no policy covers Customer 10
+    r = cli("resume", "line-00010", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=db)
+    assert "no held suspension is due" in r.stdout
+    assert _running(topo, bng) == before
+
+    monkeypatch.setenv("FULLBARS_NOW", "2026-07-01T00:00:01")
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"line {line} suspended (arrears)" in r.stdout
+    root = etree.fromstring(_running(topo, bng).encode())
+    itf = next(i for i in root.iter("{urn:ietf:params:xml:ns:yang:ietf-interfaces}interface")
+               if i.findtext(f"{{{FBS}}}subscriber/{{{FBS}}}service-id") == line)
+    assert itf.findtext("{urn:ietf:params:xml:ns:yang:ietf-interfaces}enabled") == "false"
+    r = cli("suspensions", db=db)
+    assert f"{line}" in r.stdout and "active" in r.stdout
+
+    r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _running(topo, bng) == before  # byte for byte
+
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(db)
+    with eng.connect() as c:
+        acts = [tuple(r) for r in c.execute(text("SELECT action, subject FROM audit WHERE subject = :l AND "
+                                                 "(action LIKE 'suspend%' OR action = 'resume') ORDER BY id"),
+                                            {"l": line})]
+    eng.dispose()
+    assert acts == [("suspend-held", line), ("suspend", line), ("resume", line)]
