@@ -38,8 +38,11 @@ def _store(db):
     return Store(settings.database_url(db))
 
 
+MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
+
+
 def _fail(e: FullbarsError) -> None:
-    err.print(e.render(), markup=False)
+    err.print(e.render(limit=MAX_ERRORS), markup=False)
     err.print("nothing was changed.", style="dim")
     raise typer.Exit(2)
 
@@ -194,9 +197,14 @@ def status(db: Optional[str] = DbOpt):
     with store.transaction() as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
+        reach, suspended = Store.reach(s), Store.suspended(s)
     held: dict[str, list[str]] = {}
     for pool, value, owner, purpose in allocs:
         held.setdefault(owner, []).append(f"{purpose}={value}")
+    for name, devices in reach.items():
+        held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
+    for name in suspended:
+        held.setdefault(name, []).append("SUSPENDED")
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)

@@ -35,8 +35,12 @@ class FullbarsError(Exception):
         self.problems = problems if isinstance(problems, list) else [problems]
         super().__init__(self.render())
 
-    def render(self) -> str:
-        return "\n".join("error: " + p.render() for p in self.problems)
+    def render(self, limit: int | None = None) -> str:
+        shown = self.problems if limit is None else self.problems[:limit]
+        text = "\n".join("error: " + p.render() for p in shown)
+        if len(shown) < len(self.problems):
+            text += f"\n... and {len(self.problems) - len(shown)} more problem(s) not shown ({len(self.problems)} in all)"
+        return text
 
 
 class SetupError(FullbarsError):

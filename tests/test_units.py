@@ -198,3 +198,17 @@ def test_clock_is_injected_and_months_clamp_to_the_month_end(monkeypatch):
     with pytest.raises(FullbarsError) as e:
         clock.now()
     assert "FULLBARS_NOW" in e.value.problems[0].message
+
+
+def test_long_config_diffs_match_difflib():
+    import difflib
+
+    from orchestrator.plan.diff import _unified
+
+    a = [f"  <leaf>{i}</leaf>" if i % 7 else "  </interface>" for i in range(3000)]
+    b = [x.replace("0</leaf>", "0 changed</leaf>") for x in a[:2000]] + a[2100:] + ["  <new/>"]
+    ours = _unified(a, b, "x (current)", "x (intended)", 3)
+    ref = list(difflib.unified_diff(a, b, "x (current)", "x (intended)", n=3, lineterm=""))
+    changed = lambda d: sorted(line for line in d if line[:1] in "+-" and line[:3] not in ("+++", "---"))  # noqa: E731
+    assert ours[:2] == ["--- x (current)", "+++ x (intended)"]
+    assert changed(ours) == changed(ref) and len(changed(ours)) > 300

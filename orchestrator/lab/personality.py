@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -51,8 +51,10 @@ class BngLine:
     c: int
     address: str  # gateway/prefix
     dhcp_client: str | None
-    down_bps: int
-    up_bps: int
+    # The BNG's data plane here does not police (the OLT shapes), so a rate change leaves the
+    # line's VXLAN alone: a bulk upgrade must not tear down a thousand subscribers.
+    down_bps: int = field(compare=False)
+    up_bps: int = field(compare=False)
 
 
 def _t(el, path):
@@ -167,6 +169,7 @@ class NodePersonality:
         report = {}
         for key, (kind, line) in sorted(want.items()):
             if self.applied.get(key) == (kind, line):
+                self.applied[key] = (kind, line)  # equal for the data plane; keep the new facts
                 report[key] = "unchanged"
                 continue
             try:

@@ -84,7 +84,7 @@ class Lab:
         nodes = {}
         for i, (name, node) in enumerate(sorted(self.topo.nodes.items())):
             ip = node.mgmt_ipv4 or str(hosts[9 + i])
-            agent = "" if node.kind == "host" else KINDS.get(node.kind).lab.get("agent", "devsim")
+            agent = "" if node.kind == "host" else _agent(name, node)
             nodes[name] = {"kind": node.kind, "role": node.role, "labels": node.labels, "netns": f"fb{k}-{name}",
                            "mgmt_if": f"fm{k}{i:03d}", "mgmt_ip": ip, "agent": agent,
                            "state_dir": str(self.dir / "nodes" / name), "short": f"fb{k}{i:03d}", "pids": []}
@@ -371,6 +371,17 @@ def _port_open(host: str, port: int = NETCONF_PORT) -> bool:
             return True
     except OSError:
         return False
+
+
+def _agent(name: str, node) -> str:
+    """The kind's lab agent, or the node's `fullbars.agent` label: devsim serves every kind;
+    netconfd only kinds that name it (it cannot load the BBF or 3GPP models)."""
+    default = KINDS.get(node.kind).lab.get("agent", "devsim")
+    want = node.labels.get("fullbars.agent", default)
+    if want not in ("devsim", default):
+        raise FullbarsError(f"node {name}: agent {want!r} cannot serve kind {node.kind}",
+                            fix=f"use fullbars.agent: devsim or {default}, or drop the label")
+    return want
 
 
 def open_lab(file: str | Path) -> Lab:

@@ -134,6 +134,7 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
             time.sleep(pause)
         t0 = time.perf_counter()
         result = plan(store, None, stored=[change.name], scope={change.name: set(w["olts"])})
+        planned = time.perf_counter() - t0
         result.devices = [d for d in result.devices if d.changed]
         if not result.devices:  # every line there is already at least this fast
             record(store, change.name, w["olts"], w["wave"], "")
@@ -144,7 +145,9 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
         took = time.perf_counter() - t0
         row = {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
                "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
-               "failed": rep["failed"], "summary": rep["summary"]}
+               "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
+               "steps_s": rep.get("seconds", {}),
+               "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
         report["waves"].append(row)
         if rep["outcome"] != "committed":
             report["outcome"] = "stopped"
