@@ -111,6 +111,7 @@ class Transaction:
         self.tx = tx or new_id()
         self.journal = Journal(store, self.tx)
         self.results = {c.device: DeviceResult(c.device) for c in changes}
+        self.previous: dict[str, str] = {}  # what the store says each device was last given
         self.timings: dict[str, float] = {}
 
     # --- the steps -----------------------------------------------------------------------
@@ -146,7 +147,7 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        r.session = Session(c.endpoint)
+        r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
         r.session.lock()
         r.state = "locked"
@@ -224,6 +225,8 @@ class Transaction:
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
+        with self.store.transaction() as s:  # its secret references, to recognise what a device runs
+            self.previous = {d: r.config for d, r in Store.device_configs(s).items() if d in self.results}
         try:
             self.journal.state("editing")
             failed = self._parallel("edit", self._prepare, devices)

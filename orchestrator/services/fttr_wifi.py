@@ -175,7 +175,7 @@ class FttrWifi(Service):
             "address-block": fed["address-block"],
             "rooms": {r["name"]: {"serial": r["serial"], "interface": r["ifname"], "downstream-bps": r["down_bps"],
                                   "upstream-bps": r["up_bps"],
-                                  "channels": {c["band"]: c["channel"] for c in r["radios"]}}
+                                  "channels": ", ".join(f"{c['band']} {c['channel']}" for c in r["radios"])}
                       for r in rooms},
             "ssids": {s["name"]: {"security": s.get("security", "wpa3"), "passphrase-ref": s["passphrase-ref"]}
                       for s in spec["ssid"]},
