@@ -96,27 +96,26 @@ class FttrWifi(Service):
             if other.kind == self.kind and other.name != intent.name:
                 for s in [other.spec["main-unit"]["serial"]] + [r["serial"] for r in other.spec["room"]]:
                     serials.setdefault(s, f"service {other.name} ({other.file})")
-        for room in spec["room"]:
-            where = f"spec.room[{room['name']}]"
+        for i, room in enumerate(spec["room"]):
+            where = f"spec.room[{i}]"
             if room["serial"] in serials:
                 out.append(Problem(f"room unit serial {room['serial']} is already used by {serials[room['serial']]}",
                                    **intent.where(f"{where}.serial"), fix="check the serial on the room unit's label"))
             serials[room["serial"]] = where
-            rates = room.get("rates", {})
-            for i, what in enumerate(("downstream", "upstream")):
-                want = bps(rates.get(what, "1000M"))
-                if line_rates and want > line_rates[i]:
-                    out.append(Problem(f"room {room['name']} asks for {rate_text(want)} {what}, more than the "
-                                       f"line's {rate_text(line_rates[i])}",
-                                       **intent.where(f"{where}.rates.{what}"),
-                                       fix=f"ask for at most {rate_text(line_rates[i])}"))
+            for j, what in enumerate(("downstream", "upstream")):
+                asked = room.get("rates", {}).get(what)
+                if line_rates and asked and bps(asked) > line_rates[j]:
+                    out.append(Problem(f"room {room['name']} asks for {asked} {what}, more than the line's "
+                                       f"{rate_text(line_rates[j])}", **intent.where(f"{where}.rates.{what}"),
+                                       fix=f"ask for at most {rate_text(line_rates[j])}, or leave it out "
+                                           "(a room gets the line's rate)"))
         return out
 
     def _check_wifi(self, intent) -> list[Problem]:
         spec, out = intent.spec, []
         planned = {r["band"] for r in spec["radio"]}
-        for r in spec["radio"]:
-            where = f"spec.radio[{r['band']}]"
+        for i, r in enumerate(spec["radio"]):
+            where = f"spec.radio[{i}]"
             bad = [c for c in r["channels"] if c not in CHANNELS[r["band"]]]
             if bad:
                 out.append(Problem(f"channel(s) {', '.join(map(str, bad))} are not {r['band']} channels",
@@ -126,8 +125,8 @@ class FttrWifi(Service):
             if width not in WIDTHS[r["band"]]:
                 out.append(Problem(f"{width} MHz channels do not exist at {r['band']}", **intent.where(f"{where}.width"),
                                    fix="widths there: " + ", ".join(map(str, WIDTHS[r["band"]]))))
-        for s in spec["ssid"]:
-            where = f"spec.ssid[{s['name']}]"
+        for i, s in enumerate(spec["ssid"]):
+            where = f"spec.ssid[{i}]"
             bands = s.get("band") or sorted(planned)
             missing = [b for b in bands if b not in planned]
             if missing:
@@ -156,8 +155,9 @@ class FttrWifi(Service):
         for i, room in enumerate(spec["room"], start=1):
             rates = room.get("rates", {})
             rooms.append({"name": room["name"], "ifname": f"room-{room['name']}", "serial": room["serial"],
-                          "down_bps": bps(rates.get("downstream", "1000M")),
-                          "up_bps": bps(rates.get("upstream", "1000M")), "radios": plan(i)})
+                          "down_bps": bps(rates["downstream"]) if "downstream" in rates else fed["downstream-bps"],
+                          "up_bps": bps(rates["upstream"]) if "upstream" in rates else fed["upstream-bps"],
+                          "radios": plan(i)})
         ssids = []
         for s in spec["ssid"]:
             opmode, leaf, mfp = SECURITY[s.get("security", "wpa3")]
