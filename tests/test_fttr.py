@@ -159,3 +159,12 @@ def test_fttr_model_passes_pyang_lint_as_our_other_models_do():
         r = subprocess.run([str(pyang), "--lint", "-p", paths, str(settings.OWN_YANG / f)], capture_output=True, text=True)
         errors = [ln for ln in r.stderr.splitlines() if "error" in ln and "4.10: top-level node" not in ln]
         assert errors == [], r.stderr
+
+
+def test_a_line_feeding_fttr_is_deleted_with_its_fttr_service(db):
+    assert cli("plan", *INTENTS, "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    r = cli("delete", "studio-line", db=db)
+    assert r.exit_code == 2 and "delete this FTTR service with its line" in r.stderr
+    r = cli("delete", "studio-line", "studio-wifi", db=db)  # either order: each is placed before any goes
+    assert r.exit_code == 0, r.stderr
+    assert "studio-wifi  →  fttr-studio" in r.stdout and "studio-line  →  bng-east, olt-1" in r.stdout
