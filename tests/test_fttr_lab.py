@@ -1,6 +1,6 @@
 """FTTR WiFi in the lab: a gigabit line, a main FTTR unit on devsim and four room hosts; applied
 as one transaction over NETCONF; each room measured to the server with iperf3; a room's rate
-changed through its intent; and the passphrases found in no artifact, log, output or store row.
+changed and one removed through the intent; and the passphrases found in no artifact, log, output or store row.
 Needs what tests/test_lab.py needs (scripts/setup.sh installs it) and root."""
 
 from __future__ import annotations
@@ -65,19 +65,26 @@ def test_four_rooms_each_measure_gigabit_to_the_server(studio):
 
 
 def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_path):
-    """The main unit shapes each room from its committed config: a room lowered to 300M in its
-    intent measures 300M while the line stays at 1G. drift compares without the value."""
-    from orchestrator.lab.verify import verify
+    """The main unit serves each room from its committed config: a room lowered to 300M in its
+    intent measures 300M while the line stays at 1G, a room left out gets no service. drift
+    compares without the passphrase."""
+    from orchestrator.lab import netns
+    from orchestrator.lab.verify import _server_of, verify
 
     lab, tmp, db, topo, outputs = studio
     r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
     outputs.append(r.stdout + r.stderr)
     assert "fttr-studio: in sync" in r.stdout, r.stdout
+    before = verify(tmp / "plan", lab.load_state(), only=["studio-wifi/lounge"], rates=False)["services"]
+    assert [(r["service"], r["ok"]) for r in before] == [("studio-wifi/lounge", True)]
     text = Path(INTENTS[1]).read_text()
     assert "  - name: office\n    serial: FTTR00000A01\n" in text
     slow = tmp_path / "studio-wifi.yaml"
+    lounge = "  - name: lounge\n    serial: FTTR00000A04\n"
+    assert lounge in text
     slow.write_text(text.replace("  - name: office\n    serial: FTTR00000A01\n",
-                                 "  - name: office\n    serial: FTTR00000A01\n    rates:\n      downstream: 300M\n"))
+                                 "  - name: office\n    serial: FTTR00000A01\n    rates:\n      downstream: 300M\n")
+                    .replace(lounge, ""))
     r = cli("plan", INTENTS[0], str(slow), "--out", str(tmp / "plan-slow"), db=db)
     assert r.exit_code == 0, r.stderr
     r = cli("apply", INTENTS[0], str(slow), "--target", "lab", "--lab", str(topo), db=db)
@@ -87,6 +94,11 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     row = rep["services"][0]
     assert row["service"] == "studio-wifi/office" and row["expected_down_bps"] == 300e6
     assert row["ok"], row["problems"]
+    # the lounge's room unit is gone from the config: its host has no service any more
+    st = lab.load_state()
+    server = _server_of(st, "bng-east")[1]
+    ns = st["nodes"]["room-studio-wifi-lounge"]["netns"]
+    assert netns.netns_exec(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", server], capture_output=True).returncode != 0
     # rotated outside fullbars: drift says so at the leaf, without either value
     os.environ["STUDIO_WIFI_PSK"] = "rotated-Pass-0b77e"
     try:
