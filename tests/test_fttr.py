@@ -168,3 +168,14 @@ def test_a_line_feeding_fttr_is_deleted_with_its_fttr_service(db):
     r = cli("delete", "studio-line", "studio-wifi", db=db)  # either order: each is placed before any goes
     assert r.exit_code == 0, r.stderr
     assert "studio-wifi  →  fttr-studio" in r.stdout and "studio-line  →  bng-east, olt-1" in r.stdout
+
+
+def test_ansible_path_refuses_devices_with_secret_leaves(planned):
+    """Ansible ships the artifacts as they are, and they hold only the references."""
+    from orchestrator.errors import FullbarsError
+    from orchestrator.rollout.ansible import run
+
+    out, _ = planned
+    with pytest.raises(FullbarsError) as e:
+        run(out, None, ["olt-1", "fttr-studio"])
+    assert "fttr-studio: device kinds with secret leaves cannot go through Ansible" in e.value.render()

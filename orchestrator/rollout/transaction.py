@@ -225,8 +225,11 @@ class Transaction:
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
-        with self.store.transaction() as s:  # its secret references, to recognise what a device runs
-            self.previous = {d: r.config for d, r in Store.device_configs(s).items() if d in self.results}
+        secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
+        if secret:  # their last configs' secret references, to recognise what such a device runs
+            with self.store.transaction() as s:
+                rows = [s.get(DeviceConfigRow, d) for d in secret]
+                self.previous = {r.device: r.config for r in rows if r is not None}
         try:
             self.journal.state("editing")
             failed = self._parallel("edit", self._prepare, devices)
