@@ -6,6 +6,7 @@ Needs what tests/test_lab.py needs (scripts/setup.sh installs it) and root."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,7 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     r = cli("apply", INTENTS[0], str(slow), "--target", "lab", "--lab", str(topo), db=db)
     outputs.append(r.stdout + r.stderr)
     assert r.exit_code == 0 and "committed" in r.stdout, r.stdout
+    changed = r.stdout
     rep = verify(tmp / "plan-slow", lab.load_state(), only=["studio-wifi/office"])
     row = rep["services"][0]
     assert row["service"] == "studio-wifi/office" and row["expected_down_bps"] == 300e6
@@ -108,6 +110,16 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     outputs.append(r.stdout + r.stderr)
     assert "/fttr/ssid[name='Studio']/wpa3-psk: intended 'env:STUDIO_WIFI_PSK'" in r.stdout, r.stdout
     assert "rotated-Pass" not in r.stdout
+    # rollback of the change: the journal's "before" holds references, filled again when sent
+    tx = re.search(r"(tx-\S+): committed", changed).group(1)
+    r = cli("rollback", tx, db=db)
+    outputs.append(r.stdout + r.stderr)
+    assert r.exit_code == 0 and "committed" in r.stdout, r.stdout + r.stderr
+    running = (Path(lab.load_state()["nodes"]["fttr-studio"]["state_dir"]) / "running.xml").read_text()
+    assert "<name>room-lounge</name>" in running and SECRETS["STUDIO_WIFI_PSK"] in running
+    r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
+    outputs.append(r.stdout + r.stderr)
+    assert "fttr-studio: in sync" in r.stdout, r.stdout
 
 
 def test_passphrase_is_in_no_artifact_log_output_or_store_row(studio):
