@@ -179,3 +179,14 @@ def test_ansible_path_refuses_devices_with_secret_leaves(planned):
     with pytest.raises(FullbarsError) as e:
         run(out, None, ["olt-1", "fttr-studio"])
     assert "fttr-studio: device kinds with secret leaves cannot go through Ansible" in e.value.render()
+
+
+def test_network_check_of_an_fttr_service_points_at_its_line(db):
+    from orchestrator.errors import FullbarsError
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.check import check
+
+    assert cli("plan", *INTENTS, "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    with pytest.raises(FullbarsError) as e:
+        check(Store(db), None, "studio-wifi")
+    assert "fix: check the line that feeds it: fullbars check studio-line" in e.value.render()
