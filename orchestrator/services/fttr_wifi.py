@@ -145,7 +145,7 @@ class FttrWifi(Service):
 
         spec, name = intent.spec, intent.name
         line = self._line(intent, ctx)
-        if line is None:  # the line was deleted in this same plan
+        if line is None:  # its line is being deleted without it
             raise FullbarsError(Problem(f"unknown BusinessBroadband line {spec['line']!r}",
                                         **intent.where("spec.line"), fix="delete this FTTR service with its line"))
         # The line's own placement is idempotent: the same answer it gets in this plan.
@@ -192,9 +192,6 @@ class FttrWifi(Service):
                      "channel": r["channels"][i % len(r["channels"])],
                      "width": int(r.get("width", DEFAULT_WIDTH[r["band"]]))} for r in radios]
         return of
-
-    def forget(self, intent, ctx) -> None:
-        pass
 
 
 def _ranges(values) -> str:
