@@ -90,7 +90,13 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
     for s in result.services:
         out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}")
         for k, v in s.resources.items():
-            out.print(f"            {k:18} {v}", markup=False)
+            if isinstance(v, dict):  # one row per member (an FTTR service's rooms, SSIDs)
+                out.print(f"            {k}", markup=False)
+                for member, facts in v.items():
+                    text = ", ".join(f"{a} {b}" for a, b in facts.items()) if isinstance(facts, dict) else facts
+                    out.print(f"              {member:16} {text}", markup=False)
+            else:
+                out.print(f"            {k:18} {v}", markup=False)
     out.print()
     shown = 0
     for d in result.devices:

@@ -26,6 +26,7 @@ class DeviceKind:
     modules: tuple[tuple[str, tuple[str, ...]], ...]
     netconf: dict = field(default_factory=dict, hash=False, compare=False)
     lab: dict = field(default_factory=dict, hash=False, compare=False)
+    secrets: tuple[str, ...] = ()  # schema paths of leaves holding secrets (netconf/secrets.py)
 
     @property
     def models(self) -> ModelSet:
@@ -58,7 +59,8 @@ class KindRegistry:
             mods = tuple((m, tuple(f or ())) for m, f in data["modules"].items())
             self.register(DeviceKind(name=data["name"], role=data["role"],
                                      description=data.get("description", ""), modules=mods,
-                                     netconf=data.get("netconf", {}), lab=data.get("lab", {})),
+                                     netconf=data.get("netconf", {}), lab=data.get("lab", {}),
+                                     secrets=tuple(data.get("secrets", ()))),
                           source=str(path))
         return self
 

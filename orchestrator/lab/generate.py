@@ -1,5 +1,6 @@
-"""The lab a plan needs: its devices, their links, a CPE behind each ONU and a server behind
-each BNG, as a containerlab topology file that containerlab itself could deploy."""
+"""The lab a plan needs: its devices, their links, a CPE behind each ONU (behind the main FTTR
+unit when one sits at that ONU, with a host in each room), and a server behind each BNG, as a
+containerlab topology file that containerlab itself could deploy."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
                       "labels": {"fullbars.kind": info["kind"]}}
     for ln in m.get("links", []):
         links.append({"endpoints": [f"{ln['olt']}:{ln['uplink']}", f"{ln['bng']}:{ln['bng-interface']}"]})
+    units = _fttr_units(m, nodes, links)  # line → its main FTTR unit
     legs: dict[str, int] = {}
     for svc, s in sorted(m["services"].items()):
         r = s.get("resources", {})
@@ -34,7 +36,12 @@ def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
         nodes[cpe] = {"kind": "linux", "image": "fullbars/host:latest",
                       "labels": {"fullbars.kind": "host", "fullbars.role": "cpe", "fullbars.service": svc,
                                  "fullbars.onu-serial": r["onu-serial"]}}
-        links.append({"endpoints": [f"{r['olt']}:onu{legs[r['olt']]}", f"{cpe}:eth1"]})
+        pon = f"{r['olt']}:onu{legs[r['olt']]}"
+        if svc in units:  # the main FTTR unit sits at the ONU; the line's CPE on its LAN port
+            nodes[units[svc]]["labels"]["fullbars.onu-serial"] = r["onu-serial"]
+            links += [{"endpoints": [pon, f"{units[svc]}:pon"]}, {"endpoints": [f"{units[svc]}:lan1", f"{cpe}:eth1"]}]
+        else:
+            links.append({"endpoints": [pon, f"{cpe}:eth1"]})
     for dev, info in sorted(m["devices"].items()):
         if info["kind"].startswith("bng"):
             srv = f"srv-{dev}"
@@ -45,3 +52,21 @@ def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
     head = (f"# Lab for the plan in {plan_dir}: written by `fullbars lab generate`.\n"
             "# Deployable by containerlab as is; fullbars realizes it with network namespaces.\n")
     return head + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def _fttr_units(m: dict, nodes: dict, links: list) -> dict[str, str]:
+    """Per FttrWifi service of the plan: a room host behind each room leg of its main unit.
+    Returns line → main unit, so the line's ONU leg goes to the unit."""
+    units = {}
+    for svc, s in sorted(m["services"].items()):
+        r = s.get("resources", {})
+        if s.get("kind") != "FttrWifi" or r.get("main-unit") not in nodes:
+            continue
+        units[r["line"]] = unit = r["main-unit"]
+        for i, (room, rr) in enumerate(sorted(r["rooms"].items()), 1):
+            host = f"room-{svc}-{room}"
+            nodes[host] = {"kind": "linux", "image": "fullbars/host:latest",
+                           "labels": {"fullbars.kind": "host", "fullbars.role": "room", "fullbars.service": svc,
+                                      "fullbars.room": room, "fullbars.room-serial": rr["serial"]}}
+            links.append({"endpoints": [f"{unit}:room{i}", f"{host}:eth1"]})
+    return units

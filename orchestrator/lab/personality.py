@@ -9,6 +9,10 @@ The config decides where traffic goes and how fast, not the test:
   T-CONT's traffic descriptor).
 * BNG (fullbars-bng-subscriber): each subscriber interface becomes a VXLAN with the pair it
   names on its parent port, holding the gateway address; DHCP lines are served by dnsmasq.
+* main FTTR unit (fullbars-fttr): its PON leg and LAN ports form one bridge (the unit bridges
+  the line to the customer); each room unit of the config whose serial hangs on one of its
+  room legs joins that bridge, htb-shaped to the room's downstream rate on the leg and, through
+  an ifb, to its upstream rate. A room the config does not name gets no service.
 A wrong VLAN in either template means different VXLAN ids: no reachability. A wrong rate means
 a wrong shaper: a wrong measurement.
 """
@@ -26,7 +30,10 @@ from orchestrator.lab import netns
 from orchestrator.plan.crosscheck import NS
 
 NS = dict(NS, qos="urn:bbf:yang:bbf-qos-traffic-mngt", shp="urn:bbf:yang:bbf-qos-shaping",
-          fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani")
+          fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani",
+          fttr="urn:fullbars:yang:fullbars-fttr")
+ROLES = ("olt", "bng", "fttr")  # the device roles that have a personality
+FTTR_BRIDGE = "brfttr"
 
 
 def vni(s: int, c: int) -> int:
@@ -55,6 +62,14 @@ class BngLine:
     # line's VXLAN alone: a bulk upgrade must not tear down a thousand subscribers.
     down_bps: int = field(compare=False)
     up_bps: int = field(compare=False)
+
+
+@dataclass(frozen=True)
+class FttrRoom:
+    ifname: str
+    serial: str
+    down_bps: int
+    up_bps: int
 
 
 def _t(el, path):
@@ -111,12 +126,35 @@ def bng_lines(root) -> list[BngLine]:
     return sorted(out, key=lambda x: x.ifname)
 
 
+def fttr_rooms(root) -> list[FttrRoom]:
+    out = []
+    for i in root.iterfind(".//if:interfaces/if:interface", NS):
+        ru = i.find("fttr:room-unit", NS)
+        if ru is None or _t(i, "if:enabled") == "false":
+            continue
+        out.append(FttrRoom(_t(i, "if:name"), _t(ru, "fttr:expected-serial-number"),
+                            int(_t(ru, "fttr:rates/fttr:downstream")), int(_t(ru, "fttr:rates/fttr:upstream"))))
+    return sorted(out, key=lambda x: x.ifname)
+
+
 def _ip(ns: str, *args: str, check: bool = True):
     return netns._ip("-n", ns, *args, check=check)
 
 
 def _tc(ns: str, *args: str):
     netns.netns_exec(ns, ["tc", *args], check=True, capture_output=True)
+
+
+def shape_ingress(ns: str, dev: str, ifb: str, bps: int) -> None:
+    """htb at `bps` on what dev receives: redirected through an ifb whose egress is shaped."""
+    _ip(ns, "link", "del", ifb, check=False)
+    _ip(ns, "link", "add", ifb, "type", "ifb")
+    _ip(ns, "link", "set", ifb, "up")
+    netns.netns_exec(ns, ["tc", "qdisc", "del", "dev", dev, "ingress"], capture_output=True)
+    _tc(ns, "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress")
+    _tc(ns, "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "all", "u32", "match", "u32", "0", "0",
+        "action", "mirred", "egress", "redirect", "dev", ifb)
+    shape(ns, ifb, bps)
 
 
 def shape(ns: str, dev: str, bps: int) -> None:
@@ -146,14 +184,18 @@ class NodePersonality:
                 return ln["addr"][self.node].split("/")[0], ln["addr"][peer[0]].split("/")[0]
         return None
 
-    def _pon_leg(self, serial: str) -> str | None:
+    def _pon_leg(self, serial: str, label: str = "fullbars.onu-serial") -> str | None:
+        for me, other in self._legs():
+            if self.lab["nodes"][other[0]]["labels"].get(label) == serial:
+                return me[1]
+        return None
+
+    def _legs(self):
+        """(this end, other end) of every link of this node."""
         for ln in self.lab["links"]:
             for me, other in ((ln["a"], ln["b"]), (ln["b"], ln["a"])):
                 if me[0] == self.node:
-                    labels = self.lab["nodes"][other[0]]["labels"]
-                    if labels.get("fullbars.onu-serial") == serial:
-                        return me[1]
-        return None
+                    yield me, other
 
     def apply(self, config_xml: bytes, source_digest: str = "") -> dict:
         root = etree.fromstring(config_xml)
@@ -162,6 +204,9 @@ class NodePersonality:
             want = {f"{x.s}.{x.c}": ("olt", x) for x in olt_lines(root)}
         elif role == "bng":
             want = {f"{x.s}.{x.c}": ("bng", x) for x in bng_lines(root)}
+        elif role == "fttr":
+            self._fttr_base()
+            want = {x.ifname: ("fttr", x) for x in fttr_rooms(root)}
         else:
             return {}
         for key in [k for k in self.applied if self.applied[k] != want.get(k)]:
@@ -173,7 +218,7 @@ class NodePersonality:
                 report[key] = "unchanged"
                 continue
             try:
-                report[key] = self._olt(key, line) if kind == "olt" else self._bng(key, line)
+                report[key] = {"olt": self._olt, "bng": self._bng, "fttr": self._fttr}[kind](key, line)
                 self.applied[key] = (kind, line)
             except netns.LabError as e:
                 report[key] = f"failed: {e}"
@@ -185,9 +230,17 @@ class NodePersonality:
         return summary
 
     def _remove(self, key: str) -> None:
+        kind, line = self.applied.pop(key)
+        if kind == "fttr":
+            leg = self._pon_leg(line.serial, "fullbars.room-serial")
+            if leg:
+                _ip(self.ns, "link", "set", leg, "nomaster", check=False)
+                netns.netns_exec(self.ns, ["tc", "qdisc", "del", "dev", leg, "root"], capture_output=True)
+                netns.netns_exec(self.ns, ["tc", "qdisc", "del", "dev", leg, "ingress"], capture_output=True)
+                _ip(self.ns, "link", "del", f"ifb-{leg}"[:15], check=False)
+            return
         _ip(self.ns, "link", "del", f"vx{key}", check=False)
         _ip(self.ns, "link", "del", f"br{key}", check=False)
-        kind, line = self.applied.pop(key)
         if kind == "olt":
             leg = self._pon_leg(line.serial)
             if leg:
@@ -219,6 +272,25 @@ class NodePersonality:
         shape(self.ns, leg, x.down_bps)
         shape(self.ns, vx, x.up_bps)
         return f"ONU {x.serial} on {leg}: S{x.s}/C{x.c} via {x.uplink}, {x.down_bps} down / {x.up_bps} up"
+
+    def _fttr_base(self) -> None:
+        """The main unit bridges its PON leg (towards the OLT) and its LAN ports (the line's CPE)."""
+        if netns.link_exists(FTTR_BRIDGE, self.ns):
+            return
+        _ip(self.ns, "link", "add", FTTR_BRIDGE, "type", "bridge")
+        for me, other in self._legs():
+            if self.lab["nodes"][other[0]]["role"] in ("olt", "cpe"):
+                _ip(self.ns, "link", "set", me[1], "master", FTTR_BRIDGE, "mtu", "1500", "up")
+        _ip(self.ns, "link", "set", FTTR_BRIDGE, "up")
+
+    def _fttr(self, key: str, x: FttrRoom) -> str:
+        leg = self._pon_leg(x.serial, "fullbars.room-serial")
+        if leg is None:
+            return f"room unit {x.serial} absent"
+        _ip(self.ns, "link", "set", leg, "master", FTTR_BRIDGE, "mtu", "1500", "up")
+        shape(self.ns, leg, x.down_bps)
+        shape_ingress(self.ns, leg, f"ifb-{leg}"[:15], x.up_bps)
+        return f"{x.ifname}: room unit {x.serial} on {leg}, {x.down_bps} down / {x.up_bps} up"
 
     def _bng(self, key: str, x: BngLine) -> str:
         vx = self._vxlan(key, x.s, x.c, x.parent)
@@ -310,7 +382,7 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str
     import time
 
     end = time.monotonic() + timeout
-    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")}
+    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ROLES}
     todo = list(sources)
     try:
         return _wait(lab, sources, todo, end)
@@ -343,7 +415,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
     import time
 
     lab = json.loads(Path(state_file).read_text())
-    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in ("olt", "bng")}
+    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in ROLES}
     sources = {n: RunningSource(lab, n) for n in people}
     seen: dict[str, str] = {}
     while Path(state_file).exists():

@@ -31,6 +31,8 @@ from orchestrator.lab.topology import Topology, load
 
 DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OLT and BNG
 NETCONF_PORT = 830
+# Links on the customer side of an ONU carry the customer's own frames: no underlay address.
+ACCESS_ROLES = {"cpe", "room", "fttr"}
 
 
 def lab_root() -> Path:
@@ -92,7 +94,7 @@ class Lab:
         for i, ln in enumerate(self.topo.links):
             entry = {"a": list(ln.a), "b": list(ln.b), "tmp": [f"fl{k}{i:03d}a", f"fl{k}{i:03d}b"]}
             roles = {self.topo.nodes[ln.a[0]].role, self.topo.nodes[ln.b[0]].role}
-            if "cpe" not in roles:  # device-device and device-server links get a /30
+            if not roles & ACCESS_ROLES:  # device-device and device-server links get a /30
                 net = next(underlay)
                 a, b = list(net.hosts())
                 entry["addr"] = {ln.a[0]: f"{a}/30", ln.b[0]: f"{b}/30"}

@@ -2,8 +2,9 @@
 node), checked against containerlab's own JSON schema and against what fullbars needs.
 
 A node says what it is with labels: `fullbars.kind` (a device kind from the registry, or
-`host` for an endpoint), and for hosts `fullbars.role` (cpe or server), `fullbars.service` and
-`fullbars.onu-serial` (the ONU a CPE sits behind).
+`host` for an endpoint), and for hosts `fullbars.role` (cpe, server or room), `fullbars.service`,
+`fullbars.onu-serial` (the ONU a CPE sits behind) and, for a room, `fullbars.room` and
+`fullbars.room-serial` (the FTTR room unit it sits behind).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 
 from orchestrator.errors import FullbarsError, Problem
 
+HOST_ROLES = ("cpe", "server", "room")  # room: a client in a room behind an FTTR room unit
 IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 
 
@@ -152,8 +154,9 @@ def load(path: str | Path) -> Topology:
             continue
         if kind == "host":
             role = labels.get("fullbars.role", "")
-            if role not in ("cpe", "server"):
-                problems.append(Problem(f"host {name} needs fullbars.role cpe or server", file=file, path=where))
+            if role not in HOST_ROLES:
+                problems.append(Problem(f"host {name} needs fullbars.role {', '.join(HOST_ROLES)}", file=file,
+                                        path=where))
         else:
             try:
                 role = KINDS.get(kind).role

@@ -1,5 +1,6 @@
-"""Service checks in the lab, per intent: the CPE gets its address, reaches the server behind
-its BNG, and iperf3 measures downstream and upstream between 0.93x and 1.0x of the intent."""
+"""Service checks in the lab, per intent: the CPE (or, for FTTR WiFi, each room's host) gets its
+address, reaches the server behind its BNG, and iperf3 measures downstream and upstream between
+0.93x and 1.0x of the intent."""
 
 from __future__ import annotations
 
@@ -67,6 +68,63 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
         srv.wait()
 
 
+def _measure(row: dict, ns: str, server: tuple[str, str], port: int, rates: bool, who: str) -> None:
+    """Ping the server, then iperf3 down and up against the row's expected rates."""
+    ping = _run(ns, ["ping", "-c", "3", "-i", "0.2", "-W", "1", server[1]])
+    row["reachable"] = ping.returncode == 0
+    if not row["reachable"]:
+        row["problems"].append(f"{who} cannot reach the server {server[1]}")
+        return
+    if not rates:
+        return
+    down = _iperf(ns, server[0], server[1], port, reverse=True)
+    up = _iperf(ns, server[0], server[1], port, reverse=False)
+    row.update(measured_down_bps=down, measured_up_bps=up)
+    for what, got, want in (("downstream", down, row["expected_down_bps"]), ("upstream", up, row["expected_up_bps"])):
+        if got is None:
+            row["problems"].append(f"{what}: iperf3 measured nothing")
+        elif not LOW * want <= got <= HIGH * want:
+            row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
+                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+
+
+def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[dict]:
+    """Per room of each FttrWifi service: the room's host takes an address of the line's block
+    (the main unit bridges rooms onto the line; the line's CPE has the first customer address)
+    and is measured, one room at a time, against min(room rate, line rate)."""
+    rooms = {(n["labels"].get("fullbars.service"), n["labels"].get("fullbars.room")): n
+             for n in st["nodes"].values() if n["role"] == "room"}
+    rows = []
+    for svc, s in sorted(m["services"].items()):
+        if s.get("kind") != "FttrWifi" or (only and svc not in only and not any(o.startswith(svc + "/") for o in only)):
+            continue
+        r = s["resources"]
+        block = ipaddress.ip_network(r["address-block"])
+        hosts = list(block.hosts())
+        server = _server_of(st, r["bng"])
+        for i, (room, rr) in enumerate(sorted(r["rooms"].items())):
+            if only and svc not in only and f"{svc}/{room}" not in only:
+                continue  # only: service names, or service/room
+            row = {"service": f"{svc}/{room}",
+                   "expected_down_bps": min(rr["downstream-bps"], r["line-downstream-bps"]),
+                   "expected_up_bps": min(rr["upstream-bps"], r["line-upstream-bps"]), "problems": []}
+            host = rooms.get((svc, room))
+            if host is None or server is None:
+                row["problems"].append("no room host or server for this room in the lab")
+            elif 2 + i >= len(hosts):
+                row["problems"].append(f"the line's block {block} has no address left for this room")
+            else:
+                ns = host["netns"]
+                _run(ns, ["ip", "addr", "flush", "dev", "eth1"])
+                _run(ns, ["ip", "addr", "add", f"{hosts[2 + i]}/{block.prefixlen}", "dev", "eth1"])
+                _run(ns, ["ip", "route", "replace", "default", "via", str(hosts[0])])
+                row.update(address=str(hosts[2 + i]), addressing="static (line block)")
+                _measure(row, ns, server, first_port + len(rows), rates, "the room's host")
+            row["ok"] = not row["problems"]
+            rows.append(row)
+    return rows
+
+
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
     cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
@@ -86,25 +144,12 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
             row.update(address=addr, addressing=how)
             if addr is None or how.startswith("dhcp failed"):
                 row["problems"].append(f"the CPE got no address ({how})")
-            ping = _run(cpe["netns"], ["ping", "-c", "3", "-i", "0.2", "-W", "1", server[1]])
-            row["reachable"] = ping.returncode == 0
-            if not row["reachable"]:
-                row["problems"].append(f"the CPE cannot reach the server {server[1]}")
-            elif rates:
-                port = 15201 + i
-                down = _iperf(cpe["netns"], server[0], server[1], port, reverse=True)
-                up = _iperf(cpe["netns"], server[0], server[1], port, reverse=False)
-                row.update(measured_down_bps=down, measured_up_bps=up)
-                for what, got, want in (("downstream", down, r["downstream-bps"]), ("upstream", up, r["upstream-bps"])):
-                    if got is None:
-                        row["problems"].append(f"{what}: iperf3 measured nothing")
-                    elif not LOW * want <= got <= HIGH * want:
-                        row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
-                                               f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+            _measure(row, cpe["netns"], server, 15201 + i, rates, "the CPE")
         row["ok"] = not row["problems"]
         rows.append(row)
         if progress:
             progress("verify", i, len(services))
+    rows += _room_rows(m, st, only, rates, 15201 + len(services) + 1)
     return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
 
 

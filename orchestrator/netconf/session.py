@@ -3,6 +3,8 @@ candidate + confirmed-commit 1.1 (persist-id), candidate alone, or writable-runn
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 
 import ncclient.transport.session
@@ -11,9 +13,13 @@ from ncclient import manager
 from ncclient.operations.rpc import RPCError
 
 from orchestrator.netconf.credentials import Credentials
+from orchestrator.netconf.secrets import Secrets
 
 # ncclient's session thread polls every TICK seconds: 0.1 s is added to every rpc (LAB-FACTS).
 ncclient.transport.session.TICK = 0.01
+# ncclient logs every message sent (INFO) and received (DEBUG) whole: an edit carrying a secret
+# must not reach a log, whatever level the caller configures.
+logging.getLogger("ncclient.transport").setLevel(logging.WARNING)
 
 CONFIRMED = "candidate-confirmed"
 CANDIDATE = "candidate"
@@ -44,8 +50,12 @@ class Endpoint:
 
 
 class Session:
-    def __init__(self, ep: Endpoint):
+    def __init__(self, ep: Endpoint, kind: str | None = None, *configs: str):
+        """kind and configs (documents holding the secret references, e.g. the intended config)
+        turn on secret handling for kinds with secret leaves: edits are filled with the values,
+        replies masked, error texts scrubbed."""
         self.ep = ep
+        self.secrets = Secrets.for_kind(kind, *configs)
         self.m = manager.connect(host=ep.host, port=ep.port, username=ep.creds.username,
                                  password=ep.creds.password, key_filename=ep.creds.key_file,
                                  hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=ep.timeout)
@@ -62,7 +72,8 @@ class Session:
         self.target = "running" if self.strategy == RUNNING else "candidate"
 
     def running(self):
-        return self.m.get_config(source="running").data_ele
+        data = self.m.get_config(source="running").data_ele
+        return self.secrets.mask(data) if self.secrets else data
 
     def running_xml(self) -> str:
         return etree.tostring(self.running(), encoding="unicode")
@@ -82,15 +93,29 @@ class Session:
             except Exception:
                 pass
 
+    @contextlib.contextmanager
+    def _scrubbed(self):
+        """A device may quote a value it refuses: no secret value leaves in an error text."""
+        try:
+            yield
+        except RPCError as e:
+            if self.secrets is None:
+                raise
+            raise RuntimeError(self.secrets.scrub(rpc_error_text(e))) from None
+
     def edit(self, config_xml: str) -> None:
-        self.m.edit_config(target=self.target, config=config_xml)
+        payload = self.secrets.fill(config_xml) if self.secrets else config_xml
+        with self._scrubbed():
+            self.m.edit_config(target=self.target, config=payload)
 
     def commit_confirmed(self, persist: str, timeout: int) -> None:
-        self.m.commit(confirmed=True, timeout=str(timeout), persist=persist)
+        with self._scrubbed():
+            self.m.commit(confirmed=True, timeout=str(timeout), persist=persist)
 
     def commit(self, persist_id: str | None = None) -> None:
         if self.target == "candidate":
-            self.m.commit(persist_id=persist_id) if persist_id else self.m.commit()
+            with self._scrubbed():
+                self.m.commit(persist_id=persist_id) if persist_id else self.m.commit()
 
     def cancel(self, persist_id: str) -> None:
         self.m.cancel_commit(persist_id=persist_id)

@@ -140,9 +140,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
         return k.role
 
     for b in spec.get("bng", []):
-        m = b.get("management", {})
-        devices[b["name"]] = Device(b["name"], b["kind"], kind_role(b["name"], b["kind"], "bng"),
-                                    m.get("address"), m.get("port", 830))
+        devices[b["name"]] = Device(b["name"], b["kind"], kind_role(b["name"], b["kind"], "bng"), *_management(b))
     for o in spec.get("olt", []):
         if o["name"] in devices:
             problems.append(Problem(f"device name {o['name']} is used by a BNG and an OLT", file=file,
@@ -173,6 +171,14 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
                                             (sv.get("first", 1001), sv.get("last", 1999)))
         devices[o["name"]] = dev
 
+    for f in spec.get("fttr", []):
+        if f["name"] in devices:
+            problems.append(Problem(f"device name {f['name']} is used twice", file=file,
+                                    path=f"spec.fttr[{f['name']}]", fix="give every device its own name"))
+        else:
+            devices[f["name"]] = Device(f["name"], f["kind"], kind_role(f["name"], f["kind"], "fttr"),
+                                        *_management(f))
+
     pools = {}
     for p in spec.get("pool", []):
         length = p.get("block-length") or (29 if p["type"] == "public-static" else 30)
@@ -195,6 +201,11 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"))
+
+
+def _management(entry: dict) -> tuple[str | None, int]:
+    m = entry.get("management", {})
+    return m.get("address"), m.get("port", 830)
 
 
 def _check_pool_overlap(pools: dict[str, Pool], file: str, problems: list[Problem]) -> None:

@@ -161,14 +161,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
 
         touched: set[str] = set()
         deleted_devices: dict[str, list[str]] = {}
-        for name in delete:
-            svc = SERVICES.by_kind(intents[name].kind)
+        for name in delete:  # where each was, before any is gone (one may be placed through another)
             try:
-                was = svc.place(intents[name], ctx)
+                was = SERVICES.by_kind(intents[name].kind).place(intents[name], ctx)
                 deleted_devices[name] = sorted(was.devices)
                 touched.update(was.devices)
             except FullbarsError:
                 deleted_devices[name] = []
+        for name in delete:
+            svc = SERVICES.by_kind(intents[name].kind)
             ctx.alloc.release(name)
             svc.forget(intents[name], ctx)
             Store.forget_reach(s, name)

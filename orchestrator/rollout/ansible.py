@@ -38,6 +38,13 @@ def run(plan_dir: Path, target, devices: list[str] | None = None, forks: int = 1
         raise FullbarsError("ansible-runner is not installed", fix="pip install ansible ansible-runner") from None
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
     devices = devices or sorted(m["devices"])
+    from orchestrator.devices.registry import KINDS
+
+    secret = [d for d in devices if KINDS.get(m["devices"][d]["kind"]).secrets]
+    if secret:  # the artifacts hold secret references; only fullbars' own sessions put the values in
+        raise FullbarsError(f"{', '.join(secret)}: device kinds with secret leaves cannot go through Ansible "
+                            "(the artifacts carry only the secret references)",
+                            fix="use `fullbars apply` for them, or leave them out of the Ansible run")
     password = next(iter({target.endpoint(d).creds.password for d in devices}))
     with tempfile.TemporaryDirectory() as tmp:
         inv = Path(tmp) / "inventory.yml"

@@ -24,8 +24,8 @@ def lab_checks(result, target):
         late = wait_applied(st, [d.device for d in result.devices if d.device in st["nodes"]])
         if late:
             return [f"{', '.join(late)}: the lab did not apply the commit in time"]
-        services = [s.name for s in result.services if s.kind == "BusinessBroadband"]
-        cpes = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] == "cpe"}
+        services = [s.name for s in result.services if s.kind in ("BusinessBroadband", "FttrWifi")]
+        cpes = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
         only = [s for s in services if s in cpes]
         if not only:
             return []
@@ -41,7 +41,7 @@ def dry_run(result, target) -> list[dict]:
     out = []
     for d in result.devices:
         try:
-            s = Session(target.endpoint(d.device))
+            s = Session(target.endpoint(d.device), d.kind, d.intended, d.current)
         except FullbarsError:
             raise
         except Exception as e:

@@ -25,6 +25,11 @@ def _resources(store, network_file, line: str) -> tuple[dict, object]:
     svc = next((x for x in result.services if x.name == line), None)
     if svc is None:
         raise FullbarsError(f"service {line} could not be placed")
+    if svc.kind != "BusinessBroadband":
+        feed = svc.resources.get("line")
+        raise FullbarsError(f"{line} is a {svc.kind} service; the network check is for a line",
+                            fix=f"check the line that feeds it: fullbars check {feed}" if feed else
+                            "name a BusinessBroadband service")
     return svc.resources, result
 
 

@@ -54,7 +54,7 @@ def check(store: Store, target) -> list[dict]:
         if dev not in target.endpoints:
             continue
         try:
-            sess = Session(target.endpoint(dev))
+            sess = Session(target.endpoint(dev), row.kind, row.config)
             live = sess.running_xml()
             sess.close()
         except Exception as e:

@@ -34,7 +34,7 @@ def recover(store: Store, network=None) -> list[dict]:
         notes, confirmed, stuck = {}, [], []
         for row in rows:
             try:
-                sess = Session(target.endpoint(row.device))
+                sess = Session(target.endpoint(row.device), row.kind, row.intended, row.before or "")
             except Exception as e:
                 notes[row.device] = f"unreachable: {rpc_error_text(e)}"
                 stuck.append(row.device)
@@ -68,7 +68,7 @@ def recover(store: Store, network=None) -> list[dict]:
         if tx.state == "confirming" and stuck:
             for row in confirmed:  # half confirmed: take the confirmed ones back
                 try:
-                    sess = Session(target.endpoint(row.device))
+                    sess = Session(target.endpoint(row.device), row.kind, row.intended, row.before or "")
                     _reverse(sess, row)
                     sess.close()
                     notes[row.device] += "; undone with its reverse edit"

@@ -111,6 +111,7 @@ class Transaction:
         self.tx = tx or new_id()
         self.journal = Journal(store, self.tx)
         self.results = {c.device: DeviceResult(c.device) for c in changes}
+        self.previous: dict[str, str] = {}  # what the store says each device was last given
         self.timings: dict[str, float] = {}
 
     # --- the steps -----------------------------------------------------------------------
@@ -146,7 +147,7 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        r.session = Session(c.endpoint)
+        r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
         r.session.lock()
         r.state = "locked"
@@ -224,6 +225,11 @@ class Transaction:
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
+        secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
+        if secret:  # their last configs' secret references, to recognise what such a device runs
+            with self.store.transaction() as s:
+                rows = [s.get(DeviceConfigRow, d) for d in secret]
+                self.previous = {r.device: r.config for r in rows if r is not None}
         try:
             self.journal.state("editing")
             failed = self._parallel("edit", self._prepare, devices)

@@ -1,0 +1,201 @@
+"""FttrWifi: a main FTTR unit at the customer's ONU, room units fed by fibre, SSIDs and a channel
+plan. The OLT and BNG side is the gigabit BusinessBroadband line the intent names."""
+
+from __future__ import annotations
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.network.model import bps, rate_text
+from orchestrator.services.base import Placement, Service
+from orchestrator.services.business_broadband import BusinessBroadband
+
+GIGABIT = 10**9
+BAND_ID = {"2.4GHz": 1, "5GHz": 2, "6GHz": 3}  # radio id per band, the same on every unit
+DEFAULT_WIDTH = {"2.4GHz": 20, "5GHz": 80, "6GHz": 160}
+# Channels a band has anywhere (regulatory domains narrow these further on the unit).
+CHANNELS = {"2.4GHz": set(range(1, 15)),
+            "5GHz": {36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136,
+                     140, 144, 149, 153, 157, 161, 165, 169, 173, 177},
+            "6GHz": set(range(1, 234, 4))}
+WIDTHS = {"2.4GHz": (20, 40), "5GHz": (20, 40, 80, 160), "6GHz": (20, 40, 80, 160, 320)}
+# openconfig-wifi-types identities for the set of bands an SSID is offered on.
+FREQUENCY = {("2.4GHz",): "FREQ_2GHZ", ("5GHz",): "FREQ_5GHZ", ("6GHz",): "FREQ_6GHZ",
+             ("2.4GHz", "5GHz"): "FREQ_2_5_GHZ", ("5GHz", "6GHz"): "FREQ_5_6_GHZ",
+             ("2.4GHz", "6GHz"): "FREQ_2_6_GHZ", ("2.4GHz", "5GHz", "6GHz"): "FREQ_2_5_6_GHZ"}
+# security → (openconfig-wifi-mac opmode, the passphrase leaf, management frame protection)
+SECURITY = {"wpa3": ("WPA3_SAE", "wpa3-psk", True), "wpa3-wpa2": ("WPA3_2_SAE_TRANSITION", "wpa3-psk", True),
+            "wpa2": ("WPA2_PERSONAL", "wpa2-psk", False)}
+
+
+def _bands(names) -> tuple[str, ...]:
+    return tuple(b for b in BAND_ID if b in set(names))
+
+
+class FttrWifi(Service):
+    kind = "FttrWifi"
+    template = "fttr-wifi"
+    module = "fullbars-fttr-wifi"
+    top = "fttr-wifi"
+
+    def identity(self, spec: dict) -> dict:
+        return {"main unit": spec["main-unit"]["device"], "main unit serial": spec["main-unit"]["serial"]}
+
+    # --- rules -------------------------------------------------------------------------
+    def check(self, intent, ctx) -> list[Problem]:
+        out = self._check_line(intent, ctx)
+        out += self._check_unit(intent, ctx)
+        out += self._check_rooms(intent, ctx)
+        out += self._check_wifi(intent)
+        return out
+
+    def _line(self, intent, ctx):
+        it = ctx.intents.get(intent.spec["line"])
+        return it if it is not None and it.kind == "BusinessBroadband" else None
+
+    def _check_line(self, intent, ctx) -> list[Problem]:
+        name = intent.spec["line"]
+        line = self._line(intent, ctx)
+        if line is None:
+            known = sorted(n for n, it in ctx.intents.items() if it.kind == "BusinessBroadband")
+            return [Problem(f"unknown BusinessBroadband line {name!r}", **intent.where("spec.line"),
+                            fix="name a line planned before or with this intent; lines: " +
+                                (", ".join(known[:8]) or "none"))]
+        down, _ = BusinessBroadband.rates(line, ctx.network)
+        out = []
+        if down < GIGABIT:
+            out.append(Problem(f"line {name} is {rate_text(down)} downstream; FTTR WiFi needs a gigabit line "
+                               f"(1000M downstream)", **intent.where("spec.line"),
+                               fix=f"raise {name}'s rates.downstream to 1000M ({line.file}), or name a gigabit line"))
+        for other in ctx.intents.values():
+            if other.kind == self.kind and other.name != intent.name and other.spec["line"] == name:
+                out.append(Problem(f"line {name} already feeds FTTR service {other.name} ({other.file})",
+                                   **intent.where("spec.line"), fix="one main FTTR unit per line"))
+        return out
+
+    def _check_unit(self, intent, ctx) -> list[Problem]:
+        dev_name = intent.spec["main-unit"]["device"]
+        dev = ctx.network.devices.get(dev_name)
+        units = sorted(d.name for d in ctx.network.devices.values() if d.role == "fttr")
+        if dev is None or dev.role != "fttr":
+            return [Problem(f"{dev_name!r} is not a main FTTR unit of the network description",
+                            **intent.where("spec.main-unit.device"),
+                            fix="add it under spec.fttr in the network description; FTTR units there: " +
+                                (", ".join(units) or "none"))]
+        for other in ctx.intents.values():
+            if other.kind == self.kind and other.name != intent.name and \
+                    other.spec["main-unit"]["device"] == dev_name:
+                return [Problem(f"main FTTR unit {dev_name} already serves {other.name} ({other.file})",
+                                **intent.where("spec.main-unit.device"), fix="one FttrWifi service per main unit")]
+        return []
+
+    def _check_rooms(self, intent, ctx) -> list[Problem]:
+        spec, out = intent.spec, []
+        line = self._line(intent, ctx)
+        line_rates = BusinessBroadband.rates(line, ctx.network) if line else None
+        serials = {spec["main-unit"]["serial"]: "spec.main-unit.serial"}
+        for other in ctx.intents.values():
+            if other.kind == self.kind and other.name != intent.name:
+                for s in [other.spec["main-unit"]["serial"]] + [r["serial"] for r in other.spec["room"]]:
+                    serials.setdefault(s, f"service {other.name} ({other.file})")
+        for i, room in enumerate(spec["room"]):
+            where = f"spec.room[{i}]"
+            if room["serial"] in serials:
+                out.append(Problem(f"room unit serial {room['serial']} is already used by {serials[room['serial']]}",
+                                   **intent.where(f"{where}.serial"), fix="check the serial on the room unit's label"))
+            serials[room["serial"]] = where
+            for j, what in enumerate(("downstream", "upstream")):
+                asked = room.get("rates", {}).get(what)
+                if line_rates and asked and bps(asked) > line_rates[j]:
+                    out.append(Problem(f"room {room['name']} asks for {asked} {what}, more than the line's "
+                                       f"{rate_text(line_rates[j])}", **intent.where(f"{where}.rates.{what}"),
+                                       fix=f"ask for at most {rate_text(line_rates[j])}, or leave it out "
+                                           "(a room gets the line's rate)"))
+        return out
+
+    def _check_wifi(self, intent) -> list[Problem]:
+        spec, out = intent.spec, []
+        planned = {r["band"] for r in spec["radio"]}
+        for i, r in enumerate(spec["radio"]):
+            where = f"spec.radio[{i}]"
+            bad = [c for c in r["channels"] if c not in CHANNELS[r["band"]]]
+            if bad:
+                out.append(Problem(f"channel(s) {', '.join(map(str, bad))} are not {r['band']} channels",
+                                   **intent.where(f"{where}.channels"),
+                                   fix=f"{r['band']} channels: {_ranges(CHANNELS[r['band']])}"))
+            width = int(r.get("width", DEFAULT_WIDTH[r["band"]]))
+            if width not in WIDTHS[r["band"]]:
+                out.append(Problem(f"{width} MHz channels do not exist at {r['band']}", **intent.where(f"{where}.width"),
+                                   fix="widths there: " + ", ".join(map(str, WIDTHS[r["band"]]))))
+        for i, s in enumerate(spec["ssid"]):
+            where = f"spec.ssid[{i}]"
+            bands = s.get("band") or sorted(planned)
+            missing = [b for b in bands if b not in planned]
+            if missing:
+                out.append(Problem(f"SSID {s['name']} is offered on {', '.join(missing)}, which the radio plan "
+                                   f"does not have", **intent.where(f"{where}.band"),
+                                   fix="add a radio for that band, or leave it out of the SSID's bands"))
+            if "6GHz" in bands and s.get("security", "wpa3") != "wpa3":
+                out.append(Problem(f"SSID {s['name']} is offered on 6GHz, which allows WPA3 only",
+                                   **intent.where(f"{where}.security"),
+                                   fix="use security: wpa3, or leave 6GHz out of the SSID's bands"))
+        return out
+
+    # --- allocation --------------------------------------------------------------------
+    def place(self, intent, ctx):
+        from orchestrator.services.registry import SERVICES  # it imports this module
+
+        spec, name = intent.spec, intent.name
+        line = self._line(intent, ctx)
+        if line is None:  # its line is being deleted without it
+            raise FullbarsError(Problem(f"unknown BusinessBroadband line {spec['line']!r}",
+                                        **intent.where("spec.line"), fix="delete this FTTR service with its line"))
+        # The line's own placement is idempotent: the same answer it gets in this plan.
+        fed = SERVICES.by_kind(line.kind).place(line, ctx).resources
+        plan = self._channel_plan(spec)
+        rooms = []
+        for i, room in enumerate(spec["room"], start=1):
+            rates = room.get("rates", {})
+            rooms.append({"name": room["name"], "ifname": f"room-{room['name']}", "serial": room["serial"],
+                          "down_bps": bps(rates["downstream"]) if "downstream" in rates else fed["downstream-bps"],
+                          "up_bps": bps(rates["upstream"]) if "upstream" in rates else fed["upstream-bps"],
+                          "radios": plan(i)})
+        ssids = []
+        for s in spec["ssid"]:
+            opmode, leaf, mfp = SECURITY[s.get("security", "wpa3")]
+            bands = _bands(s.get("band") or [r["band"] for r in spec["radio"]])
+            ssids.append({"name": s["name"], "opmode": opmode, "psk_leaf": leaf, "mfp": mfp,
+                          "passphrase_ref": s["passphrase-ref"], "frequency": FREQUENCY[bands],
+                          "hidden": s.get("hidden", False)})
+        unit = spec["main-unit"]["device"]
+        variables = {"service": name, "customer": line.spec["customer"], "line": line.name,
+                     "main_serial": spec["main-unit"]["serial"], "main_radios": plan(0), "rooms": rooms,
+                     "ssids": ssids}
+        resources = {
+            "line": line.name, "main-unit": unit, "main-unit-serial": spec["main-unit"]["serial"],
+            "onu-serial": fed["onu-serial"], "olt": fed["olt"], "bng": fed["bng"],
+            "address-block": fed["address-block"],
+            "rooms": {r["name"]: {"serial": r["serial"], "interface": r["ifname"], "downstream-bps": r["down_bps"],
+                                  "upstream-bps": r["up_bps"],
+                                  "channels": ", ".join(f"{c['band']} {c['channel']}" for c in r["radios"])}
+                      for r in rooms},
+            "ssids": {s["name"]: {"security": s.get("security", "wpa3"), "passphrase-ref": s["passphrase-ref"]}
+                      for s in spec["ssid"]},
+            "line-downstream-bps": fed["downstream-bps"], "line-upstream-bps": fed["upstream-bps"]}
+        return Placement(devices={unit: variables}, resources=resources)
+
+    @staticmethod
+    def _channel_plan(spec):
+        """unit index (0: main unit, 1..: rooms) → its radios, channels taken in turn per band."""
+        radios = sorted(spec["radio"], key=lambda r: BAND_ID[r["band"]])
+
+        def of(i: int) -> list[dict]:
+            return [{"id": BAND_ID[r["band"]], "band": r["band"], "frequency": FREQUENCY[(r["band"],)],
+                     "channel": r["channels"][i % len(r["channels"])],
+                     "width": int(r.get("width", DEFAULT_WIDTH[r["band"]]))} for r in radios]
+        return of
+
+
+def _ranges(values) -> str:
+    vals = sorted(values)
+    if vals == list(range(vals[0], vals[-1] + 1)):
+        return f"{vals[0]}..{vals[-1]}"
+    return ", ".join(map(str, vals[:12])) + (" ..." if len(vals) > 12 else "")

@@ -1,0 +1,192 @@
+"""FTTR WiFi planning: the example plans, yanglint (an independent tool) accepts what fullbars
+validated with libyang and refuses what the model forbids, rooms and channels come out as
+intended, and secret leaves hold references, never values."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import EXAMPLES, cli, yanglint_device
+
+FTTR = {"f": "urn:fullbars:yang:fullbars-fttr", "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces"}
+INTENTS = [str(EXAMPLES / "fttr/studio-line.yaml"), str(EXAMPLES / "fttr/studio-wifi.yaml")]
+
+
+@pytest.fixture
+def planned(tmp_path, db):
+    out = tmp_path / "plan"
+    r = cli("plan", *INTENTS, "--network", str(EXAMPLES / "network.yaml"), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    return out, r.stdout
+
+
+def _tree(out, device="fttr-studio"):
+    return etree.fromstring((out / f"{device}.xml").read_bytes())
+
+
+def test_example_plans_the_unit_and_its_line(planned, yanglint):
+    out, _ = planned
+    m = json.loads((out / "manifest.json").read_text())
+    assert sorted(m["devices"]) == ["bng-east", "fttr-studio", "olt-1"]
+    assert m["services"]["studio-wifi"]["devices"] == ["fttr-studio"]
+    for dev in m["devices"]:
+        r = yanglint_device(yanglint, out, dev)
+        assert r.returncode == 0, f"{dev}: {r.stderr}"
+    t = _tree(out)
+    rooms = {i.findtext("if:name", namespaces=FTTR): i.findtext("f:room-unit/f:expected-serial-number", namespaces=FTTR)
+             for i in t.iterfind(".//if:interface", FTTR)}
+    assert rooms == {"room-office": "FTTR00000A01", "room-studio": "FTTR00000A02",
+                     "room-kitchen": "FTTR00000A03", "room-lounge": "FTTR00000A04"}
+    assert {int(r.text) for r in t.iterfind(".//f:room-unit/f:rates/f:downstream", FTTR)} == {10**9}
+
+
+def test_channel_plan_gives_neighbouring_units_different_channels(planned):
+    out, _ = planned
+    t = _tree(out)
+
+    def ch(unit, radio_id):
+        return int(unit.find(f"f:radio[f:id='{radio_id}']/f:channel", FTTR).text)
+    main = t.find("f:fttr/f:main-unit", FTTR)
+    rooms = [i.find("f:room-unit", FTTR) for i in t.iterfind(".//if:interface", FTTR)]
+    five = [ch(main, 2)] + [ch(r, 2) for r in rooms]
+    assert sorted(five) == [36, 52, 100, 116, 132]  # five units, five channels from the intent's list
+
+
+def test_passphrases_are_references_in_config_and_plan_output(planned, monkeypatch):
+    out, stdout = planned
+    t = _tree(out)
+    ssids = {s.findtext("f:name", namespaces=FTTR): (s.findtext("f:opmode", namespaces=FTTR),
+                                                     s.findtext("f:wpa3-psk", namespaces=FTTR), s.findtext("f:mfp", namespaces=FTTR))
+             for s in t.iterfind("f:fttr/f:ssid", FTTR)}
+    assert ssids == {"Studio": ("WPA3_SAE", "env:STUDIO_WIFI_PSK", "true"),
+                     "Studio-Guest": ("WPA3_2_SAE_TRANSITION", "env:STUDIO_GUEST_PSK", "true")}
+    assert "passphrase-ref env:STUDIO_WIFI_PSK" in stdout
+
+
+def test_yanglint_refuses_an_ssid_without_its_passphrase(planned, yanglint):
+    """The model's own rule, checked by an independent tool: WPA3-SAE needs wpa3-psk."""
+    out, _ = planned
+    text = (out / "fttr-studio.xml").read_text()
+    assert "<wpa3-psk>env:STUDIO_GUEST_PSK</wpa3-psk>" in text
+    (out / "fttr-studio.xml").write_text(text.replace("<wpa3-psk>env:STUDIO_GUEST_PSK</wpa3-psk>", ""))
+    r = yanglint_device(yanglint, out, "fttr-studio")
+    assert r.returncode != 0 and "wpa3-psk" in r.stderr
+
+
+def test_rooms_default_to_the_line_rates(tmp_path, db):
+    line = (EXAMPLES / "fttr/studio-line.yaml").read_text().replace("upstream: 1000M", "upstream: 500M")
+    (tmp_path / "line.yaml").write_text(line)
+    out = tmp_path / "plan"
+    r = cli("plan", str(tmp_path / "line.yaml"), INTENTS[1], "--network", str(EXAMPLES / "network.yaml"),
+            "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    ups = {int(u.text) for u in _tree(out).iterfind(".//f:room-unit/f:rates/f:upstream", FTTR)}
+    assert ups == {500 * 10**6}
+
+
+def test_planning_fttr_alone_uses_the_stored_line(tmp_path, db):
+    assert cli("plan", INTENTS[0], "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    out = tmp_path / "plan"
+    r = cli("plan", INTENTS[1], "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert list(m["devices"]) == ["fttr-studio"]
+    assert m["services"]["studio-wifi"]["resources"]["address-block"] == "203.0.113.0/29"
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+def test_secret_leaves_of_every_kind_exist_in_its_models():
+    from orchestrator.devices.registry import KINDS
+
+    seen = 0
+    for name in KINDS.names():
+        kind = KINDS.get(name)
+        for path in kind.secrets:
+            nodes = list(kind.models.ctx.find_path(path))
+            assert nodes and nodes[0].keyword() == "leaf", f"{name}: {path}"
+            seen += 1
+    assert seen >= 2
+
+
+def test_edit_gets_the_value_and_replies_are_masked(planned, monkeypatch):
+    from orchestrator.netconf.secrets import MASK, Secrets
+
+    out, _ = planned
+    monkeypatch.setenv("STUDIO_WIFI_PSK", "s3cret-studio-pass")
+    monkeypatch.setenv("STUDIO_GUEST_PSK", "s3cret-guest-pass")
+    intended = (out / "fttr-studio.xml").read_text()
+    sec = Secrets.for_kind("fttr", intended)
+    assert Secrets.for_kind("olt-bbf", intended) is None  # kinds without secret leaves: nothing to do
+    wire = sec.fill(intended)
+    assert "s3cret-studio-pass" in wire and "s3cret-guest-pass" in wire and "env:STUDIO" not in wire
+    reply = etree.fromstring(wire.replace("s3cret-guest-pass", "set-by-someone-else").encode())
+    masked = etree.tostring(sec.mask(reply), encoding="unicode")
+    assert "s3cret" not in masked and "set-by-someone-else" not in masked
+    assert "env:STUDIO_WIFI_PSK" in masked and MASK in masked
+    assert sec.scrub('invalid value "s3cret-studio-pass"') == 'invalid value "(the value of env:STUDIO_WIFI_PSK)"'
+    with pytest.raises(Exception) as e:
+        sec.fill(masked)  # a masked value cannot be sent back: fullbars does not know it
+    assert "no reference" in str(e.value) and "set-by-someone-else" not in str(e.value)
+
+
+def test_unset_secret_names_the_reference_only(planned, monkeypatch):
+    from orchestrator.errors import FullbarsError
+    from orchestrator.netconf.secrets import Secrets
+
+    out, _ = planned
+    monkeypatch.delenv("STUDIO_WIFI_PSK", raising=False)
+    sec = Secrets.for_kind("fttr", (out / "fttr-studio.xml").read_text())
+    with pytest.raises(FullbarsError) as e:
+        sec.fill((out / "fttr-studio.xml").read_text())
+    assert "env:STUDIO_WIFI_PSK names an unset environment variable" in e.value.render()
+
+
+def test_fttr_model_passes_pyang_lint_as_our_other_models_do():
+    """pyang --lint: nothing beyond what every fullbars model shows (revision reference, mandatory top)."""
+    from orchestrator import settings
+
+    paths = ":".join(str(p) for p in settings.search_dirs())
+    pyang = Path(sys.executable).with_name("pyang")  # installed with fullbars' test extras
+    assert pyang.exists(), "pyang is missing: pip install -e '.[test]' (scripts/setup.sh does it)"
+    for f in ("devices/fullbars-fttr.yang", "services/fullbars-fttr-wifi.yang"):
+        r = subprocess.run([str(pyang), "--lint", "-p", paths, str(settings.OWN_YANG / f)], capture_output=True, text=True)
+        errors = [ln for ln in r.stderr.splitlines() if "error" in ln and "4.10: top-level node" not in ln]
+        assert errors == [], r.stderr
+
+
+def test_a_line_feeding_fttr_is_deleted_with_its_fttr_service(db):
+    assert cli("plan", *INTENTS, "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    r = cli("delete", "studio-line", db=db)
+    assert r.exit_code == 2 and "delete this FTTR service with its line" in r.stderr
+    r = cli("delete", "studio-line", "studio-wifi", db=db)  # either order: each is placed before any goes
+    assert r.exit_code == 0, r.stderr
+    assert "studio-wifi  →  fttr-studio" in r.stdout and "studio-line  →  bng-east, olt-1" in r.stdout
+
+
+def test_ansible_path_refuses_devices_with_secret_leaves(planned):
+    """Ansible ships the artifacts as they are, and they hold only the references."""
+    from orchestrator.errors import FullbarsError
+    from orchestrator.rollout.ansible import run
+
+    out, _ = planned
+    with pytest.raises(FullbarsError) as e:
+        run(out, None, ["olt-1", "fttr-studio"])
+    assert "fttr-studio: device kinds with secret leaves cannot go through Ansible" in e.value.render()
+
+
+def test_network_check_of_an_fttr_service_points_at_its_line(db):
+    from orchestrator.errors import FullbarsError
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.check import check
+
+    assert cli("plan", *INTENTS, "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    with pytest.raises(FullbarsError) as e:
+        check(Store(db), None, "studio-wifi")
+    assert "fix: check the line that feeds it: fullbars check studio-line" in e.value.render()
