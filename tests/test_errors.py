@@ -39,3 +39,20 @@ def test_no_traceback_from_the_real_command(tmp_path):
                        cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "malformed YAML" in r.stderr and f"{bad}:2" in r.stderr
+
+
+def test_a_network_that_loses_a_pinned_olt_is_refused_naming_the_line(db, tmp_path):
+    from conftest import cli
+
+    intents = [str(p) for p in sorted((REPO / "examples/intents").glob("*.yaml"))]
+    assert cli("plan", *intents, "--network", "examples/network.yaml", db=db).exit_code == 0
+    text = (REPO / "examples/network.yaml").read_text()
+    start = text.index("  - name: olt-3")
+    end = text.index("  - name: olt-4")
+    smaller = tmp_path / "network.yaml"
+    smaller.write_text(text[:start] + text[end:])
+    before = snapshot(db)
+    r = cli("plan", str(REPO / "examples/intents/acme-hq.yaml"), "--network", str(smaller), db=db)
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert "line clinic-west is pinned to OLT olt-3" in r.stderr and "examples/intents/clinic-west.yaml" in r.stderr
+    assert snapshot(db) == before

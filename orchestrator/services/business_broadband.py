@@ -172,6 +172,7 @@ class BusinessBroadband(Service):
                     olt_name in net.devices and port_name in net.devices[olt_name].pon_ports:
                 candidates = [net.devices[olt_name].pon_ports[port_name]]
         if not candidates:
+            self._pin_exists(intent, net, pin)
             olts = [net.devices[pin["olt"]]] if pin.get("olt") else net.olts_at(spec["site"])
             for olt in olts:
                 ports = [olt.pon_ports[pin["pon-port"]]] if pin.get("pon-port") else list(olt.pon_ports.values())
@@ -218,6 +219,21 @@ class BusinessBroadband(Service):
             f"no PON port at {where} has room for {rate_text(up)} more assured upstream "
             f"({len(candidates)} port(s) checked, all full)", **intent.where("spec.site"),
             fix="add PON ports or OLTs to the network description, or lower the upstream rate"))
+
+    @staticmethod
+    def _pin_exists(intent, net, pin: dict) -> None:
+        """A stored line is not checked again; the network description may have lost its pin since."""
+        olt = net.devices.get(pin.get("olt") or "")
+        if pin.get("olt") and (olt is None or olt.role != "olt"):
+            raise FullbarsError(Problem(
+                f"line {intent.name} is pinned to OLT {pin['olt']}, which the network description "
+                f"{net.file} does not have", **intent.where("spec.placement.olt"),
+                fix=f"keep {pin['olt']} in the network description, or re-place the line (another OLT) or delete it"))
+        if pin.get("pon-port") and pin["pon-port"] not in olt.pon_ports:
+            raise FullbarsError(Problem(
+                f"line {intent.name} is pinned to PON port {pin['pon-port']} of {olt.name}, which the network "
+                f"description {net.file} does not have", **intent.where("spec.placement.pon-port"),
+                fix=f"keep the port in the network description, or re-place or delete the line"))
 
     @staticmethod
     def _pool(intent, net, bng: str, mode: str, named: str | None):

@@ -1,0 +1,86 @@
+"""The store on PostgreSQL (the production database; SQLite is the embedded default): the same
+plan gives the same allocations and device configs, a second plan is a no-op, and input that
+fails changes nothing. A throwaway PostgreSQL server runs on a UNIX socket for the module."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import EXAMPLES, REPO, snapshot
+
+INTENTS = [str(p) for p in sorted((EXAMPLES / "intents").glob("*.yaml"))]
+
+
+def _pg_bin() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (scripts/setup.sh does it)")
+    return os.path.dirname(found[-1])
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    bindir = _pg_bin()
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "postgres", "--"]
+    else:
+        run_as = []
+    data = tempfile.mkdtemp(prefix="fullbars-pg-", dir="/tmp")
+    if run_as:
+        shutil.chown(data, "postgres", "postgres")
+    try:
+        subprocess.run(run_as + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True)
+        subprocess.run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-w", "-l", f"{data}/log", "-o",
+                                 f"-k {data} -c listen_addresses='' -p 5439 -c fsync=off", "start"],
+                       check=True, capture_output=True)
+        subprocess.run(run_as + [f"{bindir}/createdb", "-h", data, "-p", "5439", "-U", "postgres", "fullbars"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg://postgres@/fullbars?host={data}&port=5439"
+    except subprocess.CalledProcessError as e:
+        pytest.fail(f"could not start a PostgreSQL server: {e.stderr.decode(errors='replace')[-500:]}")
+    finally:
+        subprocess.run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _plan(url: str):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(url)
+    result = plan(store, str(EXAMPLES / "network.yaml"), INTENTS)
+    store.engine.dispose()
+    return result
+
+
+def test_postgres_store_plans_like_sqlite(pg_url, tmp_path):
+    on_pg = _plan(pg_url)
+    on_sqlite = _plan(f"sqlite:///{tmp_path}/s.db")
+    assert [s.resources for s in on_pg.services] == [s.resources for s in on_sqlite.services]
+    assert {d.device: d.intended for d in on_pg.devices} == {d.device: d.intended for d in on_sqlite.devices}
+    before = snapshot(pg_url)
+    assert before["allocations"] and before["intents"]
+    again = _plan(pg_url)
+    assert {s.action for s in again.services} == {"unchanged"}
+    after = snapshot(pg_url)
+    assert after["allocations"] == before["allocations"]
+
+
+def test_postgres_store_is_unchanged_by_input_that_fails(pg_url):
+    from conftest import cli
+
+    case = REPO / "tests/golden/errors/upgrade-oversubscribes-pon"  # planned over what the store holds
+    _plan(pg_url)
+    r = cli("plan", str(case / "setup.yaml"), "--network", str(EXAMPLES / "network.yaml"), db=pg_url)
+    assert r.exit_code == 0, r.stderr
+    before = snapshot(pg_url)
+    r = cli("plan", str(case / "intent.yaml"), db=pg_url)
+    assert r.exit_code == 2 and "oversubscribes PON port olt-1 1/1/3" in r.stderr
+    assert snapshot(pg_url) == before
