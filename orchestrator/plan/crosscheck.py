@@ -111,7 +111,12 @@ def _addresses(device_facts) -> list[Problem]:
             if plen:
                 nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
     nets.sort(key=lambda n: (n[0].first, -n[0].last))
+    ends: dict = defaultdict(set)
+    for n, w in nets:
+        ends[n].add(w.split(" ", 1)[0])
     for (na, wa), (nb, wb) in zip(nets, nets[1:]):
+        if na == nb and len(ends[na]) == 2 and sum(1 for n, _ in nets if n == na) == 2:
+            continue  # the two ends of a point-to-point link between two devices
         if nb.first <= na.last:
             problems.append(Problem(f"subnet {nb} on {wb} overlaps {na} on {wa}",
                                     fix="each line needs its own block; check the pools and templates"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.errors import FullbarsError
 from orchestrator.services.base import Service
 from orchestrator.services.business_broadband import BusinessBroadband
+from orchestrator.services.campus5g import Campus5G
 
 
 class ServiceRegistry:
@@ -25,3 +26,4 @@ class ServiceRegistry:
 
 SERVICES = ServiceRegistry()
 SERVICES.register(BusinessBroadband())
+SERVICES.register(Campus5G())
