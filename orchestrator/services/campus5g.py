@@ -18,6 +18,15 @@ def _overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
+def _where(intent, lst: str, name: str, leaf: str) -> dict:
+    """Problem location of a leaf of a list entry, by the entry's position in the YAML."""
+    items = intent.spec
+    for part in lst.split("."):
+        items = items[part]
+    idx = [x["name"] for x in list(items)].index(name)
+    return intent.where(f"spec.{lst}[{idx}].{leaf}")
+
+
 def sd_hex(value: int) -> str:
     return f"{value:06X}"
 
@@ -61,7 +70,7 @@ class Campus5G(Service):
         for s in slices:
             if s["dnn"] in dnns:
                 out.append(Problem(f"DNN {s['dnn']} is used by slices {dnns[s['dnn']]} and {s['name']}",
-                                   **intent.where(f"spec.slice[{s['name']}].dnn"),
+                                   **_where(intent, "slice", s['name'], "dnn"),
                                    fix="give every slice its own data network"))
             dnns[s["dnn"]] = s["name"]
         given = {}
@@ -70,21 +79,21 @@ class Campus5G(Service):
                 key = (s["sst"], s["sd"].upper())
                 if key in given:
                     out.append(Problem(f"slices {given[key]} and {s['name']} have the same S-NSSAI "
-                                       f"(SST {s['sst']}, SD {s['sd']})", **intent.where(f"spec.slice[{s['name']}].sd"),
+                                       f"(SST {s['sst']}, SD {s['sd']})", **_where(intent, "slice", s['name'], "sd"),
                                        fix="leave sd out to have one allocated, or give another"))
                 given[key] = s["name"]
         for a in spec.get("application", []):
             for d in a["dnn"]:
                 if d not in dnns:
                     out.append(Problem(f"application {a['name']} names DNN {d!r}, which no slice of this intent uses",
-                                       **intent.where(f"spec.application[{a['name']}].dnn"),
+                                       **_where(intent, "application", a['name'], "dnn"),
                                        fix="DNNs of this intent: " + ", ".join(sorted(dnns))))
         out += self._subnets(intent, ctx, site)
         out += self._others(intent, ctx, dnns)
         for g in spec.get("device-group", []):
             if g["devices"] > site.imsi_block:
                 out.append(Problem(f"device group {g['name']} needs {g['devices']} IMSIs; one block holds "
-                                   f"{site.imsi_block}", **intent.where(f"spec.device-group[{g['name']}].devices"),
+                                   f"{site.imsi_block}", **_where(intent, "device-group", g['name'], "devices"),
                                    fix="split the group, or raise imsi-block in the network description"))
         return out
 
@@ -96,7 +105,7 @@ class Campus5G(Service):
         apps = list(intent.spec.get("application", []))
         for i, a in enumerate(apps):
             na = netaddr.IPNetwork(a["subnet"])
-            where = intent.where(f"spec.application[{a['name']}].subnet")
+            where = _where(intent, "application", a['name'], "subnet")
             for what, prefix in ranges:
                 if _overlap(na, netaddr.IPNetwork(prefix)):
                     out.append(Problem(f"application {a['name']} subnet {a['subnet']} overlaps {what} {prefix}",
@@ -118,7 +127,7 @@ class Campus5G(Service):
             theirs = {s["dnn"] for s in other.spec["slice"]}
             for d in sorted(set(dnns) & theirs):
                 out.append(Problem(f"DNN {d} is already used by {other.spec['enterprise']} (service {name})",
-                                   **intent.where(f"spec.slice[{dnns[d]}].dnn"),
+                                   **_where(intent, "slice", dnns[d], "dnn"),
                                    fix="a DNN names one tenant's data network: choose another"))
             their_sd = {(s["sst"], s["sd"].upper()): s["name"] for s in other.spec["slice"] if "sd" in s}
             for s in spec["slice"]:
@@ -126,14 +135,14 @@ class Campus5G(Service):
                 if key in their_sd:
                     out.append(Problem(f"S-NSSAI SST {s['sst']} SD {s['sd']} of slice {s['name']} is already slice "
                                        f"{their_sd[key]} of {other.spec['enterprise']} (service {name})",
-                                       **intent.where(f"spec.slice[{s['name']}].sd"),
+                                       **_where(intent, "slice", s['name'], "sd"),
                                        fix="leave sd out to have one allocated, or choose another"))
             for a in spec.get("application", []):
                 for b in other.spec.get("application", []):
                     if _overlap(netaddr.IPNetwork(a["subnet"]), netaddr.IPNetwork(b["subnet"])):
                         out.append(Problem(f"application {a['name']} subnet {a['subnet']} overlaps {b['subnet']} of "
                                            f"{other.spec['enterprise']} (service {name})",
-                                           **intent.where(f"spec.application[{a['name']}].subnet"),
+                                           **_where(intent, "application", a['name'], "subnet"),
                                            fix="tenants at one site need distinct subnets (one routing table at the PE)"))
         return out
 
@@ -152,7 +161,7 @@ class Campus5G(Service):
                 holder = alloc.take_value(name, f"sd:{s['name']}", f"sd:{plmn}", sd)
                 if holder:
                     raise FullbarsError(Problem(f"SD {s['sd']} is already allocated to {holder}",
-                                                **intent.where(f"spec.slice[{s['name']}].sd"),
+                                                **_where(intent, "slice", s['name'], "sd"),
                                                 fix="leave sd out to have one allocated, or choose another"))
             else:
                 sd = alloc.take_int(name, f"sd:{s['name']}", f"sd:{plmn}", *site.sd, what=f"SDs of PLMN {plmn}")
@@ -220,7 +229,7 @@ class Campus5G(Service):
                 holder = alloc.take_value(name, f"pci:{c['name']}", pci_pool, c["pci"])
                 if holder:
                     raise FullbarsError(Problem(f"PCI {c['pci']} of cell {c['name']} is already used at site "
-                                                f"{site.name} by {holder}", **intent.where(f"spec.cells.cell[{c['name']}].pci"),
+                                                f"{site.name} by {holder}", **_where(intent, "cells.cell", c['name'], "pci"),
                                                 fix="choose another PCI, or leave pci out to have one allocated"))
         out = []
         for c in listed:
