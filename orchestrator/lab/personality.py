@@ -29,6 +29,10 @@ NS = dict(NS, qos="urn:bbf:yang:bbf-qos-traffic-mngt", shp="urn:bbf:yang:bbf-qos
           fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani")
 
 
+CAMPUS_ROLES = ("gnb", "upf", "pe")  # campus 5G nodes with a data plane (orchestrator/lab/campus_personality.py)
+PEOPLE = ("olt", "bng", *CAMPUS_ROLES)
+
+
 def vni(s: int, c: int) -> int:
     return (s << 12) | c
 
@@ -134,6 +138,7 @@ class NodePersonality:
         self.ns = self.n["netns"]
         self.applied: dict[str, tuple] = {}
         self.dnsmasq: subprocess.Popen | None = None
+        self.campus = None  # CampusPlane of a gNB, UPF or PE
 
     # topology facts the config refers to
     def _underlay(self, ifname: str) -> tuple[str, str] | None:
@@ -160,6 +165,8 @@ class NodePersonality:
             want = {f"{x.s}.{x.c}": ("olt", x) for x in olt_lines(root)}
         elif role == "bng":
             want = {f"{x.s}.{x.c}": ("bng", x) for x in bng_lines(root)}
+        elif role in CAMPUS_ROLES:
+            return self._campus(role, root, source_digest)
         else:
             return {}
         for key in [k for k in self.applied if self.applied[k] != want.get(k)]:
@@ -178,6 +185,15 @@ class NodePersonality:
             self._dhcp([line for _, line in want.values()])
         summary = {"node": self.node, "lines": report, "source_digest": source_digest,
                    "config": {k: asdict(v[1]) for k, v in self.applied.items()}}
+        (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        return summary
+
+    def _campus(self, role: str, root, source_digest: str) -> dict:
+        from orchestrator.lab.campus_personality import CampusPlane
+
+        if self.campus is None:
+            self.campus = CampusPlane(self.ns)
+        summary = {"node": self.node, "lines": self.campus.apply(role, root), "source_digest": source_digest}
         (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
 
@@ -307,7 +323,7 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str
     import time
 
     end = time.monotonic() + timeout
-    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ("olt", "bng")}
+    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in PEOPLE}
     todo = list(sources)
     try:
         return _wait(lab, sources, todo, end)
@@ -340,7 +356,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
     import time
 
     lab = json.loads(Path(state_file).read_text())
-    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in ("olt", "bng")}
+    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in PEOPLE}
     sources = {n: RunningSource(lab, n) for n in people}
     seen: dict[str, str] = {}
     while Path(state_file).exists():

@@ -2,8 +2,9 @@
 node), checked against containerlab's own JSON schema and against what fullbars needs.
 
 A node says what it is with labels: `fullbars.kind` (a device kind from the registry, or
-`host` for an endpoint), and for hosts `fullbars.role` (cpe or server), `fullbars.service` and
-`fullbars.onu-serial` (the ONU a CPE sits behind).
+`host` for an endpoint), and for hosts `fullbars.role` (cpe, server, ue or enterprise),
+`fullbars.service`, `fullbars.onu-serial` (the ONU a CPE sits behind) and `fullbars.slice` (a
+UE's slice).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import yaml
 
 from orchestrator.errors import FullbarsError, Problem
 
+# cpe/server: a business line's ends; ue/enterprise: a campus slice's device and the LAN it breaks out to.
+HOST_ROLES = ("cpe", "server", "ue", "enterprise")
 IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 
 
@@ -152,8 +155,9 @@ def load(path: str | Path) -> Topology:
             continue
         if kind == "host":
             role = labels.get("fullbars.role", "")
-            if role not in ("cpe", "server"):
-                problems.append(Problem(f"host {name} needs fullbars.role cpe or server", file=file, path=where))
+            if role not in HOST_ROLES:
+                problems.append(Problem(f"host {name} needs fullbars.role {' or '.join(HOST_ROLES)}", file=file,
+                                        path=where))
         else:
             try:
                 role = KINDS.get(kind).role

@@ -67,6 +67,20 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
         srv.wait()
 
 
+def measure(row: dict, client_ns: str, srv_ns: str, srv_ip: str, port: int, down: tuple[str, int],
+            up: tuple[str, int]) -> None:
+    """iperf3 both ways; the figures and any rate outside LOW-HIGH of the intent go into row."""
+    got_down = _iperf(client_ns, srv_ns, srv_ip, port, reverse=True)
+    got_up = _iperf(client_ns, srv_ns, srv_ip, port, reverse=False)
+    row.update(measured_down_bps=got_down, measured_up_bps=got_up)
+    for (what, want), got in ((down, got_down), (up, got_up)):
+        if got is None:
+            row["problems"].append(f"{what}: iperf3 measured nothing")
+        elif not LOW * want <= got <= HIGH * want:
+            row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
+                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+
+
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
     cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
@@ -92,19 +106,15 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
                 row["problems"].append(f"the CPE cannot reach the server {server[1]}")
             elif rates:
                 port = 15201 + i
-                down = _iperf(cpe["netns"], server[0], server[1], port, reverse=True)
-                up = _iperf(cpe["netns"], server[0], server[1], port, reverse=False)
-                row.update(measured_down_bps=down, measured_up_bps=up)
-                for what, got, want in (("downstream", down, r["downstream-bps"]), ("upstream", up, r["upstream-bps"])):
-                    if got is None:
-                        row["problems"].append(f"{what}: iperf3 measured nothing")
-                    elif not LOW * want <= got <= HIGH * want:
-                        row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
-                                               f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+                measure(row, cpe["netns"], server[0], server[1], port,
+                        ("downstream", r["downstream-bps"]), ("upstream", r["upstream-bps"]))
         row["ok"] = not row["problems"]
         rows.append(row)
         if progress:
             progress("verify", i, len(services))
+    from orchestrator.lab import campus_verify
+
+    rows += campus_verify.verify(m, st, rates=rates, only=only)
     return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
 
 
