@@ -57,16 +57,19 @@ def _ping(ns: str, ip: str) -> bool:
 
 def verify(m: dict, st: dict, rates: bool = True, only: list[str] | None = None, port0: int = 15400) -> list[dict]:
     campus = [(k, v) for k, v in sorted(m["services"].items()) if v.get("kind") == "Campus5G" and (not only or k in only)]
-    every_app = {sub: f"{svc}/{name}" for svc, s in campus for name, sub in s["resources"]["applications"].items()}
     ues = {(n["labels"].get("fullbars.service"), n["labels"].get("fullbars.slice")): name
            for name, n in st["nodes"].items() if n["role"] == "ue"}
     lans = {n["labels"].get("fullbars.service"): name for name, n in st["nodes"].items() if n["role"] == "enterprise"}
+    # Every LAN first: isolation is only proven against servers that are there to answer.
+    for svc, s in sorted(m["services"].items()):
+        if s.get("kind") == "Campus5G" and svc in lans:
+            _enterprise(st, lans[svc], s["resources"])
+    every_app = {sub: f"{svc}/{name}" for svc, s in sorted(m["services"].items()) if s.get("kind") == "Campus5G"
+                 and svc in lans for name, sub in s["resources"]["applications"].items()}
     rows = []
     port = port0
     for svc, s in campus:
         r = s["resources"]
-        if svc in lans:
-            _enterprise(st, lans[svc], r)
         for sl, info in sorted(r["slices"].items()):
             row = {"service": f"{svc}/{sl}", "expected_down_bps": info["downlink-bps"],
                    "expected_up_bps": info["uplink-bps"], "problems": []}
