@@ -9,7 +9,7 @@ import subprocess
 
 import netaddr
 
-from conftest import cli, yanglint_device
+from conftest import REPO, cli, yanglint_device
 
 NETWORK = "examples/campus/network.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
@@ -88,3 +88,33 @@ def test_plan_again_is_identical_and_delete_takes_a_tenant_away(tmp_path, db):
     _, m = _plan(tmp_path, db, TENANTS[1], out="c")
     assert m["services"]["harbour-hospital"]["resources"]["slices"]["staff"]["ue-pool"] == "10.200.3.0/24"
 
+
+
+def test_cells_spill_over_to_the_next_gnb(tmp_path, db, yanglint):
+    """With room for two cells per gNB, a third cell goes to the second gNB; the UPF gets an N3
+    port and end point per gNB; every config still validates and the checks pass."""
+    net = (tmp_path / "net.yaml")
+    text = (REPO / NETWORK).read_text().replace(
+        "    - name: gnb-1\n      gnb-id: 1\n",
+        "    - name: gnb-1\n      gnb-id: 1\n      max-cells: 2\n    - name: gnb-2\n      gnb-id: 2\n      max-cells: 2\n")
+    assert "gnb-2" in text
+    net.write_text(text)
+    intent = tmp_path / "three.yaml"
+    intent.write_text((REPO / TENANTS[0]).read_text().replace("count: 2", "count: 3"))
+    out = tmp_path / "o"
+    r = cli("plan", str(intent), "--network", str(net), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    cells = m["services"]["acme-robotics"]["resources"]["cells"]
+    assert [cells[c]["gnb"] for c in ("cell-1", "cell-2", "cell-3")] == ["gnb-1", "gnb-1", "gnb-2"]
+    assert cells["cell-3"]["cell-local-id"] == 1
+    upf = (out / "upf-1.xml").read_text()
+    assert "<name>n3-1</name>" in upf and "<name>n3-2</name>" in upf and "<id>N3-2</id>" in upf
+    for dev in m["devices"]:
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+    # five cells do not fit on two gNBs of two; the message says so
+    intent.write_text((REPO / TENANTS[0]).read_text().replace("count: 2", "count: 5"))
+    r = cli("plan", str(intent), "--network", str(net), db=db)
+    assert r.exit_code == 2
+    assert "the gNBs of site factory-park have no room for cell cell-5 (4 cells in all)" in r.stderr
