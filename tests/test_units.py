@@ -157,3 +157,28 @@ def test_secret_reference_not_secret_value_in_artifacts(tmp_path, monkeypatch):
     for f in (tmp_path / "out").rglob("*"):
         if f.is_file():
             assert "s3cr3t-Value" not in f.read_text()
+
+
+def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_default_namespace():
+    """<type xmlns:rt="X">rt:static</type> under a default namespace X: lxml drops the repeated
+    declaration when the element moves into the datastore; the stored value must still mean
+    ietf-routing's identity 'static' for libyang (and nothing else may change)."""
+    from lxml import etree
+
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.devsim.edit import Editor
+    from orchestrator.plan.diff import schema_index
+
+    kind = KINDS.get("pe-ietf")
+    edit = etree.fromstring(
+        '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><routing xmlns="urn:ietf:params:xml:ns:yang:'
+        'ietf-routing"><control-plane-protocols><control-plane-protocol><type xmlns:rt="urn:ietf:params:xml:ns:'
+        'yang:ietf-routing">rt:static</type><name>s</name><description>a:b</description></control-plane-protocol>'
+        '</control-plane-protocols></routing></config>')
+    store = etree.Element("{urn:ietf:params:xml:ns:netconf:base:1.0}data")
+    Editor(schema_index(kind.models)).apply(store, edit, "merge")
+    text = "".join(etree.tostring(c, encoding="unicode") for c in store)
+    assert "<description>a:b</description>" in text  # not an identity: untouched
+    tree = kind.models.parse(text)  # raises if the identity lost its meaning
+    assert '"ietf-routing:static"' in tree.print_mem("json", with_siblings=True)
+    tree.free()
