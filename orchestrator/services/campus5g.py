@@ -90,6 +90,17 @@ class Campus5G(Service):
                                        fix="DNNs of this intent: " + ", ".join(sorted(dnns))))
         out += self._subnets(intent, ctx, site)
         out += self._others(intent, ctx, dnns)
+        hosts = 2 ** (32 - site.ue_block_length) - 2
+        devices = {s["name"]: 0 for s in slices}
+        for g in spec.get("device-group", []):
+            devices[g["slice"]] += g["devices"]
+        for s in slices:
+            need = max(s["expected-ues"], devices[s["name"]])
+            if need > hosts:
+                out.append(Problem(f"slice {s['name']} expects {need} devices; a UE pool of /{site.ue_block_length} "
+                                   f"holds {hosts}", **_where(intent, "slice", s["name"], "expected-ues"),
+                                   fix="lower expected-ues or the device groups, or give the site a shorter "
+                                       "ue-pool block-length"))
         for g in spec.get("device-group", []):
             if g["devices"] > site.imsi_block:
                 out.append(Problem(f"device group {g['name']} needs {g['devices']} IMSIs; one block holds "
