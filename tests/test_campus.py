@@ -67,7 +67,8 @@ def test_allocations_do_not_collide(tmp_path, db):
     imsi = [g["imsi"] for r in (acme, hosp) for g in r["device-groups"].values()]
     ranges = sorted(tuple(int(x) for x in i.split("-")) for i in imsi)
     assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
-    assert acme["device-groups"]["agv-fleet"]["imsi"].startswith("00101")
+    assert acme["device-groups"]["agv-fleet"]["imsi"] == "001010000000000-001010000000039"
+    assert hosp["device-groups"]["phones"]["imsi"] == "001010000500000-001010000500119"  # its own range
     # the application subnets go where their DNNs are, and nowhere else
     upf = (tmp_path / "campus" / "upf-1.xml").read_text()
     agv = upf.split("<name>acme-agv</name>")[1].split("</dnn>")[0]

@@ -12,6 +12,7 @@ from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
 
 IMSI_DIGITS = 15
+IMSI_BLOCKS_MAX = 1000  # blocks one given IMSI range may hold
 
 
 def _overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
@@ -101,11 +102,37 @@ class Campus5G(Service):
                                    f"holds {hosts}", **_where(intent, "slice", s["name"], "expected-ues"),
                                    fix="lower expected-ues or the device groups, or give the site a shorter "
                                        "ue-pool block-length"))
+        out += self._imsi_ranges(intent, site)
         for g in spec.get("device-group", []):
-            if g["devices"] > site.imsi_block:
+            if "imsi-first" not in g and g["devices"] > site.imsi_block:
                 out.append(Problem(f"device group {g['name']} needs {g['devices']} IMSIs; one block holds "
                                    f"{site.imsi_block}", **_where(intent, "device-group", g['name'], "devices"),
                                    fix="split the group, or raise imsi-block in the network description"))
+        return out
+
+    @staticmethod
+    def _imsi_ranges(intent, site) -> list[Problem]:
+        out, seen = [], []
+        plmn = f"{site.mcc}{site.mnc}"
+        for g in intent.spec.get("device-group", []):
+            if "imsi-first" not in g:
+                continue
+            first, where = int(g["imsi-first"]), _where(intent, "device-group", g["name"], "imsi-first")
+            last = first + g["devices"] - 1
+            if not g["imsi-first"].startswith(plmn) or not str(last).zfill(15).startswith(plmn):
+                out.append(Problem(f"device group {g['name']}: IMSIs {g['imsi-first']}..{last:015d} are not all in "
+                                   f"the site's PLMN {site.mcc}-{site.mnc}", **where,
+                                   fix=f"IMSIs of this site start with {plmn}"))
+            elif (last // site.imsi_block) - (first // site.imsi_block) >= IMSI_BLOCKS_MAX:
+                out.append(Problem(f"device group {g['name']}: {g['devices']} IMSIs span more than {IMSI_BLOCKS_MAX} "
+                                   f"blocks of {site.imsi_block}", **where,
+                                   fix="split the group, or raise imsi-block in the network description"))
+            for other, a, b in seen:
+                if a <= last and first <= b:
+                    out.append(Problem(f"device groups {other} and {g['name']} share IMSIs "
+                                       f"({max(a, first):015d}..{min(b, last):015d})", **where,
+                                       fix="give each device group its own IMSIs"))
+            seen.append((g["name"], first, last))
         return out
 
     def _subnets(self, intent, ctx, site) -> list[Problem]:
@@ -185,14 +212,7 @@ class Campus5G(Service):
                            "expected_ues": s["expected-ues"], "applications": [a["subnet"] for a in apps],
                            "application_names": [a["name"] for a in apps]})
 
-        groups = []
-        msin_digits = IMSI_DIGITS - len(plmn)
-        blocks = 10 ** msin_digits // site.imsi_block
-        for g in spec.get("device-group", []):
-            i = alloc.take_int(name, f"imsi:{g['name']}", f"imsi:{plmn}", 0, blocks - 1, what=f"IMSI blocks of {plmn}")
-            first = i * site.imsi_block
-            groups.append({"name": g["name"], "slice": g["slice"],
-                           "imsi": f"{plmn}{first:0{msin_digits}d}-{plmn}{first + g['devices'] - 1:0{msin_digits}d}"})
+        groups = self._imsi(intent, ctx, site, plmn)
 
         cells = self._cells(intent, ctx, site)
         lan = alloc.take_block(name, "enterprise-link", f"enterprise-links:{site.name}", site.enterprise_links, 30)
@@ -230,6 +250,42 @@ class Campus5G(Service):
             + [[f"{site.upf}:{links['n6']['upf_if']}", f"{site.pe}:{links['n6']['pe_if']}"]],
         }
         return Placement(devices=devices, resources=resources)
+
+    @staticmethod
+    def _imsi(intent, ctx, site, plmn: str) -> list[dict]:
+        """Given ranges first (they hold every block they touch), then a block for each group
+        without one, from blocks nobody holds."""
+        alloc, name, bs = ctx.alloc, intent.name, site.imsi_block
+        msin_digits = IMSI_DIGITS - len(plmn)
+        pool = f"imsi:{plmn}"
+        groups = list(intent.spec.get("device-group", []))
+        ranges = {}
+        for g in groups:
+            want = {}
+            if "imsi-first" in g:
+                first = int(g["imsi-first"][len(plmn):])
+                ranges[g["name"]] = first
+                want = {f"imsi:{g['name']}:{k}": k for k in range(first // bs, (first + g["devices"] - 1) // bs + 1)}
+            alloc.release(name, [p for p in alloc.of(name) if p.startswith(f"imsi:{g['name']}:") and p not in want])
+            for purpose, k in want.items():
+                holder = alloc.take_value(name, purpose, pool, k)
+                if holder and holder != name:
+                    raise FullbarsError(Problem(
+                        f"device group {g['name']}: its IMSIs fall in the block {plmn}{k * bs:0{msin_digits}d}.."
+                        f"{plmn}{(k + 1) * bs - 1:0{msin_digits}d}, which {holder} holds (a given range holds "
+                        f"whole blocks of {bs})", **_where(intent, "device-group", g["name"], "imsi-first"),
+                        fix="choose other IMSIs, or leave imsi-first out to have a block allocated"))
+        out = []
+        for g in groups:
+            if g["name"] in ranges:
+                alloc.release(name, [f"imsi:{g['name']}"])
+                first = ranges[g["name"]]
+            else:
+                first = bs * alloc.take_int(name, f"imsi:{g['name']}", pool, 0, 10 ** msin_digits // bs - 1,
+                                            what=f"IMSI blocks of {plmn}")
+            out.append({"name": g["name"], "slice": g["slice"],
+                        "imsi": f"{plmn}{first:0{msin_digits}d}-{plmn}{first + g['devices'] - 1:0{msin_digits}d}"})
+        return out
 
     def _cells(self, intent, ctx, site) -> list[dict]:
         """Each cell on the first gNB with room (cellLocalId unique per gNB), with a PCI no other
