@@ -244,7 +244,8 @@ class Campus5G(Service):
             "device-groups": {g["name"]: {"slice": g["slice"], "imsi": g["imsi"]} for g in groups},
             "applications": {a["name"]: a["subnet"] for a in spec.get("application", [])},
             "breakout": {"pe": site.pe, "interface": ent_if, "pe-address": pe_ip, "enterprise-address": ent_ip},
-            "upf": site.upf, "core": site.core, "gnbs": sorted({c["gnb"] for c in cells}),
+            "upf": site.upf, "core": site.core,
+            "gnbs": list(dict.fromkeys(c["gnb"] for c in cells)),  # the first one's N3 carries the UE pools
             # the site's transport links (device:port pairs), for a lab of this plan
             "links": [[f"{g}:{n['gnb_if']}", f"{site.upf}:{n['upf_if']}"] for g, n in sorted(links["n3"].items())]
             + [[f"{site.upf}:{links['n6']['upf_if']}", f"{site.pe}:{links['n6']['pe_if']}"]],
