@@ -3,6 +3,9 @@
 Prints and writes (bench/results/plan.json) intents per second and peak RSS per size. Each size
 runs in a fresh process and a fresh SQLite store, so RSS is that size's own peak.
 Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
+       python bench/plan.py --campus CELLS SLICES   (Campus5G: one site, tenants of two slices
+       each, the cells shared out among them; plan, libyang validation, then yanglint on every
+       device config; figures in bench/results/plan-campus.json)
 """
 
 from __future__ import annotations
@@ -67,7 +70,84 @@ def one(n: int) -> dict:
             "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss)}
 
 
+def campus_inputs(cells: int, slices: int, folder: Path) -> tuple[Path, list[Path]]:
+    """One campus site with enough gNBs (64 cells each); slices/2 tenants with two slices each."""
+    gnbs = math.ceil(cells / 64)
+    net = folder / "network.yaml"
+    net.write_text("apiVersion: fullbars.io/v1\nkind: Network\nmetadata:\n  name: bench-campus\nspec:\n"
+                   "  campus-site:\n  - name: park\n    plmn: {mcc: '001', mnc: '01'}\n    gnb:\n"
+                   + "".join(f"    - {{name: gnb-{g + 1}, gnb-id: {g + 1}}}\n" for g in range(gnbs))
+                   + "    core: {name: core-1}\n    upf: {name: upf-1}\n    pe: {name: pe-1}\n"
+                   "    transport: 10.250.0.0/24\n    enterprise-links: 10.250.1.0/24\n"
+                   "    ue-pool: {prefix: 10.200.0.0/16}\n")
+    tenants = max(1, slices // 2)
+    files = []
+    for t in range(tenants):
+        mine = cells // tenants + (1 if t < cells % tenants else 0)
+        per = 2 if t < tenants - 1 else slices - 2 * (tenants - 1)
+        doc = (f"apiVersion: fullbars.io/v1\nkind: Campus5G\nmetadata:\n  name: tenant-{t + 1}\nspec:\n"
+               f"  enterprise: Tenant {t + 1}\n  site: park\n  cells:\n    count: {mine}\n  slice:\n")
+        doc += "".join(f"  - name: s{k + 1}\n    sst: {1 + k % 3}\n    dnn: t{t + 1}-s{k + 1}\n"
+                       f"    ambr: {{downlink: 100M, uplink: 50M}}\n" for k in range(per))
+        doc += "  application:\n" + "".join(f"  - name: app{k + 1}\n    subnet: 10.{t + 10}.{k + 1}.0/24\n"
+                                            f"    dnn: [t{t + 1}-s{k + 1}]\n" for k in range(per))
+        f = folder / f"tenant-{t + 1}.yaml"
+        f.write_text(doc)
+        files.append(f)
+    return net, files
+
+
+def one_campus(cells: int, slices: int) -> dict:
+    import shutil
+
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        net, files = campus_inputs(cells, slices, tmp)
+        t0 = time.perf_counter()
+        result = plan(Store(f"sqlite:///{tmp}/store.db"), str(net), [str(f) for f in files])
+        t1 = time.perf_counter()
+        m = write(result, tmp / "out")
+        t2 = time.perf_counter()
+        lint = {}
+        if shutil.which("yanglint"):
+            for dev, info in sorted(m["devices"].items()):
+                s = time.perf_counter()
+                r = subprocess.run(["bash", "-c", info["validate"]], cwd=tmp / "out", capture_output=True, text=True)
+                if r.returncode:
+                    sys.exit(f"yanglint rejects {dev}: {r.stderr}")
+                lint[dev] = round(time.perf_counter() - s, 3)
+        gnb_kib = sum((tmp / "out" / f"{d}.xml").stat().st_size for d in m["devices"] if d.startswith("gnb")) // 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"cells": cells, "slices": slices, "tenants": len(files), "devices": len(result.devices),
+            "plan_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2), "yanglint_s": lint,
+            "gnb_config_kib": gnb_kib, "peak_rss_mib": round(rss)}
+
+
+def campus_main(cells: int, slices: int) -> None:
+    r = subprocess.run([sys.executable, __file__, "--one-campus", str(cells), str(slices)], capture_output=True,
+                       text=True, env=dict(os.environ))
+    if r.returncode:
+        sys.exit(f"campus {cells} cells / {slices} slices failed:\n{r.stderr}")
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"campus: {row['cells']} cells, {row['slices']} slices, {row['tenants']} tenants on {row['devices']} "
+          f"devices: plan (allocate, render, validate, check) {row['plan_s']:.2f} s, artifacts {row['write_s']:.2f} s, "
+          f"yanglint {', '.join(f'{d} {s:.2f} s' for d, s in row['yanglint_s'].items())}; "
+          f"gNB config {row['gnb_config_kib']} KiB, peak RSS {row['peak_rss_mib']} MiB", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "plan-campus.json").write_text(json.dumps(row, indent=2) + "\n")
+
+
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--one-campus":
+        print(json.dumps(one_campus(int(argv[1]), int(argv[2]))))
+        return
+    if argv and argv[0] == "--campus":
+        campus_main(int(argv[1]), int(argv[2]))
+        return
     if argv and argv[0] == "--one":
         print(json.dumps(one(int(argv[1]))))
         return

@@ -1,13 +1,20 @@
 """Golden error cases: tests/golden/errors/<case>/ holds the input, expected.txt what fullbars says.
 
 Inputs: network.yaml (default: examples/network.yaml), setup.yaml (planned first; must pass),
-every other *.yaml is planned and must fail. expected.txt is written only by
-scripts/regen_golden.py, never by hand.
+every other *.yaml is planned and must fail. broken-template.yml, when present, plans with a
+copy of templates/ where one template is edited (file, replace, with: the text must be there),
+the way a template bug would break a config: the checks across devices must catch it.
+expected.txt is written only by scripts/regen_golden.py, never by hand.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from conftest import REPO, cli, snapshot
 
@@ -18,9 +25,45 @@ def cases() -> list[str]:
     return sorted(p.name for p in ERRORS.iterdir() if p.is_dir())
 
 
+@contextlib.contextmanager
+def _templates(case: Path):
+    """The shipped templates, or a copy with the case's broken-template.yml edits applied."""
+    from orchestrator import settings
+    from orchestrator.render import engine
+
+    spec = case / "broken-template.yml"
+    if not spec.exists():
+        yield
+        return
+    edits = yaml.safe_load(spec.read_text())
+    old = settings.TEMPLATES
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "templates"
+        shutil.copytree(REPO / "templates", copy)
+        for e in edits:
+            t = copy / e["file"]
+            text = t.read_text()
+            assert e["replace"] in text, f"{case.name}: {e['replace']!r} is no longer in {e['file']}"
+            t.write_text(text.replace(e["replace"], e["with"]))
+        settings.TEMPLATES = copy
+        engine.environment.cache_clear()
+        engine.template.cache_clear()
+        try:
+            yield
+        finally:
+            settings.TEMPLATES = old
+            engine.environment.cache_clear()
+            engine.template.cache_clear()
+
+
 def run_case(name: str, db: str) -> tuple[int, str, dict, dict]:
     """(exit code, stderr, store before, store after) for the failing plan of one case."""
     d = ERRORS / name
+    with _templates(d):
+        return _run_case(d, name, db)
+
+
+def _run_case(d: Path, name: str, db: str) -> tuple[int, str, dict, dict]:
     rel = d.relative_to(REPO)
     net = rel / "network.yaml" if (d / "network.yaml").exists() else Path("examples/network.yaml")
     if (d / "setup.yaml").exists():

@@ -212,3 +212,28 @@ def test_long_config_diffs_match_difflib():
     changed = lambda d: sorted(line for line in d if line[:1] in "+-" and line[:3] not in ("+++", "---"))  # noqa: E731
     assert ours[:2] == ["--- x (current)", "+++ x (intended)"]
     assert changed(ours) == changed(ref) and len(changed(ours)) > 300
+
+
+def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_default_namespace():
+    """<type xmlns:rt="X">rt:static</type> under a default namespace X: lxml drops the repeated
+    declaration when the element moves into the datastore; the stored value must still mean
+    ietf-routing's identity 'static' for libyang (and nothing else may change)."""
+    from lxml import etree
+
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.devsim.edit import Editor
+    from orchestrator.plan.diff import schema_index
+
+    kind = KINDS.get("pe-ietf")
+    edit = etree.fromstring(
+        '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><routing xmlns="urn:ietf:params:xml:ns:yang:'
+        'ietf-routing"><control-plane-protocols><control-plane-protocol><type xmlns:rt="urn:ietf:params:xml:ns:'
+        'yang:ietf-routing">rt:static</type><name>s</name><description>a:b</description></control-plane-protocol>'
+        '</control-plane-protocols></routing></config>')
+    store = etree.Element("{urn:ietf:params:xml:ns:netconf:base:1.0}data")
+    Editor(schema_index(kind.models)).apply(store, edit, "merge")
+    text = "".join(etree.tostring(c, encoding="unicode") for c in store)
+    assert "<description>a:b</description>" in text  # not an identity: untouched
+    tree = kind.models.parse(text)  # raises if the identity lost its meaning
+    assert '"ietf-routing:static"' in tree.print_mem("json", with_siblings=True)
+    tree.free()

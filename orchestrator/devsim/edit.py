@@ -23,6 +23,43 @@ def _clean(el):
     return el
 
 
+def _meanings(el) -> list:
+    """(element, namespace, name) of each leaf value written prefix:name (an identityref) whose
+    prefix is declared where it stands."""
+    out = []
+    for e in el.iter():
+        if isinstance(e.tag, str) and len(e) == 0 and e.text and ":" in e.text:
+            prefix, _, name = e.text.strip().partition(":")
+            if e.nsmap.get(prefix):
+                out.append((e, e.nsmap[prefix], name))
+    return out
+
+
+def _requalify(meanings) -> None:
+    """lxml drops a prefix declaration that repeats a namespace already in scope where an element
+    is put (xmlns:rt next to the same default namespace): write each value with a prefix, or
+    none for the default namespace, that means the same namespace in its new place."""
+    for e, uri, name in meanings:
+        nsmap = e.nsmap
+        if nsmap.get(e.text.strip().partition(":")[0]) == uri:
+            continue
+        if nsmap.get(None) == uri:
+            e.text = name
+        else:
+            prefix = next((k for k, v in sorted(nsmap.items(), key=lambda kv: kv[0] or "") if k and v == uri), None)
+            if prefix:
+                e.text = f"{prefix}:{name}"
+
+
+def _put(target, new, old=None) -> None:
+    meanings = _meanings(new)
+    if old is None:
+        target.append(new)
+    else:
+        target.replace(old, new)
+    _requalify(meanings)
+
+
 def _path(spath: str, el, index: SchemaIndex) -> str:
     kw, keys = index.node(spath)
     if kw == "list":
@@ -73,7 +110,7 @@ class Editor:
                 if existing is not None:
                     self.fail(RpcError("data-exists", "the data to create already exists", path=here))
                 else:
-                    target.append(_clean(e))
+                    _put(target, _clean(e))
             elif op == "delete":
                 if existing is None:
                     self.fail(RpcError("data-missing", "the data to delete does not exist", path=here))
@@ -83,15 +120,14 @@ class Editor:
                 if existing is not None:
                     target.remove(existing)
             elif op == "replace":
-                if existing is not None:
-                    target.replace(existing, _clean(e))
-                else:
-                    target.append(_clean(e))
+                _put(target, _clean(e), existing)
             elif op == "merge" and (existing is None or leafy):
                 if existing is None:
-                    target.append(_clean(e))
+                    _put(target, _clean(e))
                 else:
+                    meanings = [(existing, uri, name) for _, uri, name in _meanings(e)]
                     existing.text = e.text
+                    _requalify(meanings)
             else:  # merge into an existing node, or none: descend
                 node = existing
                 if node is None:

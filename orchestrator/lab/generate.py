@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import FullbarsError
+from orchestrator.lab import campus_lab
 
 
 def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
@@ -48,6 +49,7 @@ def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
             nodes[srv] = {"kind": "linux", "image": "fullbars/host:latest",
                           "labels": {"fullbars.kind": "host", "fullbars.role": "server"}}
             links.append({"endpoints": [f"{dev}:srv", f"{srv}:eth1"]})
+    campus_lab.add(m, nodes, links)
     doc = {"name": name, "topology": {"nodes": nodes, "links": links}}
     head = (f"# Lab for the plan in {plan_dir}: written by `fullbars lab generate`.\n"
             "# Deployable by containerlab as is; fullbars realizes it with network namespaces.\n")

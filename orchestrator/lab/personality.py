@@ -32,8 +32,11 @@ from orchestrator.plan.crosscheck import NS
 NS = dict(NS, qos="urn:bbf:yang:bbf-qos-traffic-mngt", shp="urn:bbf:yang:bbf-qos-shaping",
           fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani",
           fttr="urn:fullbars:yang:fullbars-fttr")
-ROLES = ("olt", "bng", "fttr")  # the device roles that have a personality
 FTTR_BRIDGE = "brfttr"
+
+
+CAMPUS_ROLES = ("gnb", "upf", "pe")  # campus 5G nodes with a data plane (orchestrator/lab/campus_personality.py)
+PEOPLE = ("olt", "bng", "fttr", *CAMPUS_ROLES)  # the device roles that have a personality
 
 
 def vni(s: int, c: int) -> int:
@@ -174,6 +177,7 @@ class NodePersonality:
         self.ns = self.n["netns"]
         self.applied: dict[str, tuple] = {}
         self.dnsmasq: subprocess.Popen | None = None
+        self.campus = None  # CampusPlane of a gNB, UPF or PE
 
     # topology facts the config refers to
     def _underlay(self, ifname: str) -> tuple[str, str] | None:
@@ -207,6 +211,8 @@ class NodePersonality:
         elif role == "fttr":
             self._fttr_base()
             want = {x.ifname: ("fttr", x) for x in fttr_rooms(root)}
+        elif role in CAMPUS_ROLES:
+            return self._campus(role, root, source_digest)
         else:
             return {}
         for key in [k for k in self.applied if self.applied[k] != want.get(k)]:
@@ -226,6 +232,15 @@ class NodePersonality:
             self._dhcp([line for _, line in want.values()])
         summary = {"node": self.node, "lines": report, "source_digest": source_digest,
                    "config": {k: asdict(v[1]) for k, v in self.applied.items()}}
+        (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        return summary
+
+    def _campus(self, role: str, root, source_digest: str) -> dict:
+        from orchestrator.lab.campus_personality import CampusPlane
+
+        if self.campus is None:
+            self.campus = CampusPlane(self.ns)
+        summary = {"node": self.node, "lines": self.campus.apply(role, root), "source_digest": source_digest}
         (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
 
@@ -382,7 +397,7 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str
     import time
 
     end = time.monotonic() + timeout
-    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in ROLES}
+    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in PEOPLE}
     todo = list(sources)
     try:
         return _wait(lab, sources, todo, end)
@@ -415,7 +430,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
     import time
 
     lab = json.loads(Path(state_file).read_text())
-    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in ROLES}
+    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in PEOPLE}
     sources = {n: RunningSource(lab, n) for n in people}
     seen: dict[str, str] = {}
     while Path(state_file).exists():

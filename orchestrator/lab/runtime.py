@@ -33,6 +33,7 @@ DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OL
 NETCONF_PORT = 830
 # Links on the customer side of an ONU carry the customer's own frames: no underlay address.
 ACCESS_ROLES = {"cpe", "room", "fttr"}
+ROUTERS = ("bng", "gnb", "upf", "pe")  # roles whose namespaces forward
 
 
 def lab_root() -> Path:
@@ -182,7 +183,7 @@ class Lab:
         """Server namespaces route back through their BNG; the BNG forwards. (Not config: the
         lab's own plumbing, like the cable to the data center.)"""
         for name, n in st["nodes"].items():
-            if n["role"] == "bng":
+            if n["role"] in ROUTERS:
                 netns.netns_exec(n["netns"], ["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
             if n["role"] == "server":
                 for ln in st["links"]:
@@ -208,12 +209,15 @@ class Lab:
     def _start_netconfd(self, st: dict, name: str, timeout: float) -> None:
         import atexit
 
-        from orchestrator.lab.netconfd import NetconfdAgent
+        from orchestrator.lab.netconfd import YUMA_IETF, NetconfdAgent
 
         n = st["nodes"][name]
         Path(n["state_dir"]).mkdir(parents=True, exist_ok=True)
-        own = [str(settings.OWN_YANG / "devices" / f"{m}.yang") for m, _ in KINDS.get(n["kind"]).modules
+        kind = KINDS.get(n["kind"])
+        own = [str(settings.OWN_YANG / "devices" / f"{m}.yang") for m, _ in kind.modules
                if (settings.OWN_YANG / "devices" / f"{m}.yang").exists()]
+        # Standard modules netconfd loads from its own library (by file: see LAB-FACTS).
+        own += [str(p) for m in kind.lab.get("netconfd-modules", []) for p in sorted(YUMA_IETF.glob(f"{m}@*.yang"))]
         agent = NetconfdAgent(n["short"], n["state_dir"], n["mgmt_ip"], int(st["mgmt_subnet"].split("/")[1]),
                               st["bridge_ip"].split("/")[0], username=st["user"], password=st["password"],
                               modules=own, netns=n["netns"], hello_timeout=timeout)

@@ -2,9 +2,10 @@
 node), checked against containerlab's own JSON schema and against what fullbars needs.
 
 A node says what it is with labels: `fullbars.kind` (a device kind from the registry, or
-`host` for an endpoint), and for hosts `fullbars.role` (cpe, server or room), `fullbars.service`,
-`fullbars.onu-serial` (the ONU a CPE sits behind) and, for a room, `fullbars.room` and
-`fullbars.room-serial` (the FTTR room unit it sits behind).
+`host` for an endpoint), and for hosts `fullbars.role` (cpe, server, room, ue or enterprise),
+`fullbars.service`, `fullbars.onu-serial` (the ONU a CPE sits behind), for a room
+`fullbars.room` and `fullbars.room-serial` (the FTTR room unit it sits behind), and
+`fullbars.slice` (a UE's slice).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import yaml
 
 from orchestrator.errors import FullbarsError, Problem
 
-HOST_ROLES = ("cpe", "server", "room")  # room: a client in a room behind an FTTR room unit
+# cpe/server: a business line's ends; room: a client behind an FTTR room unit;
+# ue/enterprise: a campus slice's device and the LAN it breaks out to.
+HOST_ROLES = ("cpe", "server", "room", "ue", "enterprise")
 IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 
 
@@ -155,7 +158,7 @@ def load(path: str | Path) -> Topology:
         if kind == "host":
             role = labels.get("fullbars.role", "")
             if role not in HOST_ROLES:
-                problems.append(Problem(f"host {name} needs fullbars.role {', '.join(HOST_ROLES)}", file=file,
+                problems.append(Problem(f"host {name} needs fullbars.role {' or '.join(HOST_ROLES)}", file=file,
                                         path=where))
         else:
             try:

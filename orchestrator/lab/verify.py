@@ -68,24 +68,29 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
         srv.wait()
 
 
+def measure(row: dict, client_ns: str, srv_ns: str, srv_ip: str, port: int, down: tuple[str, int],
+            up: tuple[str, int]) -> None:
+    """iperf3 both ways; the figures and any rate outside LOW-HIGH of the intent go into row."""
+    got_down = _iperf(client_ns, srv_ns, srv_ip, port, reverse=True)
+    got_up = _iperf(client_ns, srv_ns, srv_ip, port, reverse=False)
+    row.update(measured_down_bps=got_down, measured_up_bps=got_up)
+    for (what, want), got in ((down, got_down), (up, got_up)):
+        if got is None:
+            row["problems"].append(f"{what}: iperf3 measured nothing")
+        elif not LOW * want <= got <= HIGH * want:
+            row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
+                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+
+
 def _measure(row: dict, ns: str, server: tuple[str, str], port: int, rates: bool, who: str) -> None:
     """Ping the server, then iperf3 down and up against the row's expected rates."""
     ping = _run(ns, ["ping", "-c", "3", "-i", "0.2", "-W", "1", server[1]])
     row["reachable"] = ping.returncode == 0
     if not row["reachable"]:
         row["problems"].append(f"{who} cannot reach the server {server[1]}")
-        return
-    if not rates:
-        return
-    down = _iperf(ns, server[0], server[1], port, reverse=True)
-    up = _iperf(ns, server[0], server[1], port, reverse=False)
-    row.update(measured_down_bps=down, measured_up_bps=up)
-    for what, got, want in (("downstream", down, row["expected_down_bps"]), ("upstream", up, row["expected_up_bps"])):
-        if got is None:
-            row["problems"].append(f"{what}: iperf3 measured nothing")
-        elif not LOW * want <= got <= HIGH * want:
-            row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
-                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+    elif rates:
+        measure(row, ns, server[0], server[1], port, ("downstream", row["expected_down_bps"]),
+                ("upstream", row["expected_up_bps"]))
 
 
 def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[dict]:
@@ -150,6 +155,9 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
         if progress:
             progress("verify", i, len(services))
     rows += _room_rows(m, st, only, rates, 15201 + len(services) + 1)
+    from orchestrator.lab import campus_verify
+
+    rows += campus_verify.verify(m, st, rates=rates, only=only)
     return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
 
 

@@ -15,8 +15,11 @@ def leaves(root) -> set[tuple[str, str]]:
             continue
         text = (el.text or "").strip()
         pfx, _, val = text.partition(":")
-        if val and pfx in (el.nsmap or {}):
-            text = f"{{{el.nsmap[pfx]}}}{val}"
+        nsmap = el.nsmap or {}
+        if val and pfx in nsmap and nsmap[pfx] == nsmap.get(None):
+            text = val  # an agent may write an identity of the default namespace without prefix
+        elif val and pfx in nsmap:
+            text = f"{{{nsmap[pfx]}}}{val}"
         chain = []
         for a in el.iterancestors():
             if a is root:

@@ -77,6 +77,28 @@ class Pool:
 
 
 @dataclass
+class CampusSite:
+    """A site where campus 5G networks are built (network description's campus-site)."""
+
+    name: str
+    mcc: str
+    mnc: str
+    gnbs: list[dict]  # name, gnb-id, max-cells, in order
+    core: str
+    upf: str
+    pe: str
+    transport: str
+    enterprise_links: str
+    ue_pool: str
+    ue_block_length: int
+    tac: tuple[int, int]
+    pci: tuple[int, int]
+    sd: tuple[int, int]
+    imsi_block: int
+    asn: int
+
+
+@dataclass
 class Network:
     name: str
     file: str
@@ -87,6 +109,7 @@ class Network:
     tenure_rule: tuple[tuple[int, str], ...]
     username: str
     secret_ref: str | None
+    campus: dict[str, CampusSite] = field(default_factory=dict)
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
@@ -178,6 +201,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
         else:
             devices[f["name"]] = Device(f["name"], f["kind"], kind_role(f["name"], f["kind"], "fttr"),
                                         *_management(f))
+    campus = _campus_sites(spec, file, devices, kind_role, problems)
 
     pools = {}
     for p in spec.get("pool", []):
@@ -200,7 +224,57 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     creds = spec.get("credentials", {})
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
-                   username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"))
+                   username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
+                   campus=campus)
+
+
+def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:
+    import netaddr
+
+    sites = {}
+    for c in spec.get("campus-site", []):
+        where = f"spec.campus-site[{c['name']}]"
+        members = [("gnb", g) for g in c.get("gnb", [])] + \
+            [(r, c[r]) for r in ("core", "upf", "pe") if r in c]
+        for role, d in members:
+            if d["name"] in devices:
+                problems.append(Problem(f"device name {d['name']} is used twice", file=file,
+                                        path=f"{where}.{role}", fix="give every device its own name"))
+                continue
+            m = d.get("management", {})
+            devices[d["name"]] = Device(d["name"], d["kind"], kind_role(d["name"], d["kind"], role),
+                                        m.get("address"), m.get("port", 830), site=c["name"])
+        for r in ("core", "upf", "pe"):
+            if r not in c:
+                problems.append(Problem(f"campus site {c['name']} has no {r}", file=file, path=where,
+                                        fix=f"add {r}: {{name: ...}}"))
+        transport = netaddr.IPNetwork(c["transport"])
+        need = 1 + len(c.get("gnb", []))
+        if transport.size // 4 < need:
+            problems.append(Problem(f"transport {c['transport']} holds {transport.size // 4} /30 links; the site "
+                                    f"needs {need} (N6 and one N3 per gNB)", file=file,
+                                    path=f"{where}.transport", fix="give a larger prefix"))
+        ranges = {k: (c[k]["first"], c[k]["last"]) for k in ("tac", "pci", "sd")}
+        ue = c["ue-pool"]
+        if ue["block-length"] < int(ue["prefix"].split("/")[1]):
+            problems.append(Problem(f"ue-pool block-length /{ue['block-length']} is larger than the prefix "
+                                    f"{ue['prefix']}", file=file, path=f"{where}.ue-pool.block-length",
+                                    fix="use a longer block-length"))
+        sites[c["name"]] = CampusSite(
+            c["name"], c["plmn"]["mcc"], c["plmn"]["mnc"],
+            [{"name": g["name"], "gnb-id": g["gnb-id"], "max-cells": g["max-cells"]} for g in c.get("gnb", [])],
+            c.get("core", {}).get("name", ""), c.get("upf", {}).get("name", ""), c.get("pe", {}).get("name", ""),
+            c["transport"], c["enterprise-links"], ue["prefix"], ue["block-length"],
+            ranges["tac"], ranges["pci"], ranges["sd"], c["imsi-block"], c["asn"])
+        shared = [("transport", c["transport"]), ("enterprise-links", c["enterprise-links"]),
+                  ("ue-pool", ue["prefix"])]
+        for i, (na, pa) in enumerate(shared):
+            for nb, pb in shared[i + 1:]:
+                if netaddr.IPNetwork(pa).first <= netaddr.IPNetwork(pb).last and \
+                        netaddr.IPNetwork(pb).first <= netaddr.IPNetwork(pa).last:
+                    problems.append(Problem(f"campus site {c['name']}: {na} {pa} overlaps {nb} {pb}", file=file,
+                                            path=f"{where}.{nb}", fix="give each range its own addresses"))
+    return sites
 
 
 def _management(entry: dict) -> tuple[str | None, int]:

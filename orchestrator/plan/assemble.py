@@ -3,6 +3,7 @@ by libyang and validated against the standard models of the device's kind."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from orchestrator.devices.registry import DeviceKind
@@ -55,9 +56,34 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
         return None, [Problem(f"{device} ({kind.name}) config is not valid against its YANG models: "
                               f"{vf.message}", path=vf.path,
                               fix=f"the config comes from {owner}; correct its template or input")]
-    body = tree.print_mem("xml", with_siblings=True, pretty=True)
+    body = _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
     tree.free()
     return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(body)), []
+
+
+_OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')
+
+
+def _own_identities_unprefixed(body: str) -> str:
+    """libyang writes an identity of the element's own module as <type xmlns:rt="X">rt:static</type>
+    inside a default namespace X. XML tools (lxml, so ncclient) drop that repeated declaration
+    when they move the element into an RPC, and the value loses its meaning on the wire. Written
+    without prefix, it means the same (RFC 7950 9.10.3: the default namespace) everywhere."""
+    out, stack = [], []
+    for line in body.splitlines(keepends=True):
+        m = re.match(r'\s*<([\w.-]+)(?: xmlns="([^"]+)")?[ >/]', line)
+        if m and not line.lstrip().startswith("</"):
+            default = m.group(2) or (stack[-1] if stack else None)
+            closed = line.rstrip().endswith("/>") or f"</{m.group(1)}>" in line
+            o = _OWN_IDENTITY.search(line)
+            if o and o.group(3) == default:
+                line = line.replace(o.group(0), f"<{o.group(1)}>{o.group(4)}</{o.group(1)}>")
+            if not closed:
+                stack.append(default)
+        elif line.lstrip().startswith("</") and stack:
+            stack.pop()
+        out.append(line)
+    return "".join(out)
 
 
 def _wrap(body: str) -> str:

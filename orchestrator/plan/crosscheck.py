@@ -10,6 +10,7 @@ import netaddr
 
 from orchestrator.errors import Problem
 from orchestrator.network.model import Network, rate_text
+from orchestrator.plan import campus_checks
 
 IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS = {
@@ -59,11 +60,13 @@ def facts(role: str, tree) -> dict:
     """What the network-wide checks need from one device's config (computed where it was built)."""
     return {"vlans": dict(READERS[role](tree)) if role in READERS else {},
             "addresses": _device_addresses(tree),
-            "tconts": _tcont_load(tree) if role == "olt" else {}}
+            "tconts": _tcont_load(tree) if role == "olt" else {},
+            "campus": campus_checks.facts(role, tree)}
 
 
 def check(network: Network, device_facts: dict[str, dict]) -> list[Problem]:
-    return _vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
+    return (_vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
+            + campus_checks.check(network, device_facts))
 
 
 def _vlans(network: Network, device_facts) -> list[Problem]:
@@ -111,7 +114,12 @@ def _addresses(device_facts) -> list[Problem]:
             if plen:
                 nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
     nets.sort(key=lambda n: (n[0].first, -n[0].last))
+    ends: dict = defaultdict(set)
+    for n, w in nets:
+        ends[n].add(w.split(" ", 1)[0])
     for (na, wa), (nb, wb) in zip(nets, nets[1:]):
+        if na == nb and len(ends[na]) == 2 and sum(1 for n, _ in nets if n == na) == 2:
+            continue  # the two ends of a point-to-point link between two devices
         if nb.first <= na.last:
             problems.append(Problem(f"subnet {nb} on {wb} overlaps {na} on {wa}",
                                     fix="each line needs its own block; check the pools and templates"))

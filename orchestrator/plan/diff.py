@@ -58,10 +58,14 @@ class SchemaIndex:
 def identity(index: SchemaIndex, spath: str, el) -> tuple:
     kw, keys = index.node(spath)
     if kw == "list":
-        return (el.tag, tuple((el.findtext(child_tag(el, k)) or "").strip() for k in keys))
+        return (el.tag, tuple(_key(el.find(child_tag(el, k))) for k in keys))
     if kw == "leaf-list":
-        return (el.tag, (el.text or "").strip())
+        return (el.tag, _value(el))
     return (el.tag,)
+
+
+def _key(el) -> str:
+    return "" if el is None else _value(el)
 
 
 def child_tag(el, local: str) -> str:
@@ -73,8 +77,10 @@ def _value(el) -> str:
     """A leaf's value; an identity's prefix resolved to its namespace, as agents choose prefixes."""
     text = (el.text or "").strip()
     pfx, _, val = text.partition(":")
-    if val and pfx in (el.nsmap or {}):
-        return f"{{{el.nsmap[pfx]}}}{val}"
+    nsmap = el.nsmap or {}
+    if val and pfx in nsmap:
+        # of the default namespace, the prefix may be left out (RFC 7950 9.10.3): the same value
+        return val if nsmap[pfx] == nsmap.get(None) else f"{{{nsmap[pfx]}}}{val}"
     return text
 
 

@@ -65,6 +65,17 @@ class Allocator:
         self._record(pool, str(c), owner, purpose)
         return c
 
+    def take_value(self, owner: str, purpose: str, pool: str, value: int) -> str | None:
+        """Hold a value the intent names itself; returns the owner already holding it, if any."""
+        held = self.held(owner, purpose)
+        if held and held == (pool, str(value)):
+            return None
+        if str(value) in self.used[pool]:
+            return next((o for o in sorted(self.members.get(pool, ()))
+                         if (pool, str(value)) in self.by_owner[o].values()), "another service")
+        self._record(pool, str(value), owner, purpose)
+        return None
+
     def take_block(self, owner: str, purpose: str, pool: str, prefix: str, length: int) -> netaddr.IPNetwork:
         held = self.held(owner, purpose)
         if held and held[0] == pool:

@@ -6,6 +6,7 @@ from orchestrator.errors import FullbarsError
 from orchestrator.services.base import Service
 from orchestrator.services.arrears_grace import ArrearsGrace
 from orchestrator.services.business_broadband import BusinessBroadband
+from orchestrator.services.campus5g import Campus5G
 from orchestrator.services.fttr_wifi import FttrWifi
 from orchestrator.services.speed_upgrade import SpeedUpgrade
 
@@ -31,3 +32,4 @@ SERVICES.register(BusinessBroadband())
 SERVICES.register(FttrWifi())
 SERVICES.register(SpeedUpgrade())
 SERVICES.register(ArrearsGrace())
+SERVICES.register(Campus5G())

@@ -1,0 +1,325 @@
+"""Campus5G: one enterprise's private 5G network at a campus site (after ONF Aether's enterprise
+objects): cells on the site's gNBs, slices with their S-NSSAI, DNN, UE pool and AMBR on the core's
+AMF/SMF and the edge UPF, and local breakout of the slices' traffic into the enterprise LAN at
+the PE."""
+
+from __future__ import annotations
+
+import netaddr
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.network.model import bps, rate_text
+from orchestrator.services.base import Placement, Service
+
+IMSI_DIGITS = 15
+IMSI_BLOCKS_MAX = 1000  # blocks one given IMSI range may hold
+
+
+def _overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _where(intent, lst: str, name: str, leaf: str) -> dict:
+    """Problem location of a leaf of a list entry, by the entry's position in the YAML."""
+    items = intent.spec
+    for part in lst.split("."):
+        items = items[part]
+    idx = [x["name"] for x in list(items)].index(name)
+    return intent.where(f"spec.{lst}[{idx}].{leaf}")
+
+
+def sd_hex(value: int) -> str:
+    return f"{value:06X}"
+
+
+def link(prefix: str, index: int) -> tuple[str, str, int]:
+    """The two host addresses of the index-th /30 of a prefix."""
+    net = netaddr.IPNetwork(prefix)
+    base = int(net.network) + 4 * index
+    return str(netaddr.IPAddress(base + 1)), str(netaddr.IPAddress(base + 2)), 30
+
+
+def site_links(site) -> dict:
+    """The site's own links (network-owned): N6 UPF-PE first, then N3 per gNB in order.
+    Interface names are the ones the lab wires (15 characters at most)."""
+    upf_n6, pe_n6, plen = link(site.transport, 0)
+    n3 = {}
+    for i, g in enumerate(site.gnbs, start=1):
+        gnb_ip, upf_ip, _ = link(site.transport, i)
+        n3[g["name"]] = {"gnb_if": "n3", "gnb_ip": gnb_ip, "upf_if": f"n3-{i}", "upf_ip": upf_ip, "plen": plen}
+    return {"n6": {"upf_if": "n6", "upf_ip": upf_n6, "pe_if": "n6-upf", "pe_ip": pe_n6, "plen": plen}, "n3": n3}
+
+
+class Campus5G(Service):
+    kind = "Campus5G"
+    template = "campus5g"
+    module = "fullbars-campus5g"
+    top = "campus5g"
+
+    def identity(self, spec: dict) -> dict:
+        return {"enterprise": spec["enterprise"], "site": spec["site"]}
+
+    # --- rules -------------------------------------------------------------------------
+    def check(self, intent, ctx) -> list[Problem]:
+        net, spec, out = ctx.network, intent.spec, []
+        site = net.campus.get(spec["site"])
+        if site is None:
+            return [Problem(f"no campus site {spec['site']!r} in the network description", **intent.where("spec.site"),
+                            fix="campus sites: " + (", ".join(sorted(net.campus)) or "none (add campus-site)"))]
+        slices = spec["slice"]
+        dnns = {}
+        for s in slices:
+            if s["dnn"] in dnns:
+                out.append(Problem(f"DNN {s['dnn']} is used by slices {dnns[s['dnn']]} and {s['name']}",
+                                   **_where(intent, "slice", s['name'], "dnn"),
+                                   fix="give every slice its own data network"))
+            dnns[s["dnn"]] = s["name"]
+        given = {}
+        for s in slices:
+            if "sd" in s:
+                key = (s["sst"], s["sd"].upper())
+                if key in given:
+                    out.append(Problem(f"slices {given[key]} and {s['name']} have the same S-NSSAI "
+                                       f"(SST {s['sst']}, SD {s['sd']})", **_where(intent, "slice", s['name'], "sd"),
+                                       fix="leave sd out to have one allocated, or give another"))
+                given[key] = s["name"]
+        for a in spec.get("application", []):
+            for d in a["dnn"]:
+                if d not in dnns:
+                    out.append(Problem(f"application {a['name']} names DNN {d!r}, which no slice of this intent uses",
+                                       **_where(intent, "application", a['name'], "dnn"),
+                                       fix="DNNs of this intent: " + ", ".join(sorted(dnns))))
+        out += self._subnets(intent, ctx, site)
+        out += self._others(intent, ctx, dnns)
+        hosts = 2 ** (32 - site.ue_block_length) - 2
+        devices = {s["name"]: 0 for s in slices}
+        for g in spec.get("device-group", []):
+            devices[g["slice"]] += g["devices"]
+        for s in slices:
+            need = max(s["expected-ues"], devices[s["name"]])
+            if need > hosts:
+                out.append(Problem(f"slice {s['name']} expects {need} devices; a UE pool of /{site.ue_block_length} "
+                                   f"holds {hosts}", **_where(intent, "slice", s["name"], "expected-ues"),
+                                   fix="lower expected-ues or the device groups, or give the site a shorter "
+                                       "ue-pool block-length"))
+        out += self._imsi_ranges(intent, site)
+        for g in spec.get("device-group", []):
+            if "imsi-first" not in g and g["devices"] > site.imsi_block:
+                out.append(Problem(f"device group {g['name']} needs {g['devices']} IMSIs; one block holds "
+                                   f"{site.imsi_block}", **_where(intent, "device-group", g['name'], "devices"),
+                                   fix="split the group, or raise imsi-block in the network description"))
+        return out
+
+    @staticmethod
+    def _imsi_ranges(intent, site) -> list[Problem]:
+        out, seen = [], []
+        plmn = f"{site.mcc}{site.mnc}"
+        for g in intent.spec.get("device-group", []):
+            if "imsi-first" not in g:
+                continue
+            first, where = int(g["imsi-first"]), _where(intent, "device-group", g["name"], "imsi-first")
+            last = first + g["devices"] - 1
+            if not g["imsi-first"].startswith(plmn) or not str(last).zfill(15).startswith(plmn):
+                out.append(Problem(f"device group {g['name']}: IMSIs {g['imsi-first']}..{last:015d} are not all in "
+                                   f"the site's PLMN {site.mcc}-{site.mnc}", **where,
+                                   fix=f"IMSIs of this site start with {plmn}"))
+            elif (last // site.imsi_block) - (first // site.imsi_block) >= IMSI_BLOCKS_MAX:
+                out.append(Problem(f"device group {g['name']}: {g['devices']} IMSIs span more than {IMSI_BLOCKS_MAX} "
+                                   f"blocks of {site.imsi_block}", **where,
+                                   fix="split the group, or raise imsi-block in the network description"))
+            for other, a, b in seen:
+                if a <= last and first <= b:
+                    out.append(Problem(f"device groups {other} and {g['name']} share IMSIs "
+                                       f"({max(a, first):015d}..{min(b, last):015d})", **where,
+                                       fix="give each device group its own IMSIs"))
+            seen.append((g["name"], first, last))
+        return out
+
+    def _subnets(self, intent, ctx, site) -> list[Problem]:
+        """Application subnets must stay clear of the site's own ranges and of each other."""
+        out = []
+        ranges = [("the site's UE pool range", site.ue_pool), ("the site's transport links", site.transport),
+                  ("the site's enterprise links", site.enterprise_links)]
+        apps = list(intent.spec.get("application", []))
+        for i, a in enumerate(apps):
+            na = netaddr.IPNetwork(a["subnet"])
+            where = _where(intent, "application", a['name'], "subnet")
+            for what, prefix in ranges:
+                if _overlap(na, netaddr.IPNetwork(prefix)):
+                    out.append(Problem(f"application {a['name']} subnet {a['subnet']} overlaps {what} {prefix}",
+                                       **where, fix="the enterprise subnet must not use the carrier's ranges"))
+            for b in apps[i + 1:]:
+                if _overlap(na, netaddr.IPNetwork(b["subnet"])):
+                    out.append(Problem(f"applications {a['name']} ({a['subnet']}) and {b['name']} ({b['subnet']}) "
+                                       f"overlap", **where, fix="give each application its own subnet"))
+        return out
+
+    def _others(self, intent, ctx, dnns) -> list[Problem]:
+        """Other tenants at the site: their DNNs, explicit S-NSSAIs and subnets are theirs (the
+        PE holds every tenant's routes in one table, so subnets may not overlap either)."""
+        out = []
+        spec = intent.spec
+        for name, other in sorted(ctx.intents.items()):
+            if name == intent.name or other.kind != self.kind or other.spec.get("site") != spec["site"]:
+                continue
+            theirs = {s["dnn"] for s in other.spec["slice"]}
+            for d in sorted(set(dnns) & theirs):
+                out.append(Problem(f"DNN {d} is already used by {other.spec['enterprise']} (service {name})",
+                                   **_where(intent, "slice", dnns[d], "dnn"),
+                                   fix="a DNN names one tenant's data network: choose another"))
+            their_sd = {(s["sst"], s["sd"].upper()): s["name"] for s in other.spec["slice"] if "sd" in s}
+            for s in spec["slice"]:
+                key = (s["sst"], s.get("sd", "").upper())
+                if key in their_sd:
+                    out.append(Problem(f"S-NSSAI SST {s['sst']} SD {s['sd']} of slice {s['name']} is already slice "
+                                       f"{their_sd[key]} of {other.spec['enterprise']} (service {name})",
+                                       **_where(intent, "slice", s['name'], "sd"),
+                                       fix="leave sd out to have one allocated, or choose another"))
+            for a in spec.get("application", []):
+                for b in other.spec.get("application", []):
+                    if _overlap(netaddr.IPNetwork(a["subnet"]), netaddr.IPNetwork(b["subnet"])):
+                        out.append(Problem(f"application {a['name']} subnet {a['subnet']} overlaps {b['subnet']} of "
+                                           f"{other.spec['enterprise']} (service {name})",
+                                           **_where(intent, "application", a['name'], "subnet"),
+                                           fix="tenants at one site need distinct subnets (one routing table at the PE)"))
+        return out
+
+    # --- allocation --------------------------------------------------------------------
+    def place(self, intent, ctx) -> Placement:
+        net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
+        site = net.campus[spec["site"]]
+        plmn = f"{site.mcc}{site.mnc}"
+        tac = alloc.take_int(name, "tac", f"tac:{plmn}", *site.tac, what=f"TACs of PLMN {plmn}")
+        rd = alloc.take_int(name, "rd", f"rd:{site.asn}", 1, 65535, what=f"route distinguishers of AS {site.asn}")
+
+        slices = []
+        for s in spec["slice"]:
+            if "sd" in s:
+                sd = int(s["sd"], 16)
+                holder = alloc.take_value(name, f"sd:{s['name']}", f"sd:{plmn}", sd)
+                if holder:
+                    raise FullbarsError(Problem(f"SD {s['sd']} is already allocated to {holder}",
+                                                **_where(intent, "slice", s['name'], "sd"),
+                                                fix="leave sd out to have one allocated, or choose another"))
+            else:
+                sd = alloc.take_int(name, f"sd:{s['name']}", f"sd:{plmn}", *site.sd, what=f"SDs of PLMN {plmn}")
+            pool = alloc.take_block(name, f"ue-pool:{s['name']}", f"ue-pool:{site.name}", site.ue_pool,
+                                    site.ue_block_length)
+            apps = [a for a in spec.get("application", []) if s["dnn"] in a["dnn"]]
+            slices.append({"name": s["name"], "sst": s["sst"], "sd": sd_hex(sd), "dnn": s["dnn"],
+                           "five_qi": s["five-qi"], "ue_pool": str(pool.cidr),
+                           "down_bps": bps(s["ambr"]["downlink"]), "up_bps": bps(s["ambr"]["uplink"]),
+                           "expected_ues": s["expected-ues"], "applications": [a["subnet"] for a in apps],
+                           "application_names": [a["name"] for a in apps]})
+
+        groups = self._imsi(intent, ctx, site, plmn)
+
+        cells = self._cells(intent, ctx, site)
+        lan = alloc.take_block(name, "enterprise-link", f"enterprise-links:{site.name}", site.enterprise_links, 30)
+        pe_ip, ent_ip = (str(h) for h in list(lan.iter_hosts())[:2])
+        links = site_links(site)
+        snssai = [{"sst": s["sst"], "sd": s["sd"]} for s in slices]
+        common = dict(service=name, enterprise=spec["enterprise"], mcc=site.mcc, mnc=site.mnc, snssai=snssai,
+                      slices=slices, upf=site.upf, core=site.core, links=links)
+        devices = {}
+        for g in site.gnbs:
+            mine = [c for c in cells if c["gnb"] == g["name"]]
+            if mine:
+                devices[g["name"]] = dict(common, gnb=g, cells=mine, tac=tac, n3=links["n3"][g["name"]])
+        devices[site.core] = dict(common, upf_n4=links["n6"]["upf_ip"])
+        devices[site.upf] = dict(common, gnbs=[links["n3"][g["name"]] for g in site.gnbs],
+                                 ue_gnb=links["n3"][cells[0]["gnb"]])
+        ent_if = f"ent{rd}"
+        devices[site.pe] = dict(common, ent_if=ent_if, pe_ip=pe_ip, ent_ip=ent_ip, lan_plen=lan.prefixlen,
+                                applications=spec.get("application", []))
+        resources = {
+            "site": site.name, "plmn": f"{site.mcc}-{site.mnc}", "tac": tac,
+            "route-distinguisher": f"{site.asn}:{rd}", "route-target": f"target:{site.asn}:{rd}",
+            "cells": {c["name"]: {"gnb": c["gnb"], "cell-local-id": c["local_id"], "pci": c["pci"]} for c in cells},
+            "slices": {s["name"]: {"s-nssai": f"{s['sst']}-{s['sd']}", "dnn": s["dnn"], "5qi": s["five_qi"],
+                                   "ue-pool": s["ue_pool"], "ambr": f"{rate_text(s['down_bps'])} down / "
+                                                                    f"{rate_text(s['up_bps'])} up",
+                                   "downlink-bps": s["down_bps"], "uplink-bps": s["up_bps"],
+                                   "applications": s["application_names"]} for s in slices},
+            "device-groups": {g["name"]: {"slice": g["slice"], "imsi": g["imsi"]} for g in groups},
+            "applications": {a["name"]: a["subnet"] for a in spec.get("application", [])},
+            "breakout": {"pe": site.pe, "interface": ent_if, "pe-address": pe_ip, "enterprise-address": ent_ip},
+            "upf": site.upf, "core": site.core,
+            "gnbs": list(dict.fromkeys(c["gnb"] for c in cells)),  # the first one's N3 carries the UE pools
+            # the site's transport links (device:port pairs), for a lab of this plan
+            "links": [[f"{g}:{n['gnb_if']}", f"{site.upf}:{n['upf_if']}"] for g, n in sorted(links["n3"].items())]
+            + [[f"{site.upf}:{links['n6']['upf_if']}", f"{site.pe}:{links['n6']['pe_if']}"]],
+        }
+        return Placement(devices=devices, resources=resources)
+
+    @staticmethod
+    def _imsi(intent, ctx, site, plmn: str) -> list[dict]:
+        """Given ranges first (they hold every block they touch), then a block for each group
+        without one, from blocks nobody holds."""
+        alloc, name, bs = ctx.alloc, intent.name, site.imsi_block
+        msin_digits = IMSI_DIGITS - len(plmn)
+        pool = f"imsi:{plmn}"
+        groups = list(intent.spec.get("device-group", []))
+        ranges = {}
+        for g in groups:
+            want = {}
+            if "imsi-first" in g:
+                first = int(g["imsi-first"][len(plmn):])
+                ranges[g["name"]] = first
+                want = {f"imsi:{g['name']}:{k}": k for k in range(first // bs, (first + g["devices"] - 1) // bs + 1)}
+            alloc.release(name, [p for p in alloc.of(name) if p.startswith(f"imsi:{g['name']}:") and p not in want])
+            for purpose, k in want.items():
+                holder = alloc.take_value(name, purpose, pool, k)
+                if holder and holder != name:
+                    raise FullbarsError(Problem(
+                        f"device group {g['name']}: its IMSIs fall in the block {plmn}{k * bs:0{msin_digits}d}.."
+                        f"{plmn}{(k + 1) * bs - 1:0{msin_digits}d}, which {holder} holds (a given range holds "
+                        f"whole blocks of {bs})", **_where(intent, "device-group", g["name"], "imsi-first"),
+                        fix="choose other IMSIs, or leave imsi-first out to have a block allocated"))
+        out = []
+        for g in groups:
+            if g["name"] in ranges:
+                alloc.release(name, [f"imsi:{g['name']}"])
+                first = ranges[g["name"]]
+            else:
+                first = bs * alloc.take_int(name, f"imsi:{g['name']}", pool, 0, 10 ** msin_digits // bs - 1,
+                                            what=f"IMSI blocks of {plmn}")
+            out.append({"name": g["name"], "slice": g["slice"],
+                        "imsi": f"{plmn}{first:0{msin_digits}d}-{plmn}{first + g['devices'] - 1:0{msin_digits}d}"})
+        return out
+
+    def _cells(self, intent, ctx, site) -> list[dict]:
+        """Each cell on the first gNB with room (cellLocalId unique per gNB), with a PCI no other
+        cell of the site has: the intent's own first, then allocated ones around them."""
+        alloc, name, spec = ctx.alloc, intent.name, intent.spec
+        cfg = spec["cells"]
+        listed = list(cfg.get("cell") or []) or [{"name": f"cell-{i}"} for i in range(1, cfg.get("count", 0) + 1)]
+        pci_pool = f"pci:{site.name}"
+        for c in listed:
+            if "pci" in c:
+                holder = alloc.take_value(name, f"pci:{c['name']}", pci_pool, c["pci"])
+                if holder:
+                    raise FullbarsError(Problem(f"PCI {c['pci']} of cell {c['name']} is already used at site "
+                                                f"{site.name} by {holder}", **_where(intent, "cells.cell", c['name'], "pci"),
+                                                fix="choose another PCI, or leave pci out to have one allocated"))
+        out = []
+        for c in listed:
+            pci = c.get("pci")
+            if pci is None:
+                pci = alloc.take_int(name, f"pci:{c['name']}", pci_pool, *site.pci, what=f"PCIs at site {site.name}")
+            placed = None
+            held = [(p, v) for purpose, (p, v) in alloc.of(name).items() if purpose == f"cell:{c['name']}"]
+            order = sorted(site.gnbs, key=lambda g: not (held and held[0][0] == f"cell:{g['name']}"))
+            for g in order:
+                pool = f"cell:{g['name']}"
+                if len(alloc.used.get(pool, ())) >= g["max-cells"] and not (held and held[0][0] == pool):
+                    continue
+                placed = (g["name"], alloc.take_int(name, f"cell:{c['name']}", pool, 1, g["max-cells"]))
+                break
+            if placed is None:
+                raise FullbarsError(Problem(f"the gNBs of site {site.name} have no room for cell {c['name']} "
+                                            f"({sum(g['max-cells'] for g in site.gnbs)} cells in all)",
+                                            **intent.where("spec.cells"),
+                                            fix="add a gNB or raise max-cells in the network description"))
+            out.append({"name": c["name"], "gnb": placed[0], "local_id": placed[1], "pci": pci})
+        return out
