@@ -119,3 +119,34 @@ def test_cells_spill_over_to_the_next_gnb(tmp_path, db, yanglint):
     r = cli("plan", str(intent), "--network", str(net), db=db)
     assert r.exit_code == 2
     assert "the gNBs of site factory-park have no room for cell cell-5 (4 cells in all)" in r.stderr
+
+
+def test_an_l3nm_pe_gets_one_vpn_per_tenant_with_the_same_routes(tmp_path, yanglint):
+    """The PE as RFC 9182 L3VPN (pe-l3nm): each tenant's VPN carries its route distinguisher and
+    target, the config passes yanglint, and it routes exactly what the IETF-only PE routes."""
+    from lxml import etree
+
+    from orchestrator.plan.campus_checks import static_routes
+
+    net = "examples/campus/network-l3nm.yaml"
+    out = tmp_path / "l3nm"
+    r = cli("plan", *TENANTS, "--network", net, "--out", str(out), db=f"sqlite:///{tmp_path}/a.db")
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["devices"]["pe-1"]["kind"] == "pe-l3nm"
+    for dev in m["devices"]:
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+    pe = etree.fromstring((out / "pe-1.xml").read_text().encode())
+    ns = {"n": "urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw"}
+    vpns = {v.findtext("n:vpn-id", namespaces=ns): (
+        v.findtext(".//n:vpn-instance-profile/n:rd", namespaces=ns),
+        v.findtext(".//n:route-targets/n:route-target", namespaces=ns)) for v in pe.iterfind(".//n:vpn-service", ns)}
+    res = {n: m["services"][n]["resources"] for n in ("acme-robotics", "harbour-hospital")}
+    assert vpns == {n: ("0:" + r["route-distinguisher"], "0:" + r["route-target"].removeprefix("target:"))
+                    for n, r in res.items()}
+    assert len({v[0] for v in vpns.values()}) == 2
+    ietf_out, _ = _plan(tmp_path, f"sqlite:///{tmp_path}/b.db", *TENANTS, out="ietf")
+    ietf_pe = etree.fromstring((ietf_out / "pe-1.xml").read_text().encode())
+    want = sum(len(r["slices"]) + len(r["applications"]) for r in res.values())  # UE pools + applications
+    assert static_routes(pe) == static_routes(ietf_pe) and len(static_routes(pe)) == want

@@ -19,6 +19,15 @@ TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospit
 
 @pytest.fixture(scope="module")
 def campus(tmp_path_factory):
+    yield from _lab(tmp_path_factory, "examples/campus/network.yaml")
+
+
+@pytest.fixture(scope="module")
+def campus_l3nm(tmp_path_factory):
+    yield from _lab(tmp_path_factory, "examples/campus/network-l3nm.yaml")
+
+
+def _lab(tmp_path_factory, network: str):
     _require_lab_tools()
     from orchestrator.lab.generate import from_plan
     from orchestrator.lab.push import push
@@ -29,7 +38,7 @@ def campus(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("campus")
     os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
-    result = plan(Store(f"sqlite:///{tmp}/s.db"), str(REPO / "examples/campus/network.yaml"),
+    result = plan(Store(f"sqlite:///{tmp}/s.db"), str(REPO / network),
                   [str(REPO / t) for t in TENANTS])
     write(result, tmp / "plan")
     topo = tmp / "campus.clab.yml"
@@ -45,9 +54,20 @@ def campus(tmp_path_factory):
 
 
 def test_every_slice_reaches_its_applications_only_at_its_ambr(campus):
+    _reaches_only_its_applications_at_its_ambr(*campus)
+
+
+def test_with_an_l3vpn_pe_the_breakout_works_the_same(campus_l3nm):
+    """The PE on devsim configured by RFC 9182 L3VPN: its network accesses and static LAN
+    prefixes become the same data plane as the IETF-only PE's routes."""
+    st, _ = campus_l3nm
+    assert st["nodes"]["pe-1"]["kind"] == "pe-l3nm" and st["nodes"]["pe-1"]["agent"] == "devsim"
+    _reaches_only_its_applications_at_its_ambr(*campus_l3nm)
+
+
+def _reaches_only_its_applications_at_its_ambr(st, tmp):
     from orchestrator.lab.verify import HIGH, LOW, verify
 
-    st, tmp = campus
     report = verify(tmp / "plan", st)
     rows = {r["service"]: r for r in report["services"]}
     assert sorted(rows) == ["acme-robotics/agv", "acme-robotics/video", "harbour-hospital/medical-iot",

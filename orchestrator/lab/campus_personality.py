@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.lab import netns
-from orchestrator.plan.campus_checks import NS, gnb_facts, static_routes, upf_facts
+from orchestrator.plan.campus_checks import NS, gnb_facts, l3nm_addresses, static_routes, upf_facts
 from orchestrator.plan.crosscheck import NS as IF_NS
 
 TABLE0 = 100  # first routing table of a DNN on the UPF
@@ -45,7 +45,7 @@ def addresses(root) -> tuple:
         name = itf.findtext("if:name", namespaces=IF_NS)
         for a in itf.iterfind("ip:ipv4/ip:address", IF_NS):
             out.append((name, f"{a.findtext('ip:ip', namespaces=IF_NS)}/{a.findtext('ip:prefix-length', namespaces=IF_NS)}"))
-    return tuple(sorted(out))
+    return tuple(sorted(set(out) | set(l3nm_addresses(root))))
 
 
 def plane(role: str, root) -> Plane:

@@ -26,6 +26,7 @@ NS = {
     "fbu": "urn:fullbars:yang:fullbars-upf-dnn",
     "rt": "urn:ietf:params:xml:ns:yang:ietf-routing",
     "v4": "urn:ietf:params:xml:ns:yang:ietf-ipv4-unicast-routing",
+    "l3nm": "urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw",
 }
 
 
@@ -45,11 +46,25 @@ def _endpoints(fn, tag: str) -> dict[str, tuple[str, str]]:
 
 
 def static_routes(root) -> dict[str, str]:
-    """destination prefix → next-hop address, from ietf-routing static routes."""
+    """destination prefix → next-hop address, from ietf-routing static routes or from the
+    static routing of RFC 9182 L3VPN network accesses (cascaded LAN prefixes)."""
     out = {}
     for r in root.iterfind(".//rt:control-plane-protocol/rt:static-routes/v4:ipv4/v4:route", NS):
         out[_t(r, "v4:destination-prefix")] = _t(r, "v4:next-hop/v4:next-hop-address")
+    for r in root.iterfind(".//l3nm:vpn-network-access/l3nm:routing-protocols/l3nm:routing-protocol/l3nm:static/"
+                           "l3nm:cascaded-lan-prefixes/l3nm:ipv4-lan-prefixes", NS):
+        out[_t(r, "l3nm:lan")] = _t(r, "l3nm:next-hop")
     return out
+
+
+def l3nm_addresses(root) -> list[tuple[str, str]]:
+    """(interface, address/prefix-length) of the L3VPN network accesses, each once."""
+    out = set()
+    for a in root.iterfind(".//l3nm:vpn-network-access", NS):
+        v4 = a.find("l3nm:ip-connection/l3nm:ipv4", NS)
+        if v4 is not None and _t(v4, "l3nm:local-address"):
+            out.add((_t(a, "l3nm:interface-id"), f"{_t(v4, 'l3nm:local-address')}/{_t(v4, 'l3nm:prefix-length')}"))
+    return sorted(out)
 
 
 def gnb_facts(root) -> dict:

@@ -231,7 +231,8 @@ class Campus5G(Service):
                                  ue_gnb=links["n3"][cells[0]["gnb"]])
         ent_if = f"ent{rd}"
         devices[site.pe] = dict(common, ent_if=ent_if, pe_ip=pe_ip, ent_ip=ent_ip, lan_plen=lan.prefixlen,
-                                applications=spec.get("application", []))
+                                applications=spec.get("application", []), pe=site.pe,
+                                rd=f"0:{site.asn}:{rd}", rt=f"0:{site.asn}:{rd}")  # RFC 8294 type 0
         resources = {
             "site": site.name, "plmn": f"{site.mcc}-{site.mnc}", "tac": tac,
             "route-distinguisher": f"{site.asn}:{rd}", "route-target": f"target:{site.asn}:{rd}",
