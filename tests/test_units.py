@@ -237,3 +237,14 @@ def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_defaul
     tree = kind.models.parse(text)  # raises if the identity lost its meaning
     assert '"ietf-routing:static"' in tree.print_mem("json", with_siblings=True)
     tree.free()
+
+
+def test_a_waves_estimate_is_paced_by_its_slowest_kind():
+    from orchestrator.rollout.waves import estimate
+
+    kinds = {"olt-1": "olt-bbf", "olt-2": "olt-bbf", "olt-3": "olt-bbf", "bng-1": "bng-ietf"}
+    per = {"olt-bbf": 3.0, "bng-ietf": 20.0}
+    assert estimate([["olt-1", "bng-1"], ["olt-2", "olt-3"]], kinds, per, 0.0, 32) == 20.0 + 3.0
+    assert estimate([["olt-1", "olt-2", "olt-3"]], kinds, per, 0.0, 2) == 6.0  # two rounds of at most 2
+    assert estimate([["olt-1"], ["olt-2"]], kinds, per, 60.0, 32) == 3.0 + 60.0 + 3.0
+    assert estimate([["olt-1", "bng-1"]], kinds, {"olt-bbf": 3.0}, 0.0, 32) is None  # a BNG never measured

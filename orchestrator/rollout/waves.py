@@ -17,7 +17,7 @@ import time
 from sqlalchemy import select
 
 from orchestrator.errors import FullbarsError
-from orchestrator.resources.store import ReachRow, Store, TransactionRow
+from orchestrator.resources.store import ReachRow, Store, TransactionRow, TxDeviceRow
 
 WAVE_KINDS = ("SpeedUpgrade",)
 
@@ -39,29 +39,39 @@ def split(olts: list[str], canary: int, waves: int) -> list[list[str]]:
     return out
 
 
-def device_latency(store: Store, limit: int = 20) -> tuple[float | None, str]:
-    """Median seconds one device took in the last committed transactions, and where it came from."""
+def device_latency(store: Store, limit: int = 20) -> tuple[dict[str, float], str]:
+    """Median seconds one device of each kind took in the last committed transactions, and
+    where the figures came from. Kinds differ by an order of magnitude (a netconfd BNG holding
+    a thousand subscribers against a devsim OLT), so one median for all would mislead."""
     with store.transaction() as s:
         rows = list(s.scalars(select(TransactionRow).where(TransactionRow.state == "committed")
                               .order_by(TransactionRow.created_at.desc()).limit(limit)))
-    secs = []
+        kinds = {(d.tx, d.device): d.kind for d in s.scalars(select(TxDeviceRow).where(
+            TxDeviceRow.tx.in_([r.id for r in rows])))}
+    secs: dict[str, list[float]] = {}
     for r in rows:
-        for d in json.loads(r.report or "{}").get("devices", {}).values():
-            if d.get("state") == "confirmed" and d.get("seconds"):
-                secs.append(d["seconds"])
+        for dev, d in json.loads(r.report or "{}").get("devices", {}).items():
+            if d.get("state") == "confirmed" and d.get("seconds") and (r.id, dev) in kinds:
+                secs.setdefault(kinds[(r.id, dev)], []).append(d["seconds"])
     if not secs:
-        return None, "no transaction on this store has measured a device yet"
-    return statistics.median(secs), f"median of {len(secs)} device(s) in the last {len(rows)} committed transaction(s)"
+        return {}, "no transaction on this store has measured a device yet"
+    n = sum(len(v) for v in secs.values())
+    return ({k: statistics.median(v) for k, v in secs.items()},
+            f"per-kind medians of {n} device(s) in the last {len(rows)} committed transaction(s)")
 
 
-def estimate(waves: list[list[str]], bngs_per_wave: list[int], per_device: float | None, pause: float,
+def estimate(waves: list[list[str]], kinds: dict[str, str], per_kind: dict[str, float], pause: float,
              parallel: int) -> float | None:
-    """Devices of a wave go in parallel (bounded), waves one after another with a pause between."""
-    if per_device is None:
-        return None
+    """Devices of a wave go in parallel (bounded), so the slowest kind in it sets its pace; waves
+    go one after another, with a pause between. None when a kind in the waves was never measured."""
     total = 0.0
-    for olts, bngs in zip(waves, bngs_per_wave):
-        total += per_device * math.ceil((len(olts) + bngs) / parallel)
+    for wave in waves:
+        by_kind: dict[str, int] = {}
+        for d in wave:
+            by_kind[kinds[d]] = by_kind.get(kinds[d], 0) + 1
+        if any(k not in per_kind for k in by_kind):
+            return None
+        total += max(per_kind[k] * math.ceil(n / parallel) for k, n in by_kind.items())
     return total + pause * max(0, len(waves) - 1)
 
 
@@ -89,14 +99,16 @@ def wave_plan(store: Store, svc_plan, network) -> dict:
         row = Store.intents(s)[svc_plan.name]
     how = json.loads(row.spec).get("rollout", {})
     waves = split(todo, how.get("canary", 1), how.get("waves", 2))
-    bngs = [len({u.bng for o in w for u in network.devices[o].uplinks.values()}) for w in waves]
-    per_device, source = device_latency(store)
+    bngs = [sorted({u.bng for o in w for u in network.devices[o].uplinks.values()}) for w in waves]
+    per_kind, source = device_latency(store)
     lines = res["lines-per-olt"]
+    devices = [w + b for w, b in zip(waves, bngs)]
+    kinds = {d: network.devices[d].kind for w in devices for d in w}
     return {"change": svc_plan.name, "lines": sum(lines.get(o, 0) for o in todo), "reached": sorted(done),
-            "waves": [{"wave": i, "name": "canary" if i == 0 else f"wave {i}", "olts": w, "bngs": b,
+            "waves": [{"wave": i, "name": "canary" if i == 0 else f"wave {i}", "olts": w, "bngs": len(b),
                        "lines": sum(lines.get(o, 0) for o in w)} for i, (w, b) in enumerate(zip(waves, bngs))],
-            "per_device_s": per_device, "latency_source": source,
-            "estimate_s": estimate(waves, bngs, per_device, 0.0, MAX_PARALLEL)}
+            "per_kind_s": per_kind, "latency_source": source,
+            "estimate_s": estimate(devices, kinds, per_kind, 0.0, MAX_PARALLEL)}
 
 
 def describe(wp: dict) -> list[str]:
@@ -106,10 +118,13 @@ def describe(wp: dict) -> list[str]:
         out.append(f"  {w['name']:8} {len(w['olts'])} OLT(s) + {w['bngs']} BNG(s), {w['lines']} line(s): "
                    f"{', '.join(w['olts'])}")
     if wp["estimate_s"] is None:
-        out.append(f"  estimated duration: unknown ({wp['latency_source']}); the canary measures it")
+        out.append(f"  estimated duration: unknown ({wp['latency_source']}"
+                   + (f", only for {', '.join(sorted(wp['per_kind_s']))}" if wp["per_kind_s"] else "")
+                   + "); the canary measures it")
     else:
+        per = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(wp["per_kind_s"].items()))
         out.append(f"  estimated duration: {wp['estimate_s']:.1f} s without pauses "
-                   f"({wp['per_device_s']:.2f} s per device: {wp['latency_source']})")
+                   f"(per device: {per}; {wp['latency_source']})")
     return out
 
 
