@@ -26,7 +26,7 @@ def _line(s, name: str):
         raise FullbarsError(f"no business line named {name!r} in the store",
                             fix="lines: " + (", ".join(lines[:8]) + (" ..." if len(lines) > 8 else "") if lines
                                              else "none yet; plan and apply one first"))
-    return row, rows
+    return row
 
 
 def covering_policy(s, name: str, spec: dict, arrears_month: str | None = None):
@@ -68,7 +68,7 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
         raise FullbarsError(f"unknown reason {reason!r}", fix=f"use one of: {', '.join(REASONS)}")
     now = clock.now().isoformat(timespec="seconds")
     with store.transaction() as s:
-        row, _ = _line(s, name)
+        row = _line(s, name)
         active = s.scalars(select(SuspensionRow).where(SuspensionRow.line == name,
                                                        SuspensionRow.state == "active")).first()
         if active is not None:

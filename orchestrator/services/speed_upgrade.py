@@ -53,15 +53,14 @@ class SpeedUpgrade(Service):
                 continue
             olt = bb.olt_of(name, ctx)
             applied: list[str] = []
-            before = bb.rates_at(line, ctx, olt, applied)
+            now = bb.rates_at(line, ctx, olt, applied)  # with every upgrade that reaches it
             if intent.name not in applied:
                 continue
             per_olt[olt] += 1
-            own = bb.rates(line, net)
-            if before != own:
+            if now != bb.rates(line, net):
                 changed_per_olt[olt] += 1
             want_up = intent.spec["rates"].get("upstream")
-            if want_up and before[1] < bps(want_up):
+            if want_up and now[1] < bps(want_up):  # held back by the tenure rule
                 capped += 1
         devices: dict[str, dict] = {}
         for olt in sorted(changed_per_olt):
