@@ -19,15 +19,16 @@ TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospit
 
 @pytest.fixture(scope="module")
 def campus(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network.yaml")
+    yield from _lab(tmp_path_factory, "examples/campus/network.yaml", "c")
 
 
 @pytest.fixture(scope="module")
 def campus_l3nm(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network-l3nm.yaml")
+    yield from _lab(tmp_path_factory, "examples/campus/network-l3nm.yaml", "v")
 
 
-def _lab(tmp_path_factory, network: str):
+def _lab(tmp_path_factory, network: str, prefix: str):
+    """prefix: the labs of this module may be up together, so each has its own name."""
     _require_lab_tools()
     from orchestrator.lab.generate import from_plan
     from orchestrator.lab.push import push
@@ -42,7 +43,7 @@ def _lab(tmp_path_factory, network: str):
                   [str(REPO / t) for t in TENANTS])
     write(result, tmp / "plan")
     topo = tmp / "campus.clab.yml"
-    topo.write_text(from_plan(tmp / "plan", f"c{os.getpid() % 100000}"))
+    topo.write_text(from_plan(tmp / "plan", f"{prefix}{os.getpid() % 100000}"))
     lab = open_lab(topo)
     st = lab.up(timeout=60)
     try:
@@ -125,7 +126,7 @@ def test_apply_as_one_transaction_then_every_device_is_in_sync(campus, tmp_path)
     import sys
 
     st, tmp = campus
-    env = dict(os.environ, FULLBARS_DB=f"sqlite:///{tmp_path}/a.db")
+    env = dict(os.environ, FULLBARS_DB=f"sqlite:///{tmp_path}/a.db", FULLBARS_LAB_DIR=str(tmp / "labs"))
     topo = tmp / "campus.clab.yml"
     r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *TENANTS, "--network",
                         "examples/campus/network.yaml", "--target", "lab", "--lab", str(topo)],
