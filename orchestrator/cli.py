@@ -599,14 +599,18 @@ def _lab(file: Path):
     return open_lab(file)
 
 
+def _print_nodes(rows: list[dict]) -> None:
+    for row in rows:
+        out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
+
+
 @lab_app.command("up")
 def lab_up(file: Path, timeout: float = typer.Option(60.0, help="Seconds for every node to answer NETCONF.")):
     """Create the lab (idempotent: restarts what died, with its datastore)."""
     try:
         lab = _lab(file)
         st = lab.up(timeout, progress=_progress())
-        for row in lab.status():
-            out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
+        _print_nodes(lab.status())
         if st.get("restarted"):
             out.print(f"restarted: {', '.join(st['restarted'])}")
     except FullbarsError as e:
@@ -633,8 +637,7 @@ def lab_status(file: Path):
     if not rows:
         out.print("the lab is not up")
         raise typer.Exit(1)
-    for row in rows:
-        out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
+    _print_nodes(rows)
     if any(r["state"] != "running" for r in rows):
         raise typer.Exit(1)
 
