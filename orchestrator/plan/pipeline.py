@@ -186,9 +186,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             try:
                 placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
             except FullbarsError as e:
-                for p in e.problems:  # a pool does not know which intent asked: say it
+                for p in e.problems:  # a pool does not know which intent asked: point at its spec
                     if p.file is None:
-                        p.file, p.line, p.path = it.file, it.line, p.path or f"intent {it.name}"
+                        p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
                 problems.extend(e.problems)
             if progress and i % 1000 == 0:
                 progress("allocate", i, len(order))
