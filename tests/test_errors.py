@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,17 @@ def test_golden_error(case, db):
     assert "Traceback" not in stderr
     assert stderr == (ERRORS / case / "expected.txt").read_text(), "regenerate with scripts/regen_golden.py if intended"
     assert before == after  # a failed plan leaves the store exactly as it was
+
+
+@pytest.mark.parametrize("case", cases())
+def test_validate_reports_exactly_what_plan_reports(case, db):
+    """validate runs plan's every stage on the same input: the same problems, and the store
+    (or its absence) as it was."""
+    code, stderr, before, after = run_case(case, db, "validate")
+    assert (code, stderr) == (2, (ERRORS / case / "expected.txt").read_text())
+    assert before == after
+    if not (ERRORS / case / "setup.yaml").exists():
+        assert not Path(db[len("sqlite:///"):]).exists()  # validate made no store file
 
 
 def test_failed_plan_on_empty_store_stores_nothing(db):

@@ -38,24 +38,25 @@ def _load_file(path: str) -> tuple[list[Intent], list[Problem]]:
     intents: list[Intent] = []
     problems: list[Problem] = []
     try:
-        for node in read_documents(path):
-            try:
-                doc = read_envelope(node, path, SERVICES.kinds())
-            except FullbarsError as e:
-                problems.extend(e.problems)
-                continue
+        nodes = read_documents(path)
+    except FullbarsError as e:
+        return [], e.problems
+    for node in nodes:
+        try:  # one document's problems do not hide the next one's
+            doc = read_envelope(node, path, SERVICES.kinds())
             svc = SERVICES.by_kind(doc.kind)
             loc = Located(path, "spec")
             tree, probs = to_tree(service_models(), svc.module, svc.top, doc.spec_node, path, "spec", loc)
-            if probs:
-                problems.extend(probs)
-                continue
-            spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
-            tree.free()
-            lines = {loc.names[k]: v for k, v in loc.lines.items()}
-            intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines))
-    except FullbarsError as e:
-        problems.extend(e.problems)
+        except FullbarsError as e:
+            problems.extend(e.problems)
+            continue
+        if probs:
+            problems.extend(probs)
+            continue
+        spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
+        tree.free()
+        lines = {loc.names[k]: v for k, v in loc.lines.items()}
+        intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines))
     return intents, problems
 
 
@@ -63,6 +64,14 @@ PARALLEL_BYTES = 1 << 20  # below a megabyte of YAML, forking costs more than it
 
 
 def load_intent_files(paths: list[str]) -> list[Intent]:
+    intents, problems = load_intents(paths)
+    if problems:
+        raise FullbarsError(problems)
+    return intents
+
+
+def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem]]:
+    """Every file and document is read, whatever the others hold: (valid intents, all problems)."""
     paths = [str(p) for p in paths]
     size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     workers = min(os.cpu_count() or 1, len(paths))
@@ -86,6 +95,4 @@ def load_intent_files(paths: list[str]) -> list[Intent]:
                 f"intent name {it.name!r} is given twice with different specs "
                 f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name",
                 fix="give each service its own name, or keep one of the two documents"))
-    if problems:
-        raise FullbarsError(problems)
-    return unique
+    return unique, problems

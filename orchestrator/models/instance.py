@@ -11,6 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+import _libyang
 import libyang
 import yaml
 
@@ -72,10 +73,38 @@ def _quote(v: str) -> str:
     return "'" + v + "'" if "'" not in v else '"' + v + '"'
 
 
+# Types whose values need the rest of the tree (or XML prefixes) to be checked: left to the parse.
+_CHECKED_IN_TREE = {"leafref", "identityref", "instance-identifier", "union"}
+
+
+def _value_error(ctx, snode, value: str) -> str | None:
+    """libyang's verdict on one leaf value (type, range, length, pattern), or None when it is
+    valid or can only be judged in the whole tree. Checking each leaf lets one document report
+    every bad value, where a parse stops at the first."""
+    if snode.type().basename() in _CHECKED_IN_TREE:
+        return None
+    raw = value.encode()
+    ret = _libyang.lib.lyd_value_validate(ctx.cdata, snode.cdata, raw, len(raw), _libyang.ffi.NULL,
+                                          _libyang.ffi.NULL, _libyang.ffi.NULL)
+    if ret in (_libyang.lib.LY_SUCCESS, _libyang.lib.LY_EINCOMPLETE):
+        return None
+    err = _libyang.lib.ly_err_first(ctx.cdata)
+    msg = _libyang.ffi.string(err.msg).decode() if err and err.msg else "invalid value"
+    _libyang.lib.ly_err_clean(ctx.cdata, _libyang.ffi.NULL)
+    return msg.rstrip(".") + "."
+
+
 class InstanceWriter:
-    def __init__(self, located: Located):
+    def __init__(self, located: Located, ctx=None):
         self.loc = located
+        self.ctx = ctx  # a libyang context to check leaf values with as they are written
         self.problems: list[Problem] = []
+
+    def checked(self, snode, node: yaml.Node, ypath: str, value: str) -> bool:
+        msg = _value_error(self.ctx, snode, value) if self.ctx is not None else None
+        if msg:
+            self.problem(_humanize(msg), node, ypath, fix=_use(_allowed(snode)))
+        return msg is None
 
     def problem(self, msg: str, node: yaml.Node, ypath: str, fix: str | None = None):
         self.problems.append(Problem(msg, file=self.loc.file, line=line_of(node), path=ypath, fix=fix))
@@ -150,6 +179,8 @@ class InstanceWriter:
                 self.problem(f"{snode.name()!r} takes plain values", item, ypath)
                 continue
             v = _scalar(item)
+            if not self.checked(snode, item, ypath, v):
+                continue
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
             self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
             out.append(self._leaf_xml(snode.name(), v, ns))
@@ -164,6 +195,8 @@ class InstanceWriter:
             self.problem(f"{snode.name()!r} takes a single value, not a "
                          f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", node, ypath,
                          fix=_allowed(snode))
+            return ""
+        if not self.checked(snode, node, ypath, _scalar(node)):
             return ""
         return self._leaf_xml(snode.name(), _scalar(node), ns)
 
@@ -216,7 +249,7 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
     """Validate a YAML subtree as the instance of `module:top`; return (tree, problems)."""
     snode = next(models.ctx.find_path(f"/{module}:{top}"))
     loc = located or Located(file, yaml_prefix)
-    w = InstanceWriter(loc)
+    w = InstanceWriter(loc, models.ctx)
     xml = w.container(snode, node, f"/{module}:{top}", yaml_prefix, module_ns(snode.module()))
     if w.problems:
         return None, w.problems
@@ -246,6 +279,9 @@ def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
         where = "spec" if parent is None or parent.parent() is None else parent.name()
         return f"add `{sn.name()}:` under {where}"
     if sn.keyword() in ("leaf", "leaf-list"):
-        desc = _allowed(sn)
-        return f"use {desc}" if desc else None
+        return _use(_allowed(sn))
     return None
+
+
+def _use(desc: str | None) -> str | None:
+    return f"use {desc}" if desc else None

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.intents.loader import Intent, load_intent_files
+from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import _wrap
@@ -91,24 +91,26 @@ def _base_vars(net: Network, name: str) -> dict:
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
-         scope: dict[str, set[str]] | None = None) -> PlanResult:
+         scope: dict[str, set[str]] | None = None, keep: bool = True) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
-    overlay given without a scope reaches everywhere, one not given keeps the reach it has."""
+    overlay given without a scope reaches everywhere, one not given keeps the reach it has.
+    keep=False: every stage runs and every problem is reported, but the store keeps nothing
+    (validate)."""
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
-    given = load_intent_files(list(intent_files)) if intent_files else []
-    with store.transaction() as s:
+    # Intents that fail their model are reported with the network rules of the others.
+    given, problems = load_intents(list(intent_files)) if intent_files else ([], [])
+    with store.transaction(keep) as s:
         if net is not None:
             Store.save_network(s, network_file, net.text, net.digest)
         else:
             row = Store.network(s)
             if row is None:
-                raise FullbarsError("no network description yet",
-                                    fix="pass --network FILE (it is remembered for later commands)")
+                raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
+                                                        "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
         rows = Store.intents(s)
         intents = {n: _from_row(r) for n, r in rows.items()}
-        problems: list[Problem] = []
         actions: dict[str, str] = {}
         for name in delete:
             if name not in intents:
