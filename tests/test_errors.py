@@ -68,3 +68,16 @@ def test_a_network_that_loses_a_pinned_olt_is_refused_naming_the_line(db, tmp_pa
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     assert "line clinic-west is pinned to OLT olt-3" in r.stderr and "examples/intents/clinic-west.yaml" in r.stderr
     assert snapshot(db) == before
+
+
+def test_validate_without_network_uses_the_remembered_one(db):
+    """After a plan the store remembers the network: validate checks against it, as plan would."""
+    from conftest import cli
+
+    case = ERRORS / "exhausted-pool"
+    rel = case.relative_to(REPO)
+    assert cli("plan", str(rel / "setup.yaml"), "--network", str(rel / "network.yaml"), db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("validate", str(rel / "intent.yaml"), db=db)
+    assert (r.exit_code, r.stderr) == (2, (case / "expected.txt").read_text())
+    assert snapshot(db) == before
