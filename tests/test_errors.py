@@ -81,3 +81,14 @@ def test_validate_without_network_uses_the_remembered_one(db):
     r = cli("validate", str(rel / "intent.yaml"), db=db)
     assert (r.exit_code, r.stderr) == (2, (case / "expected.txt").read_text())
     assert snapshot(db) == before
+
+
+def test_messages_name_no_internal_type_or_regex():
+    """A person reads "a rate such as 500M or 1G", not fbt:rate, uint8 or a pattern."""
+    import re
+
+    internal = re.compile(r"\bfbt:|\bu?int(8|16|32|64)\b|\.\+|\[[0-9A-Za-z]-[0-9A-Za-z]|\{\d|\(\w+\|")
+    for case in cases():
+        for line in (ERRORS / case / "expected.txt").read_text().splitlines():
+            if line.startswith(("error: ", "  fix: ")):
+                assert not internal.search(line), f"{case}: {line}"

@@ -23,13 +23,14 @@ class Intent:
     line: int
     digest: str
     lines: dict[str, int] = field(default_factory=dict)  # dotted YAML path → line
+    document: str | None = None  # in a file of several documents: which one
 
     def where(self, ypath: str) -> dict:
         """file/line/path keywords for a Problem about `ypath` (falls back to the nearest parent)."""
         p = ypath
         while p and p not in self.lines:
             p = p.rsplit(".", 1)[0] if "." in p else ""
-        return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath}
+        return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath, "document": self.document}
 
 
 def _load_file(path: str) -> tuple[list[Intent], list[Problem]]:
@@ -41,22 +42,25 @@ def _load_file(path: str) -> tuple[list[Intent], list[Problem]]:
         nodes = read_documents(path)
     except FullbarsError as e:
         return [], e.problems
-    for node in nodes:
+    for i, node in enumerate(nodes, 1):
+        label = f"document {i}" if len(nodes) > 1 else None
         try:  # one document's problems do not hide the next one's
             doc = read_envelope(node, path, SERVICES.kinds())
+            label = label and f"{label}, {doc.name}"
             svc = SERVICES.by_kind(doc.kind)
             loc = Located(path, "spec")
             tree, probs = to_tree(service_models(), svc.module, svc.top, doc.spec_node, path, "spec", loc)
         except FullbarsError as e:
-            problems.extend(e.problems)
-            continue
+            probs = e.problems
         if probs:
+            for p in probs:
+                p.document = p.document or label
             problems.extend(probs)
             continue
         spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
         tree.free()
         lines = {loc.names[k]: v for k, v in loc.lines.items()}
-        intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines))
+        intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label))
     return intents, problems
 
 
@@ -93,6 +97,6 @@ def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem]]:
         elif first.digest != it.digest or first.kind != it.kind:
             problems.append(Problem(
                 f"intent name {it.name!r} is given twice with different specs "
-                f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name",
+                f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                 fix="give each service its own name, or keep one of the two documents"))
     return unique, problems

@@ -8,12 +8,14 @@ must) can be pinned to the line the engineer wrote.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
 import _libyang
 import libyang
 import yaml
+from libyang.util import c2str, ly_array_iter
 
 from orchestrator.errors import Problem
 from orchestrator.intents.yamlsrc import line_of, mapping_items
@@ -219,29 +221,62 @@ def _near(a: str, b: str) -> bool:
 
 
 def _allowed(snode) -> str | None:
+    """What a valid value looks like, in words a person reads: never a type name or a regex."""
     try:
         t = snode.type()
     except Exception:
         return None
-    return _describe_type(t)
+    return _example(snode.extensions()) or _describe_type(t)
+
+
+_INTEGERS = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+_BOUNDS = {f"{s}int{n}": ((0, 2 ** n - 1) if s else (-2 ** (n - 1), 2 ** (n - 1) - 1))
+           for s in ("", "u") for n in (8, 16, 32, 64)}
+
+
+def _example(exts) -> str | None:
+    """The phrase of an `fbt:example` statement among a node's extension instances."""
+    return next((e.argument() for e in exts if e.name() == "example"), None)
+
+
+def _typedef_example(t) -> str | None:
+    td = t.typedef()  # the bindings find typedefs of imported modules only
+    if td is None and ":" not in t.name() and t.module() is not None:
+        td = t.module().get_typedef(t.name())
+    if td is None or td.cdata.exts == _libyang.ffi.NULL:
+        return None
+    # The 2.8.0 bindings read a typedef's (parsed) extensions as compiled ones; read them as parsed.
+    for ext in ly_array_iter(_libyang.ffi.cast("struct lysp_ext_instance *", td.cdata.exts)):
+        if c2str(ext.name).split(":")[-1] == "example" and ext.argument != _libyang.ffi.NULL:
+            return c2str(ext.argument)
+    return None
 
 
 def _describe_type(t) -> str | None:
     base = t.basename()
+    said = _typedef_example(t)
+    if said:
+        return said
     if base == "enumeration":
-        return "one of: " + ", ".join(e for e, _ in t.enums())
-    rng = next(iter(t.all_ranges()), None)
-    pats = [p for p, _ in t.all_patterns()]
-    if rng:
-        return f"a {t.name()} in {rng}"
-    if pats:
-        return f"text matching {pats[0]}"
+        return "one of: " + ", ".join(e.name() for e in t.enums())
+    if base == "boolean":
+        return "true or false"
+    if base in _INTEGERS:
+        rng = next(iter(t.all_ranges()), None)
+        if rng:
+            parts = [p.strip().split("..") for p in rng.split("|")]
+            return "a whole number " + " or ".join(
+                f"from {p[0]} to {p[1]}" if len(p) == 2 else p[0] for p in parts)
+        lo, hi = _BOUNDS[base]
+        return f"a whole number from {lo} to {hi}"
     if base == "union":
         return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
-    td = t.typedef()
-    if td is not None and td.description():
-        return f"{t.name()}: {' '.join(td.description().split())}"
-    return f"a value of type {t.name()}"
+    if base == "string":
+        length = next(iter(t.all_lengths()), None) if hasattr(t, "all_lengths") else None
+        if length and not list(t.all_patterns()):
+            lo, _, hi = length.partition("..")
+            return f"text of {lo} to {hi} characters" if hi else f"text of {lo} characters"
+    return None
 
 
 def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str, yaml_prefix: str,
@@ -262,8 +297,18 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
     return tree, []
 
 
+_LIBYANG_WORDING = [  # libyang's wording names internal types and regexes; say what is wrong instead
+    (re.compile(r'Invalid (?:type )?u?int(?:8|16|32|64) value "(.*)"', re.S), r'"\1" is not a whole number'),
+    (re.compile(r'Value "(.*)" is out of type u?int(?:8|16|32|64) min/max bounds', re.S), r'"\1" is out of range'),
+    (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not written the way this value is'),
+    (re.compile(r"Unsatisfied (?:pattern|range|length) - ", re.S), ""),
+]
+
+
 def _humanize(msg: str) -> str:
-    return msg.replace("Unsatisfied pattern - ", "").replace("Unsatisfied range - ", "")
+    for pattern, said in _LIBYANG_WORDING:
+        msg = pattern.sub(said, msg)
+    return msg
 
 
 def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
