@@ -116,8 +116,9 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
             if host is None or server is None:
                 row["problems"].append("no room host or server for this room in the lab")
             elif "address" not in rr:
-                row["problems"].append(f"line {r['line']} has DHCP addressing: the lab gives its rooms no "
-                                       "address (only rooms of a static line are measured)")
+                row["problems"].append(f"the plan gives this room no address: line {r['line']} has DHCP "
+                                       "addressing, whose rooms get none in the lab (or the plan predates "
+                                       "room addresses: plan again)")
             else:
                 ns = host["netns"]
                 _run(ns, ["ip", "addr", "flush", "dev", "eth1"])

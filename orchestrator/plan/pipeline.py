@@ -31,6 +31,7 @@ class PlanContext:
     reach: dict[str, set[str] | None] = field(default_factory=dict)  # overlay → devices it has reached
     suspended: set[str] = field(default_factory=set)
     created: dict[str, str] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)  # given intents that failed to load (already reported)
 
     def overlays(self, kind: str) -> list[Intent]:
         """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
@@ -99,7 +100,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     (validate)."""
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
-    given, problems = load_intents(list(intent_files)) if intent_files else ([], [])
+    given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
     with store.transaction(keep) as s:
         if net is not None:
             Store.save_network(s, network_file, net.text, net.digest)
@@ -155,7 +156,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     reach[it.name] = EVERYWHERE
         ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s),
-                          created={n: r.created_at for n, r in rows.items()})
+                          created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:

@@ -58,6 +58,8 @@ class FttrWifi(Service):
     def _check_line(self, intent, ctx) -> list[Problem]:
         name = intent.spec["line"]
         line = self._line(intent, ctx)
+        if line is None and name in ctx.unreadable:
+            return []  # the line's own problems are reported; "unknown line" would mislead
         if line is None:
             known = sorted(n for n, it in ctx.intents.items() if it.kind == "BusinessBroadband")
             return [Problem(f"unknown BusinessBroadband line {name!r}", **intent.where("spec.line"),
