@@ -131,7 +131,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                     was = ", ".join(f"{k} {v}" for k, v in SERVICES.by_kind(row.kind).identity(old.spec).items())
                     problems.append(Problem(
                         f"intent name {it.name!r} already belongs to another service ({row.kind}: {was}, "
-                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name",
+                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                         fix="choose another name, or `fullbars delete` the old service first"))
                     continue
                 if row.digest != it.digest:
@@ -192,6 +192,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 for p in e.problems:  # a pool does not know which intent asked: point at its spec
                     if p.file is None:
                         p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
+                        p.document = it.document
                 problems.extend(e.problems)
             if progress and i % 1000 == 0:
                 progress("allocate", i, len(order))

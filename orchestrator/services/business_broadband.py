@@ -264,8 +264,9 @@ class BusinessBroadband(Service):
                 continue
         tried = "; ".join(f"{p.name} ({p.prefix} in /{p.block_length} blocks)" for p in pools)
         raise FullbarsError(Problem(
-            f"no free address block for line {intent.name}: every {want} pool {bng} may use is full "
-            f"({len(pools)} tried: {tried})", **intent.where(where),
+            f"no free address block for line {intent.name}: " +
+            (f"pool {tried} is full" if named else
+             f"every {want} pool {bng} may use is full ({len(pools)} tried: {tried})"), **intent.where(where),
             fix=(f"name another {want} pool, or leave pool out to try every one; " if named else "")
             + f"add a {want} pool for {bng} or widen a prefix in the network description {net.file}, "
               "or delete lines that no longer need their block"))
