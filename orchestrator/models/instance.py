@@ -300,7 +300,7 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
 _LIBYANG_WORDING = [  # libyang's wording names internal types and regexes; say what is wrong instead
     (re.compile(r'Invalid (?:type )?u?int(?:8|16|32|64) value "(.*)"', re.S), r'"\1" is not a whole number'),
     (re.compile(r'Value "(.*)" is out of type u?int(?:8|16|32|64) min/max bounds', re.S), r'"\1" is out of range'),
-    (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not a valid value here'),
+    (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not a valid value here.'),
     (re.compile(r"Unsatisfied (?:pattern|range|length) - ", re.S), ""),
 ]
 
