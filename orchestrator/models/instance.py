@@ -131,7 +131,9 @@ class InstanceWriter:
     def members(self, snode, node: yaml.MappingNode, dpath: str, ypath: str) -> str:
         kids = _children(snode)
         parts = []
-        for key, vnode, kline in mapping_items(node, self.loc.file, ypath):
+        items = mapping_items(node, self.loc.file, ypath)
+        self.missing(snode, {k for k, _, _ in items}, node, ypath)
+        for key, vnode, kline in items:
             child = kids.get(key)
             cy = f"{ypath}.{key}" if ypath else key
             if child is None:
@@ -154,6 +156,16 @@ class InstanceWriter:
             else:
                 parts.append(self.leaf(child, vnode, cpath, cy, ns, kline))
         return "".join(parts)
+
+    def missing(self, snode, present: set[str], node: yaml.Node, ypath: str) -> None:
+        """Every mandatory leaf left out here (a parse names only the first); leaves under a
+        `when` are left to the parse, which knows whether it holds."""
+        where = "spec" if snode.parent() is None else snode.name()
+        for name, child in _children(snode).items():
+            if name not in present and child.keyword() == "leaf" and child.mandatory() and \
+                    not list(child.when_conditions()):
+                self.problem(f'Mandatory node "{name}" instance does not exist.', node, ypath,
+                             fix=f"add `{name}:` under {where}")
 
     def list(self, snode, node, dpath, ypath, ns) -> str:
         if not isinstance(node, yaml.SequenceNode):
