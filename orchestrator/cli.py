@@ -31,11 +31,11 @@ class Format(str, Enum):
     json = "json"
 
 
-def _store(db):
+def _store(db, create: bool = True):
     from orchestrator import settings
     from orchestrator.resources.store import Store
 
-    return Store(settings.database_url(db))
+    return Store(settings.database_url(db), create)
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
@@ -64,26 +64,19 @@ def demo(out_dir: Path = typer.Option(Path("build/demo"), "--out"),
 
 @app.command()
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
-             network: Optional[Path] = typer.Option(None, "--network", help="Also check against this network.")):
-    """Check intent files against their service models (and a network's rules); change nothing."""
-    from orchestrator.intents.loader import load_intent_files
+             network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
+                                                    "(default: the one the store remembers)."),
+             db: Optional[str] = DbOpt):
+    """Run every stage plan runs and report every problem plan would; the store keeps nothing."""
+    from orchestrator.plan.pipeline import plan as run
 
     try:
-        loaded = load_intent_files([str(p) for p in intents])
-        if network:
-            from orchestrator.network.model import load_network
-            from orchestrator.plan.pipeline import PlanContext
-            from orchestrator.services.registry import SERVICES
-
-            net = load_network(network)
-            ctx = PlanContext(net, None, {i.name: i for i in loaded})
-            problems = [p for i in loaded for p in SERVICES.by_kind(i.kind).check(i, ctx)]
-            if problems:
-                raise FullbarsError(problems)
+        result = run(_store(db, create=False), str(network) if network else None, [str(p) for p in intents],
+                     keep=False)
     except FullbarsError as e:
         _fail(e)
-    for i in loaded:
-        out.print(f"ok  {i.file}: {i.kind} {i.name}")
+    for s in result.services:
+        out.print(f"ok  {s.kind} {s.name} ({'new' if s.action == 'create' else s.action})", markup=False)
 
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:

@@ -12,11 +12,13 @@ class Problem:
     line: int | None = None
     path: str | None = None
     fix: str | None = None
+    document: str | None = None  # which document of a file with several: "document 2, shop-7"
 
     def render(self) -> str:
         where = ""
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "")
+            where += f" ({self.document})" if self.document else ""
         head = f"{where}: " if where else ""
         text = head + self.message
         if self.path:

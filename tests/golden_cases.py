@@ -56,14 +56,15 @@ def _templates(case: Path):
             engine.template.cache_clear()
 
 
-def run_case(name: str, db: str) -> tuple[int, str, dict, dict]:
-    """(exit code, stderr, store before, store after) for the failing plan of one case."""
+def run_case(name: str, db: str, command: str = "plan") -> tuple[int, str, dict, dict]:
+    """(exit code, stderr, store before, store after) for the failing plan (or another command
+    given the same arguments, such as validate) of one case."""
     d = ERRORS / name
     with _templates(d):
-        return _run_case(d, name, db)
+        return _run_case(d, name, db, command)
 
 
-def _run_case(d: Path, name: str, db: str) -> tuple[int, str, dict, dict]:
+def _run_case(d: Path, name: str, db: str, command: str) -> tuple[int, str, dict, dict]:
     rel = d.relative_to(REPO)
     net = rel / "network.yaml" if (d / "network.yaml").exists() else Path("examples/network.yaml")
     if (d / "setup.yaml").exists():
@@ -71,6 +72,6 @@ def _run_case(d: Path, name: str, db: str) -> tuple[int, str, dict, dict]:
         assert r.exit_code == 0, f"{name}: setup failed: {r.stderr}"
     intents = sorted(str(rel / p.name) for p in d.glob("*.yaml") if p.name not in ("network.yaml", "setup.yaml"))
     before = snapshot(db) if (d / "setup.yaml").exists() else {}
-    r = cli("plan", *intents, "--network", str(net), db=db)
+    r = cli(command, *intents, "--network", str(net), db=db)
     after = snapshot(db) if (d / "setup.yaml").exists() else {}
     return r.exit_code, r.stderr, before, after

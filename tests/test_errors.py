@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,17 @@ def test_golden_error(case, db):
     assert "Traceback" not in stderr
     assert stderr == (ERRORS / case / "expected.txt").read_text(), "regenerate with scripts/regen_golden.py if intended"
     assert before == after  # a failed plan leaves the store exactly as it was
+
+
+@pytest.mark.parametrize("case", cases())
+def test_validate_reports_exactly_what_plan_reports(case, db):
+    """validate runs plan's every stage on the same input: the same problems, and the store
+    (or its absence) as it was."""
+    code, stderr, before, after = run_case(case, db, "validate")
+    assert (code, stderr) == (2, (ERRORS / case / "expected.txt").read_text())
+    assert before == after
+    if not (ERRORS / case / "setup.yaml").exists():
+        assert not Path(db[len("sqlite:///"):]).exists()  # validate made no store file
 
 
 def test_failed_plan_on_empty_store_stores_nothing(db):
@@ -56,3 +68,27 @@ def test_a_network_that_loses_a_pinned_olt_is_refused_naming_the_line(db, tmp_pa
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     assert "line clinic-west is pinned to OLT olt-3" in r.stderr and "examples/intents/clinic-west.yaml" in r.stderr
     assert snapshot(db) == before
+
+
+def test_validate_without_network_uses_the_remembered_one(db):
+    """After a plan the store remembers the network: validate checks against it, as plan would."""
+    from conftest import cli
+
+    case = ERRORS / "exhausted-pool"
+    rel = case.relative_to(REPO)
+    assert cli("plan", str(rel / "setup.yaml"), "--network", str(rel / "network.yaml"), db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("validate", str(rel / "intent.yaml"), db=db)
+    assert (r.exit_code, r.stderr) == (2, (case / "expected.txt").read_text())
+    assert snapshot(db) == before
+
+
+def test_messages_name_no_internal_type_or_regex():
+    """A person reads "a rate such as 500M or 1G", not fbt:rate, uint8 or a pattern."""
+    import re
+
+    internal = re.compile(r"\bfbt:|\bu?int(8|16|32|64)\b|\.\+|\[[0-9A-Za-z]-[0-9A-Za-z]|\{\d|\(\w+\|")
+    for case in cases():
+        for line in (ERRORS / case / "expected.txt").read_text().splitlines():
+            if line.startswith(("error: ", "  fix: ")):
+                assert not internal.search(line), f"{case}: {line}"

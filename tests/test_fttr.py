@@ -4,6 +4,7 @@ intended, and secret leaves hold references, never values."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -190,3 +191,42 @@ def test_network_check_of_an_fttr_service_points_at_its_line(db):
     with pytest.raises(FullbarsError) as e:
         check(Store(db), None, "studio-wifi")
     assert "fix: check the line that feeds it: fullbars check studio-line" in e.value.render()
+
+
+def _with_rooms(tmp_path, n: int) -> str:
+    text = (EXAMPLES / "fttr/studio-wifi.yaml").read_text()
+    start, end = text.index("  room:\n"), text.index("  ssid:\n")
+    rooms = "".join(f"  - {{name: room{i}, serial: FTTR00000B{i:02d}}}\n" for i in range(1, n + 1))
+    f = tmp_path / "wifi.yaml"
+    f.write_text(text[:start] + "  room:\n" + rooms + text[end:])
+    return str(f)
+
+
+def test_rooms_take_the_line_block_addresses_after_gateway_and_cpe(planned):
+    out, _ = planned
+    m = json.loads((out / "manifest.json").read_text())
+    block = ipaddress.ip_network(m["services"]["studio-line"]["resources"]["address-block"])
+    rooms = m["services"]["studio-wifi"]["resources"]["rooms"]
+    hosts = list(block.hosts())  # gateway, the line's CPE, then the rooms in the intent's order
+    assert [rooms[r]["address"] for r in ("office", "studio", "kitchen", "lounge")] == \
+        [f"{h}/29" for h in hosts[2:6]]
+
+
+def test_more_rooms_than_a_bigger_block_serves_need_a_bigger_pool(tmp_path, db):
+    """Five rooms do not fit a /29; with a pool of /28 blocks named by the line they do."""
+    net = (EXAMPLES / "network.yaml").read_text()
+    net = net.replace("  - name: public-west\n", "  - name: public-east-28\n    type: public-static\n"
+                      "    prefix: 192.0.2.0/24\n    block-length: 28\n  - name: public-west\n")
+    netf = tmp_path / "network.yaml"
+    netf.write_text(net)
+    wifi = _with_rooms(tmp_path, 5)
+    r = cli("plan", INTENTS[0], wifi, "--network", str(netf), db=db)
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert "has addresses for 4 room(s)" in r.stderr and "at: spec.room[4]" in r.stderr
+    assert "block-length 28 or less under spec.addressing.pool such as public-east-28" in r.stderr
+    line = tmp_path / "line.yaml"
+    line.write_text(Path(INTENTS[0]).read_text().replace("mode: static", "mode: static\n    pool: public-east-28"))
+    r = cli("plan", str(line), wifi, "--network", str(netf), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    rooms = next(s for s in json.loads(r.stdout)["services"] if s["name"] == "studio-wifi")["resources"]["rooms"]
+    assert [rooms[f"room{i}"]["address"] for i in range(1, 6)] == [f"192.0.2.{i}/28" for i in range(3, 8)]

@@ -23,46 +23,64 @@ class Intent:
     line: int
     digest: str
     lines: dict[str, int] = field(default_factory=dict)  # dotted YAML path → line
+    document: str | None = None  # in a file of several documents: which one
 
     def where(self, ypath: str) -> dict:
         """file/line/path keywords for a Problem about `ypath` (falls back to the nearest parent)."""
         p = ypath
         while p and p not in self.lines:
             p = p.rsplit(".", 1)[0] if "." in p else ""
-        return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath}
+        return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath, "document": self.document}
 
 
-def _load_file(path: str) -> tuple[list[Intent], list[Problem]]:
+def _load_file(path: str) -> tuple[list[Intent], list[Problem], list[str]]:
+    """(intents, problems, names of the documents that named themselves but failed)."""
     from orchestrator.services.registry import SERVICES
 
     intents: list[Intent] = []
     problems: list[Problem] = []
+    failed: list[str] = []
     try:
-        for node in read_documents(path):
-            try:
-                doc = read_envelope(node, path, SERVICES.kinds())
-            except FullbarsError as e:
-                problems.extend(e.problems)
-                continue
+        nodes = read_documents(path)
+    except FullbarsError as e:
+        return [], e.problems, []
+    for i, node in enumerate(nodes, 1):
+        label = f"document {i}" if len(nodes) > 1 else None
+        doc = None
+        try:  # one document's problems do not hide the next one's
+            doc = read_envelope(node, path, SERVICES.kinds())
+            label = label and f"{label}, {doc.name}"
             svc = SERVICES.by_kind(doc.kind)
             loc = Located(path, "spec")
             tree, probs = to_tree(service_models(), svc.module, svc.top, doc.spec_node, path, "spec", loc)
-            if probs:
-                problems.extend(probs)
-                continue
-            spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
-            tree.free()
-            lines = {loc.names[k]: v for k, v in loc.lines.items()}
-            intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines))
-    except FullbarsError as e:
-        problems.extend(e.problems)
-    return intents, problems
+        except FullbarsError as e:
+            probs = e.problems
+        if probs:
+            for p in probs:
+                p.document = p.document or label
+            problems.extend(probs)
+            failed += [doc.name] if doc else []
+            continue
+        spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
+        tree.free()
+        lines = {loc.names[k]: v for k, v in loc.lines.items()}
+        intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label))
+    return intents, problems, failed
 
 
 PARALLEL_BYTES = 1 << 20  # below a megabyte of YAML, forking costs more than it saves
 
 
 def load_intent_files(paths: list[str]) -> list[Intent]:
+    intents, problems, _ = load_intents(paths)
+    if problems:
+        raise FullbarsError(problems)
+    return intents
+
+
+def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem], set[str]]:
+    """Every file and document is read, whatever the others hold: (valid intents, all problems,
+    names of the documents that failed, so that rules about them are not reported twice)."""
     paths = [str(p) for p in paths]
     size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     workers = min(os.cpu_count() or 1, len(paths))
@@ -72,8 +90,9 @@ def load_intent_files(paths: list[str]) -> list[Intent]:
             outcomes = list(pool.map(_load_file, paths))
     else:
         outcomes = [_load_file(p) for p in paths]
-    intents = [i for found, _ in outcomes for i in found]
-    problems = [p for _, probs in outcomes for p in probs]
+    intents = [i for found, _, _ in outcomes for i in found]
+    problems = [p for _, probs, _ in outcomes for p in probs]
+    failed = {n for _, _, names in outcomes for n in names}
     seen: dict[str, Intent] = {}
     unique: list[Intent] = []
     for it in intents:
@@ -84,8 +103,6 @@ def load_intent_files(paths: list[str]) -> list[Intent]:
         elif first.digest != it.digest or first.kind != it.kind:
             problems.append(Problem(
                 f"intent name {it.name!r} is given twice with different specs "
-                f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name",
+                f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                 fix="give each service its own name, or keep one of the two documents"))
-    if problems:
-        raise FullbarsError(problems)
-    return unique
+    return unique, problems, failed

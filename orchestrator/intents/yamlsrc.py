@@ -33,6 +33,9 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
         docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark and _tab_at(text, mark):
+            raise FullbarsError(f"a tab character (column {mark.column + 1}): YAML indents with spaces only",
+                                file=name, line=mark.line + 1, fix="replace the tab with spaces") from None
         raise FullbarsError(
             f"malformed YAML: {exc.problem or exc.context}",
             file=name, line=(mark.line + 1) if mark else None,
@@ -42,6 +45,11 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
         raise FullbarsError("the file holds no YAML document", file=name,
                             fix="write an intent with apiVersion, kind, metadata and spec")
     return docs
+
+
+def _tab_at(text: str, mark) -> bool:
+    lines = text.splitlines()
+    return mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t"
 
 
 def line_of(node: yaml.Node) -> int:

@@ -94,9 +94,9 @@ def _measure(row: dict, ns: str, server: tuple[str, str], port: int, rates: bool
 
 
 def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[dict]:
-    """Per room of each FttrWifi service: the room's host takes an address of the line's block
-    (the main unit bridges rooms onto the line; the line's CPE has the first customer address)
-    and is measured, one room at a time, against min(room rate, line rate)."""
+    """Per room of each FttrWifi service: the room's host takes the address the plan gave the room
+    in the line's static block (the main unit bridges rooms onto the line) and is measured, one
+    room at a time, against min(room rate, line rate)."""
     rooms = {(n["labels"].get("fullbars.service"), n["labels"].get("fullbars.room")): n
              for n in st["nodes"].values() if n["role"] == "room"}
     rows = []
@@ -104,10 +104,9 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
         if s.get("kind") != "FttrWifi" or (only and svc not in only and not any(o.startswith(svc + "/") for o in only)):
             continue
         r = s["resources"]
-        block = ipaddress.ip_network(r["address-block"])
-        hosts = list(block.hosts())
+        gateway = next(ipaddress.ip_network(r["address-block"]).hosts())
         server = _server_of(st, r["bng"])
-        for i, (room, rr) in enumerate(sorted(r["rooms"].items())):
+        for room, rr in sorted(r["rooms"].items()):
             if only and svc not in only and f"{svc}/{room}" not in only:
                 continue  # only: service names, or service/room
             row = {"service": f"{svc}/{room}",
@@ -116,14 +115,16 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
             host = rooms.get((svc, room))
             if host is None or server is None:
                 row["problems"].append("no room host or server for this room in the lab")
-            elif 2 + i >= len(hosts):
-                row["problems"].append(f"the line's block {block} has no address left for this room")
+            elif "address" not in rr:
+                row["problems"].append(f"the plan gives this room no address: line {r['line']} has DHCP "
+                                       "addressing, whose rooms get none in the lab (or the plan predates "
+                                       "room addresses: plan again)")
             else:
                 ns = host["netns"]
                 _run(ns, ["ip", "addr", "flush", "dev", "eth1"])
-                _run(ns, ["ip", "addr", "add", f"{hosts[2 + i]}/{block.prefixlen}", "dev", "eth1"])
-                _run(ns, ["ip", "route", "replace", "default", "via", str(hosts[0])])
-                row.update(address=str(hosts[2 + i]), addressing="static (line block)")
+                _run(ns, ["ip", "addr", "add", rr["address"], "dev", "eth1"])
+                _run(ns, ["ip", "route", "replace", "default", "via", str(gateway)])
+                row.update(address=rr["address"].split("/")[0], addressing="static (line block)")
                 _measure(row, ns, server, first_port + len(rows), rates, "the room's host")
             row["ok"] = not row["problems"]
             rows.append(row)

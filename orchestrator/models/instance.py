@@ -8,11 +8,14 @@ must) can be pinned to the line the engineer wrote.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+import _libyang
 import libyang
 import yaml
+from libyang.util import c2str, ly_array_iter
 
 from orchestrator.errors import Problem
 from orchestrator.intents.yamlsrc import line_of, mapping_items
@@ -72,10 +75,38 @@ def _quote(v: str) -> str:
     return "'" + v + "'" if "'" not in v else '"' + v + '"'
 
 
+# Types whose values need the rest of the tree (or XML prefixes) to be checked: left to the parse.
+_CHECKED_IN_TREE = {"leafref", "identityref", "instance-identifier", "union"}
+
+
+def _value_error(ctx, snode, value: str) -> str | None:
+    """libyang's verdict on one leaf value (type, range, length, pattern), or None when it is
+    valid or can only be judged in the whole tree. Checking each leaf lets one document report
+    every bad value, where a parse stops at the first."""
+    if snode.type().basename() in _CHECKED_IN_TREE:
+        return None
+    raw = value.encode()
+    ret = _libyang.lib.lyd_value_validate(ctx.cdata, snode.cdata, raw, len(raw), _libyang.ffi.NULL,
+                                          _libyang.ffi.NULL, _libyang.ffi.NULL)
+    if ret in (_libyang.lib.LY_SUCCESS, _libyang.lib.LY_EINCOMPLETE):
+        return None
+    err = _libyang.lib.ly_err_first(ctx.cdata)
+    msg = _libyang.ffi.string(err.msg).decode() if err and err.msg else "invalid value"
+    _libyang.lib.ly_err_clean(ctx.cdata, _libyang.ffi.NULL)
+    return msg.rstrip(".") + "."
+
+
 class InstanceWriter:
-    def __init__(self, located: Located):
+    def __init__(self, located: Located, ctx=None):
         self.loc = located
+        self.ctx = ctx  # a libyang context to check leaf values with as they are written
         self.problems: list[Problem] = []
+
+    def checked(self, snode, node: yaml.Node, ypath: str, value: str) -> bool:
+        msg = _value_error(self.ctx, snode, value) if self.ctx is not None else None
+        if msg:
+            self.problem(_humanize(msg), node, ypath, fix=_use(_allowed(snode)))
+        return msg is None
 
     def problem(self, msg: str, node: yaml.Node, ypath: str, fix: str | None = None):
         self.problems.append(Problem(msg, file=self.loc.file, line=line_of(node), path=ypath, fix=fix))
@@ -100,7 +131,9 @@ class InstanceWriter:
     def members(self, snode, node: yaml.MappingNode, dpath: str, ypath: str) -> str:
         kids = _children(snode)
         parts = []
-        for key, vnode, kline in mapping_items(node, self.loc.file, ypath):
+        items = mapping_items(node, self.loc.file, ypath)
+        self.missing(snode, {k for k, _, _ in items}, node, ypath)
+        for key, vnode, kline in items:
             child = kids.get(key)
             cy = f"{ypath}.{key}" if ypath else key
             if child is None:
@@ -123,6 +156,16 @@ class InstanceWriter:
             else:
                 parts.append(self.leaf(child, vnode, cpath, cy, ns, kline))
         return "".join(parts)
+
+    def missing(self, snode, present: set[str], node: yaml.Node, ypath: str) -> None:
+        """Every mandatory leaf left out here (a parse names only the first); leaves under a
+        `when` are left to the parse, which knows whether it holds."""
+        where = "spec" if snode.parent() is None else snode.name()
+        for name, child in _children(snode).items():
+            if name not in present and child.keyword() == "leaf" and child.mandatory() and \
+                    not list(child.when_conditions()):
+                self.problem(f'Mandatory node "{name}" instance does not exist.', node, ypath,
+                             fix=f"add `{name}:` under {where}")
 
     def list(self, snode, node, dpath, ypath, ns) -> str:
         if not isinstance(node, yaml.SequenceNode):
@@ -150,6 +193,8 @@ class InstanceWriter:
                 self.problem(f"{snode.name()!r} takes plain values", item, ypath)
                 continue
             v = _scalar(item)
+            if not self.checked(snode, item, ypath, v):
+                continue
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
             self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
             out.append(self._leaf_xml(snode.name(), v, ns))
@@ -164,6 +209,8 @@ class InstanceWriter:
             self.problem(f"{snode.name()!r} takes a single value, not a "
                          f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", node, ypath,
                          fix=_allowed(snode))
+            return ""
+        if not self.checked(snode, node, ypath, _scalar(node)):
             return ""
         return self._leaf_xml(snode.name(), _scalar(node), ns)
 
@@ -186,29 +233,62 @@ def _near(a: str, b: str) -> bool:
 
 
 def _allowed(snode) -> str | None:
+    """What a valid value looks like, in words a person reads: never a type name or a regex."""
     try:
         t = snode.type()
     except Exception:
         return None
-    return _describe_type(t)
+    return _example(snode.extensions()) or _describe_type(t)
+
+
+_INTEGERS = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
+_BOUNDS = {f"{s}int{n}": ((0, 2 ** n - 1) if s else (-2 ** (n - 1), 2 ** (n - 1) - 1))
+           for s in ("", "u") for n in (8, 16, 32, 64)}
+
+
+def _example(exts) -> str | None:
+    """The phrase of an `fbt:example` statement among a node's extension instances."""
+    return next((e.argument() for e in exts if e.name() == "example"), None)
+
+
+def _typedef_example(t) -> str | None:
+    td = t.typedef()  # the bindings find typedefs of imported modules only
+    if td is None and ":" not in t.name() and t.module() is not None:
+        td = t.module().get_typedef(t.name())
+    if td is None or td.cdata.exts == _libyang.ffi.NULL:
+        return None
+    # The 2.8.0 bindings read a typedef's (parsed) extensions as compiled ones; read them as parsed.
+    for ext in ly_array_iter(_libyang.ffi.cast("struct lysp_ext_instance *", td.cdata.exts)):
+        if c2str(ext.name).split(":")[-1] == "example" and ext.argument != _libyang.ffi.NULL:
+            return c2str(ext.argument)
+    return None
 
 
 def _describe_type(t) -> str | None:
     base = t.basename()
+    said = _typedef_example(t)
+    if said:
+        return said
     if base == "enumeration":
-        return "one of: " + ", ".join(e for e, _ in t.enums())
-    rng = next(iter(t.all_ranges()), None)
-    pats = [p for p, _ in t.all_patterns()]
-    if rng:
-        return f"a {t.name()} in {rng}"
-    if pats:
-        return f"text matching {pats[0]}"
+        return "one of: " + ", ".join(e.name() for e in t.enums())
+    if base == "boolean":
+        return "true or false"
+    if base in _INTEGERS:
+        rng = next(iter(t.all_ranges()), None)
+        if rng:
+            parts = [p.strip().split("..") for p in rng.split("|")]
+            return "a whole number " + " or ".join(
+                f"from {p[0]} to {p[1]}" if len(p) == 2 else p[0] for p in parts)
+        lo, hi = _BOUNDS[base]
+        return f"a whole number from {lo} to {hi}"
     if base == "union":
         return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
-    td = t.typedef()
-    if td is not None and td.description():
-        return f"{t.name()}: {' '.join(td.description().split())}"
-    return f"a value of type {t.name()}"
+    if base == "string":
+        length = next(iter(t.all_lengths()), None) if hasattr(t, "all_lengths") else None
+        if length and not list(t.all_patterns()):
+            lo, _, hi = length.partition("..")
+            return f"text of {lo} to {hi} characters" if hi else f"text of {lo} characters"
+    return None
 
 
 def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str, yaml_prefix: str,
@@ -216,7 +296,7 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
     """Validate a YAML subtree as the instance of `module:top`; return (tree, problems)."""
     snode = next(models.ctx.find_path(f"/{module}:{top}"))
     loc = located or Located(file, yaml_prefix)
-    w = InstanceWriter(loc)
+    w = InstanceWriter(loc, models.ctx)
     xml = w.container(snode, node, f"/{module}:{top}", yaml_prefix, module_ns(snode.module()))
     if w.problems:
         return None, w.problems
@@ -229,8 +309,18 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
     return tree, []
 
 
+_LIBYANG_WORDING = [  # libyang's wording names internal types and regexes; say what is wrong instead
+    (re.compile(r'Invalid (?:type )?u?int(?:8|16|32|64) value "(.*)"', re.S), r'"\1" is not a whole number'),
+    (re.compile(r'Value "(.*)" is out of type u?int(?:8|16|32|64) min/max bounds', re.S), r'"\1" is out of range'),
+    (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not a valid value here.'),
+    (re.compile(r"Unsatisfied (?:pattern|range|length) - ", re.S), ""),
+]
+
+
 def _humanize(msg: str) -> str:
-    return msg.replace("Unsatisfied pattern - ", "").replace("Unsatisfied range - ", "")
+    for pattern, said in _LIBYANG_WORDING:
+        msg = pattern.sub(said, msg)
+    return msg
 
 
 def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
@@ -246,6 +336,9 @@ def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
         where = "spec" if parent is None or parent.parent() is None else parent.name()
         return f"add `{sn.name()}:` under {where}"
     if sn.keyword() in ("leaf", "leaf-list"):
-        desc = _allowed(sn)
-        return f"use {desc}" if desc else None
+        return _use(_allowed(sn))
     return None
+
+
+def _use(desc: str | None) -> str | None:
+    return f"use {desc}" if desc else None

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.intents.loader import Intent, load_intent_files
+from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import _wrap
@@ -31,6 +31,7 @@ class PlanContext:
     reach: dict[str, set[str] | None] = field(default_factory=dict)  # overlay → devices it has reached
     suspended: set[str] = field(default_factory=set)
     created: dict[str, str] = field(default_factory=dict)
+    unreadable: set[str] = field(default_factory=set)  # given intents that failed to load (already reported)
 
     def overlays(self, kind: str) -> list[Intent]:
         """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
@@ -91,24 +92,26 @@ def _base_vars(net: Network, name: str) -> dict:
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
-         scope: dict[str, set[str]] | None = None) -> PlanResult:
+         scope: dict[str, set[str]] | None = None, keep: bool = True) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
-    overlay given without a scope reaches everywhere, one not given keeps the reach it has."""
+    overlay given without a scope reaches everywhere, one not given keeps the reach it has.
+    keep=False: every stage runs and every problem is reported, but the store keeps nothing
+    (validate)."""
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
-    given = load_intent_files(list(intent_files)) if intent_files else []
-    with store.transaction() as s:
+    # Intents that fail their model are reported with the network rules of the others.
+    given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
+    with store.transaction(keep) as s:
         if net is not None:
             Store.save_network(s, network_file, net.text, net.digest)
         else:
             row = Store.network(s)
             if row is None:
-                raise FullbarsError("no network description yet",
-                                    fix="pass --network FILE (it is remembered for later commands)")
+                raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
+                                                        "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
         rows = Store.intents(s)
         intents = {n: _from_row(r) for n, r in rows.items()}
-        problems: list[Problem] = []
         actions: dict[str, str] = {}
         for name in delete:
             if name not in intents:
@@ -128,7 +131,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                     was = ", ".join(f"{k} {v}" for k, v in SERVICES.by_kind(row.kind).identity(old.spec).items())
                     problems.append(Problem(
                         f"intent name {it.name!r} already belongs to another service ({row.kind}: {was}, "
-                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name",
+                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                         fix="choose another name, or `fullbars delete` the old service first"))
                     continue
                 if row.digest != it.digest:
@@ -153,7 +156,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     reach[it.name] = EVERYWHERE
         ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s),
-                          created={n: r.created_at for n, r in rows.items()})
+                          created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:
@@ -186,9 +189,10 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             try:
                 placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
             except FullbarsError as e:
-                for p in e.problems:  # a pool does not know which intent asked: say it
+                for p in e.problems:  # a pool does not know which intent asked: point at its spec
                     if p.file is None:
-                        p.file, p.line, p.path = it.file, it.line, p.path or f"intent {it.name}"
+                        p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
+                        p.document = it.document
                 problems.extend(e.problems)
             if progress and i % 1000 == 0:
                 progress("allocate", i, len(order))

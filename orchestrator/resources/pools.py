@@ -89,6 +89,7 @@ class Allocator:
         while i < count and f"{netaddr.IPAddress(base + i * size)}/{length}" in used:
             i += 1
         if i >= count:
+            self._cursor[pool] = count  # a line that falls through to the next pool must not rescan this one
             raise PoolExhausted(f"pool {pool} is exhausted: all {count} blocks /{length} of {net.cidr} "
                                 f"are in use", fix="add a pool or a larger prefix to the network "
                                                    "description, or delete unused services")

@@ -132,10 +132,14 @@ class SuspensionRow(Base):
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, create: bool = True):
+        """create=False: a SQLite file that does not exist yet is not made; the store is empty."""
         self.url = url
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            if not create and not Path(url[len("sqlite:///"):]).exists():
+                url = "sqlite://"
+            else:
+                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(url)
         except Exception as exc:
@@ -156,11 +160,14 @@ class Store:
                                 fix="check the path or URL and its permissions") from None
 
     @contextlib.contextmanager
-    def transaction(self):
-        """All or nothing: an exception inside rolls back every write."""
+    def transaction(self, keep: bool = True):
+        """All or nothing: an exception inside rolls back every write; keep=False rolls back
+        always (a trial run: everything a command would do, nothing kept)."""
         with Session(self.engine, expire_on_commit=False) as s:
-            with s.begin():
+            with s.begin() as tx:
                 yield s
+                if not keep:
+                    tx.rollback()
 
     # Plain reads and writes used by several commands; kept here so SQL lives in one place.
     @staticmethod

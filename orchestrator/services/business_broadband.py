@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
+from orchestrator.resources.pools import PoolExhausted
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.selector import covers
 
@@ -116,8 +117,7 @@ class BusinessBroadband(Service):
         bng = net.devices[uplink.bng]
         addressing = spec.get("addressing", {})
         mode = addressing.get("mode", "dhcp")
-        pool = self._pool(intent, net, bng.name, mode, addressing.get("pool"))
-        block = alloc.take_block(name, "address", pool.name, pool.prefix, pool.block_length)
+        pool, block = self._address_block(intent, ctx, bng.name, mode, addressing.get("pool"))
         hosts = list(block.iter_hosts())
         gateway, first_client = hosts[0], hosts[1]
         profile_up, profile_down = f"up-{rate_text(up)}", f"down-{rate_text(down)}"
@@ -236,21 +236,40 @@ class BusinessBroadband(Service):
                 fix=f"keep the port in the network description, or re-place or delete the line"))
 
     @staticmethod
-    def _pool(intent, net, bng: str, mode: str, named: str | None):
+    def _address_block(intent, ctx, bng: str, mode: str, named: str | None):
+        """(pool, block): from the pool the intent names, else from the first pool of the right type
+        that the BNG may use and that has a free block. The pool the line already holds a block of
+        is tried first, so planning again keeps its address."""
+        net, alloc = ctx.network, ctx.alloc
         want = "public-static" if mode == "static" else "subscriber"
+        where = "spec.addressing.pool" if named else "spec.addressing"
         if named:
             p = net.pools[named]
             if p.bngs and bng not in p.bngs:
                 raise FullbarsError(Problem(
                     f"pool {named} may be used by {', '.join(p.bngs)}, but this line is served by {bng}",
-                    **intent.where("spec.addressing.pool"),
-                    fix=f"name a {want} pool that {bng} may use, or leave pool out"))
-            return p
-        for p in net.pools.values():
-            if p.type == want and (not p.bngs or bng in p.bngs):
-                return p
-        raise FullbarsError(Problem(f"no {want} pool may be used by {bng}", **intent.where("spec.addressing"),
-                                    fix=f"add a pool of type {want} for {bng} to the network description"))
+                    **intent.where(where), fix=f"name a {want} pool that {bng} may use, or leave pool out"))
+            pools = [p]
+        else:
+            pools = [p for p in net.pools.values() if p.type == want and (not p.bngs or bng in p.bngs)]
+        if not pools:
+            raise FullbarsError(Problem(f"no {want} pool may be used by {bng}", **intent.where(where),
+                                        fix=f"add a pool of type {want} for {bng} to the network description"))
+        held = alloc.held(intent.name, "address")
+        pools.sort(key=lambda p: held is None or p.name != held[0])  # stable: otherwise in the file's order
+        for p in pools:
+            try:
+                return p, alloc.take_block(intent.name, "address", p.name, p.prefix, p.block_length)
+            except PoolExhausted:
+                continue
+        tried = "; ".join(f"{p.name} ({p.prefix} in /{p.block_length} blocks)" for p in pools)
+        raise FullbarsError(Problem(
+            f"no free address block for line {intent.name}: " +
+            (f"pool {tried} is full" if named else
+             f"every {want} pool {bng} may use is full ({len(pools)} tried: {tried})"), **intent.where(where),
+            fix=(f"name another {want} pool, or leave pool out to try every one; " if named else "")
+            + f"add a {want} pool for {bng} or widen a prefix in the network description {net.file}, "
+              "or delete lines that no longer need their block"))
 
 
 def new_rates(upgrade: dict, line: dict, net, down: int, up: int) -> tuple[int, int]:

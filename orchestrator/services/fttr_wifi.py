@@ -3,6 +3,10 @@ plan. The OLT and BNG side is the gigabit BusinessBroadband line the intent name
 
 from __future__ import annotations
 
+import math
+
+import netaddr
+
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
@@ -54,6 +58,8 @@ class FttrWifi(Service):
     def _check_line(self, intent, ctx) -> list[Problem]:
         name = intent.spec["line"]
         line = self._line(intent, ctx)
+        if line is None and name in ctx.unreadable:
+            return []  # the line's own problems are reported; "unknown line" would mislead
         if line is None:
             known = sorted(n for n, it in ctx.intents.items() if it.kind == "BusinessBroadband")
             return [Problem(f"unknown BusinessBroadband line {name!r}", **intent.where("spec.line"),
@@ -150,6 +156,7 @@ class FttrWifi(Service):
                                         **intent.where("spec.line"), fix="delete this FTTR service with its line"))
         # The line's own placement is idempotent: the same answer it gets in this plan.
         fed = SERVICES.by_kind(line.kind).place(line, ctx).resources
+        addresses = self._room_addresses(intent, line, fed, ctx)
         plan = self._channel_plan(spec)
         rooms = []
         for i, room in enumerate(spec["room"], start=1):
@@ -157,7 +164,7 @@ class FttrWifi(Service):
             rooms.append({"name": room["name"], "ifname": f"room-{room['name']}", "serial": room["serial"],
                           "down_bps": bps(rates["downstream"]) if "downstream" in rates else fed["downstream-bps"],
                           "up_bps": bps(rates["upstream"]) if "upstream" in rates else fed["upstream-bps"],
-                          "radios": plan(i)})
+                          "radios": plan(i), "address": addresses[i - 1]})
         ssids = []
         for s in spec["ssid"]:
             opmode, leaf, mfp = SECURITY[s.get("security", "wpa3")]
@@ -175,12 +182,38 @@ class FttrWifi(Service):
             "address-block": fed["address-block"],
             "rooms": {r["name"]: {"serial": r["serial"], "interface": r["ifname"], "downstream-bps": r["down_bps"],
                                   "upstream-bps": r["up_bps"],
-                                  "channels": ", ".join(f"{c['band']} {c['channel']}" for c in r["radios"])}
+                                  "channels": ", ".join(f"{c['band']} {c['channel']}" for c in r["radios"]),
+                                  **({"address": r["address"]} if r["address"] else {})}
                       for r in rooms},
             "ssids": {s["name"]: {"security": s.get("security", "wpa3"), "passphrase-ref": s["passphrase-ref"]}
                       for s in spec["ssid"]},
             "line-downstream-bps": fed["downstream-bps"], "line-upstream-bps": fed["upstream-bps"]}
         return Placement(devices={unit: variables}, resources=resources)
+
+    @staticmethod
+    def _room_addresses(intent, line, fed: dict, ctx) -> list[str | None]:
+        """Per room (in the intent's order) its address in the line's static block: the main unit
+        bridges the rooms onto the line, the gateway and the line's CPE hold the block's first two
+        host addresses, the rooms take the next ones. A DHCP line's rooms get theirs from the BNG."""
+        if "customer-addresses" not in fed:
+            return [None] * len(intent.spec["room"])
+        block = netaddr.IPNetwork(fed["address-block"])
+        free = list(block.iter_hosts())[2:]
+        rooms = intent.spec["room"]
+        if len(rooms) <= len(free):
+            return [f"{a}/{block.prefixlen}" for a in free[:len(rooms)]]
+        need = 32 - math.ceil(math.log2(len(rooms) + 4))  # + network, broadcast, gateway, CPE
+        bng = fed["bng"]
+        big = [p.name for p in ctx.network.pools.values() if p.type == "public-static"
+               and p.block_length <= need and (not p.bngs or bng in p.bngs)]
+        pools = (f"such as {', '.join(big)}" if big else
+                 f"(none yet for {bng}: add one to the network description {ctx.network.file})")
+        raise FullbarsError(Problem(
+            f"line {line.name}'s block {block} has addresses for {len(free)} room(s) after its gateway and "
+            f"CPE; this intent has {len(rooms)} rooms", **intent.where(f"spec.room[{len(free)}]"),
+            fix=f"give line {line.name} a bigger block: in {line.file} name a public-static pool with "
+                f"block-length {need} or less under spec.addressing.pool {pools}; or give it DHCP "
+                f"addressing (mode: dhcp); or plan at most {len(free)} rooms"))
 
     @staticmethod
     def _channel_plan(spec):
