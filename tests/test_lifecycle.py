@@ -312,3 +312,27 @@ def test_suspension_on_request_of_a_static_line_and_back(harbour):
     assert r.exit_code == 0, r.stdout + r.stderr
     assert _running(topo, "bng-east") == before
     assert _service_rows(harbour, [line])[line]["ok"]
+
+
+def test_a_delete_plan_checks_that_the_deleted_line_lost_its_service(harbour):
+    """No command applies a delete yet; a delete plan given to the apply engine is checked the
+    same way: the deleted line must lose its service, the others keep theirs. (Last in this
+    module: ship-repair is gone afterwards.)"""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout.apply import apply, lab_checks
+    from orchestrator.rollout.targets import lab_target
+
+    target = lab_target(harbour["topo"])
+    result = plan(harbour["store"], None, delete=["ship-repair"])
+    result.devices = [d for d in result.devices if d.changed]
+    assert sorted(d.device for d in result.devices) == ["bng-east", "olt-2"]
+    assert [s.name for s in result.others] == ["dock-office", "harbour-cafe", "port-authority"]  # on bng-east
+    problems = lab_checks(result, target)()  # the devices still serve it: the check must say so
+    assert len(problems) == 1 and problems[0].startswith("ship-repair (out of service): "), problems
+    assert "by DHCP" in problems[0] and "still reaches the server" in problems[0]
+
+    rep = apply(harbour["store"], result, target, confirm_timeout=30)
+    assert rep["outcome"] == "committed", rep["summary"]
+    rows = _service_rows(harbour, _lines())
+    assert rows["ship-repair"]["address"] is None and not rows["ship-repair"]["reachable"], rows["ship-repair"]
+    assert all(rows[n]["ok"] for n in _lines() if n != "ship-repair")
