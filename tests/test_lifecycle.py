@@ -314,6 +314,22 @@ def test_suspension_on_request_of_a_static_line_and_back(harbour):
     assert _service_rows(harbour, [line])[line]["ok"]
 
 
+def test_suspension_that_cannot_reach_its_devices_changes_nothing(harbour):
+    """clinic-west's devices (olt-3, bng-west) are not in this lab: a clear error, exit 2, and the
+    store does not claim the line is suspended."""
+    from conftest import snapshot
+
+    db, topo = harbour["db"], harbour["topo"]
+    r = cli("plan", str(REPO / "examples/intents/clinic-west.yaml"), db=db)
+    assert r.exit_code == 0, r.stderr
+    before = snapshot(db)
+    r = cli("suspend", "clinic-west", "--reason", "request", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "has no device" in r.stderr and "nothing was changed" in r.stderr
+    assert snapshot(db) == before
+    assert "SUSPENDED" not in cli("status", db=db).stdout
+
+
 def test_a_delete_plan_checks_that_the_deleted_line_lost_its_service(harbour):
     """No command applies a delete yet; a delete plan given to the apply engine is checked the
     same way: the deleted line must lose its service, the others keep theirs. (Last in this

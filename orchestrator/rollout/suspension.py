@@ -95,9 +95,9 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
         s.add(sus)  # active while the line is planned, so it renders suspended
     try:
         rep = _apply_line(store, name, target, confirm_timeout, progress)
-    except BaseException as e:  # the store must not say suspended when the devices were not told
+    except BaseException:  # stopped before any device was asked (no target, bad plan): undo the row
         with store.transaction() as s:
-            _failed(s, sus.id, name, reason, "", str(e) or type(e).__name__)
+            s.delete(s.get(SuspensionRow, sus.id))
         raise
     with store.transaction() as s:
         if rep["outcome"] != "committed":
@@ -137,7 +137,12 @@ def resume(store: Store, name: str, target, confirm_timeout: int = 120, progress
             raise FullbarsError(f"line {name} is not suspended", fix="see `fullbars suspensions`")
         active.state = "ended"
         active_id = active.id
-    rep = _apply_line(store, name, target, confirm_timeout, progress)
+    try:
+        rep = _apply_line(store, name, target, confirm_timeout, progress)
+    except BaseException:  # no device was asked: the line is still suspended
+        with store.transaction() as s:
+            s.get(SuspensionRow, active_id).state = "active"
+        raise
     with store.transaction() as s:
         row = s.get(SuspensionRow, active_id)
         if rep["outcome"] != "committed":
