@@ -101,7 +101,8 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
         raise
     with store.transaction() as s:
         if rep["outcome"] != "committed":
-            _failed(s, sus.id, name, reason, rep["tx"], rep["summary"])
+            s.get(SuspensionRow, sus.id).state = "failed"  # rolled back: the line is not suspended
+            Store.audit(s, "suspend-failed", name, {"reason": reason, "tx": rep["tx"], "why": rep["summary"]})
             summary = rep["summary"]
             if held:  # the held suspension stays held: the next `suspend --due` tries again
                 summary += f"; line {name} is not suspended and its held suspension stays held for the next --due"
@@ -111,12 +112,6 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
             s.get(SuspensionRow, hid).state = "withdrawn"
         Store.audit(s, "suspend", name, {"reason": reason, "tx": rep["tx"], "at": now})
     return {"line": name, "outcome": "suspended", "tx": rep["tx"], "summary": f"line {name} suspended ({reason})"}
-
-
-def _failed(s, sus_id: int, name: str, reason: str, tx: str, why: str) -> None:
-    """The attempt did not reach the devices: the line is not suspended (a held suspension stays held)."""
-    s.get(SuspensionRow, sus_id).state = "failed"
-    Store.audit(s, "suspend-failed", name, {"reason": reason, "tx": tx, "why": why})
 
 
 def resume(store: Store, name: str, target, confirm_timeout: int = 120, progress=None) -> dict:
