@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import cli
+from conftest import REPO, cli
 from test_lab import _require_lab_tools
 
 OLTS, PER_OLT = 8, 4
@@ -184,3 +184,171 @@ def test_suspension_is_held_by_a_grace_policy_then_carried_out_and_resumed_exact
                                             {"l": line})]
     eng.dispose()
     assert acts == [("suspend-held", line), ("suspend", line), ("resume", line)]
+
+
+# --- suspension in a lab whose lines have CPEs --------------------------------------------------
+
+HARBOUR = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory):
+    """The harbour example (2 OLTs, 1 BNG, a CPE per line, a server) with its four lines applied."""
+    _require_lab_tools()
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    tmp = tmp_path_factory.mktemp("suspend-cpe")
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
+    db = f"sqlite:///{tmp}/store.db"
+    store = Store(db)
+    write(plan(store, str(REPO / "examples/network.yaml"), HARBOUR), tmp / "plan")
+    topo = tmp / "harbour.clab.yml"
+    topo.write_text(from_plan(tmp / "plan", f"sus{os.getpid() % 100000}"))
+    lab = open_lab(topo)
+    lab.up(timeout=90)
+    try:
+        r = cli("apply", *HARBOUR, "--target", "lab", "--lab", str(topo), db=db)
+        assert r.exit_code == 0, r.stdout + r.stderr
+        yield {"tmp": tmp, "db": db, "store": store, "topo": topo, "lab": lab}
+    finally:
+        lab.down()
+
+
+def _service_rows(h, lines: list[str], rates: bool = False) -> dict[str, dict]:
+    """Each line checked as the original plan has it (in service): address, reach, rates."""
+    from orchestrator.lab.verify import verify
+
+    rep = verify(h["tmp"] / "plan", h["lab"].load_state(), only=lines, rates=rates)
+    return {r["service"]: r for r in rep["services"]}
+
+
+def _lines():
+    return [Path(f).stem for f in HARBOUR]
+
+
+def test_a_change_that_should_suspend_a_line_but_leaves_it_in_service_fails_its_checks(harbour):
+    """The pre-confirm checks, fed a plan in which port-authority is suspended while the lab still
+    serves it, must name port-authority (it still gets service) and nothing else."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import SuspensionRow
+    from orchestrator.rollout.apply import lab_checks
+    from orchestrator.rollout.targets import lab_target
+
+    store = harbour["store"]
+    with store.transaction() as s:
+        row = SuspensionRow(line="port-authority", reason="request", state="active", asked_at="x", done_at="x")
+        s.add(row)
+    try:
+        result = plan(store, None, stored=["port-authority"])
+    finally:
+        with store.transaction() as s:
+            s.delete(s.get(SuspensionRow, row.id))
+    result.devices = [d for d in result.devices if d.changed]
+    assert [d.device for d in result.devices] == ["bng-east"]  # only the BNG's sub-interface is disabled
+    assert sorted(s.name for s in result.others) == ["dock-office", "harbour-cafe", "ship-repair"]
+    problems = lab_checks(result, lab_target(harbour["topo"]))()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("port-authority (out of service): ")
+    assert "still reaches the server" in problems[0]
+
+
+def test_suspension_after_the_grace_window_takes_only_that_line_out_and_resume_restores_it(harbour, monkeypatch):
+    db, topo = harbour["db"], harbour["topo"]
+    line, others = "dock-office", [n for n in _lines() if n != "dock-office"]
+    pol = harbour["tmp"] / "grace.yaml"
+    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: harbour-arrears\nspec:\n"
+                   "  selector:\n    customer:\n    - Harbour customer 1\n  arrears:\n    from: 2026-03\n"
+                   "    to: 2026-05\n  keep-in-service-until: 2026-06-30\n")
+    assert cli("plan", str(pol), db=db).exit_code == 0
+    before = _running(topo, "bng-east")
+
+    monkeypatch.setenv("FULLBARS_NOW", "2026-06-30T22:00:00")
+    r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
+
+    monkeypatch.setenv("FULLBARS_NOW", "2026-07-01T00:00:01")
+    blocker = _session(topo, "bng-east")  # another manager holds the BNG's candidate: the attempt fails
+    blocker.lock()
+    try:
+        r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=db)
+    finally:
+        blocker.unlock()
+        blocker.close()
+    assert r.exit_code == 1, r.stdout + r.stderr
+    assert "failed:" in r.stdout and "bng-east" in r.stdout and "stays held" in r.stdout
+    assert [line, "held"] in [r.split()[:2] for r in cli("suspensions", db=db).stdout.splitlines()]
+    assert _running(topo, "bng-east") == before
+
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=db)  # the retry carries it out
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"line {line} suspended (arrears)" in r.stdout
+    rows = _service_rows(harbour, _lines())
+    assert not rows[line]["ok"] and rows[line]["address"] is None and not rows[line]["reachable"], rows[line]
+    assert all(rows[n]["ok"] and rows[n]["reachable"] for n in others), [rows[n] for n in others]
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=db)
+    assert "no held suspension is due" in r.stdout
+
+    r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _running(topo, "bng-east") == before  # byte for byte
+    rows = _service_rows(harbour, [line], rates=True)
+    assert rows[line]["ok"], rows[line]
+
+
+def test_suspension_on_request_of_a_static_line_and_back(harbour):
+    db, topo = harbour["db"], harbour["topo"]
+    line = "harbour-cafe"
+    before = _running(topo, "bng-east")
+    r = cli("suspend", line, "--reason", "request", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0 and f"line {line} suspended (request)" in r.stdout, r.stdout + r.stderr
+    rows = _service_rows(harbour, _lines())
+    assert not rows[line]["reachable"], rows[line]  # its static address leads nowhere
+    assert all(rows[n]["ok"] for n in _lines() if n != line)
+    r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _running(topo, "bng-east") == before
+    assert _service_rows(harbour, [line])[line]["ok"]
+
+
+def test_suspension_that_cannot_reach_its_devices_changes_nothing(harbour):
+    """clinic-west's devices (olt-3, bng-west) are not in this lab: a clear error, exit 2, and the
+    store does not claim the line is suspended."""
+    from conftest import snapshot
+
+    db, topo = harbour["db"], harbour["topo"]
+    r = cli("plan", str(REPO / "examples/intents/clinic-west.yaml"), db=db)
+    assert r.exit_code == 0, r.stderr
+    before = snapshot(db)
+    r = cli("suspend", "clinic-west", "--reason", "request", "--target", "lab", "--lab", str(topo), db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "has no device" in r.stderr and "nothing was changed" in r.stderr
+    assert snapshot(db) == before
+    assert "SUSPENDED" not in cli("status", db=db).stdout
+
+
+def test_a_delete_plan_checks_that_the_deleted_line_lost_its_service(harbour):
+    """No command applies a delete yet; a delete plan given to the apply engine is checked the
+    same way: the deleted line must lose its service, the others keep theirs. (Last in this
+    module: ship-repair is gone afterwards.)"""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout.apply import apply, lab_checks
+    from orchestrator.rollout.targets import lab_target
+
+    target = lab_target(harbour["topo"])
+    result = plan(harbour["store"], None, delete=["ship-repair"])
+    result.devices = [d for d in result.devices if d.changed]
+    assert sorted(d.device for d in result.devices) == ["bng-east", "olt-2"]
+    assert [s.name for s in result.others] == ["dock-office", "harbour-cafe", "port-authority"]  # on bng-east
+    problems = lab_checks(result, target)()  # the devices still serve it: the check must say so
+    assert len(problems) == 1 and problems[0].startswith("ship-repair (out of service): "), problems
+    assert "by DHCP" in problems[0] and "still reaches the server" in problems[0]
+
+    rep = apply(harbour["store"], result, target, confirm_timeout=30)
+    assert rep["outcome"] == "committed", rep["summary"]
+    rows = _service_rows(harbour, _lines())
+    assert rows["ship-repair"]["address"] is None and not rows["ship-repair"]["reachable"], rows["ship-repair"]
+    assert all(rows[n]["ok"] for n in _lines() if n != "ship-repair")

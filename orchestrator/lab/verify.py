@@ -1,6 +1,8 @@
 """Service checks in the lab, per intent: the CPE (or, for FTTR WiFi, each room's host) gets its
 address, reaches the server behind its BNG, and iperf3 measures downstream and upstream between
-0.93x and 1.0x of the intent."""
+0.93x and 1.0x of the intent. A service out of service (removed or suspended; `serving: false`
+in the manifest) is checked the other way round: its host gets no address by DHCP and does not
+reach the server."""
 
 from __future__ import annotations
 
@@ -93,6 +95,17 @@ def _measure(row: dict, ns: str, server: tuple[str, str], port: int, rates: bool
                 ("upstream", row["expected_up_bps"]))
 
 
+def _no_service(row: dict, ns: str, server: tuple[str, str], who: str) -> None:
+    """The service must be gone: no DHCP lease (the caller tried) and no way to the server."""
+    row.update(expected_down_bps=0, expected_up_bps=0, serving=False)
+    if row.get("addressing") == "dhcp":
+        row["problems"].append(f"{who} got {row.get('address')} by DHCP, but the service is out of service")
+    ping = _run(ns, ["ping", "-c", "3", "-i", "0.2", "-W", "1", server[1]])
+    row["reachable"] = ping.returncode == 0
+    if row["reachable"]:
+        row["problems"].append(f"{who} still reaches the server {server[1]}, but the service is out of service")
+
+
 def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[dict]:
     """Per room of each FttrWifi service: the room's host takes the address the plan gave the room
     in the line's static block (the main unit bridges rooms onto the line) and is measured, one
@@ -125,7 +138,10 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
                 _run(ns, ["ip", "addr", "add", rr["address"], "dev", "eth1"])
                 _run(ns, ["ip", "route", "replace", "default", "via", str(gateway)])
                 row.update(address=rr["address"].split("/")[0], addressing="static (line block)")
-                _measure(row, ns, server, first_port + len(rows), rates, "the room's host")
+                if s.get("serving", True):
+                    _measure(row, ns, server, first_port + len(rows), rates, "the room's host")
+                else:
+                    _no_service(row, ns, server, "the room's host")
             row["ok"] = not row["problems"]
             rows.append(row)
     return rows
@@ -133,6 +149,12 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
 
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
+    rows = check(m, st, progress, only, rates)
+    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
+
+
+def check(m: dict, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> list[dict]:
+    """One row per service (or room, or slice) of a manifest's services, with its problems."""
     cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
     rows = []
     services = [(k, v) for k, v in sorted(m["services"].items())
@@ -145,6 +167,10 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
         server = _server_of(st, r["bng"])
         if cpe is None or server is None:
             row["problems"].append("no CPE or server for this service in the lab")
+        elif not s.get("serving", True):
+            addr, how = _address(cpe["netns"], r)
+            row.update(address=addr, addressing=how)
+            _no_service(row, cpe["netns"], server, "the CPE")
         else:
             addr, how = _address(cpe["netns"], r)
             row.update(address=addr, addressing=how)
@@ -158,8 +184,9 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
     rows += _room_rows(m, st, only, rates, 15201 + len(services) + 1)
     from orchestrator.lab import campus_verify
 
-    rows += campus_verify.verify(m, st, rates=rates, only=only)
-    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
+    serving = {k: v for k, v in m["services"].items() if v.get("serving", True)}  # it checks services in service only
+    rows += campus_verify.verify({**m, "services": serving}, st, rates=rates, only=only)
+    return rows
 
 
 def table(report: dict) -> str:
@@ -170,5 +197,6 @@ def table(report: dict) -> str:
         lines.append(f"{r['service']:24} {str(r.get('address') or '-'):16} {('yes' if r.get('reachable') else 'no'):5} "
                      f"{rate(r.get('measured_down_bps'), r['expected_down_bps']):>18} "
                      f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "
-                     + ("ok" if r["ok"] else "FAIL: " + "; ".join(r["problems"])))
+                     + ("ok" + (" (out of service, as planned)" if r.get("serving") is False else "") if r["ok"]
+                        else "FAIL: " + "; ".join(r["problems"])))
     return "\n".join(lines)

@@ -39,6 +39,17 @@ def yanglint_command(kind_name: str, config_file: str) -> str:
             f"yanglint -t config -p \"$FULLBARS_YANG_PATH\" -p yang {feats} {files} {data}")
 
 
+def service_facts(services) -> dict:
+    """The manifest's services: what lab checks read to know what to expect of each."""
+    out = {}
+    for s in services:
+        # No "action" here: whether a run created or found a service is not part of the artifacts.
+        out[s.name] = {"kind": s.kind, "devices": s.devices, "resources": s.resources}
+        if not s.serving:  # written only when false, so plans of services in service keep their bytes
+            out[s.name]["serving"] = False
+    return out
+
+
 def write(result, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     old = out / "manifest.json"
@@ -76,10 +87,7 @@ def write(result, out: Path) -> dict:
             "files": shas,
             "validate": yanglint_command(d.kind, f"{d.device}.xml"),
         }
-    for s in result.services:
-        # No "action" here: whether a run created or found a service is not part of the artifacts.
-        manifest["services"][s.name] = {"kind": s.kind, "devices": s.devices,
-                                        "resources": s.resources}
+    manifest["services"] = service_facts(result.services)
     # The links between planned devices, for a lab topology of this plan (fullbars lab generate).
     planned = set(manifest["devices"])
     manifest["links"] = [{"olt": u.olt, "uplink": u.name, "bng": u.bng, "bng-interface": u.bng_interface}

@@ -68,8 +68,9 @@ class ServicePlan:
     name: str
     kind: str
     action: str  # create | update | unchanged | delete
-    resources: dict
+    resources: dict  # of a deleted service: what it held until this plan
     devices: list[str]
+    serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
 
 
 @dataclass
@@ -77,6 +78,9 @@ class PlanResult:
     network: Network
     services: list[ServicePlan]
     devices: list[DevicePlan]
+    # The services the plan was not asked about that share a device with it: a change must leave
+    # them as they were (lab checks expect each to keep its service).
+    others: list[ServicePlan] = field(default_factory=list)
 
 
 def _from_row(row: IntentRow) -> Intent:
@@ -163,14 +167,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             raise FullbarsError(problems)
 
         touched: set[str] = set()
-        deleted_devices: dict[str, list[str]] = {}
+        deleted: dict[str, ServicePlan] = {}
         for name in delete:  # where each was, before any is gone (one may be placed through another)
+            kind = intents[name].kind
             try:
-                was = SERVICES.by_kind(intents[name].kind).place(intents[name], ctx)
-                deleted_devices[name] = sorted(was.devices)
+                was = SERVICES.by_kind(kind).place(intents[name], ctx)
+                deleted[name] = ServicePlan(name, kind, "delete", was.resources, sorted(was.devices), serving=False)
                 touched.update(was.devices)
             except FullbarsError:
-                deleted_devices[name] = []
+                deleted[name] = ServicePlan(name, kind, "delete", {}, [], serving=False)
         for name in delete:
             svc = SERVICES.by_kind(intents[name].kind)
             ctx.alloc.release(name)
@@ -227,9 +232,13 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
                               else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
-                                sorted(placements[n].devices)) for n in given_names]
-        services += [ServicePlan(n, "", "delete", {}, deleted_devices[n]) for n in delete]
-        return PlanResult(net, services, devices)
+                                sorted(placements[n].devices), placements[n].serving) for n in given_names]
+        services += [deleted[n] for n in delete]
+        asked = set(given_names) | set(delete)
+        others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
+                              placements[n].serving)
+                  for n in sorted({n for names in on_device.values() for n in names} - asked)]
+        return PlanResult(net, services, devices, others)
 
 
 def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:

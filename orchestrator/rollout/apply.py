@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.plan.diff import edits, readable, schema_index
 from orchestrator.devices.registry import KINDS
@@ -13,26 +10,28 @@ from orchestrator.rollout.transaction import Change, Transaction
 
 
 def lab_checks(result, target):
-    """Service checks in the lab before confirming: every planned line gets its address and
-    reaches its server (rates are left to `fullbars lab verify`)."""
+    """Service checks in the lab before confirming, from what the change does to each service
+    that has a host (CPE, room) in the lab: the services it adds, changes or keeps get their
+    address and reach their server; the ones it removes or suspends get neither; the others on
+    the devices it changes keep their service. Rates are left to `fullbars lab verify`."""
     from orchestrator.lab.personality import wait_applied
-    from orchestrator.lab.verify import verify
-    from orchestrator.plan.artifacts import write
+    from orchestrator.lab.verify import check
+    from orchestrator.plan.artifacts import service_facts
 
     def run() -> list[str]:
         st = target.lab_state
-        late = wait_applied(st, [d.device for d in result.devices if d.device in st["nodes"]])
+        changed = {d.device for d in result.devices}
+        late = wait_applied(st, [d for d in sorted(changed) if d in st["nodes"]])
         if late:
             return [f"{', '.join(late)}: the lab did not apply the commit in time"]
-        services = [s.name for s in result.services if s.kind in ("BusinessBroadband", "FttrWifi")]
-        cpes = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
-        only = [s for s in services if s in cpes]
+        hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
+        affected = result.services + [s for s in result.others if changed & set(s.devices)]
+        only = [s.name for s in affected if s.name in hosted]
         if not only:
             return []
-        with tempfile.TemporaryDirectory() as tmp:
-            write(result, Path(tmp))
-            rep = verify(Path(tmp), st, only=only, rates=False)
-        return [f"{r['service']}: {'; '.join(r['problems'])}" for r in rep["services"] if not r["ok"]]
+        rows = check({"services": service_facts(affected)}, st, only=only, rates=False)
+        return [f"{r['service']}{' (out of service)' if r.get('serving') is False else ''}: "
+                f"{'; '.join(r['problems'])}" for r in rows if not r["ok"]]
     return run
 
 

@@ -89,18 +89,27 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
                                f"{p['arrears']['from']} to {p['arrears']['to']}) until the end of "
                                f"{p['keep-in-service-until']}; the suspension is held and will be carried out "
                                f"by `fullbars suspend --due` after that"}
-        for h in s.scalars(select(SuspensionRow).where(SuspensionRow.line == name, SuspensionRow.state == "held")):
-            h.state = "withdrawn"
+        held = [h.id for h in s.scalars(select(SuspensionRow).where(SuspensionRow.line == name,
+                                                                     SuspensionRow.state == "held"))]
         sus = SuspensionRow(line=name, reason=reason, state="active", asked_at=now, done_at=now)
-        s.add(sus)
-    rep = _apply_line(store, name, target, confirm_timeout, progress)
+        s.add(sus)  # active while the line is planned, so it renders suspended
+    try:
+        rep = _apply_line(store, name, target, confirm_timeout, progress)
+    except BaseException:  # stopped before any device was asked (no target, bad plan): undo the row
+        with store.transaction() as s:
+            s.delete(s.get(SuspensionRow, sus.id))
+        raise
     with store.transaction() as s:
-        sus = s.get(SuspensionRow, sus.id)
         if rep["outcome"] != "committed":
-            sus.state = "failed"
+            s.get(SuspensionRow, sus.id).state = "failed"  # rolled back: the line is not suspended
             Store.audit(s, "suspend-failed", name, {"reason": reason, "tx": rep["tx"], "why": rep["summary"]})
-            return {"line": name, "outcome": "failed", "summary": rep["summary"], "tx": rep["tx"]}
-        sus.tx = rep["tx"]
+            summary = rep["summary"]
+            if held:  # the held suspension stays held: the next `suspend --due` tries again
+                summary += f"; line {name} is not suspended and its held suspension stays held for the next --due"
+            return {"line": name, "outcome": "failed", "summary": summary, "tx": rep["tx"]}
+        s.get(SuspensionRow, sus.id).tx = rep["tx"]
+        for hid in held:  # carried out now: nothing is left to hold
+            s.get(SuspensionRow, hid).state = "withdrawn"
         Store.audit(s, "suspend", name, {"reason": reason, "tx": rep["tx"], "at": now})
     return {"line": name, "outcome": "suspended", "tx": rep["tx"], "summary": f"line {name} suspended ({reason})"}
 
@@ -123,7 +132,12 @@ def resume(store: Store, name: str, target, confirm_timeout: int = 120, progress
             raise FullbarsError(f"line {name} is not suspended", fix="see `fullbars suspensions`")
         active.state = "ended"
         active_id = active.id
-    rep = _apply_line(store, name, target, confirm_timeout, progress)
+    try:
+        rep = _apply_line(store, name, target, confirm_timeout, progress)
+    except BaseException:  # no device was asked: the line is still suspended
+        with store.transaction() as s:
+            s.get(SuspensionRow, active_id).state = "active"
+        raise
     with store.transaction() as s:
         row = s.get(SuspensionRow, active_id)
         if rep["outcome"] != "committed":

@@ -14,6 +14,9 @@ class Placement:
 
     devices: dict[str, dict]  # device name → template variables for that device
     resources: dict[str, object]  # shown to the user: "onu-id": 3, "s-vlan": 1001, ...
+    # False when the config is in place but must carry no traffic (a suspended line): checks
+    # after a change then expect the service to be unreachable, not reachable.
+    serving: bool = True
 
 
 class Service(abc.ABC):

@@ -139,7 +139,7 @@ class BusinessBroadband(Service):
             "downstream-bps": down, "upstream-bps": up}
         if suspended:
             resources["state"] = "suspended"
-        return Placement(devices={olt.name: olt_vars, bng.name: bng_vars}, resources=resources)
+        return Placement(devices={olt.name: olt_vars, bng.name: bng_vars}, resources=resources, serving=not suspended)
 
     def forget(self, intent, ctx) -> None:
         load = ctx.scratch.get("pon-load")
