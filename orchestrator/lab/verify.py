@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from orchestrator.lab import netns
+from orchestrator.lab.personality import recorded_failures
 
 LOW, HIGH = 0.93, 1.0
 SECONDS = 4
@@ -158,7 +159,9 @@ def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = Non
     from orchestrator.lab import campus_verify
 
     rows += campus_verify.verify(m, st, rates=rates, only=only)
-    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
+    failed = recorded_failures(st)  # the cause behind a service that fails, in the operator's words
+    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows) and not failed,
+            "services": rows, "dataplane_failures": failed}
 
 
 def table(report: dict) -> str:
@@ -170,4 +173,5 @@ def table(report: dict) -> str:
                      f"{rate(r.get('measured_down_bps'), r['expected_down_bps']):>18} "
                      f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "
                      + ("ok" if r["ok"] else "FAIL: " + "; ".join(r["problems"])))
+    lines += [f"data plane of {f['node']} FAILED: {f['tried']}: {f['error']}" for f in report.get("dataplane_failures", [])]
     return "\n".join(lines)

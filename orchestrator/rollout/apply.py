@@ -21,9 +21,9 @@ def lab_checks(result, target):
 
     def run() -> list[str]:
         st = target.lab_state
-        late = wait_applied(st, [d.device for d in result.devices if d.device in st["nodes"]])
-        if late:
-            return [f"{', '.join(late)}: the lab did not apply the commit in time"]
+        problems = wait_applied(st, [d.device for d in result.devices if d.device in st["nodes"]]).problems(st)
+        if problems:
+            return problems
         services = [s.name for s in result.services if s.kind in ("BusinessBroadband", "FttrWifi")]
         cpes = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
         only = [s for s in services if s in cpes]
