@@ -172,6 +172,18 @@ def test_cells_on_four_gnbs_and_an_idle_one_every_slice_works(five_gnbs):
     upf = json.loads((tmp / "labs" / st["name"] / "nodes" / "upf-1" / "personality.json").read_text())
     assert upf["failures"] == [] and upf["lines"]["shaping n3-5"] == "not in this lab: no port n3-5"
     _reaches_only_its_applications_at_its_ambr(st, tmp)
+    # A UE pool routed through the port the lab lacks (as another tenant's gNB left out of a lab
+    # of a partial plan would be): reported, not a failure.
+    first = "<destination-prefix>10.200.0.0/24</destination-prefix>"
+    text = (tmp / "plan" / "upf-1.xml").read_text()
+    route = text[text.rindex("<route>", 0, text.index(first)):text.index("</route>", text.index(first)) + 8]
+    extra = route.replace("10.200.0.0/24", "10.200.9.0/24").replace("10.250.0.5<", "10.250.0.21<")
+    _push_changed(st, tmp, "upf-1", route, route + extra)
+    try:
+        upf = json.loads((tmp / "labs" / st["name"] / "nodes" / "upf-1" / "personality.json").read_text())
+        assert upf["lines"]["route 10.200.9.0/24"] == "not in this lab: via 10.250.0.21 on port n3-5"
+    finally:
+        _push_changed(st, tmp, "upf-1")
 
 
 def test_a_personality_failure_reaches_lab_push_and_lab_verify_with_its_cause(five_gnbs, tmp_path):
@@ -209,8 +221,8 @@ def test_a_personality_failure_reaches_lab_push_and_lab_verify_with_its_cause(fi
 
 
 def test_apply_names_the_node_and_the_cause_when_the_lab_cannot_apply(five_gnbs, tmp_path):
-    """The UPF's N6 cable cut in the lab: its routes to the PE cannot be set; apply rolls back and
-    says which node, which command and why, instead of a bare timeout. (The cable stays cut: the
+    """The UPF's N6 port down in the lab: its routes to the PE cannot be set; apply rolls back and
+    says which node, which command and why, instead of a bare timeout. (The port stays down: the
     module's last test on this lab.)"""
     import subprocess
     import sys
@@ -218,7 +230,7 @@ def test_apply_names_the_node_and_the_cause_when_the_lab_cannot_apply(five_gnbs,
     from orchestrator.lab import netns
 
     st, tmp = five_gnbs
-    netns._ip("-n", st["nodes"]["upf-1"]["netns"], "link", "del", "n6")
+    netns._ip("-n", st["nodes"]["upf-1"]["netns"], "link", "set", "n6", "down")
     acme = tmp_path / "acme-robotics.yaml"  # a new AMBR: the UPF's config changes, its personality runs
     text = (REPO / TENANTS[0]).read_text()
     assert "      downlink: 200M\n" in text

@@ -16,6 +16,7 @@ application list a broken isolation, a wrong AMBR a wrong measurement.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from orchestrator.lab import netns
@@ -86,9 +87,10 @@ def _links(ns: str) -> set[str]:
 class CampusPlane:
     """Applies one campus node's plane; undoes exactly what it did before applying a new one.
 
-    A port the config names but the lab lacks (the UPF's N3 port towards a gNB of the site that
-    carries no cells, hence is no device of the plan and not in the lab) carries nothing here:
-    it is reported and left alone. Every command that fails is a failure: (what, its error)."""
+    A port the config names but the lab lacks (the UPF's N3 port towards a gNB that is no device
+    of the plan: one without cells, or another tenant's when the plan holds only some tenants)
+    carries nothing here: it and the routes through it are reported and left alone. Every command
+    that fails is a failure: (what, its error)."""
 
     def __init__(self, ns: str):
         self.ns = ns
@@ -114,6 +116,12 @@ class CampusPlane:
     def _do(self, p: Plane) -> dict:
         ports = _links(self.ns)
         report: dict[str, str] = {}
+        unwired = [(ipaddress.ip_interface(addr).network, ifname) for ifname, addr in p.addresses if ifname not in ports]
+
+        def behind_unwired(nh: str) -> str | None:
+            """The port the lab lacks that a next hop would be reached through."""
+            return next((i for net, i in unwired if ipaddress.ip_address(nh) in net), None)
+
         for ifname, addr in p.addresses:
             if ifname not in ports:
                 report[f"address {addr}"] = f"not in this lab: no port {ifname}"
@@ -121,6 +129,9 @@ class CampusPlane:
             ok = self._run("ip", "addr", "replace", addr, "dev", ifname)
             report[f"address {addr}"] = ifname if ok else "failed"
         for prefix, nh in p.routes:
+            if behind_unwired(nh):  # another tenant's gNB that a lab of this plan leaves out
+                report[f"route {prefix}"] = f"not in this lab: via {nh} on port {behind_unwired(nh)}"
+                continue
             ok = self._run("ip", "route", "replace", prefix, "via", nh)
             report[f"route {prefix}"] = f"via {nh}" if ok else "failed"
         if p.default:
