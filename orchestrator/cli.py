@@ -676,8 +676,11 @@ def lab_push(plan_dir: Path, file: Path):
     except FullbarsError as e:
         _fail(e)
     for r in results:
-        out.print(f"{r['node']:24} " + ("committed, read back" if r["ok"] else f"MISSING after commit: {r['missing']}"))
-    if not all(r["ok"] for r in results):
+        text = "committed, read back" if r["ok"] else f"MISSING after commit: {r['missing']}"
+        if r["dataplane"] != "applied":  # the committed config did not become the lab's data plane
+            text += f"; data plane {r['dataplane']}"
+        out.print(f"{r['node']:24} {text}", markup=False)
+    if not all(r["ok"] and r["dataplane"] == "applied" for r in results):
         raise typer.Exit(1)
 
 

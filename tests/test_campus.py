@@ -91,15 +91,23 @@ def test_plan_again_is_identical_and_delete_takes_a_tenant_away(tmp_path, db):
 
 
 
-def test_cells_spill_over_to_the_next_gnb(tmp_path, db, yanglint):
-    """With room for two cells per gNB, a third cell goes to the second gNB; the UPF gets an N3
-    port and end point per gNB; every config still validates and the checks pass."""
-    net = (tmp_path / "net.yaml")
+def _site_with_gnbs(tmp_path, count: int, max_cells: int | None = None):
+    """The example network with `count` gNBs (gnb-1 ...) at its site."""
+    room = f"      max-cells: {max_cells}\n" if max_cells else ""
     text = (REPO / NETWORK).read_text().replace(
         "    - name: gnb-1\n      gnb-id: 1\n",
-        "    - name: gnb-1\n      gnb-id: 1\n      max-cells: 2\n    - name: gnb-2\n      gnb-id: 2\n      max-cells: 2\n")
-    assert "gnb-2" in text
+        "".join(f"    - name: gnb-{i}\n      gnb-id: {i}\n{room}" for i in range(1, count + 1)))
+    assert f"gnb-{count}" in text
+    net = tmp_path / f"net{count}.yaml"
     net.write_text(text)
+    return net
+
+
+def test_cells_spread_over_the_least_loaded_gnbs(tmp_path, db, yanglint):
+    """Two gNBs of two cells: three cells go gnb-1, gnb-2, gnb-1 (least loaded first, the site's
+    order breaking ties); the UPF gets an N3 port and end point per gNB; every config still
+    validates; five cells do not fit and the message says so."""
+    net = _site_with_gnbs(tmp_path, 2, max_cells=2)
     intent = tmp_path / "three.yaml"
     intent.write_text((REPO / TENANTS[0]).read_text().replace("count: 2", "count: 3"))
     out = tmp_path / "o"
@@ -107,18 +115,87 @@ def test_cells_spill_over_to_the_next_gnb(tmp_path, db, yanglint):
     assert r.exit_code == 0, r.stderr
     m = json.loads((out / "manifest.json").read_text())
     cells = m["services"]["acme-robotics"]["resources"]["cells"]
-    assert [cells[c]["gnb"] for c in ("cell-1", "cell-2", "cell-3")] == ["gnb-1", "gnb-1", "gnb-2"]
-    assert cells["cell-3"]["cell-local-id"] == 1
+    assert [(cells[c]["gnb"], cells[c]["cell-local-id"]) for c in ("cell-1", "cell-2", "cell-3")] == [
+        ("gnb-1", 1), ("gnb-2", 1), ("gnb-1", 2)]
     upf = (out / "upf-1.xml").read_text()
     assert "<name>n3-1</name>" in upf and "<name>n3-2</name>" in upf and "<id>N3-2</id>" in upf
     for dev in m["devices"]:
         res = yanglint_device(yanglint, out, dev)
         assert res.returncode == 0, f"{dev}: {res.stderr}"
-    # five cells do not fit on two gNBs of two; the message says so
     intent.write_text((REPO / TENANTS[0]).read_text().replace("count: 2", "count: 5"))
     r = cli("plan", str(intent), "--network", str(net), db=db)
     assert r.exit_code == 2
     assert "the gNBs of site factory-park have no room for cell cell-5 (4 cells in all)" in r.stderr
+
+
+def test_two_tenants_on_four_gnbs_each_cell_on_its_own(tmp_path, db):
+    """The issue's site of four gNBs: the four cells of two tenants land on four gNBs, each slice
+    is served by a gNB carrying its tenant's cells, the UPF routes each UE pool to that gNB's N3
+    end, planning again (all, or one tenant alone) places alike and changes nothing."""
+    from lxml import etree
+
+    from orchestrator.plan.campus_checks import static_routes
+
+    net = _site_with_gnbs(tmp_path, 4)
+    out = tmp_path / "a"
+    r = cli("plan", *TENANTS, "--network", str(net), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    res = {n: m["services"][n]["resources"] for n in ("acme-robotics", "harbour-hospital")}
+    placed = {c: i["gnb"] for r_ in res.values() for c, i in r_["cells"].items()}
+    assert placed == {"cell-1": "gnb-1", "cell-2": "gnb-2", "ward-a": "gnb-3", "ward-b": "gnb-4"}
+    assert sorted(m["devices"]) == ["core-1", "gnb-1", "gnb-2", "gnb-3", "gnb-4", "pe-1", "upf-1"]
+    assert "gnb gnb-2, cell-local-id 1" in r.stdout  # the plan says where each cell went
+    n3 = {f"gnb-{i}": f"10.250.0.{4 * i + 1}" for i in range(1, 5)}
+    routes = static_routes(etree.fromstring((out / "upf-1.xml").read_bytes()))
+    for r_ in res.values():
+        for sl, info in r_["slices"].items():
+            assert info["gnb"] in r_["gnbs"], sl
+            assert routes[info["ue-pool"]] == n3[info["gnb"]], sl
+    assert {r_["slices"][s]["gnb"] for r_ in res.values() for s in r_["slices"]} == set(n3)  # spread too
+    r = cli("plan", *TENANTS, "--out", str(tmp_path / "b"), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["services"]["acme-robotics"]["resources"] == \
+        res["acme-robotics"]
+    for dev in m["devices"]:
+        assert (out / f"{dev}.xml").read_bytes() == (tmp_path / "b" / f"{dev}.xml").read_bytes(), dev
+    r = cli("plan", TENANTS[0], "--out", str(tmp_path / "c"), db=db)  # the other tenant's gNBs unrendered
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_cell_goes_on_the_gnb_the_intent_names(tmp_path, db):
+    """`gnb:` on a cell places it there, also moving a placed cell (the gNB it left loses it);
+    a gNB the site lacks, or one without room, is refused at the cell's line."""
+    net = _site_with_gnbs(tmp_path, 4, max_cells=2)
+    r = cli("plan", *TENANTS, "--network", str(net), db=db)
+    assert r.exit_code == 0, r.stderr
+    text = (REPO / TENANTS[1]).read_text()
+    assert "      pci: 300\n" in text
+    moved = tmp_path / "harbour-hospital.yaml"
+    moved.write_text(text.replace("      pci: 300\n", "      pci: 300\n      gnb: gnb-1\n"))
+    out = tmp_path / "m"
+    r = cli("plan", str(moved), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    cells = m["services"]["harbour-hospital"]["resources"]["cells"]
+    assert cells["ward-b"]["gnb"] == "gnb-1" and cells["ward-a"]["gnb"] == "gnb-3"
+    assert (out / "gnb-1.xml").read_text().count("<NRCellDU") == 2  # acme's cell-1 and ward-b
+    assert "NRCellDU" not in (out / "gnb-4.xml").read_text()  # ward-b left it; nobody else is there
+    line = text[:text.index("      pci: 300")].count("\n") + 2
+    moved.write_text(text.replace("      pci: 300\n", "      pci: 300\n      gnb: gnb-9\n"))
+    r = cli("plan", str(moved), db=db)
+    assert r.exit_code == 2
+    assert f"{moved}:{line}: cell ward-b names gNB 'gnb-9', which site factory-park does not have" in r.stderr
+    assert "at: spec.cells.cell[1].gnb" in r.stderr and "fix: gNBs of the site: gnb-1, gnb-2, gnb-3, gnb-4" in r.stderr
+    full = tmp_path / "full.yaml"  # gnb-1 holds cell-1 and ward-b: no room for two more
+    full.write_text((REPO / TENANTS[0]).read_text().replace("count: 2", "cell: [{name: c1}, {name: c2, gnb: gnb-1}]")
+                    .replace("name: acme-robotics", "name: acme-two").replace("ACME Robotics GmbH", "ACME Two")
+                    .replace("dnn: acme-", "dnn: two-").replace("dnn: [acme-", "dnn: [two-")
+                    .replace("10.21.", "10.22."))
+    r = cli("plan", str(full), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "gNB gnb-1 of site factory-park has no room for cell c2 (all its 2 cells are held)" in r.stderr
+    assert "at: spec.cells.cell[1].gnb" in r.stderr
 
 
 def test_an_l3nm_pe_gets_one_vpn_per_tenant_with_the_same_routes(tmp_path, yanglint):

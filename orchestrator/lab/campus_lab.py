@@ -1,6 +1,8 @@
 """The part of a plan's lab that campus 5G services need: the site's transport links between
-gNB, UPF and PE, a UE per slice on the gNB of the service's first cell (the radio), and an
-enterprise LAN behind the PE port the service breaks out to."""
+gNB, UPF and PE, a UE per slice on the gNB the plan gave the slice (one carrying the tenant's
+cells, where the UPF routes the slice's UE pool; a radio leg of that gNB), and an enterprise LAN
+behind the PE port the service breaks out to. A gNB of the site without cells is no device of
+the plan, so it is not in the lab; the UPF's N3 port towards it stays unwired."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ def add(manifest: dict, nodes: dict, links: list) -> None:
             if a.split(":")[0] in nodes and b.split(":")[0] in nodes and (a, b) not in seen:
                 seen.add((a, b))
                 links.append({"endpoints": [a, b]})
-        gnb = r["gnbs"][0]
         for sl in sorted(r["slices"]):
+            gnb = r["slices"][sl]["gnb"]
             ue = f"ue-{svc}-{sl}"
             legs[gnb] = legs.get(gnb, 0) + 1
             nodes[ue] = {"kind": "linux", "image": "fullbars/host:latest",

@@ -16,6 +16,7 @@ application list a broken isolation, a wrong AMBR a wrong measurement.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from orchestrator.lab import netns
@@ -84,62 +85,87 @@ def _links(ns: str) -> set[str]:
 
 
 class CampusPlane:
-    """Applies one campus node's plane; undoes exactly what it did before applying a new one."""
+    """Applies one campus node's plane; undoes exactly what it did before applying a new one.
+
+    A port the config names but the lab lacks (the UPF's N3 port towards a gNB that is no device
+    of the plan: one without cells, or another tenant's when the plan holds only some tenants)
+    carries nothing here: it and the routes through it are reported and left alone. Every command
+    that fails is a failure: (what, its error)."""
 
     def __init__(self, ns: str):
         self.ns = ns
         self.applied: Plane | None = None
 
-    def apply(self, role: str, root) -> dict:
+    def apply(self, role: str, root) -> tuple[dict, list[tuple[str, str]]]:
         want = plane(role, root)
         if want == self.applied:
-            return {"plane": "unchanged"}
+            return {"plane": "unchanged"}, []
         if self.applied is not None:
             self._undo(self.applied)
+        self.failures: list[tuple[str, str]] = []
         report = self._do(want)
         self.applied = want
-        return report
+        return report, self.failures
+
+    def _run(self, *argv: str) -> bool:
+        r = netns.netns_exec(self.ns, list(argv), capture_output=True, text=True)
+        if r.returncode != 0:
+            self.failures.append((" ".join(argv), r.stderr.strip() or f"exit {r.returncode}"))
+        return r.returncode == 0
 
     def _do(self, p: Plane) -> dict:
         ports = _links(self.ns)
         report: dict[str, str] = {}
+        unwired = [(ipaddress.ip_interface(addr).network, ifname) for ifname, addr in p.addresses if ifname not in ports]
+
+        def behind_unwired(nh: str) -> str | None:
+            """The port the lab lacks that a next hop would be reached through."""
+            return next((i for net, i in unwired if ipaddress.ip_address(nh) in net), None)
+
         for ifname, addr in p.addresses:
             if ifname not in ports:
-                report[f"address {addr}"] = f"failed: no port {ifname} in the lab"
+                report[f"address {addr}"] = f"not in this lab: no port {ifname}"
                 continue
-            _ip(self.ns, "addr", "replace", addr, "dev", ifname)
-            report[f"address {addr}"] = ifname
+            ok = self._run("ip", "addr", "replace", addr, "dev", ifname)
+            report[f"address {addr}"] = ifname if ok else "failed"
         for prefix, nh in p.routes:
-            r = _ip(self.ns, "route", "replace", prefix, "via", nh, check=False)
-            report[f"route {prefix}"] = f"via {nh}" if r.returncode == 0 else f"failed: {r.stderr.strip()}"
+            if behind_unwired(nh):  # another tenant's gNB that a lab of this plan leaves out
+                report[f"route {prefix}"] = f"not in this lab: via {nh} on port {behind_unwired(nh)}"
+                continue
+            ok = self._run("ip", "route", "replace", prefix, "via", nh)
+            report[f"route {prefix}"] = f"via {nh}" if ok else "failed"
         if p.default:
-            r = _ip(self.ns, "route", "replace", "default", "via", p.default, check=False)
-            report["uplink"] = f"via {p.default}" if r.returncode == 0 else f"failed: {r.stderr.strip()}"
+            ok = self._run("ip", "route", "replace", "default", "via", p.default)
+            report["uplink"] = f"via {p.default}" if ok else "failed"
         for i, (name, pool, apps, remote, down, up) in enumerate(p.dnns):
             table = str(TABLE0 + i)
             for a in apps:
                 if remote:
-                    _ip(self.ns, "route", "replace", a, "via", remote, "table", table, check=False)
-            _ip(self.ns, "route", "replace", "unreachable", "default", "table", table)
-            _ip(self.ns, "rule", "add", "from", pool, "lookup", table, "priority", str(RULE0 + i))
+                    self._run("ip", "route", "replace", a, "via", remote, "table", table)
+            self._run("ip", "route", "replace", "unreachable", "default", "table", table)
+            # a watcher started again (lab up after a crash) finds its predecessor's rule there
+            _ip(self.ns, "rule", "del", "priority", str(RULE0 + i), check=False)
+            self._run("ip", "rule", "add", "from", pool, "lookup", table, "priority", str(RULE0 + i))
             report[f"dnn {name}"] = f"{pool} reaches {', '.join(apps) or 'nothing'} via {remote}"
         if p.dnns:
-            self._shape(p.n3, [(pool, down) for _, pool, _, _, down, _ in p.dnns], "dst")
-            self._shape(p.n6, [(pool, up) for _, pool, _, _, _, up in p.dnns], "src")
+            for dev in sorted(set(p.n3 + p.n6) - ports):
+                report[f"shaping {dev}"] = f"not in this lab: no port {dev}"
+            self._shape([d for d in p.n3 if d in ports], [(pool, down) for _, pool, _, _, down, _ in p.dnns], "dst")
+            self._shape([d for d in p.n6 if d in ports], [(pool, up) for _, pool, _, _, _, up in p.dnns], "src")
         return report
 
     def _shape(self, ports, classes, direction: str) -> None:
         for dev in ports:
-            _tc(self.ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "2")
-            _tc(self.ns, "class", "replace", "dev", dev, "parent", "1:", "classid", "1:2", "htb",
-                "rate", f"{UNSHAPED}bit")
+            self._run("tc", "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "2")
+            self._run("tc", "class", "replace", "dev", dev, "parent", "1:", "classid", "1:2", "htb",
+                      "rate", f"{UNSHAPED}bit")
             for i, (pool, bps) in enumerate(classes):
                 burst = str(max(bps // 800, 32000))  # 10 ms, at least 32 kB: TCP keeps the rate
                 cid = f"1:{10 + i}"
-                _tc(self.ns, "class", "replace", "dev", dev, "parent", "1:", "classid", cid, "htb",
-                    "rate", f"{bps}bit", "ceil", f"{bps}bit", "burst", burst, "cburst", burst)
-                _tc(self.ns, "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-                    "match", "ip", direction, pool, "flowid", cid)
+                self._run("tc", "class", "replace", "dev", dev, "parent", "1:", "classid", cid, "htb",
+                          "rate", f"{bps}bit", "ceil", f"{bps}bit", "burst", burst, "cburst", burst)
+                self._run("tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                          "match", "ip", direction, pool, "flowid", cid)
 
     def _undo(self, p: Plane) -> None:
         for i, (_, pool, _, _, _, _) in enumerate(p.dnns):

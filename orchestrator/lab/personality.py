@@ -39,6 +39,11 @@ CAMPUS_ROLES = ("gnb", "upf", "pe")  # campus 5G nodes with a data plane (orches
 PEOPLE = ("olt", "bng", "fttr", *CAMPUS_ROLES)  # the device roles that have a personality
 
 
+def failure(node: str, tried: str, error: str) -> dict:
+    """A config the personality could not realize: the node, what it tried, the command's error."""
+    return {"node": node, "tried": tried, "error": error}
+
+
 def vni(s: int, c: int) -> int:
     return (s << 12) | c
 
@@ -145,7 +150,9 @@ def _ip(ns: str, *args: str, check: bool = True):
 
 
 def _tc(ns: str, *args: str):
-    netns.netns_exec(ns, ["tc", *args], check=True, capture_output=True)
+    r = netns.netns_exec(ns, ["tc", *args], capture_output=True, text=True)
+    if r.returncode != 0:  # the command and tc's own words: what the operator needs to see
+        raise netns.LabError(f"tc {' '.join(args)}: {r.stderr.strip() or f'exit {r.returncode}'}")
 
 
 def shape_ingress(ns: str, dev: str, ifb: str, bps: int) -> None:
@@ -217,7 +224,7 @@ class NodePersonality:
             return {}
         for key in [k for k in self.applied if self.applied[k] != want.get(k)]:
             self._remove(key)
-        report = {}
+        report, failures = {}, []
         for key, (kind, line) in sorted(want.items()):
             if self.applied.get(key) == (kind, line):
                 self.applied[key] = (kind, line)  # equal for the data plane; keep the new facts
@@ -228,19 +235,30 @@ class NodePersonality:
                 self.applied[key] = (kind, line)
             except netns.LabError as e:
                 report[key] = f"failed: {e}"
+                failures.append(failure(self.node, f"{kind} line {key}", str(e)))
         if role == "bng":
             self._dhcp([line for _, line in want.values()])
-        summary = {"node": self.node, "lines": report, "source_digest": source_digest,
-                   "config": {k: asdict(v[1]) for k, v in self.applied.items()}}
-        (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
-        return summary
+        return self._record({"node": self.node, "lines": report, "source_digest": source_digest,
+                             "config": {k: asdict(v[1]) for k, v in self.applied.items()}, "failures": failures})
 
     def _campus(self, role: str, root, source_digest: str) -> dict:
         from orchestrator.lab.campus_personality import CampusPlane
 
         if self.campus is None:
             self.campus = CampusPlane(self.ns)
-        summary = {"node": self.node, "lines": self.campus.apply(role, root), "source_digest": source_digest}
+        lines, failed = self.campus.apply(role, root)
+        return self._record({"node": self.node, "lines": lines, "source_digest": source_digest,
+                             "failures": [failure(self.node, tried, error) for tried, error in failed]})
+
+    def failed(self, source_digest: str, tried: str, error: Exception) -> dict:
+        """The personality broke off on this config: recorded like any failure, so whoever waits
+        for the lab learns why at once instead of timing out."""
+        return self._record({"node": self.node, "lines": {}, "source_digest": source_digest,
+                             "failures": [failure(self.node, tried, f"{type(error).__name__}: {error}")]})
+
+    def _record(self, summary: dict) -> dict:
+        """personality.json: what the watcher made of the config with this digest, and what failed;
+        wait_applied, push and verify read it."""
         (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
 
@@ -391,19 +409,45 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> list[str]:
-    """Block until the watcher has applied each node's current running config; return the nodes
-    it has not."""
+@dataclass
+class Applied:
+    """What the watcher made of the nodes' running configs."""
+
+    late: list[str]  # nodes whose current running config it has not applied yet
+    failures: list[dict]  # failure() of the ones it applied
+
+    def problems(self, lab: dict) -> list[str]:
+        log = Path(lab["nodes"][self.late[0]]["state_dir"]).parents[1] / "watcher.log" if self.late else None
+        return [f"{n}: the lab did not apply the commit in time (see {log})" for n in self.late] + \
+            [f"{f['node']}: the lab could not apply the committed config: {f['tried']}: {f['error']}"
+             for f in self.failures]
+
+
+def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> Applied:
+    """Block until the watcher has applied each node's current running config (or failed to)."""
     import time
 
     end = time.monotonic() + timeout
     sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in PEOPLE}
-    todo = list(sources)
     try:
-        return _wait(lab, sources, todo, end)
+        late = _wait(lab, sources, list(sources), end)
     finally:
         for s in sources.values():
             s.close()
+    return Applied(late, [f for n in sources if n not in late for f in recorded(lab, n).get("failures", [])])
+
+
+def recorded(lab: dict, node: str) -> dict:
+    """The watcher's last summary of a node ({} before its first)."""
+    try:
+        return json.loads((Path(lab["nodes"][node]["state_dir"]) / "personality.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def recorded_failures(lab: dict) -> list[dict]:
+    """Every node's failures as the watcher last recorded them."""
+    return [f for n, v in sorted(lab["nodes"].items()) if v["role"] in PEOPLE for f in recorded(lab, n).get("failures", [])]
 
 
 def _wait(lab, sources, todo, end) -> list[str]:
@@ -413,16 +457,21 @@ def _wait(lab, sources, todo, end) -> list[str]:
         left = []
         for n in todo:
             data = sources[n].read()
-            done = Path(lab["nodes"][n]["state_dir"]) / "personality.json"
-            try:
-                if data is None or json.loads(done.read_text()).get("source_digest") != _digest(data):
-                    left.append(n)
-            except (FileNotFoundError, json.JSONDecodeError):
+            if data is None or recorded(lab, n).get("source_digest") != _digest(data):
                 left.append(n)
         todo = left
         if todo:
             time.sleep(0.05)
     return todo
+
+
+def realize(p: NodePersonality, data: bytes, digest: str) -> dict:
+    """One node's committed config into its data plane; whatever breaks is recorded, not raised:
+    a bad config must not stop the watcher for the other nodes, nor leave its waiter guessing."""
+    try:
+        return p.apply(data, digest)
+    except Exception as e:
+        return p.failed(digest, "apply the committed config", e)
 
 
 def watch(state_file: Path, interval: float = 0.2) -> None:
@@ -441,9 +490,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
             digest = _digest(data)
             if seen.get(name) != digest:
                 seen[name] = digest
-                try:
-                    summary = p.apply(data, digest)
-                    print(f"{name}: {json.dumps(summary['lines'])}", flush=True)
-                except Exception as e:  # a bad config must not stop the watcher for the others
-                    print(f"{name}: personality failed: {e}", flush=True)
+                summary = realize(p, data, digest)
+                print(f"{name}: {json.dumps(summary.get('lines', {}))} {json.dumps(summary.get('failures', []))}",
+                      flush=True)
         time.sleep(interval)

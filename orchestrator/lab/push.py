@@ -65,7 +65,9 @@ def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:
                 progress("push", i, len(futs))
     from orchestrator.lab.personality import wait_applied
 
-    late = wait_applied(lab_state, [r["node"] for r in results])
+    done = wait_applied(lab_state, [r["node"] for r in results])
     for r in results:
-        r["dataplane"] = "not applied in time" if r["node"] in late else "applied"
+        failed = [f"{f['tried']}: {f['error']}" for f in done.failures if f["node"] == r["node"]]
+        r["dataplane"] = ("not applied in time" if r["node"] in done.late else
+                          "failed: " + "; ".join(failed) if failed else "applied")
     return results

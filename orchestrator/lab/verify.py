@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from orchestrator.lab import netns
+from orchestrator.lab.personality import recorded_failures
 
 LOW, HIGH = 0.93, 1.0
 SECONDS = 4
@@ -150,7 +151,9 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
     m = json.loads((Path(plan_dir) / "manifest.json").read_text())
     rows = check(m, st, progress, only, rates)
-    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows), "services": rows}
+    failed = recorded_failures(st)  # the cause behind a service that fails, in the operator's words
+    return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows) and not failed,
+            "services": rows, "dataplane_failures": failed}
 
 
 def check(m: dict, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> list[dict]:
@@ -199,4 +202,5 @@ def table(report: dict) -> str:
                      f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "
                      + ("ok" + (" (out of service, as planned)" if r.get("serving") is False else "") if r["ok"]
                         else "FAIL: " + "; ".join(r["problems"])))
+    lines += [f"data plane of {f['node']} FAILED: {f['tried']}: {f['error']}" for f in report.get("dataplane_failures", [])]
     return "\n".join(lines)

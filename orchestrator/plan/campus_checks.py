@@ -132,8 +132,10 @@ def check(network, device_facts: dict[str, dict]) -> list[Problem]:
              if d in device_facts}
         if not f:
             continue
+        # A plan renders only the gNBs its services touch; the others keep what was checked when
+        # they were planned, so checks that need every cell run only when all are in view.
         gnbs = [g["name"] for g in site.gnbs if g["name"] in f]
-        problems += _snssai(site, f, gnbs) + _pci(f, gnbs)
+        problems += _snssai(site, f, gnbs, all_in_view=len(gnbs) == len(site.gnbs)) + _pci(f, gnbs)
         if site.core in f and site.upf in f:
             problems += _dnn(site, f[site.core], f[site.upf])
         if site.upf in f:
@@ -143,7 +145,7 @@ def check(network, device_facts: dict[str, dict]) -> list[Problem]:
     return problems
 
 
-def _snssai(site, f, gnbs) -> list[Problem]:
+def _snssai(site, f, gnbs, all_in_view: bool) -> list[Problem]:
     """The core functions and the UPF list the same S-NSSAIs; every cell's S-NSSAIs are among
     them (a cell broadcasts only its tenant's); every one of them is broadcast by some cell."""
     fix = ("the S-NSSAI must be the same in the gNB's PLMN info, AMF, SMF, NRF and UPF; correct the "
@@ -164,7 +166,7 @@ def _snssai(site, f, gnbs) -> list[Problem]:
         for name, s in core:
             if x not in s:
                 problems.append(Problem(f"S-NSSAI {x} is in {has} but not in {name}", path=name.split(" ")[0], fix=fix))
-        if cells and not any(x in s for _, s in cells):
+        if cells and all_in_view and not any(x in s for _, s in cells):
             problems.append(Problem(f"S-NSSAI {x} is in {has} but no cell of site {site.name} broadcasts it",
                                     path=has.split(" ")[0], fix=fix))
     for cell, s in cells:
@@ -219,21 +221,30 @@ def _dnn(site, core, upf) -> list[Problem]:
 def _n3(site, f, gnbs) -> list[Problem]:
     upf = f[site.upf]
     upf_n3 = {local: k for k, (local, _) in upf["n3"].items()}
-    gnb_local = {}
+    gnb_local, gnb_of = {}, {}
     problems = []
     for g in gnbs:
         for ep, (local, remote) in f[g]["ngu"].items():
             gnb_local[local] = f"{g} {ep}"
+            gnb_of[local] = g
             if remote not in upf_n3:
                 problems.append(Problem(f"{g} {ep} sends the user plane to {remote}, but {site.upf} has no N3 end "
                                         f"point there (its N3 addresses: {', '.join(sorted(upf_n3)) or 'none'})",
                                         path=g, fix="the gNB's EP_NgU and the UPF's EP_N3 must face each other"))
+    # N3 ends of gNBs this plan does not render: the UPF's N3 end points face them
+    unseen = {remote for _, remote in upf["n3"].values()} - set(gnb_local) if len(gnbs) < len(site.gnbs) else set()
     for d, info in sorted(upf["dnn"].items()):
         nh = upf["routes"].get(info["pool"])
         if nh is None:
             problems.append(Problem(f"{site.upf} does not route the UE pool {info['pool']} of DNN {d} towards a gNB",
                                     path=site.upf, fix="the UPF needs a route of each UE pool to the N3 side"))
-        elif gnbs and nh not in gnb_local:
+        elif nh in gnb_of:
+            g = gnb_of[nh]
+            if not any(info["snssai"] in c["snssai"] for c in f[g]["cells"]):
+                problems.append(Problem(f"{site.upf} routes the UE pool {info['pool']} of DNN {d} to {g}, but no cell "
+                                        f"of {g} broadcasts its S-NSSAI {info['snssai']}", path=site.upf,
+                                        fix="route the UE pool to a gNB whose cells broadcast the slice"))
+        elif gnbs and nh not in unseen:
             problems.append(Problem(f"{site.upf} routes the UE pool {info['pool']} of DNN {d} to {nh}, which is no "
                                     f"gNB's N3 address ({', '.join(f'{v}: {k}' for k, v in sorted(gnb_local.items()))})",
                                     path=site.upf, fix="route the UE pool to the gNB's EP_NgU address"))

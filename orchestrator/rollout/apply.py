@@ -21,9 +21,9 @@ def lab_checks(result, target):
     def run() -> list[str]:
         st = target.lab_state
         changed = {d.device for d in result.devices}
-        late = wait_applied(st, [d for d in sorted(changed) if d in st["nodes"]])
-        if late:
-            return [f"{', '.join(late)}: the lab did not apply the commit in time"]
+        problems = wait_applied(st, [d for d in sorted(changed) if d in st["nodes"]]).problems(st)
+        if problems:
+            return problems
         hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
         affected = result.services + [s for s in result.others if changed & set(s.devices)]
         only = [s.name for s in affected if s.name in hosted]

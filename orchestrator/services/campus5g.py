@@ -5,6 +5,8 @@ the PE."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import netaddr
 
 from orchestrator.errors import FullbarsError, Problem
@@ -66,6 +68,12 @@ class Campus5G(Service):
         if site is None:
             return [Problem(f"no campus site {spec['site']!r} in the network description", **intent.where("spec.site"),
                             fix="campus sites: " + (", ".join(sorted(net.campus)) or "none (add campus-site)"))]
+        gnbs = [g["name"] for g in site.gnbs]
+        for c in spec["cells"].get("cell") or []:
+            if "gnb" in c and c["gnb"] not in gnbs:
+                out.append(Problem(f"cell {c['name']} names gNB {c['gnb']!r}, which site {site.name} does not have",
+                                   **_where(intent, "cells.cell", c["name"], "gnb"),
+                                   fix="gNBs of the site: " + (", ".join(gnbs) or "none") + "; or leave gnb out"))
         slices = spec["slice"]
         dnns = {}
         for s in slices:
@@ -214,7 +222,13 @@ class Campus5G(Service):
 
         groups = self._imsi(intent, ctx, site, plmn)
 
-        cells = self._cells(intent, ctx, site)
+        cells, before = self._cells(intent, ctx, site)
+        # Each slice's UEs are served by one of the gNBs carrying the tenant's cells (every cell
+        # broadcasts all the tenant's slices), the slices taken in turn over them; the UPF routes
+        # the slice's UE pool to that gNB's N3 end.
+        gnbs = list(dict.fromkeys(c["gnb"] for c in cells))
+        for i, sl in enumerate(slices):
+            sl["gnb"] = gnbs[i % len(gnbs)]
         lan = alloc.take_block(name, "enterprise-link", f"enterprise-links:{site.name}", site.enterprise_links, 30)
         pe_ip, ent_ip = (str(h) for h in list(lan.iter_hosts())[:2])
         links = site_links(site)
@@ -224,11 +238,11 @@ class Campus5G(Service):
         devices = {}
         for g in site.gnbs:
             mine = [c for c in cells if c["gnb"] == g["name"]]
-            if mine:
+            if mine or g["name"] in before:  # a gNB its cells left renders nothing of this tenant any more
                 devices[g["name"]] = dict(common, gnb=g, cells=mine, tac=tac, n3=links["n3"][g["name"]])
         devices[site.core] = dict(common, upf_n4=links["n6"]["upf_ip"])
         devices[site.upf] = dict(common, gnbs=[links["n3"][g["name"]] for g in site.gnbs],
-                                 ue_gnb=links["n3"][cells[0]["gnb"]])
+                                 ue_gnb={sl["name"]: links["n3"][sl["gnb"]] for sl in slices})
         ent_if = f"ent{rd}"
         devices[site.pe] = dict(common, ent_if=ent_if, pe_ip=pe_ip, ent_ip=ent_ip, lan_plen=lan.prefixlen,
                                 applications=spec.get("application", []), pe=site.pe,
@@ -241,12 +255,12 @@ class Campus5G(Service):
                                    "ue-pool": s["ue_pool"], "ambr": f"{rate_text(s['down_bps'])} down / "
                                                                     f"{rate_text(s['up_bps'])} up",
                                    "downlink-bps": s["down_bps"], "uplink-bps": s["up_bps"],
-                                   "applications": s["application_names"]} for s in slices},
+                                   "applications": s["application_names"], "gnb": s["gnb"]} for s in slices},
             "device-groups": {g["name"]: {"slice": g["slice"], "imsi": g["imsi"]} for g in groups},
             "applications": {a["name"]: a["subnet"] for a in spec.get("application", [])},
             "breakout": {"pe": site.pe, "interface": ent_if, "pe-address": pe_ip, "enterprise-address": ent_ip},
             "upf": site.upf, "core": site.core,
-            "gnbs": list(dict.fromkeys(c["gnb"] for c in cells)),  # the first one's N3 carries the UE pools
+            "gnbs": gnbs,
             # the site's transport links (device:port pairs), for a lab of this plan
             "links": [[f"{g}:{n['gnb_if']}", f"{site.upf}:{n['upf_if']}"] for g, n in sorted(links["n3"].items())]
             + [[f"{site.upf}:{links['n6']['upf_if']}", f"{site.pe}:{links['n6']['pe_if']}"]],
@@ -289,12 +303,21 @@ class Campus5G(Service):
                         "imsi": f"{plmn}{first:0{msin_digits}d}-{plmn}{first + g['devices'] - 1:0{msin_digits}d}"})
         return out
 
-    def _cells(self, intent, ctx, site) -> list[dict]:
-        """Each cell on the first gNB with room (cellLocalId unique per gNB), with a PCI no other
-        cell of the site has: the intent's own first, then allocated ones around them."""
+    def _cells(self, intent, ctx, site) -> tuple[list[dict], set[str]]:
+        """Each cell on the gNB the intent names, else on the least loaded gNB with room (cells held
+        / max-cells, the site's order breaking ties), with a cellLocalId unique per gNB and a PCI no
+        other cell of the site has: the intent's own first, then allocated ones around them. A cell
+        keeps the gNB it holds unless the intent names another, so planning again places alike.
+        Returns the cells and the gNBs this service held cells on before (they must be rendered
+        again, without the cells that left them)."""
         alloc, name, spec = ctx.alloc, intent.name, intent.spec
         cfg = spec["cells"]
         listed = list(cfg.get("cell") or []) or [{"name": f"cell-{i}"} for i in range(1, cfg.get("count", 0) + 1)]
+        before = {pool.split(":", 1)[1] for purpose, (pool, _) in alloc.of(name).items()
+                  if purpose.startswith("cell:")}
+        names = {c["name"] for c in listed}
+        alloc.release(name, [p for p in alloc.of(name) if p.split(":", 1)[0] in ("cell", "pci")
+                             and p.split(":", 1)[1] not in names])  # cells the intent no longer has
         pci_pool = f"pci:{site.name}"
         for c in listed:
             if "pci" in c:
@@ -308,19 +331,35 @@ class Campus5G(Service):
             pci = c.get("pci")
             if pci is None:
                 pci = alloc.take_int(name, f"pci:{c['name']}", pci_pool, *site.pci, what=f"PCIs at site {site.name}")
-            placed = None
-            held = [(p, v) for purpose, (p, v) in alloc.of(name).items() if purpose == f"cell:{c['name']}"]
-            order = sorted(site.gnbs, key=lambda g: not (held and held[0][0] == f"cell:{g['name']}"))
-            for g in order:
-                pool = f"cell:{g['name']}"
-                if len(alloc.used.get(pool, ())) >= g["max-cells"] and not (held and held[0][0] == pool):
-                    continue
-                placed = (g["name"], alloc.take_int(name, f"cell:{c['name']}", pool, 1, g["max-cells"]))
-                break
-            if placed is None:
-                raise FullbarsError(Problem(f"the gNBs of site {site.name} have no room for cell {c['name']} "
-                                            f"({sum(g['max-cells'] for g in site.gnbs)} cells in all)",
-                                            **intent.where("spec.cells"),
-                                            fix="add a gNB or raise max-cells in the network description"))
-            out.append({"name": c["name"], "gnb": placed[0], "local_id": placed[1], "pci": pci})
-        return out
+            gnb = self._gnb_for(intent, ctx, site, c)
+            local_id = alloc.take_int(name, f"cell:{c['name']}", f"cell:{gnb['name']}", 1, gnb["max-cells"])
+            out.append({"name": c["name"], "gnb": gnb["name"], "local_id": local_id, "pci": pci})
+        return out, before
+
+    @staticmethod
+    def _gnb_for(intent, ctx, site, cell: dict) -> dict:
+        alloc, name = ctx.alloc, intent.name
+        held = alloc.held(name, f"cell:{cell['name']}")
+        held_on = held[0].split(":", 1)[1] if held else None
+        gnbs = {g["name"]: g for g in site.gnbs}
+        if cell.get("gnb", held_on) == held_on and held_on in gnbs:
+            return gnbs[held_on]
+
+        def room(g) -> int:
+            return g["max-cells"] - len(alloc.used.get(f"cell:{g['name']}", ()))
+
+        if "gnb" in cell:  # check() made sure the site has it
+            g = gnbs[cell["gnb"]]
+            if room(g) <= 0:
+                raise FullbarsError(Problem(
+                    f"gNB {g['name']} of site {site.name} has no room for cell {cell['name']} (all its "
+                    f"{g['max-cells']} cells are held)", **_where(intent, "cells.cell", cell["name"], "gnb"),
+                    fix="name another gNB, leave gnb out to have the least loaded one chosen, or raise max-cells"))
+            return g
+        free = [(Fraction(g["max-cells"] - room(g), g["max-cells"]), i, g) for i, g in enumerate(site.gnbs) if room(g) > 0]
+        if not free:
+            raise FullbarsError(Problem(f"the gNBs of site {site.name} have no room for cell {cell['name']} "
+                                        f"({sum(g['max-cells'] for g in site.gnbs)} cells in all)",
+                                        **intent.where("spec.cells"),
+                                        fix="add a gNB or raise max-cells in the network description"))
+        return min(free, key=lambda x: x[:2])[2]
