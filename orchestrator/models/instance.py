@@ -196,16 +196,20 @@ def _allowed(snode) -> str | None:
 def _describe_type(t) -> str | None:
     base = t.basename()
     if base == "enumeration":
-        return "one of: " + ", ".join(e for e, _ in t.enums())
+        return "one of: " + ", ".join(e.name() for e in t.enums())
+    if base == "bits":
+        return "any of: " + ", ".join(b.name() for b in t.bits())
     rng = next(iter(t.all_ranges()), None)
-    pats = [p for p, _ in t.all_patterns()]
+    pats = list(t.all_patterns())
     if rng:
         return f"a {t.name()} in {rng}"
-    if pats:
-        return f"text matching {pats[0]}"
+    if pats and not any(inverted for _, inverted in pats):  # else the typedef's words say it better
+        return f"text matching {pats[0][0]}"
     if base == "union":
         return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
     td = t.typedef()
+    if td is None and ":" not in t.name() and t.module() is not None:  # the bindings find imported ones only
+        td = t.module().get_typedef(t.name())
     if td is not None and td.description():
         return f"{t.name()}: {' '.join(td.description().split())}"
     return f"a value of type {t.name()}"
