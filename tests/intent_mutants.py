@@ -81,14 +81,12 @@ def _structural(rng: random.Random, docs: list, doc_i: int) -> tuple[str, list]:
         where[rng.choice(["extra", "Spec", "kind", "", "x" * 300, "ä", "123", "null"])] = rng.choice(
             [1, "x", [1], {"a": 1}, None])
         return "extra key", docs
-    if op == 3:
-        lists = [p for p, v in _paths(doc) if isinstance(v, list) and v]
-        if lists:
-            lst = _get(doc, rng.choice(lists))
-            rng.choice([lambda: lst.append(copy.deepcopy(lst[0])), lst.clear,
-                        lambda: lst.extend(copy.deepcopy(lst) * 40), lambda: lst.reverse()])()
-            return "list change", docs
-        return "no list", docs
+    lists = [p for p, v in _paths(doc) if isinstance(v, list) and v]
+    if op == 3 and lists:
+        lst = _get(doc, rng.choice(lists))
+        rng.choice([lambda: lst.append(copy.deepcopy(lst[0])), lst.clear,
+                    lambda: lst.extend(copy.deepcopy(lst) * 40), lambda: lst.reverse()])()
+        return "list change", docs
     if op == 4:
         _set(doc, path, rng.choice([{}, [], {"a": {"b": {"c": [1, [2, [3]]]}}}]))
         return f"container at {path}", docs

@@ -41,7 +41,7 @@ def _read_text(path: Path | str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FullbarsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=name,
-                            fix="save the file as UTF-8") from None
+                            line=data.count(b"\n", 0, exc.start) + 1, fix="save the file as UTF-8") from None
 
 
 def _empty(node: yaml.Node) -> bool:
