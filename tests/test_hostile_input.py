@@ -67,6 +67,18 @@ def test_control_and_binary_bytes_are_clean_errors(tmp_path, db, content, says, 
         assert says in r.stderr and f"{bad}:{line}:" in r.stderr
 
 
+@pytest.mark.parametrize("escape, shown", [("\\0", "\\x00"), ("\\e[31m", "\\x1b"), ("\\uFFFF", "\\uffff")])
+def test_a_character_xml_cannot_carry_in_a_quoted_value_is_named_at_its_leaf(tmp_path, escape, shown):
+    """libyang stopped at a NUL as at the end of the input ("Unexpected end-of-input", at: spec)."""
+    f = tmp_path / "ctl.yaml"
+    f.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace(
+        "customer: ACME Logistics Ltd", f'customer: "ACME{escape}Logistics"'))
+    r = cli("validate", str(f), db=None)
+    assert r.exit_code == 2
+    assert f"{f}:7: the value holds the character {shown}, which NETCONF (XML) cannot carry\n  at: spec.customer" \
+        in r.stderr
+
+
 def test_a_directory_as_intent_path_is_a_clean_error_from_the_real_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "orchestrator", "plan", str(tmp_path), "--network",
                         NET, "--db", f"sqlite:///{tmp_path}/s.db"],
