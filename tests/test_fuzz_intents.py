@@ -11,6 +11,7 @@ FULLBARS_FUZZ_SEED replays another seed.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import signal
@@ -120,7 +121,7 @@ def _copy_store(src: Path, dst: Path) -> None:
     b.close()
 
 
-class Hang(Exception):
+class Hang(BaseException):  # not an Exception: no `except Exception` in fullbars may swallow it
     pass
 
 
@@ -132,6 +133,9 @@ def _run(*args: str, db: str | None) -> tuple[int | str, str, float]:
     """(exit code, or 'traceback: ...' / 'hang'; stderr; seconds)"""
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(HANG_S)
+    # SIGALRM waits for C code (libyang, libyaml) to return to Python; if it never does, the
+    # process dies with every thread's stack instead of hanging CI
+    faulthandler.dump_traceback_later(2 * HANG_S, exit=True)
     t0 = time.monotonic()
     try:
         r = cli(*args, db=db)
@@ -144,6 +148,7 @@ def _run(*args: str, db: str | None) -> tuple[int | str, str, float]:
             raise
         code, stderr = f"traceback: {type(e).__name__}: {str(e)[:200]}", ""
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     return code, stderr, time.monotonic() - t0
