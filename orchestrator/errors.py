@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+SHOWN = 80  # characters of a value a message echoes: a 10 MB string must not come back whole
+_LONG = re.compile(r"""'[^'\n]{%d,}'|"[^"\n]{%d,}"|[^\s'"]{%d,}""" % (SHOWN + 1, SHOWN + 1, SHOWN + 41))
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # would reach the terminal (escape sequences, NUL)
+
+
+def _cut(m: re.Match) -> str:
+    s = m.group(0)
+    q = s[0] if s[0] in "'\"" else ""
+    body = s[1:-1] if q else s
+    return f"{q}{body[:SHOWN]}{q}... ({len(body)} characters)"
+
+
+def clip(text: str | None) -> str | None:
+    """Long values shortened to their first characters, control characters escaped."""
+    if not text:
+        return text
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _LONG.sub(_cut, text) if len(text) > SHOWN else text
 
 
 @dataclass
@@ -13,6 +33,9 @@ class Problem:
     path: str | None = None
     fix: str | None = None
     document: str | None = None  # which document of a file with several: "document 2, shop-7"
+
+    def __post_init__(self):
+        self.message, self.path, self.fix = clip(self.message), clip(self.path), clip(self.fix)
 
     def render(self) -> str:
         where = ""

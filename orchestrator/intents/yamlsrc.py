@@ -18,19 +18,44 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
 
 
+MAX_BYTES = 256 << 20  # read at most this much: a device file (/dev/zero) must not fill the memory
+
+
+def _read_text(path: Path | str) -> str:
+    name = str(path)
+    if Path(path).is_dir():
+        raise FullbarsError("a directory, not an intent file", file=name,
+                            fix=f"name the YAML files in it, for example {name.rstrip('/')}/*.yaml")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise FullbarsError("no such file", file=name, fix="check the path") from None
+    except OSError as exc:
+        raise FullbarsError(f"cannot read the file: {exc.strerror or exc}", file=name,
+                            fix="check the path and its permissions") from None
+    if len(data) > MAX_BYTES:
+        raise FullbarsError(f"larger than {MAX_BYTES >> 20} MiB", file=name,
+                            fix="split the intents into several files")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FullbarsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=name,
+                            line=data.count(b"\n", 0, exc.start) + 1, fix="save the file as UTF-8") from None
+
+
+def _empty(node: yaml.Node) -> bool:
+    """A document with nothing in it, as a trailing `---` makes."""
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == ""
+
+
 def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]:
     """Compose every document in a file; syntax errors become a Problem with file and line."""
     name = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FullbarsError("no such file", file=name, fix="check the path") from None
-        except UnicodeDecodeError as exc:
-            raise FullbarsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=name,
-                                fix="save the file as UTF-8") from None
+        text = _read_text(path)
     try:
-        docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None]
+        docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None and not _empty(d)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         if mark and _tab_at(text, mark):
@@ -41,6 +66,18 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
             file=name, line=(mark.line + 1) if mark else None,
             fix="correct the YAML syntax (indentation, a missing ':' or an unclosed quote)",
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow anywhere (NUL, other controls)
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        raise FullbarsError(
+            f"the character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"
+            if isinstance(exc.character, int) else f"unreadable YAML ({exc.reason})",
+            file=name, line=line, fix="remove it; write control characters in a quoted string as an escape (\\t)",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise FullbarsError(f"unreadable YAML: {str(exc).splitlines()[0][:200]}", file=name,
+                            fix="correct the YAML syntax") from None
+    except RecursionError:
+        raise FullbarsError("YAML nested too deeply", file=name, fix="flatten the document") from None
     if not docs:
         raise FullbarsError("the file holds no YAML document", file=name,
                             fix="write an intent with apiVersion, kind, metadata and spec")

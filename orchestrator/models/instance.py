@@ -193,7 +193,7 @@ class InstanceWriter:
                 self.problem(f"{snode.name()!r} takes plain values", item, ypath)
                 continue
             v = _scalar(item)
-            if not self.checked(snode, item, ypath, v):
+            if not self._printable(v, item, ypath) or not self.checked(snode, item, ypath, v):
                 continue
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
             self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
@@ -210,14 +210,25 @@ class InstanceWriter:
                          f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", node, ypath,
                          fix=_allowed(snode))
             return ""
-        if not self.checked(snode, node, ypath, _scalar(node)):
+        if not self._printable(_scalar(node), node, ypath) or not self.checked(snode, node, ypath, _scalar(node)):
             return ""
         return self._leaf_xml(snode.name(), _scalar(node), ns)
+
+    def _printable(self, value: str, node: yaml.Node, ypath: str) -> bool:
+        """XML (so NETCONF) cannot carry these characters; libyang would stop at a NUL as at the end."""
+        bad = _NOT_XML.search(value)
+        if bad:
+            self.problem(f"the value holds the character {ascii(bad.group())[1:-1]}, which NETCONF (XML) "
+                         f"cannot carry", node, ypath, fix="remove it from the quoted string")
+        return bad is None
 
     @staticmethod
     def _leaf_xml(name: str, value: str, ns: str | None) -> str:
         attr = f" xmlns={quoteattr(ns)}" if ns else ""
         return f"<{name}{attr}>{escape(value)}</{name}>"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  # outside XML 1.0's Char
 
 
 def _scalar(node: yaml.ScalarNode) -> str:
@@ -271,6 +282,8 @@ def _describe_type(t) -> str | None:
         return said
     if base == "enumeration":
         return "one of: " + ", ".join(e.name() for e in t.enums())
+    if base == "bits":
+        return "any of: " + ", ".join(b.name() for b in t.bits())
     if base == "boolean":
         return "true or false"
     if base in _INTEGERS:

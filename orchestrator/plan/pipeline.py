@@ -251,9 +251,9 @@ def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Proble
         serial = it.spec.get("onu", {}).get("serial")
         if not serial:
             continue
-        prev = owner.get(serial)
+        prev = owner.get(serial.upper())  # the hex digits name one ONU in either case
         if prev is None:
-            owner[serial] = it
+            owner[serial.upper()] = it
         elif name in fresh:
             problems.append(Problem(f"ONU serial {serial} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),

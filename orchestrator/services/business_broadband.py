@@ -78,6 +78,8 @@ class BusinessBroadband(Service):
             sites = sorted({d.site for d in net.devices.values() if d.site})
             out.append(Problem(f"no OLT serves site {site!r}", **intent.where("spec.site"),
                                fix=f"known sites: {', '.join(sites)}"))
+        if not out:
+            out += self._check_line_rate(intent, net, olts, pin)
         pool = spec.get("addressing", {}).get("pool")
         mode = spec.get("addressing", {}).get("mode", "dhcp")
         if pool:
@@ -90,6 +92,26 @@ class BusinessBroadband(Service):
             elif p.type != want:
                 out.append(Problem(f"pool {pool} is a {p.type} pool; {mode} addressing needs a {want} pool",
                                    **intent.where("spec.addressing.pool"), fix="name a pool of the right type"))
+        return out
+
+    def _check_line_rate(self, intent, net, olts, pin) -> list[Problem]:
+        """A line cannot be faster than the PON port it may land on."""
+        if pin.get("olt"):
+            olts = [net.devices[pin["olt"]]]
+        ports = [p for o in olts for p in o.pon_ports.values()
+                 if not pin.get("pon-port") or p.name == pin["pon-port"]]
+        if not ports:
+            return []
+        out = []
+        where = f"PON port {ports[0].olt} {ports[0].name}" if len(ports) == 1 else \
+            f"any PON port {'of ' + pin['olt'] if pin.get('olt') else 'at site ' + intent.spec['site']}"
+        for j, what in enumerate(("downstream", "upstream")):
+            asked = self.rates(intent, net)[j]
+            fastest = max(p.down_bps if j == 0 else p.up_bps for p in ports)
+            if asked > fastest:
+                out.append(Problem(f"{what} {rate_text(asked)} is more than {where} carries "
+                                   f"({rate_text(fastest)} line rate)", **intent.where(f"spec.rates.{what}"),
+                                   fix=f"ask for at most {rate_text(fastest)}"))
         return out
 
     # --- allocation --------------------------------------------------------------------
@@ -177,13 +199,16 @@ class BusinessBroadband(Service):
             for olt in olts:
                 ports = [olt.pon_ports[pin["pon-port"]]] if pin.get("pon-port") else list(olt.pon_ports.values())
                 candidates.extend(ports)
-        up_at = {}
+        rates_at = {}
         for port in candidates:
-            if port.olt not in up_at:
-                up_at[port.olt] = self.rates_at(intent, ctx, port.olt)[1]
+            if port.olt not in rates_at:
+                rates_at[port.olt] = self.rates_at(intent, ctx, port.olt)
+        up_at = {olt: r[1] for olt, r in rates_at.items()}
         for port in candidates:
             key = f"{port.olt}/{port.name}"
-            up = up_at[port.olt]
+            down, up = rates_at[port.olt]
+            if down > port.down_bps or up > port.up_bps:
+                continue
             if used[key] + up > port.up_bps:
                 continue
             if held is None or held[0] != f"onu-id:{key}":
@@ -194,6 +219,7 @@ class BusinessBroadband(Service):
         if len(candidates) == 1:
             port = candidates[0]
             key, up = f"{port.olt}/{port.name}", up_at[port.olt]
+            self._fits_line_rate(intent, ctx, port, rates_at[port.olt])
             if used[key] + up > port.up_bps:
                 applied: list[str] = []
                 self.rates_at(intent, ctx, port.olt, applied)
@@ -219,6 +245,25 @@ class BusinessBroadband(Service):
             f"no PON port at {where} has room for {rate_text(up)} more assured upstream "
             f"({len(candidates)} port(s) checked, all full)", **intent.where("spec.site"),
             fix="add PON ports or OLTs to the network description, or lower the upstream rate"))
+
+    def _fits_line_rate(self, intent, ctx, port, rates: tuple[int, int]) -> None:
+        """The one port a line may use must carry its rates; an upgrade that raised them past the
+        port's line rate is what is wrong then."""
+        applied: list[str] = []
+        self.rates_at(intent, ctx, port.olt, applied)
+        own = self.rates(intent, ctx.network)
+        for j, what in enumerate(("downstream", "upstream")):
+            line_rate = port.down_bps if j == 0 else port.up_bps
+            if rates[j] <= line_rate:
+                continue
+            raised = [u for u in applied if ctx.intents[u].spec["rates"].get(what)]
+            blame = ctx.intents[raised[-1]] if raised and rates[j] > own[j] else intent
+            raise FullbarsError(Problem(
+                f"line {intent.name} would get {rate_text(rates[j])} {what}, more than PON port {port.olt} "
+                f"{port.name} carries ({rate_text(line_rate)} line rate)", **blame.where(f"spec.rates.{what}"),
+                fix=f"ask for at most {rate_text(line_rate)}" + (
+                    f", or leave {intent.name} out of the upgrade's selector" if blame is not intent else
+                    ", or place the line on a faster PON port")))
 
     @staticmethod
     def _pin_exists(intent, net, pin: dict) -> None:

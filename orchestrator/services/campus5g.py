@@ -152,6 +152,9 @@ class Campus5G(Service):
         for i, a in enumerate(apps):
             na = netaddr.IPNetwork(a["subnet"])
             where = _where(intent, "application", a['name'], "subnet")
+            if na.ip != na.network:  # the PE would route a prefix nobody meant
+                out.append(Problem(f"application {a['name']} subnet {a['subnet']} has host bits set",
+                                   **where, fix=f"did you mean {na.cidr}? A subnet names its first address"))
             for what, prefix in ranges:
                 if _overlap(na, netaddr.IPNetwork(prefix)):
                     out.append(Problem(f"application {a['name']} subnet {a['subnet']} overlaps {what} {prefix}",

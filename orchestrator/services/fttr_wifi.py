@@ -21,6 +21,24 @@ CHANNELS = {"2.4GHz": set(range(1, 15)),
                      140, 144, 149, 153, 157, 161, 165, 169, 173, 177},
             "6GHz": set(range(1, 234, 4))}
 WIDTHS = {"2.4GHz": (20, 40), "5GHz": (20, 40, 80, 160), "6GHz": (20, 40, 80, 160, 320)}
+
+
+def _blocks(first_channels, width: int) -> set[int]:
+    """The 20 MHz channels inside the wider channels starting at first_channels (5 MHz apart)."""
+    return {f + 4 * i for f in first_channels for i in range(width // 20)}
+
+
+# The 20 MHz channels a wider channel can be built on (IEEE 802.11-2020 Annex E). At 5 GHz the
+# U-NII-4 channels (165-177) are 20 MHz only: few regulators allow them wider.
+WIDE = {("2.4GHz", 40): set(range(1, 14)),  # HT40 with the second channel above (1-9) or below (5-13)
+        ("5GHz", 40): _blocks((36, 44, 52, 60, 100, 108, 116, 124, 132, 140, 149, 157), 40),
+        ("5GHz", 80): _blocks((36, 52, 100, 116, 132, 149), 80),
+        ("5GHz", 160): _blocks((36, 100), 160),
+        ("6GHz", 40): _blocks(range(1, 226, 8), 40),
+        ("6GHz", 80): _blocks(range(1, 210, 16), 80),
+        ("6GHz", 160): _blocks(range(1, 194, 32), 160),
+        ("6GHz", 320): _blocks(range(1, 162, 32), 320)}  # 320-1 and 320-2 channels, 160 MHz apart
+SSID_OCTETS = 32  # IEEE 802.11: an SSID is at most 32 octets, however many characters that is
 # openconfig-wifi-types identities for the set of bands an SSID is offered on.
 FREQUENCY = {("2.4GHz",): "FREQ_2GHZ", ("5GHz",): "FREQ_5GHZ", ("6GHz",): "FREQ_6GHZ",
              ("2.4GHz", "5GHz"): "FREQ_2_5_GHZ", ("5GHz", "6GHz"): "FREQ_5_6_GHZ",
@@ -97,17 +115,19 @@ class FttrWifi(Service):
         spec, out = intent.spec, []
         line = self._line(intent, ctx)
         line_rates = BusinessBroadband.rates(line, ctx.network) if line else None
-        serials = {spec["main-unit"]["serial"]: "spec.main-unit.serial"}
+        # keyed upper-case: the hex digits name one unit in either case
+        serials = {spec["main-unit"]["serial"].upper(): "spec.main-unit.serial"}
         for other in ctx.intents.values():
             if other.kind == self.kind and other.name != intent.name:
                 for s in [other.spec["main-unit"]["serial"]] + [r["serial"] for r in other.spec["room"]]:
-                    serials.setdefault(s, f"service {other.name} ({other.file})")
+                    serials.setdefault(s.upper(), f"service {other.name} ({other.file})")
         for i, room in enumerate(spec["room"]):
             where = f"spec.room[{i}]"
-            if room["serial"] in serials:
-                out.append(Problem(f"room unit serial {room['serial']} is already used by {serials[room['serial']]}",
+            if room["serial"].upper() in serials:
+                out.append(Problem(f"room unit serial {room['serial']} is already used by "
+                                   f"{serials[room['serial'].upper()]}",
                                    **intent.where(f"{where}.serial"), fix="check the serial on the room unit's label"))
-            serials[room["serial"]] = where
+            serials[room["serial"].upper()] = where
             for j, what in enumerate(("downstream", "upstream")):
                 asked = room.get("rates", {}).get(what)
                 if line_rates and asked and bps(asked) > line_rates[j]:
@@ -131,8 +151,22 @@ class FttrWifi(Service):
             if width not in WIDTHS[r["band"]]:
                 out.append(Problem(f"{width} MHz channels do not exist at {r['band']}", **intent.where(f"{where}.width"),
                                    fix="widths there: " + ", ".join(map(str, WIDTHS[r["band"]]))))
+            elif width > 20 and not bad:
+                narrow = [c for c in r["channels"] if c not in WIDE[r["band"], width]]
+                if narrow:
+                    out.append(Problem(
+                        f"channel(s) {', '.join(map(str, narrow))} at {r['band']} have no {width} MHz channel"
+                        + ("" if "width" in r else f" (the band's default width)"),
+                        **intent.where(f"{where}.channels"),
+                        fix=f"{width} MHz at {r['band']} is built on channels {_runs(WIDE[r['band'], width])}; "
+                            f"or give a narrower width"))
         for i, s in enumerate(spec["ssid"]):
             where = f"spec.ssid[{i}]"
+            octets = len(s["name"].encode())
+            if octets > SSID_OCTETS:
+                out.append(Problem(f"SSID {s['name']!r} is {octets} octets in UTF-8, over the {SSID_OCTETS} "
+                                   f"an SSID can hold", **intent.where(f"{where}.name"),
+                                   fix="shorten it (letters beyond ASCII take 2 to 4 octets each)"))
             bands = s.get("band") or sorted(planned)
             missing = [b for b in bands if b not in planned]
             if missing:
@@ -225,6 +259,17 @@ class FttrWifi(Service):
                      "channel": r["channels"][i % len(r["channels"])],
                      "width": int(r.get("width", DEFAULT_WIDTH[r["band"]]))} for r in radios]
         return of
+
+
+def _runs(channels) -> str:
+    """36..64, 100..144: runs of channels no more than 20 MHz apart."""
+    runs: list[list[int]] = []
+    for c in sorted(channels):
+        if runs and c - runs[-1][1] <= 4:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in runs)
 
 
 def _ranges(values) -> str:

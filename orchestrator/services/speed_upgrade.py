@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from orchestrator.errors import Problem
-from orchestrator.network.model import bps
+from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.selector import describe
 
@@ -34,10 +34,28 @@ class SpeedUpgrade(Service):
                                fix="known sites: " + ", ".join(sorted({d.site for d in net.devices.values()
                                                                        if d.site}))))
         r = intent.spec["rates"]
+        out += self._check_line_rate(intent, net, sel, r)
         if sel.get("downstream") and bps(sel["downstream"]) >= bps(r["downstream"]) and not r.get("upstream"):
             out.append(Problem(f"lines at {sel['downstream']} would not get faster with {r['downstream']}",
                                **intent.where("spec.rates.downstream"),
                                fix="ask for a downstream rate above the selected lines' rate"))
+        return out
+
+    @staticmethod
+    def _check_line_rate(intent, net, sel: dict, rates: dict) -> list[Problem]:
+        """No line can be faster than the fastest PON port the selector may reach."""
+        olts = [d for d in net.devices.values() if d.role == "olt" and
+                (not sel.get("olt") or d.name in sel["olt"]) and (not sel.get("site") or d.site == sel["site"])]
+        ports = [p for o in olts for p in o.pon_ports.values()]
+        out = []
+        for what, attr in (("downstream", "down_bps"), ("upstream", "up_bps")):
+            if not rates.get(what) or not ports:
+                continue
+            fastest = max(getattr(p, attr) for p in ports)
+            if bps(rates[what]) > fastest:
+                out.append(Problem(f"{what} {rates[what]} is more than any PON port the selector reaches carries "
+                                   f"({rate_text(fastest)} line rate)", **intent.where(f"spec.rates.{what}"),
+                                   fix=f"ask for at most {rate_text(fastest)}"))
         return out
 
     def place(self, intent, ctx) -> Placement:
