@@ -190,28 +190,30 @@ def test_fuzz_example_intent(target, seeded_stores, tmp_path):
         slowest = max(slowest, seconds)
         return code, stderr
 
-    def run_plan(data: bytes) -> tuple[int | str, str]:
+    def run_on_seed(command: str, data: bytes) -> tuple[int | str, str]:
         mutant = tmp_path / Path(target).name
         mutant.write_bytes(data)
         db_path = tmp_path / "store.db"
         _copy_store(seed_db, db_path)
         db = f"sqlite:///{db_path}"
-        code, stderr = run("plan", str(mutant), "--network", net, db=db)
-        if code == 2 and snapshot(db) != seed_rows:
-            return "store changed after exit 2", stderr
+        code, stderr = run(command, str(mutant), "--network", net, db=db)
+        if (code == 2 or command == "validate") and snapshot(db) != seed_rows:
+            return f"store changed after {command} exit {code}", stderr
         return code, stderr
+
+    def run_plan(data: bytes) -> tuple[int | str, str]:
+        return run_on_seed("plan", data)
 
     original, stderr = run_plan(raw)
     assert original == 0, f"{target} itself does not plan: {stderr}"
-    (tmp_path / Path(target).name).write_bytes(raw)
-    original, stderr = run("validate", str(tmp_path / Path(target).name))
+    original, stderr = run_on_seed("validate", raw)
     assert original == 0, f"{target} itself does not validate: {stderr}"
     items = mutants(raw, COUNT, SEED + sum(target.encode()), targeted(target, raw, setup))
     outcomes: Counter = Counter()
     for i, m in enumerate(items):
         mutant = tmp_path / Path(target).name
         mutant.write_bytes(m.data)
-        vcode, vstderr = run("validate", str(mutant))
+        vcode, vstderr = run_on_seed("validate", m.data)
         pcode, pstderr = run_plan(m.data)
         outcomes[f"validate {vcode}, plan {pcode}"] += 1
         for what, code, stderr in (("validate", vcode, vstderr), ("plan", pcode, pstderr)):
