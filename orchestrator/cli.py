@@ -68,6 +68,7 @@ def _store(db):
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
+MAX_NAMES = 10  # names shown per resource without --full (a bulk change may hold thousands)
 
 
 def _fail(e: FullbarsError) -> None:
@@ -124,6 +125,9 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
                 for member, facts in v.items():
                     text = ", ".join(f"{a} {b}" for a, b in facts.items()) if isinstance(facts, dict) else facts
                     out.print(f"              {member:16} {text}", markup=False)
+            elif isinstance(v, list):  # names (a bulk change's lines): the count first, then some
+                names = v if full or len(v) <= MAX_NAMES else v[:MAX_NAMES] + [f"... {len(v) - MAX_NAMES} more (--full)"]
+                out.print(f"            {k:18} {len(v)}" + (f": {', '.join(map(str, names))}" if v else ""), markup=False)
             else:
                 out.print(f"            {k:18} {v}", markup=False)
     out.print()
@@ -149,6 +153,9 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
 
 
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
+    for s in result.services:
+        for w in s.warnings:
+            err.print(f"warning: {s.name}: {w}", style="yellow", markup=False)
     manifest = None
     if out_dir:
         from orchestrator.plan.artifacts import write
@@ -221,16 +228,25 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
 @app.command()
 def status(db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
+    from orchestrator.network.model import load_network
     from orchestrator.resources.store import Store
+    from orchestrator.services.registry import SERVICES
 
     store = _store(db)
     with store.transaction() as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
+        net_row = Store.network(s)
+    try:
+        network = load_network(net_row.source, net_row.text) if net_row else None
+    except FullbarsError as e:
+        _fail(e)
     held: dict[str, list[str]] = {}
     for pool, value, owner, purpose in allocs:
-        held.setdefault(owner, []).append(f"{purpose}={value}")
+        label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
+            if owner in rows else (purpose, value)
+        held.setdefault(owner, []).append(f"{label}={shown}")
     for name, devices in reach.items():
         held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
     for name in suspended:
@@ -403,8 +419,8 @@ def history(limit: int = typer.Option(20, help="How many transactions, newest fi
     """Past transactions, newest first."""
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store(db), limit):
-        out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {t.summary}", markup=False)
+    for t in hist(_store(db), limit):  # one row each: a device's error text may span lines
+        out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
 @app.command()
@@ -723,9 +739,10 @@ def lab_verify(plan_dir: Path = PlanDirArg, file: Path = LabFileArg,
                report: Optional[Path] = typer.Option(None, "--report", help="Also write the report as JSON here."),
                service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services.")):
     """Per service: address, reachability, iperf3 rates against the intent."""
-    from orchestrator.lab.verify import table, verify
+    from orchestrator.lab.verify import manifest, table, verify
 
     try:
+        manifest(plan_dir, service)  # an unknown --service is an error before the lab is touched
         lab = _lab(file)
         st = lab.load_state()
         if st is None:

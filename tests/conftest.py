@@ -49,14 +49,15 @@ def db(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/store.db"
 
 
-def cli(*args: str, db: str, cwd: Path = REPO):
-    """Run the fullbars CLI in-process from `cwd`; returns click's Result (exit_code, stdout, stderr)."""
+def cli(*args: str, db: str | None, cwd: Path = REPO):
+    """Run the fullbars CLI in-process from `cwd`; returns click's Result (exit_code, stdout, stderr).
+    db None: a command without a store (--db is not given)."""
     from orchestrator.cli import app
 
     old = os.getcwd()
     os.chdir(cwd)
     try:
-        return CliRunner().invoke(app, [*args, "--db", db], catch_exceptions=False)
+        return CliRunner().invoke(app, [*args, *(["--db", db] if db else [])], catch_exceptions=False)
     finally:
         os.chdir(old)
 

@@ -4,12 +4,14 @@ address, reaches the server behind its BNG, and iperf3 measures downstream and u
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import subprocess
 import time
 from pathlib import Path
 
+from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
 
 LOW, HIGH = 0.93, 1.0
@@ -148,8 +150,25 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
     return rows
 
 
+def manifest(plan_dir: Path, only: list[str] | None) -> dict:
+    """The plan's manifest; every name in `only` must be one of its services (or service/member,
+    e.g. an FTTR room or a campus slice): an unknown one would otherwise verify nothing and pass."""
+    f = Path(plan_dir) / "manifest.json"
+    if not f.is_file():
+        raise FullbarsError(f"{plan_dir} holds no plan (no manifest.json)", fix="fullbars plan INTENT... --out DIR")
+    m = json.loads(f.read_text())
+    names = sorted(m["services"])
+    for o in only or []:
+        if o.split("/", 1)[0] not in m["services"]:
+            close = difflib.get_close_matches(o, names, n=3)
+            raise FullbarsError(f"--service {o}: no such service in the plan {plan_dir}",
+                                fix=(f"did you mean {', '.join(close)}? " if close else "") +
+                                f"services: {', '.join(names) or 'none'}")
+    return m
+
+
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
-    m = json.loads((Path(plan_dir) / "manifest.json").read_text())
+    m = manifest(plan_dir, only)
     cpes = {n["labels"].get("fullbars.service"): n for n in st["nodes"].values() if n["role"] == "cpe"}
     rows = []
     services = [(k, v) for k, v in sorted(m["services"].items())

@@ -69,6 +69,7 @@ class ServicePlan:
     action: str  # create | update | unchanged | delete
     resources: dict
     devices: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -223,7 +224,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
                               else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
-                                sorted(placements[n].devices)) for n in given_names]
+                                sorted(placements[n].devices), [w.render() for w in placements[n].warnings])
+                    for n in given_names]
         services += [ServicePlan(n, "", "delete", {}, deleted_devices[n]) for n in delete]
         return PlanResult(net, services, devices)
 
