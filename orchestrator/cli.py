@@ -78,14 +78,22 @@ def _fail(e: FullbarsError) -> None:
 
 
 @app.command()
-def demo(out_dir: Path = typer.Option(Path("build/demo"), "--out", help="Where the plan, lab file and report go."),
-         keep: bool = typer.Option(False, "--keep", help="Leave the lab up afterwards.")):
+def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="Where the plan, lab file and report go "
+                                                "(default: build/NAME)."),
+         name: str = typer.Option("fullbars-demo", "--name", help="The lab's name: users sharing a machine "
+                                  "give different ones."),
+         keep: bool = typer.Option(False, "--keep", help="Leave the lab up afterwards."),
+         db: Optional[str] = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB, else a store of "
+                                          "its own in the --out folder).")):
     """The whole road on the embedded default: plan the example intents, bring up their lab,
     apply them as one transaction, verify the services, report, tear the lab down."""
+    import os
+
     from orchestrator.demo import run
 
     try:
-        report = run(out_dir, lambda line: out.print(line, markup=False), _progress(), keep)
+        report = run(out_dir or Path("build") / name, lambda line: out.print(line, markup=False), _progress(), keep,
+                     name, db or os.environ.get("FULLBARS_DB"))
     except FullbarsError as e:
         _fail(e)
     if not report["ok"]:

@@ -19,12 +19,12 @@ TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospit
 
 @pytest.fixture(scope="module")
 def campus(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network.yaml", "c")
+    yield from _lab(tmp_path_factory, "examples/networks/campus.yaml", "c")
 
 
 @pytest.fixture(scope="module")
 def campus_l3nm(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network-l3nm.yaml", "v")
+    yield from _lab(tmp_path_factory, "examples/networks/campus-l3nm.yaml", "v")
 
 
 def _lab(tmp_path_factory, network: str, prefix: str):
@@ -129,7 +129,7 @@ def test_apply_as_one_transaction_then_every_device_is_in_sync(campus, tmp_path)
     env = dict(os.environ, FULLBARS_DB=f"sqlite:///{tmp_path}/a.db", FULLBARS_LAB_DIR=str(tmp / "labs"))
     topo = tmp / "campus.clab.yml"
     r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *TENANTS, "--network",
-                        "examples/campus/network.yaml", "--target", "lab", "--lab", str(topo)],
+                        "examples/networks/campus.yaml", "--target", "lab", "--lab", str(topo)],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "committed on 4 device(s)" in r.stdout
