@@ -134,8 +134,10 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
                     text = ", ".join(f"{a} {b}" for a, b in facts.items()) if isinstance(facts, dict) else facts
                     out.print(f"              {member:16} {text}", markup=False)
             elif isinstance(v, list):  # names (a bulk change's lines): the count first, then some
-                names = v if full or len(v) <= MAX_NAMES else v[:MAX_NAMES] + [f"... {len(v) - MAX_NAMES} more (--full)"]
-                out.print(f"            {k:18} {len(v)}" + (f": {', '.join(map(str, names))}" if v else ""), markup=False)
+                names = v if full or len(v) <= MAX_NAMES else \
+                    v[:MAX_NAMES] + [f"... {len(v) - MAX_NAMES} more (--full)"]
+                out.print(f"            {k:18} {len(v)}" + (f": {', '.join(map(str, names))}" if v else ""),
+                          markup=False)
             else:
                 out.print(f"            {k:18} {v}", markup=False)
     out.print()

@@ -69,7 +69,8 @@ def _plan(db, *args):
 def test_status_shows_the_s_c_vlan_pair_the_plan_gave(db):
     r = _plan(db, "examples/intents/acme-hq.yaml", "examples/intents/clinic-west.yaml",
               "--network", "examples/network.yaml", "--format", "json")
-    pairs = {s["name"]: f"{s['resources']['s-vlan']}/{s['resources']['c-vlan']}" for s in json.loads(r.stdout)["services"]}
+    pairs = {s["name"]: f"{s['resources']['s-vlan']}/{s['resources']['c-vlan']}"
+             for s in json.loads(r.stdout)["services"]}
     r = cli_run("status", db=db)
     assert r.exit_code == 0, r.stderr
     rows = {ln.split()[1]: ln for ln in r.stdout.splitlines()[1:]}

@@ -7,6 +7,7 @@ Sections that bring up labs need root and the lab tools; run this file under the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, scratch_repo
+from conftest import REPO, scratch_repo, snapshot
 from test_lab import _require_lab_tools
 
 README = REPO / "README.md"
@@ -133,9 +134,10 @@ def _run(repo: Path, title: str, cmds: list[tuple[str, int]], db: str) -> subpro
 def test_readme_section_commands_run_as_written(title, checkout, tmp_path):
     blocks = dict(sections())[title]
     cmds = [c for lang, body, _ in blocks if lang == "sh" for c in commands(body)]
+    demo = f"readme-demo-{os.getpid()}"
     if title == "top":  # the setup made .venv (CI runs it); the demo gets a name no user types
         assert cmds[0][0].startswith(f"{SETUP} && ")
-        cmds = [(cmds[0][0].removeprefix(f"{SETUP} && ") + f" --name readme-demo-{os.getpid()}", 0)]
+        cmds = [(cmds[0][0].removeprefix(f"{SETUP} && ") + f" --name {demo}", 0)]
     texts = [c for c, _ in cmds]
     lab_files = [shlex.split(c)[3] for c in texts if c.startswith("fullbars lab up ")]
     if lab_files or any(" demo" in c for c in texts):
@@ -150,4 +152,10 @@ def test_readme_section_commands_run_as_written(title, checkout, tmp_path):
                            env={**os.environ, "FULLBARS_LAB_DIR": str(checkout / ".fullbars" / "labs")},
                            capture_output=True, timeout=300)
     assert p.returncode == 0, f"{p.stderr[-3000:]}\n--- stdout ---\n{p.stdout[-3000:]}"
+    if title == "top":  # the named demo kept to its own folder and lab, and used FULLBARS_DB's store
+        report = json.loads((checkout / "build" / demo / "report.json").read_text())
+        assert report["transaction"]["outcome"] == "committed"
+        intents = snapshot(f"sqlite:///{tmp_path}/store.db")["intents"]
+        assert len(intents) == len(list((REPO / "examples" / "lab").glob("*.yaml")))
+        assert not (checkout / "build" / demo / "store.db").exists()
 
