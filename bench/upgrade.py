@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
             t0 = time.perf_counter()
             up = plan(store, None, [str(tmp / "upgrade.yaml")])
             row["plan_upgrade_s"] = round(time.perf_counter() - t0, 2)
-            print(f"plan the upgrade of {up.services[0].resources['changed-lines']} lines on "
+            print(f"plan the upgrade of {len(up.services[0].resources['changed-lines'])} lines on "
                   f"{len(up.devices)} devices: {row['plan_upgrade_s']} s", flush=True)
         else:
             from orchestrator.lab.generate import from_plan

@@ -23,12 +23,41 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 DbOpt = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB or sqlite:///.fullbars/store.db).")
+# Options many commands share, with one help text each.
+TargetOpt = typer.Option(..., "--target", help="lab, or the name of an environment whose devices the network "
+                         "description addresses.")
+LabOpt = typer.Option(None, "--lab", help="With --target lab: the lab's topology file.")
+NetworkOpt = typer.Option(None, "--network", help="Network description YAML (default: the one the store remembers).")
+ConfirmOpt = typer.Option(120, "--confirm-timeout", help="Seconds a device waits for the confirming commit "
+                          "before it reverts by itself.")
+JsonOpt = typer.Option(False, "--json", help="Print the report as JSON.")
+OutOpt = typer.Option(None, "--out", help="Write per-device artifacts here.")
+FullOpt = typer.Option(False, "--full", help="Print every diff and every line, however long.")
+LabFileArg = typer.Argument(..., help="The lab's topology file (.clab.yml).")
+PlanDirArg = typer.Argument(..., help="A plan's artifact folder (fullbars plan --out DIR).")
 
 
 class Format(str, Enum):
     text = "text"
     xml = "xml"
     json = "json"
+
+
+FormatOpt = typer.Option(Format.text, "--format", help="text (allocations, diffs, edits), xml (the edits) or json.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"fullbars {version('fullbars')}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit.")) -> None:
+    pass
 
 
 def _store(db, create: bool = True):
@@ -39,6 +68,7 @@ def _store(db, create: bool = True):
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
+MAX_NAMES = 10  # names shown per resource without --full (a bulk change may hold thousands)
 
 
 def _fail(e: FullbarsError) -> None:
@@ -48,14 +78,22 @@ def _fail(e: FullbarsError) -> None:
 
 
 @app.command()
-def demo(out_dir: Path = typer.Option(Path("build/demo"), "--out"),
-         keep: bool = typer.Option(False, "--keep", help="Leave the lab up afterwards.")):
+def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="Where the plan, lab file and report go "
+                                                "(default: build/NAME)."),
+         name: str = typer.Option("fullbars-demo", "--name", help="The lab's name: users sharing a machine "
+                                  "give different ones."),
+         keep: bool = typer.Option(False, "--keep", help="Leave the lab up afterwards."),
+         db: Optional[str] = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB, else a store of "
+                                          "its own in the --out folder).")):
     """The whole road on the embedded default: plan the example intents, bring up their lab,
     apply them as one transaction, verify the services, report, tear the lab down."""
+    import os
+
     from orchestrator.demo import run
 
     try:
-        report = run(out_dir, lambda line: out.print(line, markup=False), _progress(), keep)
+        report = run(out_dir or Path("build") / name, lambda line: out.print(line, markup=False), _progress(), keep,
+                     name, db or os.environ.get("FULLBARS_DB"))
     except FullbarsError as e:
         _fail(e)
     if not report["ok"]:
@@ -88,6 +126,11 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
                 for member, facts in v.items():
                     text = ", ".join(f"{a} {b}" for a, b in facts.items()) if isinstance(facts, dict) else facts
                     out.print(f"              {member:16} {text}", markup=False)
+            elif isinstance(v, list):  # names (a bulk change's lines): the count first, then some
+                names = v if full or len(v) <= MAX_NAMES else \
+                    v[:MAX_NAMES] + [f"... {len(v) - MAX_NAMES} more (--full)"]
+                out.print(f"            {k:18} {len(v)}" + (f": {', '.join(map(str, names))}" if v else ""),
+                          markup=False)
             else:
                 out.print(f"            {k:18} {v}", markup=False)
     out.print()
@@ -113,6 +156,9 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
 
 
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
+    for s in result.services:
+        for w in s.warnings:
+            err.print(f"warning: {s.name}: {w}", style="yellow", markup=False)
     manifest = None
     if out_dir:
         from orchestrator.plan.artifacts import write
@@ -132,23 +178,18 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
 
 def _progress():
-    if not err.is_terminal:
-        return None
+    from orchestrator.progress import printer
 
-    def show(stage, i, n):
-        err.print(f"\r{stage}: {i}/{n}", end="")
-        if i >= n:
-            err.print()
-    return show
+    return printer(err)
 
 
 @app.command()
 def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                 "(remembered in the store for later commands)."),
-         out_dir: Optional[Path] = typer.Option(None, "--out", help="Write per-device artifacts here."),
-         fmt: Format = typer.Option(Format.text, "--format"),
-         full: bool = typer.Option(False, "--full", help="Print every diff, however long."),
+         out_dir: Optional[Path] = OutOpt,
+         fmt: Format = FormatOpt,
+         full: bool = FullOpt,
          db: Optional[str] = DbOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
@@ -172,10 +213,10 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
 
 @app.command()
 def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."),
-           network: Optional[Path] = typer.Option(None, "--network"),
-           out_dir: Optional[Path] = typer.Option(None, "--out"),
-           fmt: Format = typer.Option(Format.text, "--format"),
-           full: bool = typer.Option(False, "--full"),
+           network: Optional[Path] = NetworkOpt,
+           out_dir: Optional[Path] = OutOpt,
+           fmt: Format = FormatOpt,
+           full: bool = FullOpt,
            db: Optional[str] = DbOpt):
     """Remove services: free their resources and show the plan that takes them off the devices."""
     from orchestrator.plan.pipeline import plan as run
@@ -190,16 +231,25 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
 @app.command()
 def status(db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
+    from orchestrator.network.model import load_network
     from orchestrator.resources.store import Store
+    from orchestrator.services.registry import SERVICES
 
     store = _store(db)
     with store.transaction() as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
+        net_row = Store.network(s)
+    try:
+        network = load_network(net_row.source, net_row.text) if net_row else None
+    except FullbarsError as e:
+        _fail(e)
     held: dict[str, list[str]] = {}
     for pool, value, owner, purpose in allocs:
-        held.setdefault(owner, []).append(f"{purpose}={value}")
+        label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
+            if owner in rows else (purpose, value)
+        held.setdefault(owner, []).append(f"{label}={shown}")
     for name, devices in reach.items():
         held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
     for name in suspended:
@@ -210,9 +260,11 @@ def status(db: Optional[str] = DbOpt):
 
 
 @network_app.command("generate")
-def network_generate(olts: int = typer.Option(4), ports: int = typer.Option(16, help="PON ports per OLT."),
-                     bngs: int = typer.Option(2), sites: Optional[int] = typer.Option(None),
-                     pon_type: str = typer.Option("xgs-pon", "--type"), name: str = typer.Option("generated")):
+def network_generate(olts: int = typer.Option(4, help="OLTs."), ports: int = typer.Option(16, help="PON ports per OLT."),
+                     bngs: int = typer.Option(2, help="BNGs; the OLTs are spread over them."),
+                     sites: Optional[int] = typer.Option(None, help="Sites the OLTs are spread over."),
+                     pon_type: str = typer.Option("xgs-pon", "--type", help="PON type of every port: xgs-pon or gpon."),
+                     name: str = typer.Option("generated", help="The network's metadata.name.")):
     """Print a network description of the given size."""
     from orchestrator.network.generate import generate
 
@@ -223,12 +275,13 @@ def network_generate(olts: int = typer.Option(4), ports: int = typer.Option(16, 
 def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind, e.g. olt-bbf."),
            listen: Optional[str] = typer.Option(None, "--listen", help="HOST:PORT for NETCONF over SSH."),
            state: Optional[Path] = typer.Option(None, "--state", help="State dir: datastores and host key."),
-           name: Optional[str] = typer.Option(None, "--name"),
+           name: Optional[str] = typer.Option(None, "--name", help="Device name (default: the state dir's name)."),
            fleet: Optional[Path] = typer.Option(None, "--fleet", help="YAML file of many devices for one process."),
-           user: str = typer.Option("fullbars", "--user"),
+           user: str = typer.Option("fullbars", "--user", help="The NETCONF user name."),
            password_env: Optional[str] = typer.Option(None, "--password-env",
                                                       help="Environment variable holding the password."),
-           authorized_keys: Optional[Path] = typer.Option(None, "--authorized-keys"),
+           authorized_keys: Optional[Path] = typer.Option(None, "--authorized-keys",
+                                                          help="OpenSSH authorized_keys file for public-key login."),
            fork: bool = typer.Option(False, "--fork", help="With --fleet: one forked process per device, "
                                      "then return (each writes <state>/devsim.pid).")):
     """Run simulated NETCONF devices whose datastores libyang validates with the kind's models."""
@@ -305,7 +358,7 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
-          network: Optional[Path] = typer.Option(None, "--network"),
+          network: Optional[Path] = NetworkOpt,
           dry_run: bool = typer.Option(False, "--dry-run", help="Show the edits against the live devices; change nothing."),
           confirm_timeout: int = typer.Option(120, "--confirm-timeout", help="Seconds a device waits for the "
                                               "confirming commit before it reverts by itself."),
@@ -347,7 +400,7 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
 
 
 @app.command()
-def recover(network: Optional[Path] = typer.Option(None, "--network"), db: Optional[str] = DbOpt):
+def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
     """Finish or undo transactions a dead fullbars process left in flight."""
     from orchestrator.rollout.recover import recover as do
 
@@ -365,18 +418,18 @@ def recover(network: Optional[Path] = typer.Option(None, "--network"), db: Optio
 
 
 @app.command()
-def history(limit: int = typer.Option(20), db: Optional[str] = DbOpt):
+def history(limit: int = typer.Option(20, help="How many transactions, newest first."), db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store(db), limit):
-        out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {t.summary}", markup=False)
+    for t in hist(_store(db), limit):  # one row each: a device's error text may span lines
+        out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
 @app.command()
 def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
-             network: Optional[Path] = typer.Option(None, "--network"),
-             confirm_timeout: int = typer.Option(120, "--confirm-timeout"),
+             network: Optional[Path] = NetworkOpt,
+             confirm_timeout: int = ConfirmOpt,
              db: Optional[str] = DbOpt):
     """Undo a past transaction: its devices get back the configs they had before it, as a new transaction."""
     from orchestrator.rollout.targets import from_label
@@ -402,8 +455,8 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
 
 
 @app.command()
-def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
-          network: Optional[Path] = typer.Option(None, "--network"),
+def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
+          network: Optional[Path] = NetworkOpt,
           reconcile: bool = typer.Option(False, "--reconcile", help="Give drifted devices their intended config back."),
           db: Optional[str] = DbOpt):
     """check-sync: every device's running config against what fullbars gave it."""
@@ -441,10 +494,10 @@ def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typ
 
 @app.command()
 def check(line: str = typer.Argument(..., help="The service (intent name) of the line."),
-          target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
-          network: Optional[Path] = typer.Option(None, "--network"),
+          target: str = TargetOpt, lab: Optional[Path] = LabOpt,
+          network: Optional[Path] = NetworkOpt,
           no_measure: bool = typer.Option(False, "--no-measure", help="In a lab, skip the iperf3 measurement."),
-          as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOpt):
+          as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
     """A line's network check: ONU presence and oper-status, counters, the BNG side; in a lab, throughput."""
     from orchestrator.rollout.check import check as do, text
 
@@ -466,11 +519,11 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
 def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade) YAML file."),
             target: str = typer.Option(..., "--target", help="lab, or the name of an environment."),
             lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
-            network: Optional[Path] = typer.Option(None, "--network"),
+            network: Optional[Path] = NetworkOpt,
             pause: float = typer.Option(0.0, "--pause", help="Seconds to watch between waves."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Show the waves and the estimate; change nothing."),
-            confirm_timeout: int = typer.Option(120, "--confirm-timeout"),
-            as_json: bool = typer.Option(False, "--json"), db: Optional[str] = DbOpt):
+            confirm_timeout: int = ConfirmOpt,
+            as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
     """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops."""
     from orchestrator.rollout import waves
 
@@ -506,9 +559,9 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
             arrears_since: Optional[str] = typer.Option(None, "--arrears-since",
                                                         help="YYYY-MM: the first month in arrears."),
             due_now: bool = typer.Option(False, "--due", help="Carry out the held suspensions whose grace is over."),
-            target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
-            network: Optional[Path] = typer.Option(None, "--network"),
-            confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+            target: str = TargetOpt, lab: Optional[Path] = LabOpt,
+            network: Optional[Path] = NetworkOpt,
+            confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt):
     """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it.
     The time is the clock's, or FULLBARS_NOW."""
     from orchestrator.rollout import suspension
@@ -536,9 +589,9 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
 
 @app.command()
 def resume(line: str = typer.Argument(..., help="The suspended line."),
-           target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
-           network: Optional[Path] = typer.Option(None, "--network"),
-           confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+           target: str = TargetOpt, lab: Optional[Path] = LabOpt,
+           network: Optional[Path] = NetworkOpt,
+           confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt):
     """Give a suspended line its service back: exactly the config it had before."""
     from orchestrator.rollout import suspension
 
@@ -570,9 +623,9 @@ def suspensions(db: Optional[str] = DbOpt):
 
 
 @app.command("ansible-apply")
-def ansible_apply(plan_dir: Path, target: str = typer.Option(..., "--target"),
-                  lab: Optional[Path] = typer.Option(None, "--lab"), network: Optional[Path] = typer.Option(None, "--network"),
-                  forks: int = typer.Option(10, "--forks"), db: Optional[str] = DbOpt):
+def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
+                  lab: Optional[Path] = LabOpt, network: Optional[Path] = NetworkOpt,
+                  forks: int = typer.Option(10, "--forks", help="Devices Ansible configures at once."), db: Optional[str] = DbOpt):
     """Ship a plan's edit payloads with playbooks/apply.yml through ansible-runner (no transaction)."""
     from orchestrator.rollout.ansible import run
 
@@ -598,7 +651,7 @@ def _print_nodes(rows: list[dict]) -> None:
 
 
 @lab_app.command("up")
-def lab_up(file: Path, timeout: float = typer.Option(60.0, help="Seconds for every node to answer NETCONF.")):
+def lab_up(file: Path = LabFileArg, timeout: float = typer.Option(60.0, help="Seconds for every node to answer NETCONF.")):
     """Create the lab (idempotent: restarts what died, with its datastore)."""
     try:
         lab = _lab(file)
@@ -611,7 +664,7 @@ def lab_up(file: Path, timeout: float = typer.Option(60.0, help="Seconds for eve
 
 
 @lab_app.command("down")
-def lab_down(file: Path):
+def lab_down(file: Path = LabFileArg):
     """Remove everything the lab made: processes, namespaces, links, its state."""
     try:
         removed = _lab(file).down()
@@ -621,7 +674,7 @@ def lab_down(file: Path):
 
 
 @lab_app.command("status")
-def lab_status(file: Path):
+def lab_status(file: Path = LabFileArg):
     """Each node: its agent and whether it answers."""
     try:
         rows = _lab(file).status()
@@ -636,7 +689,7 @@ def lab_status(file: Path):
 
 
 @lab_app.command("inspect")
-def lab_inspect(file: Path):
+def lab_inspect(file: Path = LabFileArg):
     """JSON in the shape of containerlab's topology data."""
     try:
         sys.stdout.write(json.dumps(_lab(file).inspect(), indent=2) + "\n")
@@ -645,8 +698,11 @@ def lab_inspect(file: Path):
 
 
 @lab_app.command("generate")
-def lab_generate(plan_dir: Path, name: str = typer.Option(..., "--name"),
-                 output: Optional[Path] = typer.Option(None, "--output", "-o"),
+def lab_generate(plan_dir: Path = PlanDirArg,
+                 name: str = typer.Option(..., "--name", help="The lab's name (namespaces and management "
+                                          "subnet derive from it)."),
+                 output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the topology here "
+                                                       "(default: print it)."),
                  no_cpe: bool = typer.Option(False, "--no-cpe", help="Leave out the CPEs (a lab for bulk changes).")):
     """Write the topology a plan needs (devices, a CPE per ONU, a server per BNG)."""
     from orchestrator.lab.generate import from_plan
@@ -663,7 +719,7 @@ def lab_generate(plan_dir: Path, name: str = typer.Option(..., "--name"),
 
 
 @lab_app.command("push")
-def lab_push(plan_dir: Path, file: Path):
+def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg):
     """Give the lab's devices the plan's configs over NETCONF and read them back."""
     from orchestrator.lab.push import push
 
@@ -685,12 +741,14 @@ def lab_push(plan_dir: Path, file: Path):
 
 
 @lab_app.command("verify")
-def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option(None, "--report"),
+def lab_verify(plan_dir: Path = PlanDirArg, file: Path = LabFileArg,
+               report: Optional[Path] = typer.Option(None, "--report", help="Also write the report as JSON here."),
                service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services.")):
     """Per service: address, reachability, iperf3 rates against the intent."""
-    from orchestrator.lab.verify import table, verify
+    from orchestrator.lab.verify import manifest, table, verify
 
     try:
+        manifest(plan_dir, service)  # an unknown --service is an error before the lab is touched
         lab = _lab(file)
         st = lab.load_state()
         if st is None:
@@ -706,7 +764,7 @@ def lab_verify(plan_dir: Path, file: Path, report: Optional[Path] = typer.Option
 
 
 @lab_app.command("watch", hidden=True)
-def lab_watch(state_file: Path):
+def lab_watch(state_file: Path = typer.Argument(..., help="The lab's state file.")):
     """The lab's personality watcher (started by lab up)."""
     from orchestrator.lab.personality import watch
 

@@ -18,9 +18,11 @@ from orchestrator.rollout.apply import apply
 from orchestrator.rollout.targets import lab_target
 
 
-def run(out: Path, say, progress=None, keep: bool = False) -> dict:
+def run(out: Path, say, progress=None, keep: bool = False, name: str = "fullbars-demo", db: str | None = None) -> dict:
+    """name: the lab's (two users on one machine give different names); db: the store's URL
+    (default: one of its own in `out`, so the demo never mixes with the user's store)."""
     out.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{out / 'store.db'}")
+    store = Store(db or f"sqlite:///{out / 'store.db'}")
     intents = sorted(str(p) for p in (settings.REPO / "examples" / "lab").glob("*.yaml"))
     say(f"1/5 plan: {len(intents)} intents from examples/lab against examples/network.yaml")
     result = plan(store, str(settings.REPO / "examples" / "network.yaml"), intents, progress=progress)
@@ -29,7 +31,7 @@ def run(out: Path, say, progress=None, keep: bool = False) -> dict:
         say(f"    {s.name}: {s.resources['olt']} {s.resources['pon-port']} onu-id {s.resources['onu-id']}, "
             f"S/C {s.resources['s-vlan']}/{s.resources['c-vlan']}, {s.resources['rates']}, {s.resources['address-block']}")
     topo = out / "demo.clab.yml"
-    topo.write_text(from_plan(out / "plan", "fullbars-demo"))
+    topo.write_text(from_plan(out / "plan", name))
     lab = open_lab(topo)
     lab.down()  # a lab left over from an interrupted run
     say(f"2/5 lab up: {topo} ({len(lab.topo.nodes)} nodes in network namespaces)")

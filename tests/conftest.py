@@ -16,8 +16,24 @@ EXAMPLES = REPO / "examples"
 
 def pytest_sessionstart(session):
     from orchestrator import settings
+    from orchestrator.errors import SetupError
 
-    settings.yang_path()  # fails with the fix when the standard models are not found
+    try:
+        settings.yang_path()
+    except SetupError as e:  # one clear line (and its fix), not an INTERNALERROR traceback
+        pytest.exit("; ".join(line.strip() for line in e.render().splitlines()), returncode=4)
+
+
+def scratch_repo(dest: Path) -> Path:
+    """The repository's git-tracked files copied to dest (no build/, .venv or store): what a
+    new user checks out."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    for f in filter(None, files):
+        if (REPO / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, dest / f)
+    return dest
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ expected.txt is written only by scripts/regen_golden.py, never by hand.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -74,4 +75,6 @@ def _run_case(d: Path, name: str, db: str, command: str) -> tuple[int, str, dict
     before = snapshot(db) if (d / "setup.yaml").exists() else {}
     r = cli(command, *intents, "--network", str(net), db=db)
     after = snapshot(db) if (d / "setup.yaml").exists() else {}
-    return r.exit_code, r.stderr, before, after
+    # progress lines ("render+validate: 1/4") are not part of the message
+    message = "".join(ln for ln in r.stderr.splitlines(True) if not re.fullmatch(r"[\w+ ]+: \d+/\d+\n", ln))
+    return r.exit_code, message, before, after

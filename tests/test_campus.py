@@ -11,7 +11,7 @@ import netaddr
 
 from conftest import REPO, cli, yanglint_device
 
-NETWORK = "examples/campus/network.yaml"
+NETWORK = "examples/networks/campus.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
 
 
@@ -205,7 +205,7 @@ def test_an_l3nm_pe_gets_one_vpn_per_tenant_with_the_same_routes(tmp_path, yangl
 
     from orchestrator.plan.campus_checks import static_routes
 
-    net = "examples/campus/network-l3nm.yaml"
+    net = "examples/networks/campus-l3nm.yaml"
     out = tmp_path / "l3nm"
     r = cli("plan", *TENANTS, "--network", net, "--out", str(out), db=f"sqlite:///{tmp_path}/a.db")
     assert r.exit_code == 0, r.stderr

@@ -19,12 +19,12 @@ TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospit
 
 @pytest.fixture(scope="module")
 def campus(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network.yaml", "c")
+    yield from _lab(tmp_path_factory, "examples/networks/campus.yaml", "c")
 
 
 @pytest.fixture(scope="module")
 def campus_l3nm(tmp_path_factory):
-    yield from _lab(tmp_path_factory, "examples/campus/network-l3nm.yaml", "v")
+    yield from _lab(tmp_path_factory, "examples/networks/campus-l3nm.yaml", "v")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def five_gnbs(tmp_path_factory):
     """The issue's site, one gNB more: the two tenants' four cells spread over gnb-1..4 and gnb-5
     carries none, so it is no device of the plan and not in the lab, while the UPF still has its
     N3 port n3-5 in its config."""
-    text = (REPO / "examples/campus/network.yaml").read_text()
+    text = (REPO / "examples/networks/campus.yaml").read_text()
     gnb1 = "    - name: gnb-1\n      gnb-id: 1\n      management:\n        address: 198.18.6.1\n"
     assert gnb1 in text
     net = tmp_path_factory.mktemp("net") / "five-gnbs.yaml"
@@ -143,7 +143,7 @@ def test_apply_as_one_transaction_then_every_device_is_in_sync(campus, tmp_path)
     env = dict(os.environ, FULLBARS_DB=f"sqlite:///{tmp_path}/a.db", FULLBARS_LAB_DIR=str(tmp / "labs"))
     topo = tmp / "campus.clab.yml"
     r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *TENANTS, "--network",
-                        "examples/campus/network.yaml", "--target", "lab", "--lab", str(topo)],
+                        "examples/networks/campus.yaml", "--target", "lab", "--lab", str(topo)],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "committed on 4 device(s)" in r.stdout

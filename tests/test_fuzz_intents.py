@@ -31,7 +31,7 @@ ECHO = re.compile(r"([^\s=+-])\1{80}")  # a huge value coming back whole (the mu
 HANG_S = 60  # far above any honest run on a loaded 2-core machine: a hang detector, not a speed test
 
 NET = "examples/network.yaml"
-CAMPUS_NET = "examples/campus/network.yaml"
+CAMPUS_NET = "examples/networks/campus.yaml"
 
 
 def _others(folder: str, target: str) -> list[str]:
@@ -49,14 +49,14 @@ CASES |= {
     "examples/fttr/studio-wifi.yaml": (NET, ["examples/fttr/studio-line.yaml"]),
     "examples/campus/acme-robotics.yaml": (CAMPUS_NET, ["examples/campus/harbour-hospital.yaml"]),
     "examples/campus/harbour-hospital.yaml": (CAMPUS_NET, ["examples/campus/acme-robotics.yaml"]),
-    "examples/lifecycle/to-500m.yaml": (NET, _others("lab", "")),
-    "examples/lifecycle/spring-arrears.yaml": (NET, _others("lab", "")),
+    "examples/upgrade/to-500m.yaml": (NET, _others("lab", "")),
+    "examples/grace/spring-arrears.yaml": (NET, _others("lab", "")),
 }
 
 
 def test_every_example_intent_is_fuzzed():
     examples = {str(p.relative_to(EXAMPLES.parent)) for p in EXAMPLES.rglob("*.yaml")
-                if not p.name.startswith("network")}
+                if p.parent.name != "networks" and not p.name.startswith("network")}
     assert examples <= set(CASES), f"add these to CASES: {sorted(examples - set(CASES))}"
 
 
@@ -238,8 +238,8 @@ def test_fuzz_example_intent(target, seeded_stores, tmp_path):
 
 NETWORKS = {"examples/network.yaml": ["examples/intents/acme-hq.yaml", "examples/fttr/studio-line.yaml",
                                       "examples/fttr/studio-wifi.yaml"],
-            "examples/campus/network.yaml": ["examples/campus/acme-robotics.yaml"],
-            "examples/campus/network-l3nm.yaml": ["examples/campus/acme-robotics.yaml"]}
+            "examples/networks/campus.yaml": ["examples/campus/acme-robotics.yaml"],
+            "examples/networks/campus-l3nm.yaml": ["examples/campus/acme-robotics.yaml"]}
 
 
 def test_every_network_description_is_fuzzed():

@@ -105,7 +105,7 @@ def test_a_ten_megabyte_value_is_echoed_at_most_80_characters(tmp_path, db, wher
 def test_a_trailing_document_separator_is_accepted(tmp_path, db):
     f = tmp_path / "acme-hq.yaml"
     f.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text() + "---\n")
-    assert cli("validate", str(f), db=None).exit_code == 0
+    assert cli("validate", str(f), "--network", NET, db=None).exit_code == 0
     r = cli("plan", str(f), "--network", NET, db=db)
     assert r.exit_code == 0, r.stderr
     assert "create    BusinessBroadband acme-hq" in r.stdout

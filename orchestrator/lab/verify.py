@@ -6,17 +6,21 @@ reach the server."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import subprocess
 import time
 from pathlib import Path
 
+from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
 from orchestrator.lab.personality import recorded_failures
 
 LOW, HIGH = 0.93, 1.0
 SECONDS = 4
+RETRIES = 2  # re-measurements of a rate below LOW before it fails
+RETRY_PAUSE = 1.0
 UDHCPC_SCRIPT = Path(__file__).with_name("udhcpc.sh")
 
 
@@ -71,18 +75,34 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
         srv.wait()
 
 
+def _rate_ok(got: float | None, want: int) -> bool:
+    return got is not None and LOW * want <= got <= HIGH * want
+
+
 def measure(row: dict, client_ns: str, srv_ns: str, srv_ip: str, port: int, down: tuple[str, int],
             up: tuple[str, int]) -> None:
-    """iperf3 both ways; the figures and any rate outside LOW-HIGH of the intent go into row."""
-    got_down = _iperf(client_ns, srv_ns, srv_ip, port, reverse=True)
-    got_up = _iperf(client_ns, srv_ns, srv_ip, port, reverse=False)
-    row.update(measured_down_bps=got_down, measured_up_bps=got_up)
-    for (what, want), got in ((down, got_down), (up, got_up)):
+    """iperf3 both ways; the figures and any rate outside LOW-HIGH of the intent go into row.
+
+    A rate below LOW is measured again (up to RETRIES more times, after a pause): on a busy
+    machine iperf3 loses a few per cent to CPU contention, which a correct shaper cannot cause
+    twice in a row by much. Every measurement is kept (`*_all_bps`) so a report shows the spread;
+    the best one is the figure. A rate above HIGH is not re-measured: load never speeds a shaper up."""
+    for key, reverse, (what, want) in (("down", True, down), ("up", False, up)):
+        tries = [_iperf(client_ns, srv_ns, srv_ip, port, reverse=reverse)]
+        while not _rate_ok(tries[-1], want) and len(tries) <= RETRIES and \
+                (tries[-1] is None or tries[-1] < LOW * want):
+            time.sleep(RETRY_PAUSE)
+            tries.append(_iperf(client_ns, srv_ns, srv_ip, port, reverse=reverse))
+        got = next((t for t in tries if _rate_ok(t, want)), None) or max((t for t in tries if t), default=None)
+        row[f"measured_{key}_bps"] = got
+        row[f"measured_{key}_all_bps"] = tries
+        spread = ", ".join(f"{t / 1e6:.1f}" if t else "none" for t in tries)
         if got is None:
-            row["problems"].append(f"{what}: iperf3 measured nothing")
-        elif not LOW * want <= got <= HIGH * want:
+            row["problems"].append(f"{what}: iperf3 measured nothing ({len(tries)} tries)")
+        elif not _rate_ok(got, want):
             row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
-                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x)")
+                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {LOW}-{HIGH}x; "
+                                   f"{len(tries)} measurement(s): {spread} Mbit/s)")
 
 
 def _measure(row: dict, ns: str, server: tuple[str, str], port: int, rates: bool, who: str) -> None:
@@ -148,8 +168,25 @@ def _room_rows(m: dict, st: dict, only, rates: bool, first_port: int) -> list[di
     return rows
 
 
+def manifest(plan_dir: Path, only: list[str] | None) -> dict:
+    """The plan's manifest; every name in `only` must be one of its services (or service/member,
+    e.g. an FTTR room or a campus slice): an unknown one would otherwise verify nothing and pass."""
+    f = Path(plan_dir) / "manifest.json"
+    if not f.is_file():
+        raise FullbarsError(f"{plan_dir} holds no plan (no manifest.json)", fix="fullbars plan INTENT... --out DIR")
+    m = json.loads(f.read_text())
+    names = sorted(m["services"])
+    for o in only or []:
+        if o.split("/", 1)[0] not in m["services"]:
+            close = difflib.get_close_matches(o, names, n=3)
+            raise FullbarsError(f"--service {o}: no such service in the plan {plan_dir}",
+                                fix=(f"did you mean {', '.join(close)}? " if close else "") +
+                                f"services: {', '.join(names) or 'none'}")
+    return m
+
+
 def verify(plan_dir: Path, st: dict, progress=None, only: list[str] | None = None, rates: bool = True) -> dict:
-    m = json.loads((Path(plan_dir) / "manifest.json").read_text())
+    m = manifest(plan_dir, only)
     rows = check(m, st, progress, only, rates)
     failed = recorded_failures(st)  # the cause behind a service that fails, in the operator's words
     return {"lab": st["name"], "plan": str(plan_dir), "ok": all(r["ok"] for r in rows) and not failed,

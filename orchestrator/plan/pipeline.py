@@ -71,6 +71,7 @@ class ServicePlan:
     resources: dict  # of a deleted service: what it held until this plan
     devices: list[str]
     serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -232,7 +233,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
                               else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
-                                sorted(placements[n].devices), placements[n].serving) for n in given_names]
+                                sorted(placements[n].devices), placements[n].serving,
+                                [w.render() for w in placements[n].warnings]) for n in given_names]
         services += [deleted[n] for n in delete]
         asked = set(given_names) | set(delete)
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),

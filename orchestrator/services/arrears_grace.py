@@ -7,7 +7,7 @@ from __future__ import annotations
 from orchestrator import clock
 from orchestrator.errors import Problem
 from orchestrator.services.base import Placement, Service
-from orchestrator.services.selector import covers, describe
+from orchestrator.services.selector import covers, describe, unmatched
 
 
 class ArrearsGrace(Service):
@@ -40,11 +40,13 @@ class ArrearsGrace(Service):
         from orchestrator.services.business_broadband import BusinessBroadband
 
         bb = BusinessBroadband()
-        n = sum(1 for name, it in ctx.intents.items()
-                if it.kind == bb.kind and self.covering(intent.spec, it, bb.olt_of(name, ctx)))
+        lines = {name: it for name, it in ctx.intents.items() if it.kind == bb.kind}
+        covered = sorted(name for name, it in lines.items() if self.covering(intent.spec, it, bb.olt_of(name, ctx)))
         until = intent.spec["keep-in-service-until"]
-        return Placement(devices={}, resources={
-            "selector": describe(intent.spec.get("selector", {})), "lines": n,
+        resources = {
+            "selector": describe(intent.spec.get("selector", {})), "lines": covered,
             "arrears": f"{intent.spec['arrears']['from']} to {intent.spec['arrears']['to']}",
             "in-service-until": until,
-            "repay-by": clock.add_months(until, intent.spec.get("repay-months", 3))})
+            "repay-by": clock.add_months(until, intent.spec.get("repay-months", 3))}
+        return Placement(devices={}, resources=resources,
+                         warnings=unmatched(intent, covered, {n: it.spec for n, it in lines.items()}))

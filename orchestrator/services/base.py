@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.errors import Problem
 
@@ -17,6 +17,7 @@ class Placement:
     # False when the config is in place but must carry no traffic (a suspended line): checks
     # after a change then expect the service to be unreachable, not reachable.
     serving: bool = True
+    warnings: list[Problem] = field(default_factory=list)  # shown, but the plan goes ahead
 
 
 class Service(abc.ABC):
@@ -37,6 +38,11 @@ class Service(abc.ABC):
     @abc.abstractmethod
     def place(self, intent, ctx) -> Placement:
         """Allocate (idempotently) and return what the templates need."""
+
+    def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
+        """An allocation as `fullbars status` shows it: (label, value). A kind that stores an index
+        says what it stands for; network is the store's description (None if it has none)."""
+        return purpose, value
 
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

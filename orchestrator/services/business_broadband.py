@@ -13,6 +13,11 @@ from orchestrator.services.selector import covers
 C_VLANS = 4093  # C-VLAN 2..4094 under each S-VLAN; 1 is left to the default VLAN
 
 
+def vlan_pair(uplink, idx: int) -> tuple[int, int]:
+    """The S/C-VLAN pair the uplink's pair pool hands out as index idx."""
+    return uplink.s_vlan[0] + idx // C_VLANS, 2 + idx % C_VLANS
+
+
 class BusinessBroadband(Service):
     kind = "BusinessBroadband"
     template = "business-broadband"
@@ -41,6 +46,15 @@ class BusinessBroadband(Service):
                 if applied is not None:
                     applied.append(upg.name)
         return down, up
+
+    def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
+        if purpose == "vlan":  # the pool is vlan:<olt>/<uplink>, the value an index into its pairs
+            olt, _, uplink = pool.split(":", 1)[1].partition("/")
+            dev = network.devices.get(olt) if network else None
+            if dev is not None and uplink in dev.uplinks:
+                return "s/c-vlan", "{}/{}".format(*vlan_pair(dev.uplinks[uplink], int(value)))
+            return "vlan-pair-index", value  # the network no longer has this uplink
+        return purpose, value
 
     @staticmethod
     def olt_of(name: str, ctx) -> str | None:
@@ -134,7 +148,7 @@ class BusinessBroadband(Service):
         idx = alloc.take_int(name, "vlan", f"vlan:{olt.name}/{uplink.name}", 0,
                              (s_last - s_first + 1) * C_VLANS - 1,
                              what=f"S/C-VLAN pairs on {olt.name} {uplink.name} (S-VLAN {s_first}..{s_last})")
-        s_vlan, c_vlan = s_first + idx // C_VLANS, 2 + idx % C_VLANS
+        s_vlan, c_vlan = vlan_pair(uplink, idx)
 
         bng = net.devices[uplink.bng]
         addressing = spec.get("addressing", {})

@@ -43,6 +43,7 @@ SSID_OCTETS = 32  # IEEE 802.11: an SSID is at most 32 octets, however many char
 FREQUENCY = {("2.4GHz",): "FREQ_2GHZ", ("5GHz",): "FREQ_5GHZ", ("6GHz",): "FREQ_6GHZ",
              ("2.4GHz", "5GHz"): "FREQ_2_5_GHZ", ("5GHz", "6GHz"): "FREQ_5_6_GHZ",
              ("2.4GHz", "6GHz"): "FREQ_2_6_GHZ", ("2.4GHz", "5GHz", "6GHz"): "FREQ_2_5_6_GHZ"}
+PSK_LENGTH = (8, 63)  # openconfig-wifi-mac wpa2-psk and wpa3-psk: length "8..63"
 # security → (openconfig-wifi-mac opmode, the passphrase leaf, management frame protection)
 SECURITY = {"wpa3": ("WPA3_SAE", "wpa3-psk", True), "wpa3-wpa2": ("WPA3_2_SAE_TRANSITION", "wpa3-psk", True),
             "wpa2": ("WPA2_PERSONAL", "wpa2-psk", False)}
@@ -177,7 +178,26 @@ class FttrWifi(Service):
                 out.append(Problem(f"SSID {s['name']} is offered on 6GHz, which allows WPA3 only",
                                    **intent.where(f"{where}.security"),
                                    fix="use security: wpa3, or leave 6GHz out of the SSID's bands"))
+            out += self._check_passphrase(intent, s, where)
         return out
+
+    @staticmethod
+    def _check_passphrase(intent, ssid: dict, where: str) -> list[Problem]:
+        """A passphrase already set where the reference points is checked now, not by the device
+        at apply time (which would refuse it mid-transaction). Its value is never shown."""
+        from orchestrator.netconf.secrets import secret_value
+
+        ref = ssid["passphrase-ref"]
+        try:
+            value = secret_value(ref)
+        except FullbarsError:
+            return []  # not set yet: apply resolves it and says so if it is still missing
+        if PSK_LENGTH[0] <= len(value) <= PSK_LENGTH[1]:
+            return []
+        at = ref.partition(":")[2]
+        return [Problem(f"the passphrase in {ref} for SSID {ssid['name']} has {len(value)} characters; a WPA "
+                        f"passphrase has {PSK_LENGTH[0]} to {PSK_LENGTH[1]}", **intent.where(f"{where}.passphrase-ref"),
+                        fix=f"set {at} to a passphrase of {PSK_LENGTH[0]} to {PSK_LENGTH[1]} characters")]
 
     # --- allocation --------------------------------------------------------------------
     def place(self, intent, ctx):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+
+from orchestrator.errors import Problem
 from orchestrator.network.model import bps
 
 
@@ -27,6 +30,26 @@ def covers(sel: dict, name: str, spec: dict, olt: str | None, downstream_bps: in
         if have != bps(sel["downstream"]):
             return False
     return True
+
+
+def unmatched(intent, covered: list[str], lines: dict[str, dict]) -> list[Problem]:
+    """Warnings for a selector that covers no line, and for each customer or line it names that
+    no line has (a typo covers nobody silently), with the closest names there are.
+    lines: every line's name and spec."""
+    sel = intent.spec.get("selector", {})
+    out = []
+    known = {"customer": sorted({spec.get("customer") for spec in lines.values()} - {None}), "line": sorted(lines)}
+    for key, names in known.items():
+        for i, want in enumerate(sel.get(key) or []):
+            if want in names:
+                continue
+            close = difflib.get_close_matches(want, names, n=3, cutoff=0.4)
+            out.append(Problem(f"no line has {key} {want!r}", **intent.where(f"spec.selector.{key}[{i}]"),
+                               fix=(f"closest {key}s: " + ", ".join(close)) if close else f"no {key} is close to it"))
+    if not covered:
+        out.insert(0, Problem(f"the selector ({describe(sel)}) covers no line", **intent.where("spec.selector"),
+                              fix=None if out else "check the selector's criteria against `fullbars status`"))
+    return out
 
 
 def describe(sel: dict) -> str:

@@ -9,7 +9,7 @@ from collections import Counter
 from orchestrator.errors import Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
-from orchestrator.services.selector import describe
+from orchestrator.services.selector import describe, unmatched
 
 
 class SpeedUpgrade(Service):
@@ -63,10 +63,9 @@ class SpeedUpgrade(Service):
 
         bb = BusinessBroadband()
         net = ctx.network
-        per_olt: Counter = Counter()
+        covered, changed, capped = [], [], []
         changed_per_olt: Counter = Counter()
-        capped = 0
-        for name, line in ctx.intents.items():
+        for name, line in sorted(ctx.intents.items()):
             if line.kind != bb.kind:
                 continue
             olt = bb.olt_of(name, ctx)
@@ -74,12 +73,13 @@ class SpeedUpgrade(Service):
             now = bb.rates_at(line, ctx, olt, applied)  # with every upgrade that reaches it
             if intent.name not in applied:
                 continue
-            per_olt[olt] += 1
+            covered.append(name)
             if now != bb.rates(line, net):
                 changed_per_olt[olt] += 1
+                changed.append(name)
             want_up = intent.spec["rates"].get("upstream")
             if want_up and now[1] < bps(want_up):  # held back by the tenure rule
-                capped += 1
+                capped.append(name)
         devices: dict[str, dict] = {}
         for olt in sorted(changed_per_olt):
             devices[olt] = {}
@@ -89,11 +89,12 @@ class SpeedUpgrade(Service):
         resources = {
             "selector": describe(intent.spec.get("selector", {})),
             "rates": f"{r['downstream']} down" + (f" / {r['upstream']} up" if r.get("upstream") else ""),
-            "lines": sum(per_olt.values()), "changed-lines": sum(changed_per_olt.values()),
+            "lines": covered, "changed-lines": changed,
             "lines-per-olt": dict(sorted(changed_per_olt.items())),
             "olts": sorted(changed_per_olt), "bngs": sorted(d for d in devices if d not in changed_per_olt)}
         if capped:
             resources["upstream-capped-by-tenure"] = capped
-        return Placement(devices=devices, resources=resources)
+        lines = {n: it.spec for n, it in ctx.intents.items() if it.kind == bb.kind}
+        return Placement(devices=devices, resources=resources, warnings=unmatched(intent, covered, lines))
 
 

@@ -1,0 +1,164 @@
+"""The command line itself: help on every option, --version, progress lines, and what
+status, history, lab verify and bulk plans print."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import typer.main
+from rich.console import Console
+
+from conftest import REPO
+from conftest import cli as cli_run
+from orchestrator import cli
+
+
+def _commands(cmd, path):
+    yield path, cmd
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_option_and_argument_has_help():
+    missing = [f"{path}: {p.name}" for path, cmd in _commands(typer.main.get_command(cli.app), "fullbars")
+               for p in cmd.params if not getattr(p, "help", None)]
+    assert missing == []
+
+
+def test_version():
+    from importlib.metadata import version
+
+    p = subprocess.run([sys.executable, "-m", "orchestrator", "--version"], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"fullbars {version('fullbars')}\n"
+
+
+def _progress_output(monkeypatch, terminal: bool) -> str:
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=terminal, width=80, highlight=False))
+    show = cli._progress()
+    for i in range(1, 4):
+        show("namespaces", i, 3)
+    show("agents answering NETCONF", 1, 1)
+    return buf.getvalue()
+
+
+def test_progress_in_a_log_is_one_line_per_step(monkeypatch):
+    assert _progress_output(monkeypatch, terminal=False).splitlines() == [
+        "namespaces: 1/3", "namespaces: 2/3", "namespaces: 3/3", "agents answering NETCONF: 1/1"]
+
+
+def test_progress_on_a_terminal_rewrites_one_line_per_stage(monkeypatch):
+    text = _progress_output(monkeypatch, terminal=True)
+    lines = text.split("\n")
+    assert lines[-1] == "" and len(lines) == 3  # one line per stage, each ended when the stage is done
+    # each step returns to the line's start and clears it before writing
+    assert lines[0].split("\r\x1b[2K") == ["", "namespaces: 1/3", "namespaces: 2/3", "namespaces: 3/3"]
+    assert lines[1] == "\r\x1b[2Kagents answering NETCONF: 1/1"
+
+
+def _plan(db, *args):
+    r = cli_run("plan", *args, db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return r
+
+
+def test_status_shows_the_s_c_vlan_pair_the_plan_gave(db):
+    r = _plan(db, "examples/intents/acme-hq.yaml", "examples/intents/clinic-west.yaml",
+              "--network", "examples/network.yaml", "--format", "json")
+    pairs = {s["name"]: f"{s['resources']['s-vlan']}/{s['resources']['c-vlan']}"
+             for s in json.loads(r.stdout)["services"]}
+    r = cli_run("status", db=db)
+    assert r.exit_code == 0, r.stderr
+    rows = {ln.split()[1]: ln for ln in r.stdout.splitlines()[1:]}
+    for name, pair in pairs.items():
+        assert f"s/c-vlan={pair}" in rows[name].split(), rows[name]
+        assert " vlan=" not in rows[name]
+
+
+def test_history_keeps_one_row_per_transaction(db):
+    from orchestrator.resources.store import Store, TransactionRow
+
+    with Store(db).transaction() as s:
+        s.add(TransactionRow(id="tx-1", target="lab:x", state="rolled-back", created_at="2026-01-01T00:00:00",
+                             summary="tx-1: rolled-back on all 2 device(s) because olt-1: edit-config failed:\n"
+                                     "  error-path /interfaces/interface[name='x']\n  error-message bad value"))
+        s.add(TransactionRow(id="tx-2", target="lab:x", state="committed", created_at="2026-01-02T00:00:00",
+                             summary="tx-2: committed on 2 device(s)"))
+    r = cli_run("history", db=db)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["tx-2", "tx-1"]
+    assert lines[1].endswith("edit-config failed: error-path /interfaces/interface[name='x'] error-message bad value")
+
+
+def test_lab_verify_of_an_unknown_service_is_an_error(db, tmp_path):
+    _plan(db, "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", "--out", str(tmp_path / "p"))
+    r = cli_run("lab", "verify", str(tmp_path / "p"), str(tmp_path / "none.clab.yml"), "--service", "acme-h", db=None)
+    assert r.exit_code == 2
+    assert "--service acme-h: no such service in the plan" in r.stderr
+    assert "fix: did you mean acme-hq? services: acme-hq" in r.stderr and "Traceback" not in r.stderr
+
+
+UPGRADE = """apiVersion: fullbars.io/v1
+kind: SpeedUpgrade
+metadata:
+  name: shops-to-1g
+spec:
+  selector:
+    site: harbour-park
+  rates:
+    downstream: 1000M
+    upstream: 1000M
+"""
+
+
+def test_bulk_plan_counts_lines_then_names_some_all_with_full_or_json(db, tmp_path):
+    _plan(db, "examples/bulk/hundred-shops.yaml", "--network", "examples/network.yaml")
+    up = tmp_path / "up.yaml"
+    up.write_text(UPGRADE)
+    r = _plan(db, str(up), "--format", "json")
+    res = json.loads(r.stdout)["services"][0]["resources"]
+    changed, capped = res["changed-lines"], res["upstream-capped-by-tenure"]
+    assert len(changed) > cli.MAX_NAMES and changed == sorted(changed) and all(n.startswith("shop-") for n in changed)
+    assert 0 < len(capped) <= len(changed)
+
+    text = _plan(db, str(up)).stdout
+    row = next(ln for ln in text.splitlines() if ln.split()[:1] == ["changed-lines"])
+    assert row.split()[1] == f"{len(changed)}:"
+    assert row.endswith(f"{changed[cli.MAX_NAMES - 1]}, ... {len(changed) - cli.MAX_NAMES} more (--full)")
+    full = _plan(db, str(up), "--full").stdout
+    row = next(ln for ln in full.splitlines() if ln.split()[:1] == ["changed-lines"])
+    assert row.split(None, 2)[2] == ", ".join(changed)
+
+
+GRACE = """apiVersion: fullbars.io/v1
+kind: ArrearsGrace
+metadata:
+  name: spring-arrears
+spec:
+  selector:
+    customer:
+    - Old Town Bakry
+  arrears: {from: 2026-03, to: 2026-05}
+  keep-in-service-until: 2026-06-30
+"""
+
+
+def test_a_selector_that_matches_no_line_warns_naming_the_closest_customers(db, tmp_path):
+    _plan(db, "examples/intents/bakery-on-main.yaml", "examples/intents/acme-hq.yaml", "--network",
+          "examples/network.yaml")
+    pol = tmp_path / "grace.yaml"
+    pol.write_text(GRACE)
+    r = _plan(db, str(pol))
+    assert f"warning: spring-arrears: {pol}:7: the selector (customer Old Town Bakry) covers no line" in r.stderr
+    assert f"{pol}:7: no line has customer 'Old Town Bakry'" in r.stderr
+    assert "fix: closest customers: Old Town Bakery" in r.stderr
+    assert "ACME" not in r.stderr  # not close
+    assert "lines              0" in r.stdout
+    pol.write_text(GRACE.replace("Old Town Bakry", "Old Town Bakery").replace("spring-arrears", "bakery-grace"))
+    r = _plan(db, str(pol))
+    assert "warning" not in r.stderr and "lines              1: bakery-on-main" in r.stdout
