@@ -75,7 +75,7 @@ def _back(ep, tx: str, row: TxDeviceRow) -> tuple[str, str]:
 def _forward(ep, tx: str, row: TxDeviceRow) -> tuple[str, str]:
     """Confirm tx on one device; ("reverted", ...) when it no longer runs the new config."""
     def step(s):
-        how = confirm(s, row.kind, row.intended, tx)
+        how = confirm(s, row.kind, row.intended, row.before, tx)
         return ("confirmed", how) if how else ("reverted", "had reverted by itself (confirm timeout or restart)")
     return _on_device(ep, tx, row, step)
 

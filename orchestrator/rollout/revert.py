@@ -3,7 +3,10 @@ transaction gave it, and say how, from what running reads back (never from an <o
 
 from __future__ import annotations
 
+from lxml import etree
+
 from orchestrator.devices.registry import KINDS
+from orchestrator.netconf.compare import missing
 from orchestrator.netconf.session import CONFIRMED, Session
 from orchestrator.plan.diff import edits, schema_index
 
@@ -16,6 +19,16 @@ def differs(kind: str, live_xml: str, want_xml: str) -> bool:
     """Does the device's running config differ from want, node by node, canonically (the same
     comparison as drift and the minimal edit)?"""
     return edits(schema_index(KINDS.get(kind).models), live_xml, want_xml)[2]
+
+
+def runs_new(kind: str, live_xml: str, intended: str, before: str) -> bool:
+    """Does the device run the transaction's config? Every intended value is there (as the
+    verify step reads it back: an agent may add defaults of its own) and it is not simply back
+    at the config from before (which catches a change that only deletes)."""
+    if missing(intended, etree.fromstring(live_xml.encode())):
+        return False
+    back = bool(before) and not differs(kind, live_xml, before) and differs(kind, before, intended)
+    return not back
 
 
 def _edit_to(sess: Session, kind: str, live: str, want: str, locked: bool) -> None:
@@ -52,7 +65,7 @@ def revert(sess: Session, kind: str, before: str, persist_id: str, locked: bool 
     return "reverted by reverse edit" + (" (cancel-commit answered <ok/> and reverted nothing)" if cancelled else "")
 
 
-def confirm(sess: Session, kind: str, intended: str, persist_id: str) -> str | None:
+def confirm(sess: Session, kind: str, intended: str, before: str, persist_id: str) -> str | None:
     """Forward: confirm the transaction's pending commit. Returns how, or None when the device no
     longer runs the intended config (it reverted by itself): the caller must then undo the rest."""
     confirmed = False
@@ -61,6 +74,6 @@ def confirm(sess: Session, kind: str, intended: str, persist_id: str) -> str | N
         confirmed = True
     except Exception:
         pass  # nothing pending any more: already confirmed, or reverted
-    if differs(kind, sess.running_xml(), intended):
+    if not runs_new(kind, sess.running_xml(), intended, before):
         return None
     return "confirmed" if confirmed else "already confirmed"

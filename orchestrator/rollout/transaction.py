@@ -28,7 +28,7 @@ from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
-from orchestrator.rollout.revert import NotReverted, differs, revert
+from orchestrator.rollout.revert import NotReverted, revert, runs_new
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
 
 MAX_PARALLEL = 32
@@ -198,7 +198,7 @@ class Transaction:
             r.session.commit(persist_id=self.tx)
             c = next(x for x in self.changes if x.device == dev)
             # an agent restarted since the commit takes a confirm of nothing pending as a plain commit
-            if differs(c.kind, r.session.running_xml(), c.intended):
+            if not runs_new(c.kind, r.session.running_xml(), c.intended, r.before):
                 raise RuntimeError("after the confirming commit the device does not run the intended config")
         r.state = "confirmed" if r.state != "unchanged" else "unchanged"
 
