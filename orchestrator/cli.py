@@ -342,7 +342,8 @@ def _print_report(rep: dict) -> None:
     style = "green" if rep["outcome"] == "committed" else "red"
     out.print(rep["summary"], style=style, markup=False)
     for dev, d in sorted(rep["devices"].items()):
-        out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {d['error']}", markup=False)
+        how = f"{d['how']}. " if d.get("how") else ""
+        out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {how}{d['error']}", markup=False)
 
 
 def _recover_first(store, network) -> None:
@@ -444,6 +445,7 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
             raise FullbarsError(f"no committed transaction {tx}", fix="see `fullbars history`")
         net = _network_for(store, network) if not row.target.startswith("lab:") else None
         tgt = from_label(row.target, net)
+        _recover_first(store, net)
         changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
         rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
                           progress=_progress()).run()
@@ -467,6 +469,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         store = _store(db)
         net = _network_for(store, network) if target != "lab" else None
         tgt = _target(target, lab, net)
+        _recover_first(store, net)  # the store's record must agree with the devices before it is compared
         found = check(store, tgt)
     except FullbarsError as e:
         _fail(e)

@@ -113,9 +113,15 @@ def test_device_killed_mid_transaction_others_roll_back(five, monkeypatch):
     victim = st["nodes"]["olt-3"]["pids"][0]
     threading.Timer(1.0, lambda: os.kill(victim, signal.SIGKILL)).start()
     rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
-    assert rep["outcome"] == "rolled-back"
+    # olt-3 cannot be read back, so it is not claimed rolled back: in doubt, with its persist-id
+    assert rep["outcome"] == "in-doubt"
     assert "olt-3" in rep["failed"] and "olt-3" in rep["summary"]
+    assert rep["devices"]["olt-3"]["state"] == "in-doubt" and rep["devices"]["olt-3"]["persist_id"] == rep["tx"]
+    assert {d for d, r in rep["devices"].items() if r["state"] == "rolled-back"} == {c.device for c in changes} - {"olt-3"}
     five["lab"].up()  # olt-3 comes back with its datastore
+    from orchestrator.rollout.recover import recover
+
+    assert [r["now"] for r in recover(five["store"])] == ["rolled-back"]
     after = running_leaves(five["target"])
     assert {d: sorted(before[d] ^ after[d])[:4] for d in before if before[d] != after[d]} == {}, rep["devices"]
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
@@ -12,6 +10,7 @@ from orchestrator.intents.envelope import read_envelope, spec_digest
 from orchestrator.intents.yamlsrc import read_documents
 from orchestrator.models.instance import Located, to_tree
 from orchestrator.services.models import service_models
+from orchestrator.workers import worker_pool
 
 
 @dataclass
@@ -86,7 +85,7 @@ def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem], set[str
     workers = min(os.cpu_count() or 1, len(paths))
     if workers > 1 and size >= PARALLEL_BYTES:
         service_models()  # compile once, before forking
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with worker_pool(workers) as pool:
             outcomes = list(pool.map(_load_file, paths))
     else:
         outcomes = [_load_file(p) for p in paths]

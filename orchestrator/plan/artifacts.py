@@ -4,8 +4,12 @@ Nothing here depends on time or machine, so the same plan gives the same bytes."
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from orchestrator import settings
@@ -51,15 +55,82 @@ def service_facts(services) -> dict:
 
 
 def write(result, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    old = out / "manifest.json"
-    if old.exists():
-        try:
-            for dev in json.loads(old.read_text()).get("devices", {}).values():
-                for f in dev.get("files", {}):
-                    (out / f).unlink(missing_ok=True)
-        except (json.JSONDecodeError, AttributeError):
-            pass
+    """The plan's folder, replaced whole or not at all: written to a temporary sibling, synced,
+    then swapped in with one rename, so a process killed while writing leaves the old folder (or
+    none) whole and matching its manifest. Files the last plan did not write (a verify report
+    put there) are carried over."""
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.writing-*"):  # left by a writer that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.writing-", dir=out.parent))
+    try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~umask)  # mkdtemp makes it 0700
+        if out.is_dir():
+            _carry_over(out, tmp)
+        manifest = _write(result, tmp)
+        _sync_tree(tmp)
+        if out.exists():
+            _exchange(tmp, out)  # atomically: out is now the new plan, tmp the old one
+        else:
+            os.rename(tmp, out)
+        _sync_dir(out.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    ours = {"manifest.json", "yang"}
+    try:
+        for dev in json.loads((old / "manifest.json").read_text()).get("devices", {}).values():
+            ours.update(dev.get("files", {}))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        pass
+    for p in old.iterdir():
+        if p.name in ours:
+            continue
+        if p.is_dir():
+            shutil.copytree(p, new / p.name, copy_function=os.link)
+        else:
+            os.link(p, new / p.name)
+
+
+def _sync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(root: Path) -> None:
+    for d, _, files in os.walk(root):
+        for f in files:
+            fd = os.open(os.path.join(d, f), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _sync_dir(Path(d))
+
+
+_RENAME_EXCHANGE = 2  # <linux/fs.h>
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one step (renameat2 RENAME_EXCHANGE): a rename cannot replace a
+    non-empty directory, and two renames would leave a moment with no folder at all."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD = -100
+    if libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
+def _write(result, out: Path) -> dict:
     manifest = {"network": result.network.name, "devices": {}, "services": {}, "own_models": {}}
     own = {m.file for d in result.devices for m in KINDS.get(d.kind).models.modules
            if Path(m.file).is_relative_to(settings.OWN_YANG)}

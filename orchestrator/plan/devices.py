@@ -6,9 +6,7 @@ processes that inherit the compiled model contexts; the parent only gathers resu
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from orchestrator.devices.registry import KINDS
@@ -16,6 +14,7 @@ from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import assemble
 from orchestrator.plan.diff import edits, parse, readable, schema_index
+from orchestrator.workers import worker_pool
 
 PARALLEL_FROM = 2000  # fragments; below this, forking costs more than it saves
 
@@ -62,7 +61,7 @@ def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem
     if workers > 1 and total >= PARALLEL_FROM:
         # Big devices first, so the last one to finish is a small one.
         order = sorted(jobs, key=lambda j: -len(j.fragments))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with worker_pool(workers) as pool:
             outcomes = pool.map(build, order, chunksize=1)
             for i, (built, probs) in enumerate(outcomes, 1):
                 _collect(built, probs, results, problems)

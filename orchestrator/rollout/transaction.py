@@ -4,9 +4,10 @@ lock → edit candidate (the edit is computed against the device's live running 
 under the lock) → confirmed commit with persist-id = transaction id on all → verify (read back,
 plus the caller's checks) → confirming commit on all. Any failure on any device undoes every
 device already touched: cancel-commit, discard, or the reverse edit for devices without
-confirmed commit. The journal is written to the store before each step, so `recover` can finish
-or undo what a dead process left: a device left with an unconfirmed commit reverts by itself
-when the confirm timeout runs out.
+confirmed commit; each device is read back and the report says how it got back, or that it is
+in doubt (unreachable). The journal is written to the store before each step, so `recover` can
+finish or undo what a dead process or an unreachable device left; a transaction on a device still
+in doubt is refused. The outcome and the store's record of the devices' configs are one write.
 """
 
 from __future__ import annotations
@@ -21,14 +22,24 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from orchestrator.devices.registry import KINDS
-from lxml import etree
-
-from orchestrator.netconf.compare import leaves, missing
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.netconf.compare import missing
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
 from orchestrator.plan.diff import edits, schema_index
+from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
+from orchestrator.rollout.recover import recover
+from orchestrator.rollout.revert import NotReverted, revert, runs_new
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
 
 MAX_PARALLEL = 32
+
+
+# states after which the device may run the new config (a commit whose reply was lost included)
+COMMITTED = ("committed", "confirmed", "failed-commit", "failed-verify", "failed-confirm")
+
+
+def _also(error: str, more: str) -> str:
+    return (error + "; " if error else "") + more
 
 
 def new_id() -> str:
@@ -52,6 +63,7 @@ class DeviceResult:
     reverse: str = ""
     before: str = ""
     error: str = ""
+    how: str = ""  # how a rollback got the device back, from reading it back
     seconds: float = 0.0
     session: Session | None = field(default=None, repr=False)
 
@@ -68,7 +80,10 @@ class Journal:
             for c in changes:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
 
-    def state(self, state: str, summary: str | None = None, report: dict | None = None) -> None:
+    def state(self, state: str, summary: str | None = None, report: dict | None = None,
+              remember: list[Change] | None = None) -> None:
+        """remember: the changes whose configs become the store's record of their devices, in the
+        same store transaction as the outcome, so the journal and the store never disagree."""
         self._fault(state)
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
@@ -77,6 +92,8 @@ class Journal:
                 row.summary = summary
             if report is not None:
                 row.report = json.dumps(report, sort_keys=True)
+            if remember:
+                remember_configs(s, self.tx, row.kind, [(c.device, c.kind, c.intended) for c in remember])
 
     @staticmethod
     def _fault(state: str) -> None:
@@ -179,36 +196,50 @@ class Transaction:
         r = self.results[dev]
         if r.state == "committed" and r.strategy == CONFIRMED:
             r.session.commit(persist_id=self.tx)
+            c = next(x for x in self.changes if x.device == dev)
+            # an agent restarted since the commit takes a confirm of nothing pending as a plain commit
+            if not runs_new(c.kind, r.session.running_xml(), c.intended, r.before):
+                raise RuntimeError("after the confirming commit the device does not run the intended config")
         r.state = "confirmed" if r.state != "unchanged" else "unchanged"
 
     # --- undo ----------------------------------------------------------------------------
     def _undo(self, dev: str) -> None:
+        """Take the device back and say how, from what it runs afterwards. A device that cannot be
+        reached is left in doubt: the journal keeps it (persist-id = the transaction id) for
+        `recover`, and later transactions refuse it until then."""
         r = self.results[dev]
         if r.session is None:
+            r.state, r.how = "rolled-back", "not reached: nothing was changed on it"
             return
-        s = r.session
-        committed = r.state in ("committed", "confirmed", "failed-verify", "failed-confirm")
+        if r.state not in COMMITTED:
+            try:
+                r.session.discard()
+            except Exception:
+                pass  # a stale candidate is discarded at the next lock
+            r.state, r.how = "rolled-back", "nothing was committed (candidate discarded)"
+            return
+        c = next(x for x in self.changes if x.device == dev)
         try:
-            if r.state in ("committed", "failed-verify", "failed-confirm") and r.strategy == CONFIRMED:
-                s.cancel(self.tx)
-                if leaves(s.running()) != leaves(etree.fromstring(r.before.encode())):
-                    s.edit(r.reverse)  # <ok/> but not reverted (seen on netconfd): put the old values back
-                    s.commit()
-            elif r.state in ("committed", "confirmed", "failed-verify", "failed-confirm"):
-                s.edit(r.reverse)  # no confirmed commit to cancel: put the old values back
-                s.commit()
-            else:
-                s.discard()
+            r.how = revert(r.session, c.kind, r.before, self.tx, locked=True)
             r.state = "rolled-back"
+            return
+        except NotReverted as e:
+            r.state, r.error = "rollback-failed", _also(r.error, f"rollback: {e}")
+            return
         except Exception as e:
-            if not committed:
-                r.state = "rolled-back"  # nothing reached its running config; a stale candidate is discarded at next lock
-            elif r.strategy == CONFIRMED and r.state != "confirmed":
-                r.state = "reverting"  # unreachable with an unconfirmed commit: it reverts at the confirm timeout
-                r.error = (r.error + "; " if r.error else "") + f"unreachable, reverts by itself: {rpc_error_text(e)}"
-            else:
-                r.error = (r.error + "; " if r.error else "") + f"rollback: {rpc_error_text(e)}"
-                r.state = "rollback-failed"
+            lost = rpc_error_text(e)
+        try:  # the session broke (an agent restarted?): one fresh session before giving up
+            r.session.close()
+            r.session = Session(c.endpoint, c.kind, c.intended, r.before)
+            r.how = revert(r.session, c.kind, r.before, self.tx) + " (on a new session)"
+            r.state = "rolled-back"
+        except NotReverted as e:
+            r.state, r.error = "rollback-failed", _also(r.error, f"rollback: {e}")
+        except Exception as e:
+            r.session = None
+            r.state = IN_DOUBT
+            r.error = _also(r.error, f"unreachable while rolling back ({lost}; then {rpc_error_text(e)}): in doubt, "
+                                     f"persist-id {self.tx}; `fullbars recover` takes it back once it answers")
 
     def _close(self) -> None:
         def one(r):
@@ -220,8 +251,24 @@ class Transaction:
             list(pool.map(one, self.results.values()))
 
     # --- the whole -----------------------------------------------------------------------
+    def settle_first(self) -> None:
+        """A device an unfinished transaction may have left changed is taken back first (at the
+        endpoints of this change); one still in doubt after that is refused, named."""
+        devices = [c.device for c in self.changes]
+        if not in_doubt(self.store, devices):
+            return
+        recover(self.store, devices=devices, endpoints={c.device: c.endpoint for c in self.changes})
+        left = in_doubt(self.store, devices)
+        if left:
+            raise FullbarsError([Problem(f"{d} is in doubt since transaction {tx}: it could not be reached to finish "
+                                         f"or undo it (persist-id {tx})",
+                                         fix="bring the device back (in a lab: fullbars lab up LAB), then run "
+                                             "fullbars recover; nothing was sent to any device")
+                                 for d, tx in sorted(left.items())])
+
     def run(self) -> dict:
         devices = [c.device for c in self.changes]
+        self.settle_first()
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
@@ -258,23 +305,13 @@ class Transaction:
                     outcome = "failed"
         finally:
             self._close()
+        if any(r.state == IN_DOUBT for r in self.results.values()) and outcome == "rolled-back":
+            outcome = IN_DOUBT
         report = self.report(outcome, failed)
         self.journal.devices(list(self.results.values()))
-        self.journal.state(outcome, summary=report["summary"], report=report)
-        if outcome == "committed":
-            self._remember()
+        self.journal.state(outcome, summary=report["summary"], report=report,
+                           remember=self.changes if outcome == "committed" else None)
         return report
-
-    def _remember(self) -> None:
-        """What each device now runs becomes the baseline of later plans and drift checks."""
-        with self.store.transaction() as s:
-            for c in self.changes:
-                row = s.get(DeviceConfigRow, c.device)
-                if row is None:
-                    s.add(DeviceConfigRow(device=c.device, kind=c.kind, config=c.intended, digest=self.tx))
-                else:
-                    row.config, row.kind, row.digest, row.updated_at = c.intended, c.kind, self.tx, _now()
-            Store.audit(s, self.kind, self.tx, {"devices": [c.device for c in self.changes]})
 
     def report(self, outcome: str, failed: list[str]) -> dict:
         named = [d for d in failed if d in self.results]
@@ -284,10 +321,17 @@ class Transaction:
             why = "; ".join(f"{d}: {self.results[d].error}" for d in named)
             if "(service checks)" in failed:
                 why = (why + "; " if why else "") + "service checks: " + "; ".join(getattr(self, "check_problems", []))
-            summary = f"{self.tx}: {outcome} on all {len(self.changes)} device(s) because {why}"
+            # what each device really ended as, read back: rolled back, in doubt, or failed to roll back
+            ended: dict[str, list[str]] = {}
+            for d, r in self.results.items():
+                ended.setdefault(r.state, []).append(d)
+            said = "; ".join(f"{state} on {', '.join(sorted(devs))}" for state, devs in sorted(ended.items()))
+            summary = f"{self.tx}: {outcome} ({said}) because {why}"
         return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary, "seconds": self.timings,
-                "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error,
-                                "seconds": round(r.seconds, 3)} for d, r in self.results.items()}}
+                "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error, "how": r.how,
+                                "seconds": round(r.seconds, 3),
+                                **({"persist_id": self.tx} if r.state == IN_DOUBT else {})}
+                            for d, r in self.results.items()}}
 
 
 def history(store: Store, limit: int = 50) -> list[TransactionRow]:

@@ -1,0 +1,44 @@
+"""What the journal says about devices: which transactions are not finished, which devices are
+in doubt because of them, and the store's record of what each device was last given (written
+with a transaction's outcome, never apart from it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
+
+# a process was running these when it stopped: recover finishes or undoes them
+IN_FLIGHT = ("started", "editing", "committing", "verifying", "confirming")
+# rolled back except on devices that could not be reached: recover takes those back
+IN_DOUBT = "in-doubt"
+
+
+def unfinished(store: Store) -> list[TransactionRow]:
+    with store.transaction() as s:
+        return list(s.scalars(select(TransactionRow).where(TransactionRow.state.in_((*IN_FLIGHT, IN_DOUBT)))
+                              .order_by(TransactionRow.created_at)))
+
+
+def in_doubt(store: Store, devices) -> dict[str, str]:
+    """{device: transaction} for the given devices that an unfinished transaction may have left
+    running something else than the journal says."""
+    out: dict[str, str] = {}
+    with store.transaction() as s:
+        for tx in s.scalars(select(TransactionRow).where(TransactionRow.state.in_((*IN_FLIGHT, IN_DOUBT)))):
+            for row in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx.id, TxDeviceRow.device.in_(list(devices)))):
+                if tx.state in IN_FLIGHT or row.state == IN_DOUBT:
+                    out.setdefault(row.device, tx.id)
+    return out
+
+
+def remember_configs(s, tx: str, kind: str, configs: list[tuple[str, str, str]]) -> None:
+    """What each device now runs (device, kind, config) becomes the baseline of later plans and
+    drift checks. Called inside the store transaction that records the outcome."""
+    for device, dkind, config in configs:
+        row = s.get(DeviceConfigRow, device)
+        if row is None:
+            s.add(DeviceConfigRow(device=device, kind=dkind, config=config, digest=tx))
+        else:
+            row.config, row.kind, row.digest, row.updated_at = config, dkind, tx, _now()
+    Store.audit(s, kind, tx, {"devices": [d for d, _, _ in configs]})
