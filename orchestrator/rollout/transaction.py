@@ -27,6 +27,7 @@ from orchestrator.netconf.compare import leaves, missing
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
+from orchestrator.rollout.timing import breakdown, timed
 
 MAX_PARALLEL = 32
 
@@ -53,6 +54,7 @@ class DeviceResult:
     before: str = ""
     error: str = ""
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
 
 
@@ -147,30 +149,38 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
+        with timed(r.steps, "connect"):
+            r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
-        r.session.lock()
+        with timed(r.steps, "lock"):
+            r.session.lock()
         r.state = "locked"
-        r.before = r.session.running_xml()
-        r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
+        with timed(r.steps, "read"):
+            r.before = r.session.running_xml()
+        with timed(r.steps, "diff"):
+            r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
         if changed:
-            r.session.edit(r.edit)
+            with timed(r.steps, "edit"):
+                r.session.edit(r.edit)
         r.state = "edited" if changed else "unchanged"
 
     def _commit(self, dev: str) -> None:
         r = self.results[dev]
         if r.state == "unchanged":
             return
-        if r.strategy == CONFIRMED:
-            r.session.commit_confirmed(self.tx, self.confirm_timeout)
-        else:
-            r.session.commit()  # no confirmed commit: the reverse edit is the way back
+        with timed(r.steps, "commit"):
+            if r.strategy == CONFIRMED:
+                r.session.commit_confirmed(self.tx, self.confirm_timeout)
+            else:
+                r.session.commit()  # no confirmed commit: the reverse edit is the way back
         r.state = "committed"
 
     def _read_back(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        gone = missing(c.intended, r.session.running())
+        with timed(r.steps, "read-back"):
+            running = r.session.running()
+        gone = missing(c.intended, running)
         if gone:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
@@ -178,7 +188,8 @@ class Transaction:
     def _confirm(self, dev: str) -> None:
         r = self.results[dev]
         if r.state == "committed" and r.strategy == CONFIRMED:
-            r.session.commit(persist_id=self.tx)
+            with timed(r.steps, "confirm"):
+                r.session.commit(persist_id=self.tx)
         r.state = "confirmed" if r.state != "unchanged" else "unchanged"
 
     # --- undo ----------------------------------------------------------------------------
@@ -213,8 +224,9 @@ class Transaction:
     def _close(self) -> None:
         def one(r):
             if r.session is not None:
-                r.session.unlock()
-                r.session.close()
+                with timed(r.steps, "close"):
+                    r.session.unlock()
+                    r.session.close()
                 r.session = None
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
             list(pool.map(one, self.results.values()))
@@ -222,6 +234,7 @@ class Transaction:
     # --- the whole -----------------------------------------------------------------------
     def run(self) -> dict:
         devices = [c.device for c in self.changes]
+        self.clock = (time.perf_counter(), time.process_time())
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
@@ -285,9 +298,14 @@ class Transaction:
             if "(service checks)" in failed:
                 why = (why + "; " if why else "") + "service checks: " + "; ".join(getattr(self, "check_problems", []))
             summary = f"{self.tx}: {outcome} on all {len(self.changes)} device(s) because {why}"
+        wall0, cpu0 = getattr(self, "clock", (time.perf_counter(), time.process_time()))
         return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary, "seconds": self.timings,
+                "wall_s": round(time.perf_counter() - wall0, 3), "cpu_s": round(time.process_time() - cpu0, 3),
+                "breakdown": breakdown({d: r.steps for d, r in self.results.items()}),
                 "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error,
-                                "seconds": round(r.seconds, 3)} for d, r in self.results.items()}}
+                                "seconds": round(r.seconds, 3),
+                                "steps": {k: round(v, 4) for k, v in r.steps.items()}}
+                            for d, r in self.results.items()}}
 
 
 def history(store: Store, limit: int = 50) -> list[TransactionRow]:

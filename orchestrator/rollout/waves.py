@@ -161,7 +161,7 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
         row = {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
                "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
                "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
-               "steps_s": rep.get("seconds", {}),
+               "steps_s": rep.get("seconds", {}), "breakdown": rep.get("breakdown", {}),
                "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
         report["waves"].append(row)
         if rep["outcome"] != "committed":
