@@ -105,7 +105,8 @@ class Journal:
 
 class Transaction:
     def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
-                 confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None):
+                 confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None,
+                 sessions: dict[str, Session] | None = None):
         self.store, self.changes, self.target, self.kind = store, changes, target, kind
         self.confirm_timeout = confirm_timeout
         self.checks = checks  # callable() -> list[str] of problems, run before confirming
@@ -115,6 +116,9 @@ class Transaction:
         self.results = {c.device: DeviceResult(c.device) for c in changes}
         self.previous: dict[str, str] = {}  # what the store says each device was last given
         self.timings: dict[str, float] = {}
+        # Open sessions the caller keeps across transactions (a rollout's waves share their BNGs):
+        # taken from here instead of connecting, given back unlocked instead of closed.
+        self.sessions = sessions
 
     # --- the steps -----------------------------------------------------------------------
     def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
@@ -149,8 +153,15 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        with timed(r.steps, "connect"):
-            r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
+        kept = self.sessions.pop(dev, None) if self.sessions is not None else None
+        if kept is not None and kept.alive:
+            kept.reuse(c.kind, c.intended, self.previous.get(dev, ""))
+            r.session = kept
+        else:
+            if kept is not None:
+                kept.close()  # the device dropped it (restarted, idle timeout): connect again
+            with timed(r.steps, "connect"):
+                r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
         with timed(r.steps, "lock"):
             r.session.lock()
@@ -226,7 +237,10 @@ class Transaction:
             if r.session is not None:
                 with timed(r.steps, "close"):
                     r.session.unlock()
-                    r.session.close()
+                    if self.sessions is not None and r.session.alive:
+                        self.sessions[r.device] = r.session
+                    else:
+                        r.session.close()
                 r.session = None
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
             list(pool.map(one, self.results.values()))
