@@ -32,8 +32,7 @@ def test_apply_json_breaks_each_device_down_by_step(five):  # noqa: F811
         assert sorted(d["steps"]) == sorted(ROUND_TRIPS + ["diff"]), dev
         during = sum(v for k, v in d["steps"].items() if k != "close")  # close runs after the device's clock stops
         assert during <= d["seconds"] + 0.005, (dev, d)
-    assert list(rep["breakdown"]) == ["connect", "lock", "read", "diff", "edit", "commit", "read-back",
-                                      "confirm", "close"]
+    assert sorted(rep["breakdown"]) == sorted(ROUND_TRIPS + ["diff"])  # (JSON keys come sorted)
     for step, b in rep["breakdown"].items():
         assert b["devices"] == 5, step
         assert b["median"] <= b["max"] <= b["sum"], step
