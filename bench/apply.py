@@ -2,11 +2,16 @@
 through ansible-runner and playbooks/apply.yml) on the same lab devices with the same payloads,
 in one run. 50 devices by default: OLTs on devsim with the shared BBF chain example, and every
 fifth a BNG on netconfd with an IETF interface. Each engine starts from freshly started devices.
-Figures go to bench/results/apply.json. Usage: python bench/apply.py [N]
+fullbars' clock includes compiling the device models (the bench process has not compiled them;
+`fullbars apply` would have, while planning), and the bench counts the compilations: one per kind.
+Prints the ratio, where fullbars' time went per step (connect, lock, read, diff, edit, commit,
+read-back, confirm, close), and the load average, since other work on the machine slows both
+engines. Figures go to bench/results/apply.json. Usage: python bench/apply.py [N]
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -40,7 +45,9 @@ def payloads() -> dict[str, str]:
 def main(argv: list[str]) -> None:
     from orchestrator.lab.runtime import open_lab
     from orchestrator.resources.store import Store
+    from orchestrator.models.context import model_set
     from orchestrator.rollout.ansible import run as ansible_run
+    from orchestrator.rollout.timing import describe
     from orchestrator.rollout.targets import lab_target
     from orchestrator.rollout.transaction import Change, Transaction
 
@@ -63,25 +70,36 @@ def main(argv: list[str]) -> None:
             lab.up(timeout=300)
             target = lab_target(topo)
             changes = [Change(d, nd.kind, target.endpoint(d), body[nd.kind]) for d, nd in sorted(lab.topo.nodes.items())]
+            compiled = len(model_set.cache)
+            load = [os.getloadavg()]
             t0 = time.perf_counter()
             rep = Transaction(Store(f"sqlite:///{tmp}/store.db"), changes, target.label, confirm_timeout=120).run()
             ours = time.perf_counter() - t0
+            compiled = len(model_set.cache) - compiled
             assert rep["outcome"] == "committed", rep["summary"]
-            print(f"fullbars steps: {rep['seconds']}", flush=True)
+            print(f"fullbars: {ours:.2f} s; phases (wall): {rep['seconds']}", flush=True)
+            for line in describe(rep):
+                print(line, flush=True)
             lab.down()
             lab.up(timeout=300)  # the same fresh devices for Ansible
             target = lab_target(topo)
             t0 = time.perf_counter()
             res = ansible_run(plan_dir, target, forks=10)
             theirs = time.perf_counter() - t0
+            load.append(os.getloadavg())
             assert res["rc"] == 0 and not res["failed"], res
         finally:
             lab.down()
-    row = {"devices": n, "fullbars_s": round(ours, 2), "ansible_forks10_s": round(theirs, 2),
-           "ratio": round(theirs / ours, 1)}
+    row = {"date": dt.date.today().isoformat(), "devices": n, "fullbars_s": round(ours, 2),
+           "ansible_forks10_s": round(theirs, 2), "ratio": round(theirs / ours, 1),
+           "model_compilations": compiled, "fullbars_cpu_s": rep["cpu_s"],
+           "phases_s": rep["seconds"], "breakdown": rep["breakdown"],
+           "load_average_1_5_15": {"fullbars_start": [round(x, 2) for x in load[0]],
+                                   "ansible_end": [round(x, 2) for x in load[1]]}}
     print(f"{n} devices, one change each: fullbars transaction {row['fullbars_s']} s "
           f"(confirmed commit, read back), Ansible netconf_config forks=10 {row['ansible_forks10_s']} s: "
-          f"fullbars {row['ratio']}x faster")
+          f"fullbars {row['ratio']}x faster ({compiled} model compilations; "
+          f"load average at the start {load[0][0]:.2f}, at the end {load[1][0]:.2f})")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "apply.json").write_text(json.dumps(row, indent=2) + "\n")
 

@@ -364,6 +364,7 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
           confirm_timeout: int = typer.Option(120, "--confirm-timeout", help="Seconds a device waits for the "
                                               "confirming commit before it reverts by itself."),
           no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
+          as_json: bool = typer.Option(False, "--json", help="The transaction report, with its time per device and step, as JSON."),
           db: Optional[str] = DbOpt):
     """Plan, then give every touched device its config in one network-wide transaction."""
     from orchestrator.plan.pipeline import plan as run
@@ -395,7 +396,14 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                     record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
         _fail(e)
-    _print_report(rep)
+    if as_json:
+        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    else:
+        from orchestrator.rollout.timing import describe
+
+        _print_report(rep)
+        for line in describe(rep):
+            out.print(line, markup=False)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
 

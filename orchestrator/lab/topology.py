@@ -10,7 +10,6 @@ A node says what it is with labels: `fullbars.kind` (a device kind from the regi
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.once import once_per_key
 
 # cpe/server: a business line's ends; room: a client behind an FTTR room unit;
 # ue/enterprise: a campus slice's device and the LAN it breaks out to.
@@ -85,7 +85,7 @@ def schema_path() -> Path:
                         fix="set FULLBARS_CLAB_SCHEMA to clab.schema.json (in ../shared/containerlab)")
 
 
-@functools.lru_cache(maxsize=1)
+@once_per_key
 def _validator():
     import jsonschema
     import regex

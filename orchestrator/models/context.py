@@ -7,7 +7,6 @@ list, on a context compiled explicitly afterwards (see LAB-FACTS).
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from orchestrator import settings
 from orchestrator.errors import Problem, SetupError
+from orchestrator.once import once_per_key
 
 try:
     import _libyang
@@ -117,7 +117,7 @@ class ValidationFailed(Exception):
         return Problem(self.message, path=self.path, line=self.line, **kw)
 
 
-@functools.lru_cache(maxsize=None)
+@once_per_key
 def model_set(modules: tuple[ModuleSpec, ...]) -> ModelSet:
     return ModelSet(modules)
 

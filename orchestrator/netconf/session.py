@@ -71,6 +71,15 @@ class Session:
             raise RuntimeError(f"{ep.name} offers neither :candidate nor :writable-running")
         self.target = "running" if self.strategy == RUNNING else "candidate"
 
+    @property
+    def alive(self) -> bool:
+        """The transport is up (ncclient notices a peer that closed it)."""
+        return bool(self.m.connected)
+
+    def reuse(self, kind: str | None, *configs: str) -> None:
+        """Serve another change on this open session: its secrets come from that change's configs."""
+        self.secrets = Secrets.for_kind(kind, *configs)
+
     def running(self):
         data = self.m.get_config(source="running").data_ele
         return self.secrets.mask(data) if self.secrets else data

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import libyang
 from lxml import etree
 
 from orchestrator.models.context import module_ns
+from orchestrator.once import once_per_key
 from orchestrator.plan.assemble import NC_NS
 
 NC = f"{{{NC_NS}}}"
@@ -208,6 +208,6 @@ def _unified(a: list[str], b: list[str], label_a: str, label_b: str, context: in
     return r.stdout.splitlines()
 
 
-@functools.lru_cache(maxsize=None)
+@once_per_key
 def schema_index(models) -> SchemaIndex:
     return SchemaIndex(models)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import jinja2
 
 from orchestrator import settings
 from orchestrator.errors import FullbarsError
+from orchestrator.once import once_per_key
 
 
-@functools.lru_cache(maxsize=1)
+@once_per_key
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(settings.TEMPLATES)),
@@ -22,7 +21,7 @@ def environment() -> jinja2.Environment:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@once_per_key
 def template(kind: str, name: str) -> jinja2.Template:
     path = f"{kind}/{name}.xml.j2"
     try:

@@ -30,6 +30,7 @@ from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
 from orchestrator.rollout.revert import NotReverted, revert, runs_new
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
+from orchestrator.rollout.timing import breakdown, timed
 
 MAX_PARALLEL = 32
 
@@ -65,6 +66,7 @@ class DeviceResult:
     error: str = ""
     how: str = ""  # how a rollback got the device back, from reading it back
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
 
 
@@ -120,7 +122,8 @@ class Journal:
 
 class Transaction:
     def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
-                 confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None):
+                 confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None,
+                 sessions: dict[str, Session] | None = None):
         self.store, self.changes, self.target, self.kind = store, changes, target, kind
         self.confirm_timeout = confirm_timeout
         self.checks = checks  # callable() -> list[str] of problems, run before confirming
@@ -130,6 +133,9 @@ class Transaction:
         self.results = {c.device: DeviceResult(c.device) for c in changes}
         self.previous: dict[str, str] = {}  # what the store says each device was last given
         self.timings: dict[str, float] = {}
+        # Open sessions the caller keeps across transactions (a rollout's waves share their BNGs):
+        # taken from here instead of connecting, given back unlocked instead of closed.
+        self.sessions = sessions
 
     # --- the steps -----------------------------------------------------------------------
     def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
@@ -164,30 +170,45 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
+        kept = self.sessions.pop(dev, None) if self.sessions is not None else None
+        if kept is not None and kept.alive:
+            kept.reuse(c.kind, c.intended, self.previous.get(dev, ""))
+            r.session = kept
+        else:
+            if kept is not None:
+                kept.close()  # the device dropped it (restarted, idle timeout): connect again
+            with timed(r.steps, "connect"):
+                r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
-        r.session.lock()
+        with timed(r.steps, "lock"):
+            r.session.lock()
         r.state = "locked"
-        r.before = r.session.running_xml()
-        r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
+        with timed(r.steps, "read"):
+            r.before = r.session.running_xml()
+        with timed(r.steps, "diff"):
+            r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
         if changed:
-            r.session.edit(r.edit)
+            with timed(r.steps, "edit"):
+                r.session.edit(r.edit)
         r.state = "edited" if changed else "unchanged"
 
     def _commit(self, dev: str) -> None:
         r = self.results[dev]
         if r.state == "unchanged":
             return
-        if r.strategy == CONFIRMED:
-            r.session.commit_confirmed(self.tx, self.confirm_timeout)
-        else:
-            r.session.commit()  # no confirmed commit: the reverse edit is the way back
+        with timed(r.steps, "commit"):
+            if r.strategy == CONFIRMED:
+                r.session.commit_confirmed(self.tx, self.confirm_timeout)
+            else:
+                r.session.commit()  # no confirmed commit: the reverse edit is the way back
         r.state = "committed"
 
     def _read_back(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
-        gone = missing(c.intended, r.session.running())
+        with timed(r.steps, "read-back"):
+            running = r.session.running()
+        gone = missing(c.intended, running)
         if gone:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
@@ -195,11 +216,12 @@ class Transaction:
     def _confirm(self, dev: str) -> None:
         r = self.results[dev]
         if r.state == "committed" and r.strategy == CONFIRMED:
-            r.session.commit(persist_id=self.tx)
-            c = next(x for x in self.changes if x.device == dev)
-            # an agent restarted since the commit takes a confirm of nothing pending as a plain commit
-            if not runs_new(c.kind, r.session.running_xml(), c.intended, r.before):
-                raise RuntimeError("after the confirming commit the device does not run the intended config")
+            with timed(r.steps, "confirm"):
+                r.session.commit(persist_id=self.tx)
+                c = next(x for x in self.changes if x.device == dev)
+                # an agent restarted since the commit takes a confirm of nothing pending as a plain commit
+                if not runs_new(c.kind, r.session.running_xml(), c.intended, r.before):
+                    raise RuntimeError("after the confirming commit the device does not run the intended config")
         r.state = "confirmed" if r.state != "unchanged" else "unchanged"
 
     # --- undo ----------------------------------------------------------------------------
@@ -244,8 +266,12 @@ class Transaction:
     def _close(self) -> None:
         def one(r):
             if r.session is not None:
-                r.session.unlock()
-                r.session.close()
+                with timed(r.steps, "close"):
+                    r.session.unlock()
+                    if self.sessions is not None and r.session.alive:
+                        self.sessions[r.device] = r.session
+                    else:
+                        r.session.close()
                 r.session = None
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
             list(pool.map(one, self.results.values()))
@@ -268,6 +294,7 @@ class Transaction:
 
     def run(self) -> dict:
         devices = [c.device for c in self.changes]
+        self.clock = (time.perf_counter(), time.process_time())
         self.settle_first()
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
@@ -327,9 +354,13 @@ class Transaction:
                 ended.setdefault(r.state, []).append(d)
             said = "; ".join(f"{state} on {', '.join(sorted(devs))}" for state, devs in sorted(ended.items()))
             summary = f"{self.tx}: {outcome} ({said}) because {why}"
+        wall0, cpu0 = getattr(self, "clock", (time.perf_counter(), time.process_time()))
         return {"tx": self.tx, "outcome": outcome, "failed": named, "summary": summary, "seconds": self.timings,
+                "wall_s": round(time.perf_counter() - wall0, 3), "cpu_s": round(time.process_time() - cpu0, 3),
+                "breakdown": breakdown({d: r.steps for d, r in self.results.items()}),
                 "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error, "how": r.how,
                                 "seconds": round(r.seconds, 3),
+                                "steps": {k: round(v, 4) for k, v in r.steps.items()},
                                 **({"persist_id": self.tx} if r.state == IN_DOUBT else {})}
                             for d, r in self.results.items()}}
 

@@ -131,7 +131,6 @@ def describe(wp: dict) -> list[str]:
 def rollout(store: Store, network_file: str | None, intent_file: str, target, confirm_timeout: int = 120,
             pause: float = 0.0, progress=None, say=print) -> dict:
     from orchestrator.plan.pipeline import plan
-    from orchestrator.rollout.apply import apply
 
     preview = plan(store, network_file, [intent_file])
     changes = [s for s in preview.services if s.kind in WAVE_KINDS]
@@ -143,6 +142,20 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
     for line in describe(wp):
         say(line)
     report = {"change": change.name, "plan": wp, "waves": [], "outcome": "committed"}
+    sessions: dict = {}  # a device in several waves (a BNG) keeps its session: one SSH handshake
+    try:
+        _waves(store, change, wp, target, confirm_timeout, pause, progress, say, report, sessions)
+    finally:
+        for s in sessions.values():
+            s.close()
+    report["reached"] = sorted(reached(store, change.name))
+    return report
+
+
+def _waves(store, change, wp, target, confirm_timeout, pause, progress, say, report, sessions) -> None:
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout.apply import apply
+
     for w in wp["waves"]:
         if w is not wp["waves"][0] and pause:
             say(f"  pausing {pause:g} s before {w['name']}")
@@ -156,12 +169,13 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
             report["waves"].append({"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": [],
                                     "lines": w["lines"], "outcome": "unchanged", "seconds": 0.0})
             continue
-        rep = apply(store, result, target, confirm_timeout, progress=progress, kind="rollout")
+        rep = apply(store, result, target, confirm_timeout, progress=progress, kind="rollout", sessions=sessions)
         took = time.perf_counter() - t0
         row = {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
                "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
                "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
-               "steps_s": rep.get("seconds", {}),
+               "steps_s": rep.get("seconds", {}), "breakdown": rep.get("breakdown", {}),
+               "connected": sorted(d for d, v in rep.get("devices", {}).items() if "connect" in v.get("steps", {})),
                "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
         report["waves"].append(row)
         if rep["outcome"] != "committed":
@@ -173,5 +187,3 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
             break
         record(store, change.name, w["olts"], w["wave"], rep["tx"])
         say(f"  {w['name']}: committed on {len(result.devices)} device(s) in {took:.1f} s ({rep['tx']})")
-    report["reached"] = sorted(reached(store, change.name))
-    return report

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-
 from orchestrator import settings
 from orchestrator.models.context import ModelSet, model_set
+from orchestrator.once import once_per_key
 
 
-@functools.lru_cache(maxsize=1)
+@once_per_key
 def service_models() -> ModelSet:
     names = sorted(p.stem.split("@")[0] for p in (settings.OWN_YANG / "services").glob("*.yang"))
     return model_set(tuple((n, ()) for n in names))
