@@ -28,6 +28,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
 from orchestrator.lab.topology import Topology, load
+from orchestrator.netconf.credentials import LAB_PASSWORD_ENV
 
 DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OLT and BNG
 NETCONF_PORT = 830
@@ -194,7 +195,7 @@ class Lab:
                         netns._ip("-n", n["netns"], "route", "replace", "default", "via", gw)
 
     def _start_agents(self, st: dict, names: list[str], timeout: float, progress) -> None:
-        env = dict(os.environ, FULLBARS_LAB_PASSWORD=st["password"])
+        env = dict(os.environ, **{LAB_PASSWORD_ENV: st["password"]})
         devsim = [nm for nm in names if st["nodes"][nm]["agent"] == "devsim"]
         if devsim:
             self._fork_devsim(st, devsim, env)
@@ -238,7 +239,7 @@ class Lab:
         for nm in names:
             (Path(st["nodes"][nm]["state_dir"]) / "devsim.pid").unlink(missing_ok=True)
         r = subprocess.run([sys.executable, "-m", "orchestrator", "devsim", "--fleet", str(f), "--fork",
-                            "--user", st["user"], "--password-env", "FULLBARS_LAB_PASSWORD"],
+                            "--user", st["user"], "--password-env", LAB_PASSWORD_ENV],
                            env=env, cwd=settings.REPO, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise FullbarsError(f"lab {st['name']}: devsim could not start: {r.stderr.strip()[-500:]}")

@@ -4,6 +4,7 @@ plan. The OLT and BNG side is the gigabit BusinessBroadband line the intent name
 from __future__ import annotations
 
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.netconf import customer_secrets
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.business_broadband import BusinessBroadband
@@ -45,6 +46,7 @@ class FttrWifi(Service):
         out += self._check_unit(intent, ctx)
         out += self._check_rooms(intent, ctx)
         out += self._check_wifi(intent)
+        out += self._check_passphrase_refs(intent, ctx)
         return out
 
     def _line(self, intent, ctx):
@@ -137,6 +139,14 @@ class FttrWifi(Service):
                 out.append(Problem(f"SSID {s['name']} is offered on 6GHz, which allows WPA3 only",
                                    **intent.where(f"{where}.security"),
                                    fix="use security: wpa3, or leave 6GHz out of the SSID's bands"))
+        return out
+
+    def _check_passphrase_refs(self, intent, ctx) -> list[Problem]:
+        out = []
+        for i, s in enumerate(intent.spec["ssid"]):
+            why = customer_secrets.refusal(s["passphrase-ref"], ctx.network.secret_ref)
+            if why:
+                out.append(Problem(why[0], **intent.where(f"spec.ssid[{i}].passphrase-ref"), fix=why[1]))
         return out
 
     # --- allocation --------------------------------------------------------------------
