@@ -54,3 +54,8 @@ def customer_secret_sources() -> str:
     """Where customer secrets (intents' passphrase references) may come from: entries
     env:PREFIX*, env:NAME and file:DIR (orchestrator/netconf/customer_secrets.py reads them)."""
     return os.environ.get(CUSTOMER_SECRETS_ENV) or DEFAULT_CUSTOMER_SECRETS
+
+
+def ansible_run_dir() -> Path:
+    """Where ansible-apply keeps each run's private dir while it runs (removed after it)."""
+    return Path(os.environ.get("FULLBARS_ANSIBLE_DIR", ".fullbars/ansible")).resolve()
