@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,8 @@ def test_passphrase_is_in_no_artifact_log_output_or_store_row(studio):
     unit = Path(st["nodes"]["fttr-studio"]["state_dir"])
     # It did reach the device (so the search below can find it where it is not allowed)...
     assert SECRETS["FULLBARS_PSK_STUDIO"] in (unit / "running.xml").read_text()
+    # ... where only the lab's user can read it
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (unit / "running.xml", unit, lab.dir)] == [0o600, 0o700, 0o700]
     leaks = []
     for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
         if f.parent.parent.name == "nodes" and f.name in DATASTORES:

@@ -27,6 +27,7 @@ from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
+from orchestrator.lab.netconfd import remove_socket
 from orchestrator.lab.topology import Topology, load
 from orchestrator.netconf.credentials import LAB_PASSWORD_ENV
 
@@ -73,7 +74,8 @@ class Lab:
         return None
 
     def save_state(self, st: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # node state: datastores, host keys, logs
+        os.chmod(self.dir, 0o700)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(st, indent=2, sort_keys=True))
         os.chmod(tmp, 0o600)  # it holds the lab's NETCONF password
@@ -298,7 +300,7 @@ class Lab:
             n = st["nodes"][nm]
             netns.kill_pids(n["pids"] + netns.netns_pids(n["netns"]))
             if n.get("socket"):
-                Path(n["socket"]).unlink(missing_ok=True)
+                remove_socket(Path(n["socket"]))
         if dead:
             self._start_agents(st, dead, timeout, progress)
         if not netns.pid_alive(st.get("watcher")):
@@ -323,7 +325,7 @@ class Lab:
         netns.kill_pids(pids)
         for n in st["nodes"].values():
             if n.get("socket"):
-                Path(n["socket"]).unlink(missing_ok=True)
+                remove_socket(Path(n["socket"]))
         for kind, name in reversed(st["made"]):
             try:
                 if kind == "netns":
