@@ -11,6 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 OWN_YANG = REPO / "yang"
 TEMPLATES = REPO / "templates"
 DEFAULT_DB = "sqlite:///.fullbars/store.db"
+CUSTOMER_SECRETS_ENV = "FULLBARS_CUSTOMER_SECRETS"
+DEFAULT_CUSTOMER_SECRETS = "env:FULLBARS_PSK_*"
 
 
 def yang_path() -> list[Path]:
@@ -46,3 +48,14 @@ def search_dirs() -> list[Path]:
 
 def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("FULLBARS_DB") or DEFAULT_DB
+
+
+def customer_secret_sources() -> str:
+    """Where customer secrets (intents' passphrase references) may come from: entries
+    env:PREFIX*, env:NAME and file:DIR (orchestrator/netconf/customer_secrets.py reads them)."""
+    return os.environ.get(CUSTOMER_SECRETS_ENV) or DEFAULT_CUSTOMER_SECRETS
+
+
+def ansible_run_dir() -> Path:
+    """Where ansible-apply keeps each run's private dir while it runs (removed after it)."""
+    return Path(os.environ.get("FULLBARS_ANSIBLE_DIR", ".fullbars/ansible")).resolve()

@@ -226,7 +226,7 @@ def test_ansible_ships_the_same_artifacts(five):
     from orchestrator.rollout.ansible import inventory, run
 
     inv = inventory(five["tmp"] / "plan", five["target"], ["olt-1"])
-    assert "lookup('ansible.builtin.env'" in inv["all"]["vars"]["ansible_password"]  # never the secret itself
+    assert "ansible_password" not in str(inv)  # the password is the answer to --ask-pass, never in a file
     assert five["target"].endpoint("olt-1").creds.password not in str(inv)
     res = run(five["tmp"] / "plan", five["target"])
     assert res["rc"] == 0 and not res["failed"], res
@@ -235,3 +235,99 @@ def test_ansible_ships_the_same_artifacts(five):
     r = subprocess.run([sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(five["topo"])],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout  # Ansible gave the devices exactly what fullbars planned
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _files_holding(roots: list[Path], since: float, needles: dict[str, str], skip: tuple[Path, ...] = ()) -> list[str]:
+    """Regular files under roots, written since `since`, that contain any of the needles."""
+    found = []
+    for root in roots:
+        for d, dirs, files in os.walk(root):
+            dirs[:] = [x for x in dirs if Path(d, x) not in skip]
+            for f in files:
+                p = Path(d, f)
+                try:
+                    st = p.lstat()
+                    if not p.is_file() or p.is_symlink() or st.st_mtime < since or st.st_size > 20 << 20:
+                        continue
+                    data = p.read_bytes()
+                except OSError:
+                    continue
+                found += [f"{p}: {what}" for what, v in needles.items() if v.encode() in data]
+    return found
+
+
+def _working(pids: list[int]) -> bool:
+    """ansible-playbook has forked a worker: a task is running on a host (so its connection
+    is being made with the password) - mid-run."""
+    return sum("ansible-playbook" in _cmdline(c) for c in pids) >= 2
+
+
+def test_ansible_apply_killed_mid_run_leaves_no_secret_on_disk(five, tmp_path):
+    """SIGKILL gives no `finally`: ansible-apply's runner dir then stays until the next start,
+    and it must hold nothing secret: neither the device password nor the rest of fullbars'
+    environment (device credentials, customer secrets)."""
+    plan, topo = five["tmp"] / "plan", five["topo"]
+    needles = {"lab NETCONF password": five["target"].endpoint("olt-1").creds.password,
+               "device credential": "kill-test-Netconf-1f7a", "customer secret": "kill-test-Psk-2e9c"}
+    runs = tmp_path / "ansible-runs"
+    env = dict(os.environ, FULLBARS_DB=five["db"], FULLBARS_ANSIBLE_DIR=str(runs),
+               FULLBARS_NETCONF_PASSWORD=needles["device credential"], FULLBARS_PSK_KILLTEST=needles["customer secret"])
+    argv = [sys.executable, "-m", "orchestrator", "ansible-apply", str(plan), "--target", "lab", "--lab", str(topo),
+            "--forks", "1"]
+    since = time.time() - 1
+    log = tmp_path / "ansible-apply.out"
+    with open(log, "wb") as out:
+        p = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    seen: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and p.poll() is None:
+            seen = _descendants(p.pid)
+            if _working(seen):
+                break
+            time.sleep(0.05)
+        assert p.poll() is None, f"ansible-apply ended before it could be killed mid-run: {log.read_text()}"
+        assert _working(seen), "Ansible started no task within 90 s"
+        seen = _descendants(p.pid)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(2)  # what it left running (ansible-playbook, its connections) gets the hang-up
+    finally:
+        for c in seen:  # by the pids this test saw, never by name
+            try:
+                os.kill(c, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    leaks = _files_holding([Path("/tmp"), REPO, Path.home() / ".ansible"], since, needles,
+                           skip=(REPO / ".git", REPO / ".venv"))
+    assert leaks == []  # no secret in any place it writes ...
+    left = sorted(x.name for x in runs.glob("run-*"))
+    assert len(left) == 1, left  # ... though, killed before its `finally`, its dir is still there
+    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(runs.glob("run-*")) == []  # the next start removed the leftover, and its own dir at the end
+    assert _files_holding([Path("/tmp"), REPO, Path.home() / ".ansible"], since, needles,
+                          skip=(REPO / ".git", REPO / ".venv")) == []

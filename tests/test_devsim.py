@@ -309,3 +309,70 @@ def test_public_key_login_and_startup_datastore(tmp_path):
     finally:
         proc.terminate()
         proc.wait()
+
+
+# --- exposure: datastore modes and login throttling -------------------------------------------
+
+def test_datastores_and_state_dir_are_private(tmp_path):
+    """The datastores carry secrets (an FTTR unit's passphrases): 0600 in a 0700 dir, also
+    for files an older devsim left world-readable."""
+    import os
+    import stat
+
+    from orchestrator.devsim.device import Device
+
+    d = tmp_path / "s"
+    d.mkdir(mode=0o755)
+    (d / "running.xml").write_text("<config xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'/>")
+    os.chmod(d / "running.xml", 0o644)
+    dev = Device("d", KINDS.get("bng-ietf"), d)
+    dev.save("candidate")
+    dev.save("running")
+    mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in d.iterdir()}
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert mode == {"running.xml": 0o600, "candidate.xml": 0o600}
+
+
+def test_login_throttle_waits_longer_per_failure_per_peer():
+    """One function, its clock and sleep replaced: what each attempt is made to wait."""
+    import asyncio
+
+    from orchestrator.devsim.throttle import LoginThrottle
+
+    now, waits = [0.0], []
+
+    async def sleep(s):
+        waits.append(round(s, 3))
+        now[0] += s
+
+    t = LoginThrottle(base=0.5, cap=4.0, clock=lambda: now[0], sleep=sleep)
+
+    async def tries():
+        out = [await t.attempt("10.0.0.1", "u", lambda: False) for _ in range(6)]
+        out.append(await t.attempt("10.0.0.2", "u", lambda: False))  # another peer: not held back
+        out.append(await t.attempt("10.0.0.1", "u", lambda: True))  # the right password still gets in ...
+        out.append(await t.attempt("10.0.0.1", "u", lambda: False))  # ... and clears the count
+        return out
+
+    assert asyncio.run(tries()) == [False] * 6 + [False, True, False]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # before failures 2..6, then the success; none for 10.0.0.2
+
+
+def test_devsim_throttles_failed_logins_and_logs_no_password(tmp_path):
+    from ncclient import manager
+    from ncclient.transport.errors import AuthenticationError
+
+    a = DevsimAgent(tmp_path / "d", kind="bng-ietf", password="right-Pass-77q").start()
+    try:
+        for wrong in ("wrong-Pass-1", "wrong-Pass-2", "wrong-Pass-3"):
+            with pytest.raises(AuthenticationError):
+                manager.connect(host=a.host, port=a.port, username="fullbars", password=wrong, hostkey_verify=False,
+                                look_for_keys=False, allow_agent=False, timeout=20)
+        a.connect().close_session()  # the right password after the waits
+    finally:
+        a.stop()
+    log = a.proc.stderr.read().decode()
+    waits = re.findall(r"login failed for user 'fullbars' from 127\.0\.0\.1 \(failure (\d)\): its next attempt "
+                       r"waits ([\d.]+) s", log)
+    assert waits == [("1", "0.5"), ("2", "1.0"), ("3", "2.0")], log
+    assert "Pass" not in log

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import EXAMPLES, cli, yanglint_device
+from conftest import EXAMPLES, cli, snapshot, yanglint_device
+from orchestrator.errors import FullbarsError
 
 FTTR = {"f": "urn:fullbars:yang:fullbars-fttr", "if": "urn:ietf:params:xml:ns:yang:ietf-interfaces"}
 INTENTS = [str(EXAMPLES / "fttr/studio-line.yaml"), str(EXAMPLES / "fttr/studio-wifi.yaml")]
@@ -65,17 +66,17 @@ def test_passphrases_are_references_in_config_and_plan_output(planned, monkeypat
     ssids = {s.findtext("f:name", namespaces=FTTR): (s.findtext("f:opmode", namespaces=FTTR),
                                                      s.findtext("f:wpa3-psk", namespaces=FTTR), s.findtext("f:mfp", namespaces=FTTR))
              for s in t.iterfind("f:fttr/f:ssid", FTTR)}
-    assert ssids == {"Studio": ("WPA3_SAE", "env:STUDIO_WIFI_PSK", "true"),
-                     "Studio-Guest": ("WPA3_2_SAE_TRANSITION", "env:STUDIO_GUEST_PSK", "true")}
-    assert "passphrase-ref env:STUDIO_WIFI_PSK" in stdout
+    assert ssids == {"Studio": ("WPA3_SAE", "env:FULLBARS_PSK_STUDIO", "true"),
+                     "Studio-Guest": ("WPA3_2_SAE_TRANSITION", "env:FULLBARS_PSK_STUDIO_GUEST", "true")}
+    assert "passphrase-ref env:FULLBARS_PSK_STUDIO" in stdout
 
 
 def test_yanglint_refuses_an_ssid_without_its_passphrase(planned, yanglint):
     """The model's own rule, checked by an independent tool: WPA3-SAE needs wpa3-psk."""
     out, _ = planned
     text = (out / "fttr-studio.xml").read_text()
-    assert "<wpa3-psk>env:STUDIO_GUEST_PSK</wpa3-psk>" in text
-    (out / "fttr-studio.xml").write_text(text.replace("<wpa3-psk>env:STUDIO_GUEST_PSK</wpa3-psk>", ""))
+    assert "<wpa3-psk>env:FULLBARS_PSK_STUDIO_GUEST</wpa3-psk>" in text
+    (out / "fttr-studio.xml").write_text(text.replace("<wpa3-psk>env:FULLBARS_PSK_STUDIO_GUEST</wpa3-psk>", ""))
     r = yanglint_device(yanglint, out, "fttr-studio")
     assert r.returncode != 0 and "wpa3-psk" in r.stderr
 
@@ -120,8 +121,8 @@ def test_edit_gets_the_value_and_replies_are_masked(planned, monkeypatch):
     from orchestrator.netconf.secrets import MASK, Secrets
 
     out, _ = planned
-    monkeypatch.setenv("STUDIO_WIFI_PSK", "s3cret-studio-pass")
-    monkeypatch.setenv("STUDIO_GUEST_PSK", "s3cret-guest-pass")
+    monkeypatch.setenv("FULLBARS_PSK_STUDIO", "s3cret-studio-pass")
+    monkeypatch.setenv("FULLBARS_PSK_STUDIO_GUEST", "s3cret-guest-pass")
     intended = (out / "fttr-studio.xml").read_text()
     sec = Secrets.for_kind("fttr", intended)
     assert Secrets.for_kind("olt-bbf", intended) is None  # kinds without secret leaves: nothing to do
@@ -130,8 +131,8 @@ def test_edit_gets_the_value_and_replies_are_masked(planned, monkeypatch):
     reply = etree.fromstring(wire.replace("s3cret-guest-pass", "set-by-someone-else").encode())
     masked = etree.tostring(sec.mask(reply), encoding="unicode")
     assert "s3cret" not in masked and "set-by-someone-else" not in masked
-    assert "env:STUDIO_WIFI_PSK" in masked and MASK in masked
-    assert sec.scrub('invalid value "s3cret-studio-pass"') == 'invalid value "(the value of env:STUDIO_WIFI_PSK)"'
+    assert "env:FULLBARS_PSK_STUDIO" in masked and MASK in masked
+    assert sec.scrub('invalid value "s3cret-studio-pass"') == 'invalid value "(the value of env:FULLBARS_PSK_STUDIO)"'
     with pytest.raises(Exception) as e:
         sec.fill(masked)  # a masked value cannot be sent back: fullbars does not know it
     assert "no reference" in str(e.value) and "set-by-someone-else" not in str(e.value)
@@ -142,11 +143,83 @@ def test_unset_secret_names_the_reference_only(planned, monkeypatch):
     from orchestrator.netconf.secrets import Secrets
 
     out, _ = planned
-    monkeypatch.delenv("STUDIO_WIFI_PSK", raising=False)
+    monkeypatch.delenv("FULLBARS_PSK_STUDIO", raising=False)
     sec = Secrets.for_kind("fttr", (out / "fttr-studio.xml").read_text())
     with pytest.raises(FullbarsError) as e:
         sec.fill((out / "fttr-studio.xml").read_text())
-    assert "env:STUDIO_WIFI_PSK names an unset environment variable" in e.value.render()
+    assert "env:FULLBARS_PSK_STUDIO names an unset environment variable" in e.value.render()
+
+
+def _with_ssid_ref(tmp_path, ref: str) -> str:
+    text = Path(INTENTS[1]).read_text()
+    assert "passphrase-ref: env:FULLBARS_PSK_STUDIO\n" in text
+    f = tmp_path / "studio-wifi.yaml"
+    f.write_text(text.replace("passphrase-ref: env:FULLBARS_PSK_STUDIO\n", f"passphrase-ref: {ref}\n"))
+    return str(f)
+
+
+def test_passphrase_naming_the_netconf_credential_is_refused_and_changes_nothing(tmp_path, db, monkeypatch):
+    """Issue 19: a guest SSID whose passphrase was the operator's NETCONF password."""
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "operator-Netconf-9z")
+    assert cli("plan", INTENTS[0], "--network", str(EXAMPLES / "network.yaml"), db=db).exit_code == 0
+    before = snapshot(db)
+    intent = _with_ssid_ref(tmp_path, "env:FULLBARS_NETCONF_PASSWORD")
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    for r in (cli("plan", INTENTS[0], intent, "--network", str(EXAMPLES / "network.yaml"), db=db),
+              CliRunner().invoke(app, ["validate", INTENTS[0], intent, "--network", str(EXAMPLES / "network.yaml")])):
+        assert r.exit_code == 2, r.stdout
+        assert (f"{intent}:24: the secret reference env:FULLBARS_NETCONF_PASSWORD names the NETCONF credential "
+                "of the network description") in r.stderr, r.stderr
+        assert "at: spec.ssid[0].passphrase-ref" in r.stderr and "fix: put the passphrase where" in r.stderr
+        assert "operator-Netconf-9z" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert snapshot(db) == before
+
+
+def test_customer_secret_sources_confine_env_and_files(tmp_path, monkeypatch):
+    from orchestrator.netconf import customer_secrets as cs
+
+    psk = tmp_path / "psk"
+    psk.mkdir()
+    (psk / "studio").write_text("studio-Pass-123\n")
+    (tmp_path / "outside").write_text("not-for-customers")
+    (psk / "escape").symlink_to(tmp_path / "outside")
+    (psk / "inside").symlink_to(psk / "studio")
+    monkeypatch.setenv("FULLBARS_CUSTOMER_SECRETS", f"env:FULLBARS_PSK_*, env:SHOP_GUEST_PSK file:{psk}")
+    monkeypatch.setenv("FULLBARS_PSK_A", "a-Pass-456")
+    monkeypatch.setenv("SHOP_GUEST_PSK", "shop-Pass-789")
+    monkeypatch.setenv("SHOP_GUEST_PSK2", "not-allowed")
+    assert cs.value("env:FULLBARS_PSK_A") == "a-Pass-456" and cs.value("env:SHOP_GUEST_PSK") == "shop-Pass-789"
+    assert cs.value(f"file:{psk}/studio") == "studio-Pass-123" == cs.value(f"file:{psk}/inside")
+    assert cs.refusal("env:FULLBARS_PSK_A", device_ref="env:FULLBARS_NETCONF_PASSWORD") is None
+    for ref in ("env:SHOP_GUEST_PSK2", "env:HOME", f"file:{psk}/escape", f"file:{psk}/../outside",
+                f"file:{tmp_path}/outside", f"file:{psk}", "env:FULLBARS_LAB_PASSWORD"):
+        assert cs.refusal(ref) is not None, ref
+        with pytest.raises(FullbarsError) as e:
+            cs.value(ref)  # refused again when the value would be read, whatever stored the reference
+        assert "not-for-customers" not in e.value.render() and "fix: put the passphrase where" in e.value.render()
+    monkeypatch.setenv("FULLBARS_CUSTOMER_SECRETS", "env:*")  # a prefix that names every variable
+    with pytest.raises(FullbarsError) as e:
+        cs.value("env:FULLBARS_PSK_A")
+    assert "FULLBARS_CUSTOMER_SECRETS has an entry 'env:*' that is no secret source" in e.value.render()
+
+
+def test_a_journalled_reference_outside_the_sources_is_not_filled(planned, monkeypatch):
+    """A reference that reached a config some other way (an old journal row, a store edited by
+    hand) is checked again as the edit is sent: the value never goes on the wire."""
+    from orchestrator.netconf.secrets import Secrets
+
+    out, _ = planned
+    monkeypatch.setenv("FULLBARS_PSK_STUDIO", "s3cret-studio-pass")
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "operator-Netconf-9z")
+    text = (out / "fttr-studio.xml").read_text().replace("env:FULLBARS_PSK_STUDIO_GUEST", "env:FULLBARS_NETCONF_PASSWORD")
+    sec = Secrets.for_kind("fttr", text)
+    with pytest.raises(FullbarsError) as e:
+        sec.fill(text)
+    assert "env:FULLBARS_NETCONF_PASSWORD names a variable outside" in e.value.render()
+    assert "operator-Netconf-9z" not in e.value.render()
 
 
 def test_fttr_model_passes_pyang_lint_as_our_other_models_do():

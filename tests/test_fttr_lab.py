@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from conftest import EXAMPLES, cli, snapshot
 from test_lab import _require_lab_tools
 
-SECRETS = {"STUDIO_WIFI_PSK": "lab-studio-Pass-7f3a9", "STUDIO_GUEST_PSK": "lab-guest-Pass-c41d2"}
+SECRETS = {"FULLBARS_PSK_STUDIO": "lab-studio-Pass-7f3a9", "FULLBARS_PSK_STUDIO_GUEST": "lab-guest-Pass-c41d2"}
 INTENTS = [str(EXAMPLES / "fttr/studio-line.yaml"), str(EXAMPLES / "fttr/studio-wifi.yaml")]
 # The devices' own datastores hold the passphrase: that is where it must arrive.
 DATASTORES = {"running.xml", "candidate.xml", "startup.xml"}
@@ -102,13 +103,13 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     ns = st["nodes"]["room-studio-wifi-lounge"]["netns"]
     assert netns.netns_exec(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", server], capture_output=True).returncode != 0
     # rotated outside fullbars: drift says so at the leaf, without either value
-    os.environ["STUDIO_WIFI_PSK"] = "rotated-Pass-0b77e"
+    os.environ["FULLBARS_PSK_STUDIO"] = "rotated-Pass-0b77e"
     try:
         r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
     finally:
-        os.environ["STUDIO_WIFI_PSK"] = SECRETS["STUDIO_WIFI_PSK"]
+        os.environ["FULLBARS_PSK_STUDIO"] = SECRETS["FULLBARS_PSK_STUDIO"]
     outputs.append(r.stdout + r.stderr)
-    assert "/fttr/ssid[name='Studio']/wpa3-psk: intended 'env:STUDIO_WIFI_PSK'" in r.stdout, r.stdout
+    assert "/fttr/ssid[name='Studio']/wpa3-psk: intended 'env:FULLBARS_PSK_STUDIO'" in r.stdout, r.stdout
     assert "rotated-Pass" not in r.stdout
     # rollback of the change: the journal's "before" holds references, filled again when sent
     tx = re.search(r"(tx-\S+): committed", changed).group(1)
@@ -116,7 +117,7 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     outputs.append(r.stdout + r.stderr)
     assert r.exit_code == 0 and "committed" in r.stdout, r.stdout + r.stderr
     running = (Path(lab.load_state()["nodes"]["fttr-studio"]["state_dir"]) / "running.xml").read_text()
-    assert "<name>room-lounge</name>" in running and SECRETS["STUDIO_WIFI_PSK"] in running
+    assert "<name>room-lounge</name>" in running and SECRETS["FULLBARS_PSK_STUDIO"] in running
     r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
     outputs.append(r.stdout + r.stderr)
     assert "fttr-studio: in sync" in r.stdout, r.stdout
@@ -127,7 +128,9 @@ def test_passphrase_is_in_no_artifact_log_output_or_store_row(studio):
     st = lab.load_state()
     unit = Path(st["nodes"]["fttr-studio"]["state_dir"])
     # It did reach the device (so the search below can find it where it is not allowed)...
-    assert SECRETS["STUDIO_WIFI_PSK"] in (unit / "running.xml").read_text()
+    assert SECRETS["FULLBARS_PSK_STUDIO"] in (unit / "running.xml").read_text()
+    # ... where only the lab's user can read it
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (unit / "running.xml", unit, lab.dir)] == [0o600, 0o700, 0o700]
     leaks = []
     for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
         if f.parent.parent.name == "nodes" and f.name in DATASTORES:

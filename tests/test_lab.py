@@ -186,6 +186,7 @@ def test_two_labs_side_by_side_and_down_leaves_nothing(harbour, tmp_path):
     assert not any(netns.netns_exists(n["netns"]) for n in st["nodes"].values())
     assert not netns.link_exists(st["bridge"])
     assert not second.dir.exists()
+    assert [n["socket"] for n in st["nodes"].values() if n.get("socket") and Path(n["socket"]).parent.exists()] == []
     assert subprocess.run(["id", st["user"]], capture_output=True).returncode != 0
 
 

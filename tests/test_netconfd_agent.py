@@ -115,3 +115,66 @@ def test_netconfd_agent_answers_netconf_over_ssh_and_cleans_up(tmp_path, monkeyp
     assert not agent.is_alive()
     time.sleep(0.05)
     assert not idle.connected
+
+
+def test_lab_login_gets_netconf_only_and_the_socket_is_private(tmp_path):
+    """Issue 19: any local user could open a superuser NETCONF session through netconfd's
+    world-writable socket, and the lab's SSH login gave a shell."""
+    import stat
+
+    import paramiko
+
+    missing = missing_packages()
+    if missing:
+        pytest.fail(f"the lab NETCONF agent needs Debian packages: apt-get install -y {' '.join(missing)}")
+    if os.geteuid() != 0:
+        pytest.fail("the lab NETCONF agent needs root (network namespaces, sshd)")
+    slot = (os.getpid() + 1) % 16384
+    base = ipaddress.ip_address("198.19.0.0") + 4 * slot
+    name = f"fbs{os.getpid()}"[:13]
+    password = secrets.token_urlsafe(16)
+    user_existed = _user_exists(name)
+    agent = NetconfdAgent(name, tmp_path / "agent", str(base + 1), 30, str(base + 2), username=name, password=password)
+    try:
+        agent.start()
+        login = pwd.getpwnam(name)
+        sock, sock_dir = agent.socket_path.lstat(), agent.socket_path.parent.lstat()
+        assert stat.S_ISSOCK(sock.st_mode) and stat.S_IMODE(sock.st_mode) == 0o600
+        assert (sock.st_uid, sock_dir.st_uid, stat.S_IMODE(sock_dir.st_mode)) == (login.pw_uid, login.pw_uid, 0o700)
+        assert stat.S_IMODE(agent.state_dir.stat().st_mode) == 0o700
+        # another local user cannot reach the socket
+        probe = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1])\n"
+                 "    print('connected')\nexcept OSError as e:\n    print('refused', e.errno)")
+        r = subprocess.run(["python3", "-c", probe, str(agent.socket_path)], user="nobody", group="nogroup",
+                           capture_output=True, text=True, timeout=10)
+        assert r.stdout.startswith("refused 13"), r.stdout + r.stderr  # EACCES
+
+        ssh = paramiko.SSHClient()
+        ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        ssh.connect(agent.address, port=agent.port, username=name, password=password, look_for_keys=False,
+                    allow_agent=False, timeout=10)
+        try:
+            chan = ssh.get_transport().open_session()
+            chan.exec_command("echo shell-reached; id")
+            chan.settimeout(5)
+            got = b""
+            try:
+                while b"</hello>" not in got and b"shell-reached" not in got:
+                    data = chan.recv(65536)
+                    if not data:
+                        break
+                    got += data
+            except TimeoutError:
+                pass
+            chan.close()
+            assert b"shell-reached" not in got and b"uid=" not in got
+            assert b"<hello" in got and b"capability" in got  # the forced command: NETCONF, whatever was asked
+            with pytest.raises(paramiko.ChannelException):
+                ssh.get_transport().open_channel("direct-tcpip", ("127.0.0.1", 22), ("127.0.0.1", 40000))
+        finally:
+            ssh.close()
+    finally:
+        agent.stop()
+        if not user_existed and _user_exists(name):
+            subprocess.run(["userdel", name], check=True)
+    assert not agent.socket_path.parent.exists()

@@ -47,7 +47,13 @@ class Device:
         self.models = kind.models
         self.index = schema_index(self.models)
         self.dir = Path(state_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # The datastores hold whatever secrets the config carries (a WiFi passphrase): only the
+        # user running the device may read them, also files an older devsim left readable.
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        for f in self.dir.iterdir():
+            if f.is_file() and not f.is_symlink():
+                os.chmod(f, 0o600)
         self.ds = {n: self._load(n) for n in DATASTORES}
         if not (self.dir / "candidate.xml").exists():
             self.ds["candidate"] = copy.deepcopy(self.ds["running"])
@@ -66,7 +72,9 @@ class Device:
 
     def _write(self, name: str, data: bytes) -> None:
         tmp = self.dir / f".{name}.tmp"
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # a tmp file left by a crash keeps its old mode otherwise
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hmac
 import datetime as dt
 import itertools
 import logging
@@ -23,6 +24,7 @@ from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
+from orchestrator.devsim.throttle import LoginThrottle
 
 log = logging.getLogger("fullbars.devsim")
 Q = f"{{{NC}}}"
@@ -36,6 +38,7 @@ class Auth:
 
     def __init__(self, user: str | None = None, password: str | None = None, authorized_keys: str | None = None):
         self.user, self.password, self.authorized_keys = user, password, authorized_keys
+        self.throttle = LoginThrottle()
 
 
 class _Server(asyncssh.SSHServer):
@@ -54,8 +57,11 @@ class _Server(asyncssh.SSHServer):
     def password_auth_supported(self) -> bool:
         return self.auth.password is not None
 
-    def validate_password(self, username: str, password: str) -> bool:
-        return username == self.auth.user and password == self.auth.password
+    async def validate_password(self, username: str, password: str) -> bool:
+        peer = str((self.conn.get_extra_info("peername") or ("?",))[0])
+        return await self.auth.throttle.attempt(
+            peer, username,
+            lambda: username == self.auth.user and hmac.compare_digest(password.encode(), self.auth.password.encode()))
 
     def public_key_auth_supported(self) -> bool:
         return self.auth.authorized_keys is not None

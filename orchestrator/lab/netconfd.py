@@ -19,14 +19,20 @@ Things left on the machine on purpose (shared by every agent, harmless when idle
   shell, so nologin would not do), and sets its password with chpasswd. A user carrying that
   comment has its password (re)set by start(); any other existing user is used as it is, its
   password untouched. Remove it with `userdel <username>` when no lab uses it.
-* /run/fullbars-lab/ (0755) holding the per-agent sockets `<name>.sock` (each removed by stop()).
-  The socket lives there, not in state_dir, because netconf-subsystem runs as the login user and
-  must reach it (pytest's tmp dirs are 0700 root), and a UNIX socket path is at most 107 bytes.
+* /run/fullbars-lab/ (0755) holding a dir per agent, `<name>/` (0700, owned by the login user),
+  with its socket `ncx.sock` (0600, owned by the login user; both removed by stop()). The socket
+  lives there, not in state_dir, because netconf-subsystem runs as the login user and must reach
+  it (state_dir is 0700 root), and a UNIX socket path is at most 107 bytes. netconfd makes the
+  socket world-writable, and whoever connects to it gets a superuser session without a password:
+  the private dir is what keeps other local users out.
 * /run/sshd, sshd's privilege-separation directory, if it was missing.
 * root's ~/.yuma/ (empty): netconfd creates it at every start, whatever $HOME says.
 
-state_dir keeps startup.xml (the committed configuration) and the SSH host key, so an agent
+state_dir (0700) keeps startup.xml (the committed configuration) and the SSH host key, so an agent
 restarted on the same state_dir comes back with its configuration and the same host key.
+
+The login user gets the NETCONF subsystem and nothing else: sshd forces the subsystem's command
+for any session (a shell or exec request gets a NETCONF hello), with no PTY and no forwarding.
 """
 
 from __future__ import annotations
@@ -118,6 +124,14 @@ def ensure_login_user(username: str, password: str) -> None:
         _users_ready[username] = password
 
 
+def remove_socket(path: Path) -> None:
+    """An agent's socket and the private dir holding it."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    if path.name == "ncx.sock" and path.parent.is_dir():  # not a socket straight in RUN_DIR (older labs)
+        shutil.rmtree(path.parent)
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -145,7 +159,7 @@ class NetconfdAgent:
         self.username, self.password = username, password
         self.modules = [Path(m).resolve() for m in modules]
         self.hello_timeout, self.stop_grace = hello_timeout, stop_grace
-        self.socket_path = Path(run_dir) / f"{name}.sock"
+        self.socket_path = Path(run_dir) / name / "ncx.sock"
         if len(os.fsencode(self.socket_path)) > 107 or any(c in str(self.socket_path) for c in " \t\"'"):
             raise ValueError(f"socket path {self.socket_path} is too long or has blanks/quotes")
         self.netns = netns or name
@@ -203,7 +217,7 @@ class NetconfdAgent:
         try:
             if self.link:
                 self.link.create()
-            self.socket_path.unlink(missing_ok=True)  # a stale one makes netconfd fail (bind: in use)
+            self._socket_dir()
             self._spawn("netconfd", self._netconfd_argv(), self.state_dir / "netconfd.out")
             self._spawn("sshd", [_which("sshd"), "-D", "-f", str(self.sshd_config), "-E", str(self.sshd_log)],
                         self.state_dir / "sshd.out")
@@ -214,7 +228,8 @@ class NetconfdAgent:
         self.start_seconds = time.monotonic() - t0
 
     def _prepare_files(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
         if not self.startup.exists():
             self.startup.write_text("<config/>\n")
         # netconfd looks for startup-cfg-txid.txt in its working directory (then ~/.yuma; it
@@ -239,15 +254,35 @@ class NetconfdAgent:
             "PermitRootLogin no",
             f"AllowUsers {self.username}",
             "PermitTTY no",
+            "DisableForwarding yes",
             "X11Forwarding no",
             "AllowTcpForwarding no",
             "AllowAgentForwarding no",
+            "AllowStreamLocalForwarding no",
+            "PermitTunnel no",
+            "PermitUserRC no",
+            "PermitUserEnvironment no",
+            "MaxAuthTries 3",
             "PrintMotd no",
             "UseDNS no",
             f'Subsystem netconf "{subsystem}"',
+            # Whatever the client asks for (shell, exec, a subsystem), it gets NETCONF.
+            f"ForceCommand {subsystem}",
             ""]))
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd refuses to start without it
-        self.socket_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    def _socket_dir(self) -> None:
+        """A fresh dir only the login user (and root) can enter, for netconfd's socket."""
+        remove_socket(self.socket_path)  # a stale socket makes netconfd fail (bind: in use)
+        self.socket_path.parent.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(mode=0o700)
+        user = pwd.getpwnam(self.username)
+        os.chown(self.socket_path.parent, user.pw_uid, user.pw_gid)
+
+    def _own_socket(self) -> None:
+        user = pwd.getpwnam(self.username)
+        os.chown(self.socket_path, user.pw_uid, user.pw_gid)
+        os.chmod(self.socket_path, 0o600)
 
     def _netconfd_argv(self) -> list[str]:
         modules = [*BASE_MODULES, *(m for m in OPTIONAL_MODULES if m.exists()), *self.modules]
@@ -283,6 +318,7 @@ class NetconfdAgent:
             if not self.socket_path.exists():
                 time.sleep(0.02)
                 continue
+            self._own_socket()
             try:
                 with socket.create_connection((self.address, self.port), timeout=0.5):
                     pass
@@ -343,11 +379,11 @@ class NetconfdAgent:
         for log in self._logs:
             log.close()
         self._logs.clear()
-        for path in (self.socket_path, self.sshd_pidfile):
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as e:
-                errors.append(f"{path}: {e}")
+        try:
+            remove_socket(self.socket_path)
+            self.sshd_pidfile.unlink(missing_ok=True)
+        except OSError as e:
+            errors.append(str(e))
         try:
             if self.link:
                 self.link.delete()

@@ -27,7 +27,9 @@ from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
+from orchestrator.lab.netconfd import remove_socket
 from orchestrator.lab.topology import Topology, load
+from orchestrator.netconf.credentials import LAB_PASSWORD_ENV
 
 DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OLT and BNG
 NETCONF_PORT = 830
@@ -72,7 +74,8 @@ class Lab:
         return None
 
     def save_state(self, st: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # node state: datastores, host keys, logs
+        os.chmod(self.dir, 0o700)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(st, indent=2, sort_keys=True))
         os.chmod(tmp, 0o600)  # it holds the lab's NETCONF password
@@ -194,7 +197,7 @@ class Lab:
                         netns._ip("-n", n["netns"], "route", "replace", "default", "via", gw)
 
     def _start_agents(self, st: dict, names: list[str], timeout: float, progress) -> None:
-        env = dict(os.environ, FULLBARS_LAB_PASSWORD=st["password"])
+        env = dict(os.environ, **{LAB_PASSWORD_ENV: st["password"]})
         devsim = [nm for nm in names if st["nodes"][nm]["agent"] == "devsim"]
         if devsim:
             self._fork_devsim(st, devsim, env)
@@ -238,7 +241,7 @@ class Lab:
         for nm in names:
             (Path(st["nodes"][nm]["state_dir"]) / "devsim.pid").unlink(missing_ok=True)
         r = subprocess.run([sys.executable, "-m", "orchestrator", "devsim", "--fleet", str(f), "--fork",
-                            "--user", st["user"], "--password-env", "FULLBARS_LAB_PASSWORD"],
+                            "--user", st["user"], "--password-env", LAB_PASSWORD_ENV],
                            env=env, cwd=settings.REPO, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise FullbarsError(f"lab {st['name']}: devsim could not start: {r.stderr.strip()[-500:]}")
@@ -297,7 +300,7 @@ class Lab:
             n = st["nodes"][nm]
             netns.kill_pids(n["pids"] + netns.netns_pids(n["netns"]))
             if n.get("socket"):
-                Path(n["socket"]).unlink(missing_ok=True)
+                remove_socket(Path(n["socket"]))
         if dead:
             self._start_agents(st, dead, timeout, progress)
         if not netns.pid_alive(st.get("watcher")):
@@ -322,7 +325,7 @@ class Lab:
         netns.kill_pids(pids)
         for n in st["nodes"].values():
             if n.get("socket"):
-                Path(n["socket"]).unlink(missing_ok=True)
+                remove_socket(Path(n["socket"]))
         for kind, name in reversed(st["made"]):
             try:
                 if kind == "netns":

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from orchestrator.errors import FullbarsError
 
+# The variable through which a lab hands its agents their login (never a command-line argument).
+LAB_PASSWORD_ENV = "FULLBARS_LAB_PASSWORD"
+
 
 @dataclass(frozen=True)
 class Credentials:

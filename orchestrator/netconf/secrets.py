@@ -1,6 +1,7 @@
 """Secret leaves (a WiFi passphrase): a device kind names them as data (`secrets:` in its kind
 file). Everything fullbars writes (plans, artifacts, diffs, store rows, logs) holds the secret
-reference there (env:VAR or file:PATH). The value is put in only in the payload of an edit as it
+reference there (env:VAR or file:PATH, confined to the operator's customer-secret sources:
+customer_secrets.py). The value is put in only in the payload of an edit as it
 is sent; what a device gives back is masked (the value becomes the reference that gave it)
 before it is compared, diffed, journaled or printed."""
 
@@ -10,7 +11,7 @@ from lxml import etree
 
 from orchestrator.errors import FullbarsError
 from orchestrator.models.context import module_ns
-from orchestrator.netconf.credentials import resolve
+from orchestrator.netconf import customer_secrets
 
 # What a secret leaf shows when its value came from no reference fullbars knows of.
 MASK = "(masked: not set by fullbars)"
@@ -22,11 +23,9 @@ def is_ref(text: str | None) -> bool:
 
 
 def secret_value(ref: str) -> str:
-    value = resolve("", ref).password
-    if value is None:
-        raise FullbarsError(f"the secret reference {ref} names a key file, not a passphrase",
-                            fix="point it at a file holding only the passphrase")
-    return value
+    """Checked against the customer-secret allow-list again as it is sent: a journal's or a
+    store's reference is as untrusted as the intent it came from."""
+    return customer_secrets.value(ref)
 
 
 class SecretLeaves:

@@ -9,7 +9,7 @@ from pathlib import Path
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope
 from orchestrator.intents.yamlsrc import read_documents
-from orchestrator.models.instance import to_tree
+from orchestrator.models.instance import Located, to_tree
 from orchestrator.services.models import service_models
 
 LINE_RATES = {"gpon": ("2488M", "1244M"), "xgs-pon": ("9953M", "9953M")}
@@ -136,12 +136,29 @@ def load_network(path: Path | str, text: str | None = None) -> Network:
         raise FullbarsError("a network description is one YAML document", file=file,
                             line=docs[1].start_mark.line + 1, fix="keep one document in the file")
     doc = read_envelope(docs[0], file, ["Network"])
-    tree, problems = to_tree(service_models(), "fullbars-network", "network", doc.spec_node, file, "spec")
+    loc = Located(file, "spec")
+    tree, problems = to_tree(service_models(), "fullbars-network", "network", doc.spec_node, file, "spec", loc)
     if problems:
         raise FullbarsError(problems)
     spec = tree.print_dict(include_implicit_defaults=True)["network"]
     tree.free()
+    _check_credentials_namespace(spec, file, {loc.names[k]: v for k, v in loc.lines.items()})
     return _build(doc.name, file, text, spec)
+
+
+def _check_credentials_namespace(spec: dict, file: str, lines: dict[str, int]) -> None:
+    """Device credentials and customer secrets live in separate namespaces: a device login an
+    intent could also name would hand it to whoever writes intents."""
+    from orchestrator.netconf.customer_secrets import sources
+
+    ref = spec.get("credentials", {}).get("secret-ref")
+    allowed = sources()
+    if ref and allowed.covers(ref):
+        raise FullbarsError(f"the NETCONF credential {ref} lies among the customer-secret sources "
+                            f"({allowed.describe()}), where any intent could name it", file=file,
+                            line=lines.get("spec.credentials.secret-ref"), path="spec.credentials.secret-ref",
+                            fix="keep device credentials outside the customer-secret sources: another "
+                                "variable or file for the NETCONF password, or a narrower allow-list")
 
 
 def _build(name: str, file: str, text: str, spec: dict) -> Network:

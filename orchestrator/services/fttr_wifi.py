@@ -8,6 +8,7 @@ import math
 import netaddr
 
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.netconf import customer_secrets
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.business_broadband import BusinessBroadband
@@ -68,6 +69,7 @@ class FttrWifi(Service):
         out += self._check_unit(intent, ctx)
         out += self._check_rooms(intent, ctx)
         out += self._check_wifi(intent)
+        out += self._check_passphrase_refs(intent, ctx)
         return out
 
     def _line(self, intent, ctx):
@@ -184,20 +186,27 @@ class FttrWifi(Service):
     @staticmethod
     def _check_passphrase(intent, ssid: dict, where: str) -> list[Problem]:
         """A passphrase already set where the reference points is checked now, not by the device
-        at apply time (which would refuse it mid-transaction). Its value is never shown."""
-        from orchestrator.netconf.secrets import secret_value
-
+        at apply time (which would refuse it mid-transaction). Its value is never shown, and it is
+        read only through the operator's customer-secret sources."""
         ref = ssid["passphrase-ref"]
         try:
-            value = secret_value(ref)
+            value = customer_secrets.value(ref)
         except FullbarsError:
-            return []  # not set yet: apply resolves it and says so if it is still missing
+            return []  # not set yet, or a reference _check_passphrase_refs refuses
         if PSK_LENGTH[0] <= len(value) <= PSK_LENGTH[1]:
             return []
         at = ref.partition(":")[2]
         return [Problem(f"the passphrase in {ref} for SSID {ssid['name']} has {len(value)} characters; a WPA "
                         f"passphrase has {PSK_LENGTH[0]} to {PSK_LENGTH[1]}", **intent.where(f"{where}.passphrase-ref"),
                         fix=f"set {at} to a passphrase of {PSK_LENGTH[0]} to {PSK_LENGTH[1]} characters")]
+
+    def _check_passphrase_refs(self, intent, ctx) -> list[Problem]:
+        out = []
+        for i, s in enumerate(intent.spec["ssid"]):
+            why = customer_secrets.refusal(s["passphrase-ref"], ctx.network.secret_ref)
+            if why:
+                out.append(Problem(why[0], **intent.where(f"spec.ssid[{i}].passphrase-ref"), fix=why[1]))
+        return out
 
     # --- allocation --------------------------------------------------------------------
     def place(self, intent, ctx):
