@@ -1,7 +1,8 @@
 """Golden error cases: tests/golden/errors/<case>/ holds the input, expected.txt what fullbars says.
 
 Inputs: network.yaml (default: examples/network.yaml), setup.yaml (planned first; must pass),
-every other *.yaml is planned and must fail. broken-template.yml, when present, plans with a
+every other *.yaml is planned and must fail. customer-secrets.txt, when present, is the operator's
+allow-list of customer-secret sources for the case ({case} standing for the case's folder). broken-template.yml, when present, plans with a
 copy of templates/ where one template is edited (file, replace, with: the text must be there),
 the way a template bug would break a config: the checks across devices must catch it.
 expected.txt is written only by scripts/regen_golden.py, never by hand.
@@ -10,6 +11,7 @@ expected.txt is written only by scripts/regen_golden.py, never by hand.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import tempfile
@@ -61,8 +63,26 @@ def run_case(name: str, db: str, command: str = "plan") -> tuple[int, str, dict,
     """(exit code, stderr, store before, store after) for the failing plan (or another command
     given the same arguments, such as validate) of one case."""
     d = ERRORS / name
-    with _templates(d):
+    with _templates(d), _customer_secrets(d):
         return _run_case(d, name, db, command)
+
+
+@contextlib.contextmanager
+def _customer_secrets(case: Path):
+    from orchestrator import settings
+
+    f = case / "customer-secrets.txt"
+    old = os.environ.get(settings.CUSTOMER_SECRETS_ENV)
+    if f.exists():
+        os.environ[settings.CUSTOMER_SECRETS_ENV] = f.read_text().strip().replace("{case}", str(case))
+    try:
+        yield
+    finally:
+        if f.exists():
+            if old is None:
+                os.environ.pop(settings.CUSTOMER_SECRETS_ENV)
+            else:
+                os.environ[settings.CUSTOMER_SECRETS_ENV] = old
 
 
 def _run_case(d: Path, name: str, db: str, command: str) -> tuple[int, str, dict, dict]:
