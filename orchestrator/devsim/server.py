@@ -135,9 +135,16 @@ class Session(asyncssh.SSHServerSession):
 
     # --- messages ----------------------------------------------------------------------
     def _message(self, raw: bytes) -> None:
+        # EOM framing leaves the line break that followed the previous message's mark in front
+        # of the next one (scrapli, OpenSSH clients); XML allows none before its declaration.
+        raw = raw.lstrip(b" \t\r\n")
         try:
             root = etree.fromstring(raw, _PARSER)
         except etree.XMLSyntaxError as exc:
+            if not self.hello_done:  # RFC 6241 8.1: no hello, no session
+                log.info("%s session %s: unreadable hello (%s); closing", self.device.name, self.id, exc)
+                self.close()
+                return
             self.in_bad_rpcs += 1
             self._reply_errors(None, [RpcError("malformed-message", f"not well-formed XML: {exc}", type="rpc")])
             return
