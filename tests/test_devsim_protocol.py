@@ -90,3 +90,110 @@ def test_line_break_before_the_xml_declaration_is_accepted(device, hello):
 def test_unreadable_hello_closes_the_session(device):
     c = RawClient(device, b"<hello xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'><capabilities>]]>]]>")
     assert c.closed()
+
+
+# --- rpc-reply and rpc-error as RFC 6241 spells them ----------------------------------------
+def _tree(reply: str):
+    from lxml import etree
+
+    return etree.fromstring(reply.split("?>", 1)[-1].encode())
+
+
+def test_every_rpc_attribute_comes_back_escaped_and_with_its_namespace(device):
+    c = RawClient(device)
+    c.send(f'<rpc message-id="a&amp;b&lt;&quot;" xmlns="{NC}" xmlns:ex="urn:example:app" ex:trace="t-1 &amp; 2">'
+           "<get-config><source><running/></source></get-config></rpc>".encode())
+    reply = _tree(c.reply())  # raises when the reply is not well-formed
+    assert reply.get("message-id") == 'a&b<"'
+    assert reply.get("{urn:example:app}trace") == "t-1 & 2"
+    c.close()
+
+
+def _error(reply: str) -> dict:
+    root = _tree(reply)
+    err = root.find(f"{{{NC}}}rpc-error")
+    assert err is not None, reply
+    out = {etree_local(e): (e.text or "").strip() for e in err if len(e) == 0}
+    info = err.find(f"{{{NC}}}error-info")
+    out.update({f"info:{etree_local(e)}": (e.text or "").strip() for e in (info if info is not None else [])})
+    return out
+
+
+def etree_local(e) -> str:
+    return e.tag.split("}", 1)[-1]
+
+
+@pytest.mark.parametrize("op,bad", [
+    ("<get-config><source><running/></source><bogus/></get-config>", "bogus"),
+    ("<get><with-defaults>report-all</with-defaults><bogus/></get>", "with-defaults"),
+    ("<lock><target><candidate/></target><force/></lock>", "force"),
+    ("<discard-changes><now/></discard-changes>", "now"),
+])
+def test_unknown_parameters_are_refused_not_ignored(device, op, bad):
+    c = RawClient(device)
+    c.send(f'<rpc message-id="1" xmlns="{NC}">{op}</rpc>'.encode())
+    err = _error(c.reply())
+    assert err["error-tag"] == "unknown-element" and err["error-type"] == "protocol", err
+    assert err["info:bad-element"] == bad
+    c.close()
+
+
+def test_a_parameter_in_a_foreign_namespace_is_an_unknown_namespace(device):
+    c = RawClient(device)
+    c.send(f'<rpc message-id="1" xmlns="{NC}"><get><x:depth xmlns:x="urn:example:x">2</x:depth></get></rpc>'.encode())
+    err = _error(c.reply())
+    assert err["error-tag"] == "unknown-namespace", err
+    assert err["info:bad-element"] == "depth" and err["info:bad-namespace"] == "urn:example:x"
+    c.close()
+
+
+def test_malformed_message_is_not_sent_on_a_base_1_0_session(device):
+    c = RawClient(device, HELLO_10)
+    c.send(f'<rpc message-id="1" xmlns="{NC}"><get-config>'.encode())
+    err = _error(c.reply())
+    assert err["error-tag"] != "malformed-message" and err["error-type"] == "rpc", err
+    c.send(GET_CONFIG)
+    assert 'message-id="7"' in c.reply()
+    c.close()
+
+
+IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+TYPE = '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+
+
+def _edit(c, inner: str) -> dict:
+    c.send(f'<rpc message-id="1" xmlns="{NC}"><edit-config><target><candidate/></target><config>'
+           f'<interfaces xmlns="{IF}">{inner}</interfaces></config></edit-config></rpc>'.encode())
+    return _error(c.reply())
+
+
+def test_error_path_names_the_list_entry_by_its_keys(device):
+    c = RawClient(device)
+    # the key follows the bad leaf: libyang has not read it yet when it fails
+    err = _edit(c, f"<interface><name>ok-1</name>{TYPE}</interface>"
+                   f"<interface><enabled>maybe</enabled><name>bad-2</name>{TYPE}</interface>")
+    assert err["error-path"] == "/ietf-interfaces:interfaces/interface[name='bad-2']/enabled", err
+    # a missing mandatory leaf is found at commit, by validation of the whole candidate
+    c.send(f'<rpc message-id="2" xmlns="{NC}"><discard-changes/></rpc>'.encode())
+    c.reply()
+    c.send(f'<rpc message-id="3" xmlns="{NC}"><edit-config><target><candidate/></target><config>'
+           f'<interfaces xmlns="{IF}"><interface><name>ok-1</name>{TYPE}</interface>'
+           f"<interface><name>no-type</name></interface></interfaces></config></edit-config></rpc>".encode())
+    assert "<ok/>" in c.reply()
+    c.send(f'<rpc message-id="4" xmlns="{NC}"><validate><source><candidate/></source></validate></rpc>'.encode())
+    err = _error(c.reply())
+    assert err["error-path"] == "/ietf-interfaces:interfaces/interface[name='no-type']/type", err
+    c.send(f'<rpc message-id="5" xmlns="{NC}"><discard-changes/></rpc>'.encode())
+    c.close()
+
+
+def test_unknown_element_and_namespace_in_config_name_the_element(device):
+    c = RawClient(device)
+    err = _edit(c, f"<interface><name>e1</name>{TYPE}<laser>on</laser></interface>")
+    assert err["error-tag"] == "unknown-element" and err["info:bad-element"] == "laser", err
+    c.send(f'<rpc message-id="1" xmlns="{NC}"><edit-config><target><candidate/></target><config>'
+           '<widgets xmlns="urn:example:nope"><w>1</w></widgets></config></edit-config></rpc>'.encode())
+    err = _error(c.reply())
+    assert err["error-tag"] == "unknown-namespace", err
+    assert err["info:bad-element"] == "widgets" and err["info:bad-namespace"] == "urn:example:nope"
+    c.close()

@@ -16,6 +16,7 @@ import libyang
 from lxml import etree
 
 from orchestrator.devices.registry import DeviceKind
+from orchestrator.devsim.errorpath import complete
 from orchestrator.devsim.rpcerror import NC, RpcError, from_libyang
 from orchestrator.plan.diff import schema_index
 
@@ -105,7 +106,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(body(root) or "", "xml", strict=True, no_state=True)
         except libyang.LibyangError as exc:
-            raise from_libyang(str(exc)) from None
+            raise complete(from_libyang(str(exc)), self.index, root) from None
         if tree is not None:
             tree.free()
 
@@ -121,7 +122,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(text, "xml", strict=True, parse_only=True)
         except libyang.LibyangError as exc:
-            raise from_libyang(str(exc)) from None
+            raise complete(from_libyang(str(exc)), self.index, stripped) from None
         if tree is not None:
             tree.free()
 

@@ -179,11 +179,12 @@ class Session(asyncssh.SSHServerSession):
             self._reply_errors(root, [RpcError("malformed-message", "an rpc holds exactly one operation", type="rpc")])
             return
         op = ops[0]
-        handler = HANDLERS.get(op.tag)
+        handler, params = HANDLERS.get(op.tag, (None, ()))
         try:
             if handler is None:
                 raise RpcError("operation-not-supported", f"operation {etree.QName(op).localname} is not supported",
                                type="protocol", info={"bad-element": etree.QName(op).localname})
+            _check_params(op, params)
             result = handler(self, op)
         except RpcError as err:
             self._reply_errors(root, [err])
@@ -199,17 +200,40 @@ class Session(asyncssh.SSHServerSession):
         if self.closing:
             self.close()
 
-    def _attrs(self, rpc) -> str:
-        if rpc is None:
-            return ""
-        return "".join(f' {k}="{v}"' for k, v in rpc.attrib.items() if not k.startswith("{"))
-
     def _reply(self, rpc, inner: str) -> None:
-        self._send(f'<rpc-reply xmlns="{NC}"{self._attrs(rpc)}>{inner}</rpc-reply>')
+        self._send(reply_open(rpc) + inner + "</rpc-reply>")
 
     def _reply_errors(self, rpc, errors: list[RpcError]) -> None:
         self.out_errors += 1
+        if not self.framer.chunked:  # RFC 6241 App. A: malformed-message is new in base:1.1, never sent to 1.0
+            for e in errors:
+                if e.tag == "malformed-message":
+                    e.tag = "operation-failed"
         self._reply(rpc, "".join(e.xml() for e in errors))
+
+
+def reply_open(rpc) -> str:
+    """<rpc-reply ...> with every attribute of the rpc, namespaced ones too (RFC 6241 4.2), escaped."""
+    reply = etree.Element(f"{Q}rpc-reply", nsmap={None: NC, **{p: u for p, u in (rpc.nsmap if rpc is not None
+                                                                                  else {}).items() if p}})
+    for k, v in (rpc.attrib.items() if rpc is not None else ()):
+        reply.set(k, v)
+    text = etree.tostring(reply, encoding="unicode")
+    return text[:-2] + ">"  # lxml writes the empty element as <rpc-reply .../>
+
+
+def _check_params(op, allowed) -> None:
+    """RFC 6241 App. A: a parameter the operation does not define is an unknown-element (or
+    unknown-namespace), never silently ignored."""
+    for c in op:
+        if not isinstance(c.tag, str) or c.tag in allowed:
+            continue
+        q = etree.QName(c)
+        if q.namespace not in {etree.QName(a).namespace for a in allowed} | {etree.QName(op).namespace}:
+            raise RpcError("unknown-namespace", f"{q.localname} ({q.namespace}) is not a parameter of {etree.QName(op).localname}",
+                           type="protocol", info={"bad-element": q.localname, "bad-namespace": q.namespace or ""})
+        raise RpcError("unknown-element", f"{q.localname} is not a parameter of {etree.QName(op).localname}",
+                       type="protocol", info={"bad-element": q.localname})
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -392,12 +416,26 @@ def op_get_schema(s: Session, op):
     return f'<data xmlns="{state.MON}">{escape(text)}</data>'
 
 
+def _p(*names: str, ns: str = NC) -> tuple[str, ...]:
+    return tuple(f"{{{ns}}}{n}" for n in names)
+
+
+# operation -> (handler, the parameters it takes)
 HANDLERS = {
-    f"{Q}get-config": op_get_config, f"{Q}get": op_get, f"{Q}edit-config": op_edit_config,
-    f"{Q}copy-config": op_copy_config, f"{Q}delete-config": op_delete_config, f"{Q}lock": op_lock,
-    f"{Q}unlock": op_unlock, f"{Q}discard-changes": op_discard, f"{Q}validate": op_validate,
-    f"{Q}commit": op_commit, f"{Q}cancel-commit": op_cancel_commit, f"{Q}close-session": op_close_session,
-    f"{Q}kill-session": op_kill_session, f"{{{state.MON}}}get-schema": op_get_schema,
+    f"{Q}get-config": (op_get_config, _p("source", "filter")),
+    f"{Q}get": (op_get, _p("filter")),
+    f"{Q}edit-config": (op_edit_config, _p("target", "default-operation", "test-option", "error-option", "config")),
+    f"{Q}copy-config": (op_copy_config, _p("target", "source")),
+    f"{Q}delete-config": (op_delete_config, _p("target")),
+    f"{Q}lock": (op_lock, _p("target")),
+    f"{Q}unlock": (op_unlock, _p("target")),
+    f"{Q}discard-changes": (op_discard, ()),
+    f"{Q}validate": (op_validate, _p("source")),
+    f"{Q}commit": (op_commit, _p("confirmed", "confirm-timeout", "persist", "persist-id")),
+    f"{Q}cancel-commit": (op_cancel_commit, _p("persist-id")),
+    f"{Q}close-session": (op_close_session, ()),
+    f"{Q}kill-session": (op_kill_session, _p("session-id")),
+    f"{{{state.MON}}}get-schema": (op_get_schema, _p("identifier", "version", "format", ns=state.MON)),
 }
 
 
