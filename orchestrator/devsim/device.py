@@ -17,6 +17,7 @@ from lxml import etree
 
 from orchestrator.devices.registry import DeviceKind
 from orchestrator.devsim.errorpath import complete
+from orchestrator.devsim.yanglib import device_models
 from orchestrator.devsim.rpcerror import NC, RpcError, from_libyang
 from orchestrator.plan.diff import schema_index
 
@@ -45,7 +46,7 @@ class Device:
     def __init__(self, name: str, kind: DeviceKind, state_dir: Path):
         self.name = name
         self.kind = kind
-        self.models = kind.models
+        self.models = device_models(kind.models)
         self.index = schema_index(self.models)
         self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +55,7 @@ class Device:
             self.ds["candidate"] = copy.deepcopy(self.ds["running"])
         self.dirty = body(self.ds["candidate"]) != body(self.ds["running"])
         self.locks: dict[str, int] = {}
+        self.lock_times: dict[str, str] = {}
         self.sessions: dict[int, object] = {}
         self.pending: Pending | None = None
         self.commits = 0
@@ -145,6 +147,7 @@ class Device:
             raise RpcError("lock-denied", "a confirmed commit of another session is pending",
                            type="protocol", info={"session-id": str(self.pending.owner)})
         self.locks[ds] = session
+        self.lock_times[ds] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def unlock(self, ds: str, session: int) -> None:
         holder = self.locks.get(ds)

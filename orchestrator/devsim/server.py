@@ -18,7 +18,7 @@ import asyncssh
 from lxml import etree
 from xml.sax.saxutils import escape
 
-from orchestrator.devsim import filters, state
+from orchestrator.devsim import filters, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
@@ -293,7 +293,7 @@ def op_get(s: Session, op):
 
     root = copy.deepcopy(s.device.ds["running"])
     add_interface_state(root, s.device)
-    for text in (state.yang_library(s.device.models),
+    for text in (yanglib.yang_library(s.device.models),
                  state.monitoring(s.device, s.device.sessions.values()),
                  state_xml(s.device)):
         frag = etree.fromstring(f"<x>{text}</x>")
@@ -409,7 +409,11 @@ def op_get_schema(s: Session, op):
     fmt = (op.findtext(f"{{{state.MON}}}format") or "yang").strip().split(":")[-1]
     if fmt != "yang":
         raise RpcError("invalid-value", f"format {fmt} is not served; ask for yang", info={"bad-element": "format"})
-    text = state.schema_text(s.device.models, ident, version)
+    hits = {r for n, r, _ in yanglib.served(s.device.models) if n == ident and (not version or r == version)}
+    if len(hits) > 1:  # RFC 6022 3.1
+        raise RpcError("operation-failed", f"{ident} is served in revisions {', '.join(sorted(hits))}: give a version",
+                       app_tag="data-not-unique", info={"bad-element": "version"})
+    text = yanglib.schema_text(s.device.models, ident, version) if hits else None
     if text is None:
         raise RpcError("invalid-value", f"no schema {ident}" + (f"@{version}" if version else ""),
                        info={"bad-element": "identifier"})
