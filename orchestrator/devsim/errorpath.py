@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 
+import libyang
 from lxml import etree
 
 from orchestrator.devsim.edit import _path
 from orchestrator.devsim.rpcerror import RpcError
+from orchestrator.models.context import module_ns
 from orchestrator.plan.diff import SchemaIndex
 
 _QUOTED = re.compile(r'"([^"]*)"')
@@ -64,3 +66,51 @@ def complete(err: RpcError, index: SchemaIndex, root) -> RpcError:
         err.info["bad-element"] = etree.QName(el).localname if el is not None else ""
         err.info["bad-namespace"] = ns
     return err
+
+
+_PRED = re.compile(r"\[([\w.-]+)=('[^']*'|\"[^\"]*\")\]")
+
+
+def _steps(path: str) -> list[str]:
+    out, cur, depth, quote = [], "", 0, None
+    for ch in path:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "/" and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    return [*out, cur]
+
+
+def netconf_path(index: SchemaIndex, path: str) -> tuple[str, dict[str, str]]:
+    """libyang's path (module names as prefixes, on the first node of each module only) as the
+    XPath RFC 6241 wants in error-path: every node and key prefixed, each prefix bound to its
+    namespace by an xmlns declaration on the element (the module name serves as prefix)."""
+    nsmap, mod, out = {}, None, []
+    for step in _steps(path):
+        if not step:
+            out.append(step)
+            continue
+        head, _, preds = step.partition("[")
+        preds = "[" + preds if preds else ""
+        if ":" in head:
+            mod, head = head.split(":", 1)
+            try:
+                nsmap[mod] = module_ns(index.ctx.get_module(mod))
+            except libyang.LibyangError:  # not a module of the device: the step stays as it was written
+                mod = None
+        if mod is None:
+            out.append(step)
+            continue
+        preds = _PRED.sub(lambda m: f"[{m.group(1) if m.group(1) == '.' else mod + ':' + m.group(1)}={m.group(2)}]",
+                          preds)
+        out.append(f"{mod}:{head}{preds}")
+    return "/".join(out), nsmap

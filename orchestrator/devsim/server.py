@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 from orchestrator.devsim import filters, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 
@@ -205,6 +206,9 @@ class Session(asyncssh.SSHServerSession):
 
     def _reply_errors(self, rpc, errors: list[RpcError]) -> None:
         self.out_errors += 1
+        for e in errors:
+            if e.path and not e.path_ns:
+                e.path, e.path_ns = netconf_path(self.device.index, e.path)
         if not self.framer.chunked:  # RFC 6241 App. A: malformed-message is new in base:1.1, never sent to 1.0
             for e in errors:
                 if e.tag == "malformed-message":
