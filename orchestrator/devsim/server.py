@@ -18,7 +18,7 @@ import asyncssh
 from lxml import etree
 from xml.sax.saxutils import escape
 
-from orchestrator.devsim import filters, state, yanglib
+from orchestrator.devsim import defaults, filters, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.errorpath import netconf_path
@@ -289,7 +289,8 @@ def _filtered(s: Session, root, op) -> str:
 
 
 def op_get_config(s: Session, op):
-    return f"<data>{_filtered(s, _source_root(s, op), op)}</data>"
+    root = defaults.report(s.device.models, _source_root(s, op), defaults.mode_of(op), config_only=True)
+    return f"<data>{_filtered(s, root, op)}</data>"
 
 
 def op_get(s: Session, op):
@@ -303,6 +304,7 @@ def op_get(s: Session, op):
         frag = etree.fromstring(f"<x>{text}</x>")
         for c in frag:
             root.append(c)
+    root = defaults.report(s.device.models, root, defaults.mode_of(op), config_only=False)
     return f"<data>{_filtered(s, root, op)}</data>"
 
 
@@ -339,7 +341,8 @@ def op_edit_config(s: Session, op):
 def op_copy_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("candidate", "startup"), "target")
     s.device.check_lock(target, s.id)
-    root = copy.deepcopy(_source_root(s, op))
+    root = defaults.report(s.device.models, copy.deepcopy(_source_root(s, op)), defaults.mode_of(op),
+                           config_only=True)
     s.device.validate(root)
     s.device.set(target, root)
 
@@ -430,10 +433,10 @@ def _p(*names: str, ns: str = NC) -> tuple[str, ...]:
 
 # operation -> (handler, the parameters it takes)
 HANDLERS = {
-    f"{Q}get-config": (op_get_config, _p("source", "filter")),
-    f"{Q}get": (op_get, _p("filter")),
+    f"{Q}get-config": (op_get_config, _p("source", "filter") + _p("with-defaults", ns=defaults.WD)),
+    f"{Q}get": (op_get, _p("filter") + _p("with-defaults", ns=defaults.WD)),
     f"{Q}edit-config": (op_edit_config, _p("target", "default-operation", "test-option", "error-option", "config")),
-    f"{Q}copy-config": (op_copy_config, _p("target", "source")),
+    f"{Q}copy-config": (op_copy_config, _p("target", "source") + _p("with-defaults", ns=defaults.WD)),
     f"{Q}delete-config": (op_delete_config, _p("target")),
     f"{Q}lock": (op_lock, _p("target")),
     f"{Q}unlock": (op_unlock, _p("target")),

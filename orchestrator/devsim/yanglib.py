@@ -23,6 +23,7 @@ DATASTORES = ("running", "candidate", "startup", "operational")
 SERVER_MODULES = (
     ("ietf-netconf", ("candidate", "confirmed-commit", "rollback-on-error", "validate", "startup", "xpath")),
     ("ietf-netconf-monitoring", ()),
+    ("ietf-netconf-with-defaults", ()),
     ("ietf-yang-library", ()),
     ("ietf-datastores", ()),
 )
