@@ -18,7 +18,8 @@ from lxml import etree
 from orchestrator.devices.registry import DeviceKind
 from orchestrator.devsim.errorpath import complete
 from orchestrator.devsim.yanglib import device_models
-from orchestrator.devsim.rpcerror import NC, RpcError, from_libyang
+from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
 from orchestrator.plan.diff import schema_index
 
 DATASTORES = ("running", "candidate", "startup")
@@ -157,6 +158,34 @@ class Device:
         del self.locks[ds]
 
     # --- changes -----------------------------------------------------------------------
+    def edit(self, target: str, session: int, config, default: str, test: str, error_opt: str) -> None:
+        """An edit (edit-config, edit-data) of `target` with the children of `config`. Without a
+        test-option the candidate is validated at commit only: an edit may leave it incomplete
+        for the next edit to finish (a leafref to an entry a later edit adds)."""
+        self.check_lock(target, session)
+        for what, value, allowed in (("default-operation", default, ("merge", "replace", "none")),
+                                     ("test-option", test, ("", "test-then-set", "set", "test-only")),
+                                     ("error-option", error_opt, ("stop-on-error", "continue-on-error",
+                                                                  "rollback-on-error"))):
+            if value not in allowed:
+                raise RpcError("invalid-value", f"{what} {value!r} is not one of {', '.join(allowed)}",
+                               type="protocol", info={"bad-element": what})
+        self.check_syntax(config)
+        work = copy.deepcopy(self.ds[target])
+        if default == "replace":
+            for c in list(work):
+                work.remove(c)
+        editor = Editor(self.index, continue_on_error=error_opt == "continue-on-error")
+        editor.apply(work, config, "merge" if default == "replace" else default)
+        if test in ("test-then-set", "test-only"):
+            self.validate(work)
+        if editor.errors:
+            if error_opt == "continue-on-error":
+                self.set(target, work)  # what succeeded stays
+            raise RpcErrors(editor.errors)
+        if test != "test-only":
+            self.set(target, work)
+
     def set(self, ds: str, root) -> None:
         self.ds[ds] = root
         if ds == "candidate":

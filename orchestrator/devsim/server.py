@@ -20,8 +20,8 @@ from xml.sax.saxutils import escape
 
 from orchestrator.devsim import defaults, filters, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
-from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.errorpath import netconf_path
+from orchestrator.devsim.operational import operational_root
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 
@@ -294,48 +294,20 @@ def op_get_config(s: Session, op):
 
 
 def op_get(s: Session, op):
-    from orchestrator.devsim.operational import add_interface_state, state_xml
-
-    root = copy.deepcopy(s.device.ds["running"])
-    add_interface_state(root, s.device)
-    for text in (yanglib.yang_library(s.device.models),
-                 state.monitoring(s.device, s.device.sessions.values()),
-                 state_xml(s.device)):
-        frag = etree.fromstring(f"<x>{text}</x>")
-        for c in frag:
-            root.append(c)
+    root = operational_root(s.device)
     root = defaults.report(s.device.models, root, defaults.mode_of(op), config_only=False)
     return f"<data>{_filtered(s, root, op)}</data>"
 
 
 def op_edit_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("candidate",), "target")
-    s.device.check_lock(target, s.id)
-    default = (op.findtext(f"{Q}default-operation") or "merge").strip()
-    if default not in ("merge", "replace", "none"):
-        raise RpcError("invalid-value", f"default-operation {default!r}", type="protocol",
-                       info={"bad-element": "default-operation"})
-    test = op.findtext(f"{Q}test-option")
-    error_opt = (op.findtext(f"{Q}error-option") or "stop-on-error").strip()
     config = op.find(f"{Q}config")
     if config is None:
         raise RpcError("missing-element", "edit-config needs <config> (:url is not supported)", type="protocol",
                        info={"bad-element": "config"})
-    s.device.check_syntax(config)
-    work = copy.deepcopy(s.device.ds[target])
-    if default == "replace":
-        for c in list(work):
-            work.remove(c)
-    editor = Editor(s.device.index, continue_on_error=error_opt == "continue-on-error")
-    editor.apply(work, config, "merge" if default == "replace" else default)
-    if test and test.strip() in ("test-then-set", "test-only"):
-        s.device.validate(work)
-    if editor.errors:
-        if error_opt == "continue-on-error":
-            s.device.set(target, work)  # what succeeded stays
-        raise RpcErrors(editor.errors)
-    if not (test and test.strip() == "test-only"):
-        s.device.set(target, work)
+    s.device.edit(target, s.id, config, (op.findtext(f"{Q}default-operation") or "merge").strip(),
+                  (op.findtext(f"{Q}test-option") or "").strip(),
+                  (op.findtext(f"{Q}error-option") or "stop-on-error").strip())
 
 
 def op_copy_config(s: Session, op):
