@@ -5,28 +5,20 @@ from __future__ import annotations
 import pytest
 from ncclient.operations.rpc import RPCError
 
-from conformance.agents import DevsimAgent
+from conformance.agents import ETH_TYPE as TYPE
+from conformance.agents import IF_NS as IF
+from conformance.agents import NC_NS as NC
+from conformance.agents import bng_session
 
-NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 TAG = "{urn:ietf:params:xml:ns:netconf:default:1.0}default"
-TYPE = '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
 
 
 @pytest.fixture(scope="module")
 def m(tmp_path_factory):
-    a = DevsimAgent(tmp_path_factory.mktemp("wd"), kind="bng-ietf").start()
-    s = a.connect()
     # e1 sets enabled to its default value, e2 leaves it out, e3 sets the other value
-    s.edit_config(target="candidate", config=(
-        f'<config xmlns="{NC}"><interfaces xmlns="{IF}">'
-        f"<interface><name>e1</name>{TYPE}<enabled>true</enabled></interface>"
-        f"<interface><name>e2</name>{TYPE}</interface>"
-        f"<interface><name>e3</name>{TYPE}<enabled>false</enabled></interface></interfaces></config>"))
-    s.commit()
-    yield s
-    s.close_session()
-    a.stop()
+    yield from bng_session(tmp_path_factory.mktemp("wd"), f"<interface><name>e1</name>{TYPE}<enabled>true</enabled>"
+                           f"</interface><interface><name>e2</name>{TYPE}</interface>"
+                           f"<interface><name>e3</name>{TYPE}<enabled>false</enabled></interface>")
 
 
 def _enabled(reply) -> dict:

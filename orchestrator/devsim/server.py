@@ -18,7 +18,7 @@ import asyncssh
 from lxml import etree
 from xml.sax.saxutils import escape
 
-from orchestrator.devsim import defaults, filters, state, yanglib
+from orchestrator.devsim import defaults, filters, nmda, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.operational import operational_root
@@ -419,6 +419,9 @@ HANDLERS = {
     f"{Q}close-session": (op_close_session, ()),
     f"{Q}kill-session": (op_kill_session, _p("session-id")),
     f"{{{state.MON}}}get-schema": (op_get_schema, _p("identifier", "version", "format", ns=state.MON)),
+    f"{{{nmda.NMDA}}}get-data": (nmda.op_get_data, _p(*nmda.PARAMS["get-data"], ns=nmda.NMDA)
+                                 + _p("with-defaults", ns=defaults.WD)),
+    f"{{{nmda.NMDA}}}edit-data": (nmda.op_edit_data, _p(*nmda.PARAMS["edit-data"], ns=nmda.NMDA)),
 }
 
 

@@ -24,6 +24,7 @@ SERVER_MODULES = (
     ("ietf-netconf", ("candidate", "confirmed-commit", "rollback-on-error", "validate", "startup", "xpath")),
     ("ietf-netconf-monitoring", ()),
     ("ietf-netconf-with-defaults", ()),
+    ("ietf-netconf-nmda", ("with-defaults",)),
     ("ietf-yang-library", ()),
     ("ietf-datastores", ()),
 )

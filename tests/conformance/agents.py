@@ -90,3 +90,23 @@ class DevsimAgent:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+ETH_TYPE = '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+
+
+def bng_session(state: Path, interfaces: str):
+    """A devsim BNG whose running config holds `interfaces` (ietf-interfaces entries) and a session
+    on it; yields the session, then stops the device."""
+    a = DevsimAgent(state, kind="bng-ietf").start()
+    s = a.connect()
+    try:
+        s.edit_config(target="candidate",
+                      config=f'<config xmlns="{NC_NS}"><interfaces xmlns="{IF_NS}">{interfaces}</interfaces></config>')
+        s.commit()
+        yield s
+        s.close_session()
+    finally:
+        a.stop()
