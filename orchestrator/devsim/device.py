@@ -60,6 +60,9 @@ class Device:
         self.sessions: dict[int, object] = {}
         self.pending: Pending | None = None
         self.commits = 0
+        # called with (datastore, old root, new root, session id or None) when running or startup
+        # changes: the server sends netconf-config-change notifications from it
+        self.on_change = None
 
     # --- persistence -------------------------------------------------------------------
     def _load(self, ds: str):
@@ -186,8 +189,14 @@ class Device:
         if test != "test-only":
             self.set(target, work)
 
-    def set(self, ds: str, root) -> None:
-        self.ds[ds] = root
+    def _changed(self, ds: str, old, new, session: int | None) -> None:
+        if self.on_change is not None:
+            self.on_change(ds, old, new, session)
+
+    def set(self, ds: str, root, session: int | None = None) -> None:
+        old, self.ds[ds] = self.ds[ds], root
+        if ds == "startup":
+            self._changed(ds, old, root, session)
         if ds == "candidate":
             self.dirty = True  # comparing with running would serialize both on every edit
         self.save(ds)
@@ -218,12 +227,13 @@ class Device:
             if p.handle:
                 p.handle.cancel()
             self.pending = None
-        self.ds["running"] = copy.deepcopy(self.ds["candidate"])
+        old, self.ds["running"] = self.ds["running"], copy.deepcopy(self.ds["candidate"])
         self.dirty = False
         self.save("running")
         self.save("candidate")
         self._save_pending()
         self.commits += 1
+        self._changed("running", old, self.ds["running"], session)
 
     def cancel_commit(self, session: int, persist_id: str | None) -> None:
         p = self.pending
@@ -245,12 +255,13 @@ class Device:
         if p.handle:
             p.handle.cancel()
         self.pending = None
-        self.ds["running"] = p.rollback
+        old, self.ds["running"] = self.ds["running"], p.rollback
         self.ds["candidate"] = copy.deepcopy(p.rollback)
         self.dirty = False
         self.save("running")
         self.save("candidate")
         self._save_pending()
+        self._changed("running", old, p.rollback, None)  # the server's doing, not a session's
 
     def session_gone(self, session: int) -> None:
         for ds, holder in list(self.locks.items()):

@@ -18,7 +18,7 @@ import asyncssh
 from lxml import etree
 from xml.sax.saxutils import escape
 
-from orchestrator.devsim import defaults, filters, nmda, state, yanglib
+from orchestrator.devsim import defaults, filters, nmda, notifications, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.operational import operational_root
@@ -82,6 +82,7 @@ class Session(asyncssh.SSHServerSession):
         self.in_rpcs = self.in_bad_rpcs = self.out_errors = 0
         self.closed = False
         self.closing = False
+        self.subscription = None  # the create-subscription filter once subscribed (RFC 5277)
 
     # --- ssh plumbing ------------------------------------------------------------------
     def connection_made(self, chan):
@@ -129,6 +130,9 @@ class Session(asyncssh.SSHServerSession):
             self.device.session_gone(self.id)
             if self.chan:
                 self.chan.close()
+
+    def send_notification(self, xml: str) -> None:
+        self._send(xml)
 
     def _send(self, xml: str) -> None:
         if self.chan and not self.closed:
@@ -316,13 +320,13 @@ def op_copy_config(s: Session, op):
     root = defaults.report(s.device.models, copy.deepcopy(_source_root(s, op)), defaults.mode_of(op),
                            config_only=True)
     s.device.validate(root)
-    s.device.set(target, root)
+    s.device.set(target, root, s.id)
 
 
 def op_delete_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("startup",), "target")
     s.device.check_lock(target, s.id)
-    s.device.set(target, empty())
+    s.device.set(target, empty(), s.id)
 
 
 def op_lock(s: Session, op):
@@ -422,6 +426,8 @@ HANDLERS = {
     f"{{{nmda.NMDA}}}get-data": (nmda.op_get_data, _p(*nmda.PARAMS["get-data"], ns=nmda.NMDA)
                                  + _p("with-defaults", ns=defaults.WD)),
     f"{{{nmda.NMDA}}}edit-data": (nmda.op_edit_data, _p(*nmda.PARAMS["edit-data"], ns=nmda.NMDA)),
+    f"{{{notifications.NOTIF}}}create-subscription": (notifications.op_create_subscription,
+                                                      _p(*notifications.PARAMS, ns=notifications.NOTIF) + _p("filter")),
 }
 
 
@@ -439,6 +445,8 @@ def host_key(state_dir: Path):
 
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
+    device.on_change = lambda ds, old, new, sid: notifications.config_change(device, ds, old, new,
+                                                                             device.sessions.get(sid))
     device.recover(asyncio.get_running_loop())
     return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
                                         server_host_keys=[host_key(device.dir)], encoding=None,

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 
 import _libyang
 
-from orchestrator.devsim import defaults, yanglib
+from orchestrator.devsim import defaults, notifications, yanglib
 
 BASE = ["urn:ietf:params:netconf:base:1.0", "urn:ietf:params:netconf:base:1.1",
         "urn:ietf:params:netconf:capability:candidate:1.0",
@@ -40,7 +40,7 @@ def all_modules(models) -> list[tuple[str, str | None, str, str, bool]]:
 @functools.lru_cache(maxsize=None)
 def capabilities(models) -> tuple[str, ...]:
     feats = {m.name: m.features for m in models.modules}
-    caps = [*BASE, defaults.CAPABILITY]
+    caps = [*BASE, defaults.CAPABILITY, *notifications.CAPABILITIES]
     for name, rev, ns, _, implemented in all_modules(models):
         if not implemented:
             continue

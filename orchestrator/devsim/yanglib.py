@@ -25,6 +25,7 @@ SERVER_MODULES = (
     ("ietf-netconf-monitoring", ()),
     ("ietf-netconf-with-defaults", ()),
     ("ietf-netconf-nmda", ("with-defaults",)),
+    ("ietf-netconf-notifications", ()),
     ("ietf-yang-library", ()),
     ("ietf-datastores", ()),
 )
