@@ -16,7 +16,10 @@ import libyang
 from lxml import etree
 
 from orchestrator.devices.registry import DeviceKind
-from orchestrator.devsim.rpcerror import NC, RpcError, from_libyang
+from orchestrator.devsim.errorpath import complete
+from orchestrator.devsim.yanglib import device_models
+from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
 from orchestrator.plan.diff import schema_index
 
 DATASTORES = ("running", "candidate", "startup")
@@ -44,7 +47,7 @@ class Device:
     def __init__(self, name: str, kind: DeviceKind, state_dir: Path):
         self.name = name
         self.kind = kind
-        self.models = kind.models
+        self.models = device_models(kind.models)
         self.index = schema_index(self.models)
         self.dir = Path(state_dir)
         # The datastores hold whatever secrets the config carries (a WiFi passphrase): only the
@@ -59,9 +62,13 @@ class Device:
             self.ds["candidate"] = copy.deepcopy(self.ds["running"])
         self.dirty = body(self.ds["candidate"]) != body(self.ds["running"])
         self.locks: dict[str, int] = {}
+        self.lock_times: dict[str, str] = {}
         self.sessions: dict[int, object] = {}
         self.pending: Pending | None = None
         self.commits = 0
+        # called with (datastore, old root, new root, session id or None) when running or startup
+        # changes: the server sends netconf-config-change notifications from it
+        self.on_change = None
 
     # --- persistence -------------------------------------------------------------------
     def _load(self, ds: str):
@@ -113,7 +120,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(body(root) or "", "xml", strict=True, no_state=True)
         except libyang.LibyangError as exc:
-            raise from_libyang(str(exc)) from None
+            raise complete(from_libyang(str(exc)), self.index, root) from None
         if tree is not None:
             tree.free()
 
@@ -129,7 +136,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(text, "xml", strict=True, parse_only=True)
         except libyang.LibyangError as exc:
-            raise from_libyang(str(exc)) from None
+            raise complete(from_libyang(str(exc)), self.index, stripped) from None
         if tree is not None:
             tree.free()
 
@@ -152,6 +159,7 @@ class Device:
             raise RpcError("lock-denied", "a confirmed commit of another session is pending",
                            type="protocol", info={"session-id": str(self.pending.owner)})
         self.locks[ds] = session
+        self.lock_times[ds] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def unlock(self, ds: str, session: int) -> None:
         holder = self.locks.get(ds)
@@ -161,8 +169,42 @@ class Device:
         del self.locks[ds]
 
     # --- changes -----------------------------------------------------------------------
-    def set(self, ds: str, root) -> None:
-        self.ds[ds] = root
+    def edit(self, target: str, session: int, config, default: str, test: str, error_opt: str) -> None:
+        """An edit (edit-config, edit-data) of `target` with the children of `config`. Without a
+        test-option the candidate is validated at commit only: an edit may leave it incomplete
+        for the next edit to finish (a leafref to an entry a later edit adds)."""
+        self.check_lock(target, session)
+        for what, value, allowed in (("default-operation", default, ("merge", "replace", "none")),
+                                     ("test-option", test, ("", "test-then-set", "set", "test-only")),
+                                     ("error-option", error_opt, ("stop-on-error", "continue-on-error",
+                                                                  "rollback-on-error"))):
+            if value not in allowed:
+                raise RpcError("invalid-value", f"{what} {value!r} is not one of {', '.join(allowed)}",
+                               type="protocol", info={"bad-element": what})
+        self.check_syntax(config)
+        work = copy.deepcopy(self.ds[target])
+        if default == "replace":
+            for c in list(work):
+                work.remove(c)
+        editor = Editor(self.index, continue_on_error=error_opt == "continue-on-error")
+        editor.apply(work, config, "merge" if default == "replace" else default)
+        if test in ("test-then-set", "test-only"):
+            self.validate(work)
+        if editor.errors:
+            if error_opt == "continue-on-error":
+                self.set(target, work)  # what succeeded stays
+            raise RpcErrors(editor.errors)
+        if test != "test-only":
+            self.set(target, work)
+
+    def _changed(self, ds: str, old, new, session: int | None) -> None:
+        if self.on_change is not None:
+            self.on_change(ds, old, new, session)
+
+    def set(self, ds: str, root, session: int | None = None) -> None:
+        old, self.ds[ds] = self.ds[ds], root
+        if ds == "startup":
+            self._changed(ds, old, root, session)
         if ds == "candidate":
             self.dirty = True  # comparing with running would serialize both on every edit
         self.save(ds)
@@ -193,12 +235,13 @@ class Device:
             if p.handle:
                 p.handle.cancel()
             self.pending = None
-        self.ds["running"] = copy.deepcopy(self.ds["candidate"])
+        old, self.ds["running"] = self.ds["running"], copy.deepcopy(self.ds["candidate"])
         self.dirty = False
         self.save("running")
         self.save("candidate")
         self._save_pending()
         self.commits += 1
+        self._changed("running", old, self.ds["running"], session)
 
     def cancel_commit(self, session: int, persist_id: str | None) -> None:
         p = self.pending
@@ -220,12 +263,13 @@ class Device:
         if p.handle:
             p.handle.cancel()
         self.pending = None
-        self.ds["running"] = p.rollback
+        old, self.ds["running"] = self.ds["running"], p.rollback
         self.ds["candidate"] = copy.deepcopy(p.rollback)
         self.dirty = False
         self.save("running")
         self.save("candidate")
         self._save_pending()
+        self._changed("running", old, p.rollback, None)  # the server's doing, not a session's
 
     def session_gone(self, session: int) -> None:
         for ds, holder in list(self.locks.items()):

@@ -138,3 +138,19 @@ def add_interface_state(root, device) -> None:
         if octets:
             etree.SubElement(st, f"{{{IF}}}in-octets").text = octets[0]
             etree.SubElement(st, f"{{{IF}}}out-octets").text = octets[1]
+
+
+def operational_root(device):
+    """The operational datastore: running config with the device's state beside it (interfaces,
+    yang-library, netconf-monitoring, the kind's own state)."""
+    import copy
+
+    from orchestrator.devsim import state, yanglib
+
+    root = copy.deepcopy(device.ds["running"])
+    add_interface_state(root, device)
+    for text in (yanglib.yang_library(device.models), state.monitoring(device, device.sessions.values()),
+                 state_xml(device)):
+        for c in etree.fromstring(f"<x>{text}</x>"):
+            root.append(c)
+    return root

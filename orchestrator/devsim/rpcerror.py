@@ -18,6 +18,7 @@ class RpcError(Exception):
     app_tag: str | None = None
     info: dict[str, str] = field(default_factory=dict)
     severity: str = "error"
+    path_ns: dict[str, str] = field(default_factory=dict)  # the XML prefixes error-path uses
 
     def xml(self) -> str:
         parts = [f"<error-type>{self.type}</error-type>", f"<error-tag>{self.tag}</error-tag>",
@@ -25,7 +26,8 @@ class RpcError(Exception):
         if self.app_tag:
             parts.append(f"<error-app-tag>{escape(self.app_tag)}</error-app-tag>")
         if self.path:
-            parts.append(f"<error-path>{escape(self.path)}</error-path>")
+            decl = "".join(f' xmlns:{p}="{escape(u)}"' for p, u in self.path_ns.items())
+            parts.append(f"<error-path{decl}>{escape(self.path)}</error-path>")
         parts.append(f'<error-message xml:lang="en">{escape(self.message)}</error-message>')
         if self.info:
             parts.append("<error-info>" + "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in self.info.items())

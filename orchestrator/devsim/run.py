@@ -83,12 +83,12 @@ def fork_fleet(specs: list[DeviceSpec], auth: Auth) -> list[int]:
     """One process per device, forked from this one after the models are compiled: a lab of many
     nodes starts in seconds and the compiled contexts are shared copy-on-write, yet each node
     stays its own process (kill one, the others go on). Each child writes <state>/devsim.pid."""
-    from orchestrator.devsim import state
+    from orchestrator.devsim import state, yanglib
 
     for kind in sorted({s.kind for s in specs}):
-        models = KINDS.get(kind).models
+        models = yanglib.device_models(KINDS.get(kind).models)
         state.capabilities(models)
-        state.yang_library(models)
+        yanglib.yang_library(models)
     pids = []
     for sp in specs:
         pid = os.fork()

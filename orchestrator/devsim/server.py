@@ -19,9 +19,10 @@ import asyncssh
 from lxml import etree
 from xml.sax.saxutils import escape
 
-from orchestrator.devsim import filters, state
+from orchestrator.devsim import defaults, filters, nmda, notifications, state, yanglib
 from orchestrator.devsim.device import DATASTORES, Device, body, empty
-from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.errorpath import netconf_path
+from orchestrator.devsim.operational import operational_root
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 from orchestrator.devsim.throttle import LoginThrottle
@@ -87,6 +88,7 @@ class Session(asyncssh.SSHServerSession):
         self.in_rpcs = self.in_bad_rpcs = self.out_errors = 0
         self.closed = False
         self.closing = False
+        self.subscription = None  # the create-subscription filter once subscribed (RFC 5277)
 
     # --- ssh plumbing ------------------------------------------------------------------
     def connection_made(self, chan):
@@ -135,15 +137,25 @@ class Session(asyncssh.SSHServerSession):
             if self.chan:
                 self.chan.close()
 
+    def send_notification(self, xml: str) -> None:
+        self._send(xml)
+
     def _send(self, xml: str) -> None:
         if self.chan and not self.closed:
             self.chan.write(frame(('<?xml version="1.0" encoding="UTF-8"?>' + xml).encode(), self.framer.chunked))
 
     # --- messages ----------------------------------------------------------------------
     def _message(self, raw: bytes) -> None:
+        # EOM framing leaves the line break that followed the previous message's mark in front
+        # of the next one (scrapli, OpenSSH clients); XML allows none before its declaration.
+        raw = raw.lstrip(b" \t\r\n")
         try:
             root = etree.fromstring(raw, _PARSER)
         except etree.XMLSyntaxError as exc:
+            if not self.hello_done:  # RFC 6241 8.1: no hello, no session
+                log.info("%s session %s: unreadable hello (%s); closing", self.device.name, self.id, exc)
+                self.close()
+                return
             self.in_bad_rpcs += 1
             self._reply_errors(None, [RpcError("malformed-message", f"not well-formed XML: {exc}", type="rpc")])
             return
@@ -178,11 +190,12 @@ class Session(asyncssh.SSHServerSession):
             self._reply_errors(root, [RpcError("malformed-message", "an rpc holds exactly one operation", type="rpc")])
             return
         op = ops[0]
-        handler = HANDLERS.get(op.tag)
+        handler, params = HANDLERS.get(op.tag, (None, ()))
         try:
             if handler is None:
                 raise RpcError("operation-not-supported", f"operation {etree.QName(op).localname} is not supported",
                                type="protocol", info={"bad-element": etree.QName(op).localname})
+            _check_params(op, params)
             result = handler(self, op)
         except RpcError as err:
             self._reply_errors(root, [err])
@@ -198,17 +211,43 @@ class Session(asyncssh.SSHServerSession):
         if self.closing:
             self.close()
 
-    def _attrs(self, rpc) -> str:
-        if rpc is None:
-            return ""
-        return "".join(f' {k}="{v}"' for k, v in rpc.attrib.items() if not k.startswith("{"))
-
     def _reply(self, rpc, inner: str) -> None:
-        self._send(f'<rpc-reply xmlns="{NC}"{self._attrs(rpc)}>{inner}</rpc-reply>')
+        self._send(reply_open(rpc) + inner + "</rpc-reply>")
 
     def _reply_errors(self, rpc, errors: list[RpcError]) -> None:
         self.out_errors += 1
+        for e in errors:
+            if e.path and not e.path_ns:
+                e.path, e.path_ns = netconf_path(self.device.index, e.path)
+        if not self.framer.chunked:  # RFC 6241 App. A: malformed-message is new in base:1.1, never sent to 1.0
+            for e in errors:
+                if e.tag == "malformed-message":
+                    e.tag = "operation-failed"
         self._reply(rpc, "".join(e.xml() for e in errors))
+
+
+def reply_open(rpc) -> str:
+    """<rpc-reply ...> with every attribute of the rpc, namespaced ones too (RFC 6241 4.2), escaped."""
+    reply = etree.Element(f"{Q}rpc-reply", nsmap={None: NC, **{p: u for p, u in (rpc.nsmap if rpc is not None
+                                                                                  else {}).items() if p}})
+    for k, v in (rpc.attrib.items() if rpc is not None else ()):
+        reply.set(k, v)
+    text = etree.tostring(reply, encoding="unicode")
+    return text[:-2] + ">"  # lxml writes the empty element as <rpc-reply .../>
+
+
+def _check_params(op, allowed) -> None:
+    """RFC 6241 App. A: a parameter the operation does not define is an unknown-element (or
+    unknown-namespace), never silently ignored."""
+    for c in op:
+        if not isinstance(c.tag, str) or c.tag in allowed:
+            continue
+        q = etree.QName(c)
+        if q.namespace not in {etree.QName(a).namespace for a in allowed} | {etree.QName(op).namespace}:
+            raise RpcError("unknown-namespace", f"{q.localname} ({q.namespace}) is not a parameter of {etree.QName(op).localname}",
+                           type="protocol", info={"bad-element": q.localname, "bad-namespace": q.namespace or ""})
+        raise RpcError("unknown-element", f"{q.localname} is not a parameter of {etree.QName(op).localname}",
+                       type="protocol", info={"bad-element": q.localname})
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -260,65 +299,40 @@ def _filtered(s: Session, root, op) -> str:
 
 
 def op_get_config(s: Session, op):
-    return f"<data>{_filtered(s, _source_root(s, op), op)}</data>"
+    root = defaults.report(s.device.models, _source_root(s, op), defaults.mode_of(op), config_only=True)
+    return f"<data>{_filtered(s, root, op)}</data>"
 
 
 def op_get(s: Session, op):
-    from orchestrator.devsim.operational import add_interface_state, state_xml
-
-    root = copy.deepcopy(s.device.ds["running"])
-    add_interface_state(root, s.device)
-    for text in (state.yang_library(s.device.models),
-                 state.monitoring(s.device, s.device.sessions.values()),
-                 state_xml(s.device)):
-        frag = etree.fromstring(f"<x>{text}</x>")
-        for c in frag:
-            root.append(c)
+    root = operational_root(s.device)
+    root = defaults.report(s.device.models, root, defaults.mode_of(op), config_only=False)
     return f"<data>{_filtered(s, root, op)}</data>"
 
 
 def op_edit_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("candidate",), "target")
-    s.device.check_lock(target, s.id)
-    default = (op.findtext(f"{Q}default-operation") or "merge").strip()
-    if default not in ("merge", "replace", "none"):
-        raise RpcError("invalid-value", f"default-operation {default!r}", type="protocol",
-                       info={"bad-element": "default-operation"})
-    test = op.findtext(f"{Q}test-option")
-    error_opt = (op.findtext(f"{Q}error-option") or "stop-on-error").strip()
     config = op.find(f"{Q}config")
     if config is None:
         raise RpcError("missing-element", "edit-config needs <config> (:url is not supported)", type="protocol",
                        info={"bad-element": "config"})
-    s.device.check_syntax(config)
-    work = copy.deepcopy(s.device.ds[target])
-    if default == "replace":
-        for c in list(work):
-            work.remove(c)
-    editor = Editor(s.device.index, continue_on_error=error_opt == "continue-on-error")
-    editor.apply(work, config, "merge" if default == "replace" else default)
-    if test and test.strip() in ("test-then-set", "test-only"):
-        s.device.validate(work)
-    if editor.errors:
-        if error_opt == "continue-on-error":
-            s.device.set(target, work)  # what succeeded stays
-        raise RpcErrors(editor.errors)
-    if not (test and test.strip() == "test-only"):
-        s.device.set(target, work)
+    s.device.edit(target, s.id, config, (op.findtext(f"{Q}default-operation") or "merge").strip(),
+                  (op.findtext(f"{Q}test-option") or "").strip(),
+                  (op.findtext(f"{Q}error-option") or "stop-on-error").strip())
 
 
 def op_copy_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("candidate", "startup"), "target")
     s.device.check_lock(target, s.id)
-    root = copy.deepcopy(_source_root(s, op))
+    root = defaults.report(s.device.models, copy.deepcopy(_source_root(s, op)), defaults.mode_of(op),
+                           config_only=True)
     s.device.validate(root)
-    s.device.set(target, root)
+    s.device.set(target, root, s.id)
 
 
 def op_delete_config(s: Session, op):
     target = _datastore(op.find(f"{Q}target"), ("startup",), "target")
     s.device.check_lock(target, s.id)
-    s.device.set(target, empty())
+    s.device.set(target, empty(), s.id)
 
 
 def op_lock(s: Session, op):
@@ -384,19 +398,42 @@ def op_get_schema(s: Session, op):
     fmt = (op.findtext(f"{{{state.MON}}}format") or "yang").strip().split(":")[-1]
     if fmt != "yang":
         raise RpcError("invalid-value", f"format {fmt} is not served; ask for yang", info={"bad-element": "format"})
-    text = state.schema_text(s.device.models, ident, version)
+    hits = {r for n, r, _ in yanglib.served(s.device.models) if n == ident and (not version or r == version)}
+    if len(hits) > 1:  # RFC 6022 3.1
+        raise RpcError("operation-failed", f"{ident} is served in revisions {', '.join(sorted(hits))}: give a version",
+                       app_tag="data-not-unique", info={"bad-element": "version"})
+    text = yanglib.schema_text(s.device.models, ident, version) if hits else None
     if text is None:
         raise RpcError("invalid-value", f"no schema {ident}" + (f"@{version}" if version else ""),
                        info={"bad-element": "identifier"})
     return f'<data xmlns="{state.MON}">{escape(text)}</data>'
 
 
+def _p(*names: str, ns: str = NC) -> tuple[str, ...]:
+    return tuple(f"{{{ns}}}{n}" for n in names)
+
+
+# operation -> (handler, the parameters it takes)
 HANDLERS = {
-    f"{Q}get-config": op_get_config, f"{Q}get": op_get, f"{Q}edit-config": op_edit_config,
-    f"{Q}copy-config": op_copy_config, f"{Q}delete-config": op_delete_config, f"{Q}lock": op_lock,
-    f"{Q}unlock": op_unlock, f"{Q}discard-changes": op_discard, f"{Q}validate": op_validate,
-    f"{Q}commit": op_commit, f"{Q}cancel-commit": op_cancel_commit, f"{Q}close-session": op_close_session,
-    f"{Q}kill-session": op_kill_session, f"{{{state.MON}}}get-schema": op_get_schema,
+    f"{Q}get-config": (op_get_config, _p("source", "filter") + _p("with-defaults", ns=defaults.WD)),
+    f"{Q}get": (op_get, _p("filter") + _p("with-defaults", ns=defaults.WD)),
+    f"{Q}edit-config": (op_edit_config, _p("target", "default-operation", "test-option", "error-option", "config")),
+    f"{Q}copy-config": (op_copy_config, _p("target", "source") + _p("with-defaults", ns=defaults.WD)),
+    f"{Q}delete-config": (op_delete_config, _p("target")),
+    f"{Q}lock": (op_lock, _p("target")),
+    f"{Q}unlock": (op_unlock, _p("target")),
+    f"{Q}discard-changes": (op_discard, ()),
+    f"{Q}validate": (op_validate, _p("source")),
+    f"{Q}commit": (op_commit, _p("confirmed", "confirm-timeout", "persist", "persist-id")),
+    f"{Q}cancel-commit": (op_cancel_commit, _p("persist-id")),
+    f"{Q}close-session": (op_close_session, ()),
+    f"{Q}kill-session": (op_kill_session, _p("session-id")),
+    f"{{{state.MON}}}get-schema": (op_get_schema, _p("identifier", "version", "format", ns=state.MON)),
+    f"{{{nmda.NMDA}}}get-data": (nmda.op_get_data, _p(*nmda.PARAMS["get-data"], ns=nmda.NMDA)
+                                 + _p("with-defaults", ns=defaults.WD)),
+    f"{{{nmda.NMDA}}}edit-data": (nmda.op_edit_data, _p(*nmda.PARAMS["edit-data"], ns=nmda.NMDA)),
+    f"{{{notifications.NOTIF}}}create-subscription": (notifications.op_create_subscription,
+                                                      _p(*notifications.PARAMS, ns=notifications.NOTIF) + _p("filter")),
 }
 
 
@@ -414,6 +451,8 @@ def host_key(state_dir: Path):
 
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
+    device.on_change = lambda ds, old, new, sid: notifications.config_change(device, ds, old, new,
+                                                                             device.sessions.get(sid))
     device.recover(asyncio.get_running_loop())
     return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
                                         server_host_keys=[host_key(device.dir)], encoding=None,

@@ -4,11 +4,11 @@ serves by get-schema (RFC 6022) and ietf-netconf-monitoring state."""
 from __future__ import annotations
 
 import functools
-import hashlib
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import _libyang
+
+from orchestrator.devsim import defaults, notifications, yanglib
 
 BASE = ["urn:ietf:params:netconf:base:1.0", "urn:ietf:params:netconf:base:1.1",
         "urn:ietf:params:netconf:capability:candidate:1.0",
@@ -40,7 +40,7 @@ def all_modules(models) -> list[tuple[str, str | None, str, str, bool]]:
 @functools.lru_cache(maxsize=None)
 def capabilities(models) -> tuple[str, ...]:
     feats = {m.name: m.features for m in models.modules}
-    caps = list(BASE)
+    caps = [*BASE, defaults.CAPABILITY, *notifications.CAPABILITIES]
     for name, rev, ns, _, implemented in all_modules(models):
         if not implemented:
             continue
@@ -48,48 +48,23 @@ def capabilities(models) -> tuple[str, ...]:
         if feats.get(name):
             q += "&amp;features=" + ",".join(feats[name])
         caps.append(q)
-    caps.append(f"{MON}?module=ietf-netconf-monitoring&amp;revision=2010-10-04")
     caps.append("urn:ietf:params:netconf:capability:yang-library:1.1?revision=2019-01-04&amp;content-id="
-                + content_id(models))
+                + yanglib.content_id(models))
     return tuple(caps)
-
-
-@functools.lru_cache(maxsize=None)
-def content_id(models) -> str:
-    text = "".join(f"{n}@{r};" for n, r, *_ in all_modules(models))
-    text += "".join(f"{m.name}:{','.join(m.features)}" for m in models.modules)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=None)
-def yang_library(models) -> str:
-    tree = models.ctx.get_yanglib_data()
-    try:
-        return tree.print_mem("xml", with_siblings=True, pretty=False)
-    finally:
-        tree.free()
-
-
-def schema_text(models, identifier: str, version: str | None) -> str | None:
-    for name, rev, _, path, _ in all_modules(models):
-        if name == identifier and (not version or version == rev) and path:
-            return Path(path).read_text(encoding="utf-8")
-    return None
 
 
 def monitoring(device, sessions) -> str:
     schemas = "".join(
-        f"<schema><identifier>{n}</identifier><version>{r or ''}</version>"
-        f"<format xmlns:ncm=\"{MON}\">ncm:yang</format><namespace>{escape(ns)}</namespace>"
-        f"<location>NETCONF</location></schema>"
-        for n, r, ns, path, _ in all_modules(device.models) if path)
+        f"<schema><identifier>{n}</identifier><version>{r}</version>"
+        f"<format>yang</format><namespace>{escape(ns)}</namespace><location>NETCONF</location></schema>"
+        for n, r, ns in yanglib.served(device.models))
     stores = "".join(
         f"<datastore><name>{d}</name>"
         + (f"<locks><global-lock><locked-by-session>{device.locks[d]}</locked-by-session>"
-           f"<locked-time>1970-01-01T00:00:00Z</locked-time></global-lock></locks>" if d in device.locks else "")
+           f"<locked-time>{device.lock_times[d]}</locked-time></global-lock></locks>" if d in device.locks else "")
         + "</datastore>" for d in ("running", "candidate", "startup"))
     sess = "".join(
-        f"<session><session-id>{s.id}</session-id><transport xmlns:ncm=\"{MON}\">ncm:netconf-ssh</transport>"
+        f"<session><session-id>{s.id}</session-id><transport>netconf-ssh</transport>"
         f"<username>{escape(s.username)}</username><source-host>{escape(s.peer)}</source-host>"
         f"<login-time>{s.login_time}</login-time><in-rpcs>{s.in_rpcs}</in-rpcs>"
         f"<in-bad-rpcs>{s.in_bad_rpcs}</in-bad-rpcs><out-rpc-errors>{s.out_errors}</out-rpc-errors>"

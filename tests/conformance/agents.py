@@ -48,17 +48,20 @@ def free_port() -> int:
 class DevsimAgent:
     name = "devsim"
 
-    def __init__(self, state: Path, kind: str = "bng-ietf", password: str = "conformance-pw"):
+    def __init__(self, state: Path, kind: str = "bng-ietf", password: str = "conformance-pw",
+                 authorized_keys: Path | None = None):
         self.host, self.port = "127.0.0.1", free_port()
         self.username, self.password = "fullbars", password
         self.state, self.kind = state, kind
+        self.authorized_keys = authorized_keys  # public-key logins too (OpenSSH's ssh has no password option)
         self.proc = None
 
     def start(self, timeout: float = 20.0) -> "DevsimAgent":
         env = dict(os.environ, DEVSIM_PW=self.password)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "devsim", "--kind", self.kind, "--listen",
-             f"{self.host}:{self.port}", "--state", str(self.state), "--password-env", "DEVSIM_PW"],
+             f"{self.host}:{self.port}", "--state", str(self.state), "--password-env", "DEVSIM_PW",
+             *(["--authorized-keys", str(self.authorized_keys)] if self.authorized_keys else [])],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -87,3 +90,23 @@ class DevsimAgent:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+ETH_TYPE = '<type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</type>'
+
+
+def bng_session(state: Path, interfaces: str):
+    """A devsim BNG whose running config holds `interfaces` (ietf-interfaces entries) and a session
+    on it; yields the session, then stops the device."""
+    a = DevsimAgent(state, kind="bng-ietf").start()
+    s = a.connect()
+    try:
+        s.edit_config(target="candidate",
+                      config=f'<config xmlns="{NC_NS}"><interfaces xmlns="{IF_NS}">{interfaces}</interfaces></config>')
+        s.commit()
+        yield s
+        s.close_session()
+    finally:
+        a.stop()
