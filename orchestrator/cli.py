@@ -23,6 +23,8 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 DbOpt = typer.Option(None, "--db", help="Store URL (default: $FULLBARS_DB or sqlite:///.fullbars/store.db).")
+LockOpt = typer.Option(None, "--lock-timeout", help="Seconds to wait while another fullbars writes the store "
+                       "(default: $FULLBARS_LOCK_TIMEOUT or 60).")
 
 
 class Format(str, Enum):
@@ -31,11 +33,13 @@ class Format(str, Enum):
     json = "json"
 
 
-def _store(db, create: bool = True):
+def _store(command: str, db, create: bool = True, lock_timeout: float | None = None):
+    """command: the subcommand, named to whoever waits for the store's lock while it holds it."""
     from orchestrator import settings
     from orchestrator.resources.store import Store
 
-    return Store(settings.database_url(db), create)
+    return Store(settings.database_url(db), create, settings.lock_timeout(lock_timeout), f"fullbars {command}",
+                 say=lambda msg: err.print(msg, markup=False))
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
@@ -66,12 +70,12 @@ def demo(out_dir: Path = typer.Option(Path("build/demo"), "--out"),
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
              network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                     "(default: the one the store remembers)."),
-             db: Optional[str] = DbOpt):
+             db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Run every stage plan runs and report every problem plan would; the store keeps nothing."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        result = run(_store(db, create=False), str(network) if network else None, [str(p) for p in intents],
+        result = run(_store("validate", db, create=False, lock_timeout=lock_timeout), str(network) if network else None, [str(p) for p in intents],
                      keep=False)
     except FullbarsError as e:
         _fail(e)
@@ -149,12 +153,12 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          out_dir: Optional[Path] = typer.Option(None, "--out", help="Write per-device artifacts here."),
          fmt: Format = typer.Option(Format.text, "--format"),
          full: bool = typer.Option(False, "--full", help="Print every diff, however long."),
-         db: Optional[str] = DbOpt):
+         db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        store = _store(db)
+        store = _store("plan", db, lock_timeout=lock_timeout)
         result = run(store, str(network) if network else None, [str(p) for p in intents],
                      progress=_progress())
         _emit(result, fmt, out_dir, full)
@@ -176,12 +180,12 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
            out_dir: Optional[Path] = typer.Option(None, "--out"),
            fmt: Format = typer.Option(Format.text, "--format"),
            full: bool = typer.Option(False, "--full"),
-           db: Optional[str] = DbOpt):
+           db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Remove services: free their resources and show the plan that takes them off the devices."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        result = run(_store(db), str(network) if network else None, [], delete=names)
+        result = run(_store("delete", db, lock_timeout=lock_timeout), str(network) if network else None, [], delete=names)
         _emit(result, fmt, out_dir, full)
     except FullbarsError as e:
         _fail(e)
@@ -192,8 +196,8 @@ def status(db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
     from orchestrator.resources.store import Store
 
-    store = _store(db)
-    with store.transaction() as s:
+    store = _store("status", db)
+    with store.transaction(write=False) as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
@@ -278,7 +282,7 @@ def _network_for(store, network: Optional[Path]):
 
     if network:
         return load_network(network)
-    with store.transaction() as s:
+    with store.transaction(write=False) as s:
         row = Store.network(s)
     if row is None:
         raise FullbarsError("no network description yet", fix="pass --network FILE")
@@ -310,14 +314,14 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
           confirm_timeout: int = typer.Option(120, "--confirm-timeout", help="Seconds a device waits for the "
                                               "confirming commit before it reverts by itself."),
           no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
-          db: Optional[str] = DbOpt):
+          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Plan, then give every touched device its config in one network-wide transaction."""
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.rollout.apply import apply as do_apply
     from orchestrator.rollout.apply import dry_run as preview
 
     try:
-        store = _store(db)
+        store = _store("apply", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -352,7 +356,7 @@ def recover(network: Optional[Path] = typer.Option(None, "--network"), db: Optio
     from orchestrator.rollout.recover import recover as do
 
     try:
-        store = _store(db)
+        store = _store("recover", db)
         done = do(store, _network_for(store, network) if network else None)
     except FullbarsError as e:
         _fail(e)
@@ -369,7 +373,7 @@ def history(limit: int = typer.Option(20), db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store(db), limit):
+    for t in hist(_store("history", db), limit):
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {t.summary}", markup=False)
 
 
@@ -384,7 +388,7 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
     from orchestrator.resources.store import TransactionRow
 
     try:
-        store = _store(db)
+        store = _store("rollback", db)
         with store.transaction() as s:
             row = s.get(TransactionRow, tx)
         if row is None or row.state != "committed":
@@ -411,7 +415,7 @@ def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typ
     from orchestrator.rollout.transaction import Change, Transaction
 
     try:
-        store = _store(db)
+        store = _store("drift", db)
         net = _network_for(store, network) if target != "lab" else None
         tgt = _target(target, lab, net)
         found = check(store, tgt)
@@ -449,7 +453,7 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
     from orchestrator.rollout.check import check as do, text
 
     try:
-        store = _store(db)
+        store = _store("check", db)
         net = _network_for(store, network) if target != "lab" else None
         rep = do(store, _target(target, lab, net), line, str(network) if network else None, measure=not no_measure)
     except FullbarsError as e:
@@ -475,7 +479,7 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
     from orchestrator.rollout import waves
 
     try:
-        store = _store(db)
+        store = _store("rollout", db)
         net = _network_for(store, network)
         if dry_run:
             from orchestrator.plan.pipeline import plan as run
@@ -508,13 +512,14 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
             due_now: bool = typer.Option(False, "--due", help="Carry out the held suspensions whose grace is over."),
             target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
             network: Optional[Path] = typer.Option(None, "--network"),
-            confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+            confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt,
+            lock_timeout: Optional[float] = LockOpt):
     """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it.
     The time is the clock's, or FULLBARS_NOW."""
     from orchestrator.rollout import suspension
 
     try:
-        store = _store(db)
+        store = _store("suspend", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -538,12 +543,13 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
 def resume(line: str = typer.Argument(..., help="The suspended line."),
            target: str = typer.Option(..., "--target"), lab: Optional[Path] = typer.Option(None, "--lab"),
            network: Optional[Path] = typer.Option(None, "--network"),
-           confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt):
+           confirm_timeout: int = typer.Option(120, "--confirm-timeout"), db: Optional[str] = DbOpt,
+           lock_timeout: Optional[float] = LockOpt):
     """Give a suspended line its service back: exactly the config it had before."""
     from orchestrator.rollout import suspension
 
     try:
-        store = _store(db)
+        store = _store("resume", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -561,7 +567,7 @@ def suspensions(db: Optional[str] = DbOpt):
     from orchestrator.rollout.suspension import listing
 
     try:
-        rows = listing(_store(db))
+        rows = listing(_store("suspensions", db))
     except FullbarsError as e:
         _fail(e)
     for r in rows:
@@ -577,7 +583,7 @@ def ansible_apply(plan_dir: Path, target: str = typer.Option(..., "--target"),
     from orchestrator.rollout.ansible import run
 
     try:
-        net = _network_for(_store(db), network) if target != "lab" else None
+        net = _network_for(_store("ansible apply", db), network) if target != "lab" else None
         res = run(plan_dir, _target(target, lab, net), forks=forks)
     except FullbarsError as e:
         _fail(e)

@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 OWN_YANG = REPO / "yang"
 TEMPLATES = REPO / "templates"
 DEFAULT_DB = "sqlite:///.fullbars/store.db"
+DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another to finish
 
 
 def yang_path() -> list[Path]:
@@ -46,3 +47,17 @@ def search_dirs() -> list[Path]:
 
 def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("FULLBARS_DB") or DEFAULT_DB
+
+
+def lock_timeout(explicit: float | None = None) -> float:
+    """Seconds a writer waits for the store's lock."""
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get("FULLBARS_LOCK_TIMEOUT")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SetupError(f"FULLBARS_LOCK_TIMEOUT={raw!r} is not a number of seconds",
+                             fix="set it to a number, e.g. FULLBARS_LOCK_TIMEOUT=60") from None
+    return DEFAULT_LOCK_TIMEOUT
