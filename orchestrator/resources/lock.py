@@ -66,6 +66,7 @@ class StoreLock:
         self.engine, self.timeout, self.command = engine, timeout, command
         self.holder_file = path.with_name(path.name + ".holder") if path else None
         self.say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.told = False  # one notice per command, though it may wait for several transactions
 
     @contextlib.contextmanager
     def held(self, conn, write: bool):
@@ -90,7 +91,6 @@ class StoreLock:
 
     def _wait(self, attempt, holder) -> None:
         deadline = time.monotonic() + self.timeout
-        told = False
         while True:
             if attempt():
                 return
@@ -99,9 +99,9 @@ class StoreLock:
                 raise FullbarsError(f"the store is busy: held by {_describe(h)}; waited {self.timeout:g} s",
                                     fix="run the command again when that one has finished, or wait longer "
                                         "with --lock-timeout SECONDS (FULLBARS_LOCK_TIMEOUT)")
-            if not told:
+            if not self.told:
                 self.say(f"waiting for the store: held by {_describe(h)}")
-                told = True
+                self.told = True
             if self.engine.dialect.name != "sqlite":
                 time.sleep(POLL)
 
