@@ -47,3 +47,5 @@ def upgrade(store) -> None:
         command.upgrade(cfg, "head")
         if was is not None:
             store.lock.say(f"upgraded the store's schema from revision {was} to {want} ({store.url})")
+        for note in cfg.attributes.get("notes", []):
+            store.lock.say(f"warning: {note}")

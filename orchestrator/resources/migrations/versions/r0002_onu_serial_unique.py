@@ -1,5 +1,8 @@
 """An ONU serial belongs to one service: the store refuses a second one (upper-cased, the store
-holds one network), even if the planner's own check had a bug."""
+holds one network), even if the planner's own check had a bug.
+
+A store the unlocked releases let two services claim one ONU in keeps both services; the younger
+one's serial is left out of the constraint and named in a note, so `fullbars delete` can fix it."""
 
 import json
 
@@ -17,22 +20,16 @@ def upgrade() -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT name, spec FROM intents ORDER BY created_at, name")).all()
     owner: dict[str, str] = {}
-    clashes = []
+    notes = op.get_context().config.attributes.setdefault("notes", [])
     for name, spec in rows:
         serial = (json.loads(spec).get("onu") or {}).get("serial")
         if not serial:
             continue
         serial = serial.upper()
         if serial in owner:
-            clashes.append(f"{serial} on {owner[serial]} and {name}")
+            notes.append(f"ONU serial {serial} is on two services, {owner[serial]} and {name}: "
+                         f"`fullbars delete {name}` (or {owner[serial]}) so one line keeps the ONU")
             continue
         owner[serial] = name
         conn.execute(sa.text("UPDATE intents SET onu_serial = :s WHERE name = :n"), {"s": serial, "n": name})
-    if clashes:
-        from orchestrator.errors import FullbarsError
-
-        raise FullbarsError(f"the store holds ONU serials used by two services: {'; '.join(clashes[:10])}"
-                            + (f" and {len(clashes) - 10} more" if len(clashes) > 10 else ""),
-                            fix="delete the younger service of each pair with the previous release "
-                                "(`fullbars delete NAME`), then run the command again")
     op.create_index("uq_intents_onu_serial", "intents", ["onu_serial"], unique=True)
