@@ -76,3 +76,26 @@ def test_a_waiting_writer_goes_on_when_the_holder_finishes(url):
     stdout, stderr = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, stderr
     assert "acme-hq" in stdout and snapshot(url)["intents"]
+
+
+def test_a_duplicate_the_schema_refuses_is_a_clear_error_keeping_nothing(url):
+    """Were a check in the code to miss a clash, the database still refuses it, and the command
+    ends with the constraint named instead of a traceback."""
+    from orchestrator.errors import FullbarsError
+    from orchestrator.resources.store import IntentRow, Store
+
+    store = Store(url)
+    one = {"pool": "onu-id:olt-1/1/1/1", "value": "1", "purpose": "onu-id"}
+    with store.transaction() as s:
+        Store.add_allocations(s, [one | {"owner": "first"}])
+        s.add(IntentRow(name="first", kind="BusinessBroadband", spec="{}", digest="x", onu_serial="ACME0000A001"))
+    before = snapshot(url)
+    with pytest.raises(FullbarsError, match="the store refused a duplicate: .*allocations"):
+        with store.transaction() as s:
+            Store.audit(s, "test", "second")
+            Store.add_allocations(s, [one | {"owner": "second"}])
+    with pytest.raises(FullbarsError, match="the store refused a duplicate: .*onu_serial"):
+        with store.transaction() as s:
+            s.add(IntentRow(name="second", kind="BusinessBroadband", spec="{}", digest="y", onu_serial="ACME0000A001"))
+    store.engine.dispose()
+    assert snapshot(url) == before
