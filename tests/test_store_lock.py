@@ -8,12 +8,11 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from conftest import EXAMPLES, REPO, snapshot
-from test_store_postgres import pg_url  # noqa: F401 (the throwaway PostgreSQL server)
+from test_store_postgres import fresh_database, pg_url  # noqa: F401 (pg_url: the throwaway PostgreSQL server)
 
 NETWORK = str(EXAMPLES / "network.yaml")
 
@@ -27,15 +26,7 @@ def _fullbars(*args: str) -> subprocess.Popen:
 def url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/store.db"
-    base = request.getfixturevalue("pg_url")
-    from sqlalchemy import create_engine
-
-    name = f"lock_{uuid.uuid4().hex[:12]}"  # a database of its own per test
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return base.replace("/fullbars?", f"/{name}?")
+    return fresh_database(request.getfixturevalue("pg_url"))
 
 
 def test_a_second_writer_names_the_holder_and_gives_up_after_the_timeout(url):

@@ -12,14 +12,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from conftest import EXAMPLES, REPO, snapshot
-from test_store_postgres import pg_url  # noqa: F401 (the throwaway PostgreSQL server)
+from test_store_postgres import fresh_database, pg_url  # noqa: F401 (pg_url: the throwaway PostgreSQL server)
 
 OLD = REPO / "tests/fixtures/store-0.1"
 UPGRADED = "upgraded the store's schema from revision 0001 to"
@@ -39,13 +38,7 @@ def old_store(request, tmp_path) -> str:
         with sqlite3.connect(path) as c:
             c.executescript(script)
         return f"sqlite:///{path}"
-    base = request.getfixturevalue("pg_url")
-    name = f"old_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    url = base.replace("/fullbars?", f"/{name}?")
+    url = fresh_database(request.getfixturevalue("pg_url"))
     engine = create_engine(url)
     with engine.begin() as c:
         c.exec_driver_sql(script)
@@ -116,3 +109,22 @@ def test_a_store_with_one_onu_on_two_services_is_upgraded_with_the_clash_named(o
     mend = _fullbars("delete", "acme-twin", "--db", old_store)  # the fix the warning gives works
     assert mend.returncode == 0, mend.stderr
     assert [n for (n,) in _rows(old_store, "intents", "name")] == ["acme-hq", "bakery-on-main", "clinic-west"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_migrations_build_the_schema_the_code_maps(database, tmp_path, request):
+    """A table or column added to store.py without a migration would exist only in fresh test
+    stores: compare what the migrations build with the ORM's tables, column by column."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from orchestrator.resources.store import Base, Store
+
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path}/store.db"
+    else:
+        url = fresh_database(request.getfixturevalue("pg_url"))
+    store = Store(url)
+    with store.engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    store.engine.dispose()

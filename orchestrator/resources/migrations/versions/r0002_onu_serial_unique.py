@@ -32,4 +32,4 @@ def upgrade() -> None:
             continue
         owner[serial] = name
         conn.execute(sa.text("UPDATE intents SET onu_serial = :s WHERE name = :n"), {"s": serial, "n": name})
-    op.create_index("uq_intents_onu_serial", "intents", ["onu_serial"], unique=True)
+    op.create_index("ix_intents_onu_serial", "intents", ["onu_serial"], unique=True)
