@@ -35,6 +35,8 @@ OutOpt = typer.Option(None, "--out", help="Write per-device artifacts here.")
 FullOpt = typer.Option(False, "--full", help="Print every diff and every line, however long.")
 LabFileArg = typer.Argument(..., help="The lab's topology file (.clab.yml).")
 PlanDirArg = typer.Argument(..., help="A plan's artifact folder (fullbars plan --out DIR).")
+LockOpt = typer.Option(None, "--lock-timeout", help="Seconds to wait while another fullbars writes the store "
+                       "(default: $FULLBARS_LOCK_TIMEOUT or 60).")
 
 
 class Format(str, Enum):
@@ -60,11 +62,13 @@ def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager
     pass
 
 
-def _store(db, create: bool = True):
+def _store(command: str, db, create: bool = True, lock_timeout: float | None = None):
+    """command: the subcommand, named to whoever waits for the store's lock while it holds it."""
     from orchestrator import settings
     from orchestrator.resources.store import Store
 
-    return Store(settings.database_url(db), create)
+    return Store(settings.database_url(db), create, settings.lock_timeout(lock_timeout), f"fullbars {command}",
+                 say=lambda msg: err.print(msg, markup=False))
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
@@ -104,12 +108,12 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="Where the p
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
              network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                     "(default: the one the store remembers)."),
-             db: Optional[str] = DbOpt):
+             db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Run every stage plan runs and report every problem plan would; the store keeps nothing."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        result = run(_store(db, create=False), str(network) if network else None, [str(p) for p in intents],
+        result = run(_store("validate", db, create=False, lock_timeout=lock_timeout), str(network) if network else None, [str(p) for p in intents],
                      keep=False)
     except FullbarsError as e:
         _fail(e)
@@ -190,12 +194,12 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          out_dir: Optional[Path] = OutOpt,
          fmt: Format = FormatOpt,
          full: bool = FullOpt,
-         db: Optional[str] = DbOpt):
+         db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        store = _store(db)
+        store = _store("plan", db, lock_timeout=lock_timeout)
         result = run(store, str(network) if network else None, [str(p) for p in intents],
                      progress=_progress())
         _emit(result, fmt, out_dir, full)
@@ -217,12 +221,12 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
            out_dir: Optional[Path] = OutOpt,
            fmt: Format = FormatOpt,
            full: bool = FullOpt,
-           db: Optional[str] = DbOpt):
+           db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Remove services: free their resources and show the plan that takes them off the devices."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
-        result = run(_store(db), str(network) if network else None, [], delete=names)
+        result = run(_store("delete", db, lock_timeout=lock_timeout), str(network) if network else None, [], delete=names)
         _emit(result, fmt, out_dir, full)
     except FullbarsError as e:
         _fail(e)
@@ -235,8 +239,8 @@ def status(db: Optional[str] = DbOpt):
     from orchestrator.resources.store import Store
     from orchestrator.services.registry import SERVICES
 
-    store = _store(db)
-    with store.transaction() as s:
+    store = _store("status", db)
+    with store.transaction(write=False) as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
@@ -331,7 +335,7 @@ def _network_for(store, network: Optional[Path]):
 
     if network:
         return load_network(network)
-    with store.transaction() as s:
+    with store.transaction(write=False) as s:
         row = Store.network(s)
     if row is None:
         raise FullbarsError("no network description yet", fix="pass --network FILE")
@@ -365,14 +369,14 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                                               "confirming commit before it reverts by itself."),
           no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
           as_json: bool = typer.Option(False, "--json", help="The transaction report, with its time per device and step, as JSON."),
-          db: Optional[str] = DbOpt):
+          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Plan, then give every touched device its config in one network-wide transaction."""
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.rollout.apply import apply as do_apply
     from orchestrator.rollout.apply import dry_run as preview
 
     try:
-        store = _store(db)
+        store = _store("apply", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -414,7 +418,7 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
     from orchestrator.rollout.recover import recover as do
 
     try:
-        store = _store(db)
+        store = _store("recover", db)
         done = do(store, _network_for(store, network) if network else None)
     except FullbarsError as e:
         _fail(e)
@@ -431,7 +435,7 @@ def history(limit: int = typer.Option(20, help="How many transactions, newest fi
     """Past transactions, newest first."""
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store(db), limit):  # one row each: a device's error text may span lines
+    for t in hist(_store("history", db), limit):  # one row each: a device's error text may span lines
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
@@ -446,7 +450,7 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
     from orchestrator.resources.store import TransactionRow
 
     try:
-        store = _store(db)
+        store = _store("rollback", db)
         with store.transaction() as s:
             row = s.get(TransactionRow, tx)
         if row is None or row.state != "committed":
@@ -474,7 +478,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
     from orchestrator.rollout.transaction import Change, Transaction
 
     try:
-        store = _store(db)
+        store = _store("drift", db)
         net = _network_for(store, network) if target != "lab" else None
         tgt = _target(target, lab, net)
         _recover_first(store, net)  # the store's record must agree with the devices before it is compared
@@ -513,7 +517,7 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
     from orchestrator.rollout.check import check as do, text
 
     try:
-        store = _store(db)
+        store = _store("check", db)
         net = _network_for(store, network) if target != "lab" else None
         rep = do(store, _target(target, lab, net), line, str(network) if network else None, measure=not no_measure)
     except FullbarsError as e:
@@ -539,7 +543,7 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
     from orchestrator.rollout import waves
 
     try:
-        store = _store(db)
+        store = _store("rollout", db)
         net = _network_for(store, network)
         if dry_run:
             from orchestrator.plan.pipeline import plan as run
@@ -572,13 +576,13 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
             due_now: bool = typer.Option(False, "--due", help="Carry out the held suspensions whose grace is over."),
             target: str = TargetOpt, lab: Optional[Path] = LabOpt,
             network: Optional[Path] = NetworkOpt,
-            confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt):
+            confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it.
     The time is the clock's, or FULLBARS_NOW."""
     from orchestrator.rollout import suspension
 
     try:
-        store = _store(db)
+        store = _store("suspend", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -602,12 +606,12 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
 def resume(line: str = typer.Argument(..., help="The suspended line."),
            target: str = TargetOpt, lab: Optional[Path] = LabOpt,
            network: Optional[Path] = NetworkOpt,
-           confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt):
+           confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Give a suspended line its service back: exactly the config it had before."""
     from orchestrator.rollout import suspension
 
     try:
-        store = _store(db)
+        store = _store("resume", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -625,7 +629,7 @@ def suspensions(db: Optional[str] = DbOpt):
     from orchestrator.rollout.suspension import listing
 
     try:
-        rows = listing(_store(db))
+        rows = listing(_store("suspensions", db))
     except FullbarsError as e:
         _fail(e)
     for r in rows:
@@ -641,7 +645,7 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
     from orchestrator.rollout.ansible import run
 
     try:
-        net = _network_for(_store(db), network) if target != "lab" else None
+        net = _network_for(_store("ansible apply", db), network) if target != "lab" else None
         res = run(plan_dir, _target(target, lab, net), forks=forks)
     except FullbarsError as e:
         _fail(e)

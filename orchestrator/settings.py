@@ -13,6 +13,7 @@ TEMPLATES = REPO / "templates"
 DEFAULT_DB = "sqlite:///.fullbars/store.db"
 CUSTOMER_SECRETS_ENV = "FULLBARS_CUSTOMER_SECRETS"
 DEFAULT_CUSTOMER_SECRETS = "env:FULLBARS_PSK_*"
+DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another to finish
 
 
 def yang_path() -> list[Path]:
@@ -59,3 +60,17 @@ def customer_secret_sources() -> str:
 def ansible_run_dir() -> Path:
     """Where ansible-apply keeps each run's private dir while it runs (removed after it)."""
     return Path(os.environ.get("FULLBARS_ANSIBLE_DIR", ".fullbars/ansible")).resolve()
+
+
+def lock_timeout(explicit: float | None = None) -> float:
+    """Seconds a writer waits for the store's lock."""
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get("FULLBARS_LOCK_TIMEOUT")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SetupError(f"FULLBARS_LOCK_TIMEOUT={raw!r} is not a number of seconds",
+                             fix="set it to a number, e.g. FULLBARS_LOCK_TIMEOUT=60") from None
+    return DEFAULT_LOCK_TIMEOUT

@@ -50,6 +50,20 @@ def pg_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
+def fresh_database(pg_url: str) -> str:
+    """The URL of a new, empty database on the module's server: a store of its own for one test."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return pg_url.replace("/fullbars?", f"/{name}?")
+
+
 def _plan(url: str):
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store

@@ -106,7 +106,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
     given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
-    with store.transaction(keep) as s:
+    # No autoflush: a pending intent row must not meet the store's unique constraints before the
+    # checks below have said, with file and line, what is wrong with it.
+    with store.transaction(keep) as s, s.no_autoflush:
         if net is not None:
             Store.save_network(s, network_file, net.text, net.digest)
         else:
@@ -128,7 +130,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             row = rows.get(it.name)
             if row is None:
                 s.add(IntentRow(name=it.name, kind=it.kind, spec=json.dumps(it.spec, sort_keys=True),
-                                digest=it.digest, source=it.file))
+                                digest=it.digest, source=it.file, onu_serial=_serial(it)))
                 actions[it.name] = "create"
             else:
                 old = intents[it.name]
@@ -142,6 +144,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 if row.digest != it.digest:
                     row.spec, row.digest, row.source, row.updated_at = (json.dumps(it.spec, sort_keys=True),
                                                                         it.digest, it.file, _now())
+                    row.onu_serial = _serial(it)
                     actions[it.name] = "update"
                 else:
                     actions[it.name] = "unchanged"
@@ -243,6 +246,13 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         return PlanResult(net, services, devices, others)
 
 
+def _serial(it: Intent) -> str | None:
+    """The ONU serial an intent expects, as the store keeps it unique: upper-cased (the hex
+    digits of a serial are the same in either case)."""
+    serial = (it.spec.get("onu") or {}).get("serial")
+    return serial.upper() if serial else None
+
+
 def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
     """An ONU serial belongs to one line: two services expecting one ONU would fight over it."""
     owner: dict[str, Intent] = {}
@@ -250,7 +260,7 @@ def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Proble
     fresh = {it.name for it in given}
     for name in sorted(intents, key=lambda n: (n in fresh, n)):
         it = intents[name]
-        serial = it.spec.get("onu", {}).get("serial")
+        serial = _serial(it)
         if not serial:
             continue
         prev = owner.get(serial.upper())  # the hex digits name one ONU in either case

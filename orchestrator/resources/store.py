@@ -1,7 +1,9 @@
 """The store: intents, their allocations, the network description, and what devices were given.
 
 SQLAlchemy over any database URL; a SQLite file by default. Every command runs in one
-transaction, so input that fails leaves the store as it was.
+transaction, so input that fails leaves the store as it was. A transaction that may write holds
+the store's lock (orchestrator.resources.lock) from before its first read, so what a command
+decides from cannot change under it; the schema is versioned with Alembic (migrations/).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from pathlib import Path
 
 from sqlalchemy import (Integer, String, Text, UniqueConstraint, create_engine, delete, event,
                         insert, select)
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from orchestrator.errors import FullbarsError
+from orchestrator.resources import lock, schema
 
 
 def _now() -> str:
@@ -34,6 +37,8 @@ class IntentRow(Base):
     spec: Mapped[str] = mapped_column(Text)  # JSON of the validated spec, defaults filled in
     digest: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text, default="")
+    # Upper-cased; unique, so two services can never expect one ONU (migration 0002).
+    onu_serial: Mapped[str | None] = mapped_column(String(16), unique=True, index=True, default=None)
     created_at: Mapped[str] = mapped_column(String(32), default=_now)
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)
 
@@ -132,16 +137,21 @@ class SuspensionRow(Base):
 
 
 class Store:
-    def __init__(self, url: str, create: bool = True):
-        """create=False: a SQLite file that does not exist yet is not made; the store is empty."""
+    def __init__(self, url: str, create: bool = True, lock_timeout: float = lock.DEFAULT_TIMEOUT,
+                 command: str = "fullbars", say=None):
+        """create=False: a SQLite file that does not exist yet is not made; the store is empty.
+        lock_timeout: seconds a writer waits for another to finish. say: where the one-line
+        notices (waiting for the lock, schema upgraded) go; stderr by default."""
         self.url = url
+        path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             if not create and not Path(url[len("sqlite:///"):]).exists():
                 url = "sqlite://"
             else:
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(url[len("sqlite:///"):])
+                path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = create_engine(url)
+            self.engine = create_engine(url, **lock.engine_args(url, command))
         except Exception as exc:
             raise FullbarsError(f"cannot use database URL {url!r}: {exc}",
                                 fix="give a SQLAlchemy URL such as sqlite:///path/store.db "
@@ -149,25 +159,36 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(conn, _):
+                conn.isolation_level = None  # pysqlite must not BEGIN by itself: StoreLock begins
                 cur = conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
+        self.lock = lock.StoreLock(self.engine, path, lock_timeout, command, say)
         try:
-            Base.metadata.create_all(self.engine)
+            schema.upgrade(self)
         except OperationalError as exc:
             raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
                                 fix="check the path or URL and its permissions") from None
 
     @contextlib.contextmanager
-    def transaction(self, keep: bool = True):
+    def transaction(self, keep: bool = True, write: bool = True):
         """All or nothing: an exception inside rolls back every write; keep=False rolls back
-        always (a trial run: everything a command would do, nothing kept)."""
-        with Session(self.engine, expire_on_commit=False) as s:
-            with s.begin() as tx:
-                yield s
-                if not keep:
-                    tx.rollback()
+        always (a trial run: everything a command would do, nothing kept). write=False: a
+        read-only look that neither waits for nor blocks a writer."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as s:
+                with s.begin() as tx:
+                    with self.lock.held(s.connection(), write):
+                        yield s
+                        if not keep:
+                            tx.rollback()
+                        else:
+                            s.flush()  # constraint violations surface while the lock is held
+        except IntegrityError as exc:
+            raise FullbarsError(f"the store refused a duplicate: {exc.orig}",
+                                fix="nothing was kept; run the command again, and report it as a bug "
+                                    "if it repeats (fullbars should have caught this earlier)") from None
 
     # Plain reads and writes used by several commands; kept here so SQL lives in one place.
     @staticmethod
