@@ -267,7 +267,7 @@ def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Proble
         if prev is None:
             owner[serial.upper()] = it
         elif name in fresh:
-            problems.append(Problem(f"ONU serial {serial} is already used by service {prev.name} "
+            problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),
                                     fix="check the serial on the ONU's label"))
     return problems
