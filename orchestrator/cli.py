@@ -417,7 +417,7 @@ def drift(target: str = typer.Option(..., "--target"), lab: Optional[Path] = typ
         found = check(store, tgt)
     except FullbarsError as e:
         _fail(e)
-    drifted = [d for d in found if d.get("differences") or d.get("error")]
+    drifted = [d for d in found if d.get("error") or not d["in_sync"]]
     for d in found:
         if d.get("error"):
             out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
