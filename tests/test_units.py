@@ -282,17 +282,21 @@ def _remove(dev, owned_by: str) -> str:
 
     index = schema_index(KINDS.get(dev.kind).models)
     root = parse(dev.intended)
+    removed = []
 
     def walk(el, path, spath, ns):
         p, sp, cns, _ = step(index, path, spath, ns, el)
         if dev.owners.get(p) == [owned_by]:
             el.getparent().remove(el)
+            removed.append(p)
             return
         for c in [c for c in el if isinstance(c.tag, str)]:
             walk(c, p, sp, cns)
 
     for top in list(root):
         walk(top, "", "", None)
+    # every path recorded for the service names a node of the config (the same path spelling)
+    assert sorted(removed) == sorted(p for p, o in dev.owners.items() if o == [owned_by]), dev.device
     return etree.tostring(root, encoding="unicode")
 
 

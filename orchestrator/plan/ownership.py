@@ -12,7 +12,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.plan.assemble import NC_NS
-from orchestrator.plan.diff import SchemaIndex
+from orchestrator.plan.diff import SchemaIndex, _value
 
 
 def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple[str, str, str, list]:
@@ -21,8 +21,18 @@ def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple
     _, keys = index.node(sp)
     key_els = [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname in keys]
     p = f"{path}/{etree.QName(el).localname}" + "".join(
-        f"[{etree.QName(k).localname}='{(k.text or '').strip()}']" for k in key_els)
+        f"[{etree.QName(k).localname}='{_key_text(index, k)}']" for k in key_els)
     return p, sp, cns, key_els
+
+
+def _key_text(index: SchemaIndex, key) -> str:
+    """A key's value as one text whatever prefix the writer chose for an identity (a template
+    writes rt:static, libyang and agents may leave the prefix out or pick another)."""
+    text = _value(key)
+    if text.startswith("{"):
+        ns, local = text[1:].split("}", 1)
+        return f"{index.ns_module.get(ns, ns)}:{local}"
+    return text
 
 
 def record(index: SchemaIndex, pieces: list[tuple[str, str]]) -> dict[str, list[str]]:
