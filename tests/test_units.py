@@ -345,3 +345,31 @@ def test_drift_names_every_line_that_uses_a_shared_profile(tmp_path):
     diffs = _drift(store, olt, olt.intended.replace("<pir>500000</pir>", "<pir>250000</pir>"))
     assert [(d["path"].rsplit("/", 3)[-3:], d["services"]) for d in diffs] == [
         (["shaper-profile[name='down-500M']", "single-token-bucket", "pir"], ["dock-office", "harbour-cafe"])]
+
+
+def test_devsim_reports_a_disabled_vani_down_with_its_onu_present(tmp_path):
+    """devsim's OLT state: a v-ANI is up only when enabled and its ONU is plugged in (both the
+    NMDA oper-status and interfaces-state)."""
+    import json
+    from types import SimpleNamespace
+
+    from lxml import etree
+
+    from orchestrator.devsim.operational import IF, add_interface_state, olt_state
+
+    (tmp_path / "physical.json").write_text(json.dumps({"onus": {"SN000001": "pon1", "SN000002": "pon2"}}))
+
+    def vani(name, serial, enabled):
+        return (f"<interface><name>{name}</name>" + ("" if enabled is None else f"<enabled>{enabled}</enabled>")
+                + f'<v-ani xmlns="urn:bbf:yang:bbf-xponvani"><expected-serial-number>{serial}'
+                "</expected-serial-number></v-ani></interface>")
+
+    running = etree.fromstring(f'<data><interfaces xmlns="{IF}">{vani("v-on", "SN000001", None)}'
+                               f'{vani("v-off", "SN000002", "false")}{vani("v-gone", "SN000009", "true")}'
+                               "</interfaces></data>")
+    legacy = etree.fromstring(olt_state(running, tmp_path))
+    add_interface_state(running, SimpleNamespace(kind=SimpleNamespace(role="olt"), dir=tmp_path))
+    for tree, where in ((running, "interfaces"), (legacy, None)):
+        items = tree.iterfind(f"{{{IF}}}{where}/{{{IF}}}interface") if where else tree.iterfind(f"{{{IF}}}interface")
+        oper = {i.findtext(f"{{{IF}}}name"): i.findtext(f"{{{IF}}}oper-status") for i in items}
+        assert oper == {"v-on": "up", "v-off": "down", "v-gone": "down"}, (where, oper)
