@@ -485,7 +485,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         found = check(store, tgt)
     except FullbarsError as e:
         _fail(e)
-    drifted = [d for d in found if d.get("differences") or d.get("error")]
+    drifted = [d for d in found if d.get("error") or not d["in_sync"]]
     for d in found:
         if d.get("error"):
             out.print(f"{d['device']}: {d['error']}", style="red", markup=False)

@@ -164,29 +164,42 @@ def test_fullbars_killed_before_confirming_devices_revert_and_recover_records_it
         assert s.get(TransactionRow, tx).state == "rolled-back"
 
 
-def test_drift_reports_device_path_service_and_reconcile_repairs(five):
+def _edit_by_hand(five, node: str, config: str) -> None:
     from ncclient import manager
 
     st = five["lab"].load_state()
-    n = st["nodes"]["olt-1"]
+    n = st["nodes"][node]
     with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
                          hostkey_verify=False, look_for_keys=False, allow_agent=False) as m:
-        m.edit_config(target="candidate", config=(
-            '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces '
-            'xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface><name>vani-dock-office</name>'
-            "<description>changed by hand</description></interface></interfaces></config>"))
+        m.edit_config(target="candidate", config=f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">{config}</config>')
         m.commit()
+
+
+def test_drift_reports_device_path_service_and_reconcile_repairs(five):
+    """Changes by hand on an OLT (a line's v-ANI, the shaper profile two lines share) and on a BNG
+    (a line's sub-interface): each difference names the services owning its path."""
+    _edit_by_hand(five, "olt-1", '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+                  "<name>vani-dock-office</name><description>changed by hand</description></interface></interfaces>"
+                  '<tm-profiles xmlns="urn:bbf:yang:bbf-qos-traffic-mngt"><shaper-profile '
+                  'xmlns="urn:bbf:yang:bbf-qos-shaping"><name>down-500M</name><single-token-bucket>'
+                  "<pir>250000</pir></single-token-bucket></shaper-profile></tm-profiles>")
+    _edit_by_hand(five, "bng-east", '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+                  "<name>to-olt-2.1200.3</name><description>changed by hand</description></interface></interfaces>")
     env = dict(os.environ, FULLBARS_DB=five["db"])
     args = [sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(five["topo"])]
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
-    assert "olt-1: 1 difference(s)" in r.stdout
-    assert "/interfaces/interface[name='vani-dock-office']/description: intended 'Harbour customer 1'" in r.stdout
-    assert "(service: dock-office)" in r.stdout
+    assert "olt-1: 2 difference(s)" in r.stdout and "bng-east: 1 difference(s)" in r.stdout, r.stdout
+    assert ("/interfaces/interface[name='vani-dock-office']/description: intended 'Harbour customer 1'  "
+            "(service: dock-office)") in r.stdout
+    assert ("/tm-profiles/shaper-profile[name='down-500M']/single-token-bucket/pir: intended '500000'  "
+            "(service: dock-office, harbour-cafe)") in r.stdout
+    assert ("/interfaces/interface[name='to-olt-2.1200.3']/description: intended 'Harbour customer 3 (ship-repair)'  "
+            "(service: ship-repair)") in r.stdout, r.stdout
     r = subprocess.run(args + ["--reconcile"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "committed on 1 device(s)" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "committed on 2 device(s)" in r.stdout, r.stdout + r.stderr
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "olt-1: in sync" in r.stdout
+    assert r.returncode == 0 and "olt-1: in sync" in r.stdout and "bng-east: in sync" in r.stdout
 
 
 def test_rollback_restores_the_config_before_a_transaction(five):

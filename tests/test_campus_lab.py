@@ -8,6 +8,7 @@ wrong UE pool route on the PE breaks reachability; verify says so. Needs root an
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -152,6 +153,23 @@ def test_apply_as_one_transaction_then_every_device_is_in_sync(campus, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(line for line in r.stdout.splitlines() if line.endswith(": in sync")) == [
         "core-1: in sync", "gnb-1: in sync", "pe-1: in sync", "upf-1: in sync"]
+    # by hand: a slice's S-NSSAI (an entry of keys only) gone from the UPF, a LAN renamed on the PE
+    upf = (tmp / "plan" / "upf-1.xml").read_text()
+    [snssai] = re.findall(r"<sNSSAIList>\s*<sd>001001</sd>\s*<sst>1</sst>\s*</sNSSAIList>", upf)
+    _push_changed(st, tmp, "upf-1", snssai, "")
+    _push_changed(st, tmp, "pe-1", "LAN (acme-robotics)</description>", "LAN (by hand)</description>")
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(topo)],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert "upf-1: 1 difference(s)" in lines and "pe-1: 1 difference(s)" in lines, r.stdout
+    assert ("  /ManagedElement[id='upf-1']/UPFFunction[id='UPF-1']/attributes/sNSSAIList[sd='001001'][sst='1']: "
+            "intended, missing on the device  (service: acme-robotics)") in lines, r.stdout
+    assert any(ln.startswith("  /interfaces/interface[name='ent1']/description: intended ")
+               and ln.endswith("LAN (acme-robotics)'  (service: acme-robotics)") for ln in lines), r.stdout
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(topo),
+                        "--reconcile"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "committed on 2 device(s)" in r.stdout, r.stdout + r.stderr
 
 
 def test_cells_on_four_gnbs_and_an_idle_one_every_slice_works(five_gnbs):

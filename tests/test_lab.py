@@ -252,3 +252,41 @@ def test_network_check_of_a_line(harbour):
     assert by["v-ANI oper-status"]["detail"].endswith(": up")
     assert "in " in by["sub-interface counters"]["detail"] and "octets" in by["sub-interface counters"]["detail"]
     assert "S1200/C3" in by["BNG sub-interface"]["detail"]
+
+
+def _disable(st, node: str, interface: str) -> None:
+    """An engineer's edit-config on a lab node: the interface's ietf-interfaces `enabled` to false."""
+    from ncclient import manager
+
+    n = st["nodes"][node]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=10) as m:
+        m.edit_config(target="candidate", config=(
+            '<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces '
+            f'xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface><name>{interface}</name>'
+            "<enabled>false</enabled></interface></interfaces></config>"))
+        m.commit()
+
+
+def test_network_check_reports_a_disabled_vani_down_and_a_disabled_bng_subinterface(harbour):
+    """The v-ANI disabled by hand on the OLT (its ONU still plugged in) is down; the line's BNG
+    sub-interface disabled by hand is reported disabled; both fail the check."""
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.check import check
+    from orchestrator.rollout.targets import lab_target
+
+    lab, tmp = harbour
+    st = lab.load_state()
+    try:
+        _disable(st, "olt-2", "vani-ship-repair")
+        _disable(st, "bng-east", "to-olt-2.1200.3")
+        rep = check(Store(f"sqlite:///{tmp}/s.db"), lab_target(tmp / "lab.clab.yml"), "ship-repair", measure=False)
+    finally:
+        _push_variant(lab, tmp, "restore", ("olt-2", "", ""))
+    by = {c["check"]: c for c in rep["checks"]}
+    assert not rep["ok"]
+    assert by["ONU present"]["ok"], by["ONU present"]  # the ONU is there: only the v-ANI is off
+    assert not by["v-ANI oper-status"]["ok"]
+    assert by["v-ANI oper-status"]["detail"].startswith("vani-ship-repair: down"), by["v-ANI oper-status"]
+    assert not by["BNG sub-interface"]["ok"]
+    assert "to-olt-2.1200.3: disabled, S1200/C3" in by["BNG sub-interface"]["detail"], by["BNG sub-interface"]

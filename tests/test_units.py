@@ -248,3 +248,128 @@ def test_a_waves_estimate_is_paced_by_its_slowest_kind():
     assert estimate([["olt-1", "olt-2", "olt-3"]], kinds, per, 0.0, 2) == 6.0  # two rounds of at most 2
     assert estimate([["olt-1"], ["olt-2"]], kinds, per, 60.0, 32) == 3.0 + 60.0 + 3.0
     assert estimate([["olt-1", "bng-1"]], kinds, {"olt-bbf": 3.0}, 0.0, 32) is None  # a BNG never measured
+
+
+def _planned(tmp_path, network: str, intents: list[str]):
+    """A real plan into a real store: (devices by name, the store)."""
+    from orchestrator.plan.pipeline import plan
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    result = plan(store, str(EXAMPLES / network), [str(EXAMPLES / i) for i in intents])
+    return {d.device: d for d in result.devices}, store
+
+
+def _drift(store, dev, live: str) -> list[dict]:
+    """drift's differences of a device running `live`, with the ownership the store recorded."""
+    from orchestrator.rollout.drift import differences
+
+    with store.transaction() as s:
+        owned = Store.owners(s, dev.device, dev.intended)
+    assert owned is not None, f"the plan recorded no ownership for {dev.device}"
+    changed, diffs = differences(dev.kind, live, dev.intended, owned)
+    assert changed and diffs, f"{dev.device}: a changed device must show differences"
+    return diffs
+
+
+def _remove(dev, owned_by: str) -> str:
+    """The device's intended config with every subtree that only `owned_by` holds taken out (as if
+    someone removed the service's config by hand on the device)."""
+    from lxml import etree
+
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan.diff import parse, schema_index
+    from orchestrator.plan.ownership import step
+
+    index = schema_index(KINDS.get(dev.kind).models)
+    root = parse(dev.intended)
+    removed = []
+
+    def walk(el, path, spath, ns):
+        p, sp, cns, _ = step(index, path, spath, ns, el)
+        if dev.owners.get(p) == [owned_by]:
+            el.getparent().remove(el)
+            removed.append(p)
+            return
+        for c in [c for c in el if isinstance(c.tag, str)]:
+            walk(c, p, sp, cns)
+
+    for top in list(root):
+        walk(top, "", "", None)
+    # every path recorded for the service names a node of the config (the same path spelling)
+    assert sorted(removed) == sorted(p for p, o in dev.owners.items() if o == [owned_by]), dev.device
+    return etree.tostring(root, encoding="unicode")
+
+
+@pytest.mark.parametrize("network,intents,devices", [
+    ("network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml", "fttr/studio-line.yaml",
+                      "fttr/studio-wifi.yaml"], ["bng-east", "olt-1", "fttr-studio"]),
+    ("campus/network.yaml", ["campus/acme-robotics.yaml", "campus/harbour-hospital.yaml"],
+     ["upf-1", "pe-1", "core-1", "gnb-1"]),
+])
+def test_drift_names_the_service_that_owns_each_difference(tmp_path, network, intents, devices):
+    """Each service's own config removed from a device (BNG, OLT, FTTR unit, UPF, PE, core, gNB):
+    every difference names that service and no other, from the ownership the plan recorded."""
+    planned, store = _planned(tmp_path, network, intents)
+    for name in devices:
+        dev = planned[name]
+        own = sorted({o for owners in dev.owners.values() if len(owners) == 1 for o in owners} - {"device base"})
+        assert own, f"{name}: no service owns anything on it"
+        for svc in own:
+            diffs = _drift(store, dev, _remove(dev, svc))
+            assert {d["service"] for d in diffs} == {svc}, (name, svc, diffs)
+
+
+def test_drift_reports_a_removed_key_only_entry_with_its_owner(tmp_path):
+    """A list entry made only of its keys (an S-NSSAI on the UPF) missing on the device is a
+    difference, named by its keys, owned by the slice's service."""
+    import re
+
+    planned, store = _planned(tmp_path, "campus/network.yaml", ["campus/acme-robotics.yaml",
+                                                                "campus/harbour-hospital.yaml"])
+    upf = planned["upf-1"]
+    entry = re.compile(r"<sNSSAIList>\s*<sd>001001</sd>\s*<sst>1</sst>\s*</sNSSAIList>")  # keys only
+    assert len(entry.findall(upf.intended)) == 1
+    diffs = _drift(store, upf, entry.sub("", upf.intended))
+    assert diffs == [{"path": "/ManagedElement[id='upf-1']/UPFFunction[id='UPF-1']/attributes/"
+                              "sNSSAIList[sd='001001'][sst='1']",
+                      "what": "intended, missing on the device", "services": ["acme-robotics"],
+                      "service": "acme-robotics"}]
+
+
+def test_drift_names_every_line_that_uses_a_shared_profile(tmp_path):
+    """Two 500M lines share the OLT's shaper profile: its difference names both, not a guess."""
+    planned, store = _planned(tmp_path, "network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml",
+                                                         "lab/port-authority.yaml"])
+    olt = planned["olt-1"]
+    assert olt.intended.count("<pir>500000</pir>") == 1  # one profile for both lines
+    diffs = _drift(store, olt, olt.intended.replace("<pir>500000</pir>", "<pir>250000</pir>"))
+    assert [(d["path"].rsplit("/", 3)[-3:], d["services"]) for d in diffs] == [
+        (["shaper-profile[name='down-500M']", "single-token-bucket", "pir"], ["dock-office", "harbour-cafe"])]
+
+
+def test_devsim_reports_a_disabled_vani_down_with_its_onu_present(tmp_path):
+    """devsim's OLT state: a v-ANI is up only when enabled and its ONU is plugged in (both the
+    NMDA oper-status and interfaces-state)."""
+    import json
+    from types import SimpleNamespace
+
+    from lxml import etree
+
+    from orchestrator.devsim.operational import IF, add_interface_state, olt_state
+
+    (tmp_path / "physical.json").write_text(json.dumps({"onus": {"SN000001": "pon1", "SN000002": "pon2"}}))
+
+    def vani(name, serial, enabled):
+        return (f"<interface><name>{name}</name>" + ("" if enabled is None else f"<enabled>{enabled}</enabled>")
+                + f'<v-ani xmlns="urn:bbf:yang:bbf-xponvani"><expected-serial-number>{serial}'
+                "</expected-serial-number></v-ani></interface>")
+
+    running = etree.fromstring(f'<data><interfaces xmlns="{IF}">{vani("v-on", "SN000001", None)}'
+                               f'{vani("v-off", "SN000002", "false")}{vani("v-gone", "SN000009", "true")}'
+                               "</interfaces></data>")
+    legacy = etree.fromstring(olt_state(running, tmp_path))
+    add_interface_state(running, SimpleNamespace(kind=SimpleNamespace(role="olt"), dir=tmp_path))
+    for tree, where in ((running, "interfaces"), (legacy, None)):
+        items = tree.iterfind(f"{{{IF}}}{where}/{{{IF}}}interface") if where else tree.iterfind(f"{{{IF}}}interface")
+        oper = {i.findtext(f"{{{IF}}}name"): i.findtext(f"{{{IF}}}oper-status") for i in items}
+        assert oper == {"v-on": "up", "v-off": "down", "v-gone": "down"}, (where, oper)

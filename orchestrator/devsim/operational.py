@@ -36,6 +36,11 @@ def _itf(name: str, kind: str, up: bool, inner: str = "") -> str:
             f"<statistics><discontinuity-time>{STARTED}</discontinuity-time></statistics>{inner}</interface>")
 
 
+def _enabled(itf) -> bool:
+    """ietf-interfaces `enabled` (default true): a disabled interface is down whatever its medium says."""
+    return (itf.findtext(f"{{{IF}}}enabled") or "true").strip() != "false"
+
+
 def olt_state(running, state_dir: Path) -> str:
     onus = present_onus(state_dir)
     cts, vanis = {}, {}
@@ -47,11 +52,11 @@ def olt_state(running, state_dir: Path) -> str:
         va = i.find(f"{{{VANI}}}v-ani")
         if va is not None:
             vanis[name] = (va.findtext(f"{{{VANI}}}expected-serial-number"), va.findtext(f"{{{VANI}}}onu-id"),
-                           va.findtext(f"{{{VANI}}}preferred-channel-pair"))
+                           va.findtext(f"{{{VANI}}}preferred-channel-pair"), _enabled(i))
     out = []
     for ct, pair in sorted(cts.items()):
         entries = []
-        for vani, (serial, onu_id, vpair) in sorted(vanis.items()):
+        for vani, (serial, onu_id, vpair, _) in sorted(vanis.items()):
             if serial in onus and vpair == pair:
                 entries.append(
                     f"<onu><detected-serial-number>{escape(serial)}</detected-serial-number>"
@@ -63,8 +68,8 @@ def olt_state(running, state_dir: Path) -> str:
                  f"xmlns=\"{ONU_STATE}\">{''.join(entries)}</onus-present-on-local-channel-termination>"
                  "</channel-termination>")
         out.append(_itf(ct, "channel-termination", True, inner))
-    for vani, (serial, _, _) in sorted(vanis.items()):
-        out.append(_itf(vani, "v-ani", serial in onus))
+    for vani, (serial, _, _, enabled) in sorted(vanis.items()):
+        out.append(_itf(vani, "v-ani", enabled and serial in onus))
     return f'<interfaces-state xmlns="{IF}">{"".join(out)}</interfaces-state>' if out else ""
 
 
@@ -121,16 +126,17 @@ def _counters(dev: str | None) -> tuple[str, str] | None:
 def add_interface_state(root, device) -> None:
     """NMDA: every configured interface also reports its oper-status and statistics (state
     leaves of ietf-interfaces 2018 that a <get> must carry), with the octet counters of the lab
-    interface that carries it. A v-ANI is up when its ONU is there."""
+    interface that carries it. An interface is down when disabled; a v-ANI also when its ONU is
+    not there."""
     onus = present_onus(device.dir) if device.kind.role == "olt" else None
     carriers = _kernel_names(root, onus)
     for i in root.iterfind(f"{{{IF}}}interfaces/{{{IF}}}interface"):
         if i.find(f"{{{IF}}}oper-status") is not None:
             continue
-        up = True
+        up = _enabled(i)
         va = i.find(f"{{{VANI}}}v-ani")
         if va is not None and onus is not None:
-            up = va.findtext(f"{{{VANI}}}expected-serial-number") in onus
+            up = up and va.findtext(f"{{{VANI}}}expected-serial-number") in onus
         etree.SubElement(i, f"{{{IF}}}oper-status").text = "up" if up else "down"
         st = etree.SubElement(i, f"{{{IF}}}statistics")
         etree.SubElement(st, f"{{{IF}}}discontinuity-time").text = STARTED

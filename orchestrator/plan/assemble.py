@@ -20,6 +20,7 @@ class DeviceConfig:
     kind: DeviceKind
     services: list[str]
     xml: str  # the whole config as one <config> document
+    pieces: list[tuple[str, str]]  # (owner, rendered fragment): the device base, then each service's
 
 
 def assemble(device: str, kind: DeviceKind, base_vars: dict,
@@ -47,7 +48,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
             # libyang may put a new top-level node before ours; the bindings drop the new head.
             tree = tree.first_sibling()
     if tree is None:
-        return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap("")), []
+        return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(""), pieces), []
     try:
         models.validate(tree)
     except ValidationFailed as vf:
@@ -58,7 +59,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
                               fix=f"the config comes from {owner}; correct its template or input")]
     body = _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
     tree.free()
-    return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(body)), []
+    return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(body), pieces), []
 
 
 _OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')

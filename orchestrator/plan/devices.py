@@ -14,6 +14,7 @@ from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import assemble
 from orchestrator.plan.diff import edits, parse, readable, schema_index
+from orchestrator.plan.ownership import record
 from orchestrator.workers import worker_pool
 
 PARALLEL_FROM = 2000  # fragments; below this, forking costs more than it saves
@@ -40,6 +41,7 @@ class Built:
     changed: bool
     diff: list[str]
     facts: dict
+    owners: dict  # path → the services whose fragments hold it (ownership.record)
 
 
 def build(job: Job) -> tuple[Built | None, list[Problem]]:
@@ -49,9 +51,11 @@ def build(job: Job) -> tuple[Built | None, list[Problem]]:
         return None, problems
     tree = parse(cfg.xml)
     facts = crosscheck.facts(job.role, tree)
-    edit, reverse, changed = edits(schema_index(kind.models), job.current, cfg.xml, tree)
+    index = schema_index(kind.models)
+    edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
     diff = readable(job.device, job.current, cfg.xml) if changed else []
-    return Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts), []
+    return Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts,
+                 record(index, cfg.pieces)), []
 
 
 def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem]]:

@@ -13,7 +13,7 @@ from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.devices import Job, build_all
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now
+from orchestrator.resources.store import IntentRow, Store, _now, config_sha
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -61,6 +61,7 @@ class DevicePlan:
     reverse: str
     changed: bool
     diff: list[str]
+    owners: dict = field(default_factory=dict)  # path → owning services (plan/ownership.py)
 
 
 @dataclass
@@ -230,11 +231,14 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
+        for b in built:
+            Store.save_owners(s, b.device, b.intended, b.owners,
+                              {config_sha(current[b.device].config)} if b.device in current else set())
         for name, action in actions.items():
             if action != "unchanged":
                 Store.audit(s, f"plan-{action}", name)
         devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
-                              else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff) for b in built]
+                              else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff, b.owners) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
                                 sorted(placements[n].devices), placements[n].serving,
                                 [w.render() for w in placements[n].warnings]) for n in given_names]

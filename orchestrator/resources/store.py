@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from orchestrator.resources import lock, schema
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def config_sha(config: str) -> str:
+    return hashlib.sha256(config.encode()).hexdigest()
 
 
 class Base(DeclarativeBase):
@@ -136,6 +141,17 @@ class SuspensionRow(Base):
     tx: Mapped[str] = mapped_column(String(64), default="")
 
 
+class ConfigOwnersRow(Base):
+    """Which services own each part of a device config, recorded by the plan that built it; drift
+    reads the row whose config_sha is the sha256 of the config the device was last given."""
+
+    __tablename__ = "config_owners"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    config_sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owners: Mapped[str] = mapped_column(Text)  # JSON: data path → owning services
+    planned_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
 class Store:
     def __init__(self, url: str, create: bool = True, lock_timeout: float = lock.DEFAULT_TIMEOUT,
                  command: str = "fullbars", say=None):
@@ -242,6 +258,21 @@ class Store:
     @staticmethod
     def suspended(s: Session) -> set[str]:
         return set(s.scalars(select(SuspensionRow.line).where(SuspensionRow.state == "active")))
+
+    @staticmethod
+    def save_owners(s: Session, device: str, config: str, owners: dict, keep: set[str] = frozenset()) -> None:
+        """The ownership of one planned config; a device keeps only it and those of the configs in
+        `keep` (what it was last given), so planning again does not grow the table."""
+        sha = config_sha(config)
+        s.execute(delete(ConfigOwnersRow).where(ConfigOwnersRow.device == device,
+                                                ConfigOwnersRow.config_sha.not_in(keep | {sha})))
+        if s.get(ConfigOwnersRow, (device, sha)) is None:
+            s.add(ConfigOwnersRow(device=device, config_sha=sha, owners=json.dumps(owners, sort_keys=True)))
+
+    @staticmethod
+    def owners(s: Session, device: str, config: str) -> dict[str, list[str]] | None:
+        row = s.get(ConfigOwnersRow, (device, config_sha(config)))
+        return None if row is None else json.loads(row.owners)
 
     @staticmethod
     def audit(s: Session, action: str, subject: str, detail: dict | str = "") -> None:

@@ -18,6 +18,10 @@ NS = {"if": "urn:ietf:params:xml:ns:yang:ietf-interfaces",
       "ip": "urn:ietf:params:xml:ns:yang:ietf-ip"}
 
 
+def _enabled(itf) -> bool:
+    return (itf.findtext("if:enabled", namespaces=NS) or "true").strip() != "false"  # the YANG default is true
+
+
 def _resources(store, network_file, line: str) -> tuple[dict, object]:
     from orchestrator.plan.pipeline import plan
 
@@ -54,7 +58,10 @@ def check(store, target, line: str, network_file: str | None = None, measure: bo
         vani = next((i for i in data.iterfind("if:interfaces/if:interface", NS)
                      if i.findtext("vani:v-ani/vani:expected-serial-number", namespaces=NS) == res["onu-serial"]), None)
         oper = vani.findtext("if:oper-status", namespaces=NS) if vani is not None else None
-        add("v-ANI oper-status", oper == "up", f"{vani.findtext('if:name', namespaces=NS) if vani is not None else '?'}: {oper}")
+        enabled = vani is None or _enabled(vani)
+        add("v-ANI oper-status", oper == "up" and enabled,
+            f"{vani.findtext('if:name', namespaces=NS) if vani is not None else '?'}: {oper}"
+            + ("" if enabled else " (disabled in the OLT's config)"))
         add("optical levels", True, "not in the models this OLT kind implements (no transceiver state): not reported")
         user = data.find(f"if:interfaces/if:interface[if:name='user-{line}']", NS)
         if user is not None and user.find("if:statistics/if:in-octets", NS) is not None:
@@ -78,8 +85,10 @@ def check(store, target, line: str, network_file: str | None = None, measure: bo
         else:
             pair = (sub.findtext("fbs:subscriber/fbs:outer-vlan", namespaces=NS),
                     sub.findtext("fbs:subscriber/fbs:inner-vlan", namespaces=NS))
-            ok = pair == (str(res["s-vlan"]), str(res["c-vlan"]))
-            add("BNG sub-interface", ok, f"{res['bng']} {sub.findtext('if:name', namespaces=NS)}: S{pair[0]}/C{pair[1]}, "
+            enabled = _enabled(sub)
+            ok = enabled and pair == (str(res["s-vlan"]), str(res["c-vlan"]))
+            add("BNG sub-interface", ok, f"{res['bng']} {sub.findtext('if:name', namespaces=NS)}: "
+                f"{'enabled' if enabled else 'disabled'}, S{pair[0]}/C{pair[1]}, "
                 f"gateway {sub.findtext('ip:ipv4/ip:address/ip:ip', namespaces=NS)}")
     except Exception as e:
         add("BNG reachable", False, f"{res['bng']}: {rpc_error_text(e)}")

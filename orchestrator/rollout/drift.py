@@ -8,47 +8,59 @@ from lxml import etree
 from orchestrator.devices.registry import KINDS
 from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.plan.diff import NC, edits, schema_index
+from orchestrator.plan.ownership import step
 from orchestrator.resources.store import Store
 
 OP = f"{NC}operation"
 
 
-def _changes(edit_xml: str, index) -> list[tuple[str, str]]:
-    """(path, what) for every leaf the edit sets and every node it deletes; list entries are
-    named by their keys, from the device kind's schema."""
+NOT_INTENDED = "none (not in the intended config)"
+UNRECORDED = "unknown (no ownership recorded for the config this device was given: plan and apply it again)"
+
+
+def _changes(edit_xml: str, index, owned: dict | None) -> list[tuple[str, str, list[str]]]:
+    """(path, what, owning services) for every leaf the edit sets, every entry it adds and every
+    node it deletes; list entries are named by their keys, from the device kind's schema."""
     out = []
 
-    def walk(el, path, spath, ns):
-        sp, cns = index.step(spath, ns, el)
-        _, keys = index.node(sp)
-        key_els = [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname in keys]
-        p = f"{path}/{etree.QName(el).localname}" + "".join(
-            f"[{etree.QName(k).localname}='{(k.text or '').strip()}']" for k in key_els)
+    def walk(el, path, spath, ns, owners):
+        p, sp, cns, key_els = step(index, path, spath, ns, el)
+        mine = owned.get(p, owners) if owned is not None else [UNRECORDED]
         if el.get(OP) == "delete":
-            out.append((p, "present on the device, not intended"))
+            # a leaf belongs to the entry it sits in; a whole entry the plan lacks belongs to no one
+            out.append((p, "present on the device, not intended",
+                        [NOT_INTENDED] if key_els or not path else owners))
             return
         kids = [c for c in el if isinstance(c.tag, str) and c not in key_els]
-        if not kids and not key_els:
-            out.append((p, f"intended {(el.text or '').strip()!r}"))
+        if not kids and key_els:  # an entry of keys only, missing on the device (an edit's shells have children)
+            out.append((p, "intended, missing on the device", mine))
+        elif not kids:
+            out.append((p, f"intended {(el.text or '').strip()!r}", mine))
         for c in kids:
-            walk(c, p, sp, cns)
+            walk(c, p, sp, cns, mine)
 
     root = etree.fromstring(edit_xml.encode())
     for top in root:
         if isinstance(top.tag, str):
-            walk(top, "", "", None)
+            walk(top, "", "", None, [])
     return out
 
 
-def _owner(path: str, services: list[str]) -> str:
-    hits = [s for s in services if s in path]
-    return max(hits, key=len) if hits else "no single service (the device base, or a profile services share)"
+def differences(kind: str, live: str, intended: str, owned: dict | None) -> tuple[bool, list[dict]]:
+    """(changed, differences) of a device's running config against its intended one; `owned`
+    is the ownership the plan of the intended config recorded (None when there is none)."""
+    index = schema_index(KINDS.get(kind).models)
+    edit, _, changed = edits(index, live, intended)
+    if not changed:
+        return False, []
+    return True, [{"path": p, "what": w, "services": who, "service": ", ".join(who)}
+                  for p, w, who in _changes(edit, index, owned)]
 
 
 def check(store: Store, target) -> list[dict]:
     with store.transaction() as s:
         rows = Store.device_configs(s)
-        services = list(Store.intents(s))
+        owned = {dev: Store.owners(s, dev, row.config) for dev, row in rows.items()}
     out = []
     for dev, row in sorted(rows.items()):
         if dev not in target.endpoints:
@@ -60,9 +72,7 @@ def check(store: Store, target) -> list[dict]:
         except Exception as e:
             out.append({"device": dev, "error": f"cannot read running: {rpc_error_text(e)}", "differences": []})
             continue
-        index = schema_index(KINDS.get(row.kind).models)
-        edit, _, changed = edits(index, live, row.config)
-        diffs = [{"path": p, "what": w, "service": _owner(p, services)} for p, w in _changes(edit, index)] if changed else []
+        changed, diffs = differences(row.kind, live, row.config, owned[dev])
         out.append({"device": dev, "kind": row.kind, "in_sync": not changed, "differences": diffs,
                     "intended": row.config})
     return out

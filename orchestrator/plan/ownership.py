@@ -1,0 +1,61 @@
+"""Which services own each part of a device's config, recorded when a plan merges their fragments
+(NSO's backpointers), so drift can name the owners of a difference instead of guessing from names.
+
+Paths name list entries by their keys (`/interfaces/interface[name='x']/enabled`), the same way
+drift names differences. Only nodes whose owners differ from their parent's are kept: a line's
+interface entry is recorded once, its leaves inherit it, and a profile several lines render names
+them all.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from orchestrator.plan.assemble import NC_NS
+from orchestrator.plan.diff import SchemaIndex, _value
+
+
+def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple[str, str, str, list]:
+    """(data path, schema path, namespace, key elements) of `el` under the node at `path`."""
+    sp, cns = index.step(spath, ns, el)
+    _, keys = index.node(sp)
+    key_els = [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname in keys]
+    p = f"{path}/{etree.QName(el).localname}" + "".join(
+        f"[{etree.QName(k).localname}='{_key_text(index, k)}']" for k in key_els)
+    return p, sp, cns, key_els
+
+
+def _key_text(index: SchemaIndex, key) -> str:
+    """A key's value as one text whatever prefix the writer chose for an identity (a template
+    writes rt:static, libyang and agents may leave the prefix out or pick another)."""
+    text = _value(key)
+    if text.startswith("{"):
+        ns, local = text[1:].split("}", 1)
+        return f"{index.ns_module.get(ns, ns)}:{local}"
+    return text
+
+
+def record(index: SchemaIndex, pieces: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """pieces: (owner, rendered XML fragment) → {path: owners} of the nodes (not leaves) whose
+    owners differ from their parent's."""
+    owners: dict[str, set[str]] = {}
+    parent: dict[str, str | None] = {}
+
+    def walk(el, path, spath, ns, up, owner):
+        p, sp, cns, _ = step(index, path, spath, ns, el)
+        kids = [c for c in el if isinstance(c.tag, str)]
+        if up is not None and not kids and index.node(sp)[0] != "list":
+            return  # a leaf: owned with its parent
+        owners.setdefault(p, set()).add(owner)
+        parent[p] = up
+        for c in kids:
+            walk(c, p, sp, cns, p, owner)
+
+    for owner, text in pieces:
+        if not text.strip():
+            continue
+        root = etree.fromstring(f'<config xmlns="{NC_NS}">{text}</config>'.encode())
+        for top in root:
+            if isinstance(top.tag, str):
+                walk(top, "", "", None, None, owner)
+    return {p: sorted(s) for p, s in owners.items() if parent[p] is None or owners[parent[p]] != s}
