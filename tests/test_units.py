@@ -303,7 +303,7 @@ def _remove(dev, owned_by: str) -> str:
 @pytest.mark.parametrize("network,intents,devices", [
     ("network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml", "fttr/studio-line.yaml",
                       "fttr/studio-wifi.yaml"], ["bng-east", "olt-1", "fttr-studio"]),
-    ("campus/network.yaml", ["campus/acme-robotics.yaml", "campus/harbour-hospital.yaml"],
+    ("networks/campus.yaml", ["campus/acme-robotics.yaml", "campus/harbour-hospital.yaml"],
      ["upf-1", "pe-1", "core-1", "gnb-1"]),
 ])
 def test_drift_names_the_service_that_owns_each_difference(tmp_path, network, intents, devices):
@@ -324,7 +324,7 @@ def test_drift_reports_a_removed_key_only_entry_with_its_owner(tmp_path):
     difference, named by its keys, owned by the slice's service."""
     import re
 
-    planned, store = _planned(tmp_path, "campus/network.yaml", ["campus/acme-robotics.yaml",
+    planned, store = _planned(tmp_path, "networks/campus.yaml", ["campus/acme-robotics.yaml",
                                                                 "campus/harbour-hospital.yaml"])
     upf = planned["upf-1"]
     entry = re.compile(r"<sNSSAIList>\s*<sd>001001</sd>\s*<sst>1</sst>\s*</sNSSAIList>")  # keys only
