@@ -26,7 +26,9 @@ if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# constraints.txt pins every dependency to the versions the tests last passed with (pip freeze of
+# such a .venv, without fullbars itself); pyproject.toml says what fullbars needs at least.
 echo "setup: installing fullbars and its dependencies into .venv"
-.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import libyang, orchestrator" || { echo "setup: the install failed" >&2; exit 1; }
 echo "setup: done. Run .venv/bin/fullbars --help"
