@@ -11,6 +11,7 @@ import ncclient.transport.session
 from lxml import etree
 from ncclient import manager
 from ncclient.operations.rpc import RPCError
+from ncclient.transport.errors import SSHError
 
 from orchestrator.netconf.credentials import Credentials
 from orchestrator.netconf.secrets import Secrets
@@ -49,6 +50,20 @@ class Endpoint:
     timeout: float = 60.0
 
 
+def _connect(ep: Endpoint):
+    # One more try when the SSH negotiation itself breaks: on a busy 2-core machine paramiko was
+    # seen failing a handshake ("Invalid packet blocking") that succeeded at once when repeated.
+    # Nothing has been sent to the device yet, so a second try cannot change anything twice.
+    for attempt in (1, 2):
+        try:
+            return manager.connect(host=ep.host, port=ep.port, username=ep.creds.username,
+                                   password=ep.creds.password, key_filename=ep.creds.key_file,
+                                   hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=ep.timeout)
+        except SSHError as e:
+            if attempt == 2 or "Negotiation failed" not in str(e):
+                raise
+
+
 class Session:
     def __init__(self, ep: Endpoint, kind: str | None = None, *configs: str):
         """kind and configs (documents holding the secret references, e.g. the intended config)
@@ -56,9 +71,7 @@ class Session:
         replies masked, error texts scrubbed."""
         self.ep = ep
         self.secrets = Secrets.for_kind(kind, *configs)
-        self.m = manager.connect(host=ep.host, port=ep.port, username=ep.creds.username,
-                                 password=ep.creds.password, key_filename=ep.creds.key_file,
-                                 hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=ep.timeout)
+        self.m = _connect(ep)
         caps = self.m.server_capabilities  # ncclient matches ":candidate" shorthands
         if ":candidate" in caps and ":confirmed-commit:1.1" in caps:
             self.strategy = CONFIRMED
