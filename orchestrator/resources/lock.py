@@ -27,7 +27,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from orchestrator.errors import FullbarsError
-from orchestrator.settings import DEFAULT_LOCK_TIMEOUT as DEFAULT_TIMEOUT  # noqa: F401 (Store's default)
 
 PG_KEY = 0x66756C6C62617273  # "fullbars": one advisory lock per database
 POLL = 0.1  # seconds between PostgreSQL attempts; SQLite waits in its own busy handler

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from orchestrator.errors import FullbarsError
 from orchestrator.resources import lock, schema
+from orchestrator.settings import DEFAULT_LOCK_TIMEOUT
 
 
 def _now() -> str:
@@ -153,7 +154,7 @@ class ConfigOwnersRow(Base):
 
 
 class Store:
-    def __init__(self, url: str, create: bool = True, lock_timeout: float = lock.DEFAULT_TIMEOUT,
+    def __init__(self, url: str, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  command: str = "fullbars", say=None):
         """create=False: a SQLite file that does not exist yet is not made; the store is empty.
         lock_timeout: seconds a writer waits for another to finish. say: where the one-line

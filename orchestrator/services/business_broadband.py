@@ -292,7 +292,7 @@ class BusinessBroadband(Service):
             raise FullbarsError(Problem(
                 f"line {intent.name} is pinned to PON port {pin['pon-port']} of {olt.name}, which the network "
                 f"description {net.file} does not have", **intent.where("spec.placement.pon-port"),
-                fix=f"keep the port in the network description, or re-place or delete the line"))
+                fix="keep the port in the network description, or re-place or delete the line"))
 
     @staticmethod
     def _address_block(intent, ctx, bng: str, mode: str, named: str | None):

@@ -159,7 +159,7 @@ class FttrWifi(Service):
                 if narrow:
                     out.append(Problem(
                         f"channel(s) {', '.join(map(str, narrow))} at {r['band']} have no {width} MHz channel"
-                        + ("" if "width" in r else f" (the band's default width)"),
+                        + ("" if "width" in r else " (the band's default width)"),
                         **intent.where(f"{where}.channels"),
                         fix=f"{width} MHz at {r['band']} is built on channels {_runs(WIDE[r['band'], width])}; "
                             f"or give a narrower width"))
