@@ -101,3 +101,32 @@ def yanglint_device(yanglint: str, out_dir: Path, device: str) -> subprocess.Com
         cmd += ["-F", f"{mod['name']}:{','.join(mod['features'])}"]
     cmd += files + [str(data)]
     return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def read_running(ep, attempts: int = 3):
+    """A lab device's running config (lxml element), read by a test to check what a command did.
+
+    On this 2-core machine under a parallel CPU load, a fresh SSH session to a lab agent was seen
+    failing its handshake or never answering its first get-config (ncclient waited 60 s) while
+    the device itself was fine. A test's own read is not what is under test, so it opens a new
+    session and reads again; the error of the last attempt is raised when every attempt fails."""
+    import time
+
+    from ncclient.operations.errors import TimeoutExpiredError
+    from ncclient.transport.errors import SSHError, TransportError
+
+    from orchestrator.netconf.session import Endpoint, Session
+
+    ep = Endpoint(ep.name, ep.host, ep.port, ep.creds, timeout=min(ep.timeout, 30.0))
+    for attempt in range(1, attempts + 1):
+        s = None
+        try:
+            s = Session(ep)
+            return s.running()
+        except (TimeoutExpiredError, SSHError, TransportError):
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+        finally:
+            if s is not None:
+                s.close()

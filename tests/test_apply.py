@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, read_running
 from test_lab import _require_lab_tools
 
 INTENTS = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml")) + [
@@ -54,14 +54,8 @@ def five(tmp_path_factory):
 
 def running_leaves(target) -> dict[str, set]:
     from orchestrator.netconf.compare import leaves
-    from orchestrator.netconf.session import Session
 
-    out = {}
-    for dev, ep in target.endpoints.items():
-        s = Session(ep)
-        out[dev] = leaves(s.running())
-        s.close()
-    return out
+    return {dev: leaves(read_running(ep)) for dev, ep in target.endpoints.items()}
 
 
 def changed_plan(five, name: str, down: str = "400M"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from conftest import REPO, cli
+from conftest import REPO, cli, read_running
 from test_lab import _require_lab_tools
 
 OLTS, PER_OLT = 8, 4
@@ -56,11 +56,9 @@ def _session(topo: Path, device: str):
 
 
 def _running(topo: Path, device: str):
-    s = _session(topo, device)
-    try:
-        return s.running_xml()
-    finally:
-        s.close()
+    from orchestrator.rollout.targets import lab_target
+
+    return etree.tostring(read_running(lab_target(topo).endpoint(device)), encoding="unicode")
 
 
 def _olt_shapers(topo: Path, olt: str) -> set[str]:
