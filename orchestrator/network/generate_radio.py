@@ -21,6 +21,7 @@ from orchestrator.radio.propagation import noise_re_dbm
 
 LAT0, LON0 = 31.2000, 121.4500
 BAND = "n78"
+LOAD = 0.5  # the cells around transmit on half their resource elements when the points are measured
 
 
 def sites_and_cells(n_cells: int, seed: int, isd: float = 450.0, holes: int = 6):
@@ -32,7 +33,7 @@ def sites_and_cells(n_cells: int, seed: int, isd: float = 450.0, holes: int = 6)
     g = g + rng.uniform(-0.2, 0.2, g.shape) * isd
     extent = np.sqrt(n_sites) * isd / 2
     centres = rng.uniform(-0.6, 0.6, (holes, 2)) * extent
-    far = np.min(np.linalg.norm(g[:, None] - centres[None], axis=-1), axis=1) > 1.3 * isd
+    far = np.min(np.linalg.norm(g[:, None] - centres[None], axis=-1), axis=1) > 2.6 * isd
     g = g[far]
     g = g[np.argsort(np.linalg.norm(g, axis=1))][:n_sites]
     per_site = np.full(n_sites, 3)
@@ -47,7 +48,7 @@ def sites_and_cells(n_cells: int, seed: int, isd: float = 450.0, holes: int = 6)
     return g, per_site, centres, cells
 
 
-def generate(out: Path, n_cells: int = 500, n_points: int = 2000, seed: int = 17, candidates_per_hole: int = 4,
+def generate(out: Path, n_cells: int = 500, n_points: int = 2000, seed: int = 17, candidates_per_hole: int = 6,
              neighbours_n: int = 8) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed + 1)
@@ -78,18 +79,19 @@ def generate(out: Path, n_cells: int = 500, n_points: int = 2000, seed: int = 17
     (out / "network.yaml").write_text(yaml.safe_dump(network, sort_keys=False))
 
     # Measured points: in the holes, where the cells on air leave them below target.
-    t = Target(-105.0, 0.0, 0.95)
+    t = Target(-105.0, 0.0, 0.95, LOAD)
     noise = 10 ** (noise_re_dbm(BANDS[BAND].scs_khz) / 10)
     pts, rsrp_m, sinr_m = [], [], []
     while sum(len(p) for p in pts) < n_points:
         c = centres[rng.integers(len(centres), size=4000)]
-        p = c + rng.normal(0, 260, c.shape)
+        p = c + rng.normal(0, 330, c.shape)
         best, total, _ = serving(cells, p, "uma", BANDS[BAND].default_arfcn)
         best = best * 10 ** (rng.normal(0, 3, len(p)) / 10)  # measurement spread
         weak = ~meets(best, total, noise, t)
         pts.append(p[weak])
         rsrp_m.append(10 * np.log10(np.maximum(best[weak], 1e-16)))
-        sinr_m.append(10 * np.log10(np.maximum(best[weak], 1e-16) / (np.maximum(total[weak] - best[weak], 0) + noise)))
+        sinr_m.append(10 * np.log10(np.maximum(best[weak], 1e-16) /
+                                    (LOAD * np.maximum(total[weak] - best[weak], 0) + noise)))
     pts, rsrp_m, sinr_m = (np.concatenate(a)[:n_points] for a in (pts, rsrp_m, sinr_m))
     plat, plon = frame.latlon(pts)
     with open(out / "points.csv", "w", newline="") as fh:
@@ -101,14 +103,14 @@ def generate(out: Path, n_cells: int = 500, n_points: int = 2000, seed: int = 17
     cand = []
     for h, c in enumerate(centres):
         for k in range(candidates_per_hole):
-            xy = c + rng.normal(0, 250, 2) if k else c
+            xy = c + rng.normal(0, 300, 2) if k else c
             la, lo = frame.latlon(xy)
             cand.append({"name": f"pole-{h + 1}-{k + 1}", "latitude": round(float(la), 7),
                          "longitude": round(float(lo), 7), "height": 20 if k else 30,
                          "sectors": [0, 120, 240], "bands": [BAND]})
     intent = {"apiVersion": "fullbars.io/v1", "kind": "CoverageFill", "metadata": {"name": "weak-spots"},
               "spec": {"band": BAND, "measurements": "points.csv",
-                       "target": {"rsrp": -105, "sinr": 0, "share": 95},
+                       "target": {"rsrp": -105, "sinr": 0, "share": 95}, "load": int(LOAD * 100),
                        "candidate": cand, "limits": {"new-sites": len(cand), "new-cells": 3 * len(cand)},
                        "neighbours": neighbours_n}}
     (out / "fill.yaml").write_text(yaml.safe_dump(intent, sort_keys=False))

@@ -20,6 +20,7 @@ class Target:
     rsrp_dbm: float
     sinr_db: float
     share: float  # 0..1
+    load: float = 1.0  # share of resource elements the other cells transmit on (interference)
 
 
 @dataclass
@@ -34,12 +35,12 @@ class Fill:
 
 
 def meets(best, total, noise_mw, t: Target) -> np.ndarray:
-    sinr = best / np.maximum(total - best + noise_mw, 1e-30)
+    sinr = best / np.maximum(t.load * (total - best) + noise_mw, 1e-30)
     return (best >= 10 ** (t.rsrp_dbm / 10)) & (sinr >= 10 ** (t.sinr_db / 10))
 
 
-def sinr_db(best, total, noise_mw):
-    return db(best / np.maximum(total - best + noise_mw, 1e-30))
+def sinr_db(best, total, noise_mw, load: float = 1.0):
+    return db(best / np.maximum(load * (total - best) + noise_mw, 1e-30))
 
 
 def greedy(best0, total0, cand_mw, cand_site, noise_mw, t: Target, max_cells: int, max_sites: int,
@@ -98,9 +99,12 @@ def explain(fill: Fill, cand_mw, cand_name: list[str], noise_mw, t: Target) -> N
                                     + (f"gives {db(p):.1f} dBm)" if p > 0 else "is out of range)"))
             continue
         b = max(fill.best[i], p)
-        s = float(sinr_db(np.array([b]), np.array(fill.total[i] + (0 if c in fill.chosen else p)), noise_mw)[0])
+        s = float(sinr_db(np.array([b]), np.array(fill.total[i] + (0 if c in fill.chosen else p)), noise_mw, t.load)[0])
         if s < t.sinr_db:
             fill.reasons[int(i)] = (f"{cand_name[c]} gives {db(b):.1f} dBm but the SINR would be {s:.1f} dB "
                                     f"(below {t.sinr_db:g} dB: interference from the cells around)")
+        elif fill.stopped.startswith("no candidate"):
+            fill.reasons[int(i)] = (f"{cand_name[c]} would serve it, but its interference would take at least as "
+                                    f"many other points below target")
         else:
-            fill.reasons[int(i)] = f"{cand_name[c]} could serve it, but the fill stopped: {fill.stopped}"
+            fill.reasons[int(i)] = f"{cand_name[c]} would serve it, but the fill stopped: {fill.stopped}"

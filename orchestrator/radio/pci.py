@@ -68,21 +68,22 @@ def assign(pci: np.ndarray, site: np.ndarray, adj: sparse.csr_matrix, strong: np
             bad[taken] = True
             cp = pci[co]
             cp = cp[cp >= 0]
-            hard = bad | _mask(cp % 3, 3)[v3]
+            # co-sited: mod 3 (and 30) apart unless the site has more cells than that allows
+            cosite = _mask(cp % 3, 3)[v3]
             if mod30[c]:
-                hard |= _mask(cp % 30, 30)[v30]
+                cosite |= _mask(cp % 30, 30)[v30]
             sp = strong_pcis(c)
             clash = _mask(sp % 3, 3)[v3]
             if mod30[c]:
                 clash |= _mask(sp % 30, 30)[v30]
             soft = clash | (v3 != want[c]) if c in want else clash
-            score = used + soft * 1e6
-            score[hard] = np.inf
+            score = used + soft * 1e6 + cosite * 1e9
+            score[bad] = np.inf
             k = int(np.argmin(score))
             if not np.isfinite(score[k]):
                 plan.failed.append(int(c))
                 continue
-            if clash[k]:
+            if clash[k] or cosite[k]:
                 plan.relaxed.append(int(c))
             pci[c] = values[k]
             used[k] += 1
