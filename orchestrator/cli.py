@@ -275,6 +275,25 @@ def network_generate(olts: int = typer.Option(4, help="OLTs."), ports: int = typ
     sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
 
 
+@network_app.command("radio-area")
+def network_radio_area(out: Path = typer.Argument(..., help="Folder to write into."),
+                       cells: int = typer.Option(500, help="Cells on air (3 per site)."),
+                       points: int = typer.Option(2000, help="Measured points, all below target."),
+                       seed: int = typer.Option(17, help="The same seed writes the same files.")):
+    """Write a generated radio area: network.yaml with sites.csv and cells.csv (PCIs without clashes),
+    points.csv measured in its weak spots, and fill.yaml, a CoverageFill of candidate sites there."""
+    from orchestrator.network.generate_radio import generate
+
+    if cells < 1 or points < 1:
+        _fail(FullbarsError("--cells and --points must be at least 1", fix="for example --cells 500 --points 2000"))
+    try:
+        made = generate(out, cells, points, seed)
+    except OSError as e:
+        _fail(FullbarsError(f"cannot write into {out}: {e.strerror}", fix="give a folder you may write"))
+    sys.stdout.write(f"{out}: {made['sites']} sites, {made['cells']} cells, {made['points']} points, "
+                     f"{made['candidates']} candidate sites\n")
+
+
 @app.command()
 def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind, e.g. olt-bbf."),
            listen: Optional[str] = typer.Option(None, "--listen", help="HOST:PORT for NETCONF over SSH."),

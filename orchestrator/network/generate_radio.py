@@ -24,15 +24,15 @@ BAND = "n78"
 LOAD = 0.5  # the cells around transmit on half their resource elements when the points are measured
 
 
-def sites_and_cells(n_cells: int, seed: int, isd: float = 450.0, holes: int = 6):
+def sites_and_cells(n_cells: int, seed: int, isd: float = 450.0):
     """(site xy, cells per site, hole centres, cell arrays) in metres around (0, 0)."""
     rng = np.random.default_rng(seed)
     n_sites = -(-n_cells // 3)
-    side = int(np.ceil(np.sqrt(n_sites * 1.6))) + 2
+    holes = int(np.clip(n_sites // 25, 1, 6))
+    side = int(np.ceil(np.sqrt(n_sites * 1.3 + holes * 25))) + 2  # a hole takes about 21 grid sites
     g = (np.stack(np.meshgrid(np.arange(side), np.arange(side)), -1).reshape(-1, 2) - (side - 1) / 2) * isd
     g = g + rng.uniform(-0.2, 0.2, g.shape) * isd
-    extent = np.sqrt(n_sites) * isd / 2
-    centres = rng.uniform(-0.6, 0.6, (holes, 2)) * extent
+    centres = rng.uniform(-0.3, 0.3, (holes, 2)) * side * isd
     far = np.min(np.linalg.norm(g[:, None] - centres[None], axis=-1), axis=1) > 2.6 * isd
     g = g[far]
     g = g[np.argsort(np.linalg.norm(g, axis=1))][:n_sites]

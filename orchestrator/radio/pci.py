@@ -41,14 +41,15 @@ def assign(pci: np.ndarray, site: np.ndarray, adj: sparse.csr_matrix, strong: np
                            shape=(m, m)).tocsr()
     values = np.arange(first, last + 1)
     v3, v30 = values % 3, values % 30
-    used = np.bincount(pci[pci >= first] - first, minlength=len(values)).astype(float) if (pci >= first).any() \
-        else np.zeros(len(values))
-    used = used[:len(values)]
+    inside = pci[(pci >= first) & (pci <= last)] - first
+    used = np.bincount(inside, minlength=len(values)).astype(float)
     order = np.flatnonzero(pci < 0)
     order = order[np.argsort(site[order], kind="stable")]
     site_order = np.argsort(site, kind="stable")
     site_sorted = site[site_order]
     plan = PciPlan(pci)
+    if not len(order):
+        return plan
 
     def strong_pcis(c):
         sp = pci[sg.indices[sg.indptr[c]:sg.indptr[c + 1]]]
