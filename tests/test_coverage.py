@@ -311,3 +311,19 @@ def test_the_checker_and_the_cross_check_catch_a_pci_copied_from_a_neighbour(fil
     # the planned configs pass the same cross-check
     facts = {d: {"coverage": coverage_checks.facts("gnb", etree.parse(str(out / f"{d}.xml")))} for d in m["devices"]}
     assert coverage_checks.check(facts) == []
+
+
+def test_a_later_fill_counts_the_cells_an_older_fill_planned(filled, area, tmp_path):
+    """Over the same points, a second fill starts where the first ended and needs no cell."""
+    import yaml
+
+    out, m, _ = filled
+    doc = yaml.safe_load((area / "fill.yaml").read_text())
+    doc["metadata"]["name"] = "second-look"
+    doc["spec"]["candidate"] = [dict(c, name=c["name"] + "-b") for c in doc["spec"]["candidate"]]
+    (area / "second.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = cli("plan", str(area / "second.yaml"), "--out", str(tmp_path / "p"), db=f"sqlite:///{area.parent}/store.db")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["second-look"]["resources"]
+    first = m["services"]["weak-spots"]["resources"]
+    assert res["before"] == first["after"] and res["new-cells"] == {} and res["reached"]

@@ -135,6 +135,12 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
     i0 = np.where(np.isnan(m_sinr), p_total - p_best,
                   np.maximum(s0 / 10 ** (np.nan_to_num(m_sinr) / 10) - noise, 0) / t.load)
     t0 = s0 + i0
+    if others:  # older fills' cells were not on air when the points were measured: add their prediction
+        extra = [i for i, c in enumerate(others) if c.arfcn == arfcn]
+        if extra:
+            theirs = dense(cells.take(np.arange(len(radio), len(radio) + len(others))[extra]), pxy, env)
+            s0 = np.maximum(s0, theirs.max(axis=0))
+            t0 = t0 + theirs.sum(axis=0)
 
     cand, cand_site, cand_name, cand_new, cand_meta = [], [], [], [], []
     for k, c in enumerate(spec["candidate"]):
