@@ -327,3 +327,28 @@ def test_a_later_fill_counts_the_cells_an_older_fill_planned(filled, area, tmp_p
     res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["second-look"]["resources"]
     first = m["services"]["weak-spots"]["resources"]
     assert res["before"] == first["after"] and res["new-cells"] == {} and res["reached"]
+
+
+@pytest.mark.parametrize("name, content, expect", [
+    ("../outside.csv", None, "lies outside the intent's folder"),
+    ("/etc/passwd", None, "lies outside the intent's folder"),
+    ("folder.csv", "DIR", "cannot read the measurements file"),
+    ("nul.csv", b"id,latitude,longitude,band,rsrp\np1,31.2,121.4,n78,-100\x00\n", "holds NUL bytes"),
+    ("latin1.csv", "id,latitude,longitude,band,rsrp\np\xe9,31.2,121.4,n78,-100\n".encode("latin-1"),
+     "is not UTF-8 text"),
+    ("broken.geojson", b'{"type": "FeatureCollection", "features": [', "broken.geojson:1: the GeoJSON cannot be read"),
+])
+def test_a_measurements_file_that_cannot_be_used_is_refused(area, tmp_path, db, name, content, expect):
+    sub = tmp_path / "intent"
+    sub.mkdir()
+    intent = _variant(area, sub, measurements=name)
+    if content == "DIR":
+        (sub / name).mkdir()
+    elif content is not None:
+        (sub / name).write_bytes(content)
+    (tmp_path / "outside.csv").write_text((area / "points.csv").read_text())
+    r = cli("plan", str(intent), "--network", str(sub / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "at: spec.measurements" in r.stderr or name.endswith(".geojson")  # a problem inside it: its own line
+    assert "root:" not in r.stderr  # nothing of /etc/passwd is echoed

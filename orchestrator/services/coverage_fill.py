@@ -64,7 +64,7 @@ class CoverageFill(Service):
                                fix=f"add {spec['band']} to a candidate's bands"))
         pts, problems = self._points(intent, ctx)
         out += problems
-        if not problems and not len(pts):
+        if not problems and pts is not None and not len(pts):
             out.append(Problem(f"the measurements hold no point on band {spec['band']}",
                                **intent.where("spec.measurements"), fix="measure the band, or fill another band"))
         return out
@@ -74,8 +74,16 @@ class CoverageFill(Service):
         if key not in ctx.scratch:
             from orchestrator.coverage.measurements import read_points
 
-            path = Path(intent.file).parent / intent.spec["measurements"]
-            ctx.scratch[key] = read_points(path, intent.spec["band"], intent.where("spec.measurements"))
+            home = Path(intent.file).parent.resolve()
+            path = (home / intent.spec["measurements"]).resolve()
+            where = intent.where("spec.measurements")
+            if not path.is_relative_to(home):
+                # an intent may not make fullbars read (and echo in its errors) files elsewhere
+                ctx.scratch[key] = (None, [Problem(f"the measurements file {intent.spec['measurements']} lies "
+                                                   f"outside the intent's folder {home}", **where,
+                                                   fix="put the measurements beside the intent file, or below it")])
+            else:
+                ctx.scratch[key] = read_points(path, intent.spec["band"], where)
         return ctx.scratch[key]
 
     # --- plan --------------------------------------------------------------------------
