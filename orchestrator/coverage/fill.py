@@ -83,24 +83,26 @@ class FillPlan:
         return float(ok.mean()) if len(ok) else 1.0
 
 
-def existing_cells(radio: RadioNetwork, frame: LocalFrame, extra: list[NewCell]):
-    """Cells on air plus other fills' new cells: (Cells, names, gnb names, local ids, pcis, tacs)."""
+ATTRS = ("name", "gnb", "cell-local-id", "pci", "tac", "band", "bandwidth", "power", "tilt", "azimuth", "arfcn")
+REGION_M = 8000.0  # cells farther than this from every point and candidate cannot touch the fill
+
+
+def existing_cells(radio: RadioNetwork, frame: LocalFrame, extra: list[NewCell]) -> tuple[Cells, dict]:
+    """Cells on air plus other fills' new cells: their arrays, and their columns (ATTRS, plus
+    `older`: whether the cell is another fill's)."""
     where = {g.name: (g.latitude, g.longitude, g.height) for g in radio.gnbs.values()}
     for c in extra:
         where.setdefault(c.gnb, (c.latitude, c.longitude, c.height))
     order = {g: i for i, g in enumerate(where)}
     pos = np.array(list(where.values()), float).reshape(-1, 3)
     gxy = frame.xy(pos[:, 0], pos[:, 1])
-    col = radio.cells
-    site = np.array([order[g] for g in col["gnb"]] + [order[c.gnb] for c in extra], np.int64)
+    cols = {k: radio.cells[k] + [getattr(c, k.replace("cell-local-id", "local_id")) for c in extra] for k in ATTRS}
+    cols["older"] = [False] * len(radio) + [True] * len(extra)
+    site = np.array([order[g] for g in cols["gnb"]], np.int64)
     n = len(site)
-    cells = Cells.build(gxy[site], pos[site, 2], col["azimuth"] + [c.azimuth for c in extra],
-                        col["tilt"] + [c.tilt for c in extra], col["power"] + [c.power for c in extra],
-                        col["band"] + [c.band for c in extra], col["bandwidth"] + [c.bandwidth for c in extra],
-                        col["arfcn"] + [c.arfcn for c in extra], np.full(n, ANTENNA_GAIN), site)
-    return (cells, col["name"] + [c.name for c in extra], col["gnb"] + [c.gnb for c in extra],
-            np.array(col["cell-local-id"] + [c.local_id for c in extra], np.int64),
-            np.array(col["pci"] + [c.pci for c in extra], np.int64), col["tac"] + [c.tac for c in extra])
+    cells = Cells.build(gxy[site], pos[site, 2], cols["azimuth"], cols["tilt"], cols["power"], cols["band"],
+                        cols["bandwidth"], cols["arfcn"], np.full(n, ANTENNA_GAIN), site)
+    return cells, cols
 
 
 def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewCell]) -> FillPlan:
@@ -118,31 +120,9 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
         points = points.keep(keep)
         lat, lon, m_rsrp, m_sinr = points.arrays()
     pxy = frame.xy(lat, lon)
-    cells, names, gnbs, local, pcis, tacs = existing_cells(radio, frame, others)
     noise = 10 ** (noise_re_dbm(band.scs_khz) / 10)
 
-    # The carrier new cells take: the one most cells of the band near the points use.
-    on_band = np.flatnonzero([BANDS[b].name == band.name for b in (radio.cells["band"] + [c.band for c in others])])
-    near = _near(cells.xy[on_band], pxy, 3000.0)
-    bws = np.asarray(radio.cells["bandwidth"] + [c.bandwidth for c in others], np.int64)
-    carriers = Counter(zip(cells.arfcn[on_band][near].tolist(), bws[on_band][near].tolist()))
-    arfcn, bw = carriers.most_common(1)[0][0] if carriers else (band.default_arfcn, band.default_bw_mhz)
-
-    # Before: what was measured; interference where SINR was not, from the cells on air.
-    p_best, p_total, _ = serving(cells, pxy, env, arfcn)
-    s0 = 10 ** (m_rsrp / 10)
-    # total power such that load x (total - serving) + noise gives the measured SINR
-    i0 = np.where(np.isnan(m_sinr), p_total - p_best,
-                  np.maximum(s0 / 10 ** (np.nan_to_num(m_sinr) / 10) - noise, 0) / t.load)
-    t0 = s0 + i0
-    if others:  # older fills' cells were not on air when the points were measured: add their prediction
-        extra = [i for i, c in enumerate(others) if c.arfcn == arfcn]
-        if extra:
-            theirs = dense(cells.take(np.arange(len(radio), len(radio) + len(others))[extra]), pxy, env)
-            s0 = np.maximum(s0, theirs.max(axis=0))
-            t0 = t0 + theirs.sum(axis=0)
-
-    cand, cand_site, cand_name, cand_new, cand_meta = [], [], [], [], []
+    cand_site, cand_name, cand_meta = [], [], []
     for k, c in enumerate(spec["candidate"]):
         if band.name not in c["bands"]:
             continue
@@ -152,11 +132,37 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
             cand_meta.append((c, float(az), la, lo))
             cand_site.append(k)
             cand_name.append(f"{c['name']} sector {float(az):g}°")
-        cand_new.append(g is None)
     site_is_new = {k: not spec["candidate"][k].get("gnb") for k in set(cand_site)}
+    cxy = frame.xy([x[2] for x in cand_meta], [x[3] for x in cand_meta]).reshape(-1, 2)
+
+    # Only the region around the points and candidates: a national network stays cheap.
+    allcells, allcols = existing_cells(radio, frame, others)
+    region = _near(allcells.xy, np.r_[pxy, cxy], REGION_M)
+    cells = allcells.take(region)
+    cols = {k: [v[i] for i in region] for k, v in allcols.items()}
+
+    # The carrier new cells take: the one most cells of the band near the points use.
+    on_band = np.flatnonzero([b == band.name for b in cols["band"]])
+    near = on_band[_near(cells.xy[on_band], pxy, 3000.0)]
+    carriers = Counter((cols["arfcn"][i], cols["bandwidth"][i]) for i in near)
+    arfcn, bw = carriers.most_common(1)[0][0] if carriers else (band.default_arfcn, band.default_bw_mhz)
+
+    # Before: what was measured; interference where SINR was not, from the cells on air.
+    on_air = np.flatnonzero(~np.array(cols["older"], bool))
+    p_best, p_total, _ = serving(cells.take(on_air), pxy, env, arfcn)
+    s0 = 10 ** (m_rsrp / 10)
+    # total power such that load x (total - serving) + noise gives the measured SINR
+    i0 = np.where(np.isnan(m_sinr), p_total - p_best,
+                  np.maximum(s0 / 10 ** (np.nan_to_num(m_sinr) / 10) - noise, 0) / t.load)
+    t0 = s0 + i0
+    older = np.flatnonzero(np.array(cols["older"], bool) & (cells.arfcn == arfcn))
+    if len(older):  # older fills' cells were not on air when the points were measured: add their prediction
+        theirs = dense(cells.take(older), pxy, env)
+        s0 = np.maximum(s0, theirs.max(axis=0))
+        t0 = t0 + theirs.sum(axis=0)
+
     if cand_meta:
         m = len(cand_meta)
-        cxy = frame.xy([x[2] for x in cand_meta], [x[3] for x in cand_meta])
         cc = Cells.build(cxy, [float(x[0]["height"]) for x in cand_meta], [x[1] for x in cand_meta],
                          [float(x[0]["tilt"]) for x in cand_meta], [float(x[0]["power"]) for x in cand_meta],
                          [band.name] * m, [bw] * m, [arfcn] * m, np.full(m, ANTENNA_GAIN), np.array(cand_site))
@@ -167,29 +173,28 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
                int(spec["limits"]["new-sites"]), site_is_new)
     explain(f, cand_mw, cand_name, noise, t)
 
-    new = _new_cells(radio, spec, f.chosen, cand_meta, band.name, arfcn, bw, names, gnbs, local, others, frame,
-                     cells, tacs)
-    allc, alln, allg, alll, allp = _with_new(cells, names, gnbs, local, pcis, new, frame)
+    new = _new_cells(radio, spec, f.chosen, cand_meta, band.name, arfcn, bw, allcols, others, frame, cells, cols)
+    allc = _with_new(cells, cols["gnb"], new, frame)
+    for c in new:
+        for k in ATTRS:
+            cols[k].append(getattr(c, k.replace("cell-local-id", "local_id")))
     adj, nb = neighbours.relations(allc, env, int(spec["neighbours"]))
-    first_new = len(names)
-    want = allp.copy()
+    first_new = len(cells)
+    want = np.array(cols["pci"], np.int64)
     want[first_new:] = -1
-    mod30 = np.array([BANDS[b].mod30 for b in (radio.cells["band"] + [c.band for c in others] + [c.band for c in new])],
-                     bool)
+    mod30 = np.array([BANDS[b].mod30 for b in cols["band"]], bool)
     pp = pci_plan.assign(want, allc.site, adj, nb[:, :1], mod30, *radio.pci_range)
     for i, c in enumerate(new):
-        c.pci = int(pp.pci[first_new + i])
-    plan = FillPlan(band.name, t, new, alln, allg, alll, pp.pci, allc.arfcn, adj, first_new, points, frame, pxy,
-                    allc.xy, allc.azimuth, db(s0), sinr_db(s0, t0, noise, t.load), db(f.best), sinr_db(f.best, f.total, noise, t.load),
+        c.pci = cols["pci"][first_new + i] = int(pp.pci[first_new + i])
+    names = cols["name"]
+    plan = FillPlan(band.name, t, new, names, cols["gnb"], np.array(cols["cell-local-id"], np.int64), pp.pci,
+                    allc.arfcn, adj, first_new, points, frame, pxy, allc.xy, allc.azimuth, db(s0),
+                    sinr_db(s0, t0, noise, t.load), db(f.best), sinr_db(f.best, f.total, noise, t.load),
                     f.ok_before, f.ok_after, f.reasons, f.stopped,
-                    relaxed=[alln[i] for i in pp.relaxed], unplaceable=[alln[i] for i in pp.failed])
-    plan.clashes = _clashes_on_air(adj, pp.pci, first_new, alln)
+                    relaxed=[names[i] for i in pp.relaxed], unplaceable=[names[i] for i in pp.failed])
+    plan.clashes = _clashes_on_air(adj, pp.pci, first_new, names)
     plan.gnb_ids = {g.name: g.gnb_id for g in radio.gnbs.values()} | {c.gnb: c.gnb_id for c in others + new}
-    every = [radio.cells, {k: [getattr(c, k) for c in others] for k in ("tac", "band", "bandwidth", "power", "tilt",
-                                                                          "azimuth")},
-             {k: [getattr(c, k) for c in new] for k in ("tac", "band", "bandwidth", "power", "tilt", "azimuth")}]
-    plan.attrs = {k: [v for part in every for v in part[k]] for k in ("tac", "band", "bandwidth", "power", "tilt",
-                                                                       "azimuth")}
+    plan.attrs = {k: cols[k] for k in ("tac", "band", "bandwidth", "power", "tilt", "azimuth")}
     return plan
 
 
@@ -200,19 +205,19 @@ def _near(cxy: np.ndarray, pxy: np.ndarray, r: float) -> np.ndarray:
     return np.flatnonzero(hits > 0)
 
 
-def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, names, gnbs, local, others, frame, cells, tacs):
+def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, allcols, others, frame, cells, cols):
     """The chosen sectors as cells: on the candidate's gNB on air (next free cell ids) or on a
     new gNB named after the candidate (the lowest gNB id free in the network's range)."""
     used_ids = {g.gnb_id for g in radio.gnbs.values()} | {c.gnb_id for c in others}
     taken_local: dict[str, set[int]] = {}
-    for g, l in zip(gnbs, local.tolist()):
+    for g, l in zip(allcols["gnb"], allcols["cell-local-id"]):
         taken_local.setdefault(g, set()).add(l)
-    taken_names = set(names)
+    taken_names = set(allcols["name"])
     site_ids: dict[str, int] = {}
     next_id = radio.gnb_id_range[0]
     out = []
     tree = cKDTree(cells.xy) if len(cells) else None
-    for k in sorted(chosen, key=lambda k: (cand_site_key(cand_meta[k]), k)):
+    for k in sorted(chosen, key=lambda k: (cand_meta[k][0]["name"], k)):
         c, az, la, lo = cand_meta[k]
         on_air = radio.gnbs.get(c.get("gnb") or "")
         gname = on_air.name if on_air else c["name"]
@@ -237,7 +242,7 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, names, gnbs, loc
             tac = int(spec["tac"])
         elif tree is not None:
             _, idx = tree.query(frame.xy(la, lo), k=min(6, len(cells)))
-            tac = Counter(tacs[i] for i in np.atleast_1d(idx)).most_common(1)[0][0]
+            tac = Counter(cols["tac"][i] for i in np.atleast_1d(idx)).most_common(1)[0][0]
         else:
             tac = 1
         out.append(NewCell(name, gname, gid, lid, radio.nci(gid, lid), -1, tac, band, arfcn, bw, az,
@@ -246,27 +251,23 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, names, gnbs, loc
     return out
 
 
-def cand_site_key(meta) -> str:
-    return meta[0]["name"]
-
-
-def _with_new(cells, names, gnbs, local, pcis, new, frame):
+def _with_new(cells: Cells, gnbs: list[str], new: list[NewCell], frame) -> Cells:
+    """The region's cells (gnbs: their gNBs) with the new ones after them: a new cell on a gNB
+    on air shares its site number, a new site gets one of its own."""
     if not new:
-        return cells, list(names), list(gnbs), local, pcis
-    sites = {}
-    base = int(cells.site.max()) + 1 if len(cells) else 0
+        return cells
     gpos = {g: int(s) for g, s in zip(gnbs, cells.site.tolist())}
+    base = int(cells.site.max()) + 1 if len(cells) else 0
     site = []
     for c in new:
         if c.gnb not in gpos:
-            gpos[c.gnb] = sites.setdefault(c.gnb, base + len(sites))
+            gpos[c.gnb] = base + len(gpos)
         site.append(gpos[c.gnb])
     m = len(new)
     nc = Cells.build(frame.xy([c.latitude for c in new], [c.longitude for c in new]), [c.height for c in new],
                      [c.azimuth for c in new], [c.tilt for c in new], [c.power for c in new], [c.band for c in new],
                      [c.bandwidth for c in new], [c.arfcn for c in new], np.full(m, ANTENNA_GAIN), np.array(site))
-    return (Cells.concat([cells, nc]), list(names) + [c.name for c in new], list(gnbs) + [c.gnb for c in new],
-            np.r_[local, [c.local_id for c in new]].astype(np.int64), np.r_[pcis, [-1] * m].astype(np.int64))
+    return Cells.concat([cells, nc])
 
 
 def _clashes_on_air(adj, pci, first_new: int, names: list[str]) -> list[str]:
