@@ -84,3 +84,18 @@ def test_a_bad_site_row_and_a_missing_file(area, tmp_path, db):
     assert r.exit_code == 2
     assert "sites.csv:3: gNB id 1000 of gnb-00002 is already gnb-00001's" in r.stderr
     assert "cannot read the cells CSV" in r.stderr and "at: spec.radio.import.cells" in r.stderr
+
+
+def test_an_inline_cell_of_an_unknown_gnb_is_refused_at_its_path(area, tmp_path, db):
+    for f in ("sites.csv", "cells.csv"):
+        shutil.copy(area / f, tmp_path / f)
+    (tmp_path / "network.yaml").write_text((area / "network.yaml").read_text().replace(
+        "    import:", """    cell:
+    - {name: lost-1, gnb: roof-9, cell-local-id: 1, azimuth: 45, band: n78, arfcn: 632628, bandwidth: 15, pci: 7,
+       tac: 100}
+    import:"""))
+    r = cli("plan", ANY_INTENT, "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2
+    assert "cell lost-1 names gNB 'roof-9', which is not a site of the radio network" in r.stderr
+    assert "at: spec.radio.cell[lost-1].gnb" in r.stderr
+    assert "band n78 has no 15 MHz channel" in r.stderr and "at: spec.radio.cell[lost-1].bandwidth" in r.stderr
