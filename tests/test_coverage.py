@@ -352,3 +352,17 @@ def test_a_measurements_file_that_cannot_be_used_is_refused(area, tmp_path, db, 
     assert expect in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert "at: spec.measurements" in r.stderr or name.endswith(".geojson")  # a problem inside it: its own line
     assert "root:" not in r.stderr  # nothing of /etc/passwd is echoed
+
+
+def test_a_pci_clash_already_on_air_is_refused_naming_the_cells(area, tmp_path, db):
+    intent = _variant(area, tmp_path)
+    rows = (tmp_path / "cells.csv").read_text().splitlines()
+    first, second = rows[1].split(","), rows[2].split(",")  # two sectors of gnb-00001: neighbours
+    second[9] = first[9]
+    rows[2] = ",".join(second)
+    (tmp_path / "cells.csv").write_text("\n".join(rows) + "\n")
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert (f"on air, cells gnb-00001-1 and gnb-00001-2 are neighbours with the same PCI {first[9]}"
+            in r.stderr), r.stderr
+    assert "network.yaml" in r.stderr and "at: spec.radio" in r.stderr and "fix: give one of them another PCI" in r.stderr
