@@ -256,6 +256,9 @@ def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db,
     ({"candidate": [{"name": "gnb-00001", "latitude": 31.2, "longitude": 121.45, "sectors": [0], "bands": ["n78"]}]},
      ["candidate gnb-00001 would be a new gNB, but a device of that name exists", "fix: rename the candidate"]),
     ({"area": [{"latitude": 31.2, "longitude": 121.4}]}, ["an area needs at least 3 corners", "at: spec.area"]),
+    ({"area": [{"latitude": 10, "longitude": 10}, {"latitude": 10.1, "longitude": 10},
+               {"latitude": 10.1, "longitude": 10.1}]},
+     ["none of the 2000 measured points lies inside the area", "at: spec.area"]),
 ])
 def test_a_bad_intent_is_refused_with_path_and_fix(area, tmp_path, db, spec, expect):
     intent = _variant(area, tmp_path, **spec)
@@ -366,3 +369,15 @@ def test_a_pci_clash_already_on_air_is_refused_naming_the_cells(area, tmp_path, 
     assert (f"on air, cells gnb-00001-1 and gnb-00001-2 are neighbours with the same PCI {first[9]}"
             in r.stderr), r.stderr
     assert "network.yaml" in r.stderr and "at: spec.radio" in r.stderr and "fix: give one of them another PCI" in r.stderr
+
+
+def test_an_area_keeps_only_the_points_inside_it(area, tmp_path, db):
+    rows = list(csv.DictReader((area / "points.csv").open()))
+    west = sum(float(r["longitude"]) < 121.45 for r in rows)
+    corners = [{"latitude": 31.0, "longitude": 121.3}, {"latitude": 31.4, "longitude": 121.3},
+               {"latitude": 31.4, "longitude": 121.45}, {"latitude": 31.0, "longitude": 121.45}]
+    intent = _variant(area, tmp_path, area=corners)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
+    assert 0 < west < 2000 and res["points"] == west

@@ -109,6 +109,10 @@ class CoverageFill(Service):
 
         plan = self._plan(intent, ctx)
         net = ctx.network
+        if not len(plan.ok_after):
+            raise FullbarsError(Problem(f"none of the {len(self._points(intent, ctx)[0])} measured points lies inside "
+                                        f"the area", **intent.where("spec.area"),
+                                        fix="check the corners (latitude, longitude), or leave area out"))
         problems = [Problem(f"no PCI fits new cell {n} (every PCI is taken by a neighbour, a neighbour's "
                             f"neighbour or a co-sited cell)", **intent.where("spec.neighbours"),
                             fix="widen radio.pci in the network description, or ask for fewer neighbours")
