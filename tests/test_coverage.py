@@ -381,3 +381,13 @@ def test_an_area_keeps_only_the_points_inside_it(area, tmp_path, db):
     assert r.exit_code == 0, r.stderr
     res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
     assert 0 < west < 2000 and res["points"] == west
+
+
+def test_new_sites_without_a_free_gnb_id_are_refused(area, tmp_path, db):
+    intent = _variant(area, tmp_path)
+    net = tmp_path / "network.yaml"
+    net.write_text(net.read_text().replace("last: 4000", "last: 1001"))  # 1000..1166 are on air
+    r = cli("plan", str(intent), "--network", str(net), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "new site pole-1-1 needs a gNB id, and none of radio.gnb-id 1000..1001 is free" in r.stderr, r.stderr
+    assert "at: spec.radio.gnb-id" in r.stderr

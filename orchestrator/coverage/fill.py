@@ -78,6 +78,7 @@ class FillPlan:
     relaxed: list[str] = field(default_factory=list)  # new cells whose mod-3/30 rule gave way
     unplaceable: list[str] = field(default_factory=list)  # new cells no PCI fits
     clashes: list[str] = field(default_factory=list)  # PCI clashes among cells on air
+    no_gnb_id: list[str] = field(default_factory=list)  # new sites the gNB id range had no id left for
 
     def share(self, ok) -> float:
         return float(ok.mean()) if len(ok) else 1.0
@@ -173,7 +174,8 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
                int(spec["limits"]["new-sites"]), site_is_new)
     explain(f, cand_mw, cand_name, noise, t)
 
-    new = _new_cells(radio, spec, f.chosen, cand_meta, band.name, arfcn, bw, allcols, others, frame, cells, cols)
+    new, no_gnb_id = _new_cells(radio, spec, f.chosen, cand_meta, band.name, arfcn, bw, allcols, others, frame,
+                                cells, cols)
     allc = _with_new(cells, cols["gnb"], new, frame)
     for c in new:
         for k in ATTRS:
@@ -193,6 +195,7 @@ def plan_fill(radio: RadioNetwork, spec: dict, points: Points, others: list[NewC
                     f.ok_before, f.ok_after, f.reasons, f.stopped,
                     relaxed=[names[i] for i in pp.relaxed], unplaceable=[names[i] for i in pp.failed])
     plan.clashes = _clashes_on_air(adj, pp.pci, first_new, names)
+    plan.no_gnb_id = no_gnb_id
     plan.gnb_ids = {g.name: g.gnb_id for g in radio.gnbs.values()} | {c.gnb: c.gnb_id for c in others + new}
     plan.attrs = {k: cols[k] for k in ("tac", "band", "bandwidth", "power", "tilt", "azimuth")}
     return plan
@@ -215,7 +218,7 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, allcols, others,
     taken_names = set(allcols["name"])
     site_ids: dict[str, int] = {}
     next_id = radio.gnb_id_range[0]
-    out = []
+    out, no_id = [], []
     tree = cKDTree(cells.xy) if len(cells) else None
     for k in sorted(chosen, key=lambda k: (cand_meta[k][0]["name"], k)):
         c, az, la, lo = cand_meta[k]
@@ -228,6 +231,9 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, allcols, others,
         else:
             while next_id in used_ids:
                 next_id += 1
+            if next_id > radio.gnb_id_range[1]:
+                no_id.append(gname)  # reported by the caller; the site is not built
+                continue
             gid = site_ids[gname] = next_id
             used_ids.add(gid)
         lid = 1
@@ -248,7 +254,7 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, allcols, others,
         out.append(NewCell(name, gname, gid, lid, radio.nci(gid, lid), -1, tac, band, arfcn, bw, az,
                            float(c["tilt"]), float(c["power"]), float(on_air.height if on_air else c["height"]),
                            la, lo, c["name"], on_air is None))
-    return out
+    return out, sorted(set(no_id))
 
 
 def _with_new(cells: Cells, gnbs: list[str], new: list[NewCell], frame) -> Cells:

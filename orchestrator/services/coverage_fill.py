@@ -121,6 +121,10 @@ class CoverageFill(Service):
                              fix="give one of them another PCI in the network description: the fill plans "
                                  "around the PCIs on air and cannot mend them")
                      for c in plan.clashes[:20]]
+        lo, hi = net.radio.gnb_id_range
+        problems += [Problem(f"new site {g} needs a gNB id, and none of radio.gnb-id {lo}..{hi} is free", file=net.file,
+                             path="spec.radio.gnb-id", fix="widen the gNB id range in the network description")
+                     for g in plan.no_gnb_id]
         if problems:
             raise FullbarsError(problems)
         for c in plan.new_cells:  # a new site is a new gNB: a device of this plan
