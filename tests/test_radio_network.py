@@ -99,3 +99,12 @@ def test_an_inline_cell_of_an_unknown_gnb_is_refused_at_its_path(area, tmp_path,
     assert "cell lost-1 names gNB 'roof-9', which is not a site of the radio network" in r.stderr
     assert "at: spec.radio.cell[lost-1].gnb" in r.stderr
     assert "band n78 has no 15 MHz channel" in r.stderr and "at: spec.radio.cell[lost-1].bandwidth" in r.stderr
+
+
+def test_an_unreadable_sites_file_is_one_problem_not_one_per_cell(area, tmp_path, db):
+    shutil.copy(area / "network.yaml", tmp_path / "network.yaml")
+    shutil.copy(area / "cells.csv", tmp_path / "cells.csv")
+    (tmp_path / "sites.csv").write_bytes(b"\x89PNG\x00\x01\xff\xfe")
+    r = cli("plan", ANY_INTENT, "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2
+    assert "sites.csv: the sites CSV cannot be read" in r.stderr and r.stderr.count("error: ") == 1, r.stderr

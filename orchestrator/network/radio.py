@@ -60,6 +60,7 @@ class _Rows:
         self.gnb_ids: dict[int, str] = {}
         self.cell_ids: set[tuple[str, int]] = set()
         self.cell_names: set[str] = set()
+        self.sites_unread = False
 
     def bad(self, where: dict, column: str, message: str, fix: str) -> None:
         self.problems.append(Problem(message, file=where["file"], line=where.get("line"),
@@ -116,8 +117,9 @@ class _Rows:
         tac = self.number(row, where, "tac", int, 0, 2 ** 24 - 1)
         ok = None not in (local, az, tilt, power, pci, tac)
         if gnb not in r.gnbs:
-            self.bad(where, "gnb", f"cell {name} names gNB {gnb!r}, which is not a site of the radio network",
-                     "add the site (radio.gnb or the sites CSV) or correct the name")
+            if not self.sites_unread:  # else every cell would say so: the sites file's problem says it once
+                self.bad(where, "gnb", f"cell {name} names gNB {gnb!r}, which is not a site of the radio network",
+                         "add the site (radio.gnb or the sites CSV) or correct the name")
             ok = False
         if band is None:
             self.bad(where, "band", f"band {row.get('band')!r} is not one fullbars plans",
@@ -169,8 +171,8 @@ def load_radio(spec: dict | None, file: str, devices: dict, problems: list[Probl
     imports = spec.get("import", {})
     base = Path(file).parent
     if imports.get("sites"):
-        _read_csv(base / imports["sites"], file, "sites", SITE_COLUMNS, problems,
-                  lambda row, where: rows.site(row, where, devices))
+        rows.sites_unread = not _read_csv(base / imports["sites"], file, "sites", SITE_COLUMNS, problems,
+                                          lambda row, where: rows.site(row, where, devices))
     for c in spec.get("cell", []):
         rows.cell({k: c.get(k) for k in CELL_COLUMNS},
                   {"file": file, "path": lambda col, n=c["name"]: f"spec.radio.cell[{n}].{col}"})
@@ -182,14 +184,15 @@ def load_radio(spec: dict | None, file: str, devices: dict, problems: list[Probl
 MAX_CSV_PROBLEMS = 50  # a wrong file must not bury the screen
 
 
-def _read_csv(path: Path, network_file: str, what: str, columns, problems: list[Problem], take) -> None:
+def _read_csv(path: Path, network_file: str, what: str, columns, problems: list[Problem], take) -> bool:
+    """Whether the file could be read as CSV (its rows' own problems aside)."""
     shown = str(path)
     try:
         fh = open(path, newline="", encoding="utf-8")
     except OSError as e:
         problems.append(Problem(f"cannot read the {what} CSV {shown}: {e.strerror}", file=network_file,
                                 path=f"spec.radio.import.{what}", fix="give a path relative to the network file"))
-        return
+        return False
     before = len(problems)
     with fh:
         try:
@@ -199,13 +202,13 @@ def _read_csv(path: Path, network_file: str, what: str, columns, problems: list[
             if need:
                 problems.append(Problem(f"the {what} CSV lacks the column(s) {', '.join(need)}", file=shown, line=1,
                                         fix="first line: " + ",".join(columns)))
-                return
+                return False
             reader.fieldnames = head
             for row in reader:
                 if len(problems) - before >= MAX_CSV_PROBLEMS:
                     problems.append(Problem(f"more problems in the {what} CSV are not shown", file=shown,
                                             fix="mend the ones above first"))
-                    return
+                    return True
                 if None in row or any(v is None for v in row.values()):
                     fields = len(head) + len(row.get(None) or []) - sum(v is None for v in row.values())
                     problems.append(Problem(f"line has {fields} fields, not {len(head)}", file=shown,
@@ -216,3 +219,5 @@ def _read_csv(path: Path, network_file: str, what: str, columns, problems: list[
         except (UnicodeDecodeError, csv.Error) as e:
             problems.append(Problem(f"the {what} CSV cannot be read: {e}", file=shown,
                                     fix="save it as UTF-8 comma-separated text"))
+            return False
+    return True
