@@ -169,7 +169,9 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        data = {"services": [s.__dict__ for s in result.services],
+        # a service's own files are made when written: here they are only named
+        data = {"services": [{k: v for k, v in s.__dict__.items() if k != "artifacts"}
+                             | ({"artifacts": sorted(s.artifacts)} if s.artifacts else {}) for s in result.services],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": d.diff, "edit": d.edit} for d in result.devices]}
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")

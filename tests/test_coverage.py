@@ -391,3 +391,10 @@ def test_new_sites_without_a_free_gnb_id_are_refused(area, tmp_path, db):
     assert r.exit_code == 2, r.stdout
     assert "new site pole-1-1 needs a gNB id, and none of radio.gnb-id 1000..1001 is free" in r.stderr, r.stderr
     assert "at: spec.radio.gnb-id" in r.stderr
+
+
+def test_plan_as_json_names_the_fills_files(area, db):
+    r = cli("plan", str(area / "fill.yaml"), "--network", str(area / "network.yaml"), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    svc = json.loads(r.stdout)["services"][0]
+    assert svc["artifacts"] == ["map.png", "new-cells.csv", "report.json"] and svc["resources"]["reached"]
