@@ -169,7 +169,9 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        data = {"services": [s.__dict__ for s in result.services],
+        # a service's own files are made when written: here they are only named
+        data = {"services": [{k: v for k, v in s.__dict__.items() if k != "artifacts"}
+                             | ({"artifacts": sorted(s.artifacts)} if s.artifacts else {}) for s in result.services],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": d.diff, "edit": d.edit} for d in result.devices]}
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -273,6 +275,25 @@ def network_generate(olts: int = typer.Option(4, help="OLTs."), ports: int = typ
     from orchestrator.network.generate import generate
 
     sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
+
+
+@network_app.command("radio-area")
+def network_radio_area(out: Path = typer.Argument(..., help="Folder to write into."),
+                       cells: int = typer.Option(500, help="Cells on air (3 per site)."),
+                       points: int = typer.Option(2000, help="Measured points, all below target."),
+                       seed: int = typer.Option(17, help="The same seed writes the same files.")):
+    """Write a generated radio area: network.yaml with sites.csv and cells.csv (PCIs without clashes),
+    points.csv measured in its weak spots, and fill.yaml, a CoverageFill of candidate sites there."""
+    from orchestrator.network.generate_radio import generate
+
+    if cells < 1 or points < 1:
+        _fail(FullbarsError("--cells and --points must be at least 1", fix="for example --cells 500 --points 2000"))
+    try:
+        made = generate(out, cells, points, seed)
+    except OSError as e:
+        _fail(FullbarsError(f"cannot write into {out}: {e.strerror}", fix="give a folder you may write"))
+    sys.stdout.write(f"{out}: {made['sites']} sites, {made['cells']} cells, {made['points']} points, "
+                     f"{made['candidates']} candidate sites\n")
 
 
 @app.command()

@@ -134,8 +134,7 @@ def _write(result, out: Path) -> dict:
     manifest = {"network": result.network.name, "devices": {}, "services": {}, "own_models": {}}
     own = {m.file for d in result.devices for m in KINDS.get(d.kind).models.modules
            if Path(m.file).is_relative_to(settings.OWN_YANG)}
-    if own:
-        (out / "yang").mkdir(exist_ok=True)
+    (out / "yang").mkdir(exist_ok=True)  # the yanglint commands name it, even when no model of ours is used
     for f in sorted(own):
         text = Path(f).read_text(encoding="utf-8")
         (out / "yang" / Path(f).name).write_text(text, encoding="utf-8")
@@ -159,6 +158,12 @@ def _write(result, out: Path) -> dict:
             "validate": yanglint_command(d.kind, f"{d.device}.xml"),
         }
     manifest["services"] = service_facts(result.services)
+    for s in result.services:  # a service's own files (a coverage map), in a folder of its name
+        for fname, make in sorted(s.artifacts.items()):
+            data = make()
+            (out / s.name).mkdir(exist_ok=True)
+            (out / s.name / fname).write_bytes(data)
+            manifest["services"][s.name].setdefault("files", {})[f"{s.name}/{fname}"] = hashlib.sha256(data).hexdigest()
     # The links between planned devices, for a lab topology of this plan (fullbars lab generate).
     planned = set(manifest["devices"])
     manifest["links"] = [{"olt": u.olt, "uplink": u.name, "bng": u.bng, "bng-interface": u.bng_interface}

@@ -73,6 +73,7 @@ class ServicePlan:
     devices: list[str]
     serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
     warnings: list[str] = field(default_factory=list)
+    artifacts: dict = field(default_factory=dict)  # file name → function giving its bytes (Placement.artifacts)
 
 
 @dataclass
@@ -241,7 +242,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                               else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff, b.owners) for b in built]
         services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
                                 sorted(placements[n].devices), placements[n].serving,
-                                [w.render() for w in placements[n].warnings]) for n in given_names]
+                                [w.render() for w in placements[n].warnings], placements[n].artifacts)
+                    for n in given_names]
         services += [deleted[n] for n in delete]
         asked = set(given_names) | set(delete)
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),

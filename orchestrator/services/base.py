@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.errors import Problem
@@ -18,6 +19,9 @@ class Placement:
     # after a change then expect the service to be unreachable, not reachable.
     serving: bool = True
     warnings: list[Problem] = field(default_factory=list)  # shown, but the plan goes ahead
+    # files the service writes with the plan's artifacts (in a folder of its name): file name →
+    # a function giving the bytes, called only when the artifacts are written
+    artifacts: dict[str, Callable[[], bytes]] = field(default_factory=dict)
 
 
 class Service(abc.ABC):

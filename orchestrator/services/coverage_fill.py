@@ -1,0 +1,149 @@
+"""CoverageFill: measured weak and blind spots of one band filled with new cells on candidate
+sites, planned over the radio network on air (orchestrator.coverage, orchestrator.radio): the
+cells chosen, their identities, PCIs and neighbour relations both ways, rendered into every gNB
+the fill touches (the new cells' and their neighbours')."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.network.model import Device
+from orchestrator.radio.bands import BANDS
+from orchestrator.services.base import Placement, Service
+
+SCRATCH = "coverage-fill"
+SHOWN_REASONS = 5
+
+
+class CoverageFill(Service):
+    kind = "CoverageFill"
+    template = "coverage-fill"
+    module = "fullbars-coverage-fill"
+    top = "coverage-fill"
+
+    def identity(self, spec: dict) -> dict:
+        return {"band": spec["band"], "measurements": spec["measurements"]}
+
+    # --- rules -------------------------------------------------------------------------
+    def check(self, intent, ctx) -> list[Problem]:
+        radio, spec, out = ctx.network.radio, intent.spec, []
+        if not radio.gnbs:
+            out.append(Problem("the network description has no radio network to fill", **intent.where("kind"),
+                               fix="describe the gNBs and cells on air under radio (or import them from CSV)"))
+        if spec["band"] not in BANDS:
+            out.append(Problem(f"band {spec['band']!r} is not one fullbars plans", **intent.where("spec.band"),
+                               fix="bands: " + ", ".join(BANDS)))
+        if 0 < len(spec.get("area") or []) < 3:
+            out.append(Problem("an area needs at least 3 corners", **intent.where("spec.area"),
+                               fix="give the polygon's corners in order, or leave area out for the points' extent"))
+        serves = False
+        for i, c in enumerate(spec["candidate"]):
+            at = f"spec.candidate[{i}]"
+            for j, b in enumerate(c["bands"]):
+                if b not in BANDS:
+                    out.append(Problem(f"candidate {c['name']}: band {b!r} is not one fullbars plans",
+                                       **intent.where(f"{at}.bands[{j}]"), fix="bands: " + ", ".join(BANDS)))
+            serves |= spec["band"] in c["bands"]
+            if c.get("gnb"):
+                if c["gnb"] not in radio.gnbs:
+                    out.append(Problem(f"candidate {c['name']} names gNB {c['gnb']!r}, which is not on air",
+                                       **intent.where(f"{at}.gnb"),
+                                       fix="name a gNB of the network's radio, or give latitude and longitude "
+                                           "for a new site"))
+            else:
+                if "latitude" not in c or "longitude" not in c:
+                    out.append(Problem(f"candidate {c['name']} has no position", **intent.where(at),
+                                       fix="give latitude and longitude, or gnb: a gNB on air at this place"))
+                if c["name"] in ctx.network.devices:
+                    out.append(Problem(f"candidate {c['name']} would be a new gNB, but a device of that name exists",
+                                       **intent.where(f"{at}.name"),
+                                       fix=f"rename the candidate, or write gnb: {c['name']} to add cells to it"))
+        if not serves and spec["band"] in BANDS:
+            out.append(Problem(f"no candidate may carry band {spec['band']}", **intent.where("spec.candidate"),
+                               fix=f"add {spec['band']} to a candidate's bands"))
+        pts, problems = self._points(intent, ctx)
+        out += problems
+        if not problems and pts is not None and not len(pts):
+            out.append(Problem(f"the measurements hold no point on band {spec['band']}",
+                               **intent.where("spec.measurements"), fix="measure the band, or fill another band"))
+        return out
+
+    def _points(self, intent, ctx):
+        key = (SCRATCH, "points", intent.name)
+        if key not in ctx.scratch:
+            from orchestrator.coverage.measurements import read_points
+
+            home = Path(intent.file).parent.resolve()
+            path = (home / intent.spec["measurements"]).resolve()
+            where = intent.where("spec.measurements")
+            if not path.is_relative_to(home):
+                # an intent may not make fullbars read (and echo in its errors) files elsewhere
+                ctx.scratch[key] = (None, [Problem(f"the measurements file {intent.spec['measurements']} lies "
+                                                   f"outside the intent's folder {home}", **where,
+                                                   fix="put the measurements beside the intent file, or below it")])
+            else:
+                ctx.scratch[key] = read_points(path, intent.spec["band"], where)
+        return ctx.scratch[key]
+
+    # --- plan --------------------------------------------------------------------------
+    def _plan(self, intent, ctx):
+        """This fill, after every older fill's new cells are on air (cached per plan)."""
+        key = (SCRATCH, "plan", intent.name)
+        if key not in ctx.scratch:
+            from orchestrator.coverage.fill import plan_fill
+
+            older = sorted((it for it in ctx.intents.values() if it.kind == self.kind and it.name != intent.name
+                            and (ctx.created.get(it.name, "~"), it.name) < (ctx.created.get(intent.name, "~"),
+                                                                             intent.name)),
+                           key=lambda it: (ctx.created.get(it.name, "~"), it.name))
+            others = [c for it in older for c in self._plan(it, ctx).new_cells]
+            pts, problems = self._points(intent, ctx)
+            if problems:
+                raise FullbarsError(problems)
+            ctx.scratch[key] = plan_fill(ctx.network.radio, intent.spec, pts, others)
+        return ctx.scratch[key]
+
+    def place(self, intent, ctx) -> Placement:
+        from orchestrator.coverage import report, render_vars
+
+        plan = self._plan(intent, ctx)
+        net = ctx.network
+        if not len(plan.ok_after):
+            raise FullbarsError(Problem(f"none of the {len(self._points(intent, ctx)[0])} measured points lies inside "
+                                        f"the area", **intent.where("spec.area"),
+                                        fix="check the corners (latitude, longitude), or leave area out"))
+        problems = [Problem(f"no PCI fits new cell {n} (every PCI is taken by a neighbour, a neighbour's "
+                            f"neighbour or a co-sited cell)", **intent.where("spec.neighbours"),
+                            fix="widen radio.pci in the network description, or ask for fewer neighbours")
+                    for n in plan.unplaceable]
+        problems += [Problem(f"on air, {c}", file=net.file, path="spec.radio",
+                             fix="give one of them another PCI in the network description: the fill plans "
+                                 "around the PCIs on air and cannot mend them")
+                     for c in plan.clashes[:20]]
+        lo, hi = net.radio.gnb_id_range
+        problems += [Problem(f"new site {g} needs a gNB id, and none of radio.gnb-id {lo}..{hi} is free", file=net.file,
+                             path="spec.radio.gnb-id", fix="widen the gNB id range in the network description")
+                     for g in plan.no_gnb_id]
+        if problems:
+            raise FullbarsError(problems)
+        for c in plan.new_cells:  # a new site is a new gNB: a device of this plan
+            if c.new_site and c.gnb not in net.devices:
+                net.devices[c.gnb] = Device(c.gnb, "gnb-3gpp", "gnb", None, 830)
+        devices = render_vars.by_gnb(plan, net.radio)
+        warnings = []
+        summary = report.summary(plan)
+        if not plan.ok_after.mean() >= plan.target.share - 1e-9:
+            reasons = report.reasons(plan)
+            warnings.append(Problem(
+                f"the fill reaches {summary['after']['share']}% of the points, not the {plan.target.share * 100:g}% "
+                f"asked ({plan.stopped}); {len(plan.reasons)} points stay below target, for example: "
+                + "; ".join(f"{pid}: {why}" for pid, why in reasons[:SHOWN_REASONS]),
+                **intent.where("spec.target.share"),
+                fix=f"see {intent.name}/report.json for every point; add candidates or raise the limits"))
+        for n in plan.relaxed:
+            warnings.append(Problem(f"new cell {n} shares PCI mod 3 (or mod 30) with its strongest neighbour: no "
+                                    f"PCI free of it was left", **intent.where("spec.neighbours"),
+                                    fix="widen radio.pci in the network description"))
+        return Placement(devices=devices, resources=summary, warnings=warnings,
+                         artifacts=report.files(plan, intent.name))

@@ -1,0 +1,400 @@
+"""CoverageFill on a generated area (seeded, the generator is in the repository): 500 cells on
+air and 2,000 measured points below target. The fill reaches the target, writes the map, the new
+cells and gNB configs yanglint accepts; a checker written here (lxml and csv, no planner code)
+finds no PCI collision or confusion, no one-way relation and no dangling target anywhere in the
+rendered region. A fill that cannot reach the target says, per point, why."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from conftest import cli, snapshot, yanglint_device
+
+# Written out here again on purpose: the checker shares no code with the planner (coverage_checks).
+NS = {
+    "me": "urn:3gpp:sa5:_3gpp-common-managed-element",
+    "du": "urn:3gpp:sa5:_3gpp-nr-nrm-gnbdufunction",
+    "celldu": "urn:3gpp:sa5:_3gpp-nr-nrm-nrcelldu",
+    "cucp": "urn:3gpp:sa5:_3gpp-nr-nrm-gnbcucpfunction",
+    "cellcu": "urn:3gpp:sa5:_3gpp-nr-nrm-nrcellcu",
+    "rel": "urn:3gpp:sa5:_3gpp-nr-nrm-nrcellrelation",
+    "nrnet": "urn:3gpp:sa5:_3gpp-nr-nrm-nrnetwork",
+    "xcp": "urn:3gpp:sa5:_3gpp-nr-nrm-externalgnbcucpfunction",
+    "xcell": "urn:3gpp:sa5:_3gpp-nr-nrm-externalnrcellcu",
+}
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory):
+    d = tmp_path_factory.mktemp("area")
+    r = cli("network", "radio-area", str(d / "area"), "--cells", "500", "--points", "2000", "--seed", "17", db=None)
+    assert r.exit_code == 0, r.stderr
+    return d / "area"
+
+
+@pytest.fixture(scope="module")
+def filled(area):
+    db = f"sqlite:///{area.parent}/store.db"
+    out = area.parent / "plan"
+    r = cli("plan", str(area / "fill.yaml"), "--network", str(area / "network.yaml"), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    return out, json.loads((out / "manifest.json").read_text()), r
+
+
+def test_the_fill_reaches_the_target_with_a_map_and_the_list_of_new_cells(filled):
+    out, m, _ = filled
+    res = m["services"]["weak-spots"]["resources"]
+    assert res["points"] == 2000 and res["before"]["share"] < 5  # the points were measured below target
+    assert res["reached"] and res["after"]["share"] >= 95.0, res["stopped"]
+    assert 0 < len(res["new-cells"]) <= 3 * 36 and len(res["new-sites"]) <= 36
+    png = (out / "weak-spots" / "map.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    rows = list(csv.DictReader((out / "weak-spots" / "new-cells.csv").open()))
+    assert {r["name"] for r in rows} == set(res["new-cells"])
+    for r in rows:  # NR cell identity: gNB id in the leading 22 of 36 bits
+        assert int(r["nci"]) == (int(r["gnb-id"]) << 14) | int(r["cell-local-id"])
+        assert r["arfcn"] == "632628" and r["bandwidth"] == "100" and r["tac"] == "100"
+    report = json.loads((out / "weak-spots" / "report.json").read_text())
+    assert len(report["below-target"]) == 2000 - res["after"]["served"]
+    # every gNB with a new cell, and every gNB a new cell became a neighbour of, is in the plan
+    assert {r["gnb"] for r in rows} <= set(m["devices"])
+
+
+def test_every_gnb_config_passes_yanglint(filled, yanglint):
+    out, m, _ = filled
+    for dev in sorted(m["devices"]):
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+
+
+def _on_air(area: Path) -> dict:
+    """(gNB name, cell-local-id) → PCI of every cell on air, from the CSV files themselves."""
+    return {(r["gnb"], r["cell-local-id"]): int(r["pci"]) for r in csv.DictReader((area / "cells.csv").open())}
+
+
+def _region(out: Path, devices) -> tuple[dict, dict, dict, dict]:
+    """From the rendered configs: pci[(gnb, cell)], arfcn[(gnb, cell)], relations[(gnb, cell)] →
+    [(gnb, cell)], external[(gnb, cell) as seen by dev] → PCI it claims."""
+    pci, arfcn, rel, ext = {}, {}, defaultdict(list), {}
+    for dev in devices:
+        root = etree.parse(str(out / f"{dev}.xml")).getroot()
+        me = root.findtext("me:ManagedElement/me:id", namespaces=NS)
+        for c in root.iterfind(".//celldu:NRCellDU", NS):
+            key = (me, c.findtext("celldu:attributes/celldu:cellLocalId", namespaces=NS))
+            pci[key] = int(c.findtext("celldu:attributes/celldu:nRPCI", namespaces=NS))
+            arfcn[key] = c.findtext("celldu:attributes/celldu:arfcnDL", namespaces=NS)
+        for cu in root.iterfind(".//cellcu:NRCellCU", NS):
+            key = (me, cu.findtext("cellcu:attributes/cellcu:cellLocalId", namespaces=NS))
+            for r in cu.iterfind("rel:NRCellRelation", NS):
+                dn = dict(p.split("=", 1) for p in r.findtext("rel:attributes/rel:adjacentNRCellRef",
+                                                             namespaces=NS).split(","))
+                if "ExternalNRCellCU" in dn:
+                    rel[key].append((dn["ExternalGNBCUCPFunction"], dn["ExternalNRCellCU"].removeprefix("CELL-")))
+                else:
+                    rel[key].append((dn["ManagedElement"], dn["NRCellCU"].removeprefix("CELL-")))
+        for g in root.iterfind("nrnet:NRNetwork/xcp:ExternalGNBCUCPFunction", NS):
+            for x in g.iterfind("xcell:ExternalNRCellCU", NS):
+                ext[(dev, g.findtext("xcp:id", namespaces=NS),
+                     x.findtext("xcell:attributes/xcell:cellLocalId", namespaces=NS))] = int(
+                    x.findtext("xcell:attributes/xcell:nRPCI", namespaces=NS))
+    return pci, arfcn, rel, ext
+
+
+def test_no_pci_collision_or_confusion_anywhere_in_the_region(filled, area):
+    """An independent checker: the configs and the CSV files, nothing of the planner."""
+    out, m, _ = filled
+    _check_region(out, m, area)
+
+
+def test_no_clash_when_new_cells_may_only_take_few_pcis(area, tmp_path, db):
+    """With 60 PCIs for the new cells, the neighbours' PCIs crowd them: the rules must bind."""
+    intent = _variant(area, tmp_path)
+    net = tmp_path / "network.yaml"
+    net.write_text(net.read_text().replace("    environment: uma", "    environment: uma\n    pci: {first: 0, last: 59}"))
+    r = cli("plan", str(intent), "--network", str(net), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert all(c["pci"] < 60 for c in m["services"]["weak-spots"]["resources"]["new-cells"].values())
+    _check_region(tmp_path / "p", m, area)
+
+
+def _check_region(out: Path, m: dict, area: Path) -> None:
+    pci, arfcn, rel, ext = _region(out, m["devices"])
+    on_air = _on_air(area)
+    for k, v in on_air.items():  # cells on air keep their PCI
+        if k in pci:
+            assert pci[k] == v, k
+    known = on_air | pci
+    collisions, confusions, one_way, dangling, wrong_ext = [], [], [], [], []
+    for cell, targets in rel.items():
+        seen = {}
+        for t in targets:
+            if t not in known:
+                dangling.append((cell, t))
+                continue
+            if t[0] != cell[0]:
+                if ext.get((cell[0], t[0], t[1])) != known[t]:
+                    wrong_ext.append((cell, t))
+            if known[t] == pci[cell]:
+                collisions.append((cell, t))
+            if known[t] in seen:
+                confusions.append((cell, seen[known[t]], t))
+            seen[known[t]] = t
+            if t in rel and cell not in rel[t]:
+                one_way.append((cell, t))
+            if t in pci and t not in rel:
+                one_way.append((cell, t))
+    assert sum(len(t) for t in rel.values()) > 1000  # the region is not trivially small
+    assert (collisions, confusions, one_way, dangling, wrong_ext) == ([], [], [], [], [])
+    by_site = defaultdict(list)
+    for (g, c), p in pci.items():
+        by_site[(g, arfcn[(g, c)])].append(p)
+    for site, pcis in by_site.items():  # co-sited cells: PCIs and PCI mod 3 apart
+        assert len(set(pcis)) == len(pcis) and len({p % 3 for p in pcis}) == len(pcis), site
+
+
+def test_planning_again_gives_the_same_bytes(filled, area, tmp_path):
+    out, m, _ = filled
+    again = tmp_path / "again"
+    r = cli("plan", str(area / "fill.yaml"), "--network", str(area / "network.yaml"), "--out", str(again),
+            db=f"sqlite:///{tmp_path}/store.db")
+    assert r.exit_code == 0, r.stderr
+    m2 = json.loads((again / "manifest.json").read_text())
+    assert m2["services"]["weak-spots"]["files"] == m["services"]["weak-spots"]["files"]
+    assert {d: i["files"] for d, i in m2["devices"].items()} == {d: i["files"] for d, i in m["devices"].items()}
+
+
+def _variant(src: Path, dest: Path, **spec) -> Path:
+    """The area's intent with some of its spec replaced, beside copies of its files."""
+    import yaml
+
+    for f in ("network.yaml", "sites.csv", "cells.csv", "points.csv"):
+        shutil.copy(src / f, dest / f)
+    doc = yaml.safe_load((src / "fill.yaml").read_text())
+    doc["spec"].update(spec)
+    (dest / "fill.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return dest / "fill.yaml"
+
+
+def test_a_fill_held_by_its_limit_says_why_each_point_stays_below_target(area, tmp_path, db):
+    intent = _variant(area, tmp_path, limits={"new-sites": 2, "new-cells": 4})
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
+    assert not res["reached"] and len(res["new-cells"]) <= 4 and len(res["new-sites"]) <= 2
+    assert res["stopped"] in ("limit of 4 new cells reached", "limit of 2 new sites reached")
+    assert f"the fill reaches {res['after']['share']}% of the points, not the 95% asked" in r.stdout + r.stderr
+    report = json.loads((tmp_path / "p" / "weak-spots" / "report.json").read_text())
+    assert len(report["below-target"]) == 2000 - res["after"]["served"] > 0
+    assert all(b["why"] for b in report["below-target"])
+    assert any("the fill stopped: limit of" in b["why"] for b in report["below-target"])
+
+
+def test_points_no_candidate_can_reach_are_named_with_the_reason(area, tmp_path, db):
+    far = [{"name": "far-pole", "latitude": 31.5, "longitude": 121.9, "height": 20, "sectors": [0], "bands": ["n78"]}]
+    intent = _variant(area, tmp_path, candidate=far)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    report = json.loads((tmp_path / "p" / "weak-spots" / "report.json").read_text())
+    assert report["new-cells"] == {} and report["stopped"] == "no candidate sector brings another point to target"
+    assert len(report["below-target"]) == report["points"] - report["after"]["served"]
+    assert {b["why"] for b in report["below-target"][:5]} == {
+        "no candidate reaches -105 dBm here (the strongest, far-pole sector 0°, is out of range)"}
+
+
+def test_measurements_as_geojson_give_the_same_fill(area, tmp_path, db, filled):
+    feats = []
+    for r in csv.DictReader((area / "points.csv").open()):
+        feats.append({"type": "Feature", "geometry": {"type": "Point",
+                                                      "coordinates": [float(r["longitude"]), float(r["latitude"])]},
+                      "properties": {k: r[k] for k in ("id", "band", "rsrp", "sinr", "measured-at")}})
+    intent = _variant(area, tmp_path, measurements="points.geojson")
+    (tmp_path / "points.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
+    assert res == filled[1]["services"]["weak-spots"]["resources"]
+
+
+@pytest.mark.parametrize("change, expect", [
+    (lambda d, rows: rows.__setitem__(7, rows[7].split(",")[0] + ",x,121.4,n78,-100,1,now"),
+     ["points.csv:8: latitude 'x' of point", "at: latitude", "fix: a number from -90 to 90"]),
+    (lambda d, rows: rows.__setitem__(3, rows[3].rsplit(",", 3)[0] + ",-20,3,now"),
+     ["points.csv:4: rsrp -20 of point", "out of range", "fix: a number from -156 to -31"]),
+    (lambda d, rows: rows.__setitem__(0, "id,lat,lon,band,rsrp"),
+     ["points.csv:1: the measurements CSV lacks the column(s) latitude, longitude",
+      "fix: first line: id,latitude,longitude,band,rsrp,sinr,measured-at"]),
+    (lambda d, rows: rows.__setitem__(5, rows[4]),
+     ["points.csv:6: point p00004 is measured twice on band n78"]),
+])
+def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db, change, expect):
+    intent = _variant(area, tmp_path)
+    rows = (tmp_path / "points.csv").read_text().splitlines()
+    change(tmp_path, rows)
+    (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 2, r.stdout
+    for e in expect:
+        assert e in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "p").exists()
+    assert not any(rows for t, rows in snapshot(db).items() if t != "alembic_version")
+
+
+@pytest.mark.parametrize("spec, expect", [
+    ({"band": "n99"}, ["band 'n99' is not one fullbars plans", "at: spec.band", "fix: bands: n1, n3, n28"]),
+    ({"measurements": "nowhere.csv"}, ["cannot read the measurements file", "at: spec.measurements"]),
+    ({"band": "n28"}, ["no candidate may carry band n28", "the measurements hold no point on band n28"]),
+    ({"candidate": [{"name": "c1", "gnb": "gnb-99999", "sectors": [0], "bands": ["n78"]}]},
+     ["candidate c1 names gNB 'gnb-99999', which is not on air", "at: spec.candidate[0].gnb"]),
+    ({"candidate": [{"name": "gnb-00001", "latitude": 31.2, "longitude": 121.45, "sectors": [0], "bands": ["n78"]}]},
+     ["candidate gnb-00001 would be a new gNB, but a device of that name exists", "fix: rename the candidate"]),
+    ({"area": [{"latitude": 31.2, "longitude": 121.4}]}, ["an area needs at least 3 corners", "at: spec.area"]),
+    ({"area": [{"latitude": 10, "longitude": 10}, {"latitude": 10.1, "longitude": 10},
+               {"latitude": 10.1, "longitude": 10.1}]},
+     ["none of the 2000 measured points lies inside the area", "at: spec.area"]),
+])
+def test_a_bad_intent_is_refused_with_path_and_fix(area, tmp_path, db, spec, expect):
+    intent = _variant(area, tmp_path, **spec)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    for e in expect:
+        assert e in r.stderr, r.stderr
+    assert f"{intent}:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_geojson_feature_that_is_not_a_point_is_named(area, tmp_path, db):
+    intent = _variant(area, tmp_path, measurements="p.geojson")
+    (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}, "properties": {}}]}))
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2
+    assert "p.geojson: the feature is not a Point" in r.stderr and "at: features[0]" in r.stderr
+
+
+def _copy_with_a_pci_of_a_neighbour(out: Path, m: dict, dest: Path) -> str:
+    """The plan's configs with one new cell's PCI set to its first neighbour's (on its own gNB)."""
+    shutil.copytree(out, dest)
+    dev = next(d for d in sorted(m["devices"]) if d.startswith("pole-"))
+    text = (dest / f"{dev}.xml").read_text()
+    root = etree.fromstring(text.encode())
+    first = root.find(".//cellcu:NRCellCU", NS)
+    target = dict(p.split("=", 1) for p in first.findtext("rel:NRCellRelation/rel:attributes/rel:adjacentNRCellRef",
+                                                          namespaces=NS).split(","))
+    if "ExternalNRCellCU" in target:
+        theirs = root.find(f"nrnet:NRNetwork/xcp:ExternalGNBCUCPFunction[xcp:id='{target['ExternalGNBCUCPFunction']}']"
+                           f"/xcell:ExternalNRCellCU[xcell:id='{target['ExternalNRCellCU']}']", NS)
+        new = theirs.findtext("xcell:attributes/xcell:nRPCI", namespaces=NS)
+    else:
+        new = root.find(f".//celldu:NRCellDU[celldu:id='{target['NRCellCU']}']", NS).findtext(
+            "celldu:attributes/celldu:nRPCI", namespaces=NS)
+    cell = root.find(".//celldu:NRCellDU", NS).find("celldu:attributes/celldu:nRPCI", NS)
+    cell.text = new
+    (dest / f"{dev}.xml").write_text(etree.tostring(root, encoding="unicode"))
+    return dev
+
+
+def test_the_checker_and_the_cross_check_catch_a_pci_copied_from_a_neighbour(filled, area, tmp_path):
+    from orchestrator.plan import coverage_checks
+
+    out, m, _ = filled
+    dev = _copy_with_a_pci_of_a_neighbour(out, m, tmp_path / "broken")
+    with pytest.raises(AssertionError):
+        _check_region(tmp_path / "broken", m, area)
+    facts = {d: {"coverage": coverage_checks.facts("gnb", etree.parse(str(tmp_path / "broken" / f"{d}.xml")))}
+             for d in m["devices"]}
+    found = [p.message for p in coverage_checks.check(facts)]
+    assert any(msg.startswith(f"PCI collision: {dev} cell CELL-1") for msg in found), found
+    # the planned configs pass the same cross-check
+    facts = {d: {"coverage": coverage_checks.facts("gnb", etree.parse(str(out / f"{d}.xml")))} for d in m["devices"]}
+    assert coverage_checks.check(facts) == []
+
+
+def test_a_later_fill_counts_the_cells_an_older_fill_planned(filled, area, tmp_path):
+    """Over the same points, a second fill starts where the first ended and needs no cell."""
+    import yaml
+
+    out, m, _ = filled
+    doc = yaml.safe_load((area / "fill.yaml").read_text())
+    doc["metadata"]["name"] = "second-look"
+    doc["spec"]["candidate"] = [dict(c, name=c["name"] + "-b") for c in doc["spec"]["candidate"]]
+    (area / "second.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = cli("plan", str(area / "second.yaml"), "--out", str(tmp_path / "p"), db=f"sqlite:///{area.parent}/store.db")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["second-look"]["resources"]
+    first = m["services"]["weak-spots"]["resources"]
+    assert res["before"] == first["after"] and res["new-cells"] == {} and res["reached"]
+
+
+@pytest.mark.parametrize("name, content, expect", [
+    ("../outside.csv", None, "lies outside the intent's folder"),
+    ("/etc/passwd", None, "lies outside the intent's folder"),
+    ("folder.csv", "DIR", "cannot read the measurements file"),
+    ("nul.csv", b"id,latitude,longitude,band,rsrp\np1,31.2,121.4,n78,-100\x00\n", "holds NUL bytes"),
+    ("latin1.csv", "id,latitude,longitude,band,rsrp\np\xe9,31.2,121.4,n78,-100\n".encode("latin-1"),
+     "is not UTF-8 text"),
+    ("broken.geojson", b'{"type": "FeatureCollection", "features": [', "broken.geojson:1: the GeoJSON cannot be read"),
+])
+def test_a_measurements_file_that_cannot_be_used_is_refused(area, tmp_path, db, name, content, expect):
+    sub = tmp_path / "intent"
+    sub.mkdir()
+    intent = _variant(area, sub, measurements=name)
+    if content == "DIR":
+        (sub / name).mkdir()
+    elif content is not None:
+        (sub / name).write_bytes(content)
+    (tmp_path / "outside.csv").write_text((area / "points.csv").read_text())
+    r = cli("plan", str(intent), "--network", str(sub / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert expect in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "at: spec.measurements" in r.stderr or name.endswith(".geojson")  # a problem inside it: its own line
+    assert "root:" not in r.stderr  # nothing of /etc/passwd is echoed
+
+
+def test_a_pci_clash_already_on_air_is_refused_naming_the_cells(area, tmp_path, db):
+    intent = _variant(area, tmp_path)
+    rows = (tmp_path / "cells.csv").read_text().splitlines()
+    first, second = rows[1].split(","), rows[2].split(",")  # two sectors of gnb-00001: neighbours
+    second[9] = first[9]
+    rows[2] = ",".join(second)
+    (tmp_path / "cells.csv").write_text("\n".join(rows) + "\n")
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert (f"on air, cells gnb-00001-1 and gnb-00001-2 are neighbours with the same PCI {first[9]}"
+            in r.stderr), r.stderr
+    assert "network.yaml" in r.stderr and "at: spec.radio" in r.stderr and "fix: give one of them another PCI" in r.stderr
+
+
+def test_an_area_keeps_only_the_points_inside_it(area, tmp_path, db):
+    rows = list(csv.DictReader((area / "points.csv").open()))
+    west = sum(float(r["longitude"]) < 121.45 for r in rows)
+    corners = [{"latitude": 31.0, "longitude": 121.3}, {"latitude": 31.4, "longitude": 121.3},
+               {"latitude": 31.4, "longitude": 121.45}, {"latitude": 31.0, "longitude": 121.45}]
+    intent = _variant(area, tmp_path, area=corners)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
+    assert 0 < west < 2000 and res["points"] == west
+
+
+def test_new_sites_without_a_free_gnb_id_are_refused(area, tmp_path, db):
+    intent = _variant(area, tmp_path)
+    net = tmp_path / "network.yaml"
+    net.write_text(net.read_text().replace("last: 4000", "last: 1001"))  # 1000..1166 are on air
+    r = cli("plan", str(intent), "--network", str(net), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "new site pole-1-1 needs a gNB id, and none of radio.gnb-id 1000..1001 is free" in r.stderr, r.stderr
+    assert "at: spec.radio.gnb-id" in r.stderr
+
+
+def test_plan_as_json_names_the_fills_files(area, db):
+    r = cli("plan", str(area / "fill.yaml"), "--network", str(area / "network.yaml"), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    svc = json.loads(r.stdout)["services"][0]
+    assert svc["artifacts"] == ["map.png", "new-cells.csv", "report.json"] and svc["resources"]["reached"]
