@@ -82,7 +82,7 @@ def test_with_an_l3vpn_pe_the_breakout_works_the_same(campus_l3nm):
 
 
 def _reaches_only_its_applications_at_its_ambr(st, tmp):
-    from orchestrator.lab.verify import HIGH, LOW, verify
+    from orchestrator.lab.verify import BUSY_LOW, HIGH, LOW, verify
 
     report = verify(tmp / "plan", st)
     rows = {r["service"]: r for r in report["services"]}
@@ -91,8 +91,9 @@ def _reaches_only_its_applications_at_its_ambr(st, tmp):
     for name, r in rows.items():
         assert r["ok"], (name, r["problems"])
         assert r["reachable"] and r["isolated"]
-        assert LOW <= r["measured_down_bps"] / r["expected_down_bps"] <= HIGH, name
-        assert LOW <= r["measured_up_bps"] / r["expected_up_bps"] <= HIGH, name
+        low = BUSY_LOW if r.get("notes") else LOW  # a note: judged on a busy CPU (see verify.measure)
+        assert low <= r["measured_down_bps"] / r["expected_down_bps"] <= HIGH, name
+        assert low <= r["measured_up_bps"] / r["expected_up_bps"] <= HIGH, name
     assert rows["harbour-hospital/staff"]["address"] == "10.200.3.1"
 
 
