@@ -103,30 +103,15 @@ def yanglint_device(yanglint: str, out_dir: Path, device: str) -> subprocess.Com
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+
 def read_running(ep, attempts: int = 3):
-    """A lab device's running config (lxml element), read by a test to check what a command did.
+    """A lab device's running config (lxml element), read by a test to check what a command did:
+    through the product's own reader, which reads again on a new session when one breaks or never
+    answers (seen on this 2-core machine under a parallel CPU load)."""
+    from lxml import etree
 
-    On this 2-core machine under a parallel CPU load, a fresh SSH session to a lab agent was seen
-    failing its handshake or never answering its first get-config (ncclient waited 60 s) while
-    the device itself was fine. A test's own read is not what is under test, so it opens a new
-    session and reads again; the error of the last attempt is raised when every attempt fails."""
-    import time
-
-    from ncclient.operations.errors import TimeoutExpiredError
-    from ncclient.transport.errors import SSHError, TransportError
-
-    from orchestrator.netconf.session import Endpoint, Session
+    from orchestrator.netconf.session import Endpoint
+    from orchestrator.netconf.session import read_running as read
 
     ep = Endpoint(ep.name, ep.host, ep.port, ep.creds, timeout=min(ep.timeout, 30.0))
-    for attempt in range(1, attempts + 1):
-        s = None
-        try:
-            s = Session(ep)
-            return s.running()
-        except (TimeoutExpiredError, SSHError, TransportError):
-            if attempt == attempts:
-                raise
-            time.sleep(attempt)
-        finally:
-            if s is not None:
-                s.close()
+    return etree.fromstring(read(ep, attempts=attempts).encode())

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 import ncclient.transport.session
 from lxml import etree
 from ncclient import manager
+from ncclient.operations.errors import TimeoutExpiredError
 from ncclient.operations.rpc import RPCError
-from ncclient.transport.errors import SSHError
+from ncclient.transport.errors import SSHError, TransportError
 
 from orchestrator.netconf.credentials import Credentials
 from orchestrator.netconf.secrets import Secrets
@@ -151,3 +153,25 @@ class Session:
             self.m.close_session()
         except Exception:
             pass
+
+
+def read_running(ep: Endpoint, kind: str | None = None, *configs: str, attempts: int = 2) -> str:
+    """A device's running config, read on a session of its own, for commands that only look.
+
+    A read changes nothing, so when a session breaks or its reply never comes it is read again
+    on a new session: on a loaded 2-core machine a lab netconfd was seen leaving one get-config
+    unanswered for 60 s while the next session was served at once."""
+    for attempt in range(1, attempts + 1):
+        sess = None
+        try:
+            sess = Session(ep, kind, *configs)
+            return sess.running_xml()
+        except (TimeoutExpiredError, TransportError):
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+        finally:
+            if sess is not None:
+                sess.close()
+    raise AssertionError("unreachable")
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
-from orchestrator.netconf.session import Session, rpc_error_text
+from orchestrator.netconf.session import read_running, rpc_error_text
 from orchestrator.plan.diff import NC, edits, schema_index
 from orchestrator.plan.ownership import step
 from orchestrator.resources.store import Store
@@ -66,9 +66,7 @@ def check(store: Store, target) -> list[dict]:
         if dev not in target.endpoints:
             continue
         try:
-            sess = Session(target.endpoint(dev), row.kind, row.config)
-            live = sess.running_xml()
-            sess.close()
+            live = read_running(target.endpoint(dev), row.kind, row.config)
         except Exception as e:
             out.append({"device": dev, "error": f"cannot read running: {rpc_error_text(e)}", "differences": []})
             continue
