@@ -110,6 +110,7 @@ class Network:
     username: str
     secret_ref: str | None
     campus: dict[str, CampusSite] = field(default_factory=dict)
+    known_hosts: str | None = None  # as written; relative to the file's directory
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
@@ -242,7 +243,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
-                   campus=campus)
+                   campus=campus, known_hosts=creds.get("known-hosts"))
 
 
 def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:

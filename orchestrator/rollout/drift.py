@@ -6,6 +6,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
+from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.plan.diff import NC, edits, schema_index
 from orchestrator.plan.ownership import step
@@ -69,6 +70,8 @@ def check(store: Store, target) -> list[dict]:
             sess = Session(target.endpoint(dev), row.kind, row.config)
             live = sess.running_xml()
             sess.close()
+        except HostKeyError:
+            raise  # refused, not a difference: the device may not be the one we configured
         except Exception as e:
             out.append({"device": dev, "error": f"cannot read running: {rpc_error_text(e)}", "differences": []})
             continue

@@ -1,0 +1,119 @@
+"""SSH host keys: fingerprints as OpenSSH prints them, known_hosts files as OpenSSH writes them,
+and a lab device whose key changed refused with both fingerprints, nothing applied."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from conftest import REPO, cli, snapshot
+from test_lab import _require_lab_tools
+
+
+def _keygen(path: Path) -> paramiko.PKey:
+    if not shutil.which("ssh-keygen"):
+        pytest.fail("these tests compare with OpenSSH: apt-get install -y openssh-client")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return paramiko.PKey.from_path(str(path))
+
+
+def test_fingerprint_is_the_one_openssh_prints(tmp_path):
+    from orchestrator.netconf.hostkeys import fingerprint, openssh_line, parse
+
+    key = _keygen(tmp_path / "k")
+    printed = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")],
+                             capture_output=True, text=True, check=True).stdout.split()[1]
+    assert fingerprint(key) == printed
+    line = (tmp_path / "k.pub").read_text().split()
+    assert openssh_line(parse(" ".join(line))) == " ".join(line[:2])
+
+
+def test_known_hosts_entries_are_found_by_address_and_port_also_hashed(tmp_path):
+    from orchestrator.netconf.hostkeys import known_lines, read_known_hosts
+
+    a, b = _keygen(tmp_path / "a"), _keygen(tmp_path / "b")
+    kh = tmp_path / "known.d"
+    kh.mkdir()
+    (kh / "east").write_text(f"[10.0.0.1]:830 {a.get_name()} {a.get_base64()}\n")
+    (kh / "west").write_text(f"10.0.0.2 {b.get_name()} {b.get_base64()}\n[10.0.0.3]:830 {b.get_name()} "
+                             f"{b.get_base64()}\n")
+    subprocess.run(["ssh-keygen", "-H", "-f", str(kh / "west")], check=True, capture_output=True)
+    (kh / "west.old").unlink()
+    keys = read_known_hosts(kh)
+    assert known_lines(keys, "10.0.0.1", 830) == (f"ssh-ed25519 {a.get_base64()}",)
+    assert known_lines(keys, "10.0.0.3", 830) == (f"ssh-ed25519 {b.get_base64()}",)  # hashed name
+    assert known_lines(keys, "10.0.0.2", 830) == ()  # known on port 22 only, as OpenSSH reads it
+    assert known_lines(keys, "10.0.0.2", 22) == (f"ssh-ed25519 {b.get_base64()}",)
+
+
+def test_an_environment_without_known_hosts_refuses_naming_the_presented_key(tmp_path, monkeypatch):
+    """A production target whose network description names no known hosts: every device's key is
+    unknown, and the message says what it presented and where keys belong."""
+    from orchestrator.network.model import load_network
+    from orchestrator.rollout.targets import network_target
+
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "x")
+    net = load_network(REPO / "examples/network.yaml")
+    t = network_target("production", net)
+    ep = next(iter(t.endpoints.values()))
+    assert ep.hostkeys == () and "spec.credentials.known-hosts" in ep.hostkeys_from
+
+
+@pytest.fixture()
+def small_lab(tmp_path):
+    _require_lab_tools()
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp_path / "labs")
+    db = f"sqlite:///{tmp_path}/store.db"
+    intent = str(REPO / "examples/intents/acme-hq.yaml")
+    write(plan(Store(db), str(REPO / "examples/network.yaml"), [intent]), tmp_path / "plan")
+    topo = tmp_path / "hk.clab.yml"
+    topo.write_text(from_plan(tmp_path / "plan", f"hk{os.getpid() % 100000}", cpes=False))
+    lab = open_lab(topo)
+    lab.up(timeout=90)
+    try:
+        yield {"db": db, "topo": topo, "lab": lab, "intent": intent, "plan": tmp_path / "plan"}
+    finally:
+        lab.down()
+
+
+def test_a_lab_device_whose_host_key_changed_is_refused_and_nothing_is_applied(small_lab):
+    from orchestrator.netconf.hostkeys import fingerprint, parse
+    from orchestrator.lab import netns
+
+    lab, db = small_lab["lab"], small_lab["db"]
+    st = lab.load_state()
+    olt = next(n for n, x in st["nodes"].items() if x["agent"] == "devsim")
+    known = fingerprint(parse(st["hostkeys"][olt][0]))
+    # Another key where the agent keeps its own, and the agent restarted by `lab up`.
+    keyfile = Path(st["nodes"][olt]["state_dir"]) / "ssh_host_ed25519_key"
+    keyfile.unlink()
+    netns.kill_pids(st["nodes"][olt]["pids"])
+    r = cli("lab", "up", str(small_lab["topo"]), db=None)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    presented = fingerprint(paramiko.PKey.from_path(str(keyfile)))
+    assert presented != known
+    assert olt in r.stderr and known in r.stderr and presented in r.stderr, r.stderr
+
+    before = snapshot(db)
+    running = (Path(st["nodes"][olt]["state_dir"]) / "running.xml").read_bytes()
+    for args in (["apply", small_lab["intent"], "--target", "lab", "--lab", str(small_lab["topo"])],
+                 ["drift", "--target", "lab", "--lab", str(small_lab["topo"])],
+                 ["lab", "push", str(small_lab["plan"]), str(small_lab["topo"])]):
+        r = cli(*args, db=db if args[0] != "lab" else None)
+        assert r.exit_code == 2, (args, r.stdout + r.stderr)
+        msg = " ".join(r.stderr.split())
+        assert f"device {olt}" in msg and "host key changed" in msg, msg
+        assert f"known {known}" in msg and f"presented {presented}" in msg, msg
+    assert snapshot(db) == before  # no transaction, no record
+    assert (Path(st["nodes"][olt]["state_dir"]) / "running.xml").read_bytes() == running
