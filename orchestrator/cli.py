@@ -122,8 +122,9 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
 
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
-    for s in result.services:
-        out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}")
+    for s in result.services + result.carried:
+        note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else ""
+        out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
         for k, v in s.resources.items():
             if isinstance(v, dict):  # one row per member (an FTTR service's rooms, SSIDs)
                 out.print(f"            {k}", markup=False)
@@ -181,6 +182,12 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
     return manifest
 
 
+def _summary(result) -> None:
+    from orchestrator.plan.summary import line
+
+    out.print(f"\n{line(result)}", markup=False)
+
+
 def _progress():
     from orchestrator.progress import printer
 
@@ -211,6 +218,7 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                     out.print("\nrollout (fullbars rollout):", style="bold")
                     for line in describe(wave_plan(store, s, result.network)):
                         out.print(line, markup=False)
+            _summary(result)
     except FullbarsError as e:
         _fail(e)
 
@@ -222,12 +230,15 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
            fmt: Format = FormatOpt,
            full: bool = FullOpt,
            db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
-    """Remove services: free their resources and show the plan that takes them off the devices."""
+    """Plan the removal of services: their config leaves the devices when a later `apply` carries it;
+    until then they keep what they hold, and drift names them as pending removal."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
         result = run(_store("delete", db, lock_timeout=lock_timeout), str(network) if network else None, [], delete=names)
         _emit(result, fmt, out_dir, full)
+        if fmt == Format.text:
+            _summary(result)
     except FullbarsError as e:
         _fail(e)
 
@@ -236,6 +247,7 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
 def status(db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
     from orchestrator.network.model import load_network
+    from orchestrator.resources.service_versions import pending_removals
     from orchestrator.resources.store import Store
     from orchestrator.services.registry import SERVICES
 
@@ -244,6 +256,7 @@ def status(db: Optional[str] = DbOpt):
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
+        pending = pending_removals(s)
         net_row = Store.network(s)
     try:
         network = load_network(net_row.source, net_row.text) if net_row else None
@@ -258,6 +271,8 @@ def status(db: Optional[str] = DbOpt):
         held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
     for name in suspended:
         held.setdefault(name, []).append("SUSPENDED")
+    for name in pending:
+        held.setdefault(name, []).append("PENDING-REMOVAL")
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
@@ -359,7 +374,8 @@ def _recover_first(store, network) -> None:
 
 
 @app.command()
-def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files (none: apply what "
+                                                          "is planned and pending, such as a delete)."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
@@ -380,7 +396,10 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        result = run(store, str(network) if network else None, [str(p) for p in intents])
+        result = run(store, str(network) if network else None, [str(p) for p in intents or []])
+        if not result.services:
+            raise FullbarsError("nothing to apply: no intent given and no change pending",
+                                fix="give intent files, or plan a removal with `fullbars delete NAME` first")
         if dry_run:
             for d in preview(result, tgt):
                 if "error" in d:
@@ -445,9 +464,10 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
              confirm_timeout: int = ConfirmOpt,
              db: Optional[str] = DbOpt):
     """Undo a past transaction: its devices get back the configs they had before it, as a new transaction."""
+    from orchestrator.resources.service_versions import rollback_hook
+    from orchestrator.resources.store import TransactionRow
     from orchestrator.rollout.targets import from_label
     from orchestrator.rollout.transaction import Change, Transaction, devices_of
-    from orchestrator.resources.store import TransactionRow
 
     try:
         store = _store("rollback", db)
@@ -459,10 +479,13 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
         tgt = from_label(row.target, net)
         _recover_first(store, net)
         changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
+        notes, services_back = rollback_hook(store, tx)  # the services return with the devices
         rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
-                          progress=_progress()).run()
+                          progress=_progress(), on_commit=services_back).run()
     except FullbarsError as e:
         _fail(e)
+    for note in notes:
+        err.print(f"warning: {note}", style="yellow", markup=False)
     _print_report(rep)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
@@ -495,6 +518,9 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
             out.print(f"{d['device']}: {len(d['differences'])} difference(s)", style="yellow")
             for x in d["differences"]:
                 out.print(f"  {x['path']}: {x['what']}  (service: {x['service']})", markup=False)
+        for name in d.get("pending_removal", []):
+            out.print(f"{d['device']}: {name} is pending removal (planned, not applied: fullbars apply "
+                      f"--target {target} removes it)", style="yellow", markup=False)
     if reconcile and drifted:
         changes = [Change(d["device"], d["kind"], tgt.endpoint(d["device"]), d["intended"])
                    for d in drifted if not d.get("error")]
@@ -503,7 +529,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         if rep["outcome"] != "committed":
             raise typer.Exit(1)
         return
-    if drifted:
+    if drifted or any(d.get("pending_removal") for d in found):
         raise typer.Exit(1)
 
 

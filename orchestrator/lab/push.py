@@ -57,6 +57,10 @@ def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:
             raise FullbarsError(f"the lab has no node {dev}", fix="generate the lab from this plan (fullbars lab generate)")
         jobs.append((dev, n["mgmt_ip"], (Path(plan_dir) / f"{dev}.xml").read_text(), m["devices"][dev]["kind"],
                      tuple(lab_state.get("hostkeys", {}).get(dev, ()))))
+    from orchestrator.netconf.hostkeys import check
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # every key checked before any node is given anything
+        list(pool.map(lambda j: check(j[0], j[1], 830, j[4], "the lab's record"), jobs))
     results = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         futs = [pool.submit(push_one, d, ip, lab_state["user"], lab_state["password"], x, k, h)

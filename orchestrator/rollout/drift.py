@@ -59,9 +59,12 @@ def differences(kind: str, live: str, intended: str, owned: dict | None) -> tupl
 
 
 def check(store: Store, target) -> list[dict]:
+    from orchestrator.resources.service_versions import pending_removals
+
     with store.transaction() as s:
         rows = Store.device_configs(s)
         owned = {dev: Store.owners(s, dev, row.config) for dev, row in rows.items()}
+        pending = pending_removals(s)
     out = []
     for dev, row in sorted(rows.items()):
         if dev not in target.endpoints:
@@ -77,5 +80,7 @@ def check(store: Store, target) -> list[dict]:
             continue
         changed, diffs = differences(row.kind, live, row.config, owned[dev])
         out.append({"device": dev, "kind": row.kind, "in_sync": not changed, "differences": diffs,
-                    "intended": row.config})
+                    "intended": row.config,
+                    # planned for removal, not applied: the device still carries it, as recorded
+                    "pending_removal": sorted(n for n, devs in pending.items() if dev in devs)})
     return out

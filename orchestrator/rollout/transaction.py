@@ -84,9 +84,10 @@ class Journal:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
 
     def state(self, state: str, summary: str | None = None, report: dict | None = None,
-              remember: list[Change] | None = None) -> None:
+              remember: list[Change] | None = None, also=None) -> None:
         """remember: the changes whose configs become the store's record of their devices, in the
-        same store transaction as the outcome, so the journal and the store never disagree."""
+        same store transaction as the outcome, so the journal and the store never disagree.
+        also(session, tx): more the outcome brings (the services' records), in that transaction."""
         self._fault(state)
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
@@ -97,6 +98,8 @@ class Journal:
                 row.report = json.dumps(report, sort_keys=True)
             if remember:
                 remember_configs(s, self.tx, row.kind, [(c.device, c.kind, c.intended) for c in remember])
+            if also is not None:
+                also(s, self.tx)
 
     @staticmethod
     def _fault(state: str) -> None:
@@ -124,8 +127,10 @@ class Journal:
 class Transaction:
     def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
                  confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None,
-                 sessions: dict[str, Session] | None = None):
+                 sessions: dict[str, Session] | None = None, on_commit=None):
+        """on_commit(session, tx): written with a committed outcome, in the same store transaction."""
         self.store, self.changes, self.target, self.kind = store, changes, target, kind
+        self.on_commit = on_commit
         self.confirm_timeout = confirm_timeout
         self.checks = checks  # callable() -> list[str] of problems, run before confirming
         self.progress = progress
@@ -374,7 +379,8 @@ class Transaction:
         report = self.report(outcome, failed)
         self.journal.devices(list(self.results.values()))
         self.journal.state(outcome, summary=report["summary"], report=report,
-                           remember=self.changes if outcome == "committed" else None)
+                           remember=self.changes if outcome == "committed" else None,
+                           also=self.on_commit if outcome == "committed" else None)
         return report
 
     def report(self, outcome: str, failed: list[str]) -> dict:

@@ -1,0 +1,24 @@
+"""A plan in one line, as Terraform ends its plan: what it does to services, on how many devices."""
+
+from __future__ import annotations
+
+
+def counts(result) -> dict[str, int]:
+    services = list(result.services) + list(result.carried)
+    changed = [d for d in result.devices if d.changed]
+    return {"create": sum(1 for s in services if s.action == "create"),
+            "change": sum(1 for s in services if s.action in ("update", "carried")),
+            "delete": sum(1 for s in services if s.action == "delete"),
+            "devices": len(changed)}
+
+
+def line(result) -> str:
+    c = counts(result)
+    if not c["devices"] and not (c["create"] or c["change"] or c["delete"]):
+        return "no changes: the devices' configs are as planned"
+    return (f"{c['create']} to create, {c['change']} to change, {c['delete']} to delete "
+            f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}")
+
+
+def has_changes(result) -> bool:
+    return any(d.changed for d in result.devices)
