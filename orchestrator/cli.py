@@ -48,6 +48,15 @@ class Format(str, Enum):
 FormatOpt = typer.Option(Format.text, "--format", help="text (allocations, diffs, edits), xml (the edits) or json.")
 
 
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+OutFmtOpt = typer.Option(TextOrJson.text, "--format", help="text, or json (one object on stdout, errors "
+                         "included; its shape: README, JSON output).")
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -75,10 +84,16 @@ MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the sum
 MAX_NAMES = 10  # names shown per resource without --full (a bulk change may hold thousands)
 
 
-def _fail(e: FullbarsError) -> None:
+def _fail(e: FullbarsError, as_json: str | None = None, code: int = 2) -> None:
+    """as_json: the command's name, to report the error as --format json's error object."""
+    if as_json:
+        from orchestrator import json_output
+
+        json_output.error(as_json, e, code)
+        raise typer.Exit(code)
     err.print(e.render(limit=MAX_ERRORS), markup=False)
     err.print("nothing was changed.", style="dim")
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -108,15 +123,22 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="Where the p
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
              network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                     "(default: the one the store remembers)."),
+             fmt: TextOrJson = OutFmtOpt,
              db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Run every stage plan runs and report every problem plan would; the store keeps nothing."""
     from orchestrator.plan.pipeline import plan as run
 
+    as_json = "validate" if fmt == TextOrJson.json else None
     try:
         result = run(_store("validate", db, create=False, lock_timeout=lock_timeout), str(network) if network else None, [str(p) for p in intents],
                      keep=False)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, as_json)
+    if as_json:
+        from orchestrator.json_output import emit
+
+        return emit("validate", True, services=[{"name": s.name, "kind": s.kind, "action": s.action}
+                                                for s in result.services])
     for s in result.services:
         out.print(f"ok  {s.kind} {s.name} ({'new' if s.action == 'create' else s.action})", markup=False)
 
@@ -170,7 +192,10 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        data = {"services": [s.__dict__ for s in result.services],
+        from orchestrator.plan.summary import counts
+
+        data = {"command": "plan", "format_version": 1, "ok": True, "summary": counts(result),
+                "services": [s.__dict__ for s in result.services], "carried": [s.__dict__ for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": d.diff, "edit": d.edit} for d in result.devices]}
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -201,9 +226,12 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          out_dir: Optional[Path] = OutOpt,
          fmt: Format = FormatOpt,
          full: bool = FullOpt,
+         detailed: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when "
+                                       "something does, 1 on any error (bad input included), as Terraform does."),
          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
+    from orchestrator.plan.summary import has_changes
 
     try:
         store = _store("plan", db, lock_timeout=lock_timeout)
@@ -220,7 +248,9 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                         out.print(line, markup=False)
             _summary(result)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "plan" if fmt == Format.json else None, 1 if detailed else 2)
+    if detailed and has_changes(result):
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -244,7 +274,7 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
 
 
 @app.command()
-def status(db: Optional[str] = DbOpt):
+def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
     from orchestrator.network.model import load_network
     from orchestrator.resources.service_versions import pending_removals
@@ -261,7 +291,7 @@ def status(db: Optional[str] = DbOpt):
     try:
         network = load_network(net_row.source, net_row.text) if net_row else None
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "status" if fmt == TextOrJson.json else None)
     held: dict[str, list[str]] = {}
     for pool, value, owner, purpose in allocs:
         label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
@@ -273,6 +303,12 @@ def status(db: Optional[str] = DbOpt):
         held.setdefault(name, []).append("SUSPENDED")
     for name in pending:
         held.setdefault(name, []).append("PENDING-REMOVAL")
+    if fmt == TextOrJson.json:
+        from orchestrator.json_output import emit
+
+        return emit("status", True, store=store.url, services=[
+            {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
+             "pending_removal": n in pending} for n in sorted(rows)])
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
@@ -385,12 +421,14 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
                                               "confirming commit before it reverts by itself."),
           no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
           as_json: bool = typer.Option(False, "--json", help="The transaction report, with its time per device and step, as JSON."),
+          fmt: TextOrJson = OutFmtOpt,
           db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Plan, then give every touched device its config in one network-wide transaction."""
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.rollout.apply import apply as do_apply
     from orchestrator.rollout.apply import dry_run as preview
 
+    as_json = as_json or fmt == TextOrJson.json
     try:
         store = _store("apply", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
@@ -418,9 +456,11 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
                 if s.kind in WAVE_KINDS:
                     record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "apply" if as_json else None)
     if as_json:
-        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+        from orchestrator.json_output import emit
+
+        emit("apply", rep["outcome"] == "committed", **rep)
     else:
         from orchestrator.rollout.timing import describe
 
@@ -450,11 +490,19 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
 
 @app.command()
-def history(limit: int = typer.Option(20, help="How many transactions, newest first."), db: Optional[str] = DbOpt):
+def history(limit: int = typer.Option(20, help="How many transactions, newest first."),
+            fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
+    from orchestrator import json_output
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store("history", db), limit):  # one row each: a device's error text may span lines
+    try:
+        rows = hist(_store("history", db), limit)
+    except FullbarsError as e:
+        _fail(e, "history" if fmt == TextOrJson.json else None)
+    if fmt == TextOrJson.json:
+        return json_output.emit("history", True, **json_output.history(rows))
+    for t in rows:  # one row each: a device's error text may span lines
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
@@ -495,7 +543,7 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
 def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
           network: Optional[Path] = NetworkOpt,
           reconcile: bool = typer.Option(False, "--reconcile", help="Give drifted devices their intended config back."),
-          db: Optional[str] = DbOpt):
+          fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """check-sync: every device's running config against what fullbars gave it."""
     from orchestrator.rollout.drift import check
     from orchestrator.rollout.transaction import Change, Transaction
@@ -507,8 +555,16 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         _recover_first(store, net)  # the store's record must agree with the devices before it is compared
         found = check(store, tgt)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "drift" if fmt == TextOrJson.json else None)
     drifted = [d for d in found if d.get("error") or not d["in_sync"]]
+    pending = any(d.get("pending_removal") for d in found)
+    if fmt == TextOrJson.json and not reconcile:
+        from orchestrator import json_output
+
+        json_output.emit("drift", not drifted and not pending, **json_output.drift(tgt.label, found))
+        if drifted or pending:
+            raise typer.Exit(1)
+        return
     for d in found:
         if d.get("error"):
             out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
@@ -529,7 +585,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         if rep["outcome"] != "committed":
             raise typer.Exit(1)
         return
-    if drifted or any(d.get("pending_removal") for d in found):
+    if drifted or pending:
         raise typer.Exit(1)
 
 

@@ -4,6 +4,8 @@ are free; a rollback returns the services with the devices, so the next plan is 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lxml import etree
 
@@ -74,8 +76,15 @@ def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollba
     assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}  # a plan changes no device
     r = _on(lab, "drift", code=1)
     assert "olt-1: acme-hq is pending removal" in r.stdout and "bng-east: acme-hq is pending removal" in r.stdout
+    d = json.loads(_on(lab, "drift", "--format", "json", code=1).stdout)
+    assert d["command"] == "drift" and d["ok"] is False and d["target"].startswith("lab:")
+    assert {x["device"]: (x["in_sync"], x["pending_removal"]) for x in d["devices"]} == {
+        "olt-1": (True, ["acme-hq"]), "bng-east": (True, ["acme-hq"])}
 
-    r = _on(lab, "apply")  # no intent: what is pending
+    r = _on(lab, "apply", "--format", "json")  # no intent: what is pending
+    a = json.loads(r.stdout)
+    assert a["command"] == "apply" and a["ok"] is True and a["outcome"] == "committed"
+    assert sorted(a["devices"]) == ["bng-east", "olt-1"] and a["tx"].startswith("tx-")
     assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
     assert "acme-hq" not in _run(lab, "status").stdout
     _on(lab, "drift")

@@ -267,15 +267,21 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         services += [deleted[n] for n in removals]
         asked = set(given_names) | set(removals)
         carried = set()
+        applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
         for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
             if not b.changed:
                 continue
             old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
             before = {n for who in (old or {}).values() for n in who}
+            applied |= set(on_device[b.device]) if old is None else before
             if set(on_device[b.device]) | before <= asked:
                 continue  # every service the edit can touch was asked about
             carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
-        carried_plans = [ServicePlan(n, intents[n].kind, "carried", placements[n].resources,
+        changed_devs = {b.device for b in built if b.changed}
+        for sp in services:  # planned before and never applied: this plan creates it on the devices
+            if sp.action == "unchanged" and changed_devs & set(sp.devices) and sp.name not in applied:
+                sp.action, sp.earlier = "create", True
+        carried_plans = [ServicePlan(n, intents[n].kind, "update" if n in applied else "create", placements[n].resources,
                                      sorted(placements[n].devices), placements[n].serving, earlier=True)
                          for n in sorted(carried) if n in placements]
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),

@@ -7,18 +7,18 @@ def counts(result) -> dict[str, int]:
     services = list(result.services) + list(result.carried)
     changed = [d for d in result.devices if d.changed]
     return {"create": sum(1 for s in services if s.action == "create"),
-            "change": sum(1 for s in services if s.action in ("update", "carried")),
+            "change": sum(1 for s in services if s.action == "update"),
             "delete": sum(1 for s in services if s.action == "delete"),
             "devices": len(changed)}
 
 
+def has_changes(result) -> bool:
+    return any(counts(result).values())
+
+
 def line(result) -> str:
     c = counts(result)
-    if not c["devices"] and not (c["create"] or c["change"] or c["delete"]):
+    if not has_changes(result):
         return "no changes: the devices' configs are as planned"
     return (f"{c['create']} to create, {c['change']} to change, {c['delete']} to delete "
             f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}")
-
-
-def has_changes(result) -> bool:
-    return any(d.changed for d in result.devices)
