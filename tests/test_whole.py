@@ -85,3 +85,16 @@ def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path
         assert after[table] == before[table], table
     result = plan(store, None, [CAFE])
     assert not any(d.changed for d in result.devices) and result.carried == []
+
+
+def test_lines_an_upgrade_re_rates_are_not_taken_for_changes_planned_earlier(tmp_path):
+    """An overlay changes its lines' configs through the lines' own fragments: that is the change
+    asked for, not one of theirs carried along."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    lines = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
+    _commit(store, plan(store, NET, lines), "tx-1")
+    result = plan(store, None, [str(REPO / "examples/upgrade/to-500m.yaml")])
+    assert [d.device for d in result.devices if d.changed] and result.carried == []

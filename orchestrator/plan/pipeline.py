@@ -277,6 +277,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             if set(on_device[b.device]) | before <= asked:
                 continue  # every service the edit can touch was asked about
             carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
+        # Only changes planned earlier are carried along: a service whose intent is as last applied
+        # changes only through what was asked (an overlay re-rating its line).
+        carried -= service_versions.as_applied(s, {n: intents[n].digest for n in carried if n in applied})
         changed_devs = {b.device for b in built if b.changed}
         for sp in services:  # planned before and never applied: this plan creates it on the devices
             if sp.action == "unchanged" and changed_devs & set(sp.devices) and sp.name not in applied:

@@ -152,3 +152,20 @@ def on_devices(s, name: str, devices: list[str], current: dict) -> bool:
         if owners is None or any(name in who for who in owners.values()):
             return True
     return False
+
+
+def as_applied(s, digests: dict[str, str]) -> set[str]:
+    """The services whose intent (by digest) is the one their last transaction left; one no
+    transaction recorded counts as applied as it is (it is on the devices: the caller knows)."""
+    last: dict[str, str] = {}
+    names = list(digests)
+    for i in range(0, len(names), 500):
+        for row in s.scalars(select(TxServiceRow).where(TxServiceRow.service.in_(names[i:i + 500]))
+                             .order_by(TxServiceRow.id)):
+            last[row.service] = row.after
+    out = set()
+    for name, digest in digests.items():
+        after = json.loads(last[name]) if name in last else None
+        if name not in last or (after is not None and after["intent"]["digest"] == digest):
+            out.add(name)
+    return out
