@@ -98,3 +98,23 @@ def test_lines_an_upgrade_re_rates_are_not_taken_for_changes_planned_earlier(tmp
     _commit(store, plan(store, NET, lines), "tx-1")
     result = plan(store, None, [str(REPO / "examples/upgrade/to-500m.yaml")])
     assert [d.device for d in result.devices if d.changed] and result.carried == []
+
+
+def test_a_rollback_that_would_give_back_values_another_service_took_is_refused_first(tmp_path):
+    import pytest
+
+    from orchestrator.errors import FullbarsError
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    _commit(store, plan(store, NET, [CAFE, ACME]), "tx-1")
+    plan(store, None, delete=["acme-hq"])
+    _commit(store, plan(store, None, [CAFE]), "tx-2")  # carries the removal: acme-hq's values are free
+    twin = tmp_path / "acme-twin.yaml"
+    twin.write_text(open(ACME).read().replace("name: acme-hq", "name: acme-twin"))
+    plan(store, None, [str(twin)])  # the same ONU, the same free values
+    with pytest.raises(FullbarsError) as e:
+        service_versions.rollback_hook(store, "tx-2")
+    assert "would give acme-hq back" in str(e.value) and "which acme-twin holds now" in str(e.value)

@@ -16,6 +16,7 @@ import paramiko
 from ncclient import manager as nc_manager
 from ncclient.transport import SSHSession
 from ncclient.transport.errors import SSHError, SSHUnknownHostError
+from paramiko.hostkeys import InvalidHostKey
 
 from orchestrator.errors import FullbarsError
 
@@ -55,7 +56,7 @@ def read_known_hosts(path: Path) -> paramiko.HostKeys:
     for f in files:
         try:
             keys.load(str(f))
-        except (OSError, UnicodeDecodeError, binascii.Error, paramiko.SSHException) as e:
+        except (OSError, UnicodeDecodeError, binascii.Error, paramiko.SSHException, InvalidHostKey) as e:
             raise FullbarsError(f"cannot read the known hosts file {f}: {e}",
                                 fix="give an OpenSSH known_hosts file (ssh-keyscan writes one)") from None
     return keys

@@ -10,6 +10,7 @@ import json
 
 from sqlalchemy import delete, select
 
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.resources.store import (AllocationRow, IntentRow, PendingRemovalRow, ReachRow, Store,
                                           TxServiceRow)
 
@@ -88,12 +89,8 @@ def befores(store, result) -> dict[str, dict | None]:
             if last is not None:
                 out[name] = json.loads(last.after)
                 continue
-            out[name] = None
-            for d in result.devices:
-                owners = Store.owners(s, d.device, d.current) if d.current and "<" in d.current else {}
-                if owners is None or any(name in who for who in owners.values()):
-                    out[name] = UNKNOWN
-                    break
+            out[name] = UNKNOWN if on_devices(s, name, [d.device for d in result.devices],
+                                              Store.device_configs(s)) else None
     return out
 
 
@@ -117,6 +114,11 @@ def rollback_hook(store, tx: str):
     with store.transaction(write=False) as s:
         rows = [(r.service, json.loads(r.before)) for r in
                 s.scalars(select(TxServiceRow).where(TxServiceRow.tx == tx).order_by(TxServiceRow.service))]
+        clashes = _clashes(s, dict(rows))
+    if clashes:  # found now, before any device is touched, not when the outcome is written
+        raise FullbarsError([Problem(f"rollback of {tx} would give {name} back {what}, which {other} holds now",
+                                     fix=f"roll back {other}'s later change first, or delete {other}")
+                             for name, what, other in clashes])
     notes = [f"service {name}: its state before {tx} was not recorded (applied before fullbars recorded "
              f"services); it is left as it is" for name, before in rows if before == UNKNOWN]
     if not rows:
@@ -168,4 +170,24 @@ def as_applied(s, digests: dict[str, str]) -> set[str]:
         after = json.loads(last[name]) if name in last else None
         if name not in last or (after is not None and after["intent"]["digest"] == digest):
             out.add(name)
+    return out
+
+
+def _clashes(s, befores_: dict[str, dict | None]) -> list[tuple[str, str, str]]:
+    """(service, what, holder): values or ONU serials a rollback would give back that another
+    service, not rolled back with it, holds now."""
+    back = set(befores_)
+    held = {(r.pool, r.value): r.owner for r in s.scalars(select(AllocationRow))}
+    serials = {r.onu_serial: r.name for r in s.scalars(select(IntentRow).where(IntentRow.onu_serial.is_not(None)))}
+    out = []
+    for name, snap in sorted(befores_.items()):
+        if not snap or snap == UNKNOWN:
+            continue
+        for pool, value, _ in snap["allocations"]:
+            other = held.get((pool, value))
+            if other is not None and other not in back:
+                out.append((name, f"{value} of {pool}", other))
+        other = serials.get(snap["intent"]["onu_serial"])
+        if other is not None and other not in back:
+            out.append((name, f"ONU serial {snap['intent']['onu_serial']}", other))
     return out

@@ -308,8 +308,10 @@ class Transaction:
             finally:
                 r.seconds += time.monotonic() - t0
 
+        started = time.monotonic()
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(todo)))) as pool:
             list(pool.map(one, todo))
+        self.timings["connect"] = round(time.monotonic() - started, 3)
         refused = [e for e in self.opened.values() if isinstance(e, HostKeyError)]
         if refused:
             for x in self.opened.values():
