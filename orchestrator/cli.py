@@ -146,7 +146,8 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
     for s in result.services + result.carried:
         note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else ""
-        out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
+        shown = s.device_change if s.earlier else s.action  # what applying it does, for a change planned earlier
+        out.print(f"[bold]{shown:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
         for k, v in s.resources.items():
             if isinstance(v, dict):  # one row per member (an FTTR service's rooms, SSIDs)
                 out.print(f"            {k}", markup=False)

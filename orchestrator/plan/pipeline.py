@@ -78,6 +78,9 @@ class ServicePlan:
     serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
     warnings: list[str] = field(default_factory=list)
     earlier: bool = False  # planned earlier and not applied yet: this plan carries its change along
+    # What applying this plan does to the service on the devices: create, update, delete, or ""
+    # (nothing). Differs from `action` (what it did to the store) for changes planned earlier.
+    device_change: str = ""
 
 
 @dataclass
@@ -281,11 +284,20 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # changes only through what was asked (an overlay re-rating its line).
         carried -= service_versions.as_applied(s, {n: intents[n].digest for n in carried if n in applied})
         changed_devs = {b.device for b in built if b.changed}
-        for sp in services:  # planned before and never applied: this plan creates it on the devices
-            if sp.action == "unchanged" and changed_devs & set(sp.devices) and sp.name not in applied:
-                sp.action, sp.earlier = "create", True
-        carried_plans = [ServicePlan(n, intents[n].kind, "update" if n in applied else "create", placements[n].resources,
-                                     sorted(placements[n].devices), placements[n].serving, earlier=True)
+        again = [sp for sp in services if sp.action == "unchanged" and changed_devs & set(sp.devices)]
+        current_ok = service_versions.as_applied(s, {sp.name: intents[sp.name].digest for sp in again
+                                                     if sp.name in applied})
+        for sp in services:
+            if sp.action != "unchanged":
+                sp.device_change = sp.action
+        for sp in again:  # planned before as they are now, and not applied as such yet
+            if sp.name not in applied:
+                sp.device_change, sp.earlier = "create", True
+            elif sp.name not in current_ok:
+                sp.device_change, sp.earlier = "update", True
+        carried_plans = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources,
+                                     sorted(placements[n].devices), placements[n].serving, earlier=True,
+                                     device_change="update" if n in applied else "create")
                          for n in sorted(carried) if n in placements]
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
                               placements[n].serving)

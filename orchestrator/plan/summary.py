@@ -6,9 +6,9 @@ from __future__ import annotations
 def counts(result) -> dict[str, int]:
     services = list(result.services) + list(result.carried)
     changed = [d for d in result.devices if d.changed]
-    return {"create": sum(1 for s in services if s.action == "create"),
-            "change": sum(1 for s in services if s.action == "update"),
-            "delete": sum(1 for s in services if s.action == "delete"),
+    return {"create": sum(1 for s in services if s.device_change == "create"),
+            "change": sum(1 for s in services if s.device_change == "update"),
+            "delete": sum(1 for s in services if s.device_change == "delete"),
             "devices": len(changed)}
 
 
