@@ -279,6 +279,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             applied |= set(on_device[b.device]) if old is None else before
             if set(on_device[b.device]) | before <= asked:
                 continue  # every service the edit can touch was asked about
+            if b.device not in current:  # never given anything: every service on it is new there
+                carried |= set(on_device[b.device]) - asked
+                continue
             carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
         # Only changes planned earlier are carried along: a service whose intent is as last applied
         # changes only through what was asked (an overlay re-rating its line).
