@@ -144,7 +144,8 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
 
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
-    for s in result.services + result.carried:
+    carried = result.carried if full or len(result.carried) <= MAX_NAMES else result.carried[:MAX_NAMES]
+    for s in result.services + carried:
         note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else ""
         shown = s.device_change if s.earlier else s.action  # what applying it does, for a change planned earlier
         out.print(f"[bold]{shown:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
@@ -161,6 +162,9 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
                           markup=False)
             else:
                 out.print(f"            {k:18} {v}", markup=False)
+    if len(carried) < len(result.carried):
+        out.print(f"... and {len(result.carried) - len(carried)} more services planned earlier, not applied yet, "
+                  f"whose changes this plan carries (--full names them)", markup=False)
     out.print()
     shown = 0
     for d in result.devices:
