@@ -48,6 +48,15 @@ class Format(str, Enum):
 FormatOpt = typer.Option(Format.text, "--format", help="text (allocations, diffs, edits), xml (the edits) or json.")
 
 
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+OutFmtOpt = typer.Option(TextOrJson.text, "--format", help="text, or json (one object on stdout, errors "
+                         "included; its shape: README, JSON output).")
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
@@ -75,10 +84,16 @@ MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the sum
 MAX_NAMES = 10  # names shown per resource without --full (a bulk change may hold thousands)
 
 
-def _fail(e: FullbarsError) -> None:
+def _fail(e: FullbarsError, as_json: str | None = None, code: int = 2) -> None:
+    """as_json: the command's name, to report the error as --format json's error object."""
+    if as_json:
+        from orchestrator import json_output
+
+        json_output.error(as_json, e, code)
+        raise typer.Exit(code)
     err.print(e.render(limit=MAX_ERRORS), markup=False)
     err.print("nothing was changed.", style="dim")
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -108,22 +123,32 @@ def demo(out_dir: Optional[Path] = typer.Option(None, "--out", help="Where the p
 def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
              network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                     "(default: the one the store remembers)."),
+             fmt: TextOrJson = OutFmtOpt,
              db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Run every stage plan runs and report every problem plan would; the store keeps nothing."""
     from orchestrator.plan.pipeline import plan as run
 
+    as_json = "validate" if fmt == TextOrJson.json else None
     try:
         result = run(_store("validate", db, create=False, lock_timeout=lock_timeout), str(network) if network else None, [str(p) for p in intents],
                      keep=False)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, as_json)
+    if as_json:
+        from orchestrator.json_output import emit
+
+        return emit("validate", True, services=[{"name": s.name, "kind": s.kind, "action": s.action}
+                                                for s in result.services])
     for s in result.services:
         out.print(f"ok  {s.kind} {s.name} ({'new' if s.action == 'create' else s.action})", markup=False)
 
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
-    for s in result.services:
-        out.print(f"[bold]{s.action:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}")
+    carried = result.carried if full or len(result.carried) <= MAX_NAMES else result.carried[:MAX_NAMES]
+    for s in result.services + carried:
+        note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else ""
+        shown = s.device_change if s.earlier else s.action  # what applying it does, for a change planned earlier
+        out.print(f"[bold]{shown:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
         for k, v in s.resources.items():
             if isinstance(v, dict):  # one row per member (an FTTR service's rooms, SSIDs)
                 out.print(f"            {k}", markup=False)
@@ -137,6 +162,9 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
                           markup=False)
             else:
                 out.print(f"            {k:18} {v}", markup=False)
+    if len(carried) < len(result.carried):
+        out.print(f"... and {len(result.carried) - len(carried)} more services planned earlier, not applied yet, "
+                  f"whose changes this plan carries (--full names them)", markup=False)
     out.print()
     shown = 0
     for d in result.devices:
@@ -169,9 +197,14 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        # a service's own files are made when written: here they are only named
-        data = {"services": [{k: v for k, v in s.__dict__.items() if k != "artifacts"}
-                             | ({"artifacts": sorted(s.artifacts)} if s.artifacts else {}) for s in result.services],
+        from orchestrator.plan.summary import counts
+
+        def service(s) -> dict:  # a service's own files are made when written: here they are only named
+            return ({k: v for k, v in s.__dict__.items() if k != "artifacts"}
+                    | ({"artifacts": sorted(s.artifacts)} if s.artifacts else {}))
+
+        data = {"command": "plan", "format_version": 1, "ok": True, "summary": counts(result),
+                "services": [service(s) for s in result.services], "carried": [service(s) for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": d.diff, "edit": d.edit} for d in result.devices]}
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -181,6 +214,12 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
     else:
         _print_text(result, out_dir, full)
     return manifest
+
+
+def _summary(result) -> None:
+    from orchestrator.plan.summary import line
+
+    out.print(f"\n{line(result)}", markup=False)
 
 
 def _progress():
@@ -196,9 +235,12 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          out_dir: Optional[Path] = OutOpt,
          fmt: Format = FormatOpt,
          full: bool = FullOpt,
+         detailed: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when "
+                                       "something does, 1 on any error (bad input included), as Terraform does."),
          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
+    from orchestrator.plan.summary import has_changes
 
     try:
         store = _store("plan", db, lock_timeout=lock_timeout)
@@ -213,8 +255,11 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                     out.print("\nrollout (fullbars rollout):", style="bold")
                     for line in describe(wave_plan(store, s, result.network)):
                         out.print(line, markup=False)
+            _summary(result)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "plan" if fmt == Format.json else None, 1 if detailed else 2)
+    if detailed and has_changes(result):
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -224,20 +269,24 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
            fmt: Format = FormatOpt,
            full: bool = FullOpt,
            db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
-    """Remove services: free their resources and show the plan that takes them off the devices."""
+    """Plan the removal of services: their config leaves the devices when a later `apply` carries it;
+    until then they keep what they hold, and drift names them as pending removal."""
     from orchestrator.plan.pipeline import plan as run
 
     try:
         result = run(_store("delete", db, lock_timeout=lock_timeout), str(network) if network else None, [], delete=names)
         _emit(result, fmt, out_dir, full)
+        if fmt == Format.text:
+            _summary(result)
     except FullbarsError as e:
         _fail(e)
 
 
 @app.command()
-def status(db: Optional[str] = DbOpt):
+def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
     from orchestrator.network.model import load_network
+    from orchestrator.resources.service_versions import pending_removals
     from orchestrator.resources.store import Store
     from orchestrator.services.registry import SERVICES
 
@@ -246,11 +295,12 @@ def status(db: Optional[str] = DbOpt):
         rows = Store.intents(s)
         allocs = Store.allocations(s)
         reach, suspended = Store.reach(s), Store.suspended(s)
+        pending = pending_removals(s)
         net_row = Store.network(s)
     try:
         network = load_network(net_row.source, net_row.text) if net_row else None
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "status" if fmt == TextOrJson.json else None)
     held: dict[str, list[str]] = {}
     for pool, value, owner, purpose in allocs:
         label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
@@ -260,6 +310,14 @@ def status(db: Optional[str] = DbOpt):
         held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
     for name in suspended:
         held.setdefault(name, []).append("SUSPENDED")
+    for name in pending:
+        held.setdefault(name, []).append("PENDING-REMOVAL")
+    if fmt == TextOrJson.json:
+        from orchestrator.json_output import emit
+
+        return emit("status", True, store=store.url, services=[
+            {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
+             "pending_removal": n in pending} for n in sorted(rows)])
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
@@ -380,7 +438,8 @@ def _recover_first(store, network) -> None:
 
 
 @app.command()
-def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files (none: apply what "
+                                                          "is planned and pending, such as a delete)."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
@@ -390,18 +449,23 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                                               "confirming commit before it reverts by itself."),
           no_checks: bool = typer.Option(False, "--no-checks", help="Skip the lab's service checks before confirming."),
           as_json: bool = typer.Option(False, "--json", help="The transaction report, with its time per device and step, as JSON."),
+          fmt: TextOrJson = OutFmtOpt,
           db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Plan, then give every touched device its config in one network-wide transaction."""
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.rollout.apply import apply as do_apply
     from orchestrator.rollout.apply import dry_run as preview
 
+    as_json = as_json or fmt == TextOrJson.json
     try:
         store = _store("apply", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        result = run(store, str(network) if network else None, [str(p) for p in intents])
+        result = run(store, str(network) if network else None, [str(p) for p in intents or []])
+        if not result.services:
+            raise FullbarsError("nothing to apply: no intent given and no change pending",
+                                fix="give intent files, or plan a removal with `fullbars delete NAME` first")
         if dry_run:
             for d in preview(result, tgt):
                 if "error" in d:
@@ -420,9 +484,11 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                 if s.kind in WAVE_KINDS:
                     record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "apply" if as_json else None)
     if as_json:
-        sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+        from orchestrator.json_output import emit
+
+        emit("apply", rep["outcome"] == "committed", **rep)
     else:
         from orchestrator.rollout.timing import describe
 
@@ -452,11 +518,19 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
 
 @app.command()
-def history(limit: int = typer.Option(20, help="How many transactions, newest first."), db: Optional[str] = DbOpt):
+def history(limit: int = typer.Option(20, help="How many transactions, newest first."),
+            fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
+    from orchestrator import json_output
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store("history", db), limit):  # one row each: a device's error text may span lines
+    try:
+        rows = hist(_store("history", db), limit)
+    except FullbarsError as e:
+        _fail(e, "history" if fmt == TextOrJson.json else None)
+    if fmt == TextOrJson.json:
+        return json_output.emit("history", True, **json_output.history(rows))
+    for t in rows:  # one row each: a device's error text may span lines
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
@@ -466,9 +540,10 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
              confirm_timeout: int = ConfirmOpt,
              db: Optional[str] = DbOpt):
     """Undo a past transaction: its devices get back the configs they had before it, as a new transaction."""
+    from orchestrator.resources.service_versions import rollback_hook
+    from orchestrator.resources.store import TransactionRow
     from orchestrator.rollout.targets import from_label
     from orchestrator.rollout.transaction import Change, Transaction, devices_of
-    from orchestrator.resources.store import TransactionRow
 
     try:
         store = _store("rollback", db)
@@ -480,10 +555,13 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
         tgt = from_label(row.target, net)
         _recover_first(store, net)
         changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
+        notes, services_back = rollback_hook(store, tx)  # the services return with the devices
         rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
-                          progress=_progress()).run()
+                          progress=_progress(), on_commit=services_back).run()
     except FullbarsError as e:
         _fail(e)
+    for note in notes:
+        err.print(f"warning: {note}", style="yellow", markup=False)
     _print_report(rep)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
@@ -493,7 +571,7 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
 def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
           network: Optional[Path] = NetworkOpt,
           reconcile: bool = typer.Option(False, "--reconcile", help="Give drifted devices their intended config back."),
-          db: Optional[str] = DbOpt):
+          fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """check-sync: every device's running config against what fullbars gave it."""
     from orchestrator.rollout.drift import check
     from orchestrator.rollout.transaction import Change, Transaction
@@ -505,8 +583,16 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         _recover_first(store, net)  # the store's record must agree with the devices before it is compared
         found = check(store, tgt)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "drift" if fmt == TextOrJson.json else None)
     drifted = [d for d in found if d.get("error") or not d["in_sync"]]
+    pending = any(d.get("pending_removal") for d in found)
+    if fmt == TextOrJson.json and not reconcile:
+        from orchestrator import json_output
+
+        json_output.emit("drift", not drifted and not pending, **json_output.drift(tgt.label, found))
+        if drifted or pending:
+            raise typer.Exit(1)
+        return
     for d in found:
         if d.get("error"):
             out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
@@ -516,6 +602,9 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
             out.print(f"{d['device']}: {len(d['differences'])} difference(s)", style="yellow")
             for x in d["differences"]:
                 out.print(f"  {x['path']}: {x['what']}  (service: {x['service']})", markup=False)
+        for name in d.get("pending_removal", []):
+            out.print(f"{d['device']}: {name} is pending removal (planned, not applied: fullbars apply "
+                      f"--target {target} removes it)", style="yellow", markup=False)
     if reconcile and drifted:
         changes = [Change(d["device"], d["kind"], tgt.endpoint(d["device"]), d["intended"])
                    for d in drifted if not d.get("error")]
@@ -524,7 +613,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         if rep["outcome"] != "committed":
             raise typer.Exit(1)
         return
-    if drifted:
+    if drifted or pending:
         raise typer.Exit(1)
 
 

@@ -106,7 +106,8 @@ def _push_changed(st, tmp, device: str, old: str = "", new: str = "") -> None:
     text = (tmp / "plan" / f"{device}.xml").read_text()
     assert old in text
     n = st["nodes"][device]
-    assert push_one(device, n["mgmt_ip"], st["user"], st["password"], text.replace(old, new))["ok"]
+    assert push_one(device, n["mgmt_ip"], st["user"], st["password"], text.replace(old, new),
+                    known=tuple(st["hostkeys"][device]))["ok"]
     assert wait_applied(st, [device]).problems(st) == []
 
 

@@ -306,8 +306,10 @@ class NetconfdAgent:
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
     def _wait_hello(self, deadline: float) -> None:
-        from ncclient import manager
+        from orchestrator.netconf.hostkeys import HostKeyError, connect
 
+        # The sshd we started presents the key we generated, or this is not our agent.
+        own = (Path(f"{self.host_key}.pub").read_text().strip(),)
         last = "netconfd's socket never appeared"
         while True:
             for key, proc in self._procs.items():
@@ -327,9 +329,10 @@ class NetconfdAgent:
                 time.sleep(0.02)
                 continue
             try:
-                m = manager.connect(host=self.address, port=self.port, username=self.username,
-                                    password=self.password, hostkey_verify=False, look_for_keys=False,
-                                    allow_agent=False, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+                m = connect(self.name, self.address, self.port, own, str(self.host_key), username=self.username,
+                            password=self.password, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+            except HostKeyError as e:
+                raise LabError(self._failure(e.problems[0].message)) from None
             except Exception as e:  # noqa: BLE001 - any failure here means "not ready yet"
                 last = f"{type(e).__name__}: {e}".strip()
                 time.sleep(0.1)

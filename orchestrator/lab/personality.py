@@ -382,13 +382,13 @@ class RunningSource:
         return self.cached
 
     def _fetch(self) -> bytes | None:
-        from ncclient import manager
+        from orchestrator.netconf.hostkeys import connect
 
         try:
             if self.m is None or not self.m.connected:
-                self.m = manager.connect(host=self.n["mgmt_ip"], port=830, username=self.lab["user"],
-                                         password=self.lab["password"], hostkey_verify=False, look_for_keys=False,
-                                         allow_agent=False, timeout=10)
+                self.m = connect(self.node, self.n["mgmt_ip"], 830,
+                                 tuple(self.lab.get("hostkeys", {}).get(self.node, ())), "the lab's record",
+                                 10, username=self.lab["user"], password=self.lab["password"])
             return self.m.get_config(source="running").data_xml.encode()
         except Exception:
             self.m = None

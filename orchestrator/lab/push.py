@@ -16,20 +16,20 @@ from orchestrator.netconf.compare import leaves
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
-def push_one(node: str, host: str, user: str, password: str, config_xml: str, kind: str | None = None) -> dict:
-    from ncclient import manager
+def push_one(node: str, host: str, user: str, password: str, config_xml: str, kind: str | None = None,
+             known: tuple[str, ...] = ()) -> dict:
     import ncclient.transport.session
 
     from ncclient.operations.rpc import RPCError
 
+    from orchestrator.netconf.hostkeys import connect
     from orchestrator.netconf.secrets import Secrets
     from orchestrator.netconf.session import rpc_error_text
 
     ncclient.transport.session.TICK = 0.002
     want = etree.fromstring(config_xml.encode())
     secrets = Secrets.for_kind(kind, config_xml)
-    with manager.connect(host=host, port=830, username=user, password=password, hostkey_verify=False,
-                         look_for_keys=False, allow_agent=False, timeout=60) as m:
+    with connect(node, host, 830, known, "the lab's record", 60, username=user, password=password) as m:
         m.lock("candidate")
         try:
             m.edit_config(target="candidate", config=secrets.fill(config_xml) if secrets else config_xml,
@@ -55,10 +55,16 @@ def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:
         n = lab_state["nodes"].get(dev)
         if n is None:
             raise FullbarsError(f"the lab has no node {dev}", fix="generate the lab from this plan (fullbars lab generate)")
-        jobs.append((dev, n["mgmt_ip"], (Path(plan_dir) / f"{dev}.xml").read_text(), m["devices"][dev]["kind"]))
+        jobs.append((dev, n["mgmt_ip"], (Path(plan_dir) / f"{dev}.xml").read_text(), m["devices"][dev]["kind"],
+                     tuple(lab_state.get("hostkeys", {}).get(dev, ()))))
+    from orchestrator.netconf.hostkeys import check
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # every key checked before any node is given anything
+        list(pool.map(lambda j: check(j[0], j[1], 830, j[4], "the lab's record"), jobs))
     results = []
     with ThreadPoolExecutor(max_workers=8) as pool:
-        futs = [pool.submit(push_one, d, ip, lab_state["user"], lab_state["password"], x, k) for d, ip, x, k in jobs]
+        futs = [pool.submit(push_one, d, ip, lab_state["user"], lab_state["password"], x, k, h)
+                for d, ip, x, k, h in jobs]
         for i, f in enumerate(futs, 1):
             results.append(f.result())
             if progress:

@@ -46,18 +46,35 @@ def key_of(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:6]
 
 
-def hello(host: str, port: int, user: str, password: str, timeout: float = 5.0) -> bool:
-    from ncclient import manager
+def hello(host: str, port: int, user: str, password: str, known: tuple[str, ...], source: str,
+          name: str = "", timeout: float = 5.0) -> bool:
+    """The agent answers a NETCONF hello, having shown a known host key (else HostKeyError)."""
+    from orchestrator.netconf.hostkeys import HostKeyError, connect
 
     try:
         with socket.create_connection((host, port), timeout=min(timeout, 1.0)):
             pass
-        m = manager.connect(host=host, port=port, username=user, password=password, hostkey_verify=False,
-                            look_for_keys=False, allow_agent=False, timeout=timeout)
+        m = connect(name or host, host, port, known, source, timeout, username=user, password=password)
         m.close_session()
         return True
+    except HostKeyError:
+        raise
     except Exception:
         return False
+
+
+def record_hostkey(st: dict, name: str) -> None:
+    """The key an agent of this lab presents as it first comes up is the one it must keep: a
+    restarted agent keeps its key in its state dir, so a later change is refused, not recorded."""
+    from orchestrator.netconf.hostkeys import openssh_line, scan
+
+    n = st["nodes"][name]
+    if st.setdefault("hostkeys", {}).get(name):
+        return
+    try:
+        st["hostkeys"][name] = [openssh_line(scan(n["mgmt_ip"], NETCONF_PORT, timeout=5))]
+    except Exception:  # noqa: BLE001 - not listening yet; asked again in a moment
+        pass
 
 
 class Lab:
@@ -254,6 +271,8 @@ class Lab:
         self.save_state(st)
 
     def _wait_ready(self, st: dict, names: list[str], timeout: float, progress) -> None:
+        from orchestrator.netconf.hostkeys import HostKeyError
+
         todo = [nm for nm in names if st["nodes"][nm]["agent"]]
         deadline = time.monotonic() + timeout
         done = 0
@@ -263,8 +282,14 @@ class Lab:
             while time.monotonic() < deadline:
                 if not any(netns.pid_alive(p) for p in n["pids"]):
                     return nm, "its agent is not running (see its log in " + n["state_dir"] + ")"
-                if hello(n["mgmt_ip"], NETCONF_PORT, st["user"], st["password"], timeout=5):
-                    return nm, None
+                record_hostkey(st, nm)
+                try:
+                    if st["hostkeys"].get(nm) and hello(n["mgmt_ip"], NETCONF_PORT, st["user"], st["password"],
+                                                        tuple(st["hostkeys"][nm]), f"the lab's record ({self.state_file})",
+                                                        nm, timeout=5):
+                        return nm, None
+                except HostKeyError as e:
+                    return nm, e.problems[0].message
                 time.sleep(0.1)
             return nm, f"no NETCONF hello within {timeout:.0f} s"
 
@@ -276,6 +301,7 @@ class Lab:
                     failed.append(f"{nm}: {why}")
                 if progress:
                     progress("agents answering NETCONF", done, len(todo))
+        self.save_state(st)  # the host keys recorded
         if failed:
             raise FullbarsError(f"lab {st['name']}: node(s) never became ready: " + "; ".join(failed),
                                 fix="look at the node's log under " + str(self.dir / "nodes"))

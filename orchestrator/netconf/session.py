@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import ncclient.transport.session
 from lxml import etree
-from ncclient import manager
 from ncclient.operations.errors import TimeoutExpiredError
 from ncclient.operations.rpc import RPCError
 from ncclient.transport.errors import SSHError, TransportError
 
+from orchestrator.netconf import hostkeys
 from orchestrator.netconf.credentials import Credentials
 from orchestrator.netconf.secrets import Secrets
 
@@ -50,6 +50,8 @@ class Endpoint:
     port: int
     creds: Credentials
     timeout: float = 60.0
+    hostkeys: tuple[str, ...] = ()  # the device's known SSH host keys ('ssh-ed25519 AAAA...')
+    hostkeys_from: str = "the environment's known hosts"  # where they are recorded, for the fix
 
 
 def _connect(ep: Endpoint):
@@ -58,9 +60,9 @@ def _connect(ep: Endpoint):
     # Nothing has been sent to the device yet, so a second try cannot change anything twice.
     for attempt in (1, 2):
         try:
-            return manager.connect(host=ep.host, port=ep.port, username=ep.creds.username,
-                                   password=ep.creds.password, key_filename=ep.creds.key_file,
-                                   hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=ep.timeout)
+            return hostkeys.connect(ep.name, ep.host, ep.port, ep.hostkeys, ep.hostkeys_from, ep.timeout,
+                                    username=ep.creds.username, password=ep.creds.password,
+                                    key_filename=ep.creds.key_file)
         except SSHError as e:
             if attempt == 2 or "Negotiation failed" not in str(e):
                 raise

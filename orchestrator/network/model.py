@@ -112,6 +112,7 @@ class Network:
     secret_ref: str | None
     campus: dict[str, CampusSite] = field(default_factory=dict)
     radio: RadioNetwork = field(default_factory=RadioNetwork)
+    known_hosts: str | None = None  # as written; relative to the file's directory
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
@@ -247,7 +248,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
-                   campus=campus, radio=radio)
+                   campus=campus, radio=radio, known_hosts=creds.get("known-hosts"))
 
 
 def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:

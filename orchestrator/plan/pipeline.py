@@ -12,6 +12,10 @@ from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.devices import Job, build_all
+from orchestrator.devices.registry import KINDS
+from orchestrator.plan.carried import changed_services
+from orchestrator.plan.diff import schema_index
+from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import IntentRow, Store, _now, config_sha
 from orchestrator.services.registry import SERVICES
@@ -74,6 +78,10 @@ class ServicePlan:
     serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
     warnings: list[str] = field(default_factory=list)
     artifacts: dict = field(default_factory=dict)  # file name → function giving its bytes (Placement.artifacts)
+    earlier: bool = False  # planned earlier and not applied yet: this plan carries its change along
+    # What applying this plan does to the service on the devices: create, update, delete, or ""
+    # (nothing). Differs from `action` (what it did to the store) for changes planned earlier.
+    device_change: str = ""
 
 
 @dataclass
@@ -84,6 +92,8 @@ class PlanResult:
     # The services the plan was not asked about that share a device with it: a change must leave
     # them as they were (lab checks expect each to keep its service).
     others: list[ServicePlan] = field(default_factory=list)
+    # Services not asked about whose changes the devices' edits carry (planned earlier, not applied).
+    carried: list[ServicePlan] = field(default_factory=list)
 
 
 def _from_row(row: IntentRow) -> Intent:
@@ -121,12 +131,18 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             net = load_network(row.source, row.text)
         rows = Store.intents(s)
         intents = {n: _from_row(r) for n, r in rows.items()}
+        pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
         actions: dict[str, str] = {}
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
                                     fix="see the names with `fullbars status`" if rows else "the store is empty")
             actions[name] = "delete"
+        for it in given:
+            if it.name in pending and it.name not in actions:  # planned again: the removal is withdrawn
+                service_versions.cancel_removal(s, it.name)
+                del pending[it.name]
+        removals = list(delete) + sorted(n for n in pending if n not in actions)
         for it in given:
             svc = SERVICES.by_kind(it.kind)
             row = rows.get(it.name)
@@ -174,20 +190,30 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
 
         touched: set[str] = set()
         deleted: dict[str, ServicePlan] = {}
-        for name in delete:  # where each was, before any is gone (one may be placed through another)
+        for name in removals:  # where each was, before any is gone (one may be placed through another)
             kind = intents[name].kind
             try:
                 was = SERVICES.by_kind(kind).place(intents[name], ctx)
-                deleted[name] = ServicePlan(name, kind, "delete", was.resources, sorted(was.devices), serving=False)
-                touched.update(was.devices)
+                deleted[name] = ServicePlan(name, kind, "delete", was.resources, sorted(was.devices), serving=False,
+                                            earlier=name not in actions)
             except FullbarsError:
-                deleted[name] = ServicePlan(name, kind, "delete", {}, [], serving=False)
-        for name in delete:
-            svc = SERVICES.by_kind(intents[name].kind)
-            ctx.alloc.release(name)
-            svc.forget(intents[name], ctx)
-            Store.forget_reach(s, name)
-            s.delete(rows[name])
+                was = None
+                deleted[name] = ServicePlan(name, kind, "delete", {}, pending.get(name, []), serving=False,
+                                            earlier=name not in actions)
+            touched.update(deleted[name].devices)
+        current = Store.device_configs(s)
+        for name in removals:
+            SERVICES.by_kind(intents[name].kind).forget(intents[name], ctx)
+            if name not in actions:
+                pass  # pending since an earlier plan
+            elif service_versions.on_devices(s, name, deleted[name].devices, current):
+                # Off the configs now; its intent and allocations stay, held, until a transaction
+                # takes it off the devices, so drift names it and nothing else takes its values.
+                service_versions.mark_removal(s, name, deleted[name].devices)
+            else:  # no device was given it: nothing to take off, so it goes at once
+                ctx.alloc.release(name)
+                Store.forget_reach(s, name)
+                s.delete(rows[name])
             del intents[name]
         ctx.forget_overlays()
 
@@ -217,7 +243,6 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             for d in placements[name].devices:
                 if d in on_device:
                     on_device[d].append(name)
-        current = Store.device_configs(s)
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
@@ -244,12 +269,45 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                                 sorted(placements[n].devices), placements[n].serving,
                                 [w.render() for w in placements[n].warnings], placements[n].artifacts)
                     for n in given_names]
-        services += [deleted[n] for n in delete]
-        asked = set(given_names) | set(delete)
+        services += [deleted[n] for n in removals]
+        asked = set(given_names) | set(removals)
+        carried = set()
+        applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
+        for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
+            if not b.changed:
+                continue
+            old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
+            before = {n for who in (old or {}).values() for n in who}
+            applied |= set(on_device[b.device]) if old is None else before
+            if set(on_device[b.device]) | before <= asked:
+                continue  # every service the edit can touch was asked about
+            if b.device not in current:  # never given anything: every service on it is new there
+                carried |= set(on_device[b.device]) - asked
+                continue
+            carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
+        # Only changes planned earlier are carried along: a service whose intent is as last applied
+        # changes only through what was asked (an overlay re-rating its line).
+        carried -= service_versions.as_applied(s, {n: intents[n].digest for n in carried if n in applied})
+        changed_devs = {b.device for b in built if b.changed}
+        again = [sp for sp in services if sp.action == "unchanged" and changed_devs & set(sp.devices)]
+        current_ok = service_versions.as_applied(s, {sp.name: intents[sp.name].digest for sp in again
+                                                     if sp.name in applied})
+        for sp in services:
+            if sp.action != "unchanged":
+                sp.device_change = sp.action
+        for sp in again:  # planned before as they are now, and not applied as such yet
+            if sp.name not in applied:
+                sp.device_change, sp.earlier = "create", True
+            elif sp.name not in current_ok:
+                sp.device_change, sp.earlier = "update", True
+        carried_plans = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources,
+                                     sorted(placements[n].devices), placements[n].serving, earlier=True,
+                                     device_change="update" if n in applied else "create")
+                         for n in sorted(carried) if n in placements]
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
                               placements[n].serving)
-                  for n in sorted({n for names in on_device.values() for n in names} - asked)]
-        return PlanResult(net, services, devices, others)
+                  for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
+        return PlanResult(net, services, devices, others + carried_plans, carried_plans)
 
 
 def _serial(it: Intent) -> str | None:

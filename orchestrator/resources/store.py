@@ -153,6 +153,29 @@ class ConfigOwnersRow(Base):
     planned_at: Mapped[str] = mapped_column(String(32), default=_now)
 
 
+class PendingRemovalRow(Base):
+    """A service whose removal is planned and not yet applied: it keeps its intent and its
+    allocations until a transaction takes its config off the devices (migration 0004)."""
+
+    __tablename__ = "pending_removals"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    devices: Mapped[str] = mapped_column(Text)  # JSON list: where its config still is
+    planned_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class TxServiceRow(Base):
+    """What a committed transaction did to a service: its state before and after (JSON of the
+    intent, allocations and overlay reach; null: absent), so rollback returns the service too."""
+
+    __tablename__ = "transaction_services"
+    __table_args__ = (UniqueConstraint("tx", "service"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the order they were written
+    tx: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+
+
 class Store:
     def __init__(self, url: str, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  command: str = "fullbars", say=None):

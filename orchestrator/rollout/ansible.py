@@ -37,8 +37,23 @@ def inventory(plan_dir: Path, target, devices: list[str]) -> dict:
     return {"all": {"hosts": hosts, "vars": {
         "ansible_connection": "ansible.netcommon.netconf",
         "ansible_network_os": "default",
-        "ansible_host_key_checking": False,
+        "ansible_host_key_checking": True,
         "fullbars_artifacts": str(Path(plan_dir).resolve())}}}
+
+
+def known_hosts(target, devices: list[str], run_dir: Path) -> Path:
+    """The devices' known host keys for Ansible's ncclient (through an ssh_config naming them),
+    each key checked by fullbars first so a refusal names the device and both fingerprints."""
+    from orchestrator.netconf import hostkeys
+
+    lines = []
+    for dev in devices:
+        ep = target.endpoint(dev)
+        hostkeys.check(ep.name, ep.host, ep.port, ep.hostkeys, ep.hostkeys_from)
+        lines += [f"[{ep.host}]:{ep.port} {k}" for k in ep.hostkeys]
+    (run_dir / "known_hosts").write_text("\n".join(lines) + "\n")
+    (run_dir / "ssh_config").write_text(f"Host *\n  UserKnownHostsFile {run_dir / 'known_hosts'}\n")
+    return run_dir / "ssh_config"
 
 
 def runs_dir() -> Path:
@@ -93,7 +108,8 @@ def run(plan_dir: Path, target, devices: list[str] | None = None, forks: int = 1
     try:
         inv = tmp / "inventory.yml"
         inv.write_text(yaml.safe_dump(inventory(plan_dir, target, devices)))
-        env = {"ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_PERSISTENT_CONNECT_TIMEOUT": "60",
+        env = {"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_PERSISTENT_CONNECT_TIMEOUT": "60",
+               "ANSIBLE_NETCONF_SSH_CONFIG": str(known_hosts(target, devices, tmp)),
                # Ansible's scratch space (module payloads) inside the run's dir. Its connection
                # sockets stay in ~/.ansible/pc: they hold no data, and a socket path has 107 bytes.
                "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),

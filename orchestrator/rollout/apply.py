@@ -69,7 +69,10 @@ def _as_config(data_xml: str) -> str:
 
 def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
           kind: str = "apply", sessions=None) -> dict:
+    from orchestrator.resources import service_versions
+
     changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended) for d in result.devices]
     check = lab_checks(result, target) if checks and target.lab_state else None
+    recorded = service_versions.committed(result, service_versions.befores(store, result))
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
-                       checks=check, progress=progress, sessions=sessions).run()
+                       checks=check, progress=progress, sessions=sessions, on_commit=recorded).run()

@@ -90,6 +90,8 @@ def check(store, target, line: str, network_file: str | None = None, measure: bo
             add("BNG sub-interface", ok, f"{res['bng']} {sub.findtext('if:name', namespaces=NS)}: "
                 f"{'enabled' if enabled else 'disabled'}, S{pair[0]}/C{pair[1]}, "
                 f"gateway {sub.findtext('ip:ipv4/ip:address/ip:ip', namespaces=NS)}")
+    except FullbarsError:
+        raise
     except Exception as e:
         add("BNG reachable", False, f"{res['bng']}: {rpc_error_text(e)}")
     if measure and target.lab_state:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
+from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import read_running, rpc_error_text
 from orchestrator.plan.diff import NC, edits, schema_index
 from orchestrator.plan.ownership import step
@@ -58,19 +59,26 @@ def differences(kind: str, live: str, intended: str, owned: dict | None) -> tupl
 
 
 def check(store: Store, target) -> list[dict]:
+    from orchestrator.resources.service_versions import pending_removals
+
     with store.transaction() as s:
         rows = Store.device_configs(s)
         owned = {dev: Store.owners(s, dev, row.config) for dev, row in rows.items()}
+        pending = pending_removals(s)
     out = []
     for dev, row in sorted(rows.items()):
         if dev not in target.endpoints:
             continue
         try:
             live = read_running(target.endpoint(dev), row.kind, row.config)
+        except HostKeyError:
+            raise  # refused, not a difference: the device may not be the one we configured
         except Exception as e:
             out.append({"device": dev, "error": f"cannot read running: {rpc_error_text(e)}", "differences": []})
             continue
         changed, diffs = differences(row.kind, live, row.config, owned[dev])
         out.append({"device": dev, "kind": row.kind, "in_sync": not changed, "differences": diffs,
-                    "intended": row.config})
+                    "intended": row.config,
+                    # planned for removal, not applied: the device still carries it, as recorded
+                    "pending_removal": sorted(n for n, devs in pending.items() if dev in devs)})
     return out

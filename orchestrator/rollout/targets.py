@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.errors import FullbarsError
+from orchestrator.netconf import hostkeys
 from orchestrator.netconf.credentials import Credentials, resolve
 from orchestrator.netconf.session import Endpoint
 
@@ -31,16 +32,27 @@ def lab_target(lab_file: str | Path) -> Target:
     if st is None:
         raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {lab_file}")
     creds = Credentials(st["user"], password=st["password"])
-    eps = {name: Endpoint(name, n["mgmt_ip"], NETCONF_PORT, creds) for name, n in st["nodes"].items() if n["agent"]}
+    known = st.get("hostkeys", {})  # recorded by `lab up` as each agent came up
+    where = f"the lab's record (hostkeys in {lab.state_file}; `lab down` then `lab up` records new ones)"
+    eps = {name: Endpoint(name, n["mgmt_ip"], NETCONF_PORT, creds, hostkeys=tuple(known.get(name, ())),
+                          hostkeys_from=where)
+           for name, n in st["nodes"].items() if n["agent"]}
     return Target(f"lab:{Path(lab_file).resolve()}", eps, st)
 
 
 def network_target(env: str, network) -> Target:
     creds = resolve(network.username, network.secret_ref)
+    if network.known_hosts:
+        path = Path(network.file).parent / network.known_hosts
+        known, where = hostkeys.read_known_hosts(path), f"the known hosts {path}"
+    else:  # nothing known: every device is refused, naming the key it presents
+        known, where = None, f"a known_hosts file that {network.file} names in spec.credentials.known-hosts"
     eps = {}
     for name, d in network.devices.items():
         if d.address:
-            eps[name] = Endpoint(name, d.address, d.port, creds)
+            eps[name] = Endpoint(name, d.address, d.port, creds,
+                                 hostkeys=hostkeys.known_lines(known, d.address, d.port) if known else (),
+                                 hostkeys_from=where)
     return Target(f"env:{env}", eps)
 
 

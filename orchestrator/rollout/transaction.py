@@ -24,6 +24,7 @@ from sqlalchemy import select
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
+from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
@@ -83,9 +84,10 @@ class Journal:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
 
     def state(self, state: str, summary: str | None = None, report: dict | None = None,
-              remember: list[Change] | None = None) -> None:
+              remember: list[Change] | None = None, also=None) -> None:
         """remember: the changes whose configs become the store's record of their devices, in the
-        same store transaction as the outcome, so the journal and the store never disagree."""
+        same store transaction as the outcome, so the journal and the store never disagree.
+        also(session, tx): more the outcome brings (the services' records), in that transaction."""
         self._fault(state)
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
@@ -96,6 +98,8 @@ class Journal:
                 row.report = json.dumps(report, sort_keys=True)
             if remember:
                 remember_configs(s, self.tx, row.kind, [(c.device, c.kind, c.intended) for c in remember])
+            if also is not None:
+                also(s, self.tx)
 
     @staticmethod
     def _fault(state: str) -> None:
@@ -123,8 +127,10 @@ class Journal:
 class Transaction:
     def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
                  confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None,
-                 sessions: dict[str, Session] | None = None):
+                 sessions: dict[str, Session] | None = None, on_commit=None):
+        """on_commit(session, tx): written with a committed outcome, in the same store transaction."""
         self.store, self.changes, self.target, self.kind = store, changes, target, kind
+        self.on_commit = on_commit
         self.confirm_timeout = confirm_timeout
         self.checks = checks  # callable() -> list[str] of problems, run before confirming
         self.progress = progress
@@ -136,6 +142,7 @@ class Transaction:
         # Open sessions the caller keeps across transactions (a rollout's waves share their BNGs):
         # taken from here instead of connecting, given back unlocked instead of closed.
         self.sessions = sessions
+        self.opened: dict[str, Session | Exception] = {}  # by _connect_first, before anything is journalled
 
     # --- the steps -----------------------------------------------------------------------
     def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
@@ -170,8 +177,15 @@ class Transaction:
     def _prepare(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
+        opened = self.opened.pop(dev, None)
+        if isinstance(opened, Exception):
+            raise opened
         kept = self.sessions.pop(dev, None) if self.sessions is not None else None
-        if kept is not None and kept.alive:
+        if opened is not None:  # connected (and its host key checked) by _connect_first
+            if kept is not None:
+                kept.close()
+            r.session = opened
+        elif kept is not None and kept.alive:
             kept.reuse(c.kind, c.intended, self.previous.get(dev, ""))
             r.session = kept
         else:
@@ -276,6 +290,35 @@ class Transaction:
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
             list(pool.map(one, self.results.values()))
 
+    def _connect_first(self, devices: list[str]) -> None:
+        """Every device shows a known host key before anything is journalled or sent: one that does
+        not is refused, named with both fingerprints, and no device is touched. (A device that
+        cannot be reached fails its edit step as before.)"""
+        kept = self.sessions or {}
+        todo = [c for c in self.changes if not (c.device in kept and kept[c.device].alive)]
+
+        def one(c: Change):
+            r = self.results[c.device]
+            t0 = time.monotonic()
+            try:
+                with timed(r.steps, "connect"):
+                    self.opened[c.device] = Session(c.endpoint, c.kind, c.intended, self.previous.get(c.device, ""))
+            except Exception as e:  # noqa: BLE001 - kept for the edit step to report
+                self.opened[c.device] = e
+            finally:
+                r.seconds += time.monotonic() - t0
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, max(1, len(todo)))) as pool:
+            list(pool.map(one, todo))
+        self.timings["connect"] = round(time.monotonic() - started, 3)
+        refused = [e for e in self.opened.values() if isinstance(e, HostKeyError)]
+        if refused:
+            for x in self.opened.values():
+                if isinstance(x, Session):
+                    x.close()
+            raise FullbarsError([p for e in refused for p in e.problems])
+
     # --- the whole -----------------------------------------------------------------------
     def settle_first(self) -> None:
         """A device an unfinished transaction may have left changed is taken back first (at the
@@ -296,14 +339,15 @@ class Transaction:
         devices = [c.device for c in self.changes]
         self.clock = (time.perf_counter(), time.process_time())
         self.settle_first()
-        self.journal.start(self.target, self.kind, self.changes)
-        outcome = "committed"
-        failed: list[str] = []
         secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
         if secret:  # their last configs' secret references, to recognise what such a device runs
             with self.store.transaction() as s:
                 rows = [s.get(DeviceConfigRow, d) for d in secret]
                 self.previous = {r.device: r.config for r in rows if r is not None}
+        self._connect_first(devices)
+        self.journal.start(self.target, self.kind, self.changes)
+        outcome = "committed"
+        failed: list[str] = []
         try:
             self.journal.state("editing")
             failed = self._parallel("edit", self._prepare, devices)
@@ -337,7 +381,8 @@ class Transaction:
         report = self.report(outcome, failed)
         self.journal.devices(list(self.results.values()))
         self.journal.state(outcome, summary=report["summary"], report=report,
-                           remember=self.changes if outcome == "committed" else None)
+                           remember=self.changes if outcome == "committed" else None,
+                           also=self.on_commit if outcome == "committed" else None)
         return report
 
     def report(self, outcome: str, failed: list[str]) -> dict:

@@ -17,6 +17,7 @@ import time
 from sqlalchemy import select
 
 from orchestrator.errors import FullbarsError
+from orchestrator.resources import service_versions
 from orchestrator.resources.store import ReachRow, Store, TransactionRow, TxDeviceRow
 
 WAVE_KINDS = ("SpeedUpgrade",)
@@ -86,6 +87,7 @@ def record(store: Store, name: str, olts: list[str], wave: int, tx: str) -> None
             if s.get(ReachRow, (name, o)) is None:
                 s.add(ReachRow(intent=name, device=o, wave=wave, tx=tx))
         Store.audit(s, "rollout-wave", name, {"wave": wave, "olts": olts, "tx": tx})
+        service_versions.refresh_after(s, tx, name)  # the reach is part of what tx did to it
 
 
 def wave_plan(store: Store, svc_plan, network) -> dict:

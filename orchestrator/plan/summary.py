@@ -1,0 +1,24 @@
+"""A plan in one line, as Terraform ends its plan: what it does to services, on how many devices."""
+
+from __future__ import annotations
+
+
+def counts(result) -> dict[str, int]:
+    services = list(result.services) + list(result.carried)
+    changed = [d for d in result.devices if d.changed]
+    return {"create": sum(1 for s in services if s.device_change == "create"),
+            "change": sum(1 for s in services if s.device_change == "update"),
+            "delete": sum(1 for s in services if s.device_change == "delete"),
+            "devices": len(changed)}
+
+
+def has_changes(result) -> bool:
+    return any(counts(result).values())
+
+
+def line(result) -> str:
+    c = counts(result)
+    if not has_changes(result):
+        return "no changes: the devices' configs are as planned"
+    return (f"{c['create']} to create, {c['change']} to change, {c['delete']} to delete "
+            f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}")

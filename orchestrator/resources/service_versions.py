@@ -1,0 +1,193 @@
+"""What each committed transaction did to each service it carried: the service's state before and
+after (its intent, allocations, overlay reach and pending removal), written with the transaction's
+outcome. `rollback TX` puts each of TX's services back to its state before TX, so the store and the
+devices agree again and the next plan is a no-op. Removals planned by `delete` are pending until a
+transaction that carries them commits: then the service's intent and allocations go."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import delete, select
+
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.resources.store import (AllocationRow, IntentRow, PendingRemovalRow, ReachRow, Store,
+                                          TxServiceRow)
+
+# A service present on the devices before a transaction that was never recorded (applied before
+# fullbars recorded services, or given by `lab push`): rollback cannot know its state then.
+UNKNOWN = {"unknown": True}
+_INTENT = ("name", "kind", "spec", "digest", "source", "onu_serial", "created_at", "updated_at")
+
+
+def snapshot(s, name: str) -> dict | None:
+    """The service as a transaction leaves it on the devices. A pending removal is not part of
+    it: a rollback returns the service as the devices had it, in service."""
+    row = s.get(IntentRow, name)
+    if row is None:
+        return None
+    return {"intent": {c: getattr(row, c) for c in _INTENT},
+            "allocations": sorted([r.pool, r.value, r.purpose]
+                                  for r in s.scalars(select(AllocationRow).where(AllocationRow.owner == name))),
+            "reach": sorted([r.device, r.wave, r.tx, r.at]
+                            for r in s.scalars(select(ReachRow).where(ReachRow.intent == name)))}
+
+
+def restore(s, name: str, snap: dict | None) -> None:
+    """The service exactly as the snapshot has it (None: gone, with everything it held)."""
+    remove(s, name)
+    s.flush()  # its old values leave before the snapshot's come back (unique constraints)
+    if snap is None:
+        return
+    s.add(IntentRow(**snap["intent"]))
+    Store.add_allocations(s, [{"pool": p, "value": v, "owner": name, "purpose": u} for p, v, u in snap["allocations"]])
+    for device, wave, tx, at in snap["reach"]:
+        s.add(ReachRow(intent=name, device=device, wave=wave, tx=tx, at=at))
+
+
+def remove(s, name: str) -> None:
+    """A removal applied: the intent and everything it held are gone."""
+    Store.free_allocations(s, name)
+    Store.forget_reach(s, name)
+    s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
+    s.execute(delete(IntentRow).where(IntentRow.name == name))
+
+
+def pending_removals(s) -> dict[str, list[str]]:
+    return {r.service: json.loads(r.devices) for r in s.scalars(select(PendingRemovalRow))}
+
+
+def mark_removal(s, name: str, devices: list[str]) -> None:
+    row = s.get(PendingRemovalRow, name)
+    if row is None:
+        s.add(PendingRemovalRow(service=name, devices=json.dumps(sorted(devices))))
+    else:
+        row.devices = json.dumps(sorted(devices))
+
+
+def cancel_removal(s, name: str) -> None:
+    s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
+
+
+def _last_applied(s, name: str):
+    row = s.scalars(select(TxServiceRow).where(TxServiceRow.service == name)
+                    .order_by(TxServiceRow.id.desc()).limit(1)).first()
+    return row
+
+
+def befores(store, result) -> dict[str, dict | None]:
+    """Each service whose change the plan carries → its state as last applied: the previous
+    transaction's record of it, else absent when no device config it was last given holds it,
+    else UNKNOWN."""
+    changed = {d.device for d in result.devices if d.changed}
+    names = {sv.name for sv in result.services if sv.action != "unchanged" or changed & set(sv.devices)}
+    names |= {sv.name for sv in result.carried}
+    out: dict[str, dict | None] = {}
+    with store.transaction(write=False) as s:
+        for name in sorted(names):
+            last = _last_applied(s, name)
+            if last is not None:
+                out[name] = json.loads(last.after)
+                continue
+            out[name] = UNKNOWN if on_devices(s, name, [d.device for d in result.devices],
+                                              Store.device_configs(s)) else None
+    return out
+
+
+def committed(result, befores_: dict[str, dict | None]):
+    """The hook a transaction runs with its committed outcome: removals it carried are applied,
+    and each service's before and after are recorded."""
+    removals = [sv.name for sv in result.services if sv.action == "delete"]
+
+    def hook(s, tx: str) -> None:
+        for name in removals:
+            remove(s, name)
+        for name, before in befores_.items():
+            s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
+                               after=json.dumps(snapshot(s, name), sort_keys=True)))
+    return hook
+
+
+def rollback_hook(store, tx: str):
+    """(notes, hook): the hook returns TX's services to their state before TX, with the rollback
+    transaction's outcome; notes say which cannot be."""
+    with store.transaction(write=False) as s:
+        rows = [(r.service, json.loads(r.before)) for r in
+                s.scalars(select(TxServiceRow).where(TxServiceRow.tx == tx).order_by(TxServiceRow.service))]
+        clashes = _clashes(s, dict(rows))
+    if clashes:  # found now, before any device is touched, not when the outcome is written
+        raise FullbarsError([Problem(f"rollback of {tx} would give {name} back {what}, which {other} holds now",
+                                     fix=f"roll back {other}'s later change first, or delete {other}")
+                             for name, what, other in clashes])
+    notes = [f"service {name}: its state before {tx} was not recorded (applied before fullbars recorded "
+             f"services); it is left as it is" for name, before in rows if before == UNKNOWN]
+    if not rows:
+        notes.append(f"{tx} recorded no service changes (committed before fullbars recorded them): the services "
+                     f"are left as they are; only the devices go back")
+
+    def hook(s, rollback_tx: str) -> None:
+        for name, before in rows:
+            if before == UNKNOWN:
+                continue
+            now = snapshot(s, name)
+            restore(s, name, before)
+            s.add(TxServiceRow(tx=rollback_tx, service=name, before=json.dumps(now, sort_keys=True),
+                               after=json.dumps(before, sort_keys=True)))
+    return notes, hook
+
+
+def refresh_after(s, tx: str, name: str) -> None:
+    """A service's record in tx, once more of what tx did is written (an overlay's reach)."""
+    row = s.scalars(select(TxServiceRow).where(TxServiceRow.tx == tx, TxServiceRow.service == name)).first()
+    if row is not None:
+        row.after = json.dumps(snapshot(s, name), sort_keys=True)
+
+
+def on_devices(s, name: str, devices: list[str], current: dict) -> bool:
+    """Whether a config some device was last given holds the service (by the ownership its plan
+    recorded); a config without recorded ownership may, so it counts."""
+    for dev in devices:
+        row = current.get(dev)
+        if row is None:
+            continue
+        owners = Store.owners(s, dev, row.config)
+        if owners is None or any(name in who for who in owners.values()):
+            return True
+    return False
+
+
+def as_applied(s, digests: dict[str, str]) -> set[str]:
+    """The services whose intent (by digest) is the one their last transaction left; one no
+    transaction recorded counts as applied as it is (it is on the devices: the caller knows)."""
+    last: dict[str, str] = {}
+    names = list(digests)
+    for i in range(0, len(names), 500):
+        for row in s.scalars(select(TxServiceRow).where(TxServiceRow.service.in_(names[i:i + 500]))
+                             .order_by(TxServiceRow.id)):
+            last[row.service] = row.after
+    out = set()
+    for name, digest in digests.items():
+        after = json.loads(last[name]) if name in last else None
+        if name not in last or (after is not None and after["intent"]["digest"] == digest):
+            out.add(name)
+    return out
+
+
+def _clashes(s, befores_: dict[str, dict | None]) -> list[tuple[str, str, str]]:
+    """(service, what, holder): values or ONU serials a rollback would give back that another
+    service, not rolled back with it, holds now."""
+    back = set(befores_)
+    held = {(r.pool, r.value): r.owner for r in s.scalars(select(AllocationRow))}
+    serials = {r.onu_serial: r.name for r in s.scalars(select(IntentRow).where(IntentRow.onu_serial.is_not(None)))}
+    out = []
+    for name, snap in sorted(befores_.items()):
+        if not snap or snap == UNKNOWN:
+            continue
+        for pool, value, _ in snap["allocations"]:
+            other = held.get((pool, value))
+            if other is not None and other not in back:
+                out.append((name, f"{value} of {pool}", other))
+        other = serials.get(snap["intent"]["onu_serial"])
+        if other is not None and other not in back:
+            out.append((name, f"ONU serial {snap['intent']['onu_serial']}", other))
+    return out

@@ -1,0 +1,101 @@
+"""Plan's summary line and --detailed-exitcode, and the documented --format json objects of
+validate, status, history, plan and errors (apply and drift: tests/test_whole_lab.py)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import REPO, cli
+
+NET = ("--network", "examples/network.yaml")
+LINES = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
+
+
+def _applied(db: str, result, tx: str) -> None:
+    """The store's record after a committed transaction gave the devices this plan's configs."""
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Journal
+
+    store = Store(db)
+    hook = service_versions.committed(result, service_versions.befores(store, result))
+    j = Journal(store, tx)
+    j.start("lab:/nowhere/lab.clab.yml", "apply", [])
+    with store.transaction() as s:
+        remember_configs(s, tx, "apply", [(d.device, d.kind, d.intended) for d in result.devices])
+        hook(s, tx)
+    j.state("committed", summary=f"{tx}: committed on {len(result.devices)} device(s)")
+
+
+def test_plan_ends_with_its_summary_and_detailed_exitcode_says_whether_anything_changes(db):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    r = cli("plan", *LINES, *NET, "--detailed-exitcode", db=db)
+    assert r.exit_code == 2, r.stderr
+    assert r.stdout.rstrip().splitlines()[-1] == "4 to create, 0 to change, 0 to delete on 3 devices"
+    _applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-aaaaaa")
+    r = cli("plan", *LINES, "--detailed-exitcode", db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned"
+    r = cli("delete", "ship-repair", db=db)
+    assert r.stdout.rstrip().splitlines()[-1] == "0 to create, 0 to change, 1 to delete on 2 devices", r.stdout
+    # The next plan carries the pending removal along, and says so.
+    r = cli("plan", str(REPO / "examples/intents/acme-hq.yaml"), "--detailed-exitcode", db=db)
+    assert r.exit_code == 2
+    assert "ship-repair  →  bng-east, olt-2 (planned earlier, not applied yet: this plan carries it)" in r.stdout
+    assert r.stdout.rstrip().splitlines()[-1] == "1 to create, 0 to change, 1 to delete on 3 devices"
+
+
+def test_bad_input_exits_1_with_detailed_exitcode_and_2_without(db, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata: {name: x}\nspec: {downstrem: 1}\n")
+    assert cli("plan", str(bad), *NET, db=db).exit_code == 2
+    r = cli("plan", str(bad), *NET, "--detailed-exitcode", db=db)
+    assert r.exit_code == 1 and "error: " in r.stderr and "Traceback" not in r.stderr
+
+
+def _json(r) -> dict:
+    data = json.loads(r.stdout)
+    assert data["format_version"] == 1
+    return data
+
+
+def test_json_of_validate_status_history_plan_and_errors(db, tmp_path):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    v = _json(cli("validate", *LINES, *NET, "--format", "json", db=db))
+    assert v["command"] == "validate" and v["ok"] is True
+    assert sorted((s["name"], s["action"]) for s in v["services"]) == [
+        ("dock-office", "create"), ("harbour-cafe", "create"), ("port-authority", "create"), ("ship-repair", "create")]
+
+    p = _json(cli("plan", *LINES, *NET, "--format", "json", db=db))
+    assert p["command"] == "plan" and p["ok"] is True
+    assert p["summary"] == {"create": 4, "change": 0, "delete": 0, "devices": 3}
+    assert {d["device"] for d in p["devices"]} == {"bng-east", "olt-1", "olt-2"} and p["carried"] == []
+
+    _applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-bbbbbb")
+    cli("delete", "ship-repair", db=db)
+    st = _json(cli("status", "--format", "json", db=db))
+    assert st["command"] == "status" and st["ok"] and st["store"] == db
+    by = {s["name"]: s for s in st["services"]}
+    assert sorted(by) == ["dock-office", "harbour-cafe", "port-authority", "ship-repair"]
+    assert by["ship-repair"]["pending_removal"] is True and by["dock-office"]["pending_removal"] is False
+    assert any(h.startswith("onu-id=") for h in by["dock-office"]["held"]) and by["dock-office"]["suspended"] is False
+
+    h = _json(cli("history", "--format", "json", db=db))
+    assert [(t["id"], t["kind"], t["state"], t["target"]) for t in h["transactions"]] == [
+        ("tx-20261203-000000-bbbbbb", "apply", "committed", "lab:/nowhere/lab.clab.yml")]
+    assert h["transactions"][0]["summary"].endswith("committed on 3 device(s)")
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata: {name: x}\nspec:\n  downstrem: 1\n")
+    for args in (("validate", str(bad)), ("plan", str(bad))):
+        r = cli(*args, "--format", "json", db=db)
+        assert r.exit_code == 2
+        e = _json(r)
+        assert e["command"] == args[0] and e["ok"] is False and e["exit_code"] == 2 and e["changed"] is False
+        first = e["errors"][0]
+        assert first["file"] == str(bad) and first["line"] >= 4 and first["path"] and first["message"] and first["fix"]

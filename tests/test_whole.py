@@ -1,0 +1,120 @@
+"""Deletes and rollbacks are whole, on a real SQLite store (the devices' side is the store's record
+of them, written as a committed transaction writes it; tests/test_whole_lab.py does it on devices):
+a removal holds its values until applied, a plan carrying changes planned earlier names them,
+and a rollback returns the services so the next plan is a no-op."""
+
+from __future__ import annotations
+
+from conftest import REPO, snapshot
+
+NET = str(REPO / "examples/network.yaml")
+CAFE = str(REPO / "examples/lab/harbour-cafe.yaml")
+ACME = str(REPO / "examples/intents/acme-hq.yaml")
+
+
+def _commit(store, result, tx: str, configs=None):
+    """What a committed transaction writes with its outcome: each device's config (default: the
+    plan's intended ones) and each service's before and after."""
+    from orchestrator.resources import service_versions
+    from orchestrator.rollout.journal import remember_configs
+
+    hook = service_versions.committed(result, service_versions.befores(store, result))
+    with store.transaction() as s:
+        remember_configs(s, tx, "apply", configs or [(d.device, d.kind, d.intended) for d in result.devices])
+        hook(s, tx)
+
+
+def _held(db, name: str) -> list:
+    return [row for row in snapshot(db)["allocations"] if name in row]
+
+
+def test_a_removal_holds_its_values_until_applied_then_frees_them(tmp_path):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    db = f"sqlite:///{tmp_path}/s.db"
+    store = Store(db)
+    _commit(store, plan(store, NET, [CAFE, ACME]), "tx-1")
+    held = _held(db, "acme-hq")
+    assert held
+    deleting = plan(store, None, delete=["acme-hq"])
+    assert [(s.name, s.action, s.earlier) for s in deleting.services] == [("acme-hq", "delete", False)]
+    assert _held(db, "acme-hq") == held  # planned, not applied: nothing else may take them
+    # A later plan of another service carries the removal along, and says so.
+    again = plan(store, None, [CAFE])
+    assert [(s.name, s.action, s.earlier) for s in again.services] == [("harbour-cafe", "unchanged", False),
+                                                                      ("acme-hq", "delete", True)]
+    assert sorted(d.device for d in again.devices if d.changed) == ["bng-east", "olt-1"]
+    _commit(store, again, "tx-2")
+    assert _held(db, "acme-hq") == [] and "acme-hq" not in str(snapshot(db)["intents"])
+
+
+def test_a_plan_names_the_services_planned_earlier_whose_changes_it_carries(tmp_path):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    _commit(store, plan(store, NET, [CAFE]), "tx-1")
+    plan(store, None, [ACME])  # planned, not applied
+    faster = tmp_path / "harbour-cafe.yaml"
+    faster.write_text(open(CAFE).read().replace("downstream: 500M", "downstream: 1000M"))
+    result = plan(store, None, [str(faster)])
+    assert [(s.name, s.earlier) for s in result.carried] == [("acme-hq", True)]
+
+
+def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+
+    db = f"sqlite:///{tmp_path}/s.db"
+    store = Store(db)
+    _commit(store, plan(store, NET, [CAFE]), "tx-1")
+    before = snapshot(db)
+    added = plan(store, None, [ACME])
+    _commit(store, added, "tx-2")
+    # rollback tx-2: the devices get their configs before it back, the services theirs
+    notes, hook = service_versions.rollback_hook(store, "tx-2")
+    assert notes == []
+    from orchestrator.rollout.journal import remember_configs
+    with store.transaction() as s:
+        remember_configs(s, "tx-3", "rollback", [(d.device, d.kind, d.current) for d in added.devices])
+        hook(s, "tx-3")
+    after = snapshot(db)
+    for table in ("intents", "allocations", "rollout_reach", "pending_removals"):
+        assert after[table] == before[table], table
+    result = plan(store, None, [CAFE])
+    assert not any(d.changed for d in result.devices) and result.carried == []
+
+
+def test_lines_an_upgrade_re_rates_are_not_taken_for_changes_planned_earlier(tmp_path):
+    """An overlay changes its lines' configs through the lines' own fragments: that is the change
+    asked for, not one of theirs carried along."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    lines = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
+    _commit(store, plan(store, NET, lines), "tx-1")
+    result = plan(store, None, [str(REPO / "examples/upgrade/to-500m.yaml")])
+    assert [d.device for d in result.devices if d.changed] and result.carried == []
+
+
+def test_a_rollback_that_would_give_back_values_another_service_took_is_refused_first(tmp_path):
+    import pytest
+
+    from orchestrator.errors import FullbarsError
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    _commit(store, plan(store, NET, [CAFE, ACME]), "tx-1")
+    plan(store, None, delete=["acme-hq"])
+    _commit(store, plan(store, None, [CAFE]), "tx-2")  # carries the removal: acme-hq's values are free
+    twin = tmp_path / "acme-twin.yaml"
+    twin.write_text(open(ACME).read().replace("name: acme-hq", "name: acme-twin"))
+    plan(store, None, [str(twin)])  # the same ONU, the same free values
+    with pytest.raises(FullbarsError) as e:
+        service_versions.rollback_hook(store, "tx-2")
+    assert "would give acme-hq back" in str(e.value) and "which acme-twin holds now" in str(e.value)

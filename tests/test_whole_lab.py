@@ -1,0 +1,98 @@
+"""Deletes and rollbacks are whole, in a lab (an OLT on devsim, a BNG on netconfd): a removal
+is pending until applied, then its config is gone from the devices (read back) and its values
+are free; a rollback returns the services with the devices, so the next plan is a no-op."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lxml import etree
+
+from conftest import REPO, cli
+from planned_lab import planned_lab
+
+CAFE = str(REPO / "examples/lab/harbour-cafe.yaml")  # olt-1 and bng-east, like acme-hq
+ACME = str(REPO / "examples/intents/acme-hq.yaml")
+ACME_SERIAL = "ACME0000A001"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("whole")
+    with planned_lab(tmp, [CAFE, ACME], "wh") as (topo, _, _):
+        yield {"db": f"sqlite:///{tmp}/store.db", "topo": str(topo)}
+
+
+def _run(lab, *args, code=0):
+    r = cli(*args, db=lab["db"])
+    assert r.exit_code == code, (args, r.exit_code, r.stdout + r.stderr)
+    return r
+
+
+def _on(lab, *args, code=0):
+    return _run(lab, *args, "--target", "lab", "--lab", lab["topo"], code=code)
+
+
+def _last_tx(lab) -> str:
+    return _run(lab, "history", "--limit", "1").stdout.split()[0]
+
+
+def _carries_acme(lab) -> dict[str, bool]:
+    """Read back from the devices: does each still hold acme-hq's config?"""
+    from orchestrator.netconf.session import Session
+    from orchestrator.rollout.targets import lab_target
+
+    out = {}
+    for dev in ("olt-1", "bng-east"):
+        s = Session(lab_target(lab["topo"]).endpoint(dev))
+        try:
+            text = etree.tostring(s.running(), encoding="unicode")
+        finally:
+            s.close()
+        out[dev] = ACME_SERIAL in text or "acme-hq" in text
+    return out
+
+
+def test_rollback_returns_the_service_so_the_next_plan_is_a_no_op(lab):
+    _run(lab, "plan", CAFE, "--network", "examples/network.yaml")
+    _on(lab, "apply", CAFE)
+    _on(lab, "apply", ACME)
+    assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}
+    _run(lab, "rollback", _last_tx(lab))
+    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
+    assert "acme-hq" not in _run(lab, "status").stdout  # the intent and its values went with it
+    r = _run(lab, "plan", CAFE)
+    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned", r.stdout
+    _on(lab, "drift")
+
+
+def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollback_brings_it_back(lab):
+    _run(lab, "plan", ACME, "--network", "examples/network.yaml")
+    _on(lab, "apply", ACME)
+    r = _run(lab, "delete", "acme-hq")
+    assert "0 to create, 0 to change, 1 to delete on 2 devices" in r.stdout.splitlines()[-1]
+    assert "PENDING-REMOVAL" in _run(lab, "status").stdout
+    assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}  # a plan changes no device
+    r = _on(lab, "drift", code=1)
+    assert "olt-1: acme-hq is pending removal" in r.stdout and "bng-east: acme-hq is pending removal" in r.stdout
+    d = json.loads(_on(lab, "drift", "--format", "json", code=1).stdout)
+    assert d["command"] == "drift" and d["ok"] is False and d["target"].startswith("lab:")
+    assert {x["device"]: (x["in_sync"], x["pending_removal"]) for x in d["devices"]} == {
+        "olt-1": (True, ["acme-hq"]), "bng-east": (True, ["acme-hq"])}
+
+    r = _on(lab, "apply", "--format", "json")  # no intent: what is pending
+    a = json.loads(r.stdout)
+    assert a["command"] == "apply" and a["ok"] is True and a["outcome"] == "committed"
+    assert sorted(a["devices"]) == ["bng-east", "olt-1"] and a["tx"].startswith("tx-")
+    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
+    assert "acme-hq" not in _run(lab, "status").stdout
+    _on(lab, "drift")
+    delete_tx = _last_tx(lab)
+
+    _run(lab, "rollback", delete_tx)
+    assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}
+    status = _run(lab, "status").stdout
+    assert "acme-hq" in status and "PENDING-REMOVAL" not in status
+    r = _run(lab, "plan", CAFE, ACME)
+    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned", r.stdout
