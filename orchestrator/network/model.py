@@ -10,6 +10,7 @@ from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope
 from orchestrator.intents.yamlsrc import read_documents
 from orchestrator.models.instance import Located, to_tree
+from orchestrator.network.edge import EnterpriseEdge, build_edge
 from orchestrator.services.models import service_models
 
 LINE_RATES = {"gpon": ("2488M", "1244M"), "xgs-pon": ("9953M", "9953M")}
@@ -110,6 +111,7 @@ class Network:
     username: str
     secret_ref: str | None
     campus: dict[str, CampusSite] = field(default_factory=dict)
+    edge: EnterpriseEdge = field(default_factory=lambda: EnterpriseEdge(64512, None, 30))
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
@@ -219,6 +221,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
             devices[f["name"]] = Device(f["name"], f["kind"], kind_role(f["name"], f["kind"], "fttr"),
                                         *_management(f))
     campus = _campus_sites(spec, file, devices, kind_role, problems)
+    edge = build_edge(spec, file, devices, kind_role, problems, Device, bps)
 
     pools = {}
     for p in spec.get("pool", []):
@@ -242,7 +245,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
-                   campus=campus)
+                   campus=campus, edge=edge)
 
 
 def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:
