@@ -49,6 +49,8 @@ CASES |= {
     "examples/fttr/studio-wifi.yaml": (NET, ["examples/fttr/studio-line.yaml"]),
     "examples/campus/acme-robotics.yaml": (CAMPUS_NET, ["examples/campus/harbour-hospital.yaml"]),
     "examples/campus/harbour-hospital.yaml": (CAMPUS_NET, ["examples/campus/acme-robotics.yaml"]),
+    "examples/dedicated/acme-wan.yaml": ("examples/networks/enterprise.yaml", ["examples/dedicated/bolt-net.yaml"]),
+    "examples/dedicated/bolt-net.yaml": ("examples/networks/enterprise.yaml", ["examples/dedicated/acme-wan.yaml"]),
     "examples/upgrade/to-500m.yaml": (NET, _others("lab", "")),
     "examples/grace/spring-arrears.yaml": (NET, _others("lab", "")),
 }
@@ -239,7 +241,8 @@ def test_fuzz_example_intent(target, seeded_stores, tmp_path):
 NETWORKS = {"examples/network.yaml": ["examples/intents/acme-hq.yaml", "examples/fttr/studio-line.yaml",
                                       "examples/fttr/studio-wifi.yaml"],
             "examples/networks/campus.yaml": ["examples/campus/acme-robotics.yaml"],
-            "examples/networks/campus-l3nm.yaml": ["examples/campus/acme-robotics.yaml"]}
+            "examples/networks/campus-l3nm.yaml": ["examples/campus/acme-robotics.yaml"],
+            "examples/networks/enterprise.yaml": ["examples/dedicated/acme-wan.yaml", "examples/dedicated/bolt-net.yaml"]}
 
 
 def test_every_network_description_is_fuzzed():

@@ -16,6 +16,7 @@ from orchestrator.network.model import Network, rate_text
 L2 = "urn:ietf:params:xml:ns:yang:ietf-l2vpn-ntw"
 L3 = "urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw"
 FIX = "the PE and OLT templates disagree; correct the one that is wrong"
+FIX_PE = "the PE template renders the line's ends differently; correct it"
 
 
 def _text(el, path: str, ns: str) -> str | None:
@@ -105,7 +106,7 @@ def _vpns(network, nodes) -> list[Problem]:
             if a["rates"] != first["rates"]:
                 out.append(Problem(f"VPN {vpn}: access {a['id']} on {pe} has CIR/PIR {_rates_text(a['rates'])} but "
                                    f"access {first['id']} on {first_pe} has {_rates_text(first['rates'])}",
-                                   path=f"{pe}:{vpn}/{a['id']}", fix="every end of a line has its rates; " + FIX))
+                                   path=f"{pe}:{vpn}/{a['id']}", fix="every end of a line has the line's rates; " + FIX_PE))
         if layer == "l2":
             tagged = [(pe, a) for pe, a in accesses if a["vlan"] and a["vlan"][0] == "dot1q"]
             for pe, a in tagged[1:]:
@@ -113,7 +114,7 @@ def _vpns(network, nodes) -> list[Problem]:
                     out.append(Problem(f"VPN {vpn}: access {a['id']} on {pe} takes VLAN {a['vlan'][1]} but access "
                                        f"{tagged[0][1]['id']} on {tagged[0][0]} takes VLAN {tagged[0][1]['vlan'][1]}",
                                        path=f"{pe}:{vpn}/{a['id']}", fix="the ends of a layer 2 line carry one VLAN; "
-                                                                         + FIX))
+                                                                         + FIX_PE))
             out += _pseudowires(vpn, members, router)
         else:
             out += _prefixes(vpn, accesses)
@@ -127,13 +128,13 @@ def _pseudowires(vpn, members, router) -> list[Problem]:
     if len(seen) > 1:
         out.append(Problem(f"VPWS {vpn}: its PEs signal different VC ids ("
                            + ", ".join(f"{pe} {'/'.join(sorted(v))}" for pe, v in sorted(vcs.items())) + ")",
-                           path=f"{vpn}", fix="both ends of a pseudowire use the line's VC id; " + FIX))
+                           path=f"{vpn}", fix="both ends of a pseudowire use the line's VC id; " + FIX_PE))
     for pe, n in members:
         for addr, _ in n["peers"]:
             if router.get(addr) in (None, pe):
                 out.append(Problem(f"VPWS {vpn}: {pe} signals a pseudowire to {addr}, which is "
                                    + ("its own router-id" if router.get(addr) == pe else "no PE's router-id"),
-                                   path=f"{pe}:{vpn}", fix="a pseudowire peer is another PE of the line; " + FIX))
+                                   path=f"{pe}:{vpn}", fix="a pseudowire peer is another PE of the line; " + FIX_PE))
     return out
 
 
