@@ -41,11 +41,22 @@ class Pe:
 
 
 @dataclass
+class Platform:
+    """A platform customers reach through a VPN of their own (cloud video)."""
+
+    name: str
+    prefix: str
+    pe: str
+    port: str
+
+
+@dataclass
 class EnterpriseEdge:
     asn: int
     pe_ce_links: str | None
     pe_ce_length: int
     pes: dict[str, Pe] = field(default_factory=dict)
+    platforms: dict[str, Platform] = field(default_factory=dict)
 
     def olt_link(self, olt: str) -> OltLink | None:
         """The link by which an OLT's PON sites reach a PE (the first PE listing it)."""
@@ -84,6 +95,15 @@ def build_edge(spec: dict, file: str, devices: dict, kind_role, problems: list[P
                 problems.append(Problem(f"PE {p['name']}: port {link['pe-interface']} is both a fibre port and the "
                                         f"link to OLT {link['olt']}", file=file, path=f"{where}.olt-link[{link['olt']}]",
                                         fix="give the OLT link a port of its own"))
+    for p in e.get("platform", []):
+        where = f"spec.enterprise-edge.platform[{p['name']}]"
+        edge.platforms[p["name"]] = Platform(p["name"], p["prefix"], p["pe"], p["port"])
+        if p["pe"] not in edge.pes:
+            problems.append(Problem(f"platform {p['name']} is attached to {p['pe']}, which is no PE of the enterprise "
+                                    "edge", file=file, path=f"{where}.pe", fix="PEs: " + (", ".join(edge.pes) or "none")))
+        elif p["port"] not in edge.pes[p["pe"]].ports:
+            problems.append(Problem(f"platform {p['name']}: PE {p['pe']} has no port {p['port']}", file=file,
+                                    path=f"{where}.port", fix="list the port under the PE's port"))
     ids = {}
     for pe in edge.pes.values():
         if pe.router_id in ids:

@@ -12,6 +12,7 @@ from orchestrator.network.model import bps, rate_text
 from orchestrator.services.business_broadband import BusinessBroadband
 
 KIND = "DedicatedLine"
+CAMERAS = "CloudVideo"
 NOT_UNICAST = [netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3")]
 
 
@@ -69,14 +70,14 @@ def prefixes(intent, edge) -> list[Problem]:
             if p.ip != p.network:
                 out.append(Problem(f"site {s['name']}: prefix {text} has host bits set", **where,
                                    fix=f"did you mean {p.cidr}? A prefix names its first address"))
-            if any(_overlap(p, bad) for bad in NOT_UNICAST):
+            if any(overlap(p, bad) for bad in NOT_UNICAST):
                 out.append(Problem(f"site {s['name']}: prefix {text} is not a unicast range a site can use", **where,
                                    fix="give the site's LAN prefix (private ranges such as 10.0.0.0/8 are fine)"))
-            if _overlap(p, links):
+            if overlap(p, links):
                 out.append(Problem(f"site {s['name']}: prefix {text} overlaps the PE-CE links {edge.pe_ce_links}",
                                    **where, fix="the site's LANs must not use the carrier's link range"))
             for other, q, qtext in seen:
-                if _overlap(p, q):
+                if overlap(p, q):
                     out.append(Problem(f"prefix {text} of site {s['name']} overlaps {qtext} of site {other}: one "
                                        "layer 3 VPN routes each address to one site", **where,
                                        fix="give each site its own addresses (another enterprise may use the "
@@ -195,18 +196,23 @@ def _pon_line_rate(intent, ctx, i: int, s: dict, cir: int, pir: int) -> list[Pro
 
 
 def pon_load(ctx, skip: str) -> dict[str, int]:
-    """Assured upstream held on each PON port (olt/port) by business lines and by the PON sites
-    of dedicated lines (their CIR), but for the line `skip`."""
+    """Assured upstream held on each PON port (olt/port) by business lines, the PON sites of
+    dedicated lines (their CIR) and cameras (their reservation), but for the service `skip`."""
     load: dict[str, int] = defaultdict(int)
     for name, (key, up) in BusinessBroadband()._pon_load(ctx).items():
         load[key] += up
     for name, it in ctx.intents.items():
-        if it.kind != KIND or name == skip:
+        if name == skip:
             continue
-        for s in it.spec.get("site", []):
-            held = ctx.alloc.held(name, f"onu-id:{s['name']}") if "pon" in s else None
+        if it.kind == KIND:
+            for s in it.spec.get("site", []):
+                held = ctx.alloc.held(name, f"onu-id:{s['name']}") if "pon" in s else None
+                if held:
+                    load[held[0].split(":", 1)[1]] += _cir(it.spec)
+        elif it.kind == CAMERAS:  # a T-CONT of its own on a business line's ONU
+            held = ctx.alloc.held(name, "alloc-id")
             if held:
-                load[held[0].split(":", 1)[1]] += _cir(it.spec)
+                load[held[0].split(":", 1)[1]] += it.spec["cameras"]["count"] * bps(it.spec["cameras"]["upstream"])
     return load
 
 
@@ -288,5 +294,5 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
     return want
 
 
-def _overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
+def overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
     return a.first <= b.last and b.first <= a.last

@@ -7,6 +7,7 @@ from orchestrator.services.base import Service
 from orchestrator.services.arrears_grace import ArrearsGrace
 from orchestrator.services.business_broadband import BusinessBroadband
 from orchestrator.services.campus5g import Campus5G
+from orchestrator.services.cloud_video import CloudVideo
 from orchestrator.services.dedicated_line import DedicatedLine
 from orchestrator.services.fttr_wifi import FttrWifi
 from orchestrator.services.speed_upgrade import SpeedUpgrade
@@ -35,3 +36,4 @@ SERVICES.register(SpeedUpgrade())
 SERVICES.register(ArrearsGrace())
 SERVICES.register(Campus5G())
 SERVICES.register(DedicatedLine())
+SERVICES.register(CloudVideo())
