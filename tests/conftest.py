@@ -104,6 +104,14 @@ def yanglint_device(yanglint: str, out_dir: Path, device: str) -> subprocess.Com
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def planned(tmp_path: Path, db: str, network: str, *intents: str, out: str = "out") -> tuple[Path, dict]:
+    """Plan intents into tmp_path/out (it must pass); returns the folder and its manifest."""
+    d = tmp_path / out
+    r = cli("plan", *intents, "--network", network, "--out", str(d), db=db)
+    assert r.exit_code == 0, r.stderr
+    return d, json.loads((d / "manifest.json").read_text())
+
+
 def manifest_validate(out_dir: Path, device: str) -> subprocess.CompletedProcess:
     """The manifest's own yanglint command for a device, run as a user would paste it."""
     from orchestrator import settings

@@ -5,10 +5,9 @@ shared with business lines; planning again is identical and delete gives everyth
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
-from conftest import REPO, cli, manifest_validate, snapshot, yanglint_device
+from conftest import REPO, cli, manifest_validate, planned, snapshot, yanglint_device
 
 NETWORK = "examples/networks/enterprise.yaml"
 LINES = ["examples/dedicated/acme-wan.yaml", "examples/dedicated/bolt-net.yaml"]
@@ -16,11 +15,8 @@ L2 = "{urn:ietf:params:xml:ns:yang:ietf-l2vpn-ntw}"
 L3 = "{urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw}"
 
 
-def _plan(tmp_path, db, *intents, out="dl", network=NETWORK):
-    d = tmp_path / out
-    r = cli("plan", *intents, "--network", network, "--out", str(d), db=db)
-    assert r.exit_code == 0, r.stderr
-    return d, json.loads((d / "manifest.json").read_text())
+def _plan(tmp_path, db, *intents, out="dl"):
+    return planned(tmp_path, db, NETWORK, *intents, out=out)
 
 
 def _write(tmp_path, name: str, text: str) -> str:

@@ -72,6 +72,11 @@ class CloudVideo(Service):
             raise FullbarsError(Problem(f"cameras {name} are on line {spec['line']}, which would no longer exist",
                                         **intent.where("spec.line"),
                                         fix=f"delete {name} with the line (fullbars delete {spec['line']} {name})"))
+        platform = edge.platforms.get(spec["platform"])
+        if platform is None:
+            raise FullbarsError(Problem(f"cameras {name} send to platform {spec['platform']}, which the network "
+                                        f"description {net.file} does not have", **intent.where("spec.platform"),
+                                        fix="keep the platform in the network description, or delete the cameras"))
         held = alloc.held(line.name, "onu-id")
         if held is None:  # planned together with its line, before it
             BusinessBroadband().place(line, ctx)
@@ -98,7 +103,6 @@ class CloudVideo(Service):
         idx = alloc.take_int(name, "vlan", f"vlan:{olt_name}/{link.olt_interface}", 0, (last - first + 1) * C_VLANS - 1,
                              what=f"S/C-VLAN pairs on {olt_name} {link.olt_interface}")
         s_vlan, c_vlan = vlan_pair(link, idx)
-        platform = edge.platforms[spec["platform"]]
         pport = edge.pes[platform.pe].ports[platform.port]
         vlan = alloc.take_int(name, "vlan:platform", f"vlan:{pport.pe}/{pport.name}", *pport.vlan,
                               what=f"VLANs on PE {pport.pe} port {pport.name}")

@@ -25,6 +25,26 @@ def legs(spec: dict):
                 yield i, s, "backup", s["protection"]
 
 
+def missing(intent, net) -> None:
+    """A stored line is not checked again: the network description may have lost what it uses."""
+    edge = net.edge
+    for i, s in enumerate(intent.spec["site"]):
+        for where, leg in ((f"spec.site[{i}].fibre", s.get("fibre")), (f"spec.site[{i}].protection", s.get("protection"))):
+            if leg and (leg["pe"] not in edge.pes or leg["port"] not in edge.pes[leg["pe"]].ports):
+                _gone(intent, net, where, f"PE {leg['pe']} port {leg['port']}")
+        if "pon" in s:
+            olt = net.devices.get(s["pon"]["olt"])
+            if olt is None or olt.role != "olt" or edge.olt_link(olt.name) is None or \
+                    (s["pon"].get("pon-port") and s["pon"]["pon-port"] not in olt.pon_ports):
+                _gone(intent, net, f"spec.site[{i}].pon", f"OLT {s['pon']['olt']} (with its PON port and PE link)")
+
+
+def _gone(intent, net, where: str, what: str):
+    raise FullbarsError(Problem(f"{intent.kind} {intent.name} uses {what}, which the network description {net.file} "
+                                "does not have", **intent.where(where),
+                                fix="keep it in the network description, or change or delete the service"))
+
+
 def _cir(spec: dict) -> int:
     return bps(spec["rates"]["cir"])
 

@@ -122,6 +122,7 @@ class DedicatedLine(Service):
     # --- allocation --------------------------------------------------------------------
     def place(self, intent, ctx) -> Placement:
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
+        access.missing(intent, net)
         edge = net.edge
         cir, pir = rates(spec)
         layer, p2p = spec["layer"], spec["topology"] == "point-to-point"

@@ -10,6 +10,7 @@ from orchestrator.services.campus5g import Campus5G
 from orchestrator.services.cloud_video import CloudVideo
 from orchestrator.services.dedicated_line import DedicatedLine
 from orchestrator.services.fttr_wifi import FttrWifi
+from orchestrator.services.sentinel_fleet import SentinelFleet
 from orchestrator.services.speed_upgrade import SpeedUpgrade
 
 
@@ -37,3 +38,4 @@ SERVICES.register(ArrearsGrace())
 SERVICES.register(Campus5G())
 SERVICES.register(DedicatedLine())
 SERVICES.register(CloudVideo())
+SERVICES.register(SentinelFleet())
