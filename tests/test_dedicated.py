@@ -134,3 +134,15 @@ def test_plan_again_is_identical_and_delete_gives_everything_back(tmp_path, db):
     assert "bolt-net" in (tmp_path / "del" / "pe-1.xml").read_text()
     rows = snapshot(db)["allocations"]
     assert not any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
+
+
+def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
+    _plan(tmp_path, db, *LINES)
+    text = (REPO / NETWORK).read_text()
+    net = _write(tmp_path, "net.yaml", text[:text.index("    - name: pe-3")])
+    before = snapshot(db)
+    r = cli("plan", LINES[1], "--network", net, db=db)
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert "DedicatedLine acme-wan uses PE pe-3 port ge-0/0/1, which the network description" in r.stderr
+    assert "at: spec.site[2].fibre" in r.stderr
+    assert snapshot(db) == before
