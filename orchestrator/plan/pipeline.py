@@ -86,7 +86,7 @@ class PlanResult:
 
 
 def _from_row(row: IntentRow) -> Intent:
-    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest)
+    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest, parent=row.parent)
 
 
 def _base_vars(net: Network, name: str) -> dict:
@@ -121,6 +121,11 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         rows = Store.intents(s)
         intents = {n: _from_row(r) for n, r in rows.items()}
         actions: dict[str, str] = {}
+        # An expanded intent (an order's product) goes with what it was expanded from: when that
+        # is deleted, or planned again without it.
+        names = {it.name for it in given}
+        delete = list(delete) + [n for n, r in sorted(rows.items()) if r.parent and n not in delete and (
+            r.parent in delete or (r.parent in names and n not in names))]
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
@@ -131,7 +136,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             row = rows.get(it.name)
             if row is None:
                 s.add(IntentRow(name=it.name, kind=it.kind, spec=json.dumps(it.spec, sort_keys=True),
-                                digest=it.digest, source=it.file, onu_serial=_serial(it)))
+                                digest=it.digest, source=it.file, onu_serial=_serial(it), parent=it.parent))
                 actions[it.name] = "create"
             else:
                 old = intents[it.name]
@@ -142,6 +147,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                         f"from {row.source})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                         fix="choose another name, or `fullbars delete` the old service first"))
                     continue
+                row.parent = it.parent
                 if row.digest != it.digest:
                     row.spec, row.digest, row.source, row.updated_at = (json.dumps(it.spec, sort_keys=True),
                                                                         it.digest, it.file, _now())

@@ -11,7 +11,7 @@ from orchestrator.network.model import bps, rate_text
 from orchestrator.services import dedicated_access as access
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.business_broadband import C_VLANS, BusinessBroadband, vlan_pair
-from orchestrator.services.dedicated_line import ID_LAST
+from orchestrator.services.dedicated_line import ID_LAST, DedicatedLine
 
 LINE_KIND = BusinessBroadband.kind
 
@@ -26,6 +26,8 @@ class CloudVideo(Service):
     template = "cloud-video"
     module = "fullbars-cloud-video"
     top = "cloud-video"
+
+    shown = DedicatedLine.shown  # its S/C pair on the OLT's link to the PE, as a line's
 
     def identity(self, spec: dict) -> dict:
         return {"line": spec["line"]}

@@ -226,7 +226,7 @@ class DedicatedLine(Service):
         return chain, a
 
     def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
-        if purpose.startswith("vlan:") and pool.count("/") and network is not None:
+        if (purpose == "vlan" or purpose.startswith("vlan:")) and pool.count("/") and network is not None:
             olt = pool.split(":", 1)[1].split("/", 1)[0]
             link = network.edge.olt_link(olt)
             if link is not None and pool == f"vlan:{olt}/{link.olt_interface}":

@@ -10,6 +10,7 @@ from orchestrator.services.campus5g import Campus5G
 from orchestrator.services.cloud_video import CloudVideo
 from orchestrator.services.dedicated_line import DedicatedLine
 from orchestrator.services.fttr_wifi import FttrWifi
+from orchestrator.services.order import Order
 from orchestrator.services.sentinel_fleet import SentinelFleet
 from orchestrator.services.speed_upgrade import SpeedUpgrade
 
@@ -39,3 +40,4 @@ SERVICES.register(Campus5G())
 SERVICES.register(DedicatedLine())
 SERVICES.register(CloudVideo())
 SERVICES.register(SentinelFleet())
+SERVICES.register(Order())
