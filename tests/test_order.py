@@ -61,3 +61,12 @@ def test_a_parameter_cannot_add_keys_to_a_spec(tmp_path, db):
     assert r.exit_code == 0, r.stderr  # the whole value is the customer's name, nothing more
     spec = json.loads(next(row for row in snapshot(db)["intents"] if row[0] == "north-bakery-line")[2])
     assert spec["customer"] == "North Bakery\nrates: {downstream: 10G}" and spec["rates"]["downstream"] == "500M"
+
+
+def test_an_order_reads_no_file_outside_its_folder(tmp_path, db):
+    for where in ("/etc/passwd", "../../etc/passwd"):
+        order = tmp_path / "order.yaml"
+        order.write_text((REPO / ORDER).read_text().replace("catalogue: catalogue.yaml", f"catalogue: {where}"))
+        r = cli("plan", str(order), "--network", NETWORK, db=db)
+        assert r.exit_code == 2 and f"catalogue {where} is outside the order's folder" in r.stderr
+        assert "root:" not in r.stderr

@@ -52,7 +52,12 @@ class Order(Service):
 
     def expand(self, intent, load) -> tuple[list, list[Problem]]:
         spec = intent.spec
-        path = str(Path(intent.file).parent / spec["catalogue"])
+        rel = Path(spec["catalogue"])
+        if rel.is_absolute() or ".." in rel.parts:  # an order reads its catalogue, not any file of the machine
+            return [], [Problem(f"catalogue {spec['catalogue']} is outside the order's folder",
+                                **intent.where("spec.catalogue"),
+                                fix="keep the catalogue in the order's folder (or below it) and name it relative")]
+        path = str(Path(intent.file).parent / rel)
         try:
             catalogue, _ = load_catalogue(path)
         except FullbarsError as e:
