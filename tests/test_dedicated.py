@@ -146,3 +146,55 @@ def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
     assert "DedicatedLine acme-wan uses PE pe-3 port ge-0/0/1, which the network description" in r.stderr
     assert "at: spec.site[2].fibre" in r.stderr
     assert snapshot(db) == before
+
+
+def test_a_business_line_counts_a_dedicated_line_on_the_pon_port(tmp_path, db):
+    """With the GPON port first on olt-1, a dedicated site's 1G CIR there leaves no room for a
+    300M business line, which goes to the next port (it was put there and the plan refused)."""
+    text = (REPO / NETWORK).read_text()
+    net = _write(tmp_path, "net.yaml", text.replace("    - {name: 1/1/1, type: xgs-pon}\n    - {name: 1/1/2, type: gpon}",
+                                                    "    - {name: 1/1/2, type: gpon}\n    - {name: 1/1/1, type: xgs-pon}"))
+    dl = _write(tmp_path, "dl.yaml", """\
+apiVersion: fullbars.io/v1
+kind: DedicatedLine
+metadata: {name: big-link}
+spec:
+  enterprise: Big Data Ltd
+  layer: l2
+  topology: point-to-point
+  rates: {cir: 1G}
+  site:
+  - {name: a, pon: {olt: olt-1, pon-port: 1/1/2, onu-serial: BIGD00000001}}
+  - {name: b, fibre: {pe: pe-1, port: xe-0/1/0}}
+""")
+    r = cli("plan", dl, "--network", net, db=db)
+    assert r.exit_code == 0, r.stderr
+    for first in (True, False):  # the line planned alone, and planned together with the dedicated line
+        bb = _write(tmp_path, "bb.yaml", f"""\
+apiVersion: fullbars.io/v1
+kind: BusinessBroadband
+metadata: {{name: north-shop}}
+spec:
+  customer: North Shop
+  site: north-park
+  onu: {{serial: NRTH00000001}}
+  rates: {{downstream: 500M, upstream: 300M}}
+""")
+        args = [bb] if first else [bb, dl]
+        out, m = planned(tmp_path, db, str(net), *args, out=f"o{first}")
+        assert m["services"]["north-shop"]["resources"]["pon-port"] == "1/1/1"
+
+
+def test_a_site_taken_off_a_line_gives_its_resources_back(tmp_path, db):
+    _plan(tmp_path, db, LINES[1])
+    text = (REPO / LINES[1]).read_text()
+    fewer = _write(tmp_path, "bolt.yaml", text[:text.index("  - name: store")])
+    _, m = _plan(tmp_path, db, fewer, out="fewer")
+    assert set(m["services"]["bolt-net"]["resources"]["sites"]) == {"office", "lab"}
+    held = {(r[1], r[4]) for r in snapshot(db)["allocations"] if "bolt-net" in r}
+    assert not any("store" in purpose for _, purpose in held), held
+    # the store's VLAN 120 on pe-2 ge-0/0/2 is free for another line
+    other = _write(tmp_path, "other.yaml", text.replace("name: bolt-net", "name: volt-net").replace(
+        "Bolt Networks GmbH", "Volt Energy AG").replace("BOLT0000D001", "VOLT0000D001").replace(
+        "pe: pe-1, port: ge-0/0/2", "pe: pe-1, port: xe-0/1/0"))
+    _plan(tmp_path, db, other, out="other")

@@ -32,6 +32,7 @@ class PlanContext:
     suspended: set[str] = field(default_factory=set)
     created: dict[str, str] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)  # given intents that failed to load (already reported)
+    services: object = None  # the intent kinds' registry, for services that ask others (PON load)
 
     def overlays(self, kind: str) -> list[Intent]:
         """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
@@ -170,7 +171,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                     reach[it.name] = reach.get(it.name, set()) | set(scope[it.name])
                 else:
                     reach[it.name] = EVERYWHERE
-        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s),
+        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
                           created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)

@@ -49,5 +49,10 @@ class Service(abc.ABC):
         they are planned with it and deleted with it. (intents, problems)."""
         return [], []
 
+    def assured_upstream(self, intent, ctx) -> list[tuple[str, int]]:
+        """(olt/PON port, bit/s) of upstream this placed service assures on PON ports, so that
+        services of other kinds placing ONUs count it."""
+        return []
+
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

@@ -32,6 +32,10 @@ class CloudVideo(Service):
     def identity(self, spec: dict) -> dict:
         return {"line": spec["line"]}
 
+    def assured_upstream(self, intent, ctx) -> list[tuple[str, int]]:
+        held = ctx.alloc.held(intent.name, "alloc-id")  # a T-CONT of its own on the line's ONU
+        return [(held[0].split(":", 1)[1], reserved(intent.spec))] if held else []
+
     def check(self, intent, ctx) -> list[Problem]:
         net, spec, out = ctx.network, intent.spec, []
         line = ctx.intents.get(spec["line"])
@@ -100,6 +104,7 @@ class CloudVideo(Service):
                 f"the line rate {rate_text(port.up_bps)}", **intent.where("spec.cameras.count"),
                 fix="fewer cameras, or move the line to another PON port"))
         alloc_id = alloc.take_int(name, "alloc-id", f"alloc-id:{key}", *port.alloc_id, what=f"alloc-ids on {key}")
+        access.note_load(intent, ctx, [(key, total)])
         gem = alloc.take_int(name, "gemport", f"gemport:{key}", *port.gemport, what=f"GEM ports on {key}")
         first, last = link.s_vlan
         idx = alloc.take_int(name, "vlan", f"vlan:{olt_name}/{link.olt_interface}", 0, (last - first + 1) * C_VLANS - 1,

@@ -12,7 +12,6 @@ from orchestrator.network.model import bps, rate_text
 from orchestrator.services.business_broadband import BusinessBroadband
 
 KIND = "DedicatedLine"
-CAMERAS = "CloudVideo"
 NOT_UNICAST = [netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3")]
 
 
@@ -216,24 +215,31 @@ def _pon_line_rate(intent, ctx, i: int, s: dict, cir: int, pir: int) -> list[Pro
 
 
 def pon_load(ctx, skip: str) -> dict[str, int]:
-    """Assured upstream held on each PON port (olt/port) by business lines, the PON sites of
-    dedicated lines (their CIR) and cameras (their reservation), but for the service `skip`."""
+    """Assured upstream held on each PON port (olt/port) by every placed service, but `skip`."""
     load: dict[str, int] = defaultdict(int)
     for name, (key, up) in BusinessBroadband()._pon_load(ctx).items():
-        load[key] += up
-    for name, it in ctx.intents.items():
-        if name == skip:
-            continue
-        if it.kind == KIND:
-            for s in it.spec.get("site", []):
-                held = ctx.alloc.held(name, f"onu-id:{s['name']}") if "pon" in s else None
-                if held:
-                    load[held[0].split(":", 1)[1]] += _cir(it.spec)
-        elif it.kind == CAMERAS:  # a T-CONT of its own on a business line's ONU
-            held = ctx.alloc.held(name, "alloc-id")
-            if held:
-                load[held[0].split(":", 1)[1]] += it.spec["cameras"]["count"] * bps(it.spec["cameras"]["upstream"])
+        if name.split("#", 1)[0] != skip:
+            load[key] += up
     return load
+
+
+def note_load(intent, ctx, shares: list[tuple[str, int]]) -> None:
+    """Business lines placed later in this plan count what this service now assures (their
+    running sum was taken when the first of them was placed)."""
+    load = ctx.scratch.get("pon-load")
+    if load is not None:
+        for i, (key, bw) in enumerate(shares):
+            load.put(f"{intent.name}#{i}", key, bw)
+
+
+def assured(intent, ctx) -> list[tuple[str, int]]:
+    """A dedicated line's PON sites: their CIR on the port each holds."""
+    out = []
+    for s in intent.spec.get("site", []):
+        held = ctx.alloc.held(intent.name, f"onu-id:{s['name']}") if "pon" in s else None
+        if held:
+            out.append((held[0].split(":", 1)[1], _cir(intent.spec)))
+    return out
 
 
 def pon_port(intent, ctx, i: int, s: dict, cir: int):

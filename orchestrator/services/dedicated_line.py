@@ -126,6 +126,7 @@ class DedicatedLine(Service):
         edge = net.edge
         cir, pir = rates(spec)
         layer, p2p = spec["layer"], spec["topology"] == "point-to-point"
+        alloc.release(name, [p for p in alloc.of(name) if p not in self._purposes(spec)])  # what it no longer has
         number = alloc.take_int(name, "rd", f"rd:{edge.asn}", 1, ID_LAST,
                                 what=f"route distinguishers of AS {edge.asn}")
         rd = f"0:{edge.asn}:{number}"  # RFC 8294 type 0, as the route target
@@ -173,6 +174,7 @@ class DedicatedLine(Service):
         for a in accesses:
             a.update(cir=cir, pir=pir)
 
+        access.note_load(intent, ctx, access.assured(intent, ctx))
         nodes = list(dict.fromkeys(a["pe"] for a in accesses))
         common = dict(service=name, enterprise=spec["enterprise"], layer=layer, p2p=p2p, rd=rd, rt=rd, vc=vc, evi=evi,
                       cir=cir, pir=pir, profile=f"cir-{rate_text(cir)}-pir-{rate_text(pir)}")
@@ -200,6 +202,17 @@ class DedicatedLine(Service):
         return Placement(devices=devices, resources=resources)
 
     @staticmethod
+    def _purposes(spec: dict) -> set[str]:
+        """What the line may hold as it is now."""
+        out = {"rd", "vc-id" if spec["topology"] == "point-to-point" else "evi"} if spec["layer"] == "l2" else {"rd"}
+        for s in spec["site"]:
+            n = s["name"]
+            out |= {f"vlan:{n}", f"pe-ce:{n}"} | ({f"vlan:{n}:backup", f"pe-ce:{n}:backup"} if "protection" in s
+                                                 else set())
+            out |= {f"onu-id:{n}", f"alloc-id:{n}", f"gemport:{n}"} if "pon" in s else set()
+        return out
+
+    @staticmethod
     def _pon_site(intent, ctx, i: int, s: dict, cir: int, pir: int) -> tuple[dict, dict]:
         """The site's ONU on a PON port with room for its CIR as assured upstream, and its S/C
         pair on the OLT's link to the PE."""
@@ -224,6 +237,9 @@ class DedicatedLine(Service):
         a = {"site": site, "id": site, "pe": link.pe, "interface": link.pe_interface, "encap": "qinq",
              "svlan": s_vlan, "cvlan": c_vlan, "precedence": "primary"}
         return chain, a
+
+    def assured_upstream(self, intent, ctx) -> list[tuple[str, int]]:
+        return access.assured(intent, ctx)
 
     def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
         if (purpose == "vlan" or purpose.startswith("vlan:")) and pool.count("/") and network is not None:
