@@ -96,12 +96,30 @@ def yanglint_device(yanglint: str, out_dir: Path, device: str) -> subprocess.Com
     cmd = [yanglint, "-t", "config"]
     for r in roots:
         cmd += ["-p", r]
-    cmd += ["-p", str(out_dir / "yang")]
+    if (out_dir / "yang").is_dir():  # written only when a device of the plan uses our own models
+        cmd += ["-p", str(out_dir / "yang")]
     for mod in m["modules"]:
         cmd += ["-F", f"{mod['name']}:{','.join(mod['features'])}"]
     cmd += files + [str(data)]
     return subprocess.run(cmd, capture_output=True, text=True)
 
+
+def planned(tmp_path: Path, db: str, network: str, *intents: str, out: str = "out") -> tuple[Path, dict]:
+    """Plan intents into tmp_path/out (it must pass); returns the folder and its manifest."""
+    d = tmp_path / out
+    r = cli("plan", *intents, "--network", network, "--out", str(d), db=db)
+    assert r.exit_code == 0, r.stderr
+    return d, json.loads((d / "manifest.json").read_text())
+
+
+def manifest_validate(out_dir: Path, device: str) -> subprocess.CompletedProcess:
+    """The manifest's own yanglint command for a device, run as a user would paste it."""
+    from orchestrator import settings
+
+    info = json.loads((out_dir / "manifest.json").read_text())["devices"][device]
+    return subprocess.run(["bash", "-c", info["validate"]], cwd=out_dir, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin",
+                               "FULLBARS_YANG_PATH": ":".join(str(p) for p in settings.yang_path())})
 
 
 def read_running(ep, attempts: int = 3):

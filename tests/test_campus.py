@@ -5,11 +5,10 @@ resources back and takes its slices off every device."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import netaddr
 
-from conftest import REPO, cli, yanglint_device
+from conftest import REPO, cli, manifest_validate, yanglint_device
 
 NETWORK = "examples/networks/campus.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
@@ -31,16 +30,9 @@ def test_two_tenants_validate_with_yanglint(tmp_path, db, yanglint):
         res = yanglint_device(yanglint, out, dev)
         assert res.returncode == 0, f"{dev}: {res.stderr}"
     # the manifest's own command, as a user would paste it, passes too
-    for dev, info in m["devices"].items():
-        r = subprocess.run(["bash", "-c", info["validate"]], cwd=out, capture_output=True, text=True,
-                           env={"PATH": "/usr/bin:/bin", "FULLBARS_YANG_PATH": _yang_path()})
+    for dev in m["devices"]:
+        r = manifest_validate(out, dev)
         assert r.returncode == 0, f"{dev}: {r.stderr}"
-
-
-def _yang_path() -> str:
-    from orchestrator import settings
-
-    return ":".join(str(p) for p in settings.yang_path())
 
 
 def test_yanglint_rejects_a_campus_config_with_a_bad_sst(tmp_path, db, yanglint):

@@ -84,10 +84,11 @@ def test_yaml_blocks_are_intents_and_shipped_ones_are_the_files(tmp_path):
             n += 1
             f = tmp_path / f"block{n}.yaml"
             f.write_text(body)
-            load_intent_files([str(f)])  # raises with file, line and path if the README's example is wrong
             m = SHIPPED.search(before.rstrip())
             if m:
                 assert yaml.safe_load(body) == yaml.safe_load((REPO / m.group(1)).read_text()), (title, m.group(1))
+                f = REPO / m.group(1)  # loaded where it lives: an order names its catalogue beside it
+            load_intent_files([str(f)])  # raises with file, line and path if the README's example is wrong
     assert n >= 5
 
 

@@ -23,6 +23,7 @@ class Intent:
     digest: str
     lines: dict[str, int] = field(default_factory=dict)  # dotted YAML path → line
     document: str | None = None  # in a file of several documents: which one
+    parent: str | None = None  # the intent this one was expanded from (an order), planned and deleted with it
 
     def where(self, ypath: str) -> dict:
         """file/line/path keywords for a Problem about `ypath` (falls back to the nearest parent)."""
@@ -32,15 +33,16 @@ class Intent:
         return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath, "document": self.document}
 
 
-def _load_file(path: str) -> tuple[list[Intent], list[Problem], list[str]]:
-    """(intents, problems, names of the documents that named themselves but failed)."""
+def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[Problem], list[str]]:
+    """(intents, problems, names of the documents that named themselves but failed). An intent
+    that expands to others (an order) is followed by them."""
     from orchestrator.services.registry import SERVICES
 
     intents: list[Intent] = []
     problems: list[Problem] = []
     failed: list[str] = []
     try:
-        nodes = read_documents(path)
+        nodes = read_documents(path, text)
     except FullbarsError as e:
         return [], e.problems, []
     for i, node in enumerate(nodes, 1):
@@ -63,7 +65,11 @@ def _load_file(path: str) -> tuple[list[Intent], list[Problem], list[str]]:
         spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
         tree.free()
         lines = {loc.names[k]: v for k, v in loc.lines.items()}
-        intents.append(Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label))
+        it = Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label)
+        kids, probs = svc.expand(it, _load_file)
+        intents += [it] + kids
+        problems += probs
+        failed += [doc.name] if probs else []
     return intents, problems, failed
 
 

@@ -11,6 +11,7 @@ from orchestrator.intents.envelope import read_envelope
 from orchestrator.intents.yamlsrc import read_documents
 from orchestrator.models.instance import Located, to_tree
 from orchestrator.network.radio import RadioNetwork, load_radio
+from orchestrator.network.edge import EnterpriseEdge, build_edge
 from orchestrator.services.models import service_models
 
 LINE_RATES = {"gpon": ("2488M", "1244M"), "xgs-pon": ("9953M", "9953M")}
@@ -113,6 +114,7 @@ class Network:
     campus: dict[str, CampusSite] = field(default_factory=dict)
     radio: RadioNetwork = field(default_factory=RadioNetwork)
     known_hosts: str | None = None  # as written; relative to the file's directory
+    edge: EnterpriseEdge = field(default_factory=lambda: EnterpriseEdge(64512, None, 30))
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
@@ -225,6 +227,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     radio = load_radio(spec.get("radio"), file, devices, problems)
     for g in radio.gnbs.values():
         devices[g.name] = Device(g.name, g.kind, kind_role(g.name, g.kind, "gnb"), g.address, g.port)
+    edge = build_edge(spec, file, devices, kind_role, problems, Device, bps)
 
     pools = {}
     for p in spec.get("pool", []):
@@ -248,7 +251,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
-                   campus=campus, radio=radio, known_hosts=creds.get("known-hosts"))
+                   campus=campus, radio=radio, known_hosts=creds.get("known-hosts"), edge=edge)
 
 
 def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:

@@ -10,7 +10,7 @@ import netaddr
 
 from orchestrator.errors import Problem
 from orchestrator.network.model import Network, rate_text
-from orchestrator.plan import campus_checks, coverage_checks
+from orchestrator.plan import campus_checks, coverage_checks, dedicated_checks
 
 IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS = {
@@ -62,12 +62,14 @@ def facts(role: str, tree) -> dict:
             "addresses": _device_addresses(tree),
             "tconts": _tcont_load(tree) if role == "olt" else {},
             "campus": campus_checks.facts(role, tree),
-            "coverage": coverage_checks.facts(role, tree)}
+            "coverage": coverage_checks.facts(role, tree),
+            "dedicated": dedicated_checks.facts(role, tree)}
 
 
 def check(network: Network, device_facts: dict[str, dict]) -> list[Problem]:
     return (_vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
-            + campus_checks.check(network, device_facts) + coverage_checks.check(device_facts))
+            + campus_checks.check(network, device_facts) + coverage_checks.check(device_facts)
+            + dedicated_checks.check(network, device_facts))
 
 
 def _vlans(network: Network, device_facts) -> list[Problem]:

@@ -36,6 +36,7 @@ class PlanContext:
     suspended: set[str] = field(default_factory=set)
     created: dict[str, str] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)  # given intents that failed to load (already reported)
+    services: object = None  # the intent kinds' registry, for services that ask others (PON load)
 
     def overlays(self, kind: str) -> list[Intent]:
         """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
@@ -97,7 +98,7 @@ class PlanResult:
 
 
 def _from_row(row: IntentRow) -> Intent:
-    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest)
+    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest, parent=row.parent)
 
 
 def _base_vars(net: Network, name: str) -> dict:
@@ -133,6 +134,11 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         intents = {n: _from_row(r) for n, r in rows.items()}
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
         actions: dict[str, str] = {}
+        # An expanded intent (an order's product) goes with what it was expanded from: when that
+        # is deleted, or planned again without it.
+        names = {it.name for it in given}
+        delete = list(delete) + [n for n, r in sorted(rows.items()) if r.parent and n not in delete and (
+            r.parent in delete or (r.parent in names and n not in names))]
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
@@ -148,7 +154,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             row = rows.get(it.name)
             if row is None:
                 s.add(IntentRow(name=it.name, kind=it.kind, spec=json.dumps(it.spec, sort_keys=True),
-                                digest=it.digest, source=it.file, onu_serial=_serial(it)))
+                                digest=it.digest, source=it.file, onu_serial=_serial(it), parent=it.parent))
                 actions[it.name] = "create"
             else:
                 old = intents[it.name]
@@ -159,6 +165,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                         f"from {row.source})", file=it.file, line=it.line, path="metadata.name", document=it.document,
                         fix="choose another name, or `fullbars delete` the old service first"))
                     continue
+                row.parent = it.parent
                 if row.digest != it.digest:
                     row.spec, row.digest, row.source, row.updated_at = (json.dumps(it.spec, sort_keys=True),
                                                                         it.digest, it.file, _now())
@@ -181,7 +188,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                     reach[it.name] = reach.get(it.name, set()) | set(scope[it.name])
                 else:
                     reach[it.name] = EVERYWHERE
-        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s),
+        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
                           created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)

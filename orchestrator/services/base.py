@@ -48,5 +48,15 @@ class Service(abc.ABC):
         says what it stands for; network is the store's description (None if it has none)."""
         return purpose, value
 
+    def expand(self, intent, load) -> tuple[list, list[Problem]]:
+        """The intents this one stands for (an order's products), loaded with load(label, text);
+        they are planned with it and deleted with it. (intents, problems)."""
+        return [], []
+
+    def assured_upstream(self, intent, ctx) -> list[tuple[str, int]]:
+        """(olt/PON port, bit/s) of upstream this placed service assures on PON ports, so that
+        services of other kinds placing ONUs count it."""
+        return []
+
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

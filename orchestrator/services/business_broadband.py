@@ -183,10 +183,14 @@ class BusinessBroadband(Service):
             load.drop(intent.name)
 
     def _pon_load(self, ctx) -> dict[str, tuple[str, int]]:
-        """Assured upstream each placed line holds, by line: name → (olt/port, bps)."""
+        """Assured upstream each placed line holds, by line: name → (olt/port, bps); what services
+        of other kinds assure on PON ports is there too (name#olt/port)."""
         out = {}
         for name, it in ctx.intents.items():
             if it.kind != self.kind:
+                if ctx.services is not None:
+                    for i, (key, bw) in enumerate(ctx.services.by_kind(it.kind).assured_upstream(it, ctx)):
+                        out[f"{name}#{i}"] = (key, bw)
                 continue
             held = ctx.alloc.held(name, "onu-id")
             if held:

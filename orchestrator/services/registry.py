@@ -8,7 +8,11 @@ from orchestrator.services.arrears_grace import ArrearsGrace
 from orchestrator.services.business_broadband import BusinessBroadband
 from orchestrator.services.campus5g import Campus5G
 from orchestrator.services.coverage_fill import CoverageFill
+from orchestrator.services.cloud_video import CloudVideo
+from orchestrator.services.dedicated_line import DedicatedLine
 from orchestrator.services.fttr_wifi import FttrWifi
+from orchestrator.services.order import Order
+from orchestrator.services.sentinel_fleet import SentinelFleet
 from orchestrator.services.speed_upgrade import SpeedUpgrade
 
 
@@ -35,3 +39,7 @@ SERVICES.register(SpeedUpgrade())
 SERVICES.register(ArrearsGrace())
 SERVICES.register(Campus5G())
 SERVICES.register(CoverageFill())
+SERVICES.register(DedicatedLine())
+SERVICES.register(CloudVideo())
+SERVICES.register(SentinelFleet())
+SERVICES.register(Order())

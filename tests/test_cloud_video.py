@@ -1,0 +1,69 @@
+"""CloudVideo planning: the cameras' reserved upstream is a T-CONT of its own on the business
+line's ONU, counted with every other assured upstream of the PON port; an L3VPN of the customer
+joins the cameras' LAN to the platform's range; the configs pass yanglint."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from conftest import REPO, cli, snapshot, yanglint_device
+
+NETWORK = "examples/networks/enterprise.yaml"
+LINE, CAMERAS = "examples/cloud/north-shop.yaml", "examples/cloud/north-shop-cameras.yaml"
+GT = "{urn:bbf:yang:bbf-xpongemtcont}"
+L3 = "{urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw}"
+
+
+def test_cameras_get_their_own_tcont_and_a_vpn_to_the_platform(tmp_path, db, yanglint):
+    out = tmp_path / "cv"
+    r = cli("plan", CAMERAS, LINE, "--network", NETWORK, "--out", str(out), db=db)  # cameras first: line placed too
+    assert r.exit_code == 0, r.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    for dev in ("olt-1", "pe-1"):
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+    res = m["services"]["north-shop-cameras"]["resources"]
+    assert res["reserved-upstream-bps"] == 8 * 4_000_000
+    olt = ET.parse(out / "olt-1.xml").getroot()
+    tconts = {t.findtext(f"{GT}name"): t for t in olt.iter(f"{GT}tcont")}
+    assert tconts["tcont-north-shop-cameras"].findtext(f"{GT}interface-reference") == "vani-north-shop"
+    assert tconts["tcont-north-shop-cameras"].findtext(f"{GT}alloc-id") != tconts["tcont-north-shop"].findtext(
+        f"{GT}alloc-id")
+    profiles = {p.findtext(f"{GT}name"): p.findtext(f"{GT}assured-bandwidth")
+                for p in olt.iter(f"{GT}traffic-descriptor-profile")}
+    assert profiles["up-32M"] == "32000000" and profiles["up-300M"] == "300000000"
+    pe = ET.parse(out / "pe-1.xml").getroot()
+    assert sorted(e.text for e in pe.iter(f"{L3}lan")) == ["192.168.50.0/24", "203.0.113.0/24"]
+
+
+def test_cameras_count_with_everything_else_on_the_pon_port(tmp_path, db):
+    """A 1G-upstream line and a dedicated line's 200M on a GPON port (1244M): 60 cameras of 1M
+    fit the line, but not the port."""
+    line = tmp_path / "line.yaml"
+    line.write_text((REPO / LINE).read_text().replace("rates: {downstream: 500M, upstream: 300M}",
+                                                      "rates: {downstream: 1G, upstream: 1G}\n  tenure-years: 5\n"
+                                                      "  placement: {olt: olt-1, pon-port: 1/1/2}"))
+    dl = tmp_path / "dl.yaml"
+    dl.write_text((REPO / "examples/dedicated/acme-wan.yaml").read_text().replace(
+        "pon: {olt: olt-1, onu-serial: ACME0000D001}", "pon: {olt: olt-1, pon-port: 1/1/2, onu-serial: ACME0000D001}")
+        .replace("rates: {cir: 200M, pir: 300M}", "rates: {cir: 200M}"))
+    assert cli("plan", str(line), str(dl), "--network", NETWORK, db=db).exit_code == 0
+    cams = tmp_path / "cams.yaml"
+    cams.write_text((REPO / CAMERAS).read_text().replace("count: 8", "count: 60").replace("upstream: 4M", "upstream: 1M"))
+    before = snapshot(db)
+    r = cli("plan", str(cams), "--network", NETWORK, db=db)
+    assert r.exit_code == 2
+    assert "PON port olt-1 1/1/2 of line north-shop has no room for the cameras: 1200M of assured upstream" in r.stderr
+    assert snapshot(db) == before
+    cams.write_text(cams.read_text().replace("count: 60", "count: 44"))  # 1244M exactly
+    assert cli("plan", str(cams), "--network", NETWORK, db=db).exit_code == 0
+
+
+def test_the_line_cannot_go_while_its_cameras_stay(tmp_path, db):
+    assert cli("plan", LINE, CAMERAS, "--network", NETWORK, db=db).exit_code == 0
+    r = cli("delete", "north-shop", db=db)
+    assert r.exit_code == 2 and "delete north-shop-cameras with the line" in r.stderr
+    r = cli("delete", "north-shop", "north-shop-cameras", db=db)
+    assert r.exit_code == 0, r.stderr
+    assert snapshot(db)["allocations"] == []

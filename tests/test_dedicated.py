@@ -1,0 +1,200 @@
+"""DedicatedLine planning: two enterprises with three sites each (one over PON, two over direct
+fibre; one at layer 2, one at layer 3; overlapping private prefixes), every planned config
+checked a second time by the yanglint command-line tool; VPWS ends that agree; PON capacity
+shared with business lines; planning again is identical and delete gives everything back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from conftest import REPO, cli, manifest_validate, planned, snapshot, yanglint_device
+
+NETWORK = "examples/networks/enterprise.yaml"
+LINES = ["examples/dedicated/acme-wan.yaml", "examples/dedicated/bolt-net.yaml"]
+L2 = "{urn:ietf:params:xml:ns:yang:ietf-l2vpn-ntw}"
+L3 = "{urn:ietf:params:xml:ns:yang:ietf-l3vpn-ntw}"
+
+
+def _plan(tmp_path, db, *intents, out="dl"):
+    return planned(tmp_path, db, NETWORK, *intents, out=out)
+
+
+def _write(tmp_path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_two_enterprises_every_config_passes_yanglint(tmp_path, db, yanglint):
+    out, m = _plan(tmp_path, db, *LINES)
+    assert {d: i["kind"] for d, i in m["devices"].items()} == {
+        "olt-1": "olt-bbf", "olt-2": "olt-bbf", "pe-1": "pe-vpn", "pe-2": "pe-vpn", "pe-3": "pe-vpn"}
+    for dev in m["devices"]:
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+    # the manifest's own command, as a user would paste it, passes too (no own model is used here)
+    for dev in m["devices"]:
+        r = manifest_validate(out, dev)
+        assert r.returncode == 0, f"{dev}: {r.stderr}"
+    acme, bolt = (m["services"][n]["resources"] for n in ("acme-wan", "bolt-net"))
+    assert acme["route-distinguisher"] != bolt["route-distinguisher"]
+    assert acme["sites"]["hq"]["access"] == "pon" and bolt["sites"]["office"]["access"] == "pon"
+    # pe-1 holds ACME's layer 2 VPN (the yard's backup, the headquarters over olt-1) and Bolt's L3VPN
+    pe1 = ET.parse(out / "pe-1.xml").getroot()
+    l2 = {a.findtext(f"{L2}id"): a for a in pe1.iter(f"{L2}vpn-network-access")}
+    assert set(l2) == {"hq", "yard-backup"}
+    assert l2["hq"].findtext(f".//{L2}svlan-id") == str(acme["sites"]["hq"]["s-vlan"])
+    assert l2["yard-backup"].findtext(f".//{L2}precedence") == "secondary"
+    assert [e.text for e in pe1.iter(f"{L3}lan")] == ["10.1.2.0/24", "10.1.20.0/24"]
+    # the OLT carries the headquarters' S/C pair on its link to pe-1 and assures the CIR upstream
+    olt1 = (out / "olt-1.xml").read_text()
+    assert "<name>to-pe-1.{}.{}</name>".format(acme["sites"]["hq"]["s-vlan"], acme["sites"]["hq"]["c-vlan"]) in olt1
+    assert "<assured-bandwidth>200000000</assured-bandwidth>" in olt1
+
+
+def test_another_enterprise_may_use_the_same_prefixes(tmp_path, db, yanglint):
+    """Overlap across enterprises is allowed (separate VRFs); inside one VPN it is refused."""
+    text = (REPO / LINES[1]).read_text().replace("name: bolt-net", "name: volt-net").replace(
+        "Bolt Networks GmbH", "Volt Energy AG").replace("BOLT0000D001", "VOLT0000D001").replace(
+        "ge-0/0/2", "xe-0/1/0", 1).replace("    vlan: 120\n", "")
+    volt = _write(tmp_path, "volt.yaml", text)
+    out, m = _plan(tmp_path, db, *LINES, volt)
+    for dev in m["devices"]:
+        assert yanglint_device(yanglint, out, dev).returncode == 0
+    assert m["services"]["volt-net"]["resources"]["sites"]["office"]["prefixes"] == "10.1.1.0/24"
+    bad = _write(tmp_path, "bad.yaml", text.replace("10.1.3.0/24", "10.1.2.128/25"))
+    r = cli("plan", bad, "--network", NETWORK, db=db)
+    assert r.exit_code == 2 and "overlaps 10.1.2.0/24 of site lab" in r.stderr
+
+
+def test_a_vpws_joins_two_pes_with_one_vc_id_and_one_vlan(tmp_path, db, yanglint):
+    line = _write(tmp_path, "p2p.yaml", """\
+apiVersion: fullbars.io/v1
+kind: DedicatedLine
+metadata: {name: mill-p2p}
+spec:
+  enterprise: Mill Works
+  layer: l2
+  topology: point-to-point
+  rates: {cir: 50M}
+  site:
+  - {name: north, fibre: {pe: pe-1, port: ge-0/0/2}, vlan: 300}
+  - {name: south, fibre: {pe: pe-2, port: ge-0/0/2}}
+""")
+    out, m = _plan(tmp_path, db, line)
+    res = m["services"]["mill-p2p"]["resources"]
+    routers = {"pe-1": "192.0.2.1", "pe-2": "192.0.2.2"}
+    for pe, other in (("pe-1", "pe-2"), ("pe-2", "pe-1")):
+        assert yanglint_device(yanglint, out, pe).returncode == 0
+        root = ET.parse(out / f"{pe}.xml").getroot()
+        peers = [(p.findtext(f"{L2}peer-addr"), p.findtext(f"{L2}vc-id")) for p in root.iter(f"{L2}pw-peer-list")]
+        assert peers == [(routers[other], str(res["vc-id"]))]
+        assert [v.text for v in root.iter(f"{L2}cvlan-id")] == ["300"]  # the VLAN one site gave, at both ends
+        assert root.findtext(f".//{L2}vpn-type").endswith("vpws")
+
+
+def test_pon_capacity_is_shared_with_business_lines(tmp_path, db):
+    """A business line's assured upstream and a dedicated line's CIR share the PON port."""
+    bb = _write(tmp_path, "bb.yaml", """\
+apiVersion: fullbars.io/v1
+kind: BusinessBroadband
+metadata: {name: north-shop}
+spec:
+  customer: North Shop
+  site: north-park
+  onu: {serial: NRTH00000001}
+  rates: {downstream: 1G, upstream: 1G}
+  tenure-years: 5
+  placement: {olt: olt-1, pon-port: 1/1/2}
+""")
+    _plan(tmp_path, db, bb)
+    dl = _write(tmp_path, "dl.yaml", (REPO / LINES[0]).read_text().replace(
+        "pon: {olt: olt-1, onu-serial: ACME0000D001}", "pon: {olt: olt-1, pon-port: 1/1/2, onu-serial: ACME0000D001}")
+        .replace("rates: {cir: 200M, pir: 300M}", "rates: {cir: 250M}"))  # 1G + 250M > 1244M (GPON)
+    before = snapshot(db)
+    r = cli("plan", dl, "--network", NETWORK, db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "PON port olt-1 1/1/2 has no room for site hq: 1G of assured upstream is in use" in r.stderr
+    assert snapshot(db) == before
+    # without the pin, the headquarters go on the port with room
+    _, m = _plan(tmp_path, db, LINES[0])
+    assert m["services"]["acme-wan"]["resources"]["sites"]["hq"]["pon-port"] == "1/1/1"
+
+
+def test_plan_again_is_identical_and_delete_gives_everything_back(tmp_path, db):
+    out1, m1 = _plan(tmp_path, db, *LINES, out="a")
+    out2, m2 = _plan(tmp_path, db, *LINES, out="b")
+    assert m1["services"] == m2["services"]
+    for dev in m1["devices"]:
+        assert (out1 / f"{dev}.xml").read_text() == (out2 / f"{dev}.xml").read_text()
+    r = cli("delete", "acme-wan", "--out", str(tmp_path / "del"), db=db)
+    assert r.exit_code == 0, r.stderr
+    pe3 = (tmp_path / "del" / "pe-3.xml").read_text()
+    assert "acme-wan" not in pe3 and "acme-wan" not in (tmp_path / "del" / "pe-1.xml").read_text()
+    assert "bolt-net" in (tmp_path / "del" / "pe-1.xml").read_text()
+    rows = snapshot(db)["allocations"]
+    assert not any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
+
+
+def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
+    _plan(tmp_path, db, *LINES)
+    text = (REPO / NETWORK).read_text()
+    net = _write(tmp_path, "net.yaml", text[:text.index("    - name: pe-3")])
+    before = snapshot(db)
+    r = cli("plan", LINES[1], "--network", net, db=db)
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert "DedicatedLine acme-wan uses PE pe-3 port ge-0/0/1, which the network description" in r.stderr
+    assert "at: spec.site[2].fibre" in r.stderr
+    assert snapshot(db) == before
+
+
+def test_a_business_line_counts_a_dedicated_line_on_the_pon_port(tmp_path, db):
+    """With the GPON port first on olt-1, a dedicated site's 1G CIR there leaves no room for a
+    300M business line, which goes to the next port (it was put there and the plan refused)."""
+    text = (REPO / NETWORK).read_text()
+    net = _write(tmp_path, "net.yaml", text.replace("    - {name: 1/1/1, type: xgs-pon}\n    - {name: 1/1/2, type: gpon}",
+                                                    "    - {name: 1/1/2, type: gpon}\n    - {name: 1/1/1, type: xgs-pon}"))
+    dl = _write(tmp_path, "dl.yaml", """\
+apiVersion: fullbars.io/v1
+kind: DedicatedLine
+metadata: {name: big-link}
+spec:
+  enterprise: Big Data Ltd
+  layer: l2
+  topology: point-to-point
+  rates: {cir: 1G}
+  site:
+  - {name: a, pon: {olt: olt-1, pon-port: 1/1/2, onu-serial: BIGD00000001}}
+  - {name: b, fibre: {pe: pe-1, port: xe-0/1/0}}
+""")
+    r = cli("plan", dl, "--network", net, db=db)
+    assert r.exit_code == 0, r.stderr
+    for first in (True, False):  # the line planned alone, and planned together with the dedicated line
+        bb = _write(tmp_path, "bb.yaml", f"""\
+apiVersion: fullbars.io/v1
+kind: BusinessBroadband
+metadata: {{name: north-shop}}
+spec:
+  customer: North Shop
+  site: north-park
+  onu: {{serial: NRTH00000001}}
+  rates: {{downstream: 500M, upstream: 300M}}
+""")
+        args = [bb] if first else [bb, dl]
+        out, m = planned(tmp_path, db, str(net), *args, out=f"o{first}")
+        assert m["services"]["north-shop"]["resources"]["pon-port"] == "1/1/1"
+
+
+def test_a_site_taken_off_a_line_gives_its_resources_back(tmp_path, db):
+    _plan(tmp_path, db, LINES[1])
+    text = (REPO / LINES[1]).read_text()
+    fewer = _write(tmp_path, "bolt.yaml", text[:text.index("  - name: store")])
+    _, m = _plan(tmp_path, db, fewer, out="fewer")
+    assert set(m["services"]["bolt-net"]["resources"]["sites"]) == {"office", "lab"}
+    held = {(r[1], r[4]) for r in snapshot(db)["allocations"] if "bolt-net" in r}
+    assert not any("store" in purpose for _, purpose in held), held
+    # the store's VLAN 120 on pe-2 ge-0/0/2 is free for another line
+    other = _write(tmp_path, "other.yaml", text.replace("name: bolt-net", "name: volt-net").replace(
+        "Bolt Networks GmbH", "Volt Energy AG").replace("BOLT0000D001", "VOLT0000D001").replace(
+        "pe: pe-1, port: ge-0/0/2", "pe: pe-1, port: xe-0/1/0"))
+    _plan(tmp_path, db, other, out="other")

@@ -1,0 +1,72 @@
+"""Orders: a product of a catalogue expands to its intents, planned together as one change,
+recorded as the order's, and deleted with it; an order planned again without an intent of its
+product takes that intent away; a parameter's value cannot add to the spec it goes into."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import REPO, cli, planned, snapshot, yanglint_device
+
+NETWORK = "examples/networks/enterprise.yaml"
+ORDER = "examples/orders/north-bakery.yaml"
+
+
+def _parents(db: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db)
+    with engine.connect() as c:
+        out = dict(c.execute(text("SELECT name, parent FROM intents")).all())
+    engine.dispose()
+    return out
+
+
+def test_an_order_expands_plans_as_one_change_and_is_deleted_whole(tmp_path, db, yanglint):
+    out, m = planned(tmp_path, db, NETWORK, ORDER)
+    assert m["services"]["north-bakery"]["resources"] == {
+        "product": "shop-500m-cameras", "intents": ["north-bakery-cameras", "north-bakery-line"]}
+    line = m["services"]["north-bakery-line"]["resources"]
+    cams = m["services"]["north-bakery-cameras"]["resources"]
+    assert line["onu-serial"] == "BAKE00000001" and cams["cameras"] == 4 and cams["line"] == "north-bakery-line"
+    for dev in m["devices"]:
+        assert yanglint_device(yanglint, out, dev).returncode == 0, dev
+    assert _parents(db) == {"north-bakery": None, "north-bakery-cameras": "north-bakery",
+                            "north-bakery-line": "north-bakery"}
+    r = cli("delete", "north-bakery", "--out", str(tmp_path / "del"), db=db)
+    assert r.exit_code == 0, r.stderr
+    s = snapshot(db)
+    assert s["intents"] == [] and s["allocations"] == []
+    assert "north-bakery" not in (tmp_path / "del" / "olt-1.xml").read_text()
+
+
+def test_an_order_planned_again_without_an_intent_takes_it_away(tmp_path, db):
+    shutil.copy(REPO / ORDER, tmp_path / "order.yaml")
+    text = (REPO / "examples/orders/catalogue.yaml").read_text()
+    (tmp_path / "catalogue.yaml").write_text(text)
+    planned(tmp_path, db, NETWORK, str(tmp_path / "order.yaml"), out="a")
+    (tmp_path / "catalogue.yaml").write_text(text[:text.index("    - name: cameras")])
+    out, m = planned(tmp_path, db, NETWORK, str(tmp_path / "order.yaml"), out="b")
+    assert _parents(db) == {"north-bakery": None, "north-bakery-line": "north-bakery"}
+    assert "north-bakery-cameras" not in (out / "pe-1.xml").read_text()
+
+
+def test_a_parameter_cannot_add_keys_to_a_spec(tmp_path, db):
+    shutil.copy(REPO / "examples/orders/catalogue.yaml", tmp_path / "catalogue.yaml")
+    order = tmp_path / "order.yaml"
+    order.write_text((REPO / ORDER).read_text().replace(
+        "value: North Bakery}", 'value: "North Bakery\\nrates: {downstream: 10G}"}'))
+    r = cli("plan", str(order), "--network", NETWORK, db=db)
+    assert r.exit_code == 0, r.stderr  # the whole value is the customer's name, nothing more
+    spec = json.loads(next(row for row in snapshot(db)["intents"] if row[0] == "north-bakery-line")[2])
+    assert spec["customer"] == "North Bakery\nrates: {downstream: 10G}" and spec["rates"]["downstream"] == "500M"
+
+
+def test_an_order_reads_no_file_outside_its_folder(tmp_path, db):
+    for where in ("/etc/passwd", "../../etc/passwd"):
+        order = tmp_path / "order.yaml"
+        order.write_text((REPO / ORDER).read_text().replace("catalogue: catalogue.yaml", f"catalogue: {where}"))
+        r = cli("plan", str(order), "--network", NETWORK, db=db)
+        assert r.exit_code == 2 and f"catalogue {where} is outside the order's folder" in r.stderr
+        assert "root:" not in r.stderr

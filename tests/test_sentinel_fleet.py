@@ -1,0 +1,51 @@
+"""SentinelFleet planning: kiosks ride an enterprise's slice in a data network of their own: the
+core and UPF serve its DNN with the slice's S-NSSAI, a UE pool of its own, its AMBR and only the
+sentinel platform as destination; the PE routes both; the configs pass yanglint; deleting the
+fleet leaves the enterprise's own network as it was."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from conftest import cli, planned, snapshot, yanglint_device
+
+NETWORK = "examples/networks/campus.yaml"
+TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
+FLEET = "examples/sentinel/acme-kiosks.yaml"
+UPF = "{urn:fullbars:yang:fullbars-upf-dnn}"
+
+
+def _plan(tmp_path, db, *intents, out="sf"):
+    return planned(tmp_path, db, NETWORK, *intents, out=out)
+
+
+def test_kiosks_get_a_data_network_of_their_own_on_the_slice(tmp_path, db, yanglint):
+    out, m = _plan(tmp_path, db, FLEET, *TENANTS)  # the fleet first: its campus network is placed for it
+    assert sorted(m["services"]["acme-kiosks"]["devices"]) == ["core-1", "pe-1", "upf-1"]
+    for dev in m["devices"]:
+        res = yanglint_device(yanglint, out, dev)
+        assert res.returncode == 0, f"{dev}: {res.stderr}"
+    fleet = m["services"]["acme-kiosks"]["resources"]
+    agv = m["services"]["acme-robotics"]["resources"]["slices"]["agv"]
+    assert fleet["s-nssai"] == agv["s-nssai"] and fleet["ue-pool"] != agv["ue-pool"]
+    assert fleet["imsi"].startswith("00101") and fleet["imsi"].endswith("19")
+    upf = ET.parse(out / "upf-1.xml").getroot()
+    dnn = next(d for d in upf.iter(f"{UPF}dnn") if d.findtext(f"{UPF}name") == "acme-kiosk")
+    assert [a.text for a in dnn.iter(f"{UPF}application")] == ["10.21.9.0/28"]
+    assert dnn.findtext(f"{UPF}ue-pool") == fleet["ue-pool"]
+    assert "2000000" in ET.tostring(dnn, encoding="unicode") and "1000000" in ET.tostring(dnn, encoding="unicode")
+    pe = (out / "pe-1.xml").read_text()
+    assert f"<destination-prefix>{fleet['ue-pool']}</destination-prefix>" in pe
+    assert "<destination-prefix>10.21.9.0/28</destination-prefix>" in pe
+
+
+def test_deleting_the_fleet_leaves_the_enterprise_as_it_was(tmp_path, db):
+    before, _ = _plan(tmp_path, db, *TENANTS, out="before")
+    _plan(tmp_path, db, FLEET, out="with")
+    r = cli("delete", "acme-kiosks", "--out", str(tmp_path / "after"), db=db)
+    assert r.exit_code == 0, r.stderr
+    for dev in ("core-1", "pe-1", "upf-1"):
+        assert (tmp_path / "after" / f"{dev}.xml").read_text() == (before / f"{dev}.xml").read_text()
+    assert not any("acme-kiosks" in row for row in snapshot(db)["allocations"])
+    r = cli("delete", "acme-robotics", db=db)
+    assert r.exit_code == 0, r.stderr
