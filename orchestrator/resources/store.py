@@ -45,7 +45,7 @@ class IntentRow(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     # Upper-cased; unique, so two services can never expect one ONU (migration 0002).
     onu_serial: Mapped[str | None] = mapped_column(String(16), unique=True, index=True, default=None)
-    # The intent it was expanded from (an order): deleted with it (migration 0004).
+    # The intent it was expanded from (an order): deleted with it (migration 0005).
     parent: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_at: Mapped[str] = mapped_column(String(32), default=_now)
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)

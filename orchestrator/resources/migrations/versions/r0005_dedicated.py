@@ -4,8 +4,8 @@ deletes them. A store upgraded to this revision has no such intents yet."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
