@@ -1,4 +1,4 @@
-"""The campus UE attach played from device configs (orchestrator/lab/campus_attach.py), the config
+"""The campus UE attach played from device configs (orchestrator/plan/campus_attach.py), the config
 faults as data that tests push (orchestrator/plan/config_faults.py) and the cross-device checks
 on running configs (orchestrator/plan/running_checks.py), on the configs a real plan of the two
 example tenants renders. Each fault is a config the device's own models accept (libyang, as
@@ -61,11 +61,11 @@ def planned(tmp_path_factory):
     result = plan(Store(f"sqlite:///{tmp}/s.db"), str(REPO / NETWORK), [str(REPO / t) for t in TENANTS])
     write(result, tmp / "plan")
     m = json.loads((tmp / "plan" / "manifest.json").read_text())
-    return {d: (tmp / "plan" / f"{d}.xml").read_text() for d in m["devices"]}, m, result.network
+    return {d: (tmp / "plan" / f"{d}.xml").read_text() for d in m["devices"]}, m, result
 
 
 def _attach_all(configs: dict, m: dict) -> dict:
-    from orchestrator.lab.campus_attach import UE, Attach, Site
+    from orchestrator.plan.campus_attach import UE, Attach, Site
 
     roots = {d: etree.fromstring(x.encode()) for d, x in configs.items()}
     out = {}
@@ -85,7 +85,7 @@ def _faulted(configs: dict, *items: dict) -> dict:
 
 
 def test_every_slice_attaches_with_the_first_address_of_the_smfs_pool(planned):
-    from orchestrator.lab.campus_attach import Attached
+    from orchestrator.plan.campus_attach import Attached
 
     configs, m, _ = planned
     got = _attach_all(configs, m)
@@ -115,7 +115,7 @@ def test_the_address_comes_from_the_configs_not_the_plan(planned):
 
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_fault_is_refused_naming_device_and_leaf(planned, name):
-    from orchestrator.lab.campus_attach import Attached, Refusal
+    from orchestrator.plan.campus_attach import Attached, Refusal
 
     configs, m, _ = planned
     fault, device, leaf, refused = FAULTS[name]
@@ -145,7 +145,7 @@ def test_each_fault_is_a_config_the_device_accepts(planned, name):
 
 
 def test_locked_cells_broadcast_nothing(planned):
-    from orchestrator.lab.campus_attach import Refusal
+    from orchestrator.plan.campus_attach import Refusal
 
     configs, m, _ = planned
     got = _attach_all(_faulted(configs, {"device": "gnb-1", "xpath": CELLS + "/attributes/administrativeState",
@@ -160,17 +160,26 @@ def test_the_smfs_other_pool_names_both_leaves(planned):
 
 
 def test_running_checks_find_a_broken_snssai_on_the_upf(planned):
+    """The plan's cross-device checks and each service's own (a campus slice's UE attach) on
+    running configs: nothing on the planned ones; the UPF named, with the leaf, on a broken one."""
     from orchestrator.plan.running_checks import check
 
-    configs, m, net = planned
+    configs, m, result = planned
+    net, services = result.network, result.services
     roots = {d: etree.fromstring(x.encode()) for d, x in configs.items()}
-    assert check(net, roots) == []
+    assert check(net, roots, services) == []
     bad = _faulted(configs, FAULTS["wrong S-NSSAI on the UPF only"][0])
-    problems = check(net, {d: etree.fromstring(x.encode()) for d, x in bad.items()})
+    problems = check(net, {d: etree.fromstring(x.encode()) for d, x in bad.items()}, services)
     assert "running configs: S-NSSAI 2-001000 is in core-1 AMF AMF-1 but not in upf-1 UPF UPF-1 (at upf-1)" in problems
+    assert ("running configs: acme-robotics/agv: the UE's attach is refused: N4 session establishment refused by "
+            f"upf-1 at {UPF}/attributes/sNSSAIList: S-NSSAI 2-001000 is not among 1-001001, 1-001002, 2-00100F, "
+            "3-00BEEF") in problems, problems
     bad = _faulted(configs, FAULTS["the SMF gives the slice another UE pool"][0])
-    problems = check(net, {d: etree.fromstring(x.encode()) for d, x in bad.items()})
+    problems = check(net, {d: etree.fromstring(x.encode()) for d, x in bad.items()}, services)
     assert any("DNN hospital-staff" in p and "UE pool 10.200.9.0/24" in p for p in problems), problems
+    assert any(p.startswith("running configs: harbour-hospital/staff: the UE's attach is refused") for p in problems)
+    # a device the change does not hold is no refusal: nothing to play the attach against
+    assert check(net, {d: r for d, r in roots.items() if d != "gnb-1"}, services) == []
 
 
 def test_fault_paths_are_checked():

@@ -341,6 +341,8 @@ def test_campus_apply_with_a_broken_upf_snssai_rolls_back_before_confirming(camp
     assert r.returncode == 1, r.stdout + r.stderr
     assert "rolled-back" in r.stdout, r.stdout
     assert "S-NSSAI 1-001001 is in core-1 AMF AMF-1 but not in upf-1 UPF UPF-1" in r.stdout, r.stdout
+    assert f"running configs: acme-robotics/video: the UE's attach is refused: N4 session establishment refused " \
+           f"by upf-1 at {upf}/attributes/sNSSAIList" in r.stdout, r.stdout
     assert f"acme-robotics/video: attach refused: N4 session establishment refused by upf-1 at " \
            f"{upf}/attributes/sNSSAIList" in r.stdout, r.stdout
     running = RunningConfigs(st).get("upf-1")

@@ -1,4 +1,4 @@
-"""A campus UE in the lab: its registration and PDU session are played (orchestrator/lab/
+"""A campus UE in the lab: its registration and PDU session are played (orchestrator/plan/
 campus_attach.py) from the running configs read over NETCONF from the lab's devices; only a UE
 the network lets on gets the address the SMF's pool gives, a default route to its gNB, and the
 gNB a route of that address down the UE's radio leg (what the gNB learns at PDU session resource
@@ -9,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.lab import netns
-from orchestrator.lab.campus_attach import UE, Attach, Attached, Refusal, Site
+from orchestrator.plan.campus_attach import UE, Attach, Attached, Refusal, Site
 
 
 def _run(ns: str, argv: list[str]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from orchestrator.lab.campus_attach import Refusal, Site
+from orchestrator.plan.campus_attach import Refusal, Site
 from orchestrator.lab.campus_ue import RunningConfigs, attach
 from orchestrator.lab.verify import _run, measure
 

@@ -76,4 +76,4 @@ def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True
     check = lab_checks(result, target) if checks and target.lab_state else None
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, sessions=sessions,
-                       running_checks=running_checker(result.network)).run()
+                       running_checks=running_checker(result.network, result.services + result.others)).run()
