@@ -7,10 +7,12 @@ wrong UE pool route on the PE breaks reachability; verify says so. Needs root an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import pytest
+from lxml import etree
 
 from conftest import REPO
 from test_lab import _require_lab_tools
@@ -265,3 +267,86 @@ def test_apply_names_the_node_and_the_cause_when_the_lab_cannot_apply(five_gnbs,
     assert "upf-1: the lab could not apply the committed config: ip route replace 10.21.1.0/24 via 10.250.0.2 " \
            "table 100: Error: Nexthop has invalid gateway." in text, text
     assert "in time" not in text
+
+
+def _push_config(st, device: str, text: str) -> None:
+    from orchestrator.lab.personality import wait_applied
+    from orchestrator.lab.push import push_one
+
+    n = st["nodes"][device]
+    assert push_one(device, n["mgmt_ip"], st["user"], st["password"], text)["ok"]
+    assert wait_applied(st, [device]).problems(st) == []
+
+
+def test_campus_faults_in_running_configs_fail_verify_naming_device_and_leaf(campus):
+    """The four campus faults the lab used to miss (issue 13), each pushed into the running lab on
+    one device: the UE's attach, played from the running configs read over NETCONF, is refused
+    naming the device and leaf, so verify fails; the good config is restored between faults."""
+    import subprocess
+    import sys
+
+    from test_campus_attach import FAULTS
+
+    from orchestrator.lab.verify import verify
+    from orchestrator.plan.config_faults import apply_xml, parse
+
+    st, tmp = campus
+    rows = {r["service"]: r for r in verify(tmp / "plan", st, rates=False)["services"]}
+    assert all(r["ok"] for r in rows.values()), rows
+    assert rows["harbour-hospital/staff"]["address"] == "10.200.3.1"
+    assert any("SMF gives 10.200.3.1 from 10.200.3.0/24" in s for s in rows["harbour-hospital/staff"]["attach"])
+    for name in ("wrong S-NSSAI on the UPF only", "wrong S-NSSAI on the UPF's DNN only",
+                 "no cell of the gNB broadcasts the slice", "the SMF gives the slice another UE pool"):
+        fault, device, leaf, refused = FAULTS[name]
+        [f] = parse([fault])
+        good = (tmp / "plan" / f"{f.device}.xml").read_text()
+        _push_config(st, f.device, apply_xml(good, [f]))
+        try:
+            report = verify(tmp / "plan", st, rates=False)
+            rows = {r["service"]: r for r in report["services"]}
+            assert not report["ok"] and not rows[refused]["ok"], (name, rows[refused])
+            assert any(f"refused by {device} at {leaf}:" in p for p in rows[refused]["problems"]), \
+                (name, rows[refused]["problems"])
+            assert rows[refused]["address"] is None and not rows[refused]["reachable"]
+            if name == "wrong S-NSSAI on the UPF only":  # the command says so too, and exits 1
+                r = subprocess.run([sys.executable, "-m", "orchestrator", "lab", "verify", str(tmp / "plan"),
+                                    str(tmp / "campus.clab.yml"), "--service", "acme-robotics"], cwd=REPO,
+                                   env=dict(os.environ, FULLBARS_LAB_DIR=str(tmp / "labs")),
+                                   capture_output=True, text=True, timeout=300)
+                assert r.returncode == 1 and f"refused by upf-1 at {leaf}:" in r.stdout, r.stdout + r.stderr
+        finally:
+            _push_config(st, f.device, good)
+    rows = {r["service"]: r for r in verify(tmp / "plan", st, rates=False)["services"]}
+    assert all(r["ok"] for r in rows.values()), rows
+
+
+def test_campus_apply_with_a_broken_upf_snssai_rolls_back_before_confirming(campus, tmp_path):
+    """A config fault put into what the transaction sends to the UPF (as a broken template would,
+    past the plan's checks): the checks on the running configs after the confirmed commit and
+    the campus service checks (the UE's attach) find it, and every device goes back."""
+    import subprocess
+    import sys
+
+    from orchestrator.lab.campus_ue import RunningConfigs
+    from orchestrator.netconf.compare import leaves
+
+    st, tmp = campus
+    upf = "/ManagedElement[id='upf-1']/UPFFunction[id='UPF-1']"
+    faults = tmp_path / "faults.json"
+    faults.write_text(json.dumps([{"device": "upf-1", "xpath": upf + "/attributes/sNSSAIList[sd='001001'][sst='1']/sd",
+                                   "value": "00100F"}]))
+    env = dict(os.environ, FULLBARS_DB=f"sqlite:///{tmp_path}/f.db", FULLBARS_LAB_DIR=str(tmp / "labs"),
+               FULLBARS_FAULT_CONFIG=str(faults))
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *TENANTS, "--network",
+                        "examples/networks/campus.yaml", "--target", "lab", "--lab", str(tmp / "campus.clab.yml")],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "rolled-back" in r.stdout, r.stdout
+    assert "S-NSSAI 1-001001 is in core-1 AMF AMF-1 but not in upf-1 UPF UPF-1" in r.stdout, r.stdout
+    assert f"running configs: acme-robotics/video: the UE's attach is refused: N4 session establishment refused " \
+           f"by upf-1 at {upf}/attributes/sNSSAIList" in r.stdout, r.stdout
+    assert f"acme-robotics/video: attach refused: N4 session establishment refused by upf-1 at " \
+           f"{upf}/attributes/sNSSAIList" in r.stdout, r.stdout
+    running = RunningConfigs(st).get("upf-1")
+    want = etree.fromstring((tmp / "plan" / "upf-1.xml").read_bytes())
+    assert leaves(want) <= leaves(running) and b"00100F" not in etree.tostring(running)  # as planned again

@@ -1,5 +1,5 @@
-"""Campus 5G service checks in the lab, per slice: its UE attaches (an address from the slice's
-UE pool, as the SMF would give it, routed by the gNB over the radio leg), reaches every
+"""Campus 5G service checks in the lab, per slice: its UE attaches (registration and PDU session
+played from the devices' running configs: orchestrator/lab/campus_ue.py), reaches every
 application server of its slice, cannot reach any application it is not allowed (other slices',
 other tenants'), and iperf3 measures its AMBR both ways between 0.93x and 1.0x.
 
@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from orchestrator.plan.campus_attach import Refusal, Site
+from orchestrator.lab.campus_ue import RunningConfigs, attach
 from orchestrator.lab.verify import _run, measure
-
-
-def _peer(st: dict, node: str) -> tuple[str, str, str, str] | None:
-    """(peer node, peer port, peer address, own address) of a host's one data link."""
-    for ln in st["links"]:
-        for me, other in ((ln["a"], ln["b"]), (ln["b"], ln["a"])):
-            if me[0] == node:
-                addr = ln.get("addr", {})
-                return other[0], other[1], addr.get(other[0], "/").split("/")[0], addr.get(node, "/").split("/")[0]
-    return None
 
 
 def server(subnet: str) -> str:
@@ -35,20 +27,6 @@ def _enterprise(st: dict, node: str, r: dict) -> None:
     for subnet in r["applications"].values():
         _run(ns, ["ip", "addr", "replace", f"{server(subnet)}/32", "dev", "lo"])
     _run(ns, ["ip", "route", "replace", "default", "via", b["pe-address"]])
-
-
-def _attach(st: dict, node: str, pool: str) -> tuple[str | None, str]:
-    """The UE takes the first address of its pool; the gNB routes it down the UE's radio leg."""
-    link = _peer(st, node)
-    if link is None:
-        return None, "the UE has no radio link"
-    gnb, _, gnb_ip, ue_leg_ip = link
-    ue_ip = str(next(ipaddress.ip_network(pool).hosts()))
-    ns, gns = st["nodes"][node]["netns"], st["nodes"][gnb]["netns"]
-    _run(ns, ["ip", "addr", "replace", f"{ue_ip}/32", "dev", "eth1"])
-    _run(ns, ["ip", "route", "replace", "default", "via", gnb_ip, "src", ue_ip])
-    p = _run(gns, ["ip", "route", "replace", f"{ue_ip}/32", "via", ue_leg_ip])
-    return ue_ip, "attached" if p.returncode == 0 else f"attach failed: {p.stderr.strip()}"
 
 
 def _ping(ns: str, ip: str) -> bool:
@@ -68,6 +46,7 @@ def verify(m: dict, st: dict, rates: bool = True, only: list[str] | None = None,
                  and svc in lans for name, sub in s["resources"]["applications"].items()}
     rows = []
     port = port0
+    running = RunningConfigs(st)  # read once per verify: what the devices run now
     for svc, s in campus:
         r = s["resources"]
         for sl, info in sorted(r["slices"].items()):
@@ -79,10 +58,14 @@ def verify(m: dict, st: dict, rates: bool = True, only: list[str] | None = None,
                 row["problems"].append("no UE or enterprise LAN for this slice in the lab")
                 row["ok"] = False
                 continue
-            addr, how = _attach(st, ue, info["ue-pool"])
-            row.update(address=addr, addressing=how)
+            out, how = attach(st, ue, r["plmn"], info["s-nssai"], info["dnn"],
+                              Site(r["core"], r["upf"]), running)
+            row.update(address=getattr(out, "address", None), addressing=how,
+                       attach=out.steps if out is not None and not isinstance(out, Refusal) else how)
             if how != "attached":
                 row["problems"].append(how)
+                row.update(reachable=False, ok=False)
+                continue  # a UE the network refused has nothing to reach
             ns = st["nodes"][ue]["netns"]
             allowed = [r["applications"][a] for a in info["applications"]]
             unreachable = [sub for sub in allowed if not _ping(ns, server(sub))]

@@ -6,6 +6,7 @@ from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.plan.diff import edits, readable, schema_index
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
+from orchestrator.plan.running_checks import checker as running_checker
 from orchestrator.rollout.transaction import Change, Transaction
 
 
@@ -13,7 +14,8 @@ def lab_checks(result, target):
     """Service checks in the lab before confirming, from what the change does to each service
     that has a host (CPE, room) in the lab: the services it adds, changes or keeps get their
     address and reach their server; the ones it removes or suspends get neither; the others on
-    the devices it changes keep their service. Rates are left to `fullbars lab verify`."""
+    the devices it changes keep their service; a campus slice's UE attaches from the running
+    configs and reaches its applications only. Rates are left to `fullbars lab verify`."""
     from orchestrator.lab.personality import wait_applied
     from orchestrator.lab.verify import check
     from orchestrator.plan.artifacts import service_facts
@@ -24,7 +26,8 @@ def lab_checks(result, target):
         problems = wait_applied(st, [d for d in sorted(changed) if d in st["nodes"]]).problems(st)
         if problems:
             return problems
-        hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in ("cpe", "room")}
+        hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values()
+                  if n["role"] in ("cpe", "room", "ue")}
         affected = result.services + [s for s in result.others if changed & set(s.devices)]
         only = [s.name for s in affected if s.name in hosted]
         if not only:
@@ -75,4 +78,5 @@ def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True
     check = lab_checks(result, target) if checks and target.lab_state else None
     recorded = service_versions.committed(result, service_versions.befores(store, result))
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
-                       checks=check, progress=progress, sessions=sessions, on_commit=recorded).run()
+                       checks=check, progress=progress, sessions=sessions, on_commit=recorded,
+                       running_checks=running_checker(result.network, result.services + result.others)).run()

@@ -69,6 +69,7 @@ class DeviceResult:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
+    running: object = field(default=None, repr=False)  # its running config read back, for running_checks
 
 
 class Journal:
@@ -127,12 +128,15 @@ class Journal:
 class Transaction:
     def __init__(self, store: Store, changes: list[Change], target: str, kind: str = "apply",
                  confirm_timeout: int = 120, checks=None, progress=None, tx: str | None = None,
-                 sessions: dict[str, Session] | None = None, on_commit=None):
+                 sessions: dict[str, Session] | None = None, on_commit=None, running_checks=None):
         """on_commit(session, tx): written with a committed outcome, in the same store transaction."""
         self.store, self.changes, self.target, self.kind = store, changes, target, kind
         self.on_commit = on_commit
         self.confirm_timeout = confirm_timeout
         self.checks = checks  # callable() -> list[str] of problems, run before confirming
+        # callable({device: its running config}) -> list[str], on every device of the change, run
+        # before confirming (orchestrator/plan/running_checks.py)
+        self.running_checks = running_checks
         self.progress = progress
         self.tx = tx or new_id()
         self.journal = Journal(store, self.tx)
@@ -143,6 +147,23 @@ class Transaction:
         # taken from here instead of connecting, given back unlocked instead of closed.
         self.sessions = sessions
         self.opened: dict[str, Session | Exception] = {}  # by _connect_first, before anything is journalled
+
+    def _inject(self) -> None:
+        """Fault injection for tests of the checks before confirming: FULLBARS_FAULT_CONFIG names
+        a JSON list of config faults (device, data path, new value or deletion) put into what this
+        transaction sends, as a broken template or a device's own mistake would, past the plan's
+        checks (orchestrator/plan/config_faults.py)."""
+        from orchestrator.plan.config_faults import apply_xml, from_env
+
+        faults = from_env()
+        stray = sorted({f.device for f in faults} - {c.device for c in self.changes})
+        if stray:
+            raise FullbarsError(f"FULLBARS_FAULT_CONFIG names {', '.join(stray)}, which this change does not touch",
+                                fix="name devices of the change (a fault that lands nowhere proves nothing)")
+        for c in self.changes:
+            mine = [f for f in faults if f.device == c.device]
+            if mine:
+                c.intended = apply_xml(c.intended, mine)
 
     # --- the steps -----------------------------------------------------------------------
     def _parallel(self, step: str, fn, devices: list[str]) -> list[str]:
@@ -220,8 +241,15 @@ class Transaction:
     def _read_back(self, dev: str) -> None:
         c = next(x for x in self.changes if x.device == dev)
         r = self.results[dev]
+        if r.state != "committed":  # read for the running checks only: nothing was committed here,
+            try:                    # so a failed read must not make it a device to roll back
+                with timed(r.steps, "read-back"):
+                    r.running = r.session.running()
+            except Exception:
+                r.running = None
+            return
         with timed(r.steps, "read-back"):
-            running = r.session.running()
+            running = r.running = r.session.running()
         gone = missing(c.intended, running)
         if gone:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
@@ -337,6 +365,7 @@ class Transaction:
 
     def run(self) -> dict:
         devices = [c.device for c in self.changes]
+        self._inject()
         self.clock = (time.perf_counter(), time.process_time())
         self.settle_first()
         secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
@@ -359,9 +388,11 @@ class Transaction:
             if not failed:
                 self.journal.state("verifying")
                 touched = [d for d in devices if self.results[d].state == "committed"]
-                failed = self._parallel("verify", self._read_back, touched)
-                if not failed and self.checks:
-                    problems = self.checks()
+                failed = self._parallel("verify", self._read_back, devices if self.running_checks else touched)
+                if not failed and (self.checks or self.running_checks):
+                    problems = self.running_checks({d: self.results[d].running for d in devices}) \
+                        if self.running_checks else []
+                    problems += self.checks() if self.checks else []
                     if problems:
                         failed = ["(service checks)"]
                         self.check_problems = problems

@@ -58,5 +58,11 @@ class Service(abc.ABC):
         services of other kinds placing ONUs count it."""
         return []
 
+    def check_running(self, name: str, resources: dict, running: dict) -> list[str]:
+        """What the devices' running configs (device name → parsed config, None if unread) must
+        agree on for this service to work; one line per problem. Run by a transaction after the
+        confirmed commit, before the confirming one (orchestrator/plan/running_checks.py)."""
+        return []
+
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

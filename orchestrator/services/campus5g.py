@@ -270,6 +270,20 @@ class Campus5G(Service):
         }
         return Placement(devices=devices, resources=resources)
 
+    def check_running(self, name: str, resources: dict, running: dict) -> list[str]:
+        """Each slice's UE attaches, played from the running configs (plan/campus_attach.py)."""
+        from orchestrator.plan.campus_attach import UE, Attach, Refusal, Site
+
+        site = Site(resources["core"], resources["upf"])
+        out = []
+        for sl, info in sorted(resources["slices"].items()):
+            if any(running.get(d) is None for d in (info["gnb"], site.core, site.upf)):
+                continue  # a device this change does not hold or could not read: nothing to play against
+            got = Attach(running, site).run(UE(resources["plmn"], info["s-nssai"], info["dnn"], info["gnb"]))
+            if isinstance(got, Refusal):
+                out.append(f"{name}/{sl}: the UE's attach is refused: {got}")
+        return out
+
     @staticmethod
     def _imsi(intent, ctx, site, plmn: str) -> list[dict]:
         """Given ranges first (they hold every block they touch), then a block for each group
