@@ -194,14 +194,18 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          out_dir: Optional[Path] = OutOpt,
          fmt: Format = FormatOpt,
          full: bool = FullOpt,
+         target: Optional[str] = typer.Option(None, "--target", help="The environment whose devices the edits start "
+                                              "from: lab (with --lab) or a name (default: the one applied last)."),
+         lab: Optional[Path] = LabOpt,
          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
+    from orchestrator.rollout.environments import label
 
     try:
         store = _store("plan", db, lock_timeout=lock_timeout)
         result = run(store, str(network) if network else None, [str(p) for p in intents],
-                     progress=_progress())
+                     progress=_progress(), environment=label(target, lab) if target else None)
         _emit(result, fmt, out_dir, full)
         if fmt == Format.text:
             from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
@@ -261,6 +265,26 @@ def status(db: Optional[str] = DbOpt):
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
+
+
+@app.command()
+def environment(target: str = typer.Argument(..., help="lab (with --lab) or an environment's name."),
+                lab: Optional[Path] = LabOpt,
+                evidence: Optional[str] = typer.Option(None, "--evidence", help="required: applying a bundle here "
+                                                       "needs a passing lab verification of it; optional."),
+                description: Optional[str] = typer.Option(None, "--description", help="Free text."),
+                db: Optional[str] = DbOpt):
+    """Show an environment's description (whether it needs lab evidence); change it with the options."""
+    from orchestrator.rollout.environments import describe, label
+
+    try:
+        store = _store("environment", db)
+        with store.transaction(write=evidence is not None or description is not None) as s:
+            d = describe(s, label(target, lab), evidence, description)
+    except FullbarsError as e:
+        _fail(e)
+    out.print(f"{d['environment']}: lab evidence {d['evidence']}{' (default)' if d['default'] else ''}"
+              + (f"; {d['description']}" if d["description"] else ""), markup=False)
 
 
 @network_app.command("generate")
@@ -380,7 +404,7 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        result = run(store, str(network) if network else None, [str(p) for p in intents])
+        result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
         if dry_run:
             for d in preview(result, tgt):
                 if "error" in d:

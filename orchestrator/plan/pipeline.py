@@ -13,7 +13,7 @@ from orchestrator.plan import crosscheck
 from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.devices import Job, build_all
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now, config_sha
+from orchestrator.resources.store import IntentRow, Store, _now
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -83,6 +83,8 @@ class PlanResult:
     # The services the plan was not asked about that share a device with it: a change must leave
     # them as they were (lab checks expect each to keep its service).
     others: list[ServicePlan] = field(default_factory=list)
+    environment: str | None = None  # whose record of the devices the edits were computed from
+    bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
 
 
 def _from_row(row: IntentRow) -> Intent:
@@ -98,12 +100,16 @@ def _base_vars(net: Network, name: str) -> dict:
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
-         scope: dict[str, set[str]] | None = None, keep: bool = True) -> PlanResult:
+         scope: dict[str, set[str]] | None = None, keep: bool = True,
+         environment: str | None = None) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
     overlay given without a scope reaches everywhere, one not given keeps the reach it has.
     keep=False: every stage runs and every problem is reported, but the store keeps nothing
-    (validate)."""
+    (validate). environment: the target label whose record of each device the edits start from
+    (default: the environment of the newest committed transaction; none yet: empty devices)."""
+    from orchestrator.rollout.environments import newest_applied
+
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
     given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
@@ -216,7 +222,10 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             for d in placements[name].devices:
                 if d in on_device:
                     on_device[d].append(name)
-        current = Store.device_configs(s)
+        if environment is None:
+            environment = newest_applied(s)
+        current = Store.device_configs(s, environment) if environment else {}
+        bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
@@ -232,8 +241,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             raise FullbarsError(problems)
         ctx.alloc.flush()
         for b in built:
-            Store.save_owners(s, b.device, b.intended, b.owners,
-                              {config_sha(current[b.device].config)} if b.device in current else set())
+            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
         for name, action in actions.items():
             if action != "unchanged":
                 Store.audit(s, f"plan-{action}", name)
@@ -247,7 +255,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
                               placements[n].serving)
                   for n in sorted({n for names in on_device.values() for n in names} - asked)]
-        return PlanResult(net, services, devices, others)
+        return PlanResult(net, services, devices, others, environment, bases)
 
 
 def _serial(it: Intent) -> str | None:

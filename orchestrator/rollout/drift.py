@@ -59,7 +59,7 @@ def differences(kind: str, live: str, intended: str, owned: dict | None) -> tupl
 
 def check(store: Store, target) -> list[dict]:
     with store.transaction() as s:
-        rows = Store.device_configs(s)
+        rows = Store.device_configs(s, target.label)
         owned = {dev: Store.owners(s, dev, row.config) for dev, row in rows.items()}
     out = []
     for dev, row in sorted(rows.items()):

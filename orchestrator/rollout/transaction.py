@@ -95,7 +95,7 @@ class Journal:
             if report is not None:
                 row.report = json.dumps(report, sort_keys=True)
             if remember:
-                remember_configs(s, self.tx, row.kind, [(c.device, c.kind, c.intended) for c in remember])
+                remember_configs(s, self.tx, row.kind, row.target, [(c.device, c.kind, c.intended) for c in remember])
 
     @staticmethod
     def _fault(state: str) -> None:
@@ -302,7 +302,7 @@ class Transaction:
         secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
         if secret:  # their last configs' secret references, to recognise what such a device runs
             with self.store.transaction() as s:
-                rows = [s.get(DeviceConfigRow, d) for d in secret]
+                rows = [s.get(DeviceConfigRow, (self.target, d)) for d in secret]
                 self.previous = {r.device: r.config for r in rows if r is not None}
         try:
             self.journal.state("editing")
