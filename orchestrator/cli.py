@@ -374,6 +374,17 @@ def _print_report(rep: dict) -> None:
         out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {how}{d['error']}", markup=False)
 
 
+def _print_preview(devices: list[dict]) -> None:
+    for d in devices:
+        if "error" in d:
+            out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
+            continue
+        out.print(f"[bold]{d['device']}[/bold]: " + ("changes" if d["changed"] else "in sync, no change"))
+        for line in d["diff"]:
+            out.print(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else None,
+                      markup=False)
+
+
 def _recover_first(store, network) -> None:
     from orchestrator.rollout.recover import recover, unfinished
 
@@ -383,7 +394,8 @@ def _recover_first(store, network) -> None:
 
 
 @app.command()
-def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files, or one plan bundle (a folder "
+                                             "written by fullbars plan --out DIR), applied exactly as it is."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
@@ -404,24 +416,26 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
-        if dry_run:
-            for d in preview(result, tgt):
-                if "error" in d:
-                    out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
-                    continue
-                out.print(f"[bold]{d['device']}[/bold]: " + ("changes" if d["changed"] else "in sync, no change"))
-                for line in d["diff"]:
-                    out.print(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else None,
-                              markup=False)
-            return
-        rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress())
-        if rep["outcome"] == "committed":
-            from orchestrator.rollout.waves import WAVE_KINDS, record
+        if len(intents) == 1 and intents[0].is_dir():  # a bundle: exactly what it holds, not planned again
+            from orchestrator.rollout.promote import apply_dir
 
-            for s in result.services:  # given all at once: the change has reached all its OLTs
-                if s.kind in WAVE_KINDS:
-                    record(store, s.name, s.resources["olts"], 0, rep["tx"])
+            rep = apply_dir(store, intents[0], tgt, confirm_timeout, checks=not no_checks, dry_run_only=dry_run,
+                            progress=_progress(), say=lambda t: out.print(t, markup=False))
+            if dry_run:
+                _print_preview(rep["preview"])
+                return
+        else:
+            result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
+            if dry_run:
+                _print_preview(preview(result, tgt))
+                return
+            rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress())
+            if rep["outcome"] == "committed":
+                from orchestrator.rollout.waves import WAVE_KINDS, record
+
+                for s in result.services:  # given all at once: the change has reached all its OLTs
+                    if s.kind in WAVE_KINDS:
+                        record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
         _fail(e)
     if as_json:
@@ -455,11 +469,19 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
 
 @app.command()
-def history(limit: int = typer.Option(20, help="How many transactions, newest first."), db: Optional[str] = DbOpt):
+def history(limit: int = typer.Option(20, help="How many transactions, newest first."),
+            target: Optional[str] = typer.Option(None, "--target", help="Only this environment's: lab (with --lab) "
+                                                 "or a name."),
+            lab: Optional[Path] = LabOpt, db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
+    from orchestrator.rollout.environments import label
     from orchestrator.rollout.transaction import history as hist
 
-    for t in hist(_store("history", db), limit):  # one row each: a device's error text may span lines
+    try:
+        env = label(target, lab) if target else None
+    except FullbarsError as e:
+        _fail(e)
+    for t in hist(_store("history", db), limit, env):  # one row each: a device's error text may span lines
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
 
@@ -666,11 +688,15 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
                   lab: Optional[Path] = LabOpt, network: Optional[Path] = NetworkOpt,
                   forks: int = typer.Option(10, "--forks", help="Devices Ansible configures at once."), db: Optional[str] = DbOpt):
     """Ship a plan's edit payloads with playbooks/apply.yml through ansible-runner (no transaction)."""
+    from orchestrator.plan.bundle import checked
     from orchestrator.rollout.ansible import run
 
     try:
-        net = _network_for(_store("ansible apply", db), network) if target != "lab" else None
-        res = run(plan_dir, _target(target, lab, net), forks=forks)
+        store = _store("ansible apply", db)
+        net = _network_for(store, network) if target != "lab" else None
+        tgt = _target(target, lab, net)
+        checked(store, plan_dir, tgt.label, edits=True)  # it ships the edit files as they are
+        res = run(plan_dir, tgt, forks=forks)
     except FullbarsError as e:
         _fail(e)
     out.print(f"ansible-runner: {res['status']} (rc {res['rc']}); ok: {len(res['ok'])}, failed: {', '.join(res['failed']) or 'none'}")
@@ -758,11 +784,14 @@ def lab_generate(plan_dir: Path = PlanDirArg,
 
 
 @lab_app.command("push")
-def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg):
+def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg, db: Optional[str] = DbOpt):
     """Give the lab's devices the plan's configs over NETCONF and read them back."""
     from orchestrator.lab.push import push
+    from orchestrator.plan.bundle import checked
+    from orchestrator.rollout.environments import label
 
     try:
+        checked(_store("lab push", db), plan_dir, label("lab", file))
         lab = _lab(file)
         st = lab.load_state()
         if st is None:
@@ -782,23 +811,32 @@ def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg):
 @lab_app.command("verify")
 def lab_verify(plan_dir: Path = PlanDirArg, file: Path = LabFileArg,
                report: Optional[Path] = typer.Option(None, "--report", help="Also write the report as JSON here."),
-               service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services.")):
-    """Per service: address, reachability, iperf3 rates against the intent."""
+               service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services."),
+               db: Optional[str] = DbOpt):
+    """Per service: address, reachability, iperf3 rates against the intent; recorded as lab evidence."""
+    from orchestrator.lab import evidence
     from orchestrator.lab.verify import manifest, table, verify
+    from orchestrator.plan.bundle import load
+    from orchestrator.rollout.targets import lab_target
 
     try:
+        bundle = load(plan_dir)
         manifest(plan_dir, service)  # an unknown --service is an error before the lab is touched
-        lab = _lab(file)
-        st = lab.load_state()
-        if st is None:
-            raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {file}")
-        rep = verify(plan_dir, st, progress=_progress(), only=service or None)
+        store = _store("lab verify", db)
+        tgt = lab_target(file)
+        rep = verify(plan_dir, tgt.lab_state, progress=_progress(), only=service or None)
+        rec = evidence.record(store, bundle, file, tgt, rep, service)
     except FullbarsError as e:
         _fail(e)
     if report:
         report.write_text(json.dumps(rep, indent=2) + "\n")
     out.print(table(rep), markup=False)
-    if not rep["ok"]:
+    for d in rec["checks"]["devices"]:
+        out.print(f"{d['device']:24} running config {'= intended' if d['ok'] else 'DIFFERS from intended'} "
+                  f"(canonical sha256 {d.get('running_sha256', d.get('error'))})", markup=False)
+    out.print(f"verification {rec['id']} {'passed' if rec['ok'] else 'FAILED'}: bundle {rec['bundle_id']}, "
+              f"pinned {rec['pinned']}, by {rec['by']}" + (" (--service: not evidence)" if service else ""), markup=False)
+    if not rec["ok"] and not (service and rep["ok"]):
         raise typer.Exit(1)
 
 

@@ -91,3 +91,20 @@ def test_environment_description_evidence_rule(db, tmp_path):
     r = cli("environment", "staging", "--evidence", "sometimes", db=db)
     assert r.exit_code == 2 and "unknown evidence rule 'sometimes'" in r.output and "required, optional" in r.output
     assert snapshot(db) == before
+
+
+def test_history_of_one_environment(db):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(db)
+    result = plan(store, NETWORK, [ACME])
+    configs = {d.device: (d.kind, d.intended) for d in result.devices}
+    in_prod = _committed(store, "env:production", configs)
+    in_lab = _committed(store, "lab:/labs/a.clab.yml", configs)
+    r = cli("history", "--target", "production", db=db)
+    assert r.exit_code == 0 and in_prod in r.output and in_lab not in r.output, r.output
+    r = cli("history", "--target", "lab", "--lab", "/labs/a.clab.yml", db=db)
+    assert r.exit_code == 0 and in_lab in r.output and in_prod not in r.output, r.output
+    r = cli("history", db=db)
+    assert in_lab in r.output and in_prod in r.output

@@ -91,6 +91,23 @@ class EnvironmentRow(Base):
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)
 
 
+class VerificationRow(Base):
+    """A lab verification of a bundle: the evidence an environment may require before it takes
+    the same intended configs (pinned: the sha256 over every device's canonical config sha)."""
+
+    __tablename__ = "verifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    pinned: Mapped[str] = mapped_column(String(64), index=True)
+    configs: Mapped[str] = mapped_column(Text)  # JSON: device → canonical sha256 of its intended config
+    environment: Mapped[str] = mapped_column(String(256))  # the lab it ran in
+    topology_sha: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[str] = mapped_column(Text)  # JSON: every check with its figures
+    at: Mapped[str] = mapped_column(String(32), default=_now)
+    by: Mapped[str] = mapped_column(String(128))
+
+
 class TransactionRow(Base):
     """A network-wide change; its state is written before each step (the journal)."""
 

@@ -53,6 +53,7 @@ class Change:
     kind: str
     endpoint: Endpoint
     intended: str  # the device's whole intended config (<config> document)
+    pinned: str | None = None  # canonical sha256 running must have after the commit (lab evidence)
 
 
 @dataclass
@@ -212,6 +213,13 @@ class Transaction:
         if gone:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
+        if c.pinned:
+            from orchestrator.plan import canonical
+
+            got = canonical.sha(c.kind, r.session.running_xml())
+            if got != c.pinned:
+                raise RuntimeError(f"after commit the running config's canonical sha256 is {got[:12]}…, not the "
+                                   f"lab-verified {c.pinned[:12]}…")
 
     def _confirm(self, dev: str) -> None:
         r = self.results[dev]
@@ -365,9 +373,13 @@ class Transaction:
                             for d, r in self.results.items()}}
 
 
-def history(store: Store, limit: int = 50) -> list[TransactionRow]:
+def history(store: Store, limit: int = 50, environment: str | None = None) -> list[TransactionRow]:
+    """Newest first; environment: only the transactions of that target."""
+    q = select(TransactionRow)
+    if environment is not None:
+        q = q.where(TransactionRow.target == environment)
     with store.transaction() as s:
-        return list(s.scalars(select(TransactionRow).order_by(TransactionRow.created_at.desc()).limit(limit)))
+        return list(s.scalars(q.order_by(TransactionRow.created_at.desc()).limit(limit)))
 
 
 def devices_of(store: Store, tx: str) -> list[TxDeviceRow]:

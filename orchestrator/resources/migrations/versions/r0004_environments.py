@@ -1,6 +1,6 @@
 """Environments: every target (a lab, env:production, ...) keeps its own record of what each
 device was given, so nothing done in one changes another's. Environments have a description
-(whether applying there needs lab evidence), and lab verifications are kept as evidence.
+(whether applying there needs lab evidence), and lab verifications are kept as that evidence.
 
 A store upgraded to this revision files each device's one old record under the environment of
 the transaction that wrote it (the record's digest is that transaction's id)."""
@@ -35,9 +35,24 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
     )
+    op.create_table(
+        "verifications",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("bundle_id", sa.String(64), nullable=False),
+        sa.Column("pinned", sa.String(64), nullable=False),
+        sa.Column("configs", sa.Text(), nullable=False),
+        sa.Column("environment", sa.String(256), nullable=False),
+        sa.Column("topology_sha", sa.String(64), nullable=False),
+        sa.Column("ok", sa.Integer(), nullable=False),
+        sa.Column("checks", sa.Text(), nullable=False),
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("by", sa.String(128), nullable=False),
+    )
+    op.create_index("ix_verifications_pinned", "verifications", ["pinned"])
 
 
 def downgrade() -> None:
+    op.drop_table("verifications")
     op.drop_table("environments")
     op.create_table(
         "device_configs",
