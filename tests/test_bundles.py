@@ -144,3 +144,19 @@ def test_canonical_form_ignores_order_and_prefixes_not_values():
     assert canonical.sha("bng-ietf", a) == canonical.sha("bng-ietf", b)
     assert canonical.sha("bng-ietf", a) != canonical.sha("bng-ietf", a.replace("<enabled>true", "<enabled>false"))
     assert canonical.sha("bng-ietf", a) != canonical.sha("bng-ietf", a.replace("<name>b</name>", "<name>c</name>"))
+
+
+def test_intents_applied_where_evidence_is_required_need_it_too(db, monkeypatch, tmp_path):
+    """Planned again at apply time, intents reach production only as configs a lab verified; the
+    refusal keeps nothing of the plan (the line's new rate)."""
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "not-used-no-device-is-reached")
+    r = cli("plan", ACME, "--network", NETWORK, db=db)
+    assert r.exit_code == 0, r.output
+    before = snapshot(db)
+    faster = tmp_path / "acme-hq.yaml"
+    faster.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace("downstream: 500M", "downstream: 1G"))
+    r = cli("apply", str(faster), "--target", "production", db=db)
+    assert r.exit_code == 2, r.output
+    assert "env:production requires lab evidence: no passing lab verification of the intended configs of these " \
+           "intents" in r.output, r.output
+    assert snapshot(db) == before

@@ -34,6 +34,15 @@ def _canonical_running(endpoints: dict, kinds: dict[str, str]) -> dict[str, str]
     return out
 
 
+def _pin(db: str, old: str, new: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db)
+    with engine.begin() as c:
+        c.execute(text("UPDATE verifications SET configs = replace(configs, :a, :b)"), {"a": old, "b": new})
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
     """A lab and a 'production' of namespaced devices, production given another config first."""
@@ -126,6 +135,17 @@ def test_lab_verified_bundle_reaches_production_exactly(two):
         assert said in r.output and "nothing was changed" in r.output and "Traceback" not in r.output, r.output
         assert snapshot(db) == kept  # production's record (and everything else) unchanged
         assert _canonical_running(prod_t.endpoints, kinds) == before_prod
+
+    # a device that does not end up running what was verified (here: the verification pins another
+    # config for olt-1) is found after the commit, before confirming: everything rolls back
+    _pin(db, verified["olt-1"], "0" * 64)
+    kept = snapshot(db)["environment_configs"]
+    r = cli("apply", str(v1), *prod, "--confirm-timeout", "60", db=db)
+    assert r.exit_code == 1 and "rolled-back" in r.output, r.output
+    assert "not the lab-verified 000000000000" in r.output, r.output
+    assert snapshot(db)["environment_configs"] == kept
+    assert _canonical_running(prod_t.endpoints, kinds) == before_prod
+    _pin(db, "0" * 64, verified["olt-1"])
 
     r = cli("apply", str(v1), *prod, "--confirm-timeout", "60", db=db)
     assert r.exit_code == 0, r.output

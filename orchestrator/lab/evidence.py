@@ -24,7 +24,12 @@ IN_BUNDLE = "verifications.json"  # not in the manifest: evidence about the bund
 
 def configs(bundle) -> dict[str, str]:
     """device → canonical sha256 of the bundle's intended config for it."""
-    return {dev: canonical.sha(d["kind"], bundle.intended(dev)) for dev, d in sorted(bundle.devices.items())}
+    return shas({dev: (d["kind"], bundle.intended(dev)) for dev, d in bundle.devices.items()})
+
+
+def shas(intended: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """device → canonical sha256 of its (kind, whole intended config)."""
+    return {dev: canonical.sha(kind, xml) for dev, (kind, xml) in sorted(intended.items())}
 
 
 def pin(shas: dict[str, str]) -> str:
@@ -78,18 +83,20 @@ def record(store, bundle, lab_file: Path, target, report: dict, only: list[str] 
     return rec
 
 
-def pinned(s, bundle, environment: str) -> tuple[dict[str, str], int]:
+def pinned(s, intended: dict[str, tuple[str, str]], environment: str, what: str) -> tuple[dict[str, str], int]:
     """(device → pinned canonical sha256, the verification's id) of the newest passing lab
-    verification of the bundle's intended configs; refused when there is none."""
-    want = configs(bundle)
+    verification of these intended configs ({device: (kind, config)}); refused when there is none.
+    what: how the message names them (a bundle, intents)."""
+    want = shas(intended)
     rows = list(s.scalars(select(VerificationRow).where(VerificationRow.pinned == pin(want))
                           .order_by(VerificationRow.id.desc())))
     good = next((r for r in rows if r.ok), None)
     if good is None:
         seen = f" ({len(rows)} verification(s) of them failed, the last {rows[0].at})" if rows else ""
         raise FullbarsError(f"{environment} requires lab evidence: no passing lab verification of the intended "
-                            f"configs of bundle {bundle.path} (pinned {pin(want)[:12]}…){seen}",
-                            fix=f"apply the bundle to a lab and run fullbars lab verify {bundle.path} LAB.clab.yml; "
+                            f"configs of {what} (pinned {pin(want)[:12]}…){seen}",
+                            fix="plan them with --out DIR, apply DIR to a lab and run fullbars lab verify DIR "
+                                "LAB.clab.yml; "
                                 f"or, if this environment needs none: fullbars environment "
                                 f"{environment.partition(':')[2]} --evidence optional")
     return json.loads(good.configs), good.id

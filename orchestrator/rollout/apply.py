@@ -68,8 +68,10 @@ def _as_config(data_xml: str) -> str:
 
 
 def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
-          kind: str = "apply", sessions=None) -> dict:
-    changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended) for d in result.devices]
+          kind: str = "apply", sessions=None, pins: dict[str, str] | None = None) -> dict:
+    """pins: per device the canonical sha256 running must have after the commit (lab evidence)."""
+    changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended, (pins or {}).get(d.device))
+               for d in result.devices]
     check = lab_checks(result, target) if checks and target.lab_state else None
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, sessions=sessions).run()

@@ -15,14 +15,20 @@ from orchestrator.rollout import environments
 from orchestrator.rollout.apply import apply_bundle, dry_run
 
 
+def required_pins(store, environment: str, intended: dict[str, tuple[str, str]], what: str):
+    """(pins, verification id) where the environment requires lab evidence, else (None, None)."""
+    with store.transaction(write=False) as s:
+        if environments.evidence(s, environment) == "required":
+            return evidence.pinned(s, intended, environment, what)
+    return None, None
+
+
 def apply_dir(store, plan_dir, target, confirm_timeout: int = 120, checks: bool = True, dry_run_only: bool = False,
               progress=None, say=print) -> dict:
     """The transaction's report; with dry_run_only, {"preview": per-device edits from the live devices}."""
     bundle = checked(store, plan_dir, target.label)
-    pins = None
-    with store.transaction(write=False) as s:
-        if environments.evidence(s, target.label) == "required":
-            pins, seen = evidence.pinned(s, bundle, target.label)
+    pins, seen = required_pins(store, target.label, {dev: (d["kind"], bundle.intended(dev))
+                                                     for dev, d in bundle.devices.items()}, f"bundle {bundle.path}")
     say(f"bundle {bundle.id} ({len(bundle.devices)} device(s)) to {target.label}"
         + (f": lab-verified by verification {seen}" if pins else ""))
     if dry_run_only:
