@@ -807,7 +807,7 @@ def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg, db: Optional[
     from orchestrator.rollout.environments import label
 
     try:
-        checked(_store("lab push", db), plan_dir, label("lab", file))
+        checked(_store("lab push", db, create=False), plan_dir, label("lab", file))
         lab = _lab(file)
         st = lab.load_state()
         if st is None:
