@@ -385,21 +385,6 @@ def _print_preview(devices: list[dict]) -> None:
                       markup=False)
 
 
-def _intents_evidence(store, network: Optional[Path], intents: List[Path], tgt):
-    """Where the target requires lab evidence: the pins of what these intents plan to, from a
-    trial plan the store does not keep (so a refusal changes nothing)."""
-    from orchestrator.plan.pipeline import plan as run
-    from orchestrator.rollout.environments import evidence
-    from orchestrator.rollout.promote import required_pins
-
-    with store.transaction(write=False) as s:
-        if evidence(s, tgt.label) != "required":
-            return None
-    trial = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label, keep=False)
-    return required_pins(store, tgt.label, {d.device: (d.kind, d.intended) for d in trial.devices},
-                         "these intents")[0]
-
-
 def _recover_first(store, network) -> None:
     from orchestrator.rollout.recover import recover, unfinished
 
@@ -440,7 +425,10 @@ def apply(intents: List[Path] = typer.Argument(..., help="Intent YAML files, or 
                 _print_preview(rep["preview"])
                 return
         else:
-            pins = _intents_evidence(store, network, intents, tgt) if not dry_run else None
+            from orchestrator.rollout.promote import intents_pins
+
+            pins = None if dry_run else intents_pins(store, str(network) if network else None, [str(p) for p in intents],
+                                                     tgt.label)
             result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
             if dry_run:
                 _print_preview(preview(result, tgt))

@@ -25,6 +25,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
+from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
@@ -214,8 +215,6 @@ class Transaction:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
         if c.pinned:
-            from orchestrator.plan import canonical
-
             got = canonical.sha(c.kind, r.session.running_xml())
             if got != c.pinned:
                 raise RuntimeError(f"after commit the running config's canonical sha256 is {got[:12]}…, not the "
