@@ -108,3 +108,38 @@ def test_history_of_one_environment(db):
     assert r.exit_code == 0 and in_lab in r.output and in_prod not in r.output, r.output
     r = cli("history", db=db)
     assert in_lab in r.output and in_prod in r.output
+
+
+def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp_path):
+    """Migration 0004 on a store of revision 0003: one shared record per device becomes the
+    record of the environment whose transaction wrote it; one naming no transaction is named."""
+    import os
+    import subprocess
+    import sys
+
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from conftest import REPO
+    from orchestrator.resources.store import Store
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    engine = create_engine(url)
+    with engine.begin() as c:  # what revision 0003 built: the migrations up to it
+        from orchestrator.resources.schema import _config
+
+        command.upgrade(_config(c), "0003")
+        c.execute(text("INSERT INTO transactions (id, created_at, updated_at, target, kind, state, summary, report) "
+                       "VALUES ('tx-1', '1', '1', 'env:production', 'apply', 'committed', '', '{}')"))
+        for dev, tx in (("olt-1", "tx-1"), ("bng-east", "tx-gone")):
+            c.execute(text("INSERT INTO device_configs (device, kind, config, digest, updated_at) "
+                           "VALUES (:d, 'olt-bbf', '<config/>', :t, '1')"), {"d": dev, "t": tx})
+    engine.dispose()
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "status", "--db", url], cwd=REPO, text=True,
+                       capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert "upgraded the store's schema from revision 0003 to 0004" in r.stderr
+    assert "warning: the record of bng-east names no transaction, so no environment: dropped" in r.stderr, r.stderr
+    store = Store(url)
+    with store.transaction(write=False) as s:
+        assert {d: r.digest for d, r in Store.device_configs(s, "env:production").items()} == {"olt-1": "tx-1"}

@@ -27,6 +27,12 @@ def upgrade() -> None:
     op.execute("INSERT INTO environment_configs (environment, device, kind, config, digest, updated_at) "
                "SELECT t.target, d.device, d.kind, d.config, d.digest, d.updated_at "
                "FROM device_configs d JOIN transactions t ON t.id = d.digest")
+    lost = [r[0] for r in op.get_bind().execute(sa.text(
+        "SELECT device FROM device_configs WHERE digest NOT IN (SELECT id FROM transactions) ORDER BY device"))]
+    if lost:
+        op.get_context().config.attributes.setdefault("notes", []).append(
+            f"the record of {', '.join(lost)} names no transaction, so no environment: dropped; the next plan "
+            f"for an environment starts from its own record (apply there, or `drift --reconcile`)")
     op.drop_table("device_configs")
     op.create_table(
         "environments",
