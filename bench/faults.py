@@ -352,7 +352,7 @@ class FaultLab:
             last = s.scalars(select(TransactionRow).where(TransactionRow.state == "committed")
                              .order_by(TransactionRow.created_at.desc()).limit(1)).first()
             journal = {r.device: r.intended for r in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == last.id))}
-            stored = {d: s.get(DeviceConfigRow, d).config for d in runs}
+            stored = {d: s.get(DeviceConfigRow, (self.target.label, d)).config for d in runs}
         for dev, (kind, _) in self.configs["A"].items():
             which = runs[dev][0]
             want = self.configs[which][dev][1] if which != "neither" else None

@@ -237,15 +237,19 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          full: bool = FullOpt,
          detailed: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when "
                                        "something does, 1 on any error (bad input included), as Terraform does."),
+         target: Optional[str] = typer.Option(None, "--target", help="The environment whose devices the edits start "
+                                              "from: lab (with --lab) or a name (default: the one applied last)."),
+         lab: Optional[Path] = LabOpt,
          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.plan.summary import has_changes
+    from orchestrator.rollout.environments import label
 
     try:
         store = _store("plan", db, lock_timeout=lock_timeout)
         result = run(store, str(network) if network else None, [str(p) for p in intents],
-                     progress=_progress())
+                     progress=_progress(), environment=label(target, lab) if target else None)
         _emit(result, fmt, out_dir, full)
         if fmt == Format.text:
             from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
@@ -321,6 +325,26 @@ def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     out.print(f"{len(rows)} service(s) in {store.url}")
     for name in sorted(rows):
         out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
+
+
+@app.command()
+def environment(target: str = typer.Argument(..., help="lab (with --lab) or an environment's name."),
+                lab: Optional[Path] = LabOpt,
+                evidence: Optional[str] = typer.Option(None, "--evidence", help="required: applying a bundle here "
+                                                       "needs a passing lab verification of it; optional."),
+                description: Optional[str] = typer.Option(None, "--description", help="Free text."),
+                db: Optional[str] = DbOpt):
+    """Show an environment's description (whether it needs lab evidence); change it with the options."""
+    from orchestrator.rollout.environments import describe, label
+
+    try:
+        store = _store("environment", db)
+        with store.transaction(write=evidence is not None or description is not None) as s:
+            d = describe(s, label(target, lab), evidence, description)
+    except FullbarsError as e:
+        _fail(e)
+    out.print(f"{d['environment']}: lab evidence {d['evidence']}{' (default)' if d['default'] else ''}"
+              + (f"; {d['description']}" if d["description"] else ""), markup=False)
 
 
 @network_app.command("generate")
@@ -429,6 +453,17 @@ def _print_report(rep: dict) -> None:
         out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {how}{d['error']}", markup=False)
 
 
+def _print_preview(devices: list[dict]) -> None:
+    for d in devices:
+        if "error" in d:
+            out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
+            continue
+        out.print(f"[bold]{d['device']}[/bold]: " + ("changes" if d["changed"] else "in sync, no change"))
+        for line in d["diff"]:
+            out.print(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else None,
+                      markup=False)
+
+
 def _recover_first(store, network) -> None:
     from orchestrator.rollout.recover import recover, unfinished
 
@@ -438,8 +473,10 @@ def _recover_first(store, network) -> None:
 
 
 @app.command()
-def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files (none: apply what "
-                                                          "is planned and pending, such as a delete)."),
+def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files, or one plan bundle (a "
+                                                          "folder written by fullbars plan --out DIR), applied exactly "
+                                                          "as it is; none: apply what is planned and pending, such as a "
+                                                          "delete."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
@@ -462,27 +499,35 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        result = run(store, str(network) if network else None, [str(p) for p in intents or []])
-        if not result.services:
-            raise FullbarsError("nothing to apply: no intent given and no change pending",
-                                fix="give intent files, or plan a removal with `fullbars delete NAME` first")
-        if dry_run:
-            for d in preview(result, tgt):
-                if "error" in d:
-                    out.print(f"{d['device']}: {d['error']}", style="red", markup=False)
-                    continue
-                out.print(f"[bold]{d['device']}[/bold]: " + ("changes" if d["changed"] else "in sync, no change"))
-                for line in d["diff"]:
-                    out.print(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else None,
-                              markup=False)
-            return
-        rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress())
-        if rep["outcome"] == "committed":
-            from orchestrator.rollout.waves import WAVE_KINDS, record
+        intents = intents or []
+        if len(intents) == 1 and intents[0].is_dir():  # a bundle: exactly what it holds, not planned again
+            from orchestrator.rollout.promote import apply_dir
 
-            for s in result.services:  # given all at once: the change has reached all its OLTs
-                if s.kind in WAVE_KINDS:
-                    record(store, s.name, s.resources["olts"], 0, rep["tx"])
+            rep = apply_dir(store, intents[0], tgt, confirm_timeout, checks=not no_checks, dry_run_only=dry_run,
+                            progress=_progress(), say=lambda t: out.print(t, markup=False))
+            if dry_run:
+                _print_preview(rep["preview"])
+                return
+        else:
+            from orchestrator.rollout.promote import intents_pins
+
+            pins = None if dry_run else intents_pins(store, str(network) if network else None, [str(p) for p in intents],
+                                                     tgt.label)
+            result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
+            if not result.services:
+                raise FullbarsError("nothing to apply: no intent given and no change pending",
+                                    fix="give intent files or a plan bundle, or plan a removal with "
+                                        "`fullbars delete NAME` first")
+            if dry_run:
+                _print_preview(preview(result, tgt))
+                return
+            rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress(), pins=pins)
+            if rep["outcome"] == "committed":
+                from orchestrator.rollout.waves import WAVE_KINDS, record
+
+                for s in result.services:  # given all at once: the change has reached all its OLTs
+                    if s.kind in WAVE_KINDS:
+                        record(store, s.name, s.resources["olts"], 0, rep["tx"])
     except FullbarsError as e:
         _fail(e, "apply" if as_json else None)
     if as_json:
@@ -519,13 +564,16 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
 @app.command()
 def history(limit: int = typer.Option(20, help="How many transactions, newest first."),
-            fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
+            target: Optional[str] = typer.Option(None, "--target", help="Only this environment's: lab (with --lab) "
+                                                 "or a name."),
+            lab: Optional[Path] = LabOpt, fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """Past transactions, newest first."""
     from orchestrator import json_output
+    from orchestrator.rollout.environments import label
     from orchestrator.rollout.transaction import history as hist
 
     try:
-        rows = hist(_store("history", db), limit)
+        rows = hist(_store("history", db), limit, label(target, lab) if target else None)
     except FullbarsError as e:
         _fail(e, "history" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:
@@ -752,11 +800,15 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
                   lab: Optional[Path] = LabOpt, network: Optional[Path] = NetworkOpt,
                   forks: int = typer.Option(10, "--forks", help="Devices Ansible configures at once."), db: Optional[str] = DbOpt):
     """Ship a plan's edit payloads with playbooks/apply.yml through ansible-runner (no transaction)."""
+    from orchestrator.plan.bundle import checked
     from orchestrator.rollout.ansible import run
 
     try:
-        net = _network_for(_store("ansible apply", db), network) if target != "lab" else None
-        res = run(plan_dir, _target(target, lab, net), forks=forks)
+        store = _store("ansible apply", db)
+        net = _network_for(store, network) if target != "lab" else None
+        tgt = _target(target, lab, net)
+        checked(store, plan_dir, tgt.label, edits=True)  # it ships the edit files as they are
+        res = run(plan_dir, tgt, forks=forks)
     except FullbarsError as e:
         _fail(e)
     out.print(f"ansible-runner: {res['status']} (rc {res['rc']}); ok: {len(res['ok'])}, failed: {', '.join(res['failed']) or 'none'}")
@@ -844,11 +896,14 @@ def lab_generate(plan_dir: Path = PlanDirArg,
 
 
 @lab_app.command("push")
-def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg):
+def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg, db: Optional[str] = DbOpt):
     """Give the lab's devices the plan's configs over NETCONF and read them back."""
     from orchestrator.lab.push import push
+    from orchestrator.plan.bundle import checked
+    from orchestrator.rollout.environments import label
 
     try:
+        checked(_store("lab push", db, create=False), plan_dir, label("lab", file))
         lab = _lab(file)
         st = lab.load_state()
         if st is None:
@@ -868,23 +923,32 @@ def lab_push(plan_dir: Path = PlanDirArg, file: Path = LabFileArg):
 @lab_app.command("verify")
 def lab_verify(plan_dir: Path = PlanDirArg, file: Path = LabFileArg,
                report: Optional[Path] = typer.Option(None, "--report", help="Also write the report as JSON here."),
-               service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services.")):
-    """Per service: address, reachability, iperf3 rates against the intent."""
+               service: Optional[List[str]] = typer.Option(None, "--service", help="Check only these services."),
+               db: Optional[str] = DbOpt):
+    """Per service: address, reachability, iperf3 rates against the intent; recorded as lab evidence."""
+    from orchestrator.lab import evidence
     from orchestrator.lab.verify import manifest, table, verify
+    from orchestrator.plan.bundle import load
+    from orchestrator.rollout.targets import lab_target
 
     try:
+        bundle = load(plan_dir)
         manifest(plan_dir, service)  # an unknown --service is an error before the lab is touched
-        lab = _lab(file)
-        st = lab.load_state()
-        if st is None:
-            raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {file}")
-        rep = verify(plan_dir, st, progress=_progress(), only=service or None)
+        store = _store("lab verify", db)
+        tgt = lab_target(file)
+        rep = verify(plan_dir, tgt.lab_state, progress=_progress(), only=service or None)
+        rec = evidence.record(store, bundle, file, tgt, rep, service)
     except FullbarsError as e:
         _fail(e)
     if report:
         report.write_text(json.dumps(rep, indent=2) + "\n")
     out.print(table(rep), markup=False)
-    if not rep["ok"]:
+    for d in rec["checks"]["devices"]:
+        out.print(f"{d['device']:24} running config {'= intended' if d['ok'] else 'DIFFERS from intended'} "
+                  f"(canonical sha256 {d.get('running_sha256', d.get('error'))})", markup=False)
+    out.print(f"verification {rec['id']} {'passed' if rec['ok'] else 'FAILED'}: bundle {rec['bundle_id']}, "
+              f"pinned {rec['pinned']}, by {rec['by']}" + (" (--service: not evidence)" if service else ""), markup=False)
+    if not rec["ok"] and not (service and rep["ok"]):
         raise typer.Exit(1)
 
 

@@ -296,7 +296,11 @@ def test_ansible_apply_killed_mid_run_leaves_no_secret_on_disk(five, tmp_path):
     """SIGKILL gives no `finally`: ansible-apply's runner dir then stays until the next start,
     and it must hold nothing secret: neither the device password nor the rest of fullbars'
     environment (device credentials, customer secrets)."""
-    plan, topo = five["tmp"] / "plan", five["topo"]
+    from orchestrator.plan.artifacts import write
+
+    # a bundle planned against the lab's record (Ansible ships its edit files): every device changes
+    plan, topo = tmp_path / "bundle", five["topo"]
+    write(changed_plan(five, "ansible-kill", down="325M"), plan)
     needles = {"lab NETCONF password": five["target"].endpoint("olt-1").creds.password,
                "device credential": "kill-test-Netconf-1f7a", "customer secret": "kill-test-Psk-2e9c"}
     runs = tmp_path / "ansible-runs"

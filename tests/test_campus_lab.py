@@ -208,6 +208,15 @@ def test_cells_on_four_gnbs_and_an_idle_one_every_slice_works(five_gnbs):
         _push_changed(st, tmp, "upf-1")
 
 
+def _rehash(plan, name: str) -> None:
+    import hashlib
+    import json
+
+    m = json.loads((plan / "manifest.json").read_text())
+    m["devices"][name.removesuffix(".xml")]["files"][name] = hashlib.sha256((plan / name).read_bytes()).hexdigest()
+    (plan / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
 def test_a_personality_failure_reaches_lab_push_and_lab_verify_with_its_cause(five_gnbs, tmp_path):
     """A PE route whose next hop no PE port reaches: the kernel refuses it; `lab push` and
     `lab verify` print the node, the command and the kernel's words, and exit 1."""
@@ -222,7 +231,8 @@ def test_a_personality_failure_reaches_lab_push_and_lab_verify_with_its_cause(fi
     pe = (plan / "pe-1.xml").read_text()
     block = pe[pe.index(route):pe.index("</route>", pe.index(route))]
     (plan / "pe-1.xml").write_text(pe.replace(block, block.replace("10.250.1.2", "10.250.9.9")))
-    env = dict(os.environ, FULLBARS_LAB_DIR=str(tmp / "labs"))
+    _rehash(plan, "pe-1.xml")  # a bundle of a config the kernel refuses, not an edited bundle (refused as such)
+    env = dict(os.environ, FULLBARS_LAB_DIR=str(tmp / "labs"), FULLBARS_DB=f"sqlite:///{tmp_path}/store.db")
     topo = str(tmp / "campus.clab.yml")
     try:
         r = subprocess.run([sys.executable, "-m", "orchestrator", "lab", "push", str(plan), topo],

@@ -100,10 +100,11 @@ def test_update_changes_only_the_rate(tmp_path, db):
     first = plan(store, str(EXAMPLES / "network.yaml"), [str(EXAMPLES / "intents/acme-hq.yaml")])
     with store.transaction() as s:  # as if applied
         for d in first.devices:
-            s.add(DeviceConfigRow(device=d.device, kind=d.kind, config=d.intended, digest=""))
+            s.add(DeviceConfigRow(environment="env:production", device=d.device, kind=d.kind, config=d.intended,
+                                  digest=""))
     changed = tmp_path / "acme.yaml"
     changed.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace("downstream: 500M", "downstream: 1G"))
-    second = plan(store, None, [str(changed)])
+    second = plan(store, None, [str(changed)], environment="env:production")
     assert [s.action for s in second.services] == ["update"]
     olt = next(d for d in second.devices if d.device == "olt-1")
     assert "<pir>1000000</pir>" in olt.edit and "<shaper-name" in olt.edit

@@ -134,7 +134,8 @@ def _exchange(a: Path, b: Path) -> None:
 
 
 def _write(result, out: Path) -> dict:
-    manifest = {"network": result.network.name, "devices": {}, "services": {}, "own_models": {}}
+    manifest = {"network": result.network.name, "devices": {}, "services": {}, "own_models": {},
+                "environment": result.environment}
     own = {m.file for d in result.devices for m in KINDS.get(d.kind).models.modules
            if Path(m.file).is_relative_to(settings.OWN_YANG)}
     (out / "yang").mkdir(exist_ok=True)  # the yanglint commands name it, even when no model of ours is used
@@ -159,6 +160,9 @@ def _write(result, out: Path) -> dict:
             "changed": d.changed,
             "files": shas,
             "validate": yanglint_command(d.kind, f"{d.device}.xml"),
+            # what the edit starts from, and what each environment had given the device when planned
+            "base": hashlib.sha256(d.current.encode()).hexdigest(),
+            "bases": result.bases.get(d.device, {}),
         }
     manifest["services"] = service_facts(result.services)
     for s in result.services:  # a service's own files (a coverage map), in a folder of its name

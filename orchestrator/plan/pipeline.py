@@ -17,7 +17,7 @@ from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now, config_sha
+from orchestrator.resources.store import IntentRow, Store, _now
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -95,6 +95,8 @@ class PlanResult:
     others: list[ServicePlan] = field(default_factory=list)
     # Services not asked about whose changes the devices' edits carry (planned earlier, not applied).
     carried: list[ServicePlan] = field(default_factory=list)
+    environment: str | None = None  # whose record of the devices the edits were computed from
+    bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
 
 
 def _from_row(row: IntentRow) -> Intent:
@@ -110,12 +112,16 @@ def _base_vars(net: Network, name: str) -> dict:
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
-         scope: dict[str, set[str]] | None = None, keep: bool = True) -> PlanResult:
+         scope: dict[str, set[str]] | None = None, keep: bool = True,
+         environment: str | None = None) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
     overlay given without a scope reaches everywhere, one not given keeps the reach it has.
     keep=False: every stage runs and every problem is reported, but the store keeps nothing
-    (validate)."""
+    (validate). environment: the target label whose record of each device the edits start from
+    (default: the environment of the newest committed transaction; none yet: empty devices)."""
+    from orchestrator.rollout.environments import newest_applied
+
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
     given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
@@ -208,7 +214,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 deleted[name] = ServicePlan(name, kind, "delete", {}, pending.get(name, []), serving=False,
                                             earlier=name not in actions)
             touched.update(deleted[name].devices)
-        current = Store.device_configs(s)
+        if environment is None:
+            environment = newest_applied(s)
+        current = Store.device_configs(s, environment) if environment else {}
         for name in removals:
             SERVICES.by_kind(intents[name].kind).forget(intents[name], ctx)
             if name not in actions:
@@ -250,6 +258,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             for d in placements[name].devices:
                 if d in on_device:
                     on_device[d].append(name)
+        bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
@@ -265,8 +274,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             raise FullbarsError(problems)
         ctx.alloc.flush()
         for b in built:
-            Store.save_owners(s, b.device, b.intended, b.owners,
-                              {config_sha(current[b.device].config)} if b.device in current else set())
+            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
         for name, action in actions.items():
             if action != "unchanged":
                 Store.audit(s, f"plan-{action}", name)
@@ -314,7 +322,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
                               placements[n].serving)
                   for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
-        return PlanResult(net, services, devices, others + carried_plans, carried_plans)
+        return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
 
 def _serial(it: Intent) -> str | None:

@@ -89,8 +89,8 @@ def befores(store, result) -> dict[str, dict | None]:
             if last is not None:
                 out[name] = json.loads(last.after)
                 continue
-            out[name] = UNKNOWN if on_devices(s, name, [d.device for d in result.devices],
-                                              Store.device_configs(s)) else None
+            records = Store.device_configs(s, result.environment) if result.environment else {}
+            out[name] = UNKNOWN if on_devices(s, name, [d.device for d in result.devices], records) else None
     return out
 
 

@@ -71,14 +71,43 @@ class NetworkRow(Base):
 
 
 class DeviceConfigRow(Base):
-    """The config a device was last given (by apply); plans are computed against it."""
+    """The config a device was last given (by apply) in one environment (a target label:
+    `lab:<file>`, `env:<name>`); plans for that environment are computed against it."""
 
-    __tablename__ = "device_configs"
+    __tablename__ = "environment_configs"
+    environment: Mapped[str] = mapped_column(String(256), primary_key=True)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     config: Mapped[str] = mapped_column(Text)
     digest: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class EnvironmentRow(Base):
+    """What an environment is: whether applying there needs lab evidence (required | optional)."""
+
+    __tablename__ = "environments"
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    evidence: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class VerificationRow(Base):
+    """A lab verification of a bundle: the evidence an environment may require before it takes
+    the same intended configs (pinned: the sha256 over every device's canonical config sha)."""
+
+    __tablename__ = "verifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bundle_id: Mapped[str] = mapped_column(String(64))
+    pinned: Mapped[str] = mapped_column(String(64), index=True)
+    configs: Mapped[str] = mapped_column(Text)  # JSON: device → canonical sha256 of its intended config
+    environment: Mapped[str] = mapped_column(String(256))  # the lab it ran in
+    topology_sha: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[str] = mapped_column(Text)  # JSON: every check with its figures
+    at: Mapped[str] = mapped_column(String(32), default=_now)
+    by: Mapped[str] = mapped_column(String(128))
 
 
 class TransactionRow(Base):
@@ -267,8 +296,19 @@ class Store:
         return s.get(NetworkRow, 1)
 
     @staticmethod
-    def device_configs(s: Session) -> dict[str, DeviceConfigRow]:
-        return {r.device: r for r in s.scalars(select(DeviceConfigRow))}
+    def device_configs(s: Session, environment: str) -> dict[str, DeviceConfigRow]:
+        """What each device was last given in one environment."""
+        return {r.device: r for r in s.scalars(select(DeviceConfigRow).where(DeviceConfigRow.environment == environment))}
+
+    @staticmethod
+    def config_shas(s: Session, devices) -> dict[str, dict[str, str]]:
+        """Per device, per environment, the sha256 of what the device was last given there."""
+        out: dict[str, dict[str, str]] = {}
+        for env, dev, config in s.execute(select(DeviceConfigRow.environment, DeviceConfigRow.device,
+                                                 DeviceConfigRow.config)
+                                          .where(DeviceConfigRow.device.in_(list(devices)))):
+            out.setdefault(dev, {})[env] = config_sha(config)
+        return out
 
     @staticmethod
     def reach(s: Session) -> dict[str, set[str]]:

@@ -71,12 +71,38 @@ def _as_config(data_xml: str) -> str:
 
 
 def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
-          kind: str = "apply", sessions=None) -> dict:
+          kind: str = "apply", sessions=None, pins: dict[str, str] | None = None) -> dict:
+    """pins: per device the canonical sha256 running must have after the commit (lab evidence)."""
     from orchestrator.resources import service_versions
 
-    changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended) for d in result.devices]
+    changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended, (pins or {}).get(d.device))
+               for d in result.devices]
     check = lab_checks(result, target) if checks and target.lab_state else None
     recorded = service_versions.committed(result, service_versions.befores(store, result))
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, sessions=sessions, on_commit=recorded,
                        running_checks=running_checker(result.network, result.services + result.others)).run()
+
+
+def _bundle_result(bundle):
+    """A bundle seen as the plan it was written from, as far as the lab checks read one."""
+    from types import SimpleNamespace
+
+    from orchestrator.plan.pipeline import ServicePlan
+
+    services = [ServicePlan(name, s["kind"], "unchanged", s.get("resources", {}), s.get("devices", []),
+                            s.get("serving", True)) for name, s in sorted(bundle.manifest.get("services", {}).items())]
+    return SimpleNamespace(devices=[SimpleNamespace(device=d) for d in sorted(bundle.devices)],
+                           services=services, others=[])
+
+
+def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
+                 pins: dict[str, str] | None = None) -> dict:
+    """Exactly the bundle's whole intended configs, not planned again; each device's edit is
+    computed from what it runs in this environment, under its lock. pins: per device the
+    canonical sha256 running must have after the commit, or everything rolls back."""
+    changes = [Change(dev, d["kind"], target.endpoint(dev), bundle.intended(dev), (pins or {}).get(dev))
+               for dev, d in sorted(bundle.devices.items())]
+    check = lab_checks(_bundle_result(bundle), target) if checks and target.lab_state else None
+    return Transaction(store, changes, target.label, kind="apply", confirm_timeout=confirm_timeout,
+                       checks=check, progress=progress).run()

@@ -62,7 +62,7 @@ def check(store: Store, target) -> list[dict]:
     from orchestrator.resources.service_versions import pending_removals
 
     with store.transaction() as s:
-        rows = Store.device_configs(s)
+        rows = Store.device_configs(s, target.label)
         owned = {dev: Store.owners(s, dev, row.config) for dev, row in rows.items()}
         pending = pending_removals(s)
     out = []

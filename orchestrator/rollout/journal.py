@@ -32,13 +32,14 @@ def in_doubt(store: Store, devices) -> dict[str, str]:
     return out
 
 
-def remember_configs(s, tx: str, kind: str, configs: list[tuple[str, str, str]]) -> None:
-    """What each device now runs (device, kind, config) becomes the baseline of later plans and
-    drift checks. Called inside the store transaction that records the outcome."""
+def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tuple[str, str, str]]) -> None:
+    """What each device of one environment now runs (device, kind, config) becomes that
+    environment's baseline of later plans and drift checks; no other environment's record moves.
+    Called inside the store transaction that records the outcome."""
     for device, dkind, config in configs:
-        row = s.get(DeviceConfigRow, device)
+        row = s.get(DeviceConfigRow, (environment, device))
         if row is None:
-            s.add(DeviceConfigRow(device=device, kind=dkind, config=config, digest=tx))
+            s.add(DeviceConfigRow(environment=environment, device=device, kind=dkind, config=config, digest=tx))
         else:
             row.config, row.kind, row.digest, row.updated_at = config, dkind, tx, _now()
     Store.audit(s, kind, tx, {"devices": [d for d, _, _ in configs]})

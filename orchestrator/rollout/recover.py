@@ -116,7 +116,7 @@ def _one(store: Store, tx: TransactionRow, rows: list[TxDeviceRow], ep) -> dict:
             if row.device in states:
                 row.state = states[row.device]
         if state == "committed":
-            remember_configs(s, tx.id, tx.kind, [(r.device, r.kind, r.intended) for r in rows])
+            remember_configs(s, tx.id, tx.kind, tx.target, [(r.device, r.kind, r.intended) for r in rows])
         Store.audit(s, "recover", tx.id, notes)
     return {"tx": tx.id, "was": tx.state, "now": state, "devices": notes}
 

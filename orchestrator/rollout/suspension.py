@@ -55,7 +55,7 @@ def _apply_line(store, name: str, target, confirm_timeout: int, progress):
     from orchestrator.plan.pipeline import plan
     from orchestrator.rollout.apply import apply
 
-    result = plan(store, None, stored=[name])
+    result = plan(store, None, stored=[name], environment=target.label)
     result.devices = [d for d in result.devices if d.changed]
     if not result.devices:
         return {"outcome": "committed", "tx": "", "summary": "no device needed a change", "failed": []}

@@ -26,6 +26,7 @@ from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
+from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
@@ -54,6 +55,7 @@ class Change:
     kind: str
     endpoint: Endpoint
     intended: str  # the device's whole intended config (<config> document)
+    pinned: str | None = None  # canonical sha256 running must have after the commit (lab evidence)
 
 
 @dataclass
@@ -98,7 +100,7 @@ class Journal:
             if report is not None:
                 row.report = json.dumps(report, sort_keys=True)
             if remember:
-                remember_configs(s, self.tx, row.kind, [(c.device, c.kind, c.intended) for c in remember])
+                remember_configs(s, self.tx, row.kind, row.target, [(c.device, c.kind, c.intended) for c in remember])
             if also is not None:
                 also(s, self.tx)
 
@@ -254,6 +256,11 @@ class Transaction:
         if gone:
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
+        if c.pinned:
+            got = canonical.sha(c.kind, r.session.running_xml())
+            if got != c.pinned:
+                raise RuntimeError(f"after commit the running config's canonical sha256 is {got[:12]}…, not the "
+                                   f"lab-verified {c.pinned[:12]}…")
 
     def _confirm(self, dev: str) -> None:
         r = self.results[dev]
@@ -371,7 +378,7 @@ class Transaction:
         secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
         if secret:  # their last configs' secret references, to recognise what such a device runs
             with self.store.transaction() as s:
-                rows = [s.get(DeviceConfigRow, d) for d in secret]
+                rows = [s.get(DeviceConfigRow, (self.target, d)) for d in secret]
                 self.previous = {r.device: r.config for r in rows if r is not None}
         self._connect_first(devices)
         self.journal.start(self.target, self.kind, self.changes)
@@ -441,9 +448,13 @@ class Transaction:
                             for d, r in self.results.items()}}
 
 
-def history(store: Store, limit: int = 50) -> list[TransactionRow]:
+def history(store: Store, limit: int = 50, environment: str | None = None) -> list[TransactionRow]:
+    """Newest first; environment: only the transactions of that target."""
+    q = select(TransactionRow)
+    if environment is not None:
+        q = q.where(TransactionRow.target == environment)
     with store.transaction() as s:
-        return list(s.scalars(select(TransactionRow).order_by(TransactionRow.created_at.desc()).limit(limit)))
+        return list(s.scalars(q.order_by(TransactionRow.created_at.desc()).limit(limit)))
 
 
 def devices_of(store: Store, tx: str) -> list[TxDeviceRow]:

@@ -163,7 +163,8 @@ def _waves(store, change, wp, target, confirm_timeout, pause, progress, say, rep
             say(f"  pausing {pause:g} s before {w['name']}")
             time.sleep(pause)
         t0 = time.perf_counter()
-        result = plan(store, None, stored=[change.name], scope={change.name: set(w["olts"])})
+        result = plan(store, None, stored=[change.name], scope={change.name: set(w["olts"])},
+                      environment=target.label)
         planned = time.perf_counter() - t0
         result.devices = [d for d in result.devices if d.changed]
         if not result.devices:  # every line there is already at least this fast

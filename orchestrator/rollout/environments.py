@@ -1,0 +1,64 @@
+"""Environments: every target is one (a lab: `lab:<topology file>`; any other: `env:<name>`),
+with its own record of what each device was given (store table environment_configs), its own
+history, drift and rollback. An environment's description says whether applying a bundle there
+needs a passing lab verification of the same intended configs: production does by default, that
+is every environment that is not a lab, unless its description says otherwise."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from orchestrator.errors import FullbarsError
+from orchestrator.resources.store import AuditRow, EnvironmentRow, TransactionRow, _now
+
+EVIDENCE = ("required", "optional")
+
+
+def is_lab(label: str) -> bool:
+    return label.startswith("lab:")
+
+
+def newest_applied(s) -> str | None:
+    """The environment of the newest committed transaction: what a plan is computed against when
+    it names none (so a store used with one environment plans as it always did)."""
+    # the audit row written with each outcome orders them (timestamps have one-second steps)
+    return s.scalars(select(TransactionRow.target).join(AuditRow, AuditRow.subject == TransactionRow.id)
+                     .where(TransactionRow.state == "committed").order_by(AuditRow.id.desc()).limit(1)).first()
+
+
+def evidence(s, label: str) -> str:
+    """required | optional: whether applying to this environment needs lab evidence."""
+    row = s.get(EnvironmentRow, label)
+    if row is not None:
+        return row.evidence
+    return "optional" if is_lab(label) else "required"
+
+
+def describe(s, label: str, evidence_rule: str | None = None, description: str | None = None) -> dict:
+    """Show an environment's description; with evidence_rule or description, change it first."""
+    if evidence_rule is not None and evidence_rule not in EVIDENCE:
+        raise FullbarsError(f"unknown evidence rule {evidence_rule!r}", fix=f"use one of: {', '.join(EVIDENCE)}")
+    row = s.get(EnvironmentRow, label)
+    if evidence_rule is not None or description is not None:
+        if row is None:
+            row = EnvironmentRow(name=label, evidence=evidence(s, label), description="")
+            s.add(row)
+        if evidence_rule is not None:
+            row.evidence = evidence_rule
+        if description is not None:
+            row.description = description
+        row.updated_at = _now()
+    return {"environment": label, "evidence": evidence(s, label), "description": row.description if row else "",
+            "default": row is None}
+
+
+def label(target: str, lab=None) -> str:
+    """The environment a --target/--lab pair names, as targets.py labels it, without reaching it."""
+    from pathlib import Path
+
+    if target == "lab":
+        if lab is None:
+            raise FullbarsError("--target lab needs --lab FILE (the lab's topology file)",
+                                fix="fullbars lab generate PLAN_DIR --name NAME -o labs/NAME.clab.yml")
+        return f"lab:{Path(lab).resolve()}"
+    return f"env:{target}"

@@ -1,0 +1,145 @@
+"""Every target is an environment with its own record of what each device was given: what one
+environment is given changes no other's record, plans start from the environment they name, and
+an environment's description says whether it needs lab evidence. Real SQLite stores; a
+transaction's outcome is journalled by the same code apply uses (the devices are the lab tests')."""
+
+from __future__ import annotations
+
+from conftest import EXAMPLES, cli, snapshot
+
+NETWORK = str(EXAMPLES / "network.yaml")
+ACME = str(EXAMPLES / "intents/acme-hq.yaml")
+
+
+def _committed(store, env: str, configs: dict[str, tuple[str, str]]) -> str:
+    """A transaction on `env` that gave each device (kind, config), journalled as apply does."""
+    from orchestrator.rollout.transaction import Change, Journal, new_id
+
+    tx = new_id()
+    changes = [Change(d, kind, None, config) for d, (kind, config) in configs.items()]
+    j = Journal(store, tx)
+    j.start(env, "apply", changes)
+    j.state("committed", summary="test", remember=changes)
+    return tx
+
+
+def test_each_environment_keeps_its_own_record(db):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(db)
+    first = plan(store, NETWORK, [ACME], environment="lab:/labs/a.clab.yml")
+    assert first.devices and all(d.changed for d in first.devices)
+    _committed(store, "lab:/labs/a.clab.yml", {d.device: (d.kind, d.intended) for d in first.devices})
+    # production starts elsewhere: a config of its own on one device
+    olt = next(d for d in first.devices if d.kind == "olt-bbf")
+    own = olt.intended.replace("ACME0000A001", "ACME0000FFFF")
+    _committed(store, "env:production", {olt.device: (olt.kind, own)})
+
+    with store.transaction(write=False) as s:
+        lab = {d: r.config for d, r in Store.device_configs(s, "lab:/labs/a.clab.yml").items()}
+        prod = {d: r.config for d, r in Store.device_configs(s, "env:production").items()}
+    assert lab == {d.device: d.intended for d in first.devices}  # production's apply left it alone
+    assert prod == {olt.device: own}
+
+    # a plan starts from the record of the environment it names
+    again = {d.device: d for d in plan(store, None, [ACME], environment="lab:/labs/a.clab.yml").devices}
+    assert not any(d.changed for d in again.values())
+    towards_prod = {d.device: d for d in plan(store, None, [ACME], environment="env:production").devices}
+    assert towards_prod[olt.device].changed and towards_prod[olt.device].current == own
+    assert "ACME0000A001" in towards_prod[olt.device].edit
+    fresh = {d.device: d for d in plan(store, None, [ACME], environment="env:staging").devices}
+    assert all(d.changed and d.current.count("\n") <= 2 for d in fresh.values())  # nothing given there yet
+    # without a name: the environment applied last
+    assert plan(store, None, [ACME]).environment == "env:production"
+
+
+def test_drift_compares_the_target_environment_record_only(db):
+    """drift reads the record of the environment it checks: a device production was given but the
+    lab never was is not the lab's business (before environments it was compared in the lab)."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.drift import check
+    from orchestrator.rollout.targets import Target
+
+    store = Store(db)
+    result = plan(store, NETWORK, [ACME])
+    _committed(store, "env:production", {d.device: (d.kind, d.intended) for d in result.devices})
+    from orchestrator.netconf.credentials import Credentials
+    from orchestrator.netconf.session import Endpoint
+
+    creds = Credentials("fullbars", password="x")
+    # the lab's devices: nothing listens there, so reading any of them would be an error in the report
+    unreachable = Target("lab:/labs/none.clab.yml", {d.device: Endpoint(d.device, "127.0.0.1", 9, creds)
+                                                     for d in result.devices})
+    assert check(store, unreachable) == []
+    with store.transaction(write=False) as s:
+        assert Store.device_configs(s, "lab:/labs/none.clab.yml") == {}
+
+
+def test_environment_description_evidence_rule(db, tmp_path):
+    r = cli("environment", "production", db=db)
+    assert r.exit_code == 0 and "env:production: lab evidence required (default)" in r.output, r.output
+    lab = tmp_path / "x.clab.yml"
+    r = cli("environment", "lab", "--lab", str(lab), db=db)
+    assert r.exit_code == 0 and f"lab:{lab}: lab evidence optional (default)" in r.output, r.output
+    r = cli("environment", "staging", "--evidence", "optional", "--description", "pre-production rack", db=db)
+    assert r.exit_code == 0 and "env:staging: lab evidence optional; pre-production rack" in r.output, r.output
+    r = cli("environment", "staging", db=db)
+    assert "lab evidence optional; pre-production rack" in r.output and "(default)" not in r.output
+    before = snapshot(db)
+    r = cli("environment", "staging", "--evidence", "sometimes", db=db)
+    assert r.exit_code == 2 and "unknown evidence rule 'sometimes'" in r.output and "required, optional" in r.output
+    assert snapshot(db) == before
+
+
+def test_history_of_one_environment(db):
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    store = Store(db)
+    result = plan(store, NETWORK, [ACME])
+    configs = {d.device: (d.kind, d.intended) for d in result.devices}
+    in_prod = _committed(store, "env:production", configs)
+    in_lab = _committed(store, "lab:/labs/a.clab.yml", configs)
+    r = cli("history", "--target", "production", db=db)
+    assert r.exit_code == 0 and in_prod in r.output and in_lab not in r.output, r.output
+    r = cli("history", "--target", "lab", "--lab", "/labs/a.clab.yml", db=db)
+    assert r.exit_code == 0 and in_lab in r.output and in_prod not in r.output, r.output
+    r = cli("history", db=db)
+    assert in_lab in r.output and in_prod in r.output
+
+
+def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp_path):
+    """Migration 0006 (environments) on a store of revision 0003: one shared record per device becomes the
+    record of the environment whose transaction wrote it; one naming no transaction is named."""
+    import os
+    import subprocess
+    import sys
+
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from conftest import REPO
+    from orchestrator.resources.store import Store
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    engine = create_engine(url)
+    with engine.begin() as c:  # what revision 0003 built: the migrations up to it
+        from orchestrator.resources.schema import _config
+
+        command.upgrade(_config(c), "0003")
+        c.execute(text("INSERT INTO transactions (id, created_at, updated_at, target, kind, state, summary, report) "
+                       "VALUES ('tx-1', '1', '1', 'env:production', 'apply', 'committed', '', '{}')"))
+        for dev, tx in (("olt-1", "tx-1"), ("bng-east", "tx-gone")):
+            c.execute(text("INSERT INTO device_configs (device, kind, config, digest, updated_at) "
+                           "VALUES (:d, 'olt-bbf', '<config/>', :t, '1')"), {"d": dev, "t": tx})
+    engine.dispose()
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "status", "--db", url], cwd=REPO, text=True,
+                       capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert "upgraded the store's schema from revision 0003 to 0006" in r.stderr
+    assert "warning: the record of bng-east names no transaction, so no environment: dropped" in r.stderr, r.stderr
+    store = Store(url)
+    with store.transaction(write=False) as s:
+        assert {d: r.digest for d, r in Store.device_configs(s, "env:production").items()} == {"olt-1": "tx-1"}
