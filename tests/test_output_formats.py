@@ -23,7 +23,7 @@ def _applied(db: str, result, tx: str) -> None:
     j = Journal(store, tx)
     j.start("lab:/nowhere/lab.clab.yml", "apply", [])
     with store.transaction() as s:
-        remember_configs(s, tx, "apply", [(d.device, d.kind, d.intended) for d in result.devices])
+        remember_configs(s, tx, "apply", "lab:/nowhere/lab.clab.yml", [(d.device, d.kind, d.intended) for d in result.devices])
         hook(s, tx)
     j.state("committed", summary=f"{tx}: committed on {len(result.devices)} device(s)")
 

@@ -10,6 +10,7 @@ from conftest import REPO, snapshot
 NET = str(REPO / "examples/network.yaml")
 CAFE = str(REPO / "examples/lab/harbour-cafe.yaml")
 ACME = str(REPO / "examples/intents/acme-hq.yaml")
+ENV = "env:production"  # the environment these commits stand for (plans follow the one applied last)
 
 
 def _commit(store, result, tx: str, configs=None):
@@ -17,11 +18,15 @@ def _commit(store, result, tx: str, configs=None):
     plan's intended ones) and each service's before and after."""
     from orchestrator.resources import service_versions
     from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Journal
 
     hook = service_versions.committed(result, service_versions.befores(store, result))
+    j = Journal(store, tx)
+    j.start(ENV, "apply", [])
     with store.transaction() as s:
-        remember_configs(s, tx, "apply", configs or [(d.device, d.kind, d.intended) for d in result.devices])
+        remember_configs(s, tx, "apply", ENV, configs or [(d.device, d.kind, d.intended) for d in result.devices])
         hook(s, tx)
+    j.state("committed", summary=f"{tx}: committed")
 
 
 def _held(db, name: str) -> list:
@@ -78,7 +83,7 @@ def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path
     assert notes == []
     from orchestrator.rollout.journal import remember_configs
     with store.transaction() as s:
-        remember_configs(s, "tx-3", "rollback", [(d.device, d.kind, d.current) for d in added.devices])
+        remember_configs(s, "tx-3", "rollback", ENV, [(d.device, d.kind, d.current) for d in added.devices])
         hook(s, "tx-3")
     after = snapshot(db)
     for table in ("intents", "allocations", "rollout_reach", "pending_removals"):
