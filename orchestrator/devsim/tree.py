@@ -1,0 +1,181 @@
+"""A datastore held as an lxml tree, with what makes an edit cost what it touches, not what the
+datastore holds: the entries of big lists found by key (a dict per parent, built on first use),
+an undo log in place of a copy of the whole tree, and the record of what changed since the last
+commit, in units. A unit is an entry of an outermost list (an interface, a T-CONT, a forwarder):
+nothing above it is a list, so (the tags of the containers above it, its identity) names it in
+any tree of the same device; whatever lies outside every unit is the datastore's frame."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from orchestrator.plan.diff import SchemaIndex, identity
+
+# below this many children a scan is cheaper than keeping a dict
+_INDEXED = 16
+
+
+class Tree:
+    def __init__(self, index: SchemaIndex, root):
+        self.index = index
+        self.root = root
+        self._kids: dict = {}  # parent element -> {identity: child}
+        self.undo: list | None = None  # recording while an edit runs
+        self.touched: dict = {}  # unit key -> schema path of its list, in the order first touched
+        self.frame_changed = False
+
+    # --- finding ---------------------------------------------------------------------------
+    def find(self, parent, parent_sp: str, parent_ns, ident):
+        if len(parent) < _INDEXED and parent not in self._kids:
+            for c in parent:
+                if isinstance(c.tag, str) and c.tag == ident[0] and \
+                        identity(self.index, self.index.step(parent_sp, parent_ns, c)[0], c) == ident:
+                    return c
+            return None
+        kids = self._kids.get(parent)
+        if kids is None:
+            kids = self._kids[parent] = {}
+            for c in parent:
+                if isinstance(c.tag, str):
+                    kids.setdefault(identity(self.index, self.index.step(parent_sp, parent_ns, c)[0], c), c)
+        return kids.get(ident)
+
+    def container_path(self, tags: tuple[str, ...], create: bool = False):
+        """The element at `tags` below the root (containers only), with its schema path and namespace."""
+        el, sp, ns = self.root, "", None
+        for tag in tags:
+            nxt = el.find(tag)
+            if nxt is None:
+                if not create:
+                    return None, sp, ns
+                nxt = etree.Element(tag)
+                self.add(el, nxt, (tag,), None)
+            sp, ns = self.index.step(sp, ns, nxt)
+            el = nxt
+        return el, sp, ns
+
+    def unit(self, key):
+        parent, sp, ns = self.container_path(key[0])
+        return None if parent is None else self.find(parent, sp, ns, key[1])
+
+    # --- changing (each change is undoable and says which unit it touched) ------------------
+    def _touch(self, unit) -> None:
+        if unit is None:
+            self.frame_changed = True
+        else:
+            self.touched.setdefault(unit[0], unit[1])
+
+    def add(self, parent, el, ident, unit) -> None:
+        parent.append(el)
+        kids = self._kids.get(parent)
+        if kids is not None:
+            kids[ident] = el
+        self._touch(unit)
+        if self.undo is not None:
+            self.undo.append(("add", parent, el, ident))
+
+    def drop(self, parent, el, ident, unit) -> None:
+        prev = el.getprevious()
+        parent.remove(el)
+        kids = self._kids.get(parent)
+        if kids is not None:
+            kids.pop(ident, None)
+        self._touch(unit)
+        if self.undo is not None:
+            self.undo.append(("drop", parent, el, ident, prev))
+
+    def swap(self, parent, old, new, ident, unit) -> None:
+        parent.replace(old, new)
+        kids = self._kids.get(parent)
+        if kids is not None:
+            kids[ident] = new
+        self._touch(unit)
+        if self.undo is not None:
+            self.undo.append(("swap", parent, new, old, ident))
+
+    def set_text(self, el, text, unit) -> None:
+        if self.undo is not None:
+            self.undo.append(("text", el, el.text))
+        el.text = text
+        self._touch(unit)
+
+    def begin(self) -> None:
+        self.undo = []
+
+    def end(self) -> None:
+        self.undo = None
+
+    def rollback(self) -> None:
+        """Undo every change since begin(), newest first."""
+        log, self.undo = self.undo or [], None
+        for entry in reversed(log):
+            what, parent = entry[0], entry[1]
+            if what == "add":
+                _, _, el, ident = entry
+                parent.remove(el)
+                self._forget(parent, ident)
+            elif what == "drop":
+                _, _, el, ident, prev = entry
+                if prev is None:
+                    parent.insert(0, el)
+                else:
+                    prev.addnext(el)
+                self._remember(parent, ident, el)
+            elif what == "swap":
+                _, _, new, old, ident = entry
+                parent.replace(new, old)
+                self._remember(parent, ident, old)
+            else:
+                _, el, text = entry
+                el.text = text
+
+    def _forget(self, parent, ident) -> None:
+        kids = self._kids.get(parent)
+        if kids is not None:
+            kids.pop(ident, None)
+
+    def _remember(self, parent, ident, el) -> None:
+        kids = self._kids.get(parent)
+        if kids is not None:
+            kids[ident] = el
+
+    def reset(self, root=None) -> None:
+        """A new root (a whole-datastore replace) or the same one with nothing touched."""
+        if root is not None:
+            self.root = root
+            self._kids = {}
+        self.touched = {}
+        self.frame_changed = False
+
+    # --- units -------------------------------------------------------------------------------
+    def put_unit(self, key, el):
+        """Make unit `key` be `el` (None: absent). What it was before, for an undo."""
+        parent, sp, ns = self.container_path(key[0], create=el is not None)
+        if parent is None:
+            return None
+        old = self.find(parent, sp, ns, key[1])
+        if el is None:
+            if old is not None:
+                self.drop(parent, old, key[1], (key, sp))
+        elif old is None:
+            self.add(parent, el, key[1], (key, sp))
+        else:
+            self.swap(parent, old, el, key[1], (key, sp))
+        return old
+
+    def units(self):
+        """(key, list schema path, element) of every unit, in document order."""
+        out = []
+        self._units(self.root, (), "", None, out)
+        return out
+
+    def _units(self, el, tags, sp, ns, out) -> None:
+        for c in el:
+            if not isinstance(c.tag, str):
+                continue
+            csp, cns = self.index.step(sp, ns, c)
+            kw, _ = self.index.node(csp)
+            if kw == "list":
+                out.append(((tags, identity(self.index, csp, c)), csp, c))
+            elif kw == "container":
+                self._units(c, tags + (c.tag,), csp, cns, out)
