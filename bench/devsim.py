@@ -9,7 +9,6 @@ Figures go to bench/results/devsim.json. Usage: python bench/devsim.py [--quick 
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -22,29 +21,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from conformance.agents import DevsimAgent, free_ports  # noqa: E402
+from olt_configs import olt_configs, seed_running  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-
-
-def olt_configs(n: int, tmp: Path) -> tuple[str, str, str]:
-    """(config with n subscribers, minimal edit adding one more, its reverse) as fullbars plans them."""
-    from orchestrator.devices.registry import KINDS
-    from orchestrator.network.generate import generate
-    from orchestrator.plan.diff import edits, schema_index
-    from orchestrator.plan.pipeline import plan
-    from orchestrator.resources.store import Store
-
-    net = tmp / "net.yaml"
-    net.write_text(generate(1, max(1, math.ceil((n + 1) / 30)), 1, sites=1))
-    docs = [f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: sub-{i:05d}\nspec:\n"
-            f"  customer: C{i}\n  site: site-1\n  onu:\n    serial: BNCH{i:08X}\n" for i in range(n + 1)]
-    (tmp / "base.yaml").write_text("---\n".join(docs[:n]))
-    (tmp / "one.yaml").write_text(docs[n])
-    store = Store(f"sqlite:///{tmp}/s.db")
-    base = next(d for d in plan(store, str(net), [str(tmp / "base.yaml")]).devices if d.device == "olt-1")
-    more = next(d for d in plan(store, None, [str(tmp / "one.yaml")]).devices if d.device == "olt-1")
-    edit, reverse, _ = edits(schema_index(KINDS.get("olt-bbf").models), base.intended, more.intended)
-    return base.intended, edit, reverse
 
 
 def latency(n: int, rounds: int) -> dict:
@@ -52,10 +31,7 @@ def latency(n: int, rounds: int) -> dict:
         tmp = Path(tmp)
         full, edit, reverse = olt_configs(n, tmp)
         state = tmp / "olt"
-        state.mkdir()
-        data = "\n".join(full.splitlines()[1:-1])
-        for ds in ("running", "candidate"):
-            (state / f"{ds}.xml").write_text(f'<data xmlns="{NC}">{data}</data>')
+        seed_running(state, full)
         agent = DevsimAgent(state, kind="olt-bbf").start(timeout=120)
         try:
             m = agent.connect(timeout=600)

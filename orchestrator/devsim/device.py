@@ -164,8 +164,8 @@ class Device:
         if p is not None:
             if p.root is None:  # a unit-wise rollback is kept whole in a snapshot
                 rb = Tree(self.index, copy.deepcopy(self.trees["running"].root))
-                for key, (sp, old) in p.units.items():
-                    rb.put_unit(key, None if old is None else copy.deepcopy(old))
+                rb.put_units([(key, sp, None if old is None else copy.deepcopy(old), pos)
+                              for key, (sp, old, pos) in p.units.items()])
                 p.root, p.units = rb.root, {}
             parts["rollback"] = etree.tostring(p.root)
         self.journal.snapshot(parts, None if p is None else {
@@ -335,9 +335,11 @@ class Device:
         if cand.frame_changed:
             cand.reset(copy.deepcopy(run.root))
         else:
-            for key in list(cand.touched):
+            items = []
+            for key, sp in cand.touched.items():
                 el = run.unit(key)
-                cand.put_unit(key, None if el is None else copy.deepcopy(el))
+                items.append((key, sp, None if el is None else copy.deepcopy(el), run.position(key)))
+            cand.put_units(items)
         cand.reset()
 
     def commit(self, session: int, confirmed: bool, timeout: int, persist: str | None,
@@ -362,7 +364,8 @@ class Device:
             rec["units"] = []
             for key, sp in cand.touched.items():
                 el = cand.unit(key)
-                rec["units"].append(_key_json(key, sp) + [None if el is None else etree.tostring(el, encoding="unicode")])
+                rec["units"].append(_key_json(key, sp) + [None if el is None else etree.tostring(el, encoding="unicode"),
+                                                          None if el is None else el.getparent().index(el)])
         # written before anything changes in memory: a kill after the write commits, before it not
         self.journal.append(rec)
         old_units = self._apply_commit(rec)
@@ -388,12 +391,11 @@ class Device:
             run.reset(etree.fromstring(rec["full"].encode(), _PARSER))
             changed = old
         else:
-            changed = {}
+            items = []
             for j in rec["units"]:
                 key, sp = _key_from(j[:4])
-                new = None if j[4] is None else etree.fromstring(j[4].encode(), _PARSER)
-                old = run.put_unit(key, new)
-                changed.setdefault(key, (sp, old))
+                items.append((key, sp, None if j[4] is None else etree.fromstring(j[4].encode(), _PARSER), j[5]))
+            changed = run.put_units(items)
             run.reset()
         if rec["confirmed"]:
             if p is None:
@@ -409,8 +411,7 @@ class Device:
                         p.units.setdefault(key, v)
                 elif p.root is None:  # the frame changed too: the rollback becomes a whole root
                     rb = Tree(self.index, changed)
-                    for key, (sp, old) in p.units.items():
-                        rb.put_unit(key, old)
+                    rb.put_units([(key, sp, old, pos) for key, (sp, old, pos) in p.units.items()])
                     p.root, p.units = rb.root, {}
             self.pending = p
         else:
@@ -423,7 +424,7 @@ class Device:
         if not isinstance(changed, dict):
             return changed, run.root
         old, new = Tree(self.index, empty()), Tree(self.index, empty())
-        for key, (sp, el) in changed.items():
+        for key, (sp, el, _) in changed.items():
             old.container_path(key[0], create=True)  # the same frame on both sides: only units differ
             new.container_path(key[0], create=True)
             if el is not None:
@@ -471,9 +472,7 @@ class Device:
             changed = run.root
             run.reset(p.root)
         else:
-            changed = {}
-            for key, (sp, old) in p.units.items():
-                changed[key] = (sp, run.put_unit(key, old))
+            changed = run.put_units([(key, sp, old, pos) for key, (sp, old, pos) in p.units.items()])
             run.reset()
         self.trees["candidate"] = cand = Tree(self.index, copy.deepcopy(run.root))
         cand.reset()

@@ -420,7 +420,7 @@ class Reach:
             for key, sp, el in tree.units():
                 refs.add(key, sp, self.refs_of(sp, el))
             return refs
-        for key, (sp, old) in changed.items():
+        for key, (sp, old, _) in changed.items():
             if old is not None:
                 refs.drop(key, self.refs_of(sp, old))
             now = tree.unit(key)

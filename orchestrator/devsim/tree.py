@@ -148,19 +148,39 @@ class Tree:
         self.frame_changed = False
 
     # --- units -------------------------------------------------------------------------------
-    def put_unit(self, key, el):
-        """Make unit `key` be `el` (None: absent). What it was before, for an undo."""
-        parent, sp, ns = self.container_path(key[0], create=el is not None)
-        if parent is None:
-            return None
-        old = self.find(parent, sp, ns, key[1])
-        if el is None:
-            if old is not None:
-                self.drop(parent, old, key[1], (key, sp))
-        elif old is None:
-            self.add(parent, el, key[1], (key, sp))
-        else:
-            self.swap(parent, old, el, key[1], (key, sp))
+    def put_unit(self, key, el) -> None:
+        """Unit `key` becomes `el`, where it was, or last."""
+        self.put_units([(key, "", el, self.position(key))])
+
+    def position(self, key):
+        """Where unit `key` is among its parent's children, or None."""
+        parent, sp, ns = self.container_path(key[0])
+        el = None if parent is None else self.find(parent, sp, ns, key[1])
+        return None if el is None else parent.index(el)
+
+    def put_units(self, items) -> dict:
+        """Make each unit `key` be `el` (None: absent) at index `pos` of its parent, for items
+        (key, list path, el, pos): first every old one goes, then the new ones come in ascending
+        position, so the order ends as the positions say. What each was: key -> (list path,
+        element or None, position or None)."""
+        old, placed = {}, []
+        for key, sp, el, pos in items:
+            parent, psp, ns = self.container_path(key[0], create=el is not None)
+            cur = None if parent is None else self.find(parent, psp, ns, key[1])
+            old[key] = (sp, cur, None if cur is None else parent.index(cur))
+            if el is not None:
+                placed.append((pos if pos is not None else len(parent), key, sp, el, parent))
+        for key, (sp, cur, _) in old.items():
+            if cur is not None:
+                self.drop(cur.getparent(), cur, key[1], (key, sp))
+        for pos, key, sp, el, parent in sorted(placed, key=lambda x: x[0]):
+            parent.insert(pos, el)
+            kids = self._kids.get(parent)
+            if kids is not None:
+                kids[key[1]] = el
+            self._touch((key, sp))
+            if self.undo is not None:
+                self.undo.append(("add", parent, el, key[1]))
         return old
 
     def units(self):
