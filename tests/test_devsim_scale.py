@@ -127,3 +127,107 @@ def test_a_torn_journal_tail_is_the_commit_that_never_happened(olt_config, tmp_p
     again = Device("olt", KINDS.get("olt-bbf"), dev.dir)
     assert body(again.trees["running"].root) == after_first
     assert again.running_valid
+
+
+# --- big edits off the event loop; SIGTERM; SIGKILL --------------------------------------------
+MON = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
+
+
+def _interfaces(prefix: str, n: int) -> str:
+    rows = "".join(f"<interface><name>{prefix}-{i}</name><type>ianaift:ethernetCsmacd</type></interface>"
+                   for i in range(n))
+    return (f'<config xmlns="{NC}"><interfaces xmlns="{IF_NS}" '
+            f'xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">{rows}</interfaces></config>')
+
+
+def _in_rpcs(m, session_id) -> int:
+    """How many rpcs the device has taken from session `session_id` (netconf-monitoring)."""
+    reply = m.get(filter=("subtree", f'<netconf-state xmlns="{MON}"><sessions/></netconf-state>'))
+    for s in reply.data_ele.iter(f"{{{MON}}}session"):
+        if s.findtext(f"{{{MON}}}session-id") == str(session_id):
+            return int(s.findtext(f"{{{MON}}}in-rpcs"))
+    raise AssertionError(f"session {session_id} is not on the device")
+
+
+def _start_big(m, config, *then):
+    """edit-config of `config` (then each of `then`: commit) from m, in a thread."""
+    out = {"done": threading.Event(), "error": None}
+
+    def run():
+        try:
+            m.edit_config(target="candidate", config=config)
+            for step in then:
+                step(m)
+            out["ok"] = True
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            out["error"] = exc
+        finally:
+            out["done"].set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return out
+
+
+def _wait_rpcs(watcher, editor, n: int, out) -> None:
+    """Until the device has taken the editor's n-th rpc (or the editor is done)."""
+    while _in_rpcs(watcher, editor.session_id) < n and not out["done"].is_set():
+        pass
+
+
+def test_another_session_is_answered_during_a_big_edit(tmp_path):
+    """8,000 interfaces in one edit: while the device works on it, another session's get-config
+    of running is answered (the edit is not done yet), and the edit then succeeds."""
+    agent = DevsimAgent(tmp_path / "s", kind="bng-ietf").start()
+    try:
+        editor, other = agent.connect(timeout=120), agent.connect()
+        out = _start_big(editor, _interfaces("big", 8000))
+        _wait_rpcs(other, editor, 1, out)
+        other.get_config(source="running")
+        assert not out["done"].is_set(), "the get-config was answered only after the big edit"
+        assert out["done"].wait(120) and out["error"] is None, out["error"]
+        assert "big-7999" in other.get_config(source="candidate").data_xml
+    finally:
+        agent.stop()
+
+
+def test_sigterm_during_a_big_edit_stops_the_device_at_once(tmp_path):
+    """SIGTERM while an 8,000-entry edit runs: the process exits without finishing (or
+    answering) the edit."""
+    agent = DevsimAgent(tmp_path / "s", kind="bng-ietf").start()
+    try:
+        editor, other = agent.connect(timeout=120), agent.connect()
+        out = _start_big(editor, _interfaces("big", 8000))
+        _wait_rpcs(other, editor, 1, out)
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.proc.wait(timeout=60)  # a hang detector only
+        assert out["done"].wait(60)
+        assert "ok" not in out, "the edit was finished and answered before the device stopped"
+    finally:
+        if agent.proc.poll() is None:
+            agent.stop()
+
+
+def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
+    """SIGKILL while a big commit is under way, several times: the restarted device runs what
+    the last commit it answered made it, or the one under way entirely, never a part of it."""
+    state = tmp_path / "s"
+    for rnd in range(3):
+        agent = DevsimAgent(state, kind="bng-ietf").start()
+        m, watcher = agent.connect(timeout=120), agent.connect()
+        before = m.get_config(source="running").data_xml.count("<interface>")
+        out = _start_big(m, _interfaces(f"r{rnd}", 3000), lambda s: s.commit())
+        _wait_rpcs(watcher, m, 2, out)  # the commit is being worked on
+        agent.proc.send_signal(signal.SIGKILL)
+        agent.proc.wait()
+        out["done"].wait(60)
+        agent = DevsimAgent(state, kind="bng-ietf").start()
+        try:
+            running = agent.connect().get_config(source="running").data_xml
+        finally:
+            agent.stop()
+        count = running.count("<interface>")
+        if out.get("ok"):
+            assert count == before + 3000
+        else:
+            assert count in (before, before + 3000), count
+        assert count == before or f"r{rnd}-2999" in running

@@ -10,6 +10,7 @@ import asyncio
 import copy
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from orchestrator.devsim.journal import Journal, part, private_write
 from orchestrator.devsim.reach import Reach
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
 from orchestrator.devsim.tree import Tree
+from orchestrator.devsim.worker import Guard
 from orchestrator.plan.diff import schema_index
 
 DATASTORES = ("running", "candidate", "startup")
@@ -57,6 +59,7 @@ class Pending:
     root: object = None
     valid_before: bool = True  # whether running was known valid before it (a revert restores that)
     handle: asyncio.TimerHandle | None = None
+    armed: object = None  # the timer that may revert it; an older one that fires does nothing
 
 
 class _Datastores:
@@ -107,6 +110,9 @@ class Device:
         # changes: the server sends netconf-config-change notifications from it
         self.on_change = None
         self.journal = Journal(self.dir)
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's (timers are set there)
+        self._loop_thread = threading.get_ident()
+        self.guard = Guard()
         self.trees: dict[str, Tree] = {}
         self.ds = _Datastores(self.trees)
         self.running_valid = False  # known after the load
@@ -181,6 +187,7 @@ class Device:
     def recover(self, loop: asyncio.AbstractEventLoop) -> None:
         """After a restart: a confirmed commit left pending is reverted, unless it was persistent
         and its timeout has not run out (then the timer is armed again)."""
+        self.loop = loop
         p = self.pending
         if p is None:
             return
@@ -188,7 +195,36 @@ class Device:
         if p.persist is None or left <= 0:
             self.revert()
         else:
-            p.handle = loop.call_later(left, self.revert)
+            self._arm(p, left)
+
+    # --- the confirm timer (set and fired on the loop; the operations run in threads) ----
+    def _arm(self, p: Pending, delay: float) -> None:
+        if self.loop is None:
+            return  # a device without a server (a unit test): no timer
+        token = p.armed = object()
+
+        def fire():
+            if self.pending is p and p.armed is token:
+                asyncio.ensure_future(self.guard.run(("running", "candidate"), ("running", "candidate"),
+                                                     self._timed_out, p, token))
+
+        def arm():
+            p.handle = self.loop.call_later(delay, fire)
+
+        if threading.get_ident() == self._loop_thread:
+            arm()
+        else:
+            self.loop.call_soon_threadsafe(arm)
+
+    def _timed_out(self, p: Pending, token) -> None:
+        if self.pending is p and p.armed is token:
+            self.revert()
+
+    def _disarm(self, p: Pending) -> None:
+        p.armed = None
+        h = p.handle
+        if h is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(h.cancel)
 
     # --- validation --------------------------------------------------------------------
     def _valid(self, root) -> bool:
@@ -371,7 +407,8 @@ class Device:
         old_units = self._apply_commit(rec)
         self.running_valid = True
         if self.pending is not None and confirmed:
-            self.pending.handle = loop.call_later(timeout, self.revert)
+            self.loop = self.loop or loop
+            self._arm(self.pending, timeout)
         cand.reset()
         self.commits += 1
         self._after_running_change(old_units)
@@ -384,8 +421,8 @@ class Device:
         The units replaced (key -> (list path, old element)), or the old root."""
         run = self.trees["running"]
         p = self.pending
-        if p is not None and p.handle:
-            p.handle.cancel()
+        if p is not None:
+            self._disarm(p)
         if rec.get("full") is not None:
             old = run.root
             run.reset(etree.fromstring(rec["full"].encode(), _PARSER))
@@ -464,8 +501,7 @@ class Device:
 
     def _apply_revert(self):
         p, self.pending = self.pending, None
-        if p.handle:
-            p.handle.cancel()
+        self._disarm(p)
         self.running_valid = p.valid_before
         run = self.trees["running"]
         if p.root is not None:
