@@ -186,6 +186,9 @@ def test_another_session_is_answered_during_a_big_edit(tmp_path):
         assert not out["done"].is_set(), "the get-config was answered only after the big edit"
         assert out["done"].wait(120) and out["error"] is None, out["error"]
         assert "big-7999" in other.get_config(source="candidate").data_xml
+        # the prefix of each type is declared on <interfaces> only: it still means iana-if-type
+        editor.commit()
+        assert "big-7999" in other.get_config(source="running").data_xml
     finally:
         agent.stop()
 
@@ -231,3 +234,12 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
         else:
             assert count in (before, before + 3000), count
         assert count == before or f"r{rnd}-2999" in running
+    # the edit is one a device commits when left alone (else the rounds above proved nothing)
+    agent = DevsimAgent(state, kind="bng-ietf").start()
+    try:
+        m = agent.connect(timeout=120)
+        m.edit_config(target="candidate", config=_interfaces("calm", 3000))
+        m.commit()
+        assert "calm-2999" in m.get_config(source="running").data_xml
+    finally:
+        agent.stop()

@@ -15,12 +15,19 @@ OPS = ("merge", "replace", "create", "delete", "remove", "none")
 
 
 def _clean(el):
-    """A copy without nc:operation attributes, for storing in the datastore."""
-    el = copy.deepcopy(el)
-    for e in el.iter():
+    """A copy without nc:operation attributes, for storing in the datastore. It declares every
+    prefix in scope where the original stood: a leaf value below it (an identityref) may use a
+    prefix the client declared on an ancestor, which a plain copy would leave behind."""
+    out = etree.Element(el.tag, nsmap=el.nsmap)
+    for k, v in el.attrib.items():
+        out.set(k, v)
+    out.text = el.text
+    for c in el:
+        out.append(copy.deepcopy(c))
+    for e in out.iter():
         if isinstance(e.tag, str):
             e.attrib.pop(OP, None)
-    return el
+    return out
 
 
 def _meanings(el) -> list:
