@@ -34,11 +34,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from conformance.agents import DevsimAgent, free_ports  # noqa: E402
-from olt_configs import olt_configs, seed_running  # noqa: E402
+from olt_configs import IF_NS, in_rpcs, interfaces_edit, olt_configs, seed_running  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
-MON = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 
 
 def _arg(name: str, default: str) -> str:
@@ -83,20 +81,6 @@ def latency(n: int, rounds: int, plans: dict) -> dict:
 
 
 # --- 2. a big edit, another session, SIGTERM ---------------------------------------------------------
-def _big_edit(n: int) -> str:
-    rows = "".join(f"<interface><name>big-{i}</name><type>ianaift:ethernetCsmacd</type></interface>" for i in range(n))
-    return (f'<config xmlns="{NC}"><interfaces xmlns="{IF_NS}" '
-            f'xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">{rows}</interfaces></config>')
-
-
-def _in_rpcs(m, sid) -> int:
-    reply = m.get(filter=("subtree", f'<netconf-state xmlns="{MON}"><sessions/></netconf-state>'))
-    for s in reply.data_ele.iter(f"{{{MON}}}session"):
-        if s.findtext(f"{{{MON}}}session-id") == str(sid):
-            return int(s.findtext(f"{{{MON}}}in-rpcs"))
-    return 0
-
-
 def big(n_subs: int, entries: int, plans: dict) -> dict:
     full, _, _ = _planned(n_subs, plans)
     one = (f'<interfaces xmlns="{IF_NS}"><interface><name>uplink-1</name></interface></interfaces>')
@@ -121,7 +105,7 @@ def big(n_subs: int, entries: int, plans: dict) -> dict:
             def work():
                 try:
                     t0 = time.perf_counter()
-                    editor.edit_config(target="candidate", config=_big_edit(entries))
+                    editor.edit_config(target="candidate", config=interfaces_edit("big", entries))
                     took["edit"] = time.perf_counter() - t0
                     t1 = time.perf_counter()
                     editor.commit()
@@ -148,10 +132,10 @@ def big(n_subs: int, entries: int, plans: dict) -> dict:
             editor.discard_changes()
             # SIGTERM while an edit as big runs
             th = threading.Thread(target=lambda: _quiet(editor.edit_config, target="candidate",
-                                                        config=_big_edit(entries).replace("big-", "bog-")), daemon=True)
-            base = _in_rpcs(other, editor.session_id)
+                                                        config=interfaces_edit("bog", entries)), daemon=True)
+            base = in_rpcs(other, editor.session_id)
             th.start()
-            while _in_rpcs(other, editor.session_id) <= base:
+            while in_rpcs(other, editor.session_id) <= base:
                 pass
             t = time.perf_counter()
             agent.proc.send_signal(signal.SIGTERM)

@@ -1,5 +1,6 @@
-"""OLT configs as fullbars plans them, for devsim's tests and bench/devsim.py: n subscribers of
-BusinessBroadband on one OLT, and the minimal edit adding one more."""
+"""Device data for devsim's tests and bench/devsim.py: OLT configs as fullbars plans them (n
+subscribers of BusinessBroadband on one OLT, and the minimal edit adding one more), big edits,
+and what a device says it has taken from a session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import math
 from pathlib import Path
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+MON = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 
 
 def olt_configs(n: int, tmp: Path) -> tuple[str, str, str]:
@@ -35,3 +38,21 @@ def seed_running(state: Path, config: str) -> None:
     data = "\n".join(config.splitlines()[1:-1])
     state.mkdir(parents=True, exist_ok=True)
     (state / "running.xml").write_text(f'<data xmlns="{NC}">{data}</data>')
+
+
+def interfaces_edit(prefix: str, n: int) -> str:
+    """An edit-config <config> of n ethernet interfaces PREFIX-0.. (their types' prefix declared
+    once, on <interfaces>)."""
+    rows = "".join(f"<interface><name>{prefix}-{i}</name><type>ianaift:ethernetCsmacd</type></interface>"
+                   for i in range(n))
+    return (f'<config xmlns="{NC}"><interfaces xmlns="{IF_NS}" '
+            f'xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">{rows}</interfaces></config>')
+
+
+def in_rpcs(m, session_id) -> int:
+    """How many rpcs the device has taken from session `session_id` (netconf-monitoring)."""
+    reply = m.get(filter=("subtree", f'<netconf-state xmlns="{MON}"><sessions/></netconf-state>'))
+    for s in reply.data_ele.iter(f"{{{MON}}}session"):
+        if s.findtext(f"{{{MON}}}session-id") == str(session_id):
+            return int(s.findtext(f"{{{MON}}}in-rpcs"))
+    raise AssertionError(f"session {session_id} is not on the device")

@@ -9,8 +9,6 @@ import os
 import shutil
 import signal
 import threading
-import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -18,11 +16,9 @@ from lxml import etree
 
 from conformance.agents import DevsimAgent
 from devsim_edits import judge, random_edit
-from olt_configs import NC, olt_configs, seed_running
+from olt_configs import IF_NS, NC, in_rpcs, interfaces_edit, olt_configs, seed_running
 from orchestrator.devices.registry import KINDS
 from orchestrator.devsim.device import Device, body
-
-IF_NS = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 
 
 @pytest.fixture(scope="module")
@@ -130,25 +126,6 @@ def test_a_torn_journal_tail_is_the_commit_that_never_happened(olt_config, tmp_p
 
 
 # --- big edits off the event loop; SIGTERM; SIGKILL --------------------------------------------
-MON = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
-
-
-def _interfaces(prefix: str, n: int) -> str:
-    rows = "".join(f"<interface><name>{prefix}-{i}</name><type>ianaift:ethernetCsmacd</type></interface>"
-                   for i in range(n))
-    return (f'<config xmlns="{NC}"><interfaces xmlns="{IF_NS}" '
-            f'xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">{rows}</interfaces></config>')
-
-
-def _in_rpcs(m, session_id) -> int:
-    """How many rpcs the device has taken from session `session_id` (netconf-monitoring)."""
-    reply = m.get(filter=("subtree", f'<netconf-state xmlns="{MON}"><sessions/></netconf-state>'))
-    for s in reply.data_ele.iter(f"{{{MON}}}session"):
-        if s.findtext(f"{{{MON}}}session-id") == str(session_id):
-            return int(s.findtext(f"{{{MON}}}in-rpcs"))
-    raise AssertionError(f"session {session_id} is not on the device")
-
-
 def _start_big(m, config, *then):
     """edit-config of `config` (then each of `then`: commit) from m, in a thread."""
     out = {"done": threading.Event(), "error": None}
@@ -170,7 +147,7 @@ def _start_big(m, config, *then):
 
 def _wait_rpcs(watcher, editor, n: int, out) -> None:
     """Until the device has taken the editor's n-th rpc (or the editor is done)."""
-    while _in_rpcs(watcher, editor.session_id) < n and not out["done"].is_set():
+    while in_rpcs(watcher, editor.session_id) < n and not out["done"].is_set():
         pass
 
 
@@ -180,7 +157,7 @@ def test_another_session_is_answered_during_a_big_edit(tmp_path):
     agent = DevsimAgent(tmp_path / "s", kind="bng-ietf").start()
     try:
         editor, other = agent.connect(timeout=120), agent.connect()
-        out = _start_big(editor, _interfaces("big", 8000))
+        out = _start_big(editor, interfaces_edit("big", 8000))
         _wait_rpcs(other, editor, 1, out)
         other.get_config(source="running")
         assert not out["done"].is_set(), "the get-config was answered only after the big edit"
@@ -199,7 +176,7 @@ def test_sigterm_during_a_big_edit_stops_the_device_at_once(tmp_path):
     agent = DevsimAgent(tmp_path / "s", kind="bng-ietf").start()
     try:
         editor, other = agent.connect(timeout=120), agent.connect()
-        out = _start_big(editor, _interfaces("big", 8000))
+        out = _start_big(editor, interfaces_edit("big", 8000))
         _wait_rpcs(other, editor, 1, out)
         agent.proc.send_signal(signal.SIGTERM)
         agent.proc.wait(timeout=60)  # a hang detector only
@@ -218,7 +195,7 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
         agent = DevsimAgent(state, kind="bng-ietf").start()
         m, watcher = agent.connect(timeout=120), agent.connect()
         before = m.get_config(source="running").data_xml.count("<interface>")
-        out = _start_big(m, _interfaces(f"r{rnd}", 3000), lambda s: s.commit())
+        out = _start_big(m, interfaces_edit(f"r{rnd}", 3000), lambda s: s.commit())
         _wait_rpcs(watcher, m, 2, out)  # the commit is being worked on
         agent.proc.send_signal(signal.SIGKILL)
         agent.proc.wait()
@@ -238,7 +215,7 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
     agent = DevsimAgent(state, kind="bng-ietf").start()
     try:
         m = agent.connect(timeout=120)
-        m.edit_config(target="candidate", config=_interfaces("calm", 3000))
+        m.edit_config(target="candidate", config=interfaces_edit("calm", 3000))
         m.commit()
         assert "calm-2999" in m.get_config(source="running").data_xml
     finally:
