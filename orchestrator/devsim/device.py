@@ -25,7 +25,7 @@ from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.journal import Journal, part, private_write
 from orchestrator.devsim.reach import Reach
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
-from orchestrator.devsim.tree import Tree
+from orchestrator.devsim.tree import Positions, Tree
 from orchestrator.devsim.worker import Guard
 from orchestrator.plan.diff import schema_index
 
@@ -372,9 +372,10 @@ class Device:
             cand.reset(copy.deepcopy(run.root))
         else:
             items = []
+            where = Positions()
             for key, sp in cand.touched.items():
                 el = run.unit(key)
-                items.append((key, sp, None if el is None else copy.deepcopy(el), run.position(key)))
+                items.append((key, sp, None if el is None else copy.deepcopy(el), run.position(key, where)))
             cand.put_units(items)
         cand.reset()
 
@@ -398,10 +399,11 @@ class Device:
             rec["full"] = etree.tostring(cand.root, encoding="unicode")
         else:
             rec["units"] = []
+            where = Positions()
             for key, sp in cand.touched.items():
                 el = cand.unit(key)
                 rec["units"].append(_key_json(key, sp) + [None if el is None else etree.tostring(el, encoding="unicode"),
-                                                          None if el is None else el.getparent().index(el)])
+                                                          None if el is None else where.of(el.getparent(), el)])
         # written before anything changes in memory: a kill after the write commits, before it not
         self.journal.append(rec)
         old_units = self._apply_commit(rec)

@@ -476,10 +476,12 @@ class Reach:
         from orchestrator.devsim.tree import Tree
 
         out = Tree(self.index, copy.deepcopy(refs.skeleton))
-        for key in include:
+        items = []
+        for key, sp in include.items():
             el = cand.unit(key)
             if el is not None:
-                out.put_unit(key, copy.deepcopy(el))
+                items.append((key, sp, copy.deepcopy(el), None))
+        out.put_units(items)
         return out.root
 
 

@@ -15,6 +15,33 @@ from orchestrator.plan.diff import SchemaIndex, identity
 _INDEXED = 16
 
 
+def _many(parent) -> bool:
+    """Whether parent has _INDEXED children or more (len() would count them all)."""
+    try:
+        parent[_INDEXED - 1]
+    except IndexError:
+        return False
+    return True
+
+
+class Positions:
+    """Index of elements among their parent's children, counted once per parent when asked for
+    many (lxml's index() walks the siblings each time)."""
+
+    def __init__(self):
+        self.maps: dict = {}
+        self.asked: dict = {}
+
+    def of(self, parent, el) -> int:
+        m = self.maps.get(parent)
+        if m is None:
+            n = self.asked[parent] = self.asked.get(parent, 0) + 1
+            if n < 8:
+                return parent.index(el)
+            m = self.maps[parent] = {c: i for i, c in enumerate(parent)}
+        return m[el]
+
+
 class Tree:
     def __init__(self, index: SchemaIndex, root):
         self.index = index
@@ -26,13 +53,13 @@ class Tree:
 
     # --- finding ---------------------------------------------------------------------------
     def find(self, parent, parent_sp: str, parent_ns, ident):
-        if len(parent) < _INDEXED and parent not in self._kids:
+        kids = self._kids.get(parent)
+        if kids is None and not _many(parent):
             for c in parent:
                 if isinstance(c.tag, str) and c.tag == ident[0] and \
                         identity(self.index, self.index.step(parent_sp, parent_ns, c)[0], c) == ident:
                     return c
             return None
-        kids = self._kids.get(parent)
         if kids is None:
             kids = self._kids[parent] = {}
             for c in parent:
@@ -152,29 +179,39 @@ class Tree:
         """Unit `key` becomes `el`, where it was, or last."""
         self.put_units([(key, "", el, self.position(key))])
 
-    def position(self, key):
+    def position(self, key, where: "Positions | None" = None):
         """Where unit `key` is among its parent's children, or None."""
         parent, sp, ns = self.container_path(key[0])
         el = None if parent is None else self.find(parent, sp, ns, key[1])
-        return None if el is None else parent.index(el)
+        return None if el is None else (where or Positions()).of(parent, el)
 
     def put_units(self, items) -> dict:
         """Make each unit `key` be `el` (None: absent) at index `pos` of its parent, for items
         (key, list path, el, pos): first every old one goes, then the new ones come in ascending
         position, so the order ends as the positions say. What each was: key -> (list path,
-        element or None, position or None)."""
+        element or None, position or None). Positions are counted once per parent, not per
+        unit: an edit of thousands of entries costs no more per entry than one."""
         old, placed = {}, []
+        where = Positions()
         for key, sp, el, pos in items:
             parent, psp, ns = self.container_path(key[0], create=el is not None)
             cur = None if parent is None else self.find(parent, psp, ns, key[1])
-            old[key] = (sp, cur, None if cur is None else parent.index(cur))
+            old[key] = (sp, cur, None if cur is None else where.of(parent, cur))
             if el is not None:
-                placed.append((pos if pos is not None else len(parent), key, sp, el, parent))
+                placed.append((pos, key, sp, el, parent))
         for key, (sp, cur, _) in old.items():
             if cur is not None:
                 self.drop(cur.getparent(), cur, key[1], (key, sp))
-        for pos, key, sp, el, parent in sorted(placed, key=lambda x: x[0]):
-            parent.insert(pos, el)
+        sizes: dict = {}
+        for pos, key, sp, el, parent in sorted(placed, key=lambda x: (x[0] is None, x[0] or 0)):
+            size = sizes.get(parent)
+            if size is None:
+                size = sizes[parent] = len(parent)
+            if pos is None or pos >= size:
+                parent.append(el)  # at the end: no walk along the siblings
+            else:
+                parent.insert(pos, el)
+            sizes[parent] = size + 1
             kids = self._kids.get(parent)
             if kids is not None:
                 kids[key[1]] = el
