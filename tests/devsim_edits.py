@@ -55,7 +55,7 @@ def random_edit(dev, pick):
                 kl = next((x for x in new if x.tag in key_tags), None)
                 if kl is not None:
                     kl.text = f"{kl.text}-copy{pick(3)}"
-            for _ in range(1 + pick(2)):
+            for _ in range(pick(3)):  # none at all too: a copy or a replace as it was is valid
                 leaves = [x for x in _leaves(new) if x.tag not in key_tags]
                 if not leaves:
                     break
