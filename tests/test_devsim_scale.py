@@ -220,3 +220,19 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
         assert "calm-2999" in m.get_config(source="running").data_xml
     finally:
         agent.stop()
+
+
+def test_an_entry_written_with_prefixes_keeps_its_namespace(tmp_path):
+    """A client that writes every element with a prefix under <config xmlns=NETCONF>: the stored
+    entry stays in its own namespace (it once took the NETCONF default namespace with it, and the
+    commit was refused: interface not found under interfaces)."""
+    dev = Device("b", KINDS.get("bng-ietf"), tmp_path / "b")
+    # what most clients write: a default namespace per module, so the datastore holds it that way
+    dev.edit("candidate", 1, etree.fromstring(interfaces_edit("d", 1)), "merge", "", "stop-on-error")
+    dev.commit(1, False, 600, None, None, None)
+    dev.edit("candidate", 1, etree.fromstring(
+        f'<config xmlns="{NC}"><if:interfaces xmlns:if="{IF_NS}"><if:interface><if:name>p1</if:name>'
+        '<if:type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">ianaift:ethernetCsmacd</if:type>'
+        "</if:interface></if:interfaces></config>"), "merge", "", "stop-on-error")
+    dev.commit(1, False, 600, None, None, None)
+    assert "<name>p1</name>" in body(dev.trees["running"].root)

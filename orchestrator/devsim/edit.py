@@ -18,7 +18,10 @@ def _clean(el):
     """A copy without nc:operation attributes, for storing in the datastore. It declares every
     prefix in scope where the original stood: a leaf value below it (an identityref) may use a
     prefix the client declared on an ancestor, which a plain copy would leave behind."""
-    out = etree.Element(el.tag, nsmap=el.nsmap)
+    own = etree.QName(el).namespace
+    # the default namespace only where it is the element's own: another one (NETCONF's, from
+    # <config>) would shadow the element's namespace once lxml puts it into the datastore
+    out = etree.Element(el.tag, nsmap={p: u for p, u in el.nsmap.items() if p is not None or u == own})
     for k, v in el.attrib.items():
         out.set(k, v)
     out.text = el.text
