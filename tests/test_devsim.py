@@ -284,12 +284,16 @@ def test_datastores_and_state_dir_are_private(tmp_path):
     d.mkdir(mode=0o755)
     (d / "running.xml").write_text("<config xmlns='urn:ietf:params:xml:ns:netconf:base:1.0'/>")
     os.chmod(d / "running.xml", 0o644)
-    dev = Device("d", KINDS.get("bng-ietf"), d)
-    dev.save("candidate")
-    dev.save("running")
+    dev = Device("d", KINDS.get("bng-ietf"), d, export_running=True)
+    dev.edit("candidate", 1, etree.fromstring(
+        f"<config xmlns='{NC}'><interfaces xmlns='urn:ietf:params:xml:ns:yang:ietf-interfaces'><interface>"
+        "<name>e1</name><type xmlns:ianaift='urn:ietf:params:xml:ns:yang:iana-if-type'>ianaift:ethernetCsmacd</type>"
+        "</interface></interfaces></config>"), "merge", "", "stop-on-error")
+    dev.commit(1, False, 600, None, None, None)
     mode = {p.name: stat.S_IMODE(p.stat().st_mode) for p in d.iterdir()}
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
-    assert mode == {"running.xml": 0o600, "candidate.xml": 0o600}
+    # the snapshot, the journal after it, and the copy of running the lab's personalities read
+    assert mode == {"snapshot.xml": 0o600, "journal.1": 0o600, "running.xml": 0o600}
 
 
 def test_login_throttle_waits_longer_per_failure_per_peer():

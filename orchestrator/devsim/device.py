@@ -1,6 +1,8 @@
-"""One simulated device: its datastores (kept in its state dir, written then renamed), locks,
-and the confirmed-commit state machine of RFC 6241 section 8.4 (1.1: persist, persist-id,
-cancel-commit; revert on timeout and, without persist, when the confirming session is lost)."""
+"""One simulated device: its datastores, locks, and the confirmed-commit state machine of RFC
+6241 section 8.4 (1.1: persist, persist-id, cancel-commit; revert on timeout and, without
+persist, when the confirming session is lost). Running and startup are kept by a journal
+(journal.py): a commit costs what it changes. The candidate lives in memory only: after a
+restart it is running again."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import asyncio
 import copy
 import json
 import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import libyang
@@ -19,11 +22,17 @@ from orchestrator.devices.registry import DeviceKind
 from orchestrator.devsim.errorpath import complete
 from orchestrator.devsim.yanglib import device_models
 from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.journal import Journal, part, private_write
+from orchestrator.devsim.reach import Reach
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
+from orchestrator.devsim.tree import Positions, Tree
+from orchestrator.devsim.worker import Guard
 from orchestrator.plan.diff import schema_index
 
 DATASTORES = ("running", "candidate", "startup")
-_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=True)
+# files of the state dir before the journal: read once, then the snapshot takes over
+_LEGACY = ("running.xml", "candidate.xml", "startup.xml", "confirm.json", "rollback.xml")
 
 
 def empty() -> etree._Element:
@@ -34,22 +43,57 @@ def body(root) -> str:
     return "".join(etree.tostring(c, encoding="unicode") for c in root if isinstance(c.tag, str))
 
 
+def holds_config(filename: str) -> bool:
+    """Whether a state-dir file keeps datastore content (and so whatever secrets a config has)."""
+    return filename in _LEGACY or filename == "snapshot.xml" or filename.startswith("journal.")
+
+
 @dataclass
 class Pending:
-    rollback: etree._Element
     persist: str | None
     owner: int
     deadline: float
+    # what running held before the confirmed commit(s): per unit key (list path, element or
+    # None), or a whole root when a commit replaced the frame
+    units: dict = field(default_factory=dict)
+    root: object = None
+    valid_before: bool = True  # whether running was known valid before it (a revert restores that)
     handle: asyncio.TimerHandle | None = None
+    armed: object = None  # the timer that may revert it; an older one that fires does nothing
+
+
+class _Datastores:
+    """device.ds[name]: the root element of a datastore (read-only use)."""
+
+    def __init__(self, trees):
+        self.trees = trees
+
+    def __getitem__(self, name):
+        return self.trees[name].root
+
+
+def _key_json(key, sp: str) -> list:
+    tags, ident = key
+    rest = None if len(ident) == 1 else list(ident[1]) if isinstance(ident[1], tuple) else ident[1]
+    return [list(tags), ident[0], rest, sp]
+
+
+def _key_from(j):
+    tags, tag, rest, sp = j
+    ident = (tag,) if rest is None else (tag, tuple(rest) if isinstance(rest, list) else rest)
+    return (tuple(tags), ident), sp
 
 
 class Device:
-    def __init__(self, name: str, kind: DeviceKind, state_dir: Path):
+    def __init__(self, name: str, kind: DeviceKind, state_dir: Path, export_running: bool = False):
         self.name = name
         self.kind = kind
         self.models = device_models(kind.models)
         self.index = schema_index(self.models)
+        self.reach = Reach.of(self.models, self.index)
         self.dir = Path(state_dir)
+        # the lab's personalities read running.xml; a plain device keeps only its journal
+        self.export_running = export_running
         # The datastores hold whatever secrets the config carries (a WiFi passphrase): only the
         # user running the device may read them, also files an older devsim left readable.
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -57,10 +101,6 @@ class Device:
         for f in self.dir.iterdir():
             if f.is_file() and not f.is_symlink():
                 os.chmod(f, 0o600)
-        self.ds = {n: self._load(n) for n in DATASTORES}
-        if not (self.dir / "candidate.xml").exists():
-            self.ds["candidate"] = copy.deepcopy(self.ds["running"])
-        self.dirty = body(self.ds["candidate"]) != body(self.ds["running"])
         self.locks: dict[str, int] = {}
         self.lock_times: dict[str, str] = {}
         self.sessions: dict[int, object] = {}
@@ -69,60 +109,159 @@ class Device:
         # called with (datastore, old root, new root, session id or None) when running or startup
         # changes: the server sends netconf-config-change notifications from it
         self.on_change = None
+        self.journal = Journal(self.dir)
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's (timers are set there)
+        self._loop_thread = threading.get_ident()
+        self.guard = Guard()
+        self.trees: dict[str, Tree] = {}
+        self.ds = _Datastores(self.trees)
+        self.running_valid = False  # known after the load
+        self._load()
+        # the reach of each unit of running: what fast validation needs to know of the untouched
+        self.refs = self.reach.index_refs(self.trees["running"])
+        self.running_valid = self._valid(self.trees["running"].root)
 
     # --- persistence -------------------------------------------------------------------
-    def _load(self, ds: str):
-        p = self.dir / f"{ds}.xml"
-        if not p.exists():
-            return empty()
-        return etree.fromstring(p.read_bytes(), _PARSER)
+    def _legacy(self, name: str):
+        p = self.dir / f"{name}.xml"
+        return etree.fromstring(p.read_bytes(), _PARSER) if p.exists() else empty()
 
-    def _write(self, name: str, data: bytes) -> None:
-        tmp = self.dir / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        os.fchmod(fd, 0o600)  # a tmp file left by a crash keeps its old mode otherwise
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / name)
+    def _load(self) -> None:
+        snap, records = self.journal.load()
+        if snap is None:
+            self.trees["running"] = Tree(self.index, self._legacy("running"))
+            self.trees["startup"] = Tree(self.index, self._legacy("startup"))
+            conf = self.dir / "confirm.json"
+            if conf.exists():
+                st = json.loads(conf.read_text())
+                self.pending = Pending(st["persist"], st["owner"], st["deadline"], root=self._legacy("rollback"))
+        else:
+            for ds in ("running", "startup"):
+                el = part(snap, ds)
+                root = empty()
+                if el is not None:
+                    for c in list(el):
+                        root.append(c)
+                self.trees[ds] = Tree(self.index, root)
+            if snap.get("pending"):
+                st = json.loads(snap.get("pending"))
+                self.pending = Pending(st["persist"], st["owner"], st["deadline"], root=part(snap, "rollback"))
+        for rec in records:
+            self._replay(rec)
+        self.trees["candidate"] = Tree(self.index, copy.deepcopy(self.trees["running"].root))
+        for t in self.trees.values():
+            t.reset()
+        if snap is None or records:
+            self._snapshot()
+        self._export()
 
-    def save(self, ds: str) -> None:
-        self._write(f"{ds}.xml", etree.tostring(self.ds[ds], pretty_print=True))
+    def _replay(self, rec: dict) -> None:
+        if rec["t"] == "commit":
+            self._apply_commit(rec)
+        elif rec["t"] == "revert":
+            self._apply_revert()
+        elif rec["t"] == "startup":
+            self.trees["startup"].reset(etree.fromstring(rec["xml"].encode(), _PARSER))
 
-    def _save_pending(self) -> None:
-        p = self.dir / "confirm.json"
-        if self.pending is None:
-            p.unlink(missing_ok=True)
-            (self.dir / "rollback.xml").unlink(missing_ok=True)
-            return
-        self._write("rollback.xml", etree.tostring(self.pending.rollback))
-        self._write("confirm.json", json.dumps({"persist": self.pending.persist, "owner": self.pending.owner,
-                                                "deadline": self.pending.deadline}).encode())
+    def _snapshot(self) -> None:
+        p = self.pending
+        parts = {"running": etree.tostring(self.trees["running"].root),
+                 "startup": etree.tostring(self.trees["startup"].root)}
+        if p is not None:
+            if p.root is None:  # a unit-wise rollback is kept whole in a snapshot
+                rb = Tree(self.index, copy.deepcopy(self.trees["running"].root))
+                rb.put_units([(key, sp, None if old is None else copy.deepcopy(old), pos)
+                              for key, (sp, old, pos) in p.units.items()])
+                p.root, p.units = rb.root, {}
+            parts["rollback"] = etree.tostring(p.root)
+        self.journal.snapshot(parts, None if p is None else {
+            "pending": json.dumps({"persist": p.persist, "owner": p.owner, "deadline": p.deadline})})
+        for name in _LEGACY:
+            if not (self.export_running and name == "running.xml"):
+                (self.dir / name).unlink(missing_ok=True)
+
+    def _export(self) -> None:
+        if self.export_running:
+            private_write(self.dir / "running.xml", etree.tostring(self.trees["running"].root), sync=False)
 
     def recover(self, loop: asyncio.AbstractEventLoop) -> None:
         """After a restart: a confirmed commit left pending is reverted, unless it was persistent
         and its timeout has not run out (then the timer is armed again)."""
-        p = self.dir / "confirm.json"
-        if not p.exists():
+        self.loop = loop
+        p = self.pending
+        if p is None:
             return
-        st = json.loads(p.read_text())
-        rollback = etree.fromstring((self.dir / "rollback.xml").read_bytes(), _PARSER)
-        self.pending = Pending(rollback, st["persist"], st["owner"], st["deadline"])
-        left = st["deadline"] - time.time()
-        if st["persist"] is None or left <= 0:
+        left = p.deadline - time.time()
+        if p.persist is None or left <= 0:
             self.revert()
         else:
-            self.pending.handle = loop.call_later(left, self.revert)
+            self._arm(p, left)
+
+    # --- the confirm timer (set and fired on the loop; the operations run in threads) ----
+    def _arm(self, p: Pending, delay: float) -> None:
+        if self.loop is None:
+            return  # a device without a server (a unit test): no timer
+        token = p.armed = object()
+
+        def fire():
+            if self.pending is p and p.armed is token:
+                asyncio.ensure_future(self.guard.run(("running", "candidate"), ("running", "candidate"),
+                                                     self._timed_out, p, token))
+
+        def arm():
+            p.handle = self.loop.call_later(delay, fire)
+
+        if threading.get_ident() == self._loop_thread:
+            arm()
+        else:
+            self.loop.call_soon_threadsafe(arm)
+
+    def _timed_out(self, p: Pending, token) -> None:
+        if self.pending is p and p.armed is token:
+            self.revert()
+
+    def _disarm(self, p: Pending) -> None:
+        p.armed = None
+        h = p.handle
+        if h is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(h.cancel)
 
     # --- validation --------------------------------------------------------------------
+    def _valid(self, root) -> bool:
+        try:
+            self.validate(root)
+            return True
+        except RpcError:
+            return False
+
     def validate(self, root) -> None:
+        """libyang's validation of a whole datastore."""
         try:
             tree = self.models.ctx.parse_data_mem(body(root) or "", "xml", strict=True, no_state=True)
         except libyang.LibyangError as exc:
             raise complete(from_libyang(str(exc)), self.index, root) from None
         if tree is not None:
             tree.free()
+
+    def validate_candidate(self) -> str:
+        """Validate the candidate before it becomes running: only what its changes reach when
+        running was valid and reach.py can bound what they reach, else the whole of it; a
+        refusal is always libyang's whole-datastore verdict. Which of the two ran."""
+        cand = self.trees["candidate"]
+        part_root = None
+        if self.running_valid and not cand.frame_changed:
+            part_root = self.reach.part(cand, self.refs)
+        if part_root is not None:
+            try:
+                tree = self.models.ctx.parse_data_mem(body(part_root) or "", "xml", strict=True, no_state=True)
+            except libyang.LibyangError:
+                pass  # a part may miss what only the whole has: the whole decides
+            else:
+                if tree is not None:
+                    tree.free()
+                return "part"
+        self.validate(cand.root)
+        return "whole"
 
     def check_syntax(self, config) -> None:
         """Types and names of an edit's content, without the datastore (cheap, at edit time)."""
@@ -146,6 +285,11 @@ class Device:
         if holder is not None and holder != session:
             raise RpcError("in-use", f"the {ds} datastore is locked by session {holder}", type="protocol",
                            info={"session-id": str(holder)})
+
+    @property
+    def dirty(self) -> bool:
+        cand = self.trees["candidate"]
+        return bool(cand.touched) or cand.frame_changed
 
     def lock(self, ds: str, session: int) -> None:
         holder = self.locks.get(ds)
@@ -172,7 +316,8 @@ class Device:
     def edit(self, target: str, session: int, config, default: str, test: str, error_opt: str) -> None:
         """An edit (edit-config, edit-data) of `target` with the children of `config`. Without a
         test-option the candidate is validated at commit only: an edit may leave it incomplete
-        for the next edit to finish (a leafref to an entry a later edit adds)."""
+        for the next edit to finish (a leafref to an entry a later edit adds). A refused edit
+        leaves the target as it was (its undo log is played back)."""
         self.check_lock(target, session)
         for what, value, allowed in (("default-operation", default, ("merge", "replace", "none")),
                                      ("test-option", test, ("", "test-then-set", "set", "test-only")),
@@ -182,39 +327,61 @@ class Device:
                 raise RpcError("invalid-value", f"{what} {value!r} is not one of {', '.join(allowed)}",
                                type="protocol", info={"bad-element": what})
         self.check_syntax(config)
-        work = copy.deepcopy(self.ds[target])
-        if default == "replace":
-            for c in list(work):
-                work.remove(c)
-        editor = Editor(self.index, continue_on_error=error_opt == "continue-on-error")
-        editor.apply(work, config, "merge" if default == "replace" else default)
-        if test in ("test-then-set", "test-only"):
-            self.validate(work)
-        if editor.errors:
-            if error_opt == "continue-on-error":
-                self.set(target, work)  # what succeeded stays
+        tree = self.trees[target]
+        tree.begin()
+        try:
+            if default == "replace":
+                root = tree.root
+                for c in [c for c in root if isinstance(c.tag, str)]:
+                    tree.drop(root, c, (c.tag,), None)
+            editor = Editor(self.index, continue_on_error=error_opt == "continue-on-error")
+            editor.apply(tree, config, "merge" if default == "replace" else default)
+            if test in ("test-then-set", "test-only"):
+                self.validate(tree.root)
+            if editor.errors and error_opt != "continue-on-error":
+                raise RpcErrors(editor.errors)
+        except BaseException:
+            tree.rollback()
+            raise
+        if test == "test-only":
+            tree.rollback()
+        else:
+            tree.end()
+        if editor.errors:  # continue-on-error: what succeeded stays
             raise RpcErrors(editor.errors)
-        if test != "test-only":
-            self.set(target, work)
 
     def _changed(self, ds: str, old, new, session: int | None) -> None:
         if self.on_change is not None:
             self.on_change(ds, old, new, session)
 
     def set(self, ds: str, root, session: int | None = None) -> None:
-        old, self.ds[ds] = self.ds[ds], root
+        """A whole datastore replaced (copy-config, delete-config)."""
+        tree = self.trees[ds]
+        old = tree.root
         if ds == "startup":
+            self.journal.append({"t": "startup", "xml": etree.tostring(root, encoding="unicode")})
+            tree.reset(root)
             self._changed(ds, old, root, session)
-        if ds == "candidate":
-            self.dirty = True  # comparing with running would serialize both on every edit
-        self.save(ds)
+        else:
+            tree.reset(root)
+            tree.frame_changed = True
 
     def discard(self) -> None:
-        self.set("candidate", copy.deepcopy(self.ds["running"]))
-        self.dirty = False
+        cand, run = self.trees["candidate"], self.trees["running"]
+        if cand.frame_changed:
+            cand.reset(copy.deepcopy(run.root))
+        else:
+            items = []
+            where = Positions()
+            for key, sp in cand.touched.items():
+                el = run.unit(key)
+                items.append((key, sp, None if el is None else copy.deepcopy(el), run.position(key, where)))
+            cand.put_units(items)
+        cand.reset()
 
     def commit(self, session: int, confirmed: bool, timeout: int, persist: str | None,
-               persist_id: str | None, loop) -> None:
+               persist_id: str | None, loop) -> str:
+        """Commit the candidate; returns which validation ran ("part" or "whole")."""
         p = self.pending
         if p is not None:
             if p.persist is not None:
@@ -224,24 +391,93 @@ class Device:
             elif session != p.owner:
                 raise RpcError("operation-failed", f"a confirmed commit of session {p.owner} is pending",
                                type="protocol", info={"session-id": str(p.owner)})
-        self.validate(self.ds["candidate"])
-        if confirmed:
-            rollback = p.rollback if p else copy.deepcopy(self.ds["running"])
-            if p and p.handle:
-                p.handle.cancel()
-            self.pending = Pending(rollback, persist, session, time.time() + timeout)
-            self.pending.handle = loop.call_later(timeout, self.revert)
-        elif p is not None:
-            if p.handle:
-                p.handle.cancel()
-            self.pending = None
-        old, self.ds["running"] = self.ds["running"], copy.deepcopy(self.ds["candidate"])
-        self.dirty = False
-        self.save("running")
-        self.save("candidate")
-        self._save_pending()
+        how = self.validate_candidate()
+        cand = self.trees["candidate"]
+        rec = {"t": "commit", "confirmed": confirmed, "persist": persist, "owner": session,
+               "deadline": time.time() + timeout}
+        if cand.frame_changed:
+            rec["full"] = etree.tostring(cand.root, encoding="unicode")
+        else:
+            rec["units"] = []
+            where = Positions()
+            for key, sp in cand.touched.items():
+                el = cand.unit(key)
+                rec["units"].append(_key_json(key, sp) + [None if el is None else etree.tostring(el, encoding="unicode"),
+                                                          None if el is None else where.of(el.getparent(), el)])
+        # written before anything changes in memory: a kill after the write commits, before it not
+        self.journal.append(rec)
+        old_units = self._apply_commit(rec)
+        self.running_valid = True
+        if self.pending is not None and confirmed:
+            self.loop = self.loop or loop
+            self._arm(self.pending, timeout)
+        cand.reset()
         self.commits += 1
-        self._changed("running", old, self.ds["running"], session)
+        self._after_running_change(old_units)
+        if self.on_change is not None:
+            self._changed("running", *self._before_after(old_units), session)
+        return how
+
+    def _apply_commit(self, rec: dict):
+        """Running becomes what a commit record says; the confirmed-commit state follows it.
+        The units replaced (key -> (list path, old element)), or the old root."""
+        run = self.trees["running"]
+        p = self.pending
+        if p is not None:
+            self._disarm(p)
+        if rec.get("full") is not None:
+            old = run.root
+            run.reset(etree.fromstring(rec["full"].encode(), _PARSER))
+            changed = old
+        else:
+            items = []
+            for j in rec["units"]:
+                key, sp = _key_from(j[:4])
+                items.append((key, sp, None if j[4] is None else etree.fromstring(j[4].encode(), _PARSER), j[5]))
+            changed = run.put_units(items)
+            run.reset()
+        if rec["confirmed"]:
+            if p is None:
+                p = Pending(rec["persist"], rec["owner"], rec["deadline"], valid_before=self.running_valid)
+                if isinstance(changed, dict):
+                    p.units = changed
+                else:
+                    p.root = changed
+            else:  # a confirmed commit extending one pending: the oldest running stays the rollback
+                p.persist, p.owner, p.deadline, p.handle = rec["persist"], rec["owner"], rec["deadline"], None
+                if p.root is None and isinstance(changed, dict):
+                    for key, v in changed.items():
+                        p.units.setdefault(key, v)
+                elif p.root is None:  # the frame changed too: the rollback becomes a whole root
+                    rb = Tree(self.index, changed)
+                    rb.put_units([(key, sp, old, pos) for key, (sp, old, pos) in p.units.items()])
+                    p.root, p.units = rb.root, {}
+            self.pending = p
+        else:
+            self.pending = None
+        return changed
+
+    def _before_after(self, changed):
+        """Old and new roots holding only what a change touched (for the notification)."""
+        run = self.trees["running"]
+        if not isinstance(changed, dict):
+            return changed, run.root
+        old, new = Tree(self.index, empty()), Tree(self.index, empty())
+        for key, (sp, el, _) in changed.items():
+            old.container_path(key[0], create=True)  # the same frame on both sides: only units differ
+            new.container_path(key[0], create=True)
+            if el is not None:
+                old.put_unit(key, copy.deepcopy(el))
+            now = run.unit(key)
+            if now is not None:
+                new.put_unit(key, copy.deepcopy(now))
+        return old.root, new.root
+
+    def _after_running_change(self, changed) -> None:
+        self.refs = self.reach.index_refs(self.trees["running"], self.refs, changed if isinstance(changed, dict) else None)
+        if self.pending is None and self.journal.wants_snapshot():
+            self._snapshot()
+        self._export()
 
     def cancel_commit(self, session: int, persist_id: str | None) -> None:
         p = self.pending
@@ -257,19 +493,28 @@ class Device:
 
     def revert(self) -> None:
         """Back to the running config from before the confirmed commit; candidate follows."""
-        p = self.pending
-        if p is None:
+        if self.pending is None:
             return
-        if p.handle:
-            p.handle.cancel()
-        self.pending = None
-        old, self.ds["running"] = self.ds["running"], p.rollback
-        self.ds["candidate"] = copy.deepcopy(p.rollback)
-        self.dirty = False
-        self.save("running")
-        self.save("candidate")
-        self._save_pending()
-        self._changed("running", old, p.rollback, None)  # the server's doing, not a session's
+        self.journal.append({"t": "revert"})
+        changed = self._apply_revert()
+        self._after_running_change(changed)
+        if self.on_change is not None:
+            self._changed("running", *self._before_after(changed), None)  # the server's doing, not a session's
+
+    def _apply_revert(self):
+        p, self.pending = self.pending, None
+        self._disarm(p)
+        self.running_valid = p.valid_before
+        run = self.trees["running"]
+        if p.root is not None:
+            changed = run.root
+            run.reset(p.root)
+        else:
+            changed = run.put_units([(key, sp, old, pos) for key, (sp, old, pos) in p.units.items()])
+            run.reset()
+        self.trees["candidate"] = cand = Tree(self.index, copy.deepcopy(run.root))
+        cand.reset()
+        return changed
 
     def session_gone(self, session: int) -> None:
         for ds, holder in list(self.locks.items()):

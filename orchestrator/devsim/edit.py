@@ -15,12 +15,22 @@ OPS = ("merge", "replace", "create", "delete", "remove", "none")
 
 
 def _clean(el):
-    """A copy without nc:operation attributes, for storing in the datastore."""
-    el = copy.deepcopy(el)
-    for e in el.iter():
+    """A copy without nc:operation attributes, for storing in the datastore. It declares every
+    prefix in scope where the original stood: a leaf value below it (an identityref) may use a
+    prefix the client declared on an ancestor, which a plain copy would leave behind."""
+    own = etree.QName(el).namespace
+    # the default namespace only where it is the element's own: another one (NETCONF's, from
+    # <config>) would shadow the element's namespace once lxml puts it into the datastore
+    out = etree.Element(el.tag, nsmap={p: u for p, u in el.nsmap.items() if p is not None or u == own})
+    for k, v in el.attrib.items():
+        out.set(k, v)
+    out.text = el.text
+    for c in el:
+        out.append(copy.deepcopy(c))
+    for e in out.iter():
         if isinstance(e.tag, str):
             e.attrib.pop(OP, None)
-    return el
+    return out
 
 
 def _meanings(el) -> list:
@@ -51,12 +61,12 @@ def _requalify(meanings) -> None:
                 e.text = f"{prefix}:{name}"
 
 
-def _put(target, new, old=None) -> None:
+def _put(tree, parent, new, ident, unit, old=None) -> None:
     meanings = _meanings(new)
     if old is None:
-        target.append(new)
+        tree.add(parent, new, ident, unit)
     else:
-        target.replace(old, new)
+        tree.swap(parent, old, new, ident, unit)
     _requalify(meanings)
 
 
@@ -68,6 +78,9 @@ def _path(spath: str, el, index: SchemaIndex) -> str:
 
 
 class Editor:
+    """Applies an edit to a Tree: each entry is found by key, each change goes through the tree's
+    undo log and names the unit it touched."""
+
     def __init__(self, index: SchemaIndex, continue_on_error: bool = False):
         self.index = index
         self.continue_on_error = continue_on_error
@@ -78,11 +91,12 @@ class Editor:
             raise err
         self.errors.append(err)
 
-    def apply(self, target, config, default_op: str) -> None:
-        """Apply the children of `config` (an edit's <config>) to `target` (the datastore root)."""
-        self._children(target, config, default_op, "", None, "")
+    def apply(self, tree, config, default_op: str) -> None:
+        """Apply the children of `config` (an edit's <config>) to `tree`."""
+        self.tree = tree
+        self._children(tree.root, config, default_op, "", None, "", (), None)
 
-    def _children(self, target, edit, parent_op, spath, ns, epath):
+    def _children(self, target, edit, parent_op, spath, ns, epath, tags, unit):
         for e in edit:
             if not isinstance(e.tag, str):
                 continue
@@ -103,40 +117,43 @@ class Editor:
                                                                        if tag == "unknown-namespace" else {})))
                 continue
             ident = identity(self.index, sp, e)
-            existing = next((t for t in target if isinstance(t.tag, str)
-                             and identity(self.index, sp, t) == ident), None)
+            # the first list entry on the way down is a unit: every change at or below it is its
+            here_unit = unit if unit is not None or kw != "list" else ((tags, ident), sp)
+            tree = self.tree
+            existing = tree.find(target, spath, ns, ident)
             leafy = kw in ("leaf", "leaf-list")
             if op == "create":
                 if existing is not None:
                     self.fail(RpcError("data-exists", "the data to create already exists", path=here))
                 else:
-                    _put(target, _clean(e))
+                    _put(tree, target, _clean(e), ident, here_unit)
             elif op == "delete":
                 if existing is None:
                     self.fail(RpcError("data-missing", "the data to delete does not exist", path=here))
                 else:
-                    target.remove(existing)
+                    tree.drop(target, existing, ident, here_unit)
             elif op == "remove":
                 if existing is not None:
-                    target.remove(existing)
+                    tree.drop(target, existing, ident, here_unit)
             elif op == "replace":
-                _put(target, _clean(e), existing)
+                _put(tree, target, _clean(e), ident, here_unit, existing)
             elif op == "merge" and (existing is None or leafy):
                 if existing is None:
-                    _put(target, _clean(e))
-                else:
+                    _put(tree, target, _clean(e), ident, here_unit)
+                elif (existing.text or "") != (e.text or "") or _meanings(e):
                     meanings = [(existing, uri, name) for _, uri, name in _meanings(e)]
-                    existing.text = e.text
+                    tree.set_text(existing, e.text, here_unit)
                     _requalify(meanings)
             else:  # merge into an existing node, or none: descend
                 node = existing
                 if node is None:
                     node = key_shell(self.index, sp, e)
-                    target.append(node)
+                    tree.add(target, node, ident, here_unit)
                 if not leafy:
-                    self._children(node, e, op, sp, cns, here)
+                    self._children(node, e, op, sp, cns, here, tags + (e.tag,) if here_unit is None else tags,
+                                   here_unit)
                 if existing is None and not _has_content(node, self.index, sp):
-                    target.remove(node)  # 'none' created nothing below it
+                    tree.drop(target, node, ident, here_unit)  # 'none' created nothing below it
 
 
 def _has_content(node, index, spath) -> bool:

@@ -155,7 +155,8 @@ def operational_root(device):
 
     root = copy.deepcopy(device.ds["running"])
     add_interface_state(root, device)
-    for text in (yanglib.yang_library(device.models), state.monitoring(device, device.sessions.values()),
+    # a copy of the sessions: they come and go on the event loop while this runs in a thread
+    for text in (yanglib.yang_library(device.models), state.monitoring(device, list(device.sessions.values())),
                  state_xml(device)):
         for c in etree.fromstring(f"<x>{text}</x>"):
             root.append(c)

@@ -13,6 +13,7 @@ import hmac
 import datetime as dt
 import itertools
 import logging
+import threading
 from pathlib import Path
 
 import asyncssh
@@ -26,12 +27,14 @@ from orchestrator.devsim.operational import operational_root
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 from orchestrator.devsim.throttle import LoginThrottle
+from orchestrator.devsim.worker import offload
 
 log = logging.getLogger("fullbars.devsim")
 Q = f"{{{NC}}}"
 MAX_MESSAGE = 64 * 1024 * 1024
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=False)
 _ids = itertools.count(1)
+_EOF = object()
 
 
 class Auth:
@@ -89,6 +92,11 @@ class Session(asyncssh.SSHServerSession):
         self.closed = False
         self.closing = False
         self.subscription = None  # the create-subscription filter once subscribed (RFC 5277)
+        self.loop = None
+        self._loop_thread = threading.get_ident()
+        # rpcs wait here and are answered one after the other (RFC 6241 4.1: replies in order)
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = None
 
     # --- ssh plumbing ------------------------------------------------------------------
     def connection_made(self, chan):
@@ -104,6 +112,8 @@ class Session(asyncssh.SSHServerSession):
         return False
 
     def session_started(self):
+        self.loop = asyncio.get_running_loop()
+        self.task = self.loop.create_task(self._serve())
         self.device.sessions[self.id] = self
         caps = "".join(f"<capability>{c}</capability>" for c in state.capabilities(self.device.models))
         self._send(f'<hello xmlns="{NC}"><capabilities>{caps}</capabilities>'
@@ -112,7 +122,10 @@ class Session(asyncssh.SSHServerSession):
     def data_received(self, data, datatype):
         try:
             for msg in self.framer.feed(data):
-                self._message(msg)
+                if not self.hello_done:
+                    self._hello(msg)  # at once: it decides how the rest of this read is framed
+                else:
+                    self.queue.put_nowait(msg)
                 if self.closed:
                     return
         except TooBig as exc:
@@ -123,55 +136,93 @@ class Session(asyncssh.SSHServerSession):
             self.close()
 
     def eof_received(self):
-        self.close()
-        return False
+        # the client sent all it will (OpenSSH `ssh -s` writes every rpc, then EOF): answer what
+        # is queued, then close
+        self.queue.put_nowait(_EOF)
+        return True
 
     def connection_lost(self, exc):
-        self.closed = True
-        self.device.session_gone(self.id)
+        self._gone()
 
     def close(self):
         if not self.closed:
-            self.closed = True
-            self.device.session_gone(self.id)
+            self._gone()
             if self.chan:
                 self.chan.close()
+
+    def _gone(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.task is not None:
+            self.task.cancel()
+        self.queue.put_nowait(None)
+        # what the session held (locks, an unconfirmed commit) goes, as a writing operation
+        asyncio.ensure_future(self.device.guard.run(("candidate", "running"), ("candidate", "running"),
+                                                    self.device.session_gone, self.id))
 
     def send_notification(self, xml: str) -> None:
         self._send(xml)
 
     def _send(self, xml: str) -> None:
+        """Thread-safe: notifications are sent from the thread a commit runs in."""
+        data = frame(('<?xml version="1.0" encoding="UTF-8"?>' + xml).encode(), self.framer.chunked)
+        if self.loop is not None and threading.get_ident() != self._loop_thread:
+            self.loop.call_soon_threadsafe(self._write, data)
+        else:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
         if self.chan and not self.closed:
-            self.chan.write(frame(('<?xml version="1.0" encoding="UTF-8"?>' + xml).encode(), self.framer.chunked))
+            self.chan.write(data)
 
     # --- messages ----------------------------------------------------------------------
-    def _message(self, raw: bytes) -> None:
+    async def _serve(self) -> None:
+        while True:
+            raw = await self.queue.get()
+            if raw is None or self.closed:
+                return
+            if raw is _EOF:
+                self.close()
+                return
+            try:
+                await self._message(raw)
+            except Exception:  # a bug must not take the session's queue down
+                log.exception("%s session %s", self.device.name, self.id)
+            if self.closing:
+                self.close()
+                return
+
+    def _hello(self, raw: bytes) -> None:
+        raw = raw.lstrip(b" \t\r\n")
+        try:
+            root = etree.fromstring(raw, _PARSER)
+        except etree.XMLSyntaxError as exc:  # RFC 6241 8.1: no hello, no session
+            log.info("%s session %s: unreadable hello (%s); closing", self.device.name, self.id, exc)
+            self.close()
+            return
+        if root.tag != f"{Q}hello":
+            self.close()
+            return
+        if root.find(f"{Q}session-id") is not None:
+            self.close()  # RFC 6241 8.1: a client hello with a session-id is an error
+            return
+        caps = [c.text.strip() for c in root.iter(f"{Q}capability") if c.text]
+        self.hello_done = True
+        if "urn:ietf:params:netconf:base:1.1" in caps:
+            self.framer.chunked = True
+        elif "urn:ietf:params:netconf:base:1.0" not in caps:
+            self.close()
+
+    async def _message(self, raw: bytes) -> None:
         # EOM framing leaves the line break that followed the previous message's mark in front
         # of the next one (scrapli, OpenSSH clients); XML allows none before its declaration.
         raw = raw.lstrip(b" \t\r\n")
         try:
-            root = etree.fromstring(raw, _PARSER)
+            root = etree.fromstring(raw, _PARSER) if len(raw) < 65536 else await offload(etree.fromstring, raw, _PARSER)
         except etree.XMLSyntaxError as exc:
-            if not self.hello_done:  # RFC 6241 8.1: no hello, no session
-                log.info("%s session %s: unreadable hello (%s); closing", self.device.name, self.id, exc)
-                self.close()
-                return
             self.in_bad_rpcs += 1
             self._reply_errors(None, [RpcError("malformed-message", f"not well-formed XML: {exc}", type="rpc")])
-            return
-        if not self.hello_done:
-            if root.tag != f"{Q}hello":
-                self.close()
-                return
-            if root.find(f"{Q}session-id") is not None:
-                self.close()  # RFC 6241 8.1: a client hello with a session-id is an error
-                return
-            caps = [c.text.strip() for c in root.iter(f"{Q}capability") if c.text]
-            self.hello_done = True
-            if "urn:ietf:params:netconf:base:1.1" in caps:
-                self.framer.chunked = True
-            elif "urn:ietf:params:netconf:base:1.0" not in caps:
-                self.close()
             return
         if root.tag != f"{Q}rpc":
             self.in_bad_rpcs += 1
@@ -196,7 +247,8 @@ class Session(asyncssh.SSHServerSession):
                 raise RpcError("operation-not-supported", f"operation {etree.QName(op).localname} is not supported",
                                type="protocol", info={"bad-element": etree.QName(op).localname})
             _check_params(op, params)
-            result = handler(self, op)
+            reads, writes = access(op)
+            result = await self.device.guard.run(reads, writes, handler, self, op)
         except RpcError as err:
             self._reply_errors(root, [err])
             return
@@ -208,8 +260,6 @@ class Session(asyncssh.SSHServerSession):
             self._reply_errors(root, [RpcError("operation-failed", f"internal error: {exc}")])
             return
         self._reply(root, result if result is not None else "<ok/>")
-        if self.closing:
-            self.close()
 
     def _reply(self, rpc, inner: str) -> None:
         self._send(reply_open(rpc) + inner + "</rpc-reply>")
@@ -365,7 +415,7 @@ def op_commit(s: Session, op):
                        info={"bad-element": "confirm-timeout"}) from None
     persist = op.findtext(f"{Q}persist")
     persist_id = op.findtext(f"{Q}persist-id")
-    s.device.commit(s.id, confirmed, timeout, persist, persist_id, asyncio.get_event_loop())
+    s.device.commit(s.id, confirmed, timeout, persist, persist_id, s.loop)
 
 
 def op_cancel_commit(s: Session, op):
@@ -389,7 +439,7 @@ def op_kill_session(s: Session, op):
     if other is None:
         raise RpcError("invalid-value", f"no session {sid} on this device", type="protocol",
                        info={"bad-element": "session-id"})
-    other.close()
+    s.loop.call_soon_threadsafe(other.close)  # sessions are closed on the loop; this runs in a thread
 
 
 def op_get_schema(s: Session, op):
@@ -437,6 +487,34 @@ HANDLERS = {
 }
 
 
+_ALL = ("running", "candidate", "startup")
+# what each operation reads (and writes, if it writes at all): see worker.Guard
+_ACCESS = {
+    f"{Q}get": (("running",), None),
+    f"{{{state.MON}}}get-schema": ((), None),
+    f"{{{nmda.NMDA}}}get-data": (_ALL, None),
+    f"{{{notifications.NOTIF}}}create-subscription": ((), None),
+    f"{Q}edit-config": ((), ("candidate",)),
+    f"{{{nmda.NMDA}}}edit-data": ((), ("candidate",)),
+    f"{Q}discard-changes": ((), ("candidate",)),
+    f"{Q}delete-config": ((), ("startup",)),
+    f"{Q}lock": ((), ()),
+    f"{Q}unlock": ((), ()),
+    f"{Q}close-session": ((), ()),
+}
+
+
+def access(op):
+    """(datastores read, datastores written or None) of an operation."""
+    if op.tag in (f"{Q}get-config", f"{Q}validate"):
+        src = op.find(f"{Q}source")
+        names = [etree.QName(c).localname for c in (src if src is not None else ()) if isinstance(c.tag, str)]
+        return tuple(n for n in names if n in _ALL), None
+    if op.tag == f"{Q}copy-config":
+        return _ALL, ("candidate", "startup")
+    return _ACCESS.get(op.tag, ((), _ALL))
+
+
 # --- serving -------------------------------------------------------------------------------
 def host_key(state_dir: Path):
     """The device's SSH host key, made once and kept, so clients see the same device again."""
@@ -451,6 +529,7 @@ def host_key(state_dir: Path):
 
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
+    device.loop = asyncio.get_running_loop()
     device.on_change = lambda ds, old, new, sid: notifications.config_change(device, ds, old, new,
                                                                              device.sessions.get(sid))
     device.recover(asyncio.get_running_loop())
