@@ -126,10 +126,11 @@ def read_running(ep, attempts: int = 3):
     """A lab device's running config (lxml element), read by a test to check what a command did:
     through the product's own reader, which reads again on a new session when one breaks or never
     answers (seen on this 2-core machine under a parallel CPU load)."""
+    import dataclasses
+
     from lxml import etree
 
-    from orchestrator.netconf.session import Endpoint
     from orchestrator.netconf.session import read_running as read
 
-    ep = Endpoint(ep.name, ep.host, ep.port, ep.creds, timeout=min(ep.timeout, 30.0))
+    ep = dataclasses.replace(ep, timeout=min(ep.timeout, 30.0))
     return etree.fromstring(read(ep, attempts=attempts).encode())

@@ -30,17 +30,15 @@ class RunningConfigs:
         return self.roots[device]
 
     def _read(self, device: str):
-        from orchestrator.lab.runtime import NETCONF_PORT
-        from orchestrator.netconf.credentials import Credentials
-        from orchestrator.netconf.session import Endpoint, Session, rpc_error_text
+        from orchestrator.netconf.session import Session, rpc_error_text
+        from orchestrator.rollout.targets import lab_endpoints
 
         n = self.st["nodes"].get(device)
         if n is None or not n.get("agent"):
             self.errors[device] = "no such device in the lab"
             return None
         try:
-            s = Session(Endpoint(device, n["mgmt_ip"], NETCONF_PORT, Credentials(self.st["user"], password=self.st["password"])),
-                        n.get("kind"))
+            s = Session(lab_endpoints(self.st)[device], n.get("kind"))
         except Exception as e:
             self.errors[device] = rpc_error_text(e)
             return None
