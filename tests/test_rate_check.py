@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.lab import verify
+from orchestrator.lab import measure
 
 
 def _measure(monkeypatch, figures: list[float | None], want: int = 500_000_000) -> dict:
@@ -15,10 +15,10 @@ def _measure(monkeypatch, figures: list[float | None], want: int = 500_000_000) 
     def fake_iperf(client, srv, ip, port, reverse):
         calls.append(reverse)
         return next(seq)
-    monkeypatch.setattr(verify, "_iperf", fake_iperf)
-    monkeypatch.setattr(verify, "RETRY_PAUSE", 0)
+    monkeypatch.setattr(measure, "_iperf", fake_iperf)
+    monkeypatch.setattr(measure, "RETRY_PAUSE", 0)
     row = {"problems": []}
-    verify.measure(row, "c", "s", "10.0.0.1", 5201, ("downstream", want), ("upstream", want))
+    measure.measure(row, "c", "s", "10.0.0.1", 5201, ("downstream", want), ("upstream", want))
     row["calls"] = calls
     return row
 

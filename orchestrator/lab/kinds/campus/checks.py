@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from orchestrator.lab.verify import _run, measure
+from orchestrator.lab.measure import measure
+from orchestrator.lab.measure import run as _run
 
 
 def _peer(st: dict, node: str) -> tuple[str, str, str, str] | None:
