@@ -4,14 +4,26 @@ a plane made of independent entries (a line, a room) that a change re-makes one 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, is_dataclass
+from pathlib import Path
 
 from orchestrator.lab import netns
+
+RECORD = "personality.json"  # in a node's state dir: what the watcher made of its running config
 
 
 def failure(node: str, tried: str, error: str) -> dict:
     """A config the personality could not realize: the node, what it tried, the command's error."""
     return {"node": node, "tried": tried, "error": error}
+
+
+def recorded(lab: dict, node: str) -> dict:
+    """The watcher's last summary of a node ({} before its first)."""
+    try:
+        return json.loads((Path(lab["nodes"][node]["state_dir"]) / RECORD).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def ip(ns: str, *args: str, check: bool = True):
@@ -112,8 +124,10 @@ class EntryPlane(NodePlane):
     def __init__(self, lab: dict, node: str):
         super().__init__(lab, node)
         self.applied: dict[str, object] = {}
+        self.held: dict[str, str] = {}  # entries the config holds but that do not work: why, naming the leaf
 
     def wanted(self, root) -> dict[str, object]:
+        """The entries the config asks for (and self.held: those it holds that cannot work)."""
         raise NotImplementedError
 
     def make(self, key: str, entry) -> str:
@@ -162,4 +176,5 @@ class EntryPlane(NodePlane):
                 report[key] = f"failed: {e}"
                 failures.append((f"{self.what} {key}", str(e)))
         self.settle(want)
-        return report, failures, {"config": {k: self.facts(k, v) for k, v in self.applied.items()}}
+        return report, failures, {"config": {k: self.facts(k, v) for k, v in self.applied.items()},
+                                  "held": dict(sorted(self.held.items()))}

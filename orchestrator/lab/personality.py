@@ -14,8 +14,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from orchestrator.lab.dataplane import failure
+from orchestrator.lab.dataplane import RECORD, failure, recorded
 from orchestrator.lab.kinds.registry import LAB_KINDS
+from orchestrator.lab.running import RunningSource
 
 PEOPLE = LAB_KINDS.plane_roles()  # the device roles that have a personality
 
@@ -47,59 +48,8 @@ class NodePersonality:
     def _record(self, summary: dict) -> dict:
         """personality.json: what the watcher made of the config with this digest, and what failed;
         wait_applied, push and verify read it."""
-        (Path(self.n["state_dir"]) / "personality.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+        (Path(self.n["state_dir"]) / RECORD).write_text(json.dumps(summary, indent=2, sort_keys=True))
         return summary
-
-
-class RunningSource:
-    """A node's committed config as its agent holds it: devsim's running file, or netconfd's
-    running datastore over NETCONF (netconfd writes its file only once a commit is confirmed)."""
-
-    # yuma123 netconfd checks its confirmed-commit timer only when idle: a session asking every
-    # 0.2 s keeps a timed-out commit from ever reverting (tests/conformance). Ask it rarely.
-    NETCONFD_INTERVAL = 2.0
-
-    def __init__(self, lab: dict, node: str):
-        self.lab, self.node = lab, node
-        self.n = lab["nodes"][node]
-        self.m = None
-        self.last = 0.0
-        self.cached: bytes | None = None
-
-    def read(self) -> bytes | None:
-        import time
-
-        if self.n["agent"] == "devsim":
-            try:
-                return (Path(self.n["state_dir"]) / "running.xml").read_bytes()
-            except FileNotFoundError:
-                return None
-        if time.monotonic() - self.last < self.NETCONFD_INTERVAL:
-            return self.cached
-        self.last = time.monotonic()
-        self.cached = self._fetch()
-        return self.cached
-
-    def _fetch(self) -> bytes | None:
-        from ncclient import manager
-
-        try:
-            if self.m is None or not self.m.connected:
-                self.m = manager.connect(host=self.n["mgmt_ip"], port=830, username=self.lab["user"],
-                                         password=self.lab["password"], hostkey_verify=False, look_for_keys=False,
-                                         allow_agent=False, timeout=10)
-            return self.m.get_config(source="running").data_xml.encode()
-        except Exception:
-            self.m = None
-            return None
-
-    def close(self) -> None:
-        if self.m is not None:
-            try:
-                self.m.close_session()
-            except Exception:
-                pass
-            self.m = None
 
 
 def _digest(data: bytes) -> str:
@@ -134,14 +84,6 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> Applied:
         for s in sources.values():
             s.close()
     return Applied(late, [f for n in sources if n not in late for f in recorded(lab, n).get("failures", [])])
-
-
-def recorded(lab: dict, node: str) -> dict:
-    """The watcher's last summary of a node ({} before its first)."""
-    try:
-        return json.loads((Path(lab["nodes"][node]["state_dir"]) / "personality.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
 
 
 def recorded_failures(lab: dict) -> list[dict]:

@@ -59,6 +59,7 @@ def table(report: dict) -> str:
                      f"{rate(r.get('measured_down_bps'), r['expected_down_bps']):>18} "
                      f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "
                      + ("ok" + (" (out of service, as planned)" if r.get("serving") is False else "") if r["ok"]
-                        else "FAIL: " + "; ".join(r["problems"])))
+                        else "FAIL: " + "; ".join(r["problems"]))
+                     + "".join(f"; warning: {w}" for w in r.get("warnings", [])))
     lines += [f"data plane of {f['node']} FAILED: {f['tried']}: {f['error']}" for f in report.get("dataplane_failures", [])]
     return "\n".join(lines)
