@@ -84,6 +84,9 @@ def _path(r: dict, svc: str, olt: dict, bng: dict, rates: bool, row: dict) -> li
         out.append(f"{r['bng']}'s running config holds no subscriber with service-id {svc}")
     if o and (o["s"], o["c"]) != (r["s-vlan"], r["c-vlan"]):
         out.append(f"{r['olt']} carries ONU {r['onu-serial']} as S{o['s']}/C{o['c']}, planned S{r['s-vlan']}/C{r['c-vlan']}")
+    if b and "dhcp-address" in r and b.get("dhcp_client") != r["dhcp-address"]:
+        out.append(f"{r['bng']}'s DHCP server hands out {b.get('dhcp_client') or 'nothing'} on this line, "
+                   f"planned {r['dhcp-address']}")
     if b and (b["s"], b["c"]) != (r["s-vlan"], r["c-vlan"]):
         out.append(f"{r['bng']} terminates this line as S{b['s']}/C{b['c']}, planned S{r['s-vlan']}/C{r['c-vlan']}")
     if rates:
