@@ -87,6 +87,17 @@ def mutate(config_xml: str, fault: dict, namespaces: dict) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
+def took(fault: dict, good_xml: str, running_xml: bytes, namespaces: dict) -> bool:
+    """Whether the device runs the fault: a deleted node is gone; a changed leaf holds the new
+    value, or is gone where the good config had it (a list key renamed moves its entry)."""
+    def hits(xml):
+        return etree.fromstring(xml).xpath(fault["xpath"], namespaces=namespaces)
+    now = hits(running_xml)
+    if fault.get("delete"):
+        return not now
+    return any((el.text or "") == str(fault["value"]) for el in now) or (not now and bool(hits(good_xml.encode())))
+
+
 def change_text(fault: dict) -> str:
     return "delete" if fault.get("delete") else f"= {fault['value']}"
 
@@ -138,15 +149,22 @@ class Suite:
         return verify(self.plan, self.st, only=only, rates=rates)
 
     def _push(self, device: str, config_xml: str) -> dict:
+        """Replace the device's config and commit (an rpc-error raises); wait for the lab to apply
+        it; r["running"]: what the device runs now, as its agent holds it."""
         from orchestrator.lab.personality import wait_applied
         from orchestrator.lab.push import push_one
+        from orchestrator.lab.running import RunningSource
 
         m = json.loads((self.plan / "manifest.json").read_text())
         n = self.st["nodes"][device]
         r = push_one(device, n["mgmt_ip"], self.st["user"], self.st["password"], config_xml,
                      m["devices"][device]["kind"])
-        done = wait_applied(self.st, [device])
-        r["late"] = done.late
+        r["late"] = wait_applied(self.st, [device]).late
+        src = RunningSource(self.st, device)
+        try:
+            r["running"] = src.read()
+        finally:
+            src.close()
         return r
 
     def run(self, fault: dict) -> dict:
@@ -162,8 +180,8 @@ class Suite:
             except Exception as e:  # an rpc-error: the device will not run this config
                 row.update(outcome=REFUSED, by=_one_line(e))
                 return row
-            if not pushed["ok"]:
-                row.update(outcome=REFUSED, by=f"the device dropped {', '.join(pushed['missing'])}")
+            if pushed["running"] is None or not took(fault, good, pushed["running"], self.sc["namespaces"]):
+                row.update(outcome=REFUSED, by="the device answered ok but does not run the change")
                 return row
             rep = self.verify([fault["service"]], bool(fault.get("measure")))
             said = [p for r in rep["services"] for p in r["problems"]] + \

@@ -66,6 +66,9 @@ def test_every_fault_fits_the_planned_config_and_names_a_planned_service(planned
         good = (plan / f"{f['device']}.xml").read_text()
         bad = mutations.mutate(good, f, sc["namespaces"])
         assert bad != good, f["name"]
+        # a device running the fault is told from one still running the good config
+        assert mutations.took(f, good, bad.encode(), sc["namespaces"]), f["name"]
+        assert not mutations.took(f, good, good.encode(), sc["namespaces"]), f["name"]
         assert f["service"].split("/")[0] in services, f["name"]
         re.compile(f["expect"])
 

@@ -2,8 +2,8 @@
 config: the room's station holds the profile the intent gives (each SSID's name, security and
 passphrase) and associates only when the unit offers every one of them with that security mode
 and passphrase, enabled, on a band where the room unit has an enabled radio. Co-channel overlap
-between the main unit's radios and a room unit's is reported (the plan may reuse channels when
-it has fewer than units, so it warns rather than fails)."""
+between the main unit's radios and a room unit's is reported (a plan can give two units
+channels in one wide block, so it warns rather than fails)."""
 
 from __future__ import annotations
 
