@@ -41,9 +41,14 @@ from pathlib import Path
 
 import yaml
 from lxml import etree
+from ncclient.operations.rpc import RPCError
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
+
+from orchestrator.netconf.secrets import is_ref, secret_value  # noqa: E402
+
+HERE = REPO / "bench"
 SCENARIOS = REPO / "tests" / "mutations"
 CAUGHT, REFUSED, UNNAMED, MISSED = "caught", "refused by the device", "failed without naming the fault", "MISSED"
 
@@ -95,7 +100,10 @@ def took(fault: dict, good_xml: str, running_xml: bytes, namespaces: dict) -> bo
     now = hits(running_xml)
     if fault.get("delete"):
         return not now
-    return any((el.text or "") == str(fault["value"]) for el in now) or (not now and bool(hits(good_xml.encode())))
+    value = str(fault["value"])
+    if is_ref(value):  # a secret leaf: the device holds the value the reference names
+        value = secret_value(value)
+    return any((el.text or "") == value for el in now) or (not now and bool(hits(good_xml.encode())))
 
 
 def change_text(fault: dict) -> str:
@@ -177,7 +185,7 @@ class Suite:
         try:
             try:
                 pushed = self._push(fault["device"], bad)
-            except Exception as e:  # an rpc-error: the device will not run this config
+            except (RPCError, RuntimeError) as e:  # an rpc-error: the device will not run this config
                 row.update(outcome=REFUSED, by=_one_line(e))
                 return row
             if pushed["running"] is None or not took(fault, good, pushed["running"], self.sc["namespaces"]):
@@ -257,7 +265,6 @@ def main() -> int:
     ap.add_argument("--ci", action="store_true", help="only the faults marked ci")
     ap.add_argument("--out", default=str(HERE / "results" / "mutations.json"))
     a = ap.parse_args()
-    sys.path.insert(0, str(REPO))
     rows, notes = [], {}
     with tempfile.TemporaryDirectory(prefix="fbf-mut-") as tmp:
         for i, name in enumerate(a.scenario or scenarios()):
