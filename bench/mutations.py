@@ -34,6 +34,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -265,6 +266,7 @@ def main() -> int:
     ap.add_argument("--ci", action="store_true", help="only the faults marked ci")
     ap.add_argument("--out", default=str(HERE / "results" / "mutations.json"))
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a timeout still takes the lab down
     rows, notes = [], {}
     with tempfile.TemporaryDirectory(prefix="fbf-mut-") as tmp:
         for i, name in enumerate(a.scenario or scenarios()):
