@@ -176,6 +176,14 @@ class Suite:
             src.close()
         return r
 
+    def _discard(self, device: str) -> None:
+        from ncclient import manager
+
+        n = self.st["nodes"][device]
+        with manager.connect(host=n["mgmt_ip"], port=830, username=self.st["user"], password=self.st["password"],
+                             hostkey_verify=False, look_for_keys=False, allow_agent=False, timeout=30) as m:
+            m.discard_changes()
+
     def run(self, fault: dict) -> dict:
         """Push the fault, verify its service, give the good config back."""
         good = (self.plan / f"{fault['device']}.xml").read_text()
@@ -188,6 +196,7 @@ class Suite:
                 pushed = self._push(fault["device"], bad)
             except (RPCError, RuntimeError) as e:  # an rpc-error: the device will not run this config
                 row.update(outcome=REFUSED, by=_one_line(e))
+                self._discard(fault["device"])  # a refused commit leaves the edit in the candidate
                 return row
             if pushed["running"] is None or not took(fault, good, pushed["running"], self.sc["namespaces"]):
                 row.update(outcome=REFUSED, by="the device answered ok but does not run the change")
