@@ -263,7 +263,8 @@ def run_scenario(name: str, work: Path, lab_name: str, only: list[str] | None = 
                 echo(report(rows[-1:]).splitlines()[0])
         after = suite.verify(None, False)
         return {"rows": rows, "restored": after["ok"] and all(r["restored"] for r in rows),
-                "after": [(r["service"], r["problems"]) for r in after["services"] if not r["ok"]]}
+                "after": [(r["service"], r["problems"]) for r in after["services"] if not r["ok"]] +
+                [f"data plane of {f['node']} FAILED: {f['tried']}: {f['error']}" for f in after["dataplane_failures"]]}
     finally:
         suite.down()
 
