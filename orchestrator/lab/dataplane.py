@@ -37,10 +37,13 @@ def tc(ns: str, *args: str):
 
 
 def shape(ns: str, dev: str, bps: int) -> None:
-    """htb at `bps` on dev's egress; burst of 10 ms (at least 32 kB) keeps TCP at the rate."""
+    """htb at `bps` on dev's egress; burst of 10 ms (at least 32 kB) keeps TCP at the rate. An htb
+    root cannot be replaced in place ("Change operation not supported"), so a new rate on a
+    shaped device takes its root away first."""
     burst = max(bps // 800, 32000)
-    tc(ns, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb", "default", "1")
-    tc(ns, "class", "replace", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", f"{bps}bit",
+    netns.netns_exec(ns, ["tc", "qdisc", "del", "dev", dev, "root"], capture_output=True)
+    tc(ns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1")
+    tc(ns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", f"{bps}bit",
        "ceil", f"{bps}bit", "burst", str(burst), "cburst", str(burst))
 
 
