@@ -64,9 +64,10 @@ def _address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, li
         if line is None or not line.get("address"):
             return None, "static", [f"{r['bng']} serves no address block to this line"]
         gateway = ipaddress.ip_interface(line["address"])
-        addr, how, problems = _static(ns, gateway), f"static (block of {r['bng']}'s gateway {gateway})", []
+        addr, how, problems = _static(ns, gateway), "static", []
     if addr and addr != planned_address(r):
-        problems.append(f"the CPE's address {addr} ({how}) is not the planned {planned_address(r)}")
+        source = "by DHCP" if how == "dhcp" else f"static, in the block of {r['bng']}'s gateway {gateway}"
+        problems.append(f"the CPE's address {addr} ({source}) is not the planned {planned_address(r)}")
     return addr, how, problems
 
 
