@@ -84,7 +84,8 @@ def test_with_an_l3vpn_pe_the_breakout_works_the_same(campus_l3nm):
 
 
 def _reaches_only_its_applications_at_its_ambr(st, tmp):
-    from orchestrator.lab.verify import BUSY_LOW, HIGH, LOW, verify
+    from orchestrator.lab.measure import BUSY_LOW, HIGH, LOW
+    from orchestrator.lab.verify import verify
 
     report = verify(tmp / "plan", st)
     rows = {r["service"]: r for r in report["services"]}

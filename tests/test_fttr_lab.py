@@ -70,7 +70,8 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     intent measures 300M while the line stays at 1G, a room left out gets no service. drift
     compares without the passphrase."""
     from orchestrator.lab import netns
-    from orchestrator.lab.verify import _server_of, verify
+    from orchestrator.lab.measure import server_of
+    from orchestrator.lab.verify import verify
 
     lab, tmp, db, topo, outputs = studio
     r = cli("drift", "--target", "lab", "--lab", str(topo), db=db)
@@ -98,7 +99,7 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     assert row["ok"], row["problems"]
     # the lounge's room unit is gone from the config: its host has no service any more
     st = lab.load_state()
-    server = _server_of(st, "bng-east")[1]
+    server = server_of(st, "bng-east")[1]
     ns = st["nodes"]["room-studio-wifi-lounge"]["netns"]
     assert netns.netns_exec(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", server], capture_output=True).returncode != 0
     # rotated outside fullbars: drift says so at the leaf, without either value

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lab import verify
+from orchestrator.lab import measure
 
 
 def _measure(monkeypatch, figures: list[float | None], want: int = 500_000_000, pressure: float | None = 2.0,
@@ -18,16 +18,16 @@ def _measure(monkeypatch, figures: list[float | None], want: int = 500_000_000, 
     if pressure is not None:
         psi.write_text(f"some avg10={pressure:.2f} avg60=1.00 avg300=1.00 total=1\n"
                        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-    monkeypatch.setattr(verify, "PRESSURE_FILE", psi)
+    monkeypatch.setattr(measure, "PRESSURE_FILE", psi)
     calls = []
 
     def fake_iperf(client, srv, ip, port, reverse):
         calls.append(reverse)
         return next(seq)
-    monkeypatch.setattr(verify, "_iperf", fake_iperf)
-    monkeypatch.setattr(verify, "RETRY_PAUSE", 0)
+    monkeypatch.setattr(measure, "_iperf", fake_iperf)
+    monkeypatch.setattr(measure, "RETRY_PAUSE", 0)
     row = {"problems": []}
-    verify.measure(row, "c", "s", "10.0.0.1", 5201, ("downstream", want), ("upstream", want))
+    measure.measure(row, "c", "s", "10.0.0.1", 5201, ("downstream", want), ("upstream", want))
     row["calls"] = calls
     return row
 

@@ -2,10 +2,9 @@
 node), checked against containerlab's own JSON schema and against what fullbars needs.
 
 A node says what it is with labels: `fullbars.kind` (a device kind from the registry, or
-`host` for an endpoint), and for hosts `fullbars.role` (cpe, server, room, ue or enterprise),
-`fullbars.service`, `fullbars.onu-serial` (the ONU a CPE sits behind), for a room
-`fullbars.room` and `fullbars.room-serial` (the FTTR room unit it sits behind), and
-`fullbars.slice` (a UE's slice).
+`host` for an endpoint), and for hosts `fullbars.role` (one the intent kinds' lab parts
+declare: cpe, server, room, ue, enterprise), `fullbars.service`, and whatever labels that part
+reads (`fullbars.onu-serial`, `fullbars.room`, `fullbars.room-serial`, `fullbars.slice`).
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.lab.kinds.registry import LAB_KINDS
 from orchestrator.once import once_per_key
 
-# cpe/server: a business line's ends; room: a client behind an FTTR room unit;
-# ue/enterprise: a campus slice's device and the LAN it breaks out to.
-HOST_ROLES = ("cpe", "server", "room", "ue", "enterprise")
+HOST_ROLES = LAB_KINDS.host_roles()
 IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
 
 

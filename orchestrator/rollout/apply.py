@@ -12,10 +12,12 @@ from orchestrator.rollout.transaction import Change, Transaction
 
 def lab_checks(result, target):
     """Service checks in the lab before confirming, from what the change does to each service
-    that has a host (CPE, room) in the lab: the services it adds, changes or keeps get their
-    address and reach their server; the ones it removes or suspends get neither; the others on
-    the devices it changes keep their service; a campus slice's UE attaches from the running
-    configs and reaches its applications only. Rates are left to `fullbars lab verify`."""
+    whose kind's lab part checks its hosts before confirming (a CPE, a room, a UE): the services it
+    adds, changes or keeps get their address and reach their server; the ones it removes or
+    suspends get neither; the others on the devices it changes keep their service; a campus
+    slice's UE attaches from the running configs and reaches its applications only. Rates are
+    left to `fullbars lab verify`."""
+    from orchestrator.lab.kinds.registry import LAB_KINDS
     from orchestrator.lab.personality import wait_applied
     from orchestrator.lab.verify import check
     from orchestrator.plan.artifacts import service_facts
@@ -26,8 +28,8 @@ def lab_checks(result, target):
         problems = wait_applied(st, [d for d in sorted(changed) if d in st["nodes"]]).problems(st)
         if problems:
             return problems
-        hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values()
-                  if n["role"] in ("cpe", "room", "ue")}
+        roles = LAB_KINDS.checked_hosts()
+        hosted = {n["labels"].get("fullbars.service") for n in st["nodes"].values() if n["role"] in roles}
         affected = result.services + [s for s in result.others if changed & set(s.devices)]
         only = [s.name for s in affected if s.name in hosted]
         if not only:

@@ -31,14 +31,30 @@ def _blocks(first_channels, width: int) -> set[int]:
 
 # The 20 MHz channels a wider channel can be built on (IEEE 802.11-2020 Annex E). At 5 GHz the
 # U-NII-4 channels (165-177) are 20 MHz only: few regulators allow them wider.
+BLOCK_STARTS = {("5GHz", 40): (36, 44, 52, 60, 100, 108, 116, 124, 132, 140, 149, 157),
+                ("5GHz", 80): (36, 52, 100, 116, 132, 149),
+                ("5GHz", 160): (36, 100),
+                ("6GHz", 40): tuple(range(1, 226, 8)),
+                ("6GHz", 80): tuple(range(1, 210, 16)),
+                ("6GHz", 160): tuple(range(1, 194, 32)),
+                ("6GHz", 320): tuple(range(1, 162, 32))}  # 320-1 and 320-2 channels, 160 MHz apart
 WIDE = {("2.4GHz", 40): set(range(1, 14)),  # HT40 with the second channel above (1-9) or below (5-13)
-        ("5GHz", 40): _blocks((36, 44, 52, 60, 100, 108, 116, 124, 132, 140, 149, 157), 40),
-        ("5GHz", 80): _blocks((36, 52, 100, 116, 132, 149), 80),
-        ("5GHz", 160): _blocks((36, 100), 160),
-        ("6GHz", 40): _blocks(range(1, 226, 8), 40),
-        ("6GHz", 80): _blocks(range(1, 210, 16), 80),
-        ("6GHz", 160): _blocks(range(1, 194, 32), 160),
-        ("6GHz", 320): _blocks(range(1, 162, 32), 320)}  # 320-1 and 320-2 channels, 160 MHz apart
+        **{k: _blocks(v, k[1]) for k, v in BLOCK_STARTS.items()}}
+CHANNEL_0_MHZ = {"2.4GHz": 2407, "5GHz": 5000, "6GHz": 5950}  # channel n is centred at this + 5n MHz
+
+
+def span_mhz(band: str, channel: int, width: int) -> tuple[int, int]:
+    """The frequencies (low, high MHz) a radio on this primary channel and width occupies: the
+    aligned block holding the channel; a 2.4 GHz channel is 22 MHz wide, HT40 takes the channel
+    four above (below from channel 10 on)."""
+    centre = CHANNEL_0_MHZ[band] + 5 * channel
+    if band == "2.4GHz":
+        if width == 40:
+            return (centre - 10, centre + 30) if channel <= 9 else (centre - 30, centre + 10)
+        return centre - 11, centre + 11
+    start = max((s for s in BLOCK_STARTS.get((band, width), ()) if s <= channel), default=channel)
+    low = CHANNEL_0_MHZ[band] + 5 * start - 10
+    return low, low + width
 SSID_OCTETS = 32  # IEEE 802.11: an SSID is at most 32 octets, however many characters that is
 # openconfig-wifi-types identities for the set of bands an SSID is offered on.
 FREQUENCY = {("2.4GHz",): "FREQ_2GHZ", ("5GHz",): "FREQ_5GHZ", ("6GHz",): "FREQ_6GHZ",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from orchestrator.plan.campus_attach import Refusal, Site
 from orchestrator.lab.campus_ue import RunningConfigs, attach
-from orchestrator.lab.verify import _run, measure
+from orchestrator.lab.measure import measure
+from orchestrator.lab.measure import run as _run
+from orchestrator.plan.campus_attach import Refusal, Site
 
 
 def server(subnet: str) -> str:

@@ -1,0 +1,1 @@
+"""The lab parts of the intent kinds (registry.py)."""
