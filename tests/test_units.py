@@ -222,6 +222,7 @@ def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_defaul
 
     from orchestrator.devices.registry import KINDS
     from orchestrator.devsim.edit import Editor
+    from orchestrator.devsim.tree import Tree
     from orchestrator.plan.diff import schema_index
 
     kind = KINDS.get("pe-ietf")
@@ -231,7 +232,8 @@ def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_defaul
         'yang:ietf-routing">rt:static</type><name>s</name><description>a:b</description></control-plane-protocol>'
         '</control-plane-protocols></routing></config>')
     store = etree.Element("{urn:ietf:params:xml:ns:netconf:base:1.0}data")
-    Editor(schema_index(kind.models)).apply(store, edit, "merge")
+    index = schema_index(kind.models)
+    Editor(index).apply(Tree(index, store), edit, "merge")
     text = "".join(etree.tostring(c, encoding="unicode") for c in store)
     assert "<description>a:b</description>" in text  # not an identity: untouched
     tree = kind.models.parse(text)  # raises if the identity lost its meaning

@@ -26,7 +26,10 @@ def _clean(el):
         out.set(k, v)
     out.text = el.text
     for c in el:
-        out.append(copy.deepcopy(c))
+        c = copy.deepcopy(c)
+        meanings = _meanings(c)  # appending drops a prefix declaration that repeats one in scope
+        out.append(c)
+        _requalify(meanings)
     for e in out.iter():
         if isinstance(e.tag, str):
             e.attrib.pop(OP, None)
