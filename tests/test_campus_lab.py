@@ -285,7 +285,7 @@ def _push_config(st, device: str, text: str) -> None:
     from orchestrator.lab.push import push_one
 
     n = st["nodes"][device]
-    assert push_one(device, n["mgmt_ip"], st["user"], st["password"], text)["ok"]
+    assert push_one(device, n["mgmt_ip"], st["user"], st["password"], text, known=tuple(st["hostkeys"][device]))["ok"]
     assert wait_applied(st, [device]).problems(st) == []
 
 
