@@ -167,7 +167,7 @@ class Suite:
         m = json.loads((self.plan / "manifest.json").read_text())
         n = self.st["nodes"][device]
         r = push_one(device, n["mgmt_ip"], self.st["user"], self.st["password"], config_xml,
-                     m["devices"][device]["kind"])
+                     m["devices"][device]["kind"], known=tuple(self.st.get("hostkeys", {}).get(device, ())))
         r["late"] = wait_applied(self.st, [device]).late
         src = RunningSource(self.st, device)
         try:

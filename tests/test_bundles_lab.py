@@ -75,7 +75,11 @@ def two(tmp_path_factory):
         assert all(r["ok"] for r in push(tmp / "prod-start", st))
         # production as a network description names it: management addresses and a secret reference
         text = NETWORK.read_text().replace("username: fullbars", f"username: {st['user']}")
-        text = text.replace("env:FULLBARS_NETCONF_PASSWORD", f"env:{PROD_SECRET}")
+        text = text.replace("secret-ref: env:FULLBARS_NETCONF_PASSWORD",
+                            f"secret-ref: env:{PROD_SECRET}\n    known-hosts: production.known_hosts")
+        # its known hosts, as ssh-keyscan would write them: the keys its agents came up with
+        (tmp / "production.known_hosts").write_text("".join(
+            f"[{st['nodes'][dev]['mgmt_ip']}]:830 {key}\n" for dev in ("olt-1", "bng-east") for key in st["hostkeys"][dev]))
         for dev in ("olt-1", "bng-east"):
             i = text.index(f"- name: {dev}\n")
             j = text.index("address: ", i)

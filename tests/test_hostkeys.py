@@ -98,6 +98,11 @@ def test_an_environment_checks_the_keys_its_known_hosts_file_holds(small_lab, tm
                           timeout=60)
     assert len(scan.stdout.splitlines()) == 2, scan.stderr
     (tmp_path / "keys.d" / "lab").write_text(scan.stdout)
+    # staging's own record first (environments keep one each): the lab's intent, applied there
+    assert cli("environment", "staging", "--evidence", "optional", db=small_lab["db"]).exit_code == 0
+    r = cli("apply", str(REPO / "examples/intents/acme-hq.yaml"), "--network", str(net), "--target", "staging",
+            db=small_lab["db"])
+    assert r.exit_code == 0, r.stdout + r.stderr
     args = ("drift", "--target", "staging", "--network", str(net))
     r = cli(*args, db=small_lab["db"])
     assert r.exit_code == 0 and "olt-1: in sync" in r.stdout, r.stdout + r.stderr
