@@ -124,6 +124,8 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             row["problems"] += problems
             if addr:
                 reach_and_measure(row, cpe["netns"], server, port0 + i, rates, "the CPE")
+            else:
+                row["reachable"] = False  # without an address it reaches nothing (the problem says why)
             row["problems"] += _path(r, svc, olt, bng, rates, row)
         row["ok"] = not row["problems"]
         rows.append(row)
