@@ -333,8 +333,8 @@ def test_suspension_that_cannot_reach_its_devices_changes_nothing(harbour):
 
 
 def test_a_delete_plan_checks_that_the_deleted_line_lost_its_service(harbour):
-    """No command applies a delete yet; a delete plan given to the apply engine is checked the
-    same way: the deleted line must lose its service, the others keep theirs. (Last in this
+    """A delete plan given to the apply engine is checked like any change: the deleted line must
+    lose its service, the others keep theirs. (Last in this
     module: ship-repair is gone afterwards.)"""
     from orchestrator.plan.pipeline import plan
     from orchestrator.rollout.apply import apply, lab_checks
