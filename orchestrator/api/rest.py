@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -19,6 +20,8 @@ from orchestrator.app import audit, changes, environments, services, users
 router = APIRouter(prefix="/api")
 SIGNED_IN = responses(401, 403, 422)
 ON_CHANGE = responses(401, 403, 404, 409, 422)
+ChangeId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The change request's number.")]
+Name = Annotated[str, Path(max_length=64)]
 TERMINAL = {"done", "failed", "aborted", "rolled-back", "withdrawn"}
 SSE_STEP = 0.5  # seconds between looks at a rollout's state
 
@@ -211,62 +214,62 @@ def detail(ctx: Context, who: Actor, change_id: int) -> dict:
 
 @router.get("/changes/{change_id}", response_model=ChangeDetail, responses=responses(401, 403, 404, 422),
             tags=["changes"])
-def show(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def show(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """The change with its per-device plan (diff, NETCONF edit), lab evidence, rollout, and the
     events the asking user may cause now."""
     return detail(ctx, who, change_id)
 
 
 @router.post("/changes/{change_id}/evidence", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
-def attach(change_id: int, body: Evidence, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def attach(change_id: ChangeId, body: Evidence, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """CI: attach a lab verification (`fullbars lab verify` of the change's bundle_dir)."""
     return as_user(who, changes.attach_evidence, ctx.store, change_id, body.verification_id)
 
 
 @router.post("/changes/{change_id}/approve", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
-def approve(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def approve(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: approve a verified change someone else submitted (four-eyes)."""
     return as_user(who, changes.approve, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/withdraw", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
-def withdraw(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def withdraw(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     return as_user(who, changes.withdraw, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/rollout", response_model=ChangeOut, status_code=202, responses=ON_CHANGE,
              tags=["rollout"])
-def rollout(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def rollout(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: start the rollout of an approved change; it runs in the background (watch /events)."""
     return as_user(who, changes.start, ctx.store, change_id, ctx.network, ctx.launch)
 
 
 @router.post("/changes/{change_id}/pause", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
-def pause(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def pause(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: hold the rollout before its next wave."""
     return as_user(who, changes.pause, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/resume", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
-def resume(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def resume(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     return as_user(who, changes.resume, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/abort", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
-def abort(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def abort(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: stop before the next wave; the waves done stay (roll back undoes them)."""
     return as_user(who, changes.abort, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/rollback", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
-def roll_back(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def roll_back(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: undo the change's committed waves, newest first."""
     return as_user(who, changes.roll_back, ctx.store, change_id, ctx.network)
 
 
 @router.get("/changes/{change_id}/rollout", response_model=Rollout, responses=responses(401, 403, 404, 422),
             tags=["rollout"])
-def rollout_state(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def rollout_state(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     return as_user(who, changes.progress, ctx.store, change_id)
 
 
@@ -274,7 +277,7 @@ def rollout_state(change_id: int, who: Actor = Depends(actor), ctx: Context = De
                                                       200: {"content": {"text/event-stream": {}},
                                                             "description": "progress events (JSON as in /rollout)"}},
             response_class=StreamingResponse, tags=["rollout"])
-async def events(change_id: int, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Server-sent events: `progress` with the rollout (as /rollout) whenever it changes, until it ends."""
     first = await run_in_threadpool(as_user, who, changes.progress, ctx.store, change_id)  # 404 before streaming
 
@@ -310,7 +313,7 @@ def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(contex
 
 
 @router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])
-def set_environment(name: str, body: EnvironmentIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def set_environment(name: Name, body: EnvironmentIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Admin: whether applying to env:NAME needs lab evidence, and its description."""
     from orchestrator.rollout.environments import label
 
@@ -336,6 +339,6 @@ def create_user(body: UserIn, who: Actor = Depends(actor), ctx: Context = Depend
 
 @router.post("/users/{name}/tokens", response_model=Token, status_code=201, responses=responses(401, 403, 404, 422),
              tags=["identity"])
-def create_token(name: str, body: TokenIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def create_token(name: Name, body: TokenIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Admin: an API token for a user (CI); shown once, kept only as its hash."""
     return {"token": as_user(who, users.create_token, ctx.store, name, body.label), "user": name}

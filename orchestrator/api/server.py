@@ -4,6 +4,7 @@ durable engine (orchestrator/engine/, `fullbars worker`) takes over is ServerCon
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +49,15 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):  # unknown path, wrong method
         return problems.response(FullbarsError(str(e.detail)), e.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, e: Exception):
+        """A bug: its traceback to the server's log, a problem detail without internals to the client."""
+        import traceback
+
+        traceback.print_exception(e, file=sys.stderr)
+        return problems.response(FullbarsError("the server failed on this request (a bug: its log has the details)",
+                                               fix="report it with the time and the request"), 500)
 
     @app.get("/api/health", tags=["identity"])
     def health() -> dict:

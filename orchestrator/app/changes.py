@@ -60,6 +60,8 @@ WAIT_STEP = 0.5  # seconds a paused rollout sleeps between looks at its state
 def allowed(row: ChangeRow, event: str, actor=None) -> bool:
     """May this actor cause this event now? (the state machine, their role, and four-eyes)"""
     actor = actor or current()
+    if event not in EVENT_PERMISSION:  # the rollout's own moves (finish, fail): no one causes them
+        return False
     if (row.state, event) not in TRANSITIONS or not may(actor, EVENT_PERMISSION[event]):
         return False
     if event == "approve" and actor.name == row.submitter:

@@ -20,5 +20,12 @@
       });
     });
   });
-  source.addEventListener("end", function () { source.close(); });
+  source.addEventListener("end", function () {
+    source.close();
+    // the rollout is over: pausing or aborting it no longer can be (reloading shows what can)
+    ["do-pause", "do-resume", "do-abort"].forEach(function (id) {
+      var b = document.getElementById(id);
+      if (b) b.parentNode.removeChild(b);
+    });
+  });
 })();
