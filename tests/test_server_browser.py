@@ -16,12 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from conftest import EXAMPLES, REPO
+from lab_environment import as_environment
 from server_helpers import make_users, running_server
 from test_lab import _require_lab_tools
 
@@ -39,22 +39,6 @@ def _topology(plan_dir, name: str, subnet: str, cpes: bool) -> str:
     doc = yaml.safe_load(from_plan(plan_dir, name, cpes=cpes))
     doc["mgmt"] = {"ipv4-subnet": subnet}
     return yaml.safe_dump(doc, sort_keys=False)
-
-
-def _production(tmp, st) -> str:
-    """The network description with 'production' = the prod lab's devices, their host keys known."""
-    text = NETWORK.read_text().replace("username: fullbars", f"username: {st['user']}")
-    text = text.replace("secret-ref: env:FULLBARS_NETCONF_PASSWORD",
-                        f"secret-ref: env:{PROD_SECRET}\n    known-hosts: production.known_hosts")
-    (tmp / "production.known_hosts").write_text("".join(
-        f"[{st['nodes'][dev]['mgmt_ip']}]:830 {key}\n" for dev in ("olt-1", "bng-east") for key in st["hostkeys"][dev]))
-    for dev in ("olt-1", "bng-east"):
-        i = text.index(f"- name: {dev}\n")
-        j = text.index("address: ", i)
-        text = text[:j] + f"address: {st['nodes'][dev]['mgmt_ip']}" + text[text.index("\n", j):]
-    path = tmp / "production.yaml"
-    path.write_text(text)
-    return str(path)
 
 
 def _browser(profile):
@@ -99,7 +83,7 @@ def world(tmp_path_factory):
         for lab in labs:
             lab.up(timeout=90)
         st = labs[1].load_state()
-        prodnet = _production(tmp, st)
+        prodnet = str(as_environment(NETWORK, tmp, st, PROD_SECRET))
         env = {PROD_SECRET: st["password"], "FULLBARS_LAB_DIR": str(labs_dir)}
         with running_server(tmp, "--network", prodnet, env=env) as (url, admin_pw, db):
             with httpx.Client(timeout=60) as client:
