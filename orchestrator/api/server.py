@@ -97,6 +97,10 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
                     break
         except OSError:
             thread.join(0.05)
+    else:
+        server.should_exit = True
+        thread.join(10)
+        raise FullbarsError(f"the server did not answer at {url}api/health", fix="see the messages above")
     say(f"fullbars server: {url} (API docs {url}docs; OpenAPI {url}openapi.json)")
     try:
         thread.join(run_for)
