@@ -19,6 +19,9 @@ network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
 app.add_typer(network_app, name="network")
 lab_app = typer.Typer(no_args_is_help=True, help="Labs: containerlab topologies realized with network namespaces.")
 app.add_typer(lab_app, name="lab")
+change_app = typer.Typer(no_args_is_help=True, help="Change requests (as the server has them): submit, evidence, "
+                         "approve, roll out.")
+app.add_typer(change_app, name="change")
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -848,6 +851,111 @@ def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what thi
     for r in rows:
         out.print(f"{r['id']:6} {r['at']}  {r['actor']:16} {r['origin']:20} {r['action']:18} {r['subject']}  "
                   f"{json.dumps(r['detail'], sort_keys=True)}", markup=False)
+
+
+WorkdirOpt = typer.Option(Path(".fullbars/server"), "--workdir", help="Where change requests' intents and bundles "
+                          "are kept (the server's --workdir).")
+ChangeArg = typer.Argument(..., help="The change request's number.")
+
+
+def _print_change(c: dict) -> None:
+    out.print(f"change {c['id']}: {c['state']}  {c['title']}  (target {c['target']}, submitted by {c['submitter']}"
+              + (f", approved by {c['approver']}" if c["approver"] else "") + f"; bundle {c['bundle_id'][:12]}…)",
+              markup=False)
+    if c["error"]:
+        out.print(c["error"], style="red", markup=False)
+
+
+def _change(fn, *args) -> None:
+    try:
+        _print_change(fn(*args))
+    except FullbarsError as e:
+        _fail(e)
+
+
+@change_app.command("list")
+def change_list(db: Optional[str] = DbOpt):
+    """Every change request, newest first."""
+    from orchestrator.app.changes import listing
+
+    try:
+        for c in listing(_store("change list", db)):
+            _print_change(c)
+    except FullbarsError as e:
+        _fail(e)
+
+
+@change_app.command("show")
+def change_show(change: int = ChangeArg, db: Optional[str] = DbOpt):
+    """A change request with its devices, evidence and rollout per wave and device."""
+    from orchestrator.app.changes import show
+
+    try:
+        c = show(_store("change show", db), change)
+    except FullbarsError as e:
+        _fail(e)
+    _print_change(c)
+    ev = c["evidence"]
+    out.print(f"  evidence: {'none' if ev is None else ('verification %s %s' % (ev['id'], 'passed' if ev['ok'] else 'FAILED'))}",
+              markup=False)
+    for w in c["rollout"]["waves"]:
+        for d in w["devices"]:
+            out.print(f"  wave {w['wave']} ({w['state']}): {d['device']:24} {d['state']} {d['error']}", markup=False)
+
+
+@change_app.command("submit")
+def change_submit(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+                  target: str = typer.Option(..., "--target", help="The environment to roll out to."),
+                  title: str = typer.Option(..., "--title", help="What the change is, in a line."),
+                  network: Optional[Path] = NetworkOpt, workdir: Path = WorkdirOpt, db: Optional[str] = DbOpt):
+    """Plan intents into a change request's bundle."""
+    from orchestrator.app.changes import submit
+
+    texts = {}
+    for p in intents:
+        try:
+            texts[p.name] = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(FullbarsError(f"cannot read {p}: {e}", file=str(p), fix="give a readable intent YAML file"))
+    _change(submit, _store("change submit", db), workdir.resolve(), title, texts, target,
+            str(network) if network else None)
+
+
+@change_app.command("evidence")
+def change_evidence(change: int = ChangeArg, verification: int = typer.Argument(..., help="The lab verification "
+                                                                                  "(fullbars lab verify prints it)."),
+                    db: Optional[str] = DbOpt):
+    """Attach a lab verification of the change's bundle."""
+    from orchestrator.app.changes import attach_evidence
+
+    _change(attach_evidence, _store("change evidence", db), change, verification)
+
+
+@change_app.command("approve")
+def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt):
+    """Approve a verified change someone else submitted."""
+    from orchestrator.app.changes import approve
+
+    _change(approve, _store("change approve", db), change)
+
+
+@change_app.command("rollout")
+def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
+                   db: Optional[str] = DbOpt):
+    """Roll an approved change out, wave by wave, here (the server runs it in the background)."""
+    from orchestrator.app.changes import start
+
+    store = _store("change rollout", db)
+    _change(start, store, change, lambda: _network_for(store, network), None, confirm_timeout)
+    change_show(change, db)
+
+
+@change_app.command("withdraw")
+def change_withdraw(change: int = ChangeArg, db: Optional[str] = DbOpt):
+    """Withdraw your own change before it rolls out."""
+    from orchestrator.app.changes import withdraw
+
+    _change(withdraw, _store("change withdraw", db), change)
 
 
 def _lab(file: Path):

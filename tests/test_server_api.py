@@ -114,6 +114,68 @@ def test_a_bad_intent_is_a_problem_detail_with_file_line_path_fix(server):
     assert client.get(url + "api/changes", headers={"Authorization": f"Bearer {server['tokens']['eve']}"}).json() == []
 
 
+def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False) -> int:
+    """A lab verification row as `fullbars lab verify` records it (here without a lab: the
+    refusals below are about which verification is attached, not how it was made)."""
+    import json as _json
+    from pathlib import Path
+
+    from orchestrator.lab import evidence
+    from orchestrator.plan.bundle import load
+    from orchestrator.resources.store import Store, VerificationRow
+
+    want = evidence.configs(load(Path(bundle_dir)))
+    if other:
+        want = {d: "0" * 64 for d in want}
+    with Store(db).transaction() as s:
+        row = VerificationRow(bundle_id="x", pinned=evidence.pin(want), configs=_json.dumps(want), environment="lab:x",
+                              topology_sha="0" * 64, ok=int(ok), checks=_json.dumps({"services": {}, "devices": []}),
+                              by="test")
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_the_state_machine_refuses_what_its_table_lacks(server):
+    client, url, t = server["client"], server["url"], server["tokens"]
+
+    def call(who, method, path, **kw):
+        client.cookies.clear()
+        return client.request(method, url + path, headers={"Authorization": f"Bearer {t[who]}"}, **kw)
+
+    r = call("eve", "POST", "api/changes", json={"title": "acme", "target": "production",
+                                                  "intents": {"acme.yaml": (EXAMPLES / "intents/acme-hq.yaml").read_text()}})
+    assert r.status_code == 201 and r.json()["state"] == "planned", r.text
+    c = r.json()
+    n = c["id"]
+    r = call("nick", "POST", f"api/changes/{n}/approve")
+    assert r.status_code == 409 and r.json()["type"].endswith("/state-conflict"), r.text
+    assert r.json()["errors"][0]["fix"] == "in state planned it can: attach-failing, attach-passing, withdraw"
+    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 409
+    assert call("ci-bot", "POST", f"api/changes/{n}/evidence", json={"verification_id": 999999}).status_code == 404
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=True, other=True)})
+    assert r.status_code == 409 and "other configs" in r.json()["detail"], r.text
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=False)})
+    assert r.status_code == 200 and r.json()["state"] == "lab-failed", r.text
+    assert "approve" not in call("nick", "GET", f"api/changes/{n}").json()["allowed"]
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=True)})
+    assert r.status_code == 200 and r.json()["state"] == "verified", r.text
+    assert call("nick", "GET", f"api/changes/{n}").json()["allowed"] == ["approve"]
+    assert call("eve", "GET", f"api/changes/{n}").json()["allowed"] == ["withdraw"]
+    r = call("eve", "POST", f"api/changes/{n}/withdraw")
+    assert r.status_code == 200 and r.json()["state"] == "withdrawn", r.text
+    for who, event in (("nick", "approve"), ("eve", "withdraw"), ("nick", "rollback")):
+        r = call(who, "POST", f"api/changes/{n}/{event}")
+        assert r.status_code == 409 and r.json()["errors"][0]["fix"] == "in state withdrawn it can: nothing more", r.text
+    steps = [(a["action"], a["actor"]) for a in reversed(call("nick", "GET", "api/audit",
+                                                              params={"subject": f"change:{n}"}).json())]
+    assert steps == [("change-submit", "eve"), ("change-attach-failing", "ci-bot"),
+                     ("change-attach-passing", "ci-bot"), ("change-withdraw", "eve")], steps
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(server):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
@@ -157,6 +219,10 @@ def test_audit_is_append_only_and_filtered(server):
                     c.execute(text(stmt))
     finally:
         engine.dispose()
-    r = cli("audit", "--user", "admin", "--action", "user-", db=server["db"])
+    r = cli("audit", "--user", "admin", "--action", "user-", "--format", "json", db=server["db"])
     assert r.exit_code == 0, r.output
-    assert r.output.count("user-create") == 4 and "token-create" not in r.output, r.output
+    rows = json.loads(r.output)["rows"]
+    assert {a["subject"] for a in rows} >= {"user:eve", "user:nick", "user:omni", "user:ci-bot"}, rows
+    assert {(a["actor"], a["origin"]) for a in rows} == {("admin", "127.0.0.1")}, rows
+    assert all(a["action"] == "user-create" for a in rows), rows  # the prefix filter: token-create is not user-
+    assert "user:admin" not in {a["subject"] for a in rows}  # made by the server's command, as the local user
