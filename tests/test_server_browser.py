@@ -71,8 +71,8 @@ def world(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("server-browser")
     labs_dir = tmp / "labs"
-    old = os.environ.get("FULLBARS_LAB_DIR")
-    os.environ["FULLBARS_LAB_DIR"] = str(labs_dir)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FULLBARS_LAB_DIR", str(labs_dir))
     write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(NETWORK), [str(ACME)]), tmp / "scratch-plan")
     tag = os.getpid() % 100000
     lab_file, prod_file = tmp / "lab.clab.yml", tmp / "prod.clab.yml"
@@ -94,10 +94,7 @@ def world(tmp_path_factory):
     finally:
         for lab in labs:
             lab.down()
-        if old is None:
-            os.environ.pop("FULLBARS_LAB_DIR", None)
-        else:
-            os.environ["FULLBARS_LAB_DIR"] = old
+        mp.undo()
 
 
 def _sign_in(driver, url: str, name: str, password: str) -> None:
