@@ -950,12 +950,31 @@ def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt
     change_show(change, db)
 
 
-@change_app.command("withdraw")
-def change_withdraw(change: int = ChangeArg, db: Optional[str] = DbOpt):
-    """Withdraw your own change before it rolls out."""
-    from orchestrator.app.changes import withdraw
+def _change_event(event: str, doc: str) -> None:
+    """One `fullbars change EVENT N` command: the app function of that name, on change N."""
+    def command(change: int = ChangeArg, db: Optional[str] = DbOpt):
+        from orchestrator.app import changes
 
-    _change(withdraw, _store("change withdraw", db), change)
+        _change(getattr(changes, event), _store(f"change {event}", db), change)
+    command.__doc__ = doc
+    change_app.command(event)(command)
+
+
+for _event, _doc in (("withdraw", "Withdraw your own change before it rolls out."),
+                     ("pause", "Hold a rollout before its next wave."),
+                     ("resume", "Let a paused rollout go on."),
+                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them).")):
+    _change_event(_event, _doc)
+
+
+@change_app.command("rollback")
+def change_rollback(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
+                    db: Optional[str] = DbOpt):
+    """Undo a change's committed waves, newest first."""
+    from orchestrator.app.changes import roll_back
+
+    store = _store("change rollback", db)
+    _change(roll_back, store, change, lambda: _network_for(store, network), confirm_timeout)
 
 
 def _lab(file: Path):

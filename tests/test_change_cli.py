@@ -35,6 +35,8 @@ def test_change_requests_from_the_cli(db, tmp_path):
 
     r = cli("change", "withdraw", "1", db=db)
     assert r.exit_code == 0 and "change 1: withdrawn" in r.output, r.output
+    r = cli("change", "pause", "1", db=db)
+    assert r.exit_code == 2 and "change 1 is withdrawn: it cannot pause" in r.output, r.output
     r = cli("change", "list", db=db)
     assert r.output.count("change ") == 1, r.output  # the refused submission made none
     r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
