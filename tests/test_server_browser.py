@@ -199,11 +199,15 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         text = driver.find_element(By.ID, "drift").text
         assert text.count("in sync") == 2, text
         driver.save_screenshot(str(shots / "5-drift-production.png"))
+        driver.get(url)  # the overview: the service, its devices per environment, what it holds
+        row = next(r.text for r in driver.find_elements(By.CSS_SELECTOR, "#services tr") if r.text.startswith("acme-hq"))
+        assert "env:production: bng-east, olt-1" in row and "in service" in row, row
+        driver.save_screenshot(str(shots / "5b-overview.png"))
         driver.get(url + f"audit?subject=change:{change}")
         driver.save_screenshot(str(shots / "6-audit.png"))
         assert [p.name for p in sorted(shots.iterdir())] == sorted(
             ["1-planned.png", "2-verified-no-approve-for-submitter.png", "3-live-started.png", "4-live-done.png",
-             "5-drift-production.png", "6-audit.png"])
+             "5-drift-production.png", "5b-overview.png", "6-audit.png"])
 
         # the audit: every step of the change, by whom, from where
         admin = {"Authorization": f"Bearer {tokens['admin']}"}

@@ -34,3 +34,19 @@ def status(store) -> dict:
     return {"store": store.url, "services": [
         {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
          "pending_removal": n in pending} for n in sorted(rows)]}
+
+
+def devices(store) -> dict[str, dict[str, list[str]]]:
+    """service → environment → the devices whose config, as that environment last gave it, has a
+    part the service owns (the plan's record of who owns what)."""
+    from orchestrator.resources.store import DeviceConfigRow, Store
+    from sqlalchemy import select
+
+    require("read")
+    out: dict[str, dict[str, set[str]]] = {}
+    with store.transaction(write=False) as s:
+        for row in s.scalars(select(DeviceConfigRow)):
+            for owners in (Store.owners(s, row.device, row.config) or {}).values():
+                for name in owners:
+                    out.setdefault(name, {}).setdefault(row.environment, set()).add(row.device)
+    return {n: {e: sorted(d) for e, d in envs.items()} for n, envs in out.items()}
