@@ -38,6 +38,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("paused", "abort"): "aborted",
     ("rolling-out", "finish"): "done",
     ("rolling-out", "fail"): "failed",
+    ("paused", "fail"): "failed",
     ("done", "roll-back"): "rolled-back",
     ("failed", "roll-back"): "rolled-back",
     ("aborted", "roll-back"): "rolled-back",
@@ -361,13 +362,14 @@ def run_rollout(store, change_id: int, network, confirm_timeout: int = 120) -> s
         if state() != "rolling-out":
             return state()
         return end("finish", {"waves": len(plan_waves)})
-    except FullbarsError as e:
+    except Exception as e:  # the rollout must end in a state an operator sees, whatever stopped it
+        said = e.render() if isinstance(e, FullbarsError) else f"{type(e).__name__}: {e}"
+        if not isinstance(e, FullbarsError):
+            import traceback
+
+            traceback.print_exc()  # a bug: the details go to the log
         if state() in ("rolling-out", "paused"):
-            with store.transaction() as s:
-                r = _get(s, change_id)
-                r.state = "rolling-out"  # a paused one failing as it resumes
-                r.error = e.render()
-                _move(s, r, "fail", {"error": e.render()})
+            end("fail", {"error": said})
         return state()
 
 
