@@ -226,3 +226,23 @@ def test_audit_is_append_only_and_filtered(server):
     assert {(a["actor"], a["origin"]) for a in rows} == {("admin", "127.0.0.1")}, rows
     assert all(a["action"] == "user-create" for a in rows), rows  # the prefix filter: token-create is not user-
     assert "user:admin" not in {a["subject"] for a in rows}  # made by the server's command, as the local user
+
+
+def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
+    """Pages send anonymous readers to the login; a wrong password is refused there; an
+    environment's drift page takes a lab's label (with slashes) and shows the CLI's error."""
+    import httpx
+
+    url = server["url"]
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        for page in ("/", "/audit", "/changes/1", "/environments/production/drift"):
+            r = browser.get(page)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), (page, r.text)
+        r = browser.post("/login", data={"name": "nick", "password": "wrong-password", "next": "/"})
+        assert r.status_code == 401 and "login-failed" in r.text
+        r = browser.post("/login", data={"name": "nick", "password": server["tokens"]["nick:password"], "next": "/audit"})
+        assert r.status_code == 303 and r.headers["location"] == "/audit", r.text
+        r = browser.get("/environments/lab:/tmp/s4s-no-such.clab.yml/drift")
+        assert r.status_code == 422 and "error: /tmp/s4s-no-such.clab.yml" in r.text and "nothing was changed" in r.text
+        r = browser.get("/audit", params={"actor": "nick", "action": "login"})
+        assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text

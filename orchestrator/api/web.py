@@ -157,7 +157,7 @@ def live_page(request: Request, change_id: int):
     return _change_view(request, change_id, "live.html")
 
 
-@router.get("/environments/{name}/drift", response_class=HTMLResponse)
+@router.get("/environments/{name:path}/drift", response_class=HTMLResponse)
 def drift_page(request: Request, name: str):
     who = _signed_in(request)
     if who is None:
