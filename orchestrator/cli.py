@@ -943,7 +943,7 @@ def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt):
 def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
                    db: Optional[str] = DbOpt):
     """Roll an approved change out, wave by wave, here (the server runs it in the background)."""
-    from orchestrator.app.changes import start
+    from orchestrator.app.rollouts import start
 
     store = _store("change rollout", db)
     _change(start, store, change, lambda: _network_for(store, network), None, confirm_timeout)
@@ -953,9 +953,10 @@ def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt
 def _change_event(event: str, doc: str) -> None:
     """One `fullbars change EVENT N` command: the app function of that name, on change N."""
     def command(change: int = ChangeArg, db: Optional[str] = DbOpt):
-        from orchestrator.app import changes
+        from orchestrator.app import changes, rollouts
 
-        _change(getattr(changes, event), _store(f"change {event}", db), change)
+        _change(getattr(rollouts if event in ("pause", "resume", "abort") else changes, event),
+                _store(f"change {event}", db), change)
     command.__doc__ = doc
     change_app.command(event)(command)
 
@@ -971,7 +972,7 @@ for _event, _doc in (("withdraw", "Withdraw your own change before it rolls out.
 def change_rollback(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
                     db: Optional[str] = DbOpt):
     """Undo a change's committed waves, newest first."""
-    from orchestrator.app.changes import roll_back
+    from orchestrator.app.rollouts import roll_back
 
     store = _store("change rollback", db)
     _change(roll_back, store, change, lambda: _network_for(store, network), confirm_timeout)

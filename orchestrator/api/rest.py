@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from orchestrator.acting import Actor, acting
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
-from orchestrator.app import audit, changes, environments, services, users
+from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users
 
 router = APIRouter(prefix="/api")
 SIGNED_IN = responses(401, 403, 422)
@@ -208,7 +208,7 @@ def detail(ctx: Context, who: Actor, change_id: int) -> dict:
         d = changes.show(ctx.store, change_id)
         with ctx.store.transaction(write=False) as s:
             row = s.get(ChangeRow, change_id)
-            d["allowed"] = sorted({e for (st, e) in changes.TRANSITIONS if changes.allowed(row, e, who)})
+            d["allowed"] = sorted({e for (st, e) in change_states.TRANSITIONS if change_states.allowed(row, e, who)})
     return d
 
 
@@ -241,36 +241,36 @@ def withdraw(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = De
              tags=["rollout"])
 def rollout(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: start the rollout of an approved change; it runs in the background (watch /events)."""
-    return as_user(who, changes.start, ctx.store, change_id, ctx.network, ctx.launch)
+    return as_user(who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch)
 
 
 @router.post("/changes/{change_id}/pause", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
 def pause(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: hold the rollout before its next wave."""
-    return as_user(who, changes.pause, ctx.store, change_id)
+    return as_user(who, rollouts.pause, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/resume", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
 def resume(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
-    return as_user(who, changes.resume, ctx.store, change_id)
+    return as_user(who, rollouts.resume, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/abort", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
 def abort(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: stop before the next wave; the waves done stay (roll back undoes them)."""
-    return as_user(who, changes.abort, ctx.store, change_id)
+    return as_user(who, rollouts.abort, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/rollback", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
 def roll_back(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: undo the change's committed waves, newest first."""
-    return as_user(who, changes.roll_back, ctx.store, change_id, ctx.network)
+    return as_user(who, rollouts.roll_back, ctx.store, change_id, ctx.network)
 
 
 @router.get("/changes/{change_id}/rollout", response_model=Rollout, responses=responses(401, 403, 404, 422),
             tags=["rollout"])
 def rollout_state(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
-    return as_user(who, changes.progress, ctx.store, change_id)
+    return as_user(who, rollouts.progress, ctx.store, change_id)
 
 
 @router.get("/changes/{change_id}/events", responses={**responses(401, 403, 404, 422),
@@ -279,7 +279,7 @@ def rollout_state(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context
             response_class=StreamingResponse, tags=["rollout"])
 async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Server-sent events: `progress` with the rollout (as /rollout) whenever it changes, until it ends."""
-    first = await run_in_threadpool(as_user, who, changes.progress, ctx.store, change_id)  # 404 before streaming
+    first = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)  # 404 before streaming
 
     async def stream():
         last, now = None, first
@@ -292,7 +292,7 @@ async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context 
                 yield "event: end\ndata: {}\n\n"
                 return
             await asyncio.sleep(SSE_STEP)
-            now = await run_in_threadpool(as_user, who, changes.progress, ctx.store, change_id)
+            now = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 

@@ -15,14 +15,14 @@ from fastapi.templating import Jinja2Templates
 from orchestrator.acting import acting
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
 from orchestrator.api.rest import as_user, detail
-from orchestrator.app import audit, changes, environments, services, users
+from orchestrator.app import audit, changes, environments, rollouts, services, users
 from orchestrator.app.errors import NotFound, status_of
 from orchestrator.errors import FullbarsError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-EVENTS = {"approve": changes.approve, "withdraw": changes.withdraw, "pause": changes.pause,
-          "resume": changes.resume, "abort": changes.abort}
+EVENTS = {"approve": changes.approve, "withdraw": changes.withdraw, "pause": rollouts.pause,
+          "resume": rollouts.resume, "abort": rollouts.abort}
 MAX_FORM = 1 << 20  # bytes of a posted form (an intent file is far smaller)
 
 
@@ -140,10 +140,10 @@ async def change_event(request: Request, change_id: int, event: str):
         if event in EVENTS:
             await run_in_threadpool(as_user, who, EVENTS[event], ctx.store, change_id)
         elif event == "rollout":
-            await run_in_threadpool(as_user, who, changes.start, ctx.store, change_id, ctx.network, ctx.launch)
+            await run_in_threadpool(as_user, who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch)
             return RedirectResponse(f"/changes/{change_id}/live", status_code=303)
         elif event == "rollback":
-            await run_in_threadpool(as_user, who, changes.roll_back, ctx.store, change_id, ctx.network)
+            await run_in_threadpool(as_user, who, rollouts.roll_back, ctx.store, change_id, ctx.network)
         else:
             raise NotFound(f"no such action {event!r}")
     except FullbarsError as e:
