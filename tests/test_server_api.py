@@ -246,3 +246,9 @@ def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
         assert r.status_code == 422 and "error: /tmp/s4s-no-such.clab.yml" in r.text and "nothing was changed" in r.text
         r = browser.get("/audit", params={"actor": "nick", "action": "login"})
         assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text
+    with httpx.Client(base_url=url, timeout=60) as browser:  # a button's form posted by someone not allowed
+        r = browser.post("/login", data={"name": "eve", "password": server["tokens"]["eve:password"], "next": "/"})
+        assert r.status_code == 303, r.text
+        for event in ("approve", "rollout", "abort"):
+            r = browser.post(f"/changes/1/{event}")
+            assert r.status_code == 403 and "eve may not" in r.text and "nothing was changed" in r.text, r.text
