@@ -19,6 +19,9 @@ network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
 app.add_typer(network_app, name="network")
 lab_app = typer.Typer(no_args_is_help=True, help="Labs: containerlab topologies realized with network namespaces.")
 app.add_typer(lab_app, name="lab")
+change_app = typer.Typer(no_args_is_help=True, help="Change requests (as the server has them): submit, evidence, "
+                         "approve, roll out.")
+app.add_typer(change_app, name="change")
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -289,42 +292,19 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
 @app.command()
 def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """List the services in the store with their allocations."""
-    from orchestrator.network.model import load_network
-    from orchestrator.resources.service_versions import pending_removals
-    from orchestrator.resources.store import Store
-    from orchestrator.services.registry import SERVICES
+    from orchestrator.app.services import status as services
 
-    store = _store("status", db)
-    with store.transaction(write=False) as s:
-        rows = Store.intents(s)
-        allocs = Store.allocations(s)
-        reach, suspended = Store.reach(s), Store.suspended(s)
-        pending = pending_removals(s)
-        net_row = Store.network(s)
     try:
-        network = load_network(net_row.source, net_row.text) if net_row else None
+        st = services(_store("status", db))
     except FullbarsError as e:
         _fail(e, "status" if fmt == TextOrJson.json else None)
-    held: dict[str, list[str]] = {}
-    for pool, value, owner, purpose in allocs:
-        label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
-            if owner in rows else (purpose, value)
-        held.setdefault(owner, []).append(f"{label}={shown}")
-    for name, devices in reach.items():
-        held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
-    for name in suspended:
-        held.setdefault(name, []).append("SUSPENDED")
-    for name in pending:
-        held.setdefault(name, []).append("PENDING-REMOVAL")
     if fmt == TextOrJson.json:
         from orchestrator.json_output import emit
 
-        return emit("status", True, store=store.url, services=[
-            {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
-             "pending_removal": n in pending} for n in sorted(rows)])
-    out.print(f"{len(rows)} service(s) in {store.url}")
-    for name in sorted(rows):
-        out.print(f"  {rows[name].kind:18} {name:32} {' '.join(sorted(held.get(name, [])))}", markup=False)
+        return emit("status", True, store=st["store"], services=st["services"])
+    out.print(f"{len(st['services'])} service(s) in {st['store']}")
+    for svc in st["services"]:
+        out.print(f"  {svc['kind']:18} {svc['name']:32} {' '.join(svc['held'])}", markup=False)
 
 
 @app.command()
@@ -335,12 +315,11 @@ def environment(target: str = typer.Argument(..., help="lab (with --lab) or an e
                 description: Optional[str] = typer.Option(None, "--description", help="Free text."),
                 db: Optional[str] = DbOpt):
     """Show an environment's description (whether it needs lab evidence); change it with the options."""
-    from orchestrator.rollout.environments import describe, label
+    from orchestrator.app.environments import describe
+    from orchestrator.rollout.environments import label
 
     try:
-        store = _store("environment", db)
-        with store.transaction(write=evidence is not None or description is not None) as s:
-            d = describe(s, label(target, lab), evidence, description)
+        d = describe(_store("environment", db), label(target, lab), evidence, description)
     except FullbarsError as e:
         _fail(e)
     out.print(f"{d['environment']}: lab evidence {d['evidence']}{' (default)' if d['default'] else ''}"
@@ -588,28 +567,18 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
              confirm_timeout: int = ConfirmOpt,
              db: Optional[str] = DbOpt):
     """Undo a past transaction: its devices get back the configs they had before it, as a new transaction."""
-    from orchestrator.resources.service_versions import rollback_hook
-    from orchestrator.resources.store import TransactionRow
-    from orchestrator.rollout.targets import from_label
-    from orchestrator.rollout.transaction import Change, Transaction, devices_of
+    from orchestrator.app.environments import rollback as do
 
     try:
         store = _store("rollback", db)
-        with store.transaction() as s:
-            row = s.get(TransactionRow, tx)
-        if row is None or row.state != "committed":
-            raise FullbarsError(f"no committed transaction {tx}", fix="see `fullbars history`")
-        net = _network_for(store, network) if not row.target.startswith("lab:") else None
-        tgt = from_label(row.target, net)
-        _recover_first(store, net)
-        changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
-        notes, services_back = rollback_hook(store, tx)  # the services return with the devices
-        rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
-                          progress=_progress(), on_commit=services_back).run()
+        done = do(store, tx, lambda: _network_for(store, network), confirm_timeout, _progress())
     except FullbarsError as e:
         _fail(e)
-    for note in notes:
+    for r in done["recovered"]:
+        err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
+    for note in done["notes"]:
         err.print(f"warning: {note}", style="yellow", markup=False)
+    rep = done["report"]
     _print_report(rep)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
@@ -814,6 +783,199 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
     out.print(f"ansible-runner: {res['status']} (rc {res['rc']}); ok: {len(res['ok'])}, failed: {', '.join(res['failed']) or 'none'}")
     if res["rc"] != 0:
         raise typer.Exit(1)
+
+
+@app.command()
+def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+           port: int = typer.Option(8080, "--port", help="Port (0: any free one; the URL printed names it)."),
+           admin: Optional[str] = typer.Option(None, "--admin", help="Create this first admin if the store has no "
+                                               "such user; the password comes from --admin-password-file or "
+                                               "$FULLBARS_ADMIN_PASSWORD, never the command line."),
+           admin_password_file: Optional[Path] = typer.Option(None, "--admin-password-file",
+                                                             help="A file holding the first admin's password."),
+           network: Optional[Path] = typer.Option(None, "--network", help="The network description rollouts and "
+                                                  "drift address devices by (default: the one the store remembers)."),
+           workdir: Path = typer.Option(Path(".fullbars/server"), "--workdir", help="Where change requests' "
+                                        "intents and bundles are kept."),
+           run_for: Optional[float] = typer.Option(None, "--for", help="Stop by itself after SECONDS (a smoke test)."),
+           db: Optional[str] = DbOpt):
+    """The REST API (OpenAPI at /openapi.json) and the web page, with users, roles, change requests
+    and live rollouts; prints its URL once it answers."""
+    import os
+
+    from orchestrator.api.server import serve
+    from orchestrator.app.users import ensure_admin
+
+    try:
+        store = _store("server", db)
+        if admin:
+            if admin_password_file:
+                try:
+                    password = admin_password_file.read_text().strip()
+                except OSError as e:
+                    raise FullbarsError(f"cannot read {admin_password_file}: {e.strerror}",
+                                        fix="give a readable file holding the password") from None
+            else:
+                password = os.environ.get("FULLBARS_ADMIN_PASSWORD", "")
+            if not password:
+                raise FullbarsError("--admin needs a password: --admin-password-file FILE or $FULLBARS_ADMIN_PASSWORD",
+                                    fix="head -c 18 /dev/urandom | base64 > admin.password")
+            if ensure_admin(store, admin, password):
+                out.print(f"created the first admin {admin}", markup=False)
+        workdir.mkdir(parents=True, exist_ok=True)
+        serve(store, workdir.resolve(), host, port, str(network.resolve()) if network else None,
+              say=lambda t: out.print(t, markup=False), run_for=run_for)
+    except FullbarsError as e:
+        _fail(e)
+
+
+@app.command()
+def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what this user did."),
+          action: Optional[str] = typer.Option(None, "--action", help="Actions starting with this (change- gives "
+                                               "every step of change requests)."),
+          subject: Optional[str] = typer.Option(None, "--subject", help="Exactly this subject, e.g. change:7."),
+          since: Optional[str] = typer.Option(None, "--since", help="ISO 8601 UTC time: rows at or after it."),
+          limit: int = typer.Option(50, "--limit", help="How many rows, newest first."),
+          fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
+    """The audit trail: who did what, when, from where; append-only."""
+    from orchestrator.app.audit import listing
+
+    try:
+        rows = listing(_store("audit", db), user, action, subject, since, limit)
+    except FullbarsError as e:
+        _fail(e, "audit" if fmt == TextOrJson.json else None)
+    if fmt == TextOrJson.json:
+        from orchestrator.json_output import emit
+
+        return emit("audit", True, rows=rows)
+    for r in rows:
+        out.print(f"{r['id']:6} {r['at']}  {r['actor']:16} {r['origin']:20} {r['action']:18} {r['subject']}  "
+                  f"{json.dumps(r['detail'], sort_keys=True)}", markup=False)
+
+
+WorkdirOpt = typer.Option(Path(".fullbars/server"), "--workdir", help="Where change requests' intents and bundles "
+                          "are kept (the server's --workdir).")
+ChangeArg = typer.Argument(..., help="The change request's number.")
+
+
+def _print_change(c: dict) -> None:
+    out.print(f"change {c['id']}: {c['state']}  {c['title']}  (target {c['target']}, submitted by {c['submitter']}"
+              + (f", approved by {c['approver']}" if c["approver"] else "") + f"; bundle {c['bundle_id'][:12]}…)",
+              markup=False)
+    if c["error"]:
+        out.print(c["error"], style="red", markup=False)
+
+
+def _change(fn, *args) -> None:
+    try:
+        _print_change(fn(*args))
+    except FullbarsError as e:
+        _fail(e)
+
+
+@change_app.command("list")
+def change_list(db: Optional[str] = DbOpt):
+    """Every change request, newest first."""
+    from orchestrator.app.changes import listing
+
+    try:
+        for c in listing(_store("change list", db)):
+            _print_change(c)
+    except FullbarsError as e:
+        _fail(e)
+
+
+@change_app.command("show")
+def change_show(change: int = ChangeArg, db: Optional[str] = DbOpt):
+    """A change request with its devices, evidence and rollout per wave and device."""
+    from orchestrator.app.changes import show
+
+    try:
+        c = show(_store("change show", db), change)
+    except FullbarsError as e:
+        _fail(e)
+    _print_change(c)
+    ev = c["evidence"]
+    out.print(f"  evidence: {'none' if ev is None else ('verification %s %s' % (ev['id'], 'passed' if ev['ok'] else 'FAILED'))}",
+              markup=False)
+    for w in c["rollout"]["waves"]:
+        for d in w["devices"]:
+            out.print(f"  wave {w['wave']} ({w['state']}): {d['device']:24} {d['state']} {d['error']}", markup=False)
+
+
+@change_app.command("submit")
+def change_submit(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+                  target: str = typer.Option(..., "--target", help="The environment to roll out to."),
+                  title: str = typer.Option(..., "--title", help="What the change is, in a line."),
+                  network: Optional[Path] = NetworkOpt, workdir: Path = WorkdirOpt, db: Optional[str] = DbOpt):
+    """Plan intents into a change request's bundle."""
+    from orchestrator.app.changes import submit
+
+    texts = {}
+    for p in intents:
+        try:
+            texts[p.name] = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(FullbarsError(f"cannot read {p}: {e}", file=str(p), fix="give a readable intent YAML file"))
+    _change(submit, _store("change submit", db), workdir.resolve(), title, texts, target,
+            str(network) if network else None)
+
+
+@change_app.command("evidence")
+def change_evidence(change: int = ChangeArg, verification: int = typer.Argument(..., help="The lab verification "
+                                                                                  "(fullbars lab verify prints it)."),
+                    db: Optional[str] = DbOpt):
+    """Attach a lab verification of the change's bundle."""
+    from orchestrator.app.changes import attach_evidence
+
+    _change(attach_evidence, _store("change evidence", db), change, verification)
+
+
+@change_app.command("approve")
+def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt):
+    """Approve a verified change someone else submitted."""
+    from orchestrator.app.changes import approve
+
+    _change(approve, _store("change approve", db), change)
+
+
+@change_app.command("rollout")
+def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
+                   db: Optional[str] = DbOpt):
+    """Roll an approved change out, wave by wave, here (the server runs it in the background)."""
+    from orchestrator.app.rollouts import start
+
+    store = _store("change rollout", db)
+    _change(start, store, change, lambda: _network_for(store, network), None, confirm_timeout)
+    change_show(change, db)
+
+
+def _change_event(event: str, doc: str) -> None:
+    """One `fullbars change EVENT N` command: the app function of that name, on change N."""
+    def command(change: int = ChangeArg, db: Optional[str] = DbOpt):
+        from orchestrator.app import changes, rollouts
+
+        _change(getattr(rollouts if event in ("pause", "resume", "abort") else changes, event),
+                _store(f"change {event}", db), change)
+    command.__doc__ = doc
+    change_app.command(event)(command)
+
+
+for _event, _doc in (("withdraw", "Withdraw your own change before it rolls out."),
+                     ("pause", "Hold a rollout before its next wave."),
+                     ("resume", "Let a paused rollout go on."),
+                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them).")):
+    _change_event(_event, _doc)
+
+
+@change_app.command("rollback")
+def change_rollback(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
+                    db: Optional[str] = DbOpt):
+    """Undo a change's committed waves, newest first."""
+    from orchestrator.app.rollouts import roll_back
+
+    store = _store("change rollback", db)
+    _change(roll_back, store, change, lambda: _network_for(store, network), confirm_timeout)
 
 
 def _lab(file: Path):

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libyang2-dev libyang2-tools gcc python3-dev python3-venv pkg-config libxml2-dev libxslt1-dev
               netconfd openssh-server openssh-client iproute2 passwd iputils-ping iperf3 dnsmasq-base udhcpc
-              procps postgresql yangcli)
+              procps postgresql yangcli chromium chromium-driver)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from conftest import EXAMPLES, cli, snapshot
+from lab_environment import as_environment
 from test_lab import _require_lab_tools
 
 NETWORK = EXAMPLES / "network.yaml"
@@ -73,19 +74,8 @@ def two(tmp_path_factory):
             lab.up(timeout=60)
         st = labs[1].load_state()
         assert all(r["ok"] for r in push(tmp / "prod-start", st))
-        # production as a network description names it: management addresses and a secret reference
-        text = NETWORK.read_text().replace("username: fullbars", f"username: {st['user']}")
-        text = text.replace("secret-ref: env:FULLBARS_NETCONF_PASSWORD",
-                            f"secret-ref: env:{PROD_SECRET}\n    known-hosts: production.known_hosts")
-        # its known hosts, as ssh-keyscan would write them: the keys its agents came up with
-        (tmp / "production.known_hosts").write_text("".join(
-            f"[{st['nodes'][dev]['mgmt_ip']}]:830 {key}\n" for dev in ("olt-1", "bng-east") for key in st["hostkeys"][dev]))
-        for dev in ("olt-1", "bng-east"):
-            i = text.index(f"- name: {dev}\n")
-            j = text.index("address: ", i)
-            k = text.index("\n", j)
-            text = text[:j] + f"address: {st['nodes'][dev]['mgmt_ip']}" + text[k:]
-        (tmp / "production.yaml").write_text(text)
+        # production as a network description names it: management addresses, a secret reference, known hosts
+        as_environment(NETWORK, tmp, st, PROD_SECRET)
         os.environ[PROD_SECRET] = st["password"]
         yield {"tmp": tmp, "db": db, "lab": lab_file, "prod": prod_file, "prodnet": tmp / "production.yaml"}
     finally:

@@ -138,7 +138,9 @@ def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp
     r = subprocess.run([sys.executable, "-m", "orchestrator", "status", "--db", url], cwd=REPO, text=True,
                        capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr
-    assert "upgraded the store's schema from revision 0003 to 0006" in r.stderr
+    from orchestrator.resources.schema import head
+
+    assert f"upgraded the store's schema from revision 0003 to {head()}" in r.stderr  # later revisions follow 0006
     assert "warning: the record of bng-east names no transaction, so no environment: dropped" in r.stderr, r.stderr
     store = Store(url)
     with store.transaction(write=False) as s:

@@ -375,3 +375,17 @@ def test_devsim_reports_a_disabled_vani_down_with_its_onu_present(tmp_path):
         items = tree.iterfind(f"{{{IF}}}{where}/{{{IF}}}interface") if where else tree.iterfind(f"{{{IF}}}interface")
         oper = {i.findtext(f"{{{IF}}}name"): i.findtext(f"{{{IF}}}oper-status") for i in items}
         assert oper == {"v-on": "up", "v-off": "down", "v-gone": "down"}, (where, oper)
+
+
+def test_a_device_given_nothing_lacks_nothing():
+    """Rolling a device back to the empty config it had (<data/>) must not read as a lost commit:
+    the document element is no leaf, whatever the agent names it."""
+    from lxml import etree
+
+    from orchestrator.netconf.compare import missing
+
+    nc = "urn:ietf:params:xml:ns:netconf:base:1.0"
+    assert missing(f'<data xmlns="{nc}"/>', etree.fromstring(f'<data xmlns="{nc}"/>')) == []
+    assert missing(f'<data xmlns="{nc}"/>', etree.fromstring(f'<config xmlns="{nc}"/>')) == []
+    lost = f'<data xmlns="{nc}"><system xmlns="urn:x"><name>a</name></system></data>'
+    assert missing(lost, etree.fromstring(f'<data xmlns="{nc}"/>')) == ["system/name"]

@@ -11,8 +11,8 @@ def leaves(root) -> set[tuple[str, str]]:
     intended value there", which is what a lost commit breaks."""
     out = set()
     for el in root.iter():
-        if not isinstance(el.tag, str) or len([c for c in el if isinstance(c.tag, str)]):
-            continue
+        if el is root or not isinstance(el.tag, str) or len([c for c in el if isinstance(c.tag, str)]):
+            continue  # the document element is no leaf, even empty (a device given nothing: <data/>)
         text = (el.text or "").strip()
         pfx, _, val = text.partition(":")
         nsmap = el.nsmap or {}

@@ -139,12 +139,68 @@ class TxDeviceRow(Base):
 
 
 class AuditRow(Base):
+    """Append-only (the database refuses UPDATE and DELETE, migration 0007)."""
+
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[str] = mapped_column(String(32), default=_now)
     action: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128), default="", index=True)
+    origin: Mapped[str] = mapped_column(String(128), default="")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    roles: Mapped[str] = mapped_column(String(128))  # space-separated
+    password_hash: Mapped[str] = mapped_column(Text, default="")  # argon2id; empty: no password login
+    disabled: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class TokenRow(Base):
+    """An API or session token, kept as its sha256 only (tokens are 256 random bits: a fast hash
+    suffices, unlike a password)."""
+
+    __tablename__ = "api_tokens"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # api | session
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    expires_at: Mapped[str] = mapped_column(String(32), default="")  # empty: never
+
+
+class ChangeRow(Base):
+    """A change request: intents planned into a bundle, lab evidence, approval, rollout."""
+
+    __tablename__ = "change_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(256))
+    submitter: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(32))
+    bundle_dir: Mapped[str] = mapped_column(Text, default="")
+    bundle_id: Mapped[str] = mapped_column(String(64), default="")
+    intents: Mapped[str] = mapped_column(Text, default="{}")  # JSON: file name → YAML text
+    verification_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    approver: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    updated_at: Mapped[str] = mapped_column(String(32), default=_now)
+
+
+class ChangeDeviceRow(Base):
+    """A change's device: its wave and the transaction that carries it (its live state is the
+    transaction's record of the device)."""
+
+    __tablename__ = "change_devices"
+    change_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    tx: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ReachRow(Base):
@@ -342,5 +398,9 @@ class Store:
 
     @staticmethod
     def audit(s: Session, action: str, subject: str, detail: dict | str = "") -> None:
-        s.add(AuditRow(action=action, subject=subject,
+        """Who acts is whoever the face set (orchestrator.acting): the local user for the CLI."""
+        from orchestrator.acting import current
+
+        who = current()
+        s.add(AuditRow(action=action, subject=subject, actor=who.name, origin=who.origin,
                        detail=detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)))

@@ -99,7 +99,7 @@ def _bundle_result(bundle):
 
 
 def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
-                 pins: dict[str, str] | None = None) -> dict:
+                 pins: dict[str, str] | None = None, tx: str | None = None) -> dict:
     """Exactly the bundle's whole intended configs, not planned again; each device's edit is
     computed from what it runs in this environment, under its lock. pins: per device the
     canonical sha256 running must have after the commit, or everything rolls back."""
@@ -107,4 +107,4 @@ def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool
                for dev, d in sorted(bundle.devices.items())]
     check = lab_checks(_bundle_result(bundle), target) if checks and target.lab_state else None
     return Transaction(store, changes, target.label, kind="apply", confirm_timeout=confirm_timeout,
-                       checks=check, progress=progress).run()
+                       checks=check, progress=progress, tx=tx).run()

@@ -1,0 +1,67 @@
+"""What every route needs: the server's context (store, work folder, network description) and
+who is asking, authenticated from a bearer token (CI, scripts) or the session cookie (the page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from orchestrator.acting import Actor
+from orchestrator.app import users
+from orchestrator.app.errors import NotSignedIn
+from orchestrator.errors import FullbarsError
+
+COOKIE = "fullbars_session"
+
+
+@dataclass
+class Context:
+    store: object
+    workdir: Path
+    network_file: str | None  # None: the network description the store remembers
+    launch: object  # launch(fn): runs a rollout in the background (the engine's plug point)
+
+    def network(self):
+        """The network description rollouts and drift address devices by."""
+        from orchestrator.network.model import load_network
+        from orchestrator.resources.store import Store
+
+        if self.network_file:
+            return load_network(self.network_file)
+        with self.store.transaction(write=False) as s:
+            row = Store.network(s)
+        if row is None:
+            raise FullbarsError("the server has no network description yet",
+                                fix="start it with --network FILE, or plan once with fullbars plan --network FILE")
+        return load_network(row.source, row.text)
+
+
+def context(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def token_of(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def origin(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def identify(request: Request) -> Actor | None:
+    return users.authenticate(context(request).store, token_of(request), origin(request))
+
+
+def actor(request: Request) -> Actor:
+    """Dependency: the signed-in user; anyone else is refused (401) before the route runs."""
+    who = identify(request)
+    if who is None:
+        raise NotSignedIn("sign in first: a bearer token (Authorization: Bearer ...) or the session cookie "
+                          "from POST /api/login", fix="POST /api/login with your name and password, or ask an "
+                                                      "admin for an API token")
+    return who

@@ -1,0 +1,344 @@
+"""/api: the use cases of orchestrator/app over JSON. Each route authenticates (deps.actor), then
+calls one application function acting as that user; the function authorises."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from orchestrator.acting import Actor, acting
+from orchestrator.api.deps import COOKIE, Context, actor, context, origin
+from orchestrator.api.problems import responses
+from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users
+
+router = APIRouter(prefix="/api")
+SIGNED_IN = responses(401, 403, 422)
+ON_CHANGE = responses(401, 403, 404, 409, 422)
+ChangeId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The change request's number.")]
+Name = Annotated[str, Path(max_length=64)]
+TERMINAL = {"done", "failed", "aborted", "rolled-back", "withdrawn"}
+SSE_STEP = 0.5  # seconds between looks at a rollout's state
+
+
+class Login(BaseModel):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class Token(BaseModel):
+    token: str
+    user: str
+
+
+class Me(BaseModel):
+    name: str
+    roles: list[str]
+    may: dict[str, bool]
+
+
+class ServiceOut(BaseModel):
+    name: str
+    kind: str
+    held: list[str]
+    suspended: bool
+    pending_removal: bool
+
+
+class Services(BaseModel):
+    services: list[ServiceOut]
+
+
+class Submit(BaseModel):
+    title: str = Field(max_length=256)
+    target: str = Field(max_length=64, description="The environment to roll out to, e.g. production.")
+    intents: dict[str, str] = Field(description="Intent file name → its YAML text.")
+
+
+class ChangeOut(BaseModel):
+    id: int
+    title: str
+    submitter: str
+    target: str
+    state: str
+    bundle_id: str
+    bundle_dir: str
+    intents: list[str]
+    verification_id: int | None
+    approver: str
+    error: str
+    created_at: str
+    updated_at: str
+
+
+class DeviceWave(BaseModel):
+    device: str
+    state: str
+    error: str
+    strategy: str
+    seconds: float | None
+
+
+class Wave(BaseModel):
+    wave: int
+    tx: str
+    state: str
+    devices: list[DeviceWave]
+
+
+class Rollout(BaseModel):
+    change: int
+    state: str
+    error: str
+    waves: list[Wave]
+
+
+class DevicePlan(BaseModel):
+    device: str
+    kind: str
+    services: list[str]
+    diff: str
+    edit: str
+
+
+class ChangeDetail(ChangeOut):
+    devices: list[DevicePlan]
+    services: list[str]
+    evidence: dict | None
+    rollout: Rollout
+    allowed: list[str]
+
+
+class Evidence(BaseModel):
+    verification_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    origin: str
+    action: str
+    subject: str
+    detail: dict | list | str | int | float | bool | None
+
+
+class EnvironmentOut(BaseModel):
+    environment: str
+    evidence: str
+    description: str
+    default: bool
+
+
+class EnvironmentIn(BaseModel):
+    evidence: str | None = Field(None, description="required | optional")
+    description: str | None = Field(None, max_length=2000)
+
+
+class SuspensionOut(BaseModel):
+    line: str
+    reason: str
+    state: str
+    policy: str
+    due: str
+    asked: str
+    done: str
+    tx: str
+
+
+class UserIn(BaseModel):
+    name: str = Field(max_length=64)
+    roles: list[str]
+    password: str | None = Field(None, max_length=1024, description="For people; CI users get a token instead.")
+
+
+class UserOut(BaseModel):
+    name: str
+    roles: list[str]
+    disabled: bool
+
+
+class TokenIn(BaseModel):
+    label: str = Field("", max_length=128)
+
+
+def as_user(who: Actor, fn, *args, **kw):
+    with acting(who):
+        return fn(*args, **kw)
+
+
+@router.post("/login", response_model=Token, responses=responses(401, 422), tags=["identity"])
+def login(body: Login, request: Request, response: Response, ctx: Context = Depends(context)):
+    """Sign in with a password: a session token, also set as an HttpOnly, SameSite=Strict cookie."""
+    token = users.login(ctx.store, body.name, body.password, origin(request))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600)
+    return {"token": token, "user": body.name}
+
+
+@router.get("/me", response_model=Me, responses=SIGNED_IN, tags=["identity"])
+def me(who: Actor = Depends(actor)):
+    return {"name": who.name, "roles": sorted(who.roles), "may": {a: users.may(who, a) for a in users.PERMISSIONS}}
+
+
+@router.get("/services", response_model=Services, responses=SIGNED_IN, tags=["services"])
+def list_services(who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return {"services": as_user(who, services.status, ctx.store)["services"]}
+
+
+@router.get("/changes", response_model=list[ChangeOut], responses=SIGNED_IN, tags=["changes"])
+def list_changes(who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, changes.listing, ctx.store)
+
+
+@router.post("/changes", response_model=ChangeOut, status_code=201, responses=SIGNED_IN, tags=["changes"])
+def submit(body: Submit, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """Plan the intents into a bundle for the target environment: a change request, state planned."""
+    return as_user(who, changes.submit, ctx.store, ctx.workdir, body.title, body.intents, body.target, ctx.network_file)
+
+
+def detail(ctx: Context, who: Actor, change_id: int) -> dict:
+    from orchestrator.resources.store import ChangeRow
+
+    with acting(who):
+        d = changes.show(ctx.store, change_id)
+        with ctx.store.transaction(write=False) as s:
+            row = s.get(ChangeRow, change_id)
+            d["allowed"] = sorted({e for (st, e) in change_states.TRANSITIONS if change_states.allowed(row, e, who)})
+    return d
+
+
+@router.get("/changes/{change_id}", response_model=ChangeDetail, responses=responses(401, 403, 404, 422),
+            tags=["changes"])
+def show(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """The change with its per-device plan (diff, NETCONF edit), lab evidence, rollout, and the
+    events the asking user may cause now."""
+    return detail(ctx, who, change_id)
+
+
+@router.post("/changes/{change_id}/evidence", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
+def attach(change_id: ChangeId, body: Evidence, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """CI: attach a lab verification (`fullbars lab verify` of the change's bundle_dir)."""
+    return as_user(who, changes.attach_evidence, ctx.store, change_id, body.verification_id)
+
+
+@router.post("/changes/{change_id}/approve", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
+def approve(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: approve a verified change someone else submitted (four-eyes)."""
+    return as_user(who, changes.approve, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/withdraw", response_model=ChangeOut, responses=ON_CHANGE, tags=["changes"])
+def withdraw(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, changes.withdraw, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/rollout", response_model=ChangeOut, status_code=202, responses=ON_CHANGE,
+             tags=["rollout"])
+def rollout(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: start the rollout of an approved change; it runs in the background (watch /events)."""
+    return as_user(who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch)
+
+
+@router.post("/changes/{change_id}/pause", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def pause(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: hold the rollout before its next wave."""
+    return as_user(who, rollouts.pause, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/resume", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def resume(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, rollouts.resume, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/abort", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def abort(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: stop before the next wave; the waves done stay (roll back undoes them)."""
+    return as_user(who, rollouts.abort, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/rollback", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def roll_back(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: undo the change's committed waves, newest first."""
+    return as_user(who, rollouts.roll_back, ctx.store, change_id, ctx.network)
+
+
+@router.get("/changes/{change_id}/rollout", response_model=Rollout, responses=responses(401, 403, 404, 422),
+            tags=["rollout"])
+def rollout_state(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, rollouts.progress, ctx.store, change_id)
+
+
+@router.get("/changes/{change_id}/events", responses={**responses(401, 403, 404, 422),
+                                                      200: {"content": {"text/event-stream": {}},
+                                                            "description": "progress events (JSON as in /rollout)"}},
+            response_class=StreamingResponse, tags=["rollout"])
+async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """Server-sent events: `progress` with the rollout (as /rollout) whenever it changes, until it ends."""
+    first = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)  # 404 before streaming
+
+    async def stream():
+        last, now = None, first
+        while True:
+            text = json.dumps(now, sort_keys=True)
+            if text != last:
+                yield f"event: progress\ndata: {text}\n\n"
+                last = text
+            if now["state"] in TERMINAL:
+                yield "event: end\ndata: {}\n\n"
+                return
+            await asyncio.sleep(SSE_STEP)
+            now = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/audit", response_model=list[AuditOut], responses=SIGNED_IN, tags=["audit"])
+def audit_trail(actor_name: str | None = Query(None, alias="actor", max_length=128),
+                action: str | None = Query(None, max_length=64, description="a prefix: change- gives every step"),
+                subject: str | None = Query(None, max_length=256, description="exactly, e.g. change:7"),
+                since: str | None = Query(None, max_length=40, description="ISO 8601 UTC"),
+                limit: int = Query(200, ge=1, le=audit.MAX_ROWS),
+                who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, audit.listing, ctx.store, actor_name, action, subject, since, limit)
+
+
+@router.get("/environments", response_model=list[EnvironmentOut], responses=SIGNED_IN, tags=["environments"])
+def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    with acting(who):
+        return [environments.describe(ctx.store, e) for e in environments.known(ctx.store)]
+
+
+@router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])
+def set_environment(name: Name, body: EnvironmentIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """Admin: whether applying to env:NAME needs lab evidence, and its description."""
+    from orchestrator.rollout.environments import label
+
+    return as_user(who, environments.describe, ctx.store, label(name) if not name.startswith(("env:", "lab:")) else name,
+               body.evidence, body.description)
+
+
+@router.get("/suspensions", response_model=list[SuspensionOut], responses=SIGNED_IN, tags=["services"])
+def list_suspensions(who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, environments.suspensions, ctx.store)
+
+
+@router.get("/users", response_model=list[UserOut], responses=SIGNED_IN, tags=["identity"])
+def list_users(who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, users.listing, ctx.store)
+
+
+@router.post("/users", response_model=UserOut, status_code=201, responses=responses(401, 403, 409, 422),
+             tags=["identity"])
+def create_user(body: UserIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    return as_user(who, users.create, ctx.store, body.name, body.roles, body.password)
+
+
+@router.post("/users/{name}/tokens", response_model=Token, status_code=201, responses=responses(401, 403, 404, 422),
+             tags=["identity"])
+def create_token(name: Name, body: TokenIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """Admin: an API token for a user (CI); shown once, kept only as its hash."""
+    return {"token": as_user(who, users.create_token, ctx.store, name, body.label), "user": name}

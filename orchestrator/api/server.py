@@ -1,0 +1,110 @@
+"""`fullbars server`: the FastAPI application (OpenAPI 3.1 at /openapi.json, docs at /docs, the
+web page at /), served by uvicorn. Rollouts run in a thread pool of this process: the place a
+durable engine (orchestrator/engine/, `fullbars worker`) takes over is ServerContext.launch."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from orchestrator.api import problems
+from orchestrator.api.deps import Context
+from orchestrator.errors import FullbarsError, Problem
+
+ROLLOUTS_AT_ONCE = 4
+
+
+def create_app(store, workdir: Path, network_file: str | None = None, launch=None) -> FastAPI:
+    from importlib.metadata import version
+
+    from orchestrator.api import rest, web
+
+    app = FastAPI(title="fullbars", version=version("fullbars"),
+                  description="Intent-based orchestration: change requests from intents to a lab-verified, "
+                              "approved, network-wide rollout. Sign in with POST /api/login (a session cookie) or "
+                              "send an API token as `Authorization: Bearer ...`. Errors are RFC 9457 problem details.")
+    if launch is None:
+        pool = ThreadPoolExecutor(ROLLOUTS_AT_ONCE, thread_name_prefix="rollout")
+        launch = pool.submit
+    app.state.ctx = Context(store, Path(workdir), network_file, launch)
+
+    @app.exception_handler(FullbarsError)
+    async def _problem(request: Request, e: FullbarsError):
+        status = problems.status_of(e)
+        return problems.response(e, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        errs = [Problem(str(x.get("msg", "invalid")), path=".".join(str(p) for p in x.get("loc", ())),
+                        fix="see the schema at /openapi.json") for x in e.errors()]
+        return problems.response(FullbarsError(errs or [Problem("invalid request")]), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):  # unknown path, wrong method
+        return problems.response(FullbarsError(str(e.detail)), e.status_code)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, e: Exception):
+        """A bug: its traceback to the server's log, a problem detail without internals to the client."""
+        import traceback
+
+        traceback.print_exception(e, file=sys.stderr)
+        return problems.response(FullbarsError("the server failed on this request (a bug: its log has the details)",
+                                               fix="report it with the time and the request"), 500)
+
+    @app.get("/api/health", tags=["identity"])
+    def health() -> dict:
+        """Whether the server answers (no sign-in needed; it tells nothing else)."""
+        return {"ok": True}
+
+    app.include_router(rest.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    return app
+
+
+def serve(store, workdir: Path, host: str, port: int, network_file: str | None = None, say=print,
+          run_for: float | None = None) -> None:
+    """Serve until interrupted (or for run_for seconds); say the URL once it answers."""
+    import socket
+    import urllib.request
+
+    import uvicorn
+
+    app = create_app(store, workdir, network_file)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise FullbarsError(f"cannot listen on {host}:{port}: {e.strerror}", fix="choose another --port (0: any free one)")
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}/"
+    for _ in range(200):  # until it answers its own health check
+        try:
+            with urllib.request.urlopen(url + "api/health", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            thread.join(0.05)
+    else:
+        server.should_exit = True
+        thread.join(10)
+        raise FullbarsError(f"the server did not answer at {url}api/health", fix="see the messages above")
+    say(f"fullbars server: {url} (API docs {url}docs; OpenAPI {url}openapi.json)")
+    try:
+        thread.join(run_for)
+    except KeyboardInterrupt:
+        pass
+    server.should_exit = True
+    thread.join(10)

@@ -1,0 +1,31 @@
+// The live rollout view: the table is rendered by the server (readable without this script);
+// here each `progress` event rewrites the states in place. The stream ends with the rollout.
+(function () {
+  var script = document.currentScript;
+  if (!window.EventSource) return;
+  var source = new EventSource(script.getAttribute("data-events"));
+  function set(el, text, state) { if (!el) return; el.textContent = text; if (state !== undefined) el.className = el.className.split(" ")[0] + " state " + state; }
+  source.addEventListener("progress", function (ev) {
+    var r = JSON.parse(ev.data);
+    set(document.getElementById("rollout-state"), r.state, r.state);
+    document.getElementById("rollout-error").textContent = r.error || "";
+    r.waves.forEach(function (w) {
+      w.devices.forEach(function (d) {
+        var row = document.querySelector('tr[data-device="' + d.device + '"]');
+        if (!row) return;
+        row.querySelector(".wave-state").textContent = w.state;
+        set(row.querySelector(".device-state"), d.state, d.state);
+        row.querySelector(".seconds").textContent = d.seconds === null ? "" : d.seconds.toFixed(2);
+        row.querySelector(".error").textContent = d.error || "";
+      });
+    });
+  });
+  source.addEventListener("end", function () {
+    source.close();
+    // the rollout is over: pausing or aborting it no longer can be (reloading shows what can)
+    ["do-pause", "do-resume", "do-abort"].forEach(function (id) {
+      var b = document.getElementById(id);
+      if (b) b.parentNode.removeChild(b);
+    });
+  });
+})();

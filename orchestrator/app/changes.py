@@ -1,0 +1,150 @@
+"""Change requests: an engineer submits intents, the server plans them into a bundle of the
+change's own, CI attaches a lab verification of it, a NOC operator other than the submitter
+approves; then it rolls out (rollouts.py). The states and moves: change_states.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+from sqlalchemy import select
+
+from orchestrator.acting import current
+from orchestrator.app import rollouts
+from orchestrator.app.change_states import act, get, view
+from orchestrator.app.errors import Conflict, NotFound
+from orchestrator.app.users import require
+from orchestrator.errors import FullbarsError, Problem
+from orchestrator.resources.store import ChangeDeviceRow, ChangeRow, Store, VerificationRow
+
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ya?ml$")
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+
+def listing(store) -> list[dict]:
+    require("read")
+    with store.transaction(write=False) as s:
+        return [view(s, r) for r in s.scalars(select(ChangeRow).order_by(ChangeRow.id.desc()))]
+
+
+def show(store, change_id: int) -> dict:
+    """The change with its plan per device (diff, edit), its evidence and its rollout."""
+    from orchestrator.plan.bundle import load
+
+    require("read")
+    with store.transaction(write=False) as s:
+        row = get(s, change_id)
+        out = view(s, row)
+        ver = s.get(VerificationRow, row.verification_id) if row.verification_id else None
+    bundle = load(Path(row.bundle_dir))
+    out["devices"] = [{"device": dev, "kind": d["kind"], "services": d.get("services", []),
+                       "diff": _read(bundle.path / f"{dev}.diff"), "edit": _read(bundle.path / f"{dev}.edit.xml")}
+                      for dev, d in sorted(bundle.devices.items())]
+    out["services"] = sorted(bundle.manifest.get("services", {}))
+    out["evidence"] = None if ver is None else {
+        "id": ver.id, "ok": bool(ver.ok), "at": ver.at, "by": ver.by, "environment": ver.environment,
+        "checks": json.loads(ver.checks)}
+    out["rollout"] = rollouts.progress(store, change_id)
+    return out
+
+
+def _read(p: Path) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def submit(store, workdir: Path, title: str, intents: dict[str, str], target: str,
+           network_file: str | None = None) -> dict:
+    """Plan the intents (file name → YAML text) for environment `target` into a bundle of the
+    change's own; the store keeps the plan as `fullbars plan` would. Bad input: refused with the
+    file, line, path and fix, naming the file as submitted, and no change request is made."""
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+
+    require("changes.submit")
+    problems = []
+    if not intents:
+        problems.append(Problem("no intent given", path="intents", fix="give one or more intent YAML documents"))
+    for name in intents:
+        if not FILE_NAME.match(name):
+            problems.append(Problem(f"intent file name {name!r} is not allowed", path="intents",
+                                    fix="a plain name ending in .yaml: letters, digits, '.', '_', '-'"))
+    if not ENV_NAME.match(target or ""):
+        problems.append(Problem(f"target environment {target!r} is not an environment name", path="target",
+                                fix="the name of an environment the network description addresses, e.g. production"))
+    if not (title or "").strip() or len(title) > 256:
+        problems.append(Problem("the title must have 1 to 256 characters", path="title"))
+    if problems:
+        raise FullbarsError(problems)
+    folder = Path(workdir) / "changes" / secrets.token_hex(8)
+    src = folder / "intents"
+    src.mkdir(parents=True)
+    try:
+        for name, text in sorted(intents.items()):
+            (src / name).write_text(text, encoding="utf-8")
+        try:
+            result = plan(store, network_file, [str(src / n) for n in sorted(intents)], environment=f"env:{target}")
+        except FullbarsError as e:  # name the file as the submitter named it, not our copy
+            for p in e.problems:
+                if p.file and p.file.startswith(str(src) + "/"):
+                    p.file = p.file[len(str(src)) + 1:]
+            raise FullbarsError(e.problems) from None
+        write(result, folder / "bundle")
+        from orchestrator.plan.bundle import load
+
+        bundle = load(folder / "bundle")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    with store.transaction() as s:
+        row = ChangeRow(title=title.strip(), submitter=current().name, target=target, state="planned",
+                        bundle_dir=str(bundle.path), bundle_id=bundle.id, intents=json.dumps(intents, sort_keys=True))
+        s.add(row)
+        s.flush()
+        for dev, wave in rollouts.waves(bundle).items():
+            s.add(ChangeDeviceRow(change_id=row.id, device=dev, wave=wave, tx=""))
+        Store.audit(s, "change-submit", f"change:{row.id}",
+                    {"to": "planned", "bundle": bundle.id, "target": target, "intents": sorted(intents),
+                     "devices": sorted(bundle.devices), "services": sorted(bundle.manifest.get("services", {}))})
+        return view(s, row)
+
+
+def attach_evidence(store, change_id: int, verification_id: int) -> dict:
+    """CI attaches a lab verification (`fullbars lab verify` of the change's bundle): it must pin
+    exactly the bundle's intended configs. A failing one is attached too, and the change says so."""
+    from orchestrator.lab import evidence
+    from orchestrator.plan.bundle import load
+
+    require("changes.evidence")
+    with store.transaction(write=False) as s:
+        row = get(s, change_id)
+        ver = s.get(VerificationRow, verification_id)
+        bundle_dir = row.bundle_dir
+    if ver is None:
+        raise NotFound(f"no lab verification {verification_id}", path="verification_id",
+                       fix="run fullbars lab verify BUNDLE_DIR LAB.clab.yml against this store; it prints the id")
+    want = evidence.pin(evidence.configs(load(Path(bundle_dir))))
+    if ver.pinned != want:
+        raise Conflict(f"lab verification {verification_id} is of other configs than change {change_id}'s bundle "
+                       f"(pinned {ver.pinned[:12]}…, the bundle's {want[:12]}…)", path="verification_id",
+                       fix="verify this change's bundle (its bundle_dir) in a lab and attach that verification")
+
+    def attach(s, r):
+        r.verification_id = verification_id
+        return {"verification": verification_id, "ok": bool(ver.ok), "lab": ver.environment}
+    return act(store, change_id, "attach-passing" if ver.ok else "attach-failing", attach)
+
+
+def approve(store, change_id: int) -> dict:
+    def who(s, r):
+        r.approver = current().name
+        return {"submitter": r.submitter}
+    return act(store, change_id, "approve", who)
+
+
+def withdraw(store, change_id: int) -> dict:
+    return act(store, change_id, "withdraw")

@@ -1,0 +1,201 @@
+"""Rolling a change request out: in waves (devices that share a service go together; the first
+group is the canary), each wave one network-wide confirmed commit of the bundle's exact configs;
+pause, resume and abort between waves; roll back of the committed waves. `run_rollout` carries a
+rollout to its end: a face starts it through `start(..., launch)` (inline for the CLI, a thread
+pool in the server), and a durable engine can take its place there without either face changing."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from orchestrator.acting import acting, current
+from orchestrator.app.change_states import TRANSITIONS, act, get, move
+from orchestrator.app.users import require
+from orchestrator.errors import FullbarsError
+from orchestrator.resources.store import ChangeDeviceRow, Store, TransactionRow, TxDeviceRow
+
+WAIT_STEP = 0.5  # seconds a paused rollout sleeps between looks at its state
+
+
+def waves(bundle) -> dict[str, int]:
+    """device → wave. Devices that share a service go together (a line's OLT and BNG change as
+    one); the first such group is the canary (wave 1), the others follow as wave 2."""
+    parent = {dev: dev for dev in bundle.devices}
+
+    def root(d):
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for svc in bundle.manifest.get("services", {}).values():
+        devs = [d for d in svc.get("devices", []) if d in parent]
+        for d in devs[1:]:
+            parent[root(d)] = root(devs[0])
+    groups = sorted({tuple(sorted(d for d in parent if root(d) == r)) for r in {root(d) for d in parent}})
+    return {dev: 1 if i == 0 else 2 for i, g in enumerate(groups) for dev in g}
+
+
+def pause(store, change_id: int) -> dict:
+    return act(store, change_id, "pause")
+
+
+def resume(store, change_id: int) -> dict:
+    return act(store, change_id, "resume")
+
+
+def abort(store, change_id: int) -> dict:
+    return act(store, change_id, "abort")
+
+
+def start(store, change_id: int, network, launch=None, confirm_timeout: int = 120) -> dict:
+    """Start the rollout of an approved change. network: callable giving the network description.
+    launch(fn): how run_rollout is carried: by default at once, here; the server passes a
+    background runner (this is where a durable engine takes over)."""
+    view_now = act(store, change_id, "start")
+    actor = current()
+
+    def job():
+        with acting(actor):
+            run_rollout(store, change_id, network, confirm_timeout)
+    (launch or (lambda fn: fn()))(job)
+    return view_now
+
+
+def _sub_bundle(bundle, devices: set[str]):
+    from orchestrator.plan.bundle import Bundle
+
+    m = dict(bundle.manifest)
+    m["devices"] = {d: v for d, v in bundle.devices.items() if d in devices}
+    m["services"] = {n: v for n, v in bundle.manifest.get("services", {}).items()
+                     if set(v.get("devices", [])) & devices}
+    return Bundle(bundle.path, bundle.id, m)
+
+
+def _target(label_or_name: str, network):
+    from orchestrator.rollout.targets import lab_target, network_target
+
+    if label_or_name.startswith("lab:"):
+        return lab_target(label_or_name[4:])
+    return network_target(label_or_name, network())
+
+
+def run_rollout(store, change_id: int, network, confirm_timeout: int = 120) -> str:
+    """Carry a started rollout to its end, wave by wave: each wave's devices in one network-wide
+    confirmed commit (the bundle's exact configs, pinned to the lab evidence where the environment
+    requires it). Between waves it honours pause and abort; a wave that fails rolls back by
+    itself and the rollout stops. Returns the change's final state."""
+    from orchestrator.plan.bundle import check_base, load
+    from orchestrator.rollout.apply import apply_bundle
+    from orchestrator.rollout.promote import required_pins
+    from orchestrator.rollout.transaction import new_id
+
+    with store.transaction(write=False) as s:
+        row = get(s, change_id)
+        plan_waves: dict[int, set[str]] = {}
+        for d in s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)):
+            plan_waves.setdefault(d.wave, set()).add(d.device)
+        bundle_dir, target_name = row.bundle_dir, row.target
+
+    def state() -> str:
+        with store.transaction(write=False) as s:
+            return get(s, change_id).state
+
+    def end(event: str, detail: dict) -> str:
+        with store.transaction() as s:
+            r = get(s, change_id)
+            if event == "fail":
+                r.error = detail.get("error", "")
+            move(s, r, event, detail)
+            return r.state
+
+    try:
+        bundle = load(Path(bundle_dir))
+        target = _target(target_name, network)
+        for wave in sorted(plan_waves):
+            while state() == "paused":
+                time.sleep(WAIT_STEP)
+            if state() != "rolling-out":  # aborted: the waves done stay done
+                return state()
+            part = _sub_bundle(bundle, plan_waves[wave])
+            with store.transaction(write=False) as s:
+                check_base(s, part, target.label)
+            pins, seen = required_pins(store, target.label, {dev: (d["kind"], part.intended(dev))
+                                                             for dev, d in part.devices.items()},
+                                       f"change {change_id}'s bundle")
+            tx = new_id()
+            with store.transaction() as s:
+                for dev in part.devices:
+                    s.get(ChangeDeviceRow, (change_id, dev)).tx = tx
+            rep = apply_bundle(store, part, target, confirm_timeout, True, None, pins, tx=tx)
+            with store.transaction() as s:
+                Store.audit(s, "change-wave", f"change:{change_id}",
+                            {"wave": wave, "tx": tx, "devices": sorted(part.devices), "outcome": rep["outcome"],
+                             "bundle": bundle.id, "verification": seen})
+            if rep["outcome"] != "committed":
+                return end("fail", {"wave": wave, "tx": tx, "error": rep["summary"]})
+        while state() == "paused":
+            time.sleep(WAIT_STEP)
+        if state() != "rolling-out":
+            return state()
+        return end("finish", {"waves": len(plan_waves)})
+    except Exception as e:  # the rollout must end in a state an operator sees, whatever stopped it
+        said = e.render() if isinstance(e, FullbarsError) else f"{type(e).__name__}: {e}"
+        if not isinstance(e, FullbarsError):
+            import traceback
+
+            traceback.print_exc()  # a bug: the details go to the log
+        if state() in ("rolling-out", "paused"):
+            end("fail", {"error": said})
+        return state()
+
+
+def progress(store, change_id: int) -> dict:
+    """The rollout as it stands: per wave, per device its transaction's state, error, seconds."""
+    require("read")
+    with store.transaction(write=False) as s:
+        row = get(s, change_id)
+        devs = list(s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)
+                              .order_by(ChangeDeviceRow.wave, ChangeDeviceRow.device)))
+        txs = {d.tx for d in devs if d.tx}
+        tx_rows = {t.id: t for t in s.scalars(select(TransactionRow).where(TransactionRow.id.in_(txs)))}
+        dev_rows = {(t.tx, t.device): t for t in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx.in_(txs)))}
+    waves_out: dict[int, dict] = {}
+    for d in devs:
+        w = waves_out.setdefault(d.wave, {"wave": d.wave, "tx": d.tx, "state": "waiting", "devices": []})
+        t = tx_rows.get(d.tx)
+        if t is not None:
+            w["state"] = t.state
+            w["tx"] = d.tx
+        r = dev_rows.get((d.tx, d.device))
+        w["devices"].append({"device": d.device, "state": r.state if r else "waiting",
+                             "error": r.error if r else "", "strategy": r.strategy if r else ""})
+        seconds = json.loads(t.report).get("devices", {}).get(d.device, {}).get("seconds") if t else None
+        w["devices"][-1]["seconds"] = seconds
+    return {"change": change_id, "state": row.state, "error": row.error, "waves": list(waves_out.values())}
+
+
+def roll_back(store, change_id: int, network, confirm_timeout: int = 120) -> dict:
+    """Undo a change's committed waves, newest first (each as a rollback transaction)."""
+    from orchestrator.app.environments import rollback
+
+    require("changes.rollout")
+    with store.transaction(write=False) as s:
+        row = get(s, change_id)
+        if (row.state, "roll-back") not in TRANSITIONS:
+            move(s, row, "roll-back")  # raises: refused by the state machine
+        txs = [t for t in dict.fromkeys(d.tx for d in s.scalars(
+            select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)
+            .order_by(ChangeDeviceRow.wave.desc())) if d.tx)]
+        committed = [t for t in txs if (tr := s.get(TransactionRow, t)) is not None and tr.state == "committed"]
+    reports = [rollback(store, tx, network, confirm_timeout)["report"] for tx in committed]
+    failed = [r["tx"] for r in reports if r["outcome"] != "committed"]
+    if failed:
+        raise FullbarsError(f"rolling back change {change_id} failed in {', '.join(failed)}",
+                            fix="see fullbars history; fullbars recover")
+    return act(store, change_id, "roll-back", detail={"rolled_back": committed,
+                                                        "by": [r["tx"] for r in reports]})

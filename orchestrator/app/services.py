@@ -1,0 +1,52 @@
+"""The services in the store: what each holds, where it is, whether suspended or being removed."""
+
+from __future__ import annotations
+
+from orchestrator.app.users import require
+
+
+def status(store) -> dict:
+    """{store, services: [{name, kind, held, suspended, pending_removal, devices}]}."""
+    from orchestrator.network.model import load_network
+    from orchestrator.resources.service_versions import pending_removals
+    from orchestrator.resources.store import Store
+    from orchestrator.services.registry import SERVICES
+
+    require("read")
+    with store.transaction(write=False) as s:
+        rows = Store.intents(s)
+        allocs = Store.allocations(s)
+        reach, suspended = Store.reach(s), Store.suspended(s)
+        pending = pending_removals(s)
+        net_row = Store.network(s)
+    network = load_network(net_row.source, net_row.text) if net_row else None
+    held: dict[str, list[str]] = {}
+    for pool, value, owner, purpose in allocs:
+        label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
+            if owner in rows else (purpose, value)
+        held.setdefault(owner, []).append(f"{label}={shown}")
+    for name, devices in reach.items():
+        held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
+    for name in suspended:
+        held.setdefault(name, []).append("SUSPENDED")
+    for name in pending:
+        held.setdefault(name, []).append("PENDING-REMOVAL")
+    return {"store": store.url, "services": [
+        {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
+         "pending_removal": n in pending} for n in sorted(rows)]}
+
+
+def devices(store) -> dict[str, dict[str, list[str]]]:
+    """service → environment → the devices whose config, as that environment last gave it, has a
+    part the service owns (the plan's record of who owns what)."""
+    from orchestrator.resources.store import DeviceConfigRow, Store
+    from sqlalchemy import select
+
+    require("read")
+    out: dict[str, dict[str, set[str]]] = {}
+    with store.transaction(write=False) as s:
+        for row in s.scalars(select(DeviceConfigRow)):
+            for owners in (Store.owners(s, row.device, row.config) or {}).values():
+                for name in owners:
+                    out.setdefault(name, {}).setdefault(row.environment, set()).add(row.device)
+    return {n: {e: sorted(d) for e, d in envs.items()} for n, envs in out.items()}

@@ -1,0 +1,73 @@
+"""A real `fullbars server` for a test: started as the command a user runs (a subprocess, its own
+store and work folder, any free port), with users of every role made through the API as an admin
+would. Stopped, and its children with it, when the `with` ends."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO
+
+ROLES = ("engineer", "ci", "noc", "admin")
+
+
+@contextlib.contextmanager
+def running_server(tmp: Path, *extra: str, env: dict | None = None):
+    """(base URL, admin password, store URL)."""
+    db = f"sqlite:///{tmp}/server.db"
+    password = secrets.token_urlsafe(18)
+    log = tmp / "server.log"  # a file, not a pipe: a pipe nobody reads would stop the server when full
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "server", "--db", db, "--port", "0",
+                                 "--admin", "admin", "--workdir", str(tmp / "work"), *extra],
+                                cwd=tmp, text=True, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {}), "FULLBARS_ADMIN_PASSWORD": password,
+                                     "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 120
+        while not (m := re.search(r"^fullbars server: (http://\S+/) ", log.read_text(), re.M)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the server did not start:\n" + log.read_text())
+            time.sleep(0.1)
+        print(f"server log: {log}")
+        yield m.group(1), password, db
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def login(client, url: str, name: str, password: str) -> str:
+    r = client.post(url + "api/login", json={"name": name, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+def make_users(client, url: str, admin_password: str, people: dict[str, list[str]],
+               machines: dict[str, list[str]]) -> dict[str, str]:
+    """name → bearer token: people get a password (and sign in), machines an API token."""
+    admin = {"Authorization": f"Bearer {login(client, url, 'admin', admin_password)}"}
+    tokens = {"admin": admin["Authorization"][7:]}
+    for name, roles in people.items():
+        pw = f"{name}-{secrets.token_urlsafe(12)}"
+        r = client.post(url + "api/users", json={"name": name, "roles": roles, "password": pw}, headers=admin)
+        assert r.status_code == 201, r.text
+        tokens[name] = login(client, url, name, pw)
+        tokens[f"{name}:password"] = pw
+    for name, roles in machines.items():
+        r = client.post(url + "api/users", json={"name": name, "roles": roles}, headers=admin)
+        assert r.status_code == 201, r.text
+        r = client.post(url + f"api/users/{name}/tokens", json={"label": "test"}, headers=admin)
+        assert r.status_code == 201, r.text
+        tokens[name] = r.json()["token"]
+    return tokens

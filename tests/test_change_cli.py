@@ -1,0 +1,44 @@
+"""Change requests from the command line: the same use cases the server's API calls
+(orchestrator/app/changes.py), acting as the local user: submit plans into a bundle, the
+submitter cannot approve (four-eyes) and nothing changes, a bad intent names the file as given,
+withdraw ends it, and the audit has each step by the local user."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+from conftest import EXAMPLES, cli, snapshot
+
+NETWORK = EXAMPLES / "network.yaml"
+ACME = EXAMPLES / "intents/acme-hq.yaml"
+
+
+def test_change_requests_from_the_cli(db, tmp_path):
+    work = ["--workdir", str(tmp_path / "work")]
+    r = cli("change", "submit", str(ACME), "--target", "production", "--title", "acme line", "--network", str(NETWORK),
+            *work, db=db)
+    assert r.exit_code == 0 and "change 1: planned  acme line" in r.output, r.output
+    bundles = list((tmp_path / "work" / "changes").glob("*/bundle/manifest.json"))
+    assert len(bundles) == 1 and set(json.loads(bundles[0].read_text())["devices"]) == {"olt-1", "bng-east"}
+
+    kept = snapshot(db)
+    r = cli("change", "approve", "1", db=db)
+    assert r.exit_code == 2 and "someone else must approve it (four-eyes)" in r.output, r.output
+    assert snapshot(db) == kept
+
+    bad = tmp_path / "shop.yaml"
+    bad.write_text(ACME.read_text().replace("downstream:", "downstrem:"))
+    r = cli("change", "submit", str(bad), "--target", "production", "--title", "typo", *work, db=db)
+    assert r.exit_code == 2 and "error: shop.yaml:" in r.output and "downstrem" in r.output, r.output
+    assert "Traceback" not in r.output
+
+    r = cli("change", "withdraw", "1", db=db)
+    assert r.exit_code == 0 and "change 1: withdrawn" in r.output, r.output
+    r = cli("change", "pause", "1", db=db)
+    assert r.exit_code == 2 and "change 1 is withdrawn: it cannot pause" in r.output, r.output
+    r = cli("change", "list", db=db)
+    assert r.output.count("change ") == 1, r.output  # the refused submission made none
+    r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
+    steps = [(a["action"], a["actor"], a["origin"].startswith("cli@")) for a in reversed(json.loads(r.output)["rows"])]
+    assert steps == [("change-submit", getpass.getuser(), True), ("change-withdraw", getpass.getuser(), True)], steps

@@ -1,0 +1,254 @@
+"""The REST API against a running `fullbars server`: Schemathesis generates requests from its
+OpenAPI document (no 5xx, every response as the schema says, problem details included), and
+every operation refuses anonymous callers (401) and callers whose roles do not allow it (403),
+as RFC 9457 problem details. A new operation must be entered in ALLOWED, so none slips through
+unauthorised. Also: the audit table refuses updates and deletes; the CLI's `audit` filters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import EXAMPLES
+from server_helpers import ROLES, make_users, running_server
+
+ALL = set(ROLES)
+# (method, path) → the roles that may call it; login and health need no sign-in
+ALLOWED = {
+    ("GET", "/api/me"): ALL, ("GET", "/api/services"): ALL, ("GET", "/api/changes"): ALL,
+    ("POST", "/api/changes"): {"engineer"},
+    ("GET", "/api/changes/{change_id}"): ALL,
+    ("POST", "/api/changes/{change_id}/evidence"): {"ci"},
+    ("POST", "/api/changes/{change_id}/approve"): {"noc"},
+    ("POST", "/api/changes/{change_id}/withdraw"): {"engineer"},
+    ("POST", "/api/changes/{change_id}/rollout"): {"noc"},
+    ("POST", "/api/changes/{change_id}/pause"): {"noc"},
+    ("POST", "/api/changes/{change_id}/resume"): {"noc"},
+    ("POST", "/api/changes/{change_id}/abort"): {"noc"},
+    ("POST", "/api/changes/{change_id}/rollback"): {"noc"},
+    ("GET", "/api/changes/{change_id}/rollout"): ALL,
+    ("GET", "/api/changes/{change_id}/events"): ALL,
+    ("GET", "/api/audit"): ALL,
+    ("GET", "/api/environments"): ALL,
+    ("PUT", "/api/environments/{name}"): {"admin"},
+    ("GET", "/api/suspensions"): ALL,
+    ("GET", "/api/users"): {"admin"},
+    ("POST", "/api/users"): {"admin"},
+    ("POST", "/api/users/{name}/tokens"): {"admin"},
+}
+PUBLIC = {("POST", "/api/login"), ("GET", "/api/health")}
+BODIES = {  # valid bodies, so a refusal is about who asks, not what is sent
+    ("POST", "/api/changes"): {"title": "t", "target": "production", "intents": {"a.yaml": "kind: X\n"}},
+    ("POST", "/api/changes/{change_id}/evidence"): {"verification_id": 1},
+    ("PUT", "/api/environments/{name}"): {"evidence": "optional"},
+    ("POST", "/api/users"): {"name": "zed", "roles": ["engineer"]},
+    ("POST", "/api/users/{name}/tokens"): {"label": "x"},
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import httpx
+
+    tmp = tmp_path_factory.mktemp("server-api")
+    with running_server(tmp, "--network", str(EXAMPLES / "network.yaml")) as (url, admin_pw, db):
+        with httpx.Client(timeout=60) as client:
+            tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"],
+                                                               "omni": list(ROLES)},
+                                machines={"ci-bot": ["ci"]})
+            yield {"url": url, "db": db, "tokens": tokens, "client": client,
+                   "by_role": {"engineer": tokens["eve"], "noc": tokens["nick"], "ci": tokens["ci-bot"],
+                               "admin": tokens["admin"]}}
+
+
+def _call(client, url, method, path, token=None):
+    concrete = path.replace("{change_id}", "1").replace("{name}", "production")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client.cookies.clear()  # the logins made the users' sessions: only the header speaks here
+    return client.request(method, url.rstrip("/") + concrete, json=BODIES.get((method, path)), headers=headers)
+
+
+def test_every_operation_refuses_anonymous_and_wrong_roles(server):
+    client, url = server["client"], server["url"]
+    spec = client.get(url + "openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    ops = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
+    assert ops == set(ALLOWED) | PUBLIC  # every operation has its decision here
+    refused = 0
+    for (method, path), roles in sorted(ALLOWED.items()):
+        r = _call(client, url, method, path)
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json") and r.json()["status"] == 401
+        r = _call(client, url, method, path, token="fb_not-a-real-token")
+        assert r.status_code == 401, (method, path, r.text)
+        for role in sorted(ALL - roles):
+            r = _call(client, url, method, path, server["by_role"][role])
+            assert r.status_code == 403, (method, path, role, r.text)
+            body = r.json()
+            assert body["type"].endswith("/not-allowed") and " or ".join(sorted(roles)) in body["detail"], body
+            refused += 1
+    assert refused == 39  # the wrong-role calls the table implies (a dropped check would show here)
+
+
+def test_the_right_role_gets_past_authorisation(server):
+    """The same calls by a role that may: never 401/403 (what they get is about the request)."""
+    client, url = server["client"], server["url"]
+    for (method, path), roles in sorted(ALLOWED.items()):
+        if path.endswith("/events"):
+            continue  # no change 1 exists here: 404 before any stream (covered below)
+        r = _call(client, url, method, path, server["by_role"][sorted(roles)[0]])
+        assert r.status_code not in (401, 403, 500), (method, path, r.text)
+    r = _call(client, url, "GET", "/api/changes/{change_id}/events", server["tokens"]["eve"])
+    assert r.status_code == 404 and r.json()["errors"][0]["path"] == "id", r.text
+
+
+def test_a_bad_intent_is_a_problem_detail_with_file_line_path_fix(server):
+    client, url = server["client"], server["url"]
+    intent = (EXAMPLES / "intents/acme-hq.yaml").read_text().replace("downstream:", "downstrem:")
+    r = client.post(url + "api/changes", json={"title": "typo", "target": "production", "intents": {"shop.yaml": intent}},
+                    headers={"Authorization": f"Bearer {server['tokens']['eve']}"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    e = r.json()["errors"][0]
+    assert e["file"] == "shop.yaml" and e["line"] and e["path"].endswith("downstrem") and "downstream" in e["fix"], e
+    assert client.get(url + "api/changes", headers={"Authorization": f"Bearer {server['tokens']['eve']}"}).json() == []
+
+
+def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False) -> int:
+    """A lab verification row as `fullbars lab verify` records it (here without a lab: the
+    refusals below are about which verification is attached, not how it was made)."""
+    import json as _json
+    from pathlib import Path
+
+    from orchestrator.lab import evidence
+    from orchestrator.plan.bundle import load
+    from orchestrator.resources.store import Store, VerificationRow
+
+    want = evidence.configs(load(Path(bundle_dir)))
+    if other:
+        want = {d: "0" * 64 for d in want}
+    with Store(db).transaction() as s:
+        row = VerificationRow(bundle_id="x", pinned=evidence.pin(want), configs=_json.dumps(want), environment="lab:x",
+                              topology_sha="0" * 64, ok=int(ok), checks=_json.dumps({"services": {}, "devices": []}),
+                              by="test")
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_the_state_machine_refuses_what_its_table_lacks(server):
+    client, url, t = server["client"], server["url"], server["tokens"]
+
+    def call(who, method, path, **kw):
+        client.cookies.clear()
+        return client.request(method, url + path, headers={"Authorization": f"Bearer {t[who]}"}, **kw)
+
+    r = call("eve", "POST", "api/changes", json={"title": "acme", "target": "production",
+                                                  "intents": {"acme.yaml": (EXAMPLES / "intents/acme-hq.yaml").read_text()}})
+    assert r.status_code == 201 and r.json()["state"] == "planned", r.text
+    c = r.json()
+    n = c["id"]
+    r = call("nick", "POST", f"api/changes/{n}/approve")
+    assert r.status_code == 409 and r.json()["type"].endswith("/state-conflict"), r.text
+    assert r.json()["errors"][0]["fix"] == "in state planned it can: attach-failing, attach-passing, withdraw"
+    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 409
+    assert call("ci-bot", "POST", f"api/changes/{n}/evidence", json={"verification_id": 999999}).status_code == 404
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=True, other=True)})
+    assert r.status_code == 409 and "other configs" in r.json()["detail"], r.text
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=False)})
+    assert r.status_code == 200 and r.json()["state"] == "lab-failed", r.text
+    assert "approve" not in call("nick", "GET", f"api/changes/{n}").json()["allowed"]
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=True)})
+    assert r.status_code == 200 and r.json()["state"] == "verified", r.text
+    assert call("nick", "GET", f"api/changes/{n}").json()["allowed"] == ["approve"]
+    assert call("eve", "GET", f"api/changes/{n}").json()["allowed"] == ["withdraw"]
+    r = call("eve", "POST", f"api/changes/{n}/withdraw")
+    assert r.status_code == 200 and r.json()["state"] == "withdrawn", r.text
+    for who, event in (("nick", "approve"), ("eve", "withdraw"), ("nick", "rollback")):
+        r = call(who, "POST", f"api/changes/{n}/{event}")
+        assert r.status_code == 409 and r.json()["errors"][0]["fix"] == "in state withdrawn it can: nothing more", r.text
+    steps = [(a["action"], a["actor"]) for a in reversed(call("nick", "GET", "api/audit",
+                                                              params={"subject": f"change:{n}"}).json())]
+    assert steps == [("change-submit", "eve"), ("change-attach-failing", "ci-bot"),
+                     ("change-attach-passing", "ci-bot"), ("change-withdraw", "eve")], steps
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(server):
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
+                                     status_code_conformance)
+
+    schema = schemathesis.openapi.from_url(server["url"] + "openapi.json")
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    failures = []
+    ran = 0
+    for who in ("omni", None):  # every role at once (reaches the use cases), and anonymous
+        headers = {"Authorization": f"Bearer {server['tokens'][who]}"} if who else {}
+        for result in schema.exclude(path_regex=r"/events$").get_all_operations():
+            op = result.ok()
+
+            @settings(max_examples=15, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=op.as_strategy())
+            def run(case):
+                case.call_and_validate(base_url=server["url"].rstrip("/"), headers=headers, checks=checks)
+            try:
+                run()
+                ran += 1
+            except (Exception, BaseExceptionGroup) as e:  # collect all, then report all
+                failures.append(f"{who} {op.method.upper()} {op.path}: {e}")
+    assert not failures, "\n\n".join(failures)
+    assert ran == 2 * (len(ALLOWED) - 1 + len(PUBLIC))
+
+
+def test_audit_is_append_only_and_filtered(server):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DatabaseError
+
+    from conftest import cli
+
+    engine = create_engine(server["db"])
+    try:
+        for stmt in ("UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
+            with pytest.raises(DatabaseError, match="append-only"):
+                with engine.begin() as c:
+                    c.execute(text(stmt))
+    finally:
+        engine.dispose()
+    r = cli("audit", "--user", "admin", "--action", "user-", "--format", "json", db=server["db"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["rows"]
+    assert {a["subject"] for a in rows} >= {"user:eve", "user:nick", "user:omni", "user:ci-bot"}, rows
+    assert {(a["actor"], a["origin"]) for a in rows} == {("admin", "127.0.0.1")}, rows
+    assert all(a["action"] == "user-create" for a in rows), rows  # the prefix filter: token-create is not user-
+    assert "user:admin" not in {a["subject"] for a in rows}  # made by the server's command, as the local user
+
+
+def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
+    """Pages send anonymous readers to the login; a wrong password is refused there; an
+    environment's drift page takes a lab's label (with slashes) and shows the CLI's error."""
+    import httpx
+
+    url = server["url"]
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        for page in ("/", "/audit", "/changes/1", "/environments/production/drift"):
+            r = browser.get(page)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), (page, r.text)
+        r = browser.post("/login", data={"name": "nick", "password": "wrong-password", "next": "/"})
+        assert r.status_code == 401 and "login-failed" in r.text
+        r = browser.post("/login", data={"name": "nick", "password": server["tokens"]["nick:password"], "next": "/audit"})
+        assert r.status_code == 303 and r.headers["location"] == "/audit", r.text
+        r = browser.get("/environments/lab:/tmp/s4s-no-such.clab.yml/drift")
+        assert r.status_code == 422 and "error: /tmp/s4s-no-such.clab.yml" in r.text and "nothing was changed" in r.text
+        r = browser.get("/audit", params={"actor": "nick", "action": "login"})
+        assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text
+    with httpx.Client(base_url=url, timeout=60) as browser:  # a button's form posted by someone not allowed
+        r = browser.post("/login", data={"name": "eve", "password": server["tokens"]["eve:password"], "next": "/"})
+        assert r.status_code == 303, r.text
+        for event in ("approve", "rollout", "abort"):
+            r = browser.post(f"/changes/1/{event}")
+            assert r.status_code == 403 and "eve may not" in r.text and "nothing was changed" in r.text, r.text

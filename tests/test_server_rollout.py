@@ -1,0 +1,167 @@
+"""A change request's rollout through the server, in waves, against a namespaced 'production' of
+four devices: two lines on disjoint OLT/BNG pairs make two waves (canary, then the rest). Paused
+at once, it holds before the next wave until resumed, then every device is confirmed; rolled
+back, its waves are undone. Aborted, the waves not begun never run. A wave whose device is
+unreachable fails, changes nothing there, and stops the rollout.
+
+Lab evidence is not the subject here: production's description makes it optional, and the
+verification CI would attach is written to the store as `fullbars lab verify` records it.
+The lab is this file's own (name s4sw..., management subnet 198.18.250.0/24)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import yaml
+
+from conftest import EXAMPLES
+from lab_environment import as_environment
+from server_helpers import make_users, running_server
+from test_lab import _require_lab_tools
+from test_server_api import _verification
+
+NETWORK = EXAMPLES / "network.yaml"
+INTENTS = [EXAMPLES / "intents/acme-hq.yaml", EXAMPLES / "intents/clinic-west.yaml"]
+DEVICES = ("olt-1", "bng-east", "olt-3", "bng-west")
+SECRET = "FULLBARS_TEST_S4S_WAVES_PASSWORD"
+IN_FLIGHT = {"started", "editing", "committing", "verifying", "confirming"}
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    _require_lab_tools()
+    import httpx
+
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    tmp = tmp_path_factory.mktemp("server-rollout")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FULLBARS_LAB_DIR", str(tmp / "labs"))
+    write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(NETWORK), [str(p) for p in INTENTS]), tmp / "scratch-plan")
+    doc = yaml.safe_load(from_plan(tmp / "scratch-plan", f"s4sw{os.getpid() % 100000}", cpes=False))
+    doc["mgmt"] = {"ipv4-subnet": "198.18.250.0/24"}
+    topo = tmp / "prod.clab.yml"
+    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lab = open_lab(topo)
+    try:
+        lab.up(timeout=90)
+        st = lab.load_state()
+        net = as_environment(NETWORK, tmp, st, SECRET, DEVICES)
+        with running_server(tmp, "--network", str(net), env={SECRET: st["password"]}) as (url, admin_pw, db):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"]},
+                                    machines={"ci-bot": ["ci"]})
+                client.cookies.clear()
+                r = client.put("api/environments/production", json={"evidence": "optional"},
+                               headers={"Authorization": f"Bearer {tokens['admin']}"})
+                assert r.status_code == 200 and r.json()["evidence"] == "optional", r.text
+
+                def call(who, method, path, **kw):
+                    client.cookies.clear()
+                    return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
+                yield {"call": call, "db": db, "st": st, "net": net}
+    finally:
+        lab.down()
+        mp.undo()
+
+
+def _approved(p, title: str) -> int:
+    """A change of both lines, verified and approved; its number."""
+    call = p["call"]
+    r = call("eve", "POST", "api/changes", json={"title": title, "target": "production",
+                                                 "intents": {f.name: f.read_text() for f in INTENTS}})
+    assert r.status_code == 201, r.text
+    c = r.json()
+    r = call("ci-bot", "POST", f"api/changes/{c['id']}/evidence",
+             json={"verification_id": _verification(p["db"], c["bundle_dir"], ok=True)})
+    assert r.status_code == 200 and r.json()["state"] == "verified", r.text
+    r = call("nick", "POST", f"api/changes/{c['id']}/approve")
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+    return c["id"]
+
+
+def _waves(p, n: int) -> dict[int, dict]:
+    return {w["wave"]: w for w in p["call"]("nick", "GET", f"api/changes/{n}/rollout").json()["waves"]}
+
+
+def _until(p, n: int, done, limit: float = 180) -> dict:
+    deadline = time.monotonic() + limit
+    while True:
+        r = p["call"]("nick", "GET", f"api/changes/{n}/rollout").json()
+        if done(r) or time.monotonic() > deadline:
+            return r
+        time.sleep(0.3)
+
+
+def _settled(r) -> bool:
+    return not any(w["state"] in IN_FLIGHT for w in r["waves"])
+
+
+def test_waves_pause_resume_and_roll_back(prod):
+    call = prod["call"]
+    n = _approved(prod, "two lines")
+    waves = _waves(prod, n)
+    assert {w: sorted(d["device"] for d in x["devices"]) for w, x in waves.items()} == \
+        {1: ["bng-east", "olt-1"], 2: ["bng-west", "olt-3"]}
+    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 202
+    r = call("nick", "POST", f"api/changes/{n}/pause")
+    assert r.status_code == 200 and r.json()["state"] == "paused", r.text
+    held = _until(prod, n, _settled)
+    assert held["state"] == "paused" and held["waves"][1]["state"] == "waiting", held  # wave 2 not begun
+    assert [d["state"] for d in held["waves"][1]["devices"]] == ["waiting", "waiting"]
+    time.sleep(2)
+    assert _until(prod, n, _settled, 0)["waves"][1]["state"] == "waiting"  # still held
+    assert call("nick", "POST", f"api/changes/{n}/resume").json()["state"] == "rolling-out"
+    done = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "paused"))
+    assert done["state"] == "done", done
+    assert [d["state"] for w in done["waves"] for d in w["devices"]] == ["confirmed"] * 4, done
+
+    r = call("nick", "POST", f"api/changes/{n}/rollback")
+    assert r.status_code == 200 and r.json()["state"] == "rolled-back", r.text
+    steps = [(a["action"], a["actor"]) for a in reversed(call("nick", "GET", "api/audit",
+                                                              params={"subject": f"change:{n}"}).json())]
+    head = [("change-submit", "eve"), ("change-attach-passing", "ci-bot"), ("change-approve", "nick"),
+            ("change-start", "nick")]
+    tail = [("change-wave", "nick"), ("change-finish", "nick"), ("change-roll-back", "nick")]
+    held = [("change-pause", "nick"), ("change-resume", "nick")]
+    wave1 = [("change-wave", "nick")]
+    # paused before wave 1 began, or while it ran: either way wave 2 waited for the resume
+    assert steps in (head + held + wave1 + tail, head + held[:1] + wave1 + held[1:] + tail), steps
+    rolled = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-roll-back"}).json()
+    assert len(rolled[0]["detail"]["rolled_back"]) == 2  # both waves' transactions undone
+
+
+def test_abort_leaves_the_waves_not_begun(prod):
+    call = prod["call"]
+    n = _approved(prod, "two lines, aborted")
+    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 202
+    assert call("nick", "POST", f"api/changes/{n}/pause").status_code == 200
+    _until(prod, n, _settled)
+    r = call("nick", "POST", f"api/changes/{n}/abort")
+    assert r.status_code == 200 and r.json()["state"] == "aborted", r.text
+    time.sleep(1)
+    r = _until(prod, n, _settled, 0)
+    assert r["state"] == "aborted" and r["waves"][1]["state"] == "waiting", r
+    assert call("nick", "POST", f"api/changes/{n}/resume").status_code == 409
+    assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+
+
+def test_a_wave_that_fails_stops_the_rollout(prod):
+    call = prod["call"]
+    n = _approved(prod, "two lines, olt-3 down")
+    os.kill(prod["st"]["nodes"]["olt-3"]["pids"][0], signal.SIGKILL)  # wave 2's OLT stops answering
+    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 202
+    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "paused"))
+    assert r["state"] == "failed" and "olt-3" in r["error"], r
+    w1, w2 = r["waves"]
+    assert [d["state"] for d in w1["devices"]] == ["confirmed", "confirmed"], r
+    assert all(d["state"] not in ("committed", "confirmed") for d in w2["devices"]), r
+    c = call("nick", "GET", f"api/changes/{n}").json()
+    assert c["allowed"] == ["roll-back"], c
