@@ -11,7 +11,9 @@ def leaves(root) -> set[tuple[str, str]]:
     intended value there", which is what a lost commit breaks."""
     out = set()
     for el in root.iter():
-        if not isinstance(el.tag, str) or len([c for c in el if isinstance(c.tag, str)]):
+        # the root is the document, no leaf: an empty config (a device whose every service was
+        # deleted) has no value for a device to lack
+        if el is root or not isinstance(el.tag, str) or len([c for c in el if isinstance(c.tag, str)]):
             continue
         text = (el.text or "").strip()
         pfx, _, val = text.partition(":")
