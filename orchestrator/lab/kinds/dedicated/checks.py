@@ -15,7 +15,7 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.lab.dataplane import recorded
-from orchestrator.lab.kinds.dedicated.topology import CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, SITE_LABEL, link_of
+from orchestrator.lab.kinds.dedicated.topology import CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, SITE_LABEL, link_of, stable_mac
 from orchestrator.lab.measure import measure, run, wanted
 
 L2_SEGMENT = ipaddress.ip_network("10.1.1.0/24")  # inside the example enterprises' own 10.1.0.0/16
@@ -61,7 +61,9 @@ class Ce:
         index, ln = link_of(st, self.name, "eth1")
         pe = ln["a"][0] if ln["b"][0] == self.name else ln["b"][0]
         local, remote = ln["addr"][self.name].split("/")[0], ln["addr"][pe].split("/")[0]
-        p = run(self.ns, ["ip", "link", "add", CUSTOMER_IF, "type", "vxlan", "id", str(self.r["vlan"]), "local", local,
+        # the same MAC at every verify: the PE's neighbour entry for the CE stays right
+        p = run(self.ns, ["ip", "link", "add", CUSTOMER_IF, "address", stable_mac(self.name), "type", "vxlan", "id", str(self.r["vlan"]),
+                          "local", local,
                           "remote", remote, "dev", "eth1", "dstport", str(FIBRE_PORT0 + index)])
         if p.returncode != 0:
             self.problems.append(f"the CE's VLAN {self.r['vlan']} could not be set up: {p.stderr.strip()}")
@@ -92,11 +94,20 @@ def _isolation(ce: Ce, others: dict[str, dict[str, Ce]]) -> list[str]:
     return out
 
 
-def _pe_path(st: dict, svc: str, site: str, r: dict, cir: int, rates: bool) -> list[str]:
-    """What the site's PE made of its access, from its running config as the lab realized it."""
-    pe = r.get("pe")
+def _path(st: dict, svc: str, site: str, r: dict, cir: int, rates: bool) -> list[str]:
+    """What the site's OLT (a PON site) and PE made of its access, from their running configs as
+    the lab realized them."""
+    pe, out = r.get("pe"), []
+    if r.get("access") == "pon" and r.get("olt") in st["nodes"]:
+        why = recorded(st, r["olt"]).get("held", {}).get(r["onu-serial"])
+        if why:
+            out.append(f"{r['olt']} does not forward ONU {r['onu-serial']}: {why}")
     if pe not in st["nodes"]:
-        return [f"PE {pe} is not in the lab"]
+        return out + [f"PE {pe} is not in the lab"]
+    return out + _pe(st, pe, svc, site, cir, rates)
+
+
+def _pe(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool) -> list[str]:
     rec = recorded(st, pe)
     held = rec.get("held", {})
     for key in (f"{svc}/{site}", svc):
@@ -149,7 +160,7 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
                                 for o, ok in sorted(reach.items()) if ok]
         else:
             row["problems"] += [f"cannot reach site {o} ({mine[o].address})" for o, ok in sorted(reach.items()) if not ok]
-            row["problems"] += _pe_path(st, svc, site, r["sites"][site], cir, rates)
+            row["problems"] += _path(st, svc, site, r["sites"][site], cir, rates)
             row["isolation"] = _isolation(ce, {k: v for k, v in ces.items() if k != svc})
             row["problems"] += row["isolation"]
             peers = sorted(mine)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from orchestrator.lab import netns
 from orchestrator.lab.dataplane import EntryPlane, ip, shape, shape_ingress, vni
-from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, port_if
+from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, port_if, stable_mac
 from orchestrator.plan import dedicated_checks
 
 CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and the fibre ports'
@@ -174,8 +174,14 @@ class PePlane(EntryPlane):
 
     def _core(self, h: str, v: Vpn) -> str:
         name = f"c{h}"
+        # The same MAC whenever the VPN is made again, and neighbours that age in seconds and are
+        # then asked by broadcast: the other PEs must not keep sending a prefix to a PE that no
+        # longer answers for it (after a config change, as a withdrawn route would tell them).
         ip(self.ns, "link", "del", name, check=False)
-        ip(self.ns, "link", "add", name, "type", "vxlan", "id", str(v.core_vni), "dstport", str(CORE_PORT))
+        ip(self.ns, "link", "add", name, "address", stable_mac(f"{self.node}/{v.vpn}"), "type", "vxlan", "id", str(v.core_vni),
+           "dstport", str(CORE_PORT))
+        for knob in ("base_reachable_time_ms=2000", "delay_first_probe_time=1", "ucast_solicit=0"):
+            netns.netns_exec(self.ns, ["sysctl", "-qw", f"net.ipv4.neigh.{name}.{knob}"], check=True)
         ip(self.ns, "link", "set", name, "mtu", "1500", "up")
         for peer in v.peers:  # head-end replication to every PE of the backbone
             netns.netns_exec(self.ns, ["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", name, "dst", peer],

@@ -22,6 +22,12 @@ def _short(prefix: str, name: str) -> str:
     return prefix + hashlib.sha1(name.encode()).hexdigest()[:14 - len(prefix)]
 
 
+def stable_mac(key: str) -> str:
+    """A locally administered MAC of its own for a device made again and again under this key:
+    its neighbours' ARP entries stay right."""
+    return "02:" + ":".join(hashlib.sha1(key.encode()).hexdigest()[i:i + 2] for i in range(0, 10, 2))
+
+
 def port_if(port: str) -> str:
     """The lab interface of a PE port: characters an interface name cannot hold become '-'
     ('ge-0/0/1' -> 'ge-0-0-1'); a name still too long is shortened with a digest."""
