@@ -106,7 +106,8 @@ def test_two_enterprises_reach_their_own_sites_at_their_cir_and_never_each_other
 def test_an_order_rolls_out_as_one_change_verified_in_the_lab_and_its_deletion_removes_it_all(tmp_path):
     """The issue's must-show for bundles: the Order expands to a layer 2 point-to-point line (a
     VPWS, office over PON, depot over fibre) and a business line; one apply gives every device its
-    part in one transaction, checked in the lab before confirming; lab verify passes (the line at
+    part in one transaction, checked in the lab before confirming (with a fault in it, the checks
+    refuse it and nothing of it stays); lab verify passes (the line at
     its CIR, the business line at its rates); deleting the Order and applying takes every part off
     every device (read back from their running configs) and out of the store."""
     _require_lab_tools()
@@ -119,6 +120,38 @@ def test_an_order_rolls_out_as_one_change_verified_in_the_lab_and_its_deletion_r
     topo, lab = _lab(tmp_path, tmp_path / "plan", "s4d-order", "198.18.234.0/24")
     lab.up(timeout=90)
     try:
+        from lxml import etree
+
+        from orchestrator.plan.config_faults import ENV
+        from orchestrator.rollout.targets import lab_target
+
+        target = lab_target(topo)
+
+        def traces() -> list[tuple[str, str]]:
+            out = []
+            for dev in devices:
+                running = etree.tostring(read_running(target.endpoint(dev)), encoding="unicode")
+                out += [(dev, t) for t in ("corvid-freight", "Corvid Freight", "CRVD0000D001", "CRVD00000001")
+                        if t in running]
+            return out
+
+        # A depot PE signalling another VC id (a broken template) passes every plan check; the
+        # lab's checks before the confirming commit find the office cut off, and the whole
+        # bundle goes back on every device.
+        fault = tmp_path / "fault.json"
+        fault.write_text(json.dumps([{"device": "pe-2", "value": "99", "xpath":
+                                      "/l2vpn-ntw/vpn-services/vpn-service[vpn-id='corvid-freight-link']/vpn-nodes/"
+                                      "vpn-node[vpn-node-id='pe-2']/signaling-option/ldp-or-l2tp/pw-peer-list/vc-id"}]))
+        os.environ[ENV] = str(fault)
+        try:
+            r = cli("apply", ORDER, "--target", "lab", "--lab", str(topo), "--json", db=db)
+        finally:
+            del os.environ[ENV]
+        assert r.exit_code == 1, r.stdout + r.stderr
+        refused = json.loads(r.stdout)
+        assert refused["outcome"] != "committed" and "cannot reach site" in r.stdout, refused
+        assert traces() == []
+
         started = time.monotonic()
         r = cli("apply", ORDER, "--target", "lab", "--lab", str(topo), "--json", db=db)
         applied = time.monotonic() - started
@@ -126,7 +159,7 @@ def test_an_order_rolls_out_as_one_change_verified_in_the_lab_and_its_deletion_r
         tx = json.loads(r.stdout)
         assert tx["outcome"] == "committed" and sorted(tx["devices"]) == devices, tx  # one change for all
         hist = json.loads(cli("history", "--format", "json", db=db).stdout)
-        assert [t["id"] for t in hist["transactions"]] == [tx["tx"]], hist
+        assert hist["transactions"][0]["id"] == tx["tx"], hist
 
         r = cli("lab", "verify", str(tmp_path / "plan"), str(topo), "--report", str(tmp_path / "v.json"), db=db)
         assert r.exit_code == 0, r.stdout + r.stderr
@@ -141,14 +174,7 @@ def test_an_order_rolls_out_as_one_change_verified_in_the_lab_and_its_deletion_r
         r = cli("apply", "--target", "lab", "--lab", str(topo), db=db)
         removed = time.monotonic() - started
         assert r.exit_code == 0, r.stdout + r.stderr
-        from orchestrator.rollout.targets import lab_target
-        from lxml import etree
-
-        target = lab_target(topo)
-        for dev in devices:
-            running = etree.tostring(read_running(target.endpoint(dev)), encoding="unicode")
-            for trace in ("corvid-freight", "Corvid Freight", "CRVD0000D001", "CRVD00000001"):
-                assert trace not in running, (dev, trace)
+        assert traces() == []
         # and in the lab: the office no longer reaches the depot, the business line is gone
         r = cli("lab", "verify", str(tmp_path / "gone"), str(topo), "--report", str(tmp_path / "g.json"), db=db)
         gone = json.loads((tmp_path / "g.json").read_text())

@@ -71,7 +71,7 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
     for svc, s in lines:
         for site, r in sorted(s["resources"]["sites"].items()):
             pon = r.get("access") == "pon"
-            if pon and r.get("olt") in nodes and r.get("pe") in nodes:
+            if pon and r.get("olt") in nodes and r.get("pe") in nodes and r.get("olt-interface"):
                 olt_end = f"{r['olt']}:{r['olt-interface']}"
                 if olt_end not in used:
                     link(olt_end, f"{r['pe']}:{port_if(r['pe-interface'])}")
