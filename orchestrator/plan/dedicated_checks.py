@@ -42,7 +42,8 @@ def _rates(acc, ns: str) -> tuple[int, int]:
 
 def _routing(acc, ns: str) -> dict:
     """What the lab needs to carry an access: its rates from the CE, its redundancy role (L2NM
-    group precedence), and at layer 3 the PE's address on the PE-CE link and the LAN routes (prefix, next hop, preference)."""
+    group precedence), and at layer 3 the PE's address on the PE-CE link and the LAN routes
+    (prefix, next hop, preference)."""
     ip = "{}ip-connection/{}ipv4/"
     routes = [(_text(p, "{}lan", ns), _text(p, "{}next-hop", ns), int(_text(p, "{}preference", ns) or 0))
               for p in acc.iterfind(f".//{{{ns}}}cascaded-lan-prefixes/{{{ns}}}ipv4-lan-prefixes")]

@@ -15,12 +15,13 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.lab.dataplane import recorded
-from orchestrator.lab.kinds.dedicated.topology import CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, SITE_LABEL, link_of, stable_mac
+from orchestrator.lab.kinds.dedicated.topology import (CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, SITE_LABEL, link_of,
+                                                      stable_mac)
 from orchestrator.lab.measure import measure, run, wanted
 
 # what a site's CE is set up from (a plan of an older release lacks some: plan it again)
-NEEDS = {"l2": {True: (), False: ("vlan",)},
-         "l3": {True: ("ce-address", "pe-address", "prefixes"), False: ("vlan", "ce-address", "pe-address", "prefixes")}}
+_L3 = ("ce-address", "pe-address", "prefixes")
+NEEDS = {"l2": {True: (), False: ("vlan",)}, "l3": {True: _L3, False: ("vlan", *_L3)}}  # by PON or not
 L2_SEGMENT = ipaddress.ip_network("10.1.1.0/24")  # inside the example enterprises' own 10.1.0.0/16
 CUSTOMER_IF = "cust"
 
@@ -65,9 +66,9 @@ class Ce:
         pe = ln["a"][0] if ln["b"][0] == self.name else ln["b"][0]
         local, remote = ln["addr"][self.name].split("/")[0], ln["addr"][pe].split("/")[0]
         # the same MAC at every verify: the PE's neighbour entry for the CE stays right
-        p = run(self.ns, ["ip", "link", "add", CUSTOMER_IF, "address", stable_mac(self.name), "type", "vxlan", "id", str(self.r["vlan"]),
-                          "local", local,
-                          "remote", remote, "dev", "eth1", "dstport", str(FIBRE_PORT0 + index)])
+        p = run(self.ns, ["ip", "link", "add", CUSTOMER_IF, "address", stable_mac(self.name), "type", "vxlan",
+                          "id", str(self.r["vlan"]), "local", local, "remote", remote, "dev", "eth1",
+                          "dstport", str(FIBRE_PORT0 + index)])
         if p.returncode != 0:
             self.problems.append(f"the CE's VLAN {self.r['vlan']} could not be set up: {p.stderr.strip()}")
         run(self.ns, ["ip", "link", "set", CUSTOMER_IF, "mtu", "1500", "up"])
@@ -163,7 +164,8 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             row["problems"] += [f"still reaches site {o} ({mine[o].address}), but the line is out of service"
                                 for o, ok in sorted(reach.items()) if ok]
         else:
-            row["problems"] += [f"cannot reach site {o} ({mine[o].address})" for o, ok in sorted(reach.items()) if not ok]
+            row["problems"] += [f"cannot reach site {o} ({mine[o].address})"
+                                for o, ok in sorted(reach.items()) if not ok]
             row["problems"] += _path(st, svc, site, r["sites"][site], cir, rates)
             row["isolation"] = _isolation(ce, {k: v for k, v in ces.items() if k != svc})
             row["problems"] += row["isolation"]

@@ -178,8 +178,8 @@ class PePlane(EntryPlane):
         # then asked by broadcast: the other PEs must not keep sending a prefix to a PE that no
         # longer answers for it (after a config change, as a withdrawn route would tell them).
         ip(self.ns, "link", "del", name, check=False)
-        ip(self.ns, "link", "add", name, "address", stable_mac(f"{self.node}/{v.vpn}"), "type", "vxlan", "id", str(v.core_vni),
-           "dstport", str(CORE_PORT))
+        ip(self.ns, "link", "add", name, "address", stable_mac(f"{self.node}/{v.vpn}"), "type", "vxlan",
+           "id", str(v.core_vni), "dstport", str(CORE_PORT))
         for knob in ("base_reachable_time_ms=2000", "delay_first_probe_time=1", "ucast_solicit=0"):
             netns.netns_exec(self.ns, ["sysctl", "-qw", f"net.ipv4.neigh.{name}.{knob}"], check=True)
         ip(self.ns, "link", "set", name, "mtu", "1500", "up")
