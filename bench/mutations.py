@@ -11,6 +11,7 @@ A scenario file:
     network: examples/network.yaml
     intents: [examples/lab/*.yaml]          # globs, from the repository root
     secrets: [FULLBARS_PSK_STUDIO]          # customer passphrases the run makes up (never written)
+    lab: {name: s4d-mutations, mgmt-subnet: 198.18.235.0/24}   # optional: the lab's own name and subnet
     namespaces: {if: urn:ietf:params:xml:ns:yang:ietf-interfaces, ...}
     faults:
     - name: bng-downstream-rate
@@ -140,7 +141,11 @@ class Suite:
         os.environ["FULLBARS_LAB_DIR"] = str(self.work / "labs")
         self.plan = plan_scenario(self.sc, self.work)
         topo = self.work / "lab.clab.yml"
-        topo.write_text(from_plan(self.plan, self.name))
+        lab = self.sc.get("lab", {})  # a scenario may give its lab a name and management subnet
+        doc = yaml.safe_load(from_plan(self.plan, lab.get("name", self.name)))
+        if lab.get("mgmt-subnet"):
+            doc["mgmt"] = {"ipv4-subnet": lab["mgmt-subnet"]}
+        topo.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.lab = open_lab(topo)
         self.st = self.lab.up(timeout=90)
         pushed = push(self.plan, self.st)

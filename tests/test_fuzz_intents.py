@@ -53,6 +53,7 @@ CASES |= {
     "examples/cloud/north-shop-cameras.yaml": ("examples/networks/enterprise.yaml", ["examples/cloud/north-shop.yaml"]),
     "examples/sentinel/acme-kiosks.yaml": (CAMPUS_NET, ["examples/campus/acme-robotics.yaml"]),
     "examples/orders/north-bakery.yaml": ("examples/networks/enterprise.yaml", []),
+    "examples/orders/corvid-freight.yaml": ("examples/networks/enterprise.yaml", []),
     "examples/dedicated/acme-wan.yaml": ("examples/networks/enterprise.yaml", ["examples/dedicated/bolt-net.yaml"]),
     "examples/dedicated/bolt-net.yaml": ("examples/networks/enterprise.yaml", ["examples/dedicated/acme-wan.yaml"]),
     "examples/upgrade/to-500m.yaml": (NET, _others("lab", "")),

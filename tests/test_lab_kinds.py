@@ -61,7 +61,18 @@ def test_the_generic_lab_names_no_intent_kind_and_imports_no_kind_part():
 
 
 def test_every_intent_kind_with_lab_devices_has_a_lab_part():
-    assert {"BusinessBroadband", "FttrWifi", "Campus5G"} <= {p.kind for p in LAB_KINDS.parts()}
+    assert {"BusinessBroadband", "FttrWifi", "Campus5G", "DedicatedLine"} <= {p.kind for p in LAB_KINDS.parts()}
+
+
+def test_a_plane_claimed_for_a_device_kind_wins_over_its_roles_plane():
+    """pe-vpn plays role pe, whose plane is the campus one; the dedicated lines' part claims the
+    pe-vpn kind itself, and every other PE keeps the role's plane."""
+    from orchestrator.lab.kinds.dedicated.plane import PePlane
+
+    assert LAB_KINDS.plane("pe", "pe-vpn") is PePlane
+    assert LAB_KINDS.plane("pe", "pe-ietf") is LAB_KINDS.plane("pe") is not PePlane
+    assert LAB_KINDS.has_plane({"role": "pe", "kind": "pe-vpn"})
+    assert not LAB_KINDS.has_plane({"role": "ce", "kind": "host"})
 
 
 def test_a_kind_from_outside_adds_its_nodes_and_its_checks(tmp_path, monkeypatch):

@@ -101,14 +101,16 @@ class NodePlane:
                 return ln["addr"][self.node].split("/")[0], ln["addr"][peer[0]].split("/")[0]
         return None
 
-    def vxlan(self, name: str, vid: int, dev: str) -> str:
+    def vxlan(self, name: str, vid: int, dev: str, dstport: int = 4789) -> str:
+        """A VXLAN with id vid to the far end of lab link dev (another UDP port keeps the same id
+        on two links apart: the kernel takes an id once per port)."""
         under = self.underlay(dev)
         if under is None:
             raise netns.LabError(f"{self.node}: {dev} is not a lab link between devices")
         local, remote = under
         ip(self.ns, "link", "del", name, check=False)
         ip(self.ns, "link", "add", name, "type", "vxlan", "id", str(vid), "local", local, "remote", remote,
-           "dev", dev, "dstport", "4789")
+           "dev", dev, "dstport", str(dstport))
         ip(self.ns, "link", "set", name, "mtu", "1500", "up")
         return name
 

@@ -18,7 +18,6 @@ from orchestrator.lab.dataplane import RECORD, failure, recorded
 from orchestrator.lab.kinds.registry import LAB_KINDS
 from orchestrator.lab.running import RunningSource
 
-PEOPLE = LAB_KINDS.plane_roles()  # the device roles that have a personality
 
 
 class NodePersonality:
@@ -28,7 +27,7 @@ class NodePersonality:
     def __init__(self, lab: dict, node: str):
         self.lab, self.node = lab, node
         self.n = lab["nodes"][node]
-        make = LAB_KINDS.plane(self.n["role"])
+        make = LAB_KINDS.plane(self.n["role"], self.n["kind"])
         self.plane = make(lab, node) if make else None
 
     def apply(self, config_xml: bytes, source_digest: str = "") -> dict:
@@ -77,7 +76,7 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> Applied:
     import time
 
     end = time.monotonic() + timeout
-    sources = {n: RunningSource(lab, n) for n in nodes if lab["nodes"][n]["role"] in PEOPLE}
+    sources = {n: RunningSource(lab, n) for n in nodes if LAB_KINDS.has_plane(lab["nodes"][n])}
     try:
         late = _wait(lab, sources, list(sources), end)
     finally:
@@ -88,7 +87,7 @@ def wait_applied(lab: dict, nodes: list[str], timeout: float = 15.0) -> Applied:
 
 def recorded_failures(lab: dict) -> list[dict]:
     """Every node's failures as the watcher last recorded them."""
-    return [f for n, v in sorted(lab["nodes"].items()) if v["role"] in PEOPLE for f in recorded(lab, n).get("failures", [])]
+    return [f for n, v in sorted(lab["nodes"].items()) if LAB_KINDS.has_plane(v) for f in recorded(lab, n).get("failures", [])]
 
 
 def _wait(lab, sources, todo, end) -> list[str]:
@@ -120,7 +119,7 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
     import time
 
     lab = json.loads(Path(state_file).read_text())
-    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if v["role"] in PEOPLE}
+    people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if LAB_KINDS.has_plane(v)}
     sources = {n: RunningSource(lab, n) for n in people}
     seen: dict[str, str] = {}
     while Path(state_file).exists():

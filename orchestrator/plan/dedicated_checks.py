@@ -40,6 +40,23 @@ def _rates(acc, ns: str) -> tuple[int, int]:
     return cir, cir
 
 
+def _routing(acc, ns: str) -> dict:
+    """What the lab needs to carry an access: its rates from the CE, its redundancy role (L2NM
+    group precedence), and at layer 3 the PE's address on the PE-CE link and the LAN routes
+    (prefix, next hop, preference)."""
+    ip = "{}ip-connection/{}ipv4/"
+    routes = [(_text(p, "{}lan", ns), _text(p, "{}next-hop", ns), int(_text(p, "{}preference", ns) or 0))
+              for p in acc.iterfind(f".//{{{ns}}}cascaded-lan-prefixes/{{{ns}}}ipv4-lan-prefixes")]
+    plen = _text(acc, ip + "{}prefix-length", ns)
+    if ns == L2:
+        bw = "{}service/{}svc-ce-to-pe-bandwidth/{}ce-to-pe-bandwidth/"
+        rates_in = int(_text(acc, bw + "{}cir", ns) or 0), int(_text(acc, bw + "{}pir", ns) or 0)
+    else:
+        rates_in = (int(_text(acc, "{}service/{}ce-to-pe-bandwidth", ns) or 0),) * 2
+    return {"rates_in": rates_in, "precedence": _text(acc, "{}group/{}precedence", ns) or "primary",
+            "pe_ip": _text(acc, ip + "{}local-address", ns), "plen": int(plen) if plen else None, "routes": routes}
+
+
 def facts(role: str, tree) -> list[dict]:
     """Per VPN node on a PE: its service, layer, router-id, pseudowire peers and accesses."""
     if role != "pe":
@@ -55,9 +72,11 @@ def facts(role: str, tree) -> list[dict]:
                     prefixes = [(_text(p, "{}lan", ns), _text(p, "{}lan-tag", ns)) for p in acc.iterfind(
                         f".//{{{ns}}}cascaded-lan-prefixes/{{{ns}}}ipv4-lan-prefixes")]
                     accesses.append({"id": _text(acc, "{}id", ns), "interface": _text(acc, "{}interface-id", ns),
-                                     "vlan": _vlan(acc, ns), "rates": _rates(acc, ns), "prefixes": prefixes})
+                                     "vlan": _vlan(acc, ns), "rates": _rates(acc, ns), "prefixes": prefixes,
+                                     **_routing(acc, ns)})
                 out.append({"vpn": _text(svc, "{}vpn-id", ns), "layer": layer,
-                            "router_id": _text(node, "{}router-id", ns), "peers": peers, "accesses": accesses})
+                            "router_id": _text(node, "{}router-id", ns), "peers": peers, "accesses": accesses,
+                            "route_targets": sorted(t.text for t in svc.iterfind(f".//{{{ns}}}route-target"))})
     return out
 
 

@@ -148,6 +148,7 @@ class DedicatedLine(Service):
                 shown.update({"access": "pon", "olt": chain["olt"], "pon-port": chain["port"].name,
                               "onu-serial": chain["serial"], "onu-id": chain["onu_id"], "alloc-id": chain["alloc_id"],
                               "gemport": chain["gemport"], "pe": a["pe"], "pe-interface": a["interface"],
+                              "olt-interface": edge.olt_link(chain["olt"]).olt_interface,
                               "s-vlan": a["svlan"], "c-vlan": a["cvlan"]})
             else:
                 for role, leg in legs:
@@ -158,6 +159,8 @@ class DedicatedLine(Service):
                     accesses.append(a)
                     shown["access" if role == "primary" else "protection"] = \
                         f"fibre {leg['pe']} {leg['port']} VLAN {vlan}"
+                    if role == "primary":  # for the lab: where the site's CE plugs in
+                        shown.update({"pe": leg["pe"], "port": leg["port"], "vlan": vlan})
             resources_sites[s["name"]] = shown
         if layer == "l3":
             for a in accesses:
@@ -170,6 +173,8 @@ class DedicatedLine(Service):
                          preference=10 if a["precedence"] == "primary" else 20)
                 shown = resources_sites[a["site"]]
                 shown["pe-ce-backup" if suffix else "pe-ce"] = f"{hosts[0]} (PE) - {hosts[1]} (CE) /{link.prefixlen}"
+                if not suffix:
+                    shown.update({"pe-address": hosts[0], "ce-address": f"{hosts[1]}/{link.prefixlen}"})
                 shown["prefixes"] = ", ".join(s["prefix"])
         for a in accesses:
             a.update(cir=cir, pir=pir)

@@ -13,7 +13,8 @@ class LabKind:
     host_roles: tuple[str, ...] = ()  # fullbars.role of the hosts it adds (the lab file's labels)
     access_roles: tuple[str, ...] = ()  # roles whose links carry customer frames: no underlay address
     router_roles: tuple[str, ...] = ()  # device roles whose namespaces forward
-    # device role -> the plane that turns such a node's committed config into its data plane
+    # device role (or device kind, which wins over its role) -> the plane that turns such a
+    # node's committed config into its data plane
     planes: dict[str, Callable] = {}
     # hosts whose services apply checks before the confirming commit (their role)
     checked_hosts: tuple[str, ...] = ()

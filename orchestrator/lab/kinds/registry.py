@@ -7,6 +7,7 @@ from orchestrator.errors import FullbarsError
 from orchestrator.lab.kinds.base import LabKind
 from orchestrator.lab.kinds.broadband import BroadbandLab
 from orchestrator.lab.kinds.campus import CampusLab
+from orchestrator.lab.kinds.dedicated import DedicatedLab
 from orchestrator.lab.kinds.fttr import FttrLab
 
 
@@ -19,7 +20,7 @@ class LabKindRegistry:
     def register(self, part: LabKind) -> None:
         if part.kind in self._by_kind:
             raise FullbarsError(f"lab part of intent kind {part.kind!r} is registered twice")
-        for role in part.planes:
+        for role in part.planes:  # a role or a device kind
             if role in self._plane_of:
                 raise FullbarsError(f"the data plane of role {role!r} is claimed by the lab parts of "
                                     f"{self._plane_of[role].kind} and {part.kind}")
@@ -35,13 +36,17 @@ class LabKindRegistry:
         """In registration order: a later part may build on the nodes an earlier one added."""
         return list(self._by_kind.values())
 
-    def plane(self, role: str):
-        """The plane factory of a device role, or None (a node without a data plane)."""
-        part = self._plane_of.get(role)
-        return part.planes[role] if part else None
+    def plane(self, role: str, kind: str = ""):
+        """The plane factory of a node: its device kind's, else its role's, or None (a node
+        without a data plane). A kind may claim one device kind of a role another kind plays
+        (pe-vpn of the PEs)."""
+        key = kind if kind in self._plane_of else role
+        part = self._plane_of.get(key)
+        return part.planes[key] if part else None
 
-    def plane_roles(self) -> tuple[str, ...]:
-        return tuple(self._plane_of)
+    def has_plane(self, node: dict) -> bool:
+        """Whether a lab node (lab.json's entry: role and kind) has a data plane."""
+        return self.plane(node["role"], node["kind"]) is not None
 
     def host_roles(self) -> tuple[str, ...]:
         return tuple(self._host_of)
@@ -60,3 +65,4 @@ LAB_KINDS = LabKindRegistry()
 LAB_KINDS.register(BroadbandLab())  # first: FTTR units sit between its ONUs and CPEs
 LAB_KINDS.register(FttrLab())
 LAB_KINDS.register(CampusLab())
+LAB_KINDS.register(DedicatedLab())  # after broadband: its PON sites ride the OLT's plane

@@ -1,0 +1,90 @@
+"""The part of a plan's lab that dedicated lines need: a core link between every two PEs of the
+lines (the provider's backbone, which the lab does not configure: each PE's VPNs ride VXLANs
+over it), the link from each OLT to its PE that PON sites use, and per site a CE: behind the
+ONU's leg of the OLT (a PON site) or on the PE's fibre port (a fibre site's primary access; a
+protection fibre stays out of the lab). A PE port whose name the lab cannot use as an interface
+name ("ge-0/0/1") becomes one (`port_if`), and the plane finds the port by the same rule."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
+
+KIND = "DedicatedLine"
+CE_PON, CE_FIBRE = "ce", "ce-fibre"  # a fibre CE's link carries VXLANs (its VLAN): it is addressed
+SITE_LABEL = "fullbars.site"
+FIBRE_PORT0 = 20000  # a fibre access's VLAN rides a VXLAN on UDP port FIBRE_PORT0 + the link's index
+
+
+def _short(prefix: str, name: str) -> str:
+    return prefix + hashlib.sha1(name.encode()).hexdigest()[:14 - len(prefix)]
+
+
+def stable_mac(key: str) -> str:
+    """A locally administered MAC of its own for a device made again and again under this key:
+    its neighbours' ARP entries stay right."""
+    return "02:" + ":".join(hashlib.sha1(key.encode()).hexdigest()[i:i + 2] for i in range(0, 10, 2))
+
+
+def port_if(port: str) -> str:
+    """The lab interface of a PE port: characters an interface name cannot hold become '-'
+    ('ge-0/0/1' -> 'ge-0-0-1'); a name still too long is shortened with a digest."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", port)
+    return name if 0 < len(name) <= 15 and name not in ("lo", "eth0") else _short("p", port)
+
+
+def core_if(peer: str) -> str:
+    name = f"core-{peer}"
+    return name if len(name) <= 15 and re.fullmatch(r"[A-Za-z0-9_.-]+", name) else _short("core", peer)
+
+
+def ce_name(service: str, site: str) -> str:
+    return f"ce-{service}-{site}"
+
+
+def link_of(lab: dict, node: str, ifname: str) -> tuple[int, dict] | None:
+    """(index, entry) of the lab link on node:ifname."""
+    for i, ln in enumerate(lab["links"]):
+        if [node, ifname] in (list(ln["a"]), list(ln["b"])):
+            return i, ln
+    return None
+
+
+def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
+    lines = [(svc, s) for svc, s in sorted(manifest["services"].items()) if s.get("kind") == KIND]
+    used = {e for ln in links for e in ln["endpoints"]}
+
+    def link(a: str, b: str) -> bool:
+        if a in used or b in used:  # a port carries one link (a second site on it has no CE)
+            return False
+        used.update((a, b))
+        links.append({"endpoints": [a, b]})
+        return True
+
+    pes = sorted({pe for _, s in lines for pe in s["resources"].get("pes", []) if pe in nodes})
+    for i, a in enumerate(pes):
+        for b in pes[i + 1:]:
+            link(f"{a}:{core_if(b)}", f"{b}:{core_if(a)}")
+    legs: dict[str, int] = {}
+    for svc, s in lines:
+        for site, r in sorted(s["resources"]["sites"].items()):
+            pon = r.get("access") == "pon"
+            if pon and r.get("olt") in nodes and r.get("pe") in nodes and r.get("olt-interface"):
+                olt_end = f"{r['olt']}:{r['olt-interface']}"
+                if olt_end not in used:
+                    link(olt_end, f"{r['pe']}:{port_if(r['pe-interface'])}")
+            if not hosts or (r.get("olt") if pon else r.get("pe")) not in nodes:
+                continue
+            ce = ce_name(svc, site)
+            labels = {"fullbars.kind": "host", "fullbars.role": CE_PON if pon else CE_FIBRE,
+                      "fullbars.service": svc, SITE_LABEL: site}
+            if pon:
+                labels[ONU_LABEL] = r["onu-serial"]
+                legs[r["olt"]] = legs.get(r["olt"], 0) + 1
+                attach = f"{r['olt']}:dl{legs[r['olt']]}"
+            else:
+                attach = f"{r['pe']}:{port_if(r['port'])}"
+            nodes[ce] = {"kind": "linux", "image": "fullbars/host:latest", "labels": labels}
+            link(attach, f"{ce}:eth1")
