@@ -5,6 +5,7 @@ commit nothing: LAB-FACTS)."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,26 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
 def push_one(node: str, host: str, user: str, password: str, config_xml: str, kind: str | None = None,
-             known: tuple[str, ...] = ()) -> dict:
+             known: tuple[str, ...] = (), attempts: int = 2) -> dict:
+    """Push on a session of its own; a push that timed out or lost its transport is pushed again on
+    a new session. That is safe because a push replaces the whole candidate: on a loaded 2-core
+    machine a lab netconfd was seen leaving one rpc unanswered for 60 s while the next session was
+    served at once (the same reason as netconf.session.read_running)."""
+    from ncclient.operations.errors import TimeoutExpiredError
+    from ncclient.transport.errors import TransportError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return _push_once(node, host, user, password, config_xml, kind, known)
+        except (TimeoutExpiredError, TransportError):
+            if attempt == attempts:
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+def _push_once(node: str, host: str, user: str, password: str, config_xml: str, kind: str | None,
+               known: tuple[str, ...]) -> dict:
     import ncclient.transport.session
 
     from ncclient.operations.rpc import RPCError
