@@ -23,6 +23,7 @@ from lxml import etree
 from sqlalchemy import create_engine, text
 
 from conftest import REPO, cli, read_running
+from orchestrator.engine.workflows import tx_prefix
 from pg_server import postgres
 from test_lab import _require_lab_tools
 
@@ -108,29 +109,37 @@ def _worker(db: str, name: str, log: Path, **env) -> subprocess.Popen:
                             env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
-def test_a_rollout_survives_the_death_of_its_worker(pg, lab8):
+# (killed just before journalling this, what the journal then says, the wave's rate)
+KILLS = [("confirming", "verifying", 500),  # committed on the devices, not confirmed: recover undoes it, applied again
+         ("committed", "confirming", 800)]  # confirmed on the devices: recover finishes it, not applied again
+
+
+@pytest.mark.parametrize("before,journal,rate", KILLS, ids=[k[0] for k in KILLS])
+def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, rate):
     tmp, topo = lab8["tmp"], lab8["topo"]
-    up = tmp / "to-500m.yaml"  # 8 waves: a canary of one OLT, then one OLT a wave
-    up.write_text(yaml.safe_dump({"apiVersion": "fullbars.io/v1", "kind": "SpeedUpgrade", "metadata": {"name": "to-500m"},
-                                  "spec": {"selector": {"downstream": "300M"}, "rates": {"downstream": "500M"},
+    up = tmp / f"to-{rate}m.yaml"  # 8 waves: a canary of one OLT, then one OLT a wave
+    up.write_text(yaml.safe_dump({"apiVersion": "fullbars.io/v1", "kind": "SpeedUpgrade", "metadata": {"name": f"to-{rate}m"},
+                                  "spec": {"selector": {}, "rates": {"downstream": f"{rate}M"},
                                            "rollout": {"canary": 1, "waves": 7}}}))
-    # a: pauses in the 4th wave just before journalling `confirming` (devices committed, not confirmed)
-    a = _worker(pg, "s4e-a", tmp / "a.log", FULLBARS_FAULT_PAUSE="confirming:600:4")
+    a_id, b_id = f"s4e-a-{before}", f"s4e-b-{before}"
+    # a: held in the 4th wave just before it journals `before`, and killed there
+    a = _worker(pg, a_id, tmp / f"a-{before}.log", FULLBARS_FAULT_PAUSE=f"{before}:600:4")
     b = rollout = None
     try:
-        _until("worker a", lambda: _rows(pg, "SELECT id FROM engine_executors WHERE id = 's4e-a' AND beat > 0"), 60, [a])
+        _until("worker a", lambda: _rows(pg, "SELECT id FROM engine_executors WHERE id = :a AND beat > 0", a=a_id), 60, [a])
         rollout = subprocess.Popen(FULLBARS + ["rollout", str(up), "--target", "lab", "--lab", str(topo), "--workers",
                                                "--json", "--db", pg], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, cwd=REPO)
         wid = _until("worker a taking the rollout", lambda: _rows(
             pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE name = 'fullbars.rollout' "
-                "AND executor_id = 's4e-a' AND status = 'PENDING'"), 60, [a, rollout])[0][0]
-        b = _worker(pg, "s4e-b", tmp / "b.log")
-        paused = _until("the 4th wave committed and not confirmed", lambda: len(_rows(
-            pg, "SELECT id FROM transactions WHERE kind = 'rollout' AND state = 'committed'")) == 3 and _rows(
-            pg, "SELECT id FROM transactions WHERE kind = 'rollout' AND state = 'verifying'"), 240, [a, b, rollout])
-        time.sleep(1)  # past the running checks: a is held just before journalling `confirming`
-        assert _rows(pg, "SELECT id FROM transactions WHERE kind = 'rollout' AND state = 'verifying'") == paused
+                "AND executor_id = :a AND status = 'PENDING'", a=a_id), 60, [a, rollout])[0][0]
+        mine = tx_prefix(wid, 0)[:16] + "%"  # this rollout's transactions
+        b = _worker(pg, b_id, tmp / f"b-{before}.log")
+        txs = "SELECT id FROM transactions WHERE id LIKE :m AND state = :s"
+        paused = _until(f"the 4th wave held before {before}", lambda: len(_rows(pg, txs, m=mine, s="committed")) == 3
+                        and _rows(pg, txs, m=mine, s=journal), 240, [a, b, rollout])
+        time.sleep(1.5)  # a is held there, not passing by
+        assert _rows(pg, txs, m=mine, s=journal) == paused
         killed_tx = paused[0][0]
         a.send_signal(signal.SIGKILL)
         a.wait()
@@ -147,29 +156,101 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8):
     assert rep["outcome"] == "committed" and len(rep["waves"]) == 8 and len(rep["reached"]) == OLTS
     assert rep["workflow"] == wid
     assert _rows(pg, "SELECT status, executor_id FROM dbos.workflow_status WHERE workflow_uuid = :w", w=wid) == \
-        [("SUCCESS", "s4e-b")]
-    assert "recovering their workflows" in (tmp / "b.log").read_text()
+        [("SUCCESS", b_id)]
+    assert f"{a_id} stopped beating: recovering their workflows" in (tmp / f"b-{before}.log").read_text()
+    assert [w["outcome"] for w in rep["waves"]] == ["committed"] * 8
 
-    # the journal: the killed wave's transaction was undone by recover on every device it had
-    # committed, then the wave was applied once more; every OLT is in exactly one committed
-    # transaction, confirmed there; every wave was recorded once
-    assert _rows(pg, "SELECT state FROM transactions WHERE id = :t", t=killed_tx) == [("rolled-back",)]
-    assert {s for (s,) in _rows(pg, "SELECT state FROM transaction_devices WHERE tx = :t", t=killed_tx)} == {"rolled-back"}
+    # the journal: recover undid the killed wave's transaction on every device (then the wave was
+    # applied once more), or finished it (and it was not applied again); every OLT is in exactly
+    # one committed transaction of this rollout, confirmed there; every wave was recorded once
+    again = before == "confirming"
+    assert _rows(pg, "SELECT state FROM transactions WHERE id = :t", t=killed_tx) == \
+        [("rolled-back" if again else "committed",)]
+    assert {s for (s,) in _rows(pg, "SELECT state FROM transaction_devices WHERE tx = :t", t=killed_tx)} == \
+        {"rolled-back" if again else "confirmed"}
     committed = _rows(pg, "SELECT t.id, d.device, d.state FROM transactions t JOIN transaction_devices d ON d.tx = t.id "
-                          "WHERE t.kind = 'rollout' AND t.state = 'committed'")
+                          "WHERE t.id LIKE :m AND t.state = 'committed'", m=mine)
     assert len({tx for tx, _, _ in committed}) == 8
     for i in range(1, OLTS + 1):
         assert [st for _, dev, st in committed if dev == f"olt-{i}"] == ["confirmed"], f"olt-{i}"
-    retry = [tx for tx, _, _ in committed if tx.startswith(killed_tx[:-1])]
-    assert retry and retry[0] != killed_tx
-    assert len(_rows(pg, "SELECT subject FROM audit WHERE action = 'rollout-wave'")) == 8
-    assert _rows(pg, "SELECT count(*) FROM transactions WHERE kind = 'rollout'") == [(9,)]
+    assert len(_rows(pg, "SELECT id FROM transactions WHERE id LIKE :m", m=mine)) == (9 if again else 8)
+    assert rep["waves"][3]["tx"] == (killed_tx[:-1] + "2" if again else killed_tx)
+    assert len(_rows(pg, "SELECT subject FROM audit WHERE action = 'rollout-wave' AND subject = :c", c=f"to-{rate}m")) == 8
 
-    # the devices: every OLT's lines point at the 500M shaper; every line on the BNGs has 500M
+    # the devices: every OLT's lines point at the new shaper; every line on the BNGs has the new rate
     for i in range(1, OLTS + 1):
-        assert {e.text for e in _running(topo, f"olt-{i}").iter(f"{{{SHP}}}shaper-name")} == {"down-500M"}, f"olt-{i}"
+        assert {e.text for e in _running(topo, f"olt-{i}").iter(f"{{{SHP}}}shaper-name")} == {f"down-{rate}M"}, f"olt-{i}"
     rates = [int(s.findtext(f"{{{FBS}}}rates/{{{FBS}}}downstream"))
              for bng in ("bng-1", "bng-2") for s in _running(topo, bng).iter(f"{{{FBS}}}subscriber")]
-    assert len(rates) == OLTS * PER_OLT and set(rates) == {500_000_000}
+    assert len(rates) == OLTS * PER_OLT and set(rates) == {rate * 1_000_000}
     r = cli("drift", "--target", "lab", "--lab", str(topo), db=pg)
     assert r.exit_code == 0, r.stdout + r.stderr
+
+
+def test_a_rollout_run_by_the_command_itself_is_a_durable_workflow(pg, lab8):
+    """Without --workers, `fullbars rollout` runs the workflow in its own process (an executor
+    with a heartbeat, so a worker would recover it if the command died) and reports as before."""
+    tmp, topo = lab8["tmp"], lab8["topo"]
+    up = tmp / "to-900m.yaml"
+    up.write_text(yaml.safe_dump({"apiVersion": "fullbars.io/v1", "kind": "SpeedUpgrade", "metadata": {"name": "to-900m"},
+                                  "spec": {"selector": {}, "rates": {"downstream": "900M"},
+                                           "rollout": {"canary": 1, "waves": 1}}}))
+    r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--json", db=pg)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert [w["outcome"] for w in rep["waves"]] == ["committed", "committed"] and len(rep["reached"]) == OLTS
+    assert "canary: committed on 2 device(s)" in r.stderr  # the waves are told as they end
+    (status, executor), = _rows(pg, "SELECT status, executor_id FROM dbos.workflow_status WHERE workflow_uuid = :w",
+                                w=rep["workflow"])
+    assert status == "SUCCESS" and executor.startswith("command-")
+    assert _rows(pg, "SELECT state FROM engine_executors WHERE id = :e", e=executor) in ([("stopped",)], [])
+    assert {e.text for e in _running(topo, "olt-8").iter(f"{{{SHP}}}shaper-name")} == {"down-900M"}
+
+
+def _subscriber_enabled(topo: Path, line: str) -> bool | None:
+    """Whether the BNG sub-interface of the line is enabled (None: no BNG carries it)."""
+    itf_ns = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+    for bng in ("bng-1", "bng-2"):
+        for itf in _running(topo, bng).iter(f"{{{itf_ns}}}interface"):
+            if itf.findtext(f"{{{FBS}}}subscriber/{{{FBS}}}service-id") == line:
+                return itf.findtext(f"{{{itf_ns}}}enabled") != "false"
+    return None
+
+
+def test_a_grace_window_ending_while_no_command_runs_suspends_the_line(pg, lab8, monkeypatch):
+    """The held suspension is a durable timer: a worker, started after the command ended, sleeps
+    until the window ends (the injected clock runs from 8 s before it) and carries it out."""
+    tmp, topo = lab8["tmp"], lab8["topo"]
+    line = "line-00005"
+    pol = tmp / "grace.yaml"
+    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: s4e-arrears\nspec:\n"
+                   f"  selector:\n    line:\n    - {line}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
+                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
+    r = cli("plan", str(pol), db=pg)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    monkeypatch.setenv("FULLBARS_NOW", "2026-06-30T22:00:00")
+    r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
+    assert _subscriber_enabled(topo, line) is True
+    timer = "SELECT status FROM dbos.workflow_status WHERE name = 'fullbars.grace' AND workflow_uuid LIKE :w"
+    assert _rows(pg, timer, w=f"grace:{line}:%") == [("ENQUEUED",)]  # waiting for a worker; no command runs now
+
+    w = _worker(pg, "s4e-timers", tmp / "timers.log", FULLBARS_NOW=f"2026-06-30T23:59:51@{time.time()}")
+    try:
+        _until("the timer asleep on the worker", lambda: _rows(
+            pg, "SELECT s.function_name FROM dbos.operation_outputs s JOIN dbos.workflow_status w "
+                "ON w.workflow_uuid = s.workflow_uuid WHERE w.name = 'fullbars.grace' AND s.function_name = 'DBOS.sleep'"),
+               60, [w])
+        assert _rows(pg, "SELECT state FROM suspensions WHERE line = :l", l=line) == [("held",)]  # not yet
+        _until("the window to end and the line to be suspended", lambda: _rows(
+            pg, "SELECT state FROM suspensions WHERE line = :l AND state = 'active'", l=line), 120, [w])
+        _until("the timer to finish", lambda: _rows(pg, timer, w=f"grace:{line}:%") == [("SUCCESS",)], 30, [w])
+    finally:
+        w.terminate()
+        w.wait(timeout=60)
+    assert _subscriber_enabled(topo, line) is False
+    assert [a for (a,) in _rows(pg, "SELECT action FROM audit WHERE subject = :l AND action LIKE 'suspend%' ORDER BY id",
+                                l=line)] == ["suspend-held", "suspend"]
+    r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _subscriber_enabled(topo, line) is True
