@@ -254,3 +254,29 @@ def test_a_grace_window_ending_while_no_command_runs_suspends_the_line(pg, lab8,
     r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=pg)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert _subscriber_enabled(topo, line) is True
+
+
+def test_suspend_due_is_a_workflow_of_the_command(pg, lab8, monkeypatch):
+    """`suspend --due` carries out what is due in its own process, as a durable workflow, and
+    says so as before."""
+    tmp, topo = lab8["tmp"], lab8["topo"]
+    line = "line-00006"
+    pol = tmp / "grace-due.yaml"
+    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: s4e-arrears-due\nspec:\n"
+                   f"  selector:\n    line:\n    - {line}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
+                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
+    assert cli("plan", str(pol), db=pg).exit_code == 0
+    monkeypatch.setenv("FULLBARS_NOW", "2026-06-15")
+    r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 0 and "no held suspension is due" in r.stdout, r.stdout + r.stderr
+    monkeypatch.setenv("FULLBARS_NOW", "2026-07-01T00:00:01")
+    r = cli("suspend", "--due", "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"line {line} suspended (arrears)" in r.stdout
+    assert _subscriber_enabled(topo, line) is False
+    assert _rows(pg, "SELECT status FROM dbos.workflow_status WHERE name = 'fullbars.suspend.due' "
+                     "ORDER BY created_at") == [("SUCCESS",), ("SUCCESS",)]
+    r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 0, r.stdout + r.stderr

@@ -33,7 +33,7 @@ def _rollout_job(store, change_file: str, target, network_file: str | None, conf
     change, wp = prepare(store, network_file, change_file)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     wid = f"rollout:{change}:{stamp}:{secrets.token_hex(3)}"
-    return wid, {"db": store.url, "change": change, "plan": wp, "target": target.label,
+    return wid, {"change": change, "plan": wp, "target": target.label,
                  "confirm_timeout": confirm_timeout, "pause": pause}
 
 
@@ -129,7 +129,7 @@ def hold_until_due(url: str, line: str, target_label: str, due: str, confirm_tim
     from orchestrator.engine import workflows
 
     wid = workflows.grace_id(line, due)
-    _enqueue(url, TIMERS, wid, workflows.grace_window, {"db": url, "line": line, "target": target_label, "due": due,
+    _enqueue(url, TIMERS, wid, workflows.grace_window, {"line": line, "target": target_label, "due": due,
                                                        "confirm_timeout": confirm_timeout, "check": check})
     return wid
 
@@ -144,7 +144,7 @@ def carry_out_due(store, target, confirm_timeout: int = 120, progress=None) -> l
     wid = f"suspend-due:{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}:{secrets.token_hex(3)}"
     workflows.listen(wid, None, progress)
     with SetWorkflowID(wid):
-        handle = DBOS.start_workflow(workflows.suspend_due, {"db": store.url, "target": target.label,
+        handle = DBOS.start_workflow(workflows.suspend_due, {"target": target.label,
                                                              "confirm_timeout": confirm_timeout})
     return handle.get_result()
 

@@ -44,9 +44,9 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
         if _state:
             _shutdown()
         eid = executor or executor_id(role)
-        for h in logging.getLogger("dbos").handlers:  # made on import, on whatever sys.stderr was then
-            if isinstance(h, logging.StreamHandler):  # (a test runner's capture, closed since)
-                h.setStream(sys.__stderr__)
+        for h in logging.getLogger("dbos").handlers:  # DBOS's own, made on import on whatever sys.stderr
+            if h.name == "__dbos_console_log_handler__":  # was then (a test runner's capture, closed since)
+                h.stream = sys.__stderr__
         DBOS(config={"name": "fullbars", "system_database_url": url, "executor_id": eid, "log_level": "WARNING",
                      "notification_listener_polling_interval_sec": 0.2})
         if role != "worker":  # a command runs what it starts; the queues are the workers'
@@ -76,6 +76,12 @@ def shutdown() -> None:
     with _lock:
         if _state:
             _shutdown()
+
+
+def url() -> str:
+    """The database of this process's engine: the one a workflow it runs is stored in (so a
+    workflow's input never carries a URL, which may hold a password)."""
+    return _state["url"]
 
 
 def heartbeat() -> Heartbeat | None:

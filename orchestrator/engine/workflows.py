@@ -13,6 +13,8 @@ import threading
 
 from dbos import DBOS
 
+from orchestrator.errors import FullbarsError
+
 # What the process that started a workflow wants to hear of it (lines, per-device progress);
 # a workflow run elsewhere (a worker, a recovery) says nothing here.
 _listeners: dict[str, dict] = {}
@@ -35,10 +37,13 @@ def _progress():
     return _listeners.get(DBOS.workflow_id or "", {}).get("progress")
 
 
-def store_for(url: str):
-    """One Store per database and process (opening one checks the schema)."""
+def _store():
+    """The store of the database this process's engine runs on; one per database and process
+    (opening one checks the schema)."""
+    from orchestrator.engine import runtime
     from orchestrator.resources.store import Store
 
+    url = runtime.url()
     with _stores_lock:
         if url not in _stores:
             _stores[url] = Store(url, command="fullbars engine")
@@ -66,11 +71,21 @@ def tx_prefix(workflow_id: str, wave: int) -> str:
 
 @DBOS.step(name="fullbars.rollout.wave")
 def wave_step(job: dict, w: dict, workflow_id: str) -> dict:
+    """A refusal (FullbarsError: a device in doubt, a plan that no longer holds) stops the rollout
+    at this wave with the error as its summary, recorded like any outcome, not as a crash."""
+    try:
+        return _wave(job, w, workflow_id)
+    except FullbarsError as e:
+        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": "refused",
+                "tx": "", "failed": [], "devices": [], "seconds": 0.0, "summary": e.render(limit=20)}
+
+
+def _wave(job: dict, w: dict, workflow_id: str) -> dict:
     from orchestrator.rollout import waves
     from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT
     from orchestrator.rollout.recover import recover
 
-    store = store_for(job["db"])
+    store = _store()
     target = target_for(store, job["target"])
     prefix = tx_prefix(workflow_id, w["wave"])
     earlier = waves.done_before(store, prefix)
@@ -104,12 +119,12 @@ def _devices_of(store, tx: str) -> list[str]:
 def reached_step(job: dict) -> list[str]:
     from orchestrator.rollout import waves
 
-    return sorted(waves.reached(store_for(job["db"]), job["change"]))
+    return sorted(waves.reached(_store(), job["change"]))
 
 
 @DBOS.workflow(name="fullbars.rollout")
 def rollout(job: dict) -> dict:
-    """job: db (store URL), change (a stored bulk change), plan (its wave plan, made when it was
+    """job: change (a stored bulk change), plan (its wave plan, made when it was
     started), target (label), confirm_timeout, pause (seconds between waves, a durable sleep)."""
     from orchestrator.rollout.waves import describe
 
@@ -156,9 +171,12 @@ def seconds_until(when: str) -> float:
 def due_step(job: dict, lines: list[str] | None) -> list[dict]:
     from orchestrator.rollout import suspension
 
-    store = store_for(job["db"])
-    return suspension.due(store, target_for(store, job["target"]), job["confirm_timeout"], progress=_progress(),
-                          lines=lines)
+    store = _store()
+    try:
+        return suspension.due(store, target_for(store, job["target"]), job["confirm_timeout"], progress=_progress(),
+                              lines=lines)
+    except FullbarsError as e:  # recorded as this attempt's outcome; the suspensions stay held
+        return [{"line": ", ".join(lines or []) or "(due)", "outcome": "failed", "summary": e.render(limit=20)}]
 
 
 @DBOS.workflow(name="fullbars.suspend.due")
