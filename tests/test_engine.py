@@ -217,17 +217,22 @@ def _subscriber_enabled(topo: Path, line: str) -> bool | None:
     return None
 
 
+def _grace_policy(db: str, tmp: Path, name: str, line: str) -> None:
+    """An ArrearsGrace policy keeping one line in service until the end of 2026-06-30, planned."""
+    pol = tmp / f"{name}.yaml"
+    pol.write_text(f"apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: {name}\nspec:\n"
+                   f"  selector:\n    line:\n    - {line}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
+                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
+    r = cli("plan", str(pol), db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+
+
 def test_a_grace_window_ending_while_no_command_runs_suspends_the_line(pg, lab8, monkeypatch):
     """The held suspension is a durable timer: a worker, started after the command ended, sleeps
     until the window ends (the injected clock runs from 8 s before it) and carries it out."""
     tmp, topo = lab8["tmp"], lab8["topo"]
     line = "line-00005"
-    pol = tmp / "grace.yaml"
-    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: s4e-arrears\nspec:\n"
-                   f"  selector:\n    line:\n    - {line}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
-                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
-    r = cli("plan", str(pol), db=pg)
-    assert r.exit_code == 0, r.stdout + r.stderr
+    _grace_policy(pg, tmp, "s4e-arrears", line)
     monkeypatch.setenv("FULLBARS_NOW", "2026-06-30T22:00:00")
     r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=pg)
     assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
@@ -261,11 +266,7 @@ def test_suspend_due_is_a_workflow_of_the_command(pg, lab8, monkeypatch):
     says so as before."""
     tmp, topo = lab8["tmp"], lab8["topo"]
     line = "line-00006"
-    pol = tmp / "grace-due.yaml"
-    pol.write_text("apiVersion: fullbars.io/v1\nkind: ArrearsGrace\nmetadata:\n  name: s4e-arrears-due\nspec:\n"
-                   f"  selector:\n    line:\n    - {line}\n  arrears:\n    from: 2026-03\n    to: 2026-05\n"
-                   "  keep-in-service-until: 2026-06-30\n  repay-months: 3\n")
-    assert cli("plan", str(pol), db=pg).exit_code == 0
+    _grace_policy(pg, tmp, "s4e-arrears-due", line)
     monkeypatch.setenv("FULLBARS_NOW", "2026-06-15")
     r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=pg)
     assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
