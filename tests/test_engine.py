@@ -122,6 +122,8 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, r
                                   "spec": {"selector": {}, "rates": {"downstream": f"{rate}M"},
                                            "rollout": {"canary": 1, "waves": 7}}}))
     a_id, b_id = f"s4e-a-{before}", f"s4e-b-{before}"
+    r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--workers", db=pg)
+    assert r.exit_code == 2 and "no `fullbars worker` runs on this store" in r.stderr, r.stdout + r.stderr
     # a: held in the 4th wave just before it journals `before`, and killed there
     a = _worker(pg, a_id, tmp / f"a-{before}.log", FULLBARS_FAULT_PAUSE=f"{before}:600:4")
     b = rollout = None

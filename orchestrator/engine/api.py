@@ -54,8 +54,15 @@ def run_rollout(store, change_file: str, target, network_file: str | None = None
 
 def start_rollout(store, change_file: str, target, network_file: str | None = None, confirm_timeout: int = 120,
                   pause: float = 0.0) -> str:
-    """Hand the rollout to the workers (queue fullbars-rollouts); returns its workflow id."""
+    """Hand the rollout to the workers (queue fullbars-rollouts); returns its workflow id. Refused
+    when no worker runs on this store, before anything is planned."""
     from orchestrator.engine import workflows
+    from orchestrator.engine.heartbeat import live_workers
+
+    if not live_workers(store.url):
+        raise FullbarsError("no `fullbars worker` runs on this store to take the rollout",
+                            fix="start one (fullbars worker --db URL, on any machine), or run the rollout "
+                                "here without --workers")
 
     wid, job = _rollout_job(store, change_file, target, network_file, confirm_timeout, pause)
     _enqueue(store.url, ROLLOUTS, wid, workflows.rollout, job)

@@ -31,6 +31,16 @@ def _process_gone(pid: int) -> bool:
     return False
 
 
+def live_workers(url: str) -> list[str]:
+    """The workers whose last beat is on record as alive (a dead one not yet claimed counts too)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return [r.id for r in c.execute(select(T.c.id).where(T.c.role == "worker", T.c.state == "alive"))]
+    finally:
+        engine.dispose()
+
+
 class Heartbeat:
     def __init__(self, url: str, executor_id: str, role: str, interval: float = 1.0, dead_after: float = 10.0,
                  recover=None, fenced=None):
