@@ -9,6 +9,7 @@ and so is the PostgreSQL server (a UNIX socket in a private directory)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -39,9 +40,10 @@ def pg():
         yield url
 
 
-@pytest.fixture(scope="module")
-def lab8(pg, tmp_path_factory):
-    """8 OLTs and 2 BNGs, all on devsim, their lines applied from a store on PostgreSQL."""
+@contextlib.contextmanager
+def devsim_lab(tmp: Path, db: str, olts: int, per_olt: int, bngs: int, name: str, subnet: str):
+    """A lab of generated OLTs and BNGs, all on devsim, on the management subnet given, with
+    per_olt lines on each OLT planned in the store db and applied; the topology file."""
     _require_lab_tools()
     from orchestrator.lab.generate import from_plan
     from orchestrator.lab.runtime import open_lab
@@ -50,29 +52,36 @@ def lab8(pg, tmp_path_factory):
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
 
-    tmp = tmp_path_factory.mktemp("s4e-engine")
     os.environ["FULLBARS_LAB_DIR"] = str(tmp / "labs")
     net = tmp / "network.yaml"
-    net.write_text(generate(OLTS, 2, 2, sites=2, name="s4e-engine"))
-    (tmp / "lines.yaml").write_text(lines(PER_OLT, OLTS, 2))
-    store = Store(pg)
+    net.write_text(generate(olts, 2, bngs, sites=bngs, name=name))
+    (tmp / "lines.yaml").write_text(lines(per_olt, olts, bngs))
+    store = Store(db)
     write(plan(store, str(net), [str(tmp / "lines.yaml")]), tmp / "plan")
     store.engine.dispose()
-    doc = yaml.safe_load(from_plan(tmp / "plan", f"s4e{os.getpid() % 100000}", cpes=False))
-    doc["mgmt"] = {"ipv4-subnet": "198.18.244.0/24"}
+    doc = yaml.safe_load(from_plan(tmp / "plan", f"{name[:6]}{os.getpid() % 100000}", cpes=False))
+    doc["mgmt"] = {"ipv4-subnet": subnet}
     for node in doc["topology"]["nodes"].values():
         if node["labels"].get("fullbars.kind", "").startswith("bng"):
             node["labels"]["fullbars.agent"] = "devsim"
-    topo = tmp / "s4e-engine.clab.yml"
+    topo = tmp / f"{name}.clab.yml"
     topo.write_text(yaml.safe_dump(doc, sort_keys=False))
     lab = open_lab(topo)
     lab.up(timeout=120)
     try:
-        r = cli("apply", str(tmp / "lines.yaml"), "--target", "lab", "--lab", str(topo), db=pg)
+        r = cli("apply", str(tmp / "lines.yaml"), "--target", "lab", "--lab", str(topo), db=db)
         assert r.exit_code == 0, r.stdout + r.stderr
-        yield {"tmp": tmp, "topo": topo}
+        yield topo
     finally:
         lab.down()
+
+
+@pytest.fixture(scope="module")
+def lab8(pg, tmp_path_factory):
+    """8 OLTs and 2 BNGs, all on devsim, their lines applied from a store on PostgreSQL."""
+    tmp = tmp_path_factory.mktemp("s4e-engine")
+    with devsim_lab(tmp, pg, OLTS, PER_OLT, 2, "s4e-engine", "198.18.244.0/24") as topo:
+        yield {"tmp": tmp, "topo": topo}
 
 
 def _running(topo: Path, device: str):

@@ -167,7 +167,7 @@ def seconds_until(when: str) -> float:
     return (dt.datetime.fromisoformat(when) - clock.now()).total_seconds()
 
 
-@DBOS.step(name="fullbars.suspend.due")
+@DBOS.step(name="fullbars.suspend.carry-out")
 def due_step(job: dict, lines: list[str] | None) -> list[dict]:
     from orchestrator.rollout import suspension
 
@@ -189,14 +189,21 @@ def suspend_due(job: dict) -> list[dict]:
 def grace_window(job: dict) -> list[dict]:
     """A durable timer: sleeps (durably: a restarted or recovering executor sleeps only what is
     left) until the grace window of job['line'] ends at job['due'], then carries out its held
-    suspension, unless it was withdrawn or done meanwhile. The clock is asked again after each
-    sleep, at most job['check'] seconds long, so an injected clock is followed."""
+    suspension, unless it was withdrawn or done meanwhile (or waits on for a policy that now keeps
+    the line longer). The clock is asked again after each sleep, at most job['check'] seconds
+    long, so an injected clock is followed."""
+    due = job["due"]
     while True:
-        left = seconds_until(job["due"])
-        if left < 0:
-            break
-        DBOS.sleep(min(left + 0.001, job.get("check", 60.0)))
-    return due_step(job, [job["line"]])
+        # due is the window's last second, kept to the second: the window is over a second later
+        left = seconds_until(due) + 1.0
+        if left > 0:
+            DBOS.sleep(min(left + 0.001, job.get("check", 60.0)))
+            continue
+        out = due_step(job, [job["line"]])
+        longer = [r["due"] for r in out if r.get("outcome") == "held" and r.get("due")]
+        if not longer:
+            return out
+        due = longer[0]  # a policy that covers the line longer now: wait for its end
 
 
 def grace_id(line: str, due: str) -> str:
