@@ -151,6 +151,7 @@ def rollout(job: dict) -> dict:
                 _say(f"  {w['name']}: committed on {len(row['devices'])} device(s) in {row['seconds']:.1f} s "
                      f"({row['tx']}){' (finished by recover)' if row.get('recovered') else ''}")
     finally:
+        _listeners.pop(wid, None)
         for s in _sessions.pop(wid, {}).values():
             s.close()
     report["reached"] = reached_step(job)
@@ -182,7 +183,10 @@ def due_step(job: dict, lines: list[str] | None) -> list[dict]:
 @DBOS.workflow(name="fullbars.suspend.due")
 def suspend_due(job: dict) -> list[dict]:
     """The held suspensions whose window is over, carried out now (`fullbars suspend --due`)."""
-    return due_step(job, None)
+    try:
+        return due_step(job, None)
+    finally:
+        _listeners.pop(DBOS.workflow_id or "", None)
 
 
 @DBOS.workflow(name="fullbars.grace")
