@@ -700,7 +700,7 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             confirm_timeout: int = ConfirmOpt,
             as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
     """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops.
-    A durable workflow: if this process dies, a `fullbars worker` finishes it."""
+    A durable workflow: if this process dies, a running `fullbars worker` finishes it."""
     from orchestrator.engine import api, runtime
     from orchestrator.rollout import waves
 
