@@ -832,6 +832,7 @@ def worker(db: Optional[str] = DbOpt,
     from orchestrator.engine import api
 
     try:
+        api.check_timing(heartbeat, dead_after)
         store = _store("worker", db)
         api.work(store.url, executor, heartbeat, dead_after, say=lambda t: err.print(t, markup=False))
     except FullbarsError as e:

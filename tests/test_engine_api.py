@@ -30,3 +30,13 @@ def test_a_grace_timer_is_one_workflow_and_waits_for_a_worker(tmp_path):
         assert sorted(w.workflow_id for w in client.list_workflows(name="fullbars.grace")) == sorted([wid, other])
     finally:
         client.destroy()
+
+
+def test_a_worker_whose_silence_limit_is_shorter_than_its_beats_is_refused(tmp_path):
+    from conftest import cli
+
+    db = f"sqlite:///{tmp_path}/store.db"
+    r = cli("worker", "--heartbeat", "2", "--dead-after", "3", db=db)
+    assert r.exit_code == 2
+    assert "--dead-after 3 must be at least 3 heartbeats (6 s)" in r.stderr and "fix:" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "store.db").exists()

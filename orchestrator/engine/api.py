@@ -156,12 +156,21 @@ def carry_out_due(store, target, confirm_timeout: int = 120, progress=None) -> l
     return handle.get_result()
 
 
+def check_timing(heartbeat: float, dead_after: float) -> None:
+    if heartbeat <= 0 or dead_after < 3 * heartbeat:
+        raise FullbarsError(f"--dead-after {dead_after:g} must be at least 3 heartbeats ({3 * heartbeat:g} s), "
+                            f"and --heartbeat {heartbeat:g} above 0",
+                            fix="a silence of a few beats is what tells a dead executor from a slow one: "
+                                "e.g. --heartbeat 1 --dead-after 10")
+
+
 def work(url: str, executor: str | None = None, heartbeat: float = runtime.HEARTBEAT_S,
          dead_after: float = runtime.DEAD_AFTER_S, say=print, stop: threading.Event | None = None) -> None:
     """Run an executor until SIGTERM/SIGINT (or stop is set): it takes workflows from the queues,
     beats, and recovers the workflows of executors that stop beating."""
     import os
 
+    check_timing(heartbeat, dead_after)
     stop = stop or threading.Event()
 
     def fenced():  # others took this executor for dead and run its workflows: stop at once
