@@ -1,5 +1,5 @@
 """The durable engine (orchestrator/engine/): a rollout of 8 waves handed to 2 `fullbars worker`
-processes sharing one PostgreSQL; the worker running it is SIGKILLed in the middle of a wave
+processes sharing one PostgreSQL, each under a host name of its own (as on two machines); the worker running it is SIGKILLed in the middle of a wave
 (its devices committed, the confirming commit not yet sent); the other worker sees its heartbeat
 stop, recovers the workflow and finishes it: the killed wave's transaction is undone by recover
 and the wave applied once, no wave is applied twice, and every device runs the upgrade.
@@ -113,9 +113,13 @@ def _until(what: str, fn, timeout: float, procs=()):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _worker(db: str, name: str, log: Path, **env) -> subprocess.Popen:
-    return subprocess.Popen(FULLBARS + ["worker", "--db", db, "--id", name, "--heartbeat", "0.5", "--dead-after", "4"],
-                            env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
+def _worker(db: str, name: str, log: Path, machine: str | None = None, **env) -> subprocess.Popen:
+    """machine: run it under that host name (a UTS namespace of its own), as on another machine:
+    then only its silence tells the others it died."""
+    cmd = FULLBARS + ["worker", "--db", db, "--id", name, "--heartbeat", "0.5", "--dead-after", "4"]
+    if machine:
+        cmd = ["unshare", "--uts", "sh", "-c", f'hostname {machine} && exec "$@"', "sh", *cmd]
+    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
 # (killed just before journalling this, what the journal then says, the wave's rate)
@@ -134,7 +138,7 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, r
     r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--workers", db=pg)
     assert r.exit_code == 2 and "no `fullbars worker` runs on this store" in r.stderr, r.stdout + r.stderr
     # a: held in the 4th wave just before it journals `before`, and killed there
-    a = _worker(pg, a_id, tmp / f"a-{before}.log", FULLBARS_FAULT_PAUSE=f"{before}:600:4")
+    a = _worker(pg, a_id, tmp / f"a-{before}.log", "s4e-machine-a", FULLBARS_FAULT_PAUSE=f"{before}:600:4")
     b = rollout = None
     try:
         _until("worker a", lambda: _rows(pg, "SELECT id FROM engine_executors WHERE id = :a AND beat > 0", a=a_id), 60, [a])
@@ -145,7 +149,7 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, r
             pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE name = 'fullbars.rollout' "
                 "AND executor_id = :a AND status = 'PENDING'", a=a_id), 60, [a, rollout])[0][0]
         mine = tx_prefix(wid, 0)[:16] + "%"  # this rollout's transactions
-        b = _worker(pg, b_id, tmp / f"b-{before}.log")
+        b = _worker(pg, b_id, tmp / f"b-{before}.log", "s4e-machine-b")
         txs = "SELECT id FROM transactions WHERE id LIKE :m AND state = :s"
         paused = _until(f"the 4th wave held before {before}", lambda: len(_rows(pg, txs, m=mine, s="committed")) == 3
                         and _rows(pg, txs, m=mine, s=journal), 240, [a, b, rollout])
@@ -154,6 +158,10 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, r
         killed_tx = paused[0][0]
         a.send_signal(signal.SIGKILL)
         a.wait()
+        killed_at = time.monotonic()
+        _until("the other worker to recover the killed wave", lambda: not _rows(
+            pg, "SELECT id FROM transactions WHERE id = :t AND state = :s", t=killed_tx, s=journal), 120, [b, rollout])
+        print(f"killed wave recovered {time.monotonic() - killed_at:.1f} s after the SIGKILL (silence limit 4 s)")
 
         out, errs = rollout.communicate(timeout=400)
         assert rollout.returncode == 0, out + errs
