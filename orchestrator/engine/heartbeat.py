@@ -1,7 +1,7 @@
 """Executors watching each other. Every process that runs durable workflows beats in the store
-(table engine_executors: a counter it raises every `interval` seconds). A watcher that sees
-another's counter stand still for `dead_after` seconds by its own clock (no clock is compared
-across machines), or its process gone on this host, claims it dead in one conditional update
+(table engine_executors: a counter it raises every `interval` seconds). A watcher that sees the
+counter of an executor on another machine stand still for `dead_after` seconds by its own clock
+(no clock is compared across machines), or an executor's process gone on its own machine, claims it dead in one conditional update
 (so only one watcher wins) and has the engine recover its workflows. An executor that finds
 itself claimed dead stops at once: its workflows are being run by another."""
 
@@ -43,15 +43,16 @@ def live_workers(url: str) -> list[str]:
 
 class Heartbeat:
     def __init__(self, url: str, executor_id: str, role: str, interval: float = 1.0, dead_after: float = 10.0,
-                 recover=None, fenced=None):
+                 recover=None, fenced=None, host: str | None = None):
         """recover(executor_ids): called for executors found dead (None: this one only beats).
-        fenced(): called when others have claimed this executor dead."""
+        fenced(): called when others have claimed this executor dead. host: the machine's name
+        as recorded (default: this host's)."""
         self.id, self.role, self.interval, self.dead_after = executor_id, role, interval, dead_after
         self.recover, self.fenced = recover, fenced
         # Its own engine, outside the store's write lock: a long plan holding the lock must not
         # stop the beat, or the others would take a busy executor for a dead one.
         self.engine = create_engine(url, **({"connect_args": {"timeout": 5}} if url.startswith("sqlite") else {}))
-        self.host = socket.gethostname()
+        self.host = host or socket.gethostname()
         self.seen: dict[str, tuple[int, float]] = {}
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
@@ -95,13 +96,17 @@ class Heartbeat:
             rows = list(c.execute(select(T.c.id, T.c.beat, T.c.state, T.c.host, T.c.pid).where(T.c.id != self.id, T.c.state.in_(("alive", "stopped")))))
         claimed = []
         for r in rows:
-            if r.state == "alive":
+            if r.state == "alive" and r.host == self.host:
+                # on this machine the process table is the truth: a process that lives is not taken
+                # for dead however long its beat stalls (a SQLite store's write lock can hold it)
+                if not _process_gone(r.pid):
+                    continue
+            elif r.state == "alive":
                 last = self.seen.get(r.id)
                 if last is None or last[0] != r.beat:
                     self.seen[r.id] = (r.beat, now)
-                    if not (r.host == self.host and _process_gone(r.pid)):
-                        continue
-                elif now - last[1] < self.dead_after and not (r.host == self.host and _process_gone(r.pid)):
+                    continue
+                if now - last[1] < self.dead_after:
                     continue
             with self.engine.begin() as c:  # one watcher wins the claim
                 won = c.execute(update(T).where(T.c.id == r.id, T.c.state == r.state, T.c.beat == r.beat)
