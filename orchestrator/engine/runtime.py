@@ -18,6 +18,10 @@ QUEUES = {  # name: worker concurrency (None: no limit; a timer mostly sleeps)
     "fullbars-rollouts": 1,  # one rollout at a time per executor: waves already run devices in parallel
     "fullbars-timers": None,
 }
+# DBOS runs (and recovers) a workflow only on executors of the version it was started under; by
+# default that is a hash of the workflows' code, so every release would strand the timers of held
+# suspensions. Raise this when a workflow's steps change so that an older run could not follow.
+ENGINE_VERSION = "fullbars-engine-1"
 HEARTBEAT_S = float(os.environ.get("FULLBARS_HEARTBEAT", "1"))
 DEAD_AFTER_S = float(os.environ.get("FULLBARS_DEAD_AFTER", "10"))
 
@@ -48,6 +52,7 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
             if h.name == "__dbos_console_log_handler__":  # was then (a test runner's capture, closed since)
                 h.stream = sys.__stderr__
         DBOS(config={"name": "fullbars", "system_database_url": url, "executor_id": eid, "log_level": "WARNING",
+                     "application_version": ENGINE_VERSION,
                      "notification_listener_polling_interval_sec": 0.2})
         if role != "worker":  # a command runs what it starts; the queues are the workers'
             DBOS.listen_queues([])
