@@ -64,13 +64,18 @@ class Heartbeat:
         self.thread = threading.Thread(target=self._run, name="fullbars-heartbeat", daemon=True)
         self.thread.start()
 
-    def stop(self) -> None:
-        """A clean end: watchers still recover whatever this executor left pending."""
+    def stop(self, forget: bool = False) -> None:
+        """A clean end: watchers still recover whatever this executor left pending; forget: it
+        left nothing, so its row goes."""
         self.stop_event.set()
         if self.thread is not None:
             self.thread.join(timeout=self.interval * 5)
         with self.engine.begin() as c:
-            c.execute(update(T).where(T.c.id == self.id, T.c.state == "alive").values(state="stopped", beat_at=_now()))
+            if forget:
+                c.execute(delete(T).where(T.c.id == self.id, T.c.state == "alive"))
+            else:
+                c.execute(update(T).where(T.c.id == self.id, T.c.state == "alive")
+                          .values(state="stopped", beat_at=_now()))
         self.engine.dispose()
 
     def _run(self) -> None:

@@ -71,9 +71,14 @@ def _shutdown() -> None:
     from dbos import DBOS
 
     beat = _state.get("heartbeat")
+    try:  # nothing left to recover: no row left behind for the watchers (a command on a store no worker watches)
+        left = DBOS.list_workflows(status=["PENDING"], executor_id=_state["executor"], load_input=False,
+                                   load_output=False)
+    except Exception:  # noqa: BLE001 - unknown: keep the row, a watcher recovers whatever is there
+        left = [None]
     DBOS.destroy(workflow_completion_timeout_sec=0)
     if beat is not None:
-        beat.stop()
+        beat.stop(forget=not left)
     _state.clear()
 
 
