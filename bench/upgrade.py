@@ -91,13 +91,14 @@ def main(argv: list[str]) -> None:
                 wp = waves.wave_plan(store, up.services[0], up.network)
                 row["estimate_s"] = wp["estimate_s"]
                 # First run: another manager holds olt-7's candidate, so wave 2 must stop and roll back.
+                from orchestrator.engine import api
                 from orchestrator.netconf.session import Session
 
                 blocker = Session(target.endpoint("olt-7"))
                 blocker.lock()
                 t0 = time.perf_counter()
                 try:
-                    rep = waves.rollout(store, None, str(tmp / "upgrade.yaml"), target, confirm_timeout=600)
+                    rep = api.run_rollout(store, str(tmp / "upgrade.yaml"), target, confirm_timeout=600)
                 finally:
                     blocker.unlock()
                     blocker.close()
@@ -107,7 +108,7 @@ def main(argv: list[str]) -> None:
                                     for w in rep["waves"]]
                 print(f"first run stopped at {rep['waves'][-1]['name']}: {rep['waves'][-1]['summary']}", flush=True)
                 t0 = time.perf_counter()
-                rep2 = waves.rollout(store, None, str(tmp / "upgrade.yaml"), target, confirm_timeout=600)
+                rep2 = api.run_rollout(store, str(tmp / "upgrade.yaml"), target, confirm_timeout=600)
                 row["second_run_s"] = round(time.perf_counter() - t0, 2)
                 assert rep2["outcome"] == "committed" and len(rep2["reached"]) == OLTS, rep2
                 row["waves"] = [{k: w.get(k) for k in ("name", "olts", "devices", "lines", "outcome", "seconds", "plan_s",

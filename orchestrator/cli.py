@@ -664,9 +664,13 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             network: Optional[Path] = NetworkOpt,
             pause: float = typer.Option(0.0, "--pause", help="Seconds to watch between waves."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Show the waves and the estimate; change nothing."),
+            on_workers: bool = typer.Option(False, "--workers", help="Hand it to `fullbars worker` processes "
+                                            "and wait for it (default: run it here)."),
             confirm_timeout: int = ConfirmOpt,
             as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
-    """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops."""
+    """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops.
+    A durable workflow: if this process dies, a running `fullbars worker` finishes it."""
+    from orchestrator.engine import api, runtime
     from orchestrator.rollout import waves
 
     try:
@@ -683,8 +687,17 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             return
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        rep = waves.rollout(store, str(network) if network else None, str(change), tgt, confirm_timeout, pause,
-                            progress=_progress(), say=lambda t: err.print(t, markup=False))
+        say = lambda t: err.print(t, markup=False)  # noqa: E731
+        try:
+            if on_workers:
+                wid = api.start_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout, pause)
+                say(f"workflow {wid}: queued for the workers")
+                rep = api.wait(store.url, wid, on_step=lambda s: _said_wave(s, say))
+            else:
+                rep = api.run_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout,
+                                      pause, say=say, progress=_progress())
+        finally:
+            runtime.shutdown()
     except FullbarsError as e:
         _fail(e)
     if as_json:
@@ -693,6 +706,13 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
         out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} OLT(s)", markup=False)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
+
+
+def _said_wave(step: dict, say) -> None:
+    """A wave a worker finished, told by the workflow's recorded step."""
+    row = step.get("output")
+    if step.get("function_name") == "fullbars.rollout.wave" and isinstance(row, dict):
+        say(f"  {row['name']}: {row['outcome']} on {len(row.get('devices', []))} device(s) ({row.get('tx', '')})")
 
 
 @app.command()
@@ -704,8 +724,9 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
             target: str = TargetOpt, lab: Optional[Path] = LabOpt,
             network: Optional[Path] = NetworkOpt,
             confirm_timeout: int = ConfirmOpt, db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
-    """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it.
-    The time is the clock's, or FULLBARS_NOW."""
+    """Suspend a line (its BNG sub-interface is disabled); held while an ArrearsGrace policy covers it,
+    and carried out by a `fullbars worker` when the window ends. The time is the clock's, or FULLBARS_NOW."""
+    from orchestrator.engine import api, runtime
     from orchestrator.rollout import suspension
 
     try:
@@ -713,14 +734,19 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
         net = _network_for(store, network)
         tgt = _target(target, lab, net)
         _recover_first(store, net)
-        if due_now:
-            reps = suspension.due(store, tgt, confirm_timeout, progress=_progress())
-            if not reps:
-                out.print("no held suspension is due", markup=False)
-        elif line:
-            reps = [suspension.suspend(store, line, reason, tgt, arrears_since, confirm_timeout, _progress())]
-        else:
-            raise FullbarsError("name the line to suspend, or pass --due", fix="fullbars suspend LINE --reason arrears")
+        try:
+            if due_now:
+                reps = api.carry_out_due(store, tgt, confirm_timeout, progress=_progress())
+                if not reps:
+                    out.print("no held suspension is due", markup=False)
+            elif line:
+                reps = [suspension.suspend(store, line, reason, tgt, arrears_since, confirm_timeout, _progress())]
+                if reps[0]["outcome"] == "held":
+                    api.hold_until_due(store.url, line, tgt.label, reps[0]["due"], confirm_timeout)
+            else:
+                raise FullbarsError("name the line to suspend, or pass --due", fix="fullbars suspend LINE --reason arrears")
+        finally:
+            runtime.shutdown()
     except FullbarsError as e:
         _fail(e)
     for r in reps:
@@ -762,6 +788,24 @@ def suspensions(db: Optional[str] = DbOpt):
     for r in rows:
         extra = f" by {r['policy']} until {r['due']}" if r["state"] == "held" else (f" {r['tx']}" if r["tx"] else "")
         out.print(f"{r['line']:24} {r['state']:9} {r['reason']:8} asked {r['asked']}{extra}", markup=False)
+
+
+@app.command()
+def worker(db: Optional[str] = DbOpt,
+           executor: Optional[str] = typer.Option(None, "--id", help="This executor's id (default: worker-HOST-PID-RANDOM)."),
+           heartbeat: float = typer.Option(1.0, "--heartbeat", help="Seconds between heartbeats."),
+           dead_after: float = typer.Option(10.0, "--dead-after", help="Seconds without a heartbeat after which "
+                                            "another executor is taken for dead and its workflows recovered.")):
+    """Run a durable-engine executor until SIGTERM: rollouts handed to the workers, grace-window timers,
+    and the workflows of any executor that stops beating. Any number, on any machines, sharing one PostgreSQL."""
+    from orchestrator.engine import api
+
+    try:
+        api.check_timing(heartbeat, dead_after)
+        store = _store("worker", db)
+        api.work(store.url, executor, heartbeat, dead_after, say=lambda t: err.print(t, markup=False))
+    except FullbarsError as e:
+        _fail(e)
 
 
 @app.command("ansible-apply")

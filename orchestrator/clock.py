@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 from orchestrator.errors import FullbarsError
 
 
 def now() -> dt.datetime:
+    """FULLBARS_NOW=TIME stands still at TIME; FULLBARS_NOW=TIME@EPOCH says it was TIME when the
+    machine's clock read EPOCH (Unix seconds) and runs on from there, so a long-running process
+    (a worker's timers) can be shown a window ending a few seconds after it starts."""
     text = os.environ.get("FULLBARS_NOW")
     if not text:
         return dt.datetime.now(dt.timezone.utc)
+    when, _, epoch = text.partition("@")
     try:
-        t = dt.datetime.fromisoformat(text)
+        t = dt.datetime.fromisoformat(when)
+        ran = time.time() - float(epoch) if epoch else 0.0
     except ValueError:
-        raise FullbarsError(f"FULLBARS_NOW={text!r} is not an ISO 8601 date or time",
-                            fix="write it as 2026-07-01 or 2026-07-01T09:00:00") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+        raise FullbarsError(f"FULLBARS_NOW={text!r} is not an ISO 8601 date or time, optionally @ Unix seconds",
+                            fix="write it as 2026-07-01, 2026-07-01T09:00:00 or 2026-06-30T23:59:50@1790000000") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)) + dt.timedelta(seconds=ran)
 
 
 def end_of_day(date: str) -> dt.datetime:

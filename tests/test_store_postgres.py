@@ -4,50 +4,18 @@ fails changes nothing. A throwaway PostgreSQL server runs on a UNIX socket for t
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
-
 import pytest
 
 from conftest import EXAMPLES, REPO, snapshot
+from pg_server import postgres
 
 INTENTS = [str(p) for p in sorted((EXAMPLES / "intents").glob("*.yaml"))]
 
 
-def _pg_bin() -> str:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (scripts/setup.sh does it)")
-    return os.path.dirname(found[-1])
-
-
 @pytest.fixture(scope="module")
 def pg_url():
-    bindir = _pg_bin()
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-    else:
-        run_as = []
-    data = tempfile.mkdtemp(prefix="fullbars-pg-", dir="/tmp")
-    if run_as:
-        shutil.chown(data, "postgres", "postgres")
-    try:
-        subprocess.run(run_as + [f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True)
-        subprocess.run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-w", "-l", f"{data}/log", "-o",
-                                 f"-k {data} -c listen_addresses='' -p 5439 -c fsync=off", "start"],
-                       check=True, capture_output=True)
-        subprocess.run(run_as + [f"{bindir}/createdb", "-h", data, "-p", "5439", "-U", "postgres", "fullbars"],
-                       check=True, capture_output=True)
-        yield f"postgresql+psycopg://postgres@/fullbars?host={data}&port=5439"
-    except subprocess.CalledProcessError as e:
-        pytest.fail(f"could not start a PostgreSQL server: {e.stderr.decode(errors='replace')[-500:]}")
-    finally:
-        subprocess.run(run_as + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    with postgres(5439) as url:
+        yield url
 
 
 def fresh_database(pg_url: str) -> str:

@@ -229,6 +229,23 @@ class SuspensionRow(Base):
     tx: Mapped[str] = mapped_column(String(64), default="")
 
 
+class ExecutorRow(Base):
+    """A process running durable workflows (orchestrator/engine/): its heartbeat counter goes up
+    while it lives; one that stops going up is dead, and another executor recovers its workflows
+    (migration 0008)."""
+
+    __tablename__ = "engine_executors"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # worker | command
+    state: Mapped[str] = mapped_column(String(16))  # alive | stopped | dead
+    beat: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[str] = mapped_column(String(32), default=_now)
+    beat_at: Mapped[str] = mapped_column(String(32), default=_now)
+    recovered_by: Mapped[str] = mapped_column(String(64), default="")
+
+
 class ConfigOwnersRow(Base):
     """Which services own each part of a device config, recorded by the plan that built it; drift
     reads the row whose config_sha is the sha256 of the config the device was last given."""

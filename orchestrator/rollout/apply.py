@@ -73,8 +73,9 @@ def _as_config(data_xml: str) -> str:
 
 
 def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
-          kind: str = "apply", sessions=None, pins: dict[str, str] | None = None) -> dict:
-    """pins: per device the canonical sha256 running must have after the commit (lab evidence)."""
+          kind: str = "apply", sessions=None, pins: dict[str, str] | None = None, tx: str | None = None) -> dict:
+    """pins: per device the canonical sha256 running must have after the commit (lab evidence).
+    tx: the transaction's id (a durable workflow's step names its own, to find it after a crash)."""
     from orchestrator.resources import service_versions
 
     changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended, (pins or {}).get(d.device))
@@ -82,7 +83,7 @@ def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True
     check = lab_checks(result, target) if checks and target.lab_state else None
     recorded = service_versions.committed(result, service_versions.befores(store, result))
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
-                       checks=check, progress=progress, sessions=sessions, on_commit=recorded,
+                       checks=check, progress=progress, sessions=sessions, on_commit=recorded, tx=tx,
                        running_checks=running_checker(result.network, result.services + result.others)).run()
 
 

@@ -88,7 +88,7 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
                     "summary": f"line {name} is kept in service by policy {pname} (arrears "
                                f"{p['arrears']['from']} to {p['arrears']['to']}) until the end of "
                                f"{p['keep-in-service-until']}; the suspension is held and will be carried out "
-                               f"by `fullbars suspend --due` after that"}
+                               f"by its grace timer (a `fullbars worker`) or `fullbars suspend --due` after that", "due": due}
         held = [h.id for h in s.scalars(select(SuspensionRow).where(SuspensionRow.line == name,
                                                                      SuspensionRow.state == "held"))]
         sus = SuspensionRow(line=name, reason=reason, state="active", asked_at=now, done_at=now)
@@ -148,12 +148,13 @@ def resume(store: Store, name: str, target, confirm_timeout: int = 120, progress
     return {"line": name, "outcome": "resumed", "tx": rep["tx"], "summary": f"line {name} is back in service"}
 
 
-def due(store: Store, target, confirm_timeout: int = 120, progress=None) -> list[dict]:
-    """Carry out the held suspensions whose policy window is over (and no other policy covers)."""
+def due(store: Store, target, confirm_timeout: int = 120, progress=None, lines: list[str] | None = None) -> list[dict]:
+    """Carry out the held suspensions whose policy window is over (and no other policy covers);
+    lines: only these lines' (a grace window's timer)."""
     now = clock.now()
     with store.transaction() as s:
         ready = [(h.line, h.reason) for h in s.scalars(select(SuspensionRow).where(SuspensionRow.state == "held"))
-                 if now > dt.datetime.fromisoformat(h.due)]
+                 if now > dt.datetime.fromisoformat(h.due) and (lines is None or h.line in lines)]
     out = []
     for line, reason in sorted(set(ready)):
         out.append(suspend(store, line, reason, target, confirm_timeout=confirm_timeout, progress=progress))

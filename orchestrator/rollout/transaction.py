@@ -104,16 +104,21 @@ class Journal:
             if also is not None:
                 also(s, self.tx)
 
-    @staticmethod
-    def _fault(state: str) -> None:
-        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state>[:seconds] holds this
-        process just before it journals <state> (an hour by default), so a test can kill it, or
-        a device, there."""
+    _seen: dict[str, int] = {}  # per state: how often this process journalled it
+
+    @classmethod
+    def _fault(cls, state: str) -> None:
+        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state>[:seconds[:n]] holds
+        this process just before it journals <state> (an hour by default; only the n-th time it
+        does, when n is given: a rollout's n-th wave), so a test can kill it, or a device, there."""
         import os
 
-        want, _, secs = os.environ.get("FULLBARS_FAULT_PAUSE", "").partition(":")
+        want, _, rest = os.environ.get("FULLBARS_FAULT_PAUSE", "").partition(":")
+        secs, _, nth = rest.partition(":")
         if want == state:
-            time.sleep(float(secs or 3600))
+            cls._seen[state] = cls._seen.get(state, 0) + 1
+            if not nth or int(nth) == cls._seen[state]:
+                time.sleep(float(secs or 3600))
 
     def devices(self, results: list[DeviceResult]) -> None:
         """All devices' states in one store transaction (one sync, not one per device)."""

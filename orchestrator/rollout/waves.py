@@ -82,7 +82,10 @@ def reached(store: Store, name: str) -> set[str]:
 
 
 def record(store: Store, name: str, olts: list[str], wave: int, tx: str) -> None:
+    """Idempotent: a wave recorded once (by a run that died right after) is not recorded again."""
     with store.transaction() as s:
+        if all(s.get(ReachRow, (name, o)) is not None for o in olts):
+            return
         for o in olts:
             if s.get(ReachRow, (name, o)) is None:
                 s.add(ReachRow(intent=name, device=o, wave=wave, tx=tx))
@@ -130,8 +133,9 @@ def describe(wp: dict) -> list[str]:
     return out
 
 
-def rollout(store: Store, network_file: str | None, intent_file: str, target, confirm_timeout: int = 120,
-            pause: float = 0.0, progress=None, say=print) -> dict:
+def prepare(store: Store, network_file: str | None, intent_file: str) -> tuple[str, dict]:
+    """Plan the bulk change in its file (kept in the store) and split what it has left to reach
+    into waves: (its name, the wave plan). Bad input raises here, before any device is asked."""
     from orchestrator.plan.pipeline import plan
 
     preview = plan(store, network_file, [intent_file])
@@ -139,54 +143,48 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
     if len(changes) != 1 or len(preview.services) != 1:
         raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)})",
                             file=intent_file, fix="give other intents to `fullbars apply`")
-    change = changes[0]
-    wp = wave_plan(store, change, preview.network)
-    for line in describe(wp):
-        say(line)
-    report = {"change": change.name, "plan": wp, "waves": [], "outcome": "committed"}
-    sessions: dict = {}  # a device in several waves (a BNG) keeps its session: one SSH handshake
-    try:
-        _waves(store, change, wp, target, confirm_timeout, pause, progress, say, report, sessions)
-    finally:
-        for s in sessions.values():
-            s.close()
-    report["reached"] = sorted(reached(store, change.name))
-    return report
+    return changes[0].name, wave_plan(store, changes[0], preview.network)
 
 
-def _waves(store, change, wp, target, confirm_timeout, pause, progress, say, report, sessions) -> None:
+def done_before(store: Store, prefix: str) -> list[TransactionRow]:
+    """The transactions an earlier attempt at one wave left in the journal (ids start with prefix)."""
+    with store.transaction(write=False) as s:
+        return list(s.scalars(select(TransactionRow).where(TransactionRow.id.like(prefix + "%"))
+                              .order_by(TransactionRow.created_at)))
+
+
+def run_wave(store: Store, change: str, w: dict, target, confirm_timeout: int, tx: str, progress=None,
+             sessions: dict | None = None) -> dict:
+    """Plan one wave (the change reaching the OLTs of the waves so far) and apply it as one
+    transaction with id tx; a committed wave is recorded as reached. Returns the wave's report row."""
     from orchestrator.plan.pipeline import plan
     from orchestrator.rollout.apply import apply
 
-    for w in wp["waves"]:
-        if w is not wp["waves"][0] and pause:
-            say(f"  pausing {pause:g} s before {w['name']}")
-            time.sleep(pause)
-        t0 = time.perf_counter()
-        result = plan(store, None, stored=[change.name], scope={change.name: set(w["olts"])},
-                      environment=target.label)
-        planned = time.perf_counter() - t0
-        result.devices = [d for d in result.devices if d.changed]
-        if not result.devices:  # every line there is already at least this fast
-            record(store, change.name, w["olts"], w["wave"], "")
-            report["waves"].append({"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": [],
-                                    "lines": w["lines"], "outcome": "unchanged", "seconds": 0.0})
-            continue
-        rep = apply(store, result, target, confirm_timeout, progress=progress, kind="rollout", sessions=sessions)
-        took = time.perf_counter() - t0
-        row = {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
-               "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
-               "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
-               "steps_s": rep.get("seconds", {}), "breakdown": rep.get("breakdown", {}),
-               "connected": sorted(d for d, v in rep.get("devices", {}).items() if "connect" in v.get("steps", {})),
-               "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
-        report["waves"].append(row)
-        if rep["outcome"] != "committed":
-            report["outcome"] = "stopped"
-            say(f"  {w['name']}: {rep['outcome'].upper()} in {took:.1f} s: {rep['summary']}")
-            report["not_started"] = [x["name"] for x in wp["waves"] if x["wave"] > w["wave"]]
-            if report["not_started"]:
-                say(f"  not started: {', '.join(report['not_started'])}")
-            break
-        record(store, change.name, w["olts"], w["wave"], rep["tx"])
-        say(f"  {w['name']}: committed on {len(result.devices)} device(s) in {took:.1f} s ({rep['tx']})")
+    t0 = time.perf_counter()
+    result = plan(store, None, stored=[change], scope={change: set(w["olts"])}, environment=target.label)
+    planned = time.perf_counter() - t0
+    result.devices = [d for d in result.devices if d.changed]
+    if not result.devices:  # every line there is already at least this fast
+        record(store, change, w["olts"], w["wave"], "")
+        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": [],
+                "lines": w["lines"], "outcome": "unchanged", "seconds": 0.0}
+    rep = apply(store, result, target, confirm_timeout, progress=progress, kind="rollout", sessions=sessions, tx=tx)
+    took = time.perf_counter() - t0
+    if rep["outcome"] == "committed":
+        record(store, change, w["olts"], w["wave"], rep["tx"])
+    return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
+            "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
+            "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
+            "steps_s": rep.get("seconds", {}), "breakdown": rep.get("breakdown", {}),
+            "connected": sorted(d for d, v in rep.get("devices", {}).items() if "connect" in v.get("steps", {})),
+            "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
+
+
+def from_journal(w: dict, tx: TransactionRow) -> dict:
+    """The report row of a wave whose transaction an earlier attempt committed (a worker that
+    died after the devices were given it): the wave is not applied again."""
+    rep = json.loads(tx.report or "{}")
+    return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": "committed",
+            "tx": tx.id, "seconds": rep.get("wall_s", 0.0), "failed": [], "summary": tx.summary or "",
+            "devices": sorted(rep.get("devices", {})), "connected": [], "recovered": True,
+            "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}

@@ -1,0 +1,98 @@
+"""DBOS Transact on the store's own database: the SQLite file by default, PostgreSQL when
+several machines work (DBOS keeps its tables beside the store's: in the same SQLite file, or in
+the schema `dbos` of the same PostgreSQL database). One engine per process; every process that
+runs workflows is an executor with its own id and a heartbeat (heartbeat.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+
+from orchestrator.engine.heartbeat import Heartbeat
+
+QUEUES = {  # name: worker concurrency (None: no limit; a timer mostly sleeps)
+    "fullbars-rollouts": 1,  # one rollout at a time per executor: waves already run devices in parallel
+    "fullbars-timers": None,
+}
+# DBOS runs (and recovers) a workflow only on executors of the version it was started under; by
+# default that is a hash of the workflows' code, so every release would strand the timers of held
+# suspensions. Raise this when a workflow's steps change so that an older run could not follow.
+ENGINE_VERSION = "fullbars-engine-1"
+HEARTBEAT_S = float(os.environ.get("FULLBARS_HEARTBEAT", "1"))
+DEAD_AFTER_S = float(os.environ.get("FULLBARS_DEAD_AFTER", "10"))
+
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def executor_id(role: str) -> str:
+    return f"{role}-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def launch(url: str, role: str = "command", executor: str | None = None, watch: bool = False,
+           heartbeat: float = HEARTBEAT_S, dead_after: float = DEAD_AFTER_S, fenced=None) -> str:
+    """Start the engine in this process (once; again only for another database) and return the
+    executor's id. role worker: listens to every queue. watch: also watches the other executors
+    and recovers the dead ones' workflows."""
+    from dbos import DBOS
+
+    from orchestrator.engine import workflows  # noqa: F401 - registers the workflows before launch
+
+    with _lock:
+        if _state.get("url") == url:
+            return _state["executor"]
+        if _state:
+            _shutdown()
+        eid = executor or executor_id(role)
+        for h in logging.getLogger("dbos").handlers:  # DBOS's own, made on import on whatever sys.stderr
+            if h.name == "__dbos_console_log_handler__":  # was then (a test runner's capture, closed since)
+                h.stream = sys.__stderr__
+        DBOS(config={"name": "fullbars", "system_database_url": url, "executor_id": eid, "log_level": "WARNING",
+                     "application_version": ENGINE_VERSION,
+                     "notification_listener_polling_interval_sec": 0.2})
+        if role != "worker":  # a command runs what it starts; the queues are the workers'
+            DBOS.listen_queues([])
+        DBOS.launch()
+        for name, limit in QUEUES.items():
+            DBOS.register_queue(name, worker_concurrency=limit, polling_interval_sec=0.5)
+        beat = Heartbeat(url, eid, role, heartbeat, dead_after,
+                         recover=(lambda ids: DBOS._recover_pending_workflows(ids)) if watch else None,
+                         fenced=fenced)
+        beat.start()
+        _state.update(url=url, executor=eid, heartbeat=beat)
+        return eid
+
+
+def _shutdown() -> None:
+    from dbos import DBOS
+
+    beat = _state.get("heartbeat")
+    try:  # nothing left to recover: no row left behind for the watchers (a command on a store no worker watches)
+        left = DBOS.list_workflows(status=["PENDING"], executor_id=_state["executor"], load_input=False,
+                                   load_output=False)
+    except Exception:  # noqa: BLE001 - unknown: keep the row, a watcher recovers whatever is there
+        left = [None]
+    DBOS.destroy(workflow_completion_timeout_sec=0)
+    if beat is not None:
+        beat.stop(forget=not left)
+    _state.clear()
+
+
+def shutdown() -> None:
+    with _lock:
+        if _state:
+            _shutdown()
+
+
+def url() -> str:
+    """The database of this process's engine: the one a workflow it runs is stored in (so a
+    workflow's input never carries a URL, which may hold a password)."""
+    return _state["url"]
+
+
+def heartbeat() -> Heartbeat | None:
+    return _state.get("heartbeat")

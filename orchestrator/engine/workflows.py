@@ -1,0 +1,215 @@
+"""The durable workflows: a rollout (its waves, each wave's transaction one step), a grace window
+(a durable timer that carries out a held suspension when the window ends) and the held
+suspensions due now. Each step is idempotent against the journal: a step that a dead process was
+running is run again by the executor that recovers the workflow, and it first reads the journal
+for the transaction that process left (its id is derived from the workflow and the wave), has
+`recover` finish or undo it, and applies the wave only if nothing of it was committed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+
+from dbos import DBOS
+
+from orchestrator.errors import FullbarsError
+
+# What the process that started a workflow wants to hear of it (lines, per-device progress);
+# a workflow run elsewhere (a worker, a recovery) says nothing here.
+_listeners: dict[str, dict] = {}
+_sessions: dict[str, dict] = {}  # per rollout: the NETCONF sessions its waves share, in this process
+_stores: dict[str, object] = {}
+_stores_lock = threading.Lock()
+
+
+def listen(workflow_id: str, say=None, progress=None) -> None:
+    _listeners[workflow_id] = {"say": say, "progress": progress}
+
+
+def _say(text: str) -> None:
+    fn = _listeners.get(DBOS.workflow_id or "", {}).get("say")
+    if fn:
+        fn(text)
+
+
+def _progress():
+    return _listeners.get(DBOS.workflow_id or "", {}).get("progress")
+
+
+def _store():
+    """The store of the database this process's engine runs on; one per database and process
+    (opening one checks the schema)."""
+    from orchestrator.engine import runtime
+    from orchestrator.resources.store import Store
+
+    url = runtime.url()
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = Store(url, command="fullbars engine")
+        return _stores[url]
+
+
+def target_for(store, label: str):
+    from orchestrator.network.model import load_network
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.targets import from_label
+
+    network = None
+    if not label.startswith("lab:"):
+        with store.transaction(write=False) as s:
+            row = Store.network(s)
+        network = load_network(row.source, row.text) if row is not None else None
+    return from_label(label, network)
+
+
+def tx_prefix(workflow_id: str, wave: int) -> str:
+    return f"tx-{hashlib.sha256(workflow_id.encode()).hexdigest()[:12]}-w{wave}-a"
+
+
+# --- rollout ---------------------------------------------------------------------------------
+
+@DBOS.step(name="fullbars.rollout.wave")
+def wave_step(job: dict, w: dict, workflow_id: str) -> dict:
+    """A refusal (FullbarsError: a device in doubt, a plan that no longer holds) stops the rollout
+    at this wave with the error as its summary, recorded like any outcome, not as a crash."""
+    try:
+        return _wave(job, w, workflow_id)
+    except FullbarsError as e:
+        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": "refused",
+                "tx": "", "failed": [], "devices": [], "seconds": 0.0, "summary": e.render(limit=20)}
+
+
+def _wave(job: dict, w: dict, workflow_id: str) -> dict:
+    from orchestrator.rollout import waves
+    from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT
+    from orchestrator.rollout.recover import recover
+
+    store = _store()
+    target = target_for(store, job["target"])
+    prefix = tx_prefix(workflow_id, w["wave"])
+    earlier = waves.done_before(store, prefix)
+    if any(t.state in (*IN_FLIGHT, IN_DOUBT) for t in earlier):  # left by a process that died in this step
+        devices = {d for t in earlier for d in _devices_of(store, t.id)}
+        recover(store, devices=sorted(devices), endpoints={d: target.endpoint(d) for d in devices
+                                                             if d in target.endpoints})
+        earlier = waves.done_before(store, prefix)
+    done = [t for t in earlier if t.state == "committed"]
+    if done:  # the devices have it: record the wave as reached, never apply it twice
+        waves.record(store, job["change"], w["olts"], w["wave"], done[0].id)
+        return waves.from_journal(w, done[0])
+    stuck = [t for t in earlier if t.state in (*IN_FLIGHT, IN_DOUBT)]
+    if stuck:
+        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": IN_DOUBT,
+                "tx": stuck[0].id, "failed": [], "devices": [], "seconds": 0.0,
+                "summary": f"{stuck[0].id} is still unfinished after recover (a device in doubt): "
+                           f"nothing more was sent; run fullbars recover once its devices answer"}
+    sessions = _sessions.setdefault(workflow_id, {})
+    return waves.run_wave(store, job["change"], w, target, job["confirm_timeout"], f"{prefix}{len(earlier) + 1}",
+                          progress=_progress(), sessions=sessions)
+
+
+def _devices_of(store, tx: str) -> list[str]:
+    from orchestrator.rollout.transaction import devices_of
+
+    return [r.device for r in devices_of(store, tx)]
+
+
+@DBOS.step(name="fullbars.rollout.reached")
+def reached_step(job: dict) -> list[str]:
+    from orchestrator.rollout import waves
+
+    return sorted(waves.reached(_store(), job["change"]))
+
+
+@DBOS.workflow(name="fullbars.rollout")
+def rollout(job: dict) -> dict:
+    """job: change (a stored bulk change), plan (its wave plan, made when it was
+    started), target (label), confirm_timeout, pause (seconds between waves, a durable sleep)."""
+    from orchestrator.rollout.waves import describe
+
+    wid = DBOS.workflow_id
+    wp = job["plan"]
+    for line in describe(wp):
+        _say(line)
+    report = {"change": job["change"], "plan": wp, "waves": [], "outcome": "committed", "workflow": wid}
+    try:
+        for w in wp["waves"]:
+            if w is not wp["waves"][0] and job.get("pause"):
+                _say(f"  pausing {job['pause']:g} s before {w['name']}")
+                DBOS.sleep(job["pause"])
+            row = wave_step(job, w, wid)
+            report["waves"].append(row)
+            if row["outcome"] not in ("committed", "unchanged"):
+                report["outcome"] = "stopped"
+                _say(f"  {w['name']}: {row['outcome'].upper()} in {row['seconds']:.1f} s: {row['summary']}")
+                report["not_started"] = [x["name"] for x in wp["waves"] if x["wave"] > w["wave"]]
+                if report["not_started"]:
+                    _say(f"  not started: {', '.join(report['not_started'])}")
+                break
+            if row["outcome"] == "committed":
+                _say(f"  {w['name']}: committed on {len(row['devices'])} device(s) in {row['seconds']:.1f} s "
+                     f"({row['tx']}){' (finished by recover)' if row.get('recovered') else ''}")
+    finally:
+        _listeners.pop(wid, None)
+        for s in _sessions.pop(wid, {}).values():
+            s.close()
+    report["reached"] = reached_step(job)
+    return report
+
+
+# --- suspensions -----------------------------------------------------------------------------
+
+@DBOS.step(name="fullbars.clock.until")
+def seconds_until(when: str) -> float:
+    """Seconds from the clock's now (orchestrator/clock.py: time may be injected) until `when`."""
+    from orchestrator import clock
+
+    return (dt.datetime.fromisoformat(when) - clock.now()).total_seconds()
+
+
+@DBOS.step(name="fullbars.suspend.carry-out")
+def due_step(job: dict, lines: list[str] | None) -> list[dict]:
+    from orchestrator.rollout import suspension
+
+    store = _store()
+    try:
+        return suspension.due(store, target_for(store, job["target"]), job["confirm_timeout"], progress=_progress(),
+                              lines=lines)
+    except FullbarsError as e:  # recorded as this attempt's outcome; the suspensions stay held
+        return [{"line": ", ".join(lines or []) or "(due)", "outcome": "failed", "summary": e.render(limit=20)}]
+
+
+@DBOS.workflow(name="fullbars.suspend.due")
+def suspend_due(job: dict) -> list[dict]:
+    """The held suspensions whose window is over, carried out now (`fullbars suspend --due`)."""
+    try:
+        return due_step(job, None)
+    finally:
+        _listeners.pop(DBOS.workflow_id or "", None)
+
+
+@DBOS.workflow(name="fullbars.grace")
+def grace_window(job: dict) -> list[dict]:
+    """A durable timer: sleeps (durably: a restarted or recovering executor sleeps only what is
+    left) until the grace window of job['line'] ends at job['due'], then carries out its held
+    suspension, unless it was withdrawn or done meanwhile (or waits on for a policy that now keeps
+    the line longer). The clock is asked again after each sleep, at most job['check'] seconds
+    long, so an injected clock is followed."""
+    due = job["due"]
+    while True:
+        # due is the window's last second, kept to the second: the window is over a second later
+        left = seconds_until(due) + 1.0
+        if left > 0:
+            DBOS.sleep(min(left + 0.001, job.get("check", 60.0)))
+            continue
+        out = due_step(job, [job["line"]])
+        longer = [r["due"] for r in out if r.get("outcome") == "held" and r.get("due")]
+        if not longer:
+            return out
+        due = longer[0]  # a policy that covers the line longer now: wait for its end
+
+
+def grace_id(line: str, due: str) -> str:
+    return f"grace:{line}:{due}"
+
