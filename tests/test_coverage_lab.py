@@ -1,0 +1,135 @@
+"""A coverage fill in the lab: the gNBs it touches come up on devsim (serving the 3GPP NRM models),
+take the fill as one network-wide confirmed commit, and `lab verify` re-runs the PCI and neighbour
+rules on what they run; a PCI changed by hand on one gNB (a raw NETCONF edit-config, not through
+fullbars) is named by `lab verify` (device, cell, rule) and by `drift` (device, leaf).
+
+Needs root and the lab tools. The lab is this file's own (its name starts with s4c, its
+management subnet is pinned), so it runs beside other labs without the lab lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from lxml import etree
+
+from conftest import REPO
+from test_lab import _require_lab_tools
+
+MGMT = "198.18.228.0/24"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+
+def _fb(env: dict, *args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _edit_by_hand(st: dict, node: str, config: str) -> None:
+    from ncclient import manager
+
+    n = st["nodes"][node]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False) as m:
+        m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{config}</config>')
+        m.commit()
+
+
+def _pci_edit(gnb: str, cell: str, pci: int) -> str:
+    return ('<ManagedElement xmlns="urn:3gpp:sa5:_3gpp-common-managed-element">'
+            f'<id>{gnb}</id><GNBDUFunction xmlns="urn:3gpp:sa5:_3gpp-nr-nrm-gnbdufunction"><id>DU-1</id>'
+            f'<NRCellDU xmlns="urn:3gpp:sa5:_3gpp-nr-nrm-nrcelldu"><id>{cell}</id>'
+            f'<attributes><nRPCI>{pci}</nRPCI></attributes></NRCellDU></GNBDUFunction></ManagedElement>')
+
+
+@pytest.fixture
+def area(tmp_path):
+    """A small generated area (12 cells on 4 gNBs, 200 weak points) whose fill adds 2 sites:
+    6 gNBs to configure."""
+    from orchestrator.network.generate_radio import generate
+
+    generate(tmp_path / "area", n_cells=12, n_points=200, seed=1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLBARS_")}
+    env.update(FULLBARS_DB=f"sqlite:///{tmp_path}/store.db", FULLBARS_LAB_DIR=str(tmp_path / "labs"),
+               FULLBARS_YANG_PATH=os.environ.get("FULLBARS_YANG_PATH", str(REPO.parent / "shared" / "yang")))
+    return tmp_path, env
+
+
+def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit_is_caught(area):
+    _require_lab_tools()
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan import coverage_checks
+
+    tmp, env = area
+    a = tmp / "area"
+    r = _fb(env, "plan", str(a / "fill.yaml"), "--network", str(a / "network.yaml"), "--out", str(tmp / "fill"))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp / "fill" / "manifest.json").read_text())
+    gnbs = sorted(m["devices"])
+    new = m["services"]["weak-spots"]["resources"]["new-sites"]
+    assert len(gnbs) == 6 and set(new) < set(gnbs), gnbs
+    r = _fb(env, "lab", "generate", str(tmp / "fill"), "--name", f"s4c-cov{os.getpid() % 100000}",
+            "-o", str(tmp / "cov.clab.yml"))
+    assert r.returncode == 0, r.stderr
+    doc = yaml.safe_load((tmp / "cov.clab.yml").read_text())
+    assert {n: v["labels"]["fullbars.kind"] for n, v in doc["topology"]["nodes"].items()} == \
+        {g: "gnb-3gpp" for g in gnbs}  # the fill's gNBs, nothing else
+    doc["mgmt"] = {"ipv4-subnet": MGMT}
+    topo = tmp / "cov.clab.yml"
+    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
+    os.environ["FULLBARS_LAB_DIR"] = env["FULLBARS_LAB_DIR"]
+    lab = open_lab(topo)
+    st = lab.up(timeout=90)
+    try:
+        assert {st["nodes"][g]["agent"] for g in gnbs} == {"devsim"}
+        r = _fb(env, "apply", str(a / "fill.yaml"), "--network", str(a / "network.yaml"), "--target", "lab",
+                "--lab", str(topo), "--json")
+        assert r.returncode == 0, r.stderr + r.stdout
+        rep = json.loads(r.stdout)
+        # one network-wide transaction: every gNB of the fill confirmed in it
+        assert rep["outcome"] == "committed"
+        assert {d: v["state"] for d, v in rep["devices"].items()} == {g: "confirmed" for g in gnbs}
+
+        r = _fb(env, "lab", "verify", str(tmp / "fill"), str(topo), "--report", str(tmp / "verify.json"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        row = next(x for x in json.loads((tmp / "verify.json").read_text())["services"]
+                   if x["service"] == "weak-spots")
+        planned = {g: coverage_checks.facts("gnb", etree.parse(str(tmp / "fill" / f"{g}.xml"))) for g in gnbs}
+        # what verify read from the devices is every planned cell with its PCI and NR cell identity
+        assert row["ok"] and sorted(row["gnbs"]) == gnbs
+        assert {g: {c: (v["pci"], v["nci"]) for c, v in row["gnbs"][g]["cells"].items()} for g in gnbs} == \
+            {g: {c: (pci, planned[g]["ncis"][c]) for c, (pci, _) in planned[g]["cells"].items()} for g in gnbs}
+        assert row["relations"] == sum(len(v) for f in planned.values() for v in f["relations"].values()) > 0
+
+        # By hand, on a new site's cell: the PCI of one of its neighbours on another gNB (a collision).
+        site = new[0]
+        cell, rels = sorted(planned[site]["relations"].items())[0]
+        other, target = next((g, t) for g, t in rels if g is not None)
+        old, pci = planned[site]["cells"][cell][0], planned[other]["cells"][target][0]
+        _edit_by_hand(st, site, _pci_edit(site, cell, pci))
+
+        r = _fb(env, "lab", "verify", str(tmp / "fill"), str(topo), "--report", str(tmp / "verify.json"))
+        assert r.returncode == 1, r.stdout + r.stderr
+        row = next(x for x in json.loads((tmp / "verify.json").read_text())["services"]
+                   if x["service"] == "weak-spots")
+        assert not row["ok"]
+        assert f"{site} cell {cell}: PCI {pci} on the device, {old} planned (rule: PCI as planned)" in row["problems"]
+        assert any(p.startswith(f"PCI collision: {site} cell {cell} and its neighbour ") and f"PCI {pci}" in p
+                   for p in row["problems"]), row["problems"]
+        # every gNB that knows the cell as a neighbour now holds the wrong PCI for it
+        assert f"{other}: ExternalNRCellCU {site} {cell} says PCI {old}; {site} gives that cell PCI {pci}" \
+            in row["problems"]
+        assert f"FAIL: {site} cell {cell}" in r.stdout
+
+        r = _fb(env, "drift", "--target", "lab", "--lab", str(topo))
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"{site}: 1 difference(s)" in r.stdout
+        assert (f"/ManagedElement[id='{site}']/GNBDUFunction[id='DU-1']/NRCellDU[id='{cell}']/attributes/nRPCI: "
+                f"intended '{old}'  (service: weak-spots)") in r.stdout
+        assert all(f"{g}: in sync" in r.stdout for g in gnbs if g != site)
+    finally:
+        lab.down()
