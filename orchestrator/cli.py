@@ -697,7 +697,8 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             dry_run: bool = typer.Option(False, "--dry-run", help="Show the waves and the estimate; change nothing."),
             confirm_timeout: int = ConfirmOpt,
             as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
-    """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops."""
+    """Give a bulk change (or a coverage fill) to the network in waves: a canary, then wider; a failing wave rolls
+    back and stops."""
     from orchestrator.rollout import waves
 
     try:
@@ -711,6 +712,12 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
                 if s.kind in waves.WAVE_KINDS:
                     for line in waves.describe(waves.wave_plan(store, s, result.network)):
                         out.print(line, markup=False)
+            order = waves.device_order(result)
+            if order is not None:
+                from orchestrator.rollout import device_waves
+
+                for line in device_waves.describe(device_waves.wave_plan(store, result.services[0], result, order)):
+                    out.print(line, markup=False)
             return
         tgt = _target(target, lab, net)
         _recover_first(store, net)
@@ -721,7 +728,8 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
     if as_json:
         sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     else:
-        out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} OLT(s)", markup=False)
+        out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} "
+                  f"{rep.get('unit', 'OLT')}(s)", markup=False)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
 

@@ -8,6 +8,7 @@ management subnet is pinned), so it runs beside other labs without the lab lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from conftest import REPO
 from test_lab import _require_lab_tools
 
 MGMT = "198.18.228.0/24"
+MGMT_WAVES = "198.18.229.0/24"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
@@ -59,12 +61,13 @@ def area(tmp_path):
     return tmp_path, env
 
 
-def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit_is_caught(area):
-    _require_lab_tools()
+@contextlib.contextmanager
+def _fill_lab(tmp, env, name: str, subnet: str):
+    """The fill planned into tmp/fill, and a lab of its gNBs (its own name and subnet) up for the
+    length of the `with`: (manifest, gNBs, new sites, topology file, lab state)."""
     from orchestrator.lab.runtime import open_lab
-    from orchestrator.plan import coverage_checks
 
-    tmp, env = area
+    _require_lab_tools()
     a = tmp / "area"
     r = _fb(env, "plan", str(a / "fill.yaml"), "--network", str(a / "network.yaml"), "--out", str(tmp / "fill"))
     assert r.returncode == 0, r.stderr
@@ -72,13 +75,13 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
     gnbs = sorted(m["devices"])
     new = m["services"]["weak-spots"]["resources"]["new-sites"]
     assert len(gnbs) == 6 and set(new) < set(gnbs), gnbs
-    r = _fb(env, "lab", "generate", str(tmp / "fill"), "--name", f"s4c-cov{os.getpid() % 100000}",
+    r = _fb(env, "lab", "generate", str(tmp / "fill"), "--name", f"{name}{os.getpid() % 100000}",
             "-o", str(tmp / "cov.clab.yml"))
     assert r.returncode == 0, r.stderr
     doc = yaml.safe_load((tmp / "cov.clab.yml").read_text())
     assert {n: v["labels"]["fullbars.kind"] for n, v in doc["topology"]["nodes"].items()} == \
         {g: "gnb-3gpp" for g in gnbs}  # the fill's gNBs, nothing else
-    doc["mgmt"] = {"ipv4-subnet": MGMT}
+    doc["mgmt"] = {"ipv4-subnet": subnet}
     topo = tmp / "cov.clab.yml"
     topo.write_text(yaml.safe_dump(doc, sort_keys=False))
     os.environ["FULLBARS_LAB_DIR"] = env["FULLBARS_LAB_DIR"]
@@ -86,6 +89,30 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
     st = lab.up(timeout=90)
     try:
         assert {st["nodes"][g]["agent"] for g in gnbs} == {"devsim"}
+        yield m, gnbs, new, topo, st
+    finally:
+        lab.down()
+
+
+def _planned(tmp, gnbs) -> dict:
+    from orchestrator.plan import coverage_checks
+
+    return {g: coverage_checks.facts("gnb", etree.parse(str(tmp / "fill" / f"{g}.xml"))) for g in gnbs}
+
+
+def _running(st, gnb) -> dict:
+    """The fill's facts of what a gNB runs (empty: nothing of a fill)."""
+    from conftest import read_running
+    from orchestrator.plan import coverage_checks
+    from orchestrator.rollout.targets import lab_endpoints
+
+    return coverage_checks.facts("gnb", read_running(lab_endpoints(st)[gnb]).getroottree())
+
+
+def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit_is_caught(area):
+    tmp, env = area
+    a = tmp / "area"
+    with _fill_lab(tmp, env, "s4c-cov", MGMT) as (m, gnbs, new, topo, st):
         r = _fb(env, "apply", str(a / "fill.yaml"), "--network", str(a / "network.yaml"), "--target", "lab",
                 "--lab", str(topo), "--json")
         assert r.returncode == 0, r.stderr + r.stdout
@@ -98,7 +125,7 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
         assert r.returncode == 0, r.stdout + r.stderr
         row = next(x for x in json.loads((tmp / "verify.json").read_text())["services"]
                    if x["service"] == "weak-spots")
-        planned = {g: coverage_checks.facts("gnb", etree.parse(str(tmp / "fill" / f"{g}.xml"))) for g in gnbs}
+        planned = _planned(tmp, gnbs)
         # what verify read from the devices is every planned cell with its PCI and NR cell identity
         assert row["ok"] and sorted(row["gnbs"]) == gnbs
         assert {g: {c: (v["pci"], v["nci"]) for c, v in row["gnbs"][g]["cells"].items()} for g in gnbs} == \
@@ -131,5 +158,54 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
         assert (f"/ManagedElement[id='{site}']/GNBDUFunction[id='DU-1']/NRCellDU[id='{cell}']/attributes/nRPCI: "
                 f"intended '{old}'  (service: weak-spots)") in r.stdout
         assert all(f"{g}: in sync" in r.stdout for g in gnbs if g != site)
-    finally:
-        lab.down()
+
+
+def test_fill_rolled_out_in_waves_new_sites_first_a_failing_wave_rolls_back_alone(area):
+    """3 waves over the 6 gNBs (a new site as canary); a gNB of the last wave refuses (another
+    manager holds its candidate): that wave rolls back, the earlier two stay confirmed, and
+    `rollout` run again carries on with the gNBs left."""
+    from ncclient import manager
+
+    tmp, env = area
+    a = tmp / "area"
+    with _fill_lab(tmp, env, "s4c-wav", MGMT_WAVES) as (m, gnbs, new, topo, st):
+        r = _fb(env, "rollout", str(a / "fill.yaml"), "--target", "lab", "--lab", str(topo), "--dry-run")
+        assert r.returncode == 0, r.stderr
+        assert "weak-spots: 6 device(s) to change in 3 wave(s)" in r.stdout
+        assert f"canary   1 device(s): {sorted(new)[0]}" in r.stdout, r.stdout
+        planned = _planned(tmp, gnbs)
+        assert all(_running(st, g) == {} for g in gnbs)  # a dry run changes nothing
+
+        r = _fb(env, "rollout", str(a / "fill.yaml"), "--target", "lab", "--lab", str(topo), "--dry-run")
+        waves = [line.split(": ", 1)[1].split(", ") for line in r.stdout.splitlines() if " device(s): " in line]
+        assert len(waves) == 3 and sorted(d for w in waves for d in w) == gnbs
+        assert waves[0] + waves[1][:len(new) - 1] == sorted(new)  # the new sites go first
+        last = waves[2][-1]
+        n = st["nodes"][last]
+        blocker = manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                                  hostkey_verify=False, look_for_keys=False, allow_agent=False)
+        blocker.lock("candidate")
+        try:
+            r = _fb(env, "rollout", str(a / "fill.yaml"), "--target", "lab", "--lab", str(topo), "--json")
+        finally:
+            blocker.unlock("candidate")
+            blocker.close_session()
+        assert r.returncode == 1, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert [w["outcome"] for w in rep["waves"]] == ["committed", "committed", "rolled-back"]
+        assert [w["devices"] for w in rep["waves"]] == waves
+        assert rep["waves"][2]["failed"] == [last] and last in rep["waves"][2]["summary"]
+        assert rep["reached"] == sorted(waves[0] + waves[1])
+        for g in gnbs:  # the first two waves run the fill; the failed wave's gNBs run none of it
+            assert _running(st, g) == (planned[g] if g in waves[0] + waves[1] else {}), g
+
+        r = _fb(env, "rollout", str(a / "fill.yaml"), "--target", "lab", "--lab", str(topo), "--json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert sorted(d for w in rep["waves"] for d in w["devices"]) == sorted(waves[2])  # only what was left
+        assert rep["reached"] == gnbs
+        assert all(_running(st, g) == planned[g] for g in gnbs)
+        r = _fb(env, "lab", "verify", str(tmp / "fill"), str(topo))
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = _fb(env, "drift", "--target", "lab", "--lab", str(topo))
+        assert r.returncode == 0, r.stdout + r.stderr  # the store remembers what every wave gave

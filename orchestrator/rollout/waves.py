@@ -19,25 +19,9 @@ from sqlalchemy import select
 from orchestrator.errors import FullbarsError
 from orchestrator.resources import service_versions
 from orchestrator.resources.store import ReachRow, Store, TransactionRow, TxDeviceRow
+from orchestrator.rollout.wave_steps import split, stopped
 
 WAVE_KINDS = ("SpeedUpgrade",)
-
-
-def split(olts: list[str], canary: int, waves: int) -> list[list[str]]:
-    """Canary first, then the rest shared as evenly as possible over at most `waves` waves."""
-    if not olts:
-        return []
-    first, rest = olts[:canary], olts[canary:]
-    out = [first]
-    if rest:
-        n = min(waves, len(rest))
-        size, extra = divmod(len(rest), n)
-        i = 0
-        for k in range(n):
-            take = size + (1 if k < extra else 0)
-            out.append(rest[i:i + take])
-            i += take
-    return out
 
 
 def device_latency(store: Store, limit: int = 20) -> tuple[dict[str, float], str]:
@@ -136,9 +120,13 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
 
     preview = plan(store, network_file, [intent_file])
     changes = [s for s in preview.services if s.kind in WAVE_KINDS]
-    if len(changes) != 1 or len(preview.services) != 1:
-        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)})",
+    order = device_order(preview)
+    if (len(changes) != 1 and order is None) or len(preview.services) != 1:
+        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one "
+                            f"service whose devices roll out in waves ({', '.join(device_wave_kinds())})",
                             file=intent_file, fix="give other intents to `fullbars apply`")
+    if order is not None:
+        return _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say)
     change = changes[0]
     wp = wave_plan(store, change, preview.network)
     for line in describe(wp):
@@ -152,6 +140,37 @@ def rollout(store: Store, network_file: str | None, intent_file: str, target, co
             s.close()
     report["reached"] = sorted(reached(store, change.name))
     return report
+
+
+def device_wave_kinds() -> list[str]:
+    from orchestrator.services.registry import SERVICES
+
+    return [k for k in SERVICES.kinds() if SERVICES.by_kind(k).wave_order({}, []) is not None]
+
+
+def device_order(result) -> list[str] | None:
+    """The device order of a plan of one service whose kind rolls out device by device, else None."""
+    from orchestrator.services.registry import SERVICES
+
+    if len(result.services) != 1:
+        return None
+    s = result.services[0]
+    return SERVICES.by_kind(s.kind).wave_order(s.resources, s.devices)
+
+
+def _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say) -> dict:
+    from orchestrator.rollout import device_waves
+
+    svc = preview.services[0]
+    wp = device_waves.wave_plan(store, svc, preview, order)
+    for line in device_waves.describe(wp):
+        say(line)
+    sessions: dict = {}
+    try:
+        return device_waves.rollout(store, svc, wp, target, confirm_timeout, pause, progress, say, sessions)
+    finally:
+        for s in sessions.values():
+            s.close()
 
 
 def _waves(store, change, wp, target, confirm_timeout, pause, progress, say, report, sessions) -> None:
@@ -181,12 +200,7 @@ def _waves(store, change, wp, target, confirm_timeout, pause, progress, say, rep
                "connected": sorted(d for d, v in rep.get("devices", {}).items() if "connect" in v.get("steps", {})),
                "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
         report["waves"].append(row)
-        if rep["outcome"] != "committed":
-            report["outcome"] = "stopped"
-            say(f"  {w['name']}: {rep['outcome'].upper()} in {took:.1f} s: {rep['summary']}")
-            report["not_started"] = [x["name"] for x in wp["waves"] if x["wave"] > w["wave"]]
-            if report["not_started"]:
-                say(f"  not started: {', '.join(report['not_started'])}")
+        if stopped(report, wp, w, rep, took, say):
             break
         record(store, change.name, w["olts"], w["wave"], rep["tx"])
         say(f"  {w['name']}: committed on {len(result.devices)} device(s) in {took:.1f} s ({rep['tx']})")
