@@ -209,3 +209,33 @@ def test_fill_rolled_out_in_waves_new_sites_first_a_failing_wave_rolls_back_alon
         assert r.returncode == 0, r.stdout + r.stderr
         r = _fb(env, "drift", "--target", "lab", "--lab", str(topo))
         assert r.returncode == 0, r.stdout + r.stderr  # the store remembers what every wave gave
+
+
+def test_verify_compares_what_a_gnb_holds_with_the_plan_also_for_cells_outside_the_lab(area):
+    """The comparison with the bundle (one function, no lab): a neighbour cell of a gNB that is
+    not in the lab, known only as an ExternalNRCellCU, whose PCI or NR cell identity differs from
+    the plan's; a relation gone; a cell the plan does not have."""
+    import copy
+
+    from orchestrator.lab.kinds.coverage.checks import _against_plan
+
+    tmp, env = area
+    a = tmp / "area"
+    r = _fb(env, "plan", str(a / "fill.yaml"), "--network", str(a / "network.yaml"), "--out", str(tmp / "fill"))
+    assert r.returncode == 0, r.stderr
+    planned = _planned(tmp, sorted(json.loads((tmp / "fill" / "manifest.json").read_text())["devices"]))
+    dev, f = next((d, f) for d, f in sorted(planned.items()) if f["externals"])
+    assert _against_plan(dev, f, f) == []
+    (g, c), pci = sorted(f["externals"].items())[0]
+    live = copy.deepcopy(f)
+    live["externals"][(g, c)] = pci + 1
+    live["external_ncis"][(g, c)] += 1
+    cell, rels = next((k, v) for k, v in sorted(live["relations"].items()) if v)
+    gone = rels.pop()
+    live["cells"]["CELL-9"] = (7, "632628")
+    assert _against_plan(dev, live, f) == [
+        f"{dev}: ExternalNRCellCU {g} {c}: PCI {pci + 1} on the device, {pci} planned (rule: PCI as planned)",
+        f"{dev}: ExternalNRCellCU {g} {c}: NR cell identity {f['external_ncis'][(g, c)] + 1} on the device, "
+        f"{f['external_ncis'][(g, c)]} planned (rule: NR cell identity as planned)",
+        f"{dev} cell CELL-9 is on the device, not in the plan",
+        f"{dev} cell {cell}: the NRCellRelation to {gone[0] or dev} {gone[1]} is planned, not on the device"]
