@@ -715,8 +715,10 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             order = waves.device_order(result)
             if order is not None:
                 from orchestrator.rollout import device_waves
+                from orchestrator.rollout.environments import label
 
-                for line in device_waves.describe(device_waves.wave_plan(store, result.services[0], result, order)):
+                for line in device_waves.describe(device_waves.wave_plan(store, result.services[0], run(
+                        store, None, stored=[result.services[0].name], environment=label(target, lab)), order)):
                     out.print(line, markup=False)
             return
         tgt = _target(target, lab, net)

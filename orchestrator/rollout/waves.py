@@ -161,8 +161,11 @@ def device_order(result) -> list[str] | None:
 def _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say) -> dict:
     from orchestrator.rollout import device_waves
 
+    from orchestrator.plan.pipeline import plan
+
     svc = preview.services[0]
-    wp = device_waves.wave_plan(store, svc, preview, order)
+    # what changes on this target: the preview's edits start from the newest environment's record
+    wp = device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name], environment=target.label), order)
     for line in device_waves.describe(wp):
         say(line)
     sessions: dict = {}
