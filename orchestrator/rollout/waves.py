@@ -159,9 +159,8 @@ def device_order(result) -> list[str] | None:
 
 
 def _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say) -> dict:
-    from orchestrator.rollout import device_waves
-
     from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout import device_waves
 
     svc = preview.services[0]
     # what changes on this target: the preview's edits start from the newest environment's record
