@@ -159,6 +159,26 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
                 f"intended '{old}'  (service: weak-spots)") in r.stdout
         assert all(f"{g}: in sync" in r.stdout for g in gnbs if g != site)
 
+        r = _fb(env, "drift", "--target", "lab", "--lab", str(topo), "--reconcile")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = _fb(env, "lab", "verify", str(tmp / "fill"), str(topo))
+        assert r.returncode == 0, r.stdout + r.stderr  # the PCI given back, every rule holds again
+
+        # By hand, on a gNB on air: a PCI no cell has, but equal mod 3 to a co-sited cell's.
+        gnb = next(g for g in gnbs if g not in new and len(planned[g]["cells"]) >= 2)
+        (c1, (p1, _)), (c2, (p2, _)) = sorted(planned[gnb]["cells"].items())[:2]
+        taken = {pci for f in planned.values() for pci, _ in f["cells"].values()} | \
+            {pci for f in planned.values() for pci in f["externals"].values()}
+        clash = next(x for x in range(p2 % 3, 1008, 3) if x not in taken)
+        _edit_by_hand(st, gnb, _pci_edit(gnb, c1, clash))
+        r = _fb(env, "lab", "verify", str(tmp / "fill"), str(topo), "--report", str(tmp / "verify.json"))
+        assert r.returncode == 1, r.stdout + r.stderr
+        problems = next(x for x in json.loads((tmp / "verify.json").read_text())["services"]
+                        if x["service"] == "weak-spots")["problems"]
+        assert any(p.startswith(f"{gnb}: cells on ARFCN ") and "share a PCI or a PCI mod 3" in p
+                   and f"{c1} {clash}" in p and f"{c2} {p2}" in p for p in problems), problems
+        assert not any(p.startswith("PCI collision") or p.startswith("PCI confusion") for p in problems), problems
+
 
 def test_fill_rolled_out_in_waves_new_sites_first_a_failing_wave_rolls_back_alone(area):
     """3 waves over the 6 gNBs (a new site as canary); a gNB of the last wave refuses (another
