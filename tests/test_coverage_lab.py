@@ -234,7 +234,7 @@ def test_fill_rolled_out_in_waves_new_sites_first_a_failing_wave_rolls_back_alon
 def test_verify_compares_what_a_gnb_holds_with_the_plan_also_for_cells_outside_the_lab(area):
     """The comparison with the bundle (one function, no lab): a neighbour cell of a gNB that is
     not in the lab, known only as an ExternalNRCellCU, whose PCI or NR cell identity differs from
-    the plan's; a relation gone; a cell the plan does not have."""
+    the plan's; a relation gone, or with handover no longer allowed; a cell the plan does not have."""
     import copy
 
     from orchestrator.lab.kinds.coverage.checks import _against_plan
@@ -252,10 +252,26 @@ def test_verify_compares_what_a_gnb_holds_with_the_plan_also_for_cells_outside_t
     live["external_ncis"][(g, c)] += 1
     cell, rels = next((k, v) for k, v in sorted(live["relations"].items()) if v)
     gone = rels.pop()
+    kept = (cell, *rels[0])
+    live["rel_flags"][kept] = ("false", live["rel_flags"][kept][1])
     live["cells"]["CELL-9"] = (7, "632628")
     assert _against_plan(dev, live, f) == [
         f"{dev}: ExternalNRCellCU {g} {c}: PCI {pci + 1} on the device, {pci} planned (rule: PCI as planned)",
         f"{dev}: ExternalNRCellCU {g} {c}: NR cell identity {f['external_ncis'][(g, c)] + 1} on the device, "
         f"{f['external_ncis'][(g, c)]} planned (rule: NR cell identity as planned)",
         f"{dev} cell CELL-9 is on the device, not in the plan",
-        f"{dev} cell {cell}: the NRCellRelation to {gone[0] or dev} {gone[1]} is planned, not on the device"]
+        f"{dev} cell {cell}: the NRCellRelation to {gone[0] or dev} {gone[1]} is planned, not on the device",
+        f"{dev} cell {cell}: the NRCellRelation to {kept[1] or dev} {kept[2]} has isHOAllowed false, true planned "
+        f"(rule: relation flags as planned)"]
+
+
+def test_the_shipped_small_area_is_the_generators(tmp_path):
+    """examples/coverage/small-area (the mutation suite's area) is what `fullbars network
+    radio-area --cells 12 --points 200 --seed 1` writes, not a hand-edited copy."""
+    from orchestrator.network.generate_radio import generate
+
+    generate(tmp_path, n_cells=12, n_points=200, seed=1)
+    shipped = REPO / "examples" / "coverage" / "small-area"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in tmp_path.iterdir())
+    for p in tmp_path.iterdir():
+        assert (shipped / p.name).read_bytes() == p.read_bytes(), p.name

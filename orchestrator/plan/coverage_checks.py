@@ -26,6 +26,9 @@ NS = {
 }
 
 
+RELATION_FLAGS = ("isHOAllowed", "isRemoveAllowed")  # handover allowed, not removable by ANR
+
+
 def _dn(dn: str) -> dict:
     return dict(part.split("=", 1) for part in dn.split(",") if "=" in part)
 
@@ -40,7 +43,8 @@ def nci(gnb_id: str | None, length: str | None, local_id: str | None) -> int | N
 def facts(role: str, tree) -> dict:
     """cells: {cell id: (pci, arfcn)}; relations: {cell id: [(gnb or None for this one, cell id)]};
     externals: {(gnb, cell id): pci}; ncis: {cell id: NR cell identity}; external_ncis:
-    {(gnb, cell id): its NR cell identity}; rel_ncis: {(cell id, gnb or None, cell id): nRTCI}.
+    {(gnb, cell id): its NR cell identity}; rel_ncis: {(cell id, gnb or None, cell id): nRTCI};
+    rel_flags: {(cell id, gnb or None, cell id): the RELATION_FLAGS' values}.
     Empty for a gNB without a CU-CP (nothing of a fill)."""
     if role != "gnb" or tree.find(".//cucp:GNBCUCPFunction", NS) is None:
         return {}
@@ -48,7 +52,7 @@ def facts(role: str, tree) -> dict:
     du = tree.find(".//du:GNBDUFunction/du:attributes", NS)
     gid, glen = (None, None) if du is None else (du.findtext("du:gNBId", namespaces=NS),
                                                  du.findtext("du:gNBIdLength", namespaces=NS))
-    cells, ncis, rel_ncis = {}, {}, {}
+    cells, ncis, rel_ncis, rel_flags = {}, {}, {}, {}
     for c in tree.iterfind(".//du:GNBDUFunction/celldu:NRCellDU", NS):
         cells[c.findtext("celldu:id", namespaces=NS)] = (int(c.findtext("celldu:attributes/celldu:nRPCI",
                                                                          namespaces=NS)),
@@ -68,6 +72,8 @@ def facts(role: str, tree) -> dict:
             relations[cid].append(rel)
             t = r.findtext("rel:attributes/rel:nRTCI", namespaces=NS)
             rel_ncis[(cid, *rel)] = int(t) if t is not None else None
+            rel_flags[(cid, *rel)] = tuple(r.findtext(f"rel:attributes/rel:{flag}", namespaces=NS)
+                                           for flag in RELATION_FLAGS)
     externals, external_ncis = {}, {}
     for g in tree.iterfind("nrnet:NRNetwork/xcp:ExternalGNBCUCPFunction", NS):
         gname = g.findtext("xcp:id", namespaces=NS)
@@ -78,7 +84,7 @@ def facts(role: str, tree) -> dict:
             externals[key] = int(x.findtext("xcell:attributes/xcell:nRPCI", namespaces=NS))
             external_ncis[key] = nci(xid, xlen, x.findtext("xcell:attributes/xcell:cellLocalId", namespaces=NS))
     return {"cells": cells, "relations": dict(relations), "externals": externals, "ncis": ncis,
-            "external_ncis": external_ncis, "rel_ncis": rel_ncis}
+            "external_ncis": external_ncis, "rel_ncis": rel_ncis, "rel_flags": rel_flags}
 
 
 def check(device_facts: dict[str, dict]) -> list[Problem]:

@@ -4,8 +4,9 @@ back over NETCONF from every gNB of the fill's running config, and the rules the
 relation targets that exist and carry the target's PCI and NR cell identity, relations both
 ways, NR cell identities unique) are run again over what the devices hold. What the plan knew
 (the bundle's intended configs: its cells, and the cells on air of gNBs outside the plan, as
-ExternalNRCellCU) must be what the devices hold too: a PCI changed on one device by hand is
-named with the device, the cell and the rule, even where it happens to break no other rule."""
+ExternalNRCellCU, and each relation with its handover flags) must be what the devices hold too:
+a PCI changed on one device by hand is named with the device, the cell and the rule, even where it
+happens to break no other rule."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def _against_plan(dev: str, live: dict, planned: dict) -> list[str]:
         out.append(f"{dev} cell {c}: the NRCellRelation to {g or dev} {t} is planned, not on the device")
     for c, g, t in sorted(live_rels - planned_rels, key=str):
         out.append(f"{dev} cell {c}: an NRCellRelation to {g or dev} {t} is on the device, not in the plan")
+    for key in sorted(planned_rels & live_rels, key=str):
+        for flag, got, want in zip(coverage_checks.RELATION_FLAGS, live["rel_flags"][key], planned["rel_flags"][key]):
+            if got != want:
+                out.append(f"{dev} cell {key[0]}: the NRCellRelation to {key[1] or dev} {key[2]} has {flag} {got}, "
+                           f"{want} planned (rule: relation flags as planned)")
     return out
 
 
