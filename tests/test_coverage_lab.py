@@ -275,3 +275,35 @@ def test_the_shipped_small_area_is_the_generators(tmp_path):
     assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in tmp_path.iterdir())
     for p in tmp_path.iterdir():
         assert (shipped / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_rollout_waves_count_what_the_target_itself_was_given(tmp_path):
+    """Another environment (prod) was given the two new sites last: a rollout to the lab still
+    has all 6 gNBs to do, and one to prod only the other 4 (no lab needed: --dry-run)."""
+    from conftest import cli
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Journal
+
+    db = f"sqlite:///{tmp_path}/store.db"
+    area = REPO / "examples" / "coverage" / "small-area"
+    store = Store(db)
+    result = plan(store, str(area / "network.yaml"), [str(area / "fill.yaml")])
+    new = result.services[0].resources["new-sites"]
+    tx = "tx-20261203-000000-bbbbbb"
+    Journal(store, tx).start("env:prod", "apply", [])
+    with store.transaction() as s:
+        remember_configs(s, tx, "apply", "env:prod", [(d.device, d.kind, d.intended) for d in result.devices
+                                                      if d.device in new])
+    Journal(store, tx).state("committed", summary=f"{tx}: committed on {len(new)} device(s)")
+    fill = str(area / "fill.yaml")
+    r = cli("rollout", fill, "--target", "lab", "--lab", str(tmp_path / "lab.clab.yml"), "--dry-run", db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "weak-spots: 6 device(s) to change in 3 wave(s)" in r.stdout
+    assert f"canary   1 device(s): {sorted(new)[0]}" in r.stdout
+    r = cli("rollout", fill, "--target", "prod", "--dry-run", db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"weak-spots: 4 device(s) to change in 3 wave(s); already given their configs: {', '.join(sorted(new))}" \
+        in r.stdout
+    assert all(g not in line for line in r.stdout.splitlines() if " device(s): " in line for g in new)
