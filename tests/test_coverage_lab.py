@@ -307,3 +307,12 @@ def test_rollout_waves_count_what_the_target_itself_was_given(tmp_path):
     assert f"weak-spots: 4 device(s) to change in 3 wave(s); already given their configs: {', '.join(sorted(new))}" \
         in r.stdout
     assert all(g not in line for line in r.stdout.splitlines() if " device(s): " in line for g in new)
+
+
+def test_wave_order_new_sites_then_gnbs_given_cells_then_those_given_relations():
+    from orchestrator.services.coverage_fill import CoverageFill
+
+    res = {"new-sites": ["pole-2", "pole-1"],
+           "new-cells": {"pole-2-1": {"gnb": "pole-2"}, "pole-1-1": {"gnb": "pole-1"}, "gnb-7-4": {"gnb": "gnb-7"}}}
+    assert CoverageFill().wave_order(res, ["gnb-1", "gnb-3", "gnb-7", "pole-1", "pole-2"]) == \
+        ["pole-2", "pole-1", "gnb-7", "gnb-1", "gnb-3"]

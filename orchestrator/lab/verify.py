@@ -52,7 +52,9 @@ def check(m: dict, st: dict, progress=None, only: list[str] | None = None, rates
 
 
 def table(report: dict) -> str:
-    lines = [f"{'service':24} {'address':16} {'reach':5} {'down Mbit/s':>18} {'up Mbit/s':>18}  result"]
+    rated = any("expected_down_bps" in r for r in report["services"])
+    lines = [f"{'service':24} {'address':16} {'reach':5} {'down Mbit/s':>18} {'up Mbit/s':>18}  result" if rated
+             else f"{'service':24} {'checked':60}  result"]
     for r in report["services"]:
         if "expected_down_bps" not in r:  # a service without rates says what it checked
             lines.append(f"{r['service']:24} {r.get('summary', ''):60}  " +
