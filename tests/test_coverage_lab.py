@@ -266,12 +266,12 @@ def test_verify_compares_what_a_gnb_holds_with_the_plan_also_for_cells_outside_t
 
 
 def test_the_shipped_small_area_is_the_generators(tmp_path):
-    """examples/coverage/small-area (the mutation suite's area) is what `fullbars network
+    """tests/fixtures/coverage-small-area (the mutation suite's area) is what `fullbars network
     radio-area --cells 12 --points 200 --seed 1` writes, not a hand-edited copy."""
     from orchestrator.network.generate_radio import generate
 
     generate(tmp_path, n_cells=12, n_points=200, seed=1)
-    shipped = REPO / "examples" / "coverage" / "small-area"
+    shipped = REPO / "tests" / "fixtures" / "coverage-small-area"
     assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in tmp_path.iterdir())
     for p in tmp_path.iterdir():
         assert (shipped / p.name).read_bytes() == p.read_bytes(), p.name
@@ -287,7 +287,7 @@ def test_rollout_waves_count_what_the_target_itself_was_given(tmp_path):
     from orchestrator.rollout.transaction import Journal
 
     db = f"sqlite:///{tmp_path}/store.db"
-    area = REPO / "examples" / "coverage" / "small-area"
+    area = REPO / "tests" / "fixtures" / "coverage-small-area"
     store = Store(db)
     result = plan(store, str(area / "network.yaml"), [str(area / "fill.yaml")])
     new = result.services[0].resources["new-sites"]
