@@ -668,8 +668,8 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
                                             "and wait for it (default: run it here)."),
             confirm_timeout: int = ConfirmOpt,
             as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
-    """Give a bulk change to the network in waves: a canary OLT, then wider; a failing wave rolls back and stops.
-    A durable workflow: if this process dies, a running `fullbars worker` finishes it."""
+    """Give a bulk change (or a coverage fill) to the network in waves: a canary, then wider; a failing wave rolls
+    back and stops. A bulk change is a durable workflow: if this process dies, a running `fullbars worker` finishes it."""
     from orchestrator.engine import api, runtime
     from orchestrator.rollout import waves
 
@@ -684,16 +684,28 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
                 if s.kind in waves.WAVE_KINDS:
                     for line in waves.describe(waves.wave_plan(store, s, result.network)):
                         out.print(line, markup=False)
+            order = waves.device_order(result)
+            if order is not None:
+                from orchestrator.rollout import device_waves
+                from orchestrator.rollout.environments import label
+
+                for line in device_waves.describe(device_waves.wave_plan(store, result.services[0], run(
+                        store, None, stored=[result.services[0].name], environment=label(target, lab)), order)):
+                    out.print(line, markup=False)
             return
         tgt = _target(target, lab, net)
         _recover_first(store, net)
         say = lambda t: err.print(t, markup=False)  # noqa: E731
         try:
-            if on_workers:
+            # a coverage fill rolls out device by device here; a bulk change is the engine's workflow
+            rep = None if on_workers else waves.rollout_devices(
+                store, str(network) if network else None, str(change), tgt, confirm_timeout, pause,
+                progress=_progress(), say=say)
+            if rep is None and on_workers:
                 wid = api.start_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout, pause)
                 say(f"workflow {wid}: queued for the workers")
                 rep = api.wait(store.url, wid, on_step=lambda s: _said_wave(s, say))
-            else:
+            elif rep is None:
                 rep = api.run_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout,
                                       pause, say=say, progress=_progress())
         finally:
@@ -703,7 +715,8 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
     if as_json:
         sys.stdout.write(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     else:
-        out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} OLT(s)", markup=False)
+        out.print(f"rollout of {rep['change']}: {rep['outcome']}; reached {len(rep['reached'])} "
+                  f"{rep.get('unit', 'OLT')}(s)", markup=False)
     if rep["outcome"] != "committed":
         raise typer.Exit(1)
 

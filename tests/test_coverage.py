@@ -316,6 +316,27 @@ def test_the_checker_and_the_cross_check_catch_a_pci_copied_from_a_neighbour(fil
     assert coverage_checks.check(facts) == []
 
 
+def test_the_cross_check_catches_a_wrong_nrtci_and_an_nr_cell_identity_held_twice(filled):
+    """A relation whose nRTCI is not its target's NR cell identity, and two gNBs given one gNB id
+    (so their cells share NR cell identities), each named with device and cell."""
+    from orchestrator.plan import coverage_checks
+
+    out, m, _ = filled
+    trees = {d: etree.parse(str(out / f"{d}.xml")) for d in m["devices"]}
+    a, b = sorted(m["services"]["weak-spots"]["resources"]["new-sites"])[:2]
+    rel = trees[a].find(".//rel:NRCellRelation", NS)
+    rel_id = rel.findtext("rel:id", namespaces=NS)
+    rel.find("rel:attributes/rel:nRTCI", NS).text = "7"
+    b_id = trees[b].find(".//du:GNBDUFunction/du:attributes/du:gNBId", NS)
+    b_id.text = trees[a].findtext(".//du:GNBDUFunction/du:attributes/du:gNBId", namespaces=NS)
+    found = [p.message for p in coverage_checks.check(
+        {d: {"coverage": coverage_checks.facts("gnb", t)} for d, t in trees.items()})]
+    assert any(msg.startswith(f"{a}: cell CELL-1's relation to ") and "carries nRTCI 7; that cell's NR cell identity"
+               in msg for msg in found), (rel_id, found)
+    assert any(msg.startswith("NR cell identity ") and f"{a} CELL-1" in msg and f"{b} CELL-1" in msg
+               for msg in found), found
+
+
 def test_a_later_fill_counts_the_cells_an_older_fill_planned(filled, area, tmp_path):
     """Over the same points, a second fill starts where the first ended and needs no cell."""
     import yaml

@@ -61,7 +61,7 @@ def test_the_generic_lab_names_no_intent_kind_and_imports_no_kind_part():
 
 
 def test_every_intent_kind_with_lab_devices_has_a_lab_part():
-    assert {"BusinessBroadband", "FttrWifi", "Campus5G", "DedicatedLine"} <= {p.kind for p in LAB_KINDS.parts()}
+    assert {"BusinessBroadband", "FttrWifi", "Campus5G", "DedicatedLine", "CoverageFill"} <= {p.kind for p in LAB_KINDS.parts()}
 
 
 def test_a_plane_claimed_for_a_device_kind_wins_over_its_roles_plane():

@@ -26,7 +26,9 @@ def from_plan(plan_dir: Path, name: str, cpes: bool = True) -> str:
                       "labels": {"fullbars.kind": info["kind"]}}
     for part in LAB_KINDS.parts():
         part.add(m, nodes, links, cpes)
-    doc = {"name": name, "topology": {"nodes": nodes, "links": links}}
+    # containerlab's schema wants links non-empty when given: a lab of devices only (gNBs of a
+    # coverage fill) has none
+    doc = {"name": name, "topology": {"nodes": nodes, **({"links": links} if links else {})}}
     head = (f"# Lab for the plan in {plan_dir}: written by `fullbars lab generate`.\n"
             "# Deployable by containerlab as is; fullbars realizes it with network namespaces.\n")
     return head + yaml.safe_dump(doc, sort_keys=False, width=120)

@@ -4,7 +4,11 @@ The OLTs the change touches are split into a canary and then waves. Each wave is
 the change reaching only the OLTs of the waves so far (the BNGs get the lines of those OLTs and
 no others), and applied as one network-wide confirmed commit. A wave that fails rolls back by
 itself (the transaction) and the rollout stops there; the waves before it stay, and the store
-remembers how far the change got, so a later plan or rollout carries on from there.
+remembers how far the change got, so a later plan or rollout carries on from there. The waves
+run as a durable workflow (orchestrator/engine/workflows.py) over prepare and run_wave here.
+
+A service whose kind orders its devices (a coverage fill: new sites first) rolls out device by
+device instead (rollout_devices, device_waves.py), in the command itself.
 """
 
 from __future__ import annotations
@@ -19,25 +23,9 @@ from sqlalchemy import select
 from orchestrator.errors import FullbarsError
 from orchestrator.resources import service_versions
 from orchestrator.resources.store import ReachRow, Store, TransactionRow, TxDeviceRow
+from orchestrator.rollout.wave_steps import split
 
 WAVE_KINDS = ("SpeedUpgrade",)
-
-
-def split(olts: list[str], canary: int, waves: int) -> list[list[str]]:
-    """Canary first, then the rest shared as evenly as possible over at most `waves` waves."""
-    if not olts:
-        return []
-    first, rest = olts[:canary], olts[canary:]
-    out = [first]
-    if rest:
-        n = min(waves, len(rest))
-        size, extra = divmod(len(rest), n)
-        i = 0
-        for k in range(n):
-            take = size + (1 if k < extra else 0)
-            out.append(rest[i:i + take])
-            i += take
-    return out
 
 
 def device_latency(store: Store, limit: int = 20) -> tuple[dict[str, float], str]:
@@ -140,10 +128,35 @@ def prepare(store: Store, network_file: str | None, intent_file: str) -> tuple[s
 
     preview = plan(store, network_file, [intent_file])
     changes = [s for s in preview.services if s.kind in WAVE_KINDS]
-    if len(changes) != 1 or len(preview.services) != 1:
-        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)})",
+    order = device_order(preview)
+    if (len(changes) != 1 and order is None) or len(preview.services) != 1:
+        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one "
+                            f"service whose devices roll out in waves ({', '.join(device_wave_kinds())})",
                             file=intent_file, fix="give other intents to `fullbars apply`")
+    if order is not None:
+        raise FullbarsError(f"{intent_file}: a {preview.services[0].kind} rolls out device by device in this "
+                            "command, not on the workers yet", file=intent_file,
+                            fix="run `fullbars rollout` without --workers")
     return changes[0].name, wave_plan(store, changes[0], preview.network)
+
+
+def rollout_devices(store: Store, network_file: str | None, intent_file: str, target, confirm_timeout: int = 120,
+                    pause: float = 0.0, progress=None, say=print) -> dict | None:
+    """A service whose devices roll out in waves (a coverage fill), rolled out here; None for a
+    bulk change, which the durable engine runs (orchestrator/engine/). Bad input raises before any
+    device is asked."""
+    from orchestrator.intents.loader import load_intent_files
+    from orchestrator.plan.pipeline import plan
+
+    if not {i.kind for i in load_intent_files([intent_file])} & set(device_wave_kinds()):
+        return None
+    preview = plan(store, network_file, [intent_file])
+    order = device_order(preview)
+    if order is None or len(preview.services) != 1:
+        raise FullbarsError(f"{intent_file}: a rollout takes one service whose devices roll out in waves "
+                            f"({', '.join(device_wave_kinds())}) or one bulk change ({', '.join(WAVE_KINDS)})",
+                            file=intent_file, fix="give other intents to `fullbars apply`")
+    return _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say)
 
 
 def done_before(store: Store, prefix: str) -> list[TransactionRow]:
@@ -188,3 +201,36 @@ def from_journal(w: dict, tx: TransactionRow) -> dict:
             "tx": tx.id, "seconds": rep.get("wall_s", 0.0), "failed": [], "summary": tx.summary or "",
             "devices": sorted(rep.get("devices", {})), "connected": [], "recovered": True,
             "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
+
+
+def device_wave_kinds() -> list[str]:
+    from orchestrator.services.registry import SERVICES
+
+    return [k for k in SERVICES.kinds() if SERVICES.by_kind(k).wave_order({}, []) is not None]
+
+
+def device_order(result) -> list[str] | None:
+    """The device order of a plan of one service whose kind rolls out device by device, else None."""
+    from orchestrator.services.registry import SERVICES
+
+    if len(result.services) != 1:
+        return None
+    s = result.services[0]
+    return SERVICES.by_kind(s.kind).wave_order(s.resources, s.devices)
+
+
+def _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say) -> dict:
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout import device_waves
+
+    svc = preview.services[0]
+    # what changes on this target: the preview's edits start from the newest environment's record
+    wp = device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name], environment=target.label), order)
+    for line in device_waves.describe(wp):
+        say(line)
+    sessions: dict = {}
+    try:
+        return device_waves.rollout(store, svc, wp, target, confirm_timeout, pause, progress, say, sessions)
+    finally:
+        for s in sessions.values():
+            s.close()

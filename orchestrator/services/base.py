@@ -64,5 +64,10 @@ class Service(abc.ABC):
         confirmed commit, before the confirming one (orchestrator/plan/running_checks.py)."""
         return []
 
+    def wave_order(self, resources: dict, devices: list[str]) -> list[str] | None:
+        """The order `fullbars rollout` gives this service's devices in waves (canary first), from
+        its placed resources; None: the kind is not rolled out device by device."""
+        return None
+
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

@@ -86,6 +86,13 @@ class CoverageFill(Service):
                 ctx.scratch[key] = read_points(path, intent.spec["band"], where)
         return ctx.scratch[key]
 
+    def wave_order(self, resources: dict, devices: list[str]) -> list[str]:
+        # New sites first: nothing serves through them yet, so a canary there risks no one. Then
+        # the gNBs on air that get new cells, then those that only gain relations to them.
+        new = [g for g in resources.get("new-sites", []) if g in devices]
+        grown = sorted({c["gnb"] for c in resources.get("new-cells", {}).values()} - set(new))
+        return new + [g for g in grown if g in devices] + sorted(set(devices) - set(new) - set(grown))
+
     # --- plan --------------------------------------------------------------------------
     def _plan(self, intent, ctx):
         """This fill, after every older fill's new cells are on air (cached per plan)."""

@@ -7,6 +7,7 @@ from orchestrator.errors import FullbarsError
 from orchestrator.lab.kinds.base import LabKind
 from orchestrator.lab.kinds.broadband import BroadbandLab
 from orchestrator.lab.kinds.campus import CampusLab
+from orchestrator.lab.kinds.coverage import CoverageLab
 from orchestrator.lab.kinds.dedicated import DedicatedLab
 from orchestrator.lab.kinds.fttr import FttrLab
 
@@ -66,3 +67,4 @@ LAB_KINDS.register(BroadbandLab())  # first: FTTR units sit between its ONUs and
 LAB_KINDS.register(FttrLab())
 LAB_KINDS.register(CampusLab())
 LAB_KINDS.register(DedicatedLab())  # after broadband: its PON sites ride the OLT's plane
+LAB_KINDS.register(CoverageLab())
