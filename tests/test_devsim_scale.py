@@ -8,7 +8,6 @@ import collections
 import os
 import shutil
 import signal
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -16,7 +15,7 @@ from lxml import etree
 
 from conformance.agents import DevsimAgent
 from devsim_edits import judge, random_edit
-from olt_configs import IF_NS, NC, in_rpcs, interfaces_edit, olt_configs, seed_running
+from olt_configs import IF_NS, NC, in_rpcs, in_thread, interfaces_edit, olt_configs, seed_running
 from orchestrator.devices.registry import KINDS
 from orchestrator.devsim.device import Device, body
 
@@ -127,22 +126,15 @@ def test_a_torn_journal_tail_is_the_commit_that_never_happened(olt_config, tmp_p
 
 # --- big edits off the event loop; SIGTERM; SIGKILL --------------------------------------------
 def _start_big(m, config, *then):
-    """edit-config of `config` (then each of `then`: commit) from m, in a thread."""
-    out = {"done": threading.Event(), "error": None}
-
+    """edit-config of `config` (then each of `then`: commit) from m, in a thread (see in_thread:
+    "value" once all went through)."""
     def run():
-        try:
-            m.edit_config(target="candidate", config=config)
-            for step in then:
-                step(m)
-            out["ok"] = True
-        except Exception as exc:  # noqa: BLE001 - the test looks at it
-            out["error"] = exc
-        finally:
-            out["done"].set()
+        m.edit_config(target="candidate", config=config)
+        for step in then:
+            step(m)
+        return True
 
-    threading.Thread(target=run, daemon=True).start()
-    return out
+    return in_thread(run)
 
 
 def _wait_rpcs(watcher, editor, n: int, out) -> None:
@@ -181,7 +173,7 @@ def test_sigterm_during_a_big_edit_stops_the_device_at_once(tmp_path):
         agent.proc.send_signal(signal.SIGTERM)
         agent.proc.wait(timeout=60)  # a hang detector only
         assert out["done"].wait(60)
-        assert "ok" not in out, "the edit was finished and answered before the device stopped"
+        assert "value" not in out, "the edit was finished and answered before the device stopped"
     finally:
         if agent.proc.poll() is None:
             agent.stop()
@@ -206,7 +198,7 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
         finally:
             agent.stop()
         count = running.count("<interface>")
-        if out.get("ok"):
+        if "value" in out:
             assert count == before + 3000
         else:
             assert count in (before, before + 3000), count

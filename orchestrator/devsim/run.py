@@ -13,6 +13,7 @@ import yaml
 
 from orchestrator.devices.registry import KINDS
 from orchestrator.devsim.device import Device
+from orchestrator.devsim.resident import RESIDENT
 from orchestrator.devsim.server import Auth, serve
 from orchestrator.errors import FullbarsError
 
@@ -52,6 +53,7 @@ async def run(specs: list[DeviceSpec], auth: Auth, ready=None, export_running: b
     servers = []
     for sp in specs:
         dev = Device(sp.name, KINDS.get(sp.kind), sp.state, export_running=export_running)
+        RESIDENT.pack_now(dev)  # before the next one loads: a fleet's peak stays within the budget
         servers.append(await serve(dev, sp.host, sp.port, auth))
     # What the devices loaded stays for the process's life: out of the cyclic collector's way, so
     # that its full passes do not walk a 10,000-subscriber datastore in the middle of a commit.

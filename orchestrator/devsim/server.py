@@ -25,6 +25,7 @@ from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.operational import operational_root
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
+from orchestrator.devsim.resident import RESIDENT
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 from orchestrator.devsim.throttle import LoginThrottle
 from orchestrator.devsim.worker import offload
@@ -248,7 +249,12 @@ class Session(asyncssh.SSHServerSession):
                                type="protocol", info={"bad-element": etree.QName(op).localname})
             _check_params(op, params)
             reads, writes = access(op)
-            result = await self.device.guard.run(reads, writes, handler, self, op)
+            if writes is None and "running" in reads:
+                handler = _reading_running(handler)
+            try:
+                result = await self.device.guard.run(reads, writes, handler, self, op)
+            finally:
+                RESIDENT.after_operation(self.device, _ALL)
         except RpcError as err:
             self._reply_errors(root, [err])
             return
@@ -274,6 +280,14 @@ class Session(asyncssh.SSHServerSession):
                 if e.tag == "malformed-message":
                     e.tag = "operation-failed"
         self._reply(rpc, "".join(e.xml() for e in errors))
+
+
+def _reading_running(handler):
+    """A reader of running runs beside a commit's validation, never during its swap."""
+    def read(s: Session, op):
+        with s.device.running_lock:
+            return handler(s, op)
+    return read
 
 
 def reply_open(rpc) -> str:
@@ -492,7 +506,9 @@ _ALL = ("running", "candidate", "startup")
 _ACCESS = {
     f"{Q}get": (("running",), None),
     f"{{{state.MON}}}get-schema": ((), None),
-    f"{{{nmda.NMDA}}}get-data": (_ALL, None),
+    # a commit changes running only in a short swap that readers of running wait for (see
+    # Device.commit): it writes the candidate, and reads running like any reader
+    f"{Q}commit": (("running", "candidate"), ("candidate",)),
     f"{{{notifications.NOTIF}}}create-subscription": ((), None),
     f"{Q}edit-config": ((), ("candidate",)),
     f"{{{nmda.NMDA}}}edit-data": ((), ("candidate",)),
@@ -512,6 +528,12 @@ def access(op):
         return tuple(n for n in names if n in _ALL), None
     if op.tag == f"{Q}copy-config":
         return _ALL, ("candidate", "startup")
+    if op.tag == f"{{{nmda.NMDA}}}get-data":
+        try:
+            name = nmda.datastore(op, nmda.READABLE)
+        except RpcError:
+            return _ALL, None  # the handler refuses it
+        return ("running",) if name == "operational" else (name,), None
     return _ACCESS.get(op.tag, ((), _ALL))
 
 
