@@ -5,8 +5,8 @@
 2. one edit of 8,000 interfaces, then its commit, on an OLT holding 1,000 subscribers, while another
    session asks get-config (one interface, subtree filter) over and over; then SIGTERM during such
    an edit: how long until the process is gone.
-3. RSS of one devsim process serving OLTs of 1,000 subscribers each (1 and --fleet N devices), and
-   what 100 would take at that rate per device.
+3. RSS of one devsim process serving OLTs of 1,000 subscribers each (1 and --fleet N devices, 100
+   unless --quick), and what a quiet device's datastores take packed.
 4. random valid and invalid edits (tests/devsim_edits.py) on an OLT of 100 subscribers: the commit's
    validation against libyang's validation of the whole datastore, edit by edit.
 5. the third-party client matrix (tests/test_client_matrix.py), per client.
@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from conformance.agents import DevsimAgent, free_ports  # noqa: E402
 from olt_configs import IF_NS, in_rpcs, interfaces_edit, olt_configs, seed_running  # noqa: E402
+from orchestrator.devsim import resident  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -189,6 +190,19 @@ def fleet_rss(count: int, full: str) -> int:
             proc.wait()
 
 
+def packed_size(full: str) -> int:
+    """Bytes of an OLT's datastores and reference index as a quiet device keeps them."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.devsim.device import Device
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seed_running(Path(tmp) / "olt", full)
+        dev = Device("olt", KINDS.get("olt-bbf"), Path(tmp) / "olt")
+        dev.pack()
+        dev.journal.close()
+        return sum(len(v) for v in vars(dev.packed).values())
+
+
 # --- 4. random edits: the commit's validation against libyang's whole ---------------------------------
 def random_edits(count: int, seed: int, plans: dict) -> dict:
     from devsim_edits import judge, random_edit
@@ -259,14 +273,17 @@ def main() -> None:
         print(f"SIGTERM during an edit as big: the process was gone after {r['sigterm_exit_s']} s", flush=True)
     if "rss" in only:
         full, _, _ = _planned(1000, plans)
-        count = int(_arg("--fleet", "3" if quick else "10"))
+        count = int(_arg("--fleet", "10" if quick else "100"))
         one, many = fleet_rss(1, full), fleet_rss(count, full)
         per = (many - one) / (count - 1)
+        packed = packed_size(full)
         results["rss_kib"] = {"subscribers_per_device": 1000, "1": one, str(count): many, "per_device": round(per),
-                              "100_projected": round(one + 99 * per)}
+                              "packed_datastore_kib": round(packed / 1024),
+                              "resident_budget_mib": resident.budget_from_env() >> 20}
         print(f"devsim RSS, OLTs of 1,000 subscribers in one process: 1 device {one / 1024:.0f} MiB, {count} devices "
-              f"{many / 1024:.0f} MiB, {per / 1024:.1f} MiB per additional device; 100 devices at that rate: "
-              f"{(one + 99 * per) / 1024 / 1024:.2f} GiB", flush=True)
+              f"{many / 1024:.0f} MiB ({many / 1024 / 1024:.2f} GiB, measured), {per / 1024:.1f} MiB per additional "
+              f"device; a quiet device's datastores packed: {packed / 1024:.0f} KiB (the devices used last stay "
+              f"unpacked, up to {resident.budget_from_env() >> 20} MiB)", flush=True)
     if "edits" in only:
         r = results["random_edits"] = random_edits(int(_arg("--edits", "200" if quick else "1000")), 14, plans)
         print(f"{r['edits']} random edits (seed {r['seed']}): {r['outcomes']}; the commit's validation and libyang's "

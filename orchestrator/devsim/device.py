@@ -490,16 +490,16 @@ class Device:
             self._changed("running", *self._before_after(old_units), session)
         return how
 
-    @staticmethod
-    def _parsed(rec: dict):
-        """What a commit record puts into running: a whole root, or put_units' items."""
+    def _parsed(self, rec: dict):
+        """What a commit record does to running, found without changing it: a whole new root,
+        or the plan of the units it puts (Tree.plan_units)."""
         if rec.get("full") is not None:
             return etree.fromstring(rec["full"].encode(), _PARSER)
         items = []
         for j in rec["units"]:
             key, sp = _key_from(j[:4])
             items.append((key, sp, None if j[4] is None else etree.fromstring(j[4].encode(), _PARSER), j[5]))
-        return items
+        return self.trees["running"].plan_units(items)
 
     def _apply_commit(self, rec: dict, new=None):
         """Running becomes what a commit record says (`new`: the record _parsed already); the
@@ -511,12 +511,12 @@ class Device:
         p = self.pending
         if p is not None:
             self._disarm(p)
-        if not isinstance(new, list):
+        if not isinstance(new, tuple):
             old = run.root
             run.reset(new)
             changed = old
         else:
-            changed = run.put_units(new)
+            changed = run.apply_units(new)
             run.reset()
         if rec["confirmed"]:
             if p is None:

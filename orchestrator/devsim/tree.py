@@ -191,19 +191,31 @@ class Tree:
         position, so the order ends as the positions say. What each was: key -> (list path,
         element or None, position or None). Positions are counted once per parent, not per
         unit: an edit of thousands of entries costs no more per entry than one."""
+        return self.apply_units(self.plan_units(items))
+
+    def plan_units(self, items):
+        """What put_units(items) does, found without changing the tree: a commit finds it while
+        others still read the tree, and changes the tree only in apply_units."""
         old, placed = {}, []
         where = Positions()
         for key, sp, el, pos in items:
-            parent, psp, ns = self.container_path(key[0], create=el is not None)
+            parent, psp, ns = self.container_path(key[0])
             cur = None if parent is None else self.find(parent, psp, ns, key[1])
             old[key] = (sp, cur, None if cur is None else where.of(parent, cur))
             if el is not None:
                 placed.append((pos, key, sp, el, parent))
+        placed.sort(key=lambda x: (x[0] is None, x[0] or 0))
+        return old, placed
+
+    def apply_units(self, plan) -> dict:
+        old, placed = plan
         for key, (sp, cur, _) in old.items():
             if cur is not None:
                 self.drop(cur.getparent(), cur, key[1], (key, sp))
         sizes: dict = {}
-        for pos, key, sp, el, parent in sorted(placed, key=lambda x: (x[0] is None, x[0] or 0)):
+        for pos, key, sp, el, parent in placed:
+            if parent is None:  # the first entry of its list: its containers come with it
+                parent = self.container_path(key[0], create=True)[0]
             size = sizes.get(parent)
             if size is None:
                 size = sizes[parent] = len(parent)
