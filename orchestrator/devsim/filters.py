@@ -15,42 +15,63 @@ def _leaf(el) -> bool:
 
 
 def subtree(root, flt, out) -> None:
+    shapes: dict = {}
     for f in flt:
         if not isinstance(f.tag, str):
             continue
-        for d in root:
-            if d.tag == f.tag:
-                r = _match(d, f)
-                if r is not None:
-                    out.append(r)
+        for d in _candidates(root, f, shapes):
+            r = _match(d, f, shapes)
+            if r is not None:
+                out.append(r)
 
 
-def _match(d, f):
-    if _leaf(f):
+def _shape(f, shapes: dict):
+    """(leaf?, content-match nodes, the other nodes) of filter node f, read once per filter."""
+    hit = shapes.get(f)
+    if hit is None:
+        kids = [c for c in f if isinstance(c.tag, str)]
+        content = [c for c in kids if _leaf(c) and (c.text or "").strip()]
+        hit = shapes[f] = (not kids, content, [c for c in kids if c not in content])
+    return hit
+
+
+def _candidates(d, f, shapes: dict):
+    """The children of d that filter node f may select. With content-match nodes (a list entry
+    asked for by key), libxml2's XPath narrows them first, so that one entry of a list of
+    thousands costs no walk in Python; _match still decides exactly (normalize-space() lets
+    through every child whose value, stripped, is the asked one, and perhaps some more)."""
+    _, content, _ = _shape(f, shapes)
+    if not content:
+        return d.iterchildren(f.tag)
+    ns = {f"n{i}": etree.QName(c).namespace or "" for i, c in enumerate([f, *content])}
+    conds = " and ".join(f"n{i + 1}:{etree.QName(c).localname}[normalize-space() = normalize-space($v{i})]" for i, c in enumerate(content))
+    return d.xpath(f"n0:{etree.QName(f).localname}[{conds}]", namespaces=ns,
+                   **{f"v{i}": c.text.strip() for i, c in enumerate(content)})
+
+
+def _match(d, f, shapes: dict):
+    leaf, content, others = _shape(f, shapes)
+    if leaf:
         text = (f.text or "").strip()
         if text and (d.text or "").strip() != text:
             return None
         return copy.deepcopy(d)
-    kids = [c for c in f if isinstance(c.tag, str)]
-    content = [c for c in kids if _leaf(c) and (c.text or "").strip()]
     for c in content:
-        if not any(x.tag == c.tag and (x.text or "").strip() == c.text.strip() for x in d):
+        if not any((x.text or "").strip() == c.text.strip() for x in d.iterchildren(c.tag)):
             return None
-    others = [c for c in kids if c not in content]
     if not others:
         return copy.deepcopy(d)
     res = etree.Element(d.tag, nsmap=d.nsmap)
-    for x in d:
-        if any(x.tag == c.tag for c in content):
+    if content:
+        for x in d.iterchildren(*{c.tag for c in content}):
             res.append(copy.deepcopy(x))
     found = False
     for c in others:
-        for x in d:
-            if x.tag == c.tag:
-                r = _match(x, c)
-                if r is not None:
-                    res.append(r)
-                    found = True
+        for x in _candidates(d, c, shapes):
+            r = _match(x, c, shapes)
+            if r is not None:
+                res.append(r)
+                found = True
     return res if found else None
 
 
