@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def load_fleet(path: Path) -> list[DeviceSpec]:
 
 
 async def run(specs: list[DeviceSpec], auth: Auth, ready=None, export_running: bool = False) -> None:
+    # A session's rpc passes the GIL between the loop and a worker thread several times; beside a
+    # commit's CPU-bound thread each pass waited up to the default 5 ms switch interval.
+    sys.setswitchinterval(0.001)
     servers = []
     for sp in specs:
         dev = Device(sp.name, KINDS.get(sp.kind), sp.state, export_running=export_running)
