@@ -228,3 +228,24 @@ def test_an_entry_written_with_prefixes_keeps_its_namespace(tmp_path):
         "</if:interface></if:interfaces></config>"), "merge", "", "stop-on-error")
     dev.commit(1, False, 600, None, None, None)
     assert "<name>p1</name>" in body(dev.trees["running"].root)
+
+
+def test_a_filter_by_key_selects_exactly_the_entry(olt_config, tmp_path):
+    """A subtree filter naming an interface by key, found through the datastore's key index (or
+    narrowed by XPath without it): exactly that interface, never those whose names start the
+    same; the key's value compared stripped; a name no entry has selects nothing."""
+    from orchestrator.devsim import filters
+    from orchestrator.devsim.device import empty
+
+    dev = _device(tmp_path, olt_config[0])
+    tree = dev.trees["running"]
+    names = [el.findtext(f"{{{IF_NS}}}name") for _, _, el in tree.units() if el.tag == f"{{{IF_NS}}}interface"]
+    short = min(names, key=lambda n: (sum(o != n and o.startswith(n) for o in names) == 0, len(n)))
+    for asked, want in ((short, short), (f"  {short} ", short), (names[-1], names[-1]), ("no-such", None)):
+        flt = etree.fromstring(f'<filter xmlns="{NC}"><interfaces xmlns="{IF_NS}"><interface><name>{asked}</name>'
+                               "</interface></interfaces></filter>")
+        for lookup in (filters.KeyLookup(tree, dev.index), None):
+            out = empty()
+            filters.subtree(tree.root, flt, out, lookup)
+            got = [e.text for e in out.iter(f"{{{IF_NS}}}name") if e.getparent().tag == f"{{{IF_NS}}}interface"]
+            assert got == ([] if want is None else [want]), (asked, lookup, got)

@@ -119,8 +119,9 @@ class Device:
         self.sessions: dict[int, object] = {}
         self.pending: Pending | None = None
         self.commits = 0
-        # called with (datastore, old root, new root, session id or None) when running or startup
-        # changes: the server sends netconf-config-change notifications from it
+        # called with (datastore, roots, session id or None) when running or startup changes, roots()
+        # giving the old and the new root (built only when asked: most changes have no listener)
+        # the server sends netconf-config-change notifications from it
         self.on_change = None
         self.journal = Journal(self.dir)
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's (timers are set there)
@@ -420,9 +421,9 @@ class Device:
         if editor.errors:  # continue-on-error: what succeeded stays
             raise RpcErrors(editor.errors)
 
-    def _changed(self, ds: str, old, new, session: int | None) -> None:
+    def _changed(self, ds: str, roots, session: int | None) -> None:
         if self.on_change is not None:
-            self.on_change(ds, old, new, session)
+            self.on_change(ds, roots, session)
 
     def set(self, ds: str, root, session: int | None = None) -> None:
         """A whole datastore replaced (copy-config, delete-config)."""
@@ -431,7 +432,7 @@ class Device:
         if ds == "startup":
             self.journal.append({"t": "startup", "xml": etree.tostring(root, encoding="unicode")})
             tree.reset(root)
-            self._changed(ds, old, root, session)
+            self._changed(ds, lambda: (old, root), session)
         else:
             tree.reset(root)
             tree.frame_changed = True
@@ -487,7 +488,7 @@ class Device:
         self.commits += 1
         self._after_running_change(old_units)
         if self.on_change is not None:
-            self._changed("running", *self._before_after(old_units), session)
+            self._changed("running", lambda: self._before_after(old_units), session)
         return how
 
     def _parsed(self, rec: dict):
@@ -545,14 +546,17 @@ class Device:
         if not isinstance(changed, dict):
             return changed, run.root
         old, new = Tree(self.index, empty()), Tree(self.index, empty())
+        olds, news = [], []
         for key, (sp, el, _) in changed.items():
             old.container_path(key[0], create=True)  # the same frame on both sides: only units differ
             new.container_path(key[0], create=True)
             if el is not None:
-                old.put_unit(key, copy.deepcopy(el))
+                olds.append((key, sp, copy.deepcopy(el), None))
             now = run.unit(key)
             if now is not None:
-                new.put_unit(key, copy.deepcopy(now))
+                news.append((key, sp, copy.deepcopy(now), None))
+        old.put_units(olds)
+        new.put_units(news)
         return old.root, new.root
 
     def _after_running_change(self, changed) -> None:
@@ -581,7 +585,7 @@ class Device:
         changed = self._apply_revert()
         self._after_running_change(changed)
         if self.on_change is not None:
-            self._changed("running", *self._before_after(changed), None)  # the server's doing, not a session's
+            self._changed("running", lambda: self._before_after(changed), None)  # the server's doing, not a session's
 
     def _apply_revert(self):
         p, self.pending = self.pending, None

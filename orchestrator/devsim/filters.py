@@ -7,15 +7,18 @@ import copy
 from lxml import etree
 
 from orchestrator.devsim.rpcerror import RpcError
-from orchestrator.plan.diff import SchemaIndex, key_shell
+from orchestrator.plan.diff import SchemaIndex, child_tag, identity, key_shell
 
 
 def _leaf(el) -> bool:
     return len([c for c in el if isinstance(c.tag, str)]) == 0
 
 
-def subtree(root, flt, out) -> None:
-    shapes: dict = {}
+def subtree(root, flt, out, lookup=None) -> None:
+    """The parts of `root` that subtree filter `flt` selects, into `out`. lookup(d, f, content),
+    if given, finds the children of d a list-entry filter node f selects by key (KeyLookup), or
+    says it cannot (None)."""
+    shapes: dict = {"lookup": lookup}
     for f in flt:
         if not isinstance(f.tag, str):
             continue
@@ -23,6 +26,35 @@ def subtree(root, flt, out) -> None:
             r = _match(d, f, shapes)
             if r is not None:
                 out.append(r)
+
+
+class KeyLookup:
+    """A datastore's list entries found by their keys in its key index (tree.Tree.find), for
+    filter nodes that give every key of their list as a content match (without prefixes, whose
+    meaning the index resolves and a subtree filter does not)."""
+
+    def __init__(self, tree, index: SchemaIndex):
+        self.tree, self.index = tree, index
+
+    def __call__(self, d, f, content):
+        if any(":" in c.text for c in content):
+            return None
+        chain = []
+        x = d
+        while x is not None and x is not self.tree.root:
+            chain.append(x)
+            x = x.getparent()
+        if x is None:
+            return None  # not in this datastore
+        sp, ns = "", None
+        for el in reversed(chain):
+            sp, ns = self.index.step(sp, ns, el)
+        fsp, _ = self.index.step(sp, ns, f)
+        kw, keys = self.index.node(fsp)
+        if kw != "list" or not {child_tag(f, k) for k in keys} <= {c.tag for c in content}:
+            return None
+        hit = self.tree.find(d, sp, ns, identity(self.index, fsp, f))
+        return [] if hit is None else [hit]
 
 
 def _shape(f, shapes: dict):
@@ -43,6 +75,10 @@ def _candidates(d, f, shapes: dict):
     _, content, _ = _shape(f, shapes)
     if not content:
         return d.iterchildren(f.tag)
+    lookup = shapes.get("lookup")
+    found = None if lookup is None else lookup(d, f, content)
+    if found is not None:
+        return found
     ns = {f"n{i}": etree.QName(c).namespace or "" for i, c in enumerate([f, *content])}
     conds = " and ".join(f"n{i + 1}:{etree.QName(c).localname}[normalize-space() = normalize-space($v{i})]" for i, c in enumerate(content))
     return d.xpath(f"n0:{etree.QName(f).localname}[{conds}]", namespaces=ns,

@@ -349,7 +349,9 @@ def _filtered(s: Session, root, op) -> str:
     out = empty()
     kind = flt.get("type", "subtree")
     if kind == "subtree":
-        filters.subtree(root, flt, out)
+        # a datastore read as it is (not a with-defaults rendering of it): its key index helps
+        tree = next((t for t in s.device.trees.values() if t.root is root), None)
+        filters.subtree(root, flt, out, None if tree is None else filters.KeyLookup(tree, s.device.index))
     elif kind == "xpath":
         sel = flt.get("select")
         if not sel:
@@ -552,8 +554,8 @@ def host_key(state_dir: Path):
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
     device.loop = asyncio.get_running_loop()
-    device.on_change = lambda ds, old, new, sid: notifications.config_change(device, ds, old, new,
-                                                                             device.sessions.get(sid))
+    device.on_change = lambda ds, roots, sid: notifications.config_change(device, ds, roots,
+                                                                          device.sessions.get(sid))
     device.recover(asyncio.get_running_loop())
     return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
                                         server_host_keys=[host_key(device.dir)], encoding=None,

@@ -61,10 +61,12 @@ class Tree:
                     return c
             return None
         if kids is None:
-            kids = self._kids[parent] = {}
+            kids = {}
             for c in parent:
                 if isinstance(c.tag, str):
                     kids.setdefault(identity(self.index, self.index.step(parent_sp, parent_ns, c)[0], c), c)
+            # published whole: a reader in another thread never sees it half built
+            kids = self._kids.setdefault(parent, kids)
         return kids.get(ident)
 
     def container_path(self, tags: tuple[str, ...], create: bool = False):
