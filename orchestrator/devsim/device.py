@@ -120,7 +120,7 @@ class Device:
         self.pending: Pending | None = None
         self.commits = 0
         # called with (datastore, roots, session id or None) when running or startup changes, roots()
-        # giving the old and the new root (built only when asked: most changes have no listener)
+        # giving the old and the new root (built only when asked: most changes have no listener);
         # the server sends netconf-config-change notifications from it
         self.on_change = None
         self.journal = Journal(self.dir)
