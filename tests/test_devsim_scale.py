@@ -249,3 +249,14 @@ def test_a_filter_by_key_selects_exactly_the_entry(olt_config, tmp_path):
             filters.subtree(tree.root, flt, out, lookup)
             got = [e.text for e in out.iter(f"{{{IF_NS}}}name") if e.getparent().tag == f"{{{IF_NS}}}interface"]
             assert got == ([] if want is None else [want]), (asked, lookup, got)
+
+
+def test_an_entry_position_counted_from_either_end():
+    """tree._index (counted from the end near it, else from the start) is lxml's index()."""
+    from orchestrator.devsim.tree import _index
+
+    parent = etree.Element("p")
+    for i in range(300):
+        etree.SubElement(parent, "c" if i % 7 else "d")
+    for i in (0, 1, 100, 234, 235, 236, 237, 298, 299):
+        assert _index(parent, parent[i]) == parent.index(parent[i]) == i
