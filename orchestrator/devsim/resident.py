@@ -4,7 +4,7 @@ An OLT of 1,000 subscribers takes about 70 MiB as lxml trees (running and candid
 key and reference indexes) and about 0.3 MiB packed (device.Device.pack). A fleet process keeps
 the devices used last unpacked, up to a budget, and packs the least recently used beyond it;
 the device used last always stays unpacked, however big, so a device in steady use never pays
-for unpacking (about 0.15 s for 1,000 subscribers) again."""
+for unpacking (about 0.2 s for 1,000 subscribers) again."""
 
 from __future__ import annotations
 
