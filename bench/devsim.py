@@ -5,8 +5,8 @@
 2. one edit of 8,000 interfaces, then its commit, on an OLT holding 1,000 subscribers, while another
    session asks get-config (one interface, subtree filter) over and over; then SIGTERM during such
    an edit: how long until the process is gone.
-3. RSS of one devsim process serving OLTs of 1,000 subscribers each (1 and --fleet N devices), and
-   what 100 would take at that rate per device.
+3. RSS of one devsim process serving OLTs of 1,000 subscribers each (1 and --fleet N devices, 100
+   unless --quick), and what a quiet device's datastores take packed.
 4. random valid and invalid edits (tests/devsim_edits.py) on an OLT of 100 subscribers: the commit's
    validation against libyang's validation of the whole datastore, edit by edit.
 5. the third-party client matrix (tests/test_client_matrix.py), per client.
@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from conformance.agents import DevsimAgent, free_ports  # noqa: E402
 from olt_configs import IF_NS, in_rpcs, interfaces_edit, olt_configs, seed_running  # noqa: E402
+from orchestrator.devsim import resident  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -106,8 +107,8 @@ def big(n_subs: int, entries: int, plans: dict) -> dict:
                 try:
                     t0 = time.perf_counter()
                     editor.edit_config(target="candidate", config=interfaces_edit("big", entries))
-                    took["edit"] = time.perf_counter() - t0
-                    t1 = time.perf_counter()
+                    t1 = took["commit_start"] = time.perf_counter()
+                    took["edit"] = t1 - t0
                     editor.commit()
                     took["commit"] = time.perf_counter() - t1
                 except Exception as exc:  # noqa: BLE001 - reported below
@@ -117,14 +118,20 @@ def big(n_subs: int, entries: int, plans: dict) -> dict:
 
             th = threading.Thread(target=work, daemon=True)
             th.start()
-            during = []
+            during, when = [], []
             while not done.is_set():
                 t = time.perf_counter()
                 other.get_config(source="running", filter=("subtree", one))
                 during.append(time.perf_counter() - t)
+                when.append(t)
             th.join()
             if "error" in took:
                 raise RuntimeError(f"the big edit failed: {took['error']}")
+            in_commit = [d for d, t in zip(during, when) if t + d >= took["commit_start"]]
+            in_edit = [d for d, t in zip(during, when) if t + d < took["commit_start"]]
+            out |= {"get_config_during_edit_ms_max": _ms(max(in_edit, default=0)),
+                    "get_config_during_commit_ms_max": _ms(max(in_commit, default=0)),
+                    "get_config_during_ms_p90": _ms(sorted(during)[int(len(during) * 0.9)])}
             out |= {"edit_s": round(took["edit"], 2), "commit_s": round(took["commit"], 2),
                     "get_config_idle_ms_median": _ms(statistics.median(idle)),
                     "get_config_during_ms_median": _ms(statistics.median(during)),
@@ -187,6 +194,19 @@ def fleet_rss(count: int, full: str) -> int:
         finally:
             proc.terminate()
             proc.wait()
+
+
+def packed_size(full: str) -> int:
+    """Bytes of an OLT's datastores and reference index as a quiet device keeps them."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.devsim.device import Device
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seed_running(Path(tmp) / "olt", full)
+        dev = Device("olt", KINDS.get("olt-bbf"), Path(tmp) / "olt")
+        dev.pack()
+        dev.journal.close()
+        return sum(len(v) for v in vars(dev.packed).values())
 
 
 # --- 4. random edits: the commit's validation against libyang's whole ---------------------------------
@@ -253,20 +273,25 @@ def main() -> None:
         r = results["big_edit"] = big(1000, 8000, plans)
         print(f"one edit of {r['entries']} interfaces on an OLT of {r['subscribers']} subscribers: edit "
               f"{r['edit_s']} s, commit {r['commit_s']} s; meanwhile another session's get-config (one interface): "
-              f"median {r['get_config_during_ms_median']} ms, max {r['get_config_during_ms_max']} ms over "
+              f"median {r['get_config_during_ms_median']} ms, 90th percentile {r['get_config_during_ms_p90']} ms, max "
+              f"{r['get_config_during_ms_max']} ms (during the edit {r['get_config_during_edit_ms_max']}, during the "
+              f"commit {r['get_config_during_commit_ms_max']}) over "
               f"{r['get_configs_during']} (idle: {r['get_config_idle_ms_median']} ms; the whole running config: "
               f"{r['get_config_whole_idle_ms']} ms)", flush=True)
         print(f"SIGTERM during an edit as big: the process was gone after {r['sigterm_exit_s']} s", flush=True)
     if "rss" in only:
         full, _, _ = _planned(1000, plans)
-        count = int(_arg("--fleet", "3" if quick else "10"))
+        count = int(_arg("--fleet", "10" if quick else "100"))
         one, many = fleet_rss(1, full), fleet_rss(count, full)
         per = (many - one) / (count - 1)
+        packed = packed_size(full)
         results["rss_kib"] = {"subscribers_per_device": 1000, "1": one, str(count): many, "per_device": round(per),
-                              "100_projected": round(one + 99 * per)}
+                              "packed_datastore_kib": round(packed / 1024),
+                              "resident_budget_mib": resident.budget_from_env() >> 20}
         print(f"devsim RSS, OLTs of 1,000 subscribers in one process: 1 device {one / 1024:.0f} MiB, {count} devices "
-              f"{many / 1024:.0f} MiB, {per / 1024:.1f} MiB per additional device; 100 devices at that rate: "
-              f"{(one + 99 * per) / 1024 / 1024:.2f} GiB", flush=True)
+              f"{many / 1024:.0f} MiB ({many / 1024 / 1024:.2f} GiB, measured), {per / 1024:.1f} MiB per additional "
+              f"device; a quiet device's datastores packed: {packed / 1024:.0f} KiB (the devices used last stay "
+              f"unpacked, up to {resident.budget_from_env() >> 20} MiB)", flush=True)
     if "edits" in only:
         r = results["random_edits"] = random_edits(int(_arg("--edits", "200" if quick else "1000")), 14, plans)
         print(f"{r['edits']} random edits (seed {r['seed']}): {r['outcomes']}; the commit's validation and libyang's "
@@ -276,6 +301,39 @@ def main() -> None:
         print("client matrix: " + ", ".join(f"{k.removeprefix('test_')} {v}" for k, v in r.items()), flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nagainst issue 14's goals (load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}):")
+    for what, got, goal, met in goals(results):
+        print(f"  {'met    ' if met else 'NOT met'} {what}: {got} (goal: {goal})")
+
+
+def goals(r: dict):
+    """(figure, value, goal, met) of every must-show the results hold."""
+    for row in r.get("latency", []):
+        limit = {1000: 50, 10000: 200}.get(row["subscribers"])
+        if limit:
+            yield (f"edit+commit of one subscriber at {row['subscribers']:,}", f"median {row['edit_commit_ms_median']} ms,"
+                   f" slowest {row['edit_commit_ms_max']} ms", f"under {limit} ms", row["edit_commit_ms_median"] < limit)
+    b = r.get("big_edit")
+    if b:
+        yield ("one edit of 8,000 entries", f"{b['edit_s']} s (its commit {b['commit_s']} s)", "under 5 s", b["edit_s"] < 5)
+        yield ("another session's get-config meanwhile", f"worst {b['get_config_during_ms_max']} ms, median "
+               f"{b['get_config_during_ms_median']} ms", "under 100 ms", b["get_config_during_ms_max"] < 100)
+        yield ("SIGTERM during it", f"{b['sigterm_exit_s']} s", "within 2 s", b["sigterm_exit_s"] <= 2)
+    m = r.get("rss_kib")
+    if m:
+        n = max(int(k) for k in m if k.isdigit())
+        yield (f"{n} devices of 1,000 subscribers in one process", f"{m[str(n)] / 1024 / 1024:.2f} GiB", "under 1 GiB",
+               m[str(n)] < 1 << 20 and n >= 100)
+        yield ("a quiet device's datastores", f"{m['packed_datastore_kib']} KiB", "10 MiB or less",
+               m["packed_datastore_kib"] <= 10 << 10)
+    e = r.get("random_edits")
+    if e:
+        yield (f"{e['edits']} random edits", f"{e['disagreements']} disagreements", "0", e["disagreements"] == 0)
+    c = r.get("clients")
+    if c:
+        bad = [f"{k} {v}" for k, v in c.items() if v != "PASSED"]
+        yield ("client matrix", f"{len(c) - len(bad)} of {len(c)} pass" + (f" (not passing: {', '.join(bad)})" if bad else ""),
+               "every client, every operation", not bad)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ and what a device says it has taken from a session."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -56,3 +57,20 @@ def in_rpcs(m, session_id) -> int:
         if s.findtext(f"{{{MON}}}session-id") == str(session_id):
             return int(s.findtext(f"{{{MON}}}in-rpcs"))
     raise AssertionError(f"session {session_id} is not on the device")
+
+
+def in_thread(fn) -> dict:
+    """fn() in a daemon thread: {"done": set when it ends, "error": what it raised or None,
+    "value": what it returned, once it returned}."""
+    out = {"done": threading.Event(), "error": None}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except Exception as exc:  # noqa: BLE001 - the caller looks at it
+            out["error"] = exc
+        finally:
+            out["done"].set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return out

@@ -8,7 +8,6 @@ import collections
 import os
 import shutil
 import signal
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -16,7 +15,7 @@ from lxml import etree
 
 from conformance.agents import DevsimAgent
 from devsim_edits import judge, random_edit
-from olt_configs import IF_NS, NC, in_rpcs, interfaces_edit, olt_configs, seed_running
+from olt_configs import IF_NS, NC, in_rpcs, in_thread, interfaces_edit, olt_configs, seed_running
 from orchestrator.devices.registry import KINDS
 from orchestrator.devsim.device import Device, body
 
@@ -127,22 +126,15 @@ def test_a_torn_journal_tail_is_the_commit_that_never_happened(olt_config, tmp_p
 
 # --- big edits off the event loop; SIGTERM; SIGKILL --------------------------------------------
 def _start_big(m, config, *then):
-    """edit-config of `config` (then each of `then`: commit) from m, in a thread."""
-    out = {"done": threading.Event(), "error": None}
-
+    """edit-config of `config` (then each of `then`: commit) from m, in a thread (see in_thread:
+    "value" once all went through)."""
     def run():
-        try:
-            m.edit_config(target="candidate", config=config)
-            for step in then:
-                step(m)
-            out["ok"] = True
-        except Exception as exc:  # noqa: BLE001 - the test looks at it
-            out["error"] = exc
-        finally:
-            out["done"].set()
+        m.edit_config(target="candidate", config=config)
+        for step in then:
+            step(m)
+        return True
 
-    threading.Thread(target=run, daemon=True).start()
-    return out
+    return in_thread(run)
 
 
 def _wait_rpcs(watcher, editor, n: int, out) -> None:
@@ -181,7 +173,7 @@ def test_sigterm_during_a_big_edit_stops_the_device_at_once(tmp_path):
         agent.proc.send_signal(signal.SIGTERM)
         agent.proc.wait(timeout=60)  # a hang detector only
         assert out["done"].wait(60)
-        assert "ok" not in out, "the edit was finished and answered before the device stopped"
+        assert "value" not in out, "the edit was finished and answered before the device stopped"
     finally:
         if agent.proc.poll() is None:
             agent.stop()
@@ -206,7 +198,7 @@ def test_sigkill_during_commits_leaves_the_last_committed_datastore(tmp_path):
         finally:
             agent.stop()
         count = running.count("<interface>")
-        if out.get("ok"):
+        if "value" in out:
             assert count == before + 3000
         else:
             assert count in (before, before + 3000), count
@@ -236,3 +228,35 @@ def test_an_entry_written_with_prefixes_keeps_its_namespace(tmp_path):
         "</if:interface></if:interfaces></config>"), "merge", "", "stop-on-error")
     dev.commit(1, False, 600, None, None, None)
     assert "<name>p1</name>" in body(dev.trees["running"].root)
+
+
+def test_a_filter_by_key_selects_exactly_the_entry(olt_config, tmp_path):
+    """A subtree filter naming an interface by key, found through the datastore's key index (or
+    narrowed by XPath without it): exactly that interface, never those whose names start the
+    same; the key's value compared stripped; a name no entry has selects nothing."""
+    from orchestrator.devsim import filters
+    from orchestrator.devsim.device import empty
+
+    dev = _device(tmp_path, olt_config[0])
+    tree = dev.trees["running"]
+    names = [el.findtext(f"{{{IF_NS}}}name") for _, _, el in tree.units() if el.tag == f"{{{IF_NS}}}interface"]
+    short = min(names, key=lambda n: (sum(o != n and o.startswith(n) for o in names) == 0, len(n)))
+    for asked, want in ((short, short), (f"  {short} ", short), (names[-1], names[-1]), ("no-such", None)):
+        flt = etree.fromstring(f'<filter xmlns="{NC}"><interfaces xmlns="{IF_NS}"><interface><name>{asked}</name>'
+                               "</interface></interfaces></filter>")
+        for lookup in (filters.KeyLookup(tree, dev.index), None):
+            out = empty()
+            filters.subtree(tree.root, flt, out, lookup)
+            got = [e.text for e in out.iter(f"{{{IF_NS}}}name") if e.getparent().tag == f"{{{IF_NS}}}interface"]
+            assert got == ([] if want is None else [want]), (asked, lookup, got)
+
+
+def test_an_entry_position_counted_from_either_end():
+    """tree._index (counted from the end near it, else from the start) is lxml's index()."""
+    from orchestrator.devsim.tree import _index
+
+    parent = etree.Element("p")
+    for i in range(300):
+        etree.SubElement(parent, "c" if i % 7 else "d")
+    for i in (0, 1, 100, 234, 235, 236, 237, 298, 299):
+        assert _index(parent, parent[i]) == parent.index(parent[i]) == i

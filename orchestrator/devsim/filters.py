@@ -7,50 +7,107 @@ import copy
 from lxml import etree
 
 from orchestrator.devsim.rpcerror import RpcError
-from orchestrator.plan.diff import SchemaIndex, key_shell
+from orchestrator.plan.diff import SchemaIndex, child_tag, identity, key_shell
 
 
 def _leaf(el) -> bool:
     return len([c for c in el if isinstance(c.tag, str)]) == 0
 
 
-def subtree(root, flt, out) -> None:
+def subtree(root, flt, out, lookup=None) -> None:
+    """The parts of `root` that subtree filter `flt` selects, into `out`. lookup(d, f, content),
+    if given, finds the children of d a list-entry filter node f selects by key (KeyLookup), or
+    says it cannot (None)."""
+    shapes: dict = {"lookup": lookup}
     for f in flt:
         if not isinstance(f.tag, str):
             continue
-        for d in root:
-            if d.tag == f.tag:
-                r = _match(d, f)
-                if r is not None:
-                    out.append(r)
+        for d in _candidates(root, f, shapes):
+            r = _match(d, f, shapes)
+            if r is not None:
+                out.append(r)
 
 
-def _match(d, f):
-    if _leaf(f):
+class KeyLookup:
+    """A datastore's list entries found by their keys in its key index (tree.Tree.find), for
+    filter nodes that give every key of their list as a content match (without prefixes, whose
+    meaning the index resolves and a subtree filter does not)."""
+
+    def __init__(self, tree, index: SchemaIndex):
+        self.tree, self.index = tree, index
+
+    def __call__(self, d, f, content):
+        if any(":" in c.text for c in content):
+            return None
+        chain = []
+        x = d
+        while x is not None and x is not self.tree.root:
+            chain.append(x)
+            x = x.getparent()
+        if x is None:
+            return None  # not in this datastore
+        sp, ns = "", None
+        for el in reversed(chain):
+            sp, ns = self.index.step(sp, ns, el)
+        fsp, _ = self.index.step(sp, ns, f)
+        kw, keys = self.index.node(fsp)
+        if kw != "list" or not {child_tag(f, k) for k in keys} <= {c.tag for c in content}:
+            return None
+        hit = self.tree.find(d, sp, ns, identity(self.index, fsp, f))
+        return [] if hit is None else [hit]
+
+
+def _shape(f, shapes: dict):
+    """(leaf?, content-match nodes, the other nodes) of filter node f, read once per filter."""
+    hit = shapes.get(f)
+    if hit is None:
+        kids = [c for c in f if isinstance(c.tag, str)]
+        content = [c for c in kids if _leaf(c) and (c.text or "").strip()]
+        hit = shapes[f] = (not kids, content, [c for c in kids if c not in content])
+    return hit
+
+
+def _candidates(d, f, shapes: dict):
+    """The children of d that filter node f may select. With content-match nodes (a list entry
+    asked for by key), libxml2's XPath narrows them first, so that one entry of a list of
+    thousands costs no walk in Python; _match still decides exactly (normalize-space() lets
+    through every child whose value, stripped, is the asked one, and perhaps some more)."""
+    _, content, _ = _shape(f, shapes)
+    if not content:
+        return d.iterchildren(f.tag)
+    lookup = shapes.get("lookup")
+    found = None if lookup is None else lookup(d, f, content)
+    if found is not None:
+        return found
+    ns = {f"n{i}": etree.QName(c).namespace or "" for i, c in enumerate([f, *content])}
+    conds = " and ".join(f"n{i + 1}:{etree.QName(c).localname}[normalize-space() = normalize-space($v{i})]" for i, c in enumerate(content))
+    return d.xpath(f"n0:{etree.QName(f).localname}[{conds}]", namespaces=ns,
+                   **{f"v{i}": c.text.strip() for i, c in enumerate(content)})
+
+
+def _match(d, f, shapes: dict):
+    leaf, content, others = _shape(f, shapes)
+    if leaf:
         text = (f.text or "").strip()
         if text and (d.text or "").strip() != text:
             return None
         return copy.deepcopy(d)
-    kids = [c for c in f if isinstance(c.tag, str)]
-    content = [c for c in kids if _leaf(c) and (c.text or "").strip()]
     for c in content:
-        if not any(x.tag == c.tag and (x.text or "").strip() == c.text.strip() for x in d):
+        if not any((x.text or "").strip() == c.text.strip() for x in d.iterchildren(c.tag)):
             return None
-    others = [c for c in kids if c not in content]
     if not others:
         return copy.deepcopy(d)
     res = etree.Element(d.tag, nsmap=d.nsmap)
-    for x in d:
-        if any(x.tag == c.tag for c in content):
+    if content:
+        for x in d.iterchildren(*{c.tag for c in content}):
             res.append(copy.deepcopy(x))
     found = False
     for c in others:
-        for x in d:
-            if x.tag == c.tag:
-                r = _match(x, c)
-                if r is not None:
-                    res.append(r)
-                    found = True
+        for x in _candidates(d, c, shapes):
+            r = _match(x, c, shapes)
+            if r is not None:
+                res.append(r)
+                found = True
     return res if found else None
 
 

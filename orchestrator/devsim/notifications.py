@@ -44,11 +44,13 @@ def _changes(index, old, new, spath="", ns=None, dpath="", out=None) -> list[tup
     return out
 
 
-def config_change(device, datastore: str, old, new, session) -> None:
-    """Tell each subscribed session of `device` what changed in `datastore`."""
+def config_change(device, datastore: str, roots, session) -> None:
+    """Tell each subscribed session of `device` what changed in `datastore` (roots(): the old
+    and the new root, asked for only when a session listens)."""
     listeners = [s for s in device.sessions.values() if getattr(s, "subscription", None) is not None]
     if not listeners:
         return
+    old, new = roots()
     edits = []
     for path, operation in _changes(device.index, old, new):
         xpath, nsmap = netconf_path(device.index, path)

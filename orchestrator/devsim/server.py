@@ -25,6 +25,7 @@ from orchestrator.devsim.device import DATASTORES, Device, body, empty
 from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.operational import operational_root
 from orchestrator.devsim.framing import Framer, FramingError, TooBig, frame
+from orchestrator.devsim.resident import RESIDENT
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors
 from orchestrator.devsim.throttle import LoginThrottle
 from orchestrator.devsim.worker import offload
@@ -248,7 +249,12 @@ class Session(asyncssh.SSHServerSession):
                                type="protocol", info={"bad-element": etree.QName(op).localname})
             _check_params(op, params)
             reads, writes = access(op)
-            result = await self.device.guard.run(reads, writes, handler, self, op)
+            if writes is None and "running" in reads:
+                handler = _reading_running(handler)
+            try:
+                result = await self.device.guard.run(reads, writes, handler, self, op)
+            finally:
+                RESIDENT.after_operation(self.device, _ALL)
         except RpcError as err:
             self._reply_errors(root, [err])
             return
@@ -274,6 +280,14 @@ class Session(asyncssh.SSHServerSession):
                 if e.tag == "malformed-message":
                     e.tag = "operation-failed"
         self._reply(rpc, "".join(e.xml() for e in errors))
+
+
+def _reading_running(handler):
+    """A reader of running runs beside a commit's validation, never during its swap."""
+    def read(s: Session, op):
+        with s.device.running_lock:
+            return handler(s, op)
+    return read
 
 
 def reply_open(rpc) -> str:
@@ -335,7 +349,9 @@ def _filtered(s: Session, root, op) -> str:
     out = empty()
     kind = flt.get("type", "subtree")
     if kind == "subtree":
-        filters.subtree(root, flt, out)
+        # a datastore read as it is (not a with-defaults rendering of it): its key index helps
+        tree = next((t for t in s.device.trees.values() if t.root is root), None)
+        filters.subtree(root, flt, out, None if tree is None else filters.KeyLookup(tree, s.device.index))
     elif kind == "xpath":
         sel = flt.get("select")
         if not sel:
@@ -492,7 +508,9 @@ _ALL = ("running", "candidate", "startup")
 _ACCESS = {
     f"{Q}get": (("running",), None),
     f"{{{state.MON}}}get-schema": ((), None),
-    f"{{{nmda.NMDA}}}get-data": (_ALL, None),
+    # a commit changes running only in a short swap that readers of running wait for (see
+    # Device.commit): it writes the candidate, and reads running like any reader
+    f"{Q}commit": (("running", "candidate"), ("candidate",)),
     f"{{{notifications.NOTIF}}}create-subscription": ((), None),
     f"{Q}edit-config": ((), ("candidate",)),
     f"{{{nmda.NMDA}}}edit-data": ((), ("candidate",)),
@@ -512,6 +530,12 @@ def access(op):
         return tuple(n for n in names if n in _ALL), None
     if op.tag == f"{Q}copy-config":
         return _ALL, ("candidate", "startup")
+    if op.tag == f"{{{nmda.NMDA}}}get-data":
+        try:
+            name = nmda.datastore(op, nmda.READABLE)
+        except RpcError:
+            return _ALL, None  # the handler refuses it
+        return ("running",) if name == "operational" else (name,), None
     return _ACCESS.get(op.tag, ((), _ALL))
 
 
@@ -530,8 +554,8 @@ def host_key(state_dir: Path):
 
 async def serve(device: Device, host: str, port: int, auth: Auth):
     device.loop = asyncio.get_running_loop()
-    device.on_change = lambda ds, old, new, sid: notifications.config_change(device, ds, old, new,
-                                                                             device.sessions.get(sid))
+    device.on_change = lambda ds, roots, sid: notifications.config_change(device, ds, roots,
+                                                                          device.sessions.get(sid))
     device.recover(asyncio.get_running_loop())
     return await asyncssh.create_server(lambda: _Server(device, auth), host, port,
                                         server_host_keys=[host_key(device.dir)], encoding=None,

@@ -37,9 +37,18 @@ class Positions:
         if m is None:
             n = self.asked[parent] = self.asked.get(parent, 0) + 1
             if n < 8:
-                return parent.index(el)
+                return _index(parent, el)
             m = self.maps[parent] = {c: i for i, c in enumerate(parent)}
         return m[el]
+
+
+def _index(parent, el) -> int:
+    """parent.index(el), counted from the end when el is near it: an edit mostly adds entries
+    last, and index() walks from the first of maybe 100,000 siblings."""
+    x, back = el.getnext(), 0
+    while x is not None and back < 64:
+        x, back = x.getnext(), back + 1
+    return len(parent) - 1 - back if x is None else parent.index(el)
 
 
 class Tree:
@@ -61,10 +70,12 @@ class Tree:
                     return c
             return None
         if kids is None:
-            kids = self._kids[parent] = {}
+            kids = {}
             for c in parent:
                 if isinstance(c.tag, str):
                     kids.setdefault(identity(self.index, self.index.step(parent_sp, parent_ns, c)[0], c), c)
+            # published whole: a reader in another thread never sees it half built
+            kids = self._kids.setdefault(parent, kids)
         return kids.get(ident)
 
     def container_path(self, tags: tuple[str, ...], create: bool = False):
@@ -191,19 +202,31 @@ class Tree:
         position, so the order ends as the positions say. What each was: key -> (list path,
         element or None, position or None). Positions are counted once per parent, not per
         unit: an edit of thousands of entries costs no more per entry than one."""
+        return self.apply_units(self.plan_units(items))
+
+    def plan_units(self, items):
+        """What put_units(items) does, found without changing the tree: a commit finds it while
+        others still read the tree, and changes the tree only in apply_units."""
         old, placed = {}, []
         where = Positions()
         for key, sp, el, pos in items:
-            parent, psp, ns = self.container_path(key[0], create=el is not None)
+            parent, psp, ns = self.container_path(key[0])
             cur = None if parent is None else self.find(parent, psp, ns, key[1])
             old[key] = (sp, cur, None if cur is None else where.of(parent, cur))
             if el is not None:
                 placed.append((pos, key, sp, el, parent))
+        placed.sort(key=lambda x: (x[0] is None, x[0] or 0))
+        return old, placed
+
+    def apply_units(self, plan) -> dict:
+        old, placed = plan
         for key, (sp, cur, _) in old.items():
             if cur is not None:
                 self.drop(cur.getparent(), cur, key[1], (key, sp))
         sizes: dict = {}
-        for pos, key, sp, el, parent in sorted(placed, key=lambda x: (x[0] is None, x[0] or 0)):
+        for pos, key, sp, el, parent in placed:
+            if parent is None:  # the first entry of its list: its containers come with it
+                parent = self.container_path(key[0], create=True)[0]
             size = sizes.get(parent)
             if size is None:
                 size = sizes[parent] = len(parent)
