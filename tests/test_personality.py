@@ -10,17 +10,17 @@ import time
 from orchestrator.lab.personality import NodePersonality, realize, recorded_failures, wait_applied
 
 
-def _lab(tmp_path, role: str) -> dict:
+def _lab(tmp_path, role: str, kind: str) -> dict:
     state = tmp_path / "labs" / "x" / "nodes" / "n1"
     state.mkdir(parents=True)
-    return {"name": "x", "nodes": {"n1": {"role": role, "agent": "devsim", "netns": "fbnone-n1",
+    return {"name": "x", "nodes": {"n1": {"role": role, "kind": kind, "agent": "devsim", "netns": "fbnone-n1",
                                           "state_dir": str(state), "labels": {}}}, "links": []}
 
 
 def test_a_personality_that_breaks_off_is_reported_with_its_cause_at_once(tmp_path):
     from orchestrator.lab.personality import _digest
 
-    lab = _lab(tmp_path, "olt")
+    lab = _lab(tmp_path, "olt", "olt-bbf")
     running = b"<config><interfaces"  # what a broken agent could hand over: not XML
     (tmp_path / "labs" / "x" / "nodes" / "n1" / "running.xml").write_bytes(running)
     summary = realize(NodePersonality(lab, "n1"), running, _digest(running))
@@ -36,7 +36,7 @@ def test_a_personality_that_breaks_off_is_reported_with_its_cause_at_once(tmp_pa
 
 
 def test_a_node_the_watcher_has_not_caught_up_with_is_late_and_says_where_the_log_is(tmp_path):
-    lab = _lab(tmp_path, "upf")
+    lab = _lab(tmp_path, "upf", "upf-3gpp")
     (tmp_path / "labs" / "x" / "nodes" / "n1" / "running.xml").write_bytes(b"<config/>")
     done = wait_applied(lab, ["n1"], timeout=0.3)
     assert done.late == ["n1"] and done.failures == []
