@@ -169,7 +169,8 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         assert "acme-hq" in driver.find_element(By.ID, "evidence").text
         # the chart, drawn by the server: a bar per line and direction, with the lab's measured rates
         rows = api.get(f"api/changes/{change}", headers=ci).json()["evidence"]["checks"]["services"]["services"]
-        want = {f"{s['service']} {way}": (f"{s[f'measured_{way}_bps'] / 1e6:.1f}", f"{s[f'expected_{way}_bps'] / 1e6:.0f}")
+        want = {f"{s['service']} {way}": (f"{s[f'measured_{way}_bps'] / 1e6:.1f}",
+                                          f"{s[f'expected_{way}_bps'] / 1e6:.0f}")
                 for s in rows for way in ("down", "up") if s.get(f"expected_{way}_bps")}
         assert want and all(float(m) > 0 for m, _ in want.values()), rows
         bars = html.fromstring(api.get(f"changes/{change}", headers=ci).text).xpath(

@@ -1,9 +1,9 @@
 """A change request's rollout is a durable workflow of the server's in-process engine: the server
 is SIGKILLed in the middle of wave 2 (its devices committed but not confirmed; or confirmed, not
-yet journalled), started again on the same store, and the restarted server recovers the workflow:
-recover undoes the killed wave's transaction and the wave is applied once more (or finishes it,
-and it is not applied again); wave 1 is not applied again, and the change ends `done` with every
-device confirmed exactly once in the journal.
+yet journalled), started again on the same store (or a `fullbars worker` is started on it),
+which recovers the workflow: recover undoes the killed wave's transaction and the wave is
+applied once more (or finishes it, and it is not applied again); wave 1 is not applied again,
+and the change ends `done` with every device confirmed exactly once in the journal.
 
 The lab is this file's own (topology s4r..., all devsim, management subnet 198.18.252.0/24)."""
 
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -74,18 +77,20 @@ def _until(what: str, fn, limit: float, proc=None):
         if got := fn():
             return got
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"waiting for {what}: the server ended (exit {proc.returncode})")
+            pytest.fail(f"waiting for {what}: the process ended (exit {proc.returncode})")
         time.sleep(0.3)
     pytest.fail(f"timed out waiting for {what}")
 
 
-KILLS = [("confirming", "verifying", "rolled-back"),  # committed on the devices, not confirmed: undone, applied again
-         ("committed", "confirming", "committed")]  # confirmed on the devices: recover finishes it, not applied again
+# (held before, its transaction's state then, after recover, who recovers it)
+KILLS = [("confirming", "verifying", "rolled-back", "server"),  # committed, not confirmed: undone, applied again
+         ("committed", "confirming", "committed", "server"),  # confirmed: recover finishes it, not applied again
+         ("confirming", "verifying", "rolled-back", "worker")]  # the same, recovered by `fullbars worker`
 
 
-@pytest.mark.parametrize("before,journal,after", KILLS, ids=[k[0] for k in KILLS])
-def test_a_change_survives_the_death_of_the_server(lab, before, journal, after):
-    tmp, env = lab["tmp"] / before, {SECRET: lab["st"]["password"]}  # a server (and store) per case
+@pytest.mark.parametrize("before,journal,after,by", KILLS, ids=[f"{k[0]}-{k[3]}" for k in KILLS])
+def test_a_change_survives_the_death_of_the_server(lab, before, journal, after, by):
+    tmp, env = lab["tmp"] / f"{before}-{by}", {SECRET: lab["st"]["password"]}  # a server (and store) per case
     tmp.mkdir()
     started: list = []
     with running_server(tmp, "--network", str(lab["net"]), started=started,
@@ -125,10 +130,19 @@ def test_a_change_survives_the_death_of_the_server(lab, before, journal, after):
     killed_tx = held[0][0]
     assert _rows(db, "SELECT state FROM change_requests WHERE id = :n", n=n) == [("rolling-out",)]  # stuck, until ...
 
+    finished = "SELECT status FROM workflow_status WHERE workflow_uuid = :w AND status = 'SUCCESS'"
+    if by == "worker":
+        with open(tmp / "worker.log", "w") as log:
+            worker = subprocess.Popen([str(Path(sys.executable).parent / "fullbars"), "worker", "--db", db, "--id",
+                                       f"s4r-worker-{before}"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+                                      env={**os.environ, **env})
+        try:
+            _until("the worker to finish the change", lambda: _rows(db, finished, w=wid), 240, worker)
+        finally:
+            worker.terminate()
+            worker.wait(60)
     with running_server(tmp, "--network", str(lab["net"]), started=started, env=env) as (url, _, db):
-        _until("the restarted server to finish the change", lambda: _rows(
-            db, "SELECT status FROM workflow_status WHERE workflow_uuid = :w AND status = 'SUCCESS'", w=wid), 240,
-            started[1])
+        _until("the restarted server to finish the change", lambda: _rows(db, finished, w=wid), 240, started[1])
         with httpx.Client(base_url=url, timeout=60) as client:
             nick = {"Authorization": f"Bearer {tokens['nick']}"}
             r = client.get(f"api/changes/{n}/rollout", headers=nick).json()
@@ -138,7 +152,8 @@ def test_a_change_survives_the_death_of_the_server(lab, before, journal, after):
     assert r["state"] == "done", r
     assert [d["state"] for w in r["waves"] for d in w["devices"]] == ["confirmed"] * 4, r
     (executor,), = _rows(db, "SELECT executor_id FROM workflow_status WHERE workflow_uuid = :w", w=wid)
-    assert executor.startswith("server-") and f"-{started[1].pid}-" in executor, executor
+    assert executor == f"s4r-worker-{before}" if by == "worker" else \
+        executor.startswith("server-") and f"-{started[1].pid}-" in executor, executor
 
     # the journal: the killed wave undone by recover and applied once more, or finished by recover
     # and not applied again; wave 1 not again either way
@@ -146,7 +161,8 @@ def test_a_change_survives_the_death_of_the_server(lab, before, journal, after):
     committed = _rows(db, "SELECT d.device, d.state FROM transactions t JOIN transaction_devices d ON d.tx = t.id "
                           "WHERE t.id LIKE :m AND t.state = 'committed'", m=mine)
     assert sorted(committed) == sorted((d, "confirmed") for d in DEVICES), committed
-    assert len(_rows(db, "SELECT id FROM transactions WHERE id LIKE :m", m=mine)) == (3 if after == "rolled-back" else 2)
+    again = after == "rolled-back"  # the killed wave was applied a second time
+    assert len(_rows(db, "SELECT id FROM transactions WHERE id LIKE :m", m=mine)) == (3 if again else 2)
     waves = _rows(db, "SELECT detail FROM audit WHERE action = 'change-wave' AND subject = :c", c=f"change:{n}")
     assert len(waves) == 2, waves
     assert len(_rows(db, "SELECT id FROM audit WHERE action = 'change-finish' AND subject = :c", c=f"change:{n}")) == 1
