@@ -94,6 +94,7 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
     except OSError as e:
         raise FullbarsError(f"cannot listen on {host}:{port}: {e.strerror}", fix="choose another --port (0: any free one)")
     bound = sock.getsockname()[1]
+
     def fenced():  # others took this server for dead and run its rollouts: stop at once
         say("fullbars server: other executors took it for dead; stopping so no wave runs twice")
         os._exit(75)
