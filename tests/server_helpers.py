@@ -19,8 +19,9 @@ ROLES = ("engineer", "ci", "noc", "admin")
 
 
 @contextlib.contextmanager
-def running_server(tmp: Path, *extra: str, env: dict | None = None):
-    """(base URL, admin password, store URL)."""
+def running_server(tmp: Path, *extra: str, env: dict | None = None, started: list | None = None):
+    """(base URL, admin password, store URL). started: a list the server's process is appended to
+    (for a test that kills it)."""
     db = f"sqlite:///{tmp}/server.db"
     password = secrets.token_urlsafe(18)
     log = tmp / "server.log"  # a file, not a pipe: a pipe nobody reads would stop the server when full
@@ -30,6 +31,8 @@ def running_server(tmp: Path, *extra: str, env: dict | None = None):
                                 cwd=tmp, text=True, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {}), "FULLBARS_ADMIN_PASSWORD": password,
                                      "PYTHONPATH": str(REPO)})
+    if started is not None:
+        started.append(proc)
     try:
         deadline = time.monotonic() + 120
         while not (m := re.search(r"^fullbars server: (http://\S+/) ", log.read_text(), re.M)):

@@ -19,6 +19,7 @@ import sys
 
 import pytest
 import yaml
+from lxml import html
 
 from conftest import EXAMPLES, REPO
 from lab_environment import as_environment
@@ -166,6 +167,20 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         assert driver.find_element(By.ID, "state").text == "verified"
         assert "passed" in driver.find_element(By.ID, "evidence-summary").text
         assert "acme-hq" in driver.find_element(By.ID, "evidence").text
+        # the chart, drawn by the server: a bar per line and direction, with the lab's measured rates
+        rows = api.get(f"api/changes/{change}", headers=ci).json()["evidence"]["checks"]["services"]["services"]
+        want = {f"{s['service']} {way}": (f"{s[f'measured_{way}_bps'] / 1e6:.1f}",
+                                          f"{s[f'expected_{way}_bps'] / 1e6:.0f}")
+                for s in rows for way in ("down", "up") if s.get(f"expected_{way}_bps")}
+        assert want and all(float(m) > 0 for m, _ in want.values()), rows
+        bars = html.fromstring(api.get(f"changes/{change}", headers=ci).text).xpath(
+            "//svg[@id='rate-chart']//g[@class='rate-bar']")  # as served: no JavaScript drew it
+        got = {g.get("data-line"): (g.get("data-measured-mbps"), g.get("data-target-mbps")) for g in bars}
+        assert got == want, (got, want)
+        for g in bars:
+            assert float(g.xpath("rect[@class='measured']")[0].get("width")) > 0
+            assert f"measured {g.get('data-measured-mbps')}" in g.text_content()
+        driver.save_screenshot(str(shots / "2a-evidence-chart.png"))
         assert not driver.find_elements(By.ID, "do-approve")
         assert driver.find_elements(By.ID, "do-withdraw")  # what they may do is shown
         driver.save_screenshot(str(shots / "2-verified-no-approve-for-submitter.png"))
@@ -206,8 +221,8 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         driver.get(url + f"audit?subject=change:{change}")
         driver.save_screenshot(str(shots / "6-audit.png"))
         assert [p.name for p in sorted(shots.iterdir())] == sorted(
-            ["1-planned.png", "2-verified-no-approve-for-submitter.png", "3-live-started.png", "4-live-done.png",
-             "5-drift-production.png", "5b-overview.png", "6-audit.png"])
+            ["1-planned.png", "2-verified-no-approve-for-submitter.png", "2a-evidence-chart.png", "3-live-started.png",
+             "4-live-done.png", "5-drift-production.png", "5b-overview.png", "6-audit.png"])
 
         # the audit: every step of the change, by whom, from where
         admin = {"Authorization": f"Bearer {tokens['admin']}"}

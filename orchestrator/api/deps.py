@@ -21,21 +21,13 @@ class Context:
     store: object
     workdir: Path
     network_file: str | None  # None: the network description the store remembers
-    launch: object  # launch(fn): runs a rollout in the background (the engine's plug point)
+    launch: object  # launch(job): carries a started rollout on (the server: a durable workflow)
 
     def network(self):
         """The network description rollouts and drift address devices by."""
-        from orchestrator.network.model import load_network
-        from orchestrator.resources.store import Store
+        from orchestrator.app.rollouts import stored_network
 
-        if self.network_file:
-            return load_network(self.network_file)
-        with self.store.transaction(write=False) as s:
-            row = Store.network(s)
-        if row is None:
-            raise FullbarsError("the server has no network description yet",
-                                fix="start it with --network FILE, or plan once with fullbars plan --network FILE")
-        return load_network(row.source, row.text)
+        return stored_network(self.store, self.network_file)
 
 
 def context(request: Request) -> Context:

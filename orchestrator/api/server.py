@@ -1,6 +1,8 @@
 """`fullbars server`: the FastAPI application (OpenAPI 3.1 at /openapi.json, docs at /docs, the
-web page at /), served by uvicorn. Rollouts run in a thread pool of this process: the place a
-durable engine (orchestrator/engine/, `fullbars worker`) takes over is ServerContext.launch."""
+web page at /), served by uvicorn. `serve` runs the durable engine (orchestrator/engine/) in this
+process: a change's rollout is a workflow (engine/change_rollout.py), which the server, started
+again, or a `fullbars worker` recovers if this process dies. create_app alone (no engine) carries
+rollouts in a thread pool."""
 
 from __future__ import annotations
 
@@ -30,10 +32,13 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
                   description="Intent-based orchestration: change requests from intents to a lab-verified, "
                               "approved, network-wide rollout. Sign in with POST /api/login (a session cookie) or "
                               "send an API token as `Authorization: Bearer ...`. Errors are RFC 9457 problem details.")
+    ctx = Context(store, Path(workdir), network_file, launch)
     if launch is None:
+        from orchestrator.app.rollouts import run_job
+
         pool = ThreadPoolExecutor(ROLLOUTS_AT_ONCE, thread_name_prefix="rollout")
-        launch = pool.submit
-    app.state.ctx = Context(store, Path(workdir), network_file, launch)
+        ctx.launch = lambda job: pool.submit(run_job, store, job, ctx.network)
+    app.state.ctx = ctx
 
     @app.exception_handler(FullbarsError)
     async def _problem(request: Request, e: FullbarsError):
@@ -73,12 +78,15 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
 def serve(store, workdir: Path, host: str, port: int, network_file: str | None = None, say=print,
           run_for: float | None = None) -> None:
     """Serve until interrupted (or for run_for seconds); say the URL once it answers."""
+    import os
     import socket
     import urllib.request
 
     import uvicorn
 
-    app = create_app(store, workdir, network_file)
+    from orchestrator.engine import api as engine
+    from orchestrator.engine import runtime
+
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -86,6 +94,15 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
     except OSError as e:
         raise FullbarsError(f"cannot listen on {host}:{port}: {e.strerror}", fix="choose another --port (0: any free one)")
     bound = sock.getsockname()[1]
+
+    def fenced():  # others took this server for dead and run its rollouts: stop at once
+        say("fullbars server: other executors took it for dead; stopping so no wave runs twice")
+        os._exit(75)
+
+    # watch: a server started again recovers the rollouts of the one that died (as a worker would)
+    runtime.launch(store.url, role="server", watch=True, fenced=fenced)
+    app = create_app(store, workdir, network_file,
+                     launch=lambda job: engine.start_change(store.url, {**job, "network_file": network_file}))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -100,6 +117,7 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
     else:
         server.should_exit = True
         thread.join(10)
+        runtime.shutdown()
         raise FullbarsError(f"the server did not answer at {url}api/health", fix="see the messages above")
     say(f"fullbars server: {url} (API docs {url}docs; OpenAPI {url}openapi.json)")
     try:
@@ -108,3 +126,4 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
         pass
     server.should_exit = True
     thread.join(10)
+    runtime.shutdown()

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from orchestrator.acting import acting
+from orchestrator.api import rate_chart
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
 from orchestrator.api.rest import as_user, detail
 from orchestrator.app import audit, changes, environments, rollouts, services, users
@@ -21,6 +22,7 @@ from orchestrator.errors import FullbarsError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["rate_bars"] = rate_chart.bars
 EVENTS = {"approve": changes.approve, "withdraw": changes.withdraw, "pause": rollouts.pause,
           "resume": rollouts.resume, "abort": rollouts.abort}
 MAX_FORM = 1 << 20  # bytes of a posted form (an intent file is far smaller)

@@ -1,8 +1,9 @@
 """Rolling a change request out: in waves (devices that share a service go together; the first
 group is the canary), each wave one network-wide confirmed commit of the bundle's exact configs;
 pause, resume and abort between waves; roll back of the committed waves. `run_rollout` carries a
-rollout to its end: a face starts it through `start(..., launch)` (inline for the CLI, a thread
-pool in the server), and a durable engine can take its place there without either face changing."""
+rollout to its end: a face starts it through `start(..., launch)` (inline for the CLI, a
+durable workflow in the server: orchestrator/engine/change_rollout.py runs these same waves as its
+steps), and neither face knows which."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from orchestrator.acting import acting, current
+from orchestrator.acting import Actor, acting, current
 from orchestrator.app.change_states import TRANSITIONS, act, get, move
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError
@@ -54,16 +55,41 @@ def abort(store, change_id: int) -> dict:
 
 def start(store, change_id: int, network, launch=None, confirm_timeout: int = 120) -> dict:
     """Start the rollout of an approved change. network: callable giving the network description.
-    launch(fn): how run_rollout is carried: by default at once, here; the server passes a
-    background runner (this is where a durable engine takes over)."""
+    launch(job): how the rollout is carried, given job (the change, who started it, the confirm
+    timeout: plain data, so a durable engine can store it); by default at once, here (run_job)."""
     view_now = act(store, change_id, "start")
     actor = current()
-
-    def job():
-        with acting(actor):
-            run_rollout(store, change_id, network, confirm_timeout)
-    (launch or (lambda fn: fn()))(job)
+    job = {"change": change_id, "actor": actor.name, "roles": sorted(actor.roles), "origin": actor.origin,
+           "confirm_timeout": confirm_timeout}
+    if launch is None:
+        run_job(store, job, network)
+    else:
+        launch(job)
     return view_now
+
+
+def job_actor(job: dict) -> Actor:
+    return Actor(job["actor"], frozenset(job["roles"]), job["origin"])
+
+
+def run_job(store, job: dict, network) -> str:
+    """A launched rollout carried here to its end, as the user who started it."""
+    with acting(job_actor(job)):
+        return run_rollout(store, job["change"], network, job["confirm_timeout"])
+
+
+def stored_network(store, network_file: str | None):
+    """The network description of a file, or else the one the store remembers."""
+    from orchestrator.network.model import load_network
+
+    if network_file:
+        return load_network(network_file)
+    with store.transaction(write=False) as s:
+        row = Store.network(s)
+    if row is None:
+        raise FullbarsError("the server has no network description yet",
+                            fix="start it with --network FILE, or plan once with fullbars plan --network FILE")
+    return load_network(row.source, row.text)
 
 
 def _sub_bundle(bundle, devices: set[str]):
@@ -76,82 +102,122 @@ def _sub_bundle(bundle, devices: set[str]):
     return Bundle(bundle.path, bundle.id, m)
 
 
-def _target(label_or_name: str, network):
+def change_target(store, change_id: int, network):
+    """Where the change goes: a lab, or an environment of the network description."""
     from orchestrator.rollout.targets import lab_target, network_target
 
+    with store.transaction(write=False) as s:
+        label_or_name = get(s, change_id).target
     if label_or_name.startswith("lab:"):
         return lab_target(label_or_name[4:])
     return network_target(label_or_name, network())
 
 
+def plan_waves(store, change_id: int) -> dict[int, list[str]]:
+    """wave → its devices, as fixed when the change was planned."""
+    with store.transaction(write=False) as s:
+        get(s, change_id)
+        out: dict[int, list[str]] = {}
+        for d in s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)):
+            out.setdefault(d.wave, []).append(d.device)
+    return {w: sorted(devs) for w, devs in sorted(out.items())}
+
+
 def run_rollout(store, change_id: int, network, confirm_timeout: int = 120) -> str:
-    """Carry a started rollout to its end, wave by wave: each wave's devices in one network-wide
-    confirmed commit (the bundle's exact configs, pinned to the lab evidence where the environment
-    requires it). Between waves it honours pause and abort; a wave that fails rolls back by
-    itself and the rollout stops. Returns the change's final state."""
+    """Carry a started rollout to its end, wave by wave (run_wave), then finish it. Returns the
+    change's final state."""
+    from orchestrator.rollout.transaction import new_id
+
+    for wave in plan_waves(store, change_id):
+        if run_wave(store, change_id, wave, network, confirm_timeout, new_id()) != "committed":
+            return _state(store, change_id)
+    return finish(store, change_id)
+
+
+def _state(store, change_id: int) -> str:
+    with store.transaction(write=False) as s:
+        return get(s, change_id).state
+
+
+def end_rollout(store, change_id: int, event: str, detail: dict) -> str:
+    with store.transaction() as s:
+        r = get(s, change_id)
+        if event == "fail":
+            r.error = detail.get("error", "")
+        move(s, r, event, detail)
+        return r.state
+
+
+def _gate(store, change_id: int) -> bool:
+    """Hold while the change is paused; whether the rollout may go on (aborted: the waves done stay)."""
+    while _state(store, change_id) == "paused":
+        time.sleep(WAIT_STEP)
+    return _state(store, change_id) == "rolling-out"
+
+
+def fail_on(store, change_id: int, e: Exception) -> str:
+    """The rollout must end in a state an operator sees, whatever stopped it."""
+    said = e.render() if isinstance(e, FullbarsError) else f"{type(e).__name__}: {e}"
+    if not isinstance(e, FullbarsError):
+        import traceback
+
+        traceback.print_exc()  # a bug: the details go to the log
+    if _state(store, change_id) in ("rolling-out", "paused"):
+        end_rollout(store, change_id, "fail", {"error": said})
+    return _state(store, change_id)
+
+
+def run_wave(store, change_id: int, wave: int, network, confirm_timeout: int, tx: str) -> str:
+    """One wave, after any pause: its devices in one network-wide confirmed commit with id tx (the
+    bundle's exact configs, pinned to the lab evidence where the environment requires it); a
+    wave that fails rolls back by itself and fails the change. "committed", or the change's
+    state when the wave did not commit (aborted before it, failed)."""
     from orchestrator.plan.bundle import check_base, load
     from orchestrator.rollout.apply import apply_bundle
     from orchestrator.rollout.promote import required_pins
-    from orchestrator.rollout.transaction import new_id
-
-    with store.transaction(write=False) as s:
-        row = get(s, change_id)
-        plan_waves: dict[int, set[str]] = {}
-        for d in s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)):
-            plan_waves.setdefault(d.wave, set()).add(d.device)
-        bundle_dir, target_name = row.bundle_dir, row.target
-
-    def state() -> str:
-        with store.transaction(write=False) as s:
-            return get(s, change_id).state
-
-    def end(event: str, detail: dict) -> str:
-        with store.transaction() as s:
-            r = get(s, change_id)
-            if event == "fail":
-                r.error = detail.get("error", "")
-            move(s, r, event, detail)
-            return r.state
 
     try:
+        if not _gate(store, change_id):
+            return _state(store, change_id)
+        with store.transaction(write=False) as s:
+            bundle_dir = get(s, change_id).bundle_dir
         bundle = load(Path(bundle_dir))
-        target = _target(target_name, network)
-        for wave in sorted(plan_waves):
-            while state() == "paused":
-                time.sleep(WAIT_STEP)
-            if state() != "rolling-out":  # aborted: the waves done stay done
-                return state()
-            part = _sub_bundle(bundle, plan_waves[wave])
-            with store.transaction(write=False) as s:
-                check_base(s, part, target.label)
-            pins, seen = required_pins(store, target.label, {dev: (d["kind"], part.intended(dev))
-                                                             for dev, d in part.devices.items()},
-                                       f"change {change_id}'s bundle")
-            tx = new_id()
-            with store.transaction() as s:
-                for dev in part.devices:
-                    s.get(ChangeDeviceRow, (change_id, dev)).tx = tx
-            rep = apply_bundle(store, part, target, confirm_timeout, True, None, pins, tx=tx)
-            with store.transaction() as s:
-                Store.audit(s, "change-wave", f"change:{change_id}",
-                            {"wave": wave, "tx": tx, "devices": sorted(part.devices), "outcome": rep["outcome"],
-                             "bundle": bundle.id, "verification": seen})
-            if rep["outcome"] != "committed":
-                return end("fail", {"wave": wave, "tx": tx, "error": rep["summary"]})
-        while state() == "paused":
-            time.sleep(WAIT_STEP)
-        if state() != "rolling-out":
-            return state()
-        return end("finish", {"waves": len(plan_waves)})
-    except Exception as e:  # the rollout must end in a state an operator sees, whatever stopped it
-        said = e.render() if isinstance(e, FullbarsError) else f"{type(e).__name__}: {e}"
-        if not isinstance(e, FullbarsError):
-            import traceback
+        target = change_target(store, change_id, network)
+        part = _sub_bundle(bundle, set(plan_waves(store, change_id)[wave]))
+        with store.transaction(write=False) as s:
+            check_base(s, part, target.label)
+        pins, seen = required_pins(store, target.label, {dev: (d["kind"], part.intended(dev))
+                                                         for dev, d in part.devices.items()},
+                                   f"change {change_id}'s bundle")
+        with store.transaction() as s:
+            for dev in part.devices:
+                s.get(ChangeDeviceRow, (change_id, dev)).tx = tx
+        rep = apply_bundle(store, part, target, confirm_timeout, True, None, pins, tx=tx)
+        wave_done(store, change_id, wave, tx, sorted(part.devices),
+                  {"outcome": rep["outcome"], "bundle": bundle.id, "verification": seen})
+        if rep["outcome"] != "committed":
+            return end_rollout(store, change_id, "fail", {"wave": wave, "tx": tx, "error": rep["summary"]})
+        return "committed"
+    except Exception as e:  # noqa: BLE001 - see fail_on
+        return fail_on(store, change_id, e)
 
-            traceback.print_exc()  # a bug: the details go to the log
-        if state() in ("rolling-out", "paused"):
-            end("fail", {"error": said})
-        return state()
+
+def wave_done(store, change_id: int, wave: int, tx: str, devices: list[str], detail: dict) -> None:
+    """Point the wave's devices at tx and audit the wave's outcome."""
+    with store.transaction() as s:
+        for dev in devices:
+            s.get(ChangeDeviceRow, (change_id, dev)).tx = tx
+        Store.audit(s, "change-wave", f"change:{change_id}", {"wave": wave, "tx": tx, "devices": devices, **detail})
+
+
+def finish(store, change_id: int) -> str:
+    """After the last wave (and any pause): the change is done, unless it was aborted meanwhile."""
+    try:
+        if not _gate(store, change_id):
+            return _state(store, change_id)
+        return end_rollout(store, change_id, "finish", {"waves": len(plan_waves(store, change_id))})
+    except Exception as e:  # noqa: BLE001 - see fail_on
+        return fail_on(store, change_id, e)
 
 
 def progress(store, change_id: int) -> dict:

@@ -5,6 +5,7 @@
     status(url, workflow_id)                         its state, executor and steps so far
     wait(url, workflow_id, on_step=None)             block until it ends; its result
     pause / resume(url, workflow_id)                 stop at the next step boundary / go on from there
+    start_change(url, job)                           a change request's rollout, run in this process
     hold_until_due(url, line, target, due, ...)      the durable timer of a held suspension
     carry_out_due(store, target, ...)                the held suspensions due now (`suspend --due`)
     work(url, ...)                                   run an executor until stopped (`fullbars worker`)
@@ -127,6 +128,20 @@ def resume(url: str, workflow_id: str) -> None:
 
 
 abort = pause  # the same stop; an aborted rollout is simply never resumed (a later one carries on)
+
+
+def start_change(url: str, job: dict) -> str:
+    """Run a started change request's rollout (job: as app.rollouts.start makes it, with
+    network_file) as a durable workflow in this process, in the background; its workflow id."""
+    from dbos import DBOS, SetWorkflowID
+
+    from orchestrator.engine.change_rollout import change_rollout
+
+    runtime.launch(url)
+    wid = f"change:{job['change']}:{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}:{secrets.token_hex(3)}"
+    with SetWorkflowID(wid):
+        DBOS.start_workflow(change_rollout, job)
+    return wid
 
 
 def hold_until_due(url: str, line: str, target_label: str, due: str, confirm_timeout: int = 120,

@@ -40,7 +40,7 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
     and recovers the dead ones' workflows."""
     from dbos import DBOS
 
-    from orchestrator.engine import workflows  # noqa: F401 - registers the workflows before launch
+    from orchestrator.engine import change_rollout, workflows  # noqa: F401 - registers the workflows before launch
 
     with _lock:
         if _state.get("url") == url:

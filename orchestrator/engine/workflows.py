@@ -82,23 +82,15 @@ def wave_step(job: dict, w: dict, workflow_id: str) -> dict:
 
 def _wave(job: dict, w: dict, workflow_id: str) -> dict:
     from orchestrator.rollout import waves
-    from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT
-    from orchestrator.rollout.recover import recover
+    from orchestrator.rollout.journal import IN_DOUBT
 
     store = _store()
     target = target_for(store, job["target"])
     prefix = tx_prefix(workflow_id, w["wave"])
-    earlier = waves.done_before(store, prefix)
-    if any(t.state in (*IN_FLIGHT, IN_DOUBT) for t in earlier):  # left by a process that died in this step
-        devices = {d for t in earlier for d in _devices_of(store, t.id)}
-        recover(store, devices=sorted(devices), endpoints={d: target.endpoint(d) for d in devices
-                                                             if d in target.endpoints})
-        earlier = waves.done_before(store, prefix)
-    done = [t for t in earlier if t.state == "committed"]
+    earlier, done, stuck = settle_earlier(store, target, prefix)
     if done:  # the devices have it: record the wave as reached, never apply it twice
         waves.record(store, job["change"], w["olts"], w["wave"], done[0].id)
         return waves.from_journal(w, done[0])
-    stuck = [t for t in earlier if t.state in (*IN_FLIGHT, IN_DOUBT)]
     if stuck:
         return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": IN_DOUBT,
                 "tx": stuck[0].id, "failed": [], "devices": [], "seconds": 0.0,
@@ -107,6 +99,24 @@ def _wave(job: dict, w: dict, workflow_id: str) -> dict:
     sessions = _sessions.setdefault(workflow_id, {})
     return waves.run_wave(store, job["change"], w, target, job["confirm_timeout"], f"{prefix}{len(earlier) + 1}",
                           progress=_progress(), sessions=sessions)
+
+
+def settle_earlier(store, target, prefix: str) -> tuple[list, list, list]:
+    """What earlier attempts at one step left in the journal (transactions whose ids start with
+    prefix), those a dead process left unfinished first finished or undone by recover: (all of
+    them, the committed ones, the ones still unfinished: a device in doubt)."""
+    from orchestrator.rollout import waves
+    from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT
+    from orchestrator.rollout.recover import recover
+
+    earlier = waves.done_before(store, prefix)
+    if any(t.state in (*IN_FLIGHT, IN_DOUBT) for t in earlier):  # left by a process that died in this step
+        devices = {d for t in earlier for d in _devices_of(store, t.id)}
+        recover(store, devices=sorted(devices), endpoints={d: target.endpoint(d) for d in devices
+                                                             if d in target.endpoints})
+        earlier = waves.done_before(store, prefix)
+    return (earlier, [t for t in earlier if t.state == "committed"],
+            [t for t in earlier if t.state in (*IN_FLIGHT, IN_DOUBT)])
 
 
 def _devices_of(store, tx: str) -> list[str]:
