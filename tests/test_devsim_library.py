@@ -89,3 +89,32 @@ def test_every_module_and_submodule_listed_and_advertised_is_served_by_get_schem
                 assert f"revision {version}" in text or f'revision "{version}"' in text, ident
     finally:
         m.close_session()
+
+
+@pytest.mark.parametrize("kind", ["fttr", "olt-bbf", "pe-l3nm"])
+def test_the_hello_lists_what_is_implemented_and_the_imports_that_have_nothing_to_implement(kind):
+    """A NETCONF 1.0 client resolves the imports of what it fetches from the hello's modules alone
+    (yangcli's autoload): the modules imported only for their definitions are listed, one revision
+    each; a module imported only for its groupings but with data of its own (openconfig-wifi-mac:
+    /ssids) is not, since the device does not implement that data."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.devsim import state, yanglib
+
+    models = yanglib.device_models(KINDS.get(kind).models)
+    hello = state.announced_modules(models)
+    names = [m.name for m in hello]
+    assert len(names) == len(set(names)), "one revision per module"
+    every = state.all_modules(models)
+    implemented = {m.name for m in every if m.implemented}
+    assert implemented <= set(names)
+    imports_listed = [m for m in hello if not m.implemented]
+    assert imports_listed, f"{kind}: no import-only module listed"
+    assert all(m.definitions_only for m in imports_listed)
+    for i, m in enumerate(hello):  # each after what it imports
+        assert not set(m.imports) & set(names[i:]), m.name
+    if kind == "fttr":
+        assert "openconfig-extensions" in names and "openconfig-wifi-mac" not in names
+    if kind == "olt-bbf":
+        assert {"bbf-yang-types", "bbf-frame-processing"} <= set(names)
+        inet = [m.revision for m in every if m.name == "ietf-inet-types"]
+        assert len(inet) > 1 and next(m.revision for m in hello if m.name == "ietf-inet-types") == max(inet)
