@@ -109,3 +109,22 @@ def test_a_fill_rollout_survives_the_death_of_its_worker(area, before, journal, 
         assert r.returncode == 0, r.stdout + r.stderr  # every PCI and neighbour rule holds on the running configs
         r = _fb(env, "drift", "--target", "lab", "--lab", str(topo))
         assert r.returncode == 0, r.stdout + r.stderr  # the store agrees with the gNBs
+
+
+@pytest.mark.parametrize("files", [["examples/intents/acme-hq.yaml"], ["examples/intents/acme-hq.yaml", "examples/upgrade/to-500m.yaml"]],
+                         ids=["not-in-waves", "two-intents"])
+def test_a_file_that_cannot_roll_out_is_refused_before_it_is_planned(tmp_path, files):
+    """A rollout takes one bulk change or one service whose devices roll out in waves; anything
+    else is refused (exit 2, the file named once) and nothing of it is kept in the store."""
+    from conftest import REPO, cli
+
+    db = f"sqlite:///{tmp_path}/store.db"
+    intent = tmp_path / "rollout.yaml"
+    intent.write_text("---\n".join((REPO / f).read_text() for f in files))
+    r = cli("rollout", str(intent), "--target", "prod", "--network", str(REPO / "examples" / "network.yaml"),
+            "--dry-run", db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert r.stderr.count(str(intent)) == 1 and "a rollout takes one bulk change (SpeedUpgrade) or one service " \
+        "whose devices roll out in waves (CoverageFill)" in r.stderr, r.stderr
+    r = cli("status", "--format", "json", db=db)
+    assert r.exit_code == 0 and json.loads(r.stdout)["services"] == [], r.stdout

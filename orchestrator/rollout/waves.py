@@ -126,22 +126,25 @@ def prepare(store: Store, network_file: str | None, intent_file: str, environmen
     environment into waves: (its name, the wave plan). A bulk change goes by OLTs, a service whose
     kind orders its devices (device_waves.py) by devices. Bad input raises here, before any device
     is asked."""
+    from orchestrator.intents.loader import load_intent_files
     from orchestrator.plan.pipeline import plan
     from orchestrator.rollout import device_waves
 
+    # refused before planning, so nothing of a file that cannot roll out is kept in the store
+    kinds = [i.kind for i in load_intent_files([intent_file])]
+    if len(kinds) != 1 or kinds[0] not in (*WAVE_KINDS, *device_wave_kinds()):
+        raise FullbarsError(f"a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one service whose devices "
+                            f"roll out in waves ({', '.join(device_wave_kinds())}); this file holds "
+                            f"{', '.join(kinds) or 'no intent'}", file=intent_file,
+                            fix="give other intents to `fullbars apply`")
     preview = plan(store, network_file, [intent_file])
-    changes = [s for s in preview.services if s.kind in WAVE_KINDS]
     order = device_order(preview)
-    if (len(changes) != 1 and order is None) or len(preview.services) != 1:
-        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one "
-                            f"service whose devices roll out in waves ({', '.join(device_wave_kinds())})",
-                            file=intent_file, fix="give other intents to `fullbars apply`")
     if order is not None:
         svc = preview.services[0]
         # what changes on this environment: the preview's edits start from the newest one's record
         return svc.name, device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name],
                                                                  environment=environment), order)
-    return changes[0].name, wave_plan(store, changes[0], preview.network)
+    return preview.services[0].name, wave_plan(store, preview.services[0], preview.network)
 
 
 def describe_plan(wp: dict) -> list[str]:
