@@ -207,7 +207,7 @@ def device_wave_kinds() -> list[str]:
 
 
 def device_order(result) -> list[str] | None:
-    """The device order of a plan of one service whose kind rolls out device by device, else None."""
+    """The device order of a plan of one service whose kind rolls out in waves of devices, else None."""
     from orchestrator.services.registry import SERVICES
 
     if len(result.services) != 1:
