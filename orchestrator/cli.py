@@ -658,7 +658,7 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
 
 
 @app.command()
-def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade) YAML file."),
+def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade) or coverage fill YAML file."),
             target: str = typer.Option(..., "--target", help="lab, or the name of an environment."),
             lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
             network: Optional[Path] = NetworkOpt,
@@ -669,7 +669,7 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
             confirm_timeout: int = ConfirmOpt,
             as_json: bool = JsonOpt, db: Optional[str] = DbOpt):
     """Give a bulk change (or a coverage fill) to the network in waves: a canary, then wider; a failing wave rolls
-    back and stops. A bulk change is a durable workflow: if this process dies, a running `fullbars worker` finishes it."""
+    back and stops. A rollout is a durable workflow: if this process dies, a running `fullbars worker` finishes it."""
     from orchestrator.engine import api, runtime
     from orchestrator.rollout import waves
 
@@ -677,35 +677,21 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
         store = _store("rollout", db)
         net = _network_for(store, network)
         if dry_run:
-            from orchestrator.plan.pipeline import plan as run
+            from orchestrator.rollout.environments import label
 
-            result = run(store, str(network) if network else None, [str(change)])
-            for s in result.services:
-                if s.kind in waves.WAVE_KINDS:
-                    for line in waves.describe(waves.wave_plan(store, s, result.network)):
-                        out.print(line, markup=False)
-            order = waves.device_order(result)
-            if order is not None:
-                from orchestrator.rollout import device_waves
-                from orchestrator.rollout.environments import label
-
-                for line in device_waves.describe(device_waves.wave_plan(store, result.services[0], run(
-                        store, None, stored=[result.services[0].name], environment=label(target, lab)), order)):
-                    out.print(line, markup=False)
+            _, wp = waves.prepare(store, str(network) if network else None, str(change), label(target, lab))
+            for line in waves.describe_plan(wp):
+                out.print(line, markup=False)
             return
         tgt = _target(target, lab, net)
         _recover_first(store, net)
         say = lambda t: err.print(t, markup=False)  # noqa: E731
         try:
-            # a coverage fill rolls out device by device here; a bulk change is the engine's workflow
-            rep = None if on_workers else waves.rollout_devices(
-                store, str(network) if network else None, str(change), tgt, confirm_timeout, pause,
-                progress=_progress(), say=say)
-            if rep is None and on_workers:
+            if on_workers:
                 wid = api.start_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout, pause)
                 say(f"workflow {wid}: queued for the workers")
                 rep = api.wait(store.url, wid, on_step=lambda s: _said_wave(s, say))
-            elif rep is None:
+            else:
                 rep = api.run_rollout(store, str(change), tgt, str(network) if network else None, confirm_timeout,
                                       pause, say=say, progress=_progress())
         finally:

@@ -122,6 +122,45 @@ def _worker(db: str, name: str, log: Path, machine: str | None = None, **env) ->
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO)
 
 
+@contextlib.contextmanager
+def killed_mid_rollout(db: str, change: Path, topo: Path, tmp: Path, a_id: str, b_id: str, before: str, journal: str,
+                       wave: int, machines: tuple[str, str] | None = None):
+    """Two workers on db (a, then b; under the host names in machines, as on two machines, or
+    both on this one); the rollout of change handed to them (`rollout --workers --json`) and taken
+    by a, held in its wave-th wave just before it journals `before` (the journal then says
+    `journal`) and SIGKILLed there. Yields (the rollout command's process, its workflow id, the
+    killed wave's transaction, a LIKE pattern of this rollout's transactions); the processes are
+    stopped at the end. Logs: tmp/a-BEFORE.log, tmp/b-BEFORE.log."""
+    dbos = "" if db.startswith("sqlite") else "dbos."
+    procs = [_worker(db, a_id, tmp / f"a-{before}.log", machines and machines[0],
+                     FULLBARS_FAULT_PAUSE=f"{before}:600:{wave}")]
+    a = procs[0]
+    try:
+        _until("worker a", lambda: _rows(db, "SELECT id FROM engine_executors WHERE id = :a AND beat > 0", a=a_id), 60, [a])
+        procs.append(subprocess.Popen(FULLBARS + ["rollout", str(change), "--target", "lab", "--lab", str(topo),
+                                                  "--workers", "--json", "--db", db], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=REPO))
+        rollout = procs[1]
+        wid = _until("worker a taking the rollout", lambda: _rows(
+            db, f"SELECT workflow_uuid FROM {dbos}workflow_status WHERE name = 'fullbars.rollout' "
+                "AND executor_id = :a AND status = 'PENDING'", a=a_id), 60, [a, rollout])[0][0]
+        mine = tx_prefix(wid, 0)[:16] + "%"  # this rollout's transactions
+        procs.append(_worker(db, b_id, tmp / f"b-{before}.log", machines and machines[1]))
+        txs = "SELECT id FROM transactions WHERE id LIKE :m AND state = :s"
+        paused = _until(f"wave {wave} held before {before}", lambda: len(_rows(db, txs, m=mine, s="committed"))
+                        == wave - 1 and _rows(db, txs, m=mine, s=journal), 240, procs)
+        time.sleep(1.5)  # a is held there, not passing by
+        assert _rows(db, txs, m=mine, s=journal) == paused
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        yield rollout, wid, paused[0][0], mine
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=60)
+
+
 # (killed just before journalling this, what the journal then says, the wave's rate)
 KILLS = [("confirming", "verifying", 500),  # committed on the devices, not confirmed: recover undoes it, applied again
          ("committed", "confirming", 800)]  # confirmed on the devices: recover finishes it, not applied again
@@ -137,39 +176,14 @@ def test_a_rollout_survives_the_death_of_its_worker(pg, lab8, before, journal, r
     a_id, b_id = f"s4e-a-{before}", f"s4e-b-{before}"
     r = cli("rollout", str(up), "--target", "lab", "--lab", str(topo), "--workers", db=pg)
     assert r.exit_code == 2 and "no `fullbars worker` runs on this store" in r.stderr, r.stdout + r.stderr
-    # a: held in the 4th wave just before it journals `before`, and killed there
-    a = _worker(pg, a_id, tmp / f"a-{before}.log", "s4e-machine-a", FULLBARS_FAULT_PAUSE=f"{before}:600:4")
-    b = rollout = None
-    try:
-        _until("worker a", lambda: _rows(pg, "SELECT id FROM engine_executors WHERE id = :a AND beat > 0", a=a_id), 60, [a])
-        rollout = subprocess.Popen(FULLBARS + ["rollout", str(up), "--target", "lab", "--lab", str(topo), "--workers",
-                                               "--json", "--db", pg], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, cwd=REPO)
-        wid = _until("worker a taking the rollout", lambda: _rows(
-            pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE name = 'fullbars.rollout' "
-                "AND executor_id = :a AND status = 'PENDING'", a=a_id), 60, [a, rollout])[0][0]
-        mine = tx_prefix(wid, 0)[:16] + "%"  # this rollout's transactions
-        b = _worker(pg, b_id, tmp / f"b-{before}.log", "s4e-machine-b")
-        txs = "SELECT id FROM transactions WHERE id LIKE :m AND state = :s"
-        paused = _until(f"the 4th wave held before {before}", lambda: len(_rows(pg, txs, m=mine, s="committed")) == 3
-                        and _rows(pg, txs, m=mine, s=journal), 240, [a, b, rollout])
-        time.sleep(1.5)  # a is held there, not passing by
-        assert _rows(pg, txs, m=mine, s=journal) == paused
-        killed_tx = paused[0][0]
-        a.send_signal(signal.SIGKILL)
-        a.wait()
+    with killed_mid_rollout(pg, up, topo, tmp, a_id, b_id, before, journal, 4,
+                            ("s4e-machine-a", "s4e-machine-b")) as (rollout, wid, killed_tx, mine):
         killed_at = time.monotonic()
         _until("the other worker to recover the killed wave", lambda: not _rows(
-            pg, "SELECT id FROM transactions WHERE id = :t AND state = :s", t=killed_tx, s=journal), 120, [b, rollout])
+            pg, "SELECT id FROM transactions WHERE id = :t AND state = :s", t=killed_tx, s=journal), 120, [rollout])
         print(f"killed wave recovered {time.monotonic() - killed_at:.1f} s after the SIGKILL (silence limit 4 s)")
-
         out, errs = rollout.communicate(timeout=400)
         assert rollout.returncode == 0, out + errs
-    finally:
-        for p in (a, b, rollout):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                p.wait(timeout=60)
 
     rep = json.loads(out)
     assert rep["outcome"] == "committed" and len(rep["waves"]) == 8 and len(rep["reached"]) == OLTS

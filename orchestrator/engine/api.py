@@ -1,6 +1,7 @@
 """The engine's API, for any face (the CLI, the REST server) and for `fullbars worker`.
 
-    run_rollout(store, change_file, target, ...)     plan the bulk change, run its waves, return the report
+    run_rollout(store, change_file, target, ...)     plan the change (a bulk change, or a service whose
+                                                     devices roll out in waves), run its waves, return the report
     start_rollout(store, change_file, target, ...)   the same, handed to the workers; returns the workflow id
     status(url, workflow_id)                         its state, executor and steps so far
     wait(url, workflow_id, on_step=None)             block until it ends; its result
@@ -31,7 +32,7 @@ def _rollout_job(store, change_file: str, target, network_file: str | None, conf
                  pause: float) -> tuple[str, dict]:
     from orchestrator.rollout.waves import prepare
 
-    change, wp = prepare(store, network_file, change_file)
+    change, wp = prepare(store, network_file, change_file, target.label)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     wid = f"rollout:{change}:{stamp}:{secrets.token_hex(3)}"
     return wid, {"change": change, "plan": wp, "target": target.label,

@@ -1,5 +1,6 @@
-"""The durable workflows: a rollout (its waves, each wave's transaction one step), a grace window
-(a durable timer that carries out a held suspension when the window ends) and the held
+"""The durable workflows: a rollout (its waves, each wave's transaction one step: a bulk change's
+waves of OLTs, or the waves of devices of a service whose kind orders them), a grace window (a
+durable timer that carries out a held suspension when the window ends) and the held
 suspensions due now. Each step is idempotent against the journal: a step that a dead process was
 running is run again by the executor that recovers the workflow, and it first reads the journal
 for the transaction that process left (its id is derived from the workflow and the wave), has
@@ -69,6 +70,14 @@ def tx_prefix(workflow_id: str, wave: int) -> str:
 
 # --- rollout ---------------------------------------------------------------------------------
 
+def _unit(wp: dict):
+    """The module whose waves a wave plan holds: a bulk change's by OLTs, or a service's by devices
+    (a plan without a unit was made by a bulk change)."""
+    from orchestrator.rollout import device_waves, waves
+
+    return device_waves if wp.get("unit") == "device" else waves
+
+
 @DBOS.step(name="fullbars.rollout.wave")
 def wave_step(job: dict, w: dict, workflow_id: str) -> dict:
     """A refusal (FullbarsError: a device in doubt, a plan that no longer holds) stops the rollout
@@ -76,29 +85,30 @@ def wave_step(job: dict, w: dict, workflow_id: str) -> dict:
     try:
         return _wave(job, w, workflow_id)
     except FullbarsError as e:
-        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": "refused",
-                "tx": "", "failed": [], "devices": [], "seconds": 0.0, "summary": e.render(limit=20)}
+        return _row(w, "refused", "", e.render(limit=20))
+
+
+def _row(w: dict, outcome: str, tx: str, summary: str) -> dict:
+    """A wave that sent nothing; its devices are the wave's own where the wave names them."""
+    return {"devices": [], **w, "outcome": outcome, "tx": tx, "failed": [], "seconds": 0.0, "summary": summary}
 
 
 def _wave(job: dict, w: dict, workflow_id: str) -> dict:
-    from orchestrator.rollout import waves
     from orchestrator.rollout.journal import IN_DOUBT
 
+    unit = _unit(job["plan"])
     store = _store()
     target = target_for(store, job["target"])
     prefix = tx_prefix(workflow_id, w["wave"])
     earlier, done, stuck = settle_earlier(store, target, prefix)
     if done:  # the devices have it: record the wave as reached, never apply it twice
-        waves.record(store, job["change"], w["olts"], w["wave"], done[0].id)
-        return waves.from_journal(w, done[0])
+        return unit.done_wave(store, job["change"], w, done[0])
     if stuck:
-        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": IN_DOUBT,
-                "tx": stuck[0].id, "failed": [], "devices": [], "seconds": 0.0,
-                "summary": f"{stuck[0].id} is still unfinished after recover (a device in doubt): "
-                           f"nothing more was sent; run fullbars recover once its devices answer"}
+        return _row(w, IN_DOUBT, stuck[0].id, f"{stuck[0].id} is still unfinished after recover (a device in doubt): "
+                                              f"nothing more was sent; run fullbars recover once its devices answer")
     sessions = _sessions.setdefault(workflow_id, {})
-    return waves.run_wave(store, job["change"], w, target, job["confirm_timeout"], f"{prefix}{len(earlier) + 1}",
-                          progress=_progress(), sessions=sessions)
+    return unit.run_wave(store, job["change"], w, target, job["confirm_timeout"], f"{prefix}{len(earlier) + 1}",
+                         progress=_progress(), sessions=sessions)
 
 
 def settle_earlier(store, target, prefix: str) -> tuple[list, list, list]:
@@ -126,23 +136,25 @@ def _devices_of(store, tx: str) -> list[str]:
 
 
 @DBOS.step(name="fullbars.rollout.reached")
-def reached_step(job: dict) -> list[str]:
-    from orchestrator.rollout import waves
-
-    return sorted(waves.reached(_store(), job["change"]))
+def reached_step(job: dict, rows: list[dict]) -> list[str]:
+    return _unit(job["plan"]).reached_by(_store(), job["change"], job["plan"], rows)
 
 
 @DBOS.workflow(name="fullbars.rollout")
 def rollout(job: dict) -> dict:
-    """job: change (a stored bulk change), plan (its wave plan, made when it was
-    started), target (label), confirm_timeout, pause (seconds between waves, a durable sleep)."""
-    from orchestrator.rollout.waves import describe
+    """job: change (a stored bulk change, or a service whose kind orders its devices), plan (its
+    wave plan, made when it was started), target (label), confirm_timeout, pause (seconds between
+    waves, a durable sleep)."""
+    from orchestrator.rollout.wave_steps import stopped
+    from orchestrator.rollout.waves import describe_plan
 
     wid = DBOS.workflow_id
     wp = job["plan"]
-    for line in describe(wp):
+    for line in describe_plan(wp):
         _say(line)
     report = {"change": job["change"], "plan": wp, "waves": [], "outcome": "committed", "workflow": wid}
+    if "unit" in wp:
+        report["unit"] = wp["unit"]
     try:
         for w in wp["waves"]:
             if w is not wp["waves"][0] and job.get("pause"):
@@ -150,12 +162,7 @@ def rollout(job: dict) -> dict:
                 DBOS.sleep(job["pause"])
             row = wave_step(job, w, wid)
             report["waves"].append(row)
-            if row["outcome"] not in ("committed", "unchanged"):
-                report["outcome"] = "stopped"
-                _say(f"  {w['name']}: {row['outcome'].upper()} in {row['seconds']:.1f} s: {row['summary']}")
-                report["not_started"] = [x["name"] for x in wp["waves"] if x["wave"] > w["wave"]]
-                if report["not_started"]:
-                    _say(f"  not started: {', '.join(report['not_started'])}")
+            if stopped(report, wp, w, row, row["seconds"], _say):
                 break
             if row["outcome"] == "committed":
                 _say(f"  {w['name']}: committed on {len(row['devices'])} device(s) in {row['seconds']:.1f} s "
@@ -164,7 +171,7 @@ def rollout(job: dict) -> dict:
         _listeners.pop(wid, None)
         for s in _sessions.pop(wid, {}).values():
             s.close()
-    report["reached"] = reached_step(job)
+    report["reached"] = reached_step(job, report["waves"])
     return report
 
 

@@ -7,8 +7,8 @@ itself (the transaction) and the rollout stops there; the waves before it stay, 
 remembers how far the change got, so a later plan or rollout carries on from there. The waves
 run as a durable workflow (orchestrator/engine/workflows.py) over prepare and run_wave here.
 
-A service whose kind orders its devices (a coverage fill: new sites first) rolls out device by
-device instead (rollout_devices, device_waves.py), in the command itself.
+A service whose kind orders its devices (a coverage fill: new sites first) rolls out in waves of
+devices instead (device_waves.py), through the same workflow: prepare gives its wave plan.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from orchestrator.errors import FullbarsError
 from orchestrator.resources import service_versions
 from orchestrator.resources.store import ReachRow, Store, TransactionRow, TxDeviceRow
-from orchestrator.rollout.wave_steps import split
+from orchestrator.rollout.wave_steps import journal_row, split
 
 WAVE_KINDS = ("SpeedUpgrade",)
 
@@ -121,42 +121,37 @@ def describe(wp: dict) -> list[str]:
     return out
 
 
-def prepare(store: Store, network_file: str | None, intent_file: str) -> tuple[str, dict]:
-    """Plan the bulk change in its file (kept in the store) and split what it has left to reach
-    into waves: (its name, the wave plan). Bad input raises here, before any device is asked."""
-    from orchestrator.plan.pipeline import plan
-
-    preview = plan(store, network_file, [intent_file])
-    changes = [s for s in preview.services if s.kind in WAVE_KINDS]
-    order = device_order(preview)
-    if (len(changes) != 1 and order is None) or len(preview.services) != 1:
-        raise FullbarsError(f"{intent_file}: a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one "
-                            f"service whose devices roll out in waves ({', '.join(device_wave_kinds())})",
-                            file=intent_file, fix="give other intents to `fullbars apply`")
-    if order is not None:
-        raise FullbarsError(f"{intent_file}: a {preview.services[0].kind} rolls out device by device in this "
-                            "command, not on the workers yet", file=intent_file,
-                            fix="run `fullbars rollout` without --workers")
-    return changes[0].name, wave_plan(store, changes[0], preview.network)
-
-
-def rollout_devices(store: Store, network_file: str | None, intent_file: str, target, confirm_timeout: int = 120,
-                    pause: float = 0.0, progress=None, say=print) -> dict | None:
-    """A service whose devices roll out in waves (a coverage fill), rolled out here; None for a
-    bulk change, which the durable engine runs (orchestrator/engine/). Bad input raises before any
-    device is asked."""
+def prepare(store: Store, network_file: str | None, intent_file: str, environment: str) -> tuple[str, dict]:
+    """Plan the change in its file (kept in the store) and split what it has left to reach on the
+    environment into waves: (its name, the wave plan). A bulk change goes by OLTs, a service whose
+    kind orders its devices (device_waves.py) by devices. Bad input raises here, before any device
+    is asked."""
     from orchestrator.intents.loader import load_intent_files
     from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout import device_waves
 
-    if not {i.kind for i in load_intent_files([intent_file])} & set(device_wave_kinds()):
-        return None
+    # refused before planning, so nothing of a file that cannot roll out is kept in the store
+    kinds = [i.kind for i in load_intent_files([intent_file])]
+    if len(kinds) != 1 or kinds[0] not in (*WAVE_KINDS, *device_wave_kinds()):
+        raise FullbarsError(f"a rollout takes one bulk change ({', '.join(WAVE_KINDS)}) or one service whose devices "
+                            f"roll out in waves ({', '.join(device_wave_kinds())}); this file holds "
+                            f"{', '.join(kinds) or 'no intent'}", file=intent_file,
+                            fix="give other intents to `fullbars apply`")
     preview = plan(store, network_file, [intent_file])
     order = device_order(preview)
-    if order is None or len(preview.services) != 1:
-        raise FullbarsError(f"{intent_file}: a rollout takes one service whose devices roll out in waves "
-                            f"({', '.join(device_wave_kinds())}) or one bulk change ({', '.join(WAVE_KINDS)})",
-                            file=intent_file, fix="give other intents to `fullbars apply`")
-    return _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say)
+    if order is not None:
+        svc = preview.services[0]
+        # what changes on this environment: the preview's edits start from the newest one's record
+        return svc.name, device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name],
+                                                                 environment=environment), order)
+    return preview.services[0].name, wave_plan(store, preview.services[0], preview.network)
+
+
+def describe_plan(wp: dict) -> list[str]:
+    """The lines of any wave plan prepare gives."""
+    from orchestrator.rollout import device_waves
+
+    return (device_waves.describe if wp.get("unit") == "device" else describe)(wp)
 
 
 def done_before(store: Store, prefix: str) -> list[TransactionRow]:
@@ -193,14 +188,16 @@ def run_wave(store: Store, change: str, w: dict, target, confirm_timeout: int, t
             "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
 
 
-def from_journal(w: dict, tx: TransactionRow) -> dict:
-    """The report row of a wave whose transaction an earlier attempt committed (a worker that
-    died after the devices were given it): the wave is not applied again."""
-    rep = json.loads(tx.report or "{}")
-    return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "lines": w["lines"], "outcome": "committed",
-            "tx": tx.id, "seconds": rep.get("wall_s", 0.0), "failed": [], "summary": tx.summary or "",
-            "devices": sorted(rep.get("devices", {})), "connected": [], "recovered": True,
-            "device_s": {d: v.get("seconds") for d, v in rep.get("devices", {}).items()}}
+def done_wave(store: Store, change: str, w: dict, tx: TransactionRow) -> dict:
+    """The row of a wave whose transaction an earlier attempt committed (a worker that died after
+    the devices were given it), recorded as reached; the wave is not applied again."""
+    record(store, change, w["olts"], w["wave"], tx.id)
+    return journal_row(w, tx)
+
+
+def reached_by(store: Store, change: str, wp: dict, rows: list[dict]) -> list[str]:
+    """The OLTs the change has reached, as the store records them."""
+    return sorted(reached(store, change))
 
 
 def device_wave_kinds() -> list[str]:
@@ -210,27 +207,10 @@ def device_wave_kinds() -> list[str]:
 
 
 def device_order(result) -> list[str] | None:
-    """The device order of a plan of one service whose kind rolls out device by device, else None."""
+    """The device order of a plan of one service whose kind rolls out in waves of devices, else None."""
     from orchestrator.services.registry import SERVICES
 
     if len(result.services) != 1:
         return None
     s = result.services[0]
     return SERVICES.by_kind(s.kind).wave_order(s.resources, s.devices)
-
-
-def _device_rollout(store, preview, order, target, confirm_timeout, pause, progress, say) -> dict:
-    from orchestrator.plan.pipeline import plan
-    from orchestrator.rollout import device_waves
-
-    svc = preview.services[0]
-    # what changes on this target: the preview's edits start from the newest environment's record
-    wp = device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name], environment=target.label), order)
-    for line in device_waves.describe(wp):
-        say(line)
-    sessions: dict = {}
-    try:
-        return device_waves.rollout(store, svc, wp, target, confirm_timeout, pause, progress, say, sessions)
-    finally:
-        for s in sessions.values():
-            s.close()
