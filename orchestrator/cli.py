@@ -1094,7 +1094,11 @@ def lab_generate(plan_dir: Path = PlanDirArg,
     except FullbarsError as e:
         _fail(e)
     if output:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as e:
+            _fail(FullbarsError(f"cannot write {output}: {e.strerror}",
+                                fix="give a file in a folder that exists and you may write"))
         out.print(f"wrote {output}")
     else:
         sys.stdout.write(text)

@@ -103,6 +103,15 @@ def test_lab_verify_of_an_unknown_service_is_an_error(db, tmp_path):
     assert "fix: did you mean acme-hq? services: acme-hq" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_lab_generate_into_a_missing_folder_is_an_error(db, tmp_path):
+    _plan(db, "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", "--out", str(tmp_path / "p"))
+    target = tmp_path / "no-such-folder" / "x.clab.yml"
+    r = cli_run("lab", "generate", str(tmp_path / "p"), "--name", "x", "-o", str(target), db=None)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert f"cannot write {target}" in r.stderr and "fix: give a file in a folder" in r.stderr
+    assert "Traceback" not in r.stderr and not target.parent.exists()
+
+
 UPGRADE = """apiVersion: fullbars.io/v1
 kind: SpeedUpgrade
 metadata:
