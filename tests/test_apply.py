@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from conftest import REPO, read_running
 from test_lab import _require_lab_tools
@@ -211,6 +212,49 @@ def test_rollback_restores_the_config_before_a_transaction(five):
     assert r.returncode == 0, r.stdout + r.stderr
     assert running_leaves(five["target"]) == before
     assert [t.kind for t in history(five["store"], 1)] == ["rollback"]
+
+
+def test_a_commit_recover_finishes_records_its_services_so_rollback_brings_them_back(five):
+    """fullbars dies after the confirming commits, before it journals the outcome: recover finds the
+    devices confirmed and commits the transaction, with the services' records the dead process
+    would have written, so a rollback of it returns the services too, not only the devices."""
+    from orchestrator.resources.store import TxServiceRow
+    from orchestrator.rollout.transaction import history
+
+    before = running_leaves(five["target"])
+    d = five["tmp"] / "dies-committed"
+    changed_plan(five, "dies-committed", down="250M")
+    env = dict(os.environ, FULLBARS_FAULT_PAUSE="committed", FULLBARS_DB=five["db"])
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "apply", *sorted(str(p) for p in d.glob("*.yaml")),
+                             "--target", "lab", "--lab", str(five["topo"]), "--confirm-timeout", "4", "--no-checks"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tx, deadline = None, time.time() + 90
+    while time.time() < deadline and tx is None:
+        tx = next((t.id for t in history(five["store"], 5) if t.state == "confirming"), None)
+        time.sleep(0.2)
+    assert tx, proc.communicate(timeout=5)
+    # held before journalling `committed`: past the confirm timeout the devices still run the new
+    # configs only if the confirming commits went out
+    time.sleep(6)
+    changed = running_leaves(five["target"])
+    assert changed != before
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "recover"], cwd=REPO, env=dict(os.environ, FULLBARS_DB=five["db"]),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"{tx}: was confirming, now committed" in r.stdout, r.stdout + r.stderr
+    with five["store"].transaction() as s:
+        recorded = {row.service for row in s.scalars(select(TxServiceRow).where(TxServiceRow.tx == tx))}
+    assert recorded, "recover wrote no service records for the transaction it committed"
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "rollback", tx], cwd=REPO,
+                       env=dict(os.environ, FULLBARS_DB=five["db"]), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "recorded no service changes" not in r.stderr, r.stderr
+    assert running_leaves(five["target"]) == before
+    undo = history(five["store"], 1)[0].id
+    with five["store"].transaction() as s:
+        back = {row.service for row in s.scalars(select(TxServiceRow).where(TxServiceRow.tx == undo))}
+    assert back == recorded  # the rollback returned every service the recovered commit changed
 
 
 def test_dry_run_diffs_against_the_live_device(five):

@@ -97,14 +97,21 @@ def befores(store, result) -> dict[str, dict | None]:
 def committed(result, befores_: dict[str, dict | None]):
     """The hook a transaction runs with its committed outcome: removals it carried are applied,
     and each service's before and after are recorded."""
-    removals = [sv.name for sv in result.services if sv.action == "delete"]
+    return committed_from({"removals": [sv.name for sv in result.services if sv.action == "delete"],
+                           "befores": befores_})
 
+
+def committed_from(pending: dict):
+    """committed()'s hook from its JSON form (hook.pending): the journal keeps it when the
+    transaction starts confirming, so recover can write the same records for a transaction a
+    dead process left committed on the devices."""
     def hook(s, tx: str) -> None:
-        for name in removals:
+        for name in pending["removals"]:
             remove(s, name)
-        for name, before in befores_.items():
+        for name, before in pending["befores"].items():
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
                                after=json.dumps(snapshot(s, name), sort_keys=True)))
+    hook.pending = pending
     return hook
 
 

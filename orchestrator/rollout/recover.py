@@ -13,10 +13,13 @@ The outcome and the store's record of the devices' configs are written in one st
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from orchestrator.errors import FullbarsError
 from orchestrator.netconf.session import Session, rpc_error_text
+from orchestrator.resources.service_versions import committed_from
 from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow, _now
 from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT, remember_configs, unfinished
 from orchestrator.rollout.revert import NotReverted, confirm, revert
@@ -117,6 +120,9 @@ def _one(store: Store, tx: TransactionRow, rows: list[TxDeviceRow], ep) -> dict:
                 row.state = states[row.device]
         if state == "committed":
             remember_configs(s, tx.id, tx.kind, tx.target, [(r.device, r.kind, r.intended) for r in rows])
+            pending = json.loads(tx.report or "{}").get("services_pending")
+            if pending:  # the services' records the dead process would have written with its outcome
+                committed_from(pending)(s, tx.id)
         Store.audit(s, "recover", tx.id, notes)
     return {"tx": tx.id, "was": tx.state, "now": state, "devices": notes}
 

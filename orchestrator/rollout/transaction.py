@@ -409,7 +409,9 @@ class Transaction:
                         failed = ["(service checks)"]
                         self.check_problems = problems
             if not failed:
-                self.journal.state("confirming")
+                # what the services' records become if this commits, kept for recover
+                pending = getattr(self.on_commit, "pending", None)
+                self.journal.state("confirming", report={"services_pending": pending} if pending else None)
                 failed = self._parallel("confirm", self._confirm, devices)
             if failed:
                 outcome = "rolled-back"
