@@ -53,7 +53,7 @@ def _entry(rec: dict, **match) -> dict | None:
     return next((v for v in rec.get("config", {}).values() if all(v.get(k) == x for k, x in match.items())), None)
 
 
-def _address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, list[str]]:
+def cpe_address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, list[str]]:
     """The CPE's address from what the BNG's running config serves: (address, how, problems)."""
     _flush(ns)
     if "dhcp-address" in r:
@@ -119,7 +119,7 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             no_service(row, ns, server, "the CPE")
         else:
             olt, bng = recorded(st, r["olt"]) if r["olt"] in st["nodes"] else {}, recorded(st, r["bng"])
-            addr, how, problems = _address(cpe["netns"], svc, r, bng)
+            addr, how, problems = cpe_address(cpe["netns"], svc, r, bng)
             row.update(address=addr, addressing=how)
             row["problems"] += problems
             if addr:

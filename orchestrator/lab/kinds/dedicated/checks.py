@@ -15,6 +15,7 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.lab.dataplane import recorded
+from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
 from orchestrator.lab.kinds.dedicated.topology import (CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, SITE_LABEL, link_of,
                                                       stable_mac)
 from orchestrator.lab.measure import measure, run, wanted
@@ -59,7 +60,7 @@ class Ce:
         """eth1 behind an ONU; on a fibre port a VXLAN with the site's VLAN to the PE."""
         for key in ("all", "default", "eth1"):  # no IPv6 chatter: the isolation check counts ICMP
             run(self.ns, ["sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
-        if self.node["role"] == CE_PON:
+        if self.node["labels"].get(ONU_LABEL):  # behind an ONU: the OLT's plane tags its frames
             return "eth1"
         run(self.ns, ["ip", "link", "del", CUSTOMER_IF])
         index, ln = link_of(st, self.name, "eth1")
@@ -108,10 +109,11 @@ def _path(st: dict, svc: str, site: str, r: dict, cir: int, rates: bool) -> list
             out.append(f"{r['olt']} does not forward ONU {r['onu-serial']}: {why}")
     if pe not in st["nodes"]:
         return out + [f"PE {pe} is not in the lab"]
-    return out + _pe(st, pe, svc, site, cir, rates)
+    return out + pe_access(st, pe, svc, site, cir, rates)
 
 
-def _pe(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool) -> list[str]:
+def pe_access(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool) -> list[str]:
+    """What PE `pe` realized of access `site` of VPN `svc`: held (why), missing, or not shaped at `cir` both ways."""
     rec = recorded(st, pe)
     held = rec.get("held", {})
     for key in (f"{svc}/{site}", svc):
