@@ -28,7 +28,7 @@ def _figures(row: dict) -> str:
 def test_cameras_get_their_reservation_beside_a_loaded_line_and_a_starving_fault_is_caught(tmp_path):
     _require_lab_tools()
     sc = mutations.load("cloud-video")
-    sc["lab"] = {"name": "s5d-camlab", "mgmt-subnet": "198.18.231.128/25"}  # apart from the scenario's own
+    sc["lab"] = {"name": "s5d-camlab", "mgmt-subnet": "198.18.231.64/26"}  # apart from the scenario's own
     faults = {f["name"]: f for f in sc["faults"]}
     suite = mutations.Suite(sc, tmp_path, sc["lab"]["name"])
     try:
