@@ -18,14 +18,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import mutations  # noqa: E402
 
-SCENARIO = {"name": "s5d-failover", "kind": "DedicatedLine", "network": "examples/networks/enterprise.yaml",
-            "intents": ["examples/dedicated/*.yaml"],
-            "lab": {"name": "s5d-failover", "mgmt-subnet": "198.18.231.128/26"},
-            "namespaces": {"l2": "urn:ietf:params:xml:ns:yang:ietf-l2vpn-ntw"}}
-PROTECTION_VLAN = {"name": "pe-l2-protection-access-vlan", "device": "pe-1",
-                   "xpath": "//l2:vpn-network-access[l2:id='yard-backup']//l2:cvlan-id", "value": "7",
-                   "service": "acme-wan/yard", "measure": True,
-                   "expect": "with pe-3 ge-0/0/1 down, the site reaches no other site over its protection pe-1"}
+LAB = {"name": "s5d-failover", "mgmt-subnet": "198.18.231.128/26"}
 
 
 def test_a_protected_site_fails_over_to_its_protection_pe_and_back(tmp_path):
@@ -33,7 +26,9 @@ def test_a_protected_site_fails_over_to_its_protection_pe_and_back(tmp_path):
     from orchestrator.lab.kinds.dedicated.checks import FAILOVER_S
     from orchestrator.lab.verify import table
 
-    suite = mutations.Suite(dict(SCENARIO), tmp_path, SCENARIO["name"])
+    sc = mutations.load("dedicated")
+    sc.update(lab=LAB, intents=["examples/dedicated/*.yaml"])  # ACME and Bolt, in a lab of its own
+    suite = mutations.Suite(sc, tmp_path, LAB["name"])
     try:
         suite.up()
         # every site of both enterprises as before (reach, isolation, CIR), the yard now on two uplinks
@@ -45,7 +40,7 @@ def test_a_protected_site_fails_over_to_its_protection_pe_and_back(tmp_path):
         assert row["reach"] == {"depot": True, "hq": True} and row["isolation"] == []
         # the failover was played and finished (verify's own bound, FAILOVER_S, is what ok means)
         assert row["failover_s"] is not None and FAILOVER_S == 3.0
-        caught = suite.run(PROTECTION_VLAN)
+        caught = suite.run({f["name"]: f for f in sc["faults"]}["pe-l2-protection-access-vlan"])
         print(caught)
         assert caught["outcome"] == mutations.CAUGHT, caught
         assert caught["restored"], caught

@@ -7,7 +7,10 @@ this one probes all their addresses: overlapping prefixes are answered inside a 
 across), and iperf3 measures both ways to the next site at the line's CIR (0.93-1.0x, re-measured
 on a busy machine: orchestrator/lab/measure.py). What the PE realized of the access (its
 running config as the lab read it) must carry the CIR both ways; an access the PE holds but does
-not carry fails with the reason. A line out of service (`serving: false`) must reach nothing."""
+not carry fails with the reason. A line out of service (`serving: false`) must reach nothing.
+With rates, a site protected at layer 2 is failed over after every other check: its primary PE's
+port goes down, and it must reach its line's other sites over the protection PE within
+FAILOVER_S, and again once the port is back."""
 
 from __future__ import annotations
 
@@ -220,7 +223,7 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
                 ces.setdefault(svc, {})[site] = Ce(st, nodes[(svc, site)], r["layer"], i, sr)
     todo = [(svc, site) for svc, s in services.items() for site in sorted(s["resources"]["sites"])
             if wanted(only, svc, site)]
-    rows = []
+    rows, protected = [], []
     for n, (svc, site) in enumerate(todo, 1):
         s, r = services[svc], services[svc]["resources"]
         cir = r["cir-bps"]
@@ -253,10 +256,15 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             if rates and row["reachable"] and nxt is not ce:
                 measure(row, ce.ns, nxt.ns, nxt.address, port0 + n, (f"from {nxt.site}", cir), (f"to {nxt.site}", cir))
             if rates and row["reachable"] and ce.protected:
-                row["failover_s"], problems = failover(st, ce, mine, r["sites"][site])
-                row["problems"] += problems
+                protected.append((row, ce, mine, r["sites"][site]))
         row["ok"] = not row["problems"]
         rows.append(row)
         if progress:
             progress("verify", n, len(todo))
+    # failovers last: what a failover leaves in flight must not reach a CE while another site's
+    # isolation check counts what it takes in
+    for row, ce, mine, r in protected:
+        row["failover_s"], problems = failover(st, ce, mine, r)
+        row["problems"] += problems
+        row["ok"] = not row["problems"]
     return rows

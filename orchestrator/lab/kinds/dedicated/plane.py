@@ -16,11 +16,13 @@ VRF, no 802.1Q and no MPLS: LAB-FACTS).
   target up in the VPN's table): so overlapping prefixes of two VPNs never meet.
 * Both ways each access is shaped to its committed rate (pe-to-ce on what the PE sends the CE,
   ce-to-pe through an ifb on what it receives).
-* Protection (L2NM `group`, single-active): the PE holding a group's primary access says, every
-  tick of the watcher, whether that access's port is up (groups.json in its state dir: the lab's
-  stand-in for the EVPN routes a real PE withdraws); a PE holding the group's secondary keeps it
-  out of the VPN's bridge while some other PE has said within HOLD seconds that the primary is
-  up, and puts it in when none has: the primary's port down, or its PE gone.
+* Protection (L2NM `group`, single-active): each PE says, whenever it changes, which of its
+  groups' primary accesses have their port up (groups.json in its state dir, checked every tick
+  of the watcher: the lab's stand-in for the EVPN routes a real PE advertises and withdraws); a PE
+  holding a group's secondary keeps it out of the VPN's bridge while another PE says the primary
+  is up, and puts it in when none does (its port down, or the primary gone from its config).
+  What a PE said holds until it says otherwise: a watcher slowed down by a busy machine must not
+  make both ends of a group forward at once.
 An access on a port without a lab link is held, recorded with the reason.
 """
 
@@ -29,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import time
 import zlib
 from pathlib import Path
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and 
 RULE_PREF = 1000  # the VPN tables' rules come before the main table's (32766)
 CORE_KIND = {"evpn": 1, "vpws": 2, "l3": 3}
 GROUPS = "groups.json"  # in a PE's state dir: its primaries' port state, per VPN/group
-HOLD = 1.0  # seconds a PE's word that a primary is up holds (the watcher ticks every 0.2 s)
 
 
 def core_vni(kind: str, key: str) -> int:
@@ -89,6 +89,8 @@ class PePlane(EntryPlane):
         super().__init__(lab, node)
         self.active: dict[str, bool] = {}  # a standby access's device: in its bridge (True) or not
         self.said: dict[str, bool] | None = None  # what the other PEs last said of their primaries
+        self.mine: dict[str, bool] | None = None  # what this PE last said of its own
+        self.unheard: dict[str, int] = {}  # a standby access's device: ticks without its primary said up
         # IPv6 would add router solicitations and MLD to the customers' segments: the isolation
         # check counts what reaches a CE.
         for key in ("all", "default"):
@@ -196,8 +198,8 @@ class PePlane(EntryPlane):
         return "LOWER_UP" in out.stdout and ",UP" in out.stdout
 
     def _peers_primaries(self) -> dict[str, bool]:
-        """VPN/group -> up, of every primary another PE spoke of within HOLD seconds."""
-        up, now = {}, time.time()
+        """VPN/group -> up, of every primary the other PEs say they hold."""
+        up = {}
         for name, n in self.lab["nodes"].items():
             if name == self.node or n["kind"] != self.n["kind"]:
                 continue
@@ -205,9 +207,8 @@ class PePlane(EntryPlane):
                 said = json.loads((Path(n["state_dir"]) / GROUPS).read_text())
             except (FileNotFoundError, json.JSONDecodeError):
                 continue
-            if now - said.get("at", 0) <= HOLD:
-                for g, ok in said.get("primaries", {}).items():
-                    up[g] = up.get(g, False) or ok
+            for g, ok in said.get("primaries", {}).items():
+                up[g] = up.get(g, False) or ok
         return up
 
     def tick(self) -> None:
@@ -219,17 +220,21 @@ class PePlane(EntryPlane):
                     standby.append((f"{v.vpn}/{a.group}", f"a{_short(key)}{i:02d}", f"b{_short(key)}"))
                 elif a.group:
                     mine[f"{v.vpn}/{a.group}"] = self._port_up(a.lab_if)
-        out = Path(self.n["state_dir"]) / GROUPS
-        if mine:  # a PE without primaries says nothing; what it said before ages out (HOLD)
+        if mine != self.mine:
+            out = Path(self.n["state_dir"]) / GROUPS
             tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"at": time.time(), "primaries": mine}))
-            tmp.replace(out)
+            tmp.write_text(json.dumps({"primaries": mine}))
+            tmp.replace(out)  # whole or not at all: a reader never sees half of it
+            self.mine = mine
         said = self._peers_primaries()
         if self.said is not None and said != self.said:
             self._forget_moved()
         self.said = said
         for group, dev, bridge in standby:
-            active = not said.get(group, False)
+            # into the VPN only when no primary was said up two ticks running: PEs say in turn,
+            # and one that has not spoken yet must not leave both ends of a group forwarding
+            self.unheard[dev] = 0 if said.get(group, False) else self.unheard.get(dev, 0) + 1
+            active = self.unheard[dev] >= 2
             if self.active.get(dev) == active:
                 continue
             if active:
@@ -277,6 +282,7 @@ class PePlane(EntryPlane):
         devs = [f"a{h}{i:02d}" for i in range(len(v.accesses))] + [f"c{h}"]
         for dev in devs:
             self.active.pop(dev, None)
+            self.unheard.pop(dev, None)
             ip(self.ns, "rule", "del", "pref", str(RULE_PREF), "iif", dev, check=False)
             ip(self.ns, "link", "del", dev, check=False)
         for i in range(len(v.accesses)):
