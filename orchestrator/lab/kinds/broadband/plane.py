@@ -89,7 +89,8 @@ def olt_lines(root) -> tuple[list[OltLine], dict[str, str]]:
     for g in root.iterfind(".//gt:gemports/gt:gemport", NS):
         gems.setdefault(_t(g, "gt:interface"), []).append(g)
     lower = {n: _t(i, "subif:subif-lower-layer/subif:interface") for n, i in itfs.items()}
-    uni = {_t(ln, "lt:to-interface"): _t(ln, "lt:from-interface") for ln in root.iterfind(".//lt:link-table/lt:link-table", NS)}
+    uni = {_t(ln, "lt:to-interface"): _t(ln, "lt:from-interface")
+           for ln in root.iterfind(".//lt:link-table/lt:link-table", NS)}
     fwd_peer = {}
     for f in root.iterfind(".//fwd:forwarders/fwd:forwarder", NS):
         subs = [_t(p, "fwd:sub-interface") for p in f.iterfind("fwd:ports/fwd:port", NS)]

@@ -65,7 +65,8 @@ def _start(ns: str, argv: list[str]) -> subprocess.Popen:
 def _listen(ns: str, port: int, address: str | None = None) -> subprocess.Popen:
     """An iperf3 server for one test; bound to `address` where UDP must answer from it (the
     platform's address, not the PE-CE link's the route would pick)."""
-    srv = subprocess.Popen(netns.exec_argv(ns, ["iperf3", "-s", "-1", "-p", str(port)] + (["-B", address] if address else [])),
+    bind = ["-B", address] if address else []
+    srv = subprocess.Popen(netns.exec_argv(ns, ["iperf3", "-s", "-1", "-p", str(port), *bind]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(50):
         if run(ns, ["ss", "-ltn", f"sport = :{port}"]).stdout.count("LISTEN"):
@@ -178,7 +179,7 @@ def _one(m: dict, st: dict, svc: str, s: dict, rates: bool, port: int) -> dict:
         row["problems"].append(f"the cameras ({cams.address}) cannot reach the platform {site} ({platform.address})")
     row["problems"] += _olt(st, cam_site, reserved, rates)
     for name, a in (("cameras", cam_site), (site, plat_site)):
-        row["problems"] += pe_access(st, a["pe"], svc, name, reserved, rates)
+        row["problems"] += pe_access(st, a["pe"], svc, name, reserved, rates, "the cameras' reservation")
     line = m["services"].get(r["line"])
     row.update(expected_cameras_bps=reserved)
     if not rates:

@@ -192,7 +192,8 @@ def _path(st: dict, svc: str, site: str, r: dict, cir: int, rates: bool) -> list
     return out + pe_access(st, pe, svc, site, cir, rates)
 
 
-def pe_access(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool) -> list[str]:
+def pe_access(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool,
+              what: str = "the line's CIR") -> list[str]:
     """What PE `pe` realized of access `site` of VPN `svc`: held (why), missing, or not shaped at `cir` both ways."""
     rec = recorded(st, pe)
     held = rec.get("held", {})
@@ -207,7 +208,7 @@ def pe_access(st: dict, pe: str, svc: str, site: str, cir: int, rates: bool) -> 
     if rates:
         for key, how in (("out_bps", "to the CE"), ("in_bps", "from the CE")):
             if acc[key] != cir:
-                out.append(f"{pe} shapes {how} at {acc[key] / 1e6:g} Mbit/s, the line's CIR is {cir / 1e6:g}")
+                out.append(f"{pe} shapes {how} at {acc[key] / 1e6:g} Mbit/s, {what} is {cir / 1e6:g}")
     return out
 
 

@@ -2,8 +2,9 @@
 lines (the provider's backbone, which the lab does not configure: each PE's VPNs ride VXLANs
 over it), the link from each OLT to its PE that PON sites use, and per site a CE: behind the
 ONU's leg of the OLT (a PON site) or on the PE's fibre port (a fibre site's primary access; at
-layer 2 its protection fibre to a second PE is the CE's second uplink, at layer 3 it stays out). A PE port whose name the lab cannot use as an interface
-name ("ge-0/0/1") becomes one (`port_if`), and the plane finds the port by the same rule."""
+layer 2 its protection fibre to a second PE is the CE's second uplink, at layer 3 it stays out).
+A PE port whose name the lab cannot use as an interface name ("ge-0/0/1") becomes one
+(`port_if`), and the plane finds the port by the same rule."""
 
 from __future__ import annotations
 
