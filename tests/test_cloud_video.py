@@ -67,3 +67,24 @@ def test_the_line_cannot_go_while_its_cameras_stay(tmp_path, db):
     r = cli("delete", "north-shop", "north-shop-cameras", db=db)
     assert r.exit_code == 0, r.stderr
     assert snapshot(db)["allocations"] == []
+
+
+def test_the_lab_of_the_cameras_has_their_own_uni_and_the_platform(tmp_path, db):
+    """The generated lab: a camera host on a UNI leg of the line's ONU of its own, labelled with
+    the onu-v-enet the OLT config joins to the cameras' chain (the CPE keeps the ONU's main leg),
+    the platform's host on the PE's platform port, and the OLT's link to the PE."""
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+
+    out = tmp_path / "cv"
+    assert cli("plan", CAMERAS, LINE, "--network", NETWORK, "--out", str(out), db=db).exit_code == 0
+    topo = yaml.safe_load(from_plan(out, "s5d-gen"))["topology"]
+    links = {tuple(sorted(ln["endpoints"])) for ln in topo["links"]}
+    cam = topo["nodes"]["cam-north-shop-cameras"]["labels"]
+    assert (cam["fullbars.role"], cam["fullbars.onu-serial"], cam["fullbars.onu-uni"]) == (
+        "camera", "NRTH00000001", "onu-venet-north-shop-cameras")
+    assert "fullbars.onu-uni" not in topo["nodes"]["cpe-north-shop"]["labels"]
+    assert ("cam-north-shop-cameras:eth1", "olt-1:uni1") in links
+    assert ("pe-1:xe-0-1-0", "vp-cloud-eye:eth1") in links
+    assert ("olt-1:to-pe-1", "pe-1:to-olt-1") in links

@@ -198,3 +198,19 @@ def test_a_site_taken_off_a_line_gives_its_resources_back(tmp_path, db):
         "Bolt Networks GmbH", "Volt Energy AG").replace("BOLT0000D001", "VOLT0000D001").replace(
         "pe: pe-1, port: ge-0/0/2", "pe: pe-1, port: xe-0/1/0"))
     _plan(tmp_path, db, other, out="other")
+
+
+def test_the_lab_wires_a_layer_2_protection_fibre_to_the_sites_ce(tmp_path, db):
+    """ACME's yard (layer 2) is on pe-3 and protected by pe-1: its CE gets both uplinks in the
+    generated lab; Bolt (layer 3) has no protection wired."""
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+
+    out = tmp_path / "plan"
+    assert cli("plan", *LINES, "--network", NETWORK, "--out", str(out), db=db).exit_code == 0
+    topo = yaml.safe_load(from_plan(out, "s5d-gen"))["topology"]
+    links = {tuple(sorted(ln["endpoints"])) for ln in topo["links"]}
+    assert ("ce-acme-wan-yard:eth1", "pe-3:ge-0-0-1") in links
+    assert ("ce-acme-wan-yard:eth2", "pe-1:ge-0-0-1") in links
+    assert not [ln for ln in links if any(e.startswith("ce-bolt-net") and e.endswith(":eth2") for e in ln)]
