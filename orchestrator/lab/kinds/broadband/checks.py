@@ -74,11 +74,16 @@ def cpe_address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str,
 def _path(r: dict, svc: str, olt: dict, bng: dict, rates: bool, row: dict) -> list[str]:
     """What the OLT and BNG make of the line, from their running configs as the lab realized them."""
     out = []
-    if r["onu-serial"] in olt.get("held", {}):
+    # the ONU may carry other chains (its cameras'): the line's is the one with its S/C pair
+    mine = _entry(olt, serial=r["onu-serial"], s=r["s-vlan"], c=r["c-vlan"])
+    if r["onu-serial"] in olt.get("held", {}) and mine is None:
         out.append(f"{r['olt']} does not forward ONU {r['onu-serial']}: {olt['held'][r['onu-serial']]}")
     if svc in bng.get("held", {}):
         out.append(f"{r['bng']} does not serve this line: {bng['held'][svc]}")
-    o, b = _entry(olt, serial=r["onu-serial"]), _entry(bng, service_id=svc)
+    chains = [v for v in olt.get("config", {}).values() if v.get("serial") == r["onu-serial"]]
+    # a single chain of the ONU that nothing holds back: the line's, on another pair
+    o = mine or (chains[0] if len(chains) == 1 and r["onu-serial"] not in olt.get("held", {}) else None)
+    b = _entry(bng, service_id=svc)
     if o is None and r["onu-serial"] not in olt.get("held", {}):
         out.append(f"{r['olt']}'s running config holds no line for ONU {r['onu-serial']}")
     if b is None and svc not in bng.get("held", {}):
