@@ -67,3 +67,48 @@ def test_the_line_cannot_go_while_its_cameras_stay(tmp_path, db):
     r = cli("delete", "north-shop", "north-shop-cameras", db=db)
     assert r.exit_code == 0, r.stderr
     assert snapshot(db)["allocations"] == []
+
+
+def test_the_lab_of_the_cameras_has_their_own_uni_and_the_platform(tmp_path, db):
+    """The generated lab: a camera host on a UNI leg of the line's ONU of its own, labelled with
+    the onu-v-enet the OLT config joins to the cameras' chain (the CPE keeps the ONU's main leg),
+    the platform's host on the PE's platform port, and the OLT's link to the PE."""
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+
+    out = tmp_path / "cv"
+    assert cli("plan", CAMERAS, LINE, "--network", NETWORK, "--out", str(out), db=db).exit_code == 0
+    topo = yaml.safe_load(from_plan(out, "s5d-gen"))["topology"]
+    links = {tuple(sorted(ln["endpoints"])) for ln in topo["links"]}
+    cam = topo["nodes"]["cam-north-shop-cameras"]["labels"]
+    assert (cam["fullbars.role"], cam["fullbars.onu-serial"], cam["fullbars.onu-uni"]) == (
+        "camera", "NRTH00000001", "onu-venet-north-shop-cameras")
+    assert "fullbars.onu-uni" not in topo["nodes"]["cpe-north-shop"]["labels"]
+    assert ("cam-north-shop-cameras:eth1", "olt-1:uni1") in links
+    assert ("pe-1:xe-0-1-0", "vp-cloud-eye:eth1") in links
+    assert ("olt-1:to-pe-1", "pe-1:to-olt-1") in links
+
+
+def test_a_line_is_judged_by_its_own_chain_on_an_onu_that_also_carries_cameras():
+    """The OLT's record of an ONU with the line's chain and the cameras' (one of them held): the
+    line's check looks at the chain with its own S/C pair, whichever comes first."""
+    from orchestrator.lab.kinds.broadband.checks import _path
+
+    r = {"olt": "olt-1", "bng": "bng-1", "onu-serial": "NRTH00000001", "s-vlan": 3001, "c-vlan": 2}
+    line = {"serial": "NRTH00000001", "s": 3001, "c": 2, "down_bps": 500_000_000, "up_bps": 300_000_000}
+    cams = dict(line, s=2001, down_bps=0, up_bps=32_000_000)
+    bng = {"config": {"3001.2": {"service_id": "north-shop", "s": 3001, "c": 2, "down_bps": 500_000_000,
+                                 "up_bps": 300_000_000}}}
+    row = {"expected_down_bps": 500_000_000, "expected_up_bps": 300_000_000}
+    olt = {"config": {"2001.2": cams, "3001.2": line}}
+    assert _path(r, "north-shop", olt, bng, True, row) == []
+    held = {"config": {"3001.2": line}, "held": {"NRTH00000001": "no GEM port on olt-v-enet olt-venet-cams"}}
+    assert _path(r, "north-shop", held, bng, True, row) == []
+    gone = {"config": {"2001.2": cams}, "held": {"NRTH00000001": "user sub-interface user-north-shop is disabled"}}
+    assert _path(r, "north-shop", gone, bng, True, row) == [
+        "olt-1 does not forward ONU NRTH00000001: user sub-interface user-north-shop is disabled"]
+    # the line's own chain alone, on another pair: named as before
+    moved = {"config": {"3009.2": dict(line, s=3009)}}
+    assert _path(r, "north-shop", moved, bng, True, row) == [
+        "olt-1 carries ONU NRTH00000001 as S3009/C2, planned S3001/C2"]

@@ -198,3 +198,60 @@ def test_a_site_taken_off_a_line_gives_its_resources_back(tmp_path, db):
         "Bolt Networks GmbH", "Volt Energy AG").replace("BOLT0000D001", "VOLT0000D001").replace(
         "pe: pe-1, port: ge-0/0/2", "pe: pe-1, port: xe-0/1/0"))
     _plan(tmp_path, db, other, out="other")
+
+
+def test_the_lab_wires_a_layer_2_protection_fibre_to_the_sites_ce(tmp_path, db):
+    """ACME's yard (layer 2) is on pe-3 and protected by pe-1: its CE gets both uplinks in the
+    generated lab; Bolt (layer 3) has no protection wired."""
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+
+    out = tmp_path / "plan"
+    assert cli("plan", *LINES, "--network", NETWORK, "--out", str(out), db=db).exit_code == 0
+    topo = yaml.safe_load(from_plan(out, "s5d-gen"))["topology"]
+    links = {tuple(sorted(ln["endpoints"])) for ln in topo["links"]}
+    assert ("ce-acme-wan-yard:eth1", "pe-3:ge-0-0-1") in links
+    assert ("ce-acme-wan-yard:eth2", "pe-1:ge-0-0-1") in links
+    assert not [ln for ln in links if any(e.startswith("ce-bolt-net") and e.endswith(":eth2") for e in ln)]
+
+
+def test_a_standby_access_joins_its_vpn_only_while_no_pe_says_the_primary_is_up(tmp_path, monkeypatch):
+    """The protection PE's side of a group, one tick at a time (the kernel's part recorded, not
+    run): the standby stays out while the primary's PE says its port is up, joins after two ticks
+    of hearing it down, leaves at once when it is up again; the cores forget learned MACs when a
+    group changes hands."""
+    from orchestrator.lab.kinds.dedicated import plane as pe_plane
+
+    done: list[tuple] = []
+    monkeypatch.setattr(pe_plane.netns, "netns_exec", lambda ns, argv, **kw: done.append(tuple(argv)))
+    monkeypatch.setattr(pe_plane, "ip", lambda ns, *args, check=True: done.append(("ip", *args)))
+    lab = {"nodes": {n: {"netns": f"ns-{n}", "kind": "pe-vpn", "role": "pe", "labels": {},
+                         "state_dir": str(tmp_path / n)} for n in ("pe-1", "pe-3")}, "links": []}
+    for n in lab["nodes"]:
+        (tmp_path / n).mkdir()
+    port = {"up": True}
+    primary, backup = pe_plane.PePlane(lab, "pe-3"), pe_plane.PePlane(lab, "pe-1")
+    monkeypatch.setattr(primary, "_port_up", lambda ifname: port["up"])
+    acc = dict(id="yard", interface="ge-0/0/1", lab_if="ge-0-0-1", encap="dot1q", vni=2, dstport=20000,
+               out_bps=1, in_bps=1, group="yard")
+    primary.applied = {"acme": pe_plane.Vpn("acme", "l2", "evpn", 7, (), (pe_plane.Access(**acc),))}
+    backup.applied = {"acme": pe_plane.Vpn("acme", "l2", "evpn", 7, (), (pe_plane.Access(**dict(
+        acc, id="yard-backup", standby=True)),))}
+    dev = f"a{pe_plane._short('acme')}00"
+
+    def tick() -> bool | None:
+        primary.tick()
+        backup.tick()
+        return backup.active.get(dev)
+
+    assert [tick(), tick(), tick()] == [False, False, False]
+    port["up"] = False
+    done.clear()
+    assert [tick(), tick()] == [False, True]
+    assert ("ip", "link", "set", dev, "master", f"b{pe_plane._short('acme')}") in done
+    assert ("bridge", "fdb", "flush", "dev", f"c{pe_plane._short('acme')}", "self", "dynamic") in done
+    port["up"] = True
+    assert tick() is False
+    primary.applied = {}  # the primary gone from its PE's config: nobody says it is up
+    assert [tick(), tick()] == [False, True]

@@ -164,3 +164,24 @@ def test_co_channel_overlap_with_the_main_unit_is_reported(unit):
     _one(root, "//if:interface[if:name='room-office']//fttr:radio[fttr:id='2']/fttr:channel").text = "40"
     [warning] = [o for o in overlaps(root, office) if "5GHz" in o]
     assert warning.startswith("co-channel: room-office radio 2 (5GHz channel 40, 80 MHz) overlaps the main unit's radio 2")
+
+
+def test_the_cameras_chain_forwards_on_its_own_uni_and_t_cont_beside_the_line(tmp_path):
+    """A line's ONU with cameras: two chains, each on the onu-v-enet the link table joins to its
+    olt-v-enet (the lab gives each its leg) and on a T-CONT of its own; the cameras' chain has no
+    downstream shaper and still forwards. Put on the line's T-CONT, both chains name the same one."""
+    r = cli("plan", str(EXAMPLES / "cloud/north-shop-cameras.yaml"), str(EXAMPLES / "cloud/north-shop.yaml"),
+            "--network", str(EXAMPLES / "networks/enterprise.yaml"), "--out", str(tmp_path / "plan"),
+            db=f"sqlite:///{tmp_path}/store.db")
+    assert r.exit_code == 0, r.output
+    root = _root(tmp_path / "plan", "olt-1")
+    lines, held = olt_lines(root)
+    assert held == {}
+    by_pair = {(x.s, x.c): x for x in lines}
+    cams, line = by_pair[(2001, 2)], by_pair[(1001, 2)]
+    assert (cams.uni, cams.tcont, cams.up_bps, cams.down_bps) == ("onu-venet-north-shop-cameras",
+                                                                  "tcont-north-shop-cameras", 32_000_000, 0)
+    assert (line.uni, line.tcont, line.up_bps) == ("onu-venet-north-shop", "tcont-north-shop", 300_000_000)
+    _one(root, "//gt:gemport[gt:name='gem-north-shop-cameras']/gt:tcont-ref").text = "tcont-north-shop"
+    lines, _ = olt_lines(root)
+    assert {x.tcont for x in lines} == {"tcont-north-shop"} and len(lines) == 2

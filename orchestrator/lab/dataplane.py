@@ -119,6 +119,10 @@ class NodePlane:
         facts to record beside them)."""
         raise NotImplementedError
 
+    def tick(self) -> None:
+        """Called by the watcher between commits: what the plane follows by itself (a link's
+        state, what other nodes said), as a device's control plane would."""
+
 
 class EntryPlane(NodePlane):
     """A plane of independent entries keyed by name: an entry that changed is removed and made

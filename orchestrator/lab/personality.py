@@ -133,4 +133,10 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
                 summary = realize(p, data, digest)
                 print(f"{name}: {json.dumps(summary.get('lines', {}))} {json.dumps(summary.get('failures', []))}",
                       flush=True)
+        for name, p in people.items():
+            if p.plane is not None:
+                try:
+                    p.plane.tick()
+                except Exception as e:  # one node's trouble must not stop the watcher for the others
+                    print(f"{name}: tick failed: {type(e).__name__}: {e}", flush=True)
         time.sleep(interval)

@@ -54,6 +54,7 @@ def _routing(acc, ns: str) -> dict:
     else:
         rates_in = (int(_text(acc, "{}service/{}ce-to-pe-bandwidth", ns) or 0),) * 2
     return {"rates_in": rates_in, "precedence": _text(acc, "{}group/{}precedence", ns) or "primary",
+            "group": _text(acc, "{}group/{}group-id", ns) or "",
             "pe_ip": _text(acc, ip + "{}local-address", ns), "plen": int(plen) if plen else None, "routes": routes}
 
 

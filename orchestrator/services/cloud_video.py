@@ -118,7 +118,7 @@ class CloudVideo(Service):
                 "svlan": s_vlan, "cvlan": c_vlan, "prefixes": [spec["cameras"]["subnet"]]}
         plat = {"site": platform.name, "id": platform.name, "pe": platform.pe, "interface": platform.port,
                 "encap": "dot1q", "vlan": vlan, "prefixes": [platform.prefix]}
-        shown = {}
+        shown, sites = {}, {}
         for a in (cams, plat):
             net_ = alloc.take_block(name, f"pe-ce:{a['id']}", f"pe-ce:{edge.pe_ce_links}", edge.pe_ce_links,
                                     edge.pe_ce_length)
@@ -127,6 +127,13 @@ class CloudVideo(Service):
                      cir=total, pir=total)
             shown[a["id"]] = f"{a['pe']} {a['interface']} " + (f"S{s_vlan}/C{c_vlan}" if a is cams else f"VLAN {vlan}") \
                 + f", {hosts[0]} (PE) - {hosts[1]} (CE) /{net_.prefixlen}"
+            # what the lab sets up on each end, as a dedicated line's sites say it
+            sites[a["id"]] = {"pe": a["pe"], "pe-interface": a["interface"], "pe-address": hosts[0],
+                              "ce-address": f"{hosts[1]}/{net_.prefixlen}", "prefixes": ", ".join(a["prefixes"])}
+        sites["cameras"].update(access="pon", olt=olt_name, **{"olt-interface": link.olt_interface,
+                                "onu-serial": line.spec["onu"]["serial"], "onu-venet": f"onu-venet-{name}",
+                                "s-vlan": s_vlan, "c-vlan": c_vlan})
+        sites[platform.name].update(access="fibre", port=platform.port, vlan=vlan)
         rd = f"0:{edge.asn}:{number}"
         customer = line.spec["customer"]
         common = dict(service=name, what="Cloud video", enterprise=customer, layer="l3", p2p=False, rd=rd, rt=rd, vc=None, evi=None,
@@ -136,9 +143,11 @@ class CloudVideo(Service):
             devices[pe] = dict(common, pe=pe, router_id=edge.pes[pe].router_id,
                                accesses=[a for a in (cams, plat) if a["pe"] == pe])
         devices[olt_name] = dict(service=name, customer=customer, line=line.name, link=link, alloc_id=alloc_id,
-                                 gemport=gem, s_vlan=s_vlan, c_vlan=c_vlan, up_bps=total, tdp=f"up-{rate_text(total)}")
+                                 gemport=gem, s_vlan=s_vlan, c_vlan=c_vlan, up_bps=total, tdp=f"up-{rate_text(total)}",
+                                 onu_venet=sites["cameras"]["onu-venet"])
         resources = {"line": line.name, "olt": olt_name, "pon-port": port_name, "cameras": spec["cameras"]["count"],
                      "reserved-upstream": rate_text(total), "reserved-upstream-bps": total, "alloc-id": alloc_id,
                      "gemport": gem, "platform": f"{platform.name} {platform.prefix}",
-                     "route-distinguisher": f"{edge.asn}:{number}", "accesses": shown}
+                     "route-distinguisher": f"{edge.asn}:{number}", "accesses": shown,
+                     "platform-site": platform.name, "sites": sites}
         return Placement(devices=devices, resources=resources)

@@ -161,6 +161,9 @@ class DedicatedLine(Service):
                         f"fibre {leg['pe']} {leg['port']} VLAN {vlan}"
                     if role == "primary":  # for the lab: where the site's CE plugs in
                         shown.update({"pe": leg["pe"], "port": leg["port"], "vlan": vlan})
+                    else:  # ... and its second uplink
+                        shown.update({"protection-pe": leg["pe"], "protection-port": leg["port"],
+                                      "protection-vlan": vlan})
             resources_sites[s["name"]] = shown
         if layer == "l3":
             for a in accesses:

@@ -7,6 +7,7 @@ from orchestrator.errors import FullbarsError
 from orchestrator.lab.kinds.base import LabKind
 from orchestrator.lab.kinds.broadband import BroadbandLab
 from orchestrator.lab.kinds.campus import CampusLab
+from orchestrator.lab.kinds.cloud_video import CloudVideoLab
 from orchestrator.lab.kinds.coverage import CoverageLab
 from orchestrator.lab.kinds.dedicated import DedicatedLab
 from orchestrator.lab.kinds.fttr import FttrLab
@@ -68,3 +69,4 @@ LAB_KINDS.register(FttrLab())
 LAB_KINDS.register(CampusLab())
 LAB_KINDS.register(DedicatedLab())  # after broadband: its PON sites ride the OLT's plane
 LAB_KINDS.register(CoverageLab())
+LAB_KINDS.register(CloudVideoLab())  # after broadband and dedicated: its hosts ride their OLT and PE planes

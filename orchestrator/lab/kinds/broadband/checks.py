@@ -53,7 +53,7 @@ def _entry(rec: dict, **match) -> dict | None:
     return next((v for v in rec.get("config", {}).values() if all(v.get(k) == x for k, x in match.items())), None)
 
 
-def _address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, list[str]]:
+def cpe_address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, list[str]]:
     """The CPE's address from what the BNG's running config serves: (address, how, problems)."""
     _flush(ns)
     if "dhcp-address" in r:
@@ -74,11 +74,16 @@ def _address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str, li
 def _path(r: dict, svc: str, olt: dict, bng: dict, rates: bool, row: dict) -> list[str]:
     """What the OLT and BNG make of the line, from their running configs as the lab realized them."""
     out = []
-    if r["onu-serial"] in olt.get("held", {}):
+    # the ONU may carry other chains (its cameras'): the line's is the one with its S/C pair
+    mine = _entry(olt, serial=r["onu-serial"], s=r["s-vlan"], c=r["c-vlan"])
+    if r["onu-serial"] in olt.get("held", {}) and mine is None:
         out.append(f"{r['olt']} does not forward ONU {r['onu-serial']}: {olt['held'][r['onu-serial']]}")
     if svc in bng.get("held", {}):
         out.append(f"{r['bng']} does not serve this line: {bng['held'][svc]}")
-    o, b = _entry(olt, serial=r["onu-serial"]), _entry(bng, service_id=svc)
+    chains = [v for v in olt.get("config", {}).values() if v.get("serial") == r["onu-serial"]]
+    # a single chain of the ONU that nothing holds back: the line's, on another pair
+    o = mine or (chains[0] if len(chains) == 1 and r["onu-serial"] not in olt.get("held", {}) else None)
+    b = _entry(bng, service_id=svc)
     if o is None and r["onu-serial"] not in olt.get("held", {}):
         out.append(f"{r['olt']}'s running config holds no line for ONU {r['onu-serial']}")
     if b is None and svc not in bng.get("held", {}):
@@ -119,7 +124,7 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             no_service(row, ns, server, "the CPE")
         else:
             olt, bng = recorded(st, r["olt"]) if r["olt"] in st["nodes"] else {}, recorded(st, r["bng"])
-            addr, how, problems = _address(cpe["netns"], svc, r, bng)
+            addr, how, problems = cpe_address(cpe["netns"], svc, r, bng)
             row.update(address=addr, addressing=how)
             row["problems"] += problems
             if addr:

@@ -5,7 +5,9 @@
   names; the VXLAN id is the S/C-VLAN pair the user sub-interface pushes (the kernel here has
   no 802.1Q devices, so each pair rides its own VXLAN). htb shapes the PON leg to the
   downstream rate (the olt-v-enet's shaper profile) and the VXLAN to the upstream rate (the
-  T-CONT's traffic descriptor).
+  T-CONT's traffic descriptor). An ONU whose chains end on different onu-v-enets (the line's, its
+  cameras') has a leg per UNI in the lab: a chain takes the leg labelled with the onu-v-enet the
+  link table joins to its olt-v-enet, else the ONU's main leg (the CPE's).
 * BNG (fullbars-bng-subscriber): each subscriber interface becomes a VXLAN with the pair it
   names on its parent port, holding the gateway address; DHCP lines are served by dnsmasq.
 A wrong VLAN in either template means different VXLAN ids: no reachability. A wrong rate means
@@ -24,8 +26,9 @@ from orchestrator.lab.dataplane import EntryPlane, ip, shape, shape_ingress, uns
 from orchestrator.plan.crosscheck import NS
 
 NS = dict(NS, qos="urn:bbf:yang:bbf-qos-traffic-mngt", shp="urn:bbf:yang:bbf-qos-shaping",
-          fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani")
+          fwd="urn:bbf:yang:bbf-l2-forwarding", ani="urn:bbf:yang:bbf-xponani", lt="urn:bbf:yang:bbf-link-table")
 ONU_LABEL = "fullbars.onu-serial"
+UNI_LABEL = "fullbars.onu-uni"  # a host on a UNI of its own of an ONU: the onu-v-enet it stands for
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class OltLine:
     uplink: str
     down_bps: int
     up_bps: int
+    uni: str = ""  # the onu-v-enet the link table joins to the chain's olt-v-enet
+    tcont: str = ""  # the T-CONT its GEM port rides: chains on one T-CONT share its upstream
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ def olt_lines(root) -> tuple[list[OltLine], dict[str, str]]:
     for g in root.iterfind(".//gt:gemports/gt:gemport", NS):
         gems.setdefault(_t(g, "gt:interface"), []).append(g)
     lower = {n: _t(i, "subif:subif-lower-layer/subif:interface") for n, i in itfs.items()}
+    uni = {_t(ln, "lt:to-interface"): _t(ln, "lt:from-interface")
+           for ln in root.iterfind(".//lt:link-table/lt:link-table", NS)}
     fwd_peer = {}
     for f in root.iterfind(".//fwd:forwarders/fwd:forwarder", NS):
         subs = [_t(p, "fwd:sub-interface") for p in f.iterfind("fwd:ports/fwd:port", NS)]
@@ -102,14 +109,14 @@ def olt_lines(root) -> tuple[list[OltLine], dict[str, str]]:
         if isinstance(why, str):
             held[serial or name] = why
             continue
-        s, c, uplink, down, up = why
-        out.append(OltLine(serial, s, c, uplink, down, up))
+        s, c, uplink, down, up, tcont = why
+        out.append(OltLine(serial, s, c, uplink, down, up, uni.get(venet) or "", tcont))
     return sorted(out, key=lambda x: x.serial), held
 
 
 def _chain_fault(name, i, venet, vani, serial, itfs, lower, fwd_peer, gems, tconts, tdp, shaper):
     """Why the chain of user sub-interface `name` does not forward (a sentence naming the
-    interface and leaf), or (S, C, uplink, down bit/s, up bit/s) when it does."""
+    interface and leaf), or (S, C, uplink, down bit/s, up bit/s, T-CONT) when it does."""
     if serial is None:
         return f"olt-v-enet {venet} names v-ANI {vani}, which is no v-ANI with an expected serial"
     tags = _tags(i, ".//subif:ingress-rewrite/tag:push-tag")
@@ -139,9 +146,10 @@ def _chain_fault(name, i, venet, vani, serial, itfs, lower, fwd_peer, gems, tcon
     if not tdp.get(profile):
         return f"T-CONT {_t(tcont, 'gt:name')} has no traffic descriptor with a maximum bandwidth ({profile})"
     sname = _t(itfs[venet], "qos:tm-root/shp:shaper-name")
-    if not shaper.get(sname):
+    # no shaper at all: a chain that only sends upstream (cameras) is not shaped downstream
+    if sname is not None and not shaper.get(sname):
         return f"olt-v-enet {venet} names shaper profile {sname}, which has no pir"
-    return tags[0], tags[1], lower.get(net) or "", shaper[sname], tdp[profile]
+    return tags[0], tags[1], lower.get(net) or "", shaper.get(sname, 0), tdp[profile], _t(tcont, "gt:name")
 
 
 def bng_lines(root) -> tuple[list[BngLine], dict[str, str]]:
@@ -178,8 +186,16 @@ class OltPlane(EntryPlane):
         lines, self.held = olt_lines(root)
         return {f"{x.s}.{x.c}": x for x in lines}
 
+    def _leg(self, x: OltLine) -> str | None:
+        """The ONU's leg for this chain: its UNI's own, else the ONU's main leg."""
+        legs = [(me[1], self.lab["nodes"][other[0]]["labels"]) for me, other in self.legs()
+                if self.lab["nodes"][other[0]]["labels"].get(ONU_LABEL) == x.serial]
+        own = [leg for leg, labels in legs if x.uni and labels.get(UNI_LABEL) == x.uni]
+        main = [leg for leg, labels in legs if UNI_LABEL not in labels]
+        return (own or main or [None])[0]
+
     def make(self, key: str, x: OltLine) -> str:
-        leg = self.leg_to(ONU_LABEL, x.serial)
+        leg = self._leg(x)
         if leg is None:
             return f"ONU {x.serial} absent"
         vx = self.vxlan(f"vx{key}", vni(x.s, x.c), x.uplink)
@@ -192,20 +208,23 @@ class OltPlane(EntryPlane):
         return self._shape(key, x)
 
     def _shape(self, key: str, x: OltLine) -> str:
-        leg = self.leg_to(ONU_LABEL, x.serial)
-        shape(self.ns, leg, x.down_bps)  # downstream: the olt-v-enet's shaper profile
+        leg = self._leg(x)
+        if x.down_bps:
+            shape(self.ns, leg, x.down_bps)  # downstream: the olt-v-enet's shaper profile
+        else:
+            unshape(self.ns, leg)
         shape(self.ns, f"vx{key}", x.up_bps)  # upstream: the T-CONT's traffic descriptor
         return f"ONU {x.serial} on {leg}: S{x.s}/C{x.c} via {x.uplink}, {x.down_bps} down / {x.up_bps} up"
 
     def update(self, key: str, old: OltLine, new: OltLine) -> str | None:
-        if not _rates_only(old, new) or self.leg_to(ONU_LABEL, new.serial) is None:
+        if not _rates_only(old, new) or self._leg(new) is None:
             return None
         return self._shape(key, new)
 
     def remove(self, key: str, x: OltLine) -> None:
         ip(self.ns, "link", "del", f"vx{key}", check=False)
         ip(self.ns, "link", "del", f"br{key}", check=False)
-        leg = self.leg_to(ONU_LABEL, x.serial)
+        leg = self._leg(x)
         if leg:
             unshape(self.ns, leg)
 

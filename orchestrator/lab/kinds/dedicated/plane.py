@@ -16,15 +16,23 @@ VRF, no 802.1Q and no MPLS: LAB-FACTS).
   target up in the VPN's table): so overlapping prefixes of two VPNs never meet.
 * Both ways each access is shaped to its committed rate (pe-to-ce on what the PE sends the CE,
   ce-to-pe through an ifb on what it receives).
-A secondary access of an L2NM group stays standby, and an access on a port without a lab link
-is held; both are recorded with the reason.
+* Protection (L2NM `group`, single-active): each PE says, whenever it changes, which of its
+  groups' primary accesses have their port up (groups.json in its state dir, checked every tick
+  of the watcher: the lab's stand-in for the EVPN routes a real PE advertises and withdraws); a PE
+  holding a group's secondary keeps it out of the VPN's bridge while another PE says the primary
+  is up, and puts it in when none does (its port down, or the primary gone from its config).
+  What a PE said holds until it says otherwise: a watcher slowed down by a busy machine must not
+  make both ends of a group forward at once.
+An access on a port without a lab link is held, recorded with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import zlib
+from pathlib import Path
 from dataclasses import dataclass
 
 from orchestrator.lab import netns
@@ -35,6 +43,7 @@ from orchestrator.plan import dedicated_checks
 CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and the fibre ports'
 RULE_PREF = 1000  # the VPN tables' rules come before the main table's (32766)
 CORE_KIND = {"evpn": 1, "vpws": 2, "l3": 3}
+GROUPS = "groups.json"  # in a PE's state dir: its primaries' port state, per VPN/group
 
 
 def core_vni(kind: str, key: str) -> int:
@@ -55,6 +64,8 @@ class Access:
     pe_ip: str | None = None
     plen: int | None = None
     routes: tuple = ()  # (LAN prefix, next hop, preference)
+    group: str = ""  # L2NM redundancy group
+    standby: bool = False  # the group's secondary: carries frames only while no primary is up
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,10 @@ class PePlane(EntryPlane):
 
     def __init__(self, lab: dict, node: str):
         super().__init__(lab, node)
+        self.active: dict[str, bool] = {}  # a standby access's device: in its bridge (True) or not
+        self.said: dict[str, bool] | None = None  # what the other PEs last said of their primaries
+        self.mine: dict[str, bool] | None = None  # what this PE last said of its own
+        self.unheard: dict[str, int] = {}  # a standby access's device: ticks without its primary said up
         # IPv6 would add router solicitations and MLD to the customers' segments: the isolation
         # check counts what reaches a CE.
         for key in ("all", "default"):
@@ -115,7 +130,8 @@ class PePlane(EntryPlane):
 
     def _access(self, vpn: str, layer: str, a: dict) -> Access | None:
         where = f"{vpn}/{a['id']}"
-        if a["precedence"] != "primary":
+        standby = a["precedence"] != "primary"
+        if standby and not (layer == "l2" and a["group"]):
             self.held[where] = f"standby: the {a['precedence']} access of its group"
             return None
         lab_if = port_if(a["interface"] or "")
@@ -134,7 +150,7 @@ class PePlane(EntryPlane):
             self.held[where] = f"access on {a['interface']} has no PE address (ip-connection ipv4 local-address)"
             return None
         return Access(a["id"], a["interface"], lab_if, a["vlan"][0], vid, port, a["rates"][0], a["rates_in"][0],
-                      a["pe_ip"], a["plen"], tuple(tuple(r) for r in a["routes"]))
+                      a["pe_ip"], a["plen"], tuple(tuple(r) for r in a["routes"]), a["group"], standby)
 
     # --- making ---------------------------------------------------------------------------
     def make(self, key: str, v: Vpn) -> str:
@@ -157,7 +173,10 @@ class PePlane(EntryPlane):
         done = []
         for i, a in enumerate(v.accesses):
             dev = self.vxlan(f"a{h}{i:02d}", a.vni, a.lab_if, a.dstport)
-            if v.layer == "l2":
+            if a.standby:  # out of the bridge until tick() finds no primary of its group up
+                ip(self.ns, "link", "set", dev, "down")
+                self.active.pop(dev, None)
+            elif v.layer == "l2":
                 ip(self.ns, "link", "set", dev, "master", f"b{h}")
             else:
                 net = ipaddress.ip_interface(f"{a.pe_ip}/{a.plen}")
@@ -169,8 +188,71 @@ class PePlane(EntryPlane):
                        "table", str(table))
             shape(self.ns, dev, a.out_bps)
             shape_ingress(self.ns, dev, f"i{h}{i:02d}", a.in_bps)
-            done.append(f"{a.id} on {a.interface} ({a.encap} {a.vni}) {a.out_bps} out / {a.in_bps} in")
+            done.append(f"{a.id} on {a.interface} ({a.encap} {a.vni}) {a.out_bps} out / {a.in_bps} in"
+                        + (f", standby in group {a.group}" if a.standby else ""))
         return f"{v.layer} {v.core} (core {v.core_vni} to {len(v.peers)} PEs): " + "; ".join(done)
+
+    # --- protection ------------------------------------------------------------------------
+    def _port_up(self, ifname: str) -> bool:
+        out = netns.netns_exec(self.ns, ["ip", "-o", "link", "show", "dev", ifname], capture_output=True, text=True)
+        return "LOWER_UP" in out.stdout and ",UP" in out.stdout
+
+    def _peers_primaries(self) -> dict[str, bool]:
+        """VPN/group -> up, of every primary the other PEs say they hold."""
+        up = {}
+        for name, n in self.lab["nodes"].items():
+            if name == self.node or n["kind"] != self.n["kind"]:
+                continue
+            try:
+                said = json.loads((Path(n["state_dir"]) / GROUPS).read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                continue
+            for g, ok in said.get("primaries", {}).items():
+                up[g] = up.get(g, False) or ok
+        return up
+
+    def tick(self) -> None:
+        """Say which of this PE's primaries are up; put each standby access in or out of its VPN."""
+        mine, standby = {}, []
+        for key, v in self.applied.items():
+            for i, a in enumerate(v.accesses):
+                if a.group and a.standby:
+                    standby.append((f"{v.vpn}/{a.group}", f"a{_short(key)}{i:02d}", f"b{_short(key)}"))
+                elif a.group:
+                    mine[f"{v.vpn}/{a.group}"] = self._port_up(a.lab_if)
+        if mine != self.mine:
+            out = Path(self.n["state_dir"]) / GROUPS
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"primaries": mine}))
+            tmp.replace(out)  # whole or not at all: a reader never sees half of it
+            self.mine = mine
+        said = self._peers_primaries()
+        if self.said is not None and said != self.said:
+            self._forget_moved()
+        self.said = said
+        for group, dev, bridge in standby:
+            # into the VPN only when no primary was said up two ticks running: PEs say in turn,
+            # and one that has not spoken yet must not leave both ends of a group forwarding
+            self.unheard[dev] = 0 if said.get(group, False) else self.unheard.get(dev, 0) + 1
+            active = self.unheard[dev] >= 2
+            if self.active.get(dev) == active:
+                continue
+            if active:
+                ip(self.ns, "link", "set", dev, "master", bridge, check=False)
+                ip(self.ns, "link", "set", dev, "up", check=False)
+            else:
+                ip(self.ns, "link", "set", dev, "nomaster", check=False)
+                ip(self.ns, "link", "set", dev, "down", check=False)
+            self.active[dev] = active
+
+    def _forget_moved(self) -> None:
+        """A group changed hands somewhere: forget the cores' learned MACs, as a real PE drops the
+        MAC routes the other PEs withdraw. (A VXLAN that relearns a moved MAC keeps the old
+        remote's cached route and sends to the new one over the wrong link.)"""
+        for key, v in self.applied.items():
+            if v.core_vni:
+                netns.netns_exec(self.ns, ["bridge", "fdb", "flush", "dev", f"c{_short(key)}", "self", "dynamic"],
+                                 capture_output=True)
 
     def _core(self, h: str, v: Vpn) -> str:
         name = f"c{h}"
@@ -199,6 +281,8 @@ class PePlane(EntryPlane):
         h = _short(key)
         devs = [f"a{h}{i:02d}" for i in range(len(v.accesses))] + [f"c{h}"]
         for dev in devs:
+            self.active.pop(dev, None)
+            self.unheard.pop(dev, None)
             ip(self.ns, "rule", "del", "pref", str(RULE_PREF), "iif", dev, check=False)
             ip(self.ns, "link", "del", dev, check=False)
         for i in range(len(v.accesses)):

@@ -1,9 +1,10 @@
 """The part of a plan's lab that dedicated lines need: a core link between every two PEs of the
 lines (the provider's backbone, which the lab does not configure: each PE's VPNs ride VXLANs
 over it), the link from each OLT to its PE that PON sites use, and per site a CE: behind the
-ONU's leg of the OLT (a PON site) or on the PE's fibre port (a fibre site's primary access; a
-protection fibre stays out of the lab). A PE port whose name the lab cannot use as an interface
-name ("ge-0/0/1") becomes one (`port_if`), and the plane finds the port by the same rule."""
+ONU's leg of the OLT (a PON site) or on the PE's fibre port (a fibre site's primary access; at
+layer 2 its protection fibre to a second PE is the CE's second uplink, at layer 3 it stays out).
+A PE port whose name the lab cannot use as an interface name ("ge-0/0/1") becomes one
+(`port_if`), and the plane finds the port by the same rule."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
 KIND = "DedicatedLine"
 CE_PON, CE_FIBRE = "ce", "ce-fibre"  # a fibre CE's link carries VXLANs (its VLAN): it is addressed
 SITE_LABEL = "fullbars.site"
+PROTECTION_IF = "eth2"  # a protected site's CE: its uplink to the protection PE
 FIBRE_PORT0 = 20000  # a fibre access's VLAN rides a VXLAN on UDP port FIBRE_PORT0 + the link's index
 
 
@@ -88,3 +90,5 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
                 attach = f"{r['pe']}:{port_if(r['port'])}"
             nodes[ce] = {"kind": "linux", "image": "fullbars/host:latest", "labels": labels}
             link(attach, f"{ce}:eth1")
+            if r.get("protection-pe") in nodes and s["resources"].get("layer") == "l2":
+                link(f"{r['protection-pe']}:{port_if(r['protection-port'])}", f"{ce}:{PROTECTION_IF}")
