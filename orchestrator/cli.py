@@ -1042,10 +1042,13 @@ def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt, server: O
 
 @change_app.command("rollout")
 def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
+                   each: bool = typer.Option(False, "--confirm-each-wave", help="After each wave's confirmed commit, "
+                                             "wait for `fullbars change confirm N` (or reject) before its confirming "
+                                             "commit; unconfirmed, the devices revert by themselves."),
                    db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
                    token_file: Optional[Path] = TokenFileOpt):
     """Roll an approved change out, wave by wave, here (with --server: the server runs it, and this waits while
-    it rolls out)."""
+    it rolls out, up to a wave that awaits its confirm)."""
     from orchestrator.app.rollouts import start
 
     if server and network:
@@ -1054,8 +1057,9 @@ def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt
 
     def local():
         store = _store("change rollout", db)
-        return start(store, change, lambda: _network_for(store, network), None, confirm_timeout)
-    _change(server, token_file, local, lambda c: c.start(change))
+        return start(store, change, lambda: _network_for(store, network), None, confirm_timeout, each)
+    _change(server, token_file, local,
+            lambda c: c.start(change, confirm_each_wave=each, confirm_timeout=confirm_timeout))
     change_show(change, db, server, token_file)
 
 
@@ -1063,11 +1067,11 @@ def _change_event(event: str, doc: str) -> None:
     """One `fullbars change EVENT N` command: the app function of that name, on change N."""
     def command(change: int = ChangeArg, db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
                 token_file: Optional[Path] = TokenFileOpt):
-        from orchestrator.app import changes, rollouts
+        from orchestrator.app import changes, rollouts, wave_confirm
 
-        _change(server, token_file,
-                lambda: getattr(rollouts if event in ("pause", "resume", "abort") else changes, event)(
-                    _store(f"change {event}", db), change),
+        owner = {"pause": rollouts, "resume": rollouts, "abort": rollouts, "confirm": wave_confirm,
+                 "reject": wave_confirm}.get(event, changes)
+        _change(server, token_file, lambda: getattr(owner, event)(_store(f"change {event}", db), change),
                 lambda c: c.event(change, event))
     command.__doc__ = doc
     change_app.command(event)(command)
@@ -1076,7 +1080,9 @@ def _change_event(event: str, doc: str) -> None:
 for _event, _doc in (("withdraw", "Withdraw your own change before it rolls out."),
                      ("pause", "Hold a rollout before its next wave."),
                      ("resume", "Let a paused rollout go on."),
-                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them).")):
+                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them)."),
+                     ("confirm", "Confirm the wave that awaits it (--confirm-each-wave): its confirming commit."),
+                     ("reject", "Reject the wave that awaits its confirm: it rolls back, and the change fails.")):
     _change_event(_event, _doc)
 
 

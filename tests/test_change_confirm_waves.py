@@ -1,0 +1,123 @@
+"""Confirm each wave by hand, through the server, against a namespaced 'production' of four
+devices (two lines on disjoint OLT/BNG pairs: two waves). Started with confirm_each_wave, wave 1
+is committed and then waits in awaiting-confirm (the API's rollout view says which wave, until
+when), with wave 2 not begun; a NOC operator confirms it, wave 2 waits in turn, confirmed, the
+change is done and every device runs its intended config. A rejected wave 2 rolls back only its
+own devices (read back from the devices: wave 1's keep the change). A wave nobody confirms is
+taken back by the devices themselves at the confirmed commit's timeout, and the change says so.
+
+The lab is this file's own (name s5nc..., management subnet 198.18.228.0/24)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, read_running
+from server_helpers import production
+from test_server_rollout import _approved as approved
+from test_server_rollout import _until
+
+INTENTS = [EXAMPLES / "intents/acme-hq.yaml", EXAMPLES / "intents/clinic-west.yaml"]
+DEVICES = ("olt-1", "bng-east", "olt-3", "bng-west")
+SECRET = "FULLBARS_TEST_S5N_CONFIRM_PASSWORD"
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    with production(tmp_path_factory.mktemp("confirm-waves"), INTENTS, f"s5nc{os.getpid() % 100000}",
+                    "198.18.228.0/24", SECRET, DEVICES) as p:
+        yield p
+
+
+def _approved(p, title: str) -> dict:
+    """A change of both lines, verified and approved (as test_server_rollout makes it)."""
+    return p["call"]("nick", "GET", f"api/changes/{approved(p, title)}").json()
+
+
+def _runs(p, c: dict) -> dict[str, bool]:
+    """device → whether it runs the change's intended config, read back from the device."""
+    from orchestrator.netconf.compare import missing
+    from orchestrator.plan.bundle import load
+    from orchestrator.rollout.targets import lab_endpoints
+
+    bundle, eps = load(Path(c["bundle_dir"])), lab_endpoints(p["st"])
+    return {dev: not missing(bundle.intended(dev), read_running(eps[dev])) for dev in DEVICES}
+
+
+def _awaits(wave: int):
+    return lambda r: r["state"] != "rolling-out" and (r["state"] != "awaiting-confirm" or r["awaiting"]["wave"] == wave)
+
+
+def test_each_wave_waits_for_its_confirm(prod):
+    call = prod["call"]
+    c = _approved(prod, "two lines, confirmed by hand")
+    n = c["id"]
+    r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True})
+    assert r.status_code == 202, r.text
+    r = _until(prod, n, _awaits(1))
+    assert r["state"] == "awaiting-confirm" and r["awaiting"]["wave"] == 1, r
+    w1, w2 = r["waves"]
+    assert w1["state"] == "awaiting-confirm" and [d["state"] for d in w1["devices"]] == ["committed"] * 2, r
+    assert w2["state"] == "waiting", r
+    assert call("nick", "GET", f"api/changes/{n}").json()["allowed"] == ["abort", "confirm", "reject"]
+    assert call("eve", "POST", f"api/changes/{n}/confirm").status_code == 403  # an engineer may not
+    runs = _runs(prod, c)
+    assert runs == {"olt-1": True, "bng-east": True, "olt-3": False, "bng-west": False}, runs
+
+    assert call("nick", "POST", f"api/changes/{n}/confirm").json()["state"] == "rolling-out"
+    r = _until(prod, n, _awaits(2))
+    assert r["state"] == "awaiting-confirm" and r["awaiting"]["wave"] == 2, r
+    assert [d["state"] for d in r["waves"][0]["devices"]] == ["confirmed"] * 2, r
+    assert call("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "awaiting-confirm"))
+    assert r["state"] == "done" and r["awaiting"] is None, r
+    assert [d["state"] for w in r["waves"] for d in w["devices"]] == ["confirmed"] * 4, r
+    assert all(_runs(prod, c).values())
+    steps = [a["action"] for a in reversed(call("nick", "GET", "api/audit", params={"subject": f"change:{n}"}).json())]
+    assert steps[3:] == ["change-start", "change-await-confirm", "change-confirm", "change-wave",
+                         "change-await-confirm", "change-confirm", "change-wave", "change-finish"], steps
+    assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+    assert not any(_runs(prod, c).values())
+
+
+def test_a_rejected_wave_rolls_back_only_its_devices(prod):
+    call = prod["call"]
+    c = _approved(prod, "two lines, wave 2 rejected")
+    n = c["id"]
+    assert call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True}).status_code == 202
+    assert _until(prod, n, _awaits(1))["state"] == "awaiting-confirm"
+    assert call("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+    r = _until(prod, n, _awaits(2))
+    assert r["state"] == "awaiting-confirm", r
+    assert _runs(prod, c) == dict.fromkeys(DEVICES, True)  # wave 2 committed, not yet confirmed
+    r = call("nick", "POST", f"api/changes/{n}/reject")
+    assert r.status_code == 200 and r.json()["state"] == "failed", r.text
+    r = _until(prod, n, lambda r: r["waves"][1]["state"] not in ("awaiting-confirm", "verifying"))
+    assert r["state"] == "failed" and "wave 2 was rejected by nick" in r["error"], r
+    assert [d["state"] for d in r["waves"][0]["devices"]] == ["confirmed"] * 2, r
+    assert [d["state"] for d in r["waves"][1]["devices"]] == ["rolled-back"] * 2, r
+    runs = _runs(prod, c)
+    assert runs == {"olt-1": True, "bng-east": True, "olt-3": False, "bng-west": False}, runs
+    assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+
+
+def test_a_wave_nobody_confirms_reverts_by_itself(prod):
+    call = prod["call"]
+    c = _approved(prod, "two lines, nobody confirms")
+    n = c["id"]
+    r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True, "confirm_timeout": 10})
+    assert r.status_code == 202, r.text
+    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "awaiting-confirm")
+               and r["waves"][0]["state"] not in ("awaiting-confirm", "verifying"))
+    assert r["state"] == "failed", r
+    assert "nobody confirmed wave 1 within its confirmed commit's 10 s: its devices reverted by themselves" \
+        in r["error"], r
+    assert [d["state"] for d in r["waves"][0]["devices"]] == ["rolled-back"] * 2, r
+    assert r["waves"][1]["state"] == "waiting", r
+    wave = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-wave"}).json()[0]
+    assert all(h.startswith("already old (reverted by its confirm timeout") for h in wave["detail"]["devices_ended"].values()), wave
+    assert not any(_runs(prod, c).values())
