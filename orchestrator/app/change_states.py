@@ -27,6 +27,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("awaiting-confirm", "reject"): "failed",
     ("awaiting-confirm", "abort"): "aborted",
     ("awaiting-confirm", "fail"): "failed",  # nobody confirmed in time: the devices reverted by themselves
+    # the health gate before a wave: a confirmed wave's device no longer runs the plan (health_gate.py)
+    ("rolling-out", "gate-fail"): "paused",
+    ("awaiting-confirm", "gate-fail"): "paused",
     ("rolling-out", "pause"): "paused",
     ("paused", "resume"): "rolling-out",
     ("rolling-out", "abort"): "aborted",

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from orchestrator.acting import Actor, acting, current
-from orchestrator.app import wave_confirm
+from orchestrator.app import health_gate, wave_confirm
 from orchestrator.app.change_states import TRANSITIONS, act, get, move
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError
@@ -136,7 +136,7 @@ def run_rollout(store, change_id: int, network, confirm_timeout: int = 120, conf
     for wave in plan_waves(store, change_id):
         if run_wave(store, change_id, wave, network, confirm_timeout, new_id(), confirm_waves) != "committed":
             return _state(store, change_id)
-    return finish(store, change_id)
+    return finish(store, change_id, network)
 
 
 def _state(store, change_id: int) -> str:
@@ -159,6 +159,33 @@ def _gate(store, change_id: int) -> bool:
         time.sleep(WAIT_STEP)
     # awaiting-confirm here: a recovered wave, undone by recover, is applied again and asks again
     return _state(store, change_id) in ("rolling-out", "awaiting-confirm")
+
+
+def _healthy(store, change_id: int, network) -> bool:
+    """_gate, then the health gate (health_gate.py) on every device of the change's confirmed
+    waves: one that no longer runs the plan pauses the change with the reason, and the gate is
+    asked again once resumed. Whether the rollout may go on."""
+    from orchestrator.plan.bundle import load
+
+    while _gate(store, change_id):
+        with store.transaction(write=False) as s:
+            row = get(s, change_id)
+            bundle_dir = row.bundle_dir
+            rows = list(s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)))
+            done = [d.device for d in rows if d.tx and (t := s.get(TransactionRow, d.tx)) is not None
+                    and t.state == "committed"]
+        found = health_gate.problems(load(Path(bundle_dir)), change_target(store, change_id, network), done) \
+            if done else []
+        with store.transaction() as s:
+            r = get(s, change_id)
+            if not found:
+                if r.error.startswith("health gate:"):
+                    r.error = ""  # put right and resumed: the reason no longer holds
+                return True
+            if r.state in ("rolling-out", "awaiting-confirm"):
+                r.error = health_gate.said(found)
+                move(s, r, "gate-fail", {"problems": found})
+    return False
 
 
 def fail_on(store, change_id: int, e: Exception) -> str:
@@ -185,7 +212,7 @@ def run_wave(store, change_id: int, wave: int, network, confirm_timeout: int, tx
     from orchestrator.rollout.promote import required_pins
 
     try:
-        if not _gate(store, change_id):
+        if not _healthy(store, change_id, network):
             return _state(store, change_id)
         with store.transaction(write=False) as s:
             bundle_dir = get(s, change_id).bundle_dir
@@ -222,10 +249,11 @@ def wave_done(store, change_id: int, wave: int, tx: str, devices: list[str], det
         Store.audit(s, "change-wave", f"change:{change_id}", {"wave": wave, "tx": tx, "devices": devices, **detail})
 
 
-def finish(store, change_id: int) -> str:
-    """After the last wave (and any pause): the change is done, unless it was aborted meanwhile."""
+def finish(store, change_id: int, network) -> str:
+    """After the last wave (any pause, and the health gate): the change is done, unless it was
+    aborted meanwhile."""
     try:
-        if not _gate(store, change_id):
+        if not _healthy(store, change_id, network):
             return _state(store, change_id)
         return end_rollout(store, change_id, "finish", {"waves": len(plan_waves(store, change_id))})
     except Exception as e:  # noqa: BLE001 - see fail_on

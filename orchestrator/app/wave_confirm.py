@@ -19,6 +19,9 @@ from orchestrator.app.change_states import act, get, move
 from orchestrator.resources.store import AuditRow
 
 WAIT_STEP = 0.5  # seconds between looks at the change's state while a wave awaits its confirm
+# seconds left to the devices after the timeout, to take the wave back themselves before the
+# transaction undoes what is left (netconfd fires its confirm timer a few seconds late)
+GRACE = 5.0
 
 
 def confirm(store, change_id: int) -> dict:
@@ -63,7 +66,7 @@ def hold(store, change_id: int, wave: int, tx: str, confirm_timeout: int):
                                            "confirm_timeout": confirm_timeout})
         while time.monotonic() < until:
             state = _state(store, change_id)
-            if state == "rolling-out":
+            if state in ("rolling-out", "paused"):  # confirmed (and maybe paused since: the pause is for the next wave)
                 return []
             if state != "awaiting-confirm":
                 return [f"wave {wave} was not confirmed: the change is {state}"]
@@ -75,6 +78,7 @@ def hold(store, change_id: int, wave: int, tx: str, confirm_timeout: int):
             if row.state == "awaiting-confirm":
                 row.error = said
                 move(s, row, "fail", {"wave": wave, "tx": tx, "error": said})
+        time.sleep(GRACE)
         return [said]
     return check
 

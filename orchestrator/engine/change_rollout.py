@@ -58,7 +58,7 @@ def finish_step(job: dict) -> str:
     from orchestrator.app import rollouts
 
     with acting(rollouts.job_actor(job)):
-        return rollouts.finish(_store(), job["change"])
+        return rollouts.finish(_store(), job["change"], _network(job))
 
 
 @DBOS.workflow(name="fullbars.change.rollout")

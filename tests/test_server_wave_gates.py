@@ -1,10 +1,13 @@
-"""Confirm each wave by hand, through the server, against a namespaced 'production' of four
+"""Confirm each wave by hand, and the health gate between waves, through the server, against a namespaced 'production' of four
 devices (two lines on disjoint OLT/BNG pairs: two waves). Started with confirm_each_wave, wave 1
 is committed and then waits in awaiting-confirm (the API's rollout view says which wave, until
 when), with wave 2 not begun; a NOC operator confirms it, wave 2 waits in turn, confirmed, the
 change is done and every device runs its intended config. A rejected wave 2 rolls back only its
 own devices (read back from the devices: wave 1's keep the change). A wave nobody confirms is
 taken back by the devices themselves at the confirmed commit's timeout, and the change says so.
+A device of a confirmed wave edited by hand before the next wave (ncclient, as an engineer at the
+device would) is caught by the health gate: the change pauses, naming the device and the path,
+wave 2 does not begin; put back and resumed, the rollout goes on.
 
 The lab is this file's own (name s5nc..., management subnet 198.18.228.0/24)."""
 
@@ -19,7 +22,7 @@ import pytest
 from conftest import EXAMPLES, read_running
 from server_helpers import production
 from test_server_rollout import _approved as approved
-from test_server_rollout import _until
+from test_server_rollout import _settled, _until
 
 INTENTS = [EXAMPLES / "intents/acme-hq.yaml", EXAMPLES / "intents/clinic-west.yaml"]
 DEVICES = ("olt-1", "bng-east", "olt-3", "bng-west")
@@ -119,5 +122,60 @@ def test_a_wave_nobody_confirms_reverts_by_itself(prod):
     assert [d["state"] for d in r["waves"][0]["devices"]] == ["rolled-back"] * 2, r
     assert r["waves"][1]["state"] == "waiting", r
     wave = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-wave"}).json()[0]
-    assert all(h.startswith("already old (reverted by its confirm timeout") for h in wave["detail"]["devices_ended"].values()), wave
+    assert all(h.startswith("already old (reverted by its confirm timeout") for h in wave["detail"]["devices_ended"].values()), wave["detail"]
     assert not any(_runs(prod, c).values())
+
+
+def _by_hand(p, dev: str, interface: str, description: str | None) -> None:
+    """Set (None: remove) an interface's description on the device, as a person at it would."""
+    from ncclient import manager
+
+    nc, ietf = "urn:ietf:params:xml:ns:netconf:base:1.0", "urn:ietf:params:xml:ns:yang:ietf-interfaces"
+    leaf = f"<description>{description}</description>" if description else \
+        f'<description xmlns:nc="{nc}" nc:operation="remove"/>'
+    n, st = p["st"]["nodes"][dev], p["st"]
+    with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                         hostkey_verify=False, look_for_keys=False, allow_agent=False) as m:
+        m.edit_config(target="candidate", config=f'<config xmlns="{nc}"><interfaces xmlns="{ietf}"><interface>'
+                                                 f'<name>{interface}</name>{leaf}</interface></interfaces></config>')
+        m.commit()
+
+
+def test_the_health_gate_catches_a_device_edited_between_waves(prod):
+    from lxml import etree
+
+    from orchestrator.plan.bundle import load
+
+    call = prod["call"]
+    c = _approved(prod, "two lines, olt-1 edited by hand")
+    n = c["id"]
+    intended = etree.fromstring(load(Path(c["bundle_dir"])).intended("olt-1").encode())
+    entry = intended.find(".//{urn:ietf:params:xml:ns:yang:ietf-interfaces}interface")
+    interface = entry.findtext("{urn:ietf:params:xml:ns:yang:ietf-interfaces}name")
+    planned = entry.findtext("{urn:ietf:params:xml:ns:yang:ietf-interfaces}description")
+    assert call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True}).status_code == 202
+    assert _until(prod, n, _awaits(1))["state"] == "awaiting-confirm"
+    assert call("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+    assert call("nick", "POST", f"api/changes/{n}/pause").json()["state"] == "paused"  # before wave 2 begins
+    r = _until(prod, n, lambda r: _settled(r) and r["waves"][0]["state"] == "committed")
+    assert r["state"] == "paused" and r["waves"][1]["state"] == "waiting", r
+
+    _by_hand(prod, "olt-1", interface, "edited by hand")
+    assert call("nick", "POST", f"api/changes/{n}/resume").json()["state"] == "rolling-out"
+    r = _until(prod, n, lambda r: r["state"] != "rolling-out")
+    assert r["state"] == "paused" and r["waves"][1]["state"] == "waiting", r
+    assert r["error"].startswith("health gate: olt-1 does not run the planned config:") and interface in r["error"], r
+    gate = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-gate-fail"}).json()
+    assert [p["device"] for p in gate[0]["detail"]["problems"]] == ["olt-1"], gate
+    time.sleep(1)
+    assert _until(prod, n, _settled, 0)["waves"][1]["state"] == "waiting"  # still held
+
+    _by_hand(prod, "olt-1", interface, planned)  # put back as planned
+    assert call("nick", "POST", f"api/changes/{n}/resume").status_code == 200
+    r = _until(prod, n, _awaits(2))
+    assert r["state"] == "awaiting-confirm" and r["error"] == "", r["error"]
+    assert call("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "awaiting-confirm"))
+    assert r["state"] == "done", r
+    assert all(_runs(prod, c).values())
+    assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
