@@ -78,6 +78,11 @@ def test_the_cli_with_a_token_against_a_server(server):
     assert r.returncode == 0 and "change 1: approved  acme line" in r.stdout and "approved by nick" in r.stdout, \
         r.stdout + r.stderr
 
+    r = fullbars(server, "change", "confirm", "1", token=t["nick"])  # no wave awaits its confirm
+    assert r.returncode == 2 and "change 1 is approved: it cannot confirm" in r.stderr, r.stderr
+    r = fullbars(server, "change", "reject", "1", token=t["eve"])
+    assert r.returncode == 2 and "eve may not changes rollout: that needs the role noc" in r.stderr, r.stderr
+
     r = fullbars(server, "change", "list", token="fb_not-a-token")
     assert r.returncode == 2 and "did not accept the token" in r.stderr and "FULLBARS_TOKEN" in r.stderr, r.stderr
     r = fullbars(server, "change", "list")
