@@ -76,6 +76,21 @@ def make_users(client, url: str, admin_password: str, people: dict[str, list[str
     return tokens
 
 
+def callers(client, url: str, admin_pw: str):
+    """eve (engineer), nick (noc) and ci-bot (ci) made, environment production's evidence made
+    optional; call(who, method, path, ...) as any of them (or admin), by bearer token."""
+    tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"]},
+                        machines={"ci-bot": ["ci"]})
+
+    def call(who, method, path, **kw):
+        client.cookies.clear()
+        return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
+    r = call("admin", "PUT", "api/environments/production", json={"evidence": "optional"})
+    assert r.status_code == 200 and r.json()["evidence"] == "optional", r.text
+    call.tokens = tokens
+    return call
+
+
 @contextlib.contextmanager
 def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secret_env: str, devices: tuple):
     """A namespaced lab of the intents' devices (no CPEs; lab name and management subnet the
@@ -111,17 +126,7 @@ def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secre
         net = as_environment(network, tmp, st, secret_env, devices)
         with running_server(tmp, "--network", str(net), env={secret_env: st["password"]}) as (url, admin_pw, db):
             with httpx.Client(base_url=url, timeout=60) as client:
-                tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"]},
-                                    machines={"ci-bot": ["ci"]})
-                client.cookies.clear()
-                r = client.put("api/environments/production", json={"evidence": "optional"},
-                               headers={"Authorization": f"Bearer {tokens['admin']}"})
-                assert r.status_code == 200 and r.json()["evidence"] == "optional", r.text
-
-                def call(who, method, path, **kw):
-                    client.cookies.clear()
-                    return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
-                yield {"call": call, "db": db, "st": st, "net": net}
+                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net}
     finally:
         lab.down()
         mp.undo()

@@ -7,20 +7,23 @@ own devices (read back from the devices: wave 1's keep the change). A wave nobod
 taken back by the devices themselves at the confirmed commit's timeout, and the change says so.
 A device of a confirmed wave edited by hand before the next wave (ncclient, as an engineer at the
 device would) is caught by the health gate: the change pauses, naming the device and the path,
-wave 2 does not begin; put back and resumed, the rollout goes on.
+wave 2 does not begin; put back and resumed, the rollout goes on. A server SIGKILLed while a
+wave awaits its confirm is started again on its store: the recovered workflow undoes the wave
+and applies it again, which asks for its confirm again; confirmed, the change is done.
 
 The lab is this file's own (name s5nc..., management subnet 198.18.228.0/24)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import EXAMPLES, read_running
-from server_helpers import production
+from server_helpers import callers, production, running_server
 from test_server_rollout import _approved as approved
 from test_server_rollout import _settled, _until
 
@@ -179,3 +182,40 @@ def test_the_health_gate_catches_a_device_edited_between_waves(prod):
     assert r["state"] == "done", r
     assert all(_runs(prod, c).values())
     assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+
+
+def test_a_wave_awaiting_its_confirm_survives_the_death_of_the_server(prod, tmp_path):
+    import httpx
+
+    from test_server_api import _verification
+
+    env, started = {SECRET: prod["st"]["password"]}, []
+    with running_server(tmp_path, "--network", str(prod["net"]), started=started, env=env) as (url, admin_pw, db):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            call = callers(client, url, admin_pw)
+            tokens = call.tokens
+            c = call("eve", "POST", "api/changes", json={"title": "two lines, server killed", "target": "production",
+                                                         "intents": {f.name: f.read_text() for f in INTENTS}}).json()
+            n = c["id"]
+            call("ci-bot", "POST", f"api/changes/{n}/evidence",
+                 json={"verification_id": _verification(db, c["bundle_dir"], ok=True)})
+            assert call("nick", "POST", f"api/changes/{n}/approve").json()["state"] == "approved"
+            assert call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True}).status_code == 202
+            first = _until({"call": call}, n, _awaits(1))
+            assert first["state"] == "awaiting-confirm", first
+            started[0].send_signal(signal.SIGKILL)  # while wave 1 awaits its confirm
+            started[0].wait()
+    with running_server(tmp_path, "--network", str(prod["net"]), started=started, env=env) as (url, _, db):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            def again(who, method, path, **kw):
+                return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
+            p = {"call": again}
+            r = _until(p, n, lambda r: r["awaiting"] and r["awaiting"]["tx"] != first["awaiting"]["tx"])
+            assert r["state"] == "awaiting-confirm" and r["awaiting"]["wave"] == 1, r  # applied again, asks again
+            assert again("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+            assert _until(p, n, _awaits(2))["state"] == "awaiting-confirm"
+            assert again("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
+            r = _until(p, n, lambda r: r["state"] not in ("rolling-out", "awaiting-confirm"))
+            assert r["state"] == "done", r
+            assert all(_runs(prod, c).values())
+            assert again("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
