@@ -3,7 +3,8 @@ devices (two lines on disjoint OLT/BNG pairs: two waves). Started with confirm_e
 is committed and then waits in awaiting-confirm (the API's rollout view says which wave, until
 when), with wave 2 not begun; a NOC operator confirms it, wave 2 waits in turn, confirmed, the
 change is done and every device runs its intended config. A rejected wave 2 rolls back only its
-own devices (read back from the devices: wave 1's keep the change). A wave nobody confirms is
+own devices (read back from the devices: wave 1's keep the change); that one is started from the
+page, its "confirm each wave" box ticked, and the live page offers the confirm. A wave nobody confirms is
 taken back by the devices themselves at the confirmed commit's timeout, and the change says so.
 A device of a confirmed wave edited by hand before the next wave (ncclient, as an engineer at the
 device would) is caught by the health gate: the change pauses, naming the device and the path,
@@ -94,8 +95,12 @@ def test_a_rejected_wave_rolls_back_only_its_devices(prod):
     call = prod["call"]
     c = _approved(prod, "two lines, wave 2 rejected")
     n = c["id"]
-    assert call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True}).status_code == 202
+    assert 'name="confirm_each_wave"' in call("nick", "GET", f"changes/{n}").text  # the page's checkbox, ticked:
+    r = call("nick", "POST", f"changes/{n}/rollout", data={"confirm_each_wave": "on"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/changes/{n}/live", r.text
     assert _until(prod, n, _awaits(1))["state"] == "awaiting-confirm"
+    live = call("nick", "GET", f"changes/{n}/live").text
+    assert "Wave 1 awaits your confirm until" in live and 'id="do-confirm"' in live and 'id="do-reject"' in live
     assert call("nick", "POST", f"api/changes/{n}/confirm").status_code == 200
     r = _until(prod, n, _awaits(2))
     assert r["state"] == "awaiting-confirm", r
