@@ -1047,8 +1047,7 @@ def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt
                                              "commit; unconfirmed, the devices revert by themselves."),
                    db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
                    token_file: Optional[Path] = TokenFileOpt):
-    """Roll an approved change out, wave by wave, here (with --server: the server runs it, and this waits while
-    it rolls out, up to a wave that awaits its confirm)."""
+    """Roll an approved change out, wave by wave, here (--server: the server does, and this waits meanwhile)."""
     from orchestrator.app.rollouts import start
 
     if server and network:
