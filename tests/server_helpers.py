@@ -96,7 +96,7 @@ def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secre
     """A namespaced lab of the intents' devices (no CPEs; lab name and management subnet the
     caller's own), described as environment production (evidence optional), and a server over it
     with eve (engineer), nick (noc) and ci-bot (ci). Yields call(who, method, path, ...), the
-    server's store URL (db), the lab's state (st) and the description (net)."""
+    server's store URL (db) and URL (url), the lab's state (st) and the description (net)."""
     import httpx
     import pytest
     import yaml
@@ -126,7 +126,7 @@ def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secre
         net = as_environment(network, tmp, st, secret_env, devices)
         with running_server(tmp, "--network", str(net), env={secret_env: st["password"]}) as (url, admin_pw, db):
             with httpx.Client(base_url=url, timeout=60) as client:
-                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net}
+                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net, "url": url}
     finally:
         lab.down()
         mp.undo()

@@ -10,7 +10,9 @@ A device of a confirmed wave edited by hand before the next wave (ncclient, as a
 device would) is caught by the health gate: the change pauses, naming the device and the path,
 wave 2 does not begin; put back and resumed, the rollout goes on. A server SIGKILLed while a
 wave awaits its confirm is started again on its store: the recovered workflow undoes the wave
-and applies it again, which asks for its confirm again; confirmed, the change is done.
+and applies it again, which asks for its confirm again; confirmed, the change is done. From the
+command line: `fullbars change rollout N --confirm-each-wave` on the store waits for the confirms,
+given by `fullbars change confirm N` through the server (a NOC token) and on the store.
 
 The lab is this file's own (name s5nc..., management subnet 198.18.228.0/24)."""
 
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, read_running
+from conftest import EXAMPLES, REPO, read_running
 from server_helpers import callers, production, running_server
 from test_server_rollout import _approved as approved
 from test_server_rollout import _settled, _until
@@ -224,3 +228,34 @@ def test_a_wave_awaiting_its_confirm_survives_the_death_of_the_server(prod, tmp_
             assert r["state"] == "done", r
             assert all(_runs(prod, c).values())
             assert again("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+
+
+def test_the_cli_rolls_out_confirming_each_wave(prod):
+    c = _approved(prod, "two lines, from the command line")
+    n = c["id"]
+    env = {**os.environ, SECRET: prod["st"]["password"], "PYTHONPATH": str(REPO)}
+    env.pop("FULLBARS_SERVER", None)
+    fullbars = [sys.executable, "-m", "orchestrator", "change"]
+    roll = subprocess.Popen([*fullbars, "rollout", str(n), "--confirm-each-wave", "--network", str(prod["net"]),
+                             "--db", prod["db"]], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        r = _until(prod, n, lambda r: (r["state"] != "approved" and _awaits(1)(r)) or roll.poll() is not None)
+        assert r["state"] == "awaiting-confirm", (r, roll.poll() is not None and roll.communicate())
+        r = subprocess.run([*fullbars, "confirm", str(n)], capture_output=True, text=True, timeout=120,
+                           env={**env, "FULLBARS_SERVER": prod["url"], "FULLBARS_TOKEN": prod["call"].tokens["nick"]})
+        assert r.returncode == 0 and f"change {n}: rolling-out" in r.stdout, r.stdout + r.stderr
+        assert _until(prod, n, _awaits(2))["state"] == "awaiting-confirm"
+        r = subprocess.run([*fullbars, "confirm", str(n), "--db", prod["db"]], capture_output=True, text=True,
+                           timeout=120, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        out, errs = roll.communicate(timeout=240)
+    finally:
+        if roll.poll() is None:
+            roll.kill()
+            roll.wait()
+    assert roll.returncode == 0 and f"change {n}: done" in out, out + errs
+    assert all(_runs(prod, c).values())
+    steps = [(a["action"], a["actor"]) for a in reversed(prod["call"]("nick", "GET", "api/audit", params={
+        "subject": f"change:{n}", "action": "change-confirm"}).json())]
+    assert [s[1] for s in steps][0] == "nick" and len(steps) == 2, steps  # the second: the local user
+    assert prod["call"]("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
