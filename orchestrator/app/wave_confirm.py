@@ -33,7 +33,7 @@ def reject(store, change_id: int) -> dict:
     """NOC: reject the wave that awaits its confirm: it rolls back, and the change fails."""
     def why(s, row):
         wave = (awaiting(s, row.id) or {}).get("wave")
-        row.error = f"wave {wave} was rejected by {current().name}: its devices were rolled back"
+        row.error = f"wave {wave} was rejected by {current().name}: its devices are taken back (see the wave)"
         return {"wave": wave}
     return act(store, change_id, "reject", why)
 
