@@ -22,6 +22,10 @@ TOKEN_ENV = "FULLBARS_TOKEN"
 WAIT_STEP = 0.5  # seconds between looks at a rollout the server carries
 
 
+class Unreachable(FullbarsError):
+    """The server could not be asked, or failed (5xx): not the caller's input (exit 1)."""
+
+
 def token(token_file: Path | None) -> str:
     """The API token: from token_file (which must be the user's own, mode 0600), else $FULLBARS_TOKEN."""
     if token_file is not None:
@@ -120,7 +124,3 @@ class Client:
               limit: int) -> list[dict]:
         params = {k: v for k, v in {"actor": actor, "action": action, "subject": subject, "since": since}.items() if v}
         return self.call("GET", "api/audit", params={**params, "limit": limit})
-
-
-class Unreachable(FullbarsError):
-    """The server could not be asked, or failed (5xx): not the caller's input (exit 1)."""
