@@ -155,10 +155,11 @@ def end_rollout(store, change_id: int, event: str, detail: dict) -> str:
 
 def _gate(store, change_id: int) -> bool:
     """Hold while the change is paused; whether the rollout may go on (aborted: the waves done stay)."""
-    while _state(store, change_id) == "paused":
+    # one read decides: read again, a pause just made would end the rollout instead of holding it
+    while (state := _state(store, change_id)) == "paused":
         time.sleep(WAIT_STEP)
     # awaiting-confirm here: a recovered wave, undone by recover, is applied again and asks again
-    return _state(store, change_id) in ("rolling-out", "awaiting-confirm")
+    return state in ("rolling-out", "awaiting-confirm")
 
 
 def _healthy(store, change_id: int, network) -> bool:
