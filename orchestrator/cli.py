@@ -872,6 +872,30 @@ def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to list
         _fail(e)
 
 
+ServerOpt = typer.Option(None, "--server", envvar="FULLBARS_SERVER", help="A fullbars server's URL: act through "
+                         "its REST API as the user of the API token in $FULLBARS_TOKEN or --token-file, instead of "
+                         "on a local store (default: $FULLBARS_SERVER).")
+TokenFileOpt = typer.Option(None, "--token-file", envvar="FULLBARS_TOKEN_FILE", help="With --server: a file only you "
+                            "may read (mode 0600) holding the API token (default: $FULLBARS_TOKEN_FILE, else "
+                            "$FULLBARS_TOKEN).")
+
+
+def _server(url: Optional[str], token_file: Optional[Path]):
+    """The server's client (orchestrator/api/client.py), or None: act on the local store."""
+    if not url:
+        return None
+    from orchestrator.api.client import Client, token
+
+    return Client(url, token(token_file))
+
+
+def _refused(e: FullbarsError, as_json: str | None = None) -> None:
+    """A refusal: exit 2, as bad input; 1 when the server could not be asked or failed."""
+    from orchestrator.api.client import Unreachable
+
+    _fail(e, as_json, 1 if isinstance(e, Unreachable) else 2)
+
+
 @app.command()
 def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what this user did."),
           action: Optional[str] = typer.Option(None, "--action", help="Actions starting with this (change- gives "
@@ -879,14 +903,17 @@ def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what thi
           subject: Optional[str] = typer.Option(None, "--subject", help="Exactly this subject, e.g. change:7."),
           since: Optional[str] = typer.Option(None, "--since", help="ISO 8601 UTC time: rows at or after it."),
           limit: int = typer.Option(50, "--limit", help="How many rows, newest first."),
-          fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
+          fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt,
+          server: Optional[str] = ServerOpt, token_file: Optional[Path] = TokenFileOpt):
     """The audit trail: who did what, when, from where; append-only."""
     from orchestrator.app.audit import listing
 
     try:
-        rows = listing(_store("audit", db), user, action, subject, since, limit)
+        remote = _server(server, token_file)
+        rows = remote.audit(user, action, subject, since, limit) if remote else \
+            listing(_store("audit", db), user, action, subject, since, limit)
     except FullbarsError as e:
-        _fail(e, "audit" if fmt == TextOrJson.json else None)
+        _refused(e, "audit" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:
         from orchestrator.json_output import emit
 
@@ -909,34 +936,41 @@ def _print_change(c: dict) -> None:
         out.print(c["error"], style="red", markup=False)
 
 
-def _change(fn, *args) -> None:
+def _change(server, token_file, local, remote) -> None:
+    """One change command: remote(client) against a server (--server), else local() on the store;
+    either returns the change, printed the same way."""
     try:
-        _print_change(fn(*args))
+        client = _server(server, token_file)
+        _print_change(remote(client) if client else local())
     except FullbarsError as e:
-        _fail(e)
+        _refused(e)
 
 
 @change_app.command("list")
-def change_list(db: Optional[str] = DbOpt):
+def change_list(db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                token_file: Optional[Path] = TokenFileOpt):
     """Every change request, newest first."""
     from orchestrator.app.changes import listing
 
     try:
-        for c in listing(_store("change list", db)):
+        client = _server(server, token_file)
+        for c in client.listing() if client else listing(_store("change list", db)):
             _print_change(c)
     except FullbarsError as e:
-        _fail(e)
+        _refused(e)
 
 
 @change_app.command("show")
-def change_show(change: int = ChangeArg, db: Optional[str] = DbOpt):
+def change_show(change: int = ChangeArg, db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                token_file: Optional[Path] = TokenFileOpt):
     """A change request with its devices, evidence and rollout per wave and device."""
     from orchestrator.app.changes import show
 
     try:
-        c = show(_store("change show", db), change)
+        client = _server(server, token_file)
+        c = client.show(change) if client else show(_store("change show", db), change)
     except FullbarsError as e:
-        _fail(e)
+        _refused(e)
     _print_change(c)
     ev = c["evidence"]
     out.print(f"  evidence: {'none' if ev is None else ('verification %s %s' % (ev['id'], 'passed' if ev['ok'] else 'FAILED'))}",
@@ -950,56 +984,80 @@ def change_show(change: int = ChangeArg, db: Optional[str] = DbOpt):
 def change_submit(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
                   target: str = typer.Option(..., "--target", help="The environment to roll out to."),
                   title: str = typer.Option(..., "--title", help="What the change is, in a line."),
-                  network: Optional[Path] = NetworkOpt, workdir: Path = WorkdirOpt, db: Optional[str] = DbOpt):
+                  network: Optional[Path] = NetworkOpt, workdir: Path = WorkdirOpt, db: Optional[str] = DbOpt,
+                  server: Optional[str] = ServerOpt, token_file: Optional[Path] = TokenFileOpt):
     """Plan intents into a change request's bundle."""
     from orchestrator.app.changes import submit
 
+    if server and network:
+        _fail(FullbarsError("--network cannot be given with --server: the server plans against its own network "
+                            "description", path="--network", fix="leave out --network"))
     texts = {}
     for p in intents:
         try:
             texts[p.name] = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             _fail(FullbarsError(f"cannot read {p}: {e}", file=str(p), fix="give a readable intent YAML file"))
-    _change(submit, _store("change submit", db), workdir.resolve(), title, texts, target,
-            str(network) if network else None)
+    _change(server, token_file,
+            lambda: submit(_store("change submit", db), workdir.resolve(), title, texts, target,
+                           str(network) if network else None),
+            lambda c: c.submit(title, texts, target))
 
 
 @change_app.command("evidence")
 def change_evidence(change: int = ChangeArg, verification: int = typer.Argument(..., help="The lab verification "
                                                                                   "(fullbars lab verify prints it)."),
-                    db: Optional[str] = DbOpt):
+                    db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                    token_file: Optional[Path] = TokenFileOpt):
     """Attach a lab verification of the change's bundle."""
     from orchestrator.app.changes import attach_evidence
 
-    _change(attach_evidence, _store("change evidence", db), change, verification)
+    _change(server, token_file, lambda: attach_evidence(_store("change evidence", db), change, verification),
+            lambda c: c.attach_evidence(change, verification))
 
 
 @change_app.command("approve")
-def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt):
+def change_approve(change: int = ChangeArg, db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                   token_file: Optional[Path] = TokenFileOpt):
     """Approve a verified change someone else submitted."""
     from orchestrator.app.changes import approve
 
-    _change(approve, _store("change approve", db), change)
+    _change(server, token_file, lambda: approve(_store("change approve", db), change),
+            lambda c: c.event(change, "approve"))
 
 
 @change_app.command("rollout")
 def change_rollout(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
-                   db: Optional[str] = DbOpt):
-    """Roll an approved change out, wave by wave, here (the server runs it in the background)."""
+                   each: bool = typer.Option(False, "--confirm-each-wave", help="After each wave's confirmed commit, "
+                                             "wait for `fullbars change confirm N` (or reject) before its confirming "
+                                             "commit; unconfirmed, the devices revert by themselves."),
+                   db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                   token_file: Optional[Path] = TokenFileOpt):
+    """Roll an approved change out, wave by wave, here (--server: the server does, and this waits meanwhile)."""
     from orchestrator.app.rollouts import start
 
-    store = _store("change rollout", db)
-    _change(start, store, change, lambda: _network_for(store, network), None, confirm_timeout)
-    change_show(change, db)
+    if server and network:
+        _fail(FullbarsError("--network cannot be given with --server: the server addresses devices by its own "
+                            "network description", path="--network", fix="leave out --network"))
+
+    def local():
+        store = _store("change rollout", db)
+        return start(store, change, lambda: _network_for(store, network), None, confirm_timeout, each)
+    _change(server, token_file, local,
+            lambda c: c.start(change, confirm_each_wave=each, confirm_timeout=confirm_timeout))
+    change_show(change, db, server, token_file)
 
 
 def _change_event(event: str, doc: str) -> None:
     """One `fullbars change EVENT N` command: the app function of that name, on change N."""
-    def command(change: int = ChangeArg, db: Optional[str] = DbOpt):
-        from orchestrator.app import changes, rollouts
+    def command(change: int = ChangeArg, db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                token_file: Optional[Path] = TokenFileOpt):
+        from orchestrator.app import changes, rollouts, wave_confirm
 
-        _change(getattr(rollouts if event in ("pause", "resume", "abort") else changes, event),
-                _store(f"change {event}", db), change)
+        owner = {"pause": rollouts, "resume": rollouts, "abort": rollouts, "confirm": wave_confirm,
+                 "reject": wave_confirm}.get(event, changes)
+        _change(server, token_file, lambda: getattr(owner, event)(_store(f"change {event}", db), change),
+                lambda c: c.event(change, event))
     command.__doc__ = doc
     change_app.command(event)(command)
 
@@ -1007,18 +1065,23 @@ def _change_event(event: str, doc: str) -> None:
 for _event, _doc in (("withdraw", "Withdraw your own change before it rolls out."),
                      ("pause", "Hold a rollout before its next wave."),
                      ("resume", "Let a paused rollout go on."),
-                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them).")):
+                     ("abort", "Stop a rollout before its next wave (the waves done stay: roll back undoes them)."),
+                     ("confirm", "Confirm the wave that awaits it (--confirm-each-wave): its confirming commit."),
+                     ("reject", "Reject the wave that awaits its confirm: it rolls back, and the change fails.")):
     _change_event(_event, _doc)
 
 
 @change_app.command("rollback")
 def change_rollback(change: int = ChangeArg, network: Optional[Path] = NetworkOpt, confirm_timeout: int = ConfirmOpt,
-                    db: Optional[str] = DbOpt):
+                    db: Optional[str] = DbOpt, server: Optional[str] = ServerOpt,
+                    token_file: Optional[Path] = TokenFileOpt):
     """Undo a change's committed waves, newest first."""
     from orchestrator.app.rollouts import roll_back
 
-    store = _store("change rollback", db)
-    _change(roll_back, store, change, lambda: _network_for(store, network), confirm_timeout)
+    def local():
+        store = _store("change rollback", db)
+        return roll_back(store, change, lambda: _network_for(store, network), confirm_timeout)
+    _change(server, token_file, local, lambda c: c.event(change, "rollback"))
 
 
 def _lab(file: Path):

@@ -74,3 +74,59 @@ def make_users(client, url: str, admin_password: str, people: dict[str, list[str
         assert r.status_code == 201, r.text
         tokens[name] = r.json()["token"]
     return tokens
+
+
+def callers(client, url: str, admin_pw: str):
+    """eve (engineer), nick (noc) and ci-bot (ci) made, environment production's evidence made
+    optional; call(who, method, path, ...) as any of them (or admin), by bearer token."""
+    tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"]},
+                        machines={"ci-bot": ["ci"]})
+
+    def call(who, method, path, **kw):
+        client.cookies.clear()
+        return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
+    r = call("admin", "PUT", "api/environments/production", json={"evidence": "optional"})
+    assert r.status_code == 200 and r.json()["evidence"] == "optional", r.text
+    call.tokens = tokens
+    return call
+
+
+@contextlib.contextmanager
+def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secret_env: str, devices: tuple):
+    """A namespaced lab of the intents' devices (no CPEs; lab name and management subnet the
+    caller's own), described as environment production (evidence optional), and a server over it
+    with eve (engineer), nick (noc) and ci-bot (ci). Yields call(who, method, path, ...), the
+    server's store URL (db) and URL (url), the lab's state (st) and the description (net)."""
+    import httpx
+    import pytest
+    import yaml
+
+    from conftest import EXAMPLES
+    from lab_environment import as_environment
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from test_lab import _require_lab_tools
+
+    _require_lab_tools()
+    network = EXAMPLES / "network.yaml"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FULLBARS_LAB_DIR", str(tmp / "labs"))
+    write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(network), [str(p) for p in intents]), tmp / "scratch-plan")
+    doc = yaml.safe_load(from_plan(tmp / "scratch-plan", lab_name, cpes=False))
+    doc["mgmt"] = {"ipv4-subnet": subnet}
+    topo = tmp / "prod.clab.yml"
+    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lab = open_lab(topo)
+    try:
+        lab.up(timeout=90)
+        st = lab.load_state()
+        net = as_environment(network, tmp, st, secret_env, devices)
+        with running_server(tmp, "--network", str(net), env={secret_env: st["password"]}) as (url, admin_pw, db):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net, "url": url}
+    finally:
+        lab.down()
+        mp.undo()

@@ -27,6 +27,8 @@ ALLOWED = {
     ("POST", "/api/changes/{change_id}/resume"): {"noc"},
     ("POST", "/api/changes/{change_id}/abort"): {"noc"},
     ("POST", "/api/changes/{change_id}/rollback"): {"noc"},
+    ("POST", "/api/changes/{change_id}/confirm"): {"noc"},
+    ("POST", "/api/changes/{change_id}/reject"): {"noc"},
     ("GET", "/api/changes/{change_id}/rollout"): ALL,
     ("GET", "/api/changes/{change_id}/events"): ALL,
     ("GET", "/api/audit"): ALL,
@@ -88,7 +90,7 @@ def test_every_operation_refuses_anonymous_and_wrong_roles(server):
             body = r.json()
             assert body["type"].endswith("/not-allowed") and " or ".join(sorted(roles)) in body["detail"], body
             refused += 1
-    assert refused == 39  # the wrong-role calls the table implies (a dropped check would show here)
+    assert refused == 45  # the wrong-role calls the table implies (a dropped check would show here)
 
 
 def test_the_right_role_gets_past_authorisation(server):

@@ -15,15 +15,11 @@ import signal
 import time
 
 import pytest
-import yaml
 
 from conftest import EXAMPLES
-from lab_environment import as_environment
-from server_helpers import make_users, running_server
-from test_lab import _require_lab_tools
+from server_helpers import production
 from test_server_api import _verification
 
-NETWORK = EXAMPLES / "network.yaml"
 INTENTS = [EXAMPLES / "intents/acme-hq.yaml", EXAMPLES / "intents/clinic-west.yaml"]
 DEVICES = ("olt-1", "bng-east", "olt-3", "bng-west")
 SECRET = "FULLBARS_TEST_S4S_WAVES_PASSWORD"
@@ -32,44 +28,9 @@ IN_FLIGHT = {"started", "editing", "committing", "verifying", "confirming"}
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
-    _require_lab_tools()
-    import httpx
-
-    from orchestrator.lab.generate import from_plan
-    from orchestrator.lab.runtime import open_lab
-    from orchestrator.plan.artifacts import write
-    from orchestrator.plan.pipeline import plan
-    from orchestrator.resources.store import Store
-
-    tmp = tmp_path_factory.mktemp("server-rollout")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FULLBARS_LAB_DIR", str(tmp / "labs"))
-    write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(NETWORK), [str(p) for p in INTENTS]), tmp / "scratch-plan")
-    doc = yaml.safe_load(from_plan(tmp / "scratch-plan", f"s4sw{os.getpid() % 100000}", cpes=False))
-    doc["mgmt"] = {"ipv4-subnet": "198.18.250.0/24"}
-    topo = tmp / "prod.clab.yml"
-    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
-    lab = open_lab(topo)
-    try:
-        lab.up(timeout=90)
-        st = lab.load_state()
-        net = as_environment(NETWORK, tmp, st, SECRET, DEVICES)
-        with running_server(tmp, "--network", str(net), env={SECRET: st["password"]}) as (url, admin_pw, db):
-            with httpx.Client(base_url=url, timeout=60) as client:
-                tokens = make_users(client, url, admin_pw, people={"eve": ["engineer"], "nick": ["noc"]},
-                                    machines={"ci-bot": ["ci"]})
-                client.cookies.clear()
-                r = client.put("api/environments/production", json={"evidence": "optional"},
-                               headers={"Authorization": f"Bearer {tokens['admin']}"})
-                assert r.status_code == 200 and r.json()["evidence"] == "optional", r.text
-
-                def call(who, method, path, **kw):
-                    client.cookies.clear()
-                    return client.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw)
-                yield {"call": call, "db": db, "st": st, "net": net}
-    finally:
-        lab.down()
-        mp.undo()
+    with production(tmp_path_factory.mktemp("server-rollout"), INTENTS, f"s4sw{os.getpid() % 100000}",
+                    "198.18.250.0/24", SECRET, DEVICES) as p:
+        yield p
 
 
 def _approved(p, title: str) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from orchestrator.acting import Actor, acting
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
-from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users
+from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
 
 router = APIRouter(prefix="/api")
 SIGNED_IN = responses(401, 403, 422)
@@ -91,11 +91,25 @@ class Wave(BaseModel):
     devices: list[DeviceWave]
 
 
+class Awaiting(BaseModel):
+    wave: int
+    tx: str
+    until: str = Field(description="UTC: after this the wave's devices revert by themselves.")
+
+
 class Rollout(BaseModel):
     change: int
     state: str
     error: str
     waves: list[Wave]
+    awaiting: Awaiting | None = Field(None, description="The wave that awaits a NOC operator's confirm, if any.")
+
+
+class RolloutIn(BaseModel):
+    confirm_each_wave: bool = Field(False, description="Each wave waits, after its confirmed commit, until a NOC "
+                                    "operator confirms or rejects it (POST .../confirm, .../reject).")
+    confirm_timeout: int = Field(120, ge=10, le=3600, description="Seconds each device waits for its confirming "
+                                 "commit before it reverts by itself.")
 
 
 class DevicePlan(BaseModel):
@@ -239,9 +253,25 @@ def withdraw(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = De
 
 @router.post("/changes/{change_id}/rollout", response_model=ChangeOut, status_code=202, responses=ON_CHANGE,
              tags=["rollout"])
-def rollout(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+def rollout(change_id: ChangeId, body: RolloutIn | None = None, who: Actor = Depends(actor),
+            ctx: Context = Depends(context)):
     """NOC: start the rollout of an approved change; it runs in the background (watch /events)."""
-    return as_user(who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch)
+    body = body or RolloutIn()
+    return as_user(who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch, body.confirm_timeout,
+                   body.confirm_each_wave)
+
+
+@router.post("/changes/{change_id}/confirm", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def confirm(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: confirm the wave that awaits it (a rollout started with confirm_each_wave): its confirming
+    commit, then the next wave."""
+    return as_user(who, wave_confirm.confirm, ctx.store, change_id)
+
+
+@router.post("/changes/{change_id}/reject", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
+def reject(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """NOC: reject the wave that awaits its confirm: it rolls back, and the change fails."""
+    return as_user(who, wave_confirm.reject, ctx.store, change_id)
 
 
 @router.post("/changes/{change_id}/pause", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])

@@ -16,7 +16,7 @@ from orchestrator.acting import acting
 from orchestrator.api import rate_chart
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
 from orchestrator.api.rest import as_user, detail
-from orchestrator.app import audit, changes, environments, rollouts, services, users
+from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
 from orchestrator.app.errors import NotFound, status_of
 from orchestrator.errors import FullbarsError
 
@@ -24,7 +24,8 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["rate_bars"] = rate_chart.bars
 EVENTS = {"approve": changes.approve, "withdraw": changes.withdraw, "pause": rollouts.pause,
-          "resume": rollouts.resume, "abort": rollouts.abort}
+          "resume": rollouts.resume, "abort": rollouts.abort, "confirm": wave_confirm.confirm,
+          "reject": wave_confirm.reject}
 MAX_FORM = 1 << 20  # bytes of a posted form (an intent file is far smaller)
 
 
@@ -142,7 +143,9 @@ async def change_event(request: Request, change_id: int, event: str):
         if event in EVENTS:
             await run_in_threadpool(as_user, who, EVENTS[event], ctx.store, change_id)
         elif event == "rollout":
-            await run_in_threadpool(as_user, who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch)
+            each = (await _form(request)).get("confirm_each_wave") == "on"
+            await run_in_threadpool(as_user, who, rollouts.start, ctx.store, change_id, ctx.network, ctx.launch,
+                                    confirm_waves=each)
             return RedirectResponse(f"/changes/{change_id}/live", status_code=303)
         elif event == "rollback":
             await run_in_threadpool(as_user, who, rollouts.roll_back, ctx.store, change_id, ctx.network)

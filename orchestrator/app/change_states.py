@@ -19,6 +19,17 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("lab-failed", "attach-failing"): "lab-failed",
     ("verified", "approve"): "approved",
     ("approved", "start"): "rolling-out",
+    # confirm each wave: a wave's confirmed commit waits here for a NOC operator (or its timeout)
+    ("rolling-out", "await-confirm"): "awaiting-confirm",
+    ("paused", "await-confirm"): "awaiting-confirm",  # paused while its commit ran: the wave still asks
+    ("awaiting-confirm", "await-confirm"): "awaiting-confirm",  # a recovered wave, applied again, asks again
+    ("awaiting-confirm", "confirm"): "rolling-out",
+    ("awaiting-confirm", "reject"): "failed",
+    ("awaiting-confirm", "abort"): "aborted",
+    ("awaiting-confirm", "fail"): "failed",  # nobody confirmed in time: the devices reverted by themselves
+    # the health gate before a wave: a confirmed wave's device no longer runs the plan (health_gate.py)
+    ("rolling-out", "gate-fail"): "paused",
+    ("awaiting-confirm", "gate-fail"): "paused",
     ("rolling-out", "pause"): "paused",
     ("paused", "resume"): "rolling-out",
     ("rolling-out", "abort"): "aborted",
@@ -39,6 +50,7 @@ STATES = sorted({s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()))
 EVENT_PERMISSION = {"attach-passing": "changes.evidence", "attach-failing": "changes.evidence",
                     "approve": "changes.approve", "start": "changes.rollout", "pause": "changes.rollout",
                     "resume": "changes.rollout", "abort": "changes.rollout", "roll-back": "changes.rollout",
+                    "confirm": "changes.rollout", "reject": "changes.rollout",
                     "withdraw": "changes.withdraw"}
 def allowed(row: ChangeRow, event: str, actor=None) -> bool:
     """May this actor cause this event now? (the state machine, their role, and four-eyes)"""

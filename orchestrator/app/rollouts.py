@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from orchestrator.acting import Actor, acting, current
+from orchestrator.app import health_gate, wave_confirm
 from orchestrator.app.change_states import TRANSITIONS, act, get, move
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError
@@ -53,14 +54,18 @@ def abort(store, change_id: int) -> dict:
     return act(store, change_id, "abort")
 
 
-def start(store, change_id: int, network, launch=None, confirm_timeout: int = 120) -> dict:
+def start(store, change_id: int, network, launch=None, confirm_timeout: int = 120,
+          confirm_waves: bool = False) -> dict:
     """Start the rollout of an approved change. network: callable giving the network description.
     launch(job): how the rollout is carried, given job (the change, who started it, the confirm
-    timeout: plain data, so a durable engine can store it); by default at once, here (run_job)."""
-    view_now = act(store, change_id, "start")
+    timeout: plain data, so a durable engine can store it); by default at once, here (run_job).
+    confirm_waves: each wave waits for a NOC operator's confirm before its confirming commit
+    (wave_confirm.py)."""
+    view_now = act(store, change_id, "start", detail={"confirm_waves": confirm_waves,
+                                                      "confirm_timeout": confirm_timeout})
     actor = current()
     job = {"change": change_id, "actor": actor.name, "roles": sorted(actor.roles), "origin": actor.origin,
-           "confirm_timeout": confirm_timeout}
+           "confirm_timeout": confirm_timeout, "confirm_waves": confirm_waves}
     if launch is None:
         run_job(store, job, network)
     else:
@@ -75,7 +80,7 @@ def job_actor(job: dict) -> Actor:
 def run_job(store, job: dict, network) -> str:
     """A launched rollout carried here to its end, as the user who started it."""
     with acting(job_actor(job)):
-        return run_rollout(store, job["change"], network, job["confirm_timeout"])
+        return run_rollout(store, job["change"], network, job["confirm_timeout"], job.get("confirm_waves", False))
 
 
 def stored_network(store, network_file: str | None):
@@ -123,15 +128,15 @@ def plan_waves(store, change_id: int) -> dict[int, list[str]]:
     return {w: sorted(devs) for w, devs in sorted(out.items())}
 
 
-def run_rollout(store, change_id: int, network, confirm_timeout: int = 120) -> str:
+def run_rollout(store, change_id: int, network, confirm_timeout: int = 120, confirm_waves: bool = False) -> str:
     """Carry a started rollout to its end, wave by wave (run_wave), then finish it. Returns the
     change's final state."""
     from orchestrator.rollout.transaction import new_id
 
     for wave in plan_waves(store, change_id):
-        if run_wave(store, change_id, wave, network, confirm_timeout, new_id()) != "committed":
+        if run_wave(store, change_id, wave, network, confirm_timeout, new_id(), confirm_waves) != "committed":
             return _state(store, change_id)
-    return finish(store, change_id)
+    return finish(store, change_id, network)
 
 
 def _state(store, change_id: int) -> str:
@@ -150,9 +155,38 @@ def end_rollout(store, change_id: int, event: str, detail: dict) -> str:
 
 def _gate(store, change_id: int) -> bool:
     """Hold while the change is paused; whether the rollout may go on (aborted: the waves done stay)."""
-    while _state(store, change_id) == "paused":
+    # one read decides: read again, a pause just made would end the rollout instead of holding it
+    while (state := _state(store, change_id)) == "paused":
         time.sleep(WAIT_STEP)
-    return _state(store, change_id) == "rolling-out"
+    # awaiting-confirm here: a recovered wave, undone by recover, is applied again and asks again
+    return state in ("rolling-out", "awaiting-confirm")
+
+
+def _healthy(store, change_id: int, network) -> bool:
+    """_gate, then the health gate (health_gate.py) on every device of the change's confirmed
+    waves: one that no longer runs the plan pauses the change with the reason, and the gate is
+    asked again once resumed. Whether the rollout may go on."""
+    from orchestrator.plan.bundle import load
+
+    while _gate(store, change_id):
+        with store.transaction(write=False) as s:
+            row = get(s, change_id)
+            bundle_dir = row.bundle_dir
+            rows = list(s.scalars(select(ChangeDeviceRow).where(ChangeDeviceRow.change_id == change_id)))
+            done = [d.device for d in rows if d.tx and (t := s.get(TransactionRow, d.tx)) is not None
+                    and t.state == "committed"]
+        found = health_gate.problems(load(Path(bundle_dir)), change_target(store, change_id, network), done) \
+            if done else []
+        with store.transaction() as s:
+            r = get(s, change_id)
+            if not found:
+                if r.error.startswith("health gate:"):
+                    r.error = ""  # put right and resumed: the reason no longer holds
+                return True
+            if r.state in ("rolling-out", "awaiting-confirm"):
+                r.error = health_gate.said(found)
+                move(s, r, "gate-fail", {"problems": found})
+    return False
 
 
 def fail_on(store, change_id: int, e: Exception) -> str:
@@ -162,22 +196,24 @@ def fail_on(store, change_id: int, e: Exception) -> str:
         import traceback
 
         traceback.print_exc()  # a bug: the details go to the log
-    if _state(store, change_id) in ("rolling-out", "paused"):
+    if _state(store, change_id) in ("rolling-out", "paused", "awaiting-confirm"):
         end_rollout(store, change_id, "fail", {"error": said})
     return _state(store, change_id)
 
 
-def run_wave(store, change_id: int, wave: int, network, confirm_timeout: int, tx: str) -> str:
+def run_wave(store, change_id: int, wave: int, network, confirm_timeout: int, tx: str,
+             confirm_waves: bool = False) -> str:
     """One wave, after any pause: its devices in one network-wide confirmed commit with id tx (the
     bundle's exact configs, pinned to the lab evidence where the environment requires it); a
-    wave that fails rolls back by itself and fails the change. "committed", or the change's
-    state when the wave did not commit (aborted before it, failed)."""
+    wave that fails rolls back by itself and fails the change. confirm_waves: before its
+    confirming commit the wave waits for a NOC operator (wave_confirm.py). "committed", or the
+    change's state when the wave did not commit (aborted before it, failed, rejected)."""
     from orchestrator.plan.bundle import check_base, load
     from orchestrator.rollout.apply import apply_bundle
     from orchestrator.rollout.promote import required_pins
 
     try:
-        if not _gate(store, change_id):
+        if not _healthy(store, change_id, network):
             return _state(store, change_id)
         with store.transaction(write=False) as s:
             bundle_dir = get(s, change_id).bundle_dir
@@ -192,10 +228,14 @@ def run_wave(store, change_id: int, wave: int, network, confirm_timeout: int, tx
         with store.transaction() as s:
             for dev in part.devices:
                 s.get(ChangeDeviceRow, (change_id, dev)).tx = tx
-        rep = apply_bundle(store, part, target, confirm_timeout, True, None, pins, tx=tx)
+        hold = wave_confirm.hold(store, change_id, wave, tx, confirm_timeout) if confirm_waves else None
+        rep = apply_bundle(store, part, target, confirm_timeout, True, None, pins, tx=tx, hold=hold)
         wave_done(store, change_id, wave, tx, sorted(part.devices),
-                  {"outcome": rep["outcome"], "bundle": bundle.id, "verification": seen})
+                  {"outcome": rep["outcome"], "bundle": bundle.id, "verification": seen,
+                   "devices_ended": {d: r["how"] or r["state"] for d, r in rep["devices"].items()}})
         if rep["outcome"] != "committed":
+            if _state(store, change_id) not in ("rolling-out", "paused", "awaiting-confirm"):
+                return _state(store, change_id)  # rejected, aborted, timed out: already said
             return end_rollout(store, change_id, "fail", {"wave": wave, "tx": tx, "error": rep["summary"]})
         return "committed"
     except Exception as e:  # noqa: BLE001 - see fail_on
@@ -210,10 +250,11 @@ def wave_done(store, change_id: int, wave: int, tx: str, devices: list[str], det
         Store.audit(s, "change-wave", f"change:{change_id}", {"wave": wave, "tx": tx, "devices": devices, **detail})
 
 
-def finish(store, change_id: int) -> str:
-    """After the last wave (and any pause): the change is done, unless it was aborted meanwhile."""
+def finish(store, change_id: int, network) -> str:
+    """After the last wave (any pause, and the health gate): the change is done, unless it was
+    aborted meanwhile."""
     try:
-        if not _gate(store, change_id):
+        if not _healthy(store, change_id, network):
             return _state(store, change_id)
         return end_rollout(store, change_id, "finish", {"waves": len(plan_waves(store, change_id))})
     except Exception as e:  # noqa: BLE001 - see fail_on
@@ -230,6 +271,7 @@ def progress(store, change_id: int) -> dict:
         txs = {d.tx for d in devs if d.tx}
         tx_rows = {t.id: t for t in s.scalars(select(TransactionRow).where(TransactionRow.id.in_(txs)))}
         dev_rows = {(t.tx, t.device): t for t in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx.in_(txs)))}
+        awaits = wave_confirm.awaiting(s, change_id)
     waves_out: dict[int, dict] = {}
     for d in devs:
         w = waves_out.setdefault(d.wave, {"wave": d.wave, "tx": d.tx, "state": "waiting", "devices": []})
@@ -242,7 +284,10 @@ def progress(store, change_id: int) -> dict:
                              "error": r.error if r else "", "strategy": r.strategy if r else ""})
         seconds = json.loads(t.report).get("devices", {}).get(d.device, {}).get("seconds") if t else None
         w["devices"][-1]["seconds"] = seconds
-    return {"change": change_id, "state": row.state, "error": row.error, "waves": list(waves_out.values())}
+    if awaits and awaits["wave"] in waves_out:
+        waves_out[awaits["wave"]]["state"] = "awaiting-confirm"
+    return {"change": change_id, "state": row.state, "error": row.error, "waves": list(waves_out.values()),
+            "awaiting": awaits}
 
 
 def roll_back(store, change_id: int, network, confirm_timeout: int = 120) -> dict:

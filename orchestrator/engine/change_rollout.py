@@ -49,7 +49,7 @@ def wave_step(job: dict, wave: int, workflow_id: str) -> str:
                 "wave": wave, "tx": stuck[0].id, "error": f"{stuck[0].id} is still unfinished after recover "
                 f"(a device {IN_DOUBT}): nothing more was sent; run fullbars recover once its devices answer"})
         return rollouts.run_wave(store, change, wave, _network(job), job["confirm_timeout"],
-                                 f"{tx_prefix(workflow_id, wave)}{len(earlier) + 1}")
+                                 f"{tx_prefix(workflow_id, wave)}{len(earlier) + 1}", job.get("confirm_waves", False))
 
 
 @DBOS.step(name="fullbars.change.finish")
@@ -58,7 +58,7 @@ def finish_step(job: dict) -> str:
     from orchestrator.app import rollouts
 
     with acting(rollouts.job_actor(job)):
-        return rollouts.finish(_store(), job["change"])
+        return rollouts.finish(_store(), job["change"], _network(job))
 
 
 @DBOS.workflow(name="fullbars.change.rollout")

@@ -100,12 +100,16 @@ def _bundle_result(bundle):
 
 
 def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
-                 pins: dict[str, str] | None = None, tx: str | None = None) -> dict:
+                 pins: dict[str, str] | None = None, tx: str | None = None, hold=None) -> dict:
     """Exactly the bundle's whole intended configs, not planned again; each device's edit is
     computed from what it runs in this environment, under its lock. pins: per device the
-    canonical sha256 running must have after the commit, or everything rolls back."""
+    canonical sha256 running must have after the commit, or everything rolls back. hold():
+    problems, asked last before the confirming commit, once every other check passed (a person's
+    confirm: it may wait up to the confirm timeout)."""
     changes = [Change(dev, d["kind"], target.endpoint(dev), bundle.intended(dev), (pins or {}).get(dev))
                for dev, d in sorted(bundle.devices.items())]
     check = lab_checks(_bundle_result(bundle), target) if checks and target.lab_state else None
+    if hold is not None:
+        check = (lambda first=check: (first() if first else []) or hold())
     return Transaction(store, changes, target.label, kind="apply", confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, tx=tx).run()

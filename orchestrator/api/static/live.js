@@ -7,6 +7,9 @@
   function set(el, text, state) { if (!el) return; el.textContent = text; if (state !== undefined) el.className = el.className.split(" ")[0] + " state " + state; }
   source.addEventListener("progress", function (ev) {
     var r = JSON.parse(ev.data);
+    // a wave starts or stops awaiting its confirm: the buttons the viewer may press change with it
+    var shown = document.getElementById("rollout-state").textContent;
+    if (shown !== r.state && (shown === "awaiting-confirm" || r.state === "awaiting-confirm")) { location.reload(); return; }
     set(document.getElementById("rollout-state"), r.state, r.state);
     document.getElementById("rollout-error").textContent = r.error || "";
     r.waves.forEach(function (w) {
