@@ -116,3 +116,17 @@ def _bundle(server) -> str:
 
     with Store(server["db"]).transaction(write=False) as s:
         return s.get(ChangeRow, 1).bundle_dir
+
+
+def test_a_token_goes_over_plain_http_only_to_this_machine(monkeypatch):
+    from orchestrator.api.client import INSECURE_ENV, Client
+    from orchestrator.errors import FullbarsError
+
+    monkeypatch.delenv(INSECURE_ENV, raising=False)
+    for url in ("http://127.0.0.1:8080/", "http://localhost:8080", "http://[::1]:8080/", "https://noc.example:443/"):
+        Client(url, "t")
+    for url in ("http://noc.example:8080/", "http://10.1.2.3:8080/"):
+        with pytest.raises(FullbarsError, match="unencrypted"):
+            Client(url, "t")
+    monkeypatch.setenv(INSECURE_ENV, "1")
+    Client("http://10.1.2.3:8080/", "t")

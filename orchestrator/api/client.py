@@ -22,6 +22,26 @@ TOKEN_ENV = "FULLBARS_TOKEN"
 WAIT_STEP = 0.5  # seconds between looks at a rollout the server carries
 
 
+INSECURE_ENV = "FULLBARS_ALLOW_HTTP"
+
+
+def cleartext_allowed(url: str) -> bool:
+    """A bearer token may go over plain http only to this machine (loopback), unless the user says
+    the network is trusted: anyone on the path could reuse it."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if url.startswith("https://") or os.environ.get(INSECURE_ENV) == "1":
+        return True
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Unreachable(FullbarsError):
     """The server could not be asked, or failed (5xx): not the caller's input (exit 1)."""
 
@@ -63,6 +83,11 @@ class Client:
         if not url.startswith(("http://", "https://")):
             raise FullbarsError(f"--server {url!r} is not an http(s) URL", path="--server",
                                 fix="the URL fullbars server printed, e.g. http://127.0.0.1:8080/")
+        if not cleartext_allowed(url):
+            raise FullbarsError(f"--server {url!r}: the API token would cross the network unencrypted",
+                                path="--server",
+                                fix="use https:// (a TLS proxy in front of fullbars server) or an SSH tunnel to "
+                                    f"127.0.0.1; {INSECURE_ENV}=1 allows plain http on a network you trust")
         self.url = url.rstrip("/") + "/"
         self.http = httpx.Client(base_url=self.url, timeout=120,
                                  headers={"Authorization": f"Bearer {api_token}"})
