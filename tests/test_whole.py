@@ -5,6 +5,8 @@ and a rollback returns the services so the next plan is a no-op."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import REPO, snapshot
 
 NET = str(REPO / "examples/network.yaml")
@@ -67,7 +69,12 @@ def test_a_plan_names_the_services_planned_earlier_whose_changes_it_carries(tmp_
     assert [(s.name, s.earlier) for s in result.carried] == [("acme-hq", True)]
 
 
-def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path):
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["in-process", "rebuilt-by-recover"])
+def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path, rebuilt):
+    """rebuilt: the hook made again from the JSON the journal keeps, as recover does for a
+    rollback a dead process left confirmed on the devices."""
+    import json
+
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources import service_versions
     from orchestrator.resources.store import Store
@@ -81,6 +88,8 @@ def test_rollback_returns_the_services_so_the_next_plan_changes_nothing(tmp_path
     # rollback tx-2: the devices get their configs before it back, the services theirs
     notes, hook = service_versions.rollback_hook(store, "tx-2")
     assert notes == []
+    if rebuilt:
+        hook = service_versions.committed_from(json.loads(json.dumps(hook.pending)))
     from orchestrator.rollout.journal import remember_configs
     with store.transaction() as s:
         remember_configs(s, "tx-3", "rollback", ENV, [(d.device, d.kind, d.current) for d in added.devices])

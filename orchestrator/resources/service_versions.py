@@ -102,15 +102,22 @@ def committed(result, befores_: dict[str, dict | None]):
 
 
 def committed_from(pending: dict):
-    """committed()'s hook from its JSON form (hook.pending): the journal keeps it when the
-    transaction starts confirming, so recover can write the same records for a transaction a
-    dead process left committed on the devices."""
+    """The hook of committed() or rollback_hook() from its JSON form (hook.pending): the journal
+    keeps it when the transaction starts confirming, so recover can write the same records for a
+    transaction a dead process left committed on the devices."""
     def hook(s, tx: str) -> None:
-        for name in pending["removals"]:
+        for name in pending.get("removals", []):
             remove(s, name)
-        for name, before in pending["befores"].items():
+        for name, before in pending.get("befores", {}).items():
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
                                after=json.dumps(snapshot(s, name), sort_keys=True)))
+        for name, before in pending.get("restore", []):  # a rollback: the services as they were
+            if before == UNKNOWN:
+                continue
+            now = snapshot(s, name)
+            restore(s, name, before)
+            s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(now, sort_keys=True),
+                               after=json.dumps(before, sort_keys=True)))
     hook.pending = pending
     return hook
 
@@ -132,15 +139,7 @@ def rollback_hook(store, tx: str):
         notes.append(f"{tx} recorded no service changes (committed before fullbars recorded them): the services "
                      f"are left as they are; only the devices go back")
 
-    def hook(s, rollback_tx: str) -> None:
-        for name, before in rows:
-            if before == UNKNOWN:
-                continue
-            now = snapshot(s, name)
-            restore(s, name, before)
-            s.add(TxServiceRow(tx=rollback_tx, service=name, before=json.dumps(now, sort_keys=True),
-                               after=json.dumps(before, sort_keys=True)))
-    return notes, hook
+    return notes, committed_from({"restore": rows})
 
 
 def refresh_after(s, tx: str, name: str) -> None:
