@@ -14,7 +14,7 @@ and applies it again, which asks for its confirm again; confirmed, the change is
 command line: `fullbars change rollout N --confirm-each-wave` on the store waits for the confirms,
 given by `fullbars change confirm N` through the server (a NOC token) and on the store.
 
-The lab is this file's own (name s5nc..., management subnet 198.18.228.0/24)."""
+The lab is this file's own (name s5nc..., management subnet 198.18.236.0/24)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ SECRET = "FULLBARS_TEST_S5N_CONFIRM_PASSWORD"
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory):
     with production(tmp_path_factory.mktemp("confirm-waves"), INTENTS, f"s5nc{os.getpid() % 100000}",
-                    "198.18.228.0/24", SECRET, DEVICES) as p:
+                    "198.18.236.0/24", SECRET, DEVICES) as p:
         yield p
 
 
