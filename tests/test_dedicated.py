@@ -216,6 +216,24 @@ def test_the_lab_wires_a_layer_2_protection_fibre_to_the_sites_ce(tmp_path, db):
     assert not [ln for ln in links if any(e.startswith("ce-bolt-net") and e.endswith(":eth2") for e in ln)]
 
 
+def test_a_protection_fibre_never_takes_the_port_of_another_sites_ce(tmp_path, db):
+    """Crane's office is on pe-1 ge-0/0/1, the port ACME's yard names for its protection: the site's
+    CE keeps its only uplink (the protection is wired only to a port no site uses), and every CE
+    in the lab has its uplink."""
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+
+    out = tmp_path / "plan"
+    crane = str(REPO / "tests/mutations/intents/crane-net.yaml")
+    assert cli("plan", *LINES, crane, "--network", NETWORK, "--out", str(out), db=db).exit_code == 0
+    topo = yaml.safe_load(from_plan(out, "s5d-gen2"))["topology"]
+    ends = {e for ln in topo["links"] for e in ln["endpoints"]}
+    assert "ce-crane-net-office:eth1" in ends
+    assert not [e for e in ends if e.startswith("ce-acme-wan-yard:eth2")]
+    assert all(f"{n}:eth1" in ends for n in topo["nodes"] if n.startswith("ce-")), sorted(ends)
+
+
 def test_a_standby_access_joins_its_vpn_only_while_no_pe_says_the_primary_is_up(tmp_path, monkeypatch):
     """The protection PE's side of a group, one tick at a time (the kernel's part recorded, not
     run): the standby stays out while the primary's PE says its port is up, joins after two ticks

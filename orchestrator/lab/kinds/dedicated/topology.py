@@ -70,6 +70,7 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
         for b in pes[i + 1:]:
             link(f"{a}:{core_if(b)}", f"{b}:{core_if(a)}")
     legs: dict[str, int] = {}
+    standby: list[tuple[str, str]] = []
     for svc, s in lines:
         for site, r in sorted(s["resources"]["sites"].items()):
             pon = r.get("access") == "pon"
@@ -88,7 +89,10 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
                 attach = f"{r['olt']}:dl{legs[r['olt']]}"
             else:
                 attach = f"{r['pe']}:{port_if(r['port'])}"
+            if not link(attach, f"{ce}:eth1"):
+                continue  # its port is another site's: no CE the lab could reach
             nodes[ce] = {"kind": "linux", "image": "fullbars/host:latest", "labels": labels}
-            link(attach, f"{ce}:eth1")
             if r.get("protection-pe") in nodes and s["resources"].get("layer") == "l2":
-                link(f"{r['protection-pe']}:{port_if(r['protection-port'])}", f"{ce}:{PROTECTION_IF}")
+                standby.append((f"{r['protection-pe']}:{port_if(r['protection-port'])}", f"{ce}:{PROTECTION_IF}"))
+    for a, b in standby:  # after every primary: a protection fibre never takes a site's own port
+        link(a, b)
