@@ -36,9 +36,11 @@ UPLINKS = ("cust1", "cust2")  # a protected site's VXLANs to its primary and its
 
 
 def _icmp_in(ns: str) -> int:
-    """ICMP messages this namespace has taken in (the kernel's own count: /proc/net/snmp)."""
+    """ICMP echo requests this namespace has taken in (the kernel's own count: /proc/net/snmp).
+    Only echo requests are a probe that crossed over: a CE also takes in errors about its own
+    traffic (destination unreachable after a rate measurement), which say nothing of isolation."""
     rows = [ln.split() for ln in run(ns, ["cat", "/proc/net/snmp"]).stdout.splitlines() if ln.startswith("Icmp:")]
-    return int(dict(zip(rows[0][1:], rows[1][1:]))["InMsgs"]) if len(rows) >= 2 else 0
+    return int(dict(zip(rows[0][1:], rows[1][1:]))["InEchos"]) if len(rows) >= 2 else 0
 
 
 class Ce:
@@ -175,7 +177,7 @@ def _isolation(ce: Ce, others: dict[str, dict[str, Ce]]) -> list[str]:
         for s, o in sorted(ces.items()):
             got = _icmp_in(o.ns) - before[s]
             if got:
-                out.append(f"reaches site {s} of line {line} ({o.address}): its CE took in {got} ICMP message(s)")
+                out.append(f"reaches site {s} of line {line} ({o.address}): its CE took in {got} ICMP echo request(s)")
     return out
 
 
