@@ -178,3 +178,26 @@ def test_lab_login_gets_netconf_only_and_the_socket_is_private(tmp_path):
         if not user_existed and _user_exists(name):
             subprocess.run(["userdel", name], check=True)
     assert not agent.socket_path.parent.exists()
+
+
+def test_a_late_close_session_after_the_hello_only_drops_the_connection():
+    """Unit test of one function: readiness needs the hello; a close-session answered late drops
+    the transport instead of failing the agent's start."""
+    from ncclient.operations.errors import TimeoutExpiredError
+
+    from orchestrator.lab.netconfd import _close_quietly
+
+    class Late:
+        def __init__(self):
+            self.dropped = False
+            self._session = self
+
+        def close_session(self):
+            raise TimeoutExpiredError("ncclient timed out while waiting for an rpc reply.")
+
+        def close(self):
+            self.dropped = True
+
+    m = Late()
+    _close_quietly(m)
+    assert m.dropped

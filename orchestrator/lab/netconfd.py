@@ -340,7 +340,7 @@ class NetconfdAgent:
             try:
                 self.capabilities = sorted(m.server_capabilities)
             finally:
-                m.close_session()
+                _close_quietly(m)
             return
 
     def _failure(self, what: str) -> str:
@@ -398,3 +398,15 @@ class NetconfdAgent:
 
     def _end_pids(self, pids: list[int]) -> None:
         kill_pids(pids)
+
+
+def _close_quietly(m) -> None:
+    """The hello is what readiness needs: a close-session a busy netconfd answers late must not
+    fail the start (seen under CI load), so the transport is simply dropped then."""
+    try:
+        m.close_session()
+    except Exception:  # noqa: BLE001 - any failure to say goodbye: drop the connection
+        try:
+            m._session.close()
+        except Exception:  # noqa: BLE001
+            pass
