@@ -92,12 +92,11 @@ def callers(client, url: str, admin_pw: str):
 
 
 @contextlib.contextmanager
-def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secret_env: str, devices: tuple):
+def production_lab(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secret_env: str, devices: tuple,
+                   agent: str | None = None):
     """A namespaced lab of the intents' devices (no CPEs; lab name and management subnet the
-    caller's own), described as environment production (evidence optional), and a server over it
-    with eve (engineer), nick (noc) and ci-bot (ci). Yields call(who, method, path, ...), the
-    server's store URL (db) and URL (url), the lab's state (st) and the description (net)."""
-    import httpx
+    caller's own; agent: every node's, else each kind's default), described as environment
+    production. Yields the lab's state (st) and the description (net)."""
     import pytest
     import yaml
 
@@ -117,16 +116,28 @@ def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secre
     write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(network), [str(p) for p in intents]), tmp / "scratch-plan")
     doc = yaml.safe_load(from_plan(tmp / "scratch-plan", lab_name, cpes=False))
     doc["mgmt"] = {"ipv4-subnet": subnet}
+    for node in doc["topology"]["nodes"].values() if agent else ():
+        node["labels"]["fullbars.agent"] = agent
     topo = tmp / "prod.clab.yml"
     topo.write_text(yaml.safe_dump(doc, sort_keys=False))
     lab = open_lab(topo)
     try:
         lab.up(timeout=90)
         st = lab.load_state()
-        net = as_environment(network, tmp, st, secret_env, devices)
-        with running_server(tmp, "--network", str(net), env={secret_env: st["password"]}) as (url, admin_pw, db):
-            with httpx.Client(base_url=url, timeout=60) as client:
-                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net, "url": url}
+        yield st, as_environment(network, tmp, st, secret_env, devices)
     finally:
         lab.down()
         mp.undo()
+
+
+@contextlib.contextmanager
+def production(tmp: Path, intents: list[Path], lab_name: str, subnet: str, secret_env: str, devices: tuple):
+    """production_lab() and a server over it with eve (engineer), nick (noc) and ci-bot (ci).
+    Yields call(who, method, path, ...), the server's store URL (db) and URL (url), the lab's state
+    (st) and the description (net)."""
+    import httpx
+
+    with production_lab(tmp, intents, lab_name, subnet, secret_env, devices) as (st, net):
+        with running_server(tmp, "--network", str(net), env={secret_env: st["password"]}) as (url, admin_pw, db):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                yield {"call": callers(client, url, admin_pw), "db": db, "st": st, "net": net, "url": url}

@@ -18,16 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import create_engine, text
 
 from conftest import EXAMPLES
-from lab_environment import as_environment
-from server_helpers import make_users, running_server
-from test_lab import _require_lab_tools
+from server_helpers import make_users, production_lab, running_server
 from test_server_api import _verification
 
-NETWORK = EXAMPLES / "network.yaml"
 INTENTS = [EXAMPLES / "intents/acme-hq.yaml", EXAMPLES / "intents/clinic-west.yaml"]
 DEVICES = ("olt-1", "bng-east", "olt-3", "bng-west")
 SECRET = "FULLBARS_TEST_S4R_DURABLE_PASSWORD"
@@ -35,31 +31,10 @@ SECRET = "FULLBARS_TEST_S4R_DURABLE_PASSWORD"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    _require_lab_tools()
-    from orchestrator.lab.generate import from_plan
-    from orchestrator.lab.runtime import open_lab
-    from orchestrator.plan.artifacts import write
-    from orchestrator.plan.pipeline import plan
-    from orchestrator.resources.store import Store
-
     tmp = tmp_path_factory.mktemp("server-durable")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FULLBARS_LAB_DIR", str(tmp / "labs"))
-    write(plan(Store(f"sqlite:///{tmp}/scratch.db"), str(NETWORK), [str(p) for p in INTENTS]), tmp / "scratch-plan")
-    doc = yaml.safe_load(from_plan(tmp / "scratch-plan", f"s4r{os.getpid() % 100000}", cpes=False))
-    doc["mgmt"] = {"ipv4-subnet": "198.18.252.0/24"}
-    for node in doc["topology"]["nodes"].values():
-        node["labels"]["fullbars.agent"] = "devsim"
-    topo = tmp / "prod.clab.yml"
-    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
-    handle = open_lab(topo)
-    try:
-        handle.up(timeout=90)
-        st = handle.load_state()
-        yield {"tmp": tmp, "st": st, "net": as_environment(NETWORK, tmp, st, SECRET, DEVICES)}
-    finally:
-        handle.down()
-        mp.undo()
+    with production_lab(tmp, INTENTS, f"s4r{os.getpid() % 100000}", "198.18.252.0/24", SECRET, DEVICES,
+                        agent="devsim") as (st, net):
+        yield {"tmp": tmp, "st": st, "net": net}
 
 
 def _rows(db: str, sql: str, **params) -> list[tuple]:
