@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from orchestrator.devices.registry import DeviceKind
 from orchestrator.errors import Problem
 from orchestrator.models.context import ValidationFailed
-from orchestrator.render.engine import render
 
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -23,12 +22,10 @@ class DeviceConfig:
     pieces: list[tuple[str, str]]  # (owner, rendered fragment): the device base, then each service's
 
 
-def assemble(device: str, kind: DeviceKind, base_vars: dict,
-             fragments: list[tuple[str, str, dict]]) -> tuple[DeviceConfig | None, list[Problem]]:
-    """fragments: (service name, template name, variables), in a stable order."""
+def merge(device: str, kind: DeviceKind, services: list[str],
+          pieces: list[tuple[str, str]]) -> tuple[DeviceConfig | None, list[Problem]]:
+    """pieces: (owner, rendered fragment), the device base first → the validated whole config."""
     models = kind.models
-    pieces = [("device base", render(kind.name, "device", **base_vars))]
-    pieces += [(svc, render(kind.name, tpl, **v)) for svc, tpl, v in fragments]
     tree = None
     for owner, text in pieces:
         if not text.strip():
@@ -48,7 +45,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
             # libyang may put a new top-level node before ours; the bindings drop the new head.
             tree = tree.first_sibling()
     if tree is None:
-        return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(""), pieces), []
+        return DeviceConfig(device, kind, services, _wrap(""), pieces), []
     try:
         models.validate(tree)
     except ValidationFailed as vf:
@@ -59,7 +56,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
                               fix=f"the config comes from {owner}; correct its template or input")]
     body = _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
     tree.free()
-    return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(body), pieces), []
+    return DeviceConfig(device, kind, services, _wrap(body), pieces), []
 
 
 _OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')

@@ -17,7 +17,7 @@ from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now
+from orchestrator.resources.store import IntentRow, Store, _now, config_sha
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -259,16 +259,21 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 if d in on_device:
                     on_device[d].append(name)
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
+        cached, cached_builds = Store.plan_cache(s, touched)
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
             frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
                      for n in on_device[dev] if SERVICES.by_kind(intents[n].kind).template]
-            jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags,
-                            current[dev].config if dev in current else EMPTY))
+            was = current[dev].config if dev in current else EMPTY
+            jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
+                            cached[dev], cached_builds.get(dev)))
         built, problems = build_all(jobs, progress)
         if problems:
             raise FullbarsError(problems)
+        for b in built:
+            Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
+                                  cached_builds.get(b.device))
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)

@@ -14,8 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from sqlalchemy import (Integer, String, Text, UniqueConstraint, create_engine, delete, event,
-                        insert, select)
+from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
+                        insert, select, tuple_)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -184,6 +184,28 @@ class ConfigOwnersRow(Base):
     planned_at: Mapped[str] = mapped_column(String(32), default=_now)
 
 
+class PlanFragmentRow(Base):
+    """A cache of the plan: one service's (or the device base's) rendered fragment on one device
+    and the ownership nodes read from it, for the inputs whose sha256 is `key` (plan/fragcache.py;
+    migration 0007). Never a source of truth: dropping every row only makes the next plan slower."""
+
+    __tablename__ = "plan_fragments"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON [text, nodes]
+
+
+class PlanBuildRow(Base):
+    """A cache of the plan: a device's whole build (intended config, edits, diff, ownership) for
+    the inputs whose sha256 is `key` (its pieces' keys and the config the edit starts from)."""
+
+    __tablename__ = "plan_builds"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON
+
+
 class PendingRemovalRow(Base):
     """A service whose removal is planned and not yet applied: it keeps its intent and its
     allocations until a transaction takes its config off the devices (migration 0004)."""
@@ -344,3 +366,44 @@ class Store:
     def audit(s: Session, action: str, subject: str, detail: dict | str = "") -> None:
         s.add(AuditRow(action=action, subject=subject,
                        detail=detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)))
+
+    @staticmethod
+    def plan_cache(s: Session, devices) -> tuple[dict[str, dict[str, tuple[str, bytes]]], dict[str, tuple[str, bytes]]]:
+        """What the plan caches hold for these devices: (device → owner → (key, data) of its
+        fragments, device → (key, data) of its build)."""
+        devices = sorted(devices)
+        frags: dict[str, dict[str, tuple[str, bytes]]] = {d: {} for d in devices}
+        builds: dict[str, tuple[str, bytes]] = {}
+        for chunk in _chunks(devices):
+            for dev, owner, key, data in s.execute(select(PlanFragmentRow.device, PlanFragmentRow.owner,
+                                                          PlanFragmentRow.key, PlanFragmentRow.data)
+                                                   .where(PlanFragmentRow.device.in_(chunk))):
+                frags[dev][owner] = (key, data)
+            for dev, key, data in s.execute(select(PlanBuildRow.device, PlanBuildRow.key, PlanBuildRow.data)
+                                            .where(PlanBuildRow.device.in_(chunk))):
+                builds[dev] = (key, data)
+        return frags, builds
+
+    @staticmethod
+    def save_plan_cache(s: Session, device: str, had: dict[str, tuple[str, bytes]], pieces: dict,
+                        build: tuple[str | None, bytes | None], had_build: tuple[str, bytes] | None) -> None:
+        """Keep one device's fragments (owner → (key, data); key None: not cacheable) and build,
+        writing only what differs from what the caches had."""
+        stale = [o for o, (k, _) in had.items() if o not in pieces or pieces[o][0] != k]
+        for chunk in _chunks(stale):
+            s.execute(delete(PlanFragmentRow).where(PlanFragmentRow.device == device, PlanFragmentRow.owner.in_(chunk)))
+        fresh = [{"device": device, "owner": o, "key": k, "data": d} for o, (k, d) in pieces.items()
+                 if k is not None and (o not in had or had[o][0] != k)]
+        if fresh:
+            s.execute(insert(PlanFragmentRow), fresh)
+        key, data = build
+        if had_build is not None and had_build[0] != key:
+            s.execute(delete(PlanBuildRow).where(PlanBuildRow.device == device))
+        if key is not None and data is not None and (had_build is None or had_build[0] != key):
+            s.add(PlanBuildRow(device=device, key=key, data=data))
+
+
+def _chunks(items: list, size: int = 500):
+    """An IN list stays under the database's limit on bound parameters."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

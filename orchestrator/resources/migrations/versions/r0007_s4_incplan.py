@@ -1,0 +1,32 @@
+"""The plan's caches: each device's rendered fragments per service and its whole build, keyed by
+the sha256 of their inputs (orchestrator/plan/fragcache.py). A store upgraded to this revision
+has empty caches: its next plan builds what it touches in full and fills them."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_s4_incplan"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "plan_fragments",
+        sa.Column("device", sa.String(64), primary_key=True),
+        sa.Column("owner", sa.String(64), primary_key=True),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
+    op.create_table(
+        "plan_builds",
+        sa.Column("device", sa.String(64), primary_key=True),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("plan_builds")
+    op.drop_table("plan_fragments")
