@@ -126,7 +126,7 @@ def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp
     url = f"sqlite:///{tmp_path}/store.db"
     engine = create_engine(url)
     with engine.begin() as c:  # what revision 0003 built: the migrations up to it
-        from orchestrator.resources.schema import _config
+        from orchestrator.resources.schema import _config, head
 
         command.upgrade(_config(c), "0003")
         c.execute(text("INSERT INTO transactions (id, created_at, updated_at, target, kind, state, summary, report) "
@@ -138,7 +138,7 @@ def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp
     r = subprocess.run([sys.executable, "-m", "orchestrator", "status", "--db", url], cwd=REPO, text=True,
                        capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr
-    assert "upgraded the store's schema from revision 0003 to 0006" in r.stderr
+    assert f"upgraded the store's schema from revision 0003 to {head()}" in r.stderr  # 0006 and any later
     assert "warning: the record of bng-east names no transaction, so no environment: dropped" in r.stderr, r.stderr
     store = Store(url)
     with store.transaction(write=False) as s:

@@ -1,7 +1,8 @@
 """Incremental planning gives what a full plan gives: a random sequence of adds, changes, deletes,
-no-op plans and applies is planned on two stores, one that keeps its plan caches and one whose
-caches are emptied before every plan (so every touched device is rendered, validated and diffed
-in full), and every plan's artifacts, ownership, allocations and refusals must be byte-identical.
+no-op plans and applies is planned on two stores, one that keeps its plan caches and its record
+of where services are placed, and one whose caches and record are emptied before every plan (so
+every service is placed again and every touched device is rendered, validated and diffed in
+full), and every plan's artifacts, ownership, allocations and refusals must be byte-identical.
 A plan also renders only what changed: the caches are used, not just filled."""
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from orchestrator.network.generate import generate
 from orchestrator.plan import devices
 from orchestrator.plan.artifacts import write
 from orchestrator.plan.pipeline import plan
-from orchestrator.resources.store import AllocationRow, PlanBuildRow, PlanFragmentRow, Store, TransactionRow
+from orchestrator.resources.store import (AllocationRow, PlacedOnRow, PlanBuildRow, PlanFragmentRow, PlanStateRow,
+                                          Store, TransactionRow)
 from orchestrator.rollout.journal import remember_configs
+from orchestrator.services.registry import SERVICES
 
 LINES = 12  # names line-00 .. line-11; 3 OLTs of 2 ports each on 2 sites and 2 BNGs
 
@@ -52,8 +55,8 @@ class Twin:
         for label, store in self.stores.items():
             if label == "full":
                 with store.transaction() as s:
-                    s.execute(delete(PlanFragmentRow))
-                    s.execute(delete(PlanBuildRow))
+                    for table in (PlanFragmentRow, PlanBuildRow, PlacedOnRow, PlanStateRow):
+                        s.execute(delete(table))
             try:
                 result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete_names))
             except FullbarsError as e:
@@ -116,26 +119,30 @@ def test_incremental_plans_equal_full_plans(tmp_path_factory, ops):
             twin.apply()
 
 
-def test_a_new_line_renders_only_its_own_fragments(tmp_path, monkeypatch):
-    """Three lines planned, then a fourth on the same OLT: only the new line's two fragments (OLT
-    and BNG) are rendered; the device bases and the other lines come from the store's cache."""
+def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatch):
+    """Lines on two OLTs planned, then one more on the first: only the lines on the devices it
+    touches are placed again (not the one on the other OLT and BNG), and only its own two
+    fragments (OLT and BNG) are rendered; device bases and the other lines come from the cache."""
     twin = Twin(tmp_path)
     store = twin.stores["cached"]
     first = tmp_path / "first.yaml"
-    first.write_text("---\n".join(_line(i, 1) for i in (0, 2, 4)))
+    first.write_text("---\n".join(_line(i, 1) for i in (0, 1, 2, 4)))  # line-01 is at site-2: olt-2, bng-2
     plan(store, str(twin.net), [str(first)])
-    rendered = []
-    real = devices.render
+    rendered, placed = [], []
+    real_render, svc = devices.render, SERVICES.by_kind("BusinessBroadband")
+    real_place = svc.place
     monkeypatch.setattr(devices, "render", lambda kind, template, **v: rendered.append((kind, template)) or
-                        real(kind, template, **v))
+                        real_render(kind, template, **v))
+    monkeypatch.setattr(svc, "place", lambda it, ctx: placed.append(it.name) or real_place(it, ctx))
     monkeypatch.setattr(devices, "PARALLEL_FROM", 10 ** 9)  # in this process, where the count is seen
     one = tmp_path / "one.yaml"
     one.write_text(_line(6, 1))
     result = plan(store, None, [str(one)])
     assert sorted(d.device for d in result.devices) == ["bng-1", "olt-1"]
+    assert sorted(placed) == ["line-00", "line-02", "line-04", "line-06"]
     assert sorted(rendered) == [("bng-ietf", "business-broadband"), ("olt-bbf", "business-broadband")]
     rendered.clear()
     plan(store, None, [str(one)])  # the same again: every piece and both builds come from the cache
     assert rendered == []
     with store.transaction(write=False) as s:
-        assert json.dumps(sorted(s.scalars(select(PlanBuildRow.device)))) == '["bng-1", "olt-1"]'
+        assert json.dumps(sorted(s.scalars(select(PlanBuildRow.device)))) == '["bng-1", "bng-2", "olt-1", "olt-2"]'

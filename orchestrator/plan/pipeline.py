@@ -136,6 +136,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
                                                         "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
+        # what placed_on must be true for; read before this plan writes anything
+        index_state = Store.placement_state(s, net.digest)
         rows = Store.intents(s)
         intents = {n: _from_row(r) for n, r in rows.items()}
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
@@ -236,22 +238,26 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         given_names = [it.name for it in given]
         order = sorted(n for n in intents if n not in actions) + given_names
         order.sort(key=lambda n: SERVICES.by_kind(intents[n].kind).overlay)  # overlays last, else stable
-        for i, name in enumerate(order):
-            it = intents[name]
-            try:
-                placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
-            except FullbarsError as e:
-                for p in e.problems:  # a pool does not know which intent asked: point at its spec
-                    if p.file is None:
-                        p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
-                        p.document = it.document
-                problems.extend(e.problems)
-            if progress and i % 1000 == 0:
-                progress("allocate", i, len(order))
-        if problems:
-            raise FullbarsError(problems)
-        for name in given_names:
-            touched.update(placements[name].devices)
+        # With placed_on true for this store state, only the services on the devices the plan
+        # touches are placed again: the others hold their allocations, so placing them would
+        # change nothing the plan uses. New devices a given intent lands on bring theirs in too.
+        whole = Store.placed_state(s) != index_state
+        wanted = set(order) if whole else (set(given_names)
+                                           | Store.services_on(s, touched | Store.devices_of(s, given_names)))
+        covered = set(touched)
+        while True:
+            problems += _place([n for n in order if n in wanted and n not in placements], intents, ctx,
+                               placements, progress)
+            if problems:
+                raise FullbarsError(problems)
+            for name in given_names:
+                touched.update(placements[name].devices)
+            if whole or touched <= covered:
+                break
+            wanted |= Store.services_on(s, touched - covered)
+            covered |= touched
+        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()},
+                          [n for n in removals if n not in intents], whole)
 
         on_device: dict[str, list[str]] = {d: [] for d in touched}
         for name in sorted(placements):
@@ -278,6 +284,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
+        Store.mark_placed(s, net.digest)  # after every write placement reads
         for b in built:
             Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
         for name, action in actions.items():
@@ -328,6 +335,24 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                               placements[n].serving)
                   for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
         return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
+
+
+def _place(order: list[str], intents: dict[str, Intent], ctx: PlanContext, placements: dict,
+           progress=None) -> list[Problem]:
+    problems = []
+    for i, name in enumerate(order):
+        it = intents[name]
+        try:
+            placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
+        except FullbarsError as e:
+            for p in e.problems:  # a pool does not know which intent asked: point at its spec
+                if p.file is None:
+                    p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
+                    p.document = it.document
+            problems.extend(e.problems)
+        if progress and i % 1000 == 0:
+            progress("allocate", i, len(order))
+    return problems
 
 
 def _serial(it: Intent) -> str | None:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
-                        insert, select, tuple_)
+                        func, insert, select)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -204,6 +204,26 @@ class PlanBuildRow(Base):
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON
+
+
+class PlacedOnRow(Base):
+    """Which devices each stored service was placed on (the devices its placement gives variables
+    for), as of the store state named by PlanStateRow: a plan places again only the services on
+    the devices it touches (migration 0007)."""
+
+    __tablename__ = "placed_on"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class PlanStateRow(Base):
+    """The store state (network digest and counts of what placement reads) that placed_on is
+    true for; any other state (a command that moved allocations or reach without planning, a new
+    network) makes the next plan place every service again and write placed_on anew."""
+
+    __tablename__ = "plan_state"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class PendingRemovalRow(Base):
@@ -401,6 +421,71 @@ class Store:
             s.execute(delete(PlanBuildRow).where(PlanBuildRow.device == device))
         if key is not None and data is not None and (had_build is None or had_build[0] != key):
             s.add(PlanBuildRow(device=device, key=key, data=data))
+
+    @staticmethod
+    def placement_state(s: Session, network_digest: str) -> str:
+        """What placement depends on beyond the intents a plan is given, in a few indexed reads."""
+        s.flush()
+        parts = [network_digest]
+        parts += list(s.execute(select(func.count(), func.max(IntentRow.updated_at))).one())
+        parts += list(s.execute(select(func.count(), func.max(AllocationRow.id))).one())
+        parts += list(s.execute(select(func.count(), func.max(ReachRow.at)).select_from(ReachRow)).one())
+        parts += list(s.execute(select(func.count()).select_from(PendingRemovalRow)).one())
+        return json.dumps(parts)
+
+    @staticmethod
+    def placed_state(s: Session) -> str | None:
+        row = s.get(PlanStateRow, "placed_on")
+        return None if row is None else row.value
+
+    @staticmethod
+    def services_on(s: Session, devices) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(sorted(devices)):
+            out.update(s.scalars(select(PlacedOnRow.service).where(PlacedOnRow.device.in_(chunk))))
+        return out
+
+    @staticmethod
+    def devices_of(s: Session, services) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(sorted(services)):
+            out.update(s.scalars(select(PlacedOnRow.device).where(PlacedOnRow.service.in_(chunk))))
+        return out
+
+    @staticmethod
+    def save_placed(s: Session, placed: dict[str, list[str]], gone, whole: bool) -> None:
+        """placed: service → its devices, of the services this plan placed; gone: services no
+        longer placed anywhere. whole: placed holds every service (placed_on is written anew)."""
+        if whole:
+            s.execute(delete(PlacedOnRow))
+            had: dict[str, set[str]] = {}
+        else:
+            had = {}
+            for chunk in _chunks(sorted(set(placed) | set(gone))):
+                for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
+                                          .where(PlacedOnRow.service.in_(chunk))):
+                    had.setdefault(svc, set()).add(dev)
+        for svc in gone:
+            if had.get(svc):
+                s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc))
+        rows = []
+        for svc, devs in placed.items():
+            old, new = had.get(svc, set()), set(devs)
+            if old - new:
+                s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc, PlacedOnRow.device.in_(sorted(old - new))))
+            rows += [{"service": svc, "device": d} for d in sorted(new - old)]
+        if rows:
+            s.execute(insert(PlacedOnRow), rows)
+
+    @staticmethod
+    def mark_placed(s: Session, network_digest: str) -> None:
+        """placed_on is now true for the store as this plan leaves it."""
+        state = Store.placement_state(s, network_digest)
+        row = s.get(PlanStateRow, "placed_on")
+        if row is None:
+            s.add(PlanStateRow(name="placed_on", value=state))
+        else:
+            row.value = state
 
 
 def _chunks(items: list, size: int = 500):
