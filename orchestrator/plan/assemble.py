@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lxml import etree
+
 from orchestrator.devices.registry import DeviceKind
 from orchestrator.errors import Problem
 from orchestrator.models.context import ValidationFailed
@@ -66,22 +68,28 @@ def _own_identities_unprefixed(body: str) -> str:
     """libyang writes an identity of the element's own module as <type xmlns:rt="X">rt:static</type>
     inside a default namespace X. XML tools (lxml, so ncclient) drop that repeated declaration
     when they move the element into an RPC, and the value loses its meaning on the wire. Written
-    without prefix, it means the same (RFC 7950 9.10.3: the default namespace) everywhere."""
-    out, stack = [], []
-    for line in body.splitlines(keepends=True):
-        m = re.match(r'\s*<([\w.-]+)(?: xmlns="([^"]+)")?[ >/]', line)
-        if m and not line.lstrip().startswith("</"):
-            default = m.group(2) or (stack[-1] if stack else None)
-            closed = line.rstrip().endswith("/>") or f"</{m.group(1)}>" in line
-            o = _OWN_IDENTITY.search(line)
-            if o and o.group(3) == default:
-                line = line.replace(o.group(0), f"<{o.group(1)}>{o.group(4)}</{o.group(1)}>")
-            if not closed:
-                stack.append(default)
-        elif line.lstrip().startswith("</") and stack:
-            stack.pop()
-        out.append(line)
-    return "".join(out)
+    without prefix, it means the same (RFC 7950 9.10.3: the default namespace) everywhere.
+
+    lxml finds the few elements whose value is prefixed with a namespace that is their default
+    one (in C, by XPath); only their lines are rewritten, so the printed text is otherwise kept."""
+    if " xmlns:" not in body:
+        return body
+    root = etree.fromstring(f"<r>{body}</r>".encode(), _PARSER)  # "<r>" adds no line: line numbers hold
+    lines = None
+    for el in root.xpath("//*[contains(text(), ':')]"):
+        pfx, _, value = el.text.partition(":")
+        own = el.nsmap.get(None)
+        if own is None or el.nsmap.get(pfx) != own:
+            continue
+        lines = lines or body.splitlines(keepends=True)
+        i = el.sourceline - 1
+        o = _OWN_IDENTITY.search(lines[i])
+        if o and o.group(3) == own and o.group(2) == pfx and o.group(4) == value:
+            lines[i] = lines[i].replace(o.group(0), f"<{o.group(1)}>{o.group(4)}</{o.group(1)}>")
+    return body if lines is None else "".join(lines)
+
+
+_PARSER = etree.XMLParser(huge_tree=True)
 
 
 def _wrap(body: str) -> str:

@@ -440,17 +440,11 @@ class Store:
 
     @staticmethod
     def services_on(s: Session, devices) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(sorted(devices)):
-            out.update(s.scalars(select(PlacedOnRow.service).where(PlacedOnRow.device.in_(chunk))))
-        return out
+        return _placed_pairs(s, PlacedOnRow.service, PlacedOnRow.device, devices)
 
     @staticmethod
     def devices_of(s: Session, services) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(sorted(services)):
-            out.update(s.scalars(select(PlacedOnRow.device).where(PlacedOnRow.service.in_(chunk))))
-        return out
+        return _placed_pairs(s, PlacedOnRow.device, PlacedOnRow.service, services)
 
     @staticmethod
     def save_placed(s: Session, placed: dict[str, list[str]], gone, whole: bool) -> None:
@@ -486,6 +480,13 @@ class Store:
             s.add(PlanStateRow(name="placed_on", value=state))
         else:
             row.value = state
+
+
+def _placed_pairs(s: Session, want, by, values) -> set[str]:
+    out: set[str] = set()
+    for chunk in _chunks(sorted(values)):
+        out.update(s.scalars(select(want).where(by.in_(chunk))))
+    return out
 
 
 def _chunks(items: list, size: int = 500):
