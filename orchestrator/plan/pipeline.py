@@ -188,7 +188,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             if name not in actions:
                 given.append(intents[name])
                 actions[name] = "unchanged"
-        problems += _unique_onus(intents, given)
+        problems += _unique_onus(s, intents, given)
         reach: dict[str, set[str] | None] = dict(Store.reach(s))
         for it in given:
             if SERVICES.by_kind(it.kind).overlay:
@@ -362,20 +362,25 @@ def _serial(it: Intent) -> str | None:
     return serial.upper() if serial else None
 
 
-def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
-    """An ONU serial belongs to one line: two services expecting one ONU would fight over it."""
-    owner: dict[str, Intent] = {}
-    problems = []
+def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
+    """An ONU serial belongs to one line: two services expecting one ONU would fight over it. The
+    store's unique index on the serial holds it; this finds the holder of each given serial by
+    that index, to say which service has it (not a scan of every intent)."""
     fresh = {it.name for it in given}
-    for name in sorted(intents, key=lambda n: (n in fresh, n)):
+    owner: dict[str, Intent] = {}
+    for name, serial in Store.serial_holders(s, {_serial(it) for it in given} - {None}):
+        if name not in fresh and name in intents:
+            owner.setdefault(serial, intents[name])
+    problems = []
+    for name in sorted(fresh):
         it = intents[name]
         serial = _serial(it)
         if not serial:
             continue
-        prev = owner.get(serial.upper())  # the hex digits name one ONU in either case
+        prev = owner.get(serial)
         if prev is None:
-            owner[serial.upper()] = it
-        elif name in fresh:
+            owner[serial] = it
+        else:
             problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),
                                     fix="check the serial on the ONU's label"))

@@ -309,6 +309,14 @@ class Store:
         return {r.name: r for r in s.scalars(select(IntentRow))}
 
     @staticmethod
+    def serial_holders(s: Session, serials) -> list[tuple[str, str]]:
+        """(service, ONU serial) of the stored services expecting these serials (by the unique index)."""
+        out = []
+        for chunk in _chunks(sorted(serials)):
+            out += list(s.execute(select(IntentRow.name, IntentRow.onu_serial).where(IntentRow.onu_serial.in_(chunk))))
+        return out
+
+    @staticmethod
     def allocations(s: Session) -> list[tuple[str, str, str, str]]:
         return list(s.execute(select(AllocationRow.pool, AllocationRow.value, AllocationRow.owner,
                                      AllocationRow.purpose)))
