@@ -99,10 +99,6 @@ class PlanResult:
     bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
 
 
-def _from_row(row: IntentRow) -> Intent:
-    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest, parent=row.parent)
-
-
 def _base_vars(net: Network, name: str) -> dict:
     dev = net.devices[name]
     if dev.role == "olt":
@@ -138,25 +134,29 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             net = load_network(row.source, row.text)
         # what placed_on must be true for; read before this plan writes anything
         index_state = Store.placement_state(s, net.digest)
-        rows = Store.intents(s)
-        intents = {n: _from_row(r) for n, r in rows.items()}
+        # Every intent as plain values (placement and checks read them); ORM rows only for the
+        # intents this plan may write, so a plan of one intent builds one row object, not 100,000.
+        records = Store.intent_records(s)
+        intents = {r.name: Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
+                                  parent=r.parent) for r in records}
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
         actions: dict[str, str] = {}
         # An expanded intent (an order's product) goes with what it was expanded from: when that
         # is deleted, or planned again without it.
         names = {it.name for it in given}
-        delete = list(delete) + [n for n, r in sorted(rows.items()) if r.parent and n not in delete and (
-            r.parent in delete or (r.parent in names and n not in names))]
+        delete = list(delete) + [r.name for r in sorted(records) if r.parent and r.name not in delete and (
+            r.parent in delete or (r.parent in names and r.name not in names))]
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
-                                    fix="see the names with `fullbars status`" if rows else "the store is empty")
+                                    fix="see the names with `fullbars status`" if intents else "the store is empty")
             actions[name] = "delete"
         for it in given:
             if it.name in pending and it.name not in actions:  # planned again: the removal is withdrawn
                 service_versions.cancel_removal(s, it.name)
                 del pending[it.name]
         removals = list(delete) + sorted(n for n in pending if n not in actions)
+        rows = Store.intent_rows(s, (names | set(removals)) & intents.keys())
         for it in given:
             svc = SERVICES.by_kind(it.kind)
             row = rows.get(it.name)
@@ -197,7 +197,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     reach[it.name] = EVERYWHERE
         ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
-                          created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
+                          created={r.name: r.created_at for r in records}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:
@@ -280,6 +280,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         for b in built:
             Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
                                   cached_builds.get(b.device))
+            b.pieces, b.packed = {}, None  # kept: the parent need not hold them for the rest of the plan
+        del cached, cached_builds
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)

@@ -309,6 +309,21 @@ class Store:
         return {r.name: r for r in s.scalars(select(IntentRow))}
 
     @staticmethod
+    def intent_records(s: Session) -> list:
+        """Every intent's columns as plain tuples (name, kind, spec, digest, source, parent,
+        created_at): a fraction of the cost of ORM objects for a large store."""
+        return list(s.execute(select(IntentRow.name, IntentRow.kind, IntentRow.spec, IntentRow.digest,
+                                     IntentRow.source, IntentRow.parent, IntentRow.created_at)))
+
+    @staticmethod
+    def intent_rows(s: Session, names) -> dict[str, IntentRow]:
+        """The ORM rows of these intents, to update or delete."""
+        out: dict[str, IntentRow] = {}
+        for chunk in _chunks(sorted(names)):
+            out.update((r.name, r) for r in s.scalars(select(IntentRow).where(IntentRow.name.in_(chunk))))
+        return out
+
+    @staticmethod
     def serial_holders(s: Session, serials) -> list[tuple[str, str]]:
         """(service, ONU serial) of the stored services expecting these serials (by the unique index)."""
         out = []
