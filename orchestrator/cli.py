@@ -232,7 +232,7 @@ def _progress():
 
 
 @app.command()
-def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
+def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files."),
          network: Optional[Path] = typer.Option(None, "--network", help="Network description YAML "
                                                 "(remembered in the store for later commands)."),
          out_dir: Optional[Path] = OutOpt,
@@ -243,16 +243,24 @@ def plan(intents: List[Path] = typer.Argument(..., help="Intent YAML files."),
          target: Optional[str] = typer.Option(None, "--target", help="The environment whose devices the edits start "
                                               "from: lab (with --lab) or a name (default: the one applied last)."),
          lab: Optional[Path] = LabOpt,
+         due: bool = typer.Option(False, "--due", help="Also plan the stored services that time alone has changed "
+                                  "since they were planned (a tenure counted from customer-since that has grown), "
+                                  "as of today (the clock's, or FULLBARS_NOW)."),
          db: Optional[str] = DbOpt, lock_timeout: Optional[float] = LockOpt):
     """Allocate, render and validate; show per device the diff and the NETCONF edit."""
+    from orchestrator import clock
     from orchestrator.plan.pipeline import plan as run
     from orchestrator.plan.summary import has_changes
     from orchestrator.rollout.environments import label
 
     try:
+        if not intents and not due:
+            raise FullbarsError("name the intent files to plan, or pass --due",
+                                fix="fullbars plan intents/*.yaml, or fullbars plan --due -o DIR")
         store = _store("plan", db, lock_timeout=lock_timeout)
-        result = run(store, str(network) if network else None, [str(p) for p in intents],
-                     progress=_progress(), environment=label(target, lab) if target else None)
+        result = run(store, str(network) if network else None, [str(p) for p in intents or []],
+                     progress=_progress(), environment=label(target, lab) if target else None,
+                     due=clock.now().date() if due else None)
         _emit(result, fmt, out_dir, full)
         if fmt == Format.text:
             from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
@@ -794,15 +802,24 @@ def worker(db: Optional[str] = DbOpt,
            executor: Optional[str] = typer.Option(None, "--id", help="This executor's id (default: worker-HOST-PID-RANDOM)."),
            heartbeat: float = typer.Option(1.0, "--heartbeat", help="Seconds between heartbeats."),
            dead_after: float = typer.Option(10.0, "--dead-after", help="Seconds without a heartbeat after which "
-                                            "another executor is taken for dead and its workflows recovered.")):
+                                            "another executor is taken for dead and its workflows recovered."),
+           plan_due: Optional[Path] = typer.Option(None, "--plan-due", help="Have the workers plan, every day, the "
+                                                   "services time alone has changed (`plan --due`: a tenure that "
+                                                   "crossed a year), writing each plan to DIR/due-DAY."),
+           plan_due_at: str = typer.Option("0 2 * * *", "--plan-due-at", help="When that plan runs: a cron "
+                                           "expression in UTC.")):
     """Run a durable-engine executor until SIGTERM: rollouts handed to the workers, grace-window timers,
-    and the workflows of any executor that stops beating. Any number, on any machines, sharing one PostgreSQL."""
+    the daily plan of what time changes (--plan-due), and the workflows of any executor that stops
+    beating. Any number, on any machines, sharing one PostgreSQL."""
     from orchestrator.engine import api
 
     try:
         api.check_timing(heartbeat, dead_after)
+        if plan_due is not None:
+            api.check_cron(plan_due_at)
         store = _store("worker", db)
-        api.work(store.url, executor, heartbeat, dead_after, say=lambda t: err.print(t, markup=False))
+        api.work(store.url, executor, heartbeat, dead_after, say=lambda t: err.print(t, markup=False),
+                 plan_due=(str(plan_due.resolve()), plan_due_at) if plan_due is not None else None)
     except FullbarsError as e:
         _fail(e)
 

@@ -10,6 +10,7 @@
     hold_until_due(url, line, target, due, ...)      the durable timer of a held suspension
     carry_out_due(store, target, ...)                the held suspensions due now (`suspend --due`)
     work(url, ...)                                   run an executor until stopped (`fullbars worker`)
+    schedule_plan_due(url, folder, cron)             the daily plan of what time alone changes (`--plan-due`)
 
 A workflow started here is durable: if this process dies, a worker that sees its heartbeat stop
 recovers it (orchestrator/engine/heartbeat.py)."""
@@ -181,7 +182,8 @@ def check_timing(heartbeat: float, dead_after: float) -> None:
 
 
 def work(url: str, executor: str | None = None, heartbeat: float = runtime.HEARTBEAT_S,
-         dead_after: float = runtime.DEAD_AFTER_S, say=print, stop: threading.Event | None = None) -> None:
+         dead_after: float = runtime.DEAD_AFTER_S, say=print, stop: threading.Event | None = None,
+         plan_due: tuple[str, str] | None = None) -> None:
     """Run an executor until SIGTERM/SIGINT (or stop is set): it takes workflows from the queues,
     beats, and recovers the workflows of executors that stop beating."""
     import os
@@ -200,12 +202,41 @@ def work(url: str, executor: str | None = None, heartbeat: float = runtime.HEART
             signal.signal(sig, lambda *_: stop.set())
     say(f"worker {eid} running on {_where(url)}; queues {ROLLOUTS}, {TIMERS}; heartbeat {heartbeat:g} s, "
         f"an executor silent {dead_after:g} s is recovered")
+    if plan_due is not None:
+        schedule_plan_due(url, *plan_due)
+        say(f"worker {eid}: plans what time alone changes at {plan_due[1]!r} (UTC) into {plan_due[0]}/due-DAY")
     try:
         while not stop.wait(0.5):
             pass
     finally:
         runtime.shutdown()
         say(f"worker {eid} stopped")
+
+
+PLAN_DUE = "fullbars.plan-due"
+
+
+def schedule_plan_due(url: str, folder: str, cron: str) -> None:
+    """Have the engine plan, at each `cron` time (UTC), the stored services time alone has changed,
+    into `folder`/due-DAY on the machine of the worker that runs it. One schedule per store: the
+    last worker to set it wins."""
+    from dbos import DBOS
+
+    from orchestrator.engine import workflows
+
+    check_cron(cron)
+    runtime.launch(url)
+    DBOS.apply_schedules([{"schedule_name": PLAN_DUE, "workflow_fn": workflows.plan_due, "schedule": cron,
+                           "context": {"folder": folder}, "queue_name": TIMERS}])
+
+
+def check_cron(cron: str) -> None:
+    from croniter import croniter
+
+    if not croniter.is_valid(cron, second_at_beginning=True):
+        raise FullbarsError(f"--plan-due-at {cron!r} is not a cron expression",
+                            fix="write one such as '0 2 * * *' (every day at 02:00 UTC; with six fields the first "
+                                "is the second)")
 
 
 def _where(url: str) -> str:

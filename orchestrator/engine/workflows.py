@@ -230,3 +230,39 @@ def grace_window(job: dict) -> list[dict]:
 def grace_id(line: str, due: str) -> str:
     return f"grace:{line}:{due}"
 
+
+
+# --- what time alone changes -----------------------------------------------------------------
+
+@DBOS.step(name="fullbars.clock.today")
+def today() -> str:
+    from orchestrator import clock
+
+    return clock.now().date().isoformat()
+
+
+@DBOS.step(name="fullbars.plan.due")
+def plan_due_step(folder: str, day: str) -> dict:
+    """Plan the stored services time has changed by `day` (Service.as_of) into folder/due-DAY."""
+    from pathlib import Path
+
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+
+    try:
+        result = plan(_store(), None, [], due=dt.date.fromisoformat(day))
+    except FullbarsError as e:  # the services stay as they were planned; the next day tries again
+        return {"day": day, "outcome": "failed", "summary": e.render(limit=20)}
+    names = sorted(s.name for s in result.services)
+    if not names:
+        return {"day": day, "outcome": "nothing due", "services": []}
+    out = Path(folder) / f"due-{day}"
+    write(result, out)
+    return {"day": day, "outcome": "planned", "services": names, "plan": str(out)}
+
+
+@DBOS.workflow(name="fullbars.plan-due")
+def plan_due(scheduled_at: dt.datetime, context: dict) -> dict:
+    """Run by the engine's scheduler (a `fullbars worker --plan-due DIR`): the day's plan of what
+    time alone has changed (a tenure that crossed a year), written for the NOC to review and apply."""
+    return plan_due_step(context["folder"], today())

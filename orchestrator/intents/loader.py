@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from orchestrator import clock
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope, spec_digest
 from orchestrator.intents.yamlsrc import read_documents
@@ -62,7 +63,7 @@ def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[P
             problems.extend(probs)
             failed += [doc.name] if doc else []
             continue
-        spec = tree.print_dict(include_implicit_defaults=True)[svc.top]
+        spec = svc.as_of(tree.print_dict(include_implicit_defaults=True)[svc.top], clock.now().date())
         tree.free()
         lines = {loc.names[k]: v for k, v in loc.lines.items()}
         it = Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label)

@@ -3,10 +3,12 @@ transaction that commits only if every stage passed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.intents.envelope import spec_digest
 from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck
@@ -109,13 +111,15 @@ def _base_vars(net: Network, name: str) -> dict:
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
          scope: dict[str, set[str]] | None = None, keep: bool = True,
-         environment: str | None = None) -> PlanResult:
+         environment: str | None = None, due: dt.date | None = None) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
     overlay given without a scope reaches everywhere, one not given keeps the reach it has.
     keep=False: every stage runs and every problem is reported, but the store keeps nothing
     (validate). environment: the target label whose record of each device the edits start from
-    (default: the environment of the newest committed transaction; none yet: empty devices)."""
+    (default: the environment of the newest committed transaction; none yet: empty devices).
+    due: also plan again, settled to that day, the stored services time alone has changed since
+    they were planned (Service.as_of: a tenure counted from a date that crossed a year)."""
     from orchestrator.rollout.environments import newest_applied
 
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
@@ -139,6 +143,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         records = Store.intent_records(s)
         intents = {r.name: Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
                                   parent=r.parent) for r in records}
+        if due is not None:
+            given += _due(intents, {it.name for it in given}, due)
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
         actions: dict[str, str] = {}
         # An expanded intent (an order's product) goes with what it was expanded from: when that
@@ -355,6 +361,17 @@ def _place(order: list[str], intents: dict[str, Intent], ctx: PlanContext, place
         if progress and i % 1000 == 0:
             progress("allocate", i, len(order))
     return problems
+
+
+def _due(stored: dict[str, Intent], given: set[str], today: dt.date) -> list[Intent]:
+    """The stored intents whose spec, settled to `today`, is not the one they were planned with."""
+    out = []
+    for name in sorted(stored.keys() - given):
+        it = stored[name]
+        spec = SERVICES.by_kind(it.kind).as_of(it.spec, today)
+        if spec != it.spec:
+            out.append(Intent(it.name, it.kind, spec, it.file, it.line, spec_digest(spec), parent=it.parent))
+    return out
 
 
 def _serial(it: Intent) -> str | None:

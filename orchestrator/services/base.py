@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +69,13 @@ class Service(abc.ABC):
         """The order `fullbars rollout` gives this service's devices in waves (canary first), from
         its placed resources; None: the kind is not rolled out device by device."""
         return None
+
+    def as_of(self, spec: dict, today: dt.date) -> dict:
+        """The spec as it stands on `today`, for a kind with values time changes by itself (a
+        tenure counted from a date). The loader settles every intent to the day it is planned,
+        so a stored spec keeps the values it was planned with until a plan of the services time
+        has changed (`fullbars plan --due`) settles them again."""
+        return spec
 
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
+from orchestrator import clock
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.resources.pools import PoolExhausted
@@ -11,6 +13,32 @@ from orchestrator.services.base import Placement, Service
 from orchestrator.services.selector import covers
 
 C_VLANS = 4093  # C-VLAN 2..4094 under each S-VLAN; 1 is left to the default VLAN
+
+
+def whole_years(since: dt.date, today: dt.date) -> int:
+    """Full years from `since` to `today` (a customer who joined on 29 February has another year
+    on 1 March of a common year); 0 before the first anniversary and for a day still to come."""
+    years = today.year - since.year - ((today.month, today.day) < (since.month, since.day))
+    return max(0, years)
+
+
+def _since_problems(intent) -> list[Problem]:
+    since = intent.spec.get("customer-since")
+    if not since:
+        return []
+    if "spec.tenure-years" in intent.lines:
+        return [Problem("give tenure-years or customer-since, not both: the tenure is counted from "
+                        "customer-since", **intent.where("spec.tenure-years"),
+                        fix="remove tenure-years (or customer-since, to keep a fixed tenure)")]
+    try:
+        day = dt.date.fromisoformat(since)
+    except ValueError:
+        return [Problem(f"customer-since {since} is not a day of the calendar", **intent.where("spec.customer-since"),
+                        fix="write the day the customer joined, such as 2021-06-30")]
+    if day > clock.now().date():
+        return [Problem(f"customer-since {since} is still to come", **intent.where("spec.customer-since"),
+                        fix="write the day the customer joined, today or earlier")]
+    return []
 
 
 def vlan_pair(uplink, idx: int) -> tuple[int, int]:
@@ -26,6 +54,16 @@ class BusinessBroadband(Service):
 
     def identity(self, spec: dict) -> dict:
         return {"customer": spec["customer"], "onu serial": spec["onu"]["serial"]}
+
+    def as_of(self, spec: dict, today: dt.date) -> dict:
+        since = spec.get("customer-since")
+        if not since:
+            return spec
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError:
+            return spec  # no such day: check() says so
+        return {**spec, "tenure-years": whole_years(day, today)}
 
     # --- rules -------------------------------------------------------------------------
     @staticmethod
@@ -63,6 +101,7 @@ class BusinessBroadband(Service):
 
     def check(self, intent, ctx) -> list[Problem]:
         net, spec, out = ctx.network, intent.spec, []
+        out += _since_problems(intent)
         years = spec.get("tenure-years", 0)
         allowed = net.max_upstream(years)
         _, up = self.rates(intent, net)
