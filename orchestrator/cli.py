@@ -437,7 +437,9 @@ def _print_report(rep: dict) -> None:
     out.print(rep["summary"], style=style, markup=False)
     for dev, d in sorted(rep["devices"].items()):
         how = f"{d['how']}. " if d.get("how") else ""
-        out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {how}{d['error']}", markup=False)
+        again = f"edit step {d['retried']}. " if d.get("retried") else ""
+        out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {again}{how}{d['error']}",
+                  markup=False)
 
 
 def _print_preview(devices: list[dict]) -> None:

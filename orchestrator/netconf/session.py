@@ -43,6 +43,17 @@ def rpc_error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _held_elsewhere(exc: RPCError) -> bool:
+    errs = getattr(exc, "errors", None) or [exc]
+    return any(getattr(e, "tag", None) in ("lock-denied", "in-use") for e in errs)
+
+
+def unanswered(exc: Exception) -> bool:
+    """The device did not answer (a reply that never came, a transport that broke), as opposed to
+    answering with an error."""
+    return isinstance(exc, (TimeoutExpiredError, TransportError)) and not isinstance(exc, RPCError)
+
+
 @dataclass
 class Endpoint:
     name: str
@@ -104,13 +115,32 @@ class Session:
     def running_xml(self) -> str:
         return etree.tostring(self.running(), encoding="unicode")
 
-    def lock(self) -> None:
-        if self.target == "candidate":
-            self.m.discard_changes()  # a dirty candidate cannot be locked (RFC 6241 7.5)
-        # Only the datastore we edit: with running locked too, yuma123 netconfd answers <ok/> to
-        # cancel-commit and reverts nothing (tests/conformance), and the candidate lock already
-        # keeps other writers out of the change.
-        self.m.lock(self.target)
+    def lock(self, wait: float = 0.0) -> None:
+        """wait: seconds to keep asking while the device still holds the lock for another session
+        (one this process dropped, which the device ends only when it notices the transport gone)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if self.target == "candidate":
+                    self.m.discard_changes()  # a dirty candidate cannot be locked (RFC 6241 7.5)
+                # Only the datastore we edit: with running locked too, yuma123 netconfd answers <ok/> to
+                # cancel-commit and reverts nothing (tests/conformance), and the candidate lock already
+                # keeps other writers out of the change.
+                self.m.lock(self.target)
+                return
+            except RPCError as e:
+                if time.monotonic() >= deadline or not _held_elsewhere(e):
+                    raise
+                time.sleep(0.5)
+
+    def drop(self) -> None:
+        """End the session without a close-session: a device that left one reply unanswered may
+        leave that one unanswered too. The device ends it, and releases its locks, when the
+        transport goes."""
+        try:
+            self.m.session.close()
+        except Exception:  # noqa: BLE001 - gone already
+            pass
 
     def unlock(self) -> None:
         for ds in ("running", self.target):

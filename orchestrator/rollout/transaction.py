@@ -25,7 +25,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
-from orchestrator.netconf.session import CONFIRMED, Endpoint, Session, rpc_error_text
+from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, unanswered
 from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
@@ -68,6 +68,7 @@ class DeviceResult:
     before: str = ""
     error: str = ""
     how: str = ""  # how a rollback got the device back, from reading it back
+    retried: str = ""  # why its edit step was asked again on a new session (a reply that never came)
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
@@ -222,8 +223,24 @@ class Transaction:
             with timed(r.steps, "connect"):
                 r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
         r.strategy = r.session.strategy
+        try:
+            self._lock_read_edit(c, r)
+        except Exception as e:
+            # Nothing is committed yet, and an edit of the candidate reaches nothing running: a
+            # device that left a reply unanswered (a busy lab netconfd was seen to, while serving
+            # the next session at once: LAB-FACTS) is asked again, once, on a new session. Not
+            # on writable-running, where an unanswered edit may have been applied.
+            if not unanswered(e) or r.strategy == RUNNING:
+                raise
+            r.session.drop()
+            with timed(r.steps, "connect"):
+                r.session = Session(c.endpoint, c.kind, c.intended, self.previous.get(dev, ""))
+            r.retried = f"{rpc_error_text(e)}; asked again on a new session"
+            self._lock_read_edit(c, r, wait=c.endpoint.timeout)
+
+    def _lock_read_edit(self, c: Change, r: DeviceResult, wait: float = 0.0) -> None:
         with timed(r.steps, "lock"):
-            r.session.lock()
+            r.session.lock(wait)
         r.state = "locked"
         with timed(r.steps, "read"):
             r.before = r.session.running_xml()
@@ -451,7 +468,8 @@ class Transaction:
                 "devices": {d: {"state": r.state, "strategy": r.strategy, "error": r.error, "how": r.how,
                                 "seconds": round(r.seconds, 3),
                                 "steps": {k: round(v, 4) for k, v in r.steps.items()},
-                                **({"persist_id": self.tx} if r.state == IN_DOUBT else {})}
+                                **({"persist_id": self.tx} if r.state == IN_DOUBT else {}),
+                                **({"retried": r.retried} if r.retried else {})}
                             for d, r in self.results.items()}}
 
 
