@@ -139,3 +139,26 @@ def test_a_worker_plans_what_time_changed_on_its_schedule(tmp_path, db):
         runs = [s for (s,) in c.execute(text("SELECT status FROM workflow_status WHERE name = 'fullbars.plan-due'"))]
     engine.dispose()
     assert runs and all(s == "SUCCESS" for s in runs), runs
+
+
+def test_a_second_plan_due_the_same_day_keeps_the_first(tmp_path, db, monkeypatch):
+    """The schedule may run more than once a day: each run's plan gets a folder of its own."""
+    from orchestrator.engine import runtime, workflows
+
+    _at("2027-01-14", monkeypatch)
+    first = _line(tmp_path, "old-friend", "OLDF0000A001", "customer-since: 2024-01-15")
+    assert cli("plan", "--network", NETWORK, str(first), db=db).exit_code == 0
+    runtime.launch(db)
+    try:
+        done = workflows.plan_due_step(str(tmp_path / "due"), "2027-01-15")
+        assert done["outcome"] == "planned" and done["services"] == ["old-friend"], done
+        second = _line(tmp_path, "new-friend", "NEWF0000A001", "customer-since: 2022-01-15")
+        assert cli("plan", str(second), db=db).exit_code == 0  # tenure 4 as of the 14th
+        again = workflows.plan_due_step(str(tmp_path / "due"), "2027-01-15")
+        assert again["outcome"] == "planned" and again["services"] == ["new-friend"], again
+        assert again["plan"] == str(tmp_path / "due" / "due-2027-01-15-2")
+        assert (tmp_path / "due" / "due-2027-01-15" / "manifest.json").exists()
+        assert _upstreams(tmp_path / "due" / "due-2027-01-15-2")["new-friend"] == "1000000000"  # 5 years
+        assert workflows.plan_due_step(str(tmp_path / "due"), "2027-01-15")["outcome"] == "nothing due"
+    finally:
+        runtime.shutdown()

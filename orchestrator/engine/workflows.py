@@ -243,7 +243,8 @@ def today() -> str:
 
 @DBOS.step(name="fullbars.plan.due")
 def plan_due_step(folder: str, day: str) -> dict:
-    """Plan the stored services time has changed by `day` (Service.as_of) into folder/due-DAY."""
+    """Plan the stored services time has changed by `day` (Service.as_of) into folder/due-DAY
+    (due-DAY-2 and on for a later plan of the same day)."""
     from pathlib import Path
 
     from orchestrator.plan.artifacts import write
@@ -256,7 +257,9 @@ def plan_due_step(folder: str, day: str) -> dict:
     names = sorted(s.name for s in result.services)
     if not names:
         return {"day": day, "outcome": "nothing due", "services": []}
-    out = Path(folder) / f"due-{day}"
+    out, n = Path(folder) / f"due-{day}", 2
+    while out.exists():  # a schedule that runs more than once a day keeps each plan
+        out, n = Path(folder) / f"due-{day}-{n}", n + 1
     write(result, out)
     return {"day": day, "outcome": "planned", "services": names, "plan": str(out)}
 
