@@ -23,13 +23,12 @@ def push_one(node: str, host: str, user: str, password: str, config_xml: str, ki
     a new session. That is safe because a push replaces the whole candidate: on a loaded 2-core
     machine a lab netconfd was seen leaving one rpc unanswered for 60 s while the next session was
     served at once (the same reason as netconf.session.read_running)."""
-    from ncclient.operations.errors import TimeoutExpiredError
-    from ncclient.transport.errors import TransportError
+    from orchestrator.netconf.session import UNANSWERED
 
     for attempt in range(1, attempts + 1):
         try:
             return _push_once(node, host, user, password, config_xml, kind, known)
-        except (TimeoutExpiredError, TransportError):
+        except UNANSWERED:
             if attempt == attempts:
                 raise
             time.sleep(attempt)

@@ -48,10 +48,9 @@ def _held_elsewhere(exc: RPCError) -> bool:
     return any(getattr(e, "tag", None) in ("lock-denied", "in-use") for e in errs)
 
 
-def unanswered(exc: Exception) -> bool:
-    """The device did not answer (a reply that never came, a transport that broke), as opposed to
-    answering with an error."""
-    return isinstance(exc, (TimeoutExpiredError, TransportError)) and not isinstance(exc, RPCError)
+# The device did not answer (a reply that never came, a transport that broke), as opposed to
+# answering with an error: what may be asked again on a new session.
+UNANSWERED = (TimeoutExpiredError, TransportError)
 
 
 @dataclass
@@ -198,7 +197,7 @@ def read_running(ep: Endpoint, kind: str | None = None, *configs: str, attempts:
         try:
             sess = Session(ep, kind, *configs)
             return sess.running_xml()
-        except (TimeoutExpiredError, TransportError):
+        except UNANSWERED:
             if attempt == attempts:
                 raise
             time.sleep(attempt)

@@ -25,7 +25,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
-from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, unanswered
+from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, UNANSWERED
 from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits, schema_index
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
@@ -225,12 +225,12 @@ class Transaction:
         r.strategy = r.session.strategy
         try:
             self._lock_read_edit(c, r)
-        except Exception as e:
+        except UNANSWERED as e:
             # Nothing is committed yet, and an edit of the candidate reaches nothing running: a
             # device that left a reply unanswered (a busy lab netconfd was seen to, while serving
             # the next session at once: LAB-FACTS) is asked again, once, on a new session. Not
             # on writable-running, where an unanswered edit may have been applied.
-            if not unanswered(e) or r.strategy == RUNNING:
+            if r.strategy == RUNNING:
                 raise
             r.session.drop()
             with timed(r.steps, "connect"):
