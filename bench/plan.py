@@ -3,6 +3,9 @@
 Prints and writes (bench/results/plan.json) intents per second and peak RSS per size. Each size
 runs in a fresh process and a fresh SQLite store, so RSS is that size's own peak.
 Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
+       python bench/plan.py --incremental N [REPEATS]   (one new, one changed and one deleted
+       intent, and a no-op plan (an unchanged intent given again), each in an inventory of N
+       already planned; median of REPEATS (default 5) runs each; bench/results/plan-incremental.json)
        python bench/plan.py --campus CELLS SLICES   (Campus5G: one site, tenants of two slices
        each, the cells shared out among them; plan, libyang validation, then yanglint on every
        device config; figures in bench/results/plan-campus.json)
@@ -25,6 +28,15 @@ PORTS_PER_OLT = 32
 LINES_PER_PORT = 30  # 30 × 300M assured fits a 9.953G XGS-PON upstream
 
 
+def line_doc(i: int, upstream: str = "300M") -> str:
+    olt = i // (PORTS_PER_OLT * LINES_PER_PORT)
+    mode = "static" if i % 4 == 0 else "dhcp"
+    return (f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: line-{i:06d}\n"
+            f"spec:\n  customer: Customer {i}\n  site: site-{olt + 1}\n  onu:\n    serial: BNCH{i:08X}\n"
+            f"  rates:\n    downstream: 500M\n    upstream: {upstream}\n  tenure-years: {i % 7}\n"
+            f"  addressing:\n    mode: {mode}\n")
+
+
 def write_inputs(n: int, folder: Path) -> tuple[Path, list[Path]]:
     from orchestrator.network.generate import generate
 
@@ -35,15 +47,7 @@ def write_inputs(n: int, folder: Path) -> tuple[Path, list[Path]]:
     net.write_text(generate(olts, PORTS_PER_OLT, bngs, sites=olts, name=f"bench-{n}"))
     files, chunk = [], 5000
     for start in range(0, n, chunk):
-        docs = []
-        for i in range(start, min(n, start + chunk)):
-            olt = i // (PORTS_PER_OLT * LINES_PER_PORT)
-            mode = "static" if i % 4 == 0 else "dhcp"
-            docs.append(
-                f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: line-{i:06d}\n"
-                f"spec:\n  customer: Customer {i}\n  site: site-{olt + 1}\n  onu:\n    serial: BNCH{i:08X}\n"
-                f"  rates:\n    downstream: 500M\n    upstream: 300M\n  tenure-years: {i % 7}\n"
-                f"  addressing:\n    mode: {mode}\n")
+        docs = [line_doc(i) for i in range(start, min(n, start + chunk))]
         f = folder / f"intents-{start // chunk:03d}.yaml"
         f.write_text("---\n".join(docs))
         files.append(f)
@@ -68,6 +72,73 @@ def one(n: int) -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"intents": n, "devices": devices, "plan_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
             "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss)}
+
+
+def one_incremental(n: int, repeats: int) -> dict:
+    """Plan n lines, then time single changes against that inventory (plan only, no artifacts).
+    The network is sized for n plus the new lines, so a new line lands on a port with room."""
+    import statistics
+
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        net, files = write_inputs(n, tmp)
+        store = Store(f"sqlite:///{tmp}/store.db")
+        t0 = time.perf_counter()
+        plan(store, str(net), [str(f) for f in files])
+        setup = time.perf_counter() - t0
+        one = tmp / "one.yaml"
+        # New lines go to the last OLT, whose ports are not full unless n fills it exactly.
+        last = (n - 1) // (PORTS_PER_OLT * LINES_PER_PORT)
+        first_new = last * PORTS_PER_OLT * LINES_PER_PORT + PORTS_PER_OLT * LINES_PER_PORT - repeats
+        new_ids = list(range(max(n, first_new), max(n, first_new) + repeats))
+        cases = {"new": [], "changed": [], "deleted": [], "no-op": []}
+        for r in range(repeats):
+            one.write_text(line_doc(new_ids[r]))
+            cases["new"].append(_timed(lambda: plan(store, None, [str(one)])))
+            victim = (r * 7919) % n  # spread over the inventory
+            one.write_text(line_doc(victim, upstream="200M"))  # lower: a port is filled to 9.9G of 9.953G
+            cases["changed"].append(_timed(lambda: plan(store, None, [str(one)])))
+            cases["no-op"].append(_timed(lambda: plan(store, None, [str(one)])))
+            gone = (r * 104729 + 13) % n
+            if gone == victim:
+                gone = (gone + 1) % n
+            cases["deleted"].append(_timed(lambda: plan(store, None, delete=[f"line-{gone:06d}"])))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"inventory": n, "repeats": repeats, "setup_plan_s": round(setup, 1),
+            **{f"{k}_ms": round(statistics.median(v) * 1000, 1) for k, v in cases.items()},
+            "load_average": os.getloadavg()[0], "peak_rss_mib": round(rss)}
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _child(what: str, *args) -> dict:
+    """One measurement in a fresh process (its peak RSS is its own): the JSON row it prints last."""
+    r = subprocess.run([sys.executable, __file__, f"--one-{what}", *map(str, args)], capture_output=True,
+                       text=True, env=dict(os.environ))
+    if r.returncode:
+        sys.exit(f"{what} {' '.join(map(str, args))} failed:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def incremental_main(n: int, repeats: int) -> None:
+    load = os.getloadavg()[0]
+    row = _child("incremental", n, repeats)
+    print(f"inventory {n} (planned in {row['setup_plan_s']} s), median of {repeats}: one new intent "
+          f"{row['new_ms']} ms, one changed {row['changed_ms']} ms, one deleted {row['deleted_ms']} ms, "
+          f"no-op {row['no-op_ms']} ms; load average {load:.1f} before, {row['load_average']:.1f} after; "
+          f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    path = HERE / "results" / "plan-incremental.json"
+    kept = {r["inventory"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    kept[n] = row
+    path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
 
 
 def campus_inputs(cells: int, slices: int, folder: Path) -> tuple[Path, list[Path]]:
@@ -128,11 +199,7 @@ def one_campus(cells: int, slices: int) -> dict:
 
 
 def campus_main(cells: int, slices: int) -> None:
-    r = subprocess.run([sys.executable, __file__, "--one-campus", str(cells), str(slices)], capture_output=True,
-                       text=True, env=dict(os.environ))
-    if r.returncode:
-        sys.exit(f"campus {cells} cells / {slices} slices failed:\n{r.stderr}")
-    row = json.loads(r.stdout.strip().splitlines()[-1])
+    row = _child("campus", cells, slices)
     print(f"campus: {row['cells']} cells, {row['slices']} slices, {row['tenants']} tenants on {row['devices']} "
           f"devices: plan (allocate, render, validate, check) {row['plan_s']:.2f} s, artifacts {row['write_s']:.2f} s, "
           f"yanglint {', '.join(f'{d} {s:.2f} s' for d, s in row['yanglint_s'].items())}; "
@@ -145,20 +212,22 @@ def main(argv: list[str]) -> None:
     if argv and argv[0] == "--one-campus":
         print(json.dumps(one_campus(int(argv[1]), int(argv[2]))))
         return
+    if argv and argv[0] == "--one-incremental":
+        print(json.dumps(one_incremental(int(argv[1]), int(argv[2]))))
+        return
+    if argv and argv[0] == "--incremental":
+        incremental_main(int(argv[1]), int(argv[2]) if len(argv) > 2 else 5)
+        return
     if argv and argv[0] == "--campus":
         campus_main(int(argv[1]), int(argv[2]))
         return
-    if argv and argv[0] == "--one":
+    if argv and argv[0] == "--one-size":
         print(json.dumps(one(int(argv[1]))))
         return
     sizes = [int(a) for a in argv] or [1000, 10000, 100000]
     rows = []
     for n in sizes:
-        r = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True,
-                           env=dict(os.environ))
-        if r.returncode:
-            sys.exit(f"size {n} failed:\n{r.stderr}")
-        row = json.loads(r.stdout.strip().splitlines()[-1])
+        row = _child("size", n)
         rows.append(row)
         print(f"{row['intents']:>7} intents on {row['devices']:>4} devices: plan {row['plan_s']:>7.2f} s "
               f"({row['intents_per_s']:>6} intents/s), artifacts {row['write_s']:.2f} s, "

@@ -126,7 +126,7 @@ def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp
     url = f"sqlite:///{tmp_path}/store.db"
     engine = create_engine(url)
     with engine.begin() as c:  # what revision 0003 built: the migrations up to it
-        from orchestrator.resources.schema import _config
+        from orchestrator.resources.schema import _config, head
 
         command.upgrade(_config(c), "0003")
         c.execute(text("INSERT INTO transactions (id, created_at, updated_at, target, kind, state, summary, report) "

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lxml import etree
+
 from orchestrator.devices.registry import DeviceKind
 from orchestrator.errors import Problem
 from orchestrator.models.context import ValidationFailed
-from orchestrator.render.engine import render
 
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -23,12 +24,10 @@ class DeviceConfig:
     pieces: list[tuple[str, str]]  # (owner, rendered fragment): the device base, then each service's
 
 
-def assemble(device: str, kind: DeviceKind, base_vars: dict,
-             fragments: list[tuple[str, str, dict]]) -> tuple[DeviceConfig | None, list[Problem]]:
-    """fragments: (service name, template name, variables), in a stable order."""
+def merge(device: str, kind: DeviceKind, services: list[str],
+          pieces: list[tuple[str, str]]) -> tuple[DeviceConfig | None, list[Problem]]:
+    """pieces: (owner, rendered fragment), the device base first → the validated whole config."""
     models = kind.models
-    pieces = [("device base", render(kind.name, "device", **base_vars))]
-    pieces += [(svc, render(kind.name, tpl, **v)) for svc, tpl, v in fragments]
     tree = None
     for owner, text in pieces:
         if not text.strip():
@@ -48,7 +47,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
             # libyang may put a new top-level node before ours; the bindings drop the new head.
             tree = tree.first_sibling()
     if tree is None:
-        return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(""), pieces), []
+        return DeviceConfig(device, kind, services, _wrap(""), pieces), []
     try:
         models.validate(tree)
     except ValidationFailed as vf:
@@ -59,7 +58,7 @@ def assemble(device: str, kind: DeviceKind, base_vars: dict,
                               fix=f"the config comes from {owner}; correct its template or input")]
     body = _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
     tree.free()
-    return DeviceConfig(device, kind, [s for s, _, _ in fragments], _wrap(body), pieces), []
+    return DeviceConfig(device, kind, services, _wrap(body), pieces), []
 
 
 _OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')
@@ -69,22 +68,28 @@ def _own_identities_unprefixed(body: str) -> str:
     """libyang writes an identity of the element's own module as <type xmlns:rt="X">rt:static</type>
     inside a default namespace X. XML tools (lxml, so ncclient) drop that repeated declaration
     when they move the element into an RPC, and the value loses its meaning on the wire. Written
-    without prefix, it means the same (RFC 7950 9.10.3: the default namespace) everywhere."""
-    out, stack = [], []
-    for line in body.splitlines(keepends=True):
-        m = re.match(r'\s*<([\w.-]+)(?: xmlns="([^"]+)")?[ >/]', line)
-        if m and not line.lstrip().startswith("</"):
-            default = m.group(2) or (stack[-1] if stack else None)
-            closed = line.rstrip().endswith("/>") or f"</{m.group(1)}>" in line
-            o = _OWN_IDENTITY.search(line)
-            if o and o.group(3) == default:
-                line = line.replace(o.group(0), f"<{o.group(1)}>{o.group(4)}</{o.group(1)}>")
-            if not closed:
-                stack.append(default)
-        elif line.lstrip().startswith("</") and stack:
-            stack.pop()
-        out.append(line)
-    return "".join(out)
+    without prefix, it means the same (RFC 7950 9.10.3: the default namespace) everywhere.
+
+    lxml finds the few elements whose value is prefixed with a namespace that is their default
+    one (in C, by XPath); only their lines are rewritten, so the printed text is otherwise kept."""
+    if " xmlns:" not in body:
+        return body
+    root = etree.fromstring(f"<r>{body}</r>".encode(), _PARSER)  # "<r>" adds no line: line numbers hold
+    lines = None
+    for el in root.xpath("//*[contains(text(), ':')]"):
+        pfx, _, value = el.text.partition(":")
+        own = el.nsmap.get(None)
+        if own is None or el.nsmap.get(pfx) != own:
+            continue
+        lines = lines or body.splitlines(keepends=True)
+        i = el.sourceline - 1
+        o = _OWN_IDENTITY.search(lines[i])
+        if o and o.group(3) == own and o.group(2) == pfx and o.group(4) == value:
+            lines[i] = lines[i].replace(o.group(0), f"<{o.group(1)}>{o.group(4)}</{o.group(1)}>")
+    return body if lines is None else "".join(lines)
+
+
+_PARSER = etree.XMLParser(huge_tree=True)
 
 
 def _wrap(body: str) -> str:

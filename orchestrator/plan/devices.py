@@ -1,20 +1,25 @@
 """Per-device work of a plan (render, merge, validate, read facts, diff), spread over the cores.
 
 Each device is independent once allocation is done, so the work runs in forked worker
-processes that inherit the compiled model contexts; the parent only gathers results.
+processes that inherit the compiled model contexts; the parent only gathers results. What the
+store's plan caches (plan/fragcache.py) hold for the same inputs is taken from them: a fragment
+whose variables did not change is not rendered again, a device none of whose inputs changed is
+not built again.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
-from orchestrator.plan.assemble import assemble
+from orchestrator.plan import fragcache
+from orchestrator.plan.assemble import merge
 from orchestrator.plan.diff import edits, parse, readable, schema_index
-from orchestrator.plan.ownership import record
+from orchestrator.plan.ownership import combine, nodes
+from orchestrator.render.engine import render
 from orchestrator.workers import worker_pool
 
 PARALLEL_FROM = 2000  # fragments; below this, forking costs more than it saves
@@ -28,6 +33,9 @@ class Job:
     base_vars: dict
     fragments: list  # (service, template, variables)
     current: str
+    current_sha: str = ""
+    cached: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) from the store
+    cached_build: tuple | None = None  # (inputs key, packed build) from the store
 
 
 @dataclass
@@ -41,21 +49,49 @@ class Built:
     changed: bool
     diff: list[str]
     facts: dict
-    owners: dict  # path → the services whose fragments hold it (ownership.record)
+    owners: dict  # path → the services whose fragments hold it (ownership.combine)
+    key: str | None = None  # the inputs key of this build (fragcache.device_key); None: not cached
+    pieces: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) of every piece
+    packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
+
+    def cache_value(self) -> list:
+        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff, self.owners]
 
 
 def build(job: Job) -> tuple[Built | None, list[Problem]]:
     kind = KINDS.get(job.kind)
-    cfg, problems = assemble(job.device, kind, job.base_vars, job.fragments)
+    index = schema_index(kind.models)
+    wanted = [("device base", "device", job.base_vars)] + list(job.fragments)
+    pieces, texts, keyed = {}, [], []
+    for owner, template, variables in wanted:
+        key = fragcache.inputs_key(job.kind, owner, template, variables)
+        hit = job.cached.get(owner)
+        if key is not None and hit is not None and hit[0] == key:
+            pieces[owner] = hit
+            text, found = fragcache.unpack(hit[1])
+        else:
+            text = render(kind.name, template, **variables)
+            found = nodes(index, text)
+            pieces[owner] = (key, fragcache.pack([text, found]))
+        texts.append((owner, text, found))
+        keyed.append((owner, key))
+    key = fragcache.device_key(job.kind, job.device, job.role, keyed, job.current_sha)
+    if key is not None and job.cached_build is not None and job.cached_build[0] == key:
+        services, intended, edit, reverse, changed, diff, owners = fragcache.unpack(job.cached_build[1])
+        facts = crosscheck.facts(job.role, parse(intended))
+        return Built(job.device, job.kind, services, intended, edit, reverse, changed, diff, facts, owners,
+                     key, pieces, None), []
+    cfg, problems = merge(job.device, kind, [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts])
     if cfg is None:
         return None, problems
     tree = parse(cfg.xml)
     facts = crosscheck.facts(job.role, tree)
-    index = schema_index(kind.models)
     edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
     diff = readable(job.device, job.current, cfg.xml) if changed else []
-    return Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts,
-                 record(index, cfg.pieces)), []
+    built = Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts,
+                  combine([(o, f) for o, _, f in texts]), key, pieces)
+    built.packed = fragcache.pack(built.cache_value()) if key is not None else None
+    return built, []
 
 
 def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem]]:

@@ -35,27 +35,42 @@ def _key_text(index: SchemaIndex, key) -> str:
     return text
 
 
-def record(index: SchemaIndex, pieces: list[tuple[str, str]]) -> dict[str, list[str]]:
-    """pieces: (owner, rendered XML fragment) → {path: owners} of the nodes (not leaves) whose
-    owners differ from their parent's."""
-    owners: dict[str, set[str]] = {}
-    parent: dict[str, str | None] = {}
+def nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
+    """(data path, parent's data path) of every node of one rendered fragment that is not a leaf
+    (a list entry counts even when it holds only its keys), in document order. A fragment's
+    nodes depend on its text alone, so the plan's fragment cache keeps them with the text."""
+    out: list[tuple[str, str | None]] = []
 
-    def walk(el, path, spath, ns, up, owner):
+    def walk(el, path, spath, ns, up):
         p, sp, cns, _ = step(index, path, spath, ns, el)
         kids = [c for c in el if isinstance(c.tag, str)]
         if up is not None and not kids and index.node(sp)[0] != "list":
             return  # a leaf: owned with its parent
-        owners.setdefault(p, set()).add(owner)
-        parent[p] = up
+        out.append((p, up))
         for c in kids:
-            walk(c, p, sp, cns, p, owner)
+            walk(c, p, sp, cns, p)
 
-    for owner, text in pieces:
-        if not text.strip():
-            continue
+    if text.strip():
         root = etree.fromstring(f'<config xmlns="{NC_NS}">{text}</config>'.encode())
         for top in root:
             if isinstance(top.tag, str):
-                walk(top, "", "", None, None, owner)
+                walk(top, "", "", None, None)
+    return out
+
+
+def combine(pieces: list[tuple[str, list[tuple[str, str | None]]]]) -> dict[str, list[str]]:
+    """(owner, nodes of its fragment) → {path: owners} of the nodes whose owners differ from their
+    parent's."""
+    owners: dict[str, set[str]] = {}
+    parent: dict[str, str | None] = {}
+    for owner, found in pieces:
+        for p, up in found:
+            owners.setdefault(p, set()).add(owner)
+            parent[p] = up
     return {p: sorted(s) for p, s in owners.items() if parent[p] is None or owners[parent[p]] != s}
+
+
+def record(index: SchemaIndex, pieces: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """pieces: (owner, rendered XML fragment) → {path: owners} of the nodes (not leaves) whose
+    owners differ from their parent's."""
+    return combine([(owner, nodes(index, text)) for owner, text in pieces])

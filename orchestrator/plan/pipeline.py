@@ -19,7 +19,7 @@ from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now
+from orchestrator.resources.store import IntentRow, Store, _now, config_sha
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -101,10 +101,6 @@ class PlanResult:
     bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
 
 
-def _from_row(row: IntentRow) -> Intent:
-    return Intent(row.name, row.kind, json.loads(row.spec), row.source or "(store)", 1, row.digest, parent=row.parent)
-
-
 def _base_vars(net: Network, name: str) -> dict:
     dev = net.devices[name]
     if dev.role == "olt":
@@ -140,8 +136,13 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
                                                         "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
-        rows = Store.intents(s)
-        intents = {n: _from_row(r) for n, r in rows.items()}
+        # what placed_on must be true for; read before this plan writes anything
+        index_state = Store.placement_state(s, net.digest)
+        # Every intent as plain values (placement and checks read them); ORM rows only for the
+        # intents this plan may write, so a plan of one intent builds one row object, not 100,000.
+        records = Store.intent_records(s)
+        intents = {r.name: Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
+                                  parent=r.parent) for r in records}
         if due is not None:
             given += _due(intents, {it.name for it in given}, due)
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
@@ -149,18 +150,19 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # An expanded intent (an order's product) goes with what it was expanded from: when that
         # is deleted, or planned again without it.
         names = {it.name for it in given}
-        delete = list(delete) + [n for n, r in sorted(rows.items()) if r.parent and n not in delete and (
-            r.parent in delete or (r.parent in names and n not in names))]
+        delete = list(delete) + [r.name for r in sorted(records) if r.parent and r.name not in delete and (
+            r.parent in delete or (r.parent in names and r.name not in names))]
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
-                                    fix="see the names with `fullbars status`" if rows else "the store is empty")
+                                    fix="see the names with `fullbars status`" if intents else "the store is empty")
             actions[name] = "delete"
         for it in given:
             if it.name in pending and it.name not in actions:  # planned again: the removal is withdrawn
                 service_versions.cancel_removal(s, it.name)
                 del pending[it.name]
         removals = list(delete) + sorted(n for n in pending if n not in actions)
+        rows = Store.intent_rows(s, (names | set(removals)) & intents.keys())
         for it in given:
             svc = SERVICES.by_kind(it.kind)
             row = rows.get(it.name)
@@ -192,7 +194,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             if name not in actions:
                 given.append(intents[name])
                 actions[name] = "unchanged"
-        problems += _unique_onus(intents, given)
+        problems += _unique_onus(s, intents, given)
         reach: dict[str, set[str] | None] = dict(Store.reach(s))
         for it in given:
             if SERVICES.by_kind(it.kind).overlay:
@@ -201,7 +203,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     reach[it.name] = EVERYWHERE
         ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
-                          created={n: r.created_at for n, r in rows.items()}, unreadable=unreadable)
+                          created={r.name: r.created_at for r in records}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:
@@ -242,22 +244,26 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         given_names = [it.name for it in given]
         order = sorted(n for n in intents if n not in actions) + given_names
         order.sort(key=lambda n: SERVICES.by_kind(intents[n].kind).overlay)  # overlays last, else stable
-        for i, name in enumerate(order):
-            it = intents[name]
-            try:
-                placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
-            except FullbarsError as e:
-                for p in e.problems:  # a pool does not know which intent asked: point at its spec
-                    if p.file is None:
-                        p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
-                        p.document = it.document
-                problems.extend(e.problems)
-            if progress and i % 1000 == 0:
-                progress("allocate", i, len(order))
-        if problems:
-            raise FullbarsError(problems)
-        for name in given_names:
-            touched.update(placements[name].devices)
+        # With placed_on true for this store state, only the services on the devices the plan
+        # touches are placed again: the others hold their allocations, so placing them would
+        # change nothing the plan uses. New devices a given intent lands on bring theirs in too.
+        whole = Store.placed_state(s) != index_state
+        wanted = set(order) if whole else (set(given_names)
+                                           | Store.services_on(s, touched | Store.devices_of(s, given_names)))
+        covered = set(touched)
+        while True:
+            problems += _place([n for n in order if n in wanted and n not in placements], intents, ctx,
+                               placements, progress)
+            if problems:
+                raise FullbarsError(problems)
+            for name in given_names:
+                touched.update(placements[name].devices)
+            if whole or touched <= covered:
+                break
+            wanted |= Store.services_on(s, touched - covered)
+            covered |= touched
+        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()},
+                          [n for n in removals if n not in intents], whole)
 
         on_device: dict[str, list[str]] = {d: [] for d in touched}
         for name in sorted(placements):
@@ -265,20 +271,28 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 if d in on_device:
                     on_device[d].append(name)
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
+        cached, cached_builds = Store.plan_cache(s, touched)
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
             frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
                      for n in on_device[dev] if SERVICES.by_kind(intents[n].kind).template]
-            jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags,
-                            current[dev].config if dev in current else EMPTY))
+            was = current[dev].config if dev in current else EMPTY
+            jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
+                            cached[dev], cached_builds.get(dev)))
         built, problems = build_all(jobs, progress)
         if problems:
             raise FullbarsError(problems)
+        for b in built:
+            Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
+                                  cached_builds.get(b.device))
+            b.pieces, b.packed = {}, None  # kept: the parent need not hold them for the rest of the plan
+        del cached, cached_builds
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
+        Store.mark_placed(s, net.digest)  # after every write placement reads
         for b in built:
             Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
         for name, action in actions.items():
@@ -331,6 +345,24 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
 
+def _place(order: list[str], intents: dict[str, Intent], ctx: PlanContext, placements: dict,
+           progress=None) -> list[Problem]:
+    problems = []
+    for i, name in enumerate(order):
+        it = intents[name]
+        try:
+            placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
+        except FullbarsError as e:
+            for p in e.problems:  # a pool does not know which intent asked: point at its spec
+                if p.file is None:
+                    p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
+                    p.document = it.document
+            problems.extend(e.problems)
+        if progress and i % 1000 == 0:
+            progress("allocate", i, len(order))
+    return problems
+
+
 def _due(stored: dict[str, Intent], given: set[str], today: dt.date) -> list[Intent]:
     """The stored intents whose spec, settled to `today`, is not the one they were planned with."""
     out = []
@@ -349,20 +381,25 @@ def _serial(it: Intent) -> str | None:
     return serial.upper() if serial else None
 
 
-def _unique_onus(intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
-    """An ONU serial belongs to one line: two services expecting one ONU would fight over it."""
-    owner: dict[str, Intent] = {}
-    problems = []
+def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
+    """An ONU serial belongs to one line: two services expecting one ONU would fight over it. The
+    store's unique index on the serial holds it; this finds the holder of each given serial by
+    that index, to say which service has it (not a scan of every intent)."""
     fresh = {it.name for it in given}
-    for name in sorted(intents, key=lambda n: (n in fresh, n)):
+    owner: dict[str, Intent] = {}
+    for name, serial in Store.serial_holders(s, {_serial(it) for it in given} - {None}):
+        if name not in fresh and name in intents:
+            owner.setdefault(serial, intents[name])
+    problems = []
+    for name in sorted(fresh):
         it = intents[name]
         serial = _serial(it)
         if not serial:
             continue
-        prev = owner.get(serial.upper())  # the hex digits name one ONU in either case
+        prev = owner.get(serial)
         if prev is None:
-            owner[serial.upper()] = it
-        elif name in fresh:
+            owner[serial] = it
+        else:
             problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),
                                     fix="check the serial on the ONU's label"))

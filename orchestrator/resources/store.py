@@ -14,8 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from sqlalchemy import (Integer, String, Text, UniqueConstraint, create_engine, delete, event,
-                        insert, select)
+from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
+                        func, insert, select)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -257,6 +257,48 @@ class ConfigOwnersRow(Base):
     planned_at: Mapped[str] = mapped_column(String(32), default=_now)
 
 
+class PlanFragmentRow(Base):
+    """A cache of the plan: one service's (or the device base's) rendered fragment on one device
+    and the ownership nodes read from it, for the inputs whose sha256 is `key` (plan/fragcache.py;
+    migration 0007). Never a source of truth: dropping every row only makes the next plan slower."""
+
+    __tablename__ = "plan_fragments"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON [text, nodes]
+
+
+class PlanBuildRow(Base):
+    """A cache of the plan: a device's whole build (intended config, edits, diff, ownership) for
+    the inputs whose sha256 is `key` (its pieces' keys and the config the edit starts from)."""
+
+    __tablename__ = "plan_builds"
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON
+
+
+class PlacedOnRow(Base):
+    """Which devices each stored service was placed on (the devices its placement gives variables
+    for), as of the store state named by PlanStateRow: a plan places again only the services on
+    the devices it touches (migration 0007)."""
+
+    __tablename__ = "placed_on"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class PlanStateRow(Base):
+    """The store state (network digest and counts of what placement reads) that placed_on is
+    true for; any other state (a command that moved allocations or reach without planning, a new
+    network) makes the next plan place every service again and write placed_on anew."""
+
+    __tablename__ = "plan_state"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class PendingRemovalRow(Base):
     """A service whose removal is planned and not yet applied: it keeps its intent and its
     allocations until a transaction takes its config off the devices (migration 0004)."""
@@ -340,6 +382,29 @@ class Store:
         return {r.name: r for r in s.scalars(select(IntentRow))}
 
     @staticmethod
+    def intent_records(s: Session) -> list:
+        """Every intent's columns as plain tuples (name, kind, spec, digest, source, parent,
+        created_at): a fraction of the cost of ORM objects for a large store."""
+        return list(s.execute(select(IntentRow.name, IntentRow.kind, IntentRow.spec, IntentRow.digest,
+                                     IntentRow.source, IntentRow.parent, IntentRow.created_at)))
+
+    @staticmethod
+    def intent_rows(s: Session, names) -> dict[str, IntentRow]:
+        """The ORM rows of these intents, to update or delete."""
+        out: dict[str, IntentRow] = {}
+        for chunk in _chunks(sorted(names)):
+            out.update((r.name, r) for r in s.scalars(select(IntentRow).where(IntentRow.name.in_(chunk))))
+        return out
+
+    @staticmethod
+    def serial_holders(s: Session, serials) -> list[tuple[str, str]]:
+        """(service, ONU serial) of the stored services expecting these serials (by the unique index)."""
+        out = []
+        for chunk in _chunks(sorted(serials)):
+            out += list(s.execute(select(IntentRow.name, IntentRow.onu_serial).where(IntentRow.onu_serial.in_(chunk))))
+        return out
+
+    @staticmethod
     def allocations(s: Session) -> list[tuple[str, str, str, str]]:
         return list(s.execute(select(AllocationRow.pool, AllocationRow.value, AllocationRow.owner,
                                      AllocationRow.purpose)))
@@ -421,3 +486,110 @@ class Store:
         who = current()
         s.add(AuditRow(action=action, subject=subject, actor=who.name, origin=who.origin,
                        detail=detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)))
+
+    @staticmethod
+    def plan_cache(s: Session, devices) -> tuple[dict[str, dict[str, tuple[str, bytes]]], dict[str, tuple[str, bytes]]]:
+        """What the plan caches hold for these devices: (device → owner → (key, data) of its
+        fragments, device → (key, data) of its build)."""
+        devices = sorted(devices)
+        frags: dict[str, dict[str, tuple[str, bytes]]] = {d: {} for d in devices}
+        builds: dict[str, tuple[str, bytes]] = {}
+        for chunk in _chunks(devices):
+            for dev, owner, key, data in s.execute(select(PlanFragmentRow.device, PlanFragmentRow.owner,
+                                                          PlanFragmentRow.key, PlanFragmentRow.data)
+                                                   .where(PlanFragmentRow.device.in_(chunk))):
+                frags[dev][owner] = (key, data)
+            for dev, key, data in s.execute(select(PlanBuildRow.device, PlanBuildRow.key, PlanBuildRow.data)
+                                            .where(PlanBuildRow.device.in_(chunk))):
+                builds[dev] = (key, data)
+        return frags, builds
+
+    @staticmethod
+    def save_plan_cache(s: Session, device: str, had: dict[str, tuple[str, bytes]], pieces: dict,
+                        build: tuple[str | None, bytes | None], had_build: tuple[str, bytes] | None) -> None:
+        """Keep one device's fragments (owner → (key, data); key None: not cacheable) and build,
+        writing only what differs from what the caches had."""
+        stale = [o for o, (k, _) in had.items() if o not in pieces or pieces[o][0] != k]
+        for chunk in _chunks(stale):
+            s.execute(delete(PlanFragmentRow).where(PlanFragmentRow.device == device, PlanFragmentRow.owner.in_(chunk)))
+        fresh = [{"device": device, "owner": o, "key": k, "data": d} for o, (k, d) in pieces.items()
+                 if k is not None and (o not in had or had[o][0] != k)]
+        if fresh:
+            s.execute(insert(PlanFragmentRow), fresh)
+        key, data = build
+        if had_build is not None and had_build[0] != key:
+            s.execute(delete(PlanBuildRow).where(PlanBuildRow.device == device))
+        if key is not None and data is not None and (had_build is None or had_build[0] != key):
+            s.add(PlanBuildRow(device=device, key=key, data=data))
+
+    @staticmethod
+    def placement_state(s: Session, network_digest: str) -> str:
+        """What placement depends on beyond the intents a plan is given, in a few indexed reads."""
+        s.flush()
+        parts = [network_digest]
+        parts += list(s.execute(select(func.count(), func.max(IntentRow.updated_at))).one())
+        parts += list(s.execute(select(func.count(), func.max(AllocationRow.id))).one())
+        parts += list(s.execute(select(func.count(), func.max(ReachRow.at)).select_from(ReachRow)).one())
+        parts += list(s.execute(select(func.count()).select_from(PendingRemovalRow)).one())
+        return json.dumps(parts)
+
+    @staticmethod
+    def placed_state(s: Session) -> str | None:
+        row = s.get(PlanStateRow, "placed_on")
+        return None if row is None else row.value
+
+    @staticmethod
+    def services_on(s: Session, devices) -> set[str]:
+        return _placed_pairs(s, PlacedOnRow.service, PlacedOnRow.device, devices)
+
+    @staticmethod
+    def devices_of(s: Session, services) -> set[str]:
+        return _placed_pairs(s, PlacedOnRow.device, PlacedOnRow.service, services)
+
+    @staticmethod
+    def save_placed(s: Session, placed: dict[str, list[str]], gone, whole: bool) -> None:
+        """placed: service → its devices, of the services this plan placed; gone: services no
+        longer placed anywhere. whole: placed holds every service (placed_on is written anew)."""
+        if whole:
+            s.execute(delete(PlacedOnRow))
+            had: dict[str, set[str]] = {}
+        else:
+            had = {}
+            for chunk in _chunks(sorted(set(placed) | set(gone))):
+                for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
+                                          .where(PlacedOnRow.service.in_(chunk))):
+                    had.setdefault(svc, set()).add(dev)
+        for svc in gone:
+            if had.get(svc):
+                s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc))
+        rows = []
+        for svc, devs in placed.items():
+            old, new = had.get(svc, set()), set(devs)
+            if old - new:
+                s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc, PlacedOnRow.device.in_(sorted(old - new))))
+            rows += [{"service": svc, "device": d} for d in sorted(new - old)]
+        if rows:
+            s.execute(insert(PlacedOnRow), rows)
+
+    @staticmethod
+    def mark_placed(s: Session, network_digest: str) -> None:
+        """placed_on is now true for the store as this plan leaves it."""
+        state = Store.placement_state(s, network_digest)
+        row = s.get(PlanStateRow, "placed_on")
+        if row is None:
+            s.add(PlanStateRow(name="placed_on", value=state))
+        else:
+            row.value = state
+
+
+def _placed_pairs(s: Session, want, by, values) -> set[str]:
+    out: set[str] = set()
+    for chunk in _chunks(sorted(values)):
+        out.update(s.scalars(select(want).where(by.in_(chunk))))
+    return out
+
+
+def _chunks(items: list, size: int = 500):
+    """An IN list stays under the database's limit on bound parameters."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
