@@ -63,11 +63,16 @@ def cli(*args: str, db: str | None, cwd: Path = REPO):
 
 
 def snapshot(db: str) -> dict:
-    """Every row of every table, for 'changes nothing' checks."""
+    """Every row of every table but those a plan derives from the rest (its caches, config
+    ownership), for 'changes nothing' checks."""
+    from orchestrator.resources.store import DERIVED_TABLES
+
     engine = create_engine(db)
     out = {}
     with engine.connect() as c:
         for t in inspect(engine).get_table_names():
+            if t in DERIVED_TABLES:
+                continue
             out[t] = sorted(tuple(map(str, r)) for r in c.execute(text(f"SELECT * FROM {t}")))
     engine.dispose()
     return out

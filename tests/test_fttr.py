@@ -244,6 +244,19 @@ def test_a_line_feeding_fttr_is_deleted_with_its_fttr_service(db):
     assert "studio-wifi  →  fttr-studio" in r.stdout and "studio-line  →  bng-east, olt-1" in r.stdout
 
 
+def test_a_new_rate_of_the_line_reaches_its_rooms(planned, db, tmp_path):
+    """The FTTR unit is a device of its own, which a plan of the line alone does not name: the
+    plan still rebuilds it, because the FTTR service's placement looked the line up."""
+    line = tmp_path / "studio-line.yaml"
+    line.write_text((EXAMPLES / "fttr/studio-line.yaml").read_text().replace("upstream: 1000M", "upstream: 500M"))
+    out = tmp_path / "again"
+    r = cli("plan", str(line), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert "fttr-studio" in json.loads((out / "manifest.json").read_text())["devices"], r.stdout
+    ups = {int(u.text) for u in _tree(out).iterfind(".//f:room-unit/f:rates/f:upstream", FTTR)}
+    assert ups == {500 * 10**6}, ups
+
+
 def test_ansible_path_refuses_devices_with_secret_leaves(planned):
     """Ansible ships the artifacts as they are, and they hold only the references."""
     from orchestrator.errors import FullbarsError

@@ -136,7 +136,7 @@ def test_a_lab_device_whose_host_key_changed_is_refused_and_nothing_is_applied(s
     assert presented != known
     assert olt in r.stderr and known in r.stderr and presented in r.stderr, r.stderr
 
-    before = {k: v for k, v in snapshot(db).items() if k not in ("intents", "allocations", "config_owners", "audit")}
+    before = {k: v for k, v in snapshot(db).items() if k not in ("intents", "allocations", "audit")}
     running = (Path(st["nodes"][olt]["state_dir"]) / "running.xml").read_bytes()
     for args in (["apply", small_lab["intent"], "--target", "lab", "--lab", str(small_lab["topo"])],
                  ["drift", "--target", "lab", "--lab", str(small_lab["topo"])],

@@ -19,8 +19,8 @@ from orchestrator.network.generate import generate
 from orchestrator.plan import devices
 from orchestrator.plan.artifacts import write
 from orchestrator.plan.pipeline import plan
-from orchestrator.resources.store import (AllocationRow, PlacedOnRow, PlanBuildRow, PlanFragmentRow, PlanStateRow,
-                                          Store, TransactionRow)
+from orchestrator.resources.store import (AllocationRow, PlacedOnRow, PlacementReadRow, PlanBuildRow,
+                                          PlanFragmentRow, PlanStateRow, Store, TransactionRow)
 from orchestrator.rollout.journal import remember_configs
 from orchestrator.services.registry import SERVICES
 
@@ -38,13 +38,32 @@ def _line(i: int, variant: int) -> str:
             f"  addressing:\n    mode: {mode}\n{pin}")
 
 
+def _wifi(i: int, variant: int) -> str:
+    """FTTR WiFi behind line i (its main unit fttr-i): its placement looks the line up by name."""
+    rooms = "".join(f"  - {{name: room{r}, serial: FTTR{i:04X}{r:04X}}}\n" for r in range(1, 2 + variant % 3))
+    return (f"apiVersion: fullbars.io/v1\nkind: FttrWifi\nmetadata:\n  name: wifi-{i:02d}\nspec:\n"
+            f"  line: line-{i:02d}\n  main-unit:\n    device: fttr-{i:02d}\n    serial: FTTR{i:04X}0000\n"
+            f"  room:\n{rooms}  ssid:\n  - name: Shop {i}\n    security: wpa3\n"
+            f"    passphrase-ref: env:FULLBARS_PSK_S4P\n  radio:\n  - band: 2.4GHz\n    channels: [1, 6, 11]\n"
+            f"  - band: 5GHz\n    channels: [36, 52]\n  - band: 6GHz\n    channels: [37, 53]\n")
+
+
+def _network() -> str:
+    """Three OLTs of two ports on two sites and two BNGs, and a main FTTR unit for each line."""
+    text = generate(3, 2, 2, sites=2, name="s4p-incremental")
+    units = "".join(f"  - name: fttr-{i:02d}\n    management:\n      address: 198.18.4.{i + 1}\n"
+                    for i in range(LINES))
+    at = text.index("  pool:\n")
+    return text[:at] + "  fttr:\n" + units + text[at:]
+
+
 class Twin:
     """One store planned with its caches, one planned without."""
 
     def __init__(self, root: Path):
         self.root = root
         self.net = root / "network.yaml"
-        self.net.write_text(generate(3, 2, 2, sites=2, name="s4p-incremental"))
+        self.net.write_text(_network())
         self.stores = {"cached": Store(f"sqlite:///{root}/cached.db"), "full": Store(f"sqlite:///{root}/full.db")}
         self.steps = 0
         self.last: dict[str, object] = {}
@@ -55,7 +74,7 @@ class Twin:
         for label, store in self.stores.items():
             if label == "full":
                 with store.transaction() as s:
-                    for table in (PlanFragmentRow, PlanBuildRow, PlacedOnRow, PlanStateRow):
+                    for table in (PlanFragmentRow, PlanBuildRow, PlacedOnRow, PlacementReadRow, PlanStateRow):
                         s.execute(delete(table))
             try:
                 result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete_names))
@@ -86,7 +105,7 @@ class Twin:
                 remember_configs(s, tx, "apply", "env:s4p", [(d.device, d.kind, d.intended) for d in result.devices])
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again", "apply", "two"]),
+OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again", "apply", "two", "wifi"]),
                          st.integers(0, LINES - 1), st.integers(0, 8)), min_size=4, max_size=14)
 
 
@@ -94,7 +113,12 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again"
 @given(ops=OPS)
 @example(ops=[("put", 0, 1), ("put", 2, 0), ("apply", 0, 0), ("again", 0, 0), ("put", 4, 7), ("delete", 1, 0),
               ("apply", 0, 0), ("put", 0, 2), ("two", 3, 4)])
-def test_incremental_plans_equal_full_plans(tmp_path_factory, ops):
+# A line with FTTR behind it on a device of its own: a new rate reaches the rooms, and the line
+# cannot go without its FTTR service (the service lives on a device the line's plan does not touch).
+@example(ops=[("put", 3, 1), ("put", 5, 5), ("wifi", 3, 1), ("apply", 0, 0), ("put", 3, 2), ("delete", 0, 0),
+              ("wifi", 5, 2), ("put", 5, 1), ("delete", 1, 0)])
+def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
+    monkeypatch.setenv("FULLBARS_PSK_S4P", "correct horse battery staple")
     twin = Twin(tmp_path_factory.mktemp("s4p-inc"))
     present: dict[int, int] = {}
     for op, i, variant in ops:
@@ -115,6 +139,9 @@ def test_incremental_plans_equal_full_plans(tmp_path_factory, ops):
             k = sorted(present)[i % len(present)]
             twin.plan(delete_names=[f"line-{k:02d}"])
             present.pop(k, None)
+        elif op == "wifi":  # refused in both when its line is not there
+            f.write_text(_wifi(i, variant))
+            twin.plan([f])
         elif op == "apply":
             twin.apply()
 

@@ -17,6 +17,7 @@ from orchestrator.plan.devices import Job, build_all
 from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
+from orchestrator.plan.reads import NamedReads
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import IntentRow, Store, _now, config_sha
@@ -141,8 +142,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # Every intent as plain values (placement and checks read them); ORM rows only for the
         # intents this plan may write, so a plan of one intent builds one row object, not 100,000.
         records = Store.intent_records(s)
-        intents = {r.name: Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
-                                  parent=r.parent) for r in records}
+        intents = NamedReads((r.name, Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
+                                             parent=r.parent)) for r in records)
         if due is not None:
             given += _due(intents, {it.name for it in given}, due)
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
@@ -250,20 +251,35 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         whole = Store.placed_state(s) != index_state
         wanted = set(order) if whole else (set(given_names)
                                            | Store.services_on(s, touched | Store.devices_of(s, given_names)))
-        covered = set(touched)
+        # A service that looked up one this plan changes or removes (an FTTR service its line) is
+        # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
+        covered, moved, asked = set(touched), set(given_names) | set(removals), set()
+        reads: dict[str, set[str]] = {}
+        read_by: dict[str, set[str]] = {}  # name → the services placed by this plan that looked it up
         while True:
-            problems += _place([n for n in order if n in wanted and n not in placements], intents, ctx,
-                               placements, progress)
+            batch = [n for n in order if n in wanted and n not in placements]
+            problems += _place(batch, intents, ctx, placements, reads, progress)
             if problems:
                 raise FullbarsError(problems)
-            for name in given_names:
+            for name in batch:
+                for other in reads[name]:
+                    read_by.setdefault(other, set()).add(name)
+            readers = set().union(*(read_by.get(m, ()) for m in moved))
+            if not whole:  # and those placed by earlier plans, as they recorded it
+                readers |= {n for n in Store.readers_of(s, moved - asked)
+                            if n not in placements and dict.__contains__(intents, n)}
+                asked |= moved
+            readers -= moved
+            moved |= readers
+            for name in moved & placements.keys():
                 touched.update(placements[name].devices)
-            if whole or touched <= covered:
+            if not readers and (whole or touched <= covered):
                 break
-            wanted |= Store.services_on(s, touched - covered)
+            if not whole:
+                wanted |= Store.services_on(s, touched - covered) | readers
             covered |= touched
-        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()},
-                          [n for n in removals if n not in intents], whole)
+        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()}, reads,
+                          [n for n in removals if not dict.__contains__(intents, n)], whole)
 
         on_device: dict[str, list[str]] = {d: [] for d in touched}
         for name in sorted(placements):
@@ -345,11 +361,13 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
 
-def _place(order: list[str], intents: dict[str, Intent], ctx: PlanContext, placements: dict,
+def _place(order: list[str], intents: NamedReads, ctx: PlanContext, placements: dict, reads: dict[str, set[str]],
            progress=None) -> list[Problem]:
+    """Place each service of `order`, noting in `reads` the other services each looked up."""
     problems = []
     for i, name in enumerate(order):
-        it = intents[name]
+        it = dict.__getitem__(intents, name)
+        log = intents.record()
         try:
             placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)
         except FullbarsError as e:
@@ -358,6 +376,9 @@ def _place(order: list[str], intents: dict[str, Intent], ctx: PlanContext, place
                     p.file, p.line, p.path = it.file, it.where("spec")["line"], p.path or "spec"
                     p.document = it.document
             problems.extend(e.problems)
+        finally:
+            intents.stop()
+        reads[name] = log - {name}
         if progress and i % 1000 == 0:
             progress("allocate", i, len(order))
     return problems

@@ -260,7 +260,7 @@ class ConfigOwnersRow(Base):
 class PlanFragmentRow(Base):
     """A cache of the plan: one service's (or the device base's) rendered fragment on one device
     and the ownership nodes read from it, for the inputs whose sha256 is `key` (plan/fragcache.py;
-    migration 0007). Never a source of truth: dropping every row only makes the next plan slower."""
+    migration 0009). Never a source of truth: dropping every row only makes the next plan slower."""
 
     __tablename__ = "plan_fragments"
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -282,11 +282,21 @@ class PlanBuildRow(Base):
 class PlacedOnRow(Base):
     """Which devices each stored service was placed on (the devices its placement gives variables
     for), as of the store state named by PlanStateRow: a plan places again only the services on
-    the devices it touches (migration 0007)."""
+    the devices it touches (migration 0009)."""
 
     __tablename__ = "placed_on"
     service: Mapped[str] = mapped_column(String(64), primary_key=True)
     device: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class PlacementReadRow(Base):
+    """Which other services each stored service's placement looked up by name (an FTTR service
+    its line; a line the upgrades raising it), as of the same store state as placed_on: a plan
+    that changes, creates or removes a service places its readers again wherever they are."""
+
+    __tablename__ = "placement_reads"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reads: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
 class PlanStateRow(Base):
@@ -297,6 +307,12 @@ class PlanStateRow(Base):
     __tablename__ = "plan_state"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# Tables any plan writes from the rest of the store (what it built and how it placed): no
+# state of a service or a device, so "nothing changed" compares the store without them.
+DERIVED_TABLES = tuple(r.__tablename__ for r in (ConfigOwnersRow, PlanFragmentRow, PlanBuildRow, PlacedOnRow,
+                                                 PlacementReadRow, PlanStateRow))
 
 
 class PendingRemovalRow(Base):
@@ -547,9 +563,24 @@ class Store:
         return _placed_pairs(s, PlacedOnRow.device, PlacedOnRow.service, services)
 
     @staticmethod
-    def save_placed(s: Session, placed: dict[str, list[str]], gone, whole: bool) -> None:
-        """placed: service → its devices, of the services this plan placed; gone: services no
-        longer placed anywhere. whole: placed holds every service (placed_on is written anew)."""
+    def readers_of(s: Session, services) -> set[str]:
+        """The services whose placement looked up any of these by name."""
+        return _placed_pairs(s, PlacementReadRow.service, PlacementReadRow.reads, services)
+
+    @staticmethod
+    def save_placed(s: Session, placed: dict[str, list[str]], reads: dict[str, set[str]], gone,
+                    whole: bool) -> None:
+        """placed: service → its devices, of the services this plan placed; reads: service → the
+        services its placement looked up; gone: services no longer placed anywhere. whole: placed
+        holds every service (placed_on and placement_reads are written anew)."""
+        if whole:
+            s.execute(delete(PlacementReadRow))
+        else:
+            for chunk in _chunks(sorted(set(reads) | set(gone))):
+                s.execute(delete(PlacementReadRow).where(PlacementReadRow.service.in_(chunk)))
+        rows = [{"service": svc, "reads": r} for svc, names in reads.items() for r in sorted(names)]
+        if rows:
+            s.execute(insert(PlacementReadRow), rows)
         if whole:
             s.execute(delete(PlacedOnRow))
             had: dict[str, set[str]] = {}
