@@ -173,3 +173,30 @@ def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatc
     assert rendered == []
     with store.transaction(write=False) as s:
         assert json.dumps(sorted(s.scalars(select(PlanBuildRow.device)))) == '["bng-1", "bng-2", "olt-1", "olt-2"]'
+
+
+def test_a_plan_whose_builds_are_kept_forks_no_worker_and_unpacks_no_piece(tmp_path, monkeypatch):
+    """Planned once with workers (every device built), the same intents again: every device's
+    kept build matches, so no worker is forked and no piece of a device is unpacked (only the
+    builds themselves), and the plan's bytes are the ones the first plan gave."""
+    from orchestrator.plan import fragcache
+
+    twin = Twin(tmp_path)
+    store = twin.stores["cached"]
+    first = tmp_path / "first.yaml"
+    first.write_text("---\n".join(_line(i, 1) for i in range(8)))
+    monkeypatch.setattr(devices, "PARALLEL_FROM", 1)  # two devices with anything to build: workers
+    forked = []
+    real_pool = devices.worker_pool
+    monkeypatch.setattr(devices, "worker_pool", lambda n: forked.append(n) or real_pool(n))
+    before = plan(store, str(twin.net), [str(first)])
+    assert forked, "the first plan builds its devices in workers"
+    forked.clear()
+    unpacked = []
+    real_unpack = fragcache.unpack
+    monkeypatch.setattr(fragcache, "unpack", lambda blob: unpacked.append(1) or real_unpack(blob))
+    again = plan(store, None, [str(first)])
+    assert forked == []
+    assert len(unpacked) == len(again.devices) == 4  # one build each, no piece
+    assert [(d.device, d.intended, d.edit, d.owners) for d in again.devices] == \
+        [(d.device, d.intended, d.edit, d.owners) for d in before.devices]

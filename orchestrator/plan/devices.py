@@ -58,29 +58,44 @@ class Built:
         return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff, self.owners]
 
 
-def build(job: Job) -> tuple[Built | None, list[Problem]]:
+def piece_keys(job: Job) -> list[tuple[str, str | None]]:
+    """Each piece's inputs key, in the order the device is assembled (base first)."""
+    return [(owner, fragcache.inputs_key(job.kind, owner, template, variables))
+            for owner, template, variables in _wanted(job)]
+
+
+def _wanted(job: Job) -> list:
+    return [("device base", "device", job.base_vars)] + list(job.fragments)
+
+
+def build_key(job: Job, keyed: list[tuple[str, str | None]]) -> str | None:
+    return fragcache.device_key(job.kind, job.device, job.role, keyed, job.current_sha)
+
+
+def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[Built | None, list[Problem]]:
     kind = KINDS.get(job.kind)
+    keyed = keyed if keyed is not None else piece_keys(job)
+    key = build_key(job, keyed)
+    if key is not None and job.cached_build is not None and job.cached_build[0] == key and \
+            all(job.cached.get(owner, (None,))[0] == k for owner, k in keyed):
+        # The same inputs as the kept build: its pieces are the cached ones, not even unpacked.
+        services, intended, edit, reverse, changed, diff, owners = fragcache.unpack(job.cached_build[1])
+        facts = crosscheck.facts(job.role, parse(intended))
+        pieces = {owner: job.cached[owner] for owner, _ in keyed}
+        return Built(job.device, job.kind, services, intended, edit, reverse, changed, diff, facts, owners,
+                     key, pieces, None), []
     index = schema_index(kind.models)
-    wanted = [("device base", "device", job.base_vars)] + list(job.fragments)
-    pieces, texts, keyed = {}, [], []
-    for owner, template, variables in wanted:
-        key = fragcache.inputs_key(job.kind, owner, template, variables)
+    pieces, texts = {}, []
+    for (owner, template, variables), (_, pkey) in zip(_wanted(job), keyed):
         hit = job.cached.get(owner)
-        if key is not None and hit is not None and hit[0] == key:
+        if pkey is not None and hit is not None and hit[0] == pkey:
             pieces[owner] = hit
             text, found = fragcache.unpack(hit[1])
         else:
             text = render(kind.name, template, **variables)
             found = nodes(index, text)
-            pieces[owner] = (key, fragcache.pack([text, found]))
+            pieces[owner] = (pkey, fragcache.pack([text, found]))
         texts.append((owner, text, found))
-        keyed.append((owner, key))
-    key = fragcache.device_key(job.kind, job.device, job.role, keyed, job.current_sha)
-    if key is not None and job.cached_build is not None and job.cached_build[0] == key:
-        services, intended, edit, reverse, changed, diff, owners = fragcache.unpack(job.cached_build[1])
-        facts = crosscheck.facts(job.role, parse(intended))
-        return Built(job.device, job.kind, services, intended, edit, reverse, changed, diff, facts, owners,
-                     key, pieces, None), []
     cfg, problems = merge(job.device, kind, [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts])
     if cfg is None:
         return None, problems
@@ -94,22 +109,31 @@ def build(job: Job) -> tuple[Built | None, list[Problem]]:
     return built, []
 
 
+def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
+    return build(*args)
+
+
 def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem]]:
     results, problems = [], []
-    total = sum(len(j.fragments) for j in jobs)
-    workers = min(os.cpu_count() or 1, len(jobs))
-    if workers > 1 and total >= PARALLEL_FROM:
+    keyed = {job.device: piece_keys(job) for job in jobs}
+    # Work a worker would do: assembling and validating the devices whose kept build does not
+    # match. Forking the workers costs more than a core saves unless that work, beyond the
+    # biggest device's (which one core does alone anyway), is large.
+    todo = sorted((len(j.fragments) for j in jobs if j.cached_build is None
+                   or j.cached_build[0] != build_key(j, keyed[j.device])), reverse=True)
+    workers = min(os.cpu_count() or 1, len(todo))
+    if workers > 1 and sum(todo[1:]) >= PARALLEL_FROM:
         # Big devices first, so the last one to finish is a small one.
         order = sorted(jobs, key=lambda j: -len(j.fragments))
         with worker_pool(workers) as pool:
-            outcomes = pool.map(build, order, chunksize=1)
+            outcomes = pool.map(_build_keyed, [(j, keyed[j.device]) for j in order], chunksize=1)
             for i, (built, probs) in enumerate(outcomes, 1):
                 _collect(built, probs, results, problems)
                 if progress:
                     progress("render+validate", i, len(jobs))
     else:
         for i, job in enumerate(jobs, 1):
-            _collect(*build(job), results, problems)
+            _collect(*build(job, keyed[job.device]), results, problems)
             if progress:
                 progress("render+validate", i, len(jobs))
     results.sort(key=lambda b: b.device)
