@@ -19,8 +19,8 @@ from orchestrator.network.generate import generate
 from orchestrator.plan import devices
 from orchestrator.plan.artifacts import write
 from orchestrator.plan.pipeline import plan
-from orchestrator.resources.store import (AllocationRow, PlacedOnRow, PlacementReadRow, PlanBuildRow,
-                                          PlanFragmentRow, PlanStateRow, Store, TransactionRow)
+from orchestrator.resources.store import (DERIVED_TABLES, AllocationRow, Base, PlanBuildRow, Store,
+                                          SuspensionRow, TransactionRow)
 from orchestrator.rollout.journal import remember_configs
 from orchestrator.services.registry import SERVICES
 
@@ -57,6 +57,14 @@ def _network() -> str:
     return text[:at] + "  fttr:\n" + units + text[at:]
 
 
+def _forget_plans(store: Store) -> None:
+    """Empty what plans keep from the rest of the store (caches, placements, what to recall)."""
+    with store.transaction() as s:
+        for table in DERIVED_TABLES:
+            if table != "config_owners":  # drift's record of who owns what, not a cache
+                s.execute(delete(Base.metadata.tables[table]))
+
+
 class Twin:
     """One store planned with its caches, one planned without."""
 
@@ -67,15 +75,15 @@ class Twin:
         self.stores = {"cached": Store(f"sqlite:///{root}/cached.db"), "full": Store(f"sqlite:///{root}/full.db")}
         self.steps = 0
         self.last: dict[str, object] = {}
+        self.asked: tuple = ((), ())
 
     def plan(self, files: list[Path] = (), delete_names: list[str] = ()) -> None:
         self.steps += 1
+        self.asked = (list(files), list(delete_names))
         outcome = {}
         for label, store in self.stores.items():
             if label == "full":
-                with store.transaction() as s:
-                    for table in (PlanFragmentRow, PlanBuildRow, PlacedOnRow, PlacementReadRow, PlanStateRow):
-                        s.execute(delete(table))
+                _forget_plans(store)
             try:
                 result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete_names))
             except FullbarsError as e:
@@ -105,7 +113,7 @@ class Twin:
                 remember_configs(s, tx, "apply", "env:s4p", [(d.device, d.kind, d.intended) for d in result.devices])
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again", "apply", "two", "wifi"]),
+OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again", "apply", "two", "wifi", "same"]),
                          st.integers(0, LINES - 1), st.integers(0, 8)), min_size=4, max_size=14)
 
 
@@ -117,6 +125,12 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again"
 # cannot go without its FTTR service (the service lives on a device the line's plan does not touch).
 @example(ops=[("put", 3, 1), ("put", 5, 5), ("wifi", 3, 1), ("apply", 0, 0), ("put", 3, 2), ("delete", 0, 0),
               ("wifi", 5, 2), ("put", 5, 1), ("delete", 1, 0)])
+# The last plan asked again (recalled, not computed, in the store that keeps what plans made):
+# after a line, after its FTTR service, after an apply, after the line's new rate reached the rooms.
+@example(ops=[("put", 0, 1), ("same", 0, 0), ("wifi", 0, 1), ("same", 0, 0), ("apply", 0, 0), ("same", 0, 0),
+              ("put", 0, 2), ("same", 0, 0), ("two", 0, 1), ("same", 0, 0)])
+# A line deleted again once no device holds it goes at once, its pending removal with it.
+@example(ops=[("put", 10, 0), ("apply", 0, 0), ("delete", 0, 0), ("apply", 0, 0), ("same", 0, 0), ("put", 0, 0)])
 def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
     monkeypatch.setenv("FULLBARS_PSK_S4P", "correct horse battery staple")
     twin = Twin(tmp_path_factory.mktemp("s4p-inc"))
@@ -139,6 +153,8 @@ def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
             k = sorted(present)[i % len(present)]
             twin.plan(delete_names=[f"line-{k:02d}"])
             present.pop(k, None)
+        elif op == "same" and twin.steps:  # the last plan's intents or deletes again
+            twin.plan(*twin.asked)
         elif op == "wifi":  # refused in both when its line is not there
             f.write_text(_wifi(i, variant))
             twin.plan([f])
@@ -192,11 +208,67 @@ def test_a_plan_whose_builds_are_kept_forks_no_worker_and_unpacks_no_piece(tmp_p
     before = plan(store, str(twin.net), [str(first)])
     assert forked, "the first plan builds its devices in workers"
     forked.clear()
-    unpacked = []
-    real_unpack = fragcache.unpack
-    monkeypatch.setattr(fragcache, "unpack", lambda blob: unpacked.append(1) or real_unpack(blob))
+    with store.transaction() as s:  # so it is built again from the caches, not recalled (test below)
+        Store.save_recall_record(s, None)
+    unpacked, builds = [], []
+    for name, seen in (("unpack", unpacked), ("unpack_exact", builds)):
+        real = getattr(fragcache, name)
+        monkeypatch.setattr(fragcache, name, lambda blob, real=real, seen=seen: seen.append(1) or real(blob))
     again = plan(store, None, [str(first)])
     assert forked == []
-    assert len(unpacked) == len(again.devices) == 4  # one build each, no piece
+    assert unpacked == [] and len(builds) == len(again.devices) == 4  # one build each, no piece
     assert [(d.device, d.intended, d.edit, d.owners) for d in again.devices] == \
         [(d.device, d.intended, d.edit, d.owners) for d in before.devices]
+
+
+def _artifacts(result, out: Path) -> dict[str, bytes]:
+    write(result, out)
+    return {p.name: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_the_last_plan_asked_again_is_recalled_and_shows_what_a_full_plan_shows(tmp_path, monkeypatch):
+    """Given what the last plan was given, on the store it left, a plan places no service and
+    builds no device: it reads the last plan's placements and builds back, and its artifacts are
+    those of the same plan made in full. A store moved since (a suspension, a config applied)
+    is planned in full again."""
+    from orchestrator.plan import pipeline
+
+    twin = Twin(tmp_path)
+    store, full = twin.stores["cached"], twin.stores["full"]
+    lines = tmp_path / "lines.yaml"
+    lines.write_text("---\n".join(_line(i, i % 3) for i in range(8)))
+    for st_ in (store, full):
+        plan(st_, str(twin.net), [str(lines)])
+    placed, built = [], []
+    svc = SERVICES.by_kind("BusinessBroadband")
+    real_place, real_build = svc.place, pipeline.build_all
+    monkeypatch.setattr(svc, "place", lambda it, ctx: placed.append(it.name) or real_place(it, ctx))
+    monkeypatch.setattr(pipeline, "build_all", lambda jobs, progress=None: built.append(len(jobs)) or
+                        real_build(jobs, progress))
+
+    def both(name: str, files) -> dict:
+        placed.clear(), built.clear()
+        again = plan(store, None, [str(f) for f in files])
+        done = (list(placed), list(built))
+        _forget_plans(full)
+        assert _artifacts(again, tmp_path / f"{name}-cached") == _artifacts(plan(full, None, [str(f) for f in files]),
+                                                                           tmp_path / f"{name}-full")
+        return {"placed": done[0], "built": done[1], "devices": sorted(d.device for d in again.devices)}
+
+    assert both("all", [lines]) == {"placed": [], "built": [], "devices": ["bng-1", "bng-2", "olt-1", "olt-2"]}
+    one = tmp_path / "one.yaml"
+    one.write_text(_line(2, 2))
+    assert both("one", [one])["placed"] == []  # a part of what the last plan was given
+    with store.transaction() as s:  # a suspension moves the store: the line renders disabled
+        s.add(SuspensionRow(line="line-02", reason="arrears", state="active", asked_at="2026-12-04T00:00:00"))
+    with full.transaction() as s:
+        s.add(SuspensionRow(line="line-02", reason="arrears", state="active", asked_at="2026-12-04T00:00:00"))
+    assert both("suspended", [one])["placed"] != []
+    assert both("suspended-again", [one])["placed"] == []
+    twin.last = {"cached": plan(store, None, [str(one)]), "full": plan(full, None, [str(one)])}
+    twin.apply()  # the devices were given the plan's configs: the edits start from them now
+    moved = both("applied", [one])
+    assert moved["placed"] != [] and moved["built"] != []
+    other = tmp_path / "other.yaml"
+    other.write_text(_line(9, 1))
+    assert both("new", [other])["placed"] != []  # a new line is never recalled

@@ -389,3 +389,39 @@ def test_a_device_given_nothing_lacks_nothing():
     assert missing(f'<data xmlns="{nc}"/>', etree.fromstring(f'<config xmlns="{nc}"/>')) == []
     lost = f'<data xmlns="{nc}"><system xmlns="urn:x"><name>a</name></system></data>'
     assert missing(lost, etree.fromstring(f'<data xmlns="{nc}"/>')) == ["system/name"]
+
+
+def test_exact_packing_gives_back_tuples_sets_and_tuple_keys():
+    """The build cache keeps a device's cross-check facts: what comes back must be equal, type for
+    type (a VLAN pair is looked up as a tuple key), and a value with no exact form is refused."""
+    from collections import defaultdict
+
+    from orchestrator.plan import fragcache
+
+    facts = {"vlans": {"uplink-1": {(1100, 2): "uplink-1.1100.2"}},
+             "addresses": [("to-olt-1.1100.2", "203.0.113.1", "29"), ("x (DHCP)", "203.0.113.2", None)],
+             "campus": {"snssai": {("1", "000001")}, "list": [1, 2.5, True, None]},
+             "nested": defaultdict(list, {"a": [(None, "c1")]}), "\0t": "a key that looks like a tag"}
+    back = fragcache.unpack_exact(fragcache.pack([fragcache.exact(facts)]))[0]
+    assert back == facts
+    assert type(next(iter(back["vlans"]["uplink-1"]))) is tuple and type(back["addresses"][0]) is tuple
+    assert type(next(iter(back["campus"]["snssai"]))) is tuple and type(back["nested"]["a"][0]) is tuple
+    with pytest.raises(TypeError, match="no exact form for object"):
+        fragcache.exact({"x": object()})
+
+
+def test_address_checks_find_duplicates_and_overlaps_and_allow_a_link_between_two_devices():
+    from orchestrator.plan.crosscheck import _addresses
+
+    def f(*addresses):
+        return {"addresses": list(addresses)}
+
+    assert _addresses({"pe-1": f(("to-a", "10.0.0.1", "30")), "a": f(("up", "10.0.0.2", "30"))}) == []
+    [dup] = _addresses({"a": f(("x", "192.0.2.1", "24")), "b": f(("y (DHCP)", "192.0.2.1", None))})
+    assert dup.message == "address 192.0.2.1 is used twice: on a x and on b y (DHCP)"
+    [over] = _addresses({"a": f(("x", "192.0.2.1", "24")), "b": f(("y", "192.0.2.130", "25"))})
+    assert over.message == "subnet 192.0.2.128/25 on b y overlaps 192.0.2.0/24 on a x"
+    three = _addresses({"a": f(("x", "10.0.0.1", "30")), "b": f(("y", "10.0.0.2", "30")),
+                        "c": f(("z", "10.0.0.3", "30"))})
+    assert [p.message for p in three] == ["subnet 10.0.0.0/30 on b y overlaps 10.0.0.0/30 on a x",
+                                          "subnet 10.0.0.0/30 on c z overlaps 10.0.0.0/30 on b y"]

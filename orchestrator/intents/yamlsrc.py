@@ -21,7 +21,8 @@ except AttributeError:  # pragma: no cover - libyaml missing
 MAX_BYTES = 256 << 20  # read at most this much: a device file (/dev/zero) must not fill the memory
 
 
-def _read_text(path: Path | str) -> str:
+def read_text(path: Path | str) -> str:
+    """A file's text, or a Problem saying why it cannot be read (missing, a folder, too big, not UTF-8)."""
     name = str(path)
     if Path(path).is_dir():
         raise FullbarsError("a directory, not an intent file", file=name,
@@ -53,7 +54,7 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
     """Compose every document in a file; syntax errors become a Problem with file and line."""
     name = str(path)
     if text is None:
-        text = _read_text(path)
+        text = read_text(path)
     try:
         docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None and not _empty(d)]
     except yaml.MarkedYAMLError as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cachetools
+
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope
-from orchestrator.intents.yamlsrc import read_documents
+from orchestrator.intents.yamlsrc import read_documents, read_text
 from orchestrator.models.instance import Located, to_tree
 from orchestrator.network.radio import RadioNetwork, load_radio
 from orchestrator.network.edge import EnterpriseEdge, build_edge
@@ -134,9 +138,20 @@ class Network:
 
 def load_network(path: Path | str, text: str | None = None) -> Network:
     file = str(path)
-    docs = read_documents(path, text)  # reports a missing or undecodable file
-    if text is None:
-        text = Path(path).read_text(encoding="utf-8")
+    if text is None:  # as Path.read_text gives it (universal newlines), with a Problem if it cannot
+        text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    name, spec, lines = _validated(file, text)
+    spec = copy.deepcopy(spec)  # the kept one stays as validated whatever a Network's user does
+    _check_credentials_namespace(spec, file, lines)
+    return _build(name, file, text, spec)
+
+
+@cachetools.cached(cachetools.LRUCache(maxsize=4), condition=threading.Condition())
+def _validated(file: str, text: str) -> tuple[str, dict, dict[str, int]]:
+    """(name, spec with its defaults, data path → line) of a description that passes its model;
+    a process keeps the last few, so each plan of a server or worker does not parse and validate
+    the same text again (a description that fails raises, and is not kept)."""
+    docs = read_documents(file, text)
     if len(docs) != 1:
         raise FullbarsError("a network description is one YAML document", file=file,
                             line=docs[1].start_mark.line + 1, fix="keep one document in the file")
@@ -147,8 +162,7 @@ def load_network(path: Path | str, text: str | None = None) -> Network:
         raise FullbarsError(problems)
     spec = tree.print_dict(include_implicit_defaults=True)["network"]
     tree.free()
-    _check_credentials_namespace(spec, file, {loc.names[k]: v for k, v in loc.lines.items()})
-    return _build(doc.name, file, text, spec)
+    return doc.name, spec, {loc.names[k]: v for k, v in loc.lines.items()}
 
 
 def _check_credentials_namespace(spec: dict, file: str, lines: dict[str, int]) -> None:

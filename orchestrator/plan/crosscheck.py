@@ -4,9 +4,8 @@ address is used twice, and no PON port carries more assured upstream than its li
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-import netaddr
+import socket
+from collections import Counter, defaultdict
 
 from orchestrator.errors import Problem
 from orchestrator.network.model import Network, rate_text
@@ -109,24 +108,33 @@ def _device_addresses(tree) -> list[tuple[str, str, str | None]]:
 def _addresses(device_facts) -> list[Problem]:
     problems = []
     seen: dict[int, str] = {}
-    nets: list[tuple[netaddr.IPNetwork, str]] = []
+    nets: list[tuple[tuple[int, int, int], str]] = []  # ((first, last, prefix length), where)
     for dev, f in sorted(device_facts.items()):
         for name, ip, plen in f["addresses"]:
             where = f"{dev} {name}"
-            problems += _claim(seen, int(netaddr.IPAddress(ip)), ip, where)
+            # The configs passed YANG validation: every address is a dotted quad.
+            value = int.from_bytes(socket.inet_aton(ip), "big")
+            problems += _claim(seen, value, ip, where)
             if plen:
-                nets.append((netaddr.IPNetwork(f"{ip}/{plen}").cidr, where))
-    nets.sort(key=lambda n: (n[0].first, -n[0].last))
+                size = 1 << (32 - int(plen))
+                first = value & ~(size - 1)
+                nets.append(((first, first + size - 1, int(plen)), where))
+    nets.sort(key=lambda n: (n[0][0], -n[0][1]))
     ends: dict = defaultdict(set)
     for n, w in nets:
         ends[n].add(w.split(" ", 1)[0])
+    count = Counter(n for n, _ in nets)
     for (na, wa), (nb, wb) in zip(nets, nets[1:]):
-        if na == nb and len(ends[na]) == 2 and sum(1 for n, _ in nets if n == na) == 2:
+        if na == nb and len(ends[na]) == 2 and count[na] == 2:
             continue  # the two ends of a point-to-point link between two devices
-        if nb.first <= na.last:
-            problems.append(Problem(f"subnet {nb} on {wb} overlaps {na} on {wa}",
+        if nb[0] <= na[1]:
+            problems.append(Problem(f"subnet {_cidr(nb)} on {wb} overlaps {_cidr(na)} on {wa}",
                                     fix="each line needs its own block; check the pools and templates"))
     return problems
+
+
+def _cidr(net: tuple[int, int, int]) -> str:
+    return f"{socket.inet_ntoa(net[0].to_bytes(4, 'big'))}/{net[2]}"
 
 
 def _claim(seen, key, text, where) -> list[Problem]:

@@ -53,9 +53,11 @@ class Built:
     key: str | None = None  # the inputs key of this build (fragcache.device_key); None: not cached
     pieces: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) of every piece
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
+    current_sha: str = ""  # the sha256 of the config its edit starts from
 
     def cache_value(self) -> list:
-        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff, self.owners]
+        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff, self.owners,
+                fragcache.exact(self.facts), self.current_sha]
 
 
 def piece_keys(job: Job) -> list[tuple[str, str | None]]:
@@ -79,11 +81,8 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     if key is not None and job.cached_build is not None and job.cached_build[0] == key and \
             all(job.cached.get(owner, (None,))[0] == k for owner, k in keyed):
         # The same inputs as the kept build: its pieces are the cached ones, not even unpacked.
-        services, intended, edit, reverse, changed, diff, owners = fragcache.unpack(job.cached_build[1])
-        facts = crosscheck.facts(job.role, parse(intended))
-        pieces = {owner: job.cached[owner] for owner, _ in keyed}
-        return Built(job.device, job.kind, services, intended, edit, reverse, changed, diff, facts, owners,
-                     key, pieces, None), []
+        return kept(job.device, job.kind, job.cached_build[1], key,
+                    {owner: job.cached[owner] for owner, _ in keyed}), []
     index = schema_index(kind.models)
     pieces, texts = {}, []
     for (owner, template, variables), (_, pkey) in zip(_wanted(job), keyed):
@@ -105,8 +104,19 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     diff = readable(job.device, job.current, cfg.xml) if changed else []
     built = Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts,
                   combine([(o, f) for o, _, f in texts]), key, pieces)
-    built.packed = fragcache.pack(built.cache_value()) if key is not None else None
+    built.current_sha = job.current_sha
+    try:
+        built.packed = fragcache.pack(built.cache_value()) if key is not None else None
+    except TypeError:  # facts of a kind with no exact form: built again next time
+        built.key = None
     return built, []
+
+
+def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: dict | None = None) -> Built:
+    """A build as the store's cache keeps it (Built.cache_value)."""
+    services, intended, edit, reverse, changed, diff, owners, facts, current_sha = fragcache.unpack_exact(packed)
+    return Built(device, kind, services, intended, edit, reverse, changed, diff, facts, owners,
+                 key, pieces or {}, None, current_sha)
 
 
 def _build_keyed(args) -> tuple[Built | None, list[Problem]]:

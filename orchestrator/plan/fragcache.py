@@ -75,3 +75,71 @@ def pack(value) -> bytes:
 
 def unpack(blob: bytes):
     return json.loads(zlib.decompress(blob))
+
+
+# Exact plain values: the cross-device facts hold tuples, sets and tuple-keyed dicts, which JSON
+# alone would bring back as lists and string keys (a VLAN pair (S, C) no longer found). Those
+# become one-key objects whose key starts with NUL, which no name or path of ours does.
+_TUPLE, _SET, _PAIRS = "\0t", "\0s", "\0d"
+# The common large cases in one tag each (a device's addresses, its VLAN pairs), not one per item.
+_FLAT_TUPLES, _FLAT_KEYS = "\0T", "\0K"
+
+
+def exact(value):
+    """`value` as JSON-able data that json.loads with `_tagged` (unpack_exact) turns back into
+    an equal value; TypeError for a type it does not know."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        if all(type(v) in _SCALARS for v in value):
+            return value
+        if all(type(v) is tuple and _flat(v) for v in value):
+            return {_FLAT_TUPLES: [list(v) for v in value]}
+        return [exact(v) for v in value]
+    if kind is tuple:
+        return {_TUPLE: [exact(v) for v in value]}
+    if kind is dict:
+        if all(type(k) is str and not k.startswith("\0") for k in value):
+            return {k: exact(v) for k, v in value.items()}
+        if all(type(k) is tuple and _flat(k) for k in value):
+            return {_FLAT_KEYS: [[list(k), exact(v)] for k, v in value.items()]}
+        return {_PAIRS: [[exact(k), exact(v)] for k, v in value.items()]}
+    if kind in (set, frozenset):
+        return {_SET: sorted((exact(v) for v in value), key=repr)}
+    if isinstance(value, (dict, list)):  # a defaultdict comes back as a dict, equal to it
+        return exact(dict(value) if isinstance(value, dict) else list(value))
+    raise TypeError(f"no exact form for {kind.__name__}")
+
+
+_SCALARS = frozenset((type(None), bool, int, float, str))
+
+
+def _flat(values: tuple) -> bool:
+    return all(type(v) in _SCALARS for v in values)
+
+
+def _tagged(obj: dict):
+    if len(obj) == 1:
+        tag = next(iter(obj))
+        if tag == _TUPLE:
+            return tuple(obj[tag])
+        if tag == _SET:
+            return set(obj[tag])
+        if tag == _PAIRS:
+            return {k: v for k, v in obj[tag]}
+        if tag == _FLAT_TUPLES:
+            return [tuple(v) for v in obj[tag]]
+        if tag == _FLAT_KEYS:
+            return {tuple(k): v for k, v in obj[tag]}
+    return obj
+
+
+def unpack_exact(blob: bytes):
+    """What pack() gave `blob` for, with the values exact() encoded decoded."""
+    return loads_exact(zlib.decompress(blob))
+
+
+def loads_exact(text: bytes):
+    """JSON text of exact() values, decoded (most hold no tag: those skip the per-object hook)."""
+    return json.loads(text, object_hook=_tagged) if b"\\u0000" in text else json.loads(text)

@@ -11,9 +11,9 @@ from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import spec_digest
 from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
-from orchestrator.plan import crosscheck
+from orchestrator.plan import crosscheck, recall
 from orchestrator.plan.assemble import _wrap
-from orchestrator.plan.devices import Job, build_all
+from orchestrator.plan.devices import Job, build_all, kept
 from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
@@ -137,6 +137,10 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
                                                         "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
+        if given and not (delete or stored or scope is not None or due is not None or problems or unreadable):
+            recalled = _recalled(s, net, given, environment)
+            if recalled is not None:
+                return recalled
         # what placed_on must be true for; read before this plan writes anything
         index_state = Store.placement_state(s, net.digest)
         # Every intent as plain values (placement and checks read them); ORM rows only for the
@@ -234,7 +238,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 # Off the configs now; its intent and allocations stay, held, until a transaction
                 # takes it off the devices, so drift names it and nothing else takes its values.
                 service_versions.mark_removal(s, name, deleted[name].devices)
-            else:  # no device was given it: nothing to take off, so it goes at once
+            else:  # no device was given it (or holds it still): nothing to take off, so it goes at once
+                if name in pending:  # deleted again once the devices no longer held it
+                    service_versions.cancel_removal(s, name)
                 ctx.alloc.release(name)
                 Store.forget_reach(s, name)
                 s.delete(rows[name])
@@ -308,57 +314,138 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
-        Store.mark_placed(s, net.digest)  # after every write placement reads
+        placed_state = Store.mark_placed(s, net.digest)  # after every write placement reads
         for b in built:
             Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
         for name, action in actions.items():
             if action != "unchanged":
                 Store.audit(s, f"plan-{action}", name)
-        devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
-                              else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff, b.owners) for b in built]
-        services = [ServicePlan(n, intents[n].kind, actions[n], placements[n].resources,
-                                sorted(placements[n].devices), placements[n].serving,
-                                [w.render() for w in placements[n].warnings], placements[n].artifacts)
-                    for n in given_names]
-        services += [deleted[n] for n in removals]
-        asked = set(given_names) | set(removals)
-        carried = set()
-        applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
-        for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
-            if not b.changed:
+        fresh, unkept = {}, []
+        had = Store.placement_digests(s, placements)
+        for name, p in placements.items():
+            digest = recall.digest(p)
+            if had.get(name) == digest:
                 continue
-            old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
-            before = {n for who in (old or {}).values() for n in who}
-            applied |= set(on_device[b.device]) if old is None else before
-            if set(on_device[b.device]) | before <= asked:
-                continue  # every service the edit can touch was asked about
-            if b.device not in current:  # never given anything: every service on it is new there
-                carried |= set(on_device[b.device]) - asked
-                continue
-            carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
-        # Only changes planned earlier are carried along: a service whose intent is as last applied
-        # changes only through what was asked (an overlay re-rating its line).
-        carried -= service_versions.as_applied(s, {n: intents[n].digest for n in carried if n in applied})
-        changed_devs = {b.device for b in built if b.changed}
-        again = [sp for sp in services if sp.action == "unchanged" and changed_devs & set(sp.devices)]
-        current_ok = service_versions.as_applied(s, {sp.name: intents[sp.name].digest for sp in again
-                                                     if sp.name in applied})
-        for sp in services:
-            if sp.action != "unchanged":
-                sp.device_change = sp.action
-        for sp in again:  # planned before as they are now, and not applied as such yet
-            if sp.name not in applied:
-                sp.device_change, sp.earlier = "create", True
-            elif sp.name not in current_ok:
-                sp.device_change, sp.earlier = "update", True
-        carried_plans = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources,
-                                     sorted(placements[n].devices), placements[n].serving, earlier=True,
-                                     device_change="update" if n in applied else "create")
-                         for n in sorted(carried) if n in placements]
-        others = [ServicePlan(n, intents[n].kind, "unchanged", placements[n].resources, sorted(placements[n].devices),
-                              placements[n].serving)
-                  for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
-        return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
+            text = recall.memo(p)
+            if text is None:
+                unkept.append(name)
+            else:
+                fresh[name] = (digest, recall.pack(text))
+        Store.save_placements(s, fresh, unkept + [n for n in removals if not dict.__contains__(intents, n)], whole)
+        # An upgrade's scope is not among what a later plan is given: a scoped plan is not recalled.
+        Store.save_recall_record(s, None if scope is not None else {
+            "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
+            "devices": sorted(touched)})
+        shown = {n: (p.resources, sorted(p.devices), p.serving, [w.render() for w in p.warnings], p.artifacts)
+                 for n, p in placements.items()}
+        meta = {n: (intents[n].kind, intents[n].digest) for n in placements}
+        return _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
+                        environment, bases)
+
+
+def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, list[str]], shown: dict,
+             meta: dict[str, tuple[str, str]], actions: dict[str, str], given_names: list[str], removals: list[str],
+             deleted: dict[str, ServicePlan], environment: str | None, bases: dict) -> PlanResult:
+    """The plan as it is shown, from the devices' builds and the services' placements as shown
+    (name → (resources, devices, serving, warnings, artifacts)): what each service's change does
+    on the devices, and the services the edits carry along or leave as they were."""
+    devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
+                          else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff, b.owners) for b in built]
+    services = [ServicePlan(n, meta[n][0], actions[n], *shown[n]) for n in given_names]
+    services += [deleted[n] for n in removals]
+    asked = set(given_names) | set(removals)
+    carried = set()
+    applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
+    for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
+        if not b.changed:
+            continue
+        old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
+        before = {n for who in (old or {}).values() for n in who}
+        applied |= set(on_device[b.device]) if old is None else before
+        if set(on_device[b.device]) | before <= asked:
+            continue  # every service the edit can touch was asked about
+        if b.device not in current:  # never given anything: every service on it is new there
+            carried |= set(on_device[b.device]) - asked
+            continue
+        carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
+    # Only changes planned earlier are carried along: a service whose intent is as last applied
+    # changes only through what was asked (an overlay re-rating its line).
+    carried -= service_versions.as_applied(s, {n: meta[n][1] for n in carried if n in applied})
+    changed_devs = {b.device for b in built if b.changed}
+    again = [sp for sp in services if sp.action == "unchanged" and changed_devs & set(sp.devices)]
+    current_ok = service_versions.as_applied(s, {sp.name: meta[sp.name][1] for sp in again
+                                                 if sp.name in applied})
+    for sp in services:
+        if sp.action != "unchanged":
+            sp.device_change = sp.action
+    for sp in again:  # planned before as they are now, and not applied as such yet
+        if sp.name not in applied:
+            sp.device_change, sp.earlier = "create", True
+        elif sp.name not in current_ok:
+            sp.device_change, sp.earlier = "update", True
+    carried_plans = [ServicePlan(n, meta[n][0], "unchanged", shown[n][0], shown[n][1], shown[n][2], earlier=True,
+                                 device_change="update" if n in applied else "create")
+                     for n in sorted(carried) if n in shown]
+    others = [ServicePlan(n, meta[n][0], "unchanged", shown[n][0], shown[n][1], shown[n][2])
+              for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
+    return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
+
+
+def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> PlanResult | None:
+    """This plan as the last one made it, when that is what it would make again (plan/recall.py);
+    None when it is not, or not known to be."""
+    from orchestrator.rollout.environments import newest_applied
+
+    record = Store.recall_record(s)
+    names = [it.name for it in given]
+    if record is None or len(set(names)) != len(names) or not set(names) <= set(record["given"]):
+        return None
+    meta = Store.intent_meta(s, names)
+    if any(meta.get(it.name) != (it.kind, it.digest, it.parent) for it in given):
+        return None  # new, changed, or moved under another order
+    if set(Store.children_of(s, names)) - set(names) or service_versions.pending_removals(s):
+        return None  # the full plan removes these
+    if recall.state(Store.placement_state(s, net.digest), Store.active_suspensions(s)) != record["state"]:
+        return None
+    moved = set(names) | recall.readers(s, set(names))
+    touched = Store.devices_of(s, moved)
+    if not touched <= set(record["devices"]):
+        return None  # the last plan did not place every service on these devices, nor build them
+    on = Store.services_on(s, touched)
+    packed = Store.placements(s, on | moved)
+    if not (on | moved) <= packed.keys():
+        return None
+    shown = {n: recall.shown(b) for n, b in packed.items()}
+    if any(shown[n][3] or shown[n][4] for n in names):
+        return None  # warnings name the file the intent came from; artifacts are functions
+    for n in names:
+        shown[n] = (*shown[n][:4], {})
+    if environment is None:
+        environment = newest_applied(s)
+    current = Store.device_configs(s, environment, touched) if environment else {}
+    builds = Store.plan_builds(s, touched)
+    built = []
+    for dev in sorted(touched):
+        if dev not in builds:
+            return None
+        b = kept(dev, net.devices[dev].kind, builds[dev][1])
+        if b.current_sha != config_sha(current[dev].config if dev in current else EMPTY):
+            return None  # the device was given a config since
+        built.append(b)
+    problems = crosscheck.check(net, {b.device: b.facts for b in built})
+    if problems:
+        raise FullbarsError(problems)
+    bases = Store.config_shas(s, touched)
+    for b in built:
+        Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
+    on_device: dict[str, list[str]] = {d: [] for d in touched}
+    for name in sorted(on):
+        for d in shown[name][1]:
+            if d in on_device:
+                on_device[d].append(name)
+    meta = {n: m[:2] for n, m in Store.intent_meta(s, shown).items()}
+    return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
+                    environment, bases)
 
 
 def _place(order: list[str], intents: NamedReads, ctx: PlanContext, placements: dict, reads: dict[str, set[str]],

@@ -309,10 +309,21 @@ class PlanStateRow(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class PlanPlacementRow(Base):
+    """Each stored service's last placement as a plan shows it (resources, devices, warnings),
+    packed, with its sha256: what a plan recalls instead of placing again when the store is as
+    the last plan left it (plan/recall.py; migration 0010)."""
+
+    __tablename__ = "plan_placements"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON
+
+
 # Tables any plan writes from the rest of the store (what it built and how it placed): no
 # state of a service or a device, so "nothing changed" compares the store without them.
 DERIVED_TABLES = tuple(r.__tablename__ for r in (ConfigOwnersRow, PlanFragmentRow, PlanBuildRow, PlacedOnRow,
-                                                 PlacementReadRow, PlanStateRow))
+                                                 PlacementReadRow, PlanStateRow, PlanPlacementRow))
 
 
 class PendingRemovalRow(Base):
@@ -450,9 +461,15 @@ class Store:
         return s.get(NetworkRow, 1)
 
     @staticmethod
-    def device_configs(s: Session, environment: str) -> dict[str, DeviceConfigRow]:
-        """What each device was last given in one environment."""
-        return {r.device: r for r in s.scalars(select(DeviceConfigRow).where(DeviceConfigRow.environment == environment))}
+    def device_configs(s: Session, environment: str, devices=None) -> dict[str, DeviceConfigRow]:
+        """What each device (or each of `devices`) was last given in one environment."""
+        q = select(DeviceConfigRow).where(DeviceConfigRow.environment == environment)
+        if devices is None:
+            return {r.device: r for r in s.scalars(q)}
+        out = {}
+        for chunk in _chunks(sorted(devices)):
+            out.update((r.device, r) for r in s.scalars(q.where(DeviceConfigRow.device.in_(chunk))))
+        return out
 
     @staticmethod
     def config_shas(s: Session, devices) -> dict[str, dict[str, str]]:
@@ -519,6 +536,15 @@ class Store:
                                             .where(PlanBuildRow.device.in_(chunk))):
                 builds[dev] = (key, data)
         return frags, builds
+
+    @staticmethod
+    def plan_builds(s: Session, devices) -> dict[str, tuple[str, bytes]]:
+        """device → (key, data) of the kept builds of these devices."""
+        out: dict[str, tuple[str, bytes]] = {}
+        for chunk in _chunks(sorted(devices)):
+            out.update((dev, (key, data)) for dev, key, data in s.execute(
+                select(PlanBuildRow.device, PlanBuildRow.key, PlanBuildRow.data).where(PlanBuildRow.device.in_(chunk))))
+        return out
 
     @staticmethod
     def save_plan_cache(s: Session, device: str, had: dict[str, tuple[str, bytes]], pieces: dict,
@@ -603,20 +629,87 @@ class Store:
             s.execute(insert(PlacedOnRow), rows)
 
     @staticmethod
-    def mark_placed(s: Session, network_digest: str) -> None:
-        """placed_on is now true for the store as this plan leaves it."""
+    def mark_placed(s: Session, network_digest: str) -> str:
+        """placed_on is now true for the store as this plan leaves it; returns that state."""
         state = Store.placement_state(s, network_digest)
-        row = s.get(PlanStateRow, "placed_on")
+        Store._set_state(s, "placed_on", state)
+        return state
+
+    @staticmethod
+    def _set_state(s: Session, name: str, value: str) -> None:
+        row = s.get(PlanStateRow, name)
         if row is None:
-            s.add(PlanStateRow(name="placed_on", value=state))
+            s.add(PlanStateRow(name=name, value=value))
         else:
-            row.value = state
+            row.value = value
+
+    @staticmethod
+    def active_suspensions(s: Session) -> list[int]:
+        return sorted(s.scalars(select(SuspensionRow.id).where(SuspensionRow.state == "active")))
+
+    @staticmethod
+    def recall_record(s: Session) -> dict | None:
+        """What the last plan left for the next to recall (plan/recall.py), or None."""
+        row = s.get(PlanStateRow, "recall")
+        return None if row is None else json.loads(row.value)
+
+    @staticmethod
+    def save_recall_record(s: Session, record: dict | None) -> None:
+        if record is None:
+            s.execute(delete(PlanStateRow).where(PlanStateRow.name == "recall"))
+        else:
+            Store._set_state(s, "recall", json.dumps(record, sort_keys=True))
+
+    @staticmethod
+    def placement_digests(s: Session, services) -> dict[str, str]:
+        return _by_key(s, PlanPlacementRow.service, PlanPlacementRow.digest, services)
+
+    @staticmethod
+    def placements(s: Session, services) -> dict[str, bytes]:
+        return _by_key(s, PlanPlacementRow.service, PlanPlacementRow.data, services)
+
+    @staticmethod
+    def save_placements(s: Session, fresh: dict[str, tuple[str, bytes]], gone, whole: bool) -> None:
+        """fresh: service → (digest, data) of the placements that differ from the kept ones; gone:
+        services no longer placed. whole: every service was placed (the others are gone too)."""
+        if whole:
+            keep = set(fresh) | set(s.scalars(select(IntentRow.name)))
+            gone = set(gone) | (set(s.scalars(select(PlanPlacementRow.service))) - keep)
+        for chunk in _chunks(sorted(set(gone) | set(fresh))):
+            s.execute(delete(PlanPlacementRow).where(PlanPlacementRow.service.in_(chunk)))
+        rows = [{"service": n, "digest": d, "data": b} for n, (d, b) in fresh.items()]
+        for chunk in _chunks(rows, 5000):
+            s.execute(insert(PlanPlacementRow), chunk)
+
+    @staticmethod
+    def intent_meta(s: Session, names) -> dict[str, tuple[str, str, str | None]]:
+        """name → (kind, digest, parent) of these intents, by the primary key."""
+        out: dict[str, tuple[str, str, str | None]] = {}
+        for chunk in _chunks(sorted(names)):
+            out.update((n, (k, d, p)) for n, k, d, p in s.execute(
+                select(IntentRow.name, IntentRow.kind, IntentRow.digest, IntentRow.parent)
+                .where(IntentRow.name.in_(chunk))))
+        return out
+
+    @staticmethod
+    def children_of(s: Session, parents) -> list[str]:
+        out: list[str] = []
+        for chunk in _chunks(sorted(parents)):
+            out += s.scalars(select(IntentRow.name).where(IntentRow.parent.in_(chunk)))
+        return sorted(out)
 
 
 def _placed_pairs(s: Session, want, by, values) -> set[str]:
     out: set[str] = set()
     for chunk in _chunks(sorted(values)):
         out.update(s.scalars(select(want).where(by.in_(chunk))))
+    return out
+
+
+def _by_key(s: Session, key, value, keys) -> dict:
+    out: dict = {}
+    for chunk in _chunks(sorted(keys)):
+        out.update(s.execute(select(key, value).where(key.in_(chunk))).all())
     return out
 
 
