@@ -443,7 +443,8 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
         for d in shown[name][1]:
             if d in on_device:
                 on_device[d].append(name)
-    meta = {n: m[:2] for n, m in Store.intent_meta(s, shown).items()}
+    meta.update(Store.intent_meta(s, shown.keys() - meta.keys()))  # the given ones were read above
+    meta = {n: m[:2] for n, m in meta.items()}
     return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
                     environment, bases)
 

@@ -19,23 +19,25 @@ from orchestrator.plan import fragcache
 from orchestrator.resources.store import Store
 
 
+def _as_shown(placement) -> list:
+    return [placement.resources, sorted(placement.devices), placement.serving,
+            [w.render() for w in placement.warnings], bool(placement.artifacts)]
+
+
 def digest(placement) -> str:
     """The sha256 of a placement as the plan shows it, in JSON (a tuple and a list of the same
     values are one JSON text: a placement that changed only that keeps its older packed form)."""
-    value = [placement.resources, sorted(placement.devices), placement.serving,
-             [w.render() for w in placement.warnings], bool(placement.artifacts)]
-    return hashlib.sha256(json.dumps(value, separators=(",", ":"), default=repr).encode()).hexdigest()
+    text = json.dumps(_as_shown(placement), separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def memo(placement) -> str | None:
     """A placement as the plan shows it, as exact JSON text (fragcache.exact); None when a value
     in it has no exact form (it is then never recalled)."""
     try:
-        value = fragcache.exact([placement.resources, sorted(placement.devices), placement.serving,
-                                 [w.render() for w in placement.warnings], bool(placement.artifacts)])
+        return json.dumps(fragcache.exact(_as_shown(placement)), separators=(",", ":"))
     except TypeError:
         return None
-    return json.dumps(value, separators=(",", ":"))
 
 
 def pack(text: str) -> bytes:

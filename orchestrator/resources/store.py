@@ -317,7 +317,7 @@ class PlanPlacementRow(Base):
     __tablename__ = "plan_placements"
     service: Mapped[str] = mapped_column(String(64), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # JSON of fragcache.exact, uncompressed (a few hundred bytes)
 
 
 # Tables any plan writes from the rest of the store (what it built and how it placed): no
@@ -526,16 +526,12 @@ class Store:
         fragments, device → (key, data) of its build)."""
         devices = sorted(devices)
         frags: dict[str, dict[str, tuple[str, bytes]]] = {d: {} for d in devices}
-        builds: dict[str, tuple[str, bytes]] = {}
         for chunk in _chunks(devices):
             for dev, owner, key, data in s.execute(select(PlanFragmentRow.device, PlanFragmentRow.owner,
                                                           PlanFragmentRow.key, PlanFragmentRow.data)
                                                    .where(PlanFragmentRow.device.in_(chunk))):
                 frags[dev][owner] = (key, data)
-            for dev, key, data in s.execute(select(PlanBuildRow.device, PlanBuildRow.key, PlanBuildRow.data)
-                                            .where(PlanBuildRow.device.in_(chunk))):
-                builds[dev] = (key, data)
-        return frags, builds
+        return frags, Store.plan_builds(s, devices)
 
     @staticmethod
     def plan_builds(s: Session, devices) -> dict[str, tuple[str, bytes]]:
