@@ -4,6 +4,7 @@ NETCONF, services measured. Needs root, iproute2, netconfd, sshd, iperf3, dnsmas
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -208,6 +209,28 @@ def test_failed_up_removes_what_it_made(tmp_path, monkeypatch):
     assert not any(netns.netns_exists(n["netns"]) for n in plan["nodes"].values())
     assert not netns.link_exists(plan["bridge"])
     assert not lab.dir.exists()
+
+
+def test_a_lab_that_does_not_pin_its_subnet_takes_a_free_one():
+    """The hashed /24 in use on this machine (another lab, a leftover): the lab takes the next free one."""
+    _require_lab_tools()
+    from orchestrator.lab.runtime import _free_subnet, key_of
+
+    for i in range(200):  # a name whose hashed /24 is free to begin with
+        key = key_of(f"taken{os.getpid()}-{i}")
+        hashed = ipaddress.ip_network(f"198.18.{20 + int(key, 16) % 200}.0/24")
+        if not netns._root_conflicts(hashed, []):
+            break
+    holder = f"fbt{key}"
+    subprocess.run(["ip", "link", "add", holder, "type", "bridge"], check=True)  # no dummy module in every kernel
+    try:
+        subprocess.run(["ip", "addr", "add", f"{hashed[1]}/24", "dev", holder], check=True)
+        chosen = ipaddress.ip_network(_free_subnet(key))
+        assert chosen != hashed and chosen.subnet_of(ipaddress.ip_network("198.18.0.0/15"))
+        assert not netns._root_conflicts(chosen, [])
+    finally:
+        subprocess.run(["ip", "link", "del", holder], check=True)
+    assert _free_subnet(key) == str(hashed)  # free again: the hashed one, so a lab keeps its subnet
 
 
 def test_olt_reports_present_onus_as_bbf_state(harbour):

@@ -88,17 +88,21 @@ def netns_pids(name: str) -> list[int]:
 
 def _root_conflicts(subnet: ipaddress.IPv4Network, addresses: Sequence[ipaddress.IPv4Address]) -> list[str]:
     """Root-namespace addresses or routes that would collide with a new lab subnet."""
-    problems = []
+    return [what for net, ip, what in root_networks() if ip in addresses or net.overlaps(subnet)]
+
+
+def root_networks() -> list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address | None, str]]:
+    """Each IPv4 network the root namespace has an address on or a route to: (network, own address, says)."""
+    used = []
     for link in json.loads(_ip("-j", "-4", "addr", "show").stdout or "[]"):
         for info in link.get("addr_info", []):
             have = ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}")
-            if have.ip in addresses or have.network.overlaps(subnet):
-                problems.append(f"{have} on {link['ifname']}")
+            used.append((have.network, have.ip, f"{have} on {link['ifname']}"))
     for route in json.loads(_ip("-j", "-4", "route", "show", "table", "main").stdout or "[]"):
         dst = route.get("dst", "default")
-        if dst != "default" and ipaddress.ip_network(dst, strict=False).overlaps(subnet):
-            problems.append(f"route {dst} via {route.get('dev', '?')}")
-    return problems
+        if dst != "default":
+            used.append((ipaddress.ip_network(dst, strict=False), None, f"route {dst} via {route.get('dev', '?')}"))
+    return used
 
 
 # --- create / delete by name -----------------------------------------------------------------

@@ -47,6 +47,20 @@ def key_of(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:6]
 
 
+def _free_subnet(key: str) -> str:
+    """A /24 of 198.18.20-219 nothing on this machine uses, the first from the one the key hashes to.
+
+    200 hashed slots collide often among a few labs on one machine (5 labs: 1 in 20), and a lab
+    whose file does not pin its subnet should not fail for that."""
+    used = [net for net, _, _ in netns.root_networks()]
+    start = int(key, 16) % 200
+    for i in range(200):
+        subnet = ipaddress.ip_network(f"198.18.{20 + (start + i) % 200}.0/24")
+        if not any(net.overlaps(subnet) for net in used):
+            return str(subnet)
+    return f"198.18.{20 + start}.0/24"  # all taken: up says which address or route is in the way
+
+
 def hello(host: str, port: int, user: str, password: str, known: tuple[str, ...], source: str,
           name: str = "", timeout: float = 5.0) -> bool:
     """The agent answers a NETCONF hello, having shown a known host key (else HostKeyError)."""
@@ -102,7 +116,7 @@ class Lab:
     def _plan(self) -> dict:
         """Names and addresses of everything `up` makes, fixed before anything is made."""
         k = self.key
-        mgmt = ipaddress.ip_network(self.topo.mgmt_subnet or f"198.18.{20 + int(k, 16) % 200}.0/24", strict=False)
+        mgmt = ipaddress.ip_network(self.topo.mgmt_subnet or _free_subnet(k), strict=False)
         hosts = list(mgmt.hosts())
         underlay = ipaddress.ip_network(f"198.19.{int(k, 16) % 250}.0/24").subnets(new_prefix=30)
         nodes = {}
