@@ -70,8 +70,9 @@ def one(n: int) -> dict:
         t2 = time.perf_counter()
         devices = len(result.devices)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the biggest forked worker's
     return {"intents": n, "devices": devices, "plan_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
-            "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss)}
+            "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss), "worker_peak_rss_mib": round(worker)}
 
 
 def one_incremental(n: int, repeats: int) -> dict:

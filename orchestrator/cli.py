@@ -209,7 +209,7 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
         data = {"command": "plan", "format_version": 1, "ok": True, "summary": counts(result),
                 "services": [service(s) for s in result.services], "carried": [service(s) for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
-                             "diff": d.diff, "edit": d.edit} for d in result.devices]}
+                             "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     elif fmt == Format.xml:
         for d in result.devices:

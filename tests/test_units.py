@@ -425,3 +425,43 @@ def test_address_checks_find_duplicates_and_overlaps_and_allow_a_link_between_tw
                         "c": f(("z", "10.0.0.3", "30"))})
     assert [p.message for p in three] == ["subnet 10.0.0.0/30 on b y overlaps 10.0.0.0/30 on a x",
                                           "subnet 10.0.0.0/30 on c z overlaps 10.0.0.0/30 on b y"]
+
+
+def test_a_plans_diff_lines_read_as_the_list_they_stand_for():
+    """plan.diff.Lines: a new device's diff is its config, each line after a "+", kept as a
+    reference to that config (also through the build cache); a changed device's is the unified diff."""
+    from orchestrator.plan.diff import Lines, _unified, plan_diff
+
+    config = "<config>\n  <a>1</a>\n  <b>2</b>\n</config>\n"
+    new = plan_diff("d", "<config/>\n", config)
+    assert list(new) == ["--- d (current: nothing applied yet)", "+++ d (intended)", "+  <a>1</a>", "+  <b>2</b>"]
+    assert len(new) == 4 and new[2] == "+  <a>1</a>" and new == list(new)
+    assert new.kept(config)[1] is None and Lines.from_kept(new.kept(config), config) == new
+    changed = config.replace("2", "3")
+    want = _unified(config.splitlines(), changed.splitlines(), "d (current)", "d (intended)", 3)
+    edit = plan_diff("d", config, changed)
+    assert list(edit) == want and len(edit) == len(want) and "-  <b>2</b>" in edit
+    for lines in ([], [""], ["a", "", "b"]):
+        again = Lines.from_kept(Lines.of(lines).kept("x"), "x")
+        assert list(again) == lines and len(again) == len(lines) and again.text() == "\n".join(lines)
+    for config in ("<config>\n  <a>x\u2028y</a>\n</config>\n", "<config>\n</config>\n", "<config/>\n", config,
+                   "<config>\n  <a>x\r\ny</a>\n</config>\n"):
+        made = plan_diff("d", "", config)
+        assert made.text() == "\n".join(made) == "\n".join(list(made))
+
+
+def test_planned_configs_read_back_the_same_once_compressed():
+    """plan.texts.Texts: what a device's configs read as is the same before and after pack; a new
+    device's edit (its config) is compressed once, and its diff reads the config through them."""
+    from orchestrator.plan.diff import plan_diff
+    from orchestrator.plan.texts import Texts
+
+    config = "<config>\n" + "".join(f"  <a>{i}</a>\n" for i in range(2000)) + "</config>\n"
+    texts = Texts(config, config, "<config>\n  <a operation=\"delete\"/>\n</config>\n")
+    diff = plan_diff("d", "<config/>\n", config)
+    before = (texts.intended, texts.edit, texts.reverse, list(diff))
+    diff = diff.over(texts)
+    texts.pack()
+    assert (texts.intended, texts.edit, texts.reverse, list(diff)) == before and len(diff) == 2002
+    assert texts._parts[1] == 0 and isinstance(texts._parts[0], bytes) and len(texts._parts[0]) < len(config) / 5
+    assert plan_diff("d", "<config/>\n", config).over(Texts("<config/>\n", "", "")).over(texts)._text == config

@@ -145,7 +145,7 @@ def _write(result, out: Path) -> dict:
         manifest["own_models"][f"yang/{Path(f).name}"] = hashlib.sha256(text.encode()).hexdigest()
     for d in result.devices:
         files = {f"{d.device}.xml": d.intended, f"{d.device}.edit.xml": d.edit,
-                 f"{d.device}.reverse.xml": d.reverse, f"{d.device}.diff": "\n".join(d.diff) + "\n"}
+                 f"{d.device}.reverse.xml": d.reverse, f"{d.device}.diff": d.diff.text() + "\n"}
         shas = {}
         for name, text in files.items():
             (out / name).write_text(text, encoding="utf-8")

@@ -17,7 +17,8 @@ from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
 from orchestrator.plan import fragcache
 from orchestrator.plan.assemble import merge
-from orchestrator.plan.diff import edits, parse, readable, schema_index
+from orchestrator.plan.diff import Lines, edits, parse, plan_diff, schema_index
+from orchestrator.plan.texts import Texts
 from orchestrator.plan.ownership import combine, nodes
 from orchestrator.render.engine import render
 from orchestrator.workers import worker_pool
@@ -43,11 +44,9 @@ class Built:
     device: str
     kind: str
     services: list[str]
-    intended: str
-    edit: str
-    reverse: str
+    texts: Texts  # intended, edit, reverse
     changed: bool
-    diff: list[str]
+    diff: Lines  # for people: a list's worth of lines, held as one text
     facts: dict
     owners: dict  # path → the services whose fragments hold it (ownership.combine)
     key: str | None = None  # the inputs key of this build (fragcache.device_key); None: not cached
@@ -55,8 +54,18 @@ class Built:
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
     current_sha: str = ""  # the sha256 of the config its edit starts from
 
+    intended = property(lambda self: self.texts.intended)
+    edit = property(lambda self: self.texts.edit)
+    reverse = property(lambda self: self.texts.reverse)
+
+    def hold(self) -> None:
+        """Compress its configs (plan/texts.py): a new device's diff reads its config through them."""
+        self.diff = self.diff.over(self.texts)
+        self.texts.pack()
+
     def cache_value(self) -> list:
-        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff, self.owners,
+        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff.kept(self.intended),
+                self.owners,
                 fragcache.exact(self.facts), self.current_sha]
 
 
@@ -101,8 +110,8 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     tree = parse(cfg.xml)
     facts = crosscheck.facts(job.role, tree)
     edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
-    diff = readable(job.device, job.current, cfg.xml) if changed else []
-    built = Built(job.device, job.kind, cfg.services, cfg.xml, edit, reverse, changed, diff, facts,
+    diff = plan_diff(job.device, job.current, cfg.xml) if changed else Lines.of([])
+    built = Built(job.device, job.kind, cfg.services, Texts(cfg.xml, edit, reverse), changed, diff, facts,
                   combine([(o, f) for o, _, f in texts]), key, pieces)
     built.current_sha = job.current_sha
     try:
@@ -115,15 +124,19 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
 def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: dict | None = None) -> Built:
     """A build as the store's cache keeps it (Built.cache_value)."""
     services, intended, edit, reverse, changed, diff, owners, facts, current_sha = fragcache.unpack_exact(packed)
-    return Built(device, kind, services, intended, edit, reverse, changed, diff, facts, owners,
-                 key, pieces or {}, None, current_sha)
+    if edit == intended:  # a new device's: one string, as built
+        edit = intended
+    return Built(device, kind, services, Texts(intended, edit, reverse), changed, Lines.from_kept(diff, intended),
+                 facts, owners, key, pieces or {}, None, current_sha)
 
 
 def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
     return build(*args)
 
 
-def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem]]:
+def build_all(jobs: list[Job], progress=None, on_built=None) -> tuple[list[Built], list[Problem]]:
+    """on_built(built) is called in the parent as each device comes back, before the next one:
+    what it takes off a build (the packed pieces, once kept) is not held for the others."""
     results, problems = [], []
     keyed = {job.device: piece_keys(job) for job in jobs}
     # Work a worker would do: assembling and validating the devices whose kept build does not
@@ -138,19 +151,21 @@ def build_all(jobs: list[Job], progress=None) -> tuple[list[Built], list[Problem
         with worker_pool(workers) as pool:
             outcomes = pool.map(_build_keyed, [(j, keyed[j.device]) for j in order], chunksize=1)
             for i, (built, probs) in enumerate(outcomes, 1):
-                _collect(built, probs, results, problems)
+                _collect(built, probs, results, problems, on_built)
                 if progress:
                     progress("render+validate", i, len(jobs))
     else:
         for i, job in enumerate(jobs, 1):
-            _collect(*build(job, keyed[job.device]), results, problems)
+            _collect(*build(job, keyed[job.device]), results, problems, on_built)
             if progress:
                 progress("render+validate", i, len(jobs))
     results.sort(key=lambda b: b.device)
     return results, problems
 
 
-def _collect(built, probs, results, problems):
+def _collect(built, probs, results, problems, on_built):
     problems.extend(probs)
     if built is not None:
+        if on_built is not None:
+            on_built(built)
         results.append(built)

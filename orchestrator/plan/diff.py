@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import libyang
@@ -182,13 +184,89 @@ def _text(el) -> str:
     return etree.tostring(el, encoding="unicode") + "\n"
 
 
-def readable(device: str, current_xml: str, intended_xml: str, context: int = 3) -> list[str]:
+_OTHER_LINE_ENDS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines() splits at these too
+
+
+class Lines(Sequence):
+    """A plan's diff for people, line by line, held as one text. A list of a new BNG's 300,000
+    line strings takes 2.5 times that text, and a plan of 100,000 lines holds every device's; a
+    new device's diff is its config with a "+" before each line, so it keeps only the config."""
+
+    __slots__ = ("_head", "_text", "_added", "_len")
+
+    def __init__(self, head: list[str], text: str, added: bool, count: int | None = None):
+        # added: the lines of `text` (a config, or plan.texts.Texts holding it) but its first and
+        # last, each after a "+"; else text's lines. count: how many that is, when known
+        self._head, self._text, self._added = tuple(head), text, added
+        self._len = len(self._head) + (count if count is not None else max(0, len(text.splitlines()) - 2))
+
+    @classmethod
+    def of(cls, lines: list[str]) -> Lines:
+        return cls([], "\n".join(lines), False, len(lines))
+
+    @classmethod
+    def added_config(cls, device: str, intended_xml: str) -> Lines:
+        return cls([f"--- {device} (current: nothing applied yet)", f"+++ {device} (intended)"], intended_xml, True)
+
+    def over(self, texts) -> Lines:
+        """These lines reading a new device's config from `texts` (plan/texts.py), once it holds
+        that very config: so the config is not held twice when texts compresses it."""
+        if self._added and isinstance(self._text, str) and texts.holds(self._text):
+            return Lines(self._head, texts, True, self._len - len(self._head))
+        return self
+
+    def __iter__(self):
+        yield from self._head
+        if self._added:
+            body = (self._text if isinstance(self._text, str) else self._text.intended).splitlines()
+            for line in itertools.islice(body, 1, len(body) - 1):
+                yield "+" + line
+        elif self._len:
+            yield from self._text.split("\n")
+
+    def __len__(self) -> int:
+        return self._len
+
+    def text(self) -> str:
+        """The lines joined by newlines, as "\n".join(self) gives them, without a string per line."""
+        if not self._added:
+            return "\n".join(self._head + ((self._text,) if self._len > len(self._head) else ()))
+        config = self._text if isinstance(self._text, str) else self._text.intended
+        if len(self) == len(self._head) or not config.endswith("\n") or _OTHER_LINE_ENDS.search(config):
+            return "\n".join(self)  # what splitlines() makes of other line ends is not worth copying
+        body = config[config.index("\n") + 1:config.rindex("\n", 0, len(config) - 1)]
+        return "\n".join(self._head) + "\n+" + body.replace("\n", "\n+")
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"Lines({len(self)} lines)"
+
+    def kept(self, intended_xml: str) -> list:
+        """Its form in the build cache: a new device's diff refers to the config kept beside it."""
+        if self._added and self._text is intended_xml:
+            return [list(self._head), None]
+        return [list(self._head), self._text, self._added, self._len - len(self._head)]
+
+    @classmethod
+    def from_kept(cls, value: list, intended_xml: str) -> Lines:
+        return cls(value[0], intended_xml, True) if value[1] is None else cls(*value)
+
+
+def plan_diff(device: str, current_xml: str, intended_xml: str, context: int = 3) -> Lines:
     """A unified diff of the two configs, as a person would read it."""
     a = current_xml.splitlines()
-    b = intended_xml.splitlines()
     if len(a) <= 2:  # nothing on the device yet: everything is new
-        return [f"--- {device} (current: nothing applied yet)", f"+++ {device} (intended)"] + [f"+{line}" for line in b[1:-1]]
-    return _unified(a, b, f"{device} (current)", f"{device} (intended)", context)
+        return Lines.added_config(device, intended_xml)
+    return Lines.of(_unified(a, intended_xml.splitlines(), f"{device} (current)", f"{device} (intended)", context))
+
+
+def readable(device: str, current_xml: str, intended_xml: str, context: int = 3) -> list[str]:
+    return list(plan_diff(device, current_xml, intended_xml, context))
 
 
 def _unified(a: list[str], b: list[str], label_a: str, label_b: str, context: int) -> list[str]:

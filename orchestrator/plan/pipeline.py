@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
@@ -18,6 +19,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
 from orchestrator.plan.reads import NamedReads
+from orchestrator.plan.texts import Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import IntentRow, Store, _now, config_sha
@@ -64,12 +66,14 @@ class DevicePlan:
     kind: str
     services: list[str]
     current: str
-    intended: str
-    edit: str
-    reverse: str
+    texts: Texts  # intended, edit, reverse: compressed once checked (plan/texts.py)
     changed: bool
-    diff: list[str]
+    diff: Sequence[str]  # plan.diff.Lines from a plan
     owners: dict = field(default_factory=dict)  # path → owning services (plan/ownership.py)
+
+    intended = property(lambda self: self.texts.intended)
+    edit = property(lambda self: self.texts.edit)
+    reverse = property(lambda self: self.texts.reverse)
 
 
 @dataclass
@@ -302,13 +306,16 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             was = current[dev].config if dev in current else EMPTY
             jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
                             cached[dev], cached_builds.get(dev)))
-        built, problems = build_all(jobs, progress)
-        if problems:
-            raise FullbarsError(problems)
-        for b in built:
+
+        def keep_build(b):  # kept as it comes: the parent need not hold the pieces of every device
             Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
                                   cached_builds.get(b.device))
-            b.pieces, b.packed = {}, None  # kept: the parent need not hold them for the rest of the plan
+            b.pieces, b.packed = {}, None
+            b.hold()
+
+        built, problems = build_all(jobs, progress, keep_build)
+        if problems:
+            raise FullbarsError(problems)
         del cached, cached_builds
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
@@ -350,7 +357,7 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     (name → (resources, devices, serving, warnings, artifacts)): what each service's change does
     on the devices, and the services the edits carry along or leave as they were."""
     devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
-                          else EMPTY, b.intended, b.edit, b.reverse, b.changed, b.diff, b.owners) for b in built]
+                          else EMPTY, b.texts, b.changed, b.diff, b.owners) for b in built]
     services = [ServicePlan(n, meta[n][0], actions[n], *shown[n]) for n in given_names]
     services += [deleted[n] for n in removals]
     asked = set(given_names) | set(removals)

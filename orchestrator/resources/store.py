@@ -503,8 +503,9 @@ class Store:
         sha = config_sha(config)
         s.execute(delete(ConfigOwnersRow).where(ConfigOwnersRow.device == device,
                                                 ConfigOwnersRow.config_sha.not_in(keep | {sha})))
-        if s.get(ConfigOwnersRow, (device, sha)) is None:
-            s.add(ConfigOwnersRow(device=device, config_sha=sha, owners=json.dumps(owners, sort_keys=True)))
+        if s.get(ConfigOwnersRow, (device, sha)) is None:  # (inserted, not added: the session would hold the text)
+            s.execute(insert(ConfigOwnersRow), [{"device": device, "config_sha": sha,
+                                                 "owners": json.dumps(owners, sort_keys=True)}])
 
     @staticmethod
     def owners(s: Session, device: str, config: str) -> dict[str, list[str]] | None:
@@ -558,7 +559,7 @@ class Store:
         if had_build is not None and had_build[0] != key:
             s.execute(delete(PlanBuildRow).where(PlanBuildRow.device == device))
         if key is not None and data is not None and (had_build is None or had_build[0] != key):
-            s.add(PlanBuildRow(device=device, key=key, data=data))
+            s.execute(insert(PlanBuildRow), [{"device": device, "key": key, "data": data}])  # not held by the session
 
     @staticmethod
     def placement_state(s: Session, network_digest: str) -> str:
