@@ -19,10 +19,13 @@ def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple
     """(data path, schema path, namespace, key elements) of `el` under the node at `path`."""
     sp, cns = index.step(spath, ns, el)
     _, keys = index.node(sp)
-    key_els = [c for c in el if isinstance(c.tag, str) and etree.QName(c).localname in keys]
-    p = f"{path}/{etree.QName(el).localname}" + "".join(
-        f"[{etree.QName(k).localname}='{_key_text(index, k)}']" for k in key_els)
+    key_els = [c for c in el if isinstance(c.tag, str) and _local(c.tag) in keys] if keys else []
+    p = f"{path}/{_local(el.tag)}" + "".join(f"[{_local(k.tag)}='{_key_text(index, k)}']" for k in key_els)
     return p, sp, cns, key_els
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]  # etree.QName(el).localname, without making a QName
 
 
 def _key_text(index: SchemaIndex, key) -> str:
@@ -43,11 +46,12 @@ def nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
 
     def walk(el, path, spath, ns, up):
         p, sp, cns, _ = step(index, path, spath, ns, el)
-        kids = [c for c in el if isinstance(c.tag, str)]
-        if up is not None and not kids and index.node(sp)[0] != "list":
-            return  # a leaf: owned with its parent
         out.append((p, up))
-        for c in kids:
+        for c in el:
+            if not isinstance(c.tag, str):
+                continue
+            if not any(isinstance(g.tag, str) for g in c) and index.node(index.step(sp, cns, c)[0])[0] != "list":
+                continue  # a leaf: owned with its parent (its path is not worth making)
             walk(c, p, sp, cns, p)
 
     if text.strip():
