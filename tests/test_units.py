@@ -465,3 +465,20 @@ def test_planned_configs_read_back_the_same_once_compressed():
     assert (texts.intended, texts.edit, texts.reverse, list(diff)) == before and len(diff) == 2002
     assert texts._parts[1] == 0 and isinstance(texts._parts[0], bytes) and len(texts._parts[0]) < len(config) / 5
     assert plan_diff("d", "<config/>\n", config).over(Texts("<config/>\n", "", "")).over(texts)._text == config
+
+
+def test_an_identity_of_its_elements_own_module_is_written_without_prefix():
+    """assemble._own_identities_unprefixed: rt:static inside ietf-routing loses its prefix; an
+    identity of another module (ianaift inside ietf-interfaces) keeps it, and a body with only
+    those comes back as the very same string."""
+    from orchestrator.plan.assemble import _own_identities_unprefixed
+
+    rt, ift, ianaift = ("urn:ietf:params:xml:ns:yang:ietf-routing", "urn:ietf:params:xml:ns:yang:ietf-interfaces",
+                        "urn:ietf:params:xml:ns:yang:iana-if-type")
+    foreign = (f'<interfaces xmlns="{ift}">\n  <interface>\n    <name>e</name>\n'
+               f'    <type xmlns:ianaift="{ianaift}">ianaift:l2vlan</type>\n  </interface>\n</interfaces>\n')
+    assert _own_identities_unprefixed(foreign) is foreign
+    own = (f'<routing xmlns="{rt}">\n  <control-plane-protocols>\n    <control-plane-protocol>\n'
+           f'      <type xmlns:rt="{rt}">rt:static</type>\n      <name>s</name>\n'
+           f'    </control-plane-protocol>\n  </control-plane-protocols>\n</routing>\n')
+    assert _own_identities_unprefixed(foreign + own) == foreign + own.replace(f' xmlns:rt="{rt}">rt:static', ">static")
