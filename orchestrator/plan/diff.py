@@ -37,6 +37,7 @@ class SchemaIndex:
             mod = self.ctx.get_module(name)
             self.ns_module[module_ns(mod)] = name
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._lists: dict[tuple, bool] = {}
 
     def node(self, spath: str) -> tuple[str, tuple[str, ...]]:
         hit = self._cache.get(spath)
@@ -55,6 +56,14 @@ class SchemaIndex:
         if ns != parent_ns:
             return f"{parent_spath}/{self.ns_module.get(ns, ns)}:{local}", ns
         return f"{parent_spath}/{local}", ns
+
+    def is_list(self, parent_spath: str, parent_ns: str | None, el) -> bool:
+        """Whether `el`, under the node at parent_spath, is a list entry (kept per tag there)."""
+        key = (parent_spath, parent_ns, el.tag)
+        hit = self._lists.get(key)
+        if hit is None:
+            hit = self._lists[key] = self.node(self.step(parent_spath, parent_ns, el)[0])[0] == "list"
+        return hit
 
 
 def identity(index: SchemaIndex, spath: str, el) -> tuple:

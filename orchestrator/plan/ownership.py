@@ -50,7 +50,7 @@ def nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
         for c in el:
             if not isinstance(c.tag, str):
                 continue
-            if not any(isinstance(g.tag, str) for g in c) and index.node(index.step(sp, cns, c)[0])[0] != "list":
+            if (len(c) == 0 or not any(isinstance(g.tag, str) for g in c)) and not index.is_list(sp, cns, c):
                 continue  # a leaf: owned with its parent (its path is not worth making)
             walk(c, p, sp, cns, p)
 
