@@ -465,6 +465,11 @@ def test_planned_configs_read_back_the_same_once_compressed():
     assert (texts.intended, texts.edit, texts.reverse, list(diff)) == before and len(diff) == 2002
     assert texts._parts[1] == 0 and isinstance(texts._parts[0], bytes) and len(texts._parts[0]) < len(config) / 5
     assert plan_diff("d", "<config/>\n", config).over(Texts("<config/>\n", "", "")).over(texts)._text == config
+    other = Texts(config.replace("<a>", "<b>"), "<config/>\n", "<config/>\n")
+    other.pack()
+    for _ in range(2):  # read back in turn, each is its own (the last read is kept, by device and part)
+        assert (texts.intended, other.intended, texts.reverse, other.edit) == (config, config.replace("<a>", "<b>"),
+                                                                             before[2], "<config/>\n")
 
 
 def test_an_identity_of_its_elements_own_module_is_written_without_prefix():

@@ -196,6 +196,12 @@ def _text(el) -> str:
 _OTHER_LINE_ENDS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines() splits at these too
 
 
+def _other_line_ends(text: str) -> bool:
+    if text.isascii():  # (a regex over a 14 MiB config takes 30 ms; these finds, 2 ms)
+        return any(c in text for c in "\r\x0b\x0c\x1c\x1d\x1e")
+    return _OTHER_LINE_ENDS.search(text) is not None
+
+
 class Lines(Sequence):
     """A plan's diff for people, line by line, held as one text. A list of a new BNG's 300,000
     line strings takes 2.5 times that text, and a plan of 100,000 lines holds every device's; a
@@ -241,7 +247,7 @@ class Lines(Sequence):
         if not self._added:
             return "\n".join(self._head + ((self._text,) if self._len > len(self._head) else ()))
         config = self._text if isinstance(self._text, str) else self._text.intended
-        if len(self) == len(self._head) or not config.endswith("\n") or _OTHER_LINE_ENDS.search(config):
+        if len(self) == len(self._head) or not config.endswith("\n") or _other_line_ends(config):
             return "\n".join(self)  # what splitlines() makes of other line ends is not worth copying
         body = config[config.index("\n") + 1:config.rindex("\n", 0, len(config) - 1)]
         return "\n".join(self._head) + "\n+" + body.replace("\n", "\n+")

@@ -15,6 +15,10 @@ NAMES = ("intended", "edit", "reverse")
 
 class Texts:
     __slots__ = ("_parts",)
+    # The text last read back, of whichever device: its writer reads the config, the edit (often
+    # the same text) and the diff made from it one after the other. One slot, so what is held
+    # stays one device's worth.
+    _last: tuple | None = None
 
     def __init__(self, intended: str, edit: str, reverse: str):
         self._parts: list = [intended, edit, reverse]
@@ -22,8 +26,15 @@ class Texts:
     def get(self, i: int) -> str:
         part = self._parts[i]
         if isinstance(part, int):  # the same text as an earlier part (a new device's edit is its config)
-            part = self._parts[part]
-        return zlib.decompress(part).decode() if isinstance(part, bytes) else part
+            i, part = part, self._parts[part]
+        if not isinstance(part, bytes):
+            return part
+        last = Texts._last
+        if last is not None and last[0] is self and last[1] == i:
+            return last[2]
+        text = zlib.decompress(part).decode()
+        Texts._last = (self, i, text)
+        return text
 
     def holds(self, text: str, i: int = 0) -> bool:
         """Whether part i is this very string object (still held as text)."""
