@@ -18,8 +18,8 @@ from orchestrator.plan import crosscheck
 from orchestrator.plan import fragcache
 from orchestrator.plan.assemble import merge
 from orchestrator.plan.diff import Lines, edits, parse, plan_diff, schema_index
-from orchestrator.plan.texts import Texts
 from orchestrator.plan.ownership import combine, nodes
+from orchestrator.plan.texts import Texts
 from orchestrator.render.engine import render
 from orchestrator.workers import worker_pool
 
