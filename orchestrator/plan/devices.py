@@ -19,7 +19,7 @@ from orchestrator.plan import fragcache
 from orchestrator.plan.assemble import merge
 from orchestrator.plan.diff import Lines, edits, parse, plan_diff, schema_index
 from orchestrator.plan.ownership import combine, nodes
-from orchestrator.plan.texts import Texts
+from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.render.engine import render
 from orchestrator.workers import worker_pool
 
@@ -40,7 +40,7 @@ class Job:
 
 
 @dataclass
-class Built:
+class Built(HeldTexts):
     device: str
     kind: str
     services: list[str]
@@ -53,10 +53,6 @@ class Built:
     pieces: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) of every piece
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
     current_sha: str = ""  # the sha256 of the config its edit starts from
-
-    intended = property(lambda self: self.texts.intended)
-    edit = property(lambda self: self.texts.edit)
-    reverse = property(lambda self: self.texts.reverse)
 
     def hold(self) -> None:
         """Compress its configs (plan/texts.py): a new device's diff reads its config through them."""

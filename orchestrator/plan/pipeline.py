@@ -19,7 +19,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
 from orchestrator.plan.reads import NamedReads
-from orchestrator.plan.texts import Texts
+from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import IntentRow, Store, _now, config_sha
@@ -61,7 +61,7 @@ class PlanContext:
 
 
 @dataclass
-class DevicePlan:
+class DevicePlan(HeldTexts):
     device: str
     kind: str
     services: list[str]
@@ -70,10 +70,6 @@ class DevicePlan:
     changed: bool
     diff: Sequence[str]  # plan.diff.Lines from a plan
     owners: dict = field(default_factory=dict)  # path → owning services (plan/ownership.py)
-
-    intended = property(lambda self: self.texts.intended)
-    edit = property(lambda self: self.texts.edit)
-    reverse = property(lambda self: self.texts.reverse)
 
 
 @dataclass

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import zlib
 
-NAMES = ("intended", "edit", "reverse")
-
-
 class Texts:
     __slots__ = ("_parts",)
     # The text last read back, of whichever device: its writer reads the config, the edit (often
@@ -36,9 +33,9 @@ class Texts:
         Texts._last = (self, i, text)
         return text
 
-    def holds(self, text: str, i: int = 0) -> bool:
-        """Whether part i is this very string object (still held as text)."""
-        return self._parts[i] is text
+    def holds(self, text: str) -> bool:
+        """Whether its config is this very string object (still held as text)."""
+        return self._parts[0] is text
 
     def pack(self) -> None:
         was = list(self._parts)
@@ -58,3 +55,11 @@ class Texts:
     @property
     def reverse(self) -> str:
         return self.get(2)
+
+
+class HeldTexts:
+    """What a plan's device reads through its `texts`: the configs as attributes (Built, DevicePlan)."""
+
+    intended = property(lambda self: self.texts.intended)
+    edit = property(lambda self: self.texts.edit)
+    reverse = property(lambda self: self.texts.reverse)
