@@ -132,3 +132,16 @@ def test_a_rollback_that_would_give_back_values_another_service_took_is_refused_
     with pytest.raises(FullbarsError) as e:
         service_versions.rollback_hook(store, "tx-2")
     assert "would give acme-hq back" in str(e.value) and "which acme-twin holds now" in str(e.value)
+
+
+def test_transactions_begun_within_one_second_are_listed_newest_first(tmp_path):
+    """`rollback $(history --limit 1)` must undo the last apply, even when the one before it began
+    in the same second (fast applies on a small lab do)."""
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.transaction import Journal, history
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    names = [f"tx-{i:02}" for i in range(20)]  # ids out of order with time would not help either
+    for tx in reversed(names):
+        Journal(store, tx).start(ENV, "apply", [])
+    assert [t.id for t in history(store, 20)] == names

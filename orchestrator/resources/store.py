@@ -28,6 +28,12 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _instant() -> str:
+    """Now to the microsecond: transactions are ordered by when they began, and two applies
+    (or an apply and its rollback) often begin within one second."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
 def config_sha(config: str) -> str:
     return hashlib.sha256(config.encode()).hexdigest()
 
@@ -115,7 +121,7 @@ class TransactionRow(Base):
 
     __tablename__ = "transactions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    created_at: Mapped[str] = mapped_column(String(32), default=_instant)  # 32 characters exactly
     updated_at: Mapped[str] = mapped_column(String(32), default=_now)
     target: Mapped[str] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32), default="apply")  # apply | rollback | reconcile
