@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import EXAMPLES, REPO
 from orchestrator.errors import FullbarsError
@@ -30,6 +32,50 @@ def test_int_pool_idempotent_exhausted_and_reused(tmp_path):
         a.flush()
     with store.transaction() as s:
         assert sorted((o, v) for _, v, o, _ in Store.allocations(s)) == [("y", "2"), ("z", "1")]
+
+
+def _state(a: Allocator, owners, pools) -> tuple:
+    return ({o: a.of(o) for o in owners}, {p: sorted(a.used(p)) for p in pools},
+            {p: sorted(a.owners(p)) for p in pools})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["take", "value", "release", "read"]), st.sampled_from("abcdef"),
+                          st.sampled_from(["p", "q"]), st.integers(1, 6)), max_size=25))
+def test_a_lazy_allocator_answers_as_one_that_read_every_row(tmp_path_factory, ops):
+    """Reading an owner's or a pool's rows when first asked must give what reading them all at the
+    start gives, whatever was taken or given back in between, and keep the same rows."""
+    tmp = tmp_path_factory.mktemp("lazy")
+    store = Store(f"sqlite:///{tmp}/s.db")
+    with store.transaction() as s:  # a store with some of everything
+        a = Allocator(s)
+        for i, o in enumerate("abcd"):
+            a.take_int(o, "onu-id", "p", 1, 6)
+            a.take_int(o, "vlan", "q", 1, 6) if i % 2 else a.take_value(o, "vlan", "q", 6 - i)
+        a.flush()
+    outcomes = []
+    for lazy in (False, True):
+        with store.transaction(False) as s:
+            a = Allocator(s, lazy=lazy)
+            seen = []
+            for op, owner, pool, n in ops:
+                purpose = "onu-id" if pool == "p" else "vlan"
+                try:
+                    if op == "take":
+                        seen.append(a.take_int(owner, purpose, pool, 1, 6))
+                    elif op == "value":
+                        seen.append(a.take_value(owner, purpose, pool, n))
+                    elif op == "release":
+                        a.release(owner, [purpose] if n % 2 else None)
+                    else:
+                        seen.append(_state(a, [owner], [pool]))
+                except PoolExhausted:
+                    seen.append("exhausted")
+            seen.append(_state(a, "abcdef", ["p", "q"]))
+            a.flush()
+            seen.append(sorted(Store.allocations(s)))
+            outcomes.append(seen)
+    assert outcomes[0] == outcomes[1]
 
 
 def test_block_pool_hands_out_aligned_blocks(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +34,22 @@ class Intent:
         while p and p not in self.lines:
             p = p.rsplit(".", 1)[0] if "." in p else ""
         return {"file": self.file, "line": self.lines.get(p, self.line), "path": ypath, "document": self.document}
+
+
+class StoredIntent(Intent):
+    """An intent as the store keeps it, its spec decoded from the stored JSON when first read:
+    a plan of one line in a large inventory reads the specs of the few lines it places."""
+
+    def __init__(self, name: str, kind: str, spec_json: str, file: str, digest: str, parent: str | None = None):
+        self.name, self.kind, self.file, self.line, self.digest = name, kind, file, 1, digest
+        self.lines, self.document, self.parent = {}, None, parent
+        self._json, self._spec = spec_json, None
+
+    @property
+    def spec(self) -> dict:
+        if self._spec is None:
+            self._spec = json.loads(self._json)
+        return self._spec
 
 
 def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[Problem], list[str]]:

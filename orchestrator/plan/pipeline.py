@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import spec_digest
-from orchestrator.intents.loader import Intent, load_intents
+from orchestrator.intents.loader import Intent, StoredIntent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck, recall
 from orchestrator.plan.assemble import _wrap
@@ -146,8 +146,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # Every intent as plain values (placement and checks read them); ORM rows only for the
         # intents this plan may write, so a plan of one intent builds one row object, not 100,000.
         records = Store.intent_records(s)
-        intents = NamedReads((r.name, Intent(r.name, r.kind, json.loads(r.spec), r.source or "(store)", 1, r.digest,
-                                             parent=r.parent)) for r in records)
+        intents = NamedReads((r.name, StoredIntent(r.name, r.kind, r.spec, r.source or "(store)", r.digest, r.parent))
+                             for r in records)
         if due is not None:
             given += _due(intents, {it.name for it in given}, due)
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
@@ -207,7 +207,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                     reach[it.name] = reach.get(it.name, set()) | set(scope[it.name])
                 else:
                     reach[it.name] = EVERYWHERE
-        ctx = PlanContext(net, Allocator(s), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
+        ctx = PlanContext(net, Allocator(s, lazy=True), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
                           created={r.name: r.created_at for r in records}, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
@@ -255,6 +255,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # touches are placed again: the others hold their allocations, so placing them would
         # change nothing the plan uses. New devices a given intent lands on bring theirs in too.
         whole = Store.placed_state(s) != index_state
+        if whole:
+            ctx.alloc.read_all()  # one query, not one per service
         wanted = set(order) if whole else (set(given_names)
                                            | Store.services_on(s, touched | Store.devices_of(s, given_names)))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
@@ -456,6 +458,7 @@ def _place(order: list[str], intents: NamedReads, ctx: PlanContext, placements: 
            progress=None) -> list[Problem]:
     """Place each service of `order`, noting in `reads` the other services each looked up."""
     problems = []
+    ctx.alloc.read_owners(order)
     for i, name in enumerate(order):
         it = dict.__getitem__(intents, name)
         log = intents.record()

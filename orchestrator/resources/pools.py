@@ -20,31 +20,91 @@ class PoolExhausted(FullbarsError):
 
 
 class Allocator:
-    def __init__(self, session: Session):
+    """lazy=True: nothing is read until asked for. An owner's allocations are read the first time
+    one of them is asked for or changed, a pool's the first time its values or owners are; a plan
+    that touches a few devices of a large inventory reads their rows, not every row. Once an
+    owner is read, this allocator's record of it is the truth (it may have taken or given back
+    values the store does not have yet): a pool read later skips that owner's rows."""
+
+    def __init__(self, session: Session, lazy: bool = False):
         self.s = session
         self.by_owner: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
-        self.used: dict[str, set[str]] = defaultdict(set)
+        self._used: dict[str, set[str]] = defaultdict(set)
         self.members: dict[str, set[str]] = defaultdict(set)  # pool → owners
-        for pool, value, owner, purpose in Store.allocations(session):
-            self._note(pool, value, owner, purpose)
+        self._all = False
+        self._owners_read: set[str] = set()
+        self._pools_read: set[str] = set()
+        if not lazy:
+            self.read_all()
         self._cursor: dict[str, int] = {}
         self._new: list[dict] = []
         self._dirty_owners: set[str] = set()
 
+    def read_all(self) -> None:
+        """Every allocation in the store (one query): for plans that place every service."""
+        if self._all:
+            return
+        known = self._owners_read
+        for pool, value, owner, purpose in Store.allocations(self.s):
+            if owner not in known:
+                self._note(pool, value, owner, purpose)
+        self._all = True
+
+    def read_owners(self, owners) -> None:
+        """Read these owners' allocations now, in a few queries, before asking about each."""
+        if self._all:
+            return
+        todo = {o for o in owners if o not in self._owners_read}
+        if todo:
+            for row in Store.allocations_of(self.s, todo):
+                self._note(*row)
+            self._owners_read |= todo
+
+    def _owner(self, owner: str) -> None:
+        if not self._all and owner not in self._owners_read:
+            self.read_owners((owner,))
+
+    def read_pools(self, pools) -> set[str]:
+        """Read these pools' allocations now, in a few queries; returns the owners read with them."""
+        if self._all:
+            return set()
+        todo = {p for p in pools if p not in self._pools_read}
+        if not todo:
+            return set()
+        known, found = self._owners_read, set()
+        for row in Store.allocations_in(self.s, todo):
+            found.add(row[2])
+            if row[2] not in known:
+                self._note(*row)
+        self._pools_read |= todo
+        return found
+
+    def _pool(self, pool: str) -> None:
+        if not self._all and pool not in self._pools_read:
+            self.read_pools((pool,))
+
     def _note(self, pool, value, owner, purpose):
         self.by_owner[owner][purpose] = (pool, value)
-        self.used[pool].add(value)
+        self._used[pool].add(value)
         self.members[pool].add(owner)
 
     # --- queries -------------------------------------------------------------------------
     def held(self, owner: str, purpose: str) -> tuple[str, str] | None:
+        self._owner(owner)
         return self.by_owner.get(owner, {}).get(purpose)
 
     def owners(self, pool: str) -> set[str]:
+        self._pool(pool)
         return self.members.get(pool, set())
 
     def of(self, owner: str) -> dict[str, tuple[str, str]]:
+        self._owner(owner)
         return dict(self.by_owner.get(owner, {}))
+
+    def used(self, pool: str) -> set[str]:
+        """The values of `pool` held (read only)."""
+        self._pool(pool)
+        return self._used[pool]
 
     # --- taking --------------------------------------------------------------------------
     def take_int(self, owner: str, purpose: str, pool: str, first: int, last: int,
@@ -52,7 +112,7 @@ class Allocator:
         held = self.held(owner, purpose)
         if held and held[0] == pool:
             return int(held[1])
-        used = self.used[pool]
+        used = self.used(pool)
         c = max(self._cursor.get(pool, first), first)
         while c <= last and str(c) in used:
             c += 1
@@ -70,7 +130,7 @@ class Allocator:
         held = self.held(owner, purpose)
         if held and held == (pool, str(value)):
             return None
-        if str(value) in self.used[pool]:
+        if str(value) in self.used(pool):
             return next((o for o in sorted(self.members.get(pool, ()))
                          if (pool, str(value)) in self.by_owner[o].values()), "another service")
         self._record(pool, str(value), owner, purpose)
@@ -83,7 +143,7 @@ class Allocator:
         net = netaddr.IPNetwork(prefix)
         size = 2 ** (32 - length)
         count = net.size // size
-        used = self.used[pool]
+        used = self.used(pool)
         i = self._cursor.get(pool, 0)
         base = int(net.network)
         while i < count and f"{netaddr.IPAddress(base + i * size)}/{length}" in used:
@@ -110,12 +170,13 @@ class Allocator:
         self._forget(owner, purposes)
 
     def _forget(self, owner, purposes):
+        self._owner(owner)
         held = self.by_owner.get(owner, {})
         for purpose in list(held if purposes is None else purposes):
             if purpose not in held:
                 continue
             pool, value = held.pop(purpose)
-            self.used[pool].discard(value)
+            self._used[pool].discard(value)
             if not any(p == pool for p, _ in held.values()):
                 self.members[pool].discard(owner)
             self._cursor.pop(pool, None)

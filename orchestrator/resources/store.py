@@ -443,6 +443,24 @@ class Store:
                                      AllocationRow.purpose)))
 
     @staticmethod
+    def allocations_of(s: Session, owners) -> list[tuple[str, str, str, str]]:
+        """(pool, value, owner, purpose) of these owners (by the owner index)."""
+        cols = (AllocationRow.pool, AllocationRow.value, AllocationRow.owner, AllocationRow.purpose)
+        out = []
+        for chunk in _chunks(sorted(owners)):
+            out += s.execute(select(*cols).where(AllocationRow.owner.in_(chunk))).all()
+        return out
+
+    @staticmethod
+    def allocations_in(s: Session, pools) -> list[tuple[str, str, str, str]]:
+        """(pool, value, owner, purpose) of these pools (by the pool index)."""
+        cols = (AllocationRow.pool, AllocationRow.value, AllocationRow.owner, AllocationRow.purpose)
+        out = []
+        for chunk in _chunks(sorted(pools)):
+            out += s.execute(select(*cols).where(AllocationRow.pool.in_(chunk))).all()
+        return out
+
+    @staticmethod
     def add_allocations(s: Session, rows: list[dict]) -> None:
         if rows:
             s.execute(insert(AllocationRow), rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
 from orchestrator import clock
 from orchestrator.errors import FullbarsError, Problem
@@ -172,7 +171,7 @@ class BusinessBroadband(Service):
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
         load = ctx.scratch.get("pon-load")
         if load is None:
-            load = ctx.scratch["pon-load"] = _PonLoad(self._pon_load(ctx))
+            load = ctx.scratch["pon-load"] = _PonLoad(lambda key: self.port_shares(ctx, key))
         port = self._choose_port(intent, ctx, load)
         down, up = self.rates_at(intent, ctx, port.olt)
         olt = net.devices[port.olt]
@@ -221,20 +220,29 @@ class BusinessBroadband(Service):
         if load is not None:
             load.drop(intent.name)
 
-    def _pon_load(self, ctx) -> dict[str, tuple[str, int]]:
-        """Assured upstream each placed line holds, by line: name → (olt/port, bps); what services
-        of other kinds assure on PON ports is there too (name#olt/port)."""
+    def port_shares(self, ctx, key: str) -> dict[str, int]:
+        """Assured upstream held on PON port `key` (olt/port) by the services placed there, as
+        the store and this plan have them: line name → bps, and name#i → bps for a service of
+        another kind. They are the owners of the port's ONU-IDs and alloc-ids: a share is always
+        on a port the service holds one of those of."""
         out = {}
-        for name, it in ctx.intents.items():
-            if it.kind != self.kind:
-                if ctx.services is not None:
-                    for i, (key, bw) in enumerate(ctx.services.by_kind(it.kind).assured_upstream(it, ctx)):
-                        out[f"{name}#{i}"] = (key, bw)
+        olt = ctx.network.devices.get(key.split("/", 1)[0])
+        ports = [f"{olt.name}/{p}" for p in olt.pon_ports] if olt is not None and olt.role == "olt" else [key]
+        # the OLT's other ports are asked for next (a line's candidates): read them in one go
+        ctx.alloc.read_owners(ctx.alloc.read_pools(f"{k}:{p}" for p in ports for k in ("onu-id", "alloc-id")))
+        owners = ctx.alloc.owners(f"onu-id:{key}") | ctx.alloc.owners(f"alloc-id:{key}")
+        for name in sorted(owners):
+            it = dict.get(ctx.intents, name)  # not a lookup of this placement's: no read is noted
+            if it is None:  # a removal pending: it is no longer planned
                 continue
-            held = ctx.alloc.held(name, "onu-id")
-            if held:
-                key = held[0].split(":", 1)[1]
-                out[name] = (key, self.rates_at(it, ctx, key.split("/", 1)[0])[1])
+            if it.kind == self.kind:
+                held = ctx.alloc.held(name, "onu-id")
+                if held and held[0] == f"onu-id:{key}":
+                    out[name] = self.rates_at(it, ctx, key.split("/", 1)[0])[1]
+            elif ctx.services is not None:
+                for i, (k, bw) in enumerate(ctx.services.by_kind(it.kind).assured_upstream(it, ctx)):
+                    if k == key:
+                        out[f"{name}#{i}"] = bw
         return out
 
     def _choose_port(self, intent, ctx, load):
@@ -270,7 +278,7 @@ class BusinessBroadband(Service):
                 continue
             if held is None or held[0] != f"onu-id:{key}":
                 lo, hi = port.onu_id
-                if len(ctx.alloc.used.get(f"onu-id:{key}", ())) >= hi - lo + 1:
+                if len(ctx.alloc.used(f"onu-id:{key}")) >= hi - lo + 1:
                     continue
             return port
         if len(candidates) == 1:
@@ -384,23 +392,44 @@ def new_rates(upgrade: dict, line: dict, net, down: int, up: int) -> tuple[int, 
 
 
 class _PonLoad:
-    """Assured upstream per PON port, kept as a running sum so placement stays O(ports)."""
+    """Assured upstream per PON port, kept as a running sum so placement stays O(ports). A port's
+    sum is taken from the services on it the first time it is asked for; a share this plan puts
+    or drops before that is settled, and the port's sum leaves it out."""
 
-    def __init__(self, by_line: dict[str, tuple[str, int]]):
-        self.by_line = by_line
-        self.used: dict[str, int] = defaultdict(int)
-        for key, bw in by_line.values():
-            self.used[key] += bw
+    def __init__(self, shares):
+        self.by_line: dict[str, tuple[str, int]] = {}
+        self.settled: set[str] = set()
+        self.used = _Sums(self._fill)
+        self._shares = shares  # key → {line: bps}
+
+    def _fill(self, key: str) -> int:
+        total = 0
+        for line, bw in self._shares(key).items():
+            if line not in self.settled:
+                self.by_line[line] = (key, bw)
+                total += bw
+        return total
 
     def put(self, line: str, key: str, bw: int) -> None:
         self.drop(line)
-        self.by_line[line] = (key, bw)
         self.used[key] += bw
+        self.by_line[line] = (key, bw)
 
     def drop(self, line: str) -> None:
+        self.settled.add(line)
         old = self.by_line.pop(line, None)
         if old:
             self.used[old[0]] -= old[1]
+
+
+class _Sums(dict):
+    def __init__(self, fill):
+        super().__init__()
+        self._fill = fill
+
+    def __missing__(self, key):
+        value = self[key] = self._fill(key)
+        return value
 
 
 def _short_list(names, n: int = 8) -> str:

@@ -363,7 +363,7 @@ class Campus5G(Service):
             return gnbs[held_on]
 
         def room(g) -> int:
-            return g["max-cells"] - len(alloc.used.get(f"cell:{g['name']}", ()))
+            return g["max-cells"] - len(alloc.used(f"cell:{g['name']}"))
 
         if "gnb" in cell:  # check() made sure the site has it
             g = gnbs[cell["gnb"]]

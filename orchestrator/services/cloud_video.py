@@ -96,7 +96,7 @@ class CloudVideo(Service):
                                         **intent.where("spec.line"),
                                         fix=f"add an olt-link for {olt_name} under a PE of the enterprise edge"))
         total = reserved(spec)
-        load = access.pon_load(ctx, name)
+        load = access.pon_load(ctx, name, [key])
         if load[key] + total > port.up_bps:
             raise FullbarsError(Problem(
                 f"PON port {olt_name} {port_name} of line {line.name} has no room for the cameras: "

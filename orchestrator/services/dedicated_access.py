@@ -214,13 +214,11 @@ def _pon_line_rate(intent, ctx, i: int, s: dict, cir: int, pir: int) -> list[Pro
     return []
 
 
-def pon_load(ctx, skip: str) -> dict[str, int]:
-    """Assured upstream held on each PON port (olt/port) by every placed service, but `skip`."""
-    load: dict[str, int] = defaultdict(int)
-    for name, (key, up) in BusinessBroadband()._pon_load(ctx).items():
-        if name.split("#", 1)[0] != skip:
-            load[key] += up
-    return load
+def pon_load(ctx, skip: str, ports) -> dict[str, int]:
+    """Assured upstream held on each of these PON ports (olt/port) by every placed service, but `skip`."""
+    bb = BusinessBroadband()
+    return {key: sum(bw for name, bw in bb.port_shares(ctx, key).items() if name.split("#", 1)[0] != skip)
+            for key in ports}
 
 
 def note_load(intent, ctx, shares: list[tuple[str, int]]) -> None:
@@ -252,11 +250,11 @@ def pon_port(intent, ctx, i: int, s: dict, cir: int):
     if held:
         key = held[0].split(":", 1)[1]
         ports.sort(key=lambda p: f"{p.olt}/{p.name}" != key)
-    load = pon_load(ctx, intent.name)
+    load = pon_load(ctx, intent.name, [f"{p.olt}/{p.name}" for p in ports])
     for p in ports:
         key = f"{p.olt}/{p.name}"
         free = held and held[0] == f"onu-id:{key}" or \
-            len(ctx.alloc.used.get(f"onu-id:{key}", ())) < p.onu_id[1] - p.onu_id[0] + 1
+            len(ctx.alloc.used(f"onu-id:{key}")) < p.onu_id[1] - p.onu_id[0] + 1
         if free and load[key] + cir <= p.up_bps:
             return p
     if len(ports) == 1:
@@ -293,7 +291,7 @@ def line_vlan(intent, ctx) -> int | None:
     first, last = max(p.vlan[0] for p in ports), min(p.vlan[1] for p in ports)
     mine = {v for pool, _ in pools for purpose, (pl, v) in alloc.of(intent.name).items() if pl == pool}
     for v in range(first, last + 1):
-        if all(str(v) not in alloc.used.get(pool, ()) or str(v) in mine for pool, _ in pools):
+        if all(str(v) not in alloc.used(pool) or str(v) in mine for pool, _ in pools):
             return v
     raise FullbarsError(Problem(f"no VLAN in {first}..{last} is free on every port of the line",
                                 **intent.where("spec.site"), fix="free a VLAN on these ports, or give vlan at a site"))
