@@ -445,20 +445,12 @@ class Store:
     @staticmethod
     def allocations_of(s: Session, owners) -> list[tuple[str, str, str, str]]:
         """(pool, value, owner, purpose) of these owners (by the owner index)."""
-        cols = (AllocationRow.pool, AllocationRow.value, AllocationRow.owner, AllocationRow.purpose)
-        out = []
-        for chunk in _chunks(sorted(owners)):
-            out += s.execute(select(*cols).where(AllocationRow.owner.in_(chunk))).all()
-        return out
+        return _allocations_where(s, AllocationRow.owner, owners)
 
     @staticmethod
     def allocations_in(s: Session, pools) -> list[tuple[str, str, str, str]]:
         """(pool, value, owner, purpose) of these pools (by the pool index)."""
-        cols = (AllocationRow.pool, AllocationRow.value, AllocationRow.owner, AllocationRow.purpose)
-        out = []
-        for chunk in _chunks(sorted(pools)):
-            out += s.execute(select(*cols).where(AllocationRow.pool.in_(chunk))).all()
-        return out
+        return _allocations_where(s, AllocationRow.pool, pools)
 
     @staticmethod
     def add_allocations(s: Session, rows: list[dict]) -> None:
@@ -731,6 +723,14 @@ def _by_key(s: Session, key, value, keys) -> dict:
     out: dict = {}
     for chunk in _chunks(sorted(keys)):
         out.update(s.execute(select(key, value).where(key.in_(chunk))).all())
+    return out
+
+
+def _allocations_where(s: Session, column, values) -> list[tuple[str, str, str, str]]:
+    cols = (AllocationRow.pool, AllocationRow.value, AllocationRow.owner, AllocationRow.purpose)
+    out = []
+    for chunk in _chunks(sorted(values)):
+        out += s.execute(select(*cols).where(column.in_(chunk))).all()
     return out
 
 
