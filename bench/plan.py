@@ -6,6 +6,10 @@ Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
        python bench/plan.py --incremental N [REPEATS]   (one new, one changed and one deleted
        intent, and a no-op plan (an unchanged intent given again), each in an inventory of N
        already planned; median of REPEATS (default 5) runs each; bench/results/plan-incremental.json)
+       python bench/plan.py --workers 1,2,4 [--postgres] N   (a full plan of N lines with each
+       count of build processes (FULLBARS_PLAN_WORKERS), on SQLite or a throwaway PostgreSQL
+       server; time, speed-up over the first count, and the peak RSS of the parent and of each
+       worker (VmHWM, sampled every 0.1 s); bench/results/plan-workers.json)
        python bench/plan.py --campus CELLS SLICES   (Campus5G: one site, tenants of two slices
        each, the cells shared out among them; plan, libyang validation, then yanglint on every
        device config; figures in bench/results/plan-campus.json)
@@ -113,6 +117,98 @@ def one_incremental(n: int, repeats: int) -> dict:
             "load_average": os.getloadavg()[0], "peak_rss_mib": round(rss)}
 
 
+class _Peaks:
+    """The peak RSS (VmHWM) of each process this one forks, sampled every 0.1 s while it runs."""
+
+    def __init__(self):
+        import threading
+
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.wait(0.1):
+            for pid in self._children():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+                self.peaks[pid] = max(self.peaks.get(pid, 0), kib)
+
+    @staticmethod
+    def _children() -> set[int]:
+        out = set()
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                out.update(int(p) for p in (task / "children").read_text().split())
+            except OSError:
+                pass
+        return out
+
+
+def one_workers(n: int, db: str) -> dict:
+    """A full plan of n lines into `db` (empty) or a fresh SQLite store, as many build processes
+    as FULLBARS_PLAN_WORKERS says."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        net, files = write_inputs(n, tmp)
+        store = Store(db if db != "-" else f"sqlite:///{tmp}/store.db")
+        with _Peaks() as peaks:
+            t0 = time.perf_counter()
+            plan(store, str(net), [str(f) for f in files])
+            elapsed = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"intents": n, "workers": int(os.environ["FULLBARS_PLAN_WORKERS"]), "store": db.split(":", 1)[0],
+            "plan_s": round(elapsed, 2), "parent_peak_rss_mib": round(rss),
+            "worker_peak_rss_mib": sorted((round(k / 1024) for k in peaks.peaks.values()), reverse=True)}
+
+
+def workers_main(counts: list[int], n: int, postgres: bool) -> None:
+    import contextlib
+    import random
+
+    import sqlalchemy as sa
+
+    if postgres:
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from pg_server import postgres as pg_server  # the tests' throwaway server (UNIX socket only)
+
+        server = pg_server(random.randint(20000, 40000), prefix="fullbars-bench-pg-")
+    else:
+        server = contextlib.nullcontext("-")
+    rows = []
+    with server as url:
+        for w in counts:
+            if url != "-":  # every count plans into an empty database
+                engine = sa.create_engine(url)
+                with engine.begin() as conn:
+                    conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                    conn.execute(sa.text("CREATE SCHEMA public"))
+                engine.dispose()
+            os.environ["FULLBARS_PLAN_WORKERS"] = str(w)
+            row = _child("workers", n, url)
+            row["speed_up"] = round(rows[0]["plan_s"] / row["plan_s"], 2) if rows else 1.0
+            rows.append(row)
+            print(f"{n} intents, {w} worker(s), {row['store']}: plan {row['plan_s']:.1f} s "
+                  f"(speed-up {row['speed_up']:.2f}x over {counts[0]}), peak RSS parent {row['parent_peak_rss_mib']} MiB, "
+                  f"workers {', '.join(f'{m} MiB' for m in row['worker_peak_rss_mib']) or 'none forked'}", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "plan-workers.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -218,6 +314,13 @@ def main(argv: list[str]) -> None:
         return
     if argv and argv[0] == "--incremental":
         incremental_main(int(argv[1]), int(argv[2]) if len(argv) > 2 else 5)
+        return
+    if argv and argv[0] == "--one-workers":
+        print(json.dumps(one_workers(int(argv[1]), argv[2])))
+        return
+    if argv and argv[0] == "--workers":
+        rest = [a for a in argv[2:] if a != "--postgres"]
+        workers_main([int(w) for w in argv[1].split(",")], int(rest[0]) if rest else 10000, "--postgres" in argv)
         return
     if argv and argv[0] == "--campus":
         campus_main(int(argv[1]), int(argv[2]))

@@ -74,3 +74,18 @@ def lock_timeout(explicit: float | None = None) -> float:
             raise SetupError(f"FULLBARS_LOCK_TIMEOUT={raw!r} is not a number of seconds",
                              fix="set it to a number, e.g. FULLBARS_LOCK_TIMEOUT=60") from None
     return DEFAULT_LOCK_TIMEOUT
+
+
+def plan_workers() -> int:
+    """Processes a plan builds devices in (FULLBARS_PLAN_WORKERS; default: one per core)."""
+    raw = os.environ.get("FULLBARS_PLAN_WORKERS")
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise SetupError(f"FULLBARS_PLAN_WORKERS={raw!r} is not a number of processes",
+                             fix="set it to a whole number of at least 1, e.g. FULLBARS_PLAN_WORKERS=2")
+        return n
+    return os.cpu_count() or 1

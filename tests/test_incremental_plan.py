@@ -11,6 +11,7 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from sqlalchemy import delete, select
 
@@ -219,6 +220,43 @@ def test_a_plan_whose_builds_are_kept_forks_no_worker_and_unpacks_no_piece(tmp_p
     assert unpacked == [] and len(builds) == len(again.devices) == 4  # one build each, no piece
     assert [(d.device, d.intended, d.edit, d.owners) for d in again.devices] == \
         [(d.device, d.intended, d.edit, d.owners) for d in before.devices]
+
+
+def test_a_plan_builds_its_devices_in_as_many_workers_as_it_is_told(tmp_path, monkeypatch):
+    """FULLBARS_PLAN_WORKERS: one builds every device in the planning process, three fork three
+    workers, and the artifacts are the same bytes; a count that is not one is refused, keeping
+    nothing."""
+    from orchestrator.errors import SetupError
+
+    twin = Twin(tmp_path)
+    lines = tmp_path / "lines.yaml"
+    lines.write_text("---\n".join(_line(i, 1) for i in range(8)))
+    monkeypatch.setattr(devices, "PARALLEL_FROM", 1)
+    forked = []
+    real_pool = devices.worker_pool
+    monkeypatch.setattr(devices, "worker_pool", lambda n: forked.append(n) or real_pool(n))
+    out = {}
+    for workers, store in (("1", twin.stores["cached"]), ("3", twin.stores["full"])):
+        monkeypatch.setenv("FULLBARS_PLAN_WORKERS", workers)
+        result = plan(store, str(twin.net), [str(lines)])
+        out[workers] = _artifacts(result, tmp_path / f"workers-{workers}")
+    assert len(result.devices) >= 3 and forked == [3]
+    assert out["1"] == out["3"]
+    other = tmp_path / "other.yaml"
+    other.write_text(_line(9, 1))
+    for bad in ("0", "two"):
+        monkeypatch.setenv("FULLBARS_PLAN_WORKERS", bad)
+        before = _counts(twin.stores["full"])
+        with pytest.raises(SetupError, match=f"FULLBARS_PLAN_WORKERS='{bad}' is not a number of processes"):
+            plan(twin.stores["full"], None, [str(other)])
+        assert _counts(twin.stores["full"]) == before
+
+
+def _counts(store) -> tuple:
+    from orchestrator.resources.store import IntentRow
+
+    with store.transaction(write=False) as s:
+        return (len(list(s.scalars(select(IntentRow.name)))), len(list(s.scalars(select(AllocationRow.owner)))))
 
 
 def _artifacts(result, out: Path) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from orchestrator import clock
+from orchestrator import clock, settings
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import read_envelope, spec_digest
 from orchestrator.intents.yamlsrc import read_documents
@@ -118,7 +118,7 @@ def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem], set[str
     names of the documents that failed, so that rules about them are not reported twice)."""
     paths = [str(p) for p in paths]
     size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
-    workers = min(os.cpu_count() or 1, len(paths))
+    workers = min(settings.plan_workers(), len(paths))
     if workers > 1 and size >= PARALLEL_BYTES:
         service_models()  # compile once, before forking
         with worker_pool(workers) as pool:

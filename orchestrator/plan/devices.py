@@ -9,9 +9,9 @@ not built again.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
@@ -140,7 +140,7 @@ def build_all(jobs: list[Job], progress=None, on_built=None) -> tuple[list[Built
     # biggest device's (which one core does alone anyway), is large.
     todo = sorted((len(j.fragments) for j in jobs if j.cached_build is None
                    or j.cached_build[0] != build_key(j, keyed[j.device])), reverse=True)
-    workers = min(os.cpu_count() or 1, len(todo))
+    workers = min(settings.plan_workers(), len(todo))
     if workers > 1 and sum(todo[1:]) >= PARALLEL_FROM:
         # Big devices first, so the last one to finish is a small one.
         order = sorted(jobs, key=lambda j: -len(j.fragments))
