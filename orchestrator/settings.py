@@ -77,7 +77,8 @@ def lock_timeout(explicit: float | None = None) -> float:
 
 
 def plan_workers() -> int:
-    """Processes a plan builds devices in (FULLBARS_PLAN_WORKERS; default: one per core)."""
+    """Processes a plan loads intent files and builds devices in (FULLBARS_PLAN_WORKERS; default:
+    one per core)."""
     raw = os.environ.get("FULLBARS_PLAN_WORKERS")
     if raw:
         try:

@@ -224,8 +224,8 @@ def test_a_plan_whose_builds_are_kept_forks_no_worker_and_unpacks_no_piece(tmp_p
 
 def test_a_plan_builds_its_devices_in_as_many_workers_as_it_is_told(tmp_path, monkeypatch):
     """FULLBARS_PLAN_WORKERS: one builds every device in the planning process, three fork three
-    workers, and the artifacts are the same bytes; a count that is not one is refused, keeping
-    nothing."""
+    workers, and the artifacts are the same bytes; a value that is not a whole number of at least
+    one is refused, keeping nothing."""
     from orchestrator.errors import SetupError
 
     twin = Twin(tmp_path)

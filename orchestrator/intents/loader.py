@@ -41,6 +41,8 @@ class StoredIntent(Intent):
     a plan of one line in a large inventory reads the specs of the few lines it places."""
 
     def __init__(self, name: str, kind: str, spec_json: str, file: str, digest: str, parent: str | None = None):
+        # Every field of Intent but spec, set here without its __init__ (which would set spec):
+        # a field added to Intent must be added here too.
         self.name, self.kind, self.file, self.line, self.digest = name, kind, file, 1, digest
         self.lines, self.document, self.parent = {}, None, parent
         self._json, self._spec = spec_json, None
