@@ -206,7 +206,11 @@ def workers_main(counts: list[int], n: int, postgres: bool) -> None:
                   f"(speed-up {row['speed_up']:.2f}x over {counts[0]}), peak RSS parent {row['parent_peak_rss_mib']} MiB, "
                   f"workers {', '.join(f'{m} MiB' for m in row['worker_peak_rss_mib']) or 'none forked'}", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "plan-workers.json").write_text(json.dumps(rows, indent=2) + "\n")
+    path = HERE / "results" / "plan-workers.json"  # other sizes' and stores' runs stay beside these
+    key = lambda r: (r["intents"], r["store"], r["workers"])  # noqa: E731
+    kept = {key(r): r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    kept.update((key(r), r) for r in rows)
+    path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
 
 
 def _timed(fn) -> float:
