@@ -343,7 +343,10 @@ def network_generate(olts: int = typer.Option(4, help="OLTs."), ports: int = typ
     """Print a network description of the given size."""
     from orchestrator.network.generate import generate
 
-    sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
+    try:
+        sys.stdout.write(generate(olts, ports, bngs, sites, pon_type, name))
+    except FullbarsError as e:
+        _fail(e)
 
 
 @network_app.command("radio-area")

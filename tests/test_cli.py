@@ -171,3 +171,27 @@ def test_a_selector_that_matches_no_line_warns_naming_the_closest_customers(db, 
     pol.write_text(GRACE.replace("Old Town Bakry", "Old Town Bakery").replace("spring-arrears", "bakery-grace"))
     r = _plan(db, str(pol))
     assert "warning" not in r.stderr and "lines              1: bakery-on-main" in r.stdout
+
+
+def test_network_generate_fits_a_city_of_33_bngs_and_refuses_what_cannot_be(tmp_path):
+    """500,000 lines need 33 BNGs of 16 OLTs: more subscriber /14s than 100.64.0.0/10 holds, so
+    the rest come from private space; the pools still never overlap and the network loads."""
+    import ipaddress
+
+    from orchestrator.network.model import load_network
+
+    r = cli_run("network", "generate", "--olts", "521", "--ports", "32", "--bngs", "33", "--sites", "521", db=None)
+    assert r.exit_code == 0, r.output
+    (tmp_path / "net.yaml").write_text(r.stdout)
+    net = load_network(tmp_path / "net.yaml")
+    assert sorted(b for p in net.pools.values() for b in p.bngs) == sorted([f"bng-{i}" for i in range(1, 34)] * 2)
+    pools = [ipaddress.ip_network(p.prefix) for p in net.pools.values()]
+    assert len(pools) == 66
+    assert not [(a, b) for i, a in enumerate(pools) for b in pools[i + 1:] if a.overlaps(b)]
+
+    bad = cli_run("network", "generate", "--olts", "0", "--bngs", "2", "--type", "epon", db=None)
+    assert bad.exit_code == 2
+    assert "--olts 0 is not a count" in bad.stderr and "--type 'epon' is not a PON type" in bad.stderr
+    assert bad.stdout == ""
+    huge = cli_run("network", "generate", "--olts", "40000", "--bngs", "2500", db=None)
+    assert huge.exit_code == 2 and "need more public /29s than 240.0.0.0/4 holds" in huge.stderr

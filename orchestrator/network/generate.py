@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 import yaml
+
+# Subscriber /30s: the shared address space first, then private space once a network outgrows it
+# (33 BNGs of 16 OLTs, 500,000 lines, need 33 /14s; 100.64.0.0/10 holds 16).
+SUBSCRIBER_SPACE = ("100.64.0.0/10", "10.0.0.0/8")
 
 
 def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_type: str = "xgs-pon",
@@ -13,8 +18,9 @@ def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_typ
 
     Public /29 blocks come from the reserved 240.0.0.0/4 (never routed anywhere, so a generated
     network can be as large as a benchmark needs); subscriber /30s from the shared address
-    space 100.64.0.0/10.
+    space 100.64.0.0/10, then from 10.0.0.0/8 when there are more BNGs than the shared space holds.
     """
+    _check(olts, ports, bngs, sites, pon_type)
     sites = sites or max(1, bngs)
     bng_names = [f"bng-{i + 1}" for i in range(bngs)]
     spec: dict = {
@@ -40,18 +46,42 @@ def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_typ
     # Enough addresses for a full network: 128 ONUs a port, split evenly over the BNGs.
     per_bng = max(1, olts * ports * 128 // bngs + 1)
     public_bits = max(29 - (per_bng - 1).bit_length(), 4)
-    sub_bits = max(30 - (per_bng - 1).bit_length(), 10)
+    sub_bits = max(30 - (per_bng - 1).bit_length(), 8)
     public = ipaddress.ip_network("240.0.0.0/4")
-    sub = ipaddress.ip_network("100.64.0.0/10")
     pub_nets = public.subnets(new_prefix=public_bits) if public_bits > 4 else iter([public])
-    sub_nets = sub.subnets(new_prefix=sub_bits) if sub_bits > 10 else iter([sub])
-    for b in bng_names:
-        spec["pool"].append({"name": f"public-{b}", "type": "public-static", "prefix": str(next(pub_nets)),
-                             "bng": [b]})
-        spec["pool"].append({"name": f"subscribers-{b}", "type": "subscriber", "prefix": str(next(sub_nets)),
-                             "bng": [b]})
+    sub_nets = itertools.chain.from_iterable(
+        space.subnets(new_prefix=sub_bits) for space in map(ipaddress.ip_network, SUBSCRIBER_SPACE)
+        if space.prefixlen <= sub_bits)
+    public_per_bng = _take(pub_nets, bngs, "public /29s", "240.0.0.0/4", per_bng)
+    sub_per_bng = _take(sub_nets, bngs, "subscriber /30s", " and ".join(SUBSCRIBER_SPACE), per_bng)
+    for b, pub_net, sub_net in zip(bng_names, public_per_bng, sub_per_bng):
+        spec["pool"].append({"name": f"public-{b}", "type": "public-static", "prefix": str(pub_net), "bng": [b]})
+        spec["pool"].append({"name": f"subscribers-{b}", "type": "subscriber", "prefix": str(sub_net), "bng": [b]})
     doc = {"apiVersion": "fullbars.io/v1", "kind": "Network", "metadata": {"name": name}, "spec": spec}
     return yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def _check(olts: int, ports: int, bngs: int, sites: int | None, pon_type: str) -> None:
+    from orchestrator.errors import FullbarsError, Problem
+
+    counts = {"--olts": olts, "--ports": ports, "--bngs": bngs, "--sites": 1 if sites is None else sites}
+    problems = [Problem(f"{opt} {n} is not a count", fix=f"give {opt} a whole number from 1")
+                for opt, n in counts.items() if n < 1]
+    if pon_type not in ("xgs-pon", "gpon"):
+        problems.append(Problem(f"--type {pon_type!r} is not a PON type", fix="give --type xgs-pon or --type gpon"))
+    if problems:
+        raise FullbarsError(problems)
+
+
+def _take(nets, bngs: int, what: str, space: str, per_bng: int) -> list:
+    from orchestrator.errors import FullbarsError
+
+    taken = list(itertools.islice(nets, bngs))
+    if len(taken) < bngs:
+        raise FullbarsError(f"{bngs} BNGs with room for {per_bng} lines each need more {what} than {space} holds",
+                            fix="generate fewer OLTs or ports per BNG (the pools are sized for 128 ONUs a port), "
+                                "or split the network in two")
+    return taken
 
 
 def lines(per_olt: int, olts: int, sites: int, downstream: str = "300M", upstream: str = "300M",
