@@ -10,6 +10,9 @@ Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
        count of build processes (FULLBARS_PLAN_WORKERS), on SQLite or a throwaway PostgreSQL
        server; time, speed-up over the first count, and the peak RSS of the parent and of each
        worker (VmHWM, sampled every 0.1 s); bench/results/plan-workers.json)
+       python bench/plan.py --workers 1,2,4 --postgres --engine N   (the same, with the devices
+       built by that many `fullbars worker` processes sharing the PostgreSQL store, as on other
+       machines (FULLBARS_PLAN_BUILDS=workers); the planner itself forks none; each worker's peak RSS)
        python bench/plan.py --campus CELLS SLICES   (Campus5G: one site, tenants of two slices
        each, the cells shared out among them; plan, libyang validation, then yanglint on every
        device config; figures in bench/results/plan-campus.json)
@@ -172,16 +175,19 @@ def one_workers(n: int, db: str) -> dict:
             elapsed = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"intents": n, "workers": int(os.environ["FULLBARS_PLAN_WORKERS"]), "store": db.split(":", 1)[0],
+            "builds": os.environ.get("FULLBARS_PLAN_BUILDS") or "here",
             "plan_s": round(elapsed, 2), "parent_peak_rss_mib": round(rss),
             "worker_peak_rss_mib": sorted((round(k / 1024) for k in peaks.peaks.values()), reverse=True)}
 
 
-def workers_main(counts: list[int], n: int, postgres: bool) -> None:
+def workers_main(counts: list[int], n: int, postgres: bool, engine: bool = False) -> None:
     import contextlib
     import random
 
     import sqlalchemy as sa
 
+    if engine and not postgres:
+        sys.exit("--engine needs --postgres: workers share the store only on PostgreSQL")
     if postgres:
         sys.path.insert(0, str(HERE.parent / "tests"))
         from pg_server import postgres as pg_server  # the tests' throwaway server (UNIX socket only)
@@ -193,24 +199,72 @@ def workers_main(counts: list[int], n: int, postgres: bool) -> None:
     with server as url:
         for w in counts:
             if url != "-":  # every count plans into an empty database
-                engine = sa.create_engine(url)
-                with engine.begin() as conn:
+                db = sa.create_engine(url)
+                with db.begin() as conn:
                     conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+                    conn.execute(sa.text("DROP SCHEMA IF EXISTS dbos CASCADE"))
                     conn.execute(sa.text("CREATE SCHEMA public"))
-                engine.dispose()
-            os.environ["FULLBARS_PLAN_WORKERS"] = str(w)
-            row = _child("workers", n, url)
+                db.dispose()
+            if engine:
+                os.environ.update(FULLBARS_PLAN_WORKERS="1", FULLBARS_PLAN_BUILDS="workers")
+                with _engine_workers(url, w) as pids:
+                    row = _child("workers", n, url)
+                    row["worker_peak_rss_mib"] = sorted((round(_hwm_kib(p) / 1024) for p in pids), reverse=True)
+                row["workers"] = w
+            else:
+                os.environ["FULLBARS_PLAN_WORKERS"] = str(w)
+                row = _child("workers", n, url)
             row["speed_up"] = round(rows[0]["plan_s"] / row["plan_s"], 2) if rows else 1.0
             rows.append(row)
-            print(f"{n} intents, {w} worker(s), {row['store']}: plan {row['plan_s']:.1f} s "
+            print(f"{n} intents, {w} worker(s){' (fullbars worker)' if engine else ''}, {row['store']}: plan {row['plan_s']:.1f} s "
                   f"(speed-up {row['speed_up']:.2f}x over {counts[0]}), peak RSS parent {row['parent_peak_rss_mib']} MiB, "
                   f"workers {', '.join(f'{m} MiB' for m in row['worker_peak_rss_mib']) or 'none forked'}", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     path = HERE / "results" / "plan-workers.json"  # other sizes' and stores' runs stay beside these
-    key = lambda r: (r["intents"], r["store"], r["workers"])  # noqa: E731
+    key = lambda r: (r["intents"], r["store"], r.get("builds", "here"), r["workers"])  # noqa: E731
     kept = {key(r): r for r in (json.loads(path.read_text()) if path.exists() else [])}
     kept.update((key(r), r) for r in rows)
     path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
+
+
+def _hwm_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+
+
+@__import__("contextlib").contextmanager
+def _engine_workers(url: str, count: int):
+    """count `fullbars worker` processes on url, each beating before the next starts (the first
+    makes the store's tables); yields their pids, stops them at the end."""
+    import sqlalchemy as sa
+
+    fullbars = str(Path(sys.executable).parent / "fullbars")
+    procs = []
+    db = sa.create_engine(url)
+    try:
+        for i in range(count):
+            name = f"bench-builder-{i + 1}"
+            procs.append(subprocess.Popen([fullbars, "worker", "--db", url, "--id", name], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+            end = time.monotonic() + 120
+            while True:
+                try:
+                    with db.connect() as c:
+                        if c.execute(sa.text("SELECT 1 FROM engine_executors WHERE id = :i AND beat > 0"),
+                                     {"i": name}).first():
+                            break
+                except sa.exc.ProgrammingError:  # no tables yet
+                    pass
+                if time.monotonic() > end or procs[-1].poll() is not None:
+                    sys.exit(f"fullbars worker {name} did not start (exit {procs[-1].poll()})")
+                time.sleep(0.3)
+        yield [p.pid for p in procs]
+    finally:
+        db.dispose()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
 
 
 def _timed(fn) -> float:
@@ -323,8 +377,9 @@ def main(argv: list[str]) -> None:
         print(json.dumps(one_workers(int(argv[1]), argv[2])))
         return
     if argv and argv[0] == "--workers":
-        rest = [a for a in argv[2:] if a != "--postgres"]
-        workers_main([int(w) for w in argv[1].split(",")], int(rest[0]) if rest else 10000, "--postgres" in argv)
+        rest = [a for a in argv[2:] if a not in ("--postgres", "--engine")]
+        workers_main([int(w) for w in argv[1].split(",")], int(rest[0]) if rest else 10000, "--postgres" in argv,
+                     "--engine" in argv)
         return
     if argv and argv[0] == "--campus":
         campus_main(int(argv[1]), int(argv[2]))

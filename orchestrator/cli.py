@@ -210,6 +210,8 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
                 "services": [service(s) for s in result.services], "carried": [service(s) for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
+        if result.built_by:  # FULLBARS_PLAN_BUILDS=workers: which worker built how many devices
+            data["built_by"] = result.built_by
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     elif fmt == Format.xml:
         for d in result.devices:

@@ -76,6 +76,17 @@ def lock_timeout(explicit: float | None = None) -> float:
     return DEFAULT_LOCK_TIMEOUT
 
 
+def plan_builds() -> str:
+    """Where a plan builds its devices (FULLBARS_PLAN_BUILDS): here (forked processes of this
+    machine, FULLBARS_PLAN_WORKERS of them) or workers (queue tasks for the `fullbars worker`s
+    sharing the store's PostgreSQL, on any machines)."""
+    raw = os.environ.get("FULLBARS_PLAN_BUILDS", "") or "here"
+    if raw not in ("here", "workers"):
+        raise SetupError(f"FULLBARS_PLAN_BUILDS={raw!r} is not where a plan can build",
+                         fix="set it to here (the default) or workers")
+    return raw
+
+
 def plan_workers() -> int:
     """Processes a plan loads intent files and builds devices in (FULLBARS_PLAN_WORKERS; default:
     one per core)."""

@@ -17,6 +17,9 @@ from orchestrator.engine.heartbeat import Heartbeat
 QUEUES = {  # name: worker concurrency (None: no limit; a timer mostly sleeps)
     "fullbars-rollouts": 1,  # one rollout at a time per executor: waves already run devices in parallel
     "fullbars-timers": None,
+    # A plan's device builds (engine/builds.py): one at a time, since a build is mostly Python and
+    # threads share one core; a machine builds on as many cores as it runs workers.
+    "fullbars-builds": 1,
 }
 # DBOS runs (and recovers) a workflow only on executors of the version it was started under; by
 # default that is a hash of the workflows' code, so every release would strand the timers of held
@@ -40,7 +43,7 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
     and recovers the dead ones' workflows."""
     from dbos import DBOS
 
-    from orchestrator.engine import change_rollout, workflows  # noqa: F401 - registers the workflows before launch
+    from orchestrator.engine import builds, change_rollout, workflows  # noqa: F401 - registers the workflows before launch
 
     with _lock:
         if _state.get("url") == url:
@@ -92,6 +95,11 @@ def url() -> str:
     """The database of this process's engine: the one a workflow it runs is stored in (so a
     workflow's input never carries a URL, which may hold a password)."""
     return _state["url"]
+
+
+def executor() -> str:
+    """This process's executor id (as its heartbeat row and the workflows it runs name it)."""
+    return _state["executor"]
 
 
 def heartbeat() -> Heartbeat | None:

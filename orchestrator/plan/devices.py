@@ -130,11 +130,21 @@ def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
     return build(*args)
 
 
-def build_all(jobs: list[Job], progress=None, on_built=None) -> tuple[list[Built], list[Problem]]:
+def build_all(jobs: list[Job], progress=None, on_built=None, remote=None) -> tuple[list[Built], list[Problem]]:
     """on_built(built) is called in the parent as each device comes back, before the next one:
-    what it takes off a build (the packed pieces, once kept) is not held for the others."""
+    what it takes off a build (the packed pieces, once kept) is not held for the others.
+    remote(work): builds elsewhere (engine/builds.py); work is (job, piece keys) per device,
+    biggest first, and it yields (built, problems) as they come back."""
     results, problems = [], []
     keyed = {job.device: piece_keys(job) for job in jobs}
+    if remote is not None:
+        order = sorted(jobs, key=lambda j: -len(j.fragments))
+        for i, (built, probs) in enumerate(remote([(j, keyed[j.device]) for j in order]), 1):
+            _collect(built, probs, results, problems, on_built)
+            if progress:
+                progress("render+validate", i, len(jobs))
+        results.sort(key=lambda b: b.device)
+        return results, problems
     # Work a worker would do: assembling and validating the devices whose kept build does not
     # match. Forking the workers costs more than a core saves unless that work, beyond the
     # biggest device's (which one core does alone anyway), is large.

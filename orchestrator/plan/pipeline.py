@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from orchestrator import settings
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import spec_digest
 from orchestrator.intents.loader import Intent, StoredIntent, load_intents
@@ -100,6 +101,7 @@ class PlanResult:
     carried: list[ServicePlan] = field(default_factory=list)
     environment: str | None = None  # whose record of the devices the edits were computed from
     bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
+    built_by: dict[str, int] = field(default_factory=dict)  # worker → devices it built (FULLBARS_PLAN_BUILDS=workers)
 
 
 def _base_vars(net: Network, name: str) -> dict:
@@ -107,6 +109,20 @@ def _base_vars(net: Network, name: str) -> dict:
     if dev.role == "olt":
         return {"olt": dev}
     return {"ports": sorted((u for u in net.links() if u.bng == name), key=lambda u: (u.olt, u.name))}
+
+
+def _builder(store: Store) -> tuple:
+    """(remote, tally): how build_all hands devices to other machines' workers, and the count of
+    devices each built; (None, {}) to build here."""
+    if settings.plan_builds() != "workers":
+        return None, {}
+    from functools import partial
+
+    from orchestrator.engine import builds  # the engine only when asked: a plan here never starts it
+
+    builds.check_ready(store.url)
+    tally: dict[str, int] = {}
+    return partial(builds.on_workers, store.url, tally=tally), tally
 
 
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
@@ -123,6 +139,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     they were planned (Service.as_of: a tenure counted from a date that crossed a year)."""
     from orchestrator.rollout.environments import newest_applied
 
+    remote, built_by = _builder(store)  # refused before anything is read or kept
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
     given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
@@ -311,7 +328,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             b.pieces, b.packed = {}, None
             b.hold()
 
-        built, problems = build_all(jobs, progress, keep_build)
+        built, problems = build_all(jobs, progress, keep_build, remote)
         if problems:
             raise FullbarsError(problems)
         del cached, cached_builds
@@ -344,8 +361,10 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.render() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         meta = {n: (intents[n].kind, intents[n].digest) for n in placements}
-        return _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
-                        environment, bases)
+        result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
+                          environment, bases)
+        result.built_by = built_by
+        return result
 
 
 def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, list[str]], shown: dict,

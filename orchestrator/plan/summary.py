@@ -20,5 +20,8 @@ def line(result) -> str:
     c = counts(result)
     if not has_changes(result):
         return "no changes: the devices' configs are as planned"
+    by = getattr(result, "built_by", None)
     return (f"{c['create']} to create, {c['change']} to change, {c['delete']} to delete "
-            f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}")
+            f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}"
+            + (f"; built by {len(by)} worker{'' if len(by) == 1 else 's'}: "
+               + ", ".join(f"{w} {n}" for w, n in sorted(by.items())) if by else ""))
