@@ -79,13 +79,7 @@ def test_devices_built_by_two_workers_are_the_plan_built_here(pg, inputs, tmp_pa
     workers = []
     try:
         for name in ("builder-a", "builder-b"):  # one after the other: the first makes the engine's tables
-            workers.append(subprocess.Popen(FULLBARS + ["worker", "--db", pg, "--id", name, "--heartbeat", "0.5",
-                                                        "--dead-after", "4"], cwd=REPO, stdout=subprocess.DEVNULL,
-                                            stderr=(tmp_path / f"{name}.log").open("w")))
-            end = time.monotonic() + 60
-            while name not in _alive(pg):
-                assert time.monotonic() < end and workers[-1].poll() is None, (tmp_path / f"{name}.log").read_text()
-                time.sleep(0.3)
+            workers.append(_start_worker(pg, name, tmp_path / f"{name}.log"))
         there = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "there"), "--db", pg,
                           "--format", "json", FULLBARS_PLAN_BUILDS="workers")
         assert there.returncode == 0, there.stderr
@@ -103,6 +97,96 @@ def test_devices_built_by_two_workers_are_the_plan_built_here(pg, inputs, tmp_pa
             w.terminate()
         for w in workers:
             w.wait(timeout=30)
+
+
+def _start_worker(db: str, name: str, log: Path, **env) -> subprocess.Popen:
+    w = subprocess.Popen(FULLBARS + ["worker", "--db", db, "--id", name, "--heartbeat", "0.5", "--dead-after", "4"],
+                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"), env={**os.environ, **env})
+    end = time.monotonic() + 60
+    while name not in _alive(db):
+        assert time.monotonic() < end and w.poll() is None, log.read_text()
+        time.sleep(0.3)
+    return w
+
+
+def _rows(db: str, sql: str) -> list[tuple]:
+    eng = create_engine(db)
+    try:
+        with eng.connect() as c:
+            return [tuple(r) for r in c.execute(text(sql))]
+    finally:
+        eng.dispose()
+
+
+def test_a_build_whose_worker_is_killed_is_built_by_another_and_the_plan_is_whole(pg, inputs, tmp_path):
+    """Worker a takes a build and is held there (FULLBARS_FAULT_PAUSE=build) and SIGKILLed; b
+    sees it die, recovers its workflows and builds that device; the planner, still waiting,
+    gets every device, and the plan is the plan built here."""
+    net, intents = inputs
+    _reset(pg)
+    here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "here"),
+                     "--db", f"sqlite:///{tmp_path}/here.db")
+    assert here.returncode == 0, here.stderr
+    procs = [_start_worker(pg, "held-a", tmp_path / "a.log", FULLBARS_FAULT_PAUSE="build:600:1")]
+    try:
+        procs.append(subprocess.Popen(FULLBARS + ["plan", "--network", str(net), str(intents), "--out",
+                                                  str(tmp_path / "there"), "--db", pg, "--format", "json"],
+                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, "FULLBARS_PLAN_BUILDS": "workers"}))
+        held = "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%' " \
+               "AND executor_id = 'held-a' AND status = 'PENDING'"
+        end = time.monotonic() + 120
+        while not _rows(pg, held):
+            assert time.monotonic() < end and procs[1].poll() is None, procs[1].stderr.read() if procs[1].poll() else ""
+            time.sleep(0.3)
+        procs.append(_start_worker(pg, "rescuer-b", tmp_path / "b.log"))
+        procs[0].kill()
+        procs[0].wait()
+        out, errs = procs[1].communicate(timeout=300)
+        assert procs[1].returncode == 0, errs
+        assert json.loads(out)["built_by"] == {"rescuer-b": OLTS + BNGS}
+        assert _files(tmp_path / "there") == _files(tmp_path / "here")
+        assert "held-a stopped beating: recovering their workflows" in (tmp_path / "b.log").read_text()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=60)
+
+
+def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs, tmp_path):
+    """A planner SIGKILLed while its builds wait leaves them queued; the next plan (which holds
+    the store's write lock, so no other plan is building) cancels and deletes them, so no worker
+    builds for a plan that is gone and no result stays in the engine's tables."""
+    net, intents = inputs
+    _reset(pg)
+    procs = [_start_worker(pg, "held-c", tmp_path / "c.log", FULLBARS_FAULT_PAUSE="build:600:1")]
+    try:
+        procs.append(subprocess.Popen(FULLBARS + ["plan", "--network", str(net), str(intents), "--db", pg],
+                                      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      env={**os.environ, "FULLBARS_PLAN_BUILDS": "workers"}))
+        held = "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%' " \
+               "AND executor_id = 'held-c' AND status = 'PENDING'"
+        end = time.monotonic() + 120
+        while not _rows(pg, held):
+            assert time.monotonic() < end and procs[1].poll() is None
+            time.sleep(0.3)
+        for p in procs:
+            p.kill()
+            p.wait()
+        left = _rows(pg, "SELECT status FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'")
+        assert len(left) == OLTS + BNGS and ("ENQUEUED",) in left, left
+        procs.append(_start_worker(pg, "builder-d", tmp_path / "d.log"))
+        r = _fullbars("plan", "--network", str(net), str(intents), "--db", pg, "--format", "json",
+                      FULLBARS_PLAN_BUILDS="workers")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["built_by"] == {"builder-d": OLTS + BNGS}  # none of them the dead plan's
+        assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=60)
 
 
 def test_what_cannot_build_on_workers_is_refused_and_nothing_is_kept(pg, inputs, tmp_path):

@@ -19,6 +19,7 @@ import zlib
 
 from dbos import DBOS, SetWorkflowID
 
+from orchestrator import fault_pause
 from orchestrator.engine import runtime
 from orchestrator.errors import FullbarsError, Problem, SetupError
 
@@ -44,6 +45,7 @@ def build_device(payload: bytes) -> bytes:
 
     job, keyed, fingerprint = _unpack(payload)
     me = runtime.executor()
+    fault_pause.at("build")  # tests of recovery kill the worker here
     if fragcache.kind_fingerprint(job.kind) != fingerprint:
         out = (None, [Problem(f"{job.device}: worker {me} has other templates, models or plan code for "
                               f"{job.kind} than the planner", fix="run the same fullbars release, with the same "
@@ -71,12 +73,20 @@ def check_ready(url: str) -> None:
 
 def on_workers(url: str, work: list, tally: dict | None = None, poll: float = 0.2):
     """work: (job, piece keys) per device, biggest first. Yields (built, problems) as workers
-    finish them. Whatever is left when this stops early (an error, a plan refused) is cancelled
-    and deleted, so no worker builds for a plan that is gone."""
+    finish them. Called with the store's write lock held (plan() holds it). Whatever is left when
+    this stops early (an error, a plan refused) is cancelled and deleted, so no worker builds for a
+    plan that is gone."""
     from orchestrator.engine.heartbeat import live_workers
     from orchestrator.plan import fragcache
 
     runtime.launch(url)
+    # The planner holds the store's write lock, so no other plan is building: builds still here
+    # are a killed planner's, never to be taken. Gone, with their results.
+    orphans = [st.workflow_id for st in DBOS.list_workflows(workflow_id_prefix="build:", load_input=False,
+                                                            load_output=False)]
+    if orphans:
+        DBOS.cancel_workflows(orphans)
+        DBOS.delete_workflows(orphans)
     prefix = f"build:{secrets.token_hex(6)}:"
     device = {}
     for job, keyed in work:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from orchestrator import fault_pause
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf.compare import missing
@@ -92,7 +93,7 @@ class Journal:
         """remember: the changes whose configs become the store's record of their devices, in the
         same store transaction as the outcome, so the journal and the store never disagree.
         also(session, tx): more the outcome brings (the services' records), in that transaction."""
-        self._fault(state)
+        fault_pause.at(state)  # tests of recovery kill the process here
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
             row.state, row.updated_at = state, _now()
@@ -104,22 +105,6 @@ class Journal:
                 remember_configs(s, self.tx, row.kind, row.target, [(c.device, c.kind, c.intended) for c in remember])
             if also is not None:
                 also(s, self.tx)
-
-    _seen: dict[str, int] = {}  # per state: how often this process journalled it
-
-    @classmethod
-    def _fault(cls, state: str) -> None:
-        """Fault injection for tests of recovery: FULLBARS_FAULT_PAUSE=<state>[:seconds[:n]] holds
-        this process just before it journals <state> (an hour by default; only the n-th time it
-        does, when n is given: a rollout's n-th wave), so a test can kill it, or a device, there."""
-        import os
-
-        want, _, rest = os.environ.get("FULLBARS_FAULT_PAUSE", "").partition(":")
-        secs, _, nth = rest.partition(":")
-        if want == state:
-            cls._seen[state] = cls._seen.get(state, 0) + 1
-            if not nth or int(nth) == cls._seen[state]:
-                time.sleep(float(secs or 3600))
 
     def devices(self, results: list[DeviceResult]) -> None:
         """All devices' states in one store transaction (one sync, not one per device)."""
