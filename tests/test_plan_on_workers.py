@@ -7,6 +7,7 @@ The PostgreSQL server is this module's own (a UNIX socket in a private directory
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -76,27 +77,18 @@ def test_devices_built_by_two_workers_are_the_plan_built_here(pg, inputs, tmp_pa
     here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "here"),
                      "--db", f"sqlite:///{tmp_path}/here.db")
     assert here.returncode == 0, here.stderr
-    workers = []
-    try:
+    with _stopped_at_end() as workers:
         for name in ("builder-a", "builder-b"):  # one after the other: the first makes the engine's tables
             workers.append(_start_worker(pg, name, tmp_path / f"{name}.log"))
         there = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "there"), "--db", pg,
                           "--format", "json", FULLBARS_PLAN_BUILDS="workers")
         assert there.returncode == 0, there.stderr
-        by = json.loads(there.stdout)["built_by"]
-        assert set(by) == {"builder-a", "builder-b"}, by  # each took a share
-        assert sum(by.values()) == OLTS + BNGS
-        assert _files(tmp_path / "there") == _files(tmp_path / "here")
-        eng = create_engine(pg)
-        with eng.connect() as c:  # taken results are not kept in the engine's tables
-            assert c.execute(text("SELECT count(*) FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'"
-                                  )).scalar() == 0
-        eng.dispose()
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(timeout=30)
+    by = json.loads(there.stdout)["built_by"]
+    assert set(by) == {"builder-a", "builder-b"}, by  # each took a share
+    assert sum(by.values()) == OLTS + BNGS
+    assert _files(tmp_path / "there") == _files(tmp_path / "here")
+    # taken results are not kept in the engine's tables
+    assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
 
 
 def _start_worker(db: str, name: str, log: Path, **env) -> subprocess.Popen:
@@ -118,6 +110,35 @@ def _rows(db: str, sql: str) -> list[tuple]:
         eng.dispose()
 
 
+@contextlib.contextmanager
+def _stopped_at_end():
+    """A list to put processes in; those still running at the end are stopped."""
+    procs: list[subprocess.Popen] = []
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=60)
+
+
+def _planner(net: Path, intents: Path, db: str, *args: str, **popen) -> subprocess.Popen:
+    """A plan whose devices the workers build, running in the background."""
+    return subprocess.Popen(FULLBARS + ["plan", "--network", str(net), str(intents), "--db", db, *args], cwd=REPO,
+                            text=True, env={**os.environ, "FULLBARS_PLAN_BUILDS": "workers"}, **popen)
+
+
+def _until_held(db: str, worker: str, planner: subprocess.Popen) -> None:
+    """Until `worker` (started with FULLBARS_FAULT_PAUSE=build) holds one of the planner's builds."""
+    held = "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%' " \
+           f"AND executor_id = '{worker}' AND status = 'PENDING'"
+    end = time.monotonic() + 120
+    while not _rows(db, held):
+        assert time.monotonic() < end and planner.poll() is None, f"the planner ended {planner.returncode}"
+        time.sleep(0.3)
+
+
 def test_a_build_whose_worker_is_killed_is_built_by_another_and_the_plan_is_whole(pg, inputs, tmp_path):
     """Worker a takes a build and is held there (FULLBARS_FAULT_PAUSE=build) and SIGKILLed; b
     sees it die, recovers its workflows and builds that device; the planner, still waiting,
@@ -127,31 +148,19 @@ def test_a_build_whose_worker_is_killed_is_built_by_another_and_the_plan_is_whol
     here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "here"),
                      "--db", f"sqlite:///{tmp_path}/here.db")
     assert here.returncode == 0, here.stderr
-    procs = [_start_worker(pg, "held-a", tmp_path / "a.log", FULLBARS_FAULT_PAUSE="build:600:1")]
-    try:
-        procs.append(subprocess.Popen(FULLBARS + ["plan", "--network", str(net), str(intents), "--out",
-                                                  str(tmp_path / "there"), "--db", pg, "--format", "json"],
-                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env={**os.environ, "FULLBARS_PLAN_BUILDS": "workers"}))
-        held = "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%' " \
-               "AND executor_id = 'held-a' AND status = 'PENDING'"
-        end = time.monotonic() + 120
-        while not _rows(pg, held):
-            assert time.monotonic() < end and procs[1].poll() is None, procs[1].stderr.read() if procs[1].poll() else ""
-            time.sleep(0.3)
+    with _stopped_at_end() as procs:
+        procs.append(_start_worker(pg, "held-a", tmp_path / "a.log", FULLBARS_FAULT_PAUSE="build:600:1"))
+        procs.append(_planner(net, intents, pg, "--out", str(tmp_path / "there"), "--format", "json",
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        _until_held(pg, "held-a", procs[1])
         procs.append(_start_worker(pg, "rescuer-b", tmp_path / "b.log"))
         procs[0].kill()
         procs[0].wait()
         out, errs = procs[1].communicate(timeout=300)
         assert procs[1].returncode == 0, errs
-        assert json.loads(out)["built_by"] == {"rescuer-b": OLTS + BNGS}
-        assert _files(tmp_path / "there") == _files(tmp_path / "here")
-        assert "held-a stopped beating: recovering their workflows" in (tmp_path / "b.log").read_text()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(timeout=60)
+    assert json.loads(out)["built_by"] == {"rescuer-b": OLTS + BNGS}
+    assert _files(tmp_path / "there") == _files(tmp_path / "here")
+    assert "held-a stopped beating: recovering their workflows" in (tmp_path / "b.log").read_text()
 
 
 def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs, tmp_path):
@@ -160,17 +169,10 @@ def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs,
     builds for a plan that is gone and no result stays in the engine's tables."""
     net, intents = inputs
     _reset(pg)
-    procs = [_start_worker(pg, "held-c", tmp_path / "c.log", FULLBARS_FAULT_PAUSE="build:600:1")]
-    try:
-        procs.append(subprocess.Popen(FULLBARS + ["plan", "--network", str(net), str(intents), "--db", pg],
-                                      cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env={**os.environ, "FULLBARS_PLAN_BUILDS": "workers"}))
-        held = "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%' " \
-               "AND executor_id = 'held-c' AND status = 'PENDING'"
-        end = time.monotonic() + 120
-        while not _rows(pg, held):
-            assert time.monotonic() < end and procs[1].poll() is None
-            time.sleep(0.3)
+    with _stopped_at_end() as procs:
+        procs.append(_start_worker(pg, "held-c", tmp_path / "c.log", FULLBARS_FAULT_PAUSE="build:600:1"))
+        procs.append(_planner(net, intents, pg, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _until_held(pg, "held-c", procs[1])
         for p in procs:
             p.kill()
             p.wait()
@@ -180,13 +182,8 @@ def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs,
         r = _fullbars("plan", "--network", str(net), str(intents), "--db", pg, "--format", "json",
                       FULLBARS_PLAN_BUILDS="workers")
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["built_by"] == {"builder-d": OLTS + BNGS}  # none of them the dead plan's
-        assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(timeout=60)
+    assert json.loads(r.stdout)["built_by"] == {"builder-d": OLTS + BNGS}  # none of them the dead plan's
+    assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
 
 
 def test_what_cannot_build_on_workers_is_refused_and_nothing_is_kept(pg, inputs, tmp_path):
