@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from conftest import REPO, snapshot
+from conftest import REPO, scratch_repo, snapshot
 from orchestrator.network.generate import generate, lines
 from pg_server import postgres
 
@@ -184,6 +184,24 @@ def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs,
         assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["built_by"] == {"builder-d": OLTS + BNGS}  # none of them the dead plan's
     assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
+
+
+def test_a_worker_with_other_templates_is_refused_and_nothing_is_kept(pg, inputs, tmp_path):
+    """A worker whose BNG template differs from the planner's (another release on that machine)
+    sends back an error naming itself instead of a config the planner's keys do not describe;
+    the plan stops, exit 2, and the store keeps nothing of it."""
+    net, intents = inputs
+    _reset(pg)
+    other = scratch_repo(tmp_path / "other-release")
+    tpl = other / "templates" / "bng-ietf" / "business-broadband.xml.j2"
+    tpl.write_text(tpl.read_text() + "<!-- another release -->\n")
+    with _stopped_at_end() as procs:
+        procs.append(_start_worker(pg, "other-e", tmp_path / "e.log", PYTHONPATH=str(other)))
+        r = _fullbars("plan", "--network", str(net), str(intents), "--db", pg, FULLBARS_PLAN_BUILDS="workers")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "worker other-e has other templates, models or plan code for bng-ietf than the planner" in r.stderr, r.stderr
+    assert "nothing was changed" in r.stderr
+    assert _rows(pg, "SELECT name FROM intents") == []
 
 
 def test_what_cannot_build_on_workers_is_refused_and_nothing_is_kept(pg, inputs, tmp_path):
