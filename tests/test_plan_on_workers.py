@@ -87,8 +87,11 @@ def test_devices_built_by_two_workers_are_the_plan_built_here(pg, inputs, tmp_pa
     assert set(by) == {"builder-a", "builder-b"}, by  # each took a share
     assert sum(by.values()) == OLTS + BNGS
     assert _files(tmp_path / "there") == _files(tmp_path / "here")
-    # taken results are not kept in the engine's tables
+    # taken results are not kept in the engine's tables, and the planner's engine stopped with it:
+    # its executor row went with it, so no worker had to find it dead
     assert _rows(pg, "SELECT workflow_uuid FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'") == []
+    assert _rows(pg, "SELECT id FROM engine_executors WHERE role <> 'worker'") == []
+    assert not [w for w in ("builder-a", "builder-b") if "stopped beating" in (tmp_path / f"{w}.log").read_text()]
 
 
 def _start_worker(db: str, name: str, log: Path, **env) -> subprocess.Popen:

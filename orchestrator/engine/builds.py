@@ -79,6 +79,7 @@ def on_workers(url: str, work: list, tally: dict | None = None, poll: float = 0.
     from orchestrator.engine.heartbeat import live_workers
     from orchestrator.plan import fragcache
 
+    ours = not runtime.running(url)  # a command's engine, started for these builds, stops with them
     runtime.launch(url)
     # The planner holds the store's write lock, so no other plan is building: builds still here
     # are a killed planner's, never to be taken. Gone, with their results.
@@ -122,3 +123,5 @@ def on_workers(url: str, work: list, tally: dict | None = None, poll: float = 0.
         if left:
             DBOS.cancel_workflows(sorted(left))
             DBOS.delete_workflows(sorted(left))
+        if ours:  # its heartbeat row goes too: no worker has to find this process dead
+            runtime.shutdown()

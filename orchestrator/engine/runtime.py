@@ -97,6 +97,11 @@ def url() -> str:
     return _state["url"]
 
 
+def running(url: str) -> bool:
+    """Whether this process's engine runs on url."""
+    return _state.get("url") == url
+
+
 def executor() -> str:
     """This process's executor id (as its heartbeat row and the workflows it runs name it)."""
     return _state["executor"]
