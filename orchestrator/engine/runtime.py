@@ -14,12 +14,13 @@ import threading
 
 from orchestrator.engine.heartbeat import Heartbeat
 
-QUEUES = {  # name: worker concurrency (None: no limit; a timer mostly sleeps)
-    "fullbars-rollouts": 1,  # one rollout at a time per executor: waves already run devices in parallel
-    "fullbars-timers": None,
+QUEUES = {  # name: (worker concurrency (None: no limit; a timer mostly sleeps), seconds between polls)
+    "fullbars-rollouts": (1, 0.5),  # one rollout at a time per executor: waves already run devices in parallel
+    "fullbars-timers": (None, 0.5),
     # A plan's device builds (engine/builds.py): one at a time, since a build is mostly Python and
-    # threads share one core; a machine builds on as many cores as it runs workers.
-    "fullbars-builds": 1,
+    # threads share one core (a machine builds on as many cores as it runs workers); a worker takes
+    # the next only at a poll, and a plan has hundreds of builds, some of a fraction of a second.
+    "fullbars-builds": (1, 0.05),
 }
 # DBOS runs (and recovers) a workflow only on executors of the version it was started under; by
 # default that is a hash of the workflows' code, so every release would strand the timers of held
@@ -60,8 +61,8 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
         if role != "worker":  # a command runs what it starts; the queues are the workers'
             DBOS.listen_queues([])
         DBOS.launch()
-        for name, limit in QUEUES.items():
-            DBOS.register_queue(name, worker_concurrency=limit, polling_interval_sec=0.5)
+        for name, (limit, poll) in QUEUES.items():
+            DBOS.register_queue(name, worker_concurrency=limit, polling_interval_sec=poll)
         beat = Heartbeat(url, eid, role, heartbeat, dead_after,
                          recover=(lambda ids: DBOS._recover_pending_workflows(ids)) if watch else None,
                          fenced=fenced)
