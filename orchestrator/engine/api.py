@@ -200,7 +200,7 @@ def work(url: str, executor: str | None = None, heartbeat: float = runtime.HEART
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    say(f"worker {eid} running on {_where(url)}; queues {', '.join(runtime.QUEUES)}; heartbeat {heartbeat:g} s, "
+    say(f"worker {eid} running on {_where(url)}; queues {', '.join(runtime.queues(url))}; heartbeat {heartbeat:g} s, "
         f"an executor silent {dead_after:g} s is recovered")
     if plan_due is not None:
         schedule_plan_due(url, *plan_due)

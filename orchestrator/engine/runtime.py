@@ -14,13 +14,17 @@ import threading
 
 from orchestrator.engine.heartbeat import Heartbeat
 
-QUEUES = {  # name: (worker concurrency (None: no limit; a timer mostly sleeps), seconds between polls)
-    "fullbars-rollouts": (1, 0.5),  # one rollout at a time per executor: waves already run devices in parallel
-    "fullbars-timers": (None, 0.5),
+# name: (worker concurrency (None: no limit; a timer mostly sleeps), seconds between polls,
+# PostgreSQL only)
+QUEUES = {
+    "fullbars-rollouts": (1, 0.5, False),  # one rollout at a time per executor: waves already run devices in parallel
+    "fullbars-timers": (None, 0.5, False),
     # A plan's device builds (engine/builds.py): one at a time, since a build is mostly Python and
     # threads share one core (a machine builds on as many cores as it runs workers); a worker takes
     # the next only at a poll, and a plan has hundreds of builds, some of a fraction of a second.
-    "fullbars-builds": (1, 0.05),
+    # Only on PostgreSQL (a SQLite store's plans build here), so a SQLite file is not polled 20 times
+    # a second.
+    "fullbars-builds": (1, 0.05, True),
 }
 # DBOS runs (and recovers) a workflow only on executors of the version it was started under; by
 # default that is a hash of the workflows' code, so every release would strand the timers of held
@@ -61,7 +65,8 @@ def launch(url: str, role: str = "command", executor: str | None = None, watch: 
         if role != "worker":  # a command runs what it starts; the queues are the workers'
             DBOS.listen_queues([])
         DBOS.launch()
-        for name, (limit, poll) in QUEUES.items():
+        for name in queues(url):
+            limit, poll, _ = QUEUES[name]
             DBOS.register_queue(name, worker_concurrency=limit, polling_interval_sec=poll)
         beat = Heartbeat(url, eid, role, heartbeat, dead_after,
                          recover=(lambda ids: DBOS._recover_pending_workflows(ids)) if watch else None,
@@ -96,6 +101,14 @@ def url() -> str:
     """The database of this process's engine: the one a workflow it runs is stored in (so a
     workflow's input never carries a URL, which may hold a password)."""
     return _state["url"]
+
+
+def queues(url: str) -> list[str]:
+    """The queues an executor on url takes work from."""
+    from sqlalchemy.engine import make_url
+
+    pg = make_url(url).get_backend_name() == "postgresql"
+    return [name for name, (_, _, pg_only) in QUEUES.items() if pg or not pg_only]
 
 
 def running(url: str) -> bool:
