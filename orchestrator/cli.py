@@ -816,7 +816,8 @@ def worker(db: Optional[str] = DbOpt,
            plan_due_at: str = typer.Option("0 2 * * *", "--plan-due-at", help="When that plan runs: a cron "
                                            "expression in UTC.")):
     """Run a durable-engine executor until SIGTERM: rollouts handed to the workers, grace-window timers,
-    the daily plan of what time changes (--plan-due), and the workflows of any executor that stops
+    the daily plan of what time changes (--plan-due), device builds of plans made with
+    FULLBARS_PLAN_BUILDS=workers (PostgreSQL), and the workflows of any executor that stops
     beating. Any number, on any machines, sharing one PostgreSQL."""
     from orchestrator.engine import api
 
