@@ -63,12 +63,14 @@ def generate(olts: int, ports: int, bngs: int, sites: int | None = None, pon_typ
 
 def _check(olts: int, ports: int, bngs: int, sites: int | None, pon_type: str) -> None:
     from orchestrator.errors import FullbarsError, Problem
+    from orchestrator.network.model import LINE_RATES
 
     counts = {"--olts": olts, "--ports": ports, "--bngs": bngs, "--sites": 1 if sites is None else sites}
     problems = [Problem(f"{opt} {n} is not a count", fix=f"give {opt} a whole number from 1")
                 for opt, n in counts.items() if n < 1]
-    if pon_type not in ("xgs-pon", "gpon"):
-        problems.append(Problem(f"--type {pon_type!r} is not a PON type", fix="give --type xgs-pon or --type gpon"))
+    if pon_type not in LINE_RATES:
+        problems.append(Problem(f"--type {pon_type!r} is not a PON type",
+                                fix=f"give --type {' or --type '.join(sorted(LINE_RATES))}"))
     if problems:
         raise FullbarsError(problems)
 
