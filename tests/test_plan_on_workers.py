@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from conftest import REPO, scratch_repo, snapshot
+from orchestrator import settings
 from orchestrator.network.generate import generate, lines
 from pg_server import postgres
 
@@ -199,7 +200,9 @@ def test_a_worker_with_other_templates_is_refused_and_nothing_is_kept(pg, inputs
     tpl = other / "templates" / "bng-ietf" / "business-broadband.xml.j2"
     tpl.write_text(tpl.read_text() + "<!-- another release -->\n")
     with _stopped_at_end() as procs:
-        procs.append(_start_worker(pg, "other-e", tmp_path / "e.log", PYTHONPATH=str(other)))
+        # the planner's models: the copy has no ../shared beside it to find them by default
+        procs.append(_start_worker(pg, "other-e", tmp_path / "e.log", PYTHONPATH=str(other),
+                                   FULLBARS_YANG_PATH=":".join(str(p) for p in settings.yang_path())))
         r = _fullbars("plan", "--network", str(net), str(intents), "--db", pg, FULLBARS_PLAN_BUILDS="workers")
     assert r.returncode == 2, r.stdout + r.stderr
     assert "worker other-e has other templates, models or plan code for bng-ietf than the planner" in r.stderr, r.stderr
