@@ -20,6 +20,7 @@ Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -181,7 +182,6 @@ def one_workers(n: int, db: str) -> dict:
 
 
 def workers_main(counts: list[int], n: int, postgres: bool, engine: bool = False) -> None:
-    import contextlib
     import random
 
     import sqlalchemy as sa
@@ -232,7 +232,7 @@ def _hwm_kib(pid: int) -> int:
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
 
 
-@__import__("contextlib").contextmanager
+@contextlib.contextmanager
 def _engine_workers(url: str, count: int):
     """count `fullbars worker` processes on url, each beating before the next starts (the first
     makes the store's tables); yields their pids, stops them at the end."""

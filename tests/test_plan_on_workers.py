@@ -72,12 +72,17 @@ def _reset(db: str) -> None:
     eng.dispose()
 
 
+def _reset_and_plan_here(pg: str, net: Path, intents: Path, out: Path) -> None:
+    """An empty PostgreSQL store, and the plan built here (SQLite, forked builders) into out."""
+    _reset(pg)
+    here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(out),
+                     "--db", f"sqlite:///{out.parent}/here.db")
+    assert here.returncode == 0, here.stderr
+
+
 def test_devices_built_by_two_workers_are_the_plan_built_here(pg, inputs, tmp_path):
     net, intents = inputs
-    _reset(pg)
-    here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "here"),
-                     "--db", f"sqlite:///{tmp_path}/here.db")
-    assert here.returncode == 0, here.stderr
+    _reset_and_plan_here(pg, net, intents, tmp_path / "here")
     with _stopped_at_end() as workers:
         for name in ("builder-a", "builder-b"):  # one after the other: the first makes the engine's tables
             workers.append(_start_worker(pg, name, tmp_path / f"{name}.log"))
@@ -148,10 +153,7 @@ def test_a_build_whose_worker_is_killed_is_built_by_another_and_the_plan_is_whol
     sees it die, recovers its workflows and builds that device; the planner, still waiting,
     gets every device, and the plan is the plan built here."""
     net, intents = inputs
-    _reset(pg)
-    here = _fullbars("plan", "--network", str(net), str(intents), "--out", str(tmp_path / "here"),
-                     "--db", f"sqlite:///{tmp_path}/here.db")
-    assert here.returncode == 0, here.stderr
+    _reset_and_plan_here(pg, net, intents, tmp_path / "here")
     with _stopped_at_end() as procs:
         procs.append(_start_worker(pg, "held-a", tmp_path / "a.log", FULLBARS_FAULT_PAUSE="build:600:1"))
         procs.append(_planner(net, intents, pg, "--out", str(tmp_path / "there"), "--format", "json",
