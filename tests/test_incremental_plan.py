@@ -20,7 +20,7 @@ from orchestrator.network.generate import generate
 from orchestrator.plan import devices
 from orchestrator.plan.artifacts import write
 from orchestrator.plan.pipeline import plan
-from orchestrator.resources.store import (DERIVED_TABLES, AllocationRow, Base, PlanBuildRow, Store,
+from orchestrator.resources.store import (DERIVED_TABLES, AllocationRow, Base, PlanBuildRow, PlanStateRow, Store,
                                           SuspensionRow, TransactionRow)
 from orchestrator.rollout.journal import remember_configs
 from orchestrator.services.registry import SERVICES
@@ -97,7 +97,10 @@ class Twin:
             with store.transaction(write=False) as s:
                 allocs = sorted(tuple(r) for r in s.execute(select(AllocationRow.pool, AllocationRow.value,
                                                                    AllocationRow.owner, AllocationRow.purpose)))
-            outcome[label] = ("planned", files_, owners, allocs)
+            # the services left as they were (as their records show them, or placed again)
+            others = [(o.name, o.kind, o.action, o.resources, list(o.devices), o.serving, o.earlier, o.device_change)
+                      for o in result.others]
+            outcome[label] = ("planned", files_, owners, allocs, others)
             self.last[label] = result
         assert outcome["cached"] == outcome["full"], f"step {self.steps}: the cached plan differs from the full plan"
 
@@ -130,6 +133,10 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again"
 # after a line, after its FTTR service, after an apply, after the line's new rate reached the rooms.
 @example(ops=[("put", 0, 1), ("same", 0, 0), ("wifi", 0, 1), ("same", 0, 0), ("apply", 0, 0), ("same", 0, 0),
               ("put", 0, 2), ("same", 0, 0), ("two", 0, 1), ("same", 0, 0)])
+# Lines on olt-1 and olt-3, which share bng-1: a plan of one places again only the lines of its
+# own OLT and takes the others' BNG fragments as they stand, through changes, deletes and applies.
+@example(ops=[("put", 0, 8), ("put", 2, 1), ("put", 4, 8), ("apply", 0, 0), ("put", 2, 3), ("put", 6, 0),
+              ("delete", 1, 0), ("put", 0, 5), ("apply", 0, 0), ("put", 4, 2), ("same", 0, 0)])
 # A line deleted again once no device holds it goes at once, its pending removal with it.
 @example(ops=[("put", 10, 0), ("apply", 0, 0), ("delete", 0, 0), ("apply", 0, 0), ("same", 0, 0), ("put", 0, 0)])
 def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
@@ -164,13 +171,15 @@ def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
 
 
 def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatch):
-    """Lines on two OLTs planned, then one more on the first: only the lines on the devices it
-    touches are placed again (not the one on the other OLT and BNG), and only its own two
-    fragments (OLT and BNG) are rendered; device bases and the other lines come from the cache."""
+    """Lines on three OLTs planned, then one more on the first: only the lines on its OLT are
+    placed again (a line reads its OLT's PON load, not its BNG's lines), not the one on olt-3
+    that shares its BNG nor the one on the other OLT and BNG; and only its own two fragments (OLT
+    and BNG) are rendered; device bases and the other lines come from the cache."""
     twin = Twin(tmp_path)
     store = twin.stores["cached"]
     first = tmp_path / "first.yaml"
-    first.write_text("---\n".join(_line(i, 1) for i in (0, 1, 2, 4)))  # line-01 is at site-2: olt-2, bng-2
+    # line-01 is at site-2: olt-2, bng-2; line-05 is pinned to olt-3, which bng-1 serves too
+    first.write_text("---\n".join([_line(i, 1) for i in (0, 1, 2, 4)] + [_line(5, 8)]))
     plan(store, str(twin.net), [str(first)])
     rendered, placed = [], []
     real_render, svc = devices.render, SERVICES.by_kind("BusinessBroadband")
@@ -184,12 +193,14 @@ def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatc
     result = plan(store, None, [str(one)])
     assert sorted(d.device for d in result.devices) == ["bng-1", "olt-1"]
     assert sorted(placed) == ["line-00", "line-02", "line-04", "line-06"]
+    assert "line-05" in {o.name for o in result.others}  # on bng-1, as it stood
     assert sorted(rendered) == [("bng-ietf", "business-broadband"), ("olt-bbf", "business-broadband")]
     rendered.clear()
     plan(store, None, [str(one)])  # the same again: every piece and both builds come from the cache
     assert rendered == []
     with store.transaction(write=False) as s:
-        assert json.dumps(sorted(s.scalars(select(PlanBuildRow.device)))) == '["bng-1", "bng-2", "olt-1", "olt-2"]'
+        assert json.dumps(sorted(s.scalars(select(PlanBuildRow.device)))) == \
+            '["bng-1", "bng-2", "olt-1", "olt-2", "olt-3"]'
 
 
 def test_a_plan_whose_builds_are_kept_forks_no_worker_and_unpacks_no_piece(tmp_path, monkeypatch):
@@ -309,3 +320,70 @@ def test_the_last_plan_asked_again_is_recalled_and_shows_what_a_full_plan_shows(
     other = tmp_path / "other.yaml"
     other.write_text(_line(9, 1))
     assert both("new", [other])["placed"] != []  # a new line is never recalled
+
+
+def test_a_new_template_reaches_the_lines_that_stand_on_a_device_a_plan_touches(tmp_path, monkeypatch):
+    """A line on olt-3 stands when a line on olt-1 is planned (it is not placed again), and its
+    BNG fragment is taken from the cache: unless that fragment was rendered from another BNG
+    template. After the template changes, the next plan of one line renders bng-1 whole from the
+    new template, as a full plan does."""
+    import shutil
+
+    from orchestrator import settings
+    from orchestrator.plan import fragcache
+    from orchestrator.render import engine
+
+    twin = Twin(tmp_path)
+    first = tmp_path / "first.yaml"
+    first.write_text("---\n".join([_line(0, 1), _line(5, 8)]))  # olt-1 and olt-3, both on bng-1
+    twin.plan([first])
+    copy = tmp_path / "templates"
+    shutil.copytree(settings.TEMPLATES, copy)
+    bng = copy / "bng-ietf" / "business-broadband.xml.j2"
+    bng.write_text(bng.read_text().replace("<description>{{ customer }} ({{ service }})</description>",
+                                           "<description>{{ customer }}, line {{ service }}</description>"))
+
+    def fresh_templates():
+        engine.environment.cache_clear()
+        engine.template.cache_clear()
+        fragcache.kind_fingerprint.cache_clear()
+
+    monkeypatch.setattr(settings, "TEMPLATES", copy)
+    fresh_templates()
+    try:
+        one = tmp_path / "one.yaml"
+        one.write_text(_line(2, 1))
+        twin.plan([one])  # the cached store's plan equals the full one's
+        bng1 = next(d for d in twin.last["cached"].devices if d.device == "bng-1")
+        assert bng1.intended.count(", line line-") == 3, bng1.intended  # line-05's fragment too
+    finally:
+        monkeypatch.undo()
+        fresh_templates()
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "store-of-an-older-release"])
+def test_a_line_whose_suspension_failed_is_placed_again_not_taken_as_it_was_planned(tmp_path, recorded):
+    """A suspend plans its line suspended and keeps that plan, then its transaction fails and the
+    suspension with it. A later plan of a neighbour on the same BNG (another OLT) must not take
+    the line's fragment as that plan left it (its sub-interface disabled): it places the line
+    again, as a full plan does. A store of an older release has no record of which placements
+    were made suspended: the placements themselves say it."""
+    twin = Twin(tmp_path)
+    first = tmp_path / "first.yaml"
+    first.write_text("---\n".join([_line(0, 1), _line(5, 8)]))  # olt-1 and olt-3, both on bng-1
+    twin.plan([first])
+    for store in twin.stores.values():
+        with store.transaction() as s:
+            row = SuspensionRow(line="line-05", reason="request", state="active", asked_at="x", done_at="x")
+            s.add(row)
+        suspended = plan(store, None, stored=["line-05"])
+        assert "<enabled>false</enabled>" in next(d for d in suspended.devices if d.device == "bng-1").intended
+        with store.transaction() as s:
+            s.get(SuspensionRow, row.id).state = "failed"
+            if not recorded:
+                s.execute(delete(PlanStateRow).where(PlanStateRow.name == "suspended-as-placed"))
+    one = tmp_path / "one.yaml"
+    one.write_text(_line(2, 1))
+    twin.plan([one])  # the cached store's plan equals the full one's
+    bng1 = next(d for d in twin.last["cached"].devices if d.device == "bng-1")
+    assert "<enabled>false</enabled>" not in bng1.intended

@@ -26,13 +26,20 @@ from orchestrator.workers import worker_pool
 PARALLEL_FROM = 2000  # fragments; below this, forking costs more than it saves
 
 
+@dataclass(frozen=True)
+class CachedPiece:
+    """A fragment's variables when the service was not placed again: its piece is the plan
+    cache's, whose inputs key is `key`."""
+    key: str
+
+
 @dataclass
 class Job:
     device: str
     kind: str
     role: str
     base_vars: dict
-    fragments: list  # (service, template, variables)
+    fragments: list  # (service, template, variables or CachedPiece)
     current: str
     current_sha: str = ""
     cached: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) from the store
@@ -67,7 +74,8 @@ class Built(HeldTexts):
 
 def piece_keys(job: Job) -> list[tuple[str, str | None]]:
     """Each piece's inputs key, in the order the device is assembled (base first)."""
-    return [(owner, fragcache.inputs_key(job.kind, owner, template, variables))
+    return [(owner, variables.key if isinstance(variables, CachedPiece) else
+             fragcache.inputs_key(job.kind, owner, template, variables))
             for owner, template, variables in _wanted(job)]
 
 
@@ -92,7 +100,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     pieces, texts = {}, []
     for (owner, template, variables), (_, pkey) in zip(_wanted(job), keyed):
         hit = job.cached.get(owner)
-        if pkey is not None and hit is not None and hit[0] == pkey:
+        if isinstance(variables, CachedPiece) or (pkey is not None and hit is not None and hit[0] == pkey):
             pieces[owner] = hit
             text, found = fragcache.unpack(hit[1])
         else:

@@ -13,9 +13,9 @@ from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import spec_digest
 from orchestrator.intents.loader import Intent, StoredIntent, load_intents
 from orchestrator.network.model import Network, load_network
-from orchestrator.plan import crosscheck, recall
+from orchestrator.plan import crosscheck, fragcache, recall
 from orchestrator.plan.assemble import _wrap
-from orchestrator.plan.devices import Job, build_all, kept
+from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
 from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
@@ -87,6 +87,22 @@ class ServicePlan:
     # What applying this plan does to the service on the devices: create, update, delete, or ""
     # (nothing). Differs from `action` (what it did to the store) for changes planned earlier.
     device_change: str = ""
+
+
+class RecordedPlan(ServicePlan):
+    """A service the plan was not asked about, as the store's record of its placement shows it
+    (plan_placements), decoded when first read: a plan of one line shows the thousands of others
+    on its BNG, and few of them are ever looked at."""
+
+    def __init__(self, name: str, kind: str, packed: bytes):
+        self.name, self.kind, self.action, self._packed = name, kind, "unchanged", packed
+        self.warnings, self.artifacts, self.earlier, self.device_change = [], {}, False, ""
+
+    def __getattr__(self, attr):  # called only for what is not set yet
+        if attr not in ("resources", "devices", "serving"):
+            raise AttributeError(attr)
+        self.resources, self.devices, self.serving = recall.shown(self._packed)[:3]
+        return self.__dict__[attr]
 
 
 @dataclass
@@ -274,11 +290,12 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         whole = Store.placed_state(s) != index_state
         if whole:
             ctx.alloc.read_all()  # one query, not one per service
-        wanted = set(order) if whole else (set(given_names)
-                                           | Store.services_on(s, touched | Store.devices_of(s, given_names)))
+        wanted = set(order) if whole else (set(given_names) | _neighbours(
+            s, net, intents, touched | Store.devices_of(s, given_names)))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
         # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
         covered, moved, asked = set(touched), set(given_names) | set(removals), set()
+        standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
         reads: dict[str, set[str]] = {}
         read_by: dict[str, set[str]] = {}  # name → the services placed by this plan that looked it up
         while True:
@@ -299,24 +316,37 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             for name in moved & placements.keys():
                 touched.update(placements[name].devices)
             if not readers and (whole or touched <= covered):
-                break
+                lack = set() if whole else standing.lacking(touched, placements)
+                if not lack:
+                    break
+                wanted |= lack
+                continue
             if not whole:
-                wanted |= Store.services_on(s, touched - covered) | readers
+                wanted |= _neighbours(s, net, intents, touched - covered) | readers
             covered |= touched
-        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()}, reads,
-                          [n for n in removals if not dict.__contains__(intents, n)], whole)
+        gone = [n for n in removals if not dict.__contains__(intents, n)]
+        Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()}, reads, gone, whole)
+        as_placed = set() if whole else standing.as_placed() - placements.keys() - set(gone)
+        Store.save_suspended_as_placed(s, as_placed | (placements.keys() & ctx.suspended))
 
         on_device: dict[str, list[str]] = {d: [] for d in touched}
         for name in sorted(placements):
             for d in placements[name].devices:
                 if d in on_device:
                     on_device[d].append(name)
+        stood: set[str] = set()
+        if not whole:
+            for d in touched:
+                here = standing.on_device(d, placements)
+                on_device[d] = sorted(on_device[d] + list(here))
+                stood |= here
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
-        cached, cached_builds = Store.plan_cache(s, touched)
+        cached, cached_builds = standing.caches(touched)
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
-            frags = [(n, SERVICES.by_kind(intents[n].kind).template, placements[n].devices[dev])
+            frags = [(n, SERVICES.by_kind(intents[n].kind).template,
+                      placements[n].devices[dev] if n in placements else CachedPiece(cached[dev][n][0]))
                      for n in on_device[dev] if SERVICES.by_kind(intents[n].kind).template]
             was = current[dev].config if dev in current else EMPTY
             jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
@@ -353,14 +383,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 unkept.append(name)
             else:
                 fresh[name] = (digest, recall.pack(text))
-        Store.save_placements(s, fresh, unkept + [n for n in removals if not dict.__contains__(intents, n)], whole)
+        Store.save_placements(s, fresh, unkept + gone, whole)
         # An upgrade's scope is not among what a later plan is given: a scoped plan is not recalled.
         Store.save_recall_record(s, None if scope is not None else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
             "devices": sorted(touched)})
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.render() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
-        meta = {n: (intents[n].kind, intents[n].digest) for n in placements}
+        shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
+        meta = {n: (intents[n].kind, intents[n].digest) for n in shown}
         result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
                           environment, bases)
         result.built_by = built_by
@@ -371,8 +402,9 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
              meta: dict[str, tuple[str, str]], actions: dict[str, str], given_names: list[str], removals: list[str],
              deleted: dict[str, ServicePlan], environment: str | None, bases: dict) -> PlanResult:
     """The plan as it is shown, from the devices' builds and the services' placements as shown
-    (name → (resources, devices, serving, warnings, artifacts)): what each service's change does
-    on the devices, and the services the edits carry along or leave as they were."""
+    (name → (resources, devices, serving, warnings, artifacts), or of a service the plan was not
+    asked about, its packed record): what each service's change does on the devices, and the
+    services the edits carry along or leave as they were."""
     devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
                           else EMPTY, b.texts, b.changed, b.diff, b.owners) for b in built]
     services = [ServicePlan(n, meta[n][0], actions[n], *shown[n]) for n in given_names]
@@ -407,10 +439,11 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
             sp.device_change, sp.earlier = "create", True
         elif sp.name not in current_ok:
             sp.device_change, sp.earlier = "update", True
-    carried_plans = [ServicePlan(n, meta[n][0], "unchanged", shown[n][0], shown[n][1], shown[n][2], earlier=True,
+    carried_plans = [ServicePlan(n, meta[n][0], "unchanged", *_decoded(shown[n])[:3], earlier=True,
                                  device_change="update" if n in applied else "create")
                      for n in sorted(carried) if n in shown]
-    others = [ServicePlan(n, meta[n][0], "unchanged", shown[n][0], shown[n][1], shown[n][2])
+    others = [RecordedPlan(n, meta[n][0], shown[n]) if isinstance(shown[n], bytes)
+              else ServicePlan(n, meta[n][0], "unchanged", *shown[n][:3])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
@@ -435,14 +468,16 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     touched = Store.devices_of(s, moved)
     if not touched <= set(record["devices"]):
         return None  # the last plan did not place every service on these devices, nor build them
-    on = Store.services_on(s, touched)
+    on_each = Store.services_on_each(s, touched)
+    on = set().union(*on_each.values())
     packed = Store.placements(s, on | moved)
     if not (on | moved) <= packed.keys():
         return None
-    shown = {n: recall.shown(b) for n, b in packed.items()}
-    if any(shown[n][3] or shown[n][4] for n in names):
-        return None  # warnings name the file the intent came from; artifacts are functions
+    shown: dict = {n: bytes(b) for n, b in packed.items()}  # decoded as they are read (RecordedPlan)
     for n in names:
+        shown[n] = recall.shown(shown[n])
+        if shown[n][3] or shown[n][4]:
+            return None  # warnings name the file the intent came from; artifacts are functions
         shown[n] = (*shown[n][:4], {})
     if environment is None:
         environment = newest_applied(s)
@@ -462,15 +497,101 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     bases = Store.config_shas(s, touched)
     for b in built:
         Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
-    on_device: dict[str, list[str]] = {d: [] for d in touched}
-    for name in sorted(on):
-        for d in shown[name][1]:
-            if d in on_device:
-                on_device[d].append(name)
+    # placed_on holds each placement's devices as plan_placements shows them (both kept by one plan)
+    on_device = {d: sorted(names) for d, names in on_each.items()}
     meta.update(Store.intent_meta(s, shown.keys() - meta.keys()))  # the given ones were read above
     meta = {n: m[:2] for n, m in meta.items()}
     return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
                     environment, bases)
+
+
+def _decoded(shown):
+    return recall.shown(shown) if isinstance(shown, bytes) else shown
+
+
+def _neighbours(s, net: Network, intents: dict, devices: set[str]) -> set[str]:
+    """The services on these devices whose kind reads, there, the services it shares the device
+    with (Service.neighbours): a plan that touches the device places them again."""
+    out = set()
+    for dev, names in Store.services_on_each(s, devices).items():
+        role = net.devices[dev].role if dev in net.devices else None
+        for name in names:
+            it = dict.get(intents, name)  # not a placement's lookup
+            if it is not None:
+                reads = SERVICES.by_kind(it.kind).neighbours
+                if reads is None or role is None or role in reads:
+                    out.add(name)
+    return out
+
+
+class Standing:
+    """The services on the devices a plan touches that it does not place again, as the last plans
+    left them: where they are (placed_on), their placements as shown (plan_placements) and their
+    fragments (plan_fragments). One whose record is missing, whose device's fragments were
+    rendered from other templates, models or plan code, or whose record was made in another
+    suspension state than the line is in now, is placed again instead (lacking)."""
+
+    def __init__(self, s, net: Network, intents: dict, suspended: set[str]):
+        self.s, self.net, self.intents, self.suspended = s, net, intents, suspended
+        self.on: dict[str, set[str]] = {}  # device → the services placed on it, by the store's record
+        self.cache: dict[str, tuple[dict, tuple | None]] = {}  # device → (its fragments, its build)
+        self.records: dict[str, bytes] = {}  # service → its packed placement as shown
+        self._as_placed: set[str] | None = None
+
+    def _read(self, devices: set[str]) -> None:
+        new = devices - self.on.keys()
+        if new:
+            self.on.update(Store.services_on_each(self.s, new))
+        self._read_caches(devices)
+
+    def _read_caches(self, devices: set[str]) -> None:
+        new = devices - self.cache.keys()
+        if new:
+            frags, builds = Store.plan_cache(self.s, new)
+            self.cache.update((d, (frags[d], builds.get(d))) for d in new)
+
+    def on_device(self, dev: str, placements: dict) -> set[str]:
+        """The services on `dev` that stand: not placed by this plan, and not gone."""
+        self._read({dev})
+        return {n for n in self.on[dev] if n not in placements and dict.__contains__(self.intents, n)}
+
+    def lacking(self, touched: set[str], placements: dict) -> set[str]:
+        """The services on these devices, not placed by this plan, that it cannot take as they stand."""
+        self._read(touched)
+        standing = {d: self.on_device(d, placements) for d in touched}
+        wanted = set().union(*standing.values()) - self.records.keys()
+        self.records.update((n, bytes(b)) for n, b in Store.placements(self.s, wanted).items())
+        # A suspend plans its line and keeps that plan even when its transaction then fails and the
+        # suspension with it (a resume likewise): a record made in another suspension state is stale.
+        out = (self.as_placed() ^ self.suspended) & set().union(*standing.values())
+        for dev, names in standing.items():
+            frags = self.cache[dev][0]
+            base = fragcache.inputs_key(self.net.devices[dev].kind, "device base", "device", _base_vars(self.net, dev))
+            # Every piece of a device is written by one build, under one fingerprint (which every
+            # key holds): the base's key as this code makes it vouches for the others' keys.
+            current = base is not None and frags.get("device base", (None,))[0] == base
+            for name in names:
+                renders = SERVICES.by_kind(dict.__getitem__(self.intents, name).kind).template
+                if name not in self.records or (renders and not (current and name in frags)):
+                    out.add(name)
+        return out
+
+    def as_placed(self) -> set[str]:
+        """The services whose kept placement was made while they were suspended."""
+        if self._as_placed is None:
+            self._as_placed = Store.suspended_as_placed(self.s)
+            if self._as_placed is None:  # a store planned by an older release: once, from the records
+                self._as_placed = {n for n, b in Store.all_placements(self.s) if not recall.shown(bytes(b))[2]}
+        return self._as_placed
+
+    def caches(self, touched: set[str]) -> tuple[dict, dict]:
+        """(device → its kept fragments, device → its kept build) of these devices."""
+        self._read_caches(touched)
+        return {d: self.cache[d][0] for d in touched}, {d: self.cache[d][1] for d in touched if self.cache[d][1]}
+
+    def records_of(self, names) -> dict[str, bytes]:
+        """Their placements as the last plans showed them, packed (recall.shown)."""
+        return {n: self.records[n] for n in names}
 
 
 def _place(order: list[str], intents: NamedReads, ctx: PlanContext, placements: dict, reads: dict[str, set[str]],

@@ -287,8 +287,8 @@ class PlanBuildRow(Base):
 
 class PlacedOnRow(Base):
     """Which devices each stored service was placed on (the devices its placement gives variables
-    for), as of the store state named by PlanStateRow: a plan places again only the services on
-    the devices it touches (migration 0009)."""
+    for), as of the store state named by PlanStateRow: a plan places again only services on the
+    devices it touches, and takes the others there as they stand (migration 0009)."""
 
     __tablename__ = "placed_on"
     service: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -512,6 +512,7 @@ class Store:
     def suspended(s: Session) -> set[str]:
         return set(s.scalars(select(SuspensionRow.line).where(SuspensionRow.state == "active")))
 
+
     @staticmethod
     def save_owners(s: Session, device: str, config: str, owners: dict, keep: set[str] = frozenset()) -> None:
         """The ownership of one planned config; a device keeps only it and those of the configs in
@@ -594,8 +595,14 @@ class Store:
         return None if row is None else row.value
 
     @staticmethod
-    def services_on(s: Session, devices) -> set[str]:
-        return _placed_pairs(s, PlacedOnRow.service, PlacedOnRow.device, devices)
+    def services_on_each(s: Session, devices) -> dict[str, set[str]]:
+        """device → the services placed on it, for these devices."""
+        out: dict[str, set[str]] = {d: set() for d in devices}
+        for chunk in _chunks(sorted(devices)):
+            for service, device in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
+                                             .where(PlacedOnRow.device.in_(chunk))):
+                out[device].add(service)
+        return out
 
     @staticmethod
     def devices_of(s: Session, services) -> set[str]:
@@ -672,6 +679,21 @@ class Store:
             s.execute(delete(PlanStateRow).where(PlanStateRow.name == "recall"))
         else:
             Store._set_state(s, "recall", json.dumps(record, sort_keys=True))
+
+    @staticmethod
+    def suspended_as_placed(s: Session) -> set[str] | None:
+        """The services whose kept placement (plan_placements) was made while they were suspended;
+        None: not recorded yet (a store planned by an older release)."""
+        row = s.get(PlanStateRow, "suspended-as-placed")
+        return None if row is None else set(json.loads(row.value))
+
+    @staticmethod
+    def save_suspended_as_placed(s: Session, names: set[str]) -> None:
+        Store._set_state(s, "suspended-as-placed", json.dumps(sorted(names)))
+
+    @staticmethod
+    def all_placements(s: Session) -> list[tuple[str, bytes]]:
+        return list(s.execute(select(PlanPlacementRow.service, PlanPlacementRow.data)))
 
     @staticmethod
     def placement_digests(s: Session, services) -> dict[str, str]:

@@ -31,6 +31,11 @@ class Service(abc.ABC):
     module: str  # the service model in yang/services
     top: str  # its top container
     overlay: bool = False  # changes how other services render (placed after them), has no config of its own
+    # The device roles on which this kind's placement reads the services it shares the device
+    # with (a line's PON load, on its OLT); None: every role. A plan that touches a device places
+    # its services again only where their kind reads their neighbours; elsewhere it takes their
+    # fragments from the plan cache, as they were (orchestrator/plan/pipeline.py).
+    neighbours: frozenset[str] | None = None
 
     @abc.abstractmethod
     def identity(self, spec: dict) -> dict:

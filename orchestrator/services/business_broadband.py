@@ -48,6 +48,7 @@ def vlan_pair(uplink, idx: int) -> tuple[int, int]:
 class BusinessBroadband(Service):
     kind = "BusinessBroadband"
     template = "business-broadband"
+    neighbours = frozenset({"olt"})  # the PON load of its OLT's ports (port_shares); nothing of the BNG's
     module = "fullbars-business-broadband"
     top = "business-broadband"
 
