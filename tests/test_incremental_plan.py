@@ -137,6 +137,12 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again"
 # own OLT and takes the others' BNG fragments as they stand, through changes, deletes and applies.
 @example(ops=[("put", 0, 8), ("put", 2, 1), ("put", 4, 8), ("apply", 0, 0), ("put", 2, 3), ("put", 6, 0),
               ("delete", 1, 0), ("put", 0, 5), ("apply", 0, 0), ("put", 4, 2), ("same", 0, 0)])
+# A line with FTTR behind it changes its addressing in one plan with a new line on its OLT: the
+# FTTR service places the line first (as a full plan does), which frees its block for the new one.
+@example(ops=[("put", 5, 6), ("wifi", 5, 1), ("two", 0, 4)])
+# A line applied on bng-2, then moved to olt-3 (bng-1), then a new line on olt-2: bng-2's edit
+# still takes the moved line off (planned earlier, not applied), though it is not on bng-2 now.
+@example(ops=[("put", 5, 2), ("apply", 2, 3), ("put", 5, 8), ("put", 7, 2)])
 # A line deleted again once no device holds it goes at once, its pending removal with it.
 @example(ops=[("put", 10, 0), ("apply", 0, 0), ("delete", 0, 0), ("apply", 0, 0), ("same", 0, 0), ("put", 0, 0)])
 def test_incremental_plans_equal_full_plans(tmp_path_factory, ops, monkeypatch):
@@ -174,7 +180,8 @@ def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatc
     """Lines on three OLTs planned, then one more on the first: only the lines on its OLT are
     placed again (a line reads its OLT's PON load, not its BNG's lines), not the one on olt-3
     that shares its BNG nor the one on the other OLT and BNG; and only its own two fragments (OLT
-    and BNG) are rendered; device bases and the other lines come from the cache."""
+    and BNG) are rendered; device bases and the other lines come from the cache. The intents it
+    reads are those it places: by name, not the store's every row."""
     twin = Twin(tmp_path)
     store = twin.stores["cached"]
     first = tmp_path / "first.yaml"
@@ -188,11 +195,17 @@ def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatc
                         real_render(kind, template, **v))
     monkeypatch.setattr(svc, "place", lambda it, ctx: placed.append(it.name) or real_place(it, ctx))
     monkeypatch.setattr(devices, "PARALLEL_FROM", 10 ** 9)  # in this process, where the count is seen
+    read = []
+    real_records = Store.intent_records
+    monkeypatch.setattr(Store, "intent_records", lambda s, names=None, kind=None: read.append(
+        "every row" if names is None and kind is None else sorted(names or [kind])) or real_records(s, names, kind))
     one = tmp_path / "one.yaml"
     one.write_text(_line(6, 1))
     result = plan(store, None, [str(one)])
     assert sorted(d.device for d in result.devices) == ["bng-1", "olt-1"]
     assert sorted(placed) == ["line-00", "line-02", "line-04", "line-06"]
+    assert "every row" not in read and {n for names in read for n in names} <= {
+        "line-00", "line-02", "line-04", "line-06", "SpeedUpgrade"}, read
     assert "line-05" in {o.name for o in result.others}  # on bng-1, as it stood
     assert sorted(rendered) == [("bng-ietf", "business-broadband"), ("olt-bbf", "business-broadband")]
     rendered.clear()

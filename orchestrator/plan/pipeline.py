@@ -7,11 +7,12 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from orchestrator import settings
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.envelope import spec_digest
-from orchestrator.intents.loader import Intent, StoredIntent, load_intents
+from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck, fragcache, recall
 from orchestrator.plan.assemble import _wrap
@@ -19,7 +20,7 @@ from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
 from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.diff import schema_index
-from orchestrator.plan.reads import NamedReads
+from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
@@ -48,8 +49,7 @@ class PlanContext:
         """The overlay intents of a kind, oldest first (cached: call forget_overlays after a delete)."""
         key = ("overlays", kind)
         if key not in self.scratch:
-            self.scratch[key] = sorted((it for it in self.intents.values() if it.kind == kind),
-                                       key=lambda it: (self.created.get(it.name, "~"), it.name))
+            self.scratch[key] = sorted(self.intents.of_kind(kind), key=lambda it: (self.created.get(it.name, "~"), it.name))
         return self.scratch[key]
 
     def forget_overlays(self) -> None:
@@ -94,9 +94,9 @@ class RecordedPlan(ServicePlan):
     (plan_placements), decoded when first read: a plan of one line shows the thousands of others
     on its BNG, and few of them are ever looked at."""
 
-    def __init__(self, name: str, kind: str, packed: bytes):
+    def __init__(self, name: str, kind: str, packed: bytes, earlier: bool = False, device_change: str = ""):
         self.name, self.kind, self.action, self._packed = name, kind, "unchanged", packed
-        self.warnings, self.artifacts, self.earlier, self.device_change = [], {}, False, ""
+        self.warnings, self.artifacts, self.earlier, self.device_change = [], {}, earlier, device_change
 
     def __getattr__(self, attr):  # called only for what is not set yet
         if attr not in ("resources", "devices", "serving"):
@@ -176,11 +176,11 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 return recalled
         # what placed_on must be true for; read before this plan writes anything
         index_state = Store.placement_state(s, net.digest)
-        # Every intent as plain values (placement and checks read them); ORM rows only for the
-        # intents this plan may write, so a plan of one intent builds one row object, not 100,000.
-        records = Store.intent_records(s)
-        intents = NamedReads((r.name, StoredIntent(r.name, r.kind, r.spec, r.source or "(store)", r.digest, r.parent))
-                             for r in records)
+        # The intents as plain values, read as placement and checks ask for them; ORM rows only
+        # for the intents this plan may write, so a plan of one intent builds one row object, not
+        # 100,000.
+        created: dict[str, str] = {}
+        intents = StoredReads(partial(Store.intent_records, s), created)
         if due is not None:
             given += _due(intents, {it.name for it in given}, due)
         pending = service_versions.pending_removals(s)  # planned by an earlier delete, not applied yet
@@ -188,8 +188,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # An expanded intent (an order's product) goes with what it was expanded from: when that
         # is deleted, or planned again without it.
         names = {it.name for it in given}
-        delete = list(delete) + [r.name for r in sorted(records) if r.parent and r.name not in delete and (
-            r.parent in delete or (r.parent in names and r.name not in names))]
+        delete = list(delete) + [n for n, parent in Store.children(s, set(delete) | names) if n not in delete and (
+            parent in delete or (parent in names and n not in names))]
         for name in delete:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
@@ -200,7 +200,8 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 service_versions.cancel_removal(s, it.name)
                 del pending[it.name]
         removals = list(delete) + sorted(n for n in pending if n not in actions)
-        rows = Store.intent_rows(s, (names | set(removals)) & intents.keys())
+        intents.load(names | set(removals))
+        rows = Store.intent_rows(s, {n for n in names | set(removals) if intents.quiet(n) is not None})
         for it in given:
             svc = SERVICES.by_kind(it.kind)
             row = rows.get(it.name)
@@ -241,7 +242,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 else:
                     reach[it.name] = EVERYWHERE
         ctx = PlanContext(net, Allocator(s, lazy=True), intents, reach=reach, suspended=Store.suspended(s), services=SERVICES,
-                          created={r.name: r.created_at for r in records}, unreadable=unreadable)
+                          created=created, unreadable=unreadable)
         for it in given:
             problems += SERVICES.by_kind(it.kind).check(it, ctx)
         if problems:
@@ -282,24 +283,39 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
 
         placements = {}
         given_names = [it.name for it in given]
-        order = sorted(n for n in intents if n not in actions) + given_names
-        order.sort(key=lambda n: SERVICES.by_kind(intents[n].kind).overlay)  # overlays last, else stable
+
+        def ordered(names) -> list[str]:
+            """In the order every plan places them: the others by name, then those given, then
+            (stable) the overlays last."""
+            names = set(names)
+            intents.load(names)
+            order = sorted(n for n in names if n not in actions and intents.quiet(n) is not None)
+            order += [n for n in given_names if n in names]
+            return sorted(order, key=lambda n: SERVICES.by_kind(intents.quiet(n).kind).overlay)
+
         # With placed_on true for this store state, only the services on the devices the plan
         # touches are placed again: the others hold their allocations, so placing them would
         # change nothing the plan uses. New devices a given intent lands on bring theirs in too.
         whole = Store.placed_state(s) != index_state
         if whole:
             ctx.alloc.read_all()  # one query, not one per service
-        wanted = set(order) if whole else (set(given_names) | _neighbours(
+        wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(
             s, net, intents, touched | Store.devices_of(s, given_names)))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
         # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
         covered, moved, asked = set(touched), set(given_names) | set(removals), set()
+        if not whole:
+            # The services that looked these up when last placed are placed with them, in the
+            # order a full plan places them: a reader places what it reads (an FTTR service its
+            # line), so a changed line must first be placed where a full plan first places it.
+            moved |= {n for n in recall.readers(s, moved) if intents.quiet(n) is not None}
+            wanted |= moved
+            asked |= moved
         standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
         reads: dict[str, set[str]] = {}
         read_by: dict[str, set[str]] = {}  # name → the services placed by this plan that looked it up
         while True:
-            batch = [n for n in order if n in wanted and n not in placements]
+            batch = ordered(n for n in wanted if n not in placements)
             problems += _place(batch, intents, ctx, placements, reads, progress)
             if problems:
                 raise FullbarsError(problems)
@@ -309,7 +325,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             readers = set().union(*(read_by.get(m, ()) for m in moved))
             if not whole:  # and those placed by earlier plans, as they recorded it
                 readers |= {n for n in Store.readers_of(s, moved - asked)
-                            if n not in placements and dict.__contains__(intents, n)}
+                            if n not in placements and intents.quiet(n) is not None}
                 asked |= moved
             readers -= moved
             moved |= readers
@@ -324,7 +340,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             if not whole:
                 wanted |= _neighbours(s, net, intents, touched - covered) | readers
             covered |= touched
-        gone = [n for n in removals if not dict.__contains__(intents, n)]
+        gone = [n for n in removals if intents.quiet(n) is None]
         Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()}, reads, gone, whole)
         as_placed = set() if whole else standing.as_placed() - placements.keys() - set(gone)
         Store.save_suspended_as_placed(s, as_placed | (placements.keys() & ctx.suspended))
@@ -342,12 +358,17 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 stood |= here
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
         cached, cached_builds = standing.caches(touched)
+        meta = {n: standing.meta[n] for n in stood} | {n: (intents[n].kind, intents[n].digest) for n in placements}
+
+        def kind_of(name: str) -> str:
+            return meta[name][0]
+
         jobs = []
         for dev in sorted(touched):
             d = net.devices[dev]
-            frags = [(n, SERVICES.by_kind(intents[n].kind).template,
+            frags = [(n, SERVICES.by_kind(kind_of(n)).template,
                       placements[n].devices[dev] if n in placements else CachedPiece(cached[dev][n][0]))
-                     for n in on_device[dev] if SERVICES.by_kind(intents[n].kind).template]
+                     for n in on_device[dev] if SERVICES.by_kind(kind_of(n)).template]
             was = current[dev].config if dev in current else EMPTY
             jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
                             cached[dev], cached_builds.get(dev)))
@@ -391,7 +412,6 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.render() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
-        meta = {n: (intents[n].kind, intents[n].digest) for n in shown}
         result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
                           environment, bases)
         result.built_by = built_by
@@ -424,6 +444,11 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
             carried |= set(on_device[b.device]) - asked
             continue
         carried |= changed_services(schema_index(KINDS.get(b.kind).models), b.edit, b.owners, old) - asked
+    missing = carried - meta.keys()
+    if missing:  # moved off these devices by a plan not applied yet: as their records show them
+        meta.update((n, m[:2]) for n, m in Store.intent_meta(s, missing).items())
+        shown.update((n, bytes(b)) for n, b in Store.placements(s, missing - shown.keys()).items())
+        carried &= meta.keys()  # one gone from the store altogether is no service to show
     # Only changes planned earlier are carried along: a service whose intent is as last applied
     # changes only through what was asked (an overlay re-rating its line).
     carried -= service_versions.as_applied(s, {n: meta[n][1] for n in carried if n in applied})
@@ -439,11 +464,9 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
             sp.device_change, sp.earlier = "create", True
         elif sp.name not in current_ok:
             sp.device_change, sp.earlier = "update", True
-    carried_plans = [ServicePlan(n, meta[n][0], "unchanged", *_decoded(shown[n])[:3], earlier=True,
-                                 device_change="update" if n in applied else "create")
+    carried_plans = [_left(n, meta[n][0], shown[n], earlier=True, device_change="update" if n in applied else "create")
                      for n in sorted(carried) if n in shown]
-    others = [RecordedPlan(n, meta[n][0], shown[n]) if isinstance(shown[n], bytes)
-              else ServicePlan(n, meta[n][0], "unchanged", *shown[n][:3])
+    others = [_left(n, meta[n][0], shown[n])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
@@ -460,7 +483,7 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     meta = Store.intent_meta(s, names)
     if any(meta.get(it.name) != (it.kind, it.digest, it.parent) for it in given):
         return None  # new, changed, or moved under another order
-    if set(Store.children_of(s, names)) - set(names) or service_versions.pending_removals(s):
+    if {n for n, _ in Store.children(s, names)} - set(names) or service_versions.pending_removals(s):
         return None  # the full plan removes these
     if recall.state(Store.placement_state(s, net.digest), Store.active_suspensions(s)) != record["state"]:
         return None
@@ -469,7 +492,7 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     if not touched <= set(record["devices"]):
         return None  # the last plan did not place every service on these devices, nor build them
     on_each = Store.services_on_each(s, touched)
-    on = set().union(*on_each.values())
+    on = set().union(*(names.keys() for names in on_each.values()))
     packed = Store.placements(s, on | moved)
     if not (on | moved) <= packed.keys():
         return None
@@ -499,14 +522,18 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
         Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
     # placed_on holds each placement's devices as plan_placements shows them (both kept by one plan)
     on_device = {d: sorted(names) for d, names in on_each.items()}
+    meta = {n: m for names in on_each.values() for n, m in names.items()} | meta
     meta.update(Store.intent_meta(s, shown.keys() - meta.keys()))  # the given ones were read above
     meta = {n: m[:2] for n, m in meta.items()}
     return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
                     environment, bases)
 
 
-def _decoded(shown):
-    return recall.shown(shown) if isinstance(shown, bytes) else shown
+def _left(name: str, kind: str, shown, **how) -> ServicePlan:
+    """A service the plan was not asked about, from its placement as shown or its packed record."""
+    if isinstance(shown, bytes):
+        return RecordedPlan(name, kind, shown, **how)
+    return ServicePlan(name, kind, "unchanged", *shown[:3], **how)
 
 
 def _neighbours(s, net: Network, intents: dict, devices: set[str]) -> set[str]:
@@ -515,10 +542,9 @@ def _neighbours(s, net: Network, intents: dict, devices: set[str]) -> set[str]:
     out = set()
     for dev, names in Store.services_on_each(s, devices).items():
         role = net.devices[dev].role if dev in net.devices else None
-        for name in names:
-            it = dict.get(intents, name)  # not a placement's lookup
-            if it is not None:
-                reads = SERVICES.by_kind(it.kind).neighbours
+        for name, (kind, _) in names.items():
+            if not intents.dropped(name):
+                reads = SERVICES.by_kind(kind).neighbours
                 if reads is None or role is None or role in reads:
                     out.add(name)
     return out
@@ -533,7 +559,8 @@ class Standing:
 
     def __init__(self, s, net: Network, intents: dict, suspended: set[str]):
         self.s, self.net, self.intents, self.suspended = s, net, intents, suspended
-        self.on: dict[str, set[str]] = {}  # device → the services placed on it, by the store's record
+        self.on: dict[str, dict[str, tuple[str, str]]] = {}  # device → {service placed on it: (kind, digest)}
+        self.meta: dict[str, tuple[str, str]] = {}  # service → (kind, digest), of those on the devices read
         self.cache: dict[str, tuple[dict, tuple | None]] = {}  # device → (its fragments, its build)
         self.records: dict[str, bytes] = {}  # service → its packed placement as shown
         self._as_placed: set[str] | None = None
@@ -542,6 +569,8 @@ class Standing:
         new = devices - self.on.keys()
         if new:
             self.on.update(Store.services_on_each(self.s, new))
+            for d in new:
+                self.meta.update(self.on[d])
         self._read_caches(devices)
 
     def _read_caches(self, devices: set[str]) -> None:
@@ -553,7 +582,7 @@ class Standing:
     def on_device(self, dev: str, placements: dict) -> set[str]:
         """The services on `dev` that stand: not placed by this plan, and not gone."""
         self._read({dev})
-        return {n for n in self.on[dev] if n not in placements and dict.__contains__(self.intents, n)}
+        return {n for n in self.on[dev] if n not in placements and not self.intents.dropped(n)}
 
     def lacking(self, touched: set[str], placements: dict) -> set[str]:
         """The services on these devices, not placed by this plan, that it cannot take as they stand."""
@@ -571,7 +600,7 @@ class Standing:
             # key holds): the base's key as this code makes it vouches for the others' keys.
             current = base is not None and frags.get("device base", (None,))[0] == base
             for name in names:
-                renders = SERVICES.by_kind(dict.__getitem__(self.intents, name).kind).template
+                renders = SERVICES.by_kind(self.meta[name][0]).template
                 if name not in self.records or (renders and not (current and name in frags)):
                     out.add(name)
         return out
@@ -594,13 +623,14 @@ class Standing:
         return {n: self.records[n] for n in names}
 
 
-def _place(order: list[str], intents: NamedReads, ctx: PlanContext, placements: dict, reads: dict[str, set[str]],
+def _place(order: list[str], intents: StoredReads, ctx: PlanContext, placements: dict, reads: dict[str, set[str]],
            progress=None) -> list[Problem]:
     """Place each service of `order`, noting in `reads` the other services each looked up."""
     problems = []
     ctx.alloc.read_owners(order)
+    intents.load(order)
     for i, name in enumerate(order):
-        it = dict.__getitem__(intents, name)
+        it = intents.quiet(name)
         log = intents.record()
         try:
             placements[name] = SERVICES.by_kind(it.kind).place(it, ctx)

@@ -415,11 +415,26 @@ class Store:
         return {r.name: r for r in s.scalars(select(IntentRow))}
 
     @staticmethod
-    def intent_records(s: Session) -> list:
-        """Every intent's columns as plain tuples (name, kind, spec, digest, source, parent,
-        created_at): a fraction of the cost of ORM objects for a large store."""
-        return list(s.execute(select(IntentRow.name, IntentRow.kind, IntentRow.spec, IntentRow.digest,
-                                     IntentRow.source, IntentRow.parent, IntentRow.created_at)))
+    def intent_records(s: Session, names=None, kind: str | None = None) -> list:
+        """The intents' columns as plain tuples (name, kind, spec, digest, source, parent,
+        created_at), a fraction of the cost of ORM objects for a large store: of these names (by
+        the primary key), of this kind, or every intent."""
+        query = select(IntentRow.name, IntentRow.kind, IntentRow.spec, IntentRow.digest, IntentRow.source,
+                       IntentRow.parent, IntentRow.created_at)
+        if names is None:
+            return list(s.execute(query if kind is None else query.where(IntentRow.kind == kind)))
+        out: list = []
+        for chunk in _chunks(sorted(names)):
+            out += s.execute(query.where(IntentRow.name.in_(chunk)))
+        return out
+
+    @staticmethod
+    def children(s: Session, parents) -> list[tuple[str, str]]:
+        """(name, parent) of the intents expanded from these, by name."""
+        out: list = []
+        for chunk in _chunks(sorted(parents)):
+            out += s.execute(select(IntentRow.name, IntentRow.parent).where(IntentRow.parent.in_(chunk)))
+        return sorted(out)
 
     @staticmethod
     def intent_rows(s: Session, names) -> dict[str, IntentRow]:
@@ -595,13 +610,14 @@ class Store:
         return None if row is None else row.value
 
     @staticmethod
-    def services_on_each(s: Session, devices) -> dict[str, set[str]]:
-        """device → the services placed on it, for these devices."""
-        out: dict[str, set[str]] = {d: set() for d in devices}
+    def services_on_each(s: Session, devices) -> dict[str, dict[str, tuple[str, str]]]:
+        """device → {service: (kind, digest)} of the services placed on it, for these devices."""
+        out: dict[str, dict[str, tuple[str, str]]] = {d: {} for d in devices}
         for chunk in _chunks(sorted(devices)):
-            for service, device in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
-                                             .where(PlacedOnRow.device.in_(chunk))):
-                out[device].add(service)
+            for service, device, kind, digest in s.execute(
+                    select(PlacedOnRow.service, PlacedOnRow.device, IntentRow.kind, IntentRow.digest)
+                    .join(IntentRow, IntentRow.name == PlacedOnRow.service).where(PlacedOnRow.device.in_(chunk))):
+                out[device][service] = (kind, digest)
         return out
 
     @staticmethod
@@ -725,13 +741,6 @@ class Store:
                 select(IntentRow.name, IntentRow.kind, IntentRow.digest, IntentRow.parent)
                 .where(IntentRow.name.in_(chunk))))
         return out
-
-    @staticmethod
-    def children_of(s: Session, parents) -> list[str]:
-        out: list[str] = []
-        for chunk in _chunks(sorted(parents)):
-            out += s.scalars(select(IntentRow.name).where(IntentRow.parent.in_(chunk)))
-        return sorted(out)
 
 
 def _placed_pairs(s: Session, want, by, values) -> set[str]:

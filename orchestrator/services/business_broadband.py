@@ -232,8 +232,9 @@ class BusinessBroadband(Service):
         # the OLT's other ports are asked for next (a line's candidates): read them in one go
         ctx.alloc.read_owners(ctx.alloc.read_pools(f"{k}:{p}" for p in ports for k in ("onu-id", "alloc-id")))
         owners = ctx.alloc.owners(f"onu-id:{key}") | ctx.alloc.owners(f"alloc-id:{key}")
+        ctx.intents.load(owners)
         for name in sorted(owners):
-            it = dict.get(ctx.intents, name)  # not a lookup of this placement's: no read is noted
+            it = ctx.intents.quiet(name)  # not a lookup of this placement's: no read is noted
             if it is None:  # a removal pending: it is no longer planned
                 continue
             if it.kind == self.kind:
