@@ -400,3 +400,26 @@ def test_a_line_whose_suspension_failed_is_placed_again_not_taken_as_it_was_plan
     twin.plan([one])  # the cached store's plan equals the full one's
     bng1 = next(d for d in twin.last["cached"].devices if d.device == "bng-1")
     assert "<enabled>false</enabled>" not in bng1.intended
+
+
+def test_a_service_shown_from_its_record_is_decoded_when_read_and_equals_its_placement():
+    """The services a plan was not asked about are shown from their packed records: nothing is
+    decoded until a field is read, and the result equals (both ways), pickles and copies as the
+    ServicePlan a placement gives."""
+    import copy
+    import pickle
+
+    from orchestrator.plan import recall
+    from orchestrator.plan.pipeline import RecordedPlan, ServicePlan
+    from orchestrator.services.base import Placement
+
+    placed = Placement(devices={"olt-1": {}, "bng-1": {}}, resources={"olt": "olt-1", "s-vlan": 1001}, serving=False)
+    packed = recall.pack(recall.memo(placed))
+    shown = RecordedPlan("line-00", "BusinessBroadband", packed, earlier=True, device_change="update")
+    assert "resources" not in vars(shown)
+    plain = ServicePlan("line-00", "BusinessBroadband", "unchanged", {"olt": "olt-1", "s-vlan": 1001},
+                        ["bng-1", "olt-1"], False, earlier=True, device_change="update")
+    assert shown == plain and plain == shown
+    assert pickle.loads(pickle.dumps(RecordedPlan("line-00", "BusinessBroadband", packed, True, "update"))) == plain
+    assert copy.deepcopy(shown) == plain and shown.devices == ["bng-1", "olt-1"]
+    assert shown != ServicePlan("line-00", "BusinessBroadband", "unchanged", {}, [], True)

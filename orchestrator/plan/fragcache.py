@@ -5,7 +5,8 @@ from. A key that matches means the same inputs, so the same bytes come out as a 
 would give; anything the key cannot describe (an unknown kind of value) is never cached.
 
 The keys include a fingerprint of the device kind's templates and models and of the code that
-turns them into configs, so a new template, model or plan code never meets an old entry."""
+places services and turns them into configs, so a new template, model, placement or plan code
+never meets an old entry."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from orchestrator.once import once_per_key
 
 # The code whose output a cached entry holds: a change to any of these is a change of inputs.
 _BUILDERS = ("assemble.py", "devices.py", "diff.py", "ownership.py", "fragcache.py")
+# The code that gives a fragment its variables: a plan takes the fragments of the services it
+# does not place again from the cache (plan/pipeline.py Standing), so a new placement is a new key.
+_PLACERS = ("services/*.py", "resources/pools.py")
 
 
 @once_per_key
@@ -29,6 +33,9 @@ def kind_fingerprint(kind: str) -> str:
     here = Path(__file__).parent
     for name in _BUILDERS:
         h.update((here / name).read_bytes())
+    for pattern in _PLACERS:
+        for path in sorted(here.parent.glob(pattern)):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
     for tpl in sorted((settings.TEMPLATES / kind).glob("*.j2")):
         h.update(tpl.name.encode() + b"\0" + tpl.read_bytes())
     for m in KINDS.get(kind).models.modules:

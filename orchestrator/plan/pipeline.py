@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 from orchestrator import settings
@@ -103,6 +103,11 @@ class RecordedPlan(ServicePlan):
             raise AttributeError(attr)
         self.resources, self.devices, self.serving = recall.shown(self._packed)[:3]
         return self.__dict__[attr]
+
+    def __eq__(self, other):  # equal to the ServicePlan a placement of it gives
+        if not isinstance(other, ServicePlan):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(ServicePlan))
 
 
 @dataclass

@@ -72,9 +72,9 @@ class StoredReads(NamedReads):
         found = set()
         for name, kind, spec, digest, source, parent, created_at in rows:
             found.add(name)
+            self.created[name] = created_at  # the stored row's, whether the plan has its own intent or not
             if not dict.__contains__(self, name) and name not in self._absent:
                 dict.__setitem__(self, name, StoredIntent(name, kind, spec, source or "(store)", digest, parent))
-                self.created[name] = created_at
         return found
 
     def load(self, names) -> None:
