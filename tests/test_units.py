@@ -384,6 +384,71 @@ def test_drift_reports_a_removed_key_only_entry_with_its_owner(tmp_path):
                       "service": "acme-robotics"}]
 
 
+@pytest.mark.parametrize("network,intents", [
+    ("network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml", "lab/port-authority.yaml",
+                      "fttr/studio-line.yaml", "fttr/studio-wifi.yaml", "intents/acme-hq.yaml"]),
+    ("networks/campus.yaml", ["campus/acme-robotics.yaml", "campus/harbour-hospital.yaml"]),
+    ("networks/campus-l3nm.yaml", ["campus/acme-robotics.yaml"]),
+    ("networks/enterprise.yaml", ["dedicated/acme-wan.yaml", "dedicated/bolt-net.yaml", "cloud/north-shop.yaml",
+                                  "cloud/north-shop-cameras.yaml"]),
+])
+def test_fragment_nodes_by_shape_equal_the_walk(tmp_path, network, intents):
+    """Every fragment the examples render, of every device kind, gives the same ownership nodes
+    from its shape's kept program as from walking its parsed XML; and the programs are used (the
+    fragments of one template share a shape)."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan import fragcache
+    from orchestrator.plan.diff import schema_index
+    from orchestrator.plan.ownership import nodes, walk_nodes
+
+    planned, store = _planned(tmp_path, network, intents)
+    with store.transaction() as s:
+        frags, _ = Store.plan_cache(s, planned)
+    checked = 0
+    for dev, pieces in frags.items():
+        index = schema_index(KINDS.get(planned[dev].kind).models)
+        for owner, (_, data) in pieces.items():
+            text, _ = fragcache.unpack(data)
+            assert nodes(index, text) == walk_nodes(index, text), (dev, owner)
+            checked += bool(text.strip())
+        assert any(index.__dict__.get("_node_programs", {}).values()), f"{dev}: no fragment went by its shape"
+    assert checked >= len(planned)
+
+
+_NS = 'xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"'
+_IANA = "urn:ietf:params:xml:ns:yang:iana-if-type"
+
+
+@pytest.mark.parametrize("fragment", [
+    f"<interfaces {_NS}><interface><name>a</name><enabled>true</enabled></interface></interfaces>",
+    f"<interfaces {_NS}><interface><name> spaced </name></interface><interface><name>b</name></interface></interfaces>",
+    f"<interfaces {_NS}><interface><name>x&amp;y</name></interface></interfaces>",  # an entity
+    f"<interfaces {_NS}><!-- a comment --><interface><name>c</name></interface></interfaces>",
+    f"<interfaces {_NS}><interface><name>gt>lt</name></interface></interfaces>",  # '>' in a text
+    f'<interfaces {_NS}><interface a="1>2"><name>d</name></interface></interfaces>',  # '>' in an attribute
+    f"<interfaces {_NS}><interface><name/></interface></interfaces>",  # an empty key
+    f"<interfaces {_NS}><interface><name>ia:e</name></interface></interfaces>",  # a prefix not declared
+    f'<interfaces {_NS} xmlns:ia="{_IANA}"><interface><name>ia:f</name></interface></interfaces>',
+    f'<interfaces {_NS} xmlns:ia="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+    f"<name>ia:g</name></interface></interfaces>",  # the default namespace's prefix
+    f"<interfaces {_NS}><interface><name>{{urn:x}}h</name></interface></interfaces>",
+    f"<interfaces {_NS}>\n  <interface>\n    <name>i</name>\n  </interface>\n</interfaces>\n",
+])
+def test_fragment_nodes_by_shape_edge_cases(fragment):
+    """Texts the shape split must not mistake (entities, comments, '>' in a text or an
+    attribute, empty keys, identity prefixes declared or not): nodes() equals the walk, twice
+    (the second time from the kept program)."""
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan.diff import schema_index
+    from orchestrator.plan.ownership import nodes, walk_nodes
+
+    index = schema_index(KINDS.get("bng-ietf").models)
+    want = walk_nodes(index, fragment)
+    assert want and nodes(index, fragment) == want and nodes(index, fragment) == want
+    other = fragment.replace(">a<", ">z<").replace(">i<", ">j<")  # same shape, another key
+    assert nodes(index, other) == walk_nodes(index, other)
+
+
 def test_drift_names_every_line_that_uses_a_shared_profile(tmp_path):
     """Two 500M lines share the OLT's shaper profile: its difference names both, not a guess."""
     planned, store = _planned(tmp_path, "network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml",

@@ -86,9 +86,13 @@ def child_tag(el, local: str) -> str:
 
 def _value(el) -> str:
     """A leaf's value; an identity's prefix resolved to its namespace, as agents choose prefixes."""
-    text = (el.text or "").strip()
+    return text_value(el.text or "", el.nsmap or {})
+
+
+def text_value(raw: str, nsmap: dict) -> str:
+    """_value of an element whose text is `raw`, with these namespaces in scope."""
+    text = raw.strip()
     pfx, _, val = text.partition(":")
-    nsmap = el.nsmap or {}
     if val and pfx in nsmap:
         # of the default namespace, the prefix may be left out (RFC 7950 9.10.3): the same value
         return val if nsmap[pfx] == nsmap.get(None) else f"{{{nsmap[pfx]}}}{val}"
