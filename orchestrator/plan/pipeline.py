@@ -24,7 +24,7 @@ from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
-from orchestrator.resources.store import IntentRow, Store, _now, config_sha
+from orchestrator.resources.store import Store, _now, config_sha
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -207,12 +207,14 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         removals = list(delete) + sorted(n for n in pending if n not in actions)
         intents.load(names | set(removals))
         rows = Store.intent_rows(s, {n for n in names | set(removals) if intents.quiet(n) is not None})
+        new_rows: list[dict] = []  # written where the session would have flushed them (mark_placed)
         for it in given:
             svc = SERVICES.by_kind(it.kind)
             row = rows.get(it.name)
             if row is None:
-                s.add(IntentRow(name=it.name, kind=it.kind, spec=json.dumps(it.spec, sort_keys=True),
-                                digest=it.digest, source=it.file, onu_serial=_serial(it), parent=it.parent))
+                new_rows.append({"name": it.name, "kind": it.kind, "spec": json.dumps(it.spec, sort_keys=True),
+                                 "digest": it.digest, "source": it.file, "onu_serial": _serial(it),
+                                 "parent": it.parent})
                 actions[it.name] = "create"
             else:
                 old = intents[it.name]
@@ -392,12 +394,11 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         ctx.alloc.flush()
+        Store.add_intents(s, new_rows)
         placed_state = Store.mark_placed(s, net.digest)  # after every write placement reads
         for b in built:
             Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
-        for name, action in actions.items():
-            if action != "unchanged":
-                Store.audit(s, f"plan-{action}", name)
+        Store.audit_many(s, [(f"plan-{action}", name) for name, action in actions.items() if action != "unchanged"])
         fresh, unkept = {}, []
         had = Store.placement_digests(s, placements)
         for name, p in placements.items():

@@ -554,6 +554,24 @@ class Store:
                        detail=detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)))
 
     @staticmethod
+    def audit_many(s: Session, entries: list[tuple[str, str]]) -> None:
+        """(action, subject) of each, with no detail, in one statement: a plan of 100,000 new
+        lines writes as many rows, which the session's unit of work would build one by one."""
+        from orchestrator.acting import current
+
+        if entries:
+            who, at = current(), _now()
+            s.execute(insert(AuditRow), [{"action": a, "subject": sub, "actor": who.name, "origin": who.origin,
+                                          "detail": "", "at": at} for a, sub in entries])
+
+    @staticmethod
+    def add_intents(s: Session, rows: list[dict]) -> None:
+        """New intent rows (IntentRow's columns) in one statement, not as session objects."""
+        if rows:
+            at = _now()
+            s.execute(insert(IntentRow), [{"created_at": at, "updated_at": at} | r for r in rows])
+
+    @staticmethod
     def plan_cache(s: Session, devices) -> tuple[dict[str, dict[str, tuple[str, bytes]]], dict[str, tuple[str, bytes]]]:
         """What the plan caches hold for these devices: (device → owner → (key, data) of its
         fragments, device → (key, data) of its build)."""
