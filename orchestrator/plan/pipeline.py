@@ -306,8 +306,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         whole = Store.placed_state(s) != index_state
         if whole:
             ctx.alloc.read_all()  # one query, not one per service
+        standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
         wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(
-            s, net, intents, touched | Store.devices_of(s, given_names)))
+            standing, touched | Store.devices_of(s, given_names)))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
         # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
         covered, moved, asked = set(touched), set(given_names) | set(removals), set()
@@ -318,7 +319,6 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             moved |= {n for n in recall.readers(s, moved) if intents.quiet(n) is not None}
             wanted |= moved
             asked |= moved
-        standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
         reads: dict[str, set[str]] = {}
         read_by: dict[str, set[str]] = {}  # name → the services placed by this plan that looked it up
         while True:
@@ -345,7 +345,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 wanted |= lack
                 continue
             if not whole:
-                wanted |= _neighbours(s, net, intents, touched - covered) | readers
+                wanted |= _neighbours(standing, touched - covered) | readers
             covered |= touched
         gone = [n for n in removals if intents.quiet(n) is None]
         Store.save_placed(s, {n: sorted(p.devices) for n, p in placements.items()}, reads, gone, whole)
@@ -542,14 +542,14 @@ def _left(name: str, kind: str, shown, **how) -> ServicePlan:
     return ServicePlan(name, kind, "unchanged", *shown[:3], **how)
 
 
-def _neighbours(s, net: Network, intents: dict, devices: set[str]) -> set[str]:
+def _neighbours(standing: Standing, devices: set[str]) -> set[str]:
     """The services on these devices whose kind reads, there, the services it shares the device
     with (Service.neighbours): a plan that touches the device places them again."""
     out = set()
-    for dev, names in Store.services_on_each(s, devices).items():
-        role = net.devices[dev].role if dev in net.devices else None
+    for dev, names in standing.services_on(devices).items():
+        role = standing.net.devices[dev].role if dev in standing.net.devices else None
         for name, (kind, _) in names.items():
-            if not intents.dropped(name):
+            if not standing.intents.dropped(name):
                 reads = SERVICES.by_kind(kind).neighbours
                 if reads is None or role is None or role in reads:
                     out.add(name)
@@ -570,13 +570,19 @@ class Standing:
         self.cache: dict[str, tuple[dict, tuple | None]] = {}  # device → (its fragments, its build)
         self.records: dict[str, bytes] = {}  # service → its packed placement as shown
         self._as_placed: set[str] | None = None
+        self.base_keys: dict[str, str | None] = {}  # device → its base piece's inputs key, as this code makes it
 
-    def _read(self, devices: set[str]) -> None:
+    def services_on(self, devices: set[str]) -> dict[str, dict[str, tuple[str, str]]]:
+        """device → {service placed on it: (kind, digest)}, as placed_on had it when first read."""
         new = devices - self.on.keys()
         if new:
             self.on.update(Store.services_on_each(self.s, new))
             for d in new:
                 self.meta.update(self.on[d])
+        return {d: self.on[d] for d in devices}
+
+    def _read(self, devices: set[str]) -> None:
+        self.services_on(devices)
         self._read_caches(devices)
 
     def _read_caches(self, devices: set[str]) -> None:
@@ -601,7 +607,10 @@ class Standing:
         out = (self.as_placed() ^ self.suspended) & set().union(*standing.values())
         for dev, names in standing.items():
             frags = self.cache[dev][0]
-            base = fragcache.inputs_key(self.net.devices[dev].kind, "device base", "device", _base_vars(self.net, dev))
+            if dev not in self.base_keys:
+                self.base_keys[dev] = fragcache.inputs_key(self.net.devices[dev].kind, "device base", "device",
+                                                           _base_vars(self.net, dev))
+            base = self.base_keys[dev]
             # Every piece of a device is written by one build, under one fingerprint (which every
             # key holds): the base's key as this code makes it vouches for the others' keys.
             current = base is not None and frags.get("device base", (None,))[0] == base
