@@ -71,16 +71,32 @@ def one(n: int) -> dict:
         tmp = Path(tmp)
         net, files = write_inputs(n, tmp)
         store = Store(f"sqlite:///{tmp}/store.db")
+        marks: dict[str, float] = {}
+
+        def progress(stage: str, i: int, total: int) -> None:  # when each stage starts and ends
+            now = time.perf_counter()
+            marks.setdefault(f"{stage} 0", now)
+            if i >= total:
+                marks[f"{stage} end"] = now
+
         t0 = time.perf_counter()
-        result = plan(store, str(net), [str(f) for f in files])
+        result = plan(store, str(net), [str(f) for f in files], progress=progress)
         t1 = time.perf_counter()
         write(result, tmp / "out")
         t2 = time.perf_counter()
         devices = len(result.devices)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the biggest forked worker's
+    at = [t0, marks.get("allocate 0", t0), marks.get("render+validate 0", t0), marks.get("render+validate end", t1), t1]
+    stages = dict(zip(STAGES, (round(b - a, 1) for a, b in zip(at, at[1:]))))
     return {"intents": n, "devices": devices, "plan_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
-            "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss), "worker_peak_rss_mib": round(worker)}
+            "intents_per_s": round(n / (t1 - t0)), "peak_rss_mib": round(rss), "worker_peak_rss_mib": round(worker),
+            "stages_s": stages}
+
+
+# Where a full plan's time goes, by its progress: reading and checking the intents, placing them
+# (through to the device jobs), building the devices, then keeping and showing the plan.
+STAGES = ("read+check", "place", "build", "keep")
 
 
 def one_incremental(n: int, repeats: int) -> dict:
@@ -394,7 +410,8 @@ def main(argv: list[str]) -> None:
         rows.append(row)
         print(f"{row['intents']:>7} intents on {row['devices']:>4} devices: plan {row['plan_s']:>7.2f} s "
               f"({row['intents_per_s']:>6} intents/s), artifacts {row['write_s']:.2f} s, "
-              f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
+              f"peak RSS {row['peak_rss_mib']} MiB; stages: "
+              + ", ".join(f"{k} {v} s" for k, v in row["stages_s"].items()), flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     path = HERE / "results" / "plan.json"
     kept = {r["intents"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}

@@ -135,7 +135,10 @@ def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: 
 
 
 def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
-    return build(*args)
+    built, problems = build(*args)
+    if built is not None:  # compressed where it was built: the parent is sent a fifteenth of the text
+        built.hold()
+    return built, problems
 
 
 def build_all(jobs: list[Job], progress=None, on_built=None, remote=None) -> tuple[list[Built], list[Problem]]:
@@ -144,6 +147,8 @@ def build_all(jobs: list[Job], progress=None, on_built=None, remote=None) -> tup
     remote(work): builds elsewhere (engine/builds.py); work is (job, piece keys) per device,
     biggest first, and it yields (built, problems) as they come back."""
     results, problems = [], []
+    if progress:
+        progress("render+validate", 0, len(jobs))
     keyed = {job.device: piece_keys(job) for job in jobs}
     if remote is not None:
         order = sorted(jobs, key=lambda j: -len(j.fragments))
