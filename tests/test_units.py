@@ -433,10 +433,11 @@ _IANA = "urn:ietf:params:xml:ns:yang:iana-if-type"
     f"<name>ia:g</name></interface></interfaces>",  # the default namespace's prefix
     f"<interfaces {_NS}><interface><name>{{urn:x}}h</name></interface></interfaces>",
     f"<interfaces {_NS}>\n  <interface>\n    <name>i</name>\n  </interface>\n</interfaces>\n",
+    f"<interfaces {_NS}><interface><name>k\r\nl</name></interface></interfaces>",  # XML reads CR LF as LF
 ])
 def test_fragment_nodes_by_shape_edge_cases(fragment):
     """Texts the shape split must not mistake (entities, comments, '>' in a text or an
-    attribute, empty keys, identity prefixes declared or not): nodes() equals the walk, twice
+    attribute, empty keys, identity prefixes declared or not, CR LF): nodes() equals the walk, twice
     (the second time from the kept program)."""
     from orchestrator.devices.registry import KINDS
     from orchestrator.plan.diff import schema_index

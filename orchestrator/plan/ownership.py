@@ -47,8 +47,8 @@ def nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
     text = text.strip()
     if not text:
         return []
-    if "<!" in text or "<?" in text or "&" in text:  # comments, CDATA, entities: walked as they are
-        return walk_nodes(index, text)
+    if "<!" in text or "<?" in text or "&" in text or "\r" in text:
+        return walk_nodes(index, text)  # comments, CDATA, entities, line ends XML rewrites: as parsed
     parts = _TEXT.split(text)
     shape = "\0".join(parts[0::2])
     programs = index.__dict__.setdefault("_node_programs", {})
