@@ -19,9 +19,7 @@ from orchestrator.plan.diff import SchemaIndex, text_value
 
 def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple[str, str, str, list]:
     """(data path, schema path, namespace, key elements) of `el` under the node at `path`."""
-    sp, cns = index.step(spath, ns, el)
-    _, keys = index.node(sp)
-    key_els = [c for c in el if isinstance(c.tag, str) and _local(c.tag) in keys] if keys else []
+    sp, cns, key_els = _step(index, spath, ns, el)
     p = f"{path}/{_local(el.tag)}" + "".join(f"[{_local(k.tag)}='{_key_text(index, k)}']" for k in key_els)
     return p, sp, cns, key_els
 
@@ -127,6 +125,7 @@ class _NotAShape(Exception):
 
 
 def _step(index: SchemaIndex, spath: str, ns: str | None, el) -> tuple[str, str, list]:
+    """(schema path, namespace, key elements) of `el` under the node at `spath`."""
     sp, cns = index.step(spath, ns, el)
     _, keys = index.node(sp)
     return sp, cns, [c for c in el if isinstance(c.tag, str) and _local(c.tag) in keys] if keys else []
