@@ -60,14 +60,52 @@ def _strip_predicates(path: str) -> str:
     return "".join(out)
 
 
-_CHILDREN: dict[tuple[int, str], dict[str, object]] = {}
+class _Schema:
+    """What the writer asks of one schema node, read from libyang once per process (a file of
+    100,000 intents asks the same few dozen nodes the same questions, each answer a C call and
+    a string made from C)."""
+
+    __slots__ = ("snode", "name", "keyword", "module", "ns", "top", "keys", "judged", "_children", "_mandatory")
+
+    def __init__(self, snode):
+        self.snode = snode
+        self.name = snode.name()
+        self.keyword = snode.keyword()
+        mod = snode.module()
+        self.module = mod.name()
+        self.ns = module_ns(mod)
+        self.top = snode.parent() is None
+        self.keys = [k.name() for k in snode.keys()] if self.keyword == "list" else []
+        # A leaf's value is checked alone unless its type needs the rest of the tree.
+        self.judged = self.keyword in ("leaf", "leaf-list") and snode.type().basename() not in _CHECKED_IN_TREE
+        self._children: dict[str, _Schema] | None = None
+        self._mandatory: list[str] | None = None
+
+    def children(self) -> dict[str, _Schema]:
+        """The config nodes a mapping here may hold, by name."""
+        if self._children is None:
+            self._children = {c.name(): _Schema(c) for c in self.snode.children() if not c.config_false()}
+        return self._children
+
+    def mandatory(self) -> list[str]:
+        """The names of the mandatory leaves here that no `when` makes conditional."""
+        if self._mandatory is None:
+            self._mandatory = [name for name, c in self.children().items() if c.keyword == "leaf" and
+                               c.snode.mandatory() and not list(c.snode.when_conditions())]
+        return self._mandatory
+
+    def presence(self) -> bool:
+        return bool(getattr(self.snode, "presence", lambda: None)())
 
 
-def _children(snode) -> dict[str, object]:
-    key = (id(snode.context), snode.schema_path())
-    hit = _CHILDREN.get(key)
+_TOPS: dict[tuple[int, str], _Schema] = {}
+
+
+def _top(ctx, path: str) -> _Schema:
+    key = (id(ctx), path)
+    hit = _TOPS.get(key)
     if hit is None:
-        hit = _CHILDREN[key] = {c.name(): c for c in snode.children() if not c.config_false()}
+        hit = _TOPS[key] = _Schema(next(ctx.find_path(path)))
     return hit
 
 
@@ -79,14 +117,14 @@ def _quote(v: str) -> str:
 _CHECKED_IN_TREE = {"leafref", "identityref", "instance-identifier", "union"}
 
 
-def _value_error(ctx, snode, value: str) -> str | None:
+def _value_error(ctx, schema: _Schema, value: str) -> str | None:
     """libyang's verdict on one leaf value (type, range, length, pattern), or None when it is
     valid or can only be judged in the whole tree. Checking each leaf lets one document report
     every bad value, where a parse stops at the first."""
-    if snode.type().basename() in _CHECKED_IN_TREE:
+    if not schema.judged:
         return None
     raw = value.encode()
-    ret = _libyang.lib.lyd_value_validate(ctx.cdata, snode.cdata, raw, len(raw), _libyang.ffi.NULL,
+    ret = _libyang.lib.lyd_value_validate(ctx.cdata, schema.snode.cdata, raw, len(raw), _libyang.ffi.NULL,
                                           _libyang.ffi.NULL, _libyang.ffi.NULL)
     if ret in (_libyang.lib.LY_SUCCESS, _libyang.lib.LY_EINCOMPLETE):
         return None
@@ -102,37 +140,36 @@ class InstanceWriter:
         self.ctx = ctx  # a libyang context to check leaf values with as they are written
         self.problems: list[Problem] = []
 
-    def checked(self, snode, node: yaml.Node, ypath: str, value: str) -> bool:
-        msg = _value_error(self.ctx, snode, value) if self.ctx is not None else None
+    def checked(self, schema: _Schema, node: yaml.Node, ypath: str, value: str) -> bool:
+        msg = _value_error(self.ctx, schema, value) if self.ctx is not None else None
         if msg:
-            self.problem(_humanize(msg), node, ypath, fix=_use(_allowed(snode)))
+            self.problem(_humanize(msg), node, ypath, fix=_use(_allowed(schema.snode)))
         return msg is None
 
     def problem(self, msg: str, node: yaml.Node, ypath: str, fix: str | None = None):
         self.problems.append(Problem(msg, file=self.loc.file, line=line_of(node), path=ypath, fix=fix))
 
-    def container(self, snode, node: yaml.Node, dpath: str, ypath: str, ns: str | None) -> str:
+    def container(self, schema: _Schema, node: yaml.Node, dpath: str, ypath: str, ns: str | None) -> str:
         self.loc.lines.setdefault(dpath, line_of(node))
         self.loc.names.setdefault(dpath, ypath)
         self.loc.lines.setdefault(_strip_predicates(dpath), line_of(node))
         self.loc.names.setdefault(_strip_predicates(dpath), ypath)
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null") and \
-                getattr(snode, "presence", lambda: None)():
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null") and schema.presence():
             body = ""
         elif not isinstance(node, yaml.MappingNode):
-            self.problem(f"{snode.name()!r} must be a mapping of keys", node, ypath,
-                         fix=f"allowed keys: {', '.join(_children(snode))}")
+            self.problem(f"{schema.name!r} must be a mapping of keys", node, ypath,
+                         fix=f"allowed keys: {', '.join(schema.children())}")
             return ""
         else:
-            body = self.members(snode, node, dpath, ypath)
+            body = self.members(schema, node, dpath, ypath)
         attr = f" xmlns={quoteattr(ns)}" if ns else ""
-        return f"<{snode.name()}{attr}>{body}</{snode.name()}>"
+        return f"<{schema.name}{attr}>{body}</{schema.name}>"
 
-    def members(self, snode, node: yaml.MappingNode, dpath: str, ypath: str) -> str:
-        kids = _children(snode)
+    def members(self, schema: _Schema, node: yaml.MappingNode, dpath: str, ypath: str) -> str:
+        kids = schema.children()
         parts = []
         items = mapping_items(node, self.loc.file, ypath)
-        self.missing(snode, {k for k, _, _ in items}, node, ypath)
+        self.missing(schema, {k for k, _, _ in items}, node, ypath)
         for key, vnode, kline in items:
             child = kids.get(key)
             cy = f"{ypath}.{key}" if ypath else key
@@ -143,10 +180,10 @@ class InstanceWriter:
                     f"unknown key {key!r}", file=self.loc.file, line=kline, path=cy,
                     fix=f"{hint}allowed keys here: {', '.join(kids) or '(none)'}"))
                 continue
-            ns = module_ns(child.module()) if child.module().name() != snode.module().name() else None
-            prefix = f"{child.module().name()}:" if ns else ""
+            ns = child.ns if child.module != schema.module else None
+            prefix = f"{child.module}:" if ns else ""
             cpath = f"{dpath}/{prefix}{key}"
-            kw = child.keyword()
+            kw = child.keyword
             if kw == "container":
                 parts.append(self.container(child, vnode, cpath, cy, ns))
             elif kw == "list":
@@ -157,62 +194,61 @@ class InstanceWriter:
                 parts.append(self.leaf(child, vnode, cpath, cy, ns, kline))
         return "".join(parts)
 
-    def missing(self, snode, present: set[str], node: yaml.Node, ypath: str) -> None:
+    def missing(self, schema: _Schema, present: set[str], node: yaml.Node, ypath: str) -> None:
         """Every mandatory leaf left out here (a parse names only the first); leaves under a
         `when` are left to the parse, which knows whether it holds."""
-        where = "spec" if snode.parent() is None else snode.name()
-        for name, child in _children(snode).items():
-            if name not in present and child.keyword() == "leaf" and child.mandatory() and \
-                    not list(child.when_conditions()):
+        where = "spec" if schema.top else schema.name
+        for name in schema.mandatory():
+            if name not in present:
                 self.problem(f'Mandatory node "{name}" instance does not exist.', node, ypath,
                              fix=f"add `{name}:` under {where}")
 
-    def list(self, snode, node, dpath, ypath, ns) -> str:
+    def list(self, schema: _Schema, node, dpath, ypath, ns) -> str:
         if not isinstance(node, yaml.SequenceNode):
-            self.problem(f"{snode.name()!r} must be a list (entries starting with '-')", node, ypath)
+            self.problem(f"{schema.name!r} must be a list (entries starting with '-')", node, ypath)
             return ""
-        keys = [k.name() for k in snode.keys()]
+        keys = schema.keys
         out = []
         for i, item in enumerate(node.value):
             iy = f"{ypath}[{i}]"
             if not isinstance(item, yaml.MappingNode):
-                self.problem(f"each entry of {snode.name()!r} must be a mapping", item, iy,
-                             fix=f"allowed keys: {', '.join(_children(snode))}")
+                self.problem(f"each entry of {schema.name!r} must be a mapping", item, iy,
+                             fix=f"allowed keys: {', '.join(schema.children())}")
                 continue
             vals = {k: v for k, v, _ in mapping_items(item, self.loc.file, iy)}
             pred = "".join(f"[{k}={_quote(_scalar(vals[k]))}]" for k in keys
                            if k in vals and isinstance(vals[k], yaml.ScalarNode))
-            out.append(self.container(snode, item, dpath + pred, iy, ns))
+            out.append(self.container(schema, item, dpath + pred, iy, ns))
         return "".join(out)
 
-    def leaf_list(self, snode, node, dpath, ypath, ns) -> str:
+    def leaf_list(self, schema: _Schema, node, dpath, ypath, ns) -> str:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out = []
         for item in items:
             if not isinstance(item, yaml.ScalarNode):
-                self.problem(f"{snode.name()!r} takes plain values", item, ypath)
+                self.problem(f"{schema.name!r} takes plain values", item, ypath)
                 continue
             v = _scalar(item)
-            if not self._printable(v, item, ypath) or not self.checked(snode, item, ypath, v):
+            if not self._printable(v, item, ypath) or not self.checked(schema, item, ypath, v):
                 continue
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
             self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
-            out.append(self._leaf_xml(snode.name(), v, ns))
+            out.append(self._leaf_xml(schema.name, v, ns))
         self.loc.lines.setdefault(dpath, line_of(node))
         self.loc.names.setdefault(dpath, ypath)
         return "".join(out)
 
-    def leaf(self, snode, node, dpath, ypath, ns, kline) -> str:
+    def leaf(self, schema: _Schema, node, dpath, ypath, ns, kline) -> str:
         self.loc.lines[dpath] = kline
         self.loc.names[dpath] = ypath
         if not isinstance(node, yaml.ScalarNode):
-            self.problem(f"{snode.name()!r} takes a single value, not a "
+            self.problem(f"{schema.name!r} takes a single value, not a "
                          f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}", node, ypath,
-                         fix=_allowed(snode))
+                         fix=_allowed(schema.snode))
             return ""
-        if not self._printable(_scalar(node), node, ypath) or not self.checked(snode, node, ypath, _scalar(node)):
+        if not self._printable(_scalar(node), node, ypath) or not self.checked(schema, node, ypath, _scalar(node)):
             return ""
-        return self._leaf_xml(snode.name(), _scalar(node), ns)
+        return self._leaf_xml(schema.name, _scalar(node), ns)
 
     def _printable(self, value: str, node: yaml.Node, ypath: str) -> bool:
         """XML (so NETCONF) cannot carry these characters; libyang would stop at a NUL as at the end."""
@@ -307,10 +343,10 @@ def _describe_type(t) -> str | None:
 def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str, yaml_prefix: str,
             located: Located | None = None):
     """Validate a YAML subtree as the instance of `module:top`; return (tree, problems)."""
-    snode = next(models.ctx.find_path(f"/{module}:{top}"))
+    schema = _top(models.ctx, f"/{module}:{top}")
     loc = located or Located(file, yaml_prefix)
     w = InstanceWriter(loc, models.ctx)
-    xml = w.container(snode, node, f"/{module}:{top}", yaml_prefix, module_ns(snode.module()))
+    xml = w.container(schema, node, f"/{module}:{top}", yaml_prefix, schema.ns)
     if w.problems:
         return None, w.problems
     try:

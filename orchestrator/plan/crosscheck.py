@@ -53,12 +53,18 @@ def _text(el, tags: tuple[str, ...]) -> str | None:
     return None
 
 
+def _entries(tree, tags: tuple[str, str]):
+    """The elements at .//parent/child (tags: the two steps' tags) in document order."""
+    parent, child = tags
+    return (e for e in tree.iter(child) if e.getparent().tag == parent)
+
+
 def _interfaces(tree):
     """The entries of ietf-interfaces' interface list (.//if:interfaces/if:interface)."""
-    return (e for e in tree.iter(_INTERFACE) if e.getparent().tag == _INTERFACES)
+    return _entries(tree, _INTERFACES)
 
 
-_INTERFACES, _INTERFACE = _tags("if:interfaces/if:interface")
+_INTERFACES = _tags("if:interfaces/if:interface")
 _NAME = _tags("if:name")
 _LOWER = _tags("subif:subif-lower-layer/subif:interface")
 _RULES = _tags("subif:inline-frame-processing/subif:ingress-rule/subif:rule")
@@ -69,6 +75,10 @@ _OUTER, _INNER, _PARENT = _tags("fbs:outer-vlan"), _tags("fbs:inner-vlan"), _tag
 _IPV4_ADDRESS, _IP, _PREFIX_LENGTH = _tags("ip:ipv4/ip:address"), _tags("ip:ip"), _tags("ip:prefix-length")
 _DHCP_CLIENT = _tags("fbs:subscriber/fbs:dhcp-server/fbs:client-address")
 _CHANNEL_PAIR = _tags("vani:v-ani/vani:preferred-channel-pair")
+_GT_PROFILES = _tags("gt:traffic-descriptor-profiles/gt:traffic-descriptor-profile")
+_GT_TCONTS = _tags("gt:tconts/gt:tcont")
+_GT_NAME, _GT_ASSURED = _tags("gt:name"), _tags("gt:assured-bandwidth")
+_GT_INTERFACE, _GT_PROFILE_REF = _tags("gt:interface-reference"), _tags("gt:traffic-descriptor-profile-ref")
 
 
 def olt_vlan_pairs(tree) -> dict[str, dict[tuple[int, int], str]]:
@@ -193,17 +203,16 @@ def _claim(seen, key, text, where) -> list[Problem]:
 
 def _tcont_load(t) -> dict[str, int]:
     """Assured upstream of the T-CONTs, summed per channel pair of their v-ANI."""
-    tdp = {p.findtext("gt:name", namespaces=NS): int(p.findtext("gt:assured-bandwidth", namespaces=NS) or 0)
-           for p in t.iterfind(".//gt:traffic-descriptor-profiles/gt:traffic-descriptor-profile", NS)}
+    tdp = {_text(p, _GT_NAME): int(_text(p, _GT_ASSURED) or 0) for p in _entries(t, _GT_PROFILES)}
     vani_pair = {}
     for itf in _interfaces(t):
         pair = _text(itf, _CHANNEL_PAIR)
         if pair:
             vani_pair[_text(itf, _NAME)] = pair
     load: dict[str, int] = defaultdict(int)
-    for tc in t.iterfind(".//gt:tconts/gt:tcont", NS):
-        pair = vani_pair.get(tc.findtext("gt:interface-reference", namespaces=NS))
-        load[pair] += tdp.get(tc.findtext("gt:traffic-descriptor-profile-ref", namespaces=NS), 0)
+    for tc in _entries(t, _GT_TCONTS):
+        pair = vani_pair.get(_text(tc, _GT_INTERFACE))
+        load[pair] += tdp.get(_text(tc, _GT_PROFILE_REF), 0)
     return dict(load)
 
 

@@ -104,11 +104,7 @@ def _program(index: SchemaIndex, parts: list[str]):
             keys.append((_local(k.tag), int(mark[1:-1]), dict(k.nsmap)))
         program.append((up, f"/{_local(el.tag)}", keys))
         me = len(program) - 1
-        for c in el:
-            if not isinstance(c.tag, str):
-                continue
-            if (len(c) == 0 or not any(isinstance(g.tag, str) for g in c)) and not index.is_list(sp, cns, c):
-                continue
+        for c in _branches(index, sp, cns, el):
             walk(c, sp, cns, me)
 
     try:
@@ -122,6 +118,18 @@ def _program(index: SchemaIndex, parts: list[str]):
 
 class _NotAShape(Exception):
     pass
+
+
+def _branches(index: SchemaIndex, spath: str, ns: str | None, el):
+    """The element children of `el` (at schema path `spath`) that are nodes of their own: not a
+    leaf, which is owned with its parent (its path is not worth making), but a list entry even
+    when it holds only its keys."""
+    for c in el:
+        if not isinstance(c.tag, str):
+            continue
+        if (len(c) == 0 or not any(isinstance(g.tag, str) for g in c)) and not index.is_list(spath, ns, c):
+            continue
+        yield c
 
 
 def _step(index: SchemaIndex, spath: str, ns: str | None, el) -> tuple[str, str, list]:
@@ -147,11 +155,7 @@ def walk_nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
     def walk(el, path, spath, ns, up):
         p, sp, cns, _ = step(index, path, spath, ns, el)
         out.append((p, up))
-        for c in el:
-            if not isinstance(c.tag, str):
-                continue
-            if (len(c) == 0 or not any(isinstance(g.tag, str) for g in c)) and not index.is_list(sp, cns, c):
-                continue  # a leaf: owned with its parent (its path is not worth making)
+        for c in _branches(index, sp, cns, el):
             walk(c, p, sp, cns, p)
 
     if text.strip():
