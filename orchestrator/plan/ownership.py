@@ -169,13 +169,20 @@ def walk_nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
 def combine(pieces: list[tuple[str, list[tuple[str, str | None]]]]) -> dict[str, list[str]]:
     """(owner, nodes of its fragment) → {path: owners} of the nodes whose owners differ from their
     parent's."""
-    owners: dict[str, set[str]] = {}
+    # A node's one owner as it is, a set only once a second owner comes: most nodes have one.
+    owners: dict[str, str | set[str]] = {}
     parent: dict[str, str | None] = {}
     for owner, found in pieces:
-        for p, up in found:
-            owners.setdefault(p, set()).add(owner)
-            parent[p] = up
-    return {p: sorted(s) for p, s in owners.items() if parent[p] is None or owners[parent[p]] != s}
+        parent.update(found)
+        for p, _ in found:
+            had = owners.setdefault(p, owner)
+            if had is not owner and had != owner:
+                if type(had) is str:
+                    owners[p] = {had, owner}
+                else:
+                    had.add(owner)
+    return {p: [o] if type(o) is str else sorted(o) for p, o in owners.items()
+            if (up := parent[p]) is None or owners[up] != o}
 
 
 def record(index: SchemaIndex, pieces: list[tuple[str, str]]) -> dict[str, list[str]]:
