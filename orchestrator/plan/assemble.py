@@ -63,6 +63,7 @@ def merge(device: str, kind: DeviceKind, services: list[str],
 
 _OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')
 _DEFAULT_NS = re.compile(r' xmlns="([^"]+)"')
+_PREFIX_NS = re.compile(r' xmlns:[\w.-]+="([^"]+)"')
 
 
 def _own_identities_unprefixed(body: str) -> str:
@@ -77,8 +78,11 @@ def _own_identities_unprefixed(body: str) -> str:
         return body
     # A value can be its element's own only if its prefix names some element's default namespace:
     # a BNG's 10,000 ianaift:l2vlan never do, and its 14 MiB need not be parsed to find that.
+    # The declarations are found first (a search for a literal, a third of the time of the
+    # element pattern's): most configs declare no prefix for a default namespace at all.
     defaults = set(_DEFAULT_NS.findall(body))
-    if not any(m.group(3) in defaults for m in _OWN_IDENTITY.finditer(body)):
+    if defaults.isdisjoint(_PREFIX_NS.findall(body)) or \
+            not any(m.group(3) in defaults for m in _OWN_IDENTITY.finditer(body)):
         return body
     root = etree.fromstring(f"<r>{body}</r>".encode(), _PARSER)  # "<r>" adds no line: line numbers hold
     lines = None
