@@ -143,6 +143,8 @@ class InstanceWriter:
     def checked(self, schema: _Schema, node: yaml.Node, ypath: str, value: str) -> bool:
         msg = _value_error(self.ctx, schema, value) if self.ctx is not None else None
         if msg:
+            if value == "" and node.value in ("~", "null"):  # libyang would speak of an empty string
+                msg = f"{schema.name!r} has no value: YAML reads a plain {node.value} as null."
             self.problem(_humanize(msg), node, ypath, fix=_use(_allowed(schema.snode)))
         return msg is None
 
@@ -154,7 +156,7 @@ class InstanceWriter:
         self.loc.names.setdefault(dpath, ypath)
         self.loc.lines.setdefault(_strip_predicates(dpath), line_of(node))
         self.loc.names.setdefault(_strip_predicates(dpath), ypath)
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null") and schema.presence():
+        if isinstance(node, yaml.ScalarNode) and _scalar(node) == "" and schema.presence():
             body = ""
         elif not isinstance(node, yaml.MappingNode):
             self.problem(f"{schema.name!r} must be a mapping of keys", node, ypath,
@@ -268,8 +270,10 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")  
 
 
 def _scalar(node: yaml.ScalarNode) -> str:
+    """A scalar's text; YAML's null written plainly (`~`, `null`) is no text. libyaml marks a
+    plain scalar with the style '', the pure-Python composer with None; a quoted "~" is text."""
     v = node.value
-    return "" if v in ("~", "null") and node.style is None else v
+    return "" if v in ("~", "null") and not node.style else v
 
 
 def _near(a: str, b: str) -> bool:
