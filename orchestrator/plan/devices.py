@@ -141,16 +141,20 @@ def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
     return built, problems
 
 
-def build_all(jobs: list[Job], progress=None, on_built=None, remote=None) -> tuple[list[Built], list[Problem]]:
+def build_all(jobs: list[Job], progress=None, on_built=None, remote=None,
+              meanwhile=None) -> tuple[list[Built], list[Problem]]:
     """on_built(built) is called in the parent as each device comes back, before the next one:
     what it takes off a build (the packed pieces, once kept) is not held for the others.
     remote(work): builds elsewhere (engine/builds.py); work is (job, piece keys) per device,
-    biggest first, and it yields (built, problems) as they come back."""
+    biggest first, and it yields (built, problems) as they come back. meanwhile(): the parent's
+    own work that does not wait for the builds, done while forked workers build (else first)."""
     results, problems = [], []
     if progress:
         progress("render+validate", 0, len(jobs))
     keyed = {job.device: piece_keys(job) for job in jobs}
     if remote is not None:
+        if meanwhile is not None:
+            meanwhile()
         order = sorted(jobs, key=lambda j: -len(j.fragments))
         for i, (built, probs) in enumerate(remote([(j, keyed[j.device]) for j in order]), 1):
             _collect(built, probs, results, problems, on_built)
@@ -169,11 +173,15 @@ def build_all(jobs: list[Job], progress=None, on_built=None, remote=None) -> tup
         order = sorted(jobs, key=lambda j: -len(j.fragments))
         with worker_pool(workers) as pool:
             outcomes = pool.map(_build_keyed, [(j, keyed[j.device]) for j in order], chunksize=1)
+            if meanwhile is not None:  # the workers have their devices: the parent's core is free
+                meanwhile()
             for i, (built, probs) in enumerate(outcomes, 1):
                 _collect(built, probs, results, problems, on_built)
                 if progress:
                     progress("render+validate", i, len(jobs))
     else:
+        if meanwhile is not None:
+            meanwhile()
         for i, job in enumerate(jobs, 1):
             _collect(*build(job, keyed[job.device]), results, problems, on_built)
             if progress:

@@ -383,34 +383,38 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         def keep_build(b):  # kept as it comes: the parent need not hold the pieces of every device
             Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
                                   cached_builds.get(b.device))
+            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
             b.pieces, b.packed = {}, None
             b.hold()
 
-        built, problems = build_all(jobs, progress, keep_build, remote)
+        def keep_placements():
+            # Writes that do not wait for the builds, made while the workers build. A check that
+            # fails after them still keeps nothing: they are in the plan's one transaction.
+            ctx.alloc.flush()
+            Store.add_intents(s, new_rows)
+            Store.audit_many(s, [(f"plan-{action}", name) for name, action in actions.items()
+                                 if action != "unchanged"])
+            fresh, unkept = {}, []
+            had = Store.placement_digests(s, placements)
+            for name, p in placements.items():
+                digest = recall.digest(p)
+                if had.get(name) == digest:
+                    continue
+                text = recall.memo(p)
+                if text is None:
+                    unkept.append(name)
+                else:
+                    fresh[name] = (digest, recall.pack(text))
+            Store.save_placements(s, fresh, unkept + gone, whole)
+
+        built, problems = build_all(jobs, progress, keep_build, remote, keep_placements)
         if problems:
             raise FullbarsError(problems)
         del cached, cached_builds
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)
-        ctx.alloc.flush()
-        Store.add_intents(s, new_rows)
         placed_state = Store.mark_placed(s, net.digest)  # after every write placement reads
-        for b in built:
-            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
-        Store.audit_many(s, [(f"plan-{action}", name) for name, action in actions.items() if action != "unchanged"])
-        fresh, unkept = {}, []
-        had = Store.placement_digests(s, placements)
-        for name, p in placements.items():
-            digest = recall.digest(p)
-            if had.get(name) == digest:
-                continue
-            text = recall.memo(p)
-            if text is None:
-                unkept.append(name)
-            else:
-                fresh[name] = (digest, recall.pack(text))
-        Store.save_placements(s, fresh, unkept + gone, whole)
         # An upgrade's scope is not among what a later plan is given: a scoped plan is not recalled.
         Store.save_recall_record(s, None if scope is not None else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
