@@ -67,9 +67,10 @@ class Built(HeldTexts):
         self.texts.pack()
 
     def cache_value(self) -> list:
-        return [self.services, self.intended, self.edit, self.reverse, self.changed, self.diff.kept(self.intended),
-                self.owners,
-                fragcache.exact(self.facts), self.current_sha]
+        intended, edit = self.intended, self.edit
+        # A new device's edit is its whole config: kept once (None in its place), not twice.
+        return [self.services, intended, None if edit is intended else edit, self.reverse, self.changed,
+                self.diff.kept(intended), self.owners, fragcache.exact(self.facts), self.current_sha]
 
 
 def piece_keys(job: Job) -> list[tuple[str, str | None]]:
@@ -128,7 +129,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
 def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: dict | None = None) -> Built:
     """A build as the store's cache keeps it (Built.cache_value)."""
     services, intended, edit, reverse, changed, diff, owners, facts, current_sha = fragcache.unpack_exact(packed)
-    if edit == intended:  # a new device's: one string, as built
+    if edit is None or edit == intended:  # a new device's: one string, as built
         edit = intended
     return Built(device, kind, services, Texts(intended, edit, reverse), changed, Lines.from_kept(diff, intended),
                  facts, owners, key, pieces or {}, None, current_sha)
