@@ -408,8 +408,8 @@ def test_fragment_nodes_by_shape_equal_the_walk(tmp_path, network, intents):
     for dev, pieces in frags.items():
         index = schema_index(KINDS.get(planned[dev].kind).models)
         for owner, (_, data) in pieces.items():
-            text, _ = fragcache.unpack(data)
-            assert nodes(index, text) == walk_nodes(index, text), (dev, owner)
+            text, kept = fragcache.unpack_piece(data)
+            assert nodes(index, text) == walk_nodes(index, text) == kept, (dev, owner)
             checked += bool(text.strip())
         assert any(index.__dict__.get("_node_programs", {}).values()), f"{dev}: no fragment went by its shape"
     assert checked >= len(planned)

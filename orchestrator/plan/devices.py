@@ -42,7 +42,7 @@ class Job:
     fragments: list  # (service, template, variables or CachedPiece)
     current: str
     current_sha: str = ""
-    cached: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) from the store
+    cached: dict = field(default_factory=dict)  # owner → (inputs key, fragcache.pack_piece) from the store
     cached_build: tuple | None = None  # (inputs key, packed build) from the store
 
 
@@ -57,7 +57,7 @@ class Built(HeldTexts):
     facts: dict
     owners: dict  # path → the services whose fragments hold it (ownership.combine)
     key: str | None = None  # the inputs key of this build (fragcache.device_key); None: not cached
-    pieces: dict = field(default_factory=dict)  # owner → (inputs key, packed [text, nodes]) of every piece
+    pieces: dict = field(default_factory=dict)  # owner → (inputs key, fragcache.pack_piece) of every piece
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
     current_sha: str = ""  # the sha256 of the config its edit starts from
 
@@ -103,11 +103,11 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
         hit = job.cached.get(owner)
         if isinstance(variables, CachedPiece) or (pkey is not None and hit is not None and hit[0] == pkey):
             pieces[owner] = hit
-            text, found = fragcache.unpack(hit[1])
+            text, found = fragcache.unpack_piece(hit[1])
         else:
             text = render(kind.name, template, **variables)
             found = nodes(index, text)
-            pieces[owner] = (pkey, fragcache.pack([text, found]))
+            pieces[owner] = (pkey, fragcache.pack_piece(text, found))
         texts.append((owner, text, found))
     cfg, problems = merge(job.device, kind, [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts])
     if cfg is None:

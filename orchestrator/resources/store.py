@@ -272,7 +272,7 @@ class PlanFragmentRow(Base):
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of JSON [text, nodes]
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # fragcache.pack_piece: the text and its nodes
 
 
 class PlanBuildRow(Base):
