@@ -599,3 +599,47 @@ def test_an_identity_of_its_elements_own_module_is_written_without_prefix():
            f'      <type xmlns:rt="{rt}">rt:static</type>\n      <name>s</name>\n'
            f'    </control-plane-protocol>\n  </control-plane-protocols>\n</routing>\n')
     assert _own_identities_unprefixed(foreign + own) == foreign + own.replace(f' xmlns:rt="{rt}">rt:static', ">static")
+
+
+def _mutable_ids(value, seen: set[int]) -> set[int]:
+    """The ids of every dict, list and object reachable from `value` (objects by their attributes)."""
+    import dataclasses
+
+    if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None))):
+        return seen
+    seen.add(id(value))
+    if isinstance(value, dict):
+        for v in value.values():
+            _mutable_ids(v, seen)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            _mutable_ids(v, seen)
+    elif hasattr(value, "__dict__"):
+        for v in vars(value).values():
+            _mutable_ids(v, seen)
+    elif dataclasses.is_dataclass(value):  # one with slots
+        for f in dataclasses.fields(value):
+            _mutable_ids(getattr(value, f.name), seen)
+    return seen
+
+
+@pytest.mark.parametrize("path", ["examples/network.yaml", *sorted(
+    str(p.relative_to(REPO)) for p in (REPO / "examples/networks").glob("*.yaml"))])
+def test_a_network_shares_nothing_mutable_with_the_kept_validated_description(path):
+    """load_network hands out Networks made from the spec a process keeps per description (not a
+    copy of it): no Network may hold a dict or list of that spec, and making one changes nothing
+    of it, so the next plan reads the description as validated."""
+    import copy
+
+    from orchestrator.network.model import _validated, load_network
+
+    file = str(REPO / path)
+    text = (REPO / path).read_text()
+    kept = _validated(file, text)[1]
+    before = copy.deepcopy(kept)
+    net = load_network(file, text)
+    assert net.devices and _validated(file, text)[1] is kept
+    assert kept == before
+    spec_ids = _mutable_ids(kept, set())
+    shared = spec_ids & _mutable_ids(net, set())
+    assert not shared, "a Network holds part of the kept spec"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -140,8 +139,9 @@ def load_network(path: Path | str, text: str | None = None) -> Network:
     file = str(path)
     if text is None:  # as Path.read_text gives it (universal newlines), with a Problem if it cannot
         text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    # The spec is the one _validated keeps for the next call: it is only read here (a Network is
+    # made of new objects from its values), never copied (a copy took 24 ms of each plan at 112 devices).
     name, spec, lines = _validated(file, text)
-    spec = copy.deepcopy(spec)  # the kept one stays as validated whatever a Network's user does
     _check_credentials_namespace(spec, file, lines)
     return _build(name, file, text, spec)
 
