@@ -643,3 +643,19 @@ def test_a_network_shares_nothing_mutable_with_the_kept_validated_description(pa
     spec_ids = _mutable_ids(kept, set())
     shared = spec_ids & _mutable_ids(net, set())
     assert not shared, "a Network holds part of the kept spec"
+
+
+def test_ownership_combine_keeps_only_nodes_whose_owners_differ_from_their_parents():
+    """combine: a node several pieces hold names them all, sorted; a node whose owners are its
+    parent's is left out (it inherits them); one whose owners differ is kept, at any depth."""
+    from orchestrator.plan.ownership import combine
+
+    top, prof, a_itf, b_itf = "/t", "/t/profile[name='p']", "/t/itf[name='a']", "/t/itf[name='b']"
+    pieces = [("base", [(top, None)]),
+              ("line-b", [(top, None), (prof, top), (b_itf, top), (b_itf + "/sub", b_itf)]),
+              ("line-a", [(top, None), (prof, top), (a_itf, top)]),
+              ("line-c", [(top, None), (prof, top)])]
+    assert combine(pieces) == {top: ["base", "line-a", "line-b", "line-c"],
+                               prof: ["line-a", "line-b", "line-c"], b_itf: ["line-b"], a_itf: ["line-a"]}
+    assert combine([("x", [(top, None), (a_itf, top)])]) == {top: ["x"]}  # the child inherits x
+    assert combine([]) == {}
