@@ -69,7 +69,7 @@ class Built(HeldTexts):
     def cache_value(self) -> list:
         intended, edit = self.intended, self.edit
         # A new device's edit is its whole config: kept once (None in its place), not twice.
-        return [self.services, intended, None if edit is intended else edit, self.reverse, self.changed,
+        return [self.services, intended, None if edit == intended else edit, self.reverse, self.changed,
                 self.diff.kept(intended), self.owners, fragcache.exact(self.facts), self.current_sha]
 
 
@@ -129,7 +129,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
 def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: dict | None = None) -> Built:
     """A build as the store's cache keeps it (Built.cache_value)."""
     services, intended, edit, reverse, changed, diff, owners, facts, current_sha = fragcache.unpack_exact(packed)
-    if edit is None or edit == intended:  # a new device's: one string, as built
+    if edit is None:  # a new device's: one string, as built
         edit = intended
     return Built(device, kind, services, Texts(intended, edit, reverse), changed, Lines.from_kept(diff, intended),
                  facts, owners, key, pieces or {}, None, current_sha)
