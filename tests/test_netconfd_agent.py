@@ -201,3 +201,29 @@ def test_a_late_close_session_after_the_hello_only_drops_the_connection():
     m = Late()
     _close_quietly(m)
     assert m.dropped
+
+
+def test_the_yuma_work_directory_is_made_before_any_netconfd_starts(tmp_path):
+    """On a new machine, ten agents started at once: one netconfd exited 18 ("Could not setup
+    Yuma work directory"), having found no ~/.yuma and then failed to make it, another one having
+    made it meanwhile. Preparing an agent makes it, so no netconfd has to."""
+    import shutil
+
+    from orchestrator.lab.netconfd import yuma_work_dir
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.fail("preparing an agent needs ssh-keygen: apt-get install -y openssh-client")
+    work = yuma_work_dir()
+    aside = tmp_path / "yuma-aside"
+    if work.exists():
+        shutil.move(work, aside)  # a machine's own: put back below
+    try:
+        agent = NetconfdAgent("fbprep", tmp_path / "agent", "198.19.0.1", 30, "198.19.0.2",
+                              username="fbprep", password=secrets.token_urlsafe(16))
+        agent._prepare_files()
+        assert work.is_dir() and (work.stat().st_mode & 0o777) == 0o700
+        agent._prepare_files()  # again, as each agent of a lab does: it is there already
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if aside.exists():
+            shutil.move(aside, work)

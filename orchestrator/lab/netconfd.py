@@ -78,6 +78,11 @@ _users_ready: dict[str, str] = {}
 _users_lock = threading.Lock()
 
 
+def yuma_work_dir() -> Path:
+    """root's ~/.yuma: netconfd takes its home from the password database, not from $HOME."""
+    return Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".yuma"
+
+
 def _which(tool: str) -> str | None:
     return shutil.which(tool, path=_SBIN_PATH)
 
@@ -230,6 +235,10 @@ class NetconfdAgent:
     def _prepare_files(self) -> None:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
+        # netconfd makes its work directory when it finds none, and fails ("Could not setup Yuma
+        # work directory", exit 18) when another netconfd made it between its look and its mkdir:
+        # seen starting 10 agents at once on a new machine. Made here first, none of them makes it.
+        yuma_work_dir().mkdir(mode=0o700, exist_ok=True)
         if not self.startup.exists():
             self.startup.write_text("<config/>\n")
         # netconfd looks for startup-cfg-txid.txt in its working directory (then ~/.yuma; it

@@ -142,11 +142,11 @@ class Session:
             pass
 
     def unlock(self) -> None:
-        for ds in ("running", self.target):
-            try:
-                self.m.unlock(ds)
-            except Exception:
-                pass
+        """Release the lock lock() took: the edited datastore's only."""
+        try:
+            self.m.unlock(self.target)
+        except Exception:
+            pass
 
     @contextlib.contextmanager
     def _scrubbed(self):
@@ -180,10 +180,15 @@ class Session:
             self.m.discard_changes()
 
     def close(self) -> None:
+        """close-session: the device releases the session's locks with it (RFC 6241 7.8), so a
+        session that ends needs no unlock first. A device that does not answer still gets its
+        transport closed, which ends the session there too."""
         try:
             self.m.close_session()
         except Exception:
             pass
+        finally:
+            self.drop()
 
 
 def read_running(ep: Endpoint, kind: str | None = None, *configs: str, attempts: int = 2) -> str:

@@ -4,7 +4,7 @@ with a transaction's outcome, never apart from it)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
 
@@ -36,10 +36,15 @@ def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tupl
     """What each device of one environment now runs (device, kind, config) becomes that
     environment's baseline of later plans and drift checks; no other environment's record moves.
     Called inside the store transaction that records the outcome."""
-    for device, dkind, config in configs:
-        row = s.get(DeviceConfigRow, (environment, device))
-        if row is None:
-            s.add(DeviceConfigRow(environment=environment, device=device, kind=dkind, config=config, digest=tx))
-        else:
-            row.config, row.kind, row.digest, row.updated_at = config, dkind, tx, _now()
+    # One query for the records there are, then one INSERT and one UPDATE for all the devices: a
+    # wave of hundreds waits for this write, not for a query per device.
+    known = set(s.scalars(select(DeviceConfigRow.device).where(
+        DeviceConfigRow.environment == environment, DeviceConfigRow.device.in_([d for d, _, _ in configs]))))
+    now = _now()
+    rows = [{"environment": environment, "device": device, "kind": dkind, "config": config, "digest": tx,
+             "updated_at": now} for device, dkind, config in configs]
+    if any(r["device"] not in known for r in rows):
+        s.execute(insert(DeviceConfigRow), [r for r in rows if r["device"] not in known])
+    if known:
+        s.execute(update(DeviceConfigRow), [r for r in rows if r["device"] in known])
     Store.audit(s, kind, tx, {"devices": [d for d, _, _ in configs]})

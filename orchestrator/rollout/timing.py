@@ -1,9 +1,11 @@
 """Where a transaction's time goes, per device and step, so the limit of an apply is visible.
 
 The steps of one device, in order: SSH + hello (connect), discard + lock (lock), get-config
-(read), the edit computed here with libyang (diff), edit-config (edit), the (confirmed) commit
-(commit), get-config again (read-back), the confirming commit (confirm), unlock + close-session
-(close). All but diff are round trips to the agent: the time the agent takes is in them.
+(read), the edit computed here from the kind's schema (diff: it waits for the models' compilation
+if that is not done yet), edit-config (edit), the (confirmed) commit (commit), get-config again
+(read-back), the confirming commit (confirm), close-session, which releases the lock, or unlock
+for a session kept for the next wave (close). All but diff are round trips to the agent: the time
+the agent takes is in them.
 """
 
 from __future__ import annotations

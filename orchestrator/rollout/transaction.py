@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from orchestrator import fault_pause
 from orchestrator.devices.registry import KINDS
@@ -81,6 +82,7 @@ class Journal:
 
     def __init__(self, store: Store, tx: str):
         self.store, self.tx = store, tx
+        self._written: dict[tuple[str, str], str] = {}  # (device, "before" | "reverse") → the text written
 
     def start(self, target: str, kind: str, changes: list[Change]) -> None:
         with self.store.transaction() as s:
@@ -107,15 +109,20 @@ class Journal:
                 also(s, self.tx)
 
     def devices(self, results: list[DeviceResult]) -> None:
-        """All devices' states in one store transaction (one sync, not one per device)."""
+        """All devices' states in one store transaction (one sync, not one per device), as one
+        UPDATE by primary key for all of them: the transaction's phases wait for it. A device's
+        config before and reverse edit are written once each, when first known."""
+        rows, texts = [], {}
+        for r in results:
+            row = {"tx": self.tx, "device": r.device, "state": r.state, "strategy": r.strategy, "error": r.error}
+            for name in ("before", "reverse"):
+                value = getattr(r, name)
+                if value and self._written.get((r.device, name)) is not value:
+                    row[name] = texts[(r.device, name)] = value
+            rows.append(row)
         with self.store.transaction() as s:
-            for r in results:
-                row = s.get(TxDeviceRow, (self.tx, r.device))
-                row.state, row.strategy, row.error = r.state, r.strategy, r.error
-                if r.before:
-                    row.before = r.before
-                if r.reverse:
-                    row.reverse = r.reverse
+            s.execute(update(TxDeviceRow), rows)
+        self._written.update(texts)
 
 
 class Transaction:
@@ -323,11 +330,11 @@ class Transaction:
         def one(r):
             if r.session is not None:
                 with timed(r.steps, "close"):
-                    r.session.unlock()
                     if self.sessions is not None and r.session.alive:
+                        r.session.unlock()
                         self.sessions[r.device] = r.session
                     else:
-                        r.session.close()
+                        r.session.close()  # which releases the lock: no unlock round trip first
                 r.session = None
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
             list(pool.map(one, self.results.values()))
@@ -381,6 +388,7 @@ class Transaction:
         devices = [c.device for c in self.changes]
         self._inject()
         self.clock = (time.perf_counter(), time.process_time())
+        _compile_meanwhile({c.kind for c in self.changes})
         self.settle_first()
         secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
         if secret:  # their last configs' secret references, to recognise what such a device runs
@@ -456,6 +464,20 @@ class Transaction:
                                 **({"persist_id": self.tx} if r.state == IN_DOUBT else {}),
                                 **({"retried": r.retried} if r.retried else {})}
                             for d, r in self.results.items()}}
+
+
+def _compile_meanwhile(kinds: set[str]) -> None:
+    """Compile the kinds' models (for the diff after each device's read) while the devices are
+    connected: libyang compiles outside the GIL, so it takes the core the SSH handshakes leave,
+    instead of holding up every device of a kind at its diff. A kind that fails to compile fails
+    there again, named, at the diff."""
+    def compile_all():
+        for kind in sorted(kinds):
+            try:
+                schema_index(KINDS.get(kind).models)
+            except Exception:  # noqa: BLE001 - raised again at the diff, where it is reported
+                pass
+    threading.Thread(target=compile_all, name="compile-models", daemon=True).start()
 
 
 def history(store: Store, limit: int = 50, environment: str | None = None) -> list[TransactionRow]:
