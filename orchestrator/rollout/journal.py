@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select, update
 
-from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _chunks, _now
 
 # a process was running these when it stopped: recover finishes or undoes them
 IN_FLIGHT = ("started", "editing", "committing", "verifying", "confirming")
@@ -38,8 +38,11 @@ def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tupl
     Called inside the store transaction that records the outcome."""
     # One query for the records there are, then one INSERT and one UPDATE for all the devices: a
     # wave of hundreds waits for this write, not for a query per device.
-    known = set(s.scalars(select(DeviceConfigRow.device).where(
-        DeviceConfigRow.environment == environment, DeviceConfigRow.device.in_([d for d, _, _ in configs]))))
+    devices = [d for d, _, _ in configs]
+    known = set()
+    for chunk in _chunks(devices):  # IN lists the database's limit on parameters allows
+        known.update(s.scalars(select(DeviceConfigRow.device).where(
+            DeviceConfigRow.environment == environment, DeviceConfigRow.device.in_(chunk))))
     now = _now()
     rows = [{"environment": environment, "device": device, "kind": dkind, "config": config, "digest": tx,
              "updated_at": now} for device, dkind, config in configs]
@@ -47,4 +50,4 @@ def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tupl
         s.execute(insert(DeviceConfigRow), [r for r in rows if r["device"] not in known])
     if known:
         s.execute(update(DeviceConfigRow), [r for r in rows if r["device"] in known])
-    Store.audit(s, kind, tx, {"devices": [d for d, _, _ in configs]})
+    Store.audit(s, kind, tx, {"devices": devices})
