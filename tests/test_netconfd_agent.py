@@ -205,8 +205,8 @@ def test_a_late_close_session_after_the_hello_only_drops_the_connection():
 
 def test_the_yuma_work_directory_is_made_before_any_netconfd_starts(tmp_path):
     """On a new machine, ten agents started at once: one netconfd exited 18 ("Could not setup
-    Yuma work directory"), having found no ~/.yuma and then failed to make it, another one having
-    made it meanwhile. Preparing an agent makes it, so no netconfd has to."""
+    Yuma work directory") while ~/.yuma did not exist yet, most likely because another made it
+    between its look and its mkdir. Preparing an agent makes it, so no netconfd has to."""
     import shutil
 
     from orchestrator.lab.netconfd import yuma_work_dir

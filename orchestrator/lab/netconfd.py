@@ -235,9 +235,10 @@ class NetconfdAgent:
     def _prepare_files(self) -> None:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
-        # netconfd makes its work directory when it finds none, and fails ("Could not setup Yuma
-        # work directory", exit 18) when another netconfd made it between its look and its mkdir:
-        # seen starting 10 agents at once on a new machine. Made here first, none of them makes it.
+        # netconfd makes its work directory when it finds none. On a new machine, one of ten
+        # netconfd started at once exited 18 ("Could not setup Yuma work directory"), most likely
+        # because another made it between its look and its mkdir (not seen again in 7 tries).
+        # Made here first, none of them has to make it.
         yuma_work_dir().mkdir(mode=0o700, exist_ok=True)
         if not self.startup.exists():
             self.startup.write_text("<config/>\n")
