@@ -4,9 +4,9 @@ with a transaction's outcome, never apart from it)."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _chunks, _now
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _chunks, _insert, _now
 
 # a process was running these when it stopped: recover finishes or undoes them
 IN_FLIGHT = ("started", "editing", "committing", "verifying", "confirming")
@@ -46,8 +46,7 @@ def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tupl
     now = _now()
     rows = [{"environment": environment, "device": device, "kind": dkind, "config": config, "digest": tx,
              "updated_at": now} for device, dkind, config in configs]
-    if any(r["device"] not in known for r in rows):
-        s.execute(insert(DeviceConfigRow), [r for r in rows if r["device"] not in known])
+    _insert(s, DeviceConfigRow, [r for r in rows if r["device"] not in known])
     if known:
         s.execute(update(DeviceConfigRow), [r for r in rows if r["device"] in known])
     Store.audit(s, kind, tx, {"devices": devices})
