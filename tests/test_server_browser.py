@@ -109,13 +109,23 @@ def _sign_in(driver, url: str, name: str, password: str) -> None:
     assert driver.find_element(By.ID, "who").text.startswith(name)
 
 
+def _wait(driver, seconds: float, poll: float, arrived, message: str = ""):
+    """Wait until arrived(driver) is true. An element found on a page that is then replaced (a click's
+    navigation, the live view's refresh) goes stale before its text is read: that is "not yet", not a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, poll, ignored_exceptions=(NoSuchElementException,
+                                                                    StaleElementReferenceException)).until(
+        arrived, message=message)
+
+
 def _click(driver, button: str, arrived) -> None:
     """Press a button and wait for the page it leads to (a click returns before it loads)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.find_element(By.ID, button).click()
-    WebDriverWait(driver, 120, 0.2).until(arrived, message=f"after {button}: {driver.current_url}")
+    _wait(driver, 120, 0.2, arrived, f"after {button}: {driver.current_url}")
 
 
 def _cli(*args: str, db: str, env: dict) -> subprocess.CompletedProcess:
@@ -126,7 +136,6 @@ def _cli(*args: str, db: str, env: dict) -> subprocess.CompletedProcess:
 def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
     import httpx
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     url, tokens, tmp = world["url"], world["tokens"], world["tmp"]
     shots = tmp / "screenshots"
@@ -200,8 +209,7 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         assert driver.find_elements(By.ID, "rollout"), driver.page_source[:2000]
         driver.save_screenshot(str(shots / "3-live-started.png"))
         cells = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "td.device-state")]  # noqa: E731
-        WebDriverWait(driver, 300, 0.5).until(
-            lambda d: d.find_element(By.ID, "rollout-state").text in ("done", "failed"))
+        _wait(driver, 300, 0.5, lambda d: d.find_element(By.ID, "rollout-state").text in ("done", "failed"))
         driver.save_screenshot(str(shots / "4-live-done.png"))
         assert driver.find_element(By.ID, "rollout-state").text == "done", driver.find_element(By.ID, "rollout").text
         states = cells(driver)
