@@ -6,7 +6,10 @@ fullbars' clock includes compiling the device models (the bench process has not 
 `fullbars apply` would have, while planning), and the bench counts the compilations: one per kind.
 Prints the ratio, where fullbars' time went per step (connect, lock, read, diff, edit, commit,
 read-back, confirm, close), and the load average, since other work on the machine slows both
-engines. Figures go to bench/results/apply.json. Usage: python bench/apply.py [N]
+engines. It also prints how busy the machine's cores were while each engine ran (from /proc/stat):
+the agents, their SSH servers and the engine share the cores, so a run that kept every core busy
+is at the limit of this machine, not of the engine's waiting. Figures go to
+bench/results/apply.json. Usage: python bench/apply.py [N]
 """
 
 from __future__ import annotations
@@ -42,6 +45,34 @@ def payloads() -> dict[str, str]:
     return {"olt-bbf": f'<config xmlns="{NC}">{chain}</config>', "bng-ietf": BNG}
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of every core since boot, from /proc/stat's first line."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+class Busy:
+    """How much of the machine's cores was busy between start and stop."""
+
+    def __enter__(self):
+        self.before = cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        after = cpu_seconds()
+        self.busy_s = after[0] - self.before[0]
+        self.share = self.busy_s / max(after[1] - self.before[1], 1e-9)
+
+    def describe(self, own_cpu_s: float | None = None) -> str:
+        text = f"the machine's {os.cpu_count()} cores {self.share:.0%} busy ({self.busy_s:.2f} CPU-s"
+        if own_cpu_s is not None:
+            text += f": the engine's process {own_cpu_s:.2f}, the agents, SSH servers and the rest " \
+                    f"{self.busy_s - own_cpu_s:.2f}"
+        return text + ")"
+
+
 def main(argv: list[str]) -> None:
     from orchestrator.lab.runtime import open_lab
     from orchestrator.resources.store import Store
@@ -73,19 +104,24 @@ def main(argv: list[str]) -> None:
             compiled = len(model_set.cache)
             load = [os.getloadavg()]
             t0 = time.perf_counter()
-            rep = Transaction(Store(f"sqlite:///{tmp}/store.db"), changes, target.label, confirm_timeout=120).run()
+            with Busy() as ours_busy:
+                rep = Transaction(Store(f"sqlite:///{tmp}/store.db"), changes, target.label,
+                                  confirm_timeout=120).run()
             ours = time.perf_counter() - t0
             compiled = len(model_set.cache) - compiled
             assert rep["outcome"] == "committed", rep["summary"]
             print(f"fullbars: {ours:.2f} s; phases (wall): {rep['seconds']}", flush=True)
             for line in describe(rep):
                 print(line, flush=True)
+            print(f"during fullbars' transaction: {ours_busy.describe(rep['cpu_s'])}", flush=True)
             lab.down()
             lab.up(timeout=300)  # the same fresh devices for Ansible
             target = lab_target(topo)
             t0 = time.perf_counter()
-            res = ansible_run(plan_dir, target, forks=10)
+            with Busy() as theirs_busy:
+                res = ansible_run(plan_dir, target, forks=10)
             theirs = time.perf_counter() - t0
+            print(f"during Ansible's run: {theirs_busy.describe()}", flush=True)
             load.append(os.getloadavg())
             assert res["rc"] == 0 and not res["failed"], res
         finally:
@@ -94,6 +130,9 @@ def main(argv: list[str]) -> None:
            "ansible_forks10_s": round(theirs, 2), "ratio": round(theirs / ours, 1),
            "model_compilations": compiled, "fullbars_cpu_s": rep["cpu_s"],
            "phases_s": rep["seconds"], "breakdown": rep["breakdown"],
+           "machine_busy": {"cores": os.cpu_count(),
+                            "fullbars": {"share": round(ours_busy.share, 3), "cpu_s": round(ours_busy.busy_s, 2)},
+                            "ansible": {"share": round(theirs_busy.share, 3), "cpu_s": round(theirs_busy.busy_s, 2)}},
            "load_average_1_5_15": {"fullbars_start": [round(x, 2) for x in load[0]],
                                    "ansible_end": [round(x, 2) for x in load[1]]}}
     print(f"{n} devices, one change each: fullbars transaction {row['fullbars_s']} s "
