@@ -4,6 +4,8 @@ unanswered rpc (TransportError), as ncclient's thread reports it. Against a real
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import ncclient.transport.session
@@ -78,3 +80,30 @@ def test_a_device_that_went_away_is_unanswered(agent):
     with pytest.raises(UNANSWERED):
         for _ in range(50):  # the session's thread notices the closed channel within a few tries
             m.get_config(source="running")
+
+
+def test_a_device_that_stops_reading_is_unanswered_not_waited_for(agent):
+    """A frozen device leaves the SSH window full: the send gives up after the session's timeout
+    instead of holding the caller (and its transaction) for ever."""
+    m = _connect(agent, timeout=3)
+    big = (f'<config xmlns="{NC_NS}"><interfaces xmlns="{IF_NS}"><interface><name>eth7</name>'
+           f'<description>{"x" * 8_000_000}</description>{ETH_TYPE}</interface></interfaces></config>')
+    outcome: list = []
+
+    def edit():
+        try:
+            m.edit_config(target="candidate", config=big)
+            outcome.append("answered")
+        except Exception as e:  # noqa: BLE001 - judged below
+            outcome.append(e)
+
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=edit, daemon=True)
+        t.start()
+        t.join(60)
+        assert not t.is_alive(), "the edit still waits for a device that reads nothing"
+    finally:
+        os.kill(agent.proc.pid, signal.SIGCONT)
+    assert len(outcome) == 1 and isinstance(outcome[0], UNANSWERED), outcome
+    assert not m.connected  # part of the message may have left: the session is not used again

@@ -100,8 +100,8 @@ def refusal(device: str, host: str, port: int, known: tuple[str, ...], presented
 class _Verifying(DirectSend):
     """ncclient's session, checking only the keys given (never ~/.ssh/known_hosts)."""
 
-    def __init__(self, handler, host: str, port: int, known: tuple[str, ...]):
-        super().__init__(handler)
+    def __init__(self, handler, host: str, port: int, known: tuple[str, ...], send_timeout: float):
+        super().__init__(handler, send_timeout=send_timeout)
         self.presented = None
         for line in known:
             key = parse(line)
@@ -124,7 +124,7 @@ def connect(device: str, host: str, port: int, known: tuple[str, ...], source: s
                 allow_agent=False, **login)
     handler.add_additional_ssh_connect_params(kwds)
     handler.add_additional_netconf_params({})
-    session = _Verifying(handler, host, port, known)
+    session = _Verifying(handler, host, port, known, send_timeout=timeout)
     try:
         session.connect(unknown_host_cb=session.refuse_unknown, **kwds)
     except SSHUnknownHostError:

@@ -30,16 +30,25 @@ def frame(message: str, base: NetconfBase) -> bytes:
 
 
 class DirectSend(SSHSession):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, send_timeout: float = 60.0, **kwargs):
         super().__init__(*args, **kwargs)
         self._sending = threading.Lock()  # two callers' messages must not interleave on the channel
+        # A device that stops reading fills the SSH window, and a send then waits for room: at most
+        # this long without progress, as an rpc waits at most its timeout for the reply.
+        self.send_timeout = send_timeout
 
     def send(self, message: str) -> None:
         if not self.connected or self._channel is None:
             raise TransportError("Not connected to NETCONF server")
         data = frame(message, self._base)
         with self._sending:
+            # The session's thread reads only what select says is there, so the channel's timeout
+            # bounds the sends alone.
+            self._channel.settimeout(self.send_timeout)
             try:
                 self._channel.sendall(data)
-            except (OSError, EOFError) as e:  # a channel the peer closed: as ncclient's thread reports it
-                raise TransportError(f"the session's channel is closed: {e}") from e
+            except (OSError, EOFError) as e:  # closed by the peer, or no room for send_timeout
+                # Part of a message may have left: nothing more may follow it on this session.
+                self.close()
+                raise TransportError(f"sending to the device failed ({type(e).__name__}: {e}); "
+                                     "the session is closed") from e
