@@ -37,12 +37,15 @@ def push_one(node: str, host: str, user: str, password: str, config_xml: str, ki
 
 def _push_once(node: str, host: str, user: str, password: str, config_xml: str, kind: str | None,
                known: tuple[str, ...]) -> dict:
+    import ncclient.transport.session
+
     from ncclient.operations.rpc import RPCError
 
     from orchestrator.netconf.hostkeys import connect
     from orchestrator.netconf.secrets import Secrets
     from orchestrator.netconf.session import rpc_error_text
 
+    ncclient.transport.session.TICK = 0.002
     want = etree.fromstring(config_xml.encode())
     secrets = Secrets.for_kind(kind, config_xml)
     with connect(node, host, 830, known, "the lab's record", 60, username=user, password=password) as m:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import paramiko
 from ncclient import manager as nc_manager
+from ncclient.transport import SSHSession
 from ncclient.transport.errors import SSHError, SSHUnknownHostError
 from paramiko.hostkeys import InvalidHostKey
 
 from orchestrator.errors import FullbarsError
-from orchestrator.netconf.transport import DirectSend
 
 
 class HostKeyError(FullbarsError):
@@ -97,11 +97,11 @@ def refusal(device: str, host: str, port: int, known: tuple[str, ...], presented
                             f"the device's new key, replace its entry in {source}")
 
 
-class _Verifying(DirectSend):
+class _Verifying(SSHSession):
     """ncclient's session, checking only the keys given (never ~/.ssh/known_hosts)."""
 
-    def __init__(self, handler, host: str, port: int, known: tuple[str, ...], send_timeout: float):
-        super().__init__(handler, send_timeout=send_timeout)
+    def __init__(self, handler, host: str, port: int, known: tuple[str, ...]):
+        super().__init__(handler)
         self.presented = None
         for line in known:
             key = parse(line)
@@ -124,7 +124,7 @@ def connect(device: str, host: str, port: int, known: tuple[str, ...], source: s
                 allow_agent=False, **login)
     handler.add_additional_ssh_connect_params(kwds)
     handler.add_additional_netconf_params({})
-    session = _Verifying(handler, host, port, known, send_timeout=timeout)
+    session = _Verifying(handler, host, port, known)
     try:
         session.connect(unknown_host_cb=session.refuse_unknown, **kwds)
     except SSHUnknownHostError:

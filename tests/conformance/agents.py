@@ -14,9 +14,7 @@ from ncclient import manager
 import ncclient.transport.session
 
 REPO = Path(__file__).resolve().parents[2]
-# ncclient's own session sends a queued rpc when its thread next wakes, every TICK: the default adds
-# up to 100 ms per rpc. (fullbars' sessions send at once and do not need this.)
-ncclient.transport.session.TICK = 0.01
+ncclient.transport.session.TICK = 0.002  # ncclient polls every TICK; the default adds 100 ms per rpc
 
 
 def free_ports(n: int) -> list[int]:
