@@ -294,3 +294,19 @@ def test_confirmed_commit_reverts_on_timeout_while_another_session_is_busy(reque
         stop.set()
         t.join()
         busy.close_session()
+
+
+def test_an_rpc_sent_in_the_hellos_write_is_answered(request, agent):
+    """What `ssh -s netconf < file` does, and what a client that sends its first rpc the moment the
+    server's hello is in may do: the server reads the client's hello and that rpc together."""
+    netconfd_bug(request, agent, "an rpc that reaches it in the same read as the client's hello is never "
+                                 "answered (base:1.0 or 1.1 alike); ncclient's queued send leaves a gap after "
+                                 "the hello, which is why fullbars keeps it (netconf/session.py)")
+    from conformance.raw import HELLO_11, RawClient, chunk
+
+    get = f'<rpc message-id="1" xmlns="{NC}"><get-config><source><running/></source></get-config></rpc>'.encode()
+    c = RawClient(agent, HELLO_11, chunk(get), timeout=5)
+    try:
+        assert "<data" in c.reply()
+    finally:
+        c.close()
