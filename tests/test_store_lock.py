@@ -90,3 +90,31 @@ def test_a_duplicate_the_schema_refuses_is_a_clear_error_keeping_nothing(url):
             s.add(IntentRow(name="second", kind="BusinessBroadband", spec="{}", digest="y", onu_serial="ACME0000A001"))
     store.engine.dispose()
     assert snapshot(url) == before
+
+
+def test_a_store_held_while_it_is_opened_is_waited_for(tmp_path, capsys):
+    """Another process holding the SQLite file when this one opens it (as eight plans starting on a
+    new store do) is waited for like a held lock, not refused with "database is locked"."""
+    import sqlite3
+    import threading
+
+    from orchestrator.errors import FullbarsError
+    from orchestrator.resources.store import Store
+
+    def hold(path, seconds):
+        c = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        c.execute("CREATE TABLE IF NOT EXISTS x(a)")
+        c.execute("BEGIN EXCLUSIVE")
+        t = threading.Timer(seconds, lambda: c.execute("COMMIT"))
+        t.start()
+        return t
+
+    held = hold(tmp_path / "a.db", 2)
+    Store(f"sqlite:///{tmp_path}/a.db", lock_timeout=60)
+    held.join()
+    assert "waiting for the store: held by another process" in capsys.readouterr().err
+
+    held = hold(tmp_path / "b.db", 4)
+    with pytest.raises(FullbarsError, match="the store is busy"):
+        Store(f"sqlite:///{tmp_path}/b.db", lock_timeout=1)
+    held.join()

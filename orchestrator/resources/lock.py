@@ -88,6 +88,22 @@ class StoreLock:
                        lambda: self._pg_holder(conn))
         yield
 
+    def opening(self, exc: Exception, deadline: float) -> bool:
+        """A store that another process holds while this one opens it (its first read, or the switch
+        to WAL of a new SQLite file) is waited for like a held lock: True to try again."""
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            return False
+        h = self._sqlite_holder() if self.engine.dialect.name == "sqlite" else None
+        if time.monotonic() >= deadline:
+            raise FullbarsError(f"the store is busy: held by {_describe(h)}; waited {self.timeout:g} s",
+                                fix="run the command again when that one has finished, or wait longer "
+                                    "with --lock-timeout SECONDS (FULLBARS_LOCK_TIMEOUT)")
+        if not self.told:
+            self.say(f"waiting for the store: held by {_describe(h)}")
+            self.told = True
+        time.sleep(POLL)
+        return True
+
     def _wait(self, attempt, holder) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
