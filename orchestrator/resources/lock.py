@@ -93,7 +93,12 @@ class StoreLock:
         to WAL of a new SQLite file) is waited for like a held lock: True to try again."""
         if "locked" not in str(exc) and "busy" not in str(exc):
             return False
-        h = self._sqlite_holder() if self.engine.dialect.name == "sqlite" else None
+        self._waited(self._sqlite_holder() if self.engine.dialect.name == "sqlite" else None, deadline)
+        time.sleep(POLL)
+        return True
+
+    def _waited(self, h: dict | None, deadline: float) -> None:
+        """Past the deadline, refuse naming the holder; else say once that this command waits."""
         if time.monotonic() >= deadline:
             raise FullbarsError(f"the store is busy: held by {_describe(h)}; waited {self.timeout:g} s",
                                 fix="run the command again when that one has finished, or wait longer "
@@ -101,22 +106,13 @@ class StoreLock:
         if not self.told:
             self.say(f"waiting for the store: held by {_describe(h)}")
             self.told = True
-        time.sleep(POLL)
-        return True
 
     def _wait(self, attempt, holder) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
             if attempt():
                 return
-            h = holder()
-            if time.monotonic() >= deadline:
-                raise FullbarsError(f"the store is busy: held by {_describe(h)}; waited {self.timeout:g} s",
-                                    fix="run the command again when that one has finished, or wait longer "
-                                        "with --lock-timeout SECONDS (FULLBARS_LOCK_TIMEOUT)")
-            if not self.told:
-                self.say(f"waiting for the store: held by {_describe(h)}")
-                self.told = True
+            self._waited(holder(), deadline)
             if self.engine.dialect.name != "sqlite":
                 time.sleep(POLL)
 
