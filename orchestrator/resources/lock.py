@@ -52,6 +52,11 @@ def engine_args(url: str, command: str) -> dict:
     return {}
 
 
+def _busy(exc: OperationalError) -> bool:
+    """SQLite's answer when another connection holds what this one needs."""
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
 def _describe(h: dict | None) -> str:
     if not h:
         return "another process"
@@ -88,14 +93,18 @@ class StoreLock:
                        lambda: self._pg_holder(conn))
         yield
 
-    def opening(self, exc: Exception, deadline: float) -> bool:
-        """A store that another process holds while this one opens it (its first read, or the switch
-        to WAL of a new SQLite file) is waited for like a held lock: True to try again."""
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            return False
-        self._waited(self._sqlite_holder() if self.engine.dialect.name == "sqlite" else None, deadline)
-        time.sleep(POLL)
-        return True
+    def opening(self, open_):
+        """open_() (a store's first read and schema check), waited for like a held lock while another
+        process holds the store (a new SQLite file's switch to WAL, or its creation under way)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return open_()
+            except OperationalError as exc:
+                if not _busy(exc):
+                    raise
+            self._waited(self._sqlite_holder() if self.engine.dialect.name == "sqlite" else None, deadline)
+            time.sleep(POLL)
 
     def _waited(self, h: dict | None, deadline: float) -> None:
         """Past the deadline, refuse naming the holder; else say once that this command waits."""
@@ -123,7 +132,7 @@ class StoreLock:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
             return True
         except OperationalError as exc:
-            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            if _busy(exc):
                 return False
             raise
 

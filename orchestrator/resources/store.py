@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import time
 from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
@@ -398,16 +397,11 @@ class Store:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
         self.lock = lock.StoreLock(self.engine, path, lock_timeout, command, say)
-        deadline = time.monotonic() + lock_timeout
-        while True:
-            try:
-                schema.upgrade(self)
-                break
-            except OperationalError as exc:
-                if self.lock.opening(exc.orig, deadline):
-                    continue
-                raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
-                                    fix="check the path or URL and its permissions") from None
+        try:
+            self.lock.opening(lambda: schema.upgrade(self))
+        except OperationalError as exc:
+            raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
+                                fix="check the path or URL and its permissions") from None
 
     @contextlib.contextmanager
     def transaction(self, keep: bool = True, write: bool = True):
