@@ -14,11 +14,11 @@ from pathlib import Path
 
 import paramiko
 from ncclient import manager as nc_manager
-from ncclient.transport import SSHSession
 from ncclient.transport.errors import SSHError, SSHUnknownHostError
 from paramiko.hostkeys import InvalidHostKey
 
 from orchestrator.errors import FullbarsError
+from orchestrator.netconf.transport import DirectSend
 
 
 class HostKeyError(FullbarsError):
@@ -97,7 +97,7 @@ def refusal(device: str, host: str, port: int, known: tuple[str, ...], presented
                             f"the device's new key, replace its entry in {source}")
 
 
-class _Verifying(SSHSession):
+class _Verifying(DirectSend):
     """ncclient's session, checking only the keys given (never ~/.ssh/known_hosts)."""
 
     def __init__(self, handler, host: str, port: int, known: tuple[str, ...]):

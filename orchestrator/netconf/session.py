@@ -19,11 +19,8 @@ from orchestrator.netconf.credentials import Credentials
 from orchestrator.netconf.secrets import Secrets
 
 # ncclient's session thread polls every TICK seconds: 0.1 s is added to every rpc (LAB-FACTS).
-# Sending from the caller's thread instead (no wait, and no need to lower TICK) was tried and
-# reverted: yuma123 netconfd then left about one session in a hundred without a reply to its first
-# rpc, which followed the hello at once. netconfd never answers an rpc it reads together with the
-# client's hello (tests/conformance: test_an_rpc_sent_in_the_hellos_write_is_answered); the wait for
-# the next TICK makes that rare, not impossible (read_running and a transaction's first steps ask again).
+# A session's first rpc still goes through that thread (netconf/transport.py says why), the rest
+# leave from the caller's thread.
 ncclient.transport.session.TICK = 0.01
 # ncclient logs every message sent (INFO) and received (DEBUG) whole: an edit carrying a secret
 # must not reach a log, whatever level the caller configures.

@@ -301,7 +301,8 @@ def test_an_rpc_sent_in_the_hellos_write_is_answered(request, agent):
     server's hello is in may do: the server reads the client's hello and that rpc together."""
     netconfd_bug(request, agent, "an rpc that reaches it in the same read as the client's hello is never "
                                  "answered (base:1.0 or 1.1 alike); ncclient's queued send leaves a gap after "
-                                 "the hello, which is why fullbars keeps it (netconf/session.py)")
+                                 "the hello, which is why fullbars sends a session's first rpc through it "
+                                 "(netconf/transport.py)")
     from conformance.raw import HELLO_11, RawClient, chunk
 
     get = f'<rpc message-id="1" xmlns="{NC}"><get-config><source><running/></source></get-config></rpc>'.encode()
