@@ -379,6 +379,58 @@ def campus_main(cells: int, slices: int) -> None:
     (HERE / "results" / "plan-campus.json").write_text(json.dumps(row, indent=2) + "\n")
 
 
+def validation_main(sizes: list[int], repeats: int = 3) -> None:
+    """How libyang's validation of a whole device grows with it: for each size, one OLT of that many
+    lines and its BNG are planned, and each device's intended config is parsed and validated, then
+    validated again unchanged (the median of `repeats` each). A plan validates every device whole,
+    so at 100,000 lines this is the least CPU a full plan spends validating."""
+    import statistics
+
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            net, files = write_inputs(n, tmp)
+            result = plan(Store(f"sqlite:///{tmp}/store.db"), str(net), [str(f) for f in files])
+            for d in result.devices:
+                models = KINDS.get(d.kind).models
+                body = "".join(d.intended.splitlines(keepends=True)[1:-1])  # the <config> wrapper's lines
+                first, again = [], []
+                for _ in range(repeats):
+                    tree = models.parse_fragment(body)
+                    t = time.perf_counter()
+                    models.validate(tree)
+                    first.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    models.validate(tree)
+                    again.append(time.perf_counter() - t)
+                    tree.free()
+                lines = len(d.services)
+                row = {"lines": lines, "device": d.device, "kind": d.kind,
+                       "validate_s": round(statistics.median(first), 4),
+                       "validate_again_s": round(statistics.median(again), 4),
+                       "per_line_ms": round(statistics.median(first) / lines * 1e3, 3)}
+                rows.append(row)
+                print(f"{d.kind:>9} {d.device:>6} with {lines:>5} lines: validate {row['validate_s']:.3f} s "
+                      f"({row['per_line_ms']:.3f} ms a line), unchanged again {row['validate_again_s']:.3f} s",
+                      flush=True)
+    largest: dict[str, dict] = {}
+    for r in rows:
+        if r["lines"] >= largest.get(r["kind"], {"lines": -1})["lines"]:
+            largest[r["kind"]] = r
+    per_line = {k: r["per_line_ms"] for k, r in largest.items()}
+    cpu = sum(per_line.values()) * 100_000 / 1e3  # every line is on one OLT and one BNG
+    print(f"a full plan of 100,000 lines validates each line on its OLT and its BNG: at the largest size's "
+          f"rate, {cpu:.0f} s of CPU, {cpu / 2:.0f} s on 2 cores, before anything else a plan does", flush=True)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "plan-validation.json").write_text(json.dumps(
+        {"rows": rows, "per_line_ms": per_line, "validation_cpu_s_at_100000": round(cpu, 1)}, indent=2) + "\n")
+
+
 def main(argv: list[str]) -> None:
     if argv and argv[0] == "--one-campus":
         print(json.dumps(one_campus(int(argv[1]), int(argv[2]))))
@@ -396,6 +448,9 @@ def main(argv: list[str]) -> None:
         rest = [a for a in argv[2:] if a not in ("--postgres", "--engine")]
         workers_main([int(w) for w in argv[1].split(",")], int(rest[0]) if rest else 10000, "--postgres" in argv,
                      "--engine" in argv)
+        return
+    if argv and argv[0] == "--validation":
+        validation_main([int(a) for a in argv[1:]] or [120, 240, 480, 960])
         return
     if argv and argv[0] == "--campus":
         campus_main(int(argv[1]), int(argv[2]))
