@@ -83,17 +83,23 @@ def test_after_the_first_reply_an_rpc_leaves_without_waiting_for_the_session_thr
 
 
 def test_the_first_rpc_waits_for_the_session_thread(agent, monkeypatch):
-    m = _connect(agent, timeout=3)
-    try:
-        monkeypatch.setattr(ncclient.transport.session, "TICK", 3600)
-        time.sleep(0.1)  # the select the thread began with the earlier TICK has ended
-        # queued, the rpc waits for the thread's select to return: for data that never comes
-        with pytest.raises(UNANSWERED):
-            m.get_config(source="running")
-        assert not m._session.direct
-    finally:
-        monkeypatch.setattr(ncclient.transport.session, "TICK", 0.01)
-        m._session.close()
+    # A busy machine may not yet have ended the select the thread began with the earlier TICK, and
+    # then sends the rpc at once: asked again on a new session, after a longer wait.
+    for settle in (0.1, 0.5, 2.0):
+        m = _connect(agent, timeout=3)
+        try:
+            monkeypatch.setattr(ncclient.transport.session, "TICK", 3600)
+            time.sleep(settle)
+            # queued, the rpc waits for the thread's select to return: for data that never comes
+            try:
+                m.get_config(source="running")
+            except UNANSWERED:
+                assert not m._session.direct
+                return
+        finally:
+            monkeypatch.setattr(ncclient.transport.session, "TICK", 0.01)
+            m._session.close()
+    pytest.fail("the first rpc was answered each time: it did not wait for ncclient's session thread")
 
 
 def test_a_device_that_went_away_is_unanswered(tmp_path):
