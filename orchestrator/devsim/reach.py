@@ -30,7 +30,7 @@ import libyang
 from libyang.util import ly_array_count
 from lxml import etree
 
-from orchestrator.plan.diff import SchemaIndex
+from orchestrator.plan.diff import SchemaIndex, identity
 
 _TOKEN = re.compile(r"""\s*(?:(?P<lit>'[^']*'|"[^"]*")|(?P<num>\d+(?:\.\d*)?|\.\d+)|
     (?P<op>//|::|!=|<=|>=|\.\.|[./\[\]()@,|=<>*+])|(?P<name>[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)|(?P<minus>-))""",
@@ -427,6 +427,54 @@ class Reach:
             if now is not None:
                 refs.add(key, sp, self.refs_of(sp, now))
         return refs
+
+    def refs_for(self, root, touched: dict) -> "Refs":
+        """What part() needs of `root` for these touched units alone (key -> list path): the frame,
+        and who references each of them. A plan sees a device once, so instead of indexing every
+        unit (index_refs) it finds the referencing leaves by their tags and values."""
+        refs = Refs(self._skeleton(root))
+        wanted: dict[str, set[str]] = {}  # target list path -> the touched entries' key values
+        for key, sp in touched.items():
+            value = _key_value(key)
+            if value is not None:
+                wanted.setdefault(sp, set()).add(value)
+        by_tag: dict[str, list] = {}  # leaf tag -> (unit list path, target list path, values)
+        for target, values in wanted.items():
+            for unit_sp, tag in self._referring(target):
+                by_tag.setdefault(tag, []).append((unit_sp, target, values))
+        for tag, readers in by_tag.items():
+            for leaf in root.iter(tag):
+                text = (leaf.text or "").strip()
+                for unit_sp, target, values in readers:
+                    if text not in values:
+                        continue
+                    unit = self._unit_above(root, leaf, unit_sp)
+                    if unit is not None and (target, text) in set(self.refs_of(unit_sp, unit)):
+                        tags, _ = self._unit_tags[unit_sp]
+                        refs.add((tags, identity(self.index, unit_sp, unit)), unit_sp, [(target, text)])
+        return refs
+
+    def _referring(self, target: str) -> list[tuple[str, str]]:
+        """(unit list path, leaf tag) of each key-reference leaf that names entries of `target`."""
+        cache = self.__dict__.setdefault("_referring_cache", {})
+        hit = cache.get(target)
+        if hit is None:
+            hit = cache[target] = []
+            for leaf, targets in sorted(self.refs.items()):
+                if target in targets:
+                    sn = next(self.ctx.find_path(leaf))
+                    hit.append((_path(self.unit_of(sn)), _tag(sn)))
+        return hit
+
+    def _unit_above(self, root, el, unit_sp: str):
+        """The entry of the unit list `unit_sp` that holds `el`, if `el` lies in one."""
+        tags, tag = self._unit_tags[unit_sp]
+        chain = [el, *el.iterancestors()]  # el first, root last
+        i = len(chain) - 2 - len(tags)  # the unit sits below the root and its containers
+        if i < 1 or chain[-1] is not root or chain[i].tag != tag or \
+                tuple(a.tag for a in reversed(chain[i + 1:-1])) != tags:
+            return None
+        return chain[i]
 
     def _skeleton(self, root):
         out = etree.Element(root.tag, nsmap=root.nsmap)

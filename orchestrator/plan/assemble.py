@@ -24,9 +24,10 @@ class DeviceConfig:
     pieces: list[tuple[str, str]]  # (owner, rendered fragment): the device base, then each service's
 
 
-def merge(device: str, kind: DeviceKind, services: list[str],
-          pieces: list[tuple[str, str]]) -> tuple[DeviceConfig | None, list[Problem]]:
-    """pieces: (owner, rendered fragment), the device base first → the validated whole config."""
+def merge(device: str, kind: DeviceKind, services: list[str], pieces: list[tuple[str, str]],
+          validate: bool = True) -> tuple[DeviceConfig | None, list[Problem]]:
+    """pieces: (owner, rendered fragment), the device base first → the validated whole config
+    (validate=False: validated by the caller, by what changed; plan/partial.py)."""
     models = kind.models
     tree = None
     for owner, text in pieces:
@@ -49,7 +50,8 @@ def merge(device: str, kind: DeviceKind, services: list[str],
     if tree is None:
         return DeviceConfig(device, kind, services, _wrap(""), pieces), []
     try:
-        models.validate(tree)
+        if validate:
+            models.validate(tree)
     except ValidationFailed as vf:
         owner = _owner(vf.path, pieces)
         tree.free()

@@ -15,7 +15,7 @@ from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
-from orchestrator.plan import fragcache
+from orchestrator.plan import fragcache, partial
 from orchestrator.plan.assemble import merge
 from orchestrator.plan.diff import Lines, edits, parse, plan_diff, schema_index
 from orchestrator.plan.ownership import combine, nodes
@@ -109,10 +109,18 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
             found = nodes(index, text)
             pieces[owner] = (pkey, fragcache.pack_piece(text, found))
         texts.append((owner, text, found))
-    cfg, problems = merge(job.device, kind, [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts])
+    services, merged = [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts]
+    reach = partial.reach_of(job, kind.models, index, keyed, dict(merged))
+    cfg, problems = merge(job.device, kind, services, merged, validate=reach is None)
     if cfg is None:
         return None, problems
     tree = parse(cfg.xml)
+    if reach is not None and not partial.valid(kind.models, index, tree, *reach):
+        # The whole decides, and words a refusal as a full plan does.
+        cfg, problems = merge(job.device, kind, services, merged)
+        if cfg is None:
+            return None, problems
+        tree = parse(cfg.xml)
     facts = crosscheck.facts(job.role, tree)
     edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
     diff = plan_diff(job.device, job.current, cfg.xml) if changed else Lines.of([])
