@@ -154,3 +154,28 @@ def test_a_changed_line_is_validated_by_reach_and_planned_as_a_full_plan_plans_i
         assert [(d.device, d.intended, d.edit, d.reverse, d.owners) for d in cached.devices] == \
             [(d.device, d.intended, d.edit, d.reverse, d.owners) for d in result.devices]
     assert any(d.changed for d in cached.devices)
+
+
+def test_a_device_given_its_config_since_is_still_validated_by_reach(tmp_path, monkeypatch):
+    """After an apply the edit starts from another config, so the kept build's key is not the one
+    the new inputs would give it: the config it started from is read from the build itself, and
+    the changed line's devices are still validated in part."""
+    import uuid
+
+    from orchestrator.resources.store import TransactionRow
+    from orchestrator.rollout.journal import remember_configs
+
+    (tmp_path / "net.yaml").write_text(generate(1, 1, 1, sites=1))
+    (tmp_path / "lines.yaml").write_text("---\n".join(_line(i) for i in range(6)))
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    first = plan(store, str(tmp_path / "net.yaml"), [str(tmp_path / "lines.yaml")])
+    tx = uuid.uuid4().hex
+    with store.transaction() as s:
+        s.add(TransactionRow(id=tx, target="env:p", kind="apply", state="committed"))
+        remember_configs(s, tx, "apply", "env:p", [(d.device, d.kind, d.intended) for d in first.devices])
+    seen = []
+    real = partial.valid
+    monkeypatch.setattr(partial, "valid", lambda *a: seen.append(real(*a)) or seen[-1])
+    (tmp_path / "one.yaml").write_text(_line(2, "100M"))
+    plan(store, None, [str(tmp_path / "one.yaml")])
+    assert seen == [True, True]

@@ -33,11 +33,14 @@ def kept_pieces(job) -> dict[str, str] | None:
     if build is None or BASE not in job.cached:
         return None
     old = [(BASE, job.cached[BASE][0])] + sorted((o, v[0]) for o, v in job.cached.items() if o != BASE)
-    for current_sha in (job.current_sha, _current_sha(build[1])):
-        if current_sha is not None and fragcache.device_key(job.kind, job.device, job.role, old,
-                                                            current_sha) == build[0]:
-            return dict(old)
-    return None
+
+    def made_from(current_sha: str | None) -> bool:
+        return current_sha is not None and \
+            fragcache.device_key(job.kind, job.device, job.role, old, current_sha) == build[0]
+
+    # It started from the config this build starts from, unless the device was given one since:
+    # then the kept build's own is read from its tail.
+    return dict(old) if made_from(job.current_sha) or made_from(_current_sha(build[1])) else None
 
 
 def _current_sha(packed: bytes) -> str | None:
