@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
-from orchestrator.devsim.tree import Tree
+from orchestrator.devsim.tree import Tree, body
 from orchestrator.network.generate import generate
 from orchestrator.plan import partial
 from orchestrator.plan.diff import parse, schema_index
@@ -39,9 +39,8 @@ def planned(tmp_path_factory):
 
 
 def _whole(models, root) -> bool:
-    text = "".join(etree.tostring(c, encoding="unicode") for c in root)
     try:
-        tree = models.ctx.parse_data_mem(text, "xml", strict=True, no_state=True)
+        tree = models.ctx.parse_data_mem(body(root), "xml", strict=True, no_state=True)
     except Exception:
         return False
     if tree is not None:

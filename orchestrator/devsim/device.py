@@ -27,7 +27,7 @@ from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.journal import Journal, part, private_write
 from orchestrator.devsim.reach import Reach, Refs
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
-from orchestrator.devsim.tree import Positions, Tree
+from orchestrator.devsim.tree import Positions, Tree, body
 from orchestrator.devsim.worker import Guard
 from orchestrator.plan.diff import schema_index
 
@@ -39,10 +39,6 @@ _LEGACY = ("running.xml", "candidate.xml", "startup.xml", "confirm.json", "rollb
 
 def empty() -> etree._Element:
     return etree.Element(f"{{{NC}}}data", nsmap={None: NC})
-
-
-def body(root) -> str:
-    return "".join(etree.tostring(c, encoding="unicode") for c in root if isinstance(c.tag, str))
 
 
 def holds_config(filename: str) -> bool:

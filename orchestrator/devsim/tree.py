@@ -11,6 +11,11 @@ from lxml import etree
 
 from orchestrator.plan.diff import SchemaIndex, identity
 
+def body(root) -> str:
+    """The elements under `root` as XML text (a datastore's content, without its wrapper)."""
+    return "".join(etree.tostring(c, encoding="unicode") for c in root if isinstance(c.tag, str))
+
+
 # below this many children a scan is cheaper than keeping a dict
 _INDEXED = 16
 

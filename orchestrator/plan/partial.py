@@ -17,7 +17,7 @@ import libyang
 from lxml import etree
 
 from orchestrator.devsim.reach import Reach
-from orchestrator.devsim.tree import Tree
+from orchestrator.devsim.tree import Tree, body
 from orchestrator.plan import fragcache
 from orchestrator.plan.diff import SchemaIndex, child_tag, identity
 
@@ -27,20 +27,22 @@ MOST = 0.25
 
 
 def kept_pieces(job) -> dict[str, str] | None:
-    """owner → key of each piece of the device's kept build, when the store's pieces are exactly
-    that build's; None when there is no such build."""
-    build = job.cached_build
-    if build is None or BASE not in job.cached:
+    """owner → key of each piece the store keeps for the device (the base first, then by owner,
+    the order a build assembles them); None when it keeps no build of it."""
+    if job.cached_build is None or BASE not in job.cached:
         return None
-    old = [(BASE, job.cached[BASE][0])] + sorted((o, v[0]) for o, v in job.cached.items() if o != BASE)
+    return dict([(BASE, job.cached[BASE][0])] + sorted((o, v[0]) for o, v in job.cached.items() if o != BASE))
 
+
+def made_kept_build(job, old: dict[str, str]) -> bool:
+    """Whether the kept build was made of exactly these pieces: its key is their device key with
+    the config the build started from, which is this build's unless the device was given config
+    since (then it is read from the kept build's tail)."""
     def made_from(current_sha: str | None) -> bool:
-        return current_sha is not None and \
-            fragcache.device_key(job.kind, job.device, job.role, old, current_sha) == build[0]
+        return current_sha is not None and fragcache.device_key(
+            job.kind, job.device, job.role, list(old.items()), current_sha) == job.cached_build[0]
 
-    # It started from the config this build starts from, unless the device was given one since:
-    # then the kept build's own is read from its tail.
-    return dict(old) if made_from(job.current_sha) or made_from(_current_sha(build[1])) else None
+    return made_from(job.current_sha) or made_from(_current_sha(job.cached_build[1]))
 
 
 def _current_sha(packed: bytes) -> str | None:
@@ -61,7 +63,8 @@ def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]
         return None
     new = dict(keyed)
     changed = sorted(o for o in old.keys() | new.keys() if old.get(o) != new.get(o))
-    if len(changed) > MOST * len(keyed):
+    # Counted first: a full plan, or one after a template changed, reads no kept build's tail.
+    if len(changed) > MOST * len(keyed) or not made_kept_build(job, old):
         return None
     reach = Reach.of(models, index)
     if reach.why_whole is not None:
@@ -168,9 +171,8 @@ def valid(models, index: SchemaIndex, root, touched: dict, present: dict) -> boo
     part = reach.part(cand, reach.refs_for(root, touched))
     if part is None:
         return False
-    text = "".join(etree.tostring(c, encoding="unicode") for c in part if isinstance(c.tag, str))
     try:
-        tree = models.ctx.parse_data_mem(text, "xml", strict=True, no_state=True)
+        tree = models.ctx.parse_data_mem(body(part), "xml", strict=True, no_state=True)
     except libyang.LibyangError:
         return False
     if tree is not None:
