@@ -265,7 +265,8 @@ class FaultLab:
     def _differs(kind: str, live: str, want: str) -> bool:
         """Canonically different, as drift compares."""
         from orchestrator.devices.registry import KINDS
-        from orchestrator.plan.diff import edits, schema_index
+        from orchestrator.models.schema_index import schema_index
+        from orchestrator.plan.diff import edits
 
         return edits(schema_index(KINDS.get(kind).models), live, want)[2]
 

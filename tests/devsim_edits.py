@@ -1,5 +1,5 @@
 """Random edits of a devsim datastore, valid and invalid, for holding its commit-time validation
-(the part its changes reach, orchestrator/devsim/reach.py) against libyang's validation of the
+(the part its changes reach, orchestrator/models/reach.py) against libyang's validation of the
 whole datastore. Used by tests/test_devsim_scale.py (hypothesis) and bench/devsim.py (1,000)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import copy
 from lxml import etree
 
 from orchestrator.devsim.rpcerror import RpcError, RpcErrors
-from orchestrator.plan.diff import key_shell
+from orchestrator.models.schema_index import key_shell
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 OP = f"{{{NC}}}operation"

@@ -17,7 +17,8 @@ def olt_configs(n: int, tmp: Path) -> tuple[str, str, str]:
     """(config with n subscribers, minimal edit adding one more, its reverse) as fullbars plans them."""
     from orchestrator.devices.registry import KINDS
     from orchestrator.network.generate import generate
-    from orchestrator.plan.diff import edits, schema_index
+    from orchestrator.models.schema_index import schema_index
+    from orchestrator.plan.diff import edits
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
 

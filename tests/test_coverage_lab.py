@@ -104,7 +104,7 @@ def _running(st, gnb) -> dict:
     """The fill's facts of what a gNB runs (empty: nothing of a fill)."""
     from conftest import read_running
     from orchestrator.plan import coverage_checks
-    from orchestrator.rollout.targets import lab_endpoints
+    from orchestrator.lab.endpoints import lab_endpoints
 
     return coverage_checks.facts("gnb", read_running(lab_endpoints(st)[gnb]).getroottree())
 

@@ -253,7 +253,7 @@ def test_a_filter_by_key_selects_exactly_the_entry(olt_config, tmp_path):
 
 def test_an_entry_position_counted_from_either_end():
     """tree._index (counted from the end near it, else from the start) is lxml's index()."""
-    from orchestrator.devsim.tree import _index
+    from orchestrator.models.tree import _index
 
     parent = etree.Element("p")
     for i in range(300):

@@ -29,7 +29,7 @@ def test_every_enumeration_and_bits_leaf_describes_its_values():
     """An invalid enumeration value once raised TypeError while the fix was written: every leaf
     of every service model (and the network's) must describe what it takes."""
     from orchestrator.models.instance import _allowed
-    from orchestrator.services.models import service_models
+    from orchestrator.models.service_models import service_models
 
     enums = 0
     for mod in service_models().ctx:

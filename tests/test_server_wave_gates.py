@@ -53,7 +53,7 @@ def _runs(p, c: dict) -> dict[str, bool]:
     """device → whether it runs the change's intended config, read back from the device."""
     from orchestrator.netconf.compare import missing
     from orchestrator.plan.bundle import load
-    from orchestrator.rollout.targets import lab_endpoints
+    from orchestrator.lab.endpoints import lab_endpoints
 
     bundle, eps = load(Path(c["bundle_dir"])), lab_endpoints(p["st"])
     return {dev: not missing(bundle.intended(dev), read_running(eps[dev])) for dev in DEVICES}

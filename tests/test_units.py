@@ -110,7 +110,8 @@ def test_service_registry_refuses_duplicates():
 
 def test_edit_deletes_removed_list_entry_by_key_only():
     from orchestrator.devices.registry import KINDS
-    from orchestrator.plan.diff import edits, schema_index
+    from orchestrator.models.schema_index import schema_index
+    from orchestrator.plan.diff import edits
 
     idx = schema_index(KINDS.get("bng-ietf").models)
     nc = 'xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"'
@@ -268,8 +269,8 @@ def test_devsim_keeps_the_meaning_of_an_identity_whose_prefix_repeats_the_defaul
 
     from orchestrator.devices.registry import KINDS
     from orchestrator.devsim.edit import Editor
-    from orchestrator.devsim.tree import Tree
-    from orchestrator.plan.diff import schema_index
+    from orchestrator.models.tree import Tree
+    from orchestrator.models.schema_index import schema_index
 
     kind = KINDS.get("pe-ietf")
     edit = etree.fromstring(
@@ -325,7 +326,8 @@ def _remove(dev, owned_by: str) -> str:
     from lxml import etree
 
     from orchestrator.devices.registry import KINDS
-    from orchestrator.plan.diff import parse, schema_index
+    from orchestrator.models.schema_index import schema_index
+    from orchestrator.plan.diff import parse
     from orchestrator.plan.ownership import step
 
     index = schema_index(KINDS.get(dev.kind).models)
@@ -398,7 +400,7 @@ def test_fragment_nodes_by_shape_equal_the_walk(tmp_path, network, intents):
     fragments of one template share a shape)."""
     from orchestrator.devices.registry import KINDS
     from orchestrator.plan import fragcache
-    from orchestrator.plan.diff import schema_index
+    from orchestrator.models.schema_index import schema_index
     from orchestrator.plan.ownership import nodes, walk_nodes
 
     planned, store = _planned(tmp_path, network, intents)
@@ -440,7 +442,7 @@ def test_fragment_nodes_by_shape_edge_cases(fragment):
     attribute, empty keys, identity prefixes declared or not, CR LF): nodes() equals the walk, twice
     (the second time from the kept program)."""
     from orchestrator.devices.registry import KINDS
-    from orchestrator.plan.diff import schema_index
+    from orchestrator.models.schema_index import schema_index
     from orchestrator.plan.ownership import nodes, walk_nodes
 
     index = schema_index(KINDS.get("bng-ietf").models)

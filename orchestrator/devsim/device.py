@@ -25,11 +25,11 @@ from orchestrator.devsim.errorpath import complete
 from orchestrator.devsim.yanglib import device_models
 from orchestrator.devsim.edit import Editor
 from orchestrator.devsim.journal import Journal, part, private_write
-from orchestrator.devsim.reach import Reach, Refs
+from orchestrator.models.reach import Reach, Refs
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
-from orchestrator.devsim.tree import Positions, Tree, body
+from orchestrator.models.tree import Positions, Tree, body
 from orchestrator.devsim.worker import Guard
-from orchestrator.plan.diff import schema_index
+from orchestrator.models.schema_index import schema_index
 
 DATASTORES = ("running", "candidate", "startup")
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=True)

@@ -8,7 +8,7 @@ import copy
 from lxml import etree
 
 from orchestrator.devsim.rpcerror import NC, RpcError
-from orchestrator.plan.diff import SchemaIndex, child_tag, identity, key_shell
+from orchestrator.models.schema_index import SchemaIndex, child_tag, identity, key_shell
 
 OP = f"{{{NC}}}operation"
 OPS = ("merge", "replace", "create", "delete", "remove", "none")

@@ -12,7 +12,7 @@ from lxml import etree
 from orchestrator.devsim.edit import _path
 from orchestrator.devsim.rpcerror import RpcError
 from orchestrator.models.context import module_ns
-from orchestrator.plan.diff import SchemaIndex
+from orchestrator.models.schema_index import SchemaIndex
 
 _QUOTED = re.compile(r'"([^"]*)"')
 _MISSING = ("does not exist", "do not exist", "mandatory", "missing")

@@ -7,7 +7,7 @@ import copy
 from lxml import etree
 
 from orchestrator.devsim.rpcerror import RpcError
-from orchestrator.plan.diff import SchemaIndex, child_tag, identity, key_shell
+from orchestrator.models.schema_index import SchemaIndex, child_tag, identity, key_shell
 
 
 def _leaf(el) -> bool:

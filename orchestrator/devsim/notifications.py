@@ -13,7 +13,7 @@ from orchestrator.devsim.device import empty
 from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.edit import _path
 from orchestrator.devsim.rpcerror import NC, RpcError
-from orchestrator.plan.diff import identity
+from orchestrator.models.schema_index import identity
 
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
 NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from orchestrator import clock, settings
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.intents.envelope import read_envelope, spec_digest
-from orchestrator.intents.yamlsrc import read_documents
+from orchestrator.documents.envelope import read_envelope, spec_digest
+from orchestrator.documents.yamlsrc import read_documents
 from orchestrator.models.instance import Located, to_tree
-from orchestrator.services.models import service_models
+from orchestrator.models.service_models import service_models
 from orchestrator.workers import worker_pool
 
 

@@ -31,7 +31,7 @@ class RunningConfigs:
 
     def _read(self, device: str):
         from orchestrator.netconf.session import Session, rpc_error_text
-        from orchestrator.rollout.targets import lab_endpoints
+        from orchestrator.lab.endpoints import lab_endpoints
 
         n = self.st["nodes"].get(device)
         if n is None or not n.get("agent"):

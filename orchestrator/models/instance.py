@@ -18,7 +18,7 @@ import yaml
 from libyang.util import c2str, ly_array_iter
 
 from orchestrator.errors import Problem
-from orchestrator.intents.yamlsrc import line_of, mapping_items
+from orchestrator.documents.yamlsrc import line_of, mapping_items
 from orchestrator.models.context import ModelSet, ValidationFailed, module_ns
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 
 from orchestrator.devices.registry import KINDS
-from orchestrator.plan.diff import _value, identity, parse, schema_index
+from orchestrator.models.schema_index import identity, leaf_value, schema_index
+from orchestrator.plan.diff import parse
 
 
 def lines(kind: str, xml: str) -> list[str]:
@@ -27,7 +28,7 @@ def lines(kind: str, xml: str) -> list[str]:
             ident = identity(index, sp, c)
             here = f"{path}/{c.tag}" + (f"[{','.join(ident[1])}]" if keys else "")
             if len(c) == 0:
-                out.append(f"{here}={_value(c)}")
+                out.append(f"{here}={leaf_value(c)}")
             else:
                 walk(c, here, sp, cns)
 

@@ -17,7 +17,8 @@ from orchestrator.errors import Problem
 from orchestrator.plan import crosscheck
 from orchestrator.plan import fragcache, partial
 from orchestrator.plan.assemble import merge
-from orchestrator.plan.diff import Lines, edits, parse, plan_diff, schema_index
+from orchestrator.models.schema_index import schema_index
+from orchestrator.plan.diff import Lines, edits, parse, plan_diff
 from orchestrator.plan.ownership import combine, nodes
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.render.engine import render

@@ -14,7 +14,7 @@ import re
 from lxml import etree
 
 from orchestrator.plan.assemble import NC_NS
-from orchestrator.plan.diff import SchemaIndex, text_value
+from orchestrator.models.schema_index import SchemaIndex, text_value
 
 
 def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple[str, str, str, list]:

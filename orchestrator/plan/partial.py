@@ -1,5 +1,5 @@
 """Validation of a device build by what its changed pieces reach, the way devsim validates a
-commit (devsim/reach.py): libyang validates the frame, the units the changed pieces hold (old or
+commit (models/reach.py): libyang validates the frame, the units the changed pieces hold (old or
 new), the units that reference those and what the included units reference, not the whole device.
 
 It stands on the device's kept build: when the store's pieces of the device are exactly the ones
@@ -16,10 +16,10 @@ import zlib
 import libyang
 from lxml import etree
 
-from orchestrator.devsim.reach import Reach
-from orchestrator.devsim.tree import Tree, body
+from orchestrator.models.reach import Reach
+from orchestrator.models.tree import Tree, body
 from orchestrator.plan import fragcache
-from orchestrator.plan.diff import SchemaIndex, child_tag, identity
+from orchestrator.models.schema_index import SchemaIndex, child_tag, identity
 
 BASE = "device base"  # the owner of the network-owned piece, first in every device (devices.py)
 # Above this share of a device's pieces changed, the part is most of the device: validated whole.

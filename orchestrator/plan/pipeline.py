@@ -11,7 +11,7 @@ from functools import partial
 
 from orchestrator import settings
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.intents.envelope import spec_digest
+from orchestrator.documents.envelope import spec_digest
 from orchestrator.intents.loader import Intent, load_intents
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck, fragcache, recall
@@ -19,7 +19,7 @@ from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
 from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
-from orchestrator.plan.diff import schema_index
+from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
@@ -158,8 +158,6 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     (default: the environment of the newest committed transaction; none yet: empty devices).
     due: also plan again, settled to that day, the stored services time alone has changed since
     they were planned (Service.as_of: a tenure counted from a date that crossed a year)."""
-    from orchestrator.rollout.environments import newest_applied
-
     remote, built_by = _builder(store)  # refused before anything is read or kept
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
@@ -269,7 +267,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                                             earlier=name not in actions)
             touched.update(deleted[name].devices)
         if environment is None:
-            environment = newest_applied(s)
+            environment = Store.newest_applied(s)
         current = Store.device_configs(s, environment) if environment else {}
         for name in removals:
             SERVICES.by_kind(intents[name].kind).forget(intents[name], ctx)
@@ -484,8 +482,6 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
 def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> PlanResult | None:
     """This plan as the last one made it, when that is what it would make again (plan/recall.py);
     None when it is not, or not known to be."""
-    from orchestrator.rollout.environments import newest_applied
-
     record = Store.recall_record(s)
     names = [it.name for it in given]
     if record is None or len(set(names)) != len(names) or not set(names) <= set(record["given"]):
@@ -513,7 +509,7 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
             return None  # warnings name the file the intent came from; artifacts are functions
         shown[n] = (*shown[n][:4], {})
     if environment is None:
-        environment = newest_applied(s)
+        environment = Store.newest_applied(s)
     current = Store.device_configs(s, environment, touched) if environment else {}
     builds = Store.plan_builds(s, touched)
     built = []

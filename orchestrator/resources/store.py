@@ -715,6 +715,14 @@ class Store:
         return sorted(s.scalars(select(SuspensionRow.id).where(SuspensionRow.state == "active")))
 
     @staticmethod
+    def newest_applied(s: Session) -> str | None:
+        """The environment of the newest committed transaction: what a plan is computed against when
+        it names none (so a store used with one environment plans as it always did)."""
+        # the audit row written with each outcome orders them (timestamps have one-second steps)
+        return s.scalars(select(TransactionRow.target).join(AuditRow, AuditRow.subject == TransactionRow.id)
+                         .where(TransactionRow.state == "committed").order_by(AuditRow.id.desc()).limit(1)).first()
+
+    @staticmethod
     def recall_record(s: Session) -> dict | None:
         """What the last plan left for the next to recall (plan/recall.py), or None."""
         row = s.get(PlanStateRow, "recall")

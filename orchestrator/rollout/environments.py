@@ -6,24 +6,14 @@ is every environment that is not a lab, unless its description says otherwise.""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from orchestrator.errors import FullbarsError
-from orchestrator.resources.store import AuditRow, EnvironmentRow, TransactionRow, _now
+from orchestrator.resources.store import EnvironmentRow, _now
 
 EVIDENCE = ("required", "optional")
 
 
 def is_lab(label: str) -> bool:
     return label.startswith("lab:")
-
-
-def newest_applied(s) -> str | None:
-    """The environment of the newest committed transaction: what a plan is computed against when
-    it names none (so a store used with one environment plans as it always did)."""
-    # the audit row written with each outcome orders them (timestamps have one-second steps)
-    return s.scalars(select(TransactionRow.target).join(AuditRow, AuditRow.subject == TransactionRow.id)
-                     .where(TransactionRow.state == "committed").order_by(AuditRow.id.desc()).limit(1)).first()
 
 
 def evidence(s, label: str) -> str:

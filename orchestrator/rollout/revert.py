@@ -8,7 +8,8 @@ from lxml import etree
 from orchestrator.devices.registry import KINDS
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.session import CONFIRMED, Session
-from orchestrator.plan.diff import edits, schema_index
+from orchestrator.models.schema_index import schema_index
+from orchestrator.plan.diff import edits
 
 
 class NotReverted(Exception):

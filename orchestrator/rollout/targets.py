@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.errors import FullbarsError
+from orchestrator.lab.endpoints import lab_endpoints
 from orchestrator.netconf import hostkeys
-from orchestrator.netconf.credentials import Credentials, resolve
+from orchestrator.netconf.credentials import resolve
 from orchestrator.netconf.session import Endpoint
 
 
@@ -32,18 +33,6 @@ def lab_target(lab_file: str | Path) -> Target:
     if st is None:
         raise FullbarsError(f"lab {lab.topo.name} is not up", fix=f"fullbars lab up {lab_file}")
     return Target(f"lab:{Path(lab_file).resolve()}", lab_endpoints(st, lab.state_file), st)
-
-
-def lab_endpoints(st: dict, state_file: str | Path = "the lab's state file") -> dict[str, Endpoint]:
-    """A running lab's agents, from its state, each with the host keys `lab up` recorded."""
-    from orchestrator.lab.runtime import NETCONF_PORT
-
-    creds = Credentials(st["user"], password=st["password"])
-    known = st.get("hostkeys", {})  # recorded by `lab up` as each agent came up
-    where = f"the lab's record (hostkeys in {state_file}; `lab down` then `lab up` records new ones)"
-    return {name: Endpoint(name, n["mgmt_ip"], NETCONF_PORT, creds, hostkeys=tuple(known.get(name, ())),
-                           hostkeys_from=where)
-            for name, n in st["nodes"].items() if n["agent"]}
 
 
 def network_target(env: str, network) -> Target:

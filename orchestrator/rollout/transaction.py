@@ -29,7 +29,8 @@ from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, UNANSWERED
 from orchestrator.plan import canonical
-from orchestrator.plan.diff import edits, schema_index
+from orchestrator.models.schema_index import schema_index
+from orchestrator.plan.diff import edits
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
 from orchestrator.rollout.revert import NotReverted, revert, runs_new

@@ -63,7 +63,7 @@ def _against_plan(dev: str, live: dict, planned: dict) -> list[str]:
 
 
 def verify(m: dict, st: dict, kind: str, only: list[str] | None = None) -> list[dict]:
-    from orchestrator.rollout.targets import lab_endpoints
+    from orchestrator.lab.endpoints import lab_endpoints
 
     fills = [(k, v) for k, v in sorted(m["services"].items())
              if v.get("kind") == kind and v.get("serving", True) and (not only or k in only)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from orchestrator.plan.diff import SchemaIndex, identity
+from orchestrator.models.schema_index import SchemaIndex, identity
 
 def body(root) -> str:
     """The elements under `root` as XML text (a datastore's content, without its wrapper)."""

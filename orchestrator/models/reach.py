@@ -30,7 +30,8 @@ import libyang
 from libyang.util import ly_array_count
 from lxml import etree
 
-from orchestrator.plan.diff import SchemaIndex, identity
+from orchestrator.models.schema_index import SchemaIndex, identity
+from orchestrator.models.tree import Tree
 
 _TOKEN = re.compile(r"""\s*(?:(?P<lit>'[^']*'|"[^"]*")|(?P<num>\d+(?:\.\d*)?|\.\d+)|
     (?P<op>//|::|!=|<=|>=|\.\.|[./\[\]()@,|=<>*+])|(?P<name>[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?)|(?P<minus>-))""",
@@ -521,8 +522,6 @@ class Reach:
                 if ref not in include:
                     include[ref] = target
                     todo.append((ref, target))
-        from orchestrator.devsim.tree import Tree
-
         out = Tree(self.index, copy.deepcopy(refs.skeleton))
         items = []
         for key, sp in include.items():
