@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.devices.registry import KINDS
 from orchestrator.models import context
-from orchestrator.plan import diff
+from orchestrator.models import schema_index as si
 
 THREADS = 16
 
@@ -19,10 +19,10 @@ THREADS = 16
 def cold_caches():
     """Start with nothing compiled and leave nothing half-counted behind for other tests."""
     context.model_set.cache_clear()
-    diff.schema_index.cache_clear()
+    si.schema_index.cache_clear()
     yield
     context.model_set.cache_clear()
-    diff.schema_index.cache_clear()
+    si.schema_index.cache_clear()
 
 
 def _all_at_once(fn, arg):
@@ -59,16 +59,16 @@ def test_threads_wanting_one_kind_compile_its_models_once(cold_caches, monkeypat
 
 def test_threads_wanting_one_schema_index_build_it_once(cold_caches, monkeypatch):
     calls = []
-    real = diff.SchemaIndex
+    real = si.SchemaIndex
 
     def counted(models):
         calls.append(models)
         time.sleep(0.05)
         return real(models)
 
-    monkeypatch.setattr(diff, "SchemaIndex", counted)
+    monkeypatch.setattr(si, "SchemaIndex", counted)
     models = KINDS.get("bng-ietf").models
-    got = _all_at_once(diff.schema_index, models)
+    got = _all_at_once(si.schema_index, models)
     assert len(calls) == 1
     assert all(g is got[0] for g in got)
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
+from orchestrator.models.schema_index import schema_index
 from orchestrator.models.tree import Tree, body
 from orchestrator.network.generate import generate
 from orchestrator.plan import partial
-from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.diff import parse
 from orchestrator.plan.pipeline import plan
 from orchestrator.resources.store import Store

@@ -21,15 +21,15 @@ import libyang
 from lxml import etree
 
 from orchestrator.devices.registry import DeviceKind
-from orchestrator.devsim.errorpath import complete
-from orchestrator.devsim.yanglib import device_models
 from orchestrator.devsim.edit import Editor
+from orchestrator.devsim.errorpath import complete
 from orchestrator.devsim.journal import Journal, part, private_write
-from orchestrator.models.reach import Reach, Refs
 from orchestrator.devsim.rpcerror import NC, RpcError, RpcErrors, from_libyang
-from orchestrator.models.tree import Positions, Tree, body
 from orchestrator.devsim.worker import Guard
+from orchestrator.devsim.yanglib import device_models
+from orchestrator.models.reach import Reach, Refs
 from orchestrator.models.schema_index import schema_index
+from orchestrator.models.tree import Positions, Tree, body
 
 DATASTORES = ("running", "candidate", "startup")
 _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True, huge_tree=True)

@@ -10,8 +10,8 @@ from lxml import etree
 
 from orchestrator.devsim import filters
 from orchestrator.devsim.device import empty
-from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.edit import _path
+from orchestrator.devsim.errorpath import netconf_path
 from orchestrator.devsim.rpcerror import NC, RpcError
 from orchestrator.models.schema_index import identity
 

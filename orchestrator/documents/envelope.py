@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from orchestrator.errors import FullbarsError, Problem
 from orchestrator.documents.yamlsrc import line_of, mapping_items
+from orchestrator.errors import FullbarsError, Problem
 
 API_VERSION = "fullbars.io/v1"
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")

@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass, field
 
 from orchestrator import clock, settings
-from orchestrator.errors import FullbarsError, Problem
 from orchestrator.documents.envelope import read_envelope, spec_digest
 from orchestrator.documents.yamlsrc import read_documents
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.models.instance import Located, to_tree
 from orchestrator.models.service_models import service_models
 from orchestrator.workers import worker_pool

@@ -17,8 +17,8 @@ import libyang
 import yaml
 from libyang.util import c2str, ly_array_iter
 
-from orchestrator.errors import Problem
 from orchestrator.documents.yamlsrc import line_of, mapping_items
+from orchestrator.errors import Problem
 from orchestrator.models.context import ModelSet, ValidationFailed, module_ns
 
 

@@ -97,7 +97,6 @@ def key_shell(index: SchemaIndex, spath: str, el):
     return shell
 
 
-
 @once_per_key
 def schema_index(models) -> SchemaIndex:
     return SchemaIndex(models)

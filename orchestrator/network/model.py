@@ -9,13 +9,13 @@ from pathlib import Path
 
 import cachetools
 
-from orchestrator.errors import FullbarsError, Problem
 from orchestrator.documents.envelope import read_envelope
 from orchestrator.documents.yamlsrc import read_documents, read_text
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.models.instance import Located, to_tree
-from orchestrator.network.radio import RadioNetwork, load_radio
-from orchestrator.network.edge import EnterpriseEdge, build_edge
 from orchestrator.models.service_models import service_models
+from orchestrator.network.edge import EnterpriseEdge, build_edge
+from orchestrator.network.radio import RadioNetwork, load_radio
 
 LINE_RATES = {"gpon": ("2488M", "1244M"), "xgs-pon": ("9953M", "9953M")}
 DEFAULT_TENURE_RULE = ((0, "300M"), (3, "500M"), (5, "1000M"))

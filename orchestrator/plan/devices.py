@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
+from orchestrator.models.schema_index import schema_index
 from orchestrator.plan import crosscheck
 from orchestrator.plan import fragcache, partial
 from orchestrator.plan.assemble import merge
-from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.diff import Lines, edits, parse, plan_diff
 from orchestrator.plan.ownership import combine, nodes
 from orchestrator.plan.texts import HeldTexts, Texts

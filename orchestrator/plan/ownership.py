@@ -13,8 +13,8 @@ import re
 
 from lxml import etree
 
-from orchestrator.plan.assemble import NC_NS
 from orchestrator.models.schema_index import SchemaIndex, text_value
+from orchestrator.plan.assemble import NC_NS
 
 
 def step(index: SchemaIndex, path: str, spath: str, ns: str | None, el) -> tuple[str, str, str, list]:

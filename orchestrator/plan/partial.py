@@ -17,9 +17,9 @@ import libyang
 from lxml import etree
 
 from orchestrator.models.reach import Reach
+from orchestrator.models.schema_index import SchemaIndex, child_tag, identity
 from orchestrator.models.tree import Tree, body
 from orchestrator.plan import fragcache
-from orchestrator.models.schema_index import SchemaIndex, child_tag, identity
 
 BASE = "device base"  # the owner of the network-owned piece, first in every device (devices.py)
 # Above this share of a device's pieces changed, the part is most of the device: validated whole.

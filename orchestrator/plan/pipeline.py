@@ -10,16 +10,16 @@ from dataclasses import dataclass, field, fields
 from functools import partial
 
 from orchestrator import settings
-from orchestrator.errors import FullbarsError, Problem
+from orchestrator.devices.registry import KINDS
 from orchestrator.documents.envelope import spec_digest
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.intents.loader import Intent, load_intents
+from orchestrator.models.schema_index import schema_index
 from orchestrator.network.model import Network, load_network
 from orchestrator.plan import crosscheck, fragcache, recall
 from orchestrator.plan.assemble import _wrap
-from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
-from orchestrator.devices.registry import KINDS
 from orchestrator.plan.carried import changed_services
-from orchestrator.models.schema_index import schema_index
+from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
 from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from orchestrator.netconf.session import Session, rpc_error_text
-from orchestrator.models.schema_index import schema_index
-from orchestrator.plan.diff import edits, readable
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
+from orchestrator.models.schema_index import schema_index
+from orchestrator.netconf.session import Session, rpc_error_text
+from orchestrator.plan.diff import edits, readable
 from orchestrator.plan.running_checks import checker as running_checker
 from orchestrator.rollout.transaction import Change, Transaction
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
+from orchestrator.models.schema_index import schema_index
 from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import read_running, rpc_error_text
-from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.diff import NC, edits
 from orchestrator.plan.ownership import step
 from orchestrator.resources.store import Store

@@ -6,9 +6,9 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.devices.registry import KINDS
+from orchestrator.models.schema_index import schema_index
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.session import CONFIRMED, Session
-from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.diff import edits
 
 

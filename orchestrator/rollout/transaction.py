@@ -25,16 +25,16 @@ from sqlalchemy import select, update
 from orchestrator import fault_pause
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.models.schema_index import schema_index
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, UNANSWERED
 from orchestrator.plan import canonical
-from orchestrator.models.schema_index import schema_index
 from orchestrator.plan.diff import edits
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
 from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
 from orchestrator.rollout.recover import recover
 from orchestrator.rollout.revert import NotReverted, revert, runs_new
-from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
 from orchestrator.rollout.timing import breakdown, timed
 
 MAX_PARALLEL = 32

@@ -8,12 +8,12 @@ import re
 import string
 from pathlib import Path
 
-from orchestrator.errors import FullbarsError, Problem
 from orchestrator.documents.envelope import read_envelope
 from orchestrator.documents.yamlsrc import read_documents
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.models.instance import Located, to_tree
-from orchestrator.services.base import Placement, Service
 from orchestrator.models.service_models import service_models
+from orchestrator.services.base import Placement, Service
 
 PLAIN = re.compile(r"[A-Za-z0-9._/:+-]+")  # a value that cannot change the YAML it is put into
 
