@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.netconf import NETCONF_PORT
 from orchestrator.netconf.credentials import Credentials
 from orchestrator.netconf.session import Endpoint
-
-NETCONF_PORT = 830
 
 
 def lab_endpoints(st: dict, state_file: str | Path = "the lab's state file") -> dict[str, Endpoint]:

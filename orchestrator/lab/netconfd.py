@@ -51,6 +51,7 @@ from pathlib import Path
 
 from orchestrator.lab.netns import (LabError, NetnsLink, check_name, exec_argv, kill_pids, lab_interface,
                                     netns_exists, netns_pids)
+from orchestrator.netconf import NETCONF_PORT
 
 YUMA_IETF = Path("/usr/share/yuma/modules/ietf")
 # iana-if-type gives the interface type identities (ianaift:ethernetCsmacd); ietf-ip is optional.
@@ -149,7 +150,7 @@ class NetconfdAgent:
     """See the module docstring. Not thread-safe per instance; many instances may run at once."""
 
     def __init__(self, name: str, state_dir: str | os.PathLike, address: str, prefix_len: int,
-                 peer_address: str, port: int = 830, *, username: str, password: str,
+                 peer_address: str, port: int = NETCONF_PORT, *, username: str, password: str,
                  modules: Sequence[str | os.PathLike] = (), hello_timeout: float = 20.0,
                  stop_grace: float = 3.0, run_dir: str | os.PathLike = RUN_DIR, netns: str | None = None):
         # netns: run inside a namespace the caller made and owns (a lab node); otherwise the

@@ -12,6 +12,7 @@ from pathlib import Path
 from lxml import etree
 
 from orchestrator.errors import FullbarsError
+from orchestrator.netconf import NETCONF_PORT
 from orchestrator.netconf.compare import leaves
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -48,7 +49,7 @@ def _push_once(node: str, host: str, user: str, password: str, config_xml: str, 
     ncclient.transport.session.TICK = 0.002
     want = etree.fromstring(config_xml.encode())
     secrets = Secrets.for_kind(kind, config_xml)
-    with connect(node, host, 830, known, "the lab's record", 60, username=user, password=password) as m:
+    with connect(node, host, NETCONF_PORT, known, "the lab's record", 60, username=user, password=password) as m:
         m.lock("candidate")
         try:
             m.edit_config(target="candidate", config=secrets.fill(config_xml) if secrets else config_xml,
@@ -79,7 +80,7 @@ def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:
     from orchestrator.netconf.hostkeys import check
 
     with ThreadPoolExecutor(max_workers=8) as pool:  # every key checked before any node is given anything
-        list(pool.map(lambda j: check(j[0], j[1], 830, j[4], "the lab's record"), jobs))
+        list(pool.map(lambda j: check(j[0], j[1], NETCONF_PORT, j[4], "the lab's record"), jobs))
     results = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         futs = [pool.submit(push_one, d, ip, lab_state["user"], lab_state["password"], x, k, h)

@@ -35,11 +35,12 @@ class RunningSource:
         return self.cached
 
     def _fetch(self) -> bytes | None:
+        from orchestrator.netconf import NETCONF_PORT
         from orchestrator.netconf.hostkeys import connect
 
         try:
             if self.m is None or not self.m.connected:
-                self.m = connect(self.node, self.n["mgmt_ip"], 830,
+                self.m = connect(self.node, self.n["mgmt_ip"], NETCONF_PORT,
                                  tuple(self.lab.get("hostkeys", {}).get(self.node, ())), "the lab's record",
                                  10, username=self.lab["user"], password=self.lab["password"])
             return self.m.get_config(source="running").data_xml.encode()

@@ -27,10 +27,10 @@ from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
 from orchestrator.lab import netns
-from orchestrator.lab.endpoints import NETCONF_PORT
 from orchestrator.lab.kinds.registry import LAB_KINDS
 from orchestrator.lab.netconfd import remove_socket
 from orchestrator.lab.topology import Topology, load
+from orchestrator.netconf import NETCONF_PORT
 from orchestrator.netconf.credentials import LAB_PASSWORD_ENV
 
 DATA_MTU = 9000  # room for the VXLAN that carries each S/C-VLAN pair between OLT and BNG

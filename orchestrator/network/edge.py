@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import netaddr
 
 from orchestrator.errors import Problem
+from orchestrator.netconf import NETCONF_PORT
 
 
 @dataclass
@@ -81,7 +82,7 @@ def build_edge(spec: dict, file: str, devices: dict, kind_role, problems: list[P
             continue
         m = p.get("management", {})
         devices[p["name"]] = device_cls(p["name"], p["kind"], kind_role(p["name"], p["kind"], "pe"),
-                                        m.get("address"), m.get("port", 830), site=p.get("site"))
+                                        m.get("address"), m.get("port", NETCONF_PORT), site=p.get("site"))
         pe = edge.pes[p["name"]] = Pe(p["name"], p["router-id"], bps(p["uplink-capacity"]))
         for port in p.get("port", []):
             v = port.get("vlan", {})

@@ -14,6 +14,7 @@ from orchestrator.documents.yamlsrc import read_documents, read_text
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.models.instance import Located, to_tree
 from orchestrator.models.service_models import service_models
+from orchestrator.netconf import NETCONF_PORT
 from orchestrator.network.edge import EnterpriseEdge, build_edge
 from orchestrator.network.radio import RadioNetwork, load_radio
 
@@ -207,7 +208,7 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
             continue
         m = o.get("management", {})
         dev = Device(o["name"], o["kind"], kind_role(o["name"], o["kind"], "olt"), m.get("address"),
-                     m.get("port", 830), site=o["site"])
+                     m.get("port", NETCONF_PORT), site=o["site"])
         for i, p in enumerate(o.get("pon-port", []), start=1):
             n = p["name"]
             down_default, up_default = LINE_RATES[p["type"]]
@@ -283,7 +284,7 @@ def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: lis
                 continue
             m = d.get("management", {})
             devices[d["name"]] = Device(d["name"], d["kind"], kind_role(d["name"], d["kind"], role),
-                                        m.get("address"), m.get("port", 830), site=c["name"])
+                                        m.get("address"), m.get("port", NETCONF_PORT), site=c["name"])
         for r in ("core", "upf", "pe"):
             if r not in c:
                 problems.append(Problem(f"campus site {c['name']} has no {r}", file=file, path=where,
@@ -319,7 +320,7 @@ def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: lis
 
 def _management(entry: dict) -> tuple[str | None, int]:
     m = entry.get("management", {})
-    return m.get("address"), m.get("port", 830)
+    return m.get("address"), m.get("port", NETCONF_PORT)
 
 
 def _check_pool_overlap(pools: dict[str, Pool], file: str, problems: list[Problem]) -> None:

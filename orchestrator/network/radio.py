@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from orchestrator.errors import Problem
+from orchestrator.netconf import NETCONF_PORT
 from orchestrator.radio.bands import BANDS, arfcn_in_band, arfcn_mhz
 
 SITE_COLUMNS = ("name", "gnb-id", "latitude", "longitude", "height")
@@ -27,7 +28,7 @@ class Gnb:
     longitude: float
     height: float
     address: str | None = None
-    port: int = 830
+    port: int = NETCONF_PORT
 
 
 @dataclass
@@ -100,7 +101,8 @@ class _Rows:
         if None in (gid, lat, lon, h):
             return None
         self.gnb_ids[gid] = name
-        r.gnbs[name] = Gnb(name, kind, gid, lat, lon, h, row.get("address") or None, int(row.get("port") or 830))
+        r.gnbs[name] = Gnb(name, kind, gid, lat, lon, h, row.get("address") or None,
+                           int(row.get("port") or NETCONF_PORT))
 
     def cell(self, row: dict, where: dict) -> None:
         r = self.radio
@@ -166,7 +168,7 @@ def load_radio(spec: dict | None, file: str, devices: dict, problems: list[Probl
     for g in spec.get("gnb", []):
         m = g.get("management", {})
         rows.site({"name": g["name"], "gnb-id": g["gnb-id"], "latitude": g["latitude"], "longitude": g["longitude"],
-                   "height": g["height"], "address": m.get("address"), "port": m.get("port", 830)},
+                   "height": g["height"], "address": m.get("address"), "port": m.get("port", NETCONF_PORT)},
                   {"file": file, "path": lambda col, n=g["name"]: f"spec.radio.gnb[{n}].{col}"}, devices, g["kind"])
     imports = spec.get("import", {})
     base = Path(file).parent
