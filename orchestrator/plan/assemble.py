@@ -58,9 +58,14 @@ def merge(device: str, kind: DeviceKind, services: list[str], pieces: list[tuple
         return None, [Problem(f"{device} ({kind.name}) config is not valid against its YANG models: "
                               f"{vf.message}", path=vf.path,
                               fix=f"the config comes from {owner}; correct its template or input")]
-    body = _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
+    body = printed(tree)
     tree.free()
     return DeviceConfig(device, kind, services, _wrap(body), pieces), []
+
+
+def printed(tree) -> str:
+    """A config tree (and its siblings) as a device's intended config holds it."""
+    return _own_identities_unprefixed(tree.print_mem("xml", with_siblings=True, pretty=True))
 
 
 _OWN_IDENTITY = re.compile(r'<([\w.-]+) xmlns:([\w.-]+)="([^"]+)">\2:([\w.-]+)</\1>')

@@ -16,8 +16,8 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
 from orchestrator.models.schema_index import schema_index
 from orchestrator.plan import crosscheck
-from orchestrator.plan import fragcache, partial
-from orchestrator.plan.assemble import merge
+from orchestrator.plan import fragcache, partial, splice
+from orchestrator.plan.assemble import DeviceConfig, merge
 from orchestrator.plan.diff import Lines, edits, parse, plan_diff
 from orchestrator.plan.ownership import combine, nodes
 from orchestrator.plan.texts import HeldTexts, Texts
@@ -99,34 +99,44 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
         return kept(job.device, job.kind, job.cached_build[1], key,
                     {owner: job.cached[owner] for owner, _ in keyed}), []
     index = schema_index(kind.models)
-    pieces, texts = {}, []
+    pieces, rendered = {}, {}
     for (owner, template, variables), (_, pkey) in zip(_wanted(job), keyed):
         hit = job.cached.get(owner)
         if isinstance(variables, CachedPiece) or (pkey is not None and hit is not None and hit[0] == pkey):
             pieces[owner] = hit
-            text, found = fragcache.unpack_piece(hit[1])
         else:
             text = render(kind.name, template, **variables)
             found = nodes(index, text)
             pieces[owner] = (pkey, fragcache.pack_piece(text, found))
-        texts.append((owner, text, found))
-    services, merged = [s for s, _, _ in job.fragments], [(o, t) for o, t, _ in texts]
-    reach = partial.reach_of(job, kind.models, index, keyed, dict(merged))
-    cfg, problems = merge(job.device, kind, services, merged, validate=reach is None)
+            rendered[owner] = (text, found)
+    services = [s for s, _, _ in job.fragments]
+    cfg = tree = None
+    made = splice.spliced(job, kind.models, index, keyed, rendered)
+    if made is not None:  # the kept config with the changed pieces' units replaced
+        xml, owners, reach = made
+        tree = parse(xml)
+        if partial.valid(kind.models, index, tree, *reach):
+            cfg = DeviceConfig(job.device, kind, services, xml, [])
     if cfg is None:
-        return None, problems
-    tree = parse(cfg.xml)
-    if reach is not None and not partial.valid(kind.models, index, tree, *reach):
-        # The whole decides, and words a refusal as a full plan does.
-        cfg, problems = merge(job.device, kind, services, merged)
+        texts = [(o, *(rendered[o] if o in rendered else fragcache.unpack_piece(pieces[o][1]))) for o, _ in keyed]
+        merged = [(o, t) for o, t, _ in texts]
+        reach = partial.reach_of(job, kind.models, index, keyed, dict(merged))
+        cfg, problems = merge(job.device, kind, services, merged, validate=reach is None)
         if cfg is None:
             return None, problems
         tree = parse(cfg.xml)
+        if reach is not None and not partial.valid(kind.models, index, tree, *reach):
+            # The whole decides, and words a refusal as a full plan does.
+            cfg, problems = merge(job.device, kind, services, merged)
+            if cfg is None:
+                return None, problems
+            tree = parse(cfg.xml)
+        owners = combine([(o, f) for o, _, f in texts])
     facts = crosscheck.facts(job.role, tree)
     edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
     diff = plan_diff(job.device, job.current, cfg.xml) if changed else Lines.of([])
     built = Built(job.device, job.kind, cfg.services, Texts(cfg.xml, edit, reverse), changed, diff, facts,
-                  combine([(o, f) for o, _, f in texts]), key, pieces)
+                  owners, key, pieces)
     built.current_sha = job.current_sha
     try:
         built.packed = fragcache.pack(built.cache_value()) if key is not None else None

@@ -166,6 +166,25 @@ def walk_nodes(index: SchemaIndex, text: str) -> list[tuple[str, str | None]]:
     return out
 
 
+def elements_at(index: SchemaIndex, root, paths: set[str]) -> dict:
+    """path → element of the nodes at these paths among the children of `root` (a parsed config
+    or fragment), found as nodes() names them; the walk does not go below a node it finds."""
+    out: dict = {}
+
+    def walk(el, path, spath, ns):
+        p, sp, cns, _ = step(index, path, spath, ns, el)
+        if p in paths:
+            out[p] = el
+            return
+        for c in _branches(index, sp, cns, el):
+            walk(c, p, sp, cns)
+
+    for top in root:
+        if isinstance(top.tag, str):
+            walk(top, "", "", None)
+    return out
+
+
 def combine(pieces: list[tuple[str, list[tuple[str, str | None]]]]) -> dict[str, list[str]]:
     """(owner, nodes of its fragment) → {path: owners} of the nodes whose owners differ from their
     parent's."""
