@@ -117,3 +117,24 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
                                    "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}}[what]))
         twin.plan([one])
     assert made, "every change rebuilt a device"
+
+
+def test_own_units_are_the_topmost_nodes_one_piece_alone_owns():
+    """Below a container every line renders (owned by all of them), a line's interface is its own
+    unit; a node another piece adds inside it makes the piece unspliceable (None), and so does a
+    path the kept ownership does not know."""
+    top, mine, leaf = "/interfaces", "/interfaces/interface[name='a']", "/interfaces/interface[name='a']/ipv4"
+    found = [(top, None), (mine, top), (leaf, mine)]
+    owners = {top: ["device base", "line-a", "line-b"], mine: ["line-a"]}
+    assert splice._own_units(owners, "line-a", found) == {mine}
+    assert splice._own_units({**owners, leaf: ["line-a", "line-b"]}, "line-a", found) is None
+    assert splice._own_units({top: ["line-a"]}, "line-a", found) == {top}  # its own container: one unit
+    assert splice._own_units({mine: ["line-a"]}, "line-a", found) is None
+
+
+def test_a_block_is_replaced_only_where_it_stands_once_on_whole_lines():
+    intended = "<config>\n<a>\n  <x>1</x>\n</a>\n<b>\n  <x>1</x>\n</b>\n</config>\n"
+    assert splice._swap(intended, [("<a>\n  <x>1</x>\n</a>\n", "<a>\n  <x>2</x>\n</a>\n")]) == \
+        intended.replace("<a>\n  <x>1</x>", "<a>\n  <x>2</x>")
+    assert splice._swap(intended, [("  <x>1</x>\n", "  <x>2</x>\n")]) is None  # twice
+    assert splice._swap(intended, [("x>1</x>\n", "x>2</x>\n")]) is None  # not on a whole line

@@ -110,7 +110,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
             pieces[owner] = (pkey, fragcache.pack_piece(text, found))
             rendered[owner] = (text, found)
     services = [s for s, _, _ in job.fragments]
-    cfg = tree = None
+    cfg = None
     made = splice.spliced(job, kind.models, index, keyed, rendered)
     if made is not None:  # the kept config with the changed pieces' units replaced
         xml, owners, reach = made
