@@ -2,8 +2,9 @@
 unit those pieces alone own replaced in place (plan/splice.py), and gives byte for byte what a
 plan that merges every piece gives: random changes to random lines, planned on a store that keeps
 its builds and on one whose plan caches are emptied before each plan; artifacts, ownership and
-the cross-device facts compared. The BNGs are spliced (a line owns its units there alone); a
-change that moves what a line shares (its OLT's rate profile) or adds a line is merged whole."""
+the cross-device facts compared. The BNGs are spliced (a line owns its units there alone), for a
+line changed or deleted; a change that moves what a line shares (its OLT's rate profile) or adds
+a line is merged whole."""
 
 from __future__ import annotations
 
@@ -46,13 +47,13 @@ class _Twin:
         everyone.write_text("---\n".join(_line(i) for i in range(LINES)))
         self.plan([everyone])
 
-    def plan(self, files: list[Path]) -> dict:
+    def plan(self, files: list[Path], delete: list[str] = ()) -> dict:
         self.step += 1
         seen = {}
         for label, store in self.stores.items():
             if label == "full":
                 _forget(store)
-            result = plan(store, str(self.net), [str(f) for f in files])
+            result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete))
             out = self.root / f"{label}-{self.step}"
             write(result, out)
             seen[label] = ({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
@@ -91,6 +92,15 @@ def test_a_re_rated_line_is_spliced_into_its_bng_and_planned_as_a_full_plan_plan
     assert ("bng-1", True) in made, made
 
 
+def test_a_deleted_line_is_taken_out_of_its_bng_as_a_full_plan_takes_it_out(tmp_path, monkeypatch):
+    twin = _Twin(tmp_path)
+    made = _spy(monkeypatch)
+    devices = twin.plan([], delete=["line-05"])
+    assert ("bng-1", True) in made, made
+    assert "line-05" not in devices["bng-1"][0] and "line-04" in devices["bng-1"][0]
+    assert not any("line-05" in who for who in devices["bng-1"][3].values())
+
+
 def test_a_new_line_is_merged_whole(tmp_path, monkeypatch):
     twin = _Twin(tmp_path)
     made = _spy(monkeypatch)
@@ -101,7 +111,8 @@ def test_a_new_line_is_merged_whole(tmp_path, monkeypatch):
 
 
 CHANGES = st.lists(st.tuples(st.integers(0, LINES - 1),
-                             st.sampled_from(["up", "down", "tenure", "mode", "back"])), min_size=3, max_size=6)
+                             st.sampled_from(["up", "down", "tenure", "mode", "back", "delete"])),
+                   min_size=3, max_size=6)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -110,7 +121,15 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
     root = tmp_path_factory.mktemp("splice")
     twin = _Twin(root)
     made = _spy(monkeypatch)
+    gone: set[str] = set()
     for step, (i, what) in enumerate(changes):
+        if what == "delete":
+            if f"line-{i:02d}" in gone:
+                continue
+            gone.add(f"line-{i:02d}")
+            twin.plan([], delete=[f"line-{i:02d}"])
+            continue
+        gone.discard(f"line-{i:02d}")
         one = root / f"step-{step}.yaml"
         one.write_text(_line(i, **{"up": {"up": "100M"}, "down": {"down": "500M"},
                                    "tenure": {"tenure": 1 + step % 5},
@@ -138,3 +157,28 @@ def test_a_block_is_replaced_only_where_it_stands_once_on_whole_lines():
         intended.replace("<a>\n  <x>1</x>", "<a>\n  <x>2</x>")
     assert splice._swap(intended, [("  <x>1</x>\n", "  <x>2</x>\n")]) is None  # twice
     assert splice._swap(intended, [("x>1</x>\n", "x>2</x>\n")]) is None  # not on a whole line
+
+
+def test_a_piece_taken_out_leaves_the_ownership_a_merge_without_it_records():
+    base, top = "device base", "/interfaces"
+    a, b = f"{top}/interface[name='a']", f"{top}/interface[name='b']"
+    owners = {top: [base, "line-a", "line-b"], a: ["line-a"], b: ["line-b"]}
+    order = {base: 0, "line-a": 1, "line-b": 2}
+    found = [(top, None), (a, top)]
+    assert splice._without(owners, "line-a", found, {a}, order) == {top: [base, "line-b"], b: ["line-b"]}
+    # The first to hold the container goes: a merge without it puts the container elsewhere.
+    assert splice._without({top: ["line-a", "line-b"], a: ["line-a"]}, "line-a", found, {a},
+                           {"line-a": 0, "line-b": 1}) is None
+    # A child recorded apart (the base's own entry) would now have its parent's owners.
+    assert splice._without({top: [base, "line-a"], a: ["line-a"], f"{top}/interface[name='x']": [base]},
+                           "line-a", found, {a}, order) is None
+
+
+def test_a_block_taken_out_must_leave_its_parent_something():
+    intended = "<config>\n<a>\n  <x>1</x>\n</a>\n<b>\n  <y>1</y>\n  <z>1</z>\n</b>\n</config>\n"
+    assert splice._swap(intended, [("  <y>1</y>\n", "")]) == intended.replace("  <y>1</y>\n", "")
+    assert splice._swap(intended, [("  <x>1</x>\n", "")]) is None
+    assert splice._swap(intended, [("  <y>1</y>\n", ""), ("  <z>1</z>\n", "")]) is None
+    assert splice._bare('<interfaces xmlns="urn:x">\n</interfaces>\n', 1)
+    assert not splice._bare('<interfaces xmlns="urn:x">\n  <enabled/>\n</interfaces>\n', 1)
+    assert not splice._bare('<routing xmlns="urn:x">\n  <id>1</id>\n</routing>\n', 1)
