@@ -58,7 +58,8 @@ class _Twin:
             write(result, out)
             seen[label] = ({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
                             if p.is_file()},
-                           {d.device: (d.intended, d.edit, d.reverse, d.owners, d.changed) for d in result.devices})
+                           {d.device: (d.intended, d.edit, d.reverse, list(d.owners.items()), d.changed)
+                            for d in result.devices})
         assert seen["kept"] == seen["full"], f"step {self.step}: the kept builds' plan differs from a full plan"
         return seen["kept"][1]
 
@@ -98,20 +99,31 @@ def test_a_deleted_line_is_taken_out_of_its_bng_as_a_full_plan_takes_it_out(tmp_
     devices = twin.plan([], delete=["line-05"])
     assert ("bng-1", True) in made, made
     assert "line-05" not in devices["bng-1"][0] and "line-04" in devices["bng-1"][0]
-    assert not any("line-05" in who for who in devices["bng-1"][3].values())
+    assert not any("line-05" in who for _, who in devices["bng-1"][3])
 
 
-def test_a_new_line_is_merged_whole(tmp_path, monkeypatch):
+def test_a_new_line_is_put_into_its_bng_as_a_full_plan_puts_it(tmp_path, monkeypatch):
     twin = _Twin(tmp_path)
     made = _spy(monkeypatch)
     one = tmp_path / "one.yaml"
     one.write_text(_line(LINES))
+    devices = twin.plan([one])
+    assert ("bng-1", True) in made, made
+    assert f"line-{LINES:02d}" in devices["bng-1"][0]
+    # One that comes between others in merge order (by name): its entry and ownership go between.
+    twin.plan([], delete=["line-03"])
+    made.clear()
+    one.write_text(_line(3, up="100M"))
+    devices = twin.plan([one])
+    assert ("bng-1", True) in made, made
+    made.clear()
+    one.write_text(_line(LINES + 1) + "---\n" + _line(LINES + 2))
     twin.plan([one])
-    assert made and not any(ok for _, ok in made), made
+    assert ("bng-1", False) in made, "two new lines at once are merged whole"
 
 
 CHANGES = st.lists(st.tuples(st.integers(0, LINES - 1),
-                             st.sampled_from(["up", "down", "tenure", "mode", "back", "delete"])),
+                             st.sampled_from(["up", "down", "tenure", "mode", "back", "delete", "new"])),
                    min_size=3, max_size=6)
 
 
@@ -129,11 +141,12 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
             gone.add(f"line-{i:02d}")
             twin.plan([], delete=[f"line-{i:02d}"])
             continue
+        i = LINES + step if what == "new" else i
         gone.discard(f"line-{i:02d}")
         one = root / f"step-{step}.yaml"
         one.write_text(_line(i, **{"up": {"up": "100M"}, "down": {"down": "500M"},
                                    "tenure": {"tenure": 1 + step % 5},
-                                   "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}}[what]))
+                                   "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}, "new": {}}[what]))
         twin.plan([one])
     assert made, "every change rebuilt a device"
 

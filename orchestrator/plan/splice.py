@@ -1,22 +1,27 @@
 """A device's new intended config made from its kept build, without merging its thousands of
-pieces again: a line re-rated or deleted changes one piece of its BNG, and that BNG holds 14,400.
+pieces again: a line re-rated, added or deleted changes one piece of its BNG, which holds 14,400.
 
-It is made when the pieces that changed hold the same nodes as before (ownership.nodes: a line
-changed, not added or moved) and every node they own alone lies in a unit they own alone: the
-kept config with each such unit's text replaced, in place, by that unit as libyang prints it from
-the new piece. A merge gives the same bytes. A unit one piece alone holds is that piece's subtree,
-moved into the device as parsed (libyang prints it alike wherever it stands), at the place the
-piece's merge first put it: the pieces merge in the same order as before, and no entry is new.
-What the changed pieces hold outside those units (the containers above them) must print exactly
-as before.
+A changed piece: when it holds the same nodes as before (ownership.nodes) and every node it owns
+alone lies in a unit it owns alone, the kept config has each such unit's text replaced, in place,
+by that unit as libyang prints it from the new piece. A merge gives the same bytes. A unit one
+piece alone holds is that piece's subtree, moved into the device as parsed (libyang prints it
+alike wherever it stands), at the place the piece's merge first put it: the pieces merge in the
+same order as before, and no entry is new. What it holds outside its units (the containers above
+them) must print exactly as before.
 
-A piece removed (a line deleted) is made the same way, its units' text taken out, when what it
-holds outside them is containers alone (no leaf, no list entry) that a piece merged before it
-holds too: those stand where that piece put them, with what the others put in them, and no
-container is left empty. Its ownership is the kept one without the piece.
+A piece removed (a line deleted): its units' text is taken out, when what it holds outside them
+is containers alone (no leaf, no list entry) that a piece merged before it holds too. Those stand
+where that piece put them, with what the others put in them, and no container may be left empty.
+Its ownership is the kept one without the piece.
 
-Anything else (a changed node two pieces share, a new piece, a unit text found other than once in
-the kept config) is merged whole, as is a part that fails validation by reach."""
+A piece added (a new line, one per plan): each of its units must be a new entry of a list that
+already holds an entry one piece merged before it alone owns. libyang puts a merged entry after
+the entries of its list it finds, so the unit's text goes right after the last such entry's; what
+it holds outside its units is bare containers that a piece merged before it holds already. Its
+ownership is recorded where ownership.combine would record it, in the same order.
+
+Anything else (a changed node two pieces share, a unit text found other than once in the kept
+config) is merged whole, as is a part that fails validation by reach."""
 
 from __future__ import annotations
 
@@ -36,11 +41,13 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     from the kept build, else None. keyed: every piece's key; rendered: owner → (text, nodes) of
     the pieces rendered anew, which must be exactly those that changed."""
     old = partial.kept_pieces(job)
-    new = dict(keyed)
-    if old is None or not new.keys() <= old.keys():
+    if old is None:
         return None
+    new = dict(keyed)
     gone = [o for o in old if o not in new]
-    if {o for o in new if old[o] != new[o]} != rendered.keys() or not (rendered or gone):
+    added = [o for o in new if o not in old]
+    if {o for o in new if old.get(o) != new[o]} != rendered.keys() or not (rendered or gone) or \
+            (added and (gone or len(added) > 1)):
         return None
     reach = partial.reach_of(job, models, index, keyed, {o: t for o, (t, _) in rendered.items()})
     if reach is None:
@@ -48,7 +55,7 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
     swaps: list[tuple[str, str]] = []
-    for owner in sorted(rendered):
+    for owner in sorted(rendered.keys() - set(added)):
         was_text, was_found = fragcache.unpack_piece(job.cached[owner][1])
         text, found = rendered[owner]
         if found != was_found:
@@ -71,6 +78,13 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
         if owners is None:
             return None
         swaps += [(before[1][p], "") for p in units]
+    for owner in added:
+        made = _added(models, index, owners, owner, rendered[owner], {o: i for i, (o, _) in enumerate(keyed)},
+                      lambda o: fragcache.unpack_piece(job.cached[o][1]))
+        if made is None:
+            return None
+        owners, more = made
+        swaps += more
     out = _swap(intended, swaps)
     return (out, owners, reach) if out is not None else None
 
@@ -140,6 +154,97 @@ def _without(owners: dict[str, list[str]], owner: str, found: list, units: set[s
         prefix = p + "/"
         if any(v == rest and k.startswith(prefix) for k, v in owners.items() if len(v) == len(rest)):
             return None
+    return out
+
+
+def _added(models, index, owners: dict[str, list[str]], owner: str, piece: tuple[str, list],
+           order: dict[str, int], piece_of) -> tuple[dict, list[tuple[str, str]]] | None:
+    """(the ownership with the new piece in it, the swaps that put its units in) when each of its
+    units is a list entry that goes right after an entry one earlier piece alone holds, and what
+    it holds outside them is bare containers it is not the first to hold; else None.
+    piece_of(owner) → (text, nodes) of a kept piece."""
+    text, found = piece
+    me = order[owner]
+    pieces: dict[str, dict] = {}
+
+    def nodes_of(o: str) -> dict:
+        if o not in pieces:
+            pieces[o] = dict(piece_of(o)[1])
+        return pieces[o]
+
+    def first(who: list[str]) -> str:
+        return min(who, key=order.__getitem__)
+
+    mine = {p for p, _ in found}
+    held: dict[str, list[str]] = {}
+    units: dict[str, str] = {}  # unit → its parent
+    inside: set[str] = set()
+    for p, up in found:
+        if up in inside:
+            inside.add(p)
+            continue
+        who = owners.get(p)
+        if who is None and up is not None and p in nodes_of(first(held[up])):
+            who = held[up]  # there already, held by its parent's owners (so not recorded)
+        if who is None:
+            if up is None:
+                return None  # a new top-level node: placed among the others by schema order
+            units[p] = up
+            inside.add(p)
+            continue
+        held[p] = who
+        holder = first(who)
+        if order[holder] > me or any(up_ == p and c not in owners and c not in mine
+                                     for c, up_ in nodes_of(holder).items()):
+            return None  # it would come first, or a child all its owners hold would be recorded apart
+    if not units:
+        return None
+    blocks = _blocks(models, index, text, set(units))
+    if blocks is None or not _bare(blocks[0], len(found) - len(inside)):
+        return None
+    out: dict[str, list[str]] = {}
+    at = None
+    for k, who in owners.items():
+        if at is None and order[first(who)] > me:
+            at = len(out)
+            out.update((u, [owner]) for u in units)
+        out[k] = sorted(who + [owner]) if k in held else who  # a node it joins
+    if at is None:
+        out.update((u, [owner]) for u in units)
+    swaps = []
+    for anchor, group in _anchors(owners, units, order, me).items():
+        if anchor is None:
+            return None
+        entry, holder = anchor
+        holder_text, holder_found = piece_of(holder)
+        theirs = _own_units(owners, holder, holder_found)
+        if theirs is None or entry not in theirs or nodes_of(holder).get(entry) != units[group[0]]:
+            return None  # not an entry of the list the units go in (a node recorded below one)
+        before = _blocks(models, index, holder_text, {entry})
+        if before is None:
+            return None
+        block = before[1][entry]
+        swaps.append((block, block + "".join(blocks[1][u] for u in group)))
+    return out, swaps
+
+
+def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[str, int],
+             me: int) -> dict:
+    """(entry, its one owner) → the new units that go right after it: the last entry of the same
+    list, under the same parent, that a piece merged before the new one put there (libyang puts a
+    merged entry after the entries of its list it finds); None for units with no such entry."""
+    out: dict = {}
+    for unit, up in units.items():
+        tail = unit[len(up) + 1:]
+        if "[" not in tail:
+            out.setdefault(None, []).append(unit)  # a container: placed by schema order
+            continue
+        prefix = f"{up}/{tail[:tail.index('[') + 1]}"
+        last = None
+        for k, who in owners.items():
+            if k.startswith(prefix) and min(order[o] for o in who) < me:
+                last = (k, who[0]) if len(who) == 1 else None
+        out.setdefault(last, []).append(unit)
     return out
 
 
