@@ -1,10 +1,10 @@
-"""A device whose changed pieces hold the same nodes as before is made from its kept build, each
-unit those pieces alone own replaced in place (plan/splice.py), and gives byte for byte what a
-plan that merges every piece gives: random changes to random lines, planned on a store that keeps
-its builds and on one whose plan caches are emptied before each plan; artifacts, ownership and
-the cross-device facts compared. The BNGs are spliced (a line owns its units there alone), for a
-line changed or deleted; a change that moves what a line shares (its OLT's rate profile) or adds
-a line is merged whole."""
+"""A device whose changed pieces can be taken from what they were to what they are on its kept
+build is made from it (plan/splice.py), and gives byte for byte what a plan that merges every
+piece gives: random changes, additions and deletions of lines, planned on a store that keeps its
+builds and on one whose plan caches are emptied before each plan; artifacts, ownership (in order)
+and the cross-device facts compared. A line's BNG is spliced (the line owns its units there
+alone), and so is its OLT where the rate profiles it shares stay where they are; a line moving to
+a profile its OLT does not hold yet, or two new lines at once, are merged whole."""
 
 from __future__ import annotations
 
@@ -122,6 +122,26 @@ def test_a_new_line_is_put_into_its_bng_as_a_full_plan_puts_it(tmp_path, monkeyp
     assert ("bng-1", False) in made, "two new lines at once are merged whole"
 
 
+def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_they_are(tmp_path, monkeypatch):
+    """On the OLT a line shares its rate profiles with the others. Joining or leaving one that
+    other lines render alike changes no text; a profile the line is the first to hold would move
+    with it, and a new one would need its place worked out: those OLTs are merged whole."""
+    twin = _Twin(tmp_path)
+    made = _spy(monkeypatch)
+    one = tmp_path / "one.yaml"
+    steps = [([_line(1, up="100M")], (), False),  # a profile the OLT does not hold yet
+             ([_line(2, up="100M")], (), True),  # one it holds, line-01 first
+             ([], ("line-03",), True),
+             ([_line(3)], (), True),  # back, between line-02 and line-04
+             ([_line(1)], (), False),  # leaves up-100M, which it was the first to hold
+             ([], ("line-02",), False)]  # the last on up-100M: the profile goes
+    for docs, delete, spliced in steps:
+        made.clear()
+        one.write_text("---\n".join(docs))
+        twin.plan([one] if docs else [], delete=delete)
+        assert ("olt-1", spliced) in made, (docs, delete, made)
+
+
 CHANGES = st.lists(st.tuples(st.integers(0, LINES - 1),
                              st.sampled_from(["up", "down", "tenure", "mode", "back", "delete", "new"])),
                    min_size=3, max_size=6)
@@ -172,21 +192,6 @@ def test_a_block_is_replaced_only_where_it_stands_once_on_whole_lines():
     assert splice._swap(intended, [("x>1</x>\n", "x>2</x>\n")]) is None  # not on a whole line
 
 
-def test_a_piece_taken_out_leaves_the_ownership_a_merge_without_it_records():
-    base, top = "device base", "/interfaces"
-    a, b = f"{top}/interface[name='a']", f"{top}/interface[name='b']"
-    owners = {top: [base, "line-a", "line-b"], a: ["line-a"], b: ["line-b"]}
-    order = {base: 0, "line-a": 1, "line-b": 2}
-    found = [(top, None), (a, top)]
-    assert splice._without(owners, "line-a", found, {a}, order) == {top: [base, "line-b"], b: ["line-b"]}
-    # The first to hold the container goes: a merge without it puts the container elsewhere.
-    assert splice._without({top: ["line-a", "line-b"], a: ["line-a"]}, "line-a", found, {a},
-                           {"line-a": 0, "line-b": 1}) is None
-    # A child recorded apart (the base's own entry) would now have its parent's owners.
-    assert splice._without({top: [base, "line-a"], a: ["line-a"], f"{top}/interface[name='x']": [base]},
-                           "line-a", found, {a}, order) is None
-
-
 def test_a_block_taken_out_must_leave_its_parent_something():
     intended = "<config>\n<a>\n  <x>1</x>\n</a>\n<b>\n  <y>1</y>\n  <z>1</z>\n</b>\n</config>\n"
     assert splice._swap(intended, [("  <y>1</y>\n", "")]) == intended.replace("  <y>1</y>\n", "")
@@ -195,3 +200,27 @@ def test_a_block_taken_out_must_leave_its_parent_something():
     assert splice._bare('<interfaces xmlns="urn:x">\n</interfaces>\n', 1)
     assert not splice._bare('<interfaces xmlns="urn:x">\n  <enabled/>\n</interfaces>\n', 1)
     assert not splice._bare('<routing xmlns="urn:x">\n  <id>1</id>\n</routing>\n', 1)
+
+
+def test_a_piece_is_units_shared_entries_and_the_containers_above_them():
+    base, mine = "device base", ["line-a"]
+    found = {"/p": None, "/p/prof[name='up']": "/p", "/p/prof[name='up']/bucket": "/p/prof[name='up']",
+             "/i": None, "/i/if[name='a']": "/i", "/i/if[name='a']/ipv4": "/i/if[name='a']"}
+    shared = [base, "line-a", "line-b"]
+    two = ["line-a", "line-b"]
+    who = {"/p": shared, "/p/prof[name='up']": two, "/p/prof[name='up']/bucket": two,
+           "/i": shared, "/i/if[name='a']": mine, "/i/if[name='a']/ipv4": mine}
+    assert splice._shape(found, who, "line-a") == ({"/i/if[name='a']"}, {"/p/prof[name='up']"}, {"/p", "/i"})
+    # Another piece adds inside the line's unit, or the shared entry holds a list: merged whole.
+    assert splice._shape(found, {**who, "/i/if[name='a']/ipv4": shared}, "line-a") is None
+    listed = {**found, "/p/prof[name='up']/rule[n='1']": "/p/prof[name='up']"}
+    assert splice._shape(listed, {**who, "/p/prof[name='up']/rule[n='1']": two}, "line-a") is None
+
+
+def test_new_ownership_goes_where_a_merge_first_meets_it():
+    order = {"device base": 0, "line-a": 1, "line-b": 2, "line-c": 3}
+    owners = {"/i": ["device base", "line-a", "line-c"], "/i/if[name='a']": ["line-a"],
+              "/i/if[name='c']": ["line-c"]}
+    put = splice._put(owners, order, 2, {"/i/if[name='b']": ["line-b"]})
+    assert list(put) == ["/i", "/i/if[name='a']", "/i/if[name='b']", "/i/if[name='c']"]
+    assert list(splice._put(owners, order, 4, {"/i/if[name='d']": ["line-d"]}))[-1] == "/i/if[name='d']"

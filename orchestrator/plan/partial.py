@@ -12,6 +12,7 @@ verdict on the whole device, word for word as a full plan gives it."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 
 import libyang
 from lxml import etree
@@ -54,7 +55,7 @@ def _current_sha(packed: bytes) -> str | None:
 
 
 def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]],
-             texts: dict[str, str]) -> tuple[dict, dict] | None:
+             texts: Mapping[str, str]) -> tuple[dict, dict] | None:
     """(the units the changed pieces touch, those of them the new pieces hold) when the build
     may be validated by reach, else None. keyed: the new pieces' keys; texts: owner → the new
     pieces' rendered text."""
@@ -83,8 +84,27 @@ def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]
                     made.setdefault(key, {}).setdefault(owner, [None, None])[1] = _form(el)
     except FrameTouched:
         return None
-    same = _as_before(index, reach, made, {o: t for o, t in texts.items() if o not in changed})
+    same = _as_before(index, reach, made, _Others(texts, set(changed)))
     return {k: sp for k, sp in touched.items() if k not in same}, present
+
+
+class _Others(Mapping):
+    """The texts of the pieces that did not change, read only as far as a unit's test needs them
+    (a spliced device unpacks no piece it does not look at)."""
+
+    def __init__(self, texts: Mapping[str, str], changed: set[str]):
+        self.texts, self.changed = texts, changed
+
+    def __getitem__(self, owner: str) -> str:
+        if owner in self.changed:
+            raise KeyError(owner)
+        return self.texts[owner]
+
+    def __iter__(self):
+        return (o for o in self.texts if o not in self.changed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _as_before(index, reach, made: dict, unchanged: dict[str, str]) -> set:

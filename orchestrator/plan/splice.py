@@ -1,31 +1,28 @@
 """A device's new intended config made from its kept build, without merging its thousands of
-pieces again: a line re-rated, added or deleted changes one piece of its BNG, which holds 14,400.
+pieces again: a line re-rated, added or deleted changes one piece of its BNG (of 14,400) and one
+of its OLT (of 960).
 
-A changed piece: when it holds the same nodes as before (ownership.nodes) and every node it owns
-alone lies in a unit it owns alone, the kept config has each such unit's text replaced, in place,
-by that unit as libyang prints it from the new piece. A merge gives the same bytes. A unit one
-piece alone holds is that piece's subtree, moved into the device as parsed (libyang prints it
-alike wherever it stands), at the place the piece's merge first put it: the pieces merge in the
-same order as before, and no entry is new. What it holds outside its units (the containers above
-them) must print exactly as before.
-
-A piece removed (a line deleted): its units' text is taken out, when what it holds outside them
-is containers alone (no leaf, no list entry) that a piece merged before it holds too. Those stand
-where that piece put them, with what the others put in them, and no container may be left empty.
-Its ownership is the kept one without the piece.
-
-A piece added (a new line, one per plan): each of its units must be a new entry of a list that
-already holds an entry one piece merged before it alone owns. libyang puts a merged entry after
-the entries of its list it finds, so the unit's text goes right after the last such entry's; what
-it holds outside its units is bare containers that a piece merged before it holds already. Its
-ownership is recorded where ownership.combine would record it, in the same order.
-
-Anything else (a changed node two pieces share, a unit text found other than once in the kept
-config) is merged whole, as is a part that fails validation by reach."""
+Each piece that changed is taken from what it was to what it is, on the kept config and its
+ownership (ownership.combine), where a merge of every piece gives the same bytes:
+* Its units, the topmost nodes it alone holds, are its own subtrees, moved into the device as
+  parsed (libyang prints one alike wherever it stands) where its merge first put them. A unit it
+  keeps has its text replaced in place; one it drops is cut out, unless that leaves the element
+  around it empty; a new one (of a new piece only) is a list entry, put right after the last
+  entry of its list that a piece merged before it alone holds: where libyang's merge puts it.
+* A list entry it shares with others (a rate profile) keeps its text. One it keeps must print
+  from it as before; one it joins must print from it as the kept config has it; one it leaves
+  must print so from the last other piece that holds it, which then gives the merge all of it.
+  Such an entry holds no list (whose order the merge decides).
+* What it holds besides is bare containers (no leaf).
+* It is not the first to hold a node it shares and joins or leaves, so no node moves, and its
+  ownership changes only where combine would record a change, in the same order.
+Anything else (a new entry of a changed piece, a new top-level node, two new pieces, a text found
+other than once in the kept config) is merged whole, as is a part that fails validation by reach."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from lxml import etree
 
@@ -49,44 +46,242 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     if {o for o in new if old.get(o) != new[o]} != rendered.keys() or not (rendered or gone) or \
             (added and (gone or len(added) > 1)):
         return None
-    reach = partial.reach_of(job, models, index, keyed, {o: t for o, (t, _) in rendered.items()})
-    if reach is None:
-        return None
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
+    pieces = _Pieces(job)
+    # Validation by reach asks which other pieces hold an entry the moved ones hold (a profile):
+    # those, found by the kept ownership, are the only ones it needs to read.
+    sharing = set().union(*(_entry_owners(owners, found) for found in
+                            [*(pieces.get(o)[1] for o in old.keys() & rendered.keys() | set(gone)),
+                             *(found for _, found in rendered.values())]))
+    reach = partial.reach_of(job, models, index, keyed, _Texts(keyed, rendered, pieces, sharing))
+    if reach is None:
+        return None
+    order = {o: i for i, o in enumerate(old)} if not added else {o: i for i, (o, _) in enumerate(keyed)}
     swaps: list[tuple[str, str]] = []
-    for owner in sorted(rendered.keys() - set(added)):
-        was_text, was_found = fragcache.unpack_piece(job.cached[owner][1])
-        text, found = rendered[owner]
-        if found != was_found:
-            return None
-        units = _own_units(owners, owner, found)
-        if units is None:
-            return None
-        before, after = _blocks(models, index, was_text, units), _blocks(models, index, text, units)
-        if before is None or after is None or before[0] != after[0]:
-            return None
-        swaps += [(before[1][p], after[1][p]) for p in units]
-    order = {o: i for i, o in enumerate(old)}
-    for owner in gone:
-        was_text, was_found = fragcache.unpack_piece(job.cached[owner][1])
-        units = _own_units(owners, owner, was_found)
-        before = _blocks(models, index, was_text, units) if units is not None else None
-        if before is None or not _bare(before[0], len(was_found) - _under(was_found, units)):
-            return None
-        owners = _without(owners, owner, was_found, units, order)
-        if owners is None:
-            return None
-        swaps += [(before[1][p], "") for p in units]
-    for owner in added:
-        made = _added(models, index, owners, owner, rendered[owner], {o: i for i, (o, _) in enumerate(keyed)},
-                      lambda o: fragcache.unpack_piece(job.cached[o][1]))
+    for owner in [*sorted(rendered.keys() - set(added)), *gone, *added]:
+        was = pieces.get(owner) if owner in old else None
+        now = rendered.get(owner)
+        made = _moved(models, index, intended, owners, owner, was, now, order, pieces)
         if made is None:
             return None
         owners, more = made
         swaps += more
+        pieces.now[owner] = now
     out = _swap(intended, swaps)
     return (out, owners, reach) if out is not None else None
+
+
+class _Pieces:
+    """The device's pieces as this splice has them so far: kept ones unpacked when first asked
+    for, those it moved as they are now (None: gone)."""
+
+    def __init__(self, job):
+        self.job, self.now, self._nodes = job, {}, {}
+
+    def get(self, owner: str) -> tuple[str, list] | None:
+        if owner in self.now:
+            return self.now[owner]
+        return fragcache.unpack_piece(self.job.cached[owner][1])
+
+    def nodes(self, owner: str) -> dict[str, str | None]:
+        key = (owner, owner in self.now)
+        if key not in self._nodes:
+            piece = self.get(owner)
+            self._nodes[key] = dict(piece[1]) if piece is not None else {}
+        return self._nodes[key]
+
+
+class _Texts(Mapping):
+    """owner → the text of the device's pieces rendered anew and of those `among` (in the order
+    they merge), the latter unpacked from the store's cache only when read."""
+
+    def __init__(self, keyed: list[tuple[str, str | None]], rendered: dict[str, tuple[str, list]],
+                 pieces: _Pieces, among: set[str]):
+        self.owners = [o for o, _ in keyed if o in rendered or o in among]
+        self.known = set(self.owners)
+        self.rendered, self.pieces, self.read = rendered, pieces, {}
+
+    def __getitem__(self, owner: str) -> str:
+        if owner in self.rendered:
+            return self.rendered[owner][0]
+        if owner not in self.read:
+            if owner not in self.known or owner not in self.pieces.job.cached:
+                raise KeyError(owner)
+            self.read[owner] = self.pieces.get(owner)[0]
+        return self.read[owner]
+
+    def __contains__(self, owner) -> bool:
+        return owner in self.rendered or (owner in self.known and owner in self.pieces.job.cached)
+
+    def __iter__(self):
+        return iter(self.owners)
+
+    def __len__(self) -> int:
+        return len(self.owners)
+
+
+def _entry_owners(owners: dict[str, list[str]], found: list) -> set[str]:
+    """The pieces the kept ownership records as holding a list entry these nodes hold. (An entry
+    not recorded has its parent's owners: a line's new interface, or one inside a shared entry,
+    whose owners the entry's own record names.)"""
+    return {o for p, _ in found if p.endswith("]") for o in owners.get(p, ())}
+
+
+def _first(who: list[str], order: dict[str, int]) -> str:
+    return min(who, key=order.__getitem__)
+
+
+def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: str, was, now,
+           order: dict[str, int], pieces: _Pieces) -> tuple[dict, list[tuple[str, str]]] | None:
+    """(the ownership, the swaps) that take `owner`'s piece from `was` to `now` ((text, nodes),
+    None for none), or None when a merge is needed to tell."""
+    me = order[owner]
+    f0 = dict(was[1]) if was else {}
+    f1 = dict(now[1]) if now else {}
+    held: dict[str, list[str]] = {}  # the owners each node has in the kept build
+    for p, up in f0.items():
+        held[p] = owners.get(p) or (held[up] if up is not None else None)
+        if held[p] is None:
+            return None
+    fresh: set[str] = set()  # nodes of the new piece the device does not hold yet
+    for p, up in f1.items():
+        if p in held:
+            continue
+        if up in fresh:
+            fresh.add(p)
+            continue
+        who = owners.get(p)
+        if who is None:
+            if up is None:
+                return None  # a new top-level node: placed among the others by schema order
+            if owner not in held[up] and p in pieces.nodes(_first(held[up], order)):
+                who = held[up]  # there already, held by its parent's owners (so not recorded)
+        if who is None:
+            fresh.add(p)
+        else:
+            held[p] = who
+    if fresh and was is not None:
+        return None  # a changed piece's new entry: where its merge puts it is not worked out here
+    after = {p: ([o for o in who if o != owner] if p not in f1 else
+                 who if p in f0 else sorted(who + [owner])) for p, who in held.items()}
+    after.update((p, [owner]) for p in fresh)
+    shape0, shape1 = _shape(f0, held, owner), _shape(f1, after, owner)
+    if shape0 is None or shape1 is None:
+        return None
+    (units0, entries0, boxes0), (units1, entries1, boxes1) = shape0, shape1
+    blocks0 = _blocks(models, index, was[0], units0 | entries0) if was else ("", {})
+    blocks1 = _blocks(models, index, now[0], units1 | entries1) if now else ("", {})
+    if blocks0 is None or blocks1 is None or not _bare(blocks0[0], len(boxes0)) or \
+            not _bare(blocks1[0], len(boxes1)):
+        return None
+    swaps = [(blocks0[1][u], blocks1[1][u] if u in units1 else "") for u in units0
+             if u not in units1 or blocks0[1][u] != blocks1[1][u]]
+    for e in entries0 & entries1:
+        if blocks0[1][e] != blocks1[1][e]:
+            return None
+    for e in entries0 - entries1:  # left: the last of the others gives the entry all it holds
+        last = max(after[e], key=order.__getitem__)
+        theirs = pieces.get(last)
+        block = _blocks(models, index, theirs[0], {e}) if theirs is not None else None
+        if block is None or not _once(intended, block[1][e]):
+            return None
+    for e in entries1 - entries0:  # joined: it gives the entry nothing it does not hold already
+        if not _once(intended, blocks1[1][e]):
+            return None
+    out = dict(owners)
+    parents = {**f0, **f1}
+    inside = _inside(parents, units0 | units1)
+    for p, who in after.items():
+        if p in inside or p in units0 or p in units1:
+            continue
+        if who != held[p]:
+            if not any(order[o] < me for o in (who if p in f0 and p not in f1 else held[p])):
+                return None  # it was or would be the first to hold it: the node may move
+            if _apart(owners, pieces, p, held[p], who, parents, order):
+                return None
+        up = parents[p]
+        if up is None or who != after[up]:
+            if p not in owners:
+                return None  # to be recorded where it is not: its place in the ownership moves
+            out[p] = who
+        else:
+            out.pop(p, None)
+    for u in units0 - units1:
+        out.pop(u, None)
+    if units1 - units0:
+        out = _put(out, order, me, {u: [owner] for u in f1 if u in units1 - units0})
+        for anchor, group in _anchors(owners, {u: up for u, up in f1.items() if u in units1 - units0},
+                                      order, me).items():
+            if anchor is None:
+                return None
+            entry, holder = anchor
+            theirs = pieces.get(holder)
+            units = _own_units(owners, holder, theirs[1]) if theirs is not None else None
+            if units is None or entry not in units or pieces.nodes(holder).get(entry) != f1[group[0]]:
+                return None  # not an entry of the list the units go in (a node recorded below one)
+            block = _blocks(models, index, theirs[0], {entry})
+            if block is None:
+                return None
+            swaps.append((block[1][entry], block[1][entry] + "".join(blocks1[1][u] for u in group)))
+    return out, swaps
+
+
+def _shape(found: dict[str, str | None], who: dict[str, list[str]],
+           owner: str) -> tuple[set, set, set] | None:
+    """(units: the topmost nodes `owner` alone holds; entries: the topmost list entries it shares;
+    boxes: the containers above those) of one piece's nodes, given each node's owners; None when a
+    node below a unit or an entry is held otherwise than it, or an entry holds a list entry (whose
+    place a merge decides)."""
+    units, entries, boxes = set(), set(), set()
+    root: dict[str, str] = {}  # a node in a unit or an entry → that unit or entry
+    for p, up in found.items():
+        if up in root:
+            if who[p] != who[root[up]] or (root[up] in entries and p.endswith("]")):
+                return None
+            root[p] = root[up]
+        elif who[p] == [owner]:
+            units.add(p)
+            root[p] = p
+        elif p.endswith("]"):
+            entries.add(p)
+            root[p] = p
+        else:
+            boxes.add(p)
+    return units, entries, boxes
+
+
+def _inside(parents: dict[str, str | None], units: set[str]) -> set[str]:
+    """The nodes below the units (not the units themselves)."""
+    out: set[str] = set()
+    for p, up in parents.items():
+        if up in units or up in out:
+            out.add(p)
+    return out
+
+
+def _apart(owners, pieces, p: str, before: list[str], after: list[str], parents, order) -> bool:
+    """Whether a child of `p` that the piece does not hold would be recorded otherwise once p's
+    owners go from `before` to `after`: one recorded apart that now has p's owners, or one not
+    recorded (it had p's owners) that now differs."""
+    prefix = p + "/"
+    if any(v == after and k.startswith(prefix) for k, v in owners.items() if len(v) == len(after)):
+        return True
+    return any(up == p and c not in owners and c not in parents
+               for c, up in pieces.nodes(_first(before, order)).items())
+
+
+def _put(owners: dict[str, list[str]], order: dict[str, int], me: int, new: dict) -> dict:
+    """The ownership with `new` recorded where a merge of the pieces in order first meets them:
+    after every node a piece before the new one holds first."""
+    out: dict[str, list[str]] = {}
+    for k, who in owners.items():
+        if new and order[_first(who, order)] > me:
+            out.update(new)
+            new = {}
+        out[k] = who
+    out.update(new)
+    return out
 
 
 def _own_units(owners: dict[str, list[str]], owner: str, found: list) -> set[str] | None:
@@ -95,7 +290,7 @@ def _own_units(owners: dict[str, list[str]], owner: str, found: list) -> set[str
     held: dict[str, list[str]] = {}
     units = set()
     for p, up in found:  # document order: a parent before its children
-        held[p] = who = owners.get(p) or (held.get(up) if up is not None else None)
+        held[p] = who = owners.get(p) or (held[up] if up is not None else None)
         if who is None:
             return None
         mine = who == [owner]
@@ -105,15 +300,6 @@ def _own_units(owners: dict[str, list[str]], owner: str, found: list) -> set[str
         elif mine:
             units.add(p)
     return units
-
-
-def _under(found: list, units: set[str]) -> int:
-    """How many of a piece's nodes lie in its units (the units themselves included)."""
-    inside: set[str] = set()
-    for p, up in found:
-        if p in units or up in inside:
-            inside.add(p)
-    return len(inside)
 
 
 def _bare(rest: str, containers: int) -> bool:
@@ -126,106 +312,10 @@ def _bare(rest: str, containers: int) -> bool:
 _TEXT = re.compile(r">\s*[^<\s]")
 
 
-def _without(owners: dict[str, list[str]], owner: str, found: list, units: set[str],
-             order: dict[str, int]) -> dict[str, list[str]] | None:
-    """The kept ownership with `owner`'s piece gone (what ownership.combine gives without it), or
-    None when its going moves or empties a node another piece holds: a node outside its units
-    that no piece merged before it holds, or one left with the owners of a child recorded apart."""
-    held: dict[str, list[str]] = {}
-    inside: set[str] = set()
-    out = dict(owners)
-    for p, up in found:
-        held[p] = who = owners.get(p) or (held[up] if up is not None else None)
-        if who is None:
-            return None
-        if p in units or up in inside:
-            inside.add(p)
-            out.pop(p, None)
-            continue
-        rest = [o for o in who if o != owner]
-        if not any(order.get(o, len(order)) < order[owner] for o in rest):
-            return None
-        if p in owners:
-            if up is not None and rest == [o for o in held[up] if o != owner]:
-                del out[p]
-            else:
-                out[p] = rest
-        # A child recorded apart because its owners differed from this node's now equals them.
-        prefix = p + "/"
-        if any(v == rest and k.startswith(prefix) for k, v in owners.items() if len(v) == len(rest)):
-            return None
-    return out
-
-
-def _added(models, index, owners: dict[str, list[str]], owner: str, piece: tuple[str, list],
-           order: dict[str, int], piece_of) -> tuple[dict, list[tuple[str, str]]] | None:
-    """(the ownership with the new piece in it, the swaps that put its units in) when each of its
-    units is a list entry that goes right after an entry one earlier piece alone holds, and what
-    it holds outside them is bare containers it is not the first to hold; else None.
-    piece_of(owner) → (text, nodes) of a kept piece."""
-    text, found = piece
-    me = order[owner]
-    pieces: dict[str, dict] = {}
-
-    def nodes_of(o: str) -> dict:
-        if o not in pieces:
-            pieces[o] = dict(piece_of(o)[1])
-        return pieces[o]
-
-    def first(who: list[str]) -> str:
-        return min(who, key=order.__getitem__)
-
-    mine = {p for p, _ in found}
-    held: dict[str, list[str]] = {}
-    units: dict[str, str] = {}  # unit → its parent
-    inside: set[str] = set()
-    for p, up in found:
-        if up in inside:
-            inside.add(p)
-            continue
-        who = owners.get(p)
-        if who is None and up is not None and p in nodes_of(first(held[up])):
-            who = held[up]  # there already, held by its parent's owners (so not recorded)
-        if who is None:
-            if up is None:
-                return None  # a new top-level node: placed among the others by schema order
-            units[p] = up
-            inside.add(p)
-            continue
-        held[p] = who
-        holder = first(who)
-        if order[holder] > me or any(up_ == p and c not in owners and c not in mine
-                                     for c, up_ in nodes_of(holder).items()):
-            return None  # it would come first, or a child all its owners hold would be recorded apart
-    if not units:
-        return None
-    blocks = _blocks(models, index, text, set(units))
-    if blocks is None or not _bare(blocks[0], len(found) - len(inside)):
-        return None
-    out: dict[str, list[str]] = {}
-    at = None
-    for k, who in owners.items():
-        if at is None and order[first(who)] > me:
-            at = len(out)
-            out.update((u, [owner]) for u in units)
-        out[k] = sorted(who + [owner]) if k in held else who  # a node it joins
-    if at is None:
-        out.update((u, [owner]) for u in units)
-    swaps = []
-    for anchor, group in _anchors(owners, units, order, me).items():
-        if anchor is None:
-            return None
-        entry, holder = anchor
-        holder_text, holder_found = piece_of(holder)
-        theirs = _own_units(owners, holder, holder_found)
-        if theirs is None or entry not in theirs or nodes_of(holder).get(entry) != units[group[0]]:
-            return None  # not an entry of the list the units go in (a node recorded below one)
-        before = _blocks(models, index, holder_text, {entry})
-        if before is None:
-            return None
-        block = before[1][entry]
-        swaps.append((block, block + "".join(blocks[1][u] for u in group)))
-    return out, swaps
+def _once(text: str, block: str) -> bool:
+    """Whether `block` stands in `text` exactly once, on whole lines."""
+    i = text.find("\n" + block)
+    return i >= 0 and text.find("\n" + block, i + 1) < 0
 
 
 def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[str, int],
