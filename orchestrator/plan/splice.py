@@ -49,15 +49,15 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
     pieces = _Pieces(job)
+    order = {o: i for i, o in enumerate(old)} if not added else {o: i for i, (o, _) in enumerate(keyed)}
     # Validation by reach asks which other pieces hold an entry the moved ones hold (a profile):
     # those, found by the kept ownership, are the only ones it needs to read.
-    sharing = set().union(*(_entry_owners(owners, found) for found in
+    sharing = set().union(*(_entry_owners(owners, found, pieces, order) for found in
                             [*(pieces.get(o)[1] for o in old.keys() & rendered.keys() | set(gone)),
                              *(found for _, found in rendered.values())]))
     reach = partial.reach_of(job, models, index, keyed, _Texts(keyed, rendered, pieces, sharing))
     if reach is None:
         return None
-    order = {o: i for i, o in enumerate(old)} if not added else {o: i for i, (o, _) in enumerate(keyed)}
     swaps: list[tuple[str, str]] = []
     for owner in [*sorted(rendered.keys() - set(added)), *gone, *added]:
         was = pieces.get(owner) if owner in old else None
@@ -121,11 +121,20 @@ class _Texts(Mapping):
         return len(self.owners)
 
 
-def _entry_owners(owners: dict[str, list[str]], found: list) -> set[str]:
-    """The pieces the kept ownership records as holding a list entry these nodes hold. (An entry
-    not recorded has its parent's owners: a line's new interface, or one inside a shared entry,
-    whose owners the entry's own record names.)"""
-    return {o for p, _ in found if p.endswith("]") for o in owners.get(p, ())}
+def _entry_owners(owners: dict[str, list[str]], found: list, pieces: _Pieces,
+                  order: dict[str, int]) -> set[str]:
+    """The pieces that hold a list entry these nodes hold, by the kept ownership: an entry not
+    recorded there has its parent's owners if the device holds it (its parent's first owner does)."""
+    held: dict[str, list[str]] = {}
+    out: set[str] = set()
+    for p, up in found:
+        who = owners.get(p)
+        if who is None and held.get(up) and p in pieces.nodes(_first(held[up], order)):
+            who = held[up]
+        held[p] = who or []
+        if p.endswith("]"):
+            out.update(held[p])
+    return out
 
 
 def _first(who: list[str], order: dict[str, int]) -> str:
