@@ -57,8 +57,8 @@ def _current_sha(packed: bytes) -> str | None:
 def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]],
              texts: Mapping[str, str]) -> tuple[dict, dict] | None:
     """(the units the changed pieces touch, those of them the new pieces hold) when the build
-    may be validated by reach, else None. keyed: the new pieces' keys; texts: owner → the new
-    pieces' rendered text."""
+    may be validated by reach, else None. keyed: the new pieces' keys; texts: owner → the text of
+    each new piece that changed and of those that did not, as far as a unit's test reads them."""
     old = kept_pieces(job)
     if old is None:
         return None
@@ -107,7 +107,7 @@ class _Others(Mapping):
         return sum(1 for _ in self)
 
 
-def _as_before(index, reach, made: dict, unchanged: dict[str, str]) -> set:
+def _as_before(index, reach, made: dict, unchanged: Mapping[str, str]) -> set:
     """The units that are as they were although changed pieces hold them: each changed piece made
     of it before and after what it made (a merge of equal parts is that part), or what a piece
     that did not change makes of it too. A profile hundreds of lines name is one; its readers
@@ -120,7 +120,7 @@ def _as_before(index, reach, made: dict, unchanged: dict[str, str]) -> set:
     return same
 
 
-def _also_made(index, reach, key, form: str, unchanged: dict[str, str]) -> bool:
+def _also_made(index, reach, key, form: str, unchanged: Mapping[str, str]) -> bool:
     """Whether a piece that did not change makes `form` of the unit `key` too (the first piece
     that holds the unit's key texts decides; one that differs leaves the unit touched)."""
     words = [f">{v}<" for v in key[1][1]] if len(key[1]) > 1 and isinstance(key[1][1], tuple) else []

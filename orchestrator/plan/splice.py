@@ -46,6 +46,8 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     if {o for o in new if old.get(o) != new[o]} != rendered.keys() or not (rendered or gone) or \
             (added and (gone or len(added) > 1)):
         return None
+    if len(rendered) + len(gone) > partial.MOST * len(keyed):
+        return None  # most of the device (a template changed): merged whole, without reading it first
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
     pieces = _Pieces(job)
