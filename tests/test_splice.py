@@ -3,8 +3,8 @@ build is made from it (plan/splice.py), and gives byte for byte what a plan that
 piece gives: random changes, additions and deletions of lines, planned on a store that keeps its
 builds and on one whose plan caches are emptied before each plan; artifacts, ownership (in order)
 and the cross-device facts compared. A line's BNG is spliced (the line owns its units there
-alone), and so is its OLT where the rate profiles it shares stay where they are; a line moving to
-a profile its OLT does not hold yet, or two new lines at once, are merged whole."""
+alone), and so is its OLT where the rate profiles it shares stay where they are, a profile new to
+the OLT going after the others; two new lines at once are merged whole."""
 
 from __future__ import annotations
 
@@ -124,12 +124,13 @@ def test_a_new_line_is_put_into_its_bng_as_a_full_plan_puts_it(tmp_path, monkeyp
 
 def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_they_are(tmp_path, monkeypatch):
     """On the OLT a line shares its rate profiles with the others. Joining or leaving one that
-    other lines render alike changes no text; a profile the line is the first to hold would move
-    with it, and a new one would need its place worked out: those OLTs are merged whole."""
+    other lines render alike changes no text; a profile new to the OLT goes after the profiles
+    merged before it; a profile the line is the first to hold would move with it: that OLT is
+    merged whole."""
     twin = _Twin(tmp_path)
     made = _spy(monkeypatch)
     one = tmp_path / "one.yaml"
-    steps = [([_line(1, up="100M")], (), False),  # a profile the OLT does not hold yet
+    steps = [([_line(1, up="100M")], (), True),  # a profile the OLT does not hold yet: put after the others
              ([_line(2, up="100M")], (), True),  # one it holds, line-01 first
              ([], ("line-03",), True),
              ([_line(3)], (), True),  # back, between line-02 and line-04
@@ -171,17 +172,27 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
     assert made, "every change rebuilt a device"
 
 
-def test_own_units_are_the_topmost_nodes_one_piece_alone_owns():
-    """Below a container every line renders (owned by all of them), a line's interface is its own
-    unit; a node another piece adds inside it makes the piece unspliceable (None), and so does a
-    path the kept ownership does not know."""
-    top, mine, leaf = "/interfaces", "/interfaces/interface[name='a']", "/interfaces/interface[name='a']/ipv4"
-    found = [(top, None), (mine, top), (leaf, mine)]
-    owners = {top: ["device base", "line-a", "line-b"], mine: ["line-a"]}
-    assert splice._own_units(owners, "line-a", found) == {mine}
-    assert splice._own_units({**owners, leaf: ["line-a", "line-b"]}, "line-a", found) is None
-    assert splice._own_units({top: ["line-a"]}, "line-a", found) == {top}  # its own container: one unit
-    assert splice._own_units({mine: ["line-a"]}, "line-a", found) is None
+def test_a_new_entry_goes_after_the_last_of_its_list_that_a_merge_meets_first():
+    """Recorded or not (an entry with its parent's owners is not), the anchor is the last entry of
+    the list met before the new one: held first by a piece merged before, or by the same piece and
+    rendered before it; not one further down, nor one of another list under it."""
+    order = {"device base": 0, "line-a": 1, "line-b": 2, "line-c": 3}
+    p = "/p"
+    e = {n: f"/p/prof[name='{n}']" for n in ("x", "y", "z", "new")}
+    owners = {p: ["line-a", "line-b", "line-c"], e["x"]: ["line-a", "line-b"], e["y"]: ["line-b"],
+              e["y"] + "/prof[name='deep']": ["line-c"], e["z"]: ["line-c"]}
+    at = {p: 0, e["y"]: 1, e["new"]: 2}  # line-b renders y, then the new entry
+    rank = {e["x"]: (1, 1), e["y"]: (2, 1), e["z"]: (3, 1)}
+    anchors = splice._anchors(owners, {e["new"]: p}, order, 2, at, {}, lambda k, who: rank[k])
+    assert anchors == {e["y"]: [e["new"]]}
+    at = {p: 0, e["new"]: 1, e["y"]: 2}  # the new entry first: after line-a's
+    assert splice._anchors(owners, {e["new"]: p}, order, 2, at, {}, lambda k, who: rank[k]) == {e["x"]: [e["new"]]}
+    # An entry with its parent's owners, met after x by line-a (which renders it after x).
+    beside = {"/p/prof[name='w']": ["line-a", "line-b", "line-c"]}
+    rank["/p/prof[name='w']"] = (1, 2)
+    got = splice._anchors(owners, {e["new"]: p}, order, 2, at, beside, lambda k, who: rank[k])
+    assert got == {"/p/prof[name='w']": [e["new"]]}
+    assert splice._anchors(owners, {"/p/box": p}, order, 2, at, {}, None) == {None: ["/p/box"]}
 
 
 def test_a_block_is_replaced_only_where_it_stands_once_on_whole_lines():
@@ -224,3 +235,9 @@ def test_new_ownership_goes_where_a_merge_first_meets_it():
     put = splice._put(owners, order, 2, {"/i/if[name='b']": ["line-b"]})
     assert list(put) == ["/i", "/i/if[name='a']", "/i/if[name='b']", "/i/if[name='c']"]
     assert list(splice._put(owners, order, 4, {"/i/if[name='d']": ["line-d"]}))[-1] == "/i/if[name='d']"
+    # A piece's own new node goes among the nodes it holds first, in the order it renders them.
+    owners = {"/i": ["device base", "line-a", "line-c"], "/i/if[name='a1']": ["line-a"],
+              "/i/if[name='a3']": ["line-a"], "/i/if[name='c']": ["line-c"]}
+    at = {"/i": 0, "/i/if[name='a1']": 1, "/i/if[name='a2']": 2, "/i/if[name='a3']": 3}
+    put = splice._put(owners, order, 1, {"/i/if[name='a2']": ["line-a"]}, at)
+    assert list(put) == ["/i", "/i/if[name='a1']", "/i/if[name='a2']", "/i/if[name='a3']", "/i/if[name='c']"]

@@ -7,17 +7,21 @@ ownership (ownership.combine), where a merge of every piece gives the same bytes
 * Its units, the topmost nodes it alone holds, are its own subtrees, moved into the device as
   parsed (libyang prints one alike wherever it stands) where its merge first put them. A unit it
   keeps has its text replaced in place; one it drops is cut out, unless that leaves the element
-  around it empty; a new one (of a new piece only) is a list entry, put right after the last
-  entry of its list that a piece merged before it alone holds: where libyang's merge puts it.
+  around it empty; a new one is a list entry, put right after the last entry of its list that the
+  merge meets before it (held first by a piece merged before, or by its own piece and rendered
+  before it): where libyang's merge puts it. A line moving to a rate profile its OLT does not
+  hold yet brings the profile as such a unit.
 * A list entry it shares with others (a rate profile) keeps its text. One it keeps must print
   from it as before; one it joins must print from it as the kept config has it; one it leaves
   must print so from the last other piece that holds it, which then gives the merge all of it.
   Such an entry holds no list (whose order the merge decides).
 * What it holds besides is bare containers (no leaf).
 * It is not the first to hold a node it shares and joins or leaves, so no node moves, and its
-  ownership changes only where combine would record a change, in the same order.
-Anything else (a new entry of a changed piece, a new top-level node, two new pieces, a text found
-other than once in the kept config) is merged whole, as is a part that fails validation by reach."""
+  ownership changes only where combine would record a change, in the same order (a node recorded
+  from now on goes where its first holder's merge meets it).
+Anything else (a new top-level node or container, two new pieces, units in another order, a text
+found other than once in the kept config) is merged whole, as is a part that fails validation by
+reach."""
 
 from __future__ import annotations
 
@@ -172,8 +176,6 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
             fresh.add(p)
         else:
             held[p] = who
-    if fresh and was is not None:
-        return None  # a changed piece's new entry: where its merge puts it is not worked out here
     after = {p: ([o for o in who if o != owner] if p not in f1 else
                  who if p in f0 else sorted(who + [owner])) for p, who in held.items()}
     after.update((p, [owner]) for p in fresh)
@@ -181,6 +183,8 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
     if shape0 is None or shape1 is None:
         return None
     (units0, entries0, boxes0), (units1, entries1, boxes1) = shape0, shape1
+    if [u for u in f0 if u in units1] != [u for u in f1 if u in units0]:
+        return None  # its units in another order: a merge would record (or place) them otherwise
     blocks0 = _blocks(models, index, was[0], units0 | entries0) if was else ("", {})
     blocks1 = _blocks(models, index, now[0], units1 | entries1) if now else ("", {})
     if blocks0 is None or blocks1 is None or not _bare(blocks0[0], len(boxes0)) or \
@@ -203,6 +207,7 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
     out = dict(owners)
     parents = {**f0, **f1}
     inside = _inside(parents, units0 | units1)
+    unrecorded: dict[str, list[str]] = {}
     for p, who in after.items():
         if p in inside or p in units0 or p in units1:
             continue
@@ -214,27 +219,42 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
         up = parents[p]
         if up is None or who != after[up]:
             if p not in owners:
-                return None  # to be recorded where it is not: its place in the ownership moves
-            out[p] = who
+                unrecorded[p] = who  # recorded from now on, where a merge first meets it
+            else:
+                out[p] = who
         else:
             out.pop(p, None)
     for u in units0 - units1:
         out.pop(u, None)
+    for p, who in unrecorded.items():
+        first = _first(held[p], order)
+        out = _put(out, order, order[first], {p: who}, {k: i for i, k in enumerate(pieces.nodes(first))})
     if units1 - units0:
-        out = _put(out, order, me, {u: [owner] for u in f1 if u in units1 - units0})
-        for anchor, group in _anchors(owners, {u: up for u, up in f1.items() if u in units1 - units0},
-                                      order, me).items():
-            if anchor is None:
+        at = {p: i for i, p in enumerate(f1)}
+        new = {u: up for u, up in f1.items() if u in units1 - units0}
+        # Entries beside them that the ownership does not record (they have their parent's owners).
+        beside = {q: after[q] for q, up in parents.items()
+                  if up in new.values() and q not in fresh and after[q] == after[up]}
+        ranks: dict[str, dict[str, int]] = {owner: at}
+
+        def rank(k: str, who: list[str]) -> tuple[int, int]:  # where a merge meets it
+            first = _first(who, order)
+            if first not in ranks:
+                ranks[first] = {p: i for i, p in enumerate(pieces.nodes(first))}
+            return order[first], ranks[first].get(k, -1)
+
+        for anchor, group in _anchors(out, new, order, me, at, beside, rank).items():
+            who = out[anchor] if anchor in out else beside.get(anchor)
+            text = None if who is None else _printed(models, index, anchor, new[group[0]], owner, blocks1,
+                                                     who, order, pieces, f1)
+            if text is None:
                 return None
-            entry, holder = anchor
-            theirs = pieces.get(holder)
-            units = _own_units(owners, holder, theirs[1]) if theirs is not None else None
-            if units is None or entry not in units or pieces.nodes(holder).get(entry) != f1[group[0]]:
-                return None  # not an entry of the list the units go in (a node recorded below one)
-            block = _blocks(models, index, theirs[0], {entry})
-            if block is None:
-                return None
-            swaps.append((block[1][entry], block[1][entry] + "".join(blocks1[1][u] for u in group)))
+            more = "".join(blocks1[1][u] for u in group)
+            if anchor in units0 and blocks0[1][anchor] != text:
+                swaps = [(o, n + more if o == blocks0[1][anchor] else n) for o, n in swaps]
+            else:
+                swaps.append((text, text + more))
+        out = _put(out, order, me, {u: [owner] for u in new}, at)
     return out, swaps
 
 
@@ -282,35 +302,26 @@ def _apart(owners, pieces, p: str, before: list[str], after: list[str], parents,
                for c, up in pieces.nodes(_first(before, order)).items())
 
 
-def _put(owners: dict[str, list[str]], order: dict[str, int], me: int, new: dict) -> dict:
-    """The ownership with `new` recorded where a merge of the pieces in order first meets them:
-    after every node a piece before the new one holds first."""
+def _put(owners: dict[str, list[str]], order: dict[str, int], me: int, new: dict,
+         at: dict[str, int] | None = None) -> dict:
+    """The ownership with `new` (in the order its piece renders them) recorded where a merge of the
+    pieces in order first meets each: after every node a piece before theirs holds first, and
+    after those their own piece holds first and renders before it (at: its nodes' order)."""
+    at = at or {}
     out: dict[str, list[str]] = {}
+    waiting = list(new.items())
     for k, who in owners.items():
-        if new and order[_first(who, order)] > me:
-            out.update(new)
-            new = {}
+        while waiting and not _before(k, who, waiting[0][0], order, me, at):
+            out.update([waiting.pop(0)])
         out[k] = who
-    out.update(new)
+    out.update(waiting)
     return out
 
 
-def _own_units(owners: dict[str, list[str]], owner: str, found: list) -> set[str] | None:
-    """The paths of the topmost nodes `owner` alone owns (kept ownership: a path is recorded where
-    its owners differ from its parent's), or None when a node it shares lies below one of them."""
-    held: dict[str, list[str]] = {}
-    units = set()
-    for p, up in found:  # document order: a parent before its children
-        held[p] = who = owners.get(p) or (held[up] if up is not None else None)
-        if who is None:
-            return None
-        mine = who == [owner]
-        if up is not None and held[up] == [owner]:
-            if not mine:
-                return None  # another piece adds to a unit of this one
-        elif mine:
-            units.add(p)
-    return units
+def _before(k: str, who: list[str], u: str, order: dict[str, int], me: int, at: dict[str, int]) -> bool:
+    """Whether a merge meets node `k` (owners `who`) before node `u` of piece number `me`."""
+    first = min(order[o] for o in who)
+    return first < me or (first == me and k in at and at[k] < at[u])
 
 
 def _bare(rest: str, containers: int) -> bool:
@@ -329,11 +340,12 @@ def _once(text: str, block: str) -> bool:
     return i >= 0 and text.find("\n" + block, i + 1) < 0
 
 
-def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[str, int],
-             me: int) -> dict:
-    """(entry, its one owner) → the new units that go right after it: the last entry of the same
-    list, under the same parent, that a piece merged before the new one put there (libyang puts a
-    merged entry after the entries of its list it finds); None for units with no such entry."""
+def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[str, int], me: int,
+             at: dict[str, int], beside: dict[str, list[str]], rank) -> dict:
+    """entry → the new units that go right after it: the last entry of the same list that a merge
+    meets before them (_before; libyang puts a merged entry after the entries of its list it
+    finds), recorded in the ownership or `beside` it (rank(entry, owners): where a merge meets
+    one); None for units with no such entry, or not a list entry."""
     out: dict = {}
     for unit, up in units.items():
         tail = unit[len(up) + 1:]
@@ -343,10 +355,31 @@ def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[st
         prefix = f"{up}/{tail[:tail.index('[') + 1]}"
         last = None
         for k, who in owners.items():
-            if k.startswith(prefix) and min(order[o] for o in who) < me:
-                last = (k, who[0]) if len(who) == 1 else None
+            if k.startswith(prefix) and _before(k, who, unit, order, me, at):
+                last = k
+        for k, who in beside.items():
+            if k.startswith(prefix) and _before(k, who, unit, order, me, at) and \
+                    (last is None or rank(k, who) > rank(last, owners.get(last) or beside[last])):
+                last = k
         out.setdefault(last, []).append(unit)
     return out
+
+
+def _printed(models, index, entry: str, up: str, owner: str, blocks: tuple[str, dict[str, str]],
+             who: list[str], order: dict[str, int], pieces: _Pieces, found: dict) -> str | None:
+    """The lines `entry` (under `up`) stands on in the kept config, as its moved piece prints it
+    now or else as the last other piece that holds it does; None when it is not an entry under
+    `up` or not printed whole (swapping it in then finds it other than once)."""
+    if entry in blocks[1]:
+        return blocks[1][entry] if found.get(entry) == up else None
+    if owner in who:
+        return None  # inside one of the piece's own nodes: not an entry beside the new ones
+    holder = max(who, key=order.__getitem__)
+    theirs = pieces.get(holder)
+    if theirs is None or pieces.nodes(holder).get(entry) != up:
+        return None
+    block = _blocks(models, index, theirs[0], {entry})
+    return block[1][entry] if block is not None else None
 
 
 def _blocks(models, index, text: str, units: set[str]) -> tuple[str, dict[str, str]] | None:
