@@ -61,17 +61,24 @@ class Built(HeldTexts):
     pieces: dict = field(default_factory=dict)  # owner → (inputs key, fragcache.pack_piece) of every piece
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
     current_sha: str = ""  # the sha256 of the config its edit starts from
+    owners_text: str | None = None  # the ownership as packed, JSON: the store's ownership table keeps it so too
 
     def hold(self) -> None:
         """Compress its configs (plan/texts.py): a new device's diff reads its config through them."""
         self.diff = self.diff.over(self.texts)
         self.texts.pack()
 
-    def cache_value(self) -> list:
+    def cache_value(self) -> list[str]:
+        """The build as the store's cache keeps it, each item encoded (fragcache.pack_encoded): the
+        ownership is encoded once, for the cache and for the store's ownership table."""
         intended, edit = self.intended, self.edit
+        if self.owners_text is None:
+            self.owners_text = fragcache.encoded(self.owners)
         # A new device's edit is its whole config: kept once (None in its place), not twice.
-        return [self.services, intended, None if edit == intended else edit, self.reverse, self.changed,
-                self.diff.kept(intended), self.owners, fragcache.exact(self.facts), self.current_sha]
+        items = [self.services, intended, None if edit == intended else edit, self.reverse, self.changed,
+                 self.diff.kept(intended)]
+        return [*map(fragcache.encoded, items), self.owners_text,
+                fragcache.encoded(fragcache.exact(self.facts)), fragcache.encoded(self.current_sha)]
 
 
 def piece_keys(job: Job) -> list[tuple[str, str | None]]:
@@ -139,7 +146,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
                   owners, key, pieces)
     built.current_sha = job.current_sha
     try:
-        built.packed = fragcache.pack(built.cache_value()) if key is not None else None
+        built.packed = fragcache.pack_encoded(built.cache_value()) if key is not None else None
     except TypeError:  # facts of a kind with no exact form: built again next time
         built.key = None
     return built, []

@@ -78,7 +78,16 @@ def device_key(kind: str, device: str, role: str, piece_keys: list[tuple[str, st
 
 
 def pack(value) -> bytes:
-    return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+    return zlib.compress(encoded(value).encode(), 1)
+
+
+def encoded(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def pack_encoded(items: list[str]) -> bytes:
+    """pack() of the list whose items these are, each encoded() already: the same bytes."""
+    return zlib.compress(f"[{','.join(items)}]".encode(), 1)
 
 
 def pack_piece(text: str, found: list[tuple[str, str | None]]) -> bytes:

@@ -381,8 +381,9 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         def keep_build(b):  # kept as it comes: the parent need not hold the pieces of every device
             Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
                                   cached_builds.get(b.device))
-            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
-            b.pieces, b.packed = {}, None
+            Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()),
+                              b.owners_text)
+            b.pieces, b.packed, b.owners_text = {}, None, None
             b.hold()
 
         def keep_placements():

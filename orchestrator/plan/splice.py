@@ -83,12 +83,18 @@ class _Pieces:
     for, those it moved as they are now (None: gone)."""
 
     def __init__(self, job):
-        self.job, self.now, self._nodes = job, {}, {}
+        self.job, self.now, self._nodes, self._kept = job, {}, {}, {}
 
     def get(self, owner: str) -> tuple[str, list] | None:
         if owner in self.now:
             return self.now[owner]
-        return fragcache.unpack_piece(self.job.cached[owner][1])
+        if owner not in self._kept:
+            self._kept[owner] = fragcache.unpack_piece(self.job.cached[owner][1])
+        return self._kept[owner]
+
+    def kept(self, owner: str) -> bool:
+        """Whether the store's cache has a piece of this owner."""
+        return owner in self.job.cached
 
     def nodes(self, owner: str) -> dict[str, str | None]:
         key = (owner, owner in self.now)
@@ -106,19 +112,17 @@ class _Texts(Mapping):
                  pieces: _Pieces, among: set[str]):
         self.owners = [o for o, _ in keyed if o in rendered or o in among]
         self.known = set(self.owners)
-        self.rendered, self.pieces, self.read = rendered, pieces, {}
+        self.rendered, self.pieces = rendered, pieces
 
     def __getitem__(self, owner: str) -> str:
         if owner in self.rendered:
             return self.rendered[owner][0]
-        if owner not in self.read:
-            if owner not in self.known or owner not in self.pieces.job.cached:
-                raise KeyError(owner)
-            self.read[owner] = self.pieces.get(owner)[0]
-        return self.read[owner]
+        if owner not in self.known or not self.pieces.kept(owner):
+            raise KeyError(owner)
+        return self.pieces.get(owner)[0]
 
     def __contains__(self, owner) -> bool:
-        return owner in self.rendered or (owner in self.known and owner in self.pieces.job.cached)
+        return owner in self.rendered or (owner in self.known and self.pieces.kept(owner))
 
     def __iter__(self):
         return iter(self.owners)
@@ -134,10 +138,7 @@ def _entry_owners(owners: dict[str, list[str]], found: list, pieces: _Pieces,
     held: dict[str, list[str]] = {}
     out: set[str] = set()
     for p, up in found:
-        who = owners.get(p)
-        if who is None and held.get(up) and p in pieces.nodes(_first(held[up], order)):
-            who = held[up]
-        held[p] = who or []
+        held[p] = owners.get(p) or _as_parent(p, held.get(up), pieces, order) or []
         if p.endswith("]"):
             out.update(held[p])
     return out
@@ -145,6 +146,12 @@ def _entry_owners(owners: dict[str, list[str]], found: list, pieces: _Pieces,
 
 def _first(who: list[str], order: dict[str, int]) -> str:
     return min(who, key=order.__getitem__)
+
+
+def _as_parent(p: str, up: list[str] | None, pieces: _Pieces, order: dict[str, int]) -> list[str] | None:
+    """The owners of node `p`, which the kept ownership does not record, given its parent's (`up`):
+    those, when the device holds it (its parent's first owner does); else None."""
+    return up if up and p in pieces.nodes(_first(up, order)) else None
 
 
 def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: str, was, now,
@@ -170,8 +177,8 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
         if who is None:
             if up is None:
                 return None  # a new top-level node: placed among the others by schema order
-            if owner not in held[up] and p in pieces.nodes(_first(held[up], order)):
-                who = held[up]  # there already, held by its parent's owners (so not recorded)
+            if owner not in held[up]:
+                who = _as_parent(p, held[up], pieces, order)  # there already, not recorded
         if who is None:
             fresh.add(p)
         else:
@@ -336,8 +343,13 @@ _TEXT = re.compile(r">\s*[^<\s]")
 
 def _once(text: str, block: str) -> bool:
     """Whether `block` stands in `text` exactly once, on whole lines."""
+    return _where(text, block) is not None
+
+
+def _where(text: str, block: str) -> int | None:
+    """Where `block` starts in `text` when it stands there exactly once, on whole lines."""
     i = text.find("\n" + block)
-    return i >= 0 and text.find("\n" + block, i + 1) < 0
+    return i + 1 if i >= 0 and text.find("\n" + block, i + 1) < 0 else None
 
 
 def _anchors(owners: dict[str, list[str]], units: dict[str, str], order: dict[str, int], me: int,
@@ -422,10 +434,10 @@ def _swap(intended: str, swaps: list[tuple[str, str]]) -> str | None:
     the element around it empty (a merge would not print it)."""
     at = []
     for old, new in swaps:
-        i = intended.find("\n" + old)
-        if i < 0 or intended.find("\n" + old, i + 1) >= 0:
+        i = _where(intended, old)
+        if i is None:
             return None
-        at.append((i + 1, i + 1 + len(old), new))
+        at.append((i, i + len(old), new))
     at.sort()
     if any(a[1] > b[0] for a, b in zip(at, at[1:])):
         return None

@@ -542,15 +542,18 @@ class Store:
 
 
     @staticmethod
-    def save_owners(s: Session, device: str, config: str, owners: dict, keep: set[str] = frozenset()) -> None:
-        """The ownership of one planned config; a device keeps only it and those of the configs in
-        `keep` (what it was last given), so planning again does not grow the table."""
+    def save_owners(s: Session, device: str, config: str, owners: dict, keep: set[str] = frozenset(),
+                    text: str | None = None) -> None:
+        """The ownership of one planned config (text: as JSON already, as a build packs it); a
+        device keeps only it and those of the configs in `keep` (what it was last given), so
+        planning again does not grow the table."""
         sha = config_sha(config)
         s.execute(delete(ConfigOwnersRow).where(ConfigOwnersRow.device == device,
                                                 ConfigOwnersRow.config_sha.not_in(keep | {sha})))
         if s.get(ConfigOwnersRow, (device, sha)) is None:  # (inserted, not added: the session would hold the text)
             _insert(s, ConfigOwnersRow, [{"device": device, "config_sha": sha,
-                                          "owners": json.dumps(owners, sort_keys=True)}])
+                                          "owners": text if text is not None else
+                                          json.dumps(owners, separators=(",", ":"))}])
 
     @staticmethod
     def owners(s: Session, device: str, config: str) -> dict[str, list[str]] | None:
