@@ -4,7 +4,7 @@ piece gives: random changes, additions and deletions of lines, planned on a stor
 builds and on one whose plan caches are emptied before each plan; artifacts, ownership (in order)
 and the cross-device facts compared. A line's BNG is spliced (the line owns its units there
 alone), and so is its OLT where the rate profiles it shares stay where they are, a profile new to
-the OLT going after the others; two new lines at once are merged whole."""
+the OLT going after the others; new lines together go in one after another, in merge order."""
 
 from __future__ import annotations
 
@@ -117,9 +117,19 @@ def test_a_new_line_is_put_into_its_bng_as_a_full_plan_puts_it(tmp_path, monkeyp
     devices = twin.plan([one])
     assert ("bng-1", True) in made, made
     made.clear()
-    one.write_text(_line(LINES + 1) + "---\n" + _line(LINES + 2))
+    # New lines together, one of them between others: each goes where the merge puts it, the
+    # later one after the earlier where they share a list.
+    one.write_text("---\n".join([_line(LINES + 1), _line(LINES + 2), _line(5, up="100M")]))
+    twin.plan([], delete=["line-05"])
+    made.clear()
     twin.plan([one])
-    assert ("bng-1", False) in made, "two new lines at once are merged whole"
+    assert ("bng-1", True) in made, made
+    # Past MOST_NEW new pieces a merge costs less: merged whole, as a full plan makes it.
+    monkeypatch.setattr(splice, "MOST_NEW", 1)
+    one.write_text("---\n".join([_line(LINES + 3), _line(LINES + 4)]))
+    made.clear()
+    twin.plan([one])
+    assert ("bng-1", False) in made, made
 
 
 def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_they_are(tmp_path, monkeypatch):
@@ -135,7 +145,9 @@ def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_the
              ([], ("line-03",), True),
              ([_line(3)], (), True),  # back, between line-02 and line-04
              ([_line(1)], (), False),  # leaves up-100M, which it was the first to hold
-             ([], ("line-02",), False)]  # the last on up-100M: the profile goes
+             ([], ("line-02",), False),  # the last on up-100M: the profile goes
+             ([_line(LINES), _line(LINES + 1)], (), True),  # two new lines: one after the other
+             ([_line(LINES + 2, up="200M")], (), False)]  # a new line with a profile new to the OLT
     for docs, delete, spliced in steps:
         made.clear()
         one.write_text("---\n".join(docs))
@@ -144,7 +156,7 @@ def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_the
 
 
 CHANGES = st.lists(st.tuples(st.integers(0, LINES - 1),
-                             st.sampled_from(["up", "down", "tenure", "mode", "back", "delete", "new"])),
+                             st.sampled_from(["up", "down", "tenure", "mode", "back", "delete", "new", "two"])),
                    min_size=3, max_size=6)
 
 
@@ -162,9 +174,14 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
             gone.add(f"line-{i:02d}")
             twin.plan([], delete=[f"line-{i:02d}"])
             continue
+        one = root / f"step-{step}.yaml"
+        if what == "two":  # a new line and a deleted one back, together (new pieces, one between others)
+            gone.discard(f"line-{i:02d}")
+            one.write_text(_line(LINES + 10 + step, up="100M") + "---\n" + _line(i))
+            twin.plan([one])
+            continue
         i = LINES + step if what == "new" else i
         gone.discard(f"line-{i:02d}")
-        one = root / f"step-{step}.yaml"
         one.write_text(_line(i, **{"up": {"up": "100M"}, "down": {"down": "500M"},
                                    "tenure": {"tenure": 1 + step % 5},
                                    "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}, "new": {}}[what]))

@@ -19,9 +19,10 @@ ownership (ownership.combine), where a merge of every piece gives the same bytes
 * It is not the first to hold a node it shares and joins or leaves, so no node moves, and its
   ownership changes only where combine would record a change, in the same order (a node recorded
   from now on goes where its first holder's merge meets it).
-Anything else (a new top-level node or container, two new pieces, units in another order, a text
-found other than once in the kept config) is merged whole, as is a part that fails validation by
-reach."""
+Pieces are moved one after another; new pieces come last, in merge order, each on the config the
+pieces before it left. Anything else (a new top-level node or container, new pieces with gone
+ones, more than MOST_NEW new pieces, units in another order, a text found other than once in the
+kept config) is merged whole, as is a part that fails validation by reach."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ from orchestrator.plan.assemble import printed
 from orchestrator.plan.ownership import elements_at
 
 
+# Each new piece reads the device's ownership and copies its config once: past about 20 of them a
+# merge of every piece costs as much (new lines on an OLT and its BNG of 14,400 lines, plan times
+# alternated: 10 new ones 1.41 and 1.51 times faster spliced, 24 alike, 50 1.08 times slower).
+MOST_NEW = 16
+
+
 def spliced(job, models, index, keyed: list[tuple[str, str | None]],
             rendered: dict[str, tuple[str, list]]) -> tuple[str, dict, tuple] | None:
     """(the new intended config, its ownership, the reach to validate it by) when it can be made
@@ -48,9 +55,9 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     gone = [o for o in old if o not in new]
     added = [o for o in new if o not in old]
     if {o for o in new if old.get(o) != new[o]} != rendered.keys() or not (rendered or gone) or \
-            (added and (gone or len(added) > 1)):
+            (added and gone):
         return None
-    if len(rendered) + len(gone) > partial.MOST * len(keyed):
+    if len(rendered) + len(gone) > partial.MOST * len(keyed) or len(added) > MOST_NEW:
         return None  # most of the device (a template changed): merged whole, without reading it first
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
@@ -64,8 +71,15 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     reach = partial.reach_of(job, models, index, keyed, _Texts(keyed, rendered, pieces, sharing))
     if reach is None:
         return None
+    # A new piece's entry may go right after another new piece's: each new one is moved on the
+    # config the pieces before it left (in merge order, after the changed and gone ones, whose
+    # swaps are made together).
     swaps: list[tuple[str, str]] = []
     for owner in [*sorted(rendered.keys() - set(added)), *gone, *added]:
+        if owner in added and swaps:
+            intended, swaps = _swap(intended, swaps), []
+            if intended is None:
+                return None
         was = pieces.get(owner) if owner in old else None
         now = rendered.get(owner)
         made = _moved(models, index, intended, owners, owner, was, now, order, pieces)
