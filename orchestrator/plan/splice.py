@@ -58,7 +58,7 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
             (added and gone):
         return None
     if len(rendered) + len(gone) > partial.MOST * len(keyed) or len(added) > MOST_NEW:
-        return None  # most of the device (a template changed): merged whole, without reading it first
+        return None  # most of the device (a template changed), or more new pieces than a splice pays for
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
     pieces = _Pieces(job)
