@@ -147,7 +147,7 @@ def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_the
              ([_line(1)], (), False),  # leaves up-100M, which it was the first to hold
              ([], ("line-02",), False),  # the last on up-100M: the profile goes
              ([_line(LINES), _line(LINES + 1)], (), True),  # two new lines: one after the other
-             ([_line(LINES + 2, up="200M")], (), False)]  # a new line with a profile new to the OLT
+             ([_line(LINES + 2, up="200M")], (), True)]  # a new line with a profile new to the OLT
     for docs, delete, spliced in steps:
         made.clear()
         one.write_text("---\n".join(docs))

@@ -17,8 +17,10 @@ ownership (ownership.combine), where a merge of every piece gives the same bytes
   Such an entry holds no list (whose order the merge decides).
 * What it holds besides is bare containers (no leaf).
 * It is not the first to hold a node it shares and joins or leaves, so no node moves, and its
-  ownership changes only where combine would record a change, in the same order (a node recorded
-  from now on goes where its first holder's merge meets it).
+  ownership changes only where combine would record a change, in the same order: a node recorded
+  from now on (one it leaves, or another's child in a container it joins, until then with the
+  container's owners) goes where its first holder's merge meets it; one that now has its parent's
+  owners is no longer recorded.
 Pieces are moved one after another; new pieces come last, in merge order, each on the config the
 pieces before it left. Anything else (a new top-level node or container, new pieces with gone
 ones, more than MOST_NEW new pieces, units in another order, a text found other than once in the
@@ -228,15 +230,19 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
     out = dict(owners)
     parents = {**f0, **f1}
     inside = _inside(parents, units0 | units1)
-    unrecorded: dict[str, list[str]] = {}
+    unrecorded: dict[str, list[str]] = {}  # nodes recorded from now on
+    dropped: set[str] = set()  # nodes no longer recorded: they have their parent's owners now
     for p, who in after.items():
         if p in inside or p in units0 or p in units1:
             continue
         if who != held[p]:
             if not any(order[o] < me for o in (who if p in f0 and p not in f1 else held[p])):
                 return None  # it was or would be the first to hold it: the node may move
-            if _apart(owners, pieces, p, held[p], who, parents, order):
+            below = _beneath(owners, pieces, p, held[p], who, parents, order)
+            if below is None:
                 return None
+            unrecorded.update(below[0])
+            dropped |= below[1]
         up = parents[p]
         if up is None or who != after[up]:
             if p not in owners:
@@ -245,11 +251,14 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
                 out[p] = who
         else:
             out.pop(p, None)
-    for u in units0 - units1:
+    for u in (units0 - units1) | dropped:
         out.pop(u, None)
+    by_first: dict[str, dict[str, list[str]]] = {}  # where a merge first meets each: its first holder
     for p, who in unrecorded.items():
-        first = _first(held[p], order)
-        out = _put(out, order, order[first], {p: who}, {k: i for i, k in enumerate(pieces.nodes(first))})
+        by_first.setdefault(_first(who, order), {})[p] = who
+    for first, group in by_first.items():
+        at = {k: i for i, k in enumerate(pieces.nodes(first))}
+        out = _put(out, order, order[first], dict(sorted(group.items(), key=lambda kv: at[kv[0]])), at)
     if units1 - units0:
         at = {p: i for i, p in enumerate(f1)}
         new = {u: up for u, up in f1.items() if u in units1 - units0}
@@ -312,15 +321,22 @@ def _inside(parents: dict[str, str | None], units: set[str]) -> set[str]:
     return out
 
 
-def _apart(owners, pieces, p: str, before: list[str], after: list[str], parents, order) -> bool:
-    """Whether a child of `p` that the piece does not hold would be recorded otherwise once p's
-    owners go from `before` to `after`: one recorded apart that now has p's owners, or one not
-    recorded (it had p's owners) that now differs."""
-    prefix = p + "/"
-    if any(v == after and k.startswith(prefix) for k, v in owners.items() if len(v) == len(after)):
-        return True
-    return any(up == p and c not in owners and c not in parents
-               for c, up in pieces.nodes(_first(before, order)).items())
+def _beneath(owners, pieces, p: str, before: list[str], after: list[str], parents,
+             order) -> tuple[dict[str, list[str]], set[str]] | None:
+    """How the children of `p` that the piece does not hold are recorded once p's owners go from
+    `before` to `after`: (those recorded from now on, with their owners: they had p's; those no
+    longer recorded: they have p's new owners), or None when one's parent cannot be told."""
+    record = {c: before for c, up in pieces.nodes(_first(before, order)).items()
+              if up == p and c not in owners and c not in parents}
+    prefix, drop = p + "/", set()
+    for k, v in owners.items():
+        if len(v) == len(after) and v == after and k.startswith(prefix) and k not in parents:
+            up = pieces.nodes(_first(v, order)).get(k, "")
+            if up == p:
+                drop.add(k)
+            elif not up:
+                return None
+    return record, drop
 
 
 def _put(owners: dict[str, list[str]], order: dict[str, int], me: int, new: dict,
