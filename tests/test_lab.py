@@ -147,6 +147,31 @@ def test_wrong_vlan_breaks_reachability(harbour):
         _push_variant(lab, tmp, "restore", ("olt-1", "", ""))
 
 
+def test_a_dhcp_server_slow_to_answer_does_not_fail_a_good_line(harbour):
+    """A busy machine: the BNG's DHCP server answers nothing for 7 s (stopped, then resumed).
+    The check asks again, for longer, because the BNG's running config serves the lease."""
+    import signal
+    import threading
+
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    confs = [Path(n["state_dir"]) / "dnsmasq.conf" for n in lab.load_state()["nodes"].values() if n.get("state_dir")]
+    pids = [pid for c in confs if c.exists()
+            for pid in subprocess.run(["pgrep", "-f", f"dnsmasq -k --conf-file={c}"], capture_output=True, text=True).stdout.split()]
+    assert pids, "no dnsmasq serves the lab's BNGs"
+    for pid in pids:
+        os.kill(int(pid), signal.SIGSTOP)
+    resume = threading.Timer(7, lambda: [os.kill(int(pid), signal.SIGCONT) for pid in pids])
+    resume.start()
+    try:
+        rep = verify(tmp / "plan", lab.load_state(), only=["dock-office", "ship-repair"])
+    finally:
+        resume.join()
+    assert {r["addressing"] for r in rep["services"]} == {"dhcp"}
+    assert rep["ok"], json.dumps(rep, indent=2)
+
+
 def test_killed_agent_shows_down_and_up_restores_its_datastore(harbour):
     from ncclient import manager
 

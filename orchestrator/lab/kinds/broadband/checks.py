@@ -19,9 +19,9 @@ KIND = "BusinessBroadband"
 UDHCPC_SCRIPT = Path(__file__).parents[2] / "udhcpc.sh"
 
 
-def _dhcp(ns: str) -> tuple[str | None, str]:
-    p = run(ns, ["udhcpc", "-i", "eth1", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s", str(UDHCPC_SCRIPT)],
-            timeout=20)
+def _dhcp(ns: str, tries: int = 5) -> tuple[str | None, str]:
+    p = run(ns, ["udhcpc", "-i", "eth1", "-n", "-q", "-f", "-t", str(tries), "-T", "1", "-s", str(UDHCPC_SCRIPT)],
+            timeout=tries + 15)
     got = run(ns, ["ip", "-4", "-o", "addr", "show", "dev", "eth1"]).stdout.split()
     addr = got[3].split("/")[0] if len(got) > 3 else None
     return addr, "dhcp" if p.returncode == 0 else f"dhcp failed: {p.stderr.strip()[-200:]}"
@@ -58,6 +58,11 @@ def cpe_address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str,
     _flush(ns)
     if "dhcp-address" in r:
         addr, how = _dhcp(ns)
+        if not (addr and how == "dhcp") and _entry(bng, service_id=svc, dhcp_client=r["dhcp-address"]):
+            # the BNG's running config serves this lease: a busy machine (its dnsmasq just restarted
+            # by the watcher) must not fail a good config, so ask once more, for longer
+            _flush(ns)
+            addr, how = _dhcp(ns, tries=15)
         problems = [] if addr and how == "dhcp" else [f"the CPE got no address ({how})"]
     else:
         line = _entry(bng, service_id=svc)
