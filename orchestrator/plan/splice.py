@@ -99,7 +99,7 @@ class _Pieces:
     for, those it moved as they are now (None: gone)."""
 
     def __init__(self, job):
-        self.job, self.now, self._nodes, self._kept = job, {}, {}, {}
+        self.job, self.now, self._nodes, self._kept, self._positions = job, {}, {}, {}, {}
 
     def get(self, owner: str) -> tuple[str, list] | None:
         if owner in self.now:
@@ -118,6 +118,20 @@ class _Pieces:
             piece = self.get(owner)
             self._nodes[key] = dict(piece[1]) if piece is not None else {}
         return self._nodes[key]
+
+    def positions(self, owner: str) -> dict[str, int]:
+        """node → its place among the nodes the piece renders."""
+        key = (owner, owner in self.now)
+        if key not in self._positions:
+            self._positions[key] = {k: i for i, k in enumerate(self.nodes(owner))}
+        return self._positions[key]
+
+    def last_print(self, models, index, entry: str, who: list[str], order: dict[str, int]) -> str | None:
+        """The lines shared `entry` stands on as the last of `who` to merge prints it (a merge
+        takes all of it from there), or None when that piece does not print it whole."""
+        theirs = self.get(max(who, key=order.__getitem__))
+        block = _blocks(models, index, theirs[0], {entry}) if theirs is not None else None
+        return block[1][entry] if block is not None else None
 
 
 class _Texts(Mapping):
@@ -219,10 +233,8 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
         if blocks0[1][e] != blocks1[1][e]:
             return None
     for e in entries0 - entries1:  # left: the last of the others gives the entry all it holds
-        last = max(after[e], key=order.__getitem__)
-        theirs = pieces.get(last)
-        block = _blocks(models, index, theirs[0], {e}) if theirs is not None else None
-        if block is None or not _once(intended, block[1][e]):
+        text = pieces.last_print(models, index, e, after[e], order)
+        if text is None or not _once(intended, text):
             return None
     for e in entries1 - entries0:  # joined: it gives the entry nothing it does not hold already
         if not _once(intended, blocks1[1][e]):
@@ -257,7 +269,7 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
     for p, who in unrecorded.items():
         by_first.setdefault(_first(who, order), {})[p] = who
     for first, group in by_first.items():
-        at = {k: i for i, k in enumerate(pieces.nodes(first))}
+        at = pieces.positions(first)
         out = _put(out, order, order[first], dict(sorted(group.items(), key=lambda kv: at[kv[0]])), at)
     if units1 - units0:
         at = {p: i for i, p in enumerate(f1)}
@@ -265,13 +277,10 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
         # Entries beside them that the ownership does not record (they have their parent's owners).
         beside = {q: after[q] for q, up in parents.items()
                   if up in new.values() and q not in fresh and after[q] == after[up]}
-        ranks: dict[str, dict[str, int]] = {owner: at}
 
         def rank(k: str, who: list[str]) -> tuple[int, int]:  # where a merge meets it
             first = _first(who, order)
-            if first not in ranks:
-                ranks[first] = {p: i for i, p in enumerate(pieces.nodes(first))}
-            return order[first], ranks[first].get(k, -1)
+            return order[first], (at if first == owner else pieces.positions(first)).get(k, -1)
 
         for anchor, group in _anchors(out, new, order, me, at, beside, rank).items():
             who = out[anchor] if anchor in out else beside.get(anchor)
@@ -416,12 +425,9 @@ def _printed(models, index, entry: str, up: str, owner: str, blocks: tuple[str, 
         return blocks[1][entry] if found.get(entry) == up else None
     if owner in who:
         return None  # inside one of the piece's own nodes: not an entry beside the new ones
-    holder = max(who, key=order.__getitem__)
-    theirs = pieces.get(holder)
-    if theirs is None or pieces.nodes(holder).get(entry) != up:
+    if pieces.nodes(max(who, key=order.__getitem__)).get(entry) != up:
         return None
-    block = _blocks(models, index, theirs[0], {entry})
-    return block[1][entry] if block is not None else None
+    return pieces.last_print(models, index, entry, who, order)
 
 
 def _blocks(models, index, text: str, units: set[str]) -> tuple[str, dict[str, str]] | None:
