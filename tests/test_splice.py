@@ -155,6 +155,35 @@ def test_an_olt_is_spliced_where_a_line_shares_rate_profiles_that_stay_where_the
         assert ("olt-1", spliced) in made, (docs, delete, made)
 
 
+def test_a_spliced_olt_reads_only_the_pieces_that_hold_the_profiles_its_line_changes(tmp_path, monkeypatch):
+    """Validation by reach asks whether another line makes a changed profile alike: of the
+    other lines' pieces it reads only those the kept ownership has holding it, so a line moving
+    to a profile its OLT does not hold yet reads none for that one, and the profile it leaves
+    costs the first line holding it (which makes it as before) and the last (which prints it),
+    however many lines the OLT has."""
+    import re
+
+    from orchestrator.plan import fragcache
+
+    twin = _Twin(tmp_path)
+    made = _spy(monkeypatch)
+    read: list[str] = []
+    real = fragcache.unpack_piece
+
+    def spy(blob):
+        out = real(blob)
+        read.append(out[0])
+        return out
+
+    monkeypatch.setattr(fragcache, "unpack_piece", spy)
+    one = tmp_path / "one.yaml"
+    one.write_text(_line(1, up="100M"))
+    plan(twin.stores["kept"], str(twin.net), [str(one)])
+    assert ("olt-1", True) in made, made
+    others = {m for text in read for m in re.findall(r"<name>vani-(line-\d+)</name>", text)} - {"line-01"}
+    assert len(others) <= 2, f"read the OLT pieces of {sorted(others)}"
+
+
 CHANGES = st.lists(st.tuples(st.integers(0, LINES - 1),
                              st.sampled_from(["up", "down", "tenure", "mode", "back", "delete", "new", "two"])),
                    min_size=3, max_size=6)

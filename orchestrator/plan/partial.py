@@ -95,6 +95,13 @@ class _Others(Mapping):
     def __init__(self, texts: Mapping[str, str], changed: set[str]):
         self.texts, self.changed = texts, changed
 
+    def holding(self, values: list[str]):
+        """The texts, in merge order, of the pieces that may hold a list entry keyed by these
+        values: those the texts' own `holders(values)` names when they can tell (a splice knows
+        from the kept ownership), else every one."""
+        narrow = getattr(self.texts, "holders", None)
+        return (self.texts[o] for o in (self.texts if narrow is None else narrow(values)) if o not in self.changed)
+
     def __getitem__(self, owner: str) -> str:
         if owner in self.changed:
             raise KeyError(owner)
@@ -123,10 +130,11 @@ def _as_before(index, reach, made: dict, unchanged: Mapping[str, str]) -> set:
 def _also_made(index, reach, key, form: str, unchanged: Mapping[str, str]) -> bool:
     """Whether a piece that did not change makes `form` of the unit `key` too (the first piece
     that holds the unit's key texts decides; one that differs leaves the unit touched)."""
-    words = [f">{v}<" for v in key[1][1]] if len(key[1]) > 1 and isinstance(key[1][1], tuple) else []
+    values = list(key[1][1]) if len(key[1]) > 1 and isinstance(key[1][1], tuple) else []
+    words = [f">{v}<" for v in values]
     if not words or any("}" in w for w in words):
         return False
-    for text in unchanged.values():
+    for text in unchanged.holding(values):
         if all(w in text for w in words):
             try:
                 held = units(index, reach, text).get(key)

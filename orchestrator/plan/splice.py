@@ -67,9 +67,10 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     order = {o: i for i, o in enumerate(old)} if not added else {o: i for i, (o, _) in enumerate(keyed)}
     # Validation by reach asks which other pieces hold an entry the moved ones hold (a profile):
     # those, found by the kept ownership, are the only ones it needs to read.
-    sharing = set().union(*(_entry_owners(owners, found, pieces, order) for found in
-                            [*(pieces.get(o)[1] for o in old.keys() & rendered.keys() | set(gone)),
-                             *(found for _, found in rendered.values())]))
+    sharing: dict[str, list[str]] = {}
+    for found in [*(pieces.get(o)[1] for o in old.keys() & rendered.keys() | set(gone)),
+                  *(found for _, found in rendered.values())]:
+        sharing.update(_entry_owners(owners, found, pieces, order))
     reach = partial.reach_of(job, models, index, keyed, _Texts(keyed, rendered, pieces, sharing))
     if reach is None:
         return None
@@ -135,14 +136,23 @@ class _Pieces:
 
 
 class _Texts(Mapping):
-    """owner → the text of the device's pieces rendered anew and of those `among` (in the order
-    they merge), the latter unpacked from the store's cache only when read."""
+    """owner → the text of the device's pieces rendered anew and of those holding the list
+    entries in `sharing` (entry → its owners in the kept build), in the order they merge, the
+    latter unpacked from the store's cache only when read."""
 
     def __init__(self, keyed: list[tuple[str, str | None]], rendered: dict[str, tuple[str, list]],
-                 pieces: _Pieces, among: set[str]):
+                 pieces: _Pieces, sharing: dict[str, list[str]]):
+        among = {o for who in sharing.values() for o in who}
         self.owners = [o for o, _ in keyed if o in rendered or o in among]
         self.known = set(self.owners)
-        self.rendered, self.pieces = rendered, pieces
+        self.rendered, self.pieces, self.sharing = rendered, pieces, sharing
+
+    def holders(self, values: list[str]) -> list[str]:
+        """The owners, in merge order, that may hold an entry keyed by these values: those the
+        kept build has holding an entry whose path names them all, and the ones rendered anew.
+        An entry the kept build does not hold is held by no piece that did not change."""
+        who = {o for p, owners in self.sharing.items() if all(v in p for v in values) for o in owners}
+        return [o for o in self.owners if o in who or o in self.rendered]
 
     def __getitem__(self, owner: str) -> str:
         if owner in self.rendered:
@@ -162,16 +172,14 @@ class _Texts(Mapping):
 
 
 def _entry_owners(owners: dict[str, list[str]], found: list, pieces: _Pieces,
-                  order: dict[str, int]) -> set[str]:
-    """The pieces that hold a list entry these nodes hold, by the kept ownership: an entry not
-    recorded there has its parent's owners if the device holds it (its parent's first owner does)."""
+                  order: dict[str, int]) -> dict[str, list[str]]:
+    """list entry → the pieces that hold it by the kept ownership, for each entry these nodes
+    hold: one not recorded there has its parent's owners if the device holds it (its parent's
+    first owner does), none if the device does not hold it."""
     held: dict[str, list[str]] = {}
-    out: set[str] = set()
     for p, up in found:
         held[p] = owners.get(p) or _as_parent(p, held.get(up), pieces, order) or []
-        if p.endswith("]"):
-            out.update(held[p])
-    return out
+    return {p: who for p, who in held.items() if p.endswith("]")}
 
 
 def _first(who: list[str], order: dict[str, int]) -> str:
