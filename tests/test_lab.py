@@ -172,6 +172,56 @@ def test_a_dhcp_server_slow_to_answer_does_not_fail_a_good_line(harbour):
     assert rep["ok"], json.dumps(rep, indent=2)
 
 
+def test_echoes_lost_on_a_busy_machine_do_not_fail_a_good_line(harbour):
+    """The first echoes the servers get are lost (redirected to an ifb that is down, until the
+    first ping's 3 are gone): the check pings again, for longer, before it says the CPE cannot
+    reach its server. (The lab's kernel has no netem to delay them, nor gact to drop them.)"""
+    import re
+    import threading
+
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    st = lab.load_state()
+
+    def tc(ns, *args):
+        return netns.netns_exec(ns, ["tc", *args], capture_output=True, text=True)
+
+    legs = [(n["netns"], dev) for n in st["nodes"].values() if n["role"] == "server"
+            for dev in netns.netns_exec(n["netns"], ["ls", "/sys/class/net"], capture_output=True,
+                                        text=True).stdout.split() if dev.startswith("eth")]
+    assert legs, "no server in the lab"
+    for ns in {ns for ns, _ in legs}:
+        netns.netns_exec(ns, ["ip", "link", "add", "lost", "type", "ifb"], check=True)  # left down
+    for ns, dev in legs:
+        assert tc(ns, "qdisc", "add", "dev", dev, "ingress").returncode == 0
+        assert tc(ns, "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "ip", "u32", "match", "ip",
+                  "protocol", "1", "0xff", "action", "mirred", "egress", "redirect", "dev", "lost").returncode == 0
+    lost, done = [0], threading.Event()
+
+    def restore_after_three():
+        while not done.wait(0.02):
+            lost[0] = sum(int(n) for ns, dev in legs
+                          for n in re.findall(r"(\d+) pkt", tc(ns, "-s", "filter", "show", "dev", dev, "ingress").stdout))
+            if lost[0] >= 3:
+                break
+        for ns, dev in legs:
+            tc(ns, "qdisc", "del", "dev", dev, "ingress")
+        for ns in {ns for ns, _ in legs}:
+            netns.netns_exec(ns, ["ip", "link", "del", "lost"])
+
+    watch = threading.Thread(target=restore_after_three)
+    watch.start()
+    try:
+        rep = verify(tmp / "plan", st, only=["harbour-cafe"], rates=False)
+    finally:
+        done.set()
+        watch.join()
+    assert lost[0] >= 3, "the first ping's echoes were not lost: the test did not test the second"
+    assert rep["services"] and all(r["reachable"] for r in rep["services"]), json.dumps(rep, indent=2)
+    assert rep["ok"], json.dumps(rep, indent=2)
+
+
 def test_killed_agent_shows_down_and_up_restores_its_datastore(harbour):
     from ncclient import manager
 

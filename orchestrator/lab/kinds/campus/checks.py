@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 
 from orchestrator.lab.campus_ue import RunningConfigs, attach
-from orchestrator.lab.measure import measure
+from orchestrator.lab.measure import measure, pings, reaches
 from orchestrator.lab.measure import run as _run
 from orchestrator.plan.campus_attach import Refusal, Site
 
@@ -28,10 +28,6 @@ def _enterprise(st: dict, node: str, r: dict) -> None:
     for subnet in r["applications"].values():
         _run(ns, ["ip", "addr", "replace", f"{server(subnet)}/32", "dev", "lo"])
     _run(ns, ["ip", "route", "replace", "default", "via", b["pe-address"]])
-
-
-def _ping(ns: str, ip: str) -> bool:
-    return _run(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", ip]).returncode == 0
 
 
 def verify(m: dict, st: dict, rates: bool = True, only: list[str] | None = None, port0: int = 15400) -> list[dict]:
@@ -69,12 +65,12 @@ def verify(m: dict, st: dict, rates: bool = True, only: list[str] | None = None,
                 continue  # a UE the network refused has nothing to reach
             ns = st["nodes"][ue]["netns"]
             allowed = [r["applications"][a] for a in info["applications"]]
-            unreachable = [sub for sub in allowed if not _ping(ns, server(sub))]
+            unreachable = [sub for sub in allowed if not reaches(ns, server(sub))]
             row["reachable"] = bool(allowed) and not unreachable
             for sub in unreachable:
                 row["problems"].append(f"the UE cannot reach its application server {server(sub)} ({sub})")
             leaks = [f"{server(sub)} ({every_app[sub]})" for sub in sorted(every_app)
-                     if sub not in allowed and _ping(ns, server(sub))]
+                     if sub not in allowed and pings(ns, server(sub), count=2)]
             row["isolated"] = not leaks
             for leak in leaks:
                 row["problems"].append(f"isolation broken: the UE reaches {leak}")

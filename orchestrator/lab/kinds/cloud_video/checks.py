@@ -167,7 +167,7 @@ def _one(m: dict, st: dict, svc: str, s: dict, rates: bool, port: int) -> dict:
     row["address"] = cams.address
     row["problems"] += cams.problems + platform.problems
     serving = s.get("serving", True)
-    row["reachable"] = cams.ping(platform.address, 3)
+    row["reachable"] = cams.reaches(platform.address) if serving else cams.ping(platform.address, 3)
     if not serving:
         row["serving"] = False
         if row["reachable"]:

@@ -23,7 +23,7 @@ from orchestrator.lab.dataplane import recorded
 from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
 from orchestrator.lab.kinds.dedicated.topology import (CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, PROTECTION_IF,
                                                       SITE_LABEL, link_of, port_if, stable_mac)
-from orchestrator.lab.measure import measure, run, wanted
+from orchestrator.lab.measure import measure, pings, reaches, run, wanted
 
 # what a site's CE is set up from (a plan of an older release lacks some: plan it again)
 _L3 = ("ce-address", "pe-address", "prefixes")
@@ -115,7 +115,12 @@ class Ce:
         run(self.ns, ["ip", "link", "set", dev, "mtu", "1500", "up"])
 
     def ping(self, address: str, count: int = 2) -> bool:
-        return run(self.ns, ["ping", "-c", str(count), "-i", "0.2", "-W", "1", *self.source, address]).returncode == 0
+        """One ping: for a check that wants no reply, or counts what arrives."""
+        return pings(self.ns, address, *self.source, count=count)
+
+    def reaches(self, address: str) -> bool:
+        """For a check that wants a reply: asks again, for longer, before it says no (measure.reaches)."""
+        return reaches(self.ns, address, *self.source)
 
 
 def _reaches_all(ce: Ce, others: list[Ce]) -> bool:
@@ -161,10 +166,12 @@ def failover(st: dict, ce: Ce, mine: dict[str, Ce], r: dict) -> tuple[float | No
     return took, out
 
 
-def _reach(ce: Ce, mine: dict[str, Ce]) -> dict[str, bool]:
+def _reach(ce: Ce, mine: dict[str, Ce], wanted: bool) -> dict[str, bool]:
+    """site → whether `ce` reaches it; wanted: whether it should (then a site is asked again)."""
     others = [o for o in mine.values() if o is not ce]
+    probe = ce.reaches if wanted else ce.ping
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip([o.site for o in others], pool.map(lambda o: ce.ping(o.address), others)))
+        return dict(zip([o.site for o in others], pool.map(lambda o: probe(o.address), others)))
 
 
 def _isolation(ce: Ce, others: dict[str, dict[str, Ce]]) -> list[str]:
@@ -241,7 +248,7 @@ def lines(m: dict, st: dict, only, rates: bool, port0: int, progress=None) -> li
             continue
         row["address"] = ce.address
         row["problems"] += ce.problems
-        reach = _reach(ce, mine)
+        reach = _reach(ce, mine, s.get("serving", True))
         row["reach"] = reach
         row["reachable"] = bool(reach) and all(reach.values())
         if not s.get("serving", True):
