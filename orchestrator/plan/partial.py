@@ -55,10 +55,12 @@ def _current_sha(packed: bytes) -> str | None:
 
 
 def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]],
-             texts: Mapping[str, str]) -> tuple[dict, dict] | None:
+             texts: Mapping[str, str], holders=None) -> tuple[dict, dict] | None:
     """(the units the changed pieces touch, those of them the new pieces hold) when the build
     may be validated by reach, else None. keyed: the new pieces' keys; texts: owner → the text of
-    each new piece that changed and of those that did not, as far as a unit's test reads them."""
+    each new piece that changed and of those that did not, as far as a unit's test reads them;
+    holders: key values → the owners, in merge order, that may hold an entry keyed by them, when
+    the caller can tell (a splice knows from the kept ownership), else None: every one may."""
     old = kept_pieces(job)
     if old is None:
         return None
@@ -84,7 +86,7 @@ def reach_of(job, models, index: SchemaIndex, keyed: list[tuple[str, str | None]
                     made.setdefault(key, {}).setdefault(owner, [None, None])[1] = _form(el)
     except FrameTouched:
         return None
-    same = _as_before(index, reach, made, _Others(texts, set(changed)))
+    same = _as_before(index, reach, made, _Others(texts, set(changed), holders))
     return {k: sp for k, sp in touched.items() if k not in same}, present
 
 
@@ -92,15 +94,14 @@ class _Others(Mapping):
     """The texts of the pieces that did not change, read only as far as a unit's test needs them
     (a spliced device unpacks no piece it does not look at)."""
 
-    def __init__(self, texts: Mapping[str, str], changed: set[str]):
-        self.texts, self.changed = texts, changed
+    def __init__(self, texts: Mapping[str, str], changed: set[str], holders=None):
+        self.texts, self.changed, self.holders = texts, changed, holders
 
     def holding(self, values: list[str]):
         """The texts, in merge order, of the pieces that may hold a list entry keyed by these
-        values: those the texts' own `holders(values)` names when they can tell (a splice knows
-        from the kept ownership), else every one."""
-        narrow = getattr(self.texts, "holders", None)
-        return (self.texts[o] for o in (self.texts if narrow is None else narrow(values)) if o not in self.changed)
+        values (reach_of's `holders`)."""
+        who = self.texts if self.holders is None else self.holders(values)
+        return (self.texts[o] for o in who if o not in self.changed)
 
     def __getitem__(self, owner: str) -> str:
         if owner in self.changed:

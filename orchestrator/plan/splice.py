@@ -71,7 +71,8 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     for found in [*(pieces.get(o)[1] for o in old.keys() & rendered.keys() | set(gone)),
                   *(found for _, found in rendered.values())]:
         sharing.update(_entry_owners(owners, found, pieces, order))
-    reach = partial.reach_of(job, models, index, keyed, _Texts(keyed, rendered, pieces, sharing))
+    texts = _Texts(keyed, rendered, pieces, sharing)
+    reach = partial.reach_of(job, models, index, keyed, texts, texts.holders)
     if reach is None:
         return None
     # A new piece's entry may go right after another new piece's: each new one is moved on the
@@ -126,13 +127,6 @@ class _Pieces:
         if key not in self._positions:
             self._positions[key] = {k: i for i, k in enumerate(self.nodes(owner))}
         return self._positions[key]
-
-    def last_print(self, models, index, entry: str, who: list[str], order: dict[str, int]) -> str | None:
-        """The lines shared `entry` stands on as the last of `who` to merge prints it (a merge
-        takes all of it from there), or None when that piece does not print it whole."""
-        theirs = self.get(max(who, key=order.__getitem__))
-        block = _blocks(models, index, theirs[0], {entry}) if theirs is not None else None
-        return block[1][entry] if block is not None else None
 
 
 class _Texts(Mapping):
@@ -241,7 +235,7 @@ def _moved(models, index, intended: str, owners: dict[str, list[str]], owner: st
         if blocks0[1][e] != blocks1[1][e]:
             return None
     for e in entries0 - entries1:  # left: the last of the others gives the entry all it holds
-        text = pieces.last_print(models, index, e, after[e], order)
+        text = _last_print(models, index, pieces, e, after[e], order)
         if text is None or not _once(intended, text):
             return None
     for e in entries1 - entries0:  # joined: it gives the entry nothing it does not hold already
@@ -435,7 +429,15 @@ def _printed(models, index, entry: str, up: str, owner: str, blocks: tuple[str, 
         return None  # inside one of the piece's own nodes: not an entry beside the new ones
     if pieces.nodes(max(who, key=order.__getitem__)).get(entry) != up:
         return None
-    return pieces.last_print(models, index, entry, who, order)
+    return _last_print(models, index, pieces, entry, who, order)
+
+
+def _last_print(models, index, pieces: _Pieces, entry: str, who: list[str], order: dict[str, int]) -> str | None:
+    """The lines shared `entry` stands on as the last of `who` to merge prints it (a merge takes
+    all of it from there), or None when that piece does not print it whole."""
+    theirs = pieces.get(max(who, key=order.__getitem__))
+    block = _blocks(models, index, theirs[0], {entry}) if theirs is not None else None
+    return block[1][entry] if block is not None else None
 
 
 def _blocks(models, index, text: str, units: set[str]) -> tuple[str, dict[str, str]] | None:

@@ -59,8 +59,9 @@ def cpe_address(ns: str, svc: str, r: dict, bng: dict) -> tuple[str | None, str,
     if "dhcp-address" in r:
         addr, how = _dhcp(ns)
         if not (addr and how == "dhcp") and _entry(bng, service_id=svc, dhcp_client=r["dhcp-address"]):
-            # the BNG's running config serves this lease: a busy machine (its dnsmasq just restarted
-            # by the watcher) must not fail a good config, so ask once more, for longer
+            # the BNG's running config serves this lease: a server slow to answer on a busy
+            # machine (CI saw 5 discovers go unanswered) must not fail a good config, so ask once
+            # more, for longer
             _flush(ns)
             addr, how = _dhcp(ns, tries=15)
         problems = [] if addr and how == "dhcp" else [f"the CPE got no address ({how})"]
