@@ -37,6 +37,8 @@ JsonOpt = typer.Option(False, "--json", help="Print the report as JSON.")
 OutOpt = typer.Option(None, "--out", help="Write per-device artifacts here.")
 FullOpt = typer.Option(False, "--full", help="Print every diff and every line, however long.")
 LabFileArg = typer.Argument(..., help="The lab's topology file (.clab.yml).")
+LabOrNameArg = typer.Argument(..., help="The lab's topology file (.clab.yml), or the name of a lab "
+                              "`fullbars lab list` shows (its file gone).")
 PlanDirArg = typer.Argument(..., help="A plan's artifact folder (fullbars plan --out DIR).")
 LockOpt = typer.Option(None, "--lock-timeout", help="Seconds to wait while another fullbars writes the store "
                        "(default: $FULLBARS_LOCK_TIMEOUT or 60).")
@@ -1115,6 +1117,12 @@ def _lab(file: Path):
     return open_lab(file)
 
 
+def _lab_record(file_or_name: Path):
+    from orchestrator.lab.runtime import open_record
+
+    return open_record(file_or_name)
+
+
 def _print_nodes(rows: list[dict]) -> None:
     for row in rows:
         out.print(f"{row['name']:24} {row['kind']:12} {row['agent']:9} {row['mgmt']:16} {row['state']}")
@@ -1134,20 +1142,20 @@ def lab_up(file: Path = LabFileArg, timeout: float = typer.Option(60.0, help="Se
 
 
 @lab_app.command("down")
-def lab_down(file: Path = LabFileArg):
+def lab_down(file: Path = LabOrNameArg):
     """Remove everything the lab made: processes, namespaces, links, its state."""
     try:
-        removed = _lab(file).down()
+        removed = _lab_record(file).down()
         out.print(f"removed {len(removed)} namespaces, links and users" if removed else "the lab was not up")
     except FullbarsError as e:
         _fail(e)
 
 
 @lab_app.command("status")
-def lab_status(file: Path = LabFileArg):
+def lab_status(file: Path = LabOrNameArg):
     """Each node: its agent and whether it answers."""
     try:
-        rows = _lab(file).status()
+        rows = _lab_record(file).status()
     except FullbarsError as e:
         _fail(e)
     if not rows:
@@ -1159,12 +1167,32 @@ def lab_status(file: Path = LabFileArg):
 
 
 @lab_app.command("inspect")
-def lab_inspect(file: Path = LabFileArg):
+def lab_inspect(file: Path = LabOrNameArg):
     """JSON in the shape of containerlab's topology data."""
     try:
-        sys.stdout.write(json.dumps(_lab(file).inspect(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(_lab_record(file).inspect(), indent=2) + "\n")
     except FullbarsError as e:
         _fail(e)
+
+
+@lab_app.command("list")
+def lab_list(fmt: TextOrJson = OutFmtOpt):
+    """The labs recorded here ($FULLBARS_LAB_DIR): their topology file and how much of each is
+    still up. A lab whose run was killed shows here; `fullbars lab down NAME` removes it."""
+    from orchestrator.lab.runtime import lab_root, recorded_labs
+
+    labs = recorded_labs()
+    if fmt == TextOrJson.json:
+        from orchestrator.json_output import emit
+
+        return emit("lab list", True, root=str(lab_root()), labs=labs)
+    if not labs:
+        out.print(f"no lab is recorded in {lab_root()}", markup=False)
+        return
+    for r in labs:
+        file = r["file"] if r["file_exists"] else f"{r['file'] or '-'} (gone)"
+        out.print(f"{r['name']:24} {r['namespaces']}/{r['nodes']} namespaces up  "
+                  f"watcher {'running' if r['watcher'] else 'stopped'}  {file}", markup=False)
 
 
 @lab_app.command("generate")

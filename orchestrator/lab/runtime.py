@@ -92,11 +92,12 @@ def record_hostkey(st: dict, name: str) -> None:
         pass
 
 
-class Lab:
-    def __init__(self, topo: Topology):
-        self.topo = topo
-        self.key = key_of(topo.name)
-        self.dir = lab_root() / topo.name
+class LabRecord:
+    """A lab as `up` recorded it in lab.json: enough to look at it and to take it down, even
+    when its topology file is gone (a run killed before it cleaned up)."""
+
+    def __init__(self, name: str):
+        self.dir = lab_root() / name
         self.state_file = self.dir / "lab.json"
 
     # --- state ---------------------------------------------------------------------------
@@ -112,6 +113,81 @@ class Lab:
         tmp.write_text(json.dumps(st, indent=2, sort_keys=True))
         os.chmod(tmp, 0o600)  # it holds the lab's NETCONF password
         os.replace(tmp, self.state_file)
+
+    # --- down ----------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Remove exactly what `up` made, by the names and pids it recorded."""
+        st = self.load_state()
+        if st is None:
+            return []
+        errors = []
+        if st.get("watcher"):
+            netns.kill_pids([st["watcher"]])
+        pids = []
+        for n in st["nodes"].values():
+            pids += n.get("pids", [])
+            if netns.netns_exists(n["netns"]):
+                pids += netns.netns_pids(n["netns"])
+        netns.kill_pids(pids)
+        for n in st["nodes"].values():
+            if n.get("socket"):
+                remove_socket(Path(n["socket"]))
+        for kind, name in reversed(st["made"]):
+            try:
+                if kind == "netns":
+                    netns.delete_netns(name)
+                elif kind == "link":
+                    netns.delete_link(name)
+                elif kind == "user":
+                    subprocess.run(["userdel", name], capture_output=True)
+            except Exception as e:  # keep removing the rest; report at the end
+                errors.append(f"{kind} {name}: {e}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if errors:
+            raise FullbarsError("lab down left something behind: " + "; ".join(errors))
+        return [name for _, name in st["made"]]
+
+    # --- looking -------------------------------------------------------------------------
+    def status(self) -> list[dict]:
+        st = self.load_state()
+        if st is None:
+            return []
+        rows = []
+        for name, n in st["nodes"].items():
+            ns_ok = netns.netns_exists(n["netns"])
+            if not n["agent"]:
+                state = "running" if ns_ok else "down"
+            else:
+                alive = bool(n["pids"]) and all(netns.pid_alive(p) for p in n["pids"])
+                state = "running" if ns_ok and alive and _port_open(n["mgmt_ip"]) else "down"
+            rows.append({"name": name, "kind": n["kind"], "agent": n["agent"] or "-", "mgmt": n["mgmt_ip"],
+                         "state": state})
+        return rows
+
+    def inspect(self) -> dict:
+        """The shape of containerlab's topology-data.json / `inspect --format json`."""
+        st = self.load_state() or {}
+        status = {r["name"]: r["state"] for r in self.status()}
+        plen = (st.get("mgmt_subnet") or "/24").split("/")[1]
+        containers = []
+        for name, n in (st.get("nodes") or {}).items():
+            containers.append({"lab_name": st["name"], "labPath": st["file"], "name": f"clab-{st['name']}-{name}",
+                               "container_id": n["netns"], "image": f"fullbars/{n['kind']}", "kind": "linux",
+                               "state": status.get(name, "down"), "ipv4_address": f"{n['mgmt_ip']}/{plen}",
+                               "ipv6_address": "N/A", "labels": n["labels"]})
+        return {"name": st.get("name"), "type": "clab", "clab": {"config": {"prefix": "clab",
+                "mgmt": {"network": st.get("bridge"), "ipv4-subnet": st.get("mgmt_subnet")}}},
+                "containers": containers}
+
+
+
+class Lab(LabRecord):
+    """A lab from its topology file: what `up` makes of it."""
+
+    def __init__(self, topo: Topology):
+        super().__init__(topo.name)
+        self.topo = topo
+        self.key = key_of(topo.name)
 
     def _plan(self) -> dict:
         """Names and addresses of everything `up` makes, fixed before anything is made."""
@@ -349,71 +425,6 @@ class Lab:
         st["restarted"] = dead
         return st
 
-    # --- down ----------------------------------------------------------------------------
-    def down(self) -> list[str]:
-        """Remove exactly what `up` made, by the names and pids it recorded."""
-        st = self.load_state()
-        if st is None:
-            return []
-        errors = []
-        if st.get("watcher"):
-            netns.kill_pids([st["watcher"]])
-        pids = []
-        for n in st["nodes"].values():
-            pids += n.get("pids", [])
-            if netns.netns_exists(n["netns"]):
-                pids += netns.netns_pids(n["netns"])
-        netns.kill_pids(pids)
-        for n in st["nodes"].values():
-            if n.get("socket"):
-                remove_socket(Path(n["socket"]))
-        for kind, name in reversed(st["made"]):
-            try:
-                if kind == "netns":
-                    netns.delete_netns(name)
-                elif kind == "link":
-                    netns.delete_link(name)
-                elif kind == "user":
-                    subprocess.run(["userdel", name], capture_output=True)
-            except Exception as e:  # keep removing the rest; report at the end
-                errors.append(f"{kind} {name}: {e}")
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if errors:
-            raise FullbarsError("lab down left something behind: " + "; ".join(errors))
-        return [name for _, name in st["made"]]
-
-    # --- looking -------------------------------------------------------------------------
-    def status(self) -> list[dict]:
-        st = self.load_state()
-        if st is None:
-            return []
-        rows = []
-        for name, n in st["nodes"].items():
-            ns_ok = netns.netns_exists(n["netns"])
-            if not n["agent"]:
-                state = "running" if ns_ok else "down"
-            else:
-                alive = bool(n["pids"]) and all(netns.pid_alive(p) for p in n["pids"])
-                state = "running" if ns_ok and alive and _port_open(n["mgmt_ip"]) else "down"
-            rows.append({"name": name, "kind": n["kind"], "agent": n["agent"] or "-", "mgmt": n["mgmt_ip"],
-                         "state": state})
-        return rows
-
-    def inspect(self) -> dict:
-        """The shape of containerlab's topology-data.json / `inspect --format json`."""
-        st = self.load_state() or {}
-        status = {r["name"]: r["state"] for r in self.status()}
-        plen = (st.get("mgmt_subnet") or "/24").split("/")[1]
-        containers = []
-        for name, n in (st.get("nodes") or {}).items():
-            containers.append({"lab_name": st["name"], "labPath": st["file"], "name": f"clab-{st['name']}-{name}",
-                               "container_id": n["netns"], "image": f"fullbars/{n['kind']}", "kind": "linux",
-                               "state": status.get(name, "down"), "ipv4_address": f"{n['mgmt_ip']}/{plen}",
-                               "ipv6_address": "N/A", "labels": n["labels"]})
-        return {"name": st.get("name"), "type": "clab", "clab": {"config": {"prefix": "clab",
-                "mgmt": {"network": st.get("bridge"), "ipv4-subnet": st.get("mgmt_subnet")}}},
-                "containers": containers}
-
 
 def _port_open(host: str, port: int = NETCONF_PORT) -> bool:
     try:
@@ -436,3 +447,31 @@ def _agent(name: str, node) -> str:
 
 def open_lab(file: str | Path) -> Lab:
     return Lab(load(file))
+
+
+def open_record(file_or_name: str | Path) -> LabRecord:
+    """The lab of a topology file, or else the recorded lab of that name (its file gone)."""
+    if Path(file_or_name).exists():
+        return open_lab(file_or_name)
+    if str(file_or_name) in {r["name"] for r in recorded_labs()}:
+        return LabRecord(str(file_or_name))
+    raise FullbarsError("no such topology file, and no recorded lab has that name", file=str(file_or_name),
+                        fix="give the lab's .clab.yml, or a name `fullbars lab list` shows")
+
+
+def recorded_labs() -> list[dict]:
+    """Every lab recorded under the lab root, with how much of it is still there: a lab whose
+    run was killed before `down` shows here, and `lab down NAME` removes it."""
+    out = []
+    for state in sorted(lab_root().glob("*/lab.json")):
+        try:
+            st = json.loads(state.read_text())
+            nodes = st["nodes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # half written by an `up` that was killed: nothing it names was made yet
+        file = st.get("file") or ""
+        out.append({"name": state.parent.name, "file": file, "file_exists": bool(file) and Path(file).is_file(),
+                    "nodes": len(nodes),
+                    "namespaces": sum(netns.netns_exists(n["netns"]) for n in nodes.values()),
+                    "watcher": netns.pid_alive(st.get("watcher"))})
+    return out
