@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from test_store_postgres import pg_url  # noqa: F401  (the fixture)
+from test_store_postgres import fresh_database, pg_url  # noqa: F401  (pg_url: the fixture)
 
 
 def _append_only(url: str) -> None:
@@ -38,3 +38,36 @@ def test_audit_is_append_only_on_sqlite(tmp_path):
 
 def test_audit_is_append_only_on_postgresql(pg_url):  # noqa: F811
     _append_only(pg_url)
+
+
+def _newest_applied(url: str) -> None:
+    """The environment a plan that names none is computed against: that of the committed
+    transaction whose audit row is newest (one without a row, or not committed, never counts),
+    on a trail long enough that reading it back would show."""
+    from orchestrator.resources.store import AuditRow, Store, TransactionRow
+
+    store = Store(url)
+    with store.transaction() as s:
+        assert Store.newest_applied(s) is None
+        for tx, target, state in (("t-a", "lab", "committed"), ("t-b", "staging", "committed"),
+                                  ("t-c", "production", "failed"), ("t-d", "east", "committed")):
+            s.add(TransactionRow(id=tx, created_at="2026-12-06T00:00:00+00:00", updated_at="2026-12-06T00:00:00+00:00",
+                                 target=target, kind="apply", state=state, summary="", report="{}"))
+        Store.audit_many(s, [("plan-create", f"line-{i:05d}") for i in range(2000)])
+        for tx in ("t-a", "t-b", "t-c"):  # t-d: committed, no row
+            Store.audit(s, "apply", tx)
+    with store.transaction() as s:
+        assert Store.newest_applied(s) == "staging"  # t-c's row is newer, but it failed
+        Store.audit(s, "recover", "t-a")
+    with store.transaction() as s:
+        assert Store.newest_applied(s) == "lab"
+        assert s.query(AuditRow).count() == 2004
+    store.engine.dispose()
+
+
+def test_the_newest_applied_environment_on_sqlite(tmp_path):
+    _newest_applied(f"sqlite:///{tmp_path}/store.db")
+
+
+def test_the_newest_applied_environment_on_postgresql(pg_url):  # noqa: F811
+    _newest_applied(fresh_database(pg_url))
