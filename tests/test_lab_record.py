@@ -41,3 +41,36 @@ def test_a_name_that_is_neither_a_file_nor_a_recorded_lab_is_refused(tmp_path, m
     r = cli("lab", "down", "no-such-lab", db=None)
     assert r.exit_code == 2
     assert "no recorded lab has that name" in r.stderr and "fullbars lab list" in r.stderr
+
+
+def test_down_signals_only_the_processes_the_lab_started(tmp_path, monkeypatch):
+    """A record outlives its processes (a reboot, a killed run): a pid it names may since be
+    another process's. `down` ends a recorded pid only while it is still the process the lab
+    started, and `list` and `status` count only those as running."""
+    import subprocess
+
+    from orchestrator.lab.runtime import record_started
+
+    monkeypatch.setenv("FULLBARS_LAB_DIR", str(tmp_path / "labs"))
+    mine, stranger = (subprocess.Popen(["sleep", "60"]) for _ in range(2))
+    try:
+        st = {"name": "stale", "file": str(tmp_path / "stale.clab.yml"), "links": [], "made": [],
+              "watcher": stranger.pid,
+              "nodes": {"a": {"netns": "fbstale-a", "kind": "olt-bbf", "agent": "devsim", "labels": {},
+                              "pids": [mine.pid], "mgmt_ip": "198.18.250.9"}}}
+        record_started(st, [mine.pid, stranger.pid])
+        st["started"][str(stranger.pid)] = "another-boot 12345"  # the pid the watcher had, given to another
+        (tmp_path / "labs" / "stale").mkdir(parents=True)
+        (tmp_path / "labs" / "stale" / "lab.json").write_text(json.dumps(st))
+
+        [row] = json.loads(cli("lab", "list", "--format", "json", db=None).stdout)["labs"]
+        assert row["name"] == "stale" and not row["watcher"]
+        down = cli("lab", "down", "stale", db=None)
+        assert down.exit_code == 0, down.stdout + down.stderr
+        assert mine.wait(timeout=10) is not None  # the lab's own agent: ended
+        assert stranger.poll() is None, "down signalled a process the lab did not start"
+        assert not (tmp_path / "labs" / "stale").exists()
+    finally:
+        for p in (mine, stranger):
+            p.kill()
+            p.wait()

@@ -235,6 +235,21 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
+def started(pid: int | None) -> str | None:
+    """Which process `pid` is: the boot and the clock tick it started at (/proc/PID/stat field
+    22), or None when none runs. A pid recorded before a reboot, or freed and given to another
+    process since, names another process, and shows it by this."""
+    if not pid_alive(pid):
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            tick = f.read().rsplit(")", 1)[1].split()[19]
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f"{f.read().strip()} {tick}"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
 def kill_pids(pids: Sequence[int], grace: float = 1.0) -> None:
     """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (by pid, nothing broader)."""
     import os

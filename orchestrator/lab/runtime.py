@@ -92,6 +92,19 @@ def record_hostkey(st: dict, name: str) -> None:
         pass
 
 
+def record_started(st: dict, pids: list[int]) -> None:
+    """Note which processes these pids are now (netns.started), so that the lab later signals
+    only them: after a reboot, or once one has ended, its pid may be another's."""
+    st.setdefault("started", {}).update((str(p), netns.started(p)) for p in pids)
+
+
+def ours(st: dict, pids: list) -> list[int]:
+    """Those of the recorded pids that still run the process the lab started (a record made
+    before processes were noted: those that run at all)."""
+    noted = st.get("started")
+    return [p for p in pids if p and netns.pid_alive(p) and (noted is None or noted.get(str(p)) == netns.started(p))]
+
+
 class LabRecord:
     """A lab as `up` recorded it in lab.json: enough to look at it and to take it down, even
     when its topology file is gone (a run killed before it cleaned up)."""
@@ -121,11 +134,10 @@ class LabRecord:
         if st is None:
             return []
         errors = []
-        if st.get("watcher"):
-            netns.kill_pids([st["watcher"]])
+        netns.kill_pids(ours(st, [st.get("watcher")]))
         pids = []
         for n in st["nodes"].values():
-            pids += n.get("pids", [])
+            pids += ours(st, n.get("pids", []))
             if netns.netns_exists(n["netns"]):
                 pids += netns.netns_pids(n["netns"])
         netns.kill_pids(pids)
@@ -158,7 +170,7 @@ class LabRecord:
             if not n["agent"]:
                 state = "running" if ns_ok else "down"
             else:
-                alive = bool(n["pids"]) and all(netns.pid_alive(p) for p in n["pids"])
+                alive = bool(n["pids"]) and len(ours(st, n["pids"])) == len(n["pids"])
                 state = "running" if ns_ok and alive and _port_open(n["mgmt_ip"]) else "down"
             rows.append({"name": name, "kind": n["kind"], "agent": n["agent"] or "-", "mgmt": n["mgmt_ip"],
                          "state": state})
@@ -178,7 +190,6 @@ class LabRecord:
         return {"name": st.get("name"), "type": "clab", "clab": {"config": {"prefix": "clab",
                 "mgmt": {"network": st.get("bridge"), "ipv4-subnet": st.get("mgmt_subnet")}}},
                 "containers": containers}
-
 
 
 class Lab(LabRecord):
@@ -334,6 +345,7 @@ class Lab(LabRecord):
                               modules=own, netns=n["netns"], hello_timeout=timeout)
         agent.start()
         n["pids"] = list(agent.pids.values())
+        record_started(st, n["pids"])
         n["socket"] = str(agent.socket_path)
         agent._procs.clear()  # the lab owns these pids now; the object must not stop them
         atexit.unregister(agent.stop)
@@ -359,6 +371,7 @@ class Lab(LabRecord):
             while not pidfile.exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
             st["nodes"][nm]["pids"] = [int(pidfile.read_text())] if pidfile.exists() else []
+            record_started(st, st["nodes"][nm]["pids"])
         self.save_state(st)
 
     def _wait_ready(self, st: dict, names: list[str], timeout: float, progress) -> None:
@@ -371,7 +384,7 @@ class Lab(LabRecord):
         def one(nm):
             n = st["nodes"][nm]
             while time.monotonic() < deadline:
-                if not any(netns.pid_alive(p) for p in n["pids"]):
+                if not ours(st, n["pids"]):
                     return nm, "its agent is not running (see its log in " + n["state_dir"] + ")"
                 record_hostkey(st, nm)
                 try:
@@ -404,6 +417,7 @@ class Lab(LabRecord):
                              cwd=settings.REPO)
         log.close()
         st["watcher"] = p.pid
+        record_started(st, [p.pid])
         self.save_state(st)
 
     def _repair(self, st: dict, timeout: float, progress) -> dict:
@@ -412,15 +426,15 @@ class Lab(LabRecord):
         if missing:
             raise FullbarsError(f"lab {st['name']} is half there (namespaces {', '.join(missing)} are gone)",
                                 fix=f"fullbars lab down {self.topo.file}, then up again")
-        dead = [nm for nm, n in st["nodes"].items() if n["agent"] and not all(netns.pid_alive(p) for p in n["pids"])]
+        dead = [nm for nm, n in st["nodes"].items() if n["agent"] and len(ours(st, n["pids"])) != len(n["pids"])]
         for nm in dead:
             n = st["nodes"][nm]
-            netns.kill_pids(n["pids"] + netns.netns_pids(n["netns"]))
+            netns.kill_pids(ours(st, n["pids"]) + netns.netns_pids(n["netns"]))
             if n.get("socket"):
                 remove_socket(Path(n["socket"]))
         if dead:
             self._start_agents(st, dead, timeout, progress)
-        if not netns.pid_alive(st.get("watcher")):
+        if not ours(st, [st.get("watcher")]):
             self._start_watcher(st)
         st["restarted"] = dead
         return st
@@ -473,5 +487,5 @@ def recorded_labs() -> list[dict]:
         out.append({"name": state.parent.name, "file": file, "file_exists": bool(file) and Path(file).is_file(),
                     "nodes": len(nodes),
                     "namespaces": sum(netns.netns_exists(n["netns"]) for n in nodes.values()),
-                    "watcher": netns.pid_alive(st.get("watcher"))})
+                    "watcher": bool(ours(st, [st.get("watcher")]))})
     return out
