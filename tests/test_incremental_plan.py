@@ -423,3 +423,26 @@ def test_a_service_shown_from_its_record_is_decoded_when_read_and_equals_its_pla
     assert pickle.loads(pickle.dumps(RecordedPlan("line-00", "BusinessBroadband", packed, True, "update"))) == plain
     assert copy.deepcopy(shown) == plain and shown.devices == ["bng-1", "olt-1"]
     assert shown != ServicePlan("line-00", "BusinessBroadband", "unchanged", {}, [], True)
+
+
+def test_a_service_a_rollback_puts_back_changes_the_state_placements_are_kept_for(tmp_path):
+    """A rollback writes what placement reads without planning: the restored intent keeps its
+    old update time and the counts come back equal, yet the kept placements (placed_on, the
+    recall record) must no longer count as true for the store."""
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import IntentRow
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    late = "2026-12-06T10:00:00+00:00"
+    with store.transaction() as s:
+        for name in ("upgrade-a", "upgrade-b"):  # overlays: no allocations of their own
+            s.add(IntentRow(name=name, kind="SpeedUpgrade", spec='{"upstream": "500M"}', digest="d1",
+                            created_at=late, updated_at=late))
+    with store.transaction() as s:
+        before = Store.placement_state(s, "net")
+        was = service_versions.snapshot(s, "upgrade-a")
+        was["intent"].update(spec='{"upstream": "300M"}', digest="d0", updated_at="2026-12-05T10:00:00+00:00")
+        service_versions.restore(s, "upgrade-a", was)
+    with store.transaction() as s:
+        assert s.get(IntentRow, "upgrade-a").digest == "d0"
+        assert Store.placement_state(s, "net") != before

@@ -35,6 +35,7 @@ def snapshot(s, name: str) -> dict | None:
 
 def restore(s, name: str, snap: dict | None) -> None:
     """The service exactly as the snapshot has it (None: gone, with everything it held)."""
+    Store.bump_generation(s)
     remove(s, name)
     s.flush()  # its old values leave before the snapshot's come back (unique constraints)
     if snap is None:

@@ -643,7 +643,20 @@ class Store:
             parts.append(s.execute(select(func.count()).select_from(table)).scalar_one())
             if latest is not None:
                 parts.append(s.execute(select(func.max(latest))).scalar_one())
+        row = s.get(PlanStateRow, "generation")
+        parts.append(row.value if row is not None else "0")
         return json.dumps(parts)
+
+    @staticmethod
+    def bump_generation(s: Session) -> None:
+        """A write placement reads that no plan made (a rollback putting a service back as it was):
+        the placement state changes with it, whatever the counts and latest values then say (a
+        restored intent keeps its old update time, and the counts may come back equal)."""
+        row = s.get(PlanStateRow, "generation")
+        if row is None:
+            s.add(PlanStateRow(name="generation", value="1"))
+        else:
+            row.value = str(int(row.value) + 1)
 
     @staticmethod
     def placed_state(s: Session) -> str | None:
