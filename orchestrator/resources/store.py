@@ -644,7 +644,8 @@ class Store:
             if latest is not None:
                 parts.append(s.execute(select(func.max(latest))).scalar_one())
         row = s.get(PlanStateRow, "generation")
-        parts.append(row.value if row is not None else "0")
+        if row is not None:  # none before the first rollback: a store's state reads as before
+            parts.append(row.value)
         return json.dumps(parts)
 
     @staticmethod
