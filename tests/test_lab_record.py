@@ -46,7 +46,7 @@ def test_a_name_that_is_neither_a_file_nor_a_recorded_lab_is_refused(tmp_path, m
 def test_down_signals_only_the_processes_the_lab_started(tmp_path, monkeypatch):
     """A record outlives its processes (a reboot, a killed run): a pid it names may since be
     another process's. `down` ends a recorded pid only while it is still the process the lab
-    started, and `list` and `status` count only those as running."""
+    started, and `list` counts only those as running."""
     import subprocess
 
     from orchestrator.lab.runtime import record_started

@@ -5,6 +5,7 @@ a plane made of independent entries (a line, a room) that a change re-makes one 
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def vni(s: int, c: int) -> int:
     return (s << 12) | c
 
 
-class NodePlane:
+class NodePlane(ABC):
     """One node's data plane: what it knows of the lab around it."""
 
     def __init__(self, lab: dict, node: str):
@@ -114,10 +115,10 @@ class NodePlane:
         ip(self.ns, "link", "set", name, "mtu", "1500", "up")
         return name
 
+    @abstractmethod
     def apply(self, root) -> tuple[dict, list[tuple[str, str]], dict]:
         """The config (an lxml root) into the data plane: (report, failures as (tried, error),
         facts to record beside them)."""
-        raise NotImplementedError
 
     def tick(self) -> None:
         """Called by the watcher between commits: what the plane follows by itself (a link's
@@ -135,15 +136,17 @@ class EntryPlane(NodePlane):
         self.applied: dict[str, object] = {}
         self.held: dict[str, str] = {}  # entries the config holds but that do not work: why, naming the leaf
 
+    @abstractmethod
     def wanted(self, root) -> dict[str, object]:
         """The entries the config asks for (and self.held: those it holds that cannot work)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def make(self, key: str, entry) -> str:
-        raise NotImplementedError
+        """Build the entry in the data plane: a report of what was made."""
 
+    @abstractmethod
     def remove(self, key: str, entry) -> None:
-        raise NotImplementedError
+        """Tear down what make built for the entry."""
 
     def update(self, key: str, old, new) -> str | None:
         """Change an entry in place when only what this returns a report for differs; None: re-make it."""

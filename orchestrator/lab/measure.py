@@ -47,10 +47,7 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
     srv = subprocess.Popen(netns.exec_argv(srv_ns, ["iperf3", "-s", "-1", "-p", str(port)]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(50):
-            if run(srv_ns, ["ss", "-ltn", f"sport = :{port}"]).stdout.count("LISTEN"):
-                break
-            time.sleep(0.05)
+        netns.listening(srv_ns, port, server=srv)
         argv = ["iperf3", "-c", srv_ip, "-p", str(port), "-t", str(SECONDS), "-O", "1", "-J"] + (["-R"] if reverse else [])
         p = run(cpe_ns, argv, timeout=SECONDS + 20)
         data = json.loads(p.stdout or "{}")

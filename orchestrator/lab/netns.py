@@ -12,12 +12,14 @@ are at most 15 characters, so a prefix is at most 13.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -176,6 +178,22 @@ def netns_exec(netns: str, argv: Sequence[str], **kwargs) -> subprocess.Complete
     return subprocess.run(exec_argv(netns, argv), **kwargs)
 
 
+def listening(netns: str, port: int, udp: bool = False, server: subprocess.Popen | None = None,
+              tries: int = 50, pause: float = 0.05) -> bool:
+    """Wait until a socket in netns holds `port` (TCP listening, or UDP bound); False if it
+    never did within tries x pause, or `server` exited first (its own log says why). A client
+    started before the bind is refused, or its datagram dropped, and the failure would be
+    blamed on the config under test."""
+    argv = ["ss", "-Huln" if udp else "-Hltn", f"sport = :{port}"]
+    for _ in range(tries):
+        if server is not None and server.poll() is not None:
+            return False
+        if netns_exec(netns, argv, capture_output=True, text=True).stdout.strip():
+            return True
+        time.sleep(pause)
+    return False
+
+
 @dataclass
 class NetnsLink:
     """One namespace joined to the root namespace by one veth; delete() removes exactly what
@@ -235,6 +253,12 @@ def pid_alive(pid: int | None) -> bool:
         return False
 
 
+@functools.cache
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def started(pid: int | None) -> str | None:
     """Which process `pid` is: the boot and the clock tick it started at (/proc/PID/stat field
     22), or None when none runs. A pid recorded before a reboot, or freed and given to another
@@ -244,17 +268,14 @@ def started(pid: int | None) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             tick = f.read().rsplit(")", 1)[1].split()[19]
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f"{f.read().strip()} {tick}"
+        return f"{_boot_id()} {tick}"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
 
 
 def kill_pids(pids: Sequence[int], grace: float = 1.0) -> None:
     """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (by pid, nothing broader)."""
-    import os
     import signal
-    import time
 
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         alive = [p for p in pids if pid_alive(p)]

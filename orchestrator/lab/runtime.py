@@ -102,7 +102,9 @@ def ours(st: dict, pids: list) -> list[int]:
     """Those of the recorded pids that still run the process the lab started (a record made
     before processes were noted: those that run at all)."""
     noted = st.get("started")
-    return [p for p in pids if p and netns.pid_alive(p) and (noted is None or noted.get(str(p)) == netns.started(p))]
+    if noted is None:
+        return [p for p in pids if netns.pid_alive(p)]
+    return [p for p in pids if p and noted.get(str(p)) is not None and noted.get(str(p)) == netns.started(p)]
 
 
 class LabRecord:
@@ -467,8 +469,13 @@ def open_record(file_or_name: str | Path) -> LabRecord:
     """The lab of a topology file, or else the recorded lab of that name (its file gone)."""
     if Path(file_or_name).exists():
         return open_lab(file_or_name)
-    if str(file_or_name) in {r["name"] for r in recorded_labs()}:
-        return LabRecord(str(file_or_name))
+    name = str(file_or_name)
+    if "/" not in name and name not in (".", ".."):
+        try:
+            if LabRecord(name).load_state() is not None:
+                return LabRecord(name)
+        except ValueError:
+            pass  # half written by an `up` that was killed: `lab list` does not show it either
     raise FullbarsError("no such topology file, and no recorded lab has that name", file=str(file_or_name),
                         fix="give the lab's .clab.yml, or a name `fullbars lab list` shows")
 

@@ -654,10 +654,7 @@ class Store:
         the placement state changes with it, whatever the counts and latest values then say (a
         restored intent keeps its old update time, and the counts may come back equal)."""
         row = s.get(PlanStateRow, "generation")
-        if row is None:
-            s.add(PlanStateRow(name="generation", value="1"))
-        else:
-            row.value = str(int(row.value) + 1)
+        Store._set_state(s, "generation", str(int(row.value) + 1 if row else 1))
 
     @staticmethod
     def placed_state(s: Session) -> str | None:

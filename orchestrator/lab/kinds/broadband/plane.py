@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -279,15 +278,7 @@ class BngPlane(EntryPlane):
         self.dnsmasq = subprocess.Popen(netns.exec_argv(self.ns, ["dnsmasq", "-k", f"--conf-file={d / 'dnsmasq.conf'}"]),
                                         stdout=subprocess.DEVNULL, stderr=open(d / "dnsmasq.log", "ab"),
                                         start_new_session=True)
-        self._bound()
-
-    def _bound(self, tries: int = 100) -> None:
-        """Until dnsmasq holds the DHCP port: the watcher's record, written next, tells the checks
-        this commit is served, and a discover sent before the bind goes unanswered."""
-        for _ in range(tries):
-            if self.dnsmasq.poll() is not None:
-                return  # it failed: its log says why, and the line's check reports no lease
-            ss = netns.netns_exec(self.ns, ["ss", "-Huln", "sport = :67"], capture_output=True, text=True)
-            if ss.stdout.strip():
-                return
-            time.sleep(0.05)
+        # the watcher's record, written next, tells the checks this commit is served: a discover
+        # sent before dnsmasq binds goes unanswered (if it fails, its log says why and the line's
+        # check reports no lease)
+        netns.listening(self.ns, 67, udp=True, server=self.dnsmasq, tries=100)

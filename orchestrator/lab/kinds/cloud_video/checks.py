@@ -68,10 +68,7 @@ def _listen(ns: str, port: int, address: str | None = None) -> subprocess.Popen:
     bind = ["-B", address] if address else []
     srv = subprocess.Popen(netns.exec_argv(ns, ["iperf3", "-s", "-1", "-p", str(port), *bind]),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
-        if run(ns, ["ss", "-ltn", f"sport = :{port}"]).stdout.count("LISTEN"):
-            break
-        time.sleep(0.05)
+    netns.listening(ns, port, server=srv)
     return srv
 
 
