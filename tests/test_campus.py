@@ -126,7 +126,7 @@ def test_two_tenants_on_four_gnbs_each_cell_on_its_own(tmp_path, db):
     end, planning again (all, or one tenant alone) places alike and changes nothing."""
     from lxml import etree
 
-    from orchestrator.plan.campus_checks import static_routes
+    from orchestrator.services.campus5g_checks import static_routes
 
     net = _site_with_gnbs(tmp_path, 4)
     out = tmp_path / "a"
@@ -195,7 +195,7 @@ def test_an_l3nm_pe_gets_one_vpn_per_tenant_with_the_same_routes(tmp_path, yangl
     target, the config passes yanglint, and it routes exactly what the IETF-only PE routes."""
     from lxml import etree
 
-    from orchestrator.plan.campus_checks import static_routes
+    from orchestrator.services.campus5g_checks import static_routes
 
     net = "examples/networks/campus-l3nm.yaml"
     out = tmp_path / "l3nm"

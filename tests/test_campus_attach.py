@@ -1,4 +1,4 @@
-"""The campus UE attach played from device configs (orchestrator/plan/campus_attach.py), the config
+"""The campus UE attach played from device configs (orchestrator/services/campus5g_attach.py), the config
 faults as data that tests push (orchestrator/plan/config_faults.py) and the cross-device checks
 on running configs (orchestrator/plan/running_checks.py), on the configs a real plan of the two
 example tenants renders. Each fault is a config the device's own models accept (libyang, as
@@ -65,7 +65,7 @@ def planned(tmp_path_factory):
 
 
 def _attach_all(configs: dict, m: dict) -> dict:
-    from orchestrator.plan.campus_attach import UE, Attach, Site
+    from orchestrator.services.campus5g_attach import UE, Attach, Site
 
     roots = {d: etree.fromstring(x.encode()) for d, x in configs.items()}
     out = {}
@@ -85,7 +85,7 @@ def _faulted(configs: dict, *items: dict) -> dict:
 
 
 def test_every_slice_attaches_with_the_first_address_of_the_smfs_pool(planned):
-    from orchestrator.plan.campus_attach import Attached
+    from orchestrator.services.campus5g_attach import Attached
 
     configs, m, _ = planned
     got = _attach_all(configs, m)
@@ -115,7 +115,7 @@ def test_the_address_comes_from_the_configs_not_the_plan(planned):
 
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_fault_is_refused_naming_device_and_leaf(planned, name):
-    from orchestrator.plan.campus_attach import Attached, Refusal
+    from orchestrator.services.campus5g_attach import Attached, Refusal
 
     configs, m, _ = planned
     fault, device, leaf, refused = FAULTS[name]
@@ -145,7 +145,7 @@ def test_each_fault_is_a_config_the_device_accepts(planned, name):
 
 
 def test_locked_cells_broadcast_nothing(planned):
-    from orchestrator.plan.campus_attach import Refusal
+    from orchestrator.services.campus5g_attach import Refusal
 
     configs, m, _ = planned
     got = _attach_all(_faulted(configs, {"device": "gnb-1", "xpath": CELLS + "/attributes/administrativeState",

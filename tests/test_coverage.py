@@ -301,7 +301,7 @@ def _copy_with_a_pci_of_a_neighbour(out: Path, m: dict, dest: Path) -> str:
 
 
 def test_the_checker_and_the_cross_check_catch_a_pci_copied_from_a_neighbour(filled, area, tmp_path):
-    from orchestrator.plan import coverage_checks
+    from orchestrator.services import coverage_checks
 
     out, m, _ = filled
     dev = _copy_with_a_pci_of_a_neighbour(out, m, tmp_path / "broken")
@@ -319,7 +319,7 @@ def test_the_checker_and_the_cross_check_catch_a_pci_copied_from_a_neighbour(fil
 def test_the_cross_check_catches_a_wrong_nrtci_and_an_nr_cell_identity_held_twice(filled):
     """A relation whose nRTCI is not its target's NR cell identity, and two gNBs given one gNB id
     (so their cells share NR cell identities), each named with device and cell."""
-    from orchestrator.plan import coverage_checks
+    from orchestrator.services import coverage_checks
 
     out, m, _ = filled
     trees = {d: etree.parse(str(out / f"{d}.xml")) for d in m["devices"]}

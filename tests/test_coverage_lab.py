@@ -95,7 +95,7 @@ def _fill_lab(tmp, env, name: str, subnet: str):
 
 
 def _planned(tmp, gnbs) -> dict:
-    from orchestrator.plan import coverage_checks
+    from orchestrator.services import coverage_checks
 
     return {g: coverage_checks.facts("gnb", etree.parse(str(tmp / "fill" / f"{g}.xml"))) for g in gnbs}
 
@@ -103,7 +103,7 @@ def _planned(tmp, gnbs) -> dict:
 def _running(st, gnb) -> dict:
     """The fill's facts of what a gNB runs (empty: nothing of a fill)."""
     from conftest import read_running
-    from orchestrator.plan import coverage_checks
+    from orchestrator.services import coverage_checks
     from orchestrator.lab.endpoints import lab_endpoints
 
     return coverage_checks.facts("gnb", read_running(lab_endpoints(st)[gnb]).getroottree())

@@ -22,8 +22,6 @@ LAYERS = [
 UPWARDS = {
     # FULLBARS_PLAN_BUILDS=workers: a plan hands its device builds to the engine's queue.
     ("orchestrator/plan/pipeline.py", "orchestrator.engine"),
-    # Campus5G's lab check plays the UE attach, which reads the planned configs like plan's checks.
-    ("orchestrator/services/campus5g.py", "orchestrator.plan.campus_attach"),
 }
 
 

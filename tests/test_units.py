@@ -108,6 +108,29 @@ def test_service_registry_refuses_duplicates():
         reg.register(BusinessBroadband())
 
 
+def test_service_registry_gives_each_cross_check_once_and_refuses_two_of_one_name():
+    """Kinds may share a cross-check (a cloud video rides dedicated accesses): it runs once. Two
+    different ones keeping their facts under one name would overwrite each other's facts."""
+    from orchestrator.services.base import CrossCheck
+    from orchestrator.services.cloud_video import CloudVideo
+    from orchestrator.services.dedicated_line import DedicatedLine
+    from orchestrator.services.fttr_wifi import FttrWifi
+    from orchestrator.services.registry import ServiceRegistry
+
+    reg = ServiceRegistry()
+    for svc in (DedicatedLine(), CloudVideo(), FttrWifi()):
+        reg.register(svc)
+    assert [c.name for c in reg.cross_checks()] == ["dedicated"]
+
+    class Other(FttrWifi):
+        kind = "Other"
+        cross_check = CrossCheck("dedicated", lambda role, tree: {}, lambda network, facts: [])
+
+    reg.register(Other())
+    with pytest.raises(FullbarsError, match="two cross-checks keep their facts under 'dedicated'"):
+        reg.cross_checks()
+
+
 def test_edit_deletes_removed_list_entry_by_key_only():
     from orchestrator.devices.registry import KINDS
     from orchestrator.models.schema_index import schema_index

@@ -1,5 +1,5 @@
-"""A campus UE in the lab: its registration and PDU session are played (orchestrator/plan/
-campus_attach.py) from the running configs read over NETCONF from the lab's devices; only a UE
+"""A campus UE in the lab: its registration and PDU session are played (orchestrator/services/
+campus5g_attach.py) from the running configs read over NETCONF from the lab's devices; only a UE
 the network lets on gets the address the SMF's pool gives, a default route to its gNB, and the
 gNB a route of that address down the UE's radio leg (what the gNB learns at PDU session resource
 set-up). A refused UE keeps no address, so nothing behind it answers."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from orchestrator.lab import netns
-from orchestrator.plan.campus_attach import UE, Attach, Attached, Refusal, Site
+from orchestrator.services.campus5g_attach import UE, Attach, Attached, Refusal, Site
 
 
 def _run(ns: str, argv: list[str]):

@@ -1,6 +1,7 @@
 """Checks across devices, read from the rendered configs themselves (so a broken template is
-caught, not just a wrong allocation): VLAN pairs agree on both ends of every OLT-BNG link, no
-address is used twice, and no PON port carries more assured upstream than its line rate."""
+caught, not just a wrong allocation): VLAN pairs agree on both ends of every OLT-BNG link of the
+network, no address is used twice, and no PON port carries more assured upstream than its line
+rate; then each intent kind's own (Service.cross_check)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from lxml import etree
 
 from orchestrator.errors import Problem
 from orchestrator.network.model import Network, rate_text
-from orchestrator.plan import campus_checks, coverage_checks, dedicated_checks
+from orchestrator.services.registry import SERVICES
 
 IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS = {
@@ -125,6 +126,7 @@ def bng_vlan_pairs(tree) -> dict[str, dict[tuple[int, int], str]]:
 
 
 READERS = {"olt": olt_vlan_pairs, "bng": bng_vlan_pairs}
+_KINDS_CHECKS = SERVICES.cross_checks()
 
 
 def facts(role: str, tree) -> dict:
@@ -132,15 +134,14 @@ def facts(role: str, tree) -> dict:
     return {"vlans": dict(READERS[role](tree)) if role in READERS else {},
             "addresses": _device_addresses(tree),
             "tconts": _tcont_load(tree) if role == "olt" else {},
-            "campus": campus_checks.facts(role, tree),
-            "coverage": coverage_checks.facts(role, tree),
-            "dedicated": dedicated_checks.facts(role, tree)}
+            **{c.name: c.facts(role, tree) for c in _KINDS_CHECKS}}
 
 
 def check(network: Network, device_facts: dict[str, dict]) -> list[Problem]:
-    return (_vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
-            + campus_checks.check(network, device_facts) + coverage_checks.check(device_facts)
-            + dedicated_checks.check(network, device_facts))
+    problems = _vlans(network, device_facts) + _addresses(device_facts) + _pon_capacity(network, device_facts)
+    for c in _KINDS_CHECKS:
+        problems += c.check(network, device_facts)
+    return problems
 
 
 def _vlans(network: Network, device_facts) -> list[Problem]:

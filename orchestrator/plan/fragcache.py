@@ -22,7 +22,7 @@ from orchestrator.once import once_per_key
 
 # The code whose output a cached entry holds: a change to any of these is a change of inputs.
 _BUILDERS = ("assemble.py", "devices.py", "diff.py", "ownership.py", "splice.py", "fragcache.py",
-             "../models/schema_index.py")
+             "crosscheck.py", "../models/schema_index.py")
 # The code that gives a fragment its variables: a plan takes the fragments of the services it
 # does not place again from the cache (plan/pipeline.py Standing), so a new placement is a new key.
 _PLACERS = ("services/*.py", "resources/pools.py")

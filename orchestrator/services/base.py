@@ -25,6 +25,17 @@ class Placement:
     artifacts: dict[str, Callable[[], bytes]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CrossCheck:
+    """A kind's checks across devices, read from the rendered configs themselves (so a broken
+    template is caught, not only a wrong allocation). Each device's facts are read where it is
+    built and kept with its build (the plan cache), under `name`; check sees every built device's."""
+
+    name: str
+    facts: Callable[[str, object], object]  # (device role, config tree) → what check needs of it
+    check: Callable[[object, dict[str, dict]], list[Problem]]  # (network, device → facts) → problems
+
+
 class Service(abc.ABC):
     kind: str  # the YAML `kind`
     template: str | None  # templates/<device-kind>/<template>.xml.j2; None: renders nothing itself
@@ -36,6 +47,7 @@ class Service(abc.ABC):
     # its services again only where their kind reads their neighbours; elsewhere it takes their
     # fragments from the plan cache, as they were (orchestrator/plan/pipeline.py).
     neighbours: frozenset[str] | None = None
+    cross_check: CrossCheck | None = None  # checks of its configs across devices, beyond YANG's
 
     @abc.abstractmethod
     def identity(self, spec: dict) -> dict:

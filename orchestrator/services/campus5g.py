@@ -11,7 +11,9 @@ import netaddr
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
-from orchestrator.services.base import Placement, Service
+from orchestrator.services import campus5g_checks
+from orchestrator.services.base import CrossCheck, Placement, Service
+from orchestrator.services.campus5g_attach import UE, Attach, Refusal, Site
 
 IMSI_DIGITS = 15
 IMSI_BLOCKS_MAX = 1000  # blocks one given IMSI range may hold
@@ -57,6 +59,7 @@ class Campus5G(Service):
     template = "campus5g"
     module = "fullbars-campus5g"
     top = "campus5g"
+    cross_check = CrossCheck("campus", campus5g_checks.facts, campus5g_checks.check)
 
     def identity(self, spec: dict) -> dict:
         return {"enterprise": spec["enterprise"], "site": spec["site"]}
@@ -271,9 +274,7 @@ class Campus5G(Service):
         return Placement(devices=devices, resources=resources)
 
     def check_running(self, name: str, resources: dict, running: dict) -> list[str]:
-        """Each slice's UE attaches, played from the running configs (plan/campus_attach.py)."""
-        from orchestrator.plan.campus_attach import UE, Attach, Refusal, Site
-
+        """Each slice's UE attaches, played from the running configs (services/campus5g_attach.py)."""
         site = Site(resources["core"], resources["upf"])
         out = []
         for sl, info in sorted(resources["slices"].items()):

@@ -26,6 +26,7 @@ class CloudVideo(Service):
     template = "cloud-video"
     module = "fullbars-cloud-video"
     top = "cloud-video"
+    cross_check = DedicatedLine.cross_check  # its cameras and platform ride dedicated accesses
 
     shown = DedicatedLine.shown  # its S/C pair on the OLT's link to the PE, as a line's
 

@@ -11,7 +11,8 @@ from orchestrator.errors import FullbarsError, Problem
 from orchestrator.netconf import NETCONF_PORT
 from orchestrator.network.model import Device
 from orchestrator.radio.bands import BANDS
-from orchestrator.services.base import Placement, Service
+from orchestrator.services import coverage_checks
+from orchestrator.services.base import CrossCheck, Placement, Service
 
 SCRATCH = "coverage-fill"
 SHOWN_REASONS = 5
@@ -22,6 +23,7 @@ class CoverageFill(Service):
     template = "coverage-fill"
     module = "fullbars-coverage-fill"
     top = "coverage-fill"
+    cross_check = CrossCheck("coverage", coverage_checks.facts, coverage_checks.across)
 
     def identity(self, spec: dict) -> dict:
         return {"band": spec["band"], "measurements": spec["measurements"]}

@@ -8,7 +8,8 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services import dedicated_access as access
-from orchestrator.services.base import Placement, Service
+from orchestrator.services import dedicated_checks
+from orchestrator.services.base import CrossCheck, Placement, Service
 from orchestrator.services.business_broadband import C_VLANS, vlan_pair
 
 MODEL = {"l2": "ietf-l2vpn-ntw", "l3": "ietf-l3vpn-ntw"}
@@ -27,6 +28,7 @@ class DedicatedLine(Service):
     template = "dedicated-line"
     module = "fullbars-dedicated-line"
     top = "dedicated-line"
+    cross_check = CrossCheck("dedicated", dedicated_checks.facts, dedicated_checks.check)
 
     def identity(self, spec: dict) -> dict:
         return {"enterprise": spec["enterprise"], "layer": spec["layer"]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.errors import FullbarsError
-from orchestrator.services.base import Service
+from orchestrator.services.base import CrossCheck, Service
 from orchestrator.services.arrears_grace import ArrearsGrace
 from orchestrator.services.business_broadband import BusinessBroadband
 from orchestrator.services.campus5g import Campus5G
@@ -30,6 +30,15 @@ class ServiceRegistry:
 
     def kinds(self) -> list[str]:
         return sorted(self._by_kind)
+
+    def cross_checks(self) -> list[CrossCheck]:
+        """Each kind's checks across devices, once (kinds may share one), by name."""
+        out: dict[str, CrossCheck] = {}
+        for svc in self._by_kind.values():
+            c = svc.cross_check
+            if c is not None and out.setdefault(c.name, c) is not c:
+                raise FullbarsError(f"two cross-checks keep their facts under {c.name!r}")
+        return [out[n] for n in sorted(out)]
 
 
 SERVICES = ServiceRegistry()

@@ -13,7 +13,7 @@ import ipaddress
 from orchestrator.lab.campus_ue import RunningConfigs, attach
 from orchestrator.lab.measure import measure, pings, reaches
 from orchestrator.lab.measure import run as _run
-from orchestrator.plan.campus_attach import Refusal, Site
+from orchestrator.services.campus5g_attach import Refusal, Site
 
 
 def server(subnet: str) -> str:

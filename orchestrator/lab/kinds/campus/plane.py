@@ -20,7 +20,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from orchestrator.lab import netns
-from orchestrator.plan.campus_checks import NS, gnb_facts, l3nm_addresses, static_routes, upf_facts
+from orchestrator.services.campus5g_checks import NS, gnb_facts, l3nm_addresses, static_routes, upf_facts
 from orchestrator.plan.crosscheck import NS as IF_NS
 
 TABLE0 = 100  # first routing table of a DNN on the UPF

@@ -1,6 +1,6 @@
 """A coverage fill checked in the lab: the PCIs, NR cell identities and NRCellRelations are read
 back over NETCONF from every gNB of the fill's running config, and the rules the plan checked
-(orchestrator/plan/coverage_checks.py: PCI collision and confusion, mod 3 among co-sited cells,
+(orchestrator/services/coverage_checks.py: PCI collision and confusion, mod 3 among co-sited cells,
 relation targets that exist and carry the target's PCI and NR cell identity, relations both
 ways, NR cell identities unique) are run again over what the devices hold. What the plan knew
 (the bundle's intended configs: its cells, and the cells on air of gNBs outside the plan, as
@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from orchestrator.netconf.session import read_running, rpc_error_text
-from orchestrator.plan import coverage_checks
+from orchestrator.services import coverage_checks
 
 
 def _identities(f: dict) -> dict[tuple[str | None, str], tuple[int, int | None]]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from orchestrator.lab import netns
 from orchestrator.lab.dataplane import EntryPlane, ip, shape, shape_ingress, vni
 from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, port_if, stable_mac
-from orchestrator.plan import dedicated_checks
+from orchestrator.services import dedicated_checks
 
 CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and the fibre ports'
 RULE_PREF = 1000  # the VPN tables' rules come before the main table's (32766)

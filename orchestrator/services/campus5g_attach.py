@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
-from orchestrator.plan.campus_checks import NS, static_routes
+from orchestrator.services.campus5g_checks import NS, static_routes
 
 
 @dataclass(frozen=True)
