@@ -106,6 +106,24 @@ def test_customer_since_refusals_name_the_file_line_and_fix(tmp_path, db, monkey
     assert r.exit_code == 2 and "name the intent files to plan, or pass --due" in r.output
 
 
+def test_a_date_its_pattern_takes_but_no_calendar_has_is_refused_where_it_is_written(tmp_path, db):
+    """fbt:date's pattern takes day 31 of every month; the loader asks the calendar, for any kind
+    (a grace ending on 31 June went on to the planner, which raised a traceback)."""
+    src = (EXAMPLES / "grace" / "spring-arrears.yaml").read_text()
+    for day in ("2026-06-31", "2027-02-29"):
+        f = tmp_path / f"grace-{day}.yaml"
+        f.write_text(src.replace("keep-in-service-until: 2026-06-30", f"keep-in-service-until: {day}"))
+        line = next(i for i, ln in enumerate(f.read_text().splitlines(), 1) if "keep-in-service-until" in ln)
+        for cmd in (("validate", str(f)), ("plan", "--network", NETWORK, str(f))):
+            r = cli(*cmd, db=db)
+            assert r.exit_code == 2, r.output
+            assert f"{f}:{line}" in r.output and f"keep-in-service-until {day} is not a day of the calendar" in r.output
+            assert "Traceback" not in r.output
+    before = snapshot(db)
+    r = cli("plan", "--network", NETWORK, str(tmp_path / "grace-2026-06-31.yaml"), db=db)
+    assert r.exit_code == 2 and snapshot(db) == before
+
+
 def test_a_worker_plans_what_time_changed_on_its_schedule(tmp_path, db):
     """`fullbars worker --plan-due DIR`: the engine's scheduler runs the day's plan while no
     command runs; the plan lands in DIR/due-DAY and the store holds the grown tenure."""

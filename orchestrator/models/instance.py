@@ -7,6 +7,7 @@ must) can be pinned to the line the engineer wrote.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ class _Schema:
     100,000 intents asks the same few dozen nodes the same questions, each answer a C call and
     a string made from C)."""
 
-    __slots__ = ("snode", "name", "keyword", "module", "ns", "top", "keys", "judged", "_children", "_mandatory")
+    __slots__ = ("snode", "name", "keyword", "module", "ns", "top", "keys", "judged", "calendar", "_children",
+                 "_mandatory")
 
     def __init__(self, snode):
         self.snode = snode
@@ -78,6 +80,8 @@ class _Schema:
         self.keys = [k.name() for k in snode.keys()] if self.keyword == "list" else []
         # A leaf's value is checked alone unless its type needs the rest of the tree.
         self.judged = self.keyword in ("leaf", "leaf-list") and snode.type().basename() not in _CHECKED_IN_TREE
+        # A date's pattern takes 2026-06-31: whether the day exists is checked beside it.
+        self.calendar = self.judged and snode.type().name().rpartition(":")[2] == "date"
         self._children: dict[str, _Schema] | None = None
         self._mandatory: list[str] | None = None
 
@@ -142,6 +146,13 @@ class InstanceWriter:
 
     def checked(self, schema: _Schema, node: yaml.Node, ypath: str, value: str) -> bool:
         msg = _value_error(self.ctx, schema, value) if self.ctx is not None else None
+        if not msg and schema.calendar and value:
+            try:
+                dt.date.fromisoformat(value[:10])
+            except ValueError:
+                self.problem(f"{schema.name} {value} is not a day of the calendar", node, ypath,
+                             fix="write a day that exists, such as 2026-06-30 (months have 28 to 31 days)")
+                return False
         if msg:
             if value == "" and node.value in ("~", "null"):  # libyang would speak of an empty string
                 msg = f"{schema.name!r} has no value: YAML reads a plain {node.value} as null."

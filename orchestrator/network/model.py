@@ -7,7 +7,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _libyang
 import cachetools
+import netaddr
 
 from orchestrator.documents.envelope import read_envelope
 from orchestrator.documents.yamlsrc import read_documents, read_text
@@ -144,7 +146,7 @@ def load_network(path: Path | str, text: str | None = None) -> Network:
     # made of new objects from its values), never copied (a copy took 24 ms of each plan at 112 devices).
     name, spec, lines = _validated(file, text)
     _check_credentials_namespace(spec, file, lines)
-    return _build(name, file, text, spec)
+    return _build(name, file, text, spec, lines)
 
 
 @cachetools.cached(cachetools.LRUCache(maxsize=4), condition=threading.Condition())
@@ -161,9 +163,90 @@ def _validated(file: str, text: str) -> tuple[str, dict, dict[str, int]]:
     tree, problems = to_tree(service_models(), "fullbars-network", "network", doc.spec_node, file, "spec", loc)
     if problems:
         raise FullbarsError(problems)
+    problems = _range_problems(tree, loc) + _id_problems(tree, loc)
+    if problems:
+        tree.free()
+        raise FullbarsError(problems)
     spec = tree.print_dict(include_implicit_defaults=True)["network"]
     tree.free()
     return doc.name, spec, {loc.names[k]: v for k, v in loc.lines.items()}
+
+
+# Not ranges a network hands out to lines, links or UEs: "this network", loopback, link-local,
+# multicast and the limited broadcast. The reserved 240.0.0.0/4 is left to the operator: never
+# routed on the Internet, it is what generated networks (network/generate.py) take public pools from.
+NOT_UNICAST = tuple(netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
+                                                     "255.255.255.255/32"))
+
+
+# The IDs each PON technology carries, as the BBF models' descriptions give them (ITU-T G.984.3,
+# G.9807.1): bbf-xponani's onu-id, bbf-xpongemtcont's alloc-id and gemport-id.
+PON_IDS = {"gpon": {"onu-id": (0, 253), "alloc-id": (256, 4095), "gemport": (0, 4095)},
+           "xgs-pon": {"onu-id": (0, 1020), "alloc-id": (1024, 16383), "gemport": (1021, 65534)}}
+VLAN_IDS = (1, 4094)  # IEEE 802.1Q: 0 and 4095 are reserved
+
+
+def _id_problems(tree, loc: Located) -> list[Problem]:
+    """The ID ranges written in the description (first, last) within what the wire carries: a
+    VLAN range's within 1..4094, a PON port's within its technology's. The model's own type is
+    a uint32 for every range; a value beyond these reached the templates, which were blamed."""
+    out = []
+    for node in tree.iter_tree():
+        if node.cdata.flags & _libyang.lib.LYD_DEFAULT:
+            continue
+        if node.name() in ("downstream", "upstream") and node.parent().name() == "line-rate" \
+                and node.parent().parent().name() == "pon-port":
+            out += _line_rate_problem(node, loc)
+        if node.name() not in ("first", "last"):
+            continue
+        rng, owner = node.parent(), node.parent().parent()
+        if rng.name() in ("vlan", "s-vlan"):
+            (lo, hi), what = VLAN_IDS, "VLAN"
+        elif owner is not None and owner.name() == "pon-port" and rng.name() in PON_IDS["gpon"]:
+            kind = next(c.value() for c in owner if c.name() == "type")
+            (lo, hi), what = PON_IDS[kind][rng.name()], kind
+        else:
+            continue
+        if not lo <= int(node.value()) <= hi:
+            line, ypath = loc.find(node.path())
+            out.append(Problem(f"{rng.name()} {node.name()} {node.value()} is outside {lo}..{hi}, the {what} range",
+                               file=loc.file, line=line, path=ypath, fix=f"use {lo} to {hi}"))
+    return out
+
+
+def _line_rate_problem(node, loc: Located) -> list[Problem]:
+    """A PON port's line rate may be written lower than its technology's (a long reach, a wide
+    split), not higher: lines would be placed on capacity the fibre does not have."""
+    port = node.parent().parent()
+    kind = next(c.value() for c in port if c.name() == "type")
+    most = LINE_RATES[kind][0 if node.name() == "downstream" else 1]
+    if bps(node.value()) <= bps(most):
+        return []
+    line, ypath = loc.find(node.path())
+    return [Problem(f"line-rate {node.name()} {node.value()} is above the {most} a {kind} port carries", file=loc.file,
+                    line=line, path=ypath, fix=f"write {most} or less, or leave line-rate out for {most}")]
+
+
+def _range_problems(tree, loc: Located) -> list[Problem]:
+    """Every address range of the description (pools, transport, links, UE pools, platforms):
+    written as its first address, and unicast. ietf-inet-types takes 192.0.2.5/28 and
+    224.0.0.0/28 alike, and the pools would hand them out."""
+    out = []
+    for node in tree.iter_tree():
+        snode = node.schema()
+        if snode.keyword() != "leaf" or not snode.type().name().endswith("ipv4-prefix"):
+            continue
+        text = node.value()
+        net = netaddr.IPNetwork(text)
+        line, ypath = loc.find(node.path())
+        if net.ip != net.network:
+            out.append(Problem(f"{snode.name()} {text} has host bits set", file=loc.file, line=line, path=ypath,
+                               fix=f"did you mean {net.cidr}? A range names its first address"))
+        elif any(net.first <= bad.last and bad.first <= net.last for bad in NOT_UNICAST):
+            out.append(Problem(f"{snode.name()} {text} is not a unicast range", file=loc.file, line=line, path=ypath,
+                               fix="give a range of unicast addresses (private ones such as 10.0.0.0/8 and "
+                                   "100.64.0.0/10 are fine); 0/8, 127/8, 169.254/16 and 224/4 are not"))
+    return out
 
 
 def _check_credentials_namespace(spec: dict, file: str, lines: dict[str, int]) -> None:
@@ -181,7 +264,7 @@ def _check_credentials_namespace(spec: dict, file: str, lines: dict[str, int]) -
                                 "variable or file for the NETCONF password, or a narrower allow-list")
 
 
-def _build(name: str, file: str, text: str, spec: dict) -> Network:
+def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -> Network:
     from orchestrator.devices.registry import KINDS
 
     problems: list[Problem] = []
@@ -201,7 +284,8 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
 
     for b in spec.get("bng", []):
         devices[b["name"]] = Device(b["name"], b["kind"], kind_role(b["name"], b["kind"], "bng"), *_management(b))
-    for o in spec.get("olt", []):
+    bng_ports: dict[tuple[str, str], str] = {}  # (BNG, its port) → the OLT uplink on it
+    for i, o in enumerate(spec.get("olt", [])):
         if o["name"] in devices:
             problems.append(Problem(f"device name {o['name']} is used by a BNG and an OLT", file=file,
                                     path=f"spec.olt[{o['name']}]", fix="give every device its own name"))
@@ -213,7 +297,9 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
             n = p["name"]
             down_default, up_default = LINE_RATES[p["type"]]
             lr = p.get("line-rate", {})
-            ranges = {k: (p[k]["first"], p[k]["last"]) for k in ("onu-id", "alloc-id", "gemport")}
+            # A value written is within its technology's IDs (_id_problems); the model's defaults
+            # are XGS-PON's, and a G-PON port keeps the part of them G-PON carries.
+            ranges = {k: (max(p[k]["first"], lo), min(p[k]["last"], hi)) for k, (lo, hi) in PON_IDS[p["type"]].items()}
             for k, (lo, hi) in ranges.items():
                 if hi < lo:
                     problems.append(Problem(f"{k} range {lo}..{hi} is empty", file=file,
@@ -225,7 +311,13 @@ def _build(name: str, file: str, text: str, spec: dict) -> Network:
                 cpart=p.get("channel-partition", f"cpart-{n}"), cg=p.get("channel-group", f"cg-{n}"),
                 down_bps=bps(lr.get("downstream", down_default)), up_bps=bps(lr.get("upstream", up_default)),
                 onu_id=ranges["onu-id"], alloc_id=ranges["alloc-id"], gemport=ranges["gemport"], index=i)
-        for u in o.get("uplink", []):
+        for j, u in enumerate(o.get("uplink", [])):
+            held = bng_ports.setdefault((u["bng"], u["bng-interface"]), f"{o['name']} {u['name']}")
+            if held != f"{o['name']} {u['name']}":
+                where = f"spec.olt[{i}].uplink[{j}].bng-interface"
+                problems.append(Problem(f"{u['bng']} port {u['bng-interface']} is already the uplink of {held}; "
+                                        f"a BNG port faces one OLT uplink", file=file, line=lines.get(where),
+                                        path=where, fix=f"give this uplink another port of {u['bng']}"))
             sv = u.get("s-vlan", {})
             dev.uplinks[u["name"]] = Uplink(o["name"], u["name"], u["bng"], u["bng-interface"],
                                             (sv.get("first", 1001), sv.get("last", 1999)))
