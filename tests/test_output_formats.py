@@ -48,6 +48,37 @@ def test_plan_ends_with_its_summary_and_detailed_exitcode_says_whether_anything_
     assert r.stdout.rstrip().splitlines()[-1] == "1 to create, 0 to change, 1 to delete on 3 devices"
 
 
+def test_a_service_never_applied_is_created_by_its_changes_and_its_delete_takes_nothing_off(db, tmp_path):
+    """Planned, changed before any apply: applying creates it (it counted as a change). Deleted
+    before any apply: it leaves the store at once, and there is nothing on a device to delete.
+    Once applied, the same steps change it and delete it."""
+    line = REPO / "examples/lab/ship-repair.yaml"
+    faster = tmp_path / "ship-repair.yaml"
+    faster.write_text(line.read_text().replace("downstream: 300M", "downstream: 200M"))
+    assert faster.read_text() != line.read_text()
+
+    def summary(*args):
+        r = cli(*args, "--format", "json", db=db)
+        assert r.exit_code == 0, r.stdout + r.stderr
+        data = _json(r)
+        return data["summary"], {s["name"]: (s["action"], s["device_change"]) for s in data["services"]}
+
+    assert summary("plan", str(line), *NET)[0]["create"] == 1
+    counts, services = summary("plan", str(faster))
+    assert (counts["create"], counts["change"]) == (1, 0) and services["ship-repair"] == ("update", "create")
+    counts, services = summary("delete", "ship-repair")
+    assert counts["delete"] == 0 and services["ship-repair"] == ("delete", "")
+
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    _applied(db, plan(Store(db), None, [str(line)]), "tx-20261203-000000-bbbbbb")
+    counts, services = summary("plan", str(faster))
+    assert (counts["create"], counts["change"]) == (0, 1) and services["ship-repair"] == ("update", "update")
+    counts, services = summary("delete", "ship-repair")
+    assert counts["delete"] == 1 and services["ship-repair"] == ("delete", "delete")
+
+
 def test_bad_input_exits_1_with_detailed_exitcode_and_2_without(db, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata: {name: x}\nspec: {downstrem: 1}\n")

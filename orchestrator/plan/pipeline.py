@@ -441,11 +441,20 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     asked = set(given_names) | set(removals)
     carried = set()
     applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
+    holders: dict[str, set[str] | None] = {}  # device → the services its recorded config holds; None: unrecorded
+
+    def held(dev: str) -> set[str] | None:
+        if dev not in holders:
+            old = Store.owners(s, dev, current[dev].config) if dev in current else {}
+            holders[dev] = None if old is None else {n for who in old.values() for n in who}
+        return holders[dev]
+
     for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
         if not b.changed:
             continue
         old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
         before = {n for who in (old or {}).values() for n in who}
+        holders[b.device] = None if old is None else before
         applied |= set(on_device[b.device]) if old is None else before
         if set(on_device[b.device]) | before <= asked:
             continue  # every service the edit can touch was asked about
@@ -466,7 +475,12 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     current_ok = service_versions.as_applied(s, {sp.name: meta[sp.name][1] for sp in again
                                                  if sp.name in applied})
     for sp in services:
-        if sp.action != "unchanged":
+        if sp.action in ("update", "delete") and not any(held(b.device) is None or sp.name in held(b.device)
+                                                          for b in built):
+            # Planned before and never applied: applying the update creates it; the delete
+            # removed it from the store at once, and there is nothing on the devices to take off.
+            sp.device_change = "create" if sp.action == "update" else ""
+        elif sp.action != "unchanged":
             sp.device_change = sp.action
     for sp in again:  # planned before as they are now, and not applied as such yet
         if sp.name not in applied:
