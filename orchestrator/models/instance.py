@@ -66,8 +66,8 @@ class _Schema:
     100,000 intents asks the same few dozen nodes the same questions, each answer a C call and
     a string made from C)."""
 
-    __slots__ = ("snode", "name", "keyword", "module", "ns", "top", "keys", "judged", "calendar", "_children",
-                 "_mandatory")
+    __slots__ = ("snode", "name", "keyword", "module", "ns", "top", "keys", "judged", "calendar", "elements",
+                 "_children", "_mandatory")
 
     def __init__(self, snode):
         self.snode = snode
@@ -82,6 +82,7 @@ class _Schema:
         self.judged = self.keyword in ("leaf", "leaf-list") and snode.type().basename() not in _CHECKED_IN_TREE
         # A date's pattern takes 2026-06-31: whether the day exists is checked beside it.
         self.calendar = self.judged and snode.type().name().rpartition(":")[2] == "date"
+        self.elements = _elements(snode, self.keyword)  # (min, max) entries of a list or leaf-list
         self._children: dict[str, _Schema] | None = None
         self._mandatory: list[str] | None = None
 
@@ -103,6 +104,29 @@ class _Schema:
 
 
 _TOPS: dict[tuple[int, str], _Schema] = {}
+
+
+def _elements(snode, keyword: str) -> tuple[int, int | None]:
+    """min-elements and max-elements (None: unbounded), which the 2.8.0 bindings do not read."""
+    if keyword == "list":
+        c = snode.cdata_list
+    elif keyword == "leaf-list":
+        c = snode.cdata_leaflist
+    else:
+        return 0, None
+    return c.min, (None if c.max in (0, 0xFFFFFFFF) else c.max)
+
+
+def _count_problem(w: "InstanceWriter", schema: _Schema, node, ypath: str, n: int) -> None:
+    """A list or leaf-list with fewer or more entries than its model allows, said where it is
+    written (libyang names the list, not the line, and suggests nothing)."""
+    lo, hi = schema.elements
+    if n < lo:
+        w.problem(f"{schema.name!r} needs at least {lo} {'entry' if lo == 1 else 'entries'}, not {n}", node, ypath,
+                  fix=f"give at least {lo}")
+    elif hi is not None and n > hi:
+        w.problem(f"{schema.name!r} takes at most {hi} {'entry' if hi == 1 else 'entries'}, not {n}", node, ypath,
+                  fix=f"give at most {hi}")
 
 
 def _top(ctx, path: str) -> _Schema:
@@ -222,6 +246,8 @@ class InstanceWriter:
             return ""
         keys = schema.keys
         out = []
+        seen: dict[tuple, int] = {}  # key values → the entry that gave them first
+        _count_problem(self, schema, node, ypath, len(node.value))
         for i, item in enumerate(node.value):
             iy = f"{ypath}[{i}]"
             if not isinstance(item, yaml.MappingNode):
@@ -231,17 +257,31 @@ class InstanceWriter:
             vals = {k: v for k, v, _ in mapping_items(item, self.loc.file, iy)}
             pred = "".join(f"[{k}={_quote(_scalar(vals[k]))}]" for k in keys
                            if k in vals and isinstance(vals[k], yaml.ScalarNode))
+            key = tuple(_scalar(vals[k]) for k in keys if k in vals and isinstance(vals[k], yaml.ScalarNode))
+            if keys and len(key) == len(keys):
+                first = seen.setdefault(key, i)
+                if first != i:
+                    said = ", ".join(f"{k} {v}" for k, v in zip(keys, key))
+                    self.problem(f"{schema.name!r} has two entries with {said} (the first is {ypath}[{first}], "
+                                 f"line {line_of(node.value[first])})", item, iy,
+                                 fix=f"give each {schema.name} its own {' and '.join(keys)}")
             out.append(self.container(schema, item, dpath + pred, iy, ns))
         return "".join(out)
 
     def leaf_list(self, schema: _Schema, node, dpath, ypath, ns) -> str:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out = []
+        seen: set[str] = set()
+        _count_problem(self, schema, node, ypath, len(items))
         for item in items:
             if not isinstance(item, yaml.ScalarNode):
                 self.problem(f"{schema.name!r} takes plain values", item, ypath)
                 continue
             v = _scalar(item)
+            if v in seen:  # a configured leaf-list holds each value once (RFC 7950 7.7)
+                self.problem(f"{schema.name!r} lists {v} twice", item, ypath, fix="list each value once")
+                continue
+            seen.add(v)
             if not self._printable(v, item, ypath) or not self.checked(schema, item, ypath, v):
                 continue
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
@@ -331,6 +371,9 @@ def _describe_type(t) -> str | None:
     said = _typedef_example(t)
     if said:
         return said
+    if base == "leafref" and t.leafref_path():
+        entry, key = _leafref_target(t.leafref_path())
+        return f"the {key} of a {entry} written in this file"
     if base == "enumeration":
         return "one of: " + ", ".join(e.name() for e in t.enums())
     if base == "bits":
@@ -373,7 +416,19 @@ def to_tree(models: ModelSet, module: str, top: str, node: yaml.Node, file: str,
     return tree, []
 
 
+def _leafref_target(path: str) -> tuple[str, str]:
+    """(list, key) a leafref's path points at: "/network/bng/name" → ("bng", "name")."""
+    steps = [s.split(":")[-1].split("[")[0] for s in path.split("/") if s and s not in ("..", ".")]
+    return (steps[-2] if len(steps) > 1 else "entry"), (steps[-1] if steps else "name")
+
+
+def _no_target(m: re.Match) -> str:
+    entry, key = _leafref_target(m.group(2))
+    return f'no {entry} has {key} "{m.group(1)}"'
+
+
 _LIBYANG_WORDING = [  # libyang's wording names internal types and regexes; say what is wrong instead
+    (re.compile(r'Invalid leafref value "(.*)" - no target instance "(.*)" with the same value', re.S), _no_target),
     (re.compile(r'Invalid (?:type )?u?int(?:8|16|32|64) value "(.*)"', re.S), r'"\1" is not a whole number'),
     (re.compile(r'Value "(.*)" is out of type u?int(?:8|16|32|64) min/max bounds', re.S), r'"\1" is out of range'),
     (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not a valid value here.'),
