@@ -55,12 +55,19 @@ def test_an_order_planned_again_without_an_intent_takes_it_away(tmp_path, db):
 def test_a_parameter_cannot_add_keys_to_a_spec(tmp_path, db):
     shutil.copy(REPO / "examples/orders/catalogue.yaml", tmp_path / "catalogue.yaml")
     order = tmp_path / "order.yaml"
-    order.write_text((REPO / ORDER).read_text().replace(
-        "value: North Bakery}", 'value: "North Bakery\\nrates: {downstream: 10G}"}'))
+    injected = r'North Bakery\", rates: {downstream: 10G}, x: \"'  # YAML's escaped quotes: the value's own
+    order.write_text((REPO / ORDER).read_text().replace("value: North Bakery}", f'value: "{injected}"}}'))
     r = cli("plan", str(order), "--network", NETWORK, db=db)
     assert r.exit_code == 0, r.stderr  # the whole value is the customer's name, nothing more
     spec = json.loads(next(row for row in snapshot(db)["intents"] if row[0] == "north-bakery-line")[2])
-    assert spec["customer"] == "North Bakery\nrates: {downstream: 10G}" and spec["rates"]["downstream"] == "500M"
+    assert spec["customer"] == 'North Bakery", rates: {downstream: 10G}, x: "' and spec["rates"]["downstream"] == "500M"
+    # On a line of its own the rest is no key either: a customer's name is one line.
+    order.write_text((REPO / ORDER).read_text().replace(
+        "value: North Bakery}", 'value: "North Bakery\\nrates: {downstream: 10G}"}'))
+    before = snapshot(db)
+    r = cli("plan", str(order), "--network", NETWORK, db=db)
+    assert r.exit_code == 2 and "a name here is one line" in r.stderr and "spec.customer" in r.stderr, r.stderr
+    assert snapshot(db) == before
 
 
 def test_an_order_reads_no_file_outside_its_folder(tmp_path, db):

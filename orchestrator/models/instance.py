@@ -366,6 +366,14 @@ def _typedef_example(t) -> str | None:
     return None
 
 
+def _span(part: list[str], bounds: tuple[int, int]) -> str:
+    """One part of a YANG range in words ("1..max" → "of 1 or more"): min and max are YANG's."""
+    if len(part) == 1:
+        return part[0]
+    lo, hi = (str(bounds[0]) if part[0] == "min" else part[0]), part[1]
+    return f"of {lo} or more" if hi == "max" else f"from {lo} to {hi}"
+
+
 def _describe_type(t) -> str | None:
     base = t.basename()
     said = _typedef_example(t)
@@ -384,8 +392,7 @@ def _describe_type(t) -> str | None:
         rng = next(iter(t.all_ranges()), None)
         if rng:
             parts = [p.strip().split("..") for p in rng.split("|")]
-            return "a whole number " + " or ".join(
-                f"from {p[0]} to {p[1]}" if len(p) == 2 else p[0] for p in parts)
+            return "a whole number " + " or ".join(_span(p, _BOUNDS[base]) for p in parts)
         lo, hi = _BOUNDS[base]
         return f"a whole number from {lo} to {hi}"
     if base == "union":
@@ -454,9 +461,21 @@ def _fix_for(models: ModelSet, vf: ValidationFailed) -> str | None:
         parent = sn.parent()
         where = "spec" if parent is None or parent.parent() is None else parent.name()
         return f"add `{sn.name()}:` under {where}"
+    must = _musts(sn).get(vf.message.rstrip("."))
+    if must is not None:  # a rule across leaves the value broke: its type says nothing of it
+        return must or None
     if sn.keyword() in ("leaf", "leaf-list"):
         return _use(_allowed(sn))
     return None
+
+
+def _musts(sn) -> dict[str, str]:
+    """error-message → description of the node's must statements (what to do, when the model says)."""
+    out = {}
+    for m in ly_array_iter(_libyang.lib.lysc_node_musts(sn.cdata)):
+        if m.emsg != _libyang.ffi.NULL:
+            out[c2str(m.emsg).rstrip(".")] = c2str(m.dsc) if m.dsc != _libyang.ffi.NULL else ""
+    return out
 
 
 def _use(desc: str | None) -> str | None:

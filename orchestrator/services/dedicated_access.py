@@ -24,6 +24,22 @@ def legs(spec: dict):
                 yield i, s, "backup", s["protection"]
 
 
+def one_port_each(intent) -> list[Problem]:
+    """Each fibre access of a line on a port of its own: two sites behind one PE port are one
+    place, not two, and a layer 2 line (its sites share one VLAN) would need that VLAN twice there."""
+    out, held = [], {}
+    for i, s, role, leg in legs(intent.spec):
+        where = f"spec.site[{i}].{'fibre' if role == 'primary' else 'protection'}"
+        first = held.setdefault((leg["pe"], leg["port"]), (s["name"], role))
+        if first != (s["name"], role):
+            other = f"site {first[0]}" + ("'s protection" if first[1] == "backup" else "")
+            out.append(Problem(f"site {s['name']}{' (its protection)' if role == 'backup' else ''} is on PE {leg['pe']} "
+                               f"port {leg['port']}, as {other} is: each access of a line needs a port of its own",
+                               **intent.where(f"{where}.port"), fix=f"give site {s['name']} another port of "
+                                                                    f"{leg['pe']} (or of another PE)"))
+    return out
+
+
 def missing(intent, net) -> None:
     """A stored line is not checked again: the network description may have lost what it uses."""
     edge = net.edge

@@ -50,6 +50,7 @@ class DedicatedLine(Service):
                                **intent.where("spec.rates.pir"), fix=f"give a PIR of at least {spec['rates']['cir']}"))
         for i, s in enumerate(sites):
             out += self._site(intent, ctx, i, s)
+        out += access.one_port_each(intent)
         if not out:
             out += access.vlans_agree(intent) + access.prefixes(intent, edge) + access.serials(intent, ctx)
             out += access.capacity(intent, ctx, cir, pir)
