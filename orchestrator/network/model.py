@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _libyang
 import cachetools
 import netaddr
 
@@ -163,13 +164,13 @@ def _validated(file: str, text: str) -> tuple[str, dict, dict[str, int]]:
     tree, problems = to_tree(service_models(), "fullbars-network", "network", doc.spec_node, file, "spec", loc)
     if problems:
         raise FullbarsError(problems)
-    problems = _range_problems(tree, loc) + _id_problems(tree, loc)
-    if problems:
-        tree.free()
-        raise FullbarsError(problems)
     spec = tree.print_dict(include_implicit_defaults=True)["network"]
     tree.free()
-    return doc.name, spec, {loc.names[k]: v for k, v in loc.lines.items()}
+    lines = {loc.names[k]: v for k, v in loc.lines.items()}
+    problems = _written_problems(spec, lines, file)
+    if problems:
+        raise FullbarsError(problems)
+    return doc.name, spec, lines
 
 
 # Not ranges a network hands out to lines, links or UEs: "this network", loopback, link-local,
@@ -177,8 +178,6 @@ def _validated(file: str, text: str) -> tuple[str, dict, dict[str, int]]:
 # routed on the Internet, it is what generated networks (network/generate.py) take public pools from.
 NOT_UNICAST = tuple(netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
                                                      "255.255.255.255/32"))
-
-
 # The IDs each PON technology carries, as the BBF models' descriptions give them (ITU-T G.984.3,
 # G.9807.1): bbf-xponani's onu-id, bbf-xpongemtcont's alloc-id and gemport-id.
 PON_IDS = {"gpon": {"onu-id": (0, 253), "alloc-id": (256, 4095), "gemport": (0, 4095)},
@@ -186,66 +185,97 @@ PON_IDS = {"gpon": {"onu-id": (0, 253), "alloc-id": (256, 4095), "gemport": (0, 
 VLAN_IDS = (1, 4094)  # IEEE 802.1Q: 0 and 4095 are reserved
 
 
-def _id_problems(tree, loc: Located) -> list[Problem]:
-    """The ID ranges written in the description (first, last) within what the wire carries: a
-    VLAN range's within 1..4094, a PON port's within its technology's. The model's own type is
-    a uint32 for every range; a value beyond these reached the templates, which were blamed."""
+@functools.cache
+def _checked_leaves() -> tuple[tuple[tuple[str, ...], str], ...]:
+    """(the steps to it from the top, what it is) of each leaf of the description that is
+    checked beyond its type: address ranges (ietf-inet-types takes 192.0.2.5/28 and 224.0.0.0/28
+    alike), VLAN and PON ID ranges and PON line rates (uint32s and rates to the model). Read
+    from the model once, so that a range added to it is checked too."""
     out = []
-    for node in tree.iter_tree():
-        if node.cdata.flags & _libyang.lib.LYD_DEFAULT:
+
+    def walk(snode, steps):
+        name = snode.name()
+        here = steps + (name,)
+        if snode.keyword() == "leaf":
+            parent = steps[-1] if steps else ""
+            if snode.type().name().endswith("ipv4-prefix"):
+                out.append((here, "prefix"))
+            elif name in ("first", "last") and parent in ("vlan", "s-vlan"):
+                out.append((here, "vlan"))
+            elif name in ("first", "last") and steps[-2:-1] == ("pon-port",) and parent in PON_IDS["gpon"]:
+                out.append((here, "pon-id"))
+            elif name in ("downstream", "upstream") and steps[-2:] == ("pon-port", "line-rate"):
+                out.append((here, "line-rate"))
+            return
+        if snode.keyword() in ("container", "list"):
+            for child in snode.children():
+                if not child.config_false():
+                    walk(child, here)
+
+    top = next(service_models().ctx.find_path("/fullbars-network:network"))
+    for child in top.children():
+        walk(child, ())
+    return tuple(out)
+
+
+_STEP = re.compile(r"([^.\[\]]+)(?:\[(\d+)\])?")
+
+
+def _at(spec: dict, ypath: str, entries: dict) -> tuple[object, tuple]:
+    """The value at a YAML path of the description ("spec.olt[0].uplink[1].s-vlan.first") and
+    the mappings above it, nearest first. entries: id of a list → its entries in the file's
+    order (libyang's keyed lists are not indexed), kept between calls."""
+    up, here = (), {"spec": spec}
+    for name, index in _STEP.findall(ypath):
+        up = (here,) + up
+        here = here[name]
+        if index:
+            if id(here) not in entries:
+                entries[id(here)] = list(here)
+            here = entries[id(here)][int(index)]
+    return here, up[:-1]
+
+
+def _written_problems(spec: dict, lines: dict[str, int], file: str) -> list[Problem]:
+    """What the model's types let through and no device takes, in the values the file writes
+    (a default is the model's own): address ranges that are not a unicast range's first
+    address, VLAN IDs outside 1..4094, PON IDs outside their technology's, a PON line rate above
+    its technology's. They reached the templates, which were blamed, or the lines' configs."""
+    out, entries = [], {}
+    checked = {"spec." + ".".join(steps): (steps, what) for steps, what in _checked_leaves()}
+    last = {steps[-1] for steps, _ in _checked_leaves()}
+    # Read from what the file writes (the lines it was read from), not from every instance the
+    # model's defaults fill in: 16,000 PON ports written as a name and a type cost nothing here.
+    for ypath, line in lines.items():
+        if ypath.rpartition(".")[2] not in last:
             continue
-        if node.name() in ("downstream", "upstream") and node.parent().name() == "line-rate" \
-                and node.parent().parent().name() == "pon-port":
-            out += _line_rate_problem(node, loc)
-        if node.name() not in ("first", "last"):
+        steps, what = checked.get(re.sub(r"\[\d+\]", "", ypath), ((), None))
+        if what is None:
             continue
-        rng, owner = node.parent(), node.parent().parent()
-        if rng.name() in ("vlan", "s-vlan"):
-            (lo, hi), what = VLAN_IDS, "VLAN"
-        elif owner is not None and owner.name() == "pon-port" and rng.name() in PON_IDS["gpon"]:
-            kind = next(c.value() for c in owner if c.name() == "type")
-            (lo, hi), what = PON_IDS[kind][rng.name()], kind
+        value, up = _at(spec, ypath, entries)
+        at = {"file": file, "line": line, "path": ypath}
+        name = steps[-1]
+        if what == "prefix":
+            net = netaddr.IPNetwork(value)
+            if net.ip != net.network:
+                out.append(Problem(f"{name} {value} has host bits set", **at,
+                                   fix=f"did you mean {net.cidr}? A range names its first address"))
+            elif any(net.first <= bad.last and bad.first <= net.last for bad in NOT_UNICAST):
+                out.append(Problem(f"{name} {value} is not a unicast range", **at,
+                                   fix="give a range of unicast addresses (private ones such as 10.0.0.0/8 "
+                                       "and 100.64.0.0/10 are fine); 0/8, 127/8, 169.254/16 and 224/4 are not"))
+        elif what == "line-rate":
+            kind = up[1]["type"]  # line-rate, then its pon-port
+            most = LINE_RATES[kind][0 if name == "downstream" else 1]
+            if bps(value) > bps(most):
+                out.append(Problem(f"line-rate {name} {value} is above the {most} a {kind} port carries", **at,
+                                   fix=f"write {most} or less, or leave line-rate out for {most}"))
         else:
-            continue
-        if not lo <= int(node.value()) <= hi:
-            line, ypath = loc.find(node.path())
-            out.append(Problem(f"{rng.name()} {node.name()} {node.value()} is outside {lo}..{hi}, the {what} range",
-                               file=loc.file, line=line, path=ypath, fix=f"use {lo} to {hi}"))
-    return out
-
-
-def _line_rate_problem(node, loc: Located) -> list[Problem]:
-    """A PON port's line rate may be written lower than its technology's (a long reach, a wide
-    split), not higher: lines would be placed on capacity the fibre does not have."""
-    port = node.parent().parent()
-    kind = next(c.value() for c in port if c.name() == "type")
-    most = LINE_RATES[kind][0 if node.name() == "downstream" else 1]
-    if bps(node.value()) <= bps(most):
-        return []
-    line, ypath = loc.find(node.path())
-    return [Problem(f"line-rate {node.name()} {node.value()} is above the {most} a {kind} port carries", file=loc.file,
-                    line=line, path=ypath, fix=f"write {most} or less, or leave line-rate out for {most}")]
-
-
-def _range_problems(tree, loc: Located) -> list[Problem]:
-    """Every address range of the description (pools, transport, links, UE pools, platforms):
-    written as its first address, and unicast. ietf-inet-types takes 192.0.2.5/28 and
-    224.0.0.0/28 alike, and the pools would hand them out."""
-    out = []
-    for node in tree.iter_tree():
-        snode = node.schema()
-        if snode.keyword() != "leaf" or not snode.type().name().endswith("ipv4-prefix"):
-            continue
-        text = node.value()
-        net = netaddr.IPNetwork(text)
-        line, ypath = loc.find(node.path())
-        if net.ip != net.network:
-            out.append(Problem(f"{snode.name()} {text} has host bits set", file=loc.file, line=line, path=ypath,
-                               fix=f"did you mean {net.cidr}? A range names its first address"))
-        elif any(net.first <= bad.last and bad.first <= net.last for bad in NOT_UNICAST):
-            out.append(Problem(f"{snode.name()} {text} is not a unicast range", file=loc.file, line=line, path=ypath,
-                               fix="give a range of unicast addresses (private ones such as 10.0.0.0/8 and "
-                                   "100.64.0.0/10 are fine); 0/8, 127/8, 169.254/16 and 224/4 are not"))
+            kind = up[1]["type"] if what == "pon-id" else "VLAN"
+            lo, hi = PON_IDS[kind][steps[-2]] if what == "pon-id" else VLAN_IDS
+            if not lo <= int(value) <= hi:
+                out.append(Problem(f"{steps[-2]} {name} {value} is outside {lo}..{hi}, the {kind} range", **at,
+                                   fix=f"use {lo} to {hi}"))
     return out
 
 
@@ -297,7 +327,7 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
             n = p["name"]
             down_default, up_default = LINE_RATES[p["type"]]
             lr = p.get("line-rate", {})
-            # A value written is within its technology's IDs (_id_problems); the model's defaults
+            # A value written is within its technology's IDs (_written_problems); the model's defaults
             # are XGS-PON's, and a G-PON port keeps the part of them G-PON carries.
             ranges = {k: (max(p[k]["first"], lo), min(p[k]["last"], hi)) for k, (lo, hi) in PON_IDS[p["type"]].items()}
             for k, (lo, hi) in ranges.items():
