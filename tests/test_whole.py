@@ -145,3 +145,46 @@ def test_transactions_begun_within_one_second_are_listed_newest_first(tmp_path):
     for tx in reversed(names):
         Journal(store, tx).start(ENV, "apply", [])
     assert [t.id for t in history(store, 20)] == names
+
+
+def test_a_transaction_whose_devices_a_later_one_changed_is_rolled_back_only_after_it(tmp_path):
+    """Rolling back an older transaction gives its devices the configs from before it, which
+    would undo a later one too (a line the later one deleted came back on the devices, while
+    the store had freed its values for others). It is refused, naming the later one; newest
+    first, each rollback finds its devices as it left them."""
+    from orchestrator.app.environments import _refuse_if_changed_since, rollback
+    from orchestrator.errors import FullbarsError
+    from orchestrator.network.model import load_network
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store, TransactionRow
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Change, Journal
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+
+    def commit(result, tx):  # as _commit, with the devices the transaction gave their configs
+        from orchestrator.resources import service_versions
+
+        hook = service_versions.committed(result, service_versions.befores(store, result))
+        j = Journal(store, tx)
+        j.start(ENV, "apply", [Change(d.device, d.kind, None, d.intended) for d in result.devices if d.changed])
+        with store.transaction() as s:
+            remember_configs(s, tx, "apply", ENV, [(d.device, d.kind, d.intended) for d in result.devices])
+            hook(s, tx)
+        j.state("committed", summary=f"{tx}: committed")
+
+    commit(plan(store, NET, [CAFE, ACME]), "tx-1")
+    slower = tmp_path / "harbour-cafe.yaml"
+    slower.write_text(open(CAFE).read().replace("downstream: 500M", "downstream: 300M"))
+    commit(plan(store, None, [str(slower)]), "tx-2")
+    plan(store, None, delete=["acme-hq"])
+    commit(plan(store, None, [str(slower)]), "tx-3")  # carries the removal: acme-hq leaves the devices
+
+    with pytest.raises(FullbarsError) as e:
+        rollback(store, "tx-2", lambda: load_network(NET))
+    said = str(e.value)
+    assert "changed after tx-2 (by tx-3)" in said and "roll back tx-3 first" in said, said
+    with store.transaction() as s:
+        newest = s.get(TransactionRow, "tx-3")
+        s.expunge(newest)
+    _refuse_if_changed_since(store, newest)  # the newest finds its devices as it left them

@@ -57,6 +57,37 @@ def history(store, limit: int = 20, environment: str | None = None):
     return hist(store, limit, environment)
 
 
+def _refuse_if_changed_since(store, row) -> None:
+    """A transaction is undone only while its devices still have what it gave them. Once a later
+    one changed them, the configs from before it would also undo the later change on the
+    devices (a line it deleted would come back), while the store keeps the later change: the two
+    would disagree. Undone newest first, each rollback finds its devices as it left them."""
+    from sqlalchemy import select
+
+    from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow
+    from orchestrator.rollout.revert import differs
+
+    with store.transaction() as s:
+        mine = list(s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == row.id)))
+        now = Store.device_configs(s, row.target, [d.device for d in mine])
+        moved = sorted(d.device for d in mine if d.device in now and now[d.device].config != d.intended
+                       and differs(d.kind, now[d.device].config, d.intended))
+        if not moved:
+            return
+        later = list(s.execute(
+            select(TransactionRow.id, TxDeviceRow.device).join(TxDeviceRow, TxDeviceRow.tx == TransactionRow.id)
+            .where(TransactionRow.target == row.target, TransactionRow.state == "committed",
+                   TransactionRow.created_at > row.created_at, TxDeviceRow.device.in_(moved))
+            .order_by(TransactionRow.created_at.desc())))
+    newer = list(dict.fromkeys(t for t, _ in later))
+    raise FullbarsError(
+        f"{', '.join(moved)} {'was' if len(moved) == 1 else 'were'} changed after {row.id}"
+        + (f" (by {', '.join(newer)})" if newer else "") + f": the configs from before {row.id} would undo "
+        "that later change on the devices too, while the store keeps it",
+        fix=(f"roll back {newer[0]} first (the newest first), then {row.id}; or plan the change you want"
+             if newer else "plan the change you want"))
+
+
 def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None) -> dict:
     """Undo a committed transaction: its devices get back the configs they had before it, and its
     services come back with them, as a new transaction. network: a callable giving the network
@@ -74,8 +105,9 @@ def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None)
     if row is None or row.state != "committed":
         raise FullbarsError(f"no committed transaction {tx}", fix="see `fullbars history`")
     net = network() if not row.target.startswith("lab:") else None
-    tgt = from_label(row.target, net)
     recovered = recover(store, net) if unfinished(store) else []
+    _refuse_if_changed_since(store, row)
+    tgt = from_label(row.target, net)
     changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
     notes, services_back = rollback_hook(store, tx)  # the services return with the devices
     rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
