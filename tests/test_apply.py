@@ -159,6 +159,41 @@ def test_fullbars_killed_before_confirming_devices_revert_and_recover_records_it
         assert s.get(TransactionRow, tx).state == "rolled-back"
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_fullbars_interrupted_before_confirming_takes_the_devices_back_at_once_and_says_so(five, sig):
+    """Ctrl-C or SIGTERM while the devices hold unconfirmed commits: the apply rolls them back
+    now and records it, rather than leaving them new until their confirm timeout (an hour here)
+    with the journal at `verifying` and the store old."""
+    from orchestrator.resources.store import TransactionRow
+    from orchestrator.rollout.transaction import history
+
+    before = running_leaves(five["target"])
+    d = five["tmp"] / f"interrupted-{sig.name}"
+    changed_plan(five, d.name, down="250M")
+    env = dict(os.environ, FULLBARS_FAULT_PAUSE="verifying", FULLBARS_DB=five["db"])
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "apply", *sorted(str(p) for p in d.glob("*.yaml")),
+                             "--target", "lab", "--lab", str(five["topo"]), "--confirm-timeout", "3600", "--no-checks"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a terminal's Ctrl-C: SIGINT is not ignored as in a background job
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline, tx = time.time() + 60, None
+    while time.time() < deadline and tx is None:
+        tx = next((t.id for t in history(five["store"], 5) if t.state == "committing"), None)
+        time.sleep(0.1)
+    assert tx, proc.communicate(timeout=5)
+    deadline = time.time() + 60  # the commits are in when it pauses before `verifying`
+    while time.time() < deadline and running_leaves(five["target"]) == before:
+        time.sleep(0.2)
+    assert running_leaves(five["target"]) != before
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert f"{tx}: rolled-back" in out + err and "interrupted (Ctrl-C or SIGTERM)" in out + err, out + err
+    after = running_leaves(five["target"])
+    assert {d: sorted(before[d] ^ after[d])[:4] for d in before if before[d] != after[d]} == {}
+    with five["store"].transaction() as s:
+        assert s.get(TransactionRow, tx).state == "rolled-back"
+
+
 def _edit_by_hand(five, node: str, config: str) -> None:
     from ncclient import manager
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -400,30 +401,36 @@ class Transaction:
         self.journal.start(self.target, self.kind, self.changes)
         outcome = "committed"
         failed: list[str] = []
+        restore = _terminate_as_interrupt()
         try:
-            self.journal.state("editing")
-            failed = self._parallel("edit", self._prepare, devices)
-            self.journal.devices(list(self.results.values()))
-            if not failed:
-                self.journal.state("committing")
-                failed = self._parallel("commit", self._commit, devices)
+            try:
+                self.journal.state("editing")
+                failed = self._parallel("edit", self._prepare, devices)
                 self.journal.devices(list(self.results.values()))
-            if not failed:
-                self.journal.state("verifying")
-                touched = [d for d in devices if self.results[d].state == "committed"]
-                failed = self._parallel("verify", self._read_back, devices if self.running_checks else touched)
-                if not failed and (self.checks or self.running_checks):
-                    problems = self.running_checks({d: self.results[d].running for d in devices}) \
-                        if self.running_checks else []
-                    problems += self.checks() if self.checks else []
-                    if problems:
-                        failed = ["(service checks)"]
-                        self.check_problems = problems
-            if not failed:
-                # what the services' records become if this commits, kept for recover
-                pending = getattr(self.on_commit, "pending", None)
-                self.journal.state("confirming", report={"services_pending": pending} if pending else None)
-                failed = self._parallel("confirm", self._confirm, devices)
+                if not failed:
+                    self.journal.state("committing")
+                    failed = self._parallel("commit", self._commit, devices)
+                    self.journal.devices(list(self.results.values()))
+                if not failed:
+                    self.journal.state("verifying")
+                    touched = [d for d in devices if self.results[d].state == "committed"]
+                    failed = self._parallel("verify", self._read_back, devices if self.running_checks else touched)
+                    if not failed and (self.checks or self.running_checks):
+                        problems = self.running_checks({d: self.results[d].running for d in devices}) \
+                            if self.running_checks else []
+                        problems += self.checks() if self.checks else []
+                        if problems:
+                            failed = ["(service checks)"]
+                            self.check_problems = problems
+                if not failed:
+                    # what the services' records become if this commits, kept for recover
+                    pending = getattr(self.on_commit, "pending", None)
+                    self.journal.state("confirming", report={"services_pending": pending} if pending else None)
+                    failed = self._parallel("confirm", self._confirm, devices)
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM: the step under way has finished on every device (the pool waits
+                # for it), and the devices go back now, not when their confirm timeout runs out.
+                failed = [*failed, INTERRUPTED]
             if failed:
                 outcome = "rolled-back"
                 self._parallel("rollback", self._undo,
@@ -431,6 +438,7 @@ class Transaction:
                 if any(r.state == "rollback-failed" for r in self.results.values()):
                     outcome = "failed"
         finally:
+            restore()
             self._close()
         if any(r.state == IN_DOUBT for r in self.results.values()) and outcome == "rolled-back":
             outcome = IN_DOUBT
@@ -447,6 +455,8 @@ class Transaction:
             summary = f"{self.tx}: committed on {len(self.changes)} device(s)"
         else:
             why = "; ".join(f"{d}: {self.results[d].error}" for d in named)
+            if INTERRUPTED in failed:
+                why = (why + "; " if why else "") + "it was interrupted (Ctrl-C or SIGTERM) before it was confirmed"
             if "(service checks)" in failed:
                 why = (why + "; " if why else "") + "service checks: " + "; ".join(getattr(self, "check_problems", []))
             # what each device really ended as, read back: rolled back, in doubt, or failed to roll back
@@ -465,6 +475,23 @@ class Transaction:
                                 **({"persist_id": self.tx} if r.state == IN_DOUBT else {}),
                                 **({"retried": r.retried} if r.retried else {})}
                             for d, r in self.results.items()}}
+
+
+INTERRUPTED = "(interrupted)"
+
+
+def _terminate_as_interrupt():
+    """While a transaction runs in the main thread (the CLI), SIGTERM interrupts it as Ctrl-C
+    does, so that it takes the devices back and records that, instead of leaving them on an
+    unconfirmed commit until the confirm timeout. Returns what puts the old handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def _compile_meanwhile(kinds: set[str]) -> None:
