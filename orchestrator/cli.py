@@ -928,7 +928,7 @@ def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what thi
           action: Optional[str] = typer.Option(None, "--action", help="Actions starting with this (change- gives "
                                                "every step of change requests)."),
           subject: Optional[str] = typer.Option(None, "--subject", help="Exactly this subject, e.g. change:7."),
-          since: Optional[str] = typer.Option(None, "--since", help="ISO 8601 UTC time: rows at or after it."),
+          since: Optional[str] = typer.Option(None, "--since", help="An ISO 8601 time (UTC unless it gives an offset) or a day: rows at or after it."),
           limit: int = typer.Option(50, "--limit", help="How many rows, newest first."),
           fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt,
           server: Optional[str] = ServerOpt, token_file: Optional[Path] = TokenFileOpt):

@@ -71,3 +71,27 @@ def test_the_newest_applied_environment_on_sqlite(tmp_path):
 
 def test_the_newest_applied_environment_on_postgresql(pg_url):  # noqa: F811
     _newest_applied(fresh_database(pg_url))
+
+
+def test_since_is_a_time_whatever_its_offset_and_a_value_that_is_none_is_refused(tmp_path):
+    """The trail's times are UTC text: `since` compared as written took 09:00+02:00 for a time
+    after 08:30 UTC, and took 'notadate' for no bound at all (an operator missed rows unwarned)."""
+    from orchestrator.acting import Actor, acting
+    from orchestrator.app.audit import listing
+    from orchestrator.errors import FullbarsError
+    from orchestrator.resources.store import AuditRow, Store
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    with acting(Actor("nora", frozenset({"noc"}), "192.0.2.7")):
+        with store.transaction() as s:
+            s.add(AuditRow(at="2026-12-06T08:30:00+00:00", action="change-approve", subject="change:1",
+                           actor="nora", origin="192.0.2.7", detail="{}"))
+        for since, rows in (("2026-12-06T10:00:00+02:00", 1), ("2026-12-06T10:30:00+02:00", 1),
+                            ("2026-12-06T10:30:01+02:00", 0), ("2026-12-06T03:29:00-05:00", 1),
+                            ("2026-12-06T03:31:00-05:00", 0), ("2026-12-06", 1), ("2026-12-06T08:30:00", 1),
+                            ("2026-12-06T08:30:00.5Z", 0)):
+            assert len(listing(store, since=since)) == rows, since
+        for bad in ("notadate", "2026-13-45", "yesterday"):
+            with pytest.raises(FullbarsError, match=f"since '{bad}' is not a time"):
+                listing(store, since=bad)
+    store.engine.dispose()

@@ -330,7 +330,7 @@ async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context 
 def audit_trail(actor_name: str | None = Query(None, alias="actor", max_length=128),
                 action: str | None = Query(None, max_length=64, description="a prefix: change- gives every step"),
                 subject: str | None = Query(None, max_length=256, description="exactly, e.g. change:7"),
-                since: str | None = Query(None, max_length=40, description="ISO 8601 UTC"),
+                since: str | None = Query(None, max_length=40, description="ISO 8601 time (UTC unless it gives an offset) or a day"),
                 limit: int = Query(200, ge=1, le=audit.MAX_ROWS),
                 who: Actor = Depends(actor), ctx: Context = Depends(context)):
     return as_user(who, audit.listing, ctx.store, actor_name, action, subject, since, limit)
