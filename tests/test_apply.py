@@ -220,12 +220,12 @@ def test_drift_reports_device_path_service_and_reconcile_repairs(five):
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "olt-1: 2 difference(s)" in r.stdout and "bng-east: 1 difference(s)" in r.stdout, r.stdout
-    assert ("/interfaces/interface[name='vani-dock-office']/description: intended 'Harbour customer 1'  "
-            "(service: dock-office)") in r.stdout
-    assert ("/tm-profiles/shaper-profile[name='down-500M']/single-token-bucket/pir: intended '500000'  "
-            "(service: dock-office, harbour-cafe)") in r.stdout
-    assert ("/interfaces/interface[name='to-olt-2.1200.3']/description: intended 'Harbour customer 3 (ship-repair)'  "
-            "(service: ship-repair)") in r.stdout, r.stdout
+    assert ("/interfaces/interface[name='vani-dock-office']/description: intended 'Harbour customer 1', "
+            "running 'changed by hand'  (service: dock-office)") in r.stdout, r.stdout
+    assert ("/tm-profiles/shaper-profile[name='down-500M']/single-token-bucket/pir: intended '500000', "
+            "running '250000'  (service: dock-office, harbour-cafe)") in r.stdout
+    assert ("/interfaces/interface[name='to-olt-2.1200.3']/description: intended 'Harbour customer 3 (ship-repair)', "
+            "running 'changed by hand'  (service: ship-repair)") in r.stdout, r.stdout
     r = subprocess.run(args + ["--reconcile"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "committed on 2 device(s)" in r.stdout, r.stdout + r.stderr
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)

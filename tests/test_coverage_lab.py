@@ -156,7 +156,7 @@ def test_fill_in_the_lab_one_transaction_verify_rechecks_running_and_a_hand_edit
         assert r.returncode == 1, r.stdout + r.stderr
         assert f"{site}: 1 difference(s)" in r.stdout
         assert (f"/ManagedElement[id='{site}']/GNBDUFunction[id='DU-1']/NRCellDU[id='{cell}']/attributes/nRPCI: "
-                f"intended '{old}'  (service: weak-spots)") in r.stdout
+                f"intended '{old}', running '{pci}'  (service: weak-spots)") in r.stdout
         assert all(f"{g}: in sync" in r.stdout for g in gnbs if g != site)
 
         r = _fb(env, "drift", "--target", "lab", "--lab", str(topo), "--reconcile")

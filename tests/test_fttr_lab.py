@@ -109,7 +109,8 @@ def test_room_rate_follows_its_intent_and_drift_masks_the_secret(studio, tmp_pat
     finally:
         os.environ["FULLBARS_PSK_STUDIO"] = SECRETS["FULLBARS_PSK_STUDIO"]
     outputs.append(r.stdout + r.stderr)
-    assert "/fttr/ssid[name='Studio']/wpa3-psk: intended 'env:FULLBARS_PSK_STUDIO'  (service: studio-wifi)" in r.stdout, r.stdout
+    assert ("/fttr/ssid[name='Studio']/wpa3-psk: intended 'env:FULLBARS_PSK_STUDIO', running '(masked: not set by "
+            "fullbars)'  (service: studio-wifi)") in r.stdout, r.stdout
     assert "rotated-Pass" not in r.stdout
     # rollback of the change: the journal's "before" holds references, filled again when sent
     tx = re.search(r"(tx-\S+): committed", changed).group(1)

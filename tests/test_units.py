@@ -409,6 +409,22 @@ def test_drift_reports_a_removed_key_only_entry_with_its_owner(tmp_path):
                       "service": "acme-robotics"}]
 
 
+def test_drift_gives_what_the_device_runs_beside_what_was_intended(tmp_path):
+    """A leaf changed by hand shows both values; one taken away says it is not set; one added
+    says what it holds (drift gave the intended value alone)."""
+    import re
+
+    planned, store = _planned(tmp_path, "network.yaml", ["lab/dock-office.yaml"])
+    bng = planned["bng-east"]
+    live = bng.intended.replace("<description>Harbour customer 1 (dock-office)</description>",
+                                "<description>changed by hand</description>", 1)
+    live, gone = re.subn(r"<enabled>true</enabled>", "", live, count=1)
+    assert live != bng.intended and gone == 1
+    said = {d["what"] for d in _drift(store, bng, live)}
+    assert "intended 'Harbour customer 1 (dock-office)', running 'changed by hand'" in said, said
+    assert "intended 'true', not set on the device" in said, said
+
+
 @pytest.mark.parametrize("network,intents", [
     ("network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml", "lab/port-authority.yaml",
                       "fttr/studio-line.yaml", "fttr/studio-wifi.yaml", "intents/acme-hq.yaml"]),

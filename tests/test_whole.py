@@ -6,6 +6,7 @@ and a rollback returns the services so the next plan is a no-op."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from conftest import REPO, snapshot
 
@@ -188,3 +189,21 @@ def test_a_transaction_whose_devices_a_later_one_changed_is_rolled_back_only_aft
         newest = s.get(TransactionRow, "tx-3")
         s.expunge(newest)
     _refuse_if_changed_since(store, newest)  # the newest finds its devices as it left them
+
+    # Undone once (tx-4 gives tx-3's devices their configs from before it), it is not undone again.
+    from orchestrator.resources.store import TxDeviceRow
+
+    with store.transaction() as s:
+        rows = list(s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == "tx-3")))
+        for r in rows:  # what running held when tx-3 locked the devices: tx-2's configs
+            r.before = s.scalars(select(TxDeviceRow.intended).where(TxDeviceRow.tx == "tx-2",
+                                                                     TxDeviceRow.device == r.device)).first() or ""
+        back = [(r.device, r.kind, r.before) for r in rows]
+    j = Journal(store, "tx-4")
+    j.start(ENV, "rollback", [Change(d, k, None, c) for d, k, c in back])
+    with store.transaction() as s:
+        remember_configs(s, "tx-4", "rollback", ENV, back)
+    j.state("committed", summary="tx-4: committed")
+    with pytest.raises(FullbarsError, match="tx-3 is undone already: its devices have the configs from before it "
+                                            r"again \(since tx-4\)"):
+        rollback(store, "tx-3", lambda: load_network(NET))

@@ -80,6 +80,10 @@ def _refuse_if_changed_since(store, row) -> None:
                    TransactionRow.created_at > row.created_at, TxDeviceRow.device.in_(moved))
             .order_by(TransactionRow.created_at.desc())))
     newer = list(dict.fromkeys(t for t, _ in later))
+    if all(d.before and not differs(d.kind, now[d.device].config, d.before) for d in mine if d.device in moved):
+        raise FullbarsError(f"{row.id} is undone already: its devices have the configs from before it"
+                            + (f" again (since {newer[0]})" if newer else ""),
+                            fix="nothing to roll back; `fullbars history` says what each transaction did")
     raise FullbarsError(
         f"{', '.join(moved)} {'was' if len(moved) == 1 else 'were'} changed after {row.id}"
         + (f" (by {', '.join(newer)})" if newer else "") + f": the configs from before {row.id} would undo "

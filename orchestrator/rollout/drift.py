@@ -20,9 +20,10 @@ NOT_INTENDED = "none (not in the intended config)"
 UNRECORDED = "unknown (no ownership recorded for the config this device was given: plan and apply it again)"
 
 
-def _changes(edit_xml: str, index, owned: dict | None) -> list[tuple[str, str, list[str]]]:
+def _changes(edit_xml: str, index, owned: dict | None, running: dict[str, str]) -> list[tuple[str, str, list[str]]]:
     """(path, what, owning services) for every leaf the edit sets, every entry it adds and every
-    node it deletes; list entries are named by their keys, from the device kind's schema."""
+    node it deletes; list entries are named by their keys, from the device kind's schema.
+    running: path → the value the device runs, of the leaves the edit changes (_leaves)."""
     out = []
 
     def walk(el, path, spath, ns, owners):
@@ -30,21 +31,42 @@ def _changes(edit_xml: str, index, owned: dict | None) -> list[tuple[str, str, l
         mine = owned.get(p, owners) if owned is not None else [UNRECORDED]
         if el.get(OP) == "delete":
             # a leaf belongs to the entry it sits in; a whole entry the plan lacks belongs to no one
-            out.append((p, "present on the device, not intended",
-                        [NOT_INTENDED] if key_els or not path else owners))
+            what = f"present on the device ({running[p]!r}), not intended" if p in running else \
+                "present on the device, not intended"
+            out.append((p, what, [NOT_INTENDED] if key_els or not path else owners))
             return
         kids = [c for c in el if isinstance(c.tag, str) and c not in key_els]
         if not kids and key_els:  # an entry of keys only, missing on the device (an edit's shells have children)
             out.append((p, "intended, missing on the device", mine))
         elif not kids:
-            out.append((p, f"intended {(el.text or '').strip()!r}", mine))
+            now = f"running {running[p]!r}" if p in running else "not set on the device"
+            out.append((p, f"intended {(el.text or '').strip()!r}, {now}", mine))
         for c in kids:
             walk(c, p, sp, cns, mine)
 
-    root = etree.fromstring(edit_xml.encode())
-    for top in root:
+    for top in etree.fromstring(edit_xml.encode()):
         if isinstance(top.tag, str):
             walk(top, "", "", None, [])
+    return out
+
+
+def _leaves(edit_xml: str, index) -> dict[str, str]:
+    """path → value of every leaf an edit sets (the reverse edit's: what the device runs)."""
+    out = {}
+
+    def walk(el, path, spath, ns):
+        p, sp, cns, key_els = step(index, path, spath, ns, el)
+        if el.get(OP) == "delete":
+            return
+        kids = [c for c in el if isinstance(c.tag, str) and c not in key_els]
+        if not kids and not key_els:
+            out[p] = (el.text or "").strip()
+        for c in kids:
+            walk(c, p, sp, cns)
+
+    for top in etree.fromstring(edit_xml.encode()):
+        if isinstance(top.tag, str):
+            walk(top, "", "", None)
     return out
 
 
@@ -52,11 +74,11 @@ def differences(kind: str, live: str, intended: str, owned: dict | None) -> tupl
     """(changed, differences) of a device's running config against its intended one; `owned`
     is the ownership the plan of the intended config recorded (None when there is none)."""
     index = schema_index(KINDS.get(kind).models)
-    edit, _, changed = edits(index, live, intended)
+    edit, reverse, changed = edits(index, live, intended)
     if not changed:
         return False, []
     return True, [{"path": p, "what": w, "services": who, "service": ", ".join(who)}
-                  for p, w, who in _changes(edit, index, owned)]
+                  for p, w, who in _changes(edit, index, owned, _leaves(reverse, index))]
 
 
 def check(store: Store, target) -> list[dict]:
