@@ -171,7 +171,8 @@ def test_apply_as_one_transaction_then_every_device_is_in_sync(campus, tmp_path)
     assert ("  /ManagedElement[id='upf-1']/UPFFunction[id='UPF-1']/attributes/sNSSAIList[sd='001001'][sst='1']: "
             "intended, missing on the device  (service: acme-robotics)") in lines, r.stdout
     assert any(ln.startswith("  /interfaces/interface[name='ent1']/description: intended ")
-               and ln.endswith("LAN (acme-robotics)'  (service: acme-robotics)") for ln in lines), r.stdout
+               and "LAN (acme-robotics)', running '" in ln
+               and ln.endswith("LAN (by hand)'  (service: acme-robotics)") for ln in lines), r.stdout
     r = subprocess.run([sys.executable, "-m", "orchestrator", "drift", "--target", "lab", "--lab", str(topo),
                         "--reconcile"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "committed on 2 device(s)" in r.stdout, r.stdout + r.stderr
