@@ -472,8 +472,9 @@ def open_record(file_or_name: str | Path) -> LabRecord:
     name = str(file_or_name)
     if "/" not in name and name not in (".", ".."):
         try:
-            if LabRecord(name).load_state() is not None:
-                return LabRecord(name)
+            record = LabRecord(name)
+            if record.load_state() is not None:
+                return record
         except ValueError:
             pass  # half written by an `up` that was killed: `lab list` does not show it either
     raise FullbarsError("no such topology file, and no recorded lab has that name", file=str(file_or_name),

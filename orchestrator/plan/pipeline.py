@@ -441,20 +441,24 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     asked = set(given_names) | set(removals)
     carried = set()
     applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
+    recorded: dict[str, dict | None] = {}  # device → the ownership of its recorded config; None: unrecorded
     holders: dict[str, set[str] | None] = {}  # device → the services its recorded config holds; None: unrecorded
+
+    def owners(dev: str) -> dict | None:
+        if dev not in recorded:
+            recorded[dev] = Store.owners(s, dev, current[dev].config) if dev in current else {}
+        return recorded[dev]
 
     def held(dev: str) -> set[str] | None:
         if dev not in holders:
-            old = Store.owners(s, dev, current[dev].config) if dev in current else {}
+            old = owners(dev)
             holders[dev] = None if old is None else {n for who in old.values() for n in who}
         return holders[dev]
 
     for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
         if not b.changed:
             continue
-        old = Store.owners(s, b.device, current[b.device].config) if b.device in current else {}
-        before = {n for who in (old or {}).values() for n in who}
-        holders[b.device] = None if old is None else before
+        old, before = owners(b.device), held(b.device) or set()
         applied |= set(on_device[b.device]) if old is None else before
         if set(on_device[b.device]) | before <= asked:
             continue  # every service the edit can touch was asked about
@@ -474,9 +478,11 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     again = [sp for sp in services if sp.action == "unchanged" and changed_devs & set(sp.devices)]
     current_ok = service_versions.as_applied(s, {sp.name: meta[sp.name][1] for sp in again
                                                  if sp.name in applied})
-    for sp in services:
-        if sp.action in ("update", "delete") and not any(held(b.device) is None or sp.name in held(b.device)
-                                                          for b in built):
+    every = [b.device for b in built]
+    planned = set(every)
+    for sp in services:  # its own devices asked first: where an applied service is found at once
+        if sp.action in ("update", "delete") and not any(held(d) is None or sp.name in held(d)
+                                                          for d in [*sp.devices, *every] if d in planned):
             # Planned before and never applied: applying the update creates it; the delete
             # removed it from the store at once, and there is nothing on the devices to take off.
             sp.device_change = "create" if sp.action == "update" else ""

@@ -20,54 +20,47 @@ NOT_INTENDED = "none (not in the intended config)"
 UNRECORDED = "unknown (no ownership recorded for the config this device was given: plan and apply it again)"
 
 
+def _nodes(edit_xml: str, index):
+    """(element, path, parent's path, key elements, children) of every node of an edit, parents
+    first; what a delete holds is not walked (its keys name it)."""
+    def walk(el, path, spath, ns):
+        p, sp, cns, key_els = step(index, path, spath, ns, el)
+        kids = [] if el.get(OP) == "delete" else [c for c in el if isinstance(c.tag, str) and c not in key_els]
+        yield el, p, path, key_els, kids
+        for c in kids:
+            yield from walk(c, p, sp, cns)
+
+    for top in etree.fromstring(edit_xml.encode()):
+        if isinstance(top.tag, str):
+            yield from walk(top, "", "", None)
+
+
 def _changes(edit_xml: str, index, owned: dict | None, running: dict[str, str]) -> list[tuple[str, str, list[str]]]:
     """(path, what, owning services) for every leaf the edit sets, every entry it adds and every
     node it deletes; list entries are named by their keys, from the device kind's schema.
     running: path → the value the device runs, of the leaves the edit changes (_leaves)."""
     out = []
-
-    def walk(el, path, spath, ns, owners):
-        p, sp, cns, key_els = step(index, path, spath, ns, el)
-        mine = owned.get(p, owners) if owned is not None else [UNRECORDED]
+    owners_of: dict[str, list[str]] = {"": []}
+    for el, p, parent, key_els, kids in _nodes(edit_xml, index):
+        owners = owners_of.get(parent, [])
+        mine = owners_of[p] = owned.get(p, owners) if owned is not None else [UNRECORDED]
         if el.get(OP) == "delete":
             # a leaf belongs to the entry it sits in; a whole entry the plan lacks belongs to no one
             what = f"present on the device ({running[p]!r}), not intended" if p in running else \
                 "present on the device, not intended"
-            out.append((p, what, [NOT_INTENDED] if key_els or not path else owners))
-            return
-        kids = [c for c in el if isinstance(c.tag, str) and c not in key_els]
-        if not kids and key_els:  # an entry of keys only, missing on the device (an edit's shells have children)
+            out.append((p, what, [NOT_INTENDED] if key_els or not parent else owners))
+        elif not kids and key_els:  # an entry of keys only, missing on the device (an edit's shells have children)
             out.append((p, "intended, missing on the device", mine))
         elif not kids:
             now = f"running {running[p]!r}" if p in running else "not set on the device"
             out.append((p, f"intended {(el.text or '').strip()!r}, {now}", mine))
-        for c in kids:
-            walk(c, p, sp, cns, mine)
-
-    for top in etree.fromstring(edit_xml.encode()):
-        if isinstance(top.tag, str):
-            walk(top, "", "", None, [])
     return out
 
 
 def _leaves(edit_xml: str, index) -> dict[str, str]:
     """path → value of every leaf an edit sets (the reverse edit's: what the device runs)."""
-    out = {}
-
-    def walk(el, path, spath, ns):
-        p, sp, cns, key_els = step(index, path, spath, ns, el)
-        if el.get(OP) == "delete":
-            return
-        kids = [c for c in el if isinstance(c.tag, str) and c not in key_els]
-        if not kids and not key_els:
-            out[p] = (el.text or "").strip()
-        for c in kids:
-            walk(c, p, sp, cns)
-
-    for top in etree.fromstring(edit_xml.encode()):
-        if isinstance(top.tag, str):
-            walk(top, "", "", None)
-    return out
+    return {p: (el.text or "").strip() for el, p, _, key_els, kids in _nodes(edit_xml, index)
+            if el.get(OP) != "delete" and not kids and not key_els}
 
 
 def differences(kind: str, live: str, intended: str, owned: dict | None) -> tuple[bool, list[dict]]:
