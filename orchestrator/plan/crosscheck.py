@@ -6,7 +6,8 @@ rate; then each intent kind's own (Service.cross_check)."""
 from __future__ import annotations
 
 import socket
-from collections import Counter, defaultdict
+from collections import defaultdict
+from operator import itemgetter
 
 from lxml import etree
 
@@ -189,42 +190,43 @@ def _device_addresses(tree) -> list[tuple[str, str, str | None]]:
 
 def _addresses(device_facts) -> list[Problem]:
     problems = []
-    seen: dict[int, str] = {}
-    nets: list[tuple[tuple[int, int, int], str]] = []  # ((first, last, prefix length), where)
+    seen: dict[int, tuple[str, str]] = {}
+    nets: list[tuple[int, int, int, str, str]] = []  # (first, -last, prefix length, device, interface)
+    aton = socket.inet_aton
     for dev, f in sorted(device_facts.items()):
         for name, ip, plen in f["addresses"]:
-            where = f"{dev} {name}"
             # The configs passed YANG validation: every address is a dotted quad.
-            value = int.from_bytes(socket.inet_aton(ip), "big")
-            problems += _claim(seen, value, ip, where)
+            value = int.from_bytes(aton(ip), "big")
+            if value in seen:
+                problems.append(Problem(f"address {ip} is used twice: on {' '.join(seen[value])} and on {dev} {name}",
+                                        fix="each address belongs to one interface; check the pools and templates"))
+            else:
+                seen[value] = (dev, name)
             if plen:
                 size = 1 << (32 - int(plen))
                 first = value & ~(size - 1)
-                nets.append(((first, first + size - 1, int(plen)), where))
-    nets.sort(key=lambda n: (n[0][0], -n[0][1]))
-    ends: dict = defaultdict(set)
-    for n, w in nets:
-        ends[n].add(w.split(" ", 1)[0])
-    count = Counter(n for n, _ in nets)
-    for (na, wa), (nb, wb) in zip(nets, nets[1:]):
-        if na == nb and len(ends[na]) == 2 and count[na] == 2:
+                nets.append((first, 1 - first - size, int(plen), dev, name))
+    nets.sort(key=itemgetter(0, 1))  # stable: devices in name order, an interface's in document order
+    for i in range(1, len(nets)):
+        na, nb = nets[i - 1], nets[i]
+        if nb[0] > -na[1]:
+            continue  # the common case, checked first: blocks that do not overlap
+        if na[:3] == nb[:3] and _link_ends(nets, i):
             continue  # the two ends of a point-to-point link between two devices
-        if nb[0] <= na[1]:
-            problems.append(Problem(f"subnet {_cidr(nb)} on {wb} overlaps {_cidr(na)} on {wa}",
-                                    fix="each line needs its own block; check the pools and templates"))
+        problems.append(Problem(f"subnet {_cidr(nb)} on {nb[3]} {nb[4]} overlaps {_cidr(na)} on {na[3]} {na[4]}",
+                                fix="each line needs its own block; check the pools and templates"))
     return problems
 
 
-def _cidr(net: tuple[int, int, int]) -> str:
+def _link_ends(nets: list, i: int) -> bool:
+    """Whether the block nets[i] shares with nets[i - 1] is held by exactly those two, on two devices."""
+    key = nets[i][:3]
+    return (i < 2 or nets[i - 2][:3] != key) and (i + 1 >= len(nets) or nets[i + 1][:3] != key) \
+        and nets[i - 1][3] != nets[i][3]
+
+
+def _cidr(net: tuple) -> str:
     return f"{socket.inet_ntoa(net[0].to_bytes(4, 'big'))}/{net[2]}"
-
-
-def _claim(seen, key, text, where) -> list[Problem]:
-    if key in seen:
-        return [Problem(f"address {text} is used twice: on {seen[key]} and on {where}",
-                        fix="each address belongs to one interface; check the pools and templates")]
-    seen[key] = where
-    return []
 
 
 def _tcont_load(t) -> dict[str, int]:
