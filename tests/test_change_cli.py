@@ -33,12 +33,21 @@ def test_change_requests_from_the_cli(db, tmp_path):
     assert r.exit_code == 2 and "error: shop.yaml:" in r.output and "downstrem" in r.output, r.output
     assert "Traceback" not in r.output
 
+    assert any("acme-hq" in row for row in snapshot(db)["allocations"])  # planned, as `fullbars plan` keeps it
     r = cli("change", "withdraw", "1", db=db)
     assert r.exit_code == 0 and "change 1: withdrawn" in r.output, r.output
+    # what its plan did to the store goes with it: a later change does not carry the line along
+    assert not any("acme-hq" in row for row in snapshot(db)["allocations"])
+    r = cli("change", "submit", str(EXAMPLES / "intents/clinic-west.yaml"), "--target", "production",
+            "--title", "clinic", *work, db=db)
+    assert r.exit_code == 0, r.output
+    [clinic] = [p for p in (tmp_path / "work" / "changes").glob("*/bundle/manifest.json") if p != bundles[0]]
+    assert set(json.loads(clinic.read_text())["services"]) == {"clinic-west"}
     r = cli("change", "pause", "1", db=db)
     assert r.exit_code == 2 and "change 1 is withdrawn: it cannot pause" in r.output, r.output
     r = cli("change", "list", db=db)
-    assert r.output.count("change ") == 1, r.output  # the refused submission made none
+    assert r.output.count("change ") == 2, r.output  # the refused submission made none
     r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
     steps = [(a["action"], a["actor"], a["origin"].startswith("cli@")) for a in reversed(json.loads(r.output)["rows"])]
     assert steps == [("change-submit", getpass.getuser(), True), ("change-withdraw", getpass.getuser(), True)], steps
+    assert json.loads(r.output)["rows"][0]["detail"]["undone"] == ["acme-hq"]

@@ -136,6 +136,46 @@ def test_plan_again_is_identical_and_delete_gives_everything_back(tmp_path, db):
     assert not any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
 
 
+def test_a_site_moved_to_another_pe_leaves_the_pe_it_was_on(tmp_path):
+    """The PE a site moves off is rebuilt in the same plan when the environment's record of it
+    holds the line: its edit takes the line off (it was left there, and drift said in sync, when
+    only the devices the line is on now were built). Never given the line, it is left alone."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import DeviceConfigRow, Store
+
+    moved = _write(tmp_path, "bolt.yaml", (REPO / LINES[1]).read_text().replace(
+        "fibre: {pe: pe-1, port: ge-0/0/2}", "fibre: {pe: pe-3, port: ge-0/0/2}"))
+    for applied in (False, True):
+        store = Store(f"sqlite:///{tmp_path}/{applied}.db")
+        first = plan(store, str(REPO / NETWORK), [str(REPO / LINES[1])])
+        if applied:
+            with store.transaction() as s:  # as a committed transaction records it
+                for d in first.devices:
+                    s.add(DeviceConfigRow(environment="env:production", device=d.device, kind=d.kind,
+                                          config=d.intended, digest=""))
+        second = plan(store, None, [moved], environment="env:production" if applied else None)
+        [line] = second.services
+        assert line.devices == ["olt-2", "pe-2", "pe-3"]
+        pe1 = next((d for d in second.devices if d.device == "pe-1"), None)
+        if not applied:
+            assert pe1 is None
+            continue
+        assert pe1 is not None, [d.device for d in second.devices]
+        assert "10.1.20.0/24" in pe1.current and "10.1.20.0/24" not in pe1.intended and pe1.changed
+
+
+def test_a_four_byte_as_gives_type_2_route_distinguishers(tmp_path, db):
+    """A 4-byte AS (the model takes a uint32) fits no type 0 route distinguisher (2-byte AS):
+    the lines get RFC 8294 type 2 ones, which the PE model accepts (it refused "0:4200000001:1",
+    blaming the template)."""
+    network = _write(tmp_path, "network.yaml", (REPO / NETWORK).read_text().replace(
+        "enterprise-edge:\n    asn: 64512\n", "enterprise-edge:\n    asn: 4200000001\n"))
+    out, m = planned(tmp_path, db, network, *LINES)
+    rds = sorted(m["services"][n]["resources"]["route-distinguisher"] for n in ("acme-wan", "bolt-net"))
+    assert all(rd.startswith("4200000001:") for rd in rds), rds
+    assert "<rd>2:4200000001:" in (out / "pe-1.xml").read_text()
+
+
 def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
     _plan(tmp_path, db, *LINES)
     text = (REPO / NETWORK).read_text()

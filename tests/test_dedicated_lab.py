@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import yaml
 
@@ -22,12 +23,12 @@ DEDICATED = sorted(str(p) for p in (REPO / "examples/dedicated").glob("*.yaml"))
 ORDER = str(REPO / "examples/orders/corvid-freight.yaml")
 
 
-def _plan(tmp_path, intents: list[str], out: str = "plan"):
+def _plan(tmp_path, intents: list[str], out: str = "plan", network: str = NETWORK):
     from orchestrator.plan.artifacts import write
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
 
-    write(plan(Store(f"sqlite:///{tmp_path}/s.db"), NETWORK, intents), tmp_path / out)
+    write(plan(Store(f"sqlite:///{tmp_path}/s.db"), network, intents), tmp_path / out)
     return tmp_path / out
 
 
@@ -68,12 +69,19 @@ def test_planned_configs_are_taken_by_the_lab_agents(tmp_path):
 def test_two_enterprises_reach_their_own_sites_at_their_cir_and_never_each_other(tmp_path):
     """The issue's must-show: ACME (layer 2 EVPN, CIR 200M) and Bolt (layer 3 VPN, CIR 100M), each
     with one site over PON and two over direct fibre, their prefixes overlapping (10.1.1.1 is a
-    site of both)."""
+    site of both). The OLTs' links to their PEs have names longer than a Linux interface's 15
+    characters: the lab wires them, and the planes find them, under one shorter name."""
     _require_lab_tools()
     from orchestrator.lab.push import push
     from orchestrator.lab.verify import table, verify
 
-    plan_dir = _plan(tmp_path, DEDICATED)
+    network = tmp_path / "enterprise.yaml"
+    text = Path(NETWORK).read_text()
+    for olt in ("olt-1", "olt-2"):
+        assert f"olt-interface: to-pe-{olt[-1]}," in text
+        text = text.replace(f"olt-interface: to-pe-{olt[-1]},", f"olt-interface: to-pe-frankfurt-main-0{olt[-1]},")
+    network.write_text(text)
+    plan_dir = _plan(tmp_path, DEDICATED, network=str(network))
     m = json.loads((plan_dir / "manifest.json").read_text())
     for dev in m["devices"]:  # every config passes yanglint, as its manifest says to run it
         r = manifest_validate(plan_dir, dev)

@@ -83,7 +83,7 @@ def test_add_one_changes_only_its_devices_and_delete_restores(tmp_path, db):
     b, p = _files(base), _files(plus)
     changed = {f.split(".")[0] for f in set(b) | set(p) if b.get(f) != p.get(f) and f != "manifest.json"}
     assert changed == {"bng-west", "olt-3"}
-    r = cli("delete", "clinic-west", "--out", str(tmp_path / "del"), db=db)
+    r = cli("delete", "clinic-west", "clinic-west", "--out", str(tmp_path / "del"), db=db)  # twice: one removal
     assert r.exit_code == 0, r.stderr
     assert "delete" in r.stdout
     assert cli("plan", "examples/bulk/hundred-shops.yaml", *net, "--out", str(after), db=db).exit_code == 0

@@ -232,7 +232,8 @@ def test_audit_is_append_only_and_filtered(server):
 
 def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
     """Pages send anonymous readers to the login; a wrong password is refused there; an
-    environment's drift page takes a lab's label (with slashes) and shows the CLI's error."""
+    environment's drift page takes a lab's label (with slashes), and only of an environment the
+    store knows (a lab's label is a file on the server, which it must not read for anyone)."""
     import httpx
 
     url = server["url"]
@@ -245,7 +246,10 @@ def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
         r = browser.post("/login", data={"name": "nick", "password": server["tokens"]["nick:password"], "next": "/audit"})
         assert r.status_code == 303 and r.headers["location"] == "/audit", r.text
         r = browser.get("/environments/lab:/tmp/s4s-no-such.clab.yml/drift")
-        assert r.status_code == 422 and "error: /tmp/s4s-no-such.clab.yml" in r.text and "nothing was changed" in r.text
+        assert r.status_code == 404 and "no environment &#39;lab:/tmp/s4s-no-such.clab.yml&#39; is known" in r.text, r.text
+        # a lab's label names a file on the server: one no transaction was ever given is not opened
+        r = browser.get("/environments/lab:/etc/shadow/drift")
+        assert r.status_code == 404 and "root:" not in r.text and "not valid for containerlab" not in r.text, r.text
         r = browser.get("/audit", params={"actor": "nick", "action": "login"})
         assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text
     with httpx.Client(base_url=url, timeout=60) as browser:  # a button's form posted by someone not allowed

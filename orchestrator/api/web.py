@@ -173,6 +173,11 @@ def drift_page(request: Request, name: str):
 
         label = name if name.startswith(("env:", "lab:")) else f"env:{name}"
         with acting(who):
+            # Only an environment the store knows: a lab's label names a file on this server,
+            # which the page must not open for whoever asks (it would read any file, and say so).
+            if label not in environments.known(ctx.store):
+                raise NotFound(f"no environment {label!r} is known here", path="environment",
+                               fix="pick one from the overview's list of environments")
             found = environments.drift(ctx.store, from_label(label, None if label.startswith("lab:") else ctx.network()))
     except FullbarsError as e:
         return _error_page(request, who, e, status_of(e))

@@ -86,6 +86,7 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
     try:
         for name, text in sorted(intents.items()):
             (src / name).write_text(text, encoding="utf-8")
+        before = _services_before(store, intents)
         try:
             result = plan(store, network_file, [str(src / n) for n in sorted(intents)], environment=f"env:{target}")
         except FullbarsError as e:  # name the file as the submitter named it, not our copy
@@ -94,6 +95,7 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
                     p.file = p.file[len(str(src)) + 1:]
             raise FullbarsError(e.problems) from None
         write(result, folder / "bundle")
+        _keep_undo(store, folder, before)
         from orchestrator.plan.bundle import load
 
         bundle = load(folder / "bundle")
@@ -147,4 +149,60 @@ def approve(store, change_id: int) -> dict:
 
 
 def withdraw(store, change_id: int) -> dict:
-    return act(store, change_id, "withdraw")
+    """The change goes, and so does what its plan did to the store: each service it planned is
+    put back as it was before (a new one is gone, with what it held), so no later change's plan
+    carries it along. One that something else has changed or applied since is left as it is."""
+    return act(store, change_id, "withdraw", check=_undo_plan)
+
+
+UNDO_FILE = "undo.json"
+
+
+def _services_before(store, intents: dict[str, str]) -> dict[str, dict | None]:
+    """Each service the intents name, as the store has it before they are planned."""
+    import yaml
+
+    from orchestrator.resources import service_versions
+
+    names = set()
+    for text in intents.values():
+        try:
+            names |= {d["metadata"]["name"] for d in yaml.safe_load_all(text)
+                      if isinstance(d, dict) and isinstance(d.get("metadata"), dict)
+                      and isinstance(d["metadata"].get("name"), str)}
+        except yaml.YAMLError:
+            pass  # the plan refuses it, with its line
+    with store.transaction(write=False) as s:
+        return {n: service_versions.snapshot(s, n) for n in sorted(names)}
+
+
+def _keep_undo(store, folder: Path, before: dict[str, dict | None]) -> None:
+    """Beside the bundle: each service's state before the plan and the intent digest it planned."""
+    from orchestrator.resources.store import IntentRow
+
+    with store.transaction(write=False) as s:
+        planned = {n: getattr(s.get(IntentRow, n), "digest", None) for n in before}
+    path = folder / UNDO_FILE
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"before": before, "planned": planned}, sort_keys=True))
+
+
+def _undo_plan(s, row: ChangeRow) -> dict:
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import IntentRow
+
+    path = Path(row.bundle_dir).parent / UNDO_FILE
+    if not path.exists():
+        return {"undone": []}  # submitted by a release that kept no undo
+    undo = json.loads(path.read_text())
+    undone = []
+    for name, before in sorted(undo["before"].items()):
+        planned = undo["planned"].get(name)
+        now = s.get(IntentRow, name)
+        if getattr(now, "digest", None) != planned or before == service_versions.snapshot(s, name):
+            continue  # changed since by another plan, or as it was
+        if planned and service_versions.applied_digest(s, name) == planned:
+            continue  # another change applied it as this one planned it: it is on the devices
+        service_versions.restore(s, name, before)
+        undone.append(name)
+    return {"undone": undone}  # said in the withdrawal's audit entry

@@ -10,6 +10,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from orchestrator.lab import netns
+from orchestrator.lab.ifnames import port_if
 
 RECORD = "personality.json"  # in a node's state dir: what the watcher made of its running config
 
@@ -94,7 +95,8 @@ class NodePlane(ABC):
         return None
 
     def underlay(self, ifname: str) -> tuple[str, str] | None:
-        """(own address, peer address) of a device-device link."""
+        """(own address, peer address) of a device-device link; ifname as the config names it."""
+        ifname = port_if(ifname)
         for ln in self.lab["links"]:
             ends = {tuple(ln["a"]), tuple(ln["b"])}
             if (self.node, ifname) in ends and ln.get("addr"):
@@ -104,7 +106,8 @@ class NodePlane(ABC):
 
     def vxlan(self, name: str, vid: int, dev: str, dstport: int = 4789) -> str:
         """A VXLAN with id vid to the far end of lab link dev (another UDP port keeps the same id
-        on two links apart: the kernel takes an id once per port)."""
+        on two links apart: the kernel takes an id once per port); dev as the config names it."""
+        dev = port_if(dev)
         under = self.underlay(dev)
         if under is None:
             raise netns.LabError(f"{self.node}: {dev} is not a lab link between devices")

@@ -31,6 +31,13 @@ def bps(rate: str) -> int:
     return int(rate[:-1]) * _UNIT[rate[-1]]
 
 
+def route_distinguisher(asn: int, number: int) -> str:
+    """RFC 8294's text of a route distinguisher (and of the route target of the same value):
+    type 0 (2-byte AS, 4-byte number) where the AS fits two bytes, else type 2 (4-byte AS, 2-byte
+    number; the numbers fullbars assigns stay at most 65535)."""
+    return f"{0 if asn <= 0xFFFF else 2}:{asn}:{number}"
+
+
 def rate_text(b: int) -> str:
     for u, f in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
         if b % f == 0:

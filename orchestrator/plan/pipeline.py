@@ -159,6 +159,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     due: also plan again, settled to that day, the stored services time alone has changed since
     they were planned (Service.as_of: a tenure counted from a date that crossed a year)."""
     remote, built_by = _builder(store)  # refused before anything is read or kept
+    delete = list(dict.fromkeys(delete))  # a name given twice is one removal
     net = load_network(network_file) if network_file else None  # its errors first: intents depend on it
     # Intents that fail their model are reported with the network rules of the others.
     given, problems, unreadable = load_intents(list(intent_files)) if intent_files else ([], [], set())
@@ -304,9 +305,16 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         whole = Store.placed_state(s) != index_state
         if whole:
             ctx.alloc.read_all()  # one query, not one per service
+        # A device a changed or removed service was on (placed_on: where the last plan put it) is
+        # rebuilt when the environment's record of it holds the service: its config leaves the
+        # devices it moves off.
+        asked_now = set(given_names) | set(removals)
+        for dev in (Store.devices_of(s, asked_now) & current.keys() & net.devices.keys()) - touched:
+            old = Store.owners(s, dev, current[dev].config)
+            if old is None or asked_now & {n for who in old.values() for n in who}:
+                touched.add(dev)
         standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
-        wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(
-            standing, touched | Store.devices_of(s, given_names)))
+        wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(standing, touched))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
         # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
         covered, moved, asked = set(touched), set(given_names) | set(removals), set()

@@ -70,6 +70,14 @@ def cancel_removal(s, name: str) -> None:
     s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
 
 
+def applied_digest(s, name: str) -> str | None:
+    """The digest of the intent the last transaction that carried the service left (None: none
+    carried it, or it took the service off)."""
+    row = _last_applied(s, name)
+    after = json.loads(row.after) if row is not None else None
+    return (after.get("intent") or {}).get("digest") if after else None
+
+
 def _last_applied(s, name: str):
     row = s.scalars(select(TxServiceRow).where(TxServiceRow.service == name)
                     .order_by(TxServiceRow.id.desc()).limit(1)).first()

@@ -10,7 +10,7 @@ from fractions import Fraction
 import netaddr
 
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.network.model import bps, rate_text
+from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import campus5g_checks
 from orchestrator.services.base import CrossCheck, Placement, Service
 from orchestrator.services.campus5g_attach import UE, Attach, Refusal, Site
@@ -252,7 +252,7 @@ class Campus5G(Service):
         ent_if = f"ent{rd}"
         devices[site.pe] = dict(common, ent_if=ent_if, pe_ip=pe_ip, ent_ip=ent_ip, lan_plen=lan.prefixlen,
                                 applications=spec.get("application", []), pe=site.pe,
-                                rd=f"0:{site.asn}:{rd}", rt=f"0:{site.asn}:{rd}")  # RFC 8294 type 0
+                                rd=route_distinguisher(site.asn, rd), rt=route_distinguisher(site.asn, rd))
         resources = {
             "site": site.name, "plmn": f"{site.mcc}-{site.mnc}", "tac": tac,
             "route-distinguisher": f"{site.asn}:{rd}", "route-target": f"target:{site.asn}:{rd}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import netaddr
 
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.network.model import bps, rate_text
+from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import dedicated_access as access
 from orchestrator.services.base import Placement, Service
 from orchestrator.services.business_broadband import C_VLANS, BusinessBroadband, vlan_pair
@@ -135,7 +135,7 @@ class CloudVideo(Service):
                                 "onu-serial": line.spec["onu"]["serial"], "onu-venet": f"onu-venet-{name}",
                                 "s-vlan": s_vlan, "c-vlan": c_vlan})
         sites[platform.name].update(access="fibre", port=platform.port, vlan=vlan)
-        rd = f"0:{edge.asn}:{number}"
+        rd = route_distinguisher(edge.asn, number)
         customer = line.spec["customer"]
         common = dict(service=name, what="Cloud video", enterprise=customer, layer="l3", p2p=False, rd=rd, rt=rd, vc=None, evi=None,
                       peers=[])

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from orchestrator.devices.registry import KINDS
 from orchestrator.errors import Problem
-from orchestrator.network.model import bps, rate_text
+from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import dedicated_access as access
 from orchestrator.services import dedicated_checks
 from orchestrator.services.base import CrossCheck, Placement, Service
 from orchestrator.services.business_broadband import C_VLANS, vlan_pair
 
 MODEL = {"l2": "ietf-l2vpn-ntw", "l3": "ietf-l3vpn-ntw"}
-ID_LAST = 65535  # route distinguisher/target assigned numbers, EVIs (RFC 8294 type 0: 16-bit AS, 32-bit number)
+ID_LAST = 65535  # route distinguisher/target assigned numbers, EVIs (a 4-byte AS leaves 16 bits: RFC 8294 type 2)
 VC_LAST = 2 ** 32 - 1
 
 
@@ -132,7 +132,7 @@ class DedicatedLine(Service):
         alloc.release(name, [p for p in alloc.of(name) if p not in self._purposes(spec)])  # what it no longer has
         number = alloc.take_int(name, "rd", f"rd:{edge.asn}", 1, ID_LAST,
                                 what=f"route distinguishers of AS {edge.asn}")
-        rd = f"0:{edge.asn}:{number}"  # RFC 8294 type 0, as the route target
+        rd = route_distinguisher(edge.asn, number)  # the route target too
         vc = evi = None
         if layer == "l2" and p2p:
             vc = alloc.take_int(name, "vc-id", "vc-id", 1, VC_LAST, what="pseudowire VC ids")

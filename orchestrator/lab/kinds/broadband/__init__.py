@@ -4,6 +4,7 @@ leg, a server behind each BNG; the OLT's and BNG's data planes (plane.py); the l
 
 from __future__ import annotations
 
+from orchestrator.lab.ifnames import port_if
 from orchestrator.lab.kinds.base import LabKind
 from orchestrator.lab.kinds.broadband import checks
 from orchestrator.lab.kinds.broadband.plane import ONU_LABEL, BngPlane, OltPlane
@@ -21,7 +22,8 @@ class BroadbandLab(LabKind):
 
     def add(self, manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
         for ln in manifest.get("links", []):
-            links.append({"endpoints": [f"{ln['olt']}:{ln['uplink']}", f"{ln['bng']}:{ln['bng-interface']}"]})
+            links.append({"endpoints": [f"{ln['olt']}:{port_if(ln['uplink'])}",
+                                         f"{ln['bng']}:{port_if(ln['bng-interface'])}"]})
         legs: dict[str, int] = {}
         for svc, s in sorted(manifest["services"].items()):
             r = s.get("resources", {})

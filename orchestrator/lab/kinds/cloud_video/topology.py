@@ -7,7 +7,8 @@ platform port (one per port: a port carries one link)."""
 from __future__ import annotations
 
 from orchestrator.lab.kinds.broadband.plane import ONU_LABEL, UNI_LABEL
-from orchestrator.lab.kinds.dedicated.topology import SITE_LABEL, port_if
+from orchestrator.lab.ifnames import port_if
+from orchestrator.lab.kinds.dedicated.topology import SITE_LABEL
 
 KIND = "CloudVideo"
 CAMERA, PLATFORM = "camera", "platform"
@@ -37,7 +38,7 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
             continue
         cam, plat = r["sites"]["cameras"], r["sites"][r["platform-site"]]
         if cam["olt"] in nodes and cam["pe"] in nodes:
-            link(f"{cam['olt']}:{cam['olt-interface']}", f"{cam['pe']}:{port_if(cam['pe-interface'])}")
+            link(f"{cam['olt']}:{port_if(cam['olt-interface'])}", f"{cam['pe']}:{port_if(cam['pe-interface'])}")
         if not hosts:
             continue
         if cam["olt"] in nodes:

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.lab.dataplane import recorded
 from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
+from orchestrator.lab.ifnames import port_if
 from orchestrator.lab.kinds.dedicated.topology import (CE_FIBRE, CE_PON, FIBRE_PORT0, KIND, PROTECTION_IF,
-                                                      SITE_LABEL, link_of, port_if, stable_mac)
+                                                      SITE_LABEL, link_of, stable_mac)
 from orchestrator.lab.measure import measure, pings, reaches, run, wanted
 
 # what a site's CE is set up from (a plan of an older release lacks some: plan it again)

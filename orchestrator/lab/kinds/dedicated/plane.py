@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 from orchestrator.lab import netns
 from orchestrator.lab.dataplane import EntryPlane, ip, shape, shape_ingress, vni
-from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, port_if, stable_mac
+from orchestrator.lab.ifnames import port_if
+from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, stable_mac
 from orchestrator.services import dedicated_checks
 
 CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and the fibre ports'

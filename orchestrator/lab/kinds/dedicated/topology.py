@@ -3,14 +3,15 @@ lines (the provider's backbone, which the lab does not configure: each PE's VPNs
 over it), the link from each OLT to its PE that PON sites use, and per site a CE: behind the
 ONU's leg of the OLT (a PON site) or on the PE's fibre port (a fibre site's primary access; at
 layer 2 its protection fibre to a second PE is the CE's second uplink, at layer 3 it stays out).
-A PE port whose name the lab cannot use as an interface name ("ge-0/0/1") becomes one
-(`port_if`), and the plane finds the port by the same rule."""
+A port or uplink whose name the lab cannot use as an interface name ("ge-0/0/1") becomes one
+(`lab/ifnames.port_if`), and the planes find it by the same rule."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
+from orchestrator.lab.ifnames import port_if, short
 from orchestrator.lab.kinds.broadband.plane import ONU_LABEL
 
 KIND = "DedicatedLine"
@@ -20,26 +21,15 @@ PROTECTION_IF = "eth2"  # a protected site's CE: its uplink to the protection PE
 FIBRE_PORT0 = 20000  # a fibre access's VLAN rides a VXLAN on UDP port FIBRE_PORT0 + the link's index
 
 
-def _short(prefix: str, name: str) -> str:
-    return prefix + hashlib.sha1(name.encode()).hexdigest()[:14 - len(prefix)]
-
-
 def stable_mac(key: str) -> str:
     """A locally administered MAC of its own for a device made again and again under this key:
     its neighbours' ARP entries stay right."""
     return "02:" + ":".join(hashlib.sha1(key.encode()).hexdigest()[i:i + 2] for i in range(0, 10, 2))
 
 
-def port_if(port: str) -> str:
-    """The lab interface of a PE port: characters an interface name cannot hold become '-'
-    ('ge-0/0/1' -> 'ge-0-0-1'); a name still too long is shortened with a digest."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "-", port)
-    return name if 0 < len(name) <= 15 and name not in ("lo", "eth0") else _short("p", port)
-
-
 def core_if(peer: str) -> str:
     name = f"core-{peer}"
-    return name if len(name) <= 15 and re.fullmatch(r"[A-Za-z0-9_.-]+", name) else _short("core", peer)
+    return name if len(name) <= 15 and re.fullmatch(r"[A-Za-z0-9_.-]+", name) else short("core", peer)
 
 
 def ce_name(service: str, site: str) -> str:
@@ -75,7 +65,7 @@ def add(manifest: dict, nodes: dict, links: list, hosts: bool) -> None:
         for site, r in sorted(s["resources"]["sites"].items()):
             pon = r.get("access") == "pon"
             if pon and r.get("olt") in nodes and r.get("pe") in nodes and r.get("olt-interface"):
-                olt_end = f"{r['olt']}:{r['olt-interface']}"
+                olt_end = f"{r['olt']}:{port_if(r['olt-interface'])}"
                 if olt_end not in used:
                     link(olt_end, f"{r['pe']}:{port_if(r['pe-interface'])}")
             if not hosts or (r.get("olt") if pon else r.get("pe")) not in nodes:
