@@ -121,6 +121,23 @@ def test_device_killed_mid_transaction_others_roll_back(five, monkeypatch):
     assert {d: sorted(before[d] ^ after[d])[:4] for d in before if before[d] != after[d]} == {}, rep["devices"]
 
 
+def test_a_confirm_timeout_that_ends_before_the_read_back_is_said_as_such(five, monkeypatch):
+    """Held after its commits past the devices' confirm timeout, the transaction finds them back
+    on the old config when it reads them: it says the timeout ran out (the devices did commit),
+    not that the agent answered <ok/> and did not commit."""
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    before = running_leaves(five["target"])
+    result = changed_plan(five, "expired", down="420M")
+    changes = [Change(d.device, d.kind, five["target"].endpoint(d.device), d.intended) for d in result.devices]
+    monkeypatch.setenv("FULLBARS_FAULT_PAUSE", "verifying:6")  # after the commits, longer than their timeout
+    rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=2).run()
+    assert rep["outcome"] == "rolled-back", rep["summary"]
+    assert "its confirm timeout (2 s) ran out before it was read back" in rep["summary"], rep["summary"]
+    assert "did not commit" not in rep["summary"], rep["summary"]
+    assert running_leaves(five["target"]) == before
+
+
 def test_fullbars_killed_before_confirming_devices_revert_and_recover_records_it(five):
     from orchestrator.resources.store import TransactionRow
     from orchestrator.rollout.transaction import history

@@ -256,6 +256,7 @@ def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db,
     ({"candidate": [{"name": "gnb-00001", "latitude": 31.2, "longitude": 121.45, "sectors": [0], "bands": ["n78"]}]},
      ["candidate gnb-00001 would be a new gNB, but a device of that name exists", "fix: rename the candidate"]),
     ({"area": [{"latitude": 31.2, "longitude": 121.4}]}, ["an area needs at least 3 corners", "at: spec.area"]),
+    ({"target": {"share": 0}}, ["at: spec.target.share", "fix: use a number from 1 to 100"]),  # a decimal's range
     ({"area": [{"latitude": 10, "longitude": 10}, {"latitude": 10.1, "longitude": 10},
                {"latitude": 10.1, "longitude": 10.1}]},
      ["none of the 2000 measured points lies inside the area", "at: spec.area"]),
@@ -419,3 +420,40 @@ def test_plan_as_json_names_the_fills_files(area, db):
     assert r.exit_code == 0, r.stderr
     svc = json.loads(r.stdout)["services"][0]
     assert svc["artifacts"] == ["map.png", "new-cells.csv", "report.json"] and svc["resources"]["reached"]
+
+
+def test_deleting_a_fill_keeps_what_gnbs_on_air_ran_before_it(area, tmp_path):
+    """A fill renders each gNB it touches whole, the cells on air with its own: deleting it
+    leaves the gNBs on air with no service, and their edits would delete everything (the cells
+    on air went off air). Where the device ran that before fullbars first configured it, the plan
+    is refused and says how to get it back; a new site of the fill, which fullbars made, goes."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.errors import FullbarsError
+    from orchestrator.network.model import load_network
+    from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow
+
+    for on_air_before in (False, True):
+        store = Store(f"sqlite:///{tmp_path}/{on_air_before}.db")
+        first = plan(store, str(area / "network.yaml"), [str(area / "fill.yaml")])
+        new_sites = {d.device for d in first.devices} - set(load_network(str(area / "network.yaml")).devices)
+        assert new_sites and len(new_sites) < len(first.devices)  # the fill adds sites and cells on air
+        with store.transaction() as s:  # as a committed transaction records it
+            s.add(TransactionRow(id="tx-fill", target="env:production", kind="apply", state="committed"))
+            for d in first.devices:
+                top = etree.fromstring(d.intended.encode())[0]
+                before = (f"<data>{etree.tostring(top, encoding='unicode')}</data>"
+                          if on_air_before and d.device not in new_sites else "<data/>")
+                s.add(TxDeviceRow(tx="tx-fill", device=d.device, kind=d.kind, state="confirmed", before=before))
+                s.add(DeviceConfigRow(environment="env:production", device=d.device, kind=d.kind, config=d.intended,
+                                      digest=""))
+        if not on_air_before:
+            gone = plan(store, None, delete=["weak-spots"], environment="env:production")
+            assert {d.device for d in gone.devices} == {d.device for d in first.devices}
+            continue
+        with pytest.raises(FullbarsError) as e:
+            plan(store, None, delete=["weak-spots"], environment="env:production")
+        said = e.value.render()
+        assert "which the device ran before fullbars first configured it" in said and "fullbars rollback TX" in said
+        on_air = {d.device for d in first.devices} - new_sites
+        assert all(f"{g}: no service is left on it" in said for g in on_air), said
+        assert not any(f"{g}: no service" in said for g in new_sites), said

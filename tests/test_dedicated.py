@@ -176,6 +176,18 @@ def test_a_four_byte_as_gives_type_2_route_distinguishers(tmp_path, db):
     assert "<rd>2:4200000001:" in (out / "pe-1.xml").read_text()
 
 
+def test_a_slow_line_gets_a_burst_of_at_least_two_full_frames(tmp_path, db):
+    """10 ms of the rate is the OLT shaper's burst, but never less than two 1518-byte frames (at
+    400 kbit/s it was 500 bytes: every full-size frame would be dropped)."""
+    slow = _write(tmp_path, "acme.yaml", (REPO / LINES[0]).read_text().replace(
+        "rates: {cir: 200M, pir: 300M}", "rates: {cir: 300k, pir: 400k}"))
+    out, _ = _plan(tmp_path, db, slow)
+    olt = ET.parse(out / "olt-1.xml").getroot()
+    ns = "{urn:bbf:yang:bbf-qos-shaping}"
+    buckets = {b.findtext(f"{ns}pir"): b.findtext(f"{ns}pbs") for b in olt.iter(f"{ns}single-token-bucket")}
+    assert buckets == {"400": "3036"}, buckets
+
+
 def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
     _plan(tmp_path, db, *LINES)
     text = (REPO / NETWORK).read_text()

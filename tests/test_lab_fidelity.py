@@ -8,11 +8,13 @@ faults into running labs.)"""
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 from lxml import etree
 
 from conftest import EXAMPLES, cli
+from test_lab import _require_lab_tools
 from orchestrator.lab.kinds.broadband.plane import NS as BB_NS, bng_lines, olt_lines
 from orchestrator.lab.kinds.fttr.wifi import association, overlaps
 
@@ -185,3 +187,56 @@ def test_the_cameras_chain_forwards_on_its_own_uni_and_t_cont_beside_the_line(tm
     _one(root, "//gt:gemport[gt:name='gem-north-shop-cameras']/gt:tcont-ref").text = "tcont-north-shop"
     lines, _ = olt_lines(root)
     assert {x.tcont for x in lines} == {"tcont-north-shop"} and len(lines) == 2
+
+
+def test_two_olts_on_one_bng_may_use_the_same_vlan_pair(tmp_path):
+    """A generated network gives every OLT's uplink the same S-VLAN range, so the first line of
+    each OLT gets the same S/C pair; the BNG tells them apart by the link they come in on (its
+    plane keyed them by the pair alone, and one of the two lines got no subscriber there)."""
+    _require_lab_tools()
+    import yaml
+
+    from orchestrator.lab.generate import from_plan
+    from orchestrator.lab.push import push
+    from orchestrator.lab.runtime import open_lab
+    from orchestrator.lab.verify import table, verify
+    from orchestrator.network.generate import generate
+    from orchestrator.plan.artifacts import write
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    os.environ["FULLBARS_LAB_DIR"] = str(tmp_path / "labs")
+    (tmp_path / "network.yaml").write_text(generate(2, 1, 1, sites=1, name="s4b-shared-pairs"))
+    intents = []
+    for i in (1, 2):
+        f = tmp_path / f"line-{i}.yaml"
+        f.write_text(f"apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: pair-{i}\nspec:\n"
+                     f"  customer: Customer {i}\n  site: site-1\n  onu:\n    serial: PAIR{i:08X}\n"
+                     f"  rates:\n    downstream: 100M\n    upstream: 50M\n  tenure-years: 1\n"
+                     f"  addressing:\n    mode: {'dhcp' if i == 1 else 'static'}\n  placement:\n    olt: olt-{i}\n")
+        intents.append(str(f))
+    result = plan(Store(f"sqlite:///{tmp_path}/s.db"), str(tmp_path / "network.yaml"), intents)
+    write(result, tmp_path / "plan")
+    pairs = {sp.name: (sp.resources["s-vlan"], sp.resources["c-vlan"]) for sp in result.services}
+    assert pairs["pair-1"] == pairs["pair-2"], pairs  # the case itself
+    doc = yaml.safe_load(from_plan(tmp_path / "plan", f"s4b-pairs{os.getpid() % 1000}"))
+    doc["mgmt"] = {"ipv4-subnet": "198.18.237.0/24"}
+    topo = tmp_path / "pairs.clab.yml"
+    topo.write_text(yaml.safe_dump(doc, sort_keys=False))
+    # pushed again with olt-2's lines on other S-VLANs: the BNG keeps none of the first push's
+    # subscribers (yuma123 took default-operation replace as merge and kept them)
+    (tmp_path / "network2.yaml").write_text((tmp_path / "network.yaml").read_text().replace(
+        "bng-interface: eth-olt-2\n", "bng-interface: eth-olt-2\n      s-vlan: {first: 1500, last: 1599}\n"))
+    write(plan(Store(f"sqlite:///{tmp_path}/s2.db"), str(tmp_path / "network2.yaml"), intents), tmp_path / "plan2")
+    st = open_lab(topo).up(timeout=90)
+    try:
+        reports = []
+        for bundle in ("plan", "plan2"):
+            rows = push(tmp_path / bundle, st)
+            assert all(r["ok"] and r["dataplane"] == "applied" for r in rows), [r["dataplane"] for r in rows]
+            reports.append(verify(tmp_path / bundle, st))
+    finally:
+        open_lab(topo).down()
+    for rep in reports:
+        assert rep["ok"], table(rep)
+        assert sorted(r["service"] for r in rep["services"]) == ["pair-1", "pair-2"], table(rep)

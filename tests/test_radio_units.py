@@ -104,3 +104,20 @@ def test_greedy_takes_the_best_sector_first_and_keeps_to_its_limits():
     assert f.chosen == [0, 1] and f.stopped == "limit of 1 new sites reached"
     f = greedy(best0, best0.copy(), cand, np.array([0, 1, 2]), noise, t, 1, 10, {0: True, 1: True, 2: True})
     assert f.chosen == [0] and f.stopped == "limit of 1 new cells reached"
+
+
+def test_an_area_across_the_180th_meridian_is_as_wide_as_the_same_area_elsewhere():
+    """Longitudes either side of the meridian (179.996, -179.996) are 0.008 degrees apart, not
+    359.992: the frame's distances equal those of the same area shifted 10 degrees west."""
+    from orchestrator.radio.geo import LocalFrame
+
+    lat = np.array([-16.5, -16.49, -16.51, -16.5])
+    for lon in (np.array([179.996, -179.996, 179.99, -179.99]), np.array([169.996, 170.004, 169.99, 170.01])):
+        frame = LocalFrame.around(lat, lon)
+        xy = frame.xy(lat, lon)
+        back_lat, back_lon = frame.latlon(xy)
+        assert np.allclose(back_lat, lat) and np.allclose(back_lon, lon)
+        widths = np.ptp(xy[:, 0])
+        assert 2000 < widths < 2200, widths  # 0.02 degrees of longitude at 16.5 S: 2.13 km
+    meridian = LocalFrame.around(lat, np.array([179.996, -179.996])).xy(lat[:2], np.array([179.996, -179.996]))
+    assert abs(np.hypot(*(meridian[0] - meridian[1])) - np.hypot(0.008 * 106_700, 0.01 * 111_195)) < 50

@@ -82,3 +82,12 @@ def test_a_wrong_rate_profile_fails_even_on_a_busy_cpu(monkeypatch, tmp_path):
     # a 300M shaper on a 500M line: 0.6x, five times, with the CPU busy
     row = _measure(monkeypatch, [300e6] * 5 + [480e6], pressure=90.0, tmp_path=tmp_path)
     assert len(row["problems"]) == 1 and "allowed 0.85-1.0x; 5 measurement(s)" in row["problems"][0]
+
+
+def test_a_line_of_a_few_hundred_kbit_passes_its_shaper_burst_and_says_its_rate(monkeypatch, tmp_path):
+    """At 300 kbit/s the burst a shaper lets through is a few per cent of a measurement (1.023x
+    failed as too fast, said as 'expected 0 Mbit/s'); ten times the rate is still too fast."""
+    row = _measure(monkeypatch, [306_900, 290_000], want=300_000, tmp_path=tmp_path)
+    assert row["problems"] == [], row["problems"]
+    row = _measure(monkeypatch, [3_000_000, 290_000], want=300_000, tmp_path=tmp_path)
+    assert row["problems"][0].startswith("downstream: expected 0.3 Mbit/s, measured 3.0 Mbit/s"), row["problems"]

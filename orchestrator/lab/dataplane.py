@@ -68,6 +68,9 @@ def unshape(ns: str, dev: str, ifb: str | None = None) -> None:
         ip(ns, "link", "del", ifb, check=False)
 
 
+LINK_PORT0 = 30000  # the UDP port of a device-device link's VXLANs: LINK_PORT0 + the link's index
+
+
 def vni(s: int, c: int) -> int:
     return (s << 12) | c
 
@@ -96,22 +99,29 @@ class NodePlane(ABC):
 
     def underlay(self, ifname: str) -> tuple[str, str] | None:
         """(own address, peer address) of a device-device link; ifname as the config names it."""
+        found = self._underlay(ifname)
+        return found[1:] if found else None
+
+    def _underlay(self, ifname: str) -> tuple[int, str, str] | None:
         ifname = port_if(ifname)
-        for ln in self.lab["links"]:
+        for i, ln in enumerate(self.lab["links"]):
             ends = {tuple(ln["a"]), tuple(ln["b"])}
             if (self.node, ifname) in ends and ln.get("addr"):
                 peer = next(e for e in ends if e != (self.node, ifname))
-                return ln["addr"][self.node].split("/")[0], ln["addr"][peer[0]].split("/")[0]
+                return i, ln["addr"][self.node].split("/")[0], ln["addr"][peer[0]].split("/")[0]
         return None
 
-    def vxlan(self, name: str, vid: int, dev: str, dstport: int = 4789) -> str:
-        """A VXLAN with id vid to the far end of lab link dev (another UDP port keeps the same id
-        on two links apart: the kernel takes an id once per port); dev as the config names it."""
+    def vxlan(self, name: str, vid: int, dev: str, dstport: int | None = None) -> str:
+        """A VXLAN with id vid to the far end of lab link dev; dev as the config names it. The
+        kernel takes an id once per UDP port, so by default each link has a port of its own
+        (LINK_PORT0 + its index: both ends find the same): a BNG may then carry the same S/C
+        pair from two OLTs."""
         dev = port_if(dev)
-        under = self.underlay(dev)
+        under = self._underlay(dev)
         if under is None:
             raise netns.LabError(f"{self.node}: {dev} is not a lab link between devices")
-        local, remote = under
+        index, local, remote = under
+        dstport = LINK_PORT0 + index if dstport is None else dstport
         ip(self.ns, "link", "del", name, check=False)
         ip(self.ns, "link", "add", name, "type", "vxlan", "id", str(vid), "local", local, "remote", remote,
            "dev", dev, "dstport", str(dstport))

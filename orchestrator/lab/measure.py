@@ -12,6 +12,10 @@ from pathlib import Path
 from orchestrator.lab import netns
 
 LOW, HIGH = 0.93, 1.0
+# A shaper lets its burst through on top of its rate: over one measurement of a line of a few
+# hundred kbit/s that is a few per cent (1.023x was measured at 300k), so a rate may exceed its
+# intent by this much as well as by HIGH.
+SLACK_BPS = 16_000
 SECONDS = 4
 RETRIES = 2  # re-measurements of a rate below LOW before it fails
 RETRY_PAUSE = 1.0
@@ -60,7 +64,7 @@ def _iperf(cpe_ns: str, srv_ns: str, srv_ip: str, port: int, reverse: bool) -> f
 
 
 def _rate_ok(got: float | None, want: int, low: float = LOW) -> bool:
-    return got is not None and low * want <= got <= HIGH * want
+    return got is not None and low * want <= got <= HIGH * want + SLACK_BPS
 
 
 def cpu_pressure() -> float | None:
@@ -107,8 +111,9 @@ def measure(row: dict, client_ns: str, srv_ns: str, srv_ip: str, port: int, down
         if got is None:
             row["problems"].append(f"{what}: iperf3 measured nothing ({len(tries)} tries)")
         elif not _rate_ok(got, want, low):
-            row["problems"].append(f"{what}: expected {want / 1e6:.0f} Mbit/s, measured "
-                                   f"{got / 1e6:.1f} Mbit/s ({got / want:.3f}x, allowed {low}-{HIGH}x; "
+            row["problems"].append(f"{what}: expected {want / 1e6:g} Mbit/s, measured "
+                                   + (f"{got / 1e6:.1f}" if got >= 1e6 else f"{got / 1e6:.3f}")
+                                   + f" Mbit/s ({got / want:.3f}x, allowed {low}-{HIGH}x; "
                                    f"{len(tries)} measurement(s): {spread} Mbit/s)")
 
 

@@ -52,7 +52,7 @@ def _push_once(node: str, host: str, user: str, password: str, config_xml: str, 
     with connect(node, host, NETCONF_PORT, known, "the lab's record", 60, username=user, password=password) as m:
         m.lock("candidate")
         try:
-            m.edit_config(target="candidate", config=secrets.fill(config_xml) if secrets else config_xml,
+            m.edit_config(target="candidate", config=_replacing(secrets.fill(config_xml) if secrets else config_xml),
                           default_operation="replace")
             m.commit()
         except RPCError as e:
@@ -66,6 +66,16 @@ def _push_once(node: str, host: str, user: str, password: str, config_xml: str, 
         secrets.mask(got)
     missing = leaves(want) - leaves(got)
     return {"node": node, "ok": not missing, "missing": sorted(p for p, _ in missing)[:5]}
+
+
+def _replacing(config_xml: str) -> str:
+    """The config with operation="replace" on each top node: yuma123's netconfd takes
+    default-operation replace as merge, and a second push kept the first one's entries."""
+    root = etree.fromstring(config_xml.encode())
+    for top in root:
+        if isinstance(top.tag, str):
+            top.set(f"{{{NC}}}operation", "replace")
+    return etree.tostring(root, encoding="unicode")
 
 
 def push(plan_dir: Path, lab_state: dict, progress=None) -> list[dict]:

@@ -62,7 +62,7 @@ def table(report: dict) -> str:
             continue
 
         def rate(m, e):
-            return f"{(m or 0) / 1e6:7.1f}/{e / 1e6:<7.0f}" + (f"{m / e:4.2f}" if m else "  - ")
+            return f"{(m or 0) / 1e6:7.3g}/{e / 1e6:<7g}" + (f"{m / e:4.2f}" if m else "  - ")
         lines.append(f"{r['service']:24} {str(r.get('address') or '-'):16} {('yes' if r.get('reachable') else 'no'):5} "
                      f"{rate(r.get('measured_down_bps'), r['expected_down_bps']):>18} "
                      f"{rate(r.get('measured_up_bps'), r['expected_up_bps']):>18}  "

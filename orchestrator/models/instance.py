@@ -395,6 +395,12 @@ def _describe_type(t) -> str | None:
             return "a whole number " + " or ".join(_span(p, _BOUNDS[base]) for p in parts)
         lo, hi = _BOUNDS[base]
         return f"a whole number from {lo} to {hi}"
+    if base == "decimal64":
+        rng = next(iter(t.all_ranges()), None)
+        if rng:
+            parts = [p.strip().split("..") for p in rng.split("|")]
+            return "a number " + " or ".join(_span(p, ("the least", "the most")) for p in parts)
+        return "a decimal number"
     if base == "union":
         return " or ".join(filter(None, (_describe_type(u) for u in t.union_types()))) or None
     if base == "string":

@@ -372,6 +372,7 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
     for g in radio.gnbs.values():
         devices[g.name] = Device(g.name, g.kind, kind_role(g.name, g.kind, "gnb"), g.address, g.port)
     edge = build_edge(spec, file, devices, kind_role, problems, Device, bps)
+    problems += _shared_management(devices, spec, file, lines)
 
     pools = {}
     for p in spec.get("pool", []):
@@ -396,6 +397,23 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
                    campus=campus, radio=radio, known_hosts=creds.get("known-hosts"), edge=edge)
+
+
+def _shared_management(devices: dict[str, Device], spec: dict, file: str, lines: dict[str, int]) -> list[Problem]:
+    """Two devices at one management address and port: fullbars would give both configs to one."""
+    index = {(key, e.get("name")): i for key in ("bng", "olt", "fttr") for i, e in enumerate(spec.get(key, []))}
+    out, seen = [], {}
+    for d in devices.values():
+        if d.address is None:
+            continue
+        other = seen.setdefault((d.address, d.port), d.name)
+        if other != d.name:
+            i = index.get((d.role, d.name))
+            where = f"spec.{d.role}[{d.name if i is None else i}].management.address"
+            out.append(Problem(f"devices {other} and {d.name} have the same management address {d.address} "
+                               f"(port {d.port})", file=file, line=lines.get(where), path=where,
+                               fix="give every device its own management address (or NETCONF port)"))
+    return out
 
 
 def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: list[Problem]) -> dict:

@@ -38,12 +38,13 @@ def yanglint_command(kind_name: str, config_file: str) -> str:
     feats = " ".join(f"-F {m.name}:{','.join(m.features)}" for m in models.modules)
     files = " ".join(f'"{_rel_model_path(m.file)}"' if "$" in _rel_model_path(m.file) else _rel_model_path(m.file)
                      for m in models.modules)
-    data = f"/tmp/{Path(config_file).name}.data.xml"
     # yanglint refuses a search path that does not exist, and yang/ is written only when some
     # device of the plan uses fullbars' own models.
     own = " -p yang" if any(Path(m.file).is_relative_to(settings.OWN_YANG) for m in models.modules) else ""
-    return (f"sed '1d;$d' {config_file} > {data} && "
-            f"yanglint -t config -p \"$FULLBARS_YANG_PATH\"{own} {feats} {files} {data}")
+    # The bare data goes to a file of its own (mktemp: not a fixed name in /tmp, which another
+    # user could take first), removed when the subshell ends; yanglint reads its format from .xml.
+    return (f"(d=$(mktemp --suffix=.xml) && trap 'rm -f \"$d\"' EXIT && sed '1d;$d' {config_file} > \"$d\" && "
+            f"yanglint -t config -p \"$FULLBARS_YANG_PATH\"{own} {feats} {files} \"$d\")")
 
 
 def service_facts(services) -> dict:

@@ -174,6 +174,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 raise FullbarsError(problems + [Problem("no network description yet", fix="pass --network "
                                                         "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
+        described = set(net.devices)  # before placing: a fill's new sites are the plan's own
         if given and not (delete or stored or scope is not None or due is not None or problems or unreadable):
             recalled = _recalled(s, net, given, environment)
             if recalled is not None:
@@ -418,6 +419,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         del cached, cached_builds
+        problems += _emptied(s, environment, built, on_device, current, described)
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)
@@ -562,6 +564,33 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     meta = {n: m[:2] for n, m in meta.items()}
     return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
                     environment, bases)
+
+
+def _emptied(s, environment: str | None, built: list, on_device: dict, current: dict, described: set) -> list[Problem]:
+    """A device of the network description that no service is on any more gets an empty config,
+    whose edit deletes every top node fullbars gave it. Where one of those was on the device
+    before fullbars first configured it (a gNB on air, whose cells a coverage fill took into its
+    config), that would take what fullbars never made off the device: refused."""
+    from lxml import etree
+
+    out = []
+    for b in built:
+        if on_device.get(b.device) or b.device not in described or b.device not in current or not b.changed \
+                or etree.fromstring(b.intended.encode()).find("*") is not None:
+            continue
+        before = Store.first_before(s, environment, b.device)
+        if not before:
+            continue
+        had = {el.tag for el in etree.fromstring(before.encode())}
+        gone = [el.tag for el in etree.fromstring(current[b.device].config.encode()) if el.tag in had]
+        if gone:
+            out.append(Problem(
+                f"{b.device}: no service is left on it, so its config would be deleted whole, and with it "
+                f"{', '.join(etree.QName(t).localname for t in gone)}, which the device ran before fullbars "
+                f"first configured it", path=b.device,
+                fix="keep a service on it; or roll back the transaction that first configured it "
+                    "(`fullbars history`, then `fullbars rollback TX`): that gives it back its config from before"))
+    return out
 
 
 def _left(name: str, kind: str, shown, **how) -> ServicePlan:

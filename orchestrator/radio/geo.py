@@ -16,17 +16,29 @@ class LocalFrame:
 
     @classmethod
     def around(cls, lat, lon) -> "LocalFrame":
+        """Centred on the area; its longitudes are taken as the shortest way round from the
+        first, so an area across the 180th meridian (179.99 and -179.99) is 2 km wide, not the
+        whole earth."""
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-        return cls((lat.min() + lat.max()) / 2, (lon.min() + lon.max()) / 2)
+        first = lon.flat[0] if lon.size else 0.0
+        east = _wrap(lon - first)
+        return cls((lat.min() + lat.max()) / 2, float(_wrap(first + (east.min() + east.max()) / 2)))
 
     def xy(self, lat, lon) -> np.ndarray:
         """(n, 2) metres east and north of the frame's centre."""
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-        return np.stack([(lon - self.lon0) * self._kx, (lat - self.lat0) * self._ky], axis=-1)
+        return np.stack([_wrap(lon - self.lon0) * self._kx, (lat - self.lat0) * self._ky], axis=-1)
 
     def latlon(self, xy) -> tuple[np.ndarray, np.ndarray]:
         xy = np.asarray(xy, float)
-        return self.lat0 + xy[..., 1] / self._ky, self.lon0 + xy[..., 0] / self._kx
+        return self.lat0 + xy[..., 1] / self._ky, _wrap(self.lon0 + xy[..., 0] / self._kx)
+
+
+def _wrap(degrees):
+    """Degrees of longitude (or a difference of two, within one turn either way) into
+    [-180, 180); one already there is kept to the bit (plans stay byte-identical)."""
+    d = np.asarray(degrees, float)
+    return np.where(d >= 180.0, d - 360.0, np.where(d < -180.0, d + 360.0, d))[()]
 
 
 def inside(polygon_xy: np.ndarray, pts: np.ndarray) -> np.ndarray:

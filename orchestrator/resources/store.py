@@ -519,6 +519,15 @@ class Store:
         return out
 
     @staticmethod
+    def first_before(s: Session, environment: str, device: str) -> str | None:
+        """What the device ran before the first committed transaction there gave it anything
+        (read at lock time); None when none committed on it."""
+        return s.scalars(select(TxDeviceRow.before).join(TransactionRow, TransactionRow.id == TxDeviceRow.tx)
+                         .where(TransactionRow.target == environment, TransactionRow.state == "committed",
+                                TxDeviceRow.device == device)
+                         .order_by(TransactionRow.created_at).limit(1)).first()
+
+    @staticmethod
     def config_shas(s: Session, devices) -> dict[str, dict[str, str]]:
         """Per device, per environment, the sha256 of what the device was last given there."""
         out: dict[str, dict[str, str]] = {}

@@ -77,6 +77,7 @@ class DeviceResult:
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
     running: object = field(default=None, repr=False)  # its running config read back, for running_checks
+    confirm_by: float = float("inf")  # monotonic time its confirmed commit ends by itself
 
 
 class Journal:
@@ -252,6 +253,7 @@ class Transaction:
         with timed(r.steps, "commit"):
             if r.strategy == CONFIRMED:
                 r.session.commit_confirmed(self.tx, self.confirm_timeout)
+                r.confirm_by = time.monotonic() + self.confirm_timeout
             else:
                 r.session.commit()  # no confirmed commit: the reverse edit is the way back
         r.state = "committed"
@@ -270,6 +272,11 @@ class Transaction:
             running = r.running = r.session.running()
         gone = missing(c.intended, running)
         if gone:
+            if time.monotonic() >= r.confirm_by:
+                raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), e.g. "
+                                   f"{gone[0]}: its confirm timeout ({self.confirm_timeout} s) ran out before it "
+                                   f"was read back, and the device went back by itself (give a longer "
+                                   f"--confirm-timeout)")
             raise RuntimeError(f"after commit the running config lacks {len(gone)} intended value(s), "
                                f"e.g. {gone[0]} (the agent answered <ok/> and did not commit)")
         if c.pinned:

@@ -16,6 +16,7 @@ a wrong shaper: a wrong measurement.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import subprocess
 from dataclasses import dataclass, replace
@@ -229,6 +230,13 @@ class OltPlane(EntryPlane):
             unshape(self.ns, leg)
 
 
+def _bng_key(x: BngLine) -> str:
+    """A subscriber's name on the BNG's plane: its S/C pair, told apart per OLT link (OLTs on
+    one BNG may use the same pairs) by a digest of the link's name, stable while it stays.
+    'vx' + key and 'ib' + key fit the 15 characters of an interface name."""
+    return f"{hashlib.sha1(x.parent.encode()).hexdigest()[:4]}{x.s}.{x.c}"
+
+
 class BngPlane(EntryPlane):
     """Each subscriber: a VXLAN with its pair, the gateway address, and the subscriber's rates
     policed both ways (htb on what it sends the line, htb through an ifb on what it receives)."""
@@ -241,7 +249,7 @@ class BngPlane(EntryPlane):
 
     def wanted(self, root) -> dict:
         lines, self.held = bng_lines(root)
-        return {f"{x.s}.{x.c}": x for x in lines}
+        return {_bng_key(x): x for x in lines}
 
     def make(self, key: str, x: BngLine) -> str:
         vx = self.vxlan(f"vx{key}", vni(x.s, x.c), x.parent)
@@ -250,7 +258,7 @@ class BngPlane(EntryPlane):
 
     def _police(self, key: str, x: BngLine) -> str:
         shape(self.ns, f"vx{key}", x.down_bps)
-        shape_ingress(self.ns, f"vx{key}", f"ifb{key}", x.up_bps)
+        shape_ingress(self.ns, f"vx{key}", f"ib{key}", x.up_bps)
         return f"{x.ifname}: S{x.s}/C{x.c} on {x.parent}, gateway {x.address}, {x.down_bps} down / {x.up_bps} up"
 
     def update(self, key: str, old: BngLine, new: BngLine) -> str | None:
@@ -258,22 +266,22 @@ class BngPlane(EntryPlane):
 
     def remove(self, key: str, x: BngLine) -> None:
         ip(self.ns, "link", "del", f"vx{key}", check=False)
-        ip(self.ns, "link", "del", f"ifb{key}", check=False)
+        ip(self.ns, "link", "del", f"ib{key}", check=False)
 
     def settle(self, want: dict) -> None:
         if self.dnsmasq and self.dnsmasq.poll() is None:
             self.dnsmasq.terminate()
             self.dnsmasq.wait()
         self.dnsmasq = None
-        dhcp = [x for x in want.values() if x.dhcp_client]
+        dhcp = [(key, x) for key, x in sorted(want.items()) if x.dhcp_client]
         if not dhcp:
             return
         d = Path(self.n["state_dir"])
         conf = ["port=0", "bind-dynamic", "dhcp-authoritative", "no-resolv", "no-hosts",
                 f"dhcp-leasefile={d / 'dnsmasq.leases'}"]
-        for x in dhcp:
+        for key, x in dhcp:
             net = ipaddress.ip_interface(x.address).network
-            conf += [f"interface=vx{x.s}.{x.c}", f"dhcp-range={x.dhcp_client},{x.dhcp_client},{net.netmask},1h"]
+            conf += [f"interface=vx{key}", f"dhcp-range={x.dhcp_client},{x.dhcp_client},{net.netmask},1h"]
         (d / "dnsmasq.conf").write_text("\n".join(conf) + "\n")
         self.dnsmasq = subprocess.Popen(netns.exec_argv(self.ns, ["dnsmasq", "-k", f"--conf-file={d / 'dnsmasq.conf'}"]),
                                         stdout=subprocess.DEVNULL, stderr=open(d / "dnsmasq.log", "ab"),

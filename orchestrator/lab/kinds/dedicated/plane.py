@@ -36,12 +36,12 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from orchestrator.lab import netns
-from orchestrator.lab.dataplane import EntryPlane, ip, shape, shape_ingress, vni
+from orchestrator.lab.dataplane import LINK_PORT0, EntryPlane, ip, shape, shape_ingress, vni
 from orchestrator.lab.ifnames import port_if
 from orchestrator.lab.kinds.dedicated.topology import FIBRE_PORT0, link_of, stable_mac
 from orchestrator.services import dedicated_checks
 
-CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (4789) and the fibre ports'
+CORE_PORT = 4790  # the backbone's VXLANs, apart from the OLT links' (LINK_PORT0 + index) and the fibre ports'
 RULE_PREF = 1000  # the VPN tables' rules come before the main table's (32766)
 CORE_KIND = {"evpn": 1, "vpws": 2, "l3": 3}
 GROUPS = "groups.json"  # in a PE's state dir: its primaries' port state, per VPN/group
@@ -144,7 +144,7 @@ class PePlane(EntryPlane):
             self.held[where] = f"access on {a['interface']} has no VLAN (connection encapsulation)"
             return None
         if a["vlan"][0] == "qinq":
-            vid, port = vni(a["vlan"][1], a["vlan"][2]), 4789  # the OLT's end pushes this pair
+            vid, port = vni(a["vlan"][1], a["vlan"][2]), LINK_PORT0 + found[0]  # the OLT's end pushes this pair
         else:
             vid, port = a["vlan"][1], FIBRE_PORT0 + found[0]
         if layer == "l3" and not (a["pe_ip"] and a["plen"]):
