@@ -627,6 +627,8 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
         if drifted or pending:
             raise typer.Exit(1)
         return
+    if not found:
+        out.print(f"{tgt.label}: fullbars has given no device anything here (nothing to compare)", markup=False)
     for d in found:
         if d.get("error"):
             out.print(f"{d['device']}: {d['error']}", style="red", markup=False)

@@ -145,3 +145,10 @@ def test_an_old_store_files_each_device_record_under_its_transactions_target(tmp
     store = Store(url)
     with store.transaction(write=False) as s:
         assert {d: r.digest for d, r in Store.device_configs(s, "env:production").items()} == {"olt-1": "tx-1"}
+
+
+def test_drift_of_an_environment_given_nothing_says_so(db, monkeypatch):
+    """Nothing applied there yet: drift says there is nothing to compare (it printed nothing)."""
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "x")
+    r = cli("drift", "--target", "production", "--network", NETWORK, db=db)
+    assert r.exit_code == 0 and "env:production: fullbars has given no device anything here" in r.stdout, r.output

@@ -244,6 +244,24 @@ def test_killed_agent_shows_down_and_up_restores_its_datastore(harbour):
         assert "fwd-ship-repair" in m.get_config(source="running").data_xml
 
 
+def test_a_bng_restarted_by_up_serves_its_dhcp_lines_again(harbour):
+    """`lab up` restarting a dead BNG agent kills what ran in its namespace, the watcher's
+    dnsmasq too; the watcher sees the new agent and applies the BNG's config again (every DHCP
+    line of the lab failed until `lab down` and `up`)."""
+    import time
+
+    from orchestrator.lab.verify import verify
+
+    lab, tmp = harbour
+    st = lab.load_state()
+    os.kill(st["nodes"]["bng-east"]["pids"][0], 9)
+    time.sleep(0.3)
+    st = lab.up()
+    assert st["restarted"] == ["bng-east"]
+    rep = verify(tmp / "plan", st, only=["dock-office"], rates=False)
+    assert rep["services"] and rep["ok"], json.dumps(rep, indent=2)
+
+
 def test_two_labs_side_by_side_and_down_leaves_nothing(harbour, tmp_path):
     from orchestrator.lab.generate import from_plan
     from orchestrator.lab.runtime import open_lab

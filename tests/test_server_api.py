@@ -103,6 +103,14 @@ def test_the_right_role_gets_past_authorisation(server):
         assert r.status_code not in (401, 403, 500), (method, path, r.text)
     r = _call(client, url, "GET", "/api/changes/{change_id}/events", server["tokens"]["eve"])
     assert r.status_code == 404 and r.json()["errors"][0]["path"] == "id", r.text
+    # an environment no change could target (submit takes ^[a-z][a-z0-9-]*$) is not made
+    admin = server["by_role"]["admin"]
+    for bad in ("Zzz..bad", "a%20b%3Cscript%3E"):
+        r = client.put(url + f"api/environments/{bad}", json={"evidence": "optional"},
+                       headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 422 and "is not an environment name" in r.text, r.text
+    listed = client.get(url + "api/environments", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert not any("Zzz" in e["environment"] or "script" in e["environment"] for e in listed), listed
 
 
 def test_a_bad_intent_is_a_problem_detail_with_file_line_path_fix(server):

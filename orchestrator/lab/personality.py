@@ -114,6 +114,14 @@ def realize(p: NodePersonality, data: bytes, digest: str) -> dict:
         return p.failed(digest, "apply the committed config", e)
 
 
+def _stamp(path: Path):
+    try:
+        st = Path(path).stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
 def watch(state_file: Path, interval: float = 0.2) -> None:
     """The lab's watcher process: re-apply a node's personality whenever its agent commits."""
     import time
@@ -122,7 +130,19 @@ def watch(state_file: Path, interval: float = 0.2) -> None:
     people = {n: NodePersonality(lab, n) for n, v in lab["nodes"].items() if LAB_KINDS.has_plane(v)}
     sources = {n: RunningSource(lab, n) for n in people}
     seen: dict[str, str] = {}
+    pids = {n: lab["nodes"][n].get("pids") for n in people}
+    stamp = _stamp(state_file)
     while Path(state_file).exists():
+        if _stamp(state_file) != stamp:  # `lab up` restarted a dead agent, and with it killed what
+            stamp = _stamp(state_file)   # ran in its namespace (the BNG's dnsmasq): apply it again
+            try:
+                now = json.loads(Path(state_file).read_text())["nodes"]
+            except (OSError, ValueError, KeyError):
+                now = {}
+            for name in people:
+                if name in now and now[name].get("pids") != pids[name]:
+                    pids[name] = now[name].get("pids")
+                    seen.pop(name, None)
         for name, p in people.items():
             data = sources[name].read()
             if data is None:
