@@ -159,19 +159,28 @@ UNDO_FILE = "undo.json"
 
 
 def _services_before(store, intents: dict[str, str]) -> dict[str, dict | None]:
-    """Each service the intents name, as the store has it before they are planned."""
+    """Each service the intents name, as the store has it before they are planned. The YAML is
+    composed as the plan reads it (nodes, aliases not expanded: a hostile file stays small)."""
     import yaml
 
+    from orchestrator.documents.yamlsrc import read_documents
     from orchestrator.resources import service_versions
 
+    def value(node, key: str):
+        if isinstance(node, yaml.MappingNode):
+            return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        return None
+
     names = set()
-    for text in intents.values():
+    for file, text in intents.items():
         try:
-            names |= {d["metadata"]["name"] for d in yaml.safe_load_all(text)
-                      if isinstance(d, dict) and isinstance(d.get("metadata"), dict)
-                      and isinstance(d["metadata"].get("name"), str)}
-        except yaml.YAMLError:
-            pass  # the plan refuses it, with its line
+            docs = read_documents(file, text)
+        except FullbarsError:
+            continue  # the plan refuses it, with its line
+        for doc in docs:
+            name = value(value(doc, "metadata"), "name")
+            if isinstance(name, yaml.ScalarNode) and name.value:
+                names.add(name.value)
     with store.transaction(write=False) as s:
         return {n: service_versions.snapshot(s, n) for n in sorted(names)}
 
