@@ -188,6 +188,20 @@ def test_a_slow_line_gets_a_burst_of_at_least_two_full_frames(tmp_path, db):
     assert buckets == {"400": "3036"}, buckets
 
 
+def test_a_site_vlan_outside_its_ports_vlans_is_refused(tmp_path, db):
+    """A VLAN given at a site must be one its port offers (it was taken as given; allocation kept
+    to the range)."""
+    text = (REPO / NETWORK).read_text()
+    at = text.index("- name: pe-2")
+    at = text.index("{name: ge-0/0/2, rate: 1G}", at)
+    network = _write(tmp_path, "network.yaml", text[:at] + "{name: ge-0/0/2, rate: 1G, vlan: {first: 3000, last: 3001}}"
+                     + text[at + len("{name: ge-0/0/2, rate: 1G}"):])
+    r = cli("plan", str(REPO / LINES[1]), "--network", network, db=db)
+    assert r.exit_code == 2, r.output
+    assert "VLAN 120 is outside the VLANs of PE pe-2 port ge-0/0/2 (3000..3001)" in r.stderr, r.stderr
+    assert "at: spec.site[2].vlan" in r.stderr and "fix: give a VLAN from 3000 to 3001" in r.stderr, r.stderr
+
+
 def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
     _plan(tmp_path, db, *LINES)
     text = (REPO / NETWORK).read_text()

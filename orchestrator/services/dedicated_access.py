@@ -325,6 +325,11 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
     if want is None:
         return ctx.alloc.take_int(intent.name, purpose, pool, *port.vlan,
                                   what=f"VLANs on PE {port.pe} port {port.name}")
+    if not port.vlan[0] <= want <= port.vlan[1]:
+        raise FullbarsError(Problem(
+            f"VLAN {want} is outside the VLANs of PE {port.pe} port {port.name} ({port.vlan[0]}..{port.vlan[1]})",
+            **intent.where(f"spec.site[{i}].vlan" if "vlan" in s else f"spec.site[{i}]"),
+            fix=f"give a VLAN from {port.vlan[0]} to {port.vlan[1]}, or leave vlan out to have one allocated"))
     holder = ctx.alloc.take_value(intent.name, purpose, pool, want)
     if holder:
         raise FullbarsError(Problem(
