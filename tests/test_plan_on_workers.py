@@ -179,10 +179,16 @@ def test_the_builds_of_a_killed_planner_are_dropped_by_the_next_plan(pg, inputs,
         procs.append(_start_worker(pg, "held-c", tmp_path / "c.log", FULLBARS_FAULT_PAUSE="build:600:1"))
         procs.append(_planner(net, intents, pg, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _until_held(pg, "held-c", procs[1])
+        # the planner enqueues its builds one by one: the worker may hold the first before the
+        # last is queued (on a loaded machine one was still missing when the planner was killed)
+        queued = "SELECT status FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'"
+        end = time.monotonic() + 120
+        while len(_rows(pg, queued)) < OLTS + BNGS and time.monotonic() < end and procs[1].poll() is None:
+            time.sleep(0.3)
         for p in procs:
             p.kill()
             p.wait()
-        left = _rows(pg, "SELECT status FROM dbos.workflow_status WHERE workflow_uuid LIKE 'build:%'")
+        left = _rows(pg, queued)
         assert len(left) == OLTS + BNGS and ("ENQUEUED",) in left, left
         procs.append(_start_worker(pg, "builder-d", tmp_path / "d.log"))
         r = _fullbars("plan", "--network", str(net), str(intents), "--db", pg, "--format", "json",
