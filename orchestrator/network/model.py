@@ -372,6 +372,12 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
     for g in radio.gnbs.values():
         devices[g.name] = Device(g.name, g.kind, kind_role(g.name, g.kind, "gnb"), g.address, g.port)
     edge = build_edge(spec, file, devices, kind_role, problems, Device, bps)
+    for pe in edge.pes.values():
+        if any(netaddr.IPAddress(pe.router_id) in bad for bad in NOT_UNICAST):
+            problems.append(Problem(f"PE {pe.name}: router-id {pe.router_id} is not a unicast address", file=file,
+                                    path=f"spec.enterprise-edge.pe[{pe.name}].router-id",
+                                    fix="a router-id is the PE's own loopback address: a unicast address such as "
+                                        "10.255.0.1 (not 0/8, 127/8, 169.254/16, 224/4 or 255.255.255.255)"))
     problems += _shared_management(devices, spec, file, lines)
 
     pools = {}
@@ -391,12 +397,42 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
         problems.append(Problem("the upstream-by-tenure rule must start at min-years 0", file=file,
                                 path="spec.policies.upstream-by-tenure", fix="add a row with min-years: 0"))
     if problems:
-        raise FullbarsError(problems)
+        raise FullbarsError([_with_line(p, spec, lines) for p in problems])
     creds = spec.get("credentials", {})
     return Network(name=name, file=file, text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
                    devices=devices, pools=pools, tenure_rule=rule,
                    username=creds.get("username", "fullbars"), secret_ref=creds.get("secret-ref"),
                    campus=campus, radio=radio, known_hosts=creds.get("known-hosts"), edge=edge)
+
+
+_KEYED_STEP = re.compile(r"([^.\[\]]+)(?:\[([^\]]*)\])?")
+
+
+def _with_line(p: Problem, spec: dict, lines: dict[str, int]) -> Problem:
+    """A problem that names its place by data path (`spec.enterprise-edge.pe[pe-2].router-id`,
+    list entries by key) given the line of that place, or of the nearest place above it the file
+    writes (lines are kept by position: `pe[1]`)."""
+    if p.line is not None or not p.path or not p.path.startswith("spec"):
+        return p
+    here, at, best = {"spec": spec}, "", None
+    for name, key in _KEYED_STEP.findall(p.path):
+        here = here.get(name) if isinstance(here, dict) else None
+        if here is None:
+            break
+        at = f"{at}.{name}" if at else name
+        if key:
+            entries = list(here) if isinstance(here, list) else []
+            i = int(key) if key.isdigit() and int(key) < len(entries) else next(
+                (i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == key), None)
+            if i is None:
+                i = next((i for i, e in enumerate(entries) if isinstance(e, dict) and key in map(str, e.values())), None)
+            if i is None:
+                break
+            here, at = entries[i], f"{at}[{i}]"
+        best = lines.get(at, best)
+    if best is not None:
+        p.line = best
+    return p
 
 
 def _shared_management(devices: dict[str, Device], spec: dict, file: str, lines: dict[str, int]) -> list[Problem]:
