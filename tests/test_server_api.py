@@ -84,6 +84,10 @@ def test_every_operation_refuses_anonymous_and_wrong_roles(server):
         assert r.headers["content-type"].startswith("application/problem+json") and r.json()["status"] == 401
         r = _call(client, url, method, path, token="fb_not-a-real-token")
         assert r.status_code == 401, (method, path, r.text)
+        if method in ("POST", "PUT", "PATCH"):  # a body that is not JSON: still "sign in first"
+            r = client.request(method, url.rstrip("/") + path.replace("{change_id}", "1").replace("{name}", "x"),
+                               content=b"{not json", headers={"Content-Type": "application/json"})
+            assert r.status_code == 401, (method, path, r.text)
         for role in sorted(ALL - roles):
             r = _call(client, url, method, path, server["by_role"][role])
             assert r.status_code == 403, (method, path, role, r.text)

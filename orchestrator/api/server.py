@@ -16,11 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.api import problems
+from orchestrator.api import deps, problems
 from orchestrator.api.deps import Context
 from orchestrator.errors import FullbarsError, Problem
 
 ROLLOUTS_AT_ONCE = 4
+
+
+def _needs_sign_in(dependant) -> bool:
+    return any(d.call is deps.actor or _needs_sign_in(d) for d in dependant.dependencies)
 
 
 def create_app(store, workdir: Path, network_file: str | None = None, launch=None) -> FastAPI:
@@ -47,6 +51,14 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):
+        # FastAPI reads the body before it runs the route's dependencies: an anonymous caller
+        # must hear that it is not signed in, not what is wrong with its body.
+        route = request.scope.get("route")
+        if route is not None and _needs_sign_in(route.dependant) and deps.identify(request) is None:
+            try:
+                deps.actor(request)
+            except FullbarsError as refused:
+                return await _problem(request, refused)
         errs = [Problem(str(x.get("msg", "invalid")), path=".".join(str(p) for p in x.get("loc", ())),
                         fix="see the schema at /openapi.json") for x in e.errors()]
         return problems.response(FullbarsError(errs or [Problem("invalid request")]), 422)
