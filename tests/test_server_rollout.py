@@ -97,6 +97,9 @@ def test_waves_pause_resume_and_roll_back(prod):
     assert steps in (head + held + wave1 + tail, head + held[:1] + wave1 + held[1:] + tail), steps
     rolled = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-roll-back"}).json()
     assert len(rolled[0]["detail"]["rolled_back"]) == 2  # both waves' transactions undone
+    view = call("nick", "GET", f"api/changes/{n}/rollout").json()  # and its view says so
+    assert [w["state"] for w in view["waves"]] == ["rolled-back"] * 2, view
+    assert [d["state"] for w in view["waves"] for d in w["devices"]] == ["rolled-back"] * 4, view
 
 
 def test_abort_leaves_the_waves_not_begun(prod):

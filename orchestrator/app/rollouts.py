@@ -286,6 +286,13 @@ def progress(store, change_id: int) -> dict:
         w["devices"][-1]["seconds"] = seconds
     if awaits and awaits["wave"] in waves_out:
         waves_out[awaits["wave"]]["state"] = "awaiting-confirm"
+    if row.state == "rolled-back":  # roll_back undid every committed wave (it fails, named, otherwise)
+        for w in waves_out.values():
+            if w["state"] == "committed":
+                w["state"] = "rolled-back"
+                for d in w["devices"]:
+                    if d["state"] == "confirmed":
+                        d["state"] = "rolled-back"
     return {"change": change_id, "state": row.state, "error": row.error, "waves": list(waves_out.values()),
             "awaiting": awaits}
 
