@@ -272,7 +272,7 @@ def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML 
             for s in result.services:
                 if s.kind in WAVE_KINDS:
                     out.print("\nrollout (fullbars rollout):", style="bold")
-                    for line in describe(wave_plan(store, s, result.network)):
+                    for line in describe(wave_plan(store, s, result.network, result.environment)):
                         out.print(line, markup=False)
             _summary(result)
     except FullbarsError as e:
@@ -465,7 +465,8 @@ def _recover_first(store, network) -> None:
 
     if unfinished(store):
         for r in recover(store, network):
-            err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
+            if not r.get("running"):
+                err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
 
 
 @app.command()
@@ -553,6 +554,9 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
     if not done:
         out.print("nothing in flight")
     for r in done:
+        if r.get("running"):
+            out.print(f"{r['tx']}: {r['was']}, left alone: {r['running']} is running it", markup=False)
+            continue
         out.print(f"{r['tx']}: was {r['was']}, now {r['now']}", markup=False)
         for dev, note in sorted(r["devices"].items()):
             out.print(f"  {dev:24} {note}", markup=False)
@@ -592,7 +596,8 @@ def rollback(tx: str = typer.Argument(..., help="The transaction to undo."),
     except FullbarsError as e:
         _fail(e)
     for r in done["recovered"]:
-        err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
+        if not r.get("running"):
+            err.print(f"recover: {r['tx']} was {r['was']}, now {r['now']}: {r['devices']}", markup=False)
     for note in done["notes"]:
         err.print(f"warning: {note}", style="yellow", markup=False)
     rep = done["report"]

@@ -70,3 +70,10 @@ class FullbarsError(Exception):
 
 class SetupError(FullbarsError):
     """The machine lacks something fullbars needs (a package, the YANG models)."""
+
+
+class Busy(FullbarsError):
+    """Another live process is changing what this asks to change; asked again after it, it may
+    succeed (the API answers 409)."""
+
+    status = 409

@@ -161,6 +161,13 @@ def test_fullbars_killed_before_confirming_devices_revert_and_recover_records_it
     time.sleep(0.5)
     after_commit = running_leaves(five["target"])
     assert after_commit != before  # the confirmed commits are in
+    # while its process lives, recover (another process) leaves the transaction to it
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "recover"], cwd=REPO, env=dict(os.environ, FULLBARS_DB=five["db"]),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert f"{tx}: verifying, left alone: process {proc.pid} on " in r.stdout, r.stdout
+    with five["store"].transaction() as s:
+        assert s.get(TransactionRow, tx).state == "verifying"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 30  # past the confirm timeout (4 s) every device reverts by itself

@@ -6,6 +6,7 @@ shared with business lines; planning again is identical and delete gives everyth
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from conftest import REPO, cli, manifest_validate, planned, snapshot, yanglint_device
 
@@ -162,6 +163,45 @@ def test_a_site_moved_to_another_pe_leaves_the_pe_it_was_on(tmp_path):
             continue
         assert pe1 is not None, [d.device for d in second.devices]
         assert "10.1.20.0/24" in pe1.current and "10.1.20.0/24" not in pe1.intended and pe1.changed
+        # planned again, changed once more and still not applied: pe-1's record still holds the
+        # line, though the last plan placed it elsewhere, so pe-1 is rebuilt again
+        faster = _write(tmp_path, "faster.yaml", Path(moved).read_text().replace("rates: {cir: 100M}",
+                                                                                 "rates: {cir: 150M}"))
+        third = plan(store, None, [faster], environment="env:production")
+        pe1 = next((d for d in third.devices if d.device == "pe-1"), None)
+        assert pe1 is not None and pe1.changed, [d.device for d in third.devices]
+        assert "10.1.20.0/24" in pe1.current and "10.1.20.0/24" not in pe1.intended
+
+
+def test_a_move_applied_in_the_lab_still_leaves_production_s_pe(tmp_path):
+    """A site moved, planned and applied in the lab: production's plan of the same file (the
+    plan the lab had, recalled) still rebuilds pe-1, which production's record has the line on."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import DeviceConfigRow, Store
+
+    moved = _write(tmp_path, "bolt.yaml", (REPO / LINES[1]).read_text().replace(
+        "fibre: {pe: pe-1, port: ge-0/0/2}", "fibre: {pe: pe-3, port: ge-0/0/2}"))
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    lab, prod = "lab:/labs/a.clab.yml", "env:production"
+
+    def given(env, result):  # as a committed transaction records it
+        with store.transaction() as s:
+            for d in result.devices:
+                s.merge(DeviceConfigRow(environment=env, device=d.device, kind=d.kind, config=d.intended, digest=""))
+
+    first = plan(store, str(REPO / NETWORK), [str(REPO / LINES[1])], environment=lab)
+    given(lab, first)
+    given(prod, first)
+    in_lab = plan(store, None, [moved], environment=lab)
+    assert "pe-1" in [d.device for d in in_lab.devices if d.changed]
+    given(lab, in_lab)
+    in_prod = plan(store, None, [moved], environment=prod)
+    pe1 = next((d for d in in_prod.devices if d.device == "pe-1"), None)
+    assert pe1 is not None and pe1.changed, [d.device for d in in_prod.devices]
+    assert "10.1.20.0/24" in pe1.current and "10.1.20.0/24" not in pe1.intended
+    given(prod, in_prod)  # now no record holds the line on pe-1: later plans leave pe-1 alone
+    again = plan(store, None, [moved], environment=prod)
+    assert "pe-1" not in [d.device for d in again.devices if d.changed]
 
 
 def test_a_four_byte_as_gives_type_2_route_distinguishers(tmp_path, db):

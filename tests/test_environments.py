@@ -6,6 +6,7 @@ transaction's outcome is journalled by the same code apply uses (the devices are
 from __future__ import annotations
 
 from conftest import EXAMPLES, cli, snapshot
+from test_cli import UPGRADE
 
 NETWORK = str(EXAMPLES / "network.yaml")
 ACME = str(EXAMPLES / "intents/acme-hq.yaml")
@@ -152,3 +153,33 @@ def test_drift_of_an_environment_given_nothing_says_so(db, monkeypatch):
     monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "x")
     r = cli("drift", "--target", "production", "--network", NETWORK, db=db)
     assert r.exit_code == 0 and "env:production: fullbars has given no device anything here" in r.stdout, r.output
+
+
+
+def test_a_rollout_reaches_only_its_own_environment(db, tmp_path):
+    """A SpeedUpgrade rolled out in the lab has reached no production OLT: production's rollout
+    still has every wave, and a production plan keeps the lines at their old rates."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout import waves
+
+    store = Store(db)
+    lab, prod = "lab:/labs/a.clab.yml", "env:production"
+    first = plan(store, NETWORK, [str(EXAMPLES / "bulk/hundred-shops.yaml")], environment=lab)
+    configs = {d.device: (d.kind, d.intended) for d in first.devices}
+    _committed(store, lab, configs)
+    _committed(store, prod, configs)
+    up = tmp_path / "up.yaml"
+    up.write_text(UPGRADE)
+    name, wp = waves.prepare(store, None, str(up), lab)
+    olts = sorted(o for w in wp["waves"] for o in w["olts"])
+    assert olts and wp["reached"] == []
+    for w in wp["waves"]:  # each wave committed in the lab, as run_wave records it
+        waves.record(store, name, w["olts"], w["wave"], _committed(store, lab, {}), lab)
+    assert waves.prepare(store, None, str(up), lab)[1]["reached"] == olts
+    again = waves.prepare(store, None, str(up), prod)[1]
+    assert again["reached"] == [] and sorted(o for w in again["waves"] for o in w["olts"]) == olts
+    # a line the upgrade raises, planned again (the upgrade not given: its reach is the store's)
+    line = next(n for n in plan(store, None, [str(up)], keep=False).services[0].resources["changed-lines"])
+    assert not [d.device for d in plan(store, None, stored=[line], environment=prod).devices if d.changed]
+    assert [d.device for d in plan(store, None, stored=[line], environment=lab).devices if d.changed]

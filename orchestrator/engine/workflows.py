@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 
 from dbos import DBOS
 
@@ -117,14 +118,22 @@ def settle_earlier(store, target, prefix: str) -> tuple[list, list, list]:
     them, the committed ones, the ones still unfinished: a device in doubt)."""
     from orchestrator.rollout import waves
     from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT
+    from orchestrator.rollout.lease import LEASE_S, RENEW_S, alive
     from orchestrator.rollout.recover import recover
 
     earlier = waves.done_before(store, prefix)
-    if any(t.state in (*IN_FLIGHT, IN_DOUBT) for t in earlier):  # left by a process that died in this step
+    # A process on another machine, found dead by its heartbeat, may hold its transaction's lease
+    # a little longer: wait it out rather than call the wave stuck.
+    deadline = time.monotonic() + LEASE_S + RENEW_S
+    while any(t.state in (*IN_FLIGHT, IN_DOUBT) for t in earlier):  # left by a process that died in this step
         devices = {d for t in earlier for d in _devices_of(store, t.id)}
         recover(store, devices=sorted(devices), endpoints={d: target.endpoint(d) for d in devices
                                                              if d in target.endpoints})
         earlier = waves.done_before(store, prefix)
+        if not any(t.state in IN_FLIGHT and alive(t.owner, t.lease_until) for t in earlier) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     return (earlier, [t for t in earlier if t.state == "committed"],
             [t for t in earlier if t.state in (*IN_FLIGHT, IN_DOUBT)])
 

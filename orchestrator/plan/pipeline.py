@@ -175,12 +175,14 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                                                         "FILE (it is remembered for later commands)")])
             net = load_network(row.source, row.text)
         described = set(net.devices)  # before placing: a fill's new sites are the plan's own
+        if environment is None:
+            environment = Store.newest_applied(s)
         if given and not (delete or stored or scope is not None or due is not None or problems or unreadable):
             recalled = _recalled(s, net, given, environment)
             if recalled is not None:
                 return recalled
         # what placed_on must be true for; read before this plan writes anything
-        index_state = Store.placement_state(s, net.digest)
+        index_state = Store.placement_state(s, net.digest, environment)
         # The intents as plain values, read as placement and checks ask for them; ORM rows only
         # for the intents this plan may write, so a plan of one intent builds one row object, not
         # 100,000.
@@ -241,7 +243,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 given.append(intents[name])
                 actions[name] = "unchanged"
         problems += _unique_onus(s, intents, given)
-        reach: dict[str, set[str] | None] = dict(Store.reach(s))
+        reach: dict[str, set[str] | None] = dict(Store.reach(s, environment))
         for it in given:
             if SERVICES.by_kind(it.kind).overlay:
                 if scope is not None and it.name in scope:
@@ -268,8 +270,6 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 deleted[name] = ServicePlan(name, kind, "delete", {}, pending.get(name, []), serving=False,
                                             earlier=name not in actions)
             touched.update(deleted[name].devices)
-        if environment is None:
-            environment = Store.newest_applied(s)
         current = Store.device_configs(s, environment) if environment else {}
         for name in removals:
             SERVICES.by_kind(intents[name].kind).forget(intents[name], ctx)
@@ -306,14 +306,17 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         whole = Store.placed_state(s) != index_state
         if whole:
             ctx.alloc.read_all()  # one query, not one per service
-        # A device a changed or removed service was on (placed_on: where the last plan put it) is
-        # rebuilt when the environment's record of it holds the service: its config leaves the
-        # devices it moves off.
+        # A device a changed or removed service was on (placed_on: where the last plan put it;
+        # left_on: where earlier plans did) is rebuilt when the environment's record of it holds
+        # the service: its config leaves the devices it moves off.
         asked_now = set(given_names) | set(removals)
-        for dev in (Store.devices_of(s, asked_now) & current.keys() & net.devices.keys()) - touched:
+        left = Store.left_on(s, asked_now)
+        for dev in ((Store.devices_of(s, asked_now) | left.keys()) & current.keys() & net.devices.keys()) - touched:
             old = Store.owners(s, dev, current[dev].config)
             if old is None or asked_now & {n for who in old.values() for n in who}:
                 touched.add(dev)
+            elif dev in left:
+                _forget_left_if_gone(s, dev, left[dev])
         standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
         wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(standing, touched))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
@@ -423,7 +426,7 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         problems += crosscheck.check(net, {b.device: b.facts for b in built})
         if problems:
             raise FullbarsError(problems)
-        placed_state = Store.mark_placed(s, net.digest)  # after every write placement reads
+        placed_state = Store.mark_placed(s, net.digest, environment)  # after every write placement reads
         # An upgrade's scope is not among what a later plan is given: a scoped plan is not recalled.
         Store.save_recall_record(s, None if scope is not None else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
@@ -510,6 +513,17 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
 
 
+def _forget_left_if_gone(s, device: str, services: set[str]) -> None:
+    """Services left_on keeps for a device stop being kept once no environment's record of the
+    device holds them (a device no environment records is not rebuilt for them either)."""
+    held = set()
+    for sha in Store.config_shas(s, [device]).get(device, {}).values():
+        owners = Store.owners_at(s, device, sha)
+        held |= services if owners is None else services & {n for who in owners.values() for n in who}
+    if services - held:
+        Store.forget_left(s, device, services - held)
+
+
 def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> PlanResult | None:
     """This plan as the last one made it, when that is what it would make again (plan/recall.py);
     None when it is not, or not known to be."""
@@ -522,12 +536,14 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
         return None  # new, changed, or moved under another order
     if {n for n, _ in Store.children(s, names)} - set(names) or service_versions.pending_removals(s):
         return None  # the full plan removes these
-    if recall.state(Store.placement_state(s, net.digest), Store.active_suspensions(s)) != record["state"]:
+    if recall.state(Store.placement_state(s, net.digest, environment), Store.active_suspensions(s)) != record["state"]:
         return None
     moved = set(names) | recall.readers(s, set(names))
     touched = Store.devices_of(s, moved)
     if not touched <= set(record["devices"]):
         return None  # the last plan did not place every service on these devices, nor build them
+    if Store.left_on(s, set(names)).keys() - touched:
+        return None  # a device a move left may still hold one in this environment: the full plan sees
     on_each = Store.services_on_each(s, touched)
     on = set().union(*(names.keys() for names in on_each.values()))
     packed = Store.placements(s, on | moved)
@@ -539,8 +555,6 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
         if shown[n][3] or shown[n][4]:
             return None  # warnings name the file the intent came from; artifacts are functions
         shown[n] = (*shown[n][:4], {})
-    if environment is None:
-        environment = Store.newest_applied(s)
     current = Store.device_configs(s, environment, touched) if environment else {}
     builds = Store.plan_builds(s, touched)
     built = []

@@ -29,7 +29,7 @@ def snapshot(s, name: str) -> dict | None:
     return {"intent": {c: getattr(row, c) for c in _INTENT},
             "allocations": sorted([r.pool, r.value, r.purpose]
                                   for r in s.scalars(select(AllocationRow).where(AllocationRow.owner == name))),
-            "reach": sorted([r.device, r.wave, r.tx, r.at]
+            "reach": sorted([r.device, r.wave, r.tx, r.at, r.environment]
                             for r in s.scalars(select(ReachRow).where(ReachRow.intent == name)))}
 
 
@@ -42,8 +42,9 @@ def restore(s, name: str, snap: dict | None) -> None:
         return
     s.add(IntentRow(**snap["intent"]))
     Store.add_allocations(s, [{"pool": p, "value": v, "owner": name, "purpose": u} for p, v, u in snap["allocations"]])
-    for device, wave, tx, at in snap["reach"]:
-        s.add(ReachRow(intent=name, device=device, wave=wave, tx=tx, at=at))
+    for device, wave, tx, at, *environment in snap["reach"]:  # (kept before 0013: no environment)
+        s.add(ReachRow(intent=name, environment=environment[0] if environment else "", device=device, wave=wave,
+                       tx=tx, at=at))
 
 
 def remove(s, name: str) -> None:

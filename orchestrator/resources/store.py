@@ -24,6 +24,11 @@ from orchestrator.resources import lock, schema
 from orchestrator.settings import DEFAULT_LOCK_TIMEOUT
 
 
+def _in_environment(q, environment: str | None):
+    """A query of rollout_reach narrowed to one environment's rows."""
+    return q if environment is None else q.where(ReachRow.environment.in_((environment, "")))
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -131,6 +136,9 @@ class TransactionRow(Base):
     #                                                 | committed | rolled-back | failed
     summary: Mapped[str] = mapped_column(Text, default="")
     report: Mapped[str] = mapped_column(Text, default="{}")
+    # the process running it while it is in flight, and until when its lease holds (rollout/lease.py)
+    owner: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    lease_until: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class TxDeviceRow(Base):
@@ -213,10 +221,12 @@ class ChangeDeviceRow(Base):
 
 
 class ReachRow(Base):
-    """How far a wave-by-wave change (a SpeedUpgrade) has got: the devices it has reached."""
+    """How far a wave-by-wave change (a SpeedUpgrade) has got in one environment: the devices it
+    has reached there (migration 0013; an empty environment: every environment's, as before)."""
 
     __tablename__ = "rollout_reach"
     intent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(256), primary_key=True)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     wave: Mapped[int] = mapped_column(Integer)
     tx: Mapped[str] = mapped_column(String(64))
@@ -298,6 +308,16 @@ class PlacedOnRow(Base):
     device: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
+class LeftOnRow(Base):
+    """A device a service's placement left (it was in placed_on, the next plan put the service
+    elsewhere), kept while some environment's record of the device may still hold the service: a
+    plan of the service rebuilds it (migration 0014)."""
+
+    __tablename__ = "left_on"
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class PlacementReadRow(Base):
     """Which other services each stored service's placement looked up by name (an FTTR service
     its line; a line the upgrades raising it), as of the same store state as placed_on: a plan
@@ -331,7 +351,7 @@ class PlanPlacementRow(Base):
 
 # Tables any plan writes from the rest of the store (what it built and how it placed): no
 # state of a service or a device, so "nothing changed" compares the store without them.
-DERIVED_TABLES = tuple(r.__tablename__ for r in (ConfigOwnersRow, PlanFragmentRow, PlanBuildRow, PlacedOnRow,
+DERIVED_TABLES = tuple(r.__tablename__ for r in (ConfigOwnersRow, PlanFragmentRow, PlanBuildRow, PlacedOnRow, LeftOnRow,
                                                  PlacementReadRow, PlanStateRow, PlanPlacementRow))
 
 
@@ -538,9 +558,12 @@ class Store:
         return out
 
     @staticmethod
-    def reach(s: Session) -> dict[str, set[str]]:
+    def reach(s: Session, environment: str | None = None) -> dict[str, set[str]]:
+        """change → the devices its waves have reached; in one environment (the target of the
+        transactions that reached them) when one is named: a lab's rollout reaches no production
+        device."""
         out: dict[str, set[str]] = {}
-        for r in s.scalars(select(ReachRow)):
+        for r in s.scalars(_in_environment(select(ReachRow), environment)):
             out.setdefault(r.intent, set()).add(r.device)
         return out
 
@@ -569,7 +592,11 @@ class Store:
 
     @staticmethod
     def owners(s: Session, device: str, config: str) -> dict[str, list[str]] | None:
-        row = s.get(ConfigOwnersRow, (device, config_sha(config)))
+        return Store.owners_at(s, device, config_sha(config))
+
+    @staticmethod
+    def owners_at(s: Session, device: str, sha: str) -> dict[str, list[str]] | None:
+        row = s.get(ConfigOwnersRow, (device, sha))
         return None if row is None else json.loads(row.owners)
 
     @staticmethod
@@ -640,8 +667,9 @@ class Store:
             _insert(s, PlanBuildRow, [{"device": device, "key": key, "data": data}])  # not held by the session
 
     @staticmethod
-    def placement_state(s: Session, network_digest: str) -> str:
-        """What placement depends on beyond the intents a plan is given, in a few indexed reads."""
+    def placement_state(s: Session, network_digest: str, environment: str | None = None) -> str:
+        """What placement depends on beyond the intents a plan is given, in a few indexed reads;
+        the rollouts' reach as far as the plan's environment has it."""
         s.flush()
         # One aggregate per statement: SQLite then counts from its smallest index and finds a
         # latest by its index, where a count and a max together read every row (at 100,000
@@ -649,9 +677,10 @@ class Store:
         parts = [network_digest]
         for table, latest in ((IntentRow, IntentRow.updated_at), (AllocationRow, AllocationRow.id),
                               (ReachRow, ReachRow.at), (PendingRemovalRow, None)):
-            parts.append(s.execute(select(func.count()).select_from(table)).scalar_one())
+            where = (lambda q: _in_environment(q, environment)) if table is ReachRow else (lambda q: q)
+            parts.append(s.execute(where(select(func.count()).select_from(table))).scalar_one())
             if latest is not None:
-                parts.append(s.execute(select(func.max(latest))).scalar_one())
+                parts.append(s.execute(where(select(func.max(latest)).select_from(table))).scalar_one())
         row = s.get(PlanStateRow, "generation")
         if row is not None:  # none before the first rollback: a store's state reads as before
             parts.append(row.value)
@@ -704,31 +733,52 @@ class Store:
         rows = [{"service": svc, "reads": r} for svc, names in reads.items() for r in sorted(names)]
         if rows:
             _insert(s, PlacementReadRow, rows)
+        had: dict[str, set[str]] = {}
         if whole:
+            for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)):
+                had.setdefault(svc, set()).add(dev)
             s.execute(delete(PlacedOnRow))
-            had: dict[str, set[str]] = {}
         else:
-            had = {}
             for chunk in _chunks(sorted(set(placed) | set(gone))):
                 for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
                                           .where(PlacedOnRow.service.in_(chunk))):
                     had.setdefault(svc, set()).add(dev)
         for svc in gone:
-            if had.get(svc):
+            if had.get(svc) and not whole:
                 s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc))
-        rows = []
+        rows, left = [], []
         for svc, devs in placed.items():
             old, new = had.get(svc, set()), set(devs)
             if old - new:
-                s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc, PlacedOnRow.device.in_(sorted(old - new))))
-            rows += [{"service": svc, "device": d} for d in sorted(new - old)]
+                if not whole:
+                    s.execute(delete(PlacedOnRow).where(PlacedOnRow.service == svc,
+                                                        PlacedOnRow.device.in_(sorted(old - new))))
+                left += [(svc, d) for d in sorted(old - new)]
+            rows += [{"service": svc, "device": d} for d in sorted(new if whole else new - old)]
         if rows:
             _insert(s, PlacedOnRow, rows)
+        if left:  # the devices placements moved off (rare: a move), past those already kept
+            known = set(s.execute(select(LeftOnRow.service, LeftOnRow.device)
+                                  .where(LeftOnRow.service.in_(sorted({v for v, _ in left})))).all())
+            _insert(s, LeftOnRow, [{"service": v, "device": d} for v, d in left if (v, d) not in known])
 
     @staticmethod
-    def mark_placed(s: Session, network_digest: str) -> str:
+    def left_on(s: Session, services) -> dict[str, set[str]]:
+        """device → the given services whose placements left it."""
+        out: dict[str, set[str]] = {}
+        for chunk in _chunks(sorted(services)):
+            for svc, dev in s.execute(select(LeftOnRow.service, LeftOnRow.device).where(LeftOnRow.service.in_(chunk))):
+                out.setdefault(dev, set()).add(svc)
+        return out
+
+    @staticmethod
+    def forget_left(s: Session, device: str, services) -> None:
+        s.execute(delete(LeftOnRow).where(LeftOnRow.device == device, LeftOnRow.service.in_(sorted(services))))
+
+    @staticmethod
+    def mark_placed(s: Session, network_digest: str, environment: str | None = None) -> str:
         """placed_on is now true for the store as this plan leaves it; returns that state."""
-        state = Store.placement_state(s, network_digest)
+        state = Store.placement_state(s, network_digest, environment)
         Store._set_state(s, "placed_on", state)
         return state
 

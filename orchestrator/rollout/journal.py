@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _chunks, _insert, _now
+from orchestrator.rollout import lease
 
 # a process was running these when it stopped: recover finishes or undoes them
 IN_FLIGHT = ("started", "editing", "committing", "verifying", "confirming")
@@ -29,6 +30,24 @@ def in_doubt(store: Store, devices) -> dict[str, str]:
             for row in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx.id, TxDeviceRow.device.in_(list(devices)))):
                 if tx.state in IN_FLIGHT or row.state == IN_DOUBT:
                     out.setdefault(row.device, tx.id)
+    return out
+
+
+def running(store: Store, devices, before: str | None = None) -> dict[str, tuple[str, str]]:
+    """{device: (transaction, its owner)} for the given devices that a live process is changing
+    now: recover leaves those alone, and another transaction waits for them to end. before: only
+    transactions begun before that instant (those a transaction just begun must yield to)."""
+    out: dict[str, tuple[str, str]] = {}
+    q = select(TransactionRow).where(TransactionRow.state.in_(IN_FLIGHT))
+    if before is not None:
+        q = q.where(TransactionRow.created_at < before)
+    with store.transaction(write=False) as s:
+        for tx in s.scalars(q.order_by(TransactionRow.created_at)):
+            if not lease.alive(tx.owner, tx.lease_until):
+                continue
+            for d in s.scalars(select(TxDeviceRow.device).where(TxDeviceRow.tx == tx.id,
+                                                                 TxDeviceRow.device.in_(list(devices)))):
+                out.setdefault(d, (tx.id, tx.owner))
     return out
 
 

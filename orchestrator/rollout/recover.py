@@ -8,6 +8,7 @@ commit when it restarts), else an edit from what the device runs now. Once the j
 `confirming`, the decision was made: confirm what is still pending; if a device no longer runs
 the new config, undo the ones that do. A device that cannot be reached stays in doubt and its
 transaction stays unfinished; later transactions refuse that device until recover reaches it.
+A transaction whose process still runs (rollout/lease.py) is left alone and said to be running.
 The outcome and the store's record of the devices' configs are written in one store transaction.
 """
 
@@ -22,6 +23,7 @@ from orchestrator.netconf.session import Session, rpc_error_text
 from orchestrator.resources.service_versions import committed_from
 from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow, _now
 from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT, remember_configs, unfinished
+from orchestrator.rollout.lease import alive, describe
 from orchestrator.rollout.revert import NotReverted, confirm, revert
 from orchestrator.rollout.targets import from_label
 
@@ -40,6 +42,10 @@ def recover(store: Store, network=None, devices=None, endpoints=None) -> list[di
         with store.transaction() as s:
             rows = list(s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx.id)))
         if devices is not None and not {r.device for r in rows} & set(devices):
+            continue
+        if tx.state in IN_FLIGHT and alive(tx.owner, tx.lease_until):
+            # a live process's: undoing it would pull the config from under its confirm
+            out.append({"tx": tx.id, "was": tx.state, "now": tx.state, "devices": {}, "running": describe(tx.owner)})
             continue
         try:
             target = from_label(tx.target, network)

@@ -25,15 +25,16 @@ from sqlalchemy import select, update
 
 from orchestrator import fault_pause
 from orchestrator.devices.registry import KINDS
-from orchestrator.errors import FullbarsError, Problem
+from orchestrator.errors import Busy, FullbarsError, Problem
 from orchestrator.models.schema_index import schema_index
 from orchestrator.netconf.compare import missing
 from orchestrator.netconf.hostkeys import HostKeyError
 from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, rpc_error_text, UNANSWERED
 from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits
-from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _now
-from orchestrator.rollout.journal import IN_DOUBT, in_doubt, remember_configs
+from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _instant, _now
+from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT, in_doubt, remember_configs, running
+from orchestrator.rollout.lease import Lease, describe
 from orchestrator.rollout.recover import recover
 from orchestrator.rollout.revert import NotReverted, revert, runs_new
 from orchestrator.rollout.timing import breakdown, timed
@@ -86,12 +87,23 @@ class Journal:
     def __init__(self, store: Store, tx: str):
         self.store, self.tx = store, tx
         self._written: dict[tuple[str, str], str] = {}  # (device, "before" | "reverse") → the text written
+        self.lease = Lease(store.engine.url, tx)
 
     def start(self, target: str, kind: str, changes: list[Change]) -> None:
+        self.created = _instant()
         with self.store.transaction() as s:
-            s.add(TransactionRow(id=self.tx, target=target, kind=kind, state="started"))
+            s.add(TransactionRow(id=self.tx, target=target, kind=kind, state="started", created_at=self.created,
+                                 **Lease.taken()))
             for c in changes:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
+        self.lease.start()
+
+    def release(self) -> None:
+        """This process gives the transaction up unfinished (an error it did not expect): recover
+        may take it from now on, though the process lives on (a server)."""
+        self.lease.stop()
+        with self.store.transaction() as s:
+            s.get(TransactionRow, self.tx).lease_until = ""
 
     def state(self, state: str, summary: str | None = None, report: dict | None = None,
               remember: list[Change] | None = None, also=None) -> None:
@@ -99,9 +111,14 @@ class Journal:
         same store transaction as the outcome, so the journal and the store never disagree.
         also(session, tx): more the outcome brings (the services' records), in that transaction."""
         fault_pause.at(state)  # tests of recovery kill the process here
+        ended = state not in IN_FLIGHT
+        if ended:
+            self.lease.stop()
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
             row.state, row.updated_at = state, _now()
+            if ended:
+                row.lease_until = ""
             if summary is not None:
                 row.summary = summary
             if report is not None:
@@ -382,6 +399,9 @@ class Transaction:
         """A device an unfinished transaction may have left changed is taken back first (at the
         endpoints of this change); one still in doubt after that is refused, named."""
         devices = [c.device for c in self.changes]
+        held = running(self.store, devices)
+        if held:
+            raise _busy(held)
         if not in_doubt(self.store, devices):
             return
         recover(self.store, devices=devices, endpoints={c.device: c.endpoint for c in self.changes})
@@ -406,6 +426,25 @@ class Transaction:
                 self.previous = {r.device: r.config for r in rows if r is not None}
         self._connect_first(devices)
         self.journal.start(self.target, self.kind, self.changes)
+        try:
+            # Two that passed settle_first together: the later one yields before it edits anything.
+            held = running(self.store, devices, before=self.journal.created)
+            if held:
+                for x in self.opened.values():
+                    if isinstance(x, Session):
+                        x.close()
+                self.journal.state("rolled-back", summary=f"{self.tx}: not begun: "
+                                   + "; ".join(f"{d} is being changed by {tx}" for d, (tx, _) in sorted(held.items())))
+                raise _busy(held)
+            return self._run(devices)
+        except BaseException:
+            try:
+                self.journal.release()
+            except Exception:  # noqa: BLE001 - the error under way is the one to report
+                pass
+            raise
+
+    def _run(self, devices: list[str]) -> dict:
         outcome = "committed"
         failed: list[str] = []
         restore = _terminate_as_interrupt()
@@ -485,6 +524,13 @@ class Transaction:
 
 
 INTERRUPTED = "(interrupted)"
+
+
+def _busy(held: dict[str, tuple[str, str]]) -> Busy:
+    return Busy([Problem(f"{d} is being changed by transaction {tx}, which {describe(owner)} is running now",
+                         fix="wait for it to end (fullbars history shows it), then run this again; "
+                             "nothing was sent to any device")
+                 for d, (tx, owner) in sorted(held.items())])
 
 
 def _terminate_as_interrupt():

@@ -64,29 +64,31 @@ def estimate(waves: list[list[str]], kinds: dict[str, str], per_kind: dict[str, 
     return total + pause * max(0, len(waves) - 1)
 
 
-def reached(store: Store, name: str) -> set[str]:
-    with store.transaction() as s:
-        return Store.reach(s).get(name, set())
+def reached(store: Store, name: str, environment: str | None) -> set[str]:
+    """The OLTs the change's waves have reached in the environment."""
+    with store.transaction(write=False) as s:
+        return Store.reach(s, environment).get(name, set())
 
 
-def record(store: Store, name: str, olts: list[str], wave: int, tx: str) -> None:
+def record(store: Store, name: str, olts: list[str], wave: int, tx: str, environment: str) -> None:
     """Idempotent: a wave recorded once (by a run that died right after) is not recorded again."""
     with store.transaction() as s:
-        if all(s.get(ReachRow, (name, o)) is not None for o in olts):
+        if all(s.get(ReachRow, (name, environment, o)) is not None for o in olts):
             return
         for o in olts:
-            if s.get(ReachRow, (name, o)) is None:
-                s.add(ReachRow(intent=name, device=o, wave=wave, tx=tx))
-        Store.audit(s, "rollout-wave", name, {"wave": wave, "olts": olts, "tx": tx})
+            if s.get(ReachRow, (name, environment, o)) is None:
+                s.add(ReachRow(intent=name, environment=environment, device=o, wave=wave, tx=tx))
+        Store.audit(s, "rollout-wave", name, {"wave": wave, "olts": olts, "tx": tx, "environment": environment})
         service_versions.refresh_after(s, tx, name)  # the reach is part of what tx did to it
 
 
-def wave_plan(store: Store, svc_plan, network) -> dict:
-    """What a rollout of this change would do: its waves over the OLTs not reached yet."""
+def wave_plan(store: Store, svc_plan, network, environment: str | None) -> dict:
+    """What a rollout of this change would do in the environment: its waves over the OLTs not
+    reached there yet."""
     from orchestrator.rollout.transaction import MAX_PARALLEL
 
     res = svc_plan.resources
-    done = reached(store, svc_plan.name)
+    done = reached(store, svc_plan.name, environment)
     todo = [o for o in res["olts"] if o not in done]
     with store.transaction() as s:
         row = Store.intents(s)[svc_plan.name]
@@ -97,7 +99,8 @@ def wave_plan(store: Store, svc_plan, network) -> dict:
     lines = res["lines-per-olt"]
     devices = [w + b for w, b in zip(waves, bngs)]
     kinds = {d: network.devices[d].kind for w in devices for d in w}
-    return {"change": svc_plan.name, "lines": sum(lines.get(o, 0) for o in todo), "reached": sorted(done),
+    return {"change": svc_plan.name, "environment": environment, "lines": sum(lines.get(o, 0) for o in todo),
+            "reached": sorted(done),
             "waves": [{"wave": i, "name": "canary" if i == 0 else f"wave {i}", "olts": w, "bngs": len(b),
                        "lines": sum(lines.get(o, 0) for o in w)} for i, (w, b) in enumerate(zip(waves, bngs))],
             "per_kind_s": per_kind, "latency_source": source,
@@ -144,7 +147,7 @@ def prepare(store: Store, network_file: str | None, intent_file: str, environmen
         # what changes on this environment: the preview's edits start from the newest one's record
         return svc.name, device_waves.wave_plan(store, svc, plan(store, None, stored=[svc.name],
                                                                  environment=environment), order)
-    return preview.services[0].name, wave_plan(store, preview.services[0], preview.network)
+    return preview.services[0].name, wave_plan(store, preview.services[0], preview.network, environment)
 
 
 def describe_plan(wp: dict) -> list[str]:
@@ -173,13 +176,13 @@ def run_wave(store: Store, change: str, w: dict, target, confirm_timeout: int, t
     planned = time.perf_counter() - t0
     result.devices = [d for d in result.devices if d.changed]
     if not result.devices:  # every line there is already at least this fast
-        record(store, change, w["olts"], w["wave"], "")
+        record(store, change, w["olts"], w["wave"], "", target.label)
         return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": [],
                 "lines": w["lines"], "outcome": "unchanged", "seconds": 0.0}
     rep = apply(store, result, target, confirm_timeout, progress=progress, kind="rollout", sessions=sessions, tx=tx)
     took = time.perf_counter() - t0
     if rep["outcome"] == "committed":
-        record(store, change, w["olts"], w["wave"], rep["tx"])
+        record(store, change, w["olts"], w["wave"], rep["tx"], target.label)
     return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": sorted(d.device for d in result.devices),
             "lines": w["lines"], "outcome": rep["outcome"], "tx": rep["tx"], "seconds": round(took, 2),
             "failed": rep["failed"], "summary": rep["summary"], "plan_s": round(planned, 2),
@@ -191,13 +194,13 @@ def run_wave(store: Store, change: str, w: dict, target, confirm_timeout: int, t
 def done_wave(store: Store, change: str, w: dict, tx: TransactionRow) -> dict:
     """The row of a wave whose transaction an earlier attempt committed (a worker that died after
     the devices were given it), recorded as reached; the wave is not applied again."""
-    record(store, change, w["olts"], w["wave"], tx.id)
+    record(store, change, w["olts"], w["wave"], tx.id, tx.target)
     return journal_row(w, tx)
 
 
 def reached_by(store: Store, change: str, wp: dict, rows: list[dict]) -> list[str]:
-    """The OLTs the change has reached, as the store records them."""
-    return sorted(reached(store, change))
+    """The OLTs the change has reached in the wave plan's environment, as the store records them."""
+    return sorted(reached(store, change, wp["environment"]))
 
 
 def device_wave_kinds() -> list[str]:
