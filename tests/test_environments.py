@@ -183,3 +183,28 @@ def test_a_rollout_reaches_only_its_own_environment(db, tmp_path):
     line = next(n for n in plan(store, None, [str(up)], keep=False).services[0].resources["changed-lines"])
     assert not [d.device for d in plan(store, None, stored=[line], environment=prod).devices if d.changed]
     assert [d.device for d in plan(store, None, stored=[line], environment=lab).devices if d.changed]
+
+
+def test_an_old_store_files_each_rollout_reach_under_its_transactions_target(tmp_path):
+    """Migration 0013 on a store of revision 0012: a reach row belongs to the environment of the
+    transaction that reached it; one of no transaction (an unchanged wave) to every environment."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from orchestrator.resources.schema import _config
+    from orchestrator.resources.store import Store
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    engine = create_engine(url)
+    with engine.begin() as c:
+        command.upgrade(_config(c), "0012")
+        c.execute(text("INSERT INTO transactions (id, created_at, updated_at, target, kind, state, summary, report) "
+                       "VALUES ('tx-1', '1', '1', 'lab:/labs/a.clab.yml', 'rollout', 'committed', '', '{}')"))
+        for dev, tx in (("olt-1", "tx-1"), ("olt-3", "")):
+            c.execute(text("INSERT INTO rollout_reach (intent, device, wave, tx, at) VALUES ('up', :d, 0, :t, '1')"),
+                      {"d": dev, "t": tx})
+    engine.dispose()
+    store = Store(url)  # upgrades it
+    with store.transaction(write=False) as s:
+        assert Store.reach(s, "lab:/labs/a.clab.yml") == {"up": {"olt-1", "olt-3"}}
+        assert Store.reach(s, "env:production") == {"up": {"olt-3"}}
