@@ -405,6 +405,31 @@ def test_an_area_keeps_only_the_points_inside_it(area, tmp_path, db):
     assert 0 < west < 2000 and res["points"] == west
 
 
+def test_an_area_with_crossing_edges_is_refused_at_its_corner(area, tmp_path, db):
+    """Corners out of order make a bow tie, with no single inside: refused, naming the edges."""
+    corners = [{"latitude": 31.0, "longitude": 121.3}, {"latitude": 31.4, "longitude": 121.45},
+               {"latitude": 31.4, "longitude": 121.3}, {"latitude": 31.0, "longitude": 121.45}]
+    intent = _variant(area, tmp_path, area=corners)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "the area's edges cross: corners 1-2 and 3-4" in r.stderr, r.stderr
+    assert "at: spec.area[2]" in r.stderr and "fix: give the corners in order" in r.stderr
+    assert snapshot(db)["intents"] == []  # nothing kept
+
+
+def test_points_on_an_area_s_edge_are_inside_it_either_way_round():
+    import numpy as np
+
+    from orchestrator.radio.geo import crossing, inside
+
+    square = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], float)
+    pts = np.array([[50, 50], [100, 50], [0, 0], [50, 100], [100.5, 50], [50, -0.5]], float)
+    for poly in (square, square[::-1]):
+        assert inside(poly, pts).tolist() == [True, True, True, True, False, False]
+        assert crossing(poly) is None
+    assert crossing(square[[0, 2, 1, 3]]) == (0, 2)  # a bow tie
+
+
 def test_new_sites_without_a_free_gnb_id_are_refused(area, tmp_path, db):
     intent = _variant(area, tmp_path)
     net = tmp_path / "network.yaml"

@@ -41,8 +41,38 @@ def _wrap(degrees):
     return np.where(d >= 180.0, d - 360.0, np.where(d < -180.0, d + 360.0, d))[()]
 
 
+ON_EDGE_M = 0.01  # a point this close to an edge counts as on it: inside (a corner written twice is one)
+
+
 def inside(polygon_xy: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Which points lie inside a polygon (even-odd rule), vectorised over the points."""
+    """Which points lie inside a polygon (even-odd rule) or on its edge, vectorised over the
+    points (matplotlib's test alone leaves a point on an edge out, or in, by orientation)."""
     from matplotlib.path import Path
 
-    return Path(polygon_xy).contains_points(pts)
+    poly, pts = np.asarray(polygon_xy, float).reshape(-1, 2), np.asarray(pts, float).reshape(-1, 2)
+    out = Path(poly).contains_points(pts)
+    for a, b in zip(poly, np.roll(poly, -1, axis=0)):  # a few corners, many points: one pass per edge
+        ab = b - a
+        t = np.clip((pts - a) @ ab / max(float(ab @ ab), 1e-18), 0.0, 1.0)
+        out |= np.hypot(*(pts - (a + t[:, None] * ab)).T) <= ON_EDGE_M
+    return out
+
+
+def crossing(polygon_xy: np.ndarray) -> tuple[int, int] | None:
+    """(i, j): edges i (corner i to i+1) and j of a polygon that cross, the first found; None for
+    a simple polygon. Edges that share a corner do not count."""
+    poly = np.asarray(polygon_xy, float).reshape(-1, 2)
+    n = len(poly)
+
+    def side(p, q, r):
+        return np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    for i in range(n):
+        a, b = poly[i], poly[(i + 1) % n]
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # the closing edge meets the first at corner 0
+            c, d = poly[j], poly[(j + 1) % n]
+            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
+                return i, j
+    return None

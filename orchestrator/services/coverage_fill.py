@@ -18,6 +18,21 @@ SCRATCH = "coverage-fill"
 SHOWN_REASONS = 5
 
 
+def _crossed(area: list[dict], intent) -> list[Problem]:
+    """An area whose edges cross (corners out of order) has no single inside: refused."""
+    from orchestrator.radio.geo import LocalFrame, crossing
+
+    lat, lon = [float(a["latitude"]) for a in area], [float(a["longitude"]) for a in area]
+    edges = crossing(LocalFrame.around(lat, lon).xy(lat, lon))
+    if edges is None:
+        return []
+    i, j = edges
+    n = len(area)
+    return [Problem(f"the area's edges cross: corners {i + 1}-{i % n + 2} and {j + 1}-{(j + 1) % n + 1}",
+                    **intent.where(f"spec.area[{j}]"),
+                    fix="give the corners in order around the area (each edge meets only its neighbours)")]
+
+
 class CoverageFill(Service):
     kind = "CoverageFill"
     template = "coverage-fill"
@@ -37,9 +52,12 @@ class CoverageFill(Service):
         if spec["band"] not in BANDS:
             out.append(Problem(f"band {spec['band']!r} is not one fullbars plans", **intent.where("spec.band"),
                                fix="bands: " + ", ".join(BANDS)))
-        if 0 < len(spec.get("area") or []) < 3:
+        area = spec.get("area") or []
+        if 0 < len(area) < 3:
             out.append(Problem("an area needs at least 3 corners", **intent.where("spec.area"),
                                fix="give the polygon's corners in order, or leave area out for the points' extent"))
+        elif area:
+            out += _crossed(area, intent)
         serves = False
         for i, c in enumerate(spec["candidate"]):
             at = f"spec.candidate[{i}]"
