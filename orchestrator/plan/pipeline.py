@@ -543,7 +543,7 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     if not touched <= set(record["devices"]):
         return None  # the last plan did not place every service on these devices, nor build them
     if Store.left_on(s, set(names)).keys() - touched:
-        return None  # a device a move left may still hold one in this environment: the full plan sees
+        return None  # a device a move left may still hold one here: the full plan checks it
     on_each = Store.services_on_each(s, touched)
     on = set().union(*(names.keys() for names in on_each.values()))
     packed = Store.placements(s, on | moved)

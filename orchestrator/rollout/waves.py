@@ -200,7 +200,7 @@ def done_wave(store: Store, change: str, w: dict, tx: TransactionRow) -> dict:
 
 def reached_by(store: Store, change: str, wp: dict, rows: list[dict]) -> list[str]:
     """The OLTs the change has reached in the wave plan's environment, as the store records them."""
-    return sorted(reached(store, change, wp["environment"]))
+    return sorted(reached(store, change, wp.get("environment")))  # (none: a plan made before 0013)
 
 
 def device_wave_kinds() -> list[str]:
