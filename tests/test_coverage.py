@@ -271,12 +271,20 @@ def test_a_bad_intent_is_refused_with_path_and_fix(area, tmp_path, db, spec, exp
 
 
 def test_a_geojson_feature_that_is_not_a_point_is_named(area, tmp_path, db):
+    """Named by its place in the file and the line it begins at (indented, one key a line)."""
     intent = _variant(area, tmp_path, measurements="p.geojson")
-    (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}, "properties": {}}]}))
+    good = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4, 31.2]},
+            "properties": {"id": "p, [1]", "band": "n78", "rsrp": -90, "sinr": 3}}
+    (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [good, {
+        "type": "Feature", "geometry": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}, "properties": {}},
+        {**good, "properties": {**good["properties"], "id": "p2", "rsrp": "loud"}}]}, indent=1))
     r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
     assert r.exit_code == 2
-    assert "p.geojson: the feature is not a Point" in r.stderr and "at: features[0]" in r.stderr
+    # json.dumps(indent=1) opens each feature on a line of its own: "  {"
+    starts = [i for i, ln in enumerate((tmp_path / "p.geojson").read_text().splitlines(), 1) if ln == "  {"]
+    second, third = starts[1], starts[2]
+    assert f"p.geojson:{second}: the feature is not a Point" in r.stderr and "at: features[1]" in r.stderr, r.stderr
+    assert f"p.geojson:{third}: rsrp 'loud' of point p2 is not a number" in r.stderr, r.stderr
 
 
 def _copy_with_a_pci_of_a_neighbour(out: Path, m: dict, dest: Path) -> str:

@@ -1,12 +1,14 @@
 """Measured points (CSV or GeoJSON): id, latitude, longitude, band, RSRP, SINR, when measured.
 A point measured on several bands has a row (or feature) per band. Every bad row is reported
-with its file, line (CSV) or feature (GeoJSON), the column and a fix."""
+with its file, line (CSV; GeoJSON: the line its feature begins at, and the feature), the column
+and a fix."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +76,51 @@ def read_points(path: Path, band: str, where: dict) -> tuple[Points, list[Proble
                                     fix="mend the ones above first"))
             break
         _take(row, loc, band, pts, seen, problems)
+    if reader is _geojson:
+        _feature_lines(text, shown, problems)
     return pts, problems
+
+
+_FEATURE = re.compile(r"features\[(\d+)\]")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]|-?[\d.]+(?:[eE][-+]?\d+)?|true|false|null')
+
+
+def _feature_lines(text: str, shown: str, problems: list[Problem]) -> None:
+    """Give a problem in features[i] the line where that feature begins (json keeps no lines):
+    one pass over the document's tokens, made only when there are such problems."""
+    want = {}
+    for p in problems:
+        m = _FEATURE.match(p.path or "") if p.file == shown and p.line is None else None
+        if m:
+            want.setdefault(int(m.group(1)), []).append(p)
+    if not want:
+        return
+    depth, key, inside, expect, index = 0, None, False, False, 0
+    line, counted = 1, 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if inside and depth == 2 and expect and tok not in ",]}":
+            expect = False
+            if index in want:
+                line += text.count("\n", counted, m.start())
+                counted = m.start()
+                for p in want.pop(index):
+                    p.line = line
+                if not want:
+                    return
+            index += 1
+        if tok in "[{":
+            depth += 1
+            if tok == "[" and depth == 2 and key == '"features"' and not inside:
+                inside, expect = True, True
+        elif tok in "]}":
+            depth -= 1
+            if inside and depth < 2:
+                return
+        elif tok == ",":
+            expect = inside and depth == 2
+        elif depth == 1 and tok.startswith('"'):
+            key = tok
 
 
 def _csv(text: str, shown: str, problems: list[Problem]):
