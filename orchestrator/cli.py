@@ -810,7 +810,7 @@ def suspensions(db: Optional[str] = DbOpt):
         _fail(e)
     for r in rows:
         extra = f" by {r['policy']} until {r['due']}" if r["state"] == "held" else (f" {r['tx']}" if r["tx"] else "")
-        out.print(f"{r['line']:24} {r['state']:9} {r['reason']:8} asked {r['asked']}{extra}", markup=False)
+        out.print(f"{r['line']:24} {r['state']:11} {r['reason']:8} asked {r['asked']}{extra}", markup=False)
 
 
 @app.command()

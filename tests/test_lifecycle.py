@@ -168,6 +168,7 @@ def test_suspension_is_held_by_a_grace_policy_then_carried_out_and_resumed_exact
     assert itf.findtext("{urn:ietf:params:xml:ns:yang:ietf-interfaces}enabled") == "false"
     r = cli("suspensions", db=db)
     assert f"{line}" in r.stdout and "active" in r.stdout
+    assert "carried-out" in r.stdout and "withdrawn" not in r.stdout, r.stdout  # the held one, done
 
     r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=db)
     assert r.exit_code == 0, r.stdout + r.stderr

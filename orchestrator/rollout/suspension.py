@@ -108,8 +108,8 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
                 summary += f"; line {name} is not suspended and its held suspension stays held for the next --due"
             return {"line": name, "outcome": "failed", "summary": summary, "tx": rep["tx"]}
         s.get(SuspensionRow, sus.id).tx = rep["tx"]
-        for hid in held:  # carried out now: nothing is left to hold
-            s.get(SuspensionRow, hid).state = "withdrawn"
+        for hid in held:  # carried out now by the active row: nothing is left to hold
+            s.get(SuspensionRow, hid).state = "carried-out"
         Store.audit(s, "suspend", name, {"reason": reason, "tx": rep["tx"], "at": now})
     return {"line": name, "outcome": "suspended", "tx": rep["tx"], "summary": f"line {name} suspended ({reason})"}
 
