@@ -123,3 +123,30 @@ def test_store_url_other_than_default(tmp_path):
     assert r.exit_code == 0
     r = cli("status", db=db)
     assert "acme-hq" in r.stdout and "onu-id=1" in r.stdout
+
+
+def test_a_line_moved_to_another_olt_leaves_the_old_one_however_often_it_is_planned(tmp_path):
+    """A line moved (placement: its OLT) is taken off the OLT the environment's record has it on
+    by every plan until one is applied: planned again with the same file (recalled), planned as
+    part of everything, and deleted before any move was applied."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import DeviceConfigRow, Store
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    first = plan(store, str(EXAMPLES / "network.yaml"), [str(EXAMPLES / "intents/acme-hq.yaml")],
+                 environment="env:production")
+    [was] = [d.device for d in first.devices if d.kind == "olt-bbf"]
+    with store.transaction() as s:  # as a committed transaction records it
+        for d in first.devices:
+            s.add(DeviceConfigRow(environment="env:production", device=d.device, kind=d.kind, config=d.intended,
+                                  digest=""))
+    other = next(o for o in ("olt-1", "olt-2") if o != was)
+    moved = tmp_path / "acme-hq.yaml"
+    moved.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text() + f"  placement:\n    olt: {other}\n")
+    for attempt in ("moved", "same file again", "again"):
+        result = plan(store, None, [str(moved)], environment="env:production")
+        old = next((d for d in result.devices if d.device == was), None)
+        assert old is not None and old.changed and "ACME0000A001" not in old.intended, (attempt, was)
+        assert "ACME0000A001" in next(d for d in result.devices if d.device == other).intended
+    gone = plan(store, None, delete=["acme-hq"], environment="env:production")
+    assert {was, other} <= {d.device for d in gone.devices}, [d.device for d in gone.devices]
