@@ -207,3 +207,41 @@ def test_a_transaction_whose_devices_a_later_one_changed_is_rolled_back_only_aft
     with pytest.raises(FullbarsError, match="tx-3 is undone already: its devices have the configs from before it "
                                             r"again \(since tx-4\)"):
         rollback(store, "tx-3", lambda: load_network(NET))
+
+
+def test_a_commit_records_the_service_as_its_plan_left_it_not_as_a_later_plan_has_it(tmp_path):
+    """Two users: B plans the café at 400M and applies; while B's transaction runs, A plans it at
+    200M. B's commit gave the devices 400M, so that is what the store records as applied: A's
+    plan stays a change planned and not applied (it was recorded as applied, and a later plan
+    said nothing changes while the devices would go to 200M)."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Journal
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    _commit(store, plan(store, NET, [CAFE]), "tx-1")
+    text = (REPO / "examples/lab/harbour-cafe.yaml").read_text()
+    assert "downstream: 500M" in text
+    fast, slow = tmp_path / "fast.yaml", tmp_path / "slow.yaml"
+    fast.write_text(text.replace("downstream: 500M", "downstream: 400M"))
+    slow.write_text(text.replace("downstream: 500M", "downstream: 200M"))
+    b = plan(store, None, [str(fast)])
+    with store.transaction(write=False) as s:
+        b_digest = Store.intent_meta(s, ["harbour-cafe"])["harbour-cafe"][1]
+    afters: dict = {}
+    hook = service_versions.committed(b, service_versions.befores(store, b, afters), afters)  # B's apply begins
+    plan(store, None, [str(slow)])  # A plans meanwhile
+    j = Journal(store, "tx-b")
+    j.start(ENV, "apply", [])
+    with store.transaction() as s:  # B commits: the devices run 400M
+        remember_configs(s, "tx-b", "apply", ENV, [(d.device, d.kind, d.intended) for d in b.devices])
+        hook(s, "tx-b")
+    j.state("committed", summary="tx-b: committed")
+    with store.transaction(write=False) as s:
+        assert service_versions.applied_digest(s, "harbour-cafe") == b_digest
+    again = plan(store, None, [str(slow)])
+    [cafe] = [sp for sp in again.services if sp.name == "harbour-cafe"]
+    assert (cafe.device_change, cafe.earlier) == ("update", True)
+    assert any(d.changed for d in again.devices)

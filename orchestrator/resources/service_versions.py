@@ -85,16 +85,20 @@ def _last_applied(s, name: str):
     return row
 
 
-def befores(store, result) -> dict[str, dict | None]:
+def befores(store, result, afters: dict | None = None) -> dict[str, dict | None]:
     """Each service whose change the plan carries → its state as last applied: the previous
     transaction's record of it, else absent when no device config it was last given holds it,
-    else UNKNOWN."""
+    else UNKNOWN. afters: filled, in the same read, with each one's state as the plan leaves it
+    (what the transaction records it gave the devices, whatever another plan makes of the service
+    before it commits)."""
     changed = {d.device for d in result.devices if d.changed}
     names = {sv.name for sv in result.services if sv.action != "unchanged" or changed & set(sv.devices)}
     names |= {sv.name for sv in result.carried}
     out: dict[str, dict | None] = {}
     with store.transaction(write=False) as s:
         for name in sorted(names):
+            if afters is not None:
+                afters[name] = snapshot(s, name)
             last = _last_applied(s, name)
             if last is not None:
                 out[name] = json.loads(last.after)
@@ -104,11 +108,12 @@ def befores(store, result) -> dict[str, dict | None]:
     return out
 
 
-def committed(result, befores_: dict[str, dict | None]):
+def committed(result, befores_: dict[str, dict | None], afters: dict[str, dict | None] | None = None):
     """The hook a transaction runs with its committed outcome: removals it carried are applied,
-    and each service's before and after are recorded."""
+    and each service's before and after are recorded (afters: as befores() read them with the
+    plan; without them, as the store has the service when the transaction commits)."""
     return committed_from({"removals": [sv.name for sv in result.services if sv.action == "delete"],
-                           "befores": befores_})
+                           "befores": befores_, **({"afters": afters} if afters is not None else {})})
 
 
 def committed_from(pending: dict):
@@ -118,9 +123,11 @@ def committed_from(pending: dict):
     def hook(s, tx: str) -> None:
         for name in pending.get("removals", []):
             remove(s, name)
+        gone, afters = set(pending.get("removals", [])), pending.get("afters", {})
         for name, before in pending.get("befores", {}).items():
+            after = None if name in gone else afters[name] if name in afters else snapshot(s, name)
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
-                               after=json.dumps(snapshot(s, name), sort_keys=True)))
+                               after=json.dumps(after, sort_keys=True)))
         for name, before in pending.get("restore", []):  # a rollback: the services as they were
             if before == UNKNOWN:
                 continue

@@ -82,7 +82,8 @@ def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True
     changes = [Change(d.device, d.kind, target.endpoint(d.device), d.intended, (pins or {}).get(d.device))
                for d in result.devices]
     check = lab_checks(result, target) if checks and target.lab_state else None
-    recorded = service_versions.committed(result, service_versions.befores(store, result))
+    afters: dict = {}
+    recorded = service_versions.committed(result, service_versions.befores(store, result, afters), afters)
     return Transaction(store, changes, target.label, kind=kind, confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, sessions=sessions, on_commit=recorded, tx=tx,
                        running_checks=running_checker(result.network, result.services + result.others)).run()
