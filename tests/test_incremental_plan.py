@@ -62,9 +62,10 @@ def _forget_plans(store: Store) -> None:
     """Empty what plans keep from the rest of the store (caches, placements, what to recall)."""
     with store.transaction() as s:
         for table in DERIVED_TABLES:
-            # config_owners: drift's record of who owns what; placed_on: where each service was
-            # placed, which a plan moving it off a device needs (the device is rebuilt): not caches
-            if table not in ("config_owners", "placed_on"):
+            # config_owners: drift's record of who owns what; placed_on and left_on: where each
+            # service was placed, which a plan moving it off a device needs (the device is
+            # rebuilt): not caches
+            if table not in ("config_owners", "placed_on", "left_on"):
                 s.execute(delete(Base.metadata.tables[table]))
 
 

@@ -245,3 +245,30 @@ def test_a_commit_records_the_service_as_its_plan_left_it_not_as_a_later_plan_ha
     [cafe] = [sp for sp in again.services if sp.name == "harbour-cafe"]
     assert (cafe.device_change, cafe.earlier) == ("update", True)
     assert any(d.changed for d in again.devices)
+
+
+def test_a_change_planned_earlier_lands_on_all_its_devices_with_the_plan_that_carries_it(tmp_path):
+    """The ship repair line is planned at 200M and not applied; then the café, which shares its
+    BNG, is planned. That plan carries the ship repair's change, and so builds every device of it
+    (it built only the BNG, and applying it half-applied the ship repair: new rate on the BNG, old
+    shaper on its OLT)."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    ship = REPO / "examples/lab/ship-repair.yaml"
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    first = plan(store, NET, [CAFE, str(ship)])
+    _commit(store, first, "tx-1")
+    [cafe, repair] = [next(sp for sp in first.services if sp.name == n) for n in ("harbour-cafe", "ship-repair")]
+    assert set(cafe.devices) & set(repair.devices) and set(repair.devices) - set(cafe.devices)
+    slow = tmp_path / "ship.yaml"
+    slow.write_text(ship.read_text().replace("downstream: 300M", "downstream: 200M"))
+    plan(store, None, [str(slow)])  # planned, not applied
+    faster = tmp_path / "cafe.yaml"
+    faster.write_text((REPO / "examples/lab/harbour-cafe.yaml").read_text().replace("downstream: 500M",
+                                                                                     "downstream: 450M"))
+    result = plan(store, None, [str(faster)])
+    changed = {d.device for d in result.devices if d.changed}
+    assert set(repair.devices) <= changed, (sorted(changed), repair.devices)
+    [carried] = [sp for sp in result.services if sp.name == "ship-repair"]
+    assert carried.earlier and carried.device_change == "update"

@@ -146,10 +146,31 @@ def _builder(store: Store) -> tuple:
     return partial(builds.on_workers, store.url, tally=tally), tally
 
 
+class _Widen(Exception):
+    """A plan carried changes planned earlier onto some of their services' devices only: it is
+    made again with those services planned too, so each change lands on all its devices."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(", ".join(names))
+        self.names = names
+
+
 def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
          delete: list[str] = (), progress=None, stored: list[str] = (),
          scope: dict[str, set[str]] | None = None, keep: bool = True,
          environment: str | None = None, due: dt.date | None = None) -> PlanResult:
+    stored = list(stored)
+    while True:
+        try:
+            return _plan(store, network_file, intent_files, delete, progress, stored, scope, keep, environment, due)
+        except _Widen as w:  # (its store transaction rolled back: nothing of that attempt is kept)
+            stored += [n for n in w.names if n not in stored]
+
+
+def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
+          delete: list[str] = (), progress=None, stored: list[str] = (),
+          scope: dict[str, set[str]] | None = None, keep: bool = True,
+          environment: str | None = None, due: dt.date | None = None) -> PlanResult:
     """stored: names of services already in the store to plan again (their devices' configs).
     scope: for overlays (SpeedUpgrade) planned now, the devices they may reach in this plan; an
     overlay given without a scope reaches everywhere, one not given keeps the reach it has.
@@ -436,6 +457,15 @@ def plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
         result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
                           environment, bases)
+        # An update planned earlier that this plan carries onto some of its service's devices
+        # would be half applied: those services are planned too (a removal planned earlier is
+        # carried whole). A line never applied that is carried onto a shared device is only
+        # created there once its own devices follow (its plan, or this one's, applied later).
+        outside = sorted(sp.name for sp in result.carried
+                         if sp.device_change == "update" and sp.name not in pending and sp.name not in stored
+                         and set(sp.devices) - {b.device for b in built})
+        if outside:
+            raise _Widen(outside)
         result.built_by = built_by
         return result
 
