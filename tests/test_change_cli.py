@@ -51,3 +51,23 @@ def test_change_requests_from_the_cli(db, tmp_path):
     steps = [(a["action"], a["actor"], a["origin"].startswith("cli@")) for a in reversed(json.loads(r.output)["rows"])]
     assert steps == [("change-submit", getpass.getuser(), True), ("change-withdraw", getpass.getuser(), True)], steps
     assert json.loads(r.output)["rows"][0]["detail"]["undone"] == ["acme-hq"]
+
+
+def test_withdrawing_a_change_keeps_what_another_open_change_planned_the_same(db, tmp_path):
+    """Two engineers submit the same line; one withdraws. The other change's bundle still gives
+    the line its values, so the store keeps them (they were undone and handed to the next line)."""
+    work = ["--workdir", str(tmp_path / "work")]
+    for title in ("first", "second"):
+        r = cli("change", "submit", str(ACME), "--target", "production", "--title", title, "--network", str(NETWORK),
+                *work, db=db)
+        assert r.exit_code == 0, r.output
+    held = sorted(row for row in snapshot(db)["allocations"] if "acme-hq" in row)
+    assert held
+    r = cli("change", "withdraw", "1", db=db)
+    assert r.exit_code == 0 and "change 1: withdrawn" in r.output, r.output
+    assert sorted(row for row in snapshot(db)["allocations"] if "acme-hq" in row) == held
+    r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
+    assert json.loads(r.output)["rows"][0]["detail"]["undone"] == []
+    r = cli("change", "withdraw", "2", db=db)  # the last open change that planned it: now it goes
+    assert r.exit_code == 0, r.output
+    assert not any("acme-hq" in row for row in snapshot(db)["allocations"])

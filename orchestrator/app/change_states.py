@@ -46,6 +46,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("approved", "withdraw"): "withdrawn",
 }
 STATES = sorted({s for s, _ in TRANSITIONS} | set(TRANSITIONS.values()))
+# the states in which a change's bundle may still go to devices
+OPEN = ("planned", "lab-failed", "verified", "approved", "rolling-out", "paused", "awaiting-confirm")
 # what each event needs of the acting user (the API asks the same table: one authority)
 EVENT_PERMISSION = {"attach-passing": "changes.evidence", "attach-failing": "changes.evidence",
                     "approve": "changes.approve", "start": "changes.rollout", "pause": "changes.rollout",

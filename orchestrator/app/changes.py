@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from orchestrator.acting import current
 from orchestrator.app import rollouts
-from orchestrator.app.change_states import act, get, view
+from orchestrator.app.change_states import OPEN, act, get, view
 from orchestrator.app.errors import Conflict, NotFound
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError, Problem
@@ -196,6 +196,31 @@ def _keep_undo(store, folder: Path, before: dict[str, dict | None]) -> None:
     path.write_text(json.dumps({"before": before, "planned": planned}, sort_keys=True))
 
 
+def _services_of(row: ChangeRow) -> set[str]:
+    """The services a change planned, from its undo record, else its bundle's manifest."""
+    folder = Path(row.bundle_dir).parent
+    for path, key in ((folder / UNDO_FILE, "before"), (Path(row.bundle_dir) / "manifest.json", "services")):
+        try:
+            return set(json.loads(path.read_text()).get(key, {}))
+        except (OSError, ValueError):
+            continue
+    return set()
+
+
+def _hand_on(others: list[ChangeRow], name: str, now: dict | None, before: dict | None) -> None:
+    """A service kept for other open changes: one whose plan began from it as it is now takes
+    this change's `before` as its own, so withdrawing that one later undoes both."""
+    for r in others:
+        path = Path(r.bundle_dir).parent / UNDO_FILE
+        try:
+            undo = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if name in undo.get("before", {}) and undo["before"][name] == now:
+            undo["before"][name] = before
+            path.write_text(json.dumps(undo, sort_keys=True))
+
+
 def _undo_plan(s, row: ChangeRow) -> dict:
     from orchestrator.resources import service_versions
     from orchestrator.resources.store import IntentRow
@@ -205,11 +230,16 @@ def _undo_plan(s, row: ChangeRow) -> dict:
         return {"undone": []}  # submitted by a release that kept no undo
     undo = json.loads(path.read_text())
     undone = []
+    others = list(s.scalars(select(ChangeRow).where(ChangeRow.id != row.id, ChangeRow.state.in_(OPEN))))
+    wanted = set().union(set(), *(_services_of(r) for r in others))
     for name, before in sorted(undo["before"].items()):
         planned = undo["planned"].get(name)
         now = s.get(IntentRow, name)
         if getattr(now, "digest", None) != planned or before == service_versions.snapshot(s, name):
             continue  # changed since by another plan, or as it was
+        if name in wanted:  # an open change planned it too (maybe as this one did): its bundle needs it
+            _hand_on(others, name, service_versions.snapshot(s, name), before)
+            continue
         if planned and service_versions.applied_digest(s, name) == planned:
             continue  # another change applied it as this one planned it: it is on the devices
         service_versions.restore(s, name, before)
