@@ -887,11 +887,10 @@ def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to list
         store = _store("server", db)
         if admin:
             if admin_password_file:
-                try:
-                    password = admin_password_file.read_text().strip()
-                except OSError as e:
-                    raise FullbarsError(f"cannot read {admin_password_file}: {e.strerror}",
-                                        fix="give a readable file holding the password") from None
+                from orchestrator.private_files import read_private
+
+                password = read_private(admin_password_file, "the admin's password",
+                                        "head -c 18 /dev/urandom | base64 > admin.password")
             else:
                 password = os.environ.get("FULLBARS_ADMIN_PASSWORD", "")
             if not password:

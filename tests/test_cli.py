@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -195,3 +196,27 @@ def test_network_generate_fits_a_city_of_33_bngs_and_refuses_what_cannot_be(tmp_
     assert bad.stdout == ""
     huge = cli_run("network", "generate", "--olts", "40000", "--bngs", "2500", db=None)
     assert huge.exit_code == 2 and "need more public /29s than 240.0.0.0/4 holds" in huge.stderr
+
+
+def test_a_new_store_and_the_secret_files_it_reads_are_the_user_s_alone(tmp_path):
+    """The SQLite store holds password and token hashes: made 0600 whatever the umask (SQLite gives
+    its -wal and -shm files the same mode); an admin password file others may read is refused."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        db = f"sqlite:///{tmp_path}/store/store.db"
+        r = cli_run("status", db=db)
+        assert r.exit_code == 0, r.output
+        r = cli_run("plan", "examples/intents/acme-hq.yaml", "--network", "examples/network.yaml", db=db)
+        assert r.exit_code == 0, r.output
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "store").glob("store.db*")}
+        assert modes and all(m == 0o600 for m in modes.values()), modes
+        pw = tmp_path / "admin.password"
+        pw.write_text("correct horse battery staple\n")
+        pw.chmod(0o644)
+        r = cli_run("server", "--admin", "admin", "--admin-password-file", str(pw), "--port", "0", "--for", "1", db=db)
+        assert r.exit_code == 2, r.output
+        assert "may be read by others (mode 0644)" in r.output and f"chmod 600 {pw}" in r.output, r.output
+    finally:
+        os.umask(old)

@@ -10,12 +10,12 @@ command line, which every local user can read in /proc."""
 from __future__ import annotations
 
 import os
-import stat
 import time
 from pathlib import Path
 
 from orchestrator.app.errors import Conflict, NotAllowed, NotFound, NotSignedIn
 from orchestrator.errors import FullbarsError, Problem
+from orchestrator.private_files import read_private
 
 BY_STATUS = {401: NotSignedIn, 403: NotAllowed, 404: NotFound, 409: Conflict}
 TOKEN_ENV = "FULLBARS_TOKEN"
@@ -49,22 +49,8 @@ class Unreachable(FullbarsError):
 def token(token_file: Path | None) -> str:
     """The API token: from token_file (which must be the user's own, mode 0600), else $FULLBARS_TOKEN."""
     if token_file is not None:
-        try:
-            st = os.stat(token_file)
-            if not stat.S_ISREG(st.st_mode):
-                raise FullbarsError(f"{token_file} is not a file", file=str(token_file),
-                                    fix="give the file holding the API token")
-            if st.st_mode & 0o077 or st.st_uid != os.getuid():
-                raise FullbarsError(f"{token_file} may be read by others (mode {stat.S_IMODE(st.st_mode):04o}); "
-                                    "a token file must be yours alone", file=str(token_file),
-                                    fix=f"chmod 600 {token_file}")
-            text = token_file.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise FullbarsError(f"cannot read {token_file}: {e.strerror}", file=str(token_file),
-                                fix="give a readable file holding the API token") from None
-        except UnicodeDecodeError:
-            raise FullbarsError(f"{token_file} does not hold a token (not UTF-8 text)", file=str(token_file),
-                                fix="the file holds the token an admin made (POST /api/users/NAME/tokens)") from None
+        text = read_private(token_file, "an API token",
+                            "the file holds the token an admin made (POST /api/users/NAME/tokens)")
     else:
         text = os.environ.get(TOKEN_ENV, "").strip()
     if not text:

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
@@ -392,6 +393,17 @@ def _insert(s: Session, model, rows: list[dict]) -> None:
         s.execute(insert(model), rows)
 
 
+def _private(path: Path) -> None:
+    """A new SQLite store is made readable by its owner only (it holds password and token hashes
+    and the devices' configs); SQLite gives its -wal and -shm files the database file's mode."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return
+    except OSError:
+        return  # not ours to make (a read-only folder): SQLite says so, named, when it opens it
+
+
 class Store:
     def __init__(self, url: str, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  command: str = "fullbars", say=None):
@@ -406,6 +418,7 @@ class Store:
             else:
                 path = Path(url[len("sqlite:///"):])
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _private(path)
         try:
             self.engine = create_engine(url, **lock.engine_args(url, command))
         except Exception as exc:
