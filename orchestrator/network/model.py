@@ -373,11 +373,25 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
         devices[g.name] = Device(g.name, g.kind, kind_role(g.name, g.kind, "gnb"), g.address, g.port)
     edge = build_edge(spec, file, devices, kind_role, problems, Device, bps)
     for pe in edge.pes.values():
+        for link in pe.olt_links.values():
+            olt = devices.get(link.olt)
+            if olt is not None and link.olt_interface in olt.uplinks:
+                problems.append(Problem(
+                    f"PE {pe.name}: the link to OLT {link.olt} is on {link.olt_interface}, which is the OLT's uplink "
+                    f"to {olt.uplinks[link.olt_interface].bng}", file=file,
+                    path=f"spec.enterprise-edge.pe[{pe.name}].olt-link[{link.olt}].olt-interface",
+                    fix="give the OLT's link to the PE a port of its own (one port carries one link)"))
         if any(netaddr.IPAddress(pe.router_id) in bad for bad in NOT_UNICAST):
             problems.append(Problem(f"PE {pe.name}: router-id {pe.router_id} is not a unicast address", file=file,
                                     path=f"spec.enterprise-edge.pe[{pe.name}].router-id",
                                     fix="a router-id is the PE's own loopback address: a unicast address such as "
                                         "10.255.0.1 (not 0/8, 127/8, 169.254/16, 224/4 or 255.255.255.255)"))
+    if edge.asn in RESERVED_ASNS:
+        problems.append(Problem(f"enterprise-edge asn {edge.asn} is reserved ({RESERVED_ASNS[edge.asn]})", file=file,
+                                path="spec.enterprise-edge.asn",
+                                fix="give the carrier's AS number (a private one: 64512..65534 or "
+                                    "4200000000..4294967294)"))
+    problems += _management_addresses(devices, file)
     problems += _shared_management(devices, spec, file, lines)
 
     pools = {}
@@ -433,6 +447,32 @@ def _with_line(p: Problem, spec: dict, lines: dict[str, int]) -> Problem:
     if best is not None:
         p.line = best
     return p
+
+
+RESERVED_ASNS = {0: "RFC 7607", 23456: "AS_TRANS, RFC 6793", 65535: "RFC 7300", 4294967295: "RFC 7300"}
+_DOTTED = re.compile(r"\d+(\.\d+){3}")
+_LISTED = {"bng": "spec.bng", "olt": "spec.olt", "fttr": "spec.fttr", "pe": "spec.enterprise-edge.pe",
+           "gnb": "spec.radio.gnb"}
+
+
+def _management_addresses(devices: dict[str, Device], file: str) -> list[Problem]:
+    """A management address written as an IPv4 address must be one (300.1.1.1 is none, though a
+    host name may look like it) and a unicast one (no device answers at 239.1.1.1)."""
+    out = []
+    for d in devices.values():
+        a = d.address
+        if a is None or not _DOTTED.fullmatch(a):
+            continue
+        try:
+            bad = any(netaddr.IPAddress(a, flags=netaddr.INET_PTON) in r for r in NOT_UNICAST)
+            why = "is not a unicast address"
+        except (netaddr.AddrFormatError, ValueError):
+            bad, why = True, "is not an IPv4 address"
+        if bad:
+            out.append(Problem(f"device {d.name}: management address {a} {why}", file=file,
+                               path=f"{_LISTED.get(d.role, 'spec')}[{d.name}].management.address",
+                               fix="give the address the device's NETCONF server listens on"))
+    return out
 
 
 def _shared_management(devices: dict[str, Device], spec: dict, file: str, lines: dict[str, int]) -> list[Problem]:
