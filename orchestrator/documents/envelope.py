@@ -25,6 +25,7 @@ class Document:
     name: str
     spec_node: yaml.Node
     labels: dict = field(default_factory=dict)
+    name_line: int | None = None  # where metadata.name is written: a clash of names is said there
 
 
 def read_envelope(node: yaml.Node, file: str, kinds: list[str]) -> Document:
@@ -59,13 +60,13 @@ def read_envelope(node: yaml.Node, file: str, kinds: list[str]) -> Document:
         problems.append(Problem(f"unknown kind {kind!r}", file=file, line=kln, path="kind",
                                 fix=f"use one of: {', '.join(kinds)}"))
     meta, mln = items["metadata"]
-    name, labels = None, {}
+    name, labels, name_line = None, {}, None
     if not isinstance(meta, yaml.MappingNode):
         problems.append(Problem("metadata must be a mapping with a name", file=file, line=mln, path="metadata"))
     else:
         for k, v, ln in mapping_items(meta, file, "metadata"):
             if k == "name":
-                name = v.value if isinstance(v, yaml.ScalarNode) else None
+                name, name_line = (v.value if isinstance(v, yaml.ScalarNode) else None), ln
                 if not name or not NAME.match(name) or len(name) > 48:
                     problems.append(Problem(f"invalid name {name!r}", file=file, line=ln, path="metadata.name",
                                             fix="lower-case letters, digits and '-', at most 48 characters, "
@@ -82,7 +83,7 @@ def read_envelope(node: yaml.Node, file: str, kinds: list[str]) -> Document:
     if problems:
         raise FullbarsError(problems)
     return Document(file=file, line=line_of(node), kind=kind, name=name, spec_node=items["spec"][0],
-                    labels=labels)
+                    labels=labels, name_line=name_line)
 
 
 def spec_digest(spec: dict) -> str:

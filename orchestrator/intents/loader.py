@@ -86,6 +86,8 @@ def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[P
         spec = _shared(svc.as_of(tree.print_dict(include_implicit_defaults=True)[svc.top], clock.now().date()))
         tree.free()
         lines = {sys.intern(loc.names[k]): v for k, v in loc.lines.items()}
+        if doc.name_line is not None:
+            lines["metadata.name"] = doc.name_line
         it = Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label)
         kids, probs = svc.expand(it, _load_file)
         intents += [it] + kids
@@ -140,6 +142,6 @@ def load_intents(paths: list[str]) -> tuple[list[Intent], list[Problem], set[str
         elif first.digest != it.digest or first.kind != it.kind:
             problems.append(Problem(
                 f"intent name {it.name!r} is given twice with different specs "
-                f"(also {first.file}:{first.line})", file=it.file, line=it.line, path="metadata.name", document=it.document,
+                f"(also {first.file}:{first.where('metadata.name')['line']})", **it.where("metadata.name"),
                 fix="give each service its own name, or keep one of the two documents"))
     return unique, problems, failed

@@ -243,10 +243,19 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 old = intents[it.name]
                 if row.kind != it.kind or svc.identity(old.spec) != svc.identity(it.spec):
                     was = ", ".join(f"{k} {v}" for k, v in SERVICES.by_kind(row.kind).identity(old.spec).items())
-                    problems.append(Problem(
-                        f"intent name {it.name!r} already belongs to another service ({row.kind}: {was}, "
-                        f"from {row.source})", file=it.file, line=it.line, path="metadata.name", document=it.document,
-                        fix="choose another name, or `fullbars delete` the old service first"))
+                    if row.kind == it.kind:  # another service by this name, or this one given what it cannot change
+                        now = ", ".join(f"{k} {v}" for k, v in svc.identity(it.spec).items())
+                        keys = " and ".join(svc.identity(it.spec))
+                        problems.append(Problem(
+                            f"intent name {it.name!r} is already the {row.kind} with {was} (from {row.source}); "
+                            f"this intent has {now}: a service keeps its {keys}", **it.where("metadata.name"),
+                            fix=f"for another service choose another name; for this one keep its {keys} as they "
+                                "were (or `fullbars delete` it first and plan it anew)"))
+                    else:
+                        problems.append(Problem(
+                            f"intent name {it.name!r} already belongs to another service ({row.kind}: {was}, "
+                            f"from {row.source})", **it.where("metadata.name"),
+                            fix="choose another name, or `fullbars delete` the old service first"))
                     continue
                 row.parent = it.parent
                 if row.digest != it.digest:
