@@ -150,3 +150,17 @@ def test_a_line_moved_to_another_olt_leaves_the_old_one_however_often_it_is_plan
         assert "ACME0000A001" in next(d for d in result.devices if d.device == other).intended
     gone = plan(store, None, delete=["acme-hq"], environment="env:production")
     assert {was, other} <= {d.device for d in gone.devices}, [d.device for d in gone.devices]
+
+
+def test_a_site_no_olt_serves_is_told_with_the_sites_olts_serve(tmp_path, db):
+    """The fix lists the sites a line may use: those OLTs serve, not every device's site."""
+    from orchestrator.network.model import load_network
+
+    net = load_network(str(EXAMPLES / "networks/enterprise.yaml"))
+    olt_sites = sorted({d.site for d in net.devices.values() if d.role == "olt"})
+    assert {d.site for d in net.devices.values() if d.site} - set(olt_sites)  # other devices have sites too
+    odd = tmp_path / "odd.yaml"
+    odd.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace("site: harbour-park", "site: nowhere"))
+    r = cli("plan", str(odd), "--network", str(EXAMPLES / "networks/enterprise.yaml"), db=db)
+    assert r.exit_code == 2, r.output
+    assert f"no OLT serves site 'nowhere'" in r.stderr and f"fix: sites OLTs serve: {', '.join(olt_sites)}" in r.stderr

@@ -133,6 +133,10 @@ class Network:
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
 
+    def olt_sites(self) -> list[str]:
+        """The sites some OLT serves (a PE's or a gNB's site is none of a line's)."""
+        return sorted({d.site for d in self.devices.values() if d.role == "olt" and d.site})
+
     def max_upstream(self, years: int) -> str:
         best = None
         for min_years, rate in self.tenure_rule:

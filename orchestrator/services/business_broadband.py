@@ -123,9 +123,8 @@ class BusinessBroadband(Service):
                                    **intent.where("spec.placement.pon-port"),
                                    fix="ports: " + _short_list(dev.pon_ports)))
         elif not olts:
-            sites = sorted({d.site for d in net.devices.values() if d.site})
             out.append(Problem(f"no OLT serves site {site!r}", **intent.where("spec.site"),
-                               fix=f"known sites: {', '.join(sites)}"))
+                               fix=f"sites OLTs serve: {', '.join(net.olt_sites()) or 'none'}"))
         if not out:
             out += self._check_line_rate(intent, net, olts, pin)
         pool = spec.get("addressing", {}).get("pool")
@@ -302,6 +301,13 @@ class BusinessBroadband(Service):
             raise FullbarsError(Problem(f"PON port {port.olt} {port.name} has no free ONU-ID",
                                         **intent.where("spec.placement"), fix="use another PON port"))
         where = f"OLT {pin['olt']}" if pin.get("olt") else f"site {spec['site']}"
+        if not candidates:  # the network describes no OLT there (any more: one taken out of it)
+            was = f" (it was on {held[0].split(':', 1)[1]}, which the network no longer describes)" if held else ""
+            raise FullbarsError(Problem(
+                f"the network description has no PON port at {where} for line {name}{was}",
+                **intent.where("spec.placement.olt" if pin.get("olt") else "spec.site"),
+                fix="describe an OLT at the site in the network (or give the line's site one that has), or "
+                    "delete the line before taking its OLT out"))
         up = min(up_at.values(), default=0)
         raise FullbarsError(Problem(
             f"no PON port at {where} has room for {rate_text(up)} more assured upstream "

@@ -31,8 +31,7 @@ class SpeedUpgrade(Service):
                                                                    if d.role == "olt"))))
         if sel.get("site") and not net.olts_at(sel["site"]):
             out.append(Problem(f"no OLT serves site {sel['site']!r}", **intent.where("spec.selector.site"),
-                               fix="known sites: " + ", ".join(sorted({d.site for d in net.devices.values()
-                                                                       if d.site}))))
+                               fix=f"sites OLTs serve: {', '.join(net.olt_sites()) or 'none'}"))
         r = intent.spec["rates"]
         out += self._check_line_rate(intent, net, sel, r)
         if sel.get("downstream") and bps(sel["downstream"]) >= bps(r["downstream"]) and not r.get("upstream"):
