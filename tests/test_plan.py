@@ -164,3 +164,18 @@ def test_a_site_no_olt_serves_is_told_with_the_sites_olts_serve(tmp_path, db):
     r = cli("plan", str(odd), "--network", str(EXAMPLES / "networks/enterprise.yaml"), db=db)
     assert r.exit_code == 2, r.output
     assert f"no OLT serves site 'nowhere'" in r.stderr and f"fix: sites OLTs serve: {', '.join(olt_sites)}" in r.stderr
+
+
+def test_a_pool_renumbered_under_the_lines_that_hold_it_is_refused(tmp_path, db):
+    """A network whose pool no longer holds the blocks lines hold (renumbered) is refused, naming
+    the lines, and nothing is kept: the lines kept their old blocks, outside every pool."""
+    r = cli("plan", str(EXAMPLES / "intents/acme-hq.yaml"), "--network", str(EXAMPLES / "network.yaml"), db=db)
+    assert r.exit_code == 0, r.output
+    moved = tmp_path / "network.yaml"
+    moved.write_text((EXAMPLES / "network.yaml").read_text().replace("prefix: 203.0.113.0/24", "prefix: 192.0.2.0/24"))
+    before = snapshot(db)
+    r = cli("plan", str(EXAMPLES / "intents/clinic-west.yaml"), "--network", str(moved), db=db)
+    assert r.exit_code == 2, r.output
+    assert "pool public-east is now 192.0.2.0/24, but 1 line(s) hold blocks of it outside that: acme-hq (203.0.113." \
+        in r.stderr and "at: spec.pool[public-east].prefix" in r.stderr, r.stderr
+    assert snapshot(db) == before

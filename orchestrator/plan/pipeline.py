@@ -188,7 +188,12 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     # checks below have said, with file and line, what is wrong with it.
     with store.transaction(keep) as s, s.no_autoflush:
         if net is not None:
+            was = getattr(Store.network(s), "digest", None)  # (save_network changes that row)
             Store.save_network(s, network_file, net.text, net.digest)
+            if was is not None and was != net.digest:
+                outside = _held_outside_pools(s, net)
+                if outside:
+                    raise FullbarsError(problems + outside)
         else:
             row = Store.network(s)
             if row is None:
@@ -550,6 +555,32 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     others = [_left(n, meta[n][0], shown[n])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
+
+
+def _held_outside_pools(s, net: Network) -> list[Problem]:
+    """A changed network whose address pools no longer hold blocks lines hold (a pool renumbered):
+    refused, naming them; the lines keep their blocks until they are moved or deleted."""
+    import netaddr
+
+    from orchestrator.resources.store import AllocationRow
+    from sqlalchemy import select
+
+    out = []
+    for pool in net.pools.values():
+        if not pool.prefix:
+            continue
+        prefix = netaddr.IPNetwork(pool.prefix)
+        held = [(v, o) for v, o in s.execute(select(AllocationRow.value, AllocationRow.owner)
+                                             .where(AllocationRow.pool == pool.name))
+                if "/" in v and netaddr.IPNetwork(v) not in prefix]
+        if held:
+            named = ", ".join(f"{o} ({v})" for v, o in sorted(held, key=lambda x: x[1])[:5])
+            out.append(Problem(f"pool {pool.name} is now {pool.prefix}, but {len(held)} line(s) hold blocks of it "
+                               f"outside that: {named}" + (" ..." if len(held) > 5 else ""), file=net.file,
+                               path=f"spec.pool[{pool.name}].prefix",
+                               fix="keep the old prefix until those lines are moved to another pool or deleted "
+                                   "(or add the new range as a pool of its own)"))
+    return out
 
 
 def _forget_left_if_gone(s, device: str, services: set[str]) -> None:
