@@ -148,3 +148,27 @@ def test_the_lease_is_renewed_on_postgresql_and_given_up_at_the_end(pg_url, monk
     finally:
         held.stop()
     assert held.thread is None
+
+
+def test_a_killed_process_not_yet_reaped_is_dead():
+    """Its zombie keeps the pid and start time until its parent reaps it: the transaction is
+    recoverable at once, not when the parent gets round to it."""
+    import signal
+
+    from orchestrator.rollout import lease
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 10
+        while lease._started(child.pid) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        owner = f"{socket.gethostname()}|{lease._boot_id()}|{child.pid}|{lease._started(child.pid)}"
+        assert lease.alive(owner, "kept")
+        child.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while lease.alive(owner, "kept") and time.monotonic() < deadline:  # the kill lands
+            time.sleep(0.05)
+        assert not lease.alive(owner, "kept")  # its zombie is not reaped before the finally
+    finally:
+        child.kill()
+        child.wait()

@@ -39,13 +39,14 @@ def _boot_id() -> str:
 
 def _started(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which a
-    later process given the same pid does not share; None when no such process runs."""
+    later process given the same pid does not share; None when no such process runs (or only its
+    zombie, killed and not yet reaped)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
+            fields = f.read().rpartition(")")[2].split()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def me() -> str:
