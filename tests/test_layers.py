@@ -13,7 +13,7 @@ from conftest import REPO
 # Bottom first. A package or top-level module not named here is refused, so that a new one is
 # placed on purpose.
 LAYERS = [
-    "errors", "settings", "once", "clock", "json_output", "progress", "workers", "fault_pause", "acting",
+    "errors", "private_files", "settings", "once", "clock", "json_output", "progress", "workers", "fault_pause", "acting",
     "documents", "models", "devices", "netconf", "render", "radio", "resources",
     "network", "coverage", "services", "intents", "plan", "lab", "rollout",
     "app", "engine", "api", "demo", "devsim", "cli", "__main__",

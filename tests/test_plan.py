@@ -179,3 +179,19 @@ def test_a_pool_renumbered_under_the_lines_that_hold_it_is_refused(tmp_path, db)
     assert "pool public-east is now 192.0.2.0/24, but 1 line(s) hold blocks of it outside that: acme-hq (203.0.113." \
         in r.stderr and "at: spec.pool[public-east].prefix" in r.stderr, r.stderr
     assert snapshot(db) == before
+
+
+def test_a_device_on_this_machine_may_be_managed_at_loopback(tmp_path, db):
+    """A devsim on this machine (README: --listen 127.0.0.1:8300) is described at 127.0.0.1; a
+    multicast management address is refused."""
+    local = tmp_path / "network.yaml"
+    text = (EXAMPLES / "network.yaml").read_text()
+    first = text.index("management:")
+    address = text.index("address:", first)
+    end = text.index("\n", address)
+    local.write_text(text[:address] + "address: 127.0.0.1\n      port: 8300" + text[end:])
+    r = cli("plan", str(EXAMPLES / "intents/acme-hq.yaml"), "--network", str(local), db=db)
+    assert r.exit_code == 0, r.output
+    local.write_text(text[:address] + "address: 239.1.1.1" + text[end:])
+    r = cli("plan", str(EXAMPLES / "intents/acme-hq.yaml"), "--network", str(local), db=db)
+    assert r.exit_code == 2 and "management address 239.1.1.1 is not a unicast address" in r.stderr, r.output

@@ -459,16 +459,20 @@ _LISTED = {"bng": "spec.bng", "olt": "spec.olt", "fttr": "spec.fttr", "pe": "spe
            "gnb": "spec.radio.gnb"}
 
 
+# No device answers at these; loopback is fine (a devsim on this machine: 127.0.0.1:8300).
+NO_MANAGEMENT = tuple(netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32"))
+
+
 def _management_addresses(devices: dict[str, Device], file: str) -> list[Problem]:
     """A management address written as an IPv4 address must be one (300.1.1.1 is none, though a
-    host name may look like it) and a unicast one (no device answers at 239.1.1.1)."""
+    host name may look like it) and one a device can answer at (not 239.1.1.1)."""
     out = []
     for d in devices.values():
         a = d.address
         if a is None or not _DOTTED.fullmatch(a):
             continue
         try:
-            bad = any(netaddr.IPAddress(a, flags=netaddr.INET_PTON) in r for r in NOT_UNICAST)
+            bad = any(netaddr.IPAddress(a, flags=netaddr.INET_PTON) in r for r in NO_MANAGEMENT)
             why = "is not a unicast address"
         except (netaddr.AddrFormatError, ValueError):
             bad, why = True, "is not an IPv4 address"

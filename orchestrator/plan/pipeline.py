@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 
+import netaddr
+
 from orchestrator import settings
 from orchestrator.devices.registry import KINDS
 from orchestrator.documents.envelope import spec_digest
@@ -560,19 +562,12 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
 def _held_outside_pools(s, net: Network) -> list[Problem]:
     """A changed network whose address pools no longer hold blocks lines hold (a pool renumbered):
     refused, naming them; the lines keep their blocks until they are moved or deleted."""
-    import netaddr
-
-    from orchestrator.resources.store import AllocationRow
-    from sqlalchemy import select
-
     out = []
     for pool in net.pools.values():
         if not pool.prefix:
             continue
         prefix = netaddr.IPNetwork(pool.prefix)
-        held = [(v, o) for v, o in s.execute(select(AllocationRow.value, AllocationRow.owner)
-                                             .where(AllocationRow.pool == pool.name))
-                if "/" in v and netaddr.IPNetwork(v) not in prefix]
+        held = [(v, o) for v, o in Store.pool_values(s, pool.name) if "/" in v and netaddr.IPNetwork(v) not in prefix]
         if held:
             named = ", ".join(f"{o} ({v})" for v, o in sorted(held, key=lambda x: x[1])[:5])
             out.append(Problem(f"pool {pool.name} is now {pool.prefix}, but {len(held)} line(s) hold blocks of it "

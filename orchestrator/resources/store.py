@@ -508,6 +508,11 @@ class Store:
                                      AllocationRow.purpose)))
 
     @staticmethod
+    def pool_values(s: Session, pool: str) -> list[tuple[str, str]]:
+        """(value, owner) of every value held from one pool."""
+        return list(s.execute(select(AllocationRow.value, AllocationRow.owner).where(AllocationRow.pool == pool)))
+
+    @staticmethod
     def allocations_of(s: Session, owners) -> list[tuple[str, str, str, str]]:
         """(pool, value, owner, purpose) of these owners (by the owner index)."""
         return _allocations_where(s, AllocationRow.owner, owners)
