@@ -87,7 +87,7 @@ class Journal:
     def __init__(self, store: Store, tx: str):
         self.store, self.tx = store, tx
         self._written: dict[tuple[str, str], str] = {}  # (device, "before" | "reverse") → the text written
-        self.lease = Lease(store.engine.url, tx)
+        self.lease: Lease | None = None  # taken with the journal's first write
 
     def start(self, target: str, kind: str, changes: list[Change]) -> None:
         self.created = _instant()
@@ -96,12 +96,14 @@ class Journal:
                                  **Lease.taken()))
             for c in changes:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
+        self.lease = Lease(self.store.engine.url, self.tx)
         self.lease.start()
 
     def release(self) -> None:
         """This process gives the transaction up unfinished (an error it did not expect): recover
         may take it from now on, though the process lives on (a server)."""
-        self.lease.stop()
+        if self.lease is not None:
+            self.lease.stop()
         with self.store.transaction() as s:
             s.get(TransactionRow, self.tx).lease_until = ""
 
@@ -112,7 +114,7 @@ class Journal:
         also(session, tx): more the outcome brings (the services' records), in that transaction."""
         fault_pause.at(state)  # tests of recovery kill the process here
         ended = state not in IN_FLIGHT
-        if ended:
+        if ended and self.lease is not None:
             self.lease.stop()
         with self.store.transaction() as s:
             row = s.get(TransactionRow, self.tx)
