@@ -395,8 +395,8 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
                                 path="spec.enterprise-edge.asn",
                                 fix="give the carrier's AS number (a private one: 64512..65534 or "
                                     "4200000000..4294967294)"))
-    problems += _management_addresses(devices, file)
-    problems += _shared_management(devices, spec, file, lines)
+    problems += _management_addresses(devices, spec, file)
+    problems += _shared_management(devices, spec, file)
 
     pools = {}
     for p in spec.get("pool", []):
@@ -455,15 +455,30 @@ def _with_line(p: Problem, spec: dict, lines: dict[str, int]) -> Problem:
 
 RESERVED_ASNS = {0: "RFC 7607", 23456: "AS_TRANS, RFC 6793", 65535: "RFC 7300", 4294967295: "RFC 7300"}
 _DOTTED = re.compile(r"\d+(\.\d+){3}")
-_LISTED = {"bng": "spec.bng", "olt": "spec.olt", "fttr": "spec.fttr", "pe": "spec.enterprise-edge.pe",
-           "gnb": "spec.radio.gnb"}
+
+
+def _written_at(spec: dict, name: str) -> str:
+    """The data path of the entry that describes device NAME (`spec.olt[olt-1]`), whichever list
+    of the network file holds it; `spec` for one it does not (a site imported from a CSV file)."""
+    lists = [("spec.bng", spec.get("bng")), ("spec.olt", spec.get("olt")), ("spec.fttr", spec.get("fttr")),
+             ("spec.enterprise-edge.pe", (spec.get("enterprise-edge") or {}).get("pe")),
+             ("spec.radio.gnb", (spec.get("radio") or {}).get("gnb"))]
+    for c in spec.get("campus-site") or []:
+        lists.append((f"spec.campus-site[{c.get('name')}].gnb", c.get("gnb")))
+        for role in ("core", "upf", "pe"):
+            if isinstance(c.get(role), dict) and c[role].get("name") == name:
+                return f"spec.campus-site[{c.get('name')}].{role}"
+    for at, entries in lists:
+        if any(isinstance(e, dict) and e.get("name") == name for e in entries or []):
+            return f"{at}[{name}]"
+    return "spec"
 
 
 # No device answers at these; loopback is fine (a devsim on this machine: 127.0.0.1:8300).
 NO_MANAGEMENT = tuple(netaddr.IPNetwork(p) for p in ("0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32"))
 
 
-def _management_addresses(devices: dict[str, Device], file: str) -> list[Problem]:
+def _management_addresses(devices: dict[str, Device], spec: dict, file: str) -> list[Problem]:
     """A management address written as an IPv4 address must be one (300.1.1.1 is none, though a
     host name may look like it) and one a device can answer at (not 239.1.1.1)."""
     out = []
@@ -478,24 +493,21 @@ def _management_addresses(devices: dict[str, Device], file: str) -> list[Problem
             bad, why = True, "is not an IPv4 address"
         if bad:
             out.append(Problem(f"device {d.name}: management address {a} {why}", file=file,
-                               path=f"{_LISTED.get(d.role, 'spec')}[{d.name}].management.address",
+                               path=f"{_written_at(spec, d.name)}.management.address",
                                fix="give the address the device's NETCONF server listens on"))
     return out
 
 
-def _shared_management(devices: dict[str, Device], spec: dict, file: str, lines: dict[str, int]) -> list[Problem]:
+def _shared_management(devices: dict[str, Device], spec: dict, file: str) -> list[Problem]:
     """Two devices at one management address and port: fullbars would give both configs to one."""
-    index = {(key, e.get("name")): i for key in ("bng", "olt", "fttr") for i, e in enumerate(spec.get(key, []))}
     out, seen = [], {}
     for d in devices.values():
         if d.address is None:
             continue
         other = seen.setdefault((d.address, d.port), d.name)
         if other != d.name:
-            i = index.get((d.role, d.name))
-            where = f"spec.{d.role}[{d.name if i is None else i}].management.address"
             out.append(Problem(f"devices {other} and {d.name} have the same management address {d.address} "
-                               f"(port {d.port})", file=file, line=lines.get(where), path=where,
+                               f"(port {d.port})", file=file, path=f"{_written_at(spec, d.name)}.management.address",
                                fix="give every device its own management address (or NETCONF port)"))
     return out
 

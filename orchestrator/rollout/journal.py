@@ -24,31 +24,32 @@ def unfinished(store: Store) -> list[TransactionRow]:
 def in_doubt(store: Store, devices) -> dict[str, str]:
     """{device: transaction} for the given devices that an unfinished transaction may have left
     running something else than the journal says."""
-    out: dict[str, str] = {}
     with store.transaction() as s:
-        for tx in s.scalars(select(TransactionRow).where(TransactionRow.state.in_((*IN_FLIGHT, IN_DOUBT)))):
-            for row in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx.id, TxDeviceRow.device.in_(list(devices)))):
-                if tx.state in IN_FLIGHT or row.state == IN_DOUBT:
-                    out.setdefault(row.device, tx.id)
-    return out
+        return {row.device: tx.id for tx, row in _unfinished_on(s, devices, (*IN_FLIGHT, IN_DOUBT))
+                if tx.state in IN_FLIGHT or row.state == IN_DOUBT}
 
 
 def running(store: Store, devices, before: str | None = None) -> dict[str, tuple[str, str]]:
     """{device: (transaction, its owner)} for the given devices that a live process is changing
     now: recover leaves those alone, and another transaction waits for them to end. before: only
     transactions begun before that instant (those a transaction just begun must yield to)."""
-    out: dict[str, tuple[str, str]] = {}
-    q = select(TransactionRow).where(TransactionRow.state.in_(IN_FLIGHT))
+    with store.transaction(write=False) as s:
+        rows = _unfinished_on(s, devices, IN_FLIGHT, before)
+        live = {tx.id for tx in {tx.id: tx for tx, _ in rows}.values() if lease.alive(tx.owner, tx.lease_until)}
+        return {row.device: (tx.id, tx.owner) for tx, row in rows if tx.id in live}
+
+
+def _unfinished_on(s, devices, states, before: str | None = None) -> list[tuple[TransactionRow, TxDeviceRow]]:
+    """(transaction, its device row) in these states on these devices, latest first: a dict built
+    from them keeps, per device, the earliest transaction."""
+    q = (select(TransactionRow, TxDeviceRow).join(TxDeviceRow, TxDeviceRow.tx == TransactionRow.id)
+         .where(TransactionRow.state.in_(states)))
     if before is not None:
         q = q.where(TransactionRow.created_at < before)
-    with store.transaction(write=False) as s:
-        for tx in s.scalars(q.order_by(TransactionRow.created_at)):
-            if not lease.alive(tx.owner, tx.lease_until):
-                continue
-            for d in s.scalars(select(TxDeviceRow.device).where(TxDeviceRow.tx == tx.id,
-                                                                 TxDeviceRow.device.in_(list(devices)))):
-                out.setdefault(d, (tx.id, tx.owner))
-    return out
+    out = []
+    for chunk in _chunks(list(devices)):
+        out += s.execute(q.where(TxDeviceRow.device.in_(chunk))).all()
+    return sorted(out, key=lambda r: (r[0].created_at, r[0].id), reverse=True)
 
 
 def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tuple[str, str, str]]) -> None:
