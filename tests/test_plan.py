@@ -181,6 +181,24 @@ def test_a_pool_renumbered_under_the_lines_that_hold_it_is_refused(tmp_path, db)
     assert snapshot(db) == before
 
 
+def test_a_pool_whose_block_length_grew_gives_new_lines_blocks_apart_from_the_old(tmp_path, db):
+    """Lines keep their /29 when the pool's block-length becomes /28; a new line's /28 must not
+    hold one of them (it did: the BNG got one address twice, blamed on the templates)."""
+    r = cli("plan", str(EXAMPLES / "intents/acme-hq.yaml"), "--network", str(EXAMPLES / "network.yaml"), db=db)
+    assert r.exit_code == 0, r.output
+    grown = tmp_path / "network.yaml"
+    grown.write_text((EXAMPLES / "network.yaml").read_text().replace(
+        "prefix: 203.0.113.0/24\n", "prefix: 203.0.113.0/24\n    block-length: 28\n", 1))
+    second = tmp_path / "acme-two.yaml"
+    second.write_text((EXAMPLES / "intents/acme-hq.yaml").read_text().replace("acme-hq", "acme-two")
+                      .replace("ACME0000A001", "ACME0000A002"))
+    r = cli("plan", str(second), "--network", str(grown), db=db)
+    assert r.exit_code == 0, r.output
+    r = cli("status", "--format", "json", db=db)
+    blocks = {s["name"]: [h for h in s["held"] if h.startswith("address=")] for s in json.loads(r.stdout)["services"]}
+    assert blocks == {"acme-hq": ["address=203.0.113.0/29"], "acme-two": ["address=203.0.113.16/28"]}, blocks
+
+
 def test_a_device_on_this_machine_may_be_managed_at_loopback(tmp_path, db):
     """A devsim on this machine (README: --listen 127.0.0.1:8300) is described at 127.0.0.1; a
     multicast management address is refused."""

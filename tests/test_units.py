@@ -87,6 +87,22 @@ def test_block_pool_hands_out_aligned_blocks(tmp_path):
             a.take_block("c", "address", "pub", "198.51.100.0/28", 29)
 
 
+def test_a_pool_whose_block_length_changed_hands_out_no_block_overlapping_one_held(tmp_path):
+    """Lines keep the blocks they hold when the pool's block-length changes; a new line's block
+    must miss them, whether they are larger or smaller than the new length."""
+    with Store(f"sqlite:///{tmp_path}/s.db").transaction() as s:
+        a = Allocator(s)
+        assert str(a.take_block("a", "address", "pub", "198.51.100.0/25", 29)) == "198.51.100.0/29"
+        assert str(a.take_block("b", "address", "pub", "198.51.100.0/25", 28)) == "198.51.100.16/28"
+        assert str(a.take_block("c", "address", "pub", "198.51.100.0/25", 29)) == "198.51.100.8/29"
+        assert str(a.take_block("d", "address", "pub", "198.51.100.0/25", 29)) == "198.51.100.32/29"
+        a.flush()
+    with Store(f"sqlite:///{tmp_path}/s.db").transaction() as s:
+        a = Allocator(s, lazy=True)  # the lengths held are read with the pool
+        assert str(a.take_block("e", "address", "pub", "198.51.100.0/25", 27)) == "198.51.100.64/27"
+        assert str(a.take_block("f", "address", "pub", "198.51.100.0/25", 30)) == "198.51.100.40/30"
+
+
 def test_kind_registry_refuses_duplicates():
     from orchestrator.devices.registry import KINDS, KindRegistry
 

@@ -30,6 +30,7 @@ class Allocator:
         self.s = session
         self.by_owner: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
         self._used: dict[str, set[str]] = defaultdict(set)
+        self._lengths: dict[str, set[int]] = defaultdict(set)  # pool → the lengths of the blocks held in it
         self.members: dict[str, set[str]] = defaultdict(set)  # pool → owners
         self._all = False
         self._owners_read: set[str] = set()
@@ -37,6 +38,8 @@ class Allocator:
         if not lazy:
             self.read_all()
         self._cursor: dict[str, int] = {}
+        # per (pool, block length): blocks of another length are counted in other units
+        self._block_cursor: dict[tuple[str, int], int] = {}
         self._new: list[dict] = []
         self._dirty_owners: set[str] = set()
 
@@ -86,6 +89,8 @@ class Allocator:
     def _note(self, pool, value, owner, purpose):
         self.by_owner[owner][purpose] = (pool, value)
         self._used[pool].add(value)
+        if "/" in value:  # never forgotten: a length no block has any more costs a few look-ups
+            self._lengths[pool].add(int(value.rsplit("/", 1)[1]))
         self.members[pool].add(owner)
 
     # --- queries -------------------------------------------------------------------------
@@ -144,19 +149,43 @@ class Allocator:
         size = 2 ** (32 - length)
         count = net.size // size
         used = self.used(pool)
-        i = self._cursor.get(pool, 0)
+        i = self._block_cursor.get((pool, length), 0)
         base = int(net.network)
-        while i < count and f"{netaddr.IPAddress(base + i * size)}/{length}" in used:
+        taken = self._block_taken(pool, length)
+        while i < count and taken(base + i * size):
             i += 1
         if i >= count:
-            self._cursor[pool] = count  # a line that falls through to the next pool must not rescan this one
+            self._block_cursor[pool, length] = count  # a line that falls through to the next pool must not rescan this one
             raise PoolExhausted(f"pool {pool} is exhausted: all {count} blocks /{length} of {net.cidr} "
                                 f"are in use", fix="add a pool or a larger prefix to the network "
                                                    "description, or delete unused services")
-        self._cursor[pool] = i + 1
+        self._block_cursor[pool, length] = i + 1
         block = netaddr.IPNetwork(f"{netaddr.IPAddress(base + i * size)}/{length}")
         self._record(pool, str(block), owner, purpose)
         return block
+
+    def _block_taken(self, pool: str, length: int):
+        """Whether the block /length at an address overlaps a block of the pool held: one of
+        the same length, or, where lines kept the blocks they had before the pool's block-length
+        changed, a larger one around it or a smaller one inside it."""
+        used = self.used(pool)
+        others = sorted(self._lengths[pool] - {length})
+        if not others:
+            return lambda addr: f"{netaddr.IPAddress(addr)}/{length}" in used
+
+        def taken(addr: int) -> bool:
+            if f"{netaddr.IPAddress(addr)}/{length}" in used:
+                return True
+            for other in others:
+                if other < length:
+                    around = addr & ~(2 ** (32 - other) - 1)
+                    if f"{netaddr.IPAddress(around)}/{other}" in used:
+                        return True
+                elif any(f"{netaddr.IPAddress(addr + j * 2 ** (32 - other))}/{other}" in used
+                         for j in range(2 ** (other - length))):
+                    return True
+            return False
+        return taken
 
     def _record(self, pool, value, owner, purpose):
         old = self.held(owner, purpose)
@@ -180,6 +209,8 @@ class Allocator:
             if not any(p == pool for p, _ in held.values()):
                 self.members[pool].discard(owner)
             self._cursor.pop(pool, None)
+            for key in [k for k in self._block_cursor if k[0] == pool]:
+                del self._block_cursor[key]
             self._new = [r for r in self._new if not (r["owner"] == owner and r["purpose"] == purpose)]
         # Removing what the store had: delete by owner, then re-add survivors on flush.
         self._dirty_owners.add(owner)
