@@ -5,6 +5,8 @@ transaction's outcome is journalled by the same code apply uses (the devices are
 
 from __future__ import annotations
 
+import json
+
 from conftest import EXAMPLES, cli, snapshot
 from test_cli import UPGRADE
 
@@ -177,6 +179,9 @@ def test_a_rollout_reaches_only_its_own_environment(db, tmp_path):
     for w in wp["waves"]:  # each wave committed in the lab, as run_wave records it
         waves.record(store, name, w["olts"], w["wave"], _committed(store, lab, {}), lab)
     assert waves.prepare(store, None, str(up), lab)[1]["reached"] == olts
+    shown = cli("status", "--format", "json", db=db)
+    held = next(s["held"] for s in json.loads(shown.stdout)["services"] if s["name"] == name)
+    assert [h for h in held if h.startswith("reached")] == [f"reached@{lab}={','.join(olts)}"], held
     again = waves.prepare(store, None, str(up), prod)[1]
     assert again["reached"] == [] and sorted(o for w in again["waves"] for o in w["olts"]) == olts
     # a line the upgrade raises, planned again (the upgrade not given: its reach is the store's)

@@ -16,7 +16,7 @@ def status(store) -> dict:
     with store.transaction(write=False) as s:
         rows = Store.intents(s)
         allocs = Store.allocations(s)
-        reach, suspended = Store.reach(s), Store.suspended(s)
+        reach, suspended = Store.reach_by_environment(s), Store.suspended(s)
         pending = pending_removals(s)
         net_row = Store.network(s)
     network = load_network(net_row.source, net_row.text) if net_row else None
@@ -25,8 +25,10 @@ def status(store) -> dict:
         label, shown = SERVICES.by_kind(rows[owner].kind).shown(purpose, pool, value, network) \
             if owner in rows else (purpose, value)
         held.setdefault(owner, []).append(f"{label}={shown}")
-    for name, devices in reach.items():
-        held.setdefault(name, []).append(f"reached={','.join(sorted(devices))}")
+    for name, where in reach.items():
+        for environment, devices in sorted(where.items()):  # a lab's rollout reaches no production device
+            at = f"@{environment}" if environment else ""
+            held.setdefault(name, []).append(f"reached{at}={','.join(sorted(devices))}")
     for name in suspended:
         held.setdefault(name, []).append("SUSPENDED")
     for name in pending:

@@ -587,6 +587,15 @@ class Store:
         return out
 
     @staticmethod
+    def reach_by_environment(s: Session) -> dict[str, dict[str, set[str]]]:
+        """change → environment → the devices its waves have reached there ("": recorded before
+        reach was kept per environment, so in every one)."""
+        out: dict[str, dict[str, set[str]]] = {}
+        for r in s.scalars(select(ReachRow)):
+            out.setdefault(r.intent, {}).setdefault(r.environment, set()).add(r.device)
+        return out
+
+    @staticmethod
     def forget_reach(s: Session, intent: str) -> None:
         s.execute(delete(ReachRow).where(ReachRow.intent == intent))
 
