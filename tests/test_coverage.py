@@ -224,15 +224,17 @@ def test_measurements_as_geojson_give_the_same_fill(area, tmp_path, db, filled):
 
 
 @pytest.mark.parametrize("change, expect", [
-    (lambda d, rows: rows.__setitem__(7, rows[7].split(",")[0] + ",x,121.4,n78,-100,1,now"),
+    (lambda d, rows: rows.__setitem__(7, rows[7].split(",")[0] + ",x,121.4,n78,-100,1,2026-11-30"),
      ["points.csv:8: latitude 'x' of point", "at: latitude", "fix: a number from -90 to 90"]),
-    (lambda d, rows: rows.__setitem__(3, rows[3].rsplit(",", 3)[0] + ",-20,3,now"),
+    (lambda d, rows: rows.__setitem__(3, rows[3].rsplit(",", 3)[0] + ",-20,3,2026-11-30"),
      ["points.csv:4: rsrp -20 of point", "out of range", "fix: a number from -156 to -31"]),
     (lambda d, rows: rows.__setitem__(0, "id,lat,lon,band,rsrp"),
      ["points.csv:1: the measurements CSV lacks the column(s) latitude, longitude",
       "fix: first line: id,latitude,longitude,band,rsrp,sinr,measured-at"]),
     (lambda d, rows: rows.__setitem__(5, rows[4]),
      ["points.csv:6: point p00004 is measured twice on band n78"]),
+    (lambda d, rows: rows.__setitem__(2, rows[2].rsplit(",", 1)[0] + ",last tuesday"),
+     ["points.csv:3: measured-at 'last tuesday' of point", "at: measured-at", "fix: an ISO 8601 date or time"]),
 ])
 def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db, change, expect):
     intent = _variant(area, tmp_path)

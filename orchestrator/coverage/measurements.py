@@ -6,6 +6,7 @@ and a fix."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
 import re
@@ -204,6 +205,11 @@ def _take(row: dict, loc: dict, band: str, pts: Points, seen: dict, problems: li
                                                                           if col == "rsrp" else "")))
             return
         vals[col] = v
+    when = str(row.get("measured-at") or "").strip()
+    if when and _instant(when) is None:
+        problems.append(Problem(f"measured-at {when!r} of point {pid} is not a date", **at("measured-at"),
+                                fix="an ISO 8601 date or time, such as 2026-11-30 or 2026-11-30T14:05:00Z"))
+        return
     if str(row.get("band") or "").strip() != band:
         return
     if pid in seen:
@@ -216,4 +222,12 @@ def _take(row: dict, loc: dict, band: str, pts: Points, seen: dict, problems: li
     pts.lon.append(vals["longitude"])
     pts.rsrp.append(vals["rsrp"])
     pts.sinr.append(vals["sinr"])
-    pts.measured.append(str(row.get("measured-at") or ""))
+    pts.measured.append(when)
+
+
+def _instant(text: str) -> dt.datetime | None:
+    """An ISO 8601 date or time as a drive test writes it (Z for UTC included), or None."""
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
