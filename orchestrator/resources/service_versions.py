@@ -153,8 +153,9 @@ def rollback_hook(store, tx: str):
     notes = [f"service {name}: its state before {tx} was not recorded (applied before fullbars recorded "
              f"services); it is left as it is" for name, before in rows if before == UNKNOWN]
     if not rows:
-        notes.append(f"{tx} recorded no service changes (committed before fullbars recorded them): the services "
-                     f"are left as they are; only the devices go back")
+        notes.append(f"{tx} recorded no service changes (a bundle applied as another environment verified it, "
+                     f"whose plan recorded them, or a transaction from before fullbars recorded them): the "
+                     f"services are left as the store has them; only the devices go back")
 
     return notes, committed_from({"restore": rows})
 
