@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from orchestrator.errors import FullbarsError
+from orchestrator.errors import FullbarsError, Problem
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Intent-based orchestration for 5G private networks and enterprise broadband.")
@@ -195,7 +195,7 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
     for s in result.services:
         for w in s.warnings:
-            err.print(f"warning: {s.name}: {w}", style="yellow", markup=False)
+            err.print(f"warning: {s.name}: {Problem(**w).render()}", style="yellow", markup=False)
     manifest = None
     if out_dir:
         from orchestrator.plan.artifacts import write

@@ -37,6 +37,11 @@ class Problem:
     def __post_init__(self):
         self.message, self.path, self.fix = clip(self.message), clip(self.path), clip(self.fix)
 
+    def as_dict(self) -> dict:
+        """The problem for machines (JSON output, the API): every field, None where unknown."""
+        return {"message": self.message, "file": self.file, "line": self.line, "path": self.path,
+                "document": self.document, "fix": self.fix}
+
     def render(self) -> str:
         where = ""
         if self.file:

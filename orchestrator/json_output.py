@@ -20,8 +20,7 @@ def emit(command: str, ok: bool, **fields) -> None:
 
 def error(command: str, e: FullbarsError, exit_code: int) -> None:
     emit(command, False, exit_code=exit_code, changed=False,
-         errors=[{"message": p.message, "file": p.file, "line": p.line, "path": p.path,
-                  "document": p.document, "fix": p.fix} for p in e.problems])
+         errors=[p.as_dict() for p in e.problems])
 
 
 def drift(target: str, found: list[dict]) -> dict:

@@ -169,6 +169,10 @@ def test_a_selector_that_matches_no_line_warns_naming_the_closest_customers(db, 
     assert "fix: closest customers: Old Town Bakery" in r.stderr
     assert "ACME" not in r.stderr  # not close
     assert "lines              0" in r.stdout
+    shown = json.loads(_plan(db, str(pol), "--format", "json").stdout)  # for machines: each field apart
+    assert [(w["file"], w["line"], w["path"]) for s in shown["services"] for w in s["warnings"]] == \
+        [(str(pol), 7, "spec.selector"), (str(pol), 7, "spec.selector.customer[0]")]
+    assert "Old Town Bakery" in shown["services"][0]["warnings"][1]["fix"]
     pol.write_text(GRACE.replace("Old Town Bakry", "Old Town Bakery").replace("spring-arrears", "bakery-grace"))
     r = _plan(db, str(pol))
     assert "warning" not in r.stderr and "lines              1: bakery-on-main" in r.stdout

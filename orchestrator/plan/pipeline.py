@@ -83,7 +83,7 @@ class ServicePlan:
     resources: dict  # of a deleted service: what it held until this plan
     devices: list[str]
     serving: bool = True  # whether it carries traffic once the plan is applied (not when deleted or suspended)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)  # Problem.as_dict(): shown, but the plan goes ahead
     artifacts: dict = field(default_factory=dict)  # file name → function giving its bytes (Placement.artifacts)
     earlier: bool = False  # planned earlier and not applied yet: this plan carries its change along
     # What applying this plan does to the service on the devices: create, update, delete, or ""
@@ -468,7 +468,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         Store.save_recall_record(s, None if scope is not None else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
             "devices": sorted(touched)})
-        shown = {n: (p.resources, sorted(p.devices), p.serving, [w.render() for w in p.warnings], p.artifacts)
+        shown = {n: (p.resources, sorted(p.devices), p.serving, [w.as_dict() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
         result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,

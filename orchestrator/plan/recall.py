@@ -21,7 +21,7 @@ from orchestrator.resources.store import Store
 
 def _as_shown(placement) -> list:
     return [placement.resources, sorted(placement.devices), placement.serving,
-            [w.render() for w in placement.warnings], bool(placement.artifacts)]
+            [w.as_dict() for w in placement.warnings], bool(placement.artifacts)]
 
 
 def digest(placement) -> str:
