@@ -492,3 +492,36 @@ def test_deleting_a_fill_keeps_what_gnbs_on_air_ran_before_it(area, tmp_path):
         on_air = {d.device for d in first.devices} - new_sites
         assert all(f"{g}: no service is left on it" in said for g in on_air), said
         assert not any(f"{g}: no service" in said for g in new_sites), said
+
+
+def test_a_changed_fill_that_no_longer_wants_a_new_site_takes_it_off_the_air(area, tmp_path):
+    """A new site the fill made, applied, then left out when the fill changes (its candidate
+    withdrawn): the site is in the plan with an empty config whose edit deletes what it was
+    given. It was left out of the plan: its cells stayed on air, which no record kept any more."""
+    import yaml
+
+    from orchestrator.network.model import load_network
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    first = plan(store, str(area / "network.yaml"), [str(area / "fill.yaml")])
+    new_sites = sorted({d.device for d in first.devices} - set(load_network(str(area / "network.yaml")).devices))
+    with store.transaction() as s:  # as a committed transaction records it
+        s.add(TransactionRow(id="tx-fill", target="env:production", kind="apply", state="committed"))
+        for d in first.devices:
+            s.add(TxDeviceRow(tx="tx-fill", device=d.device, kind=d.kind, state="confirmed", before="<data/>"))
+            s.add(DeviceConfigRow(environment="env:production", device=d.device, kind=d.kind, config=d.intended,
+                                  digest=""))
+    doc = yaml.safe_load((area / "fill.yaml").read_text())
+    dropped = new_sites[0]
+    doc["spec"]["candidate"] = [c for c in doc["spec"]["candidate"] if c["name"] != dropped]
+    changed = area / "fill-without-a-site.yaml"  # beside the measurements it names
+    changed.write_text(yaml.safe_dump(doc))
+    try:
+        again = {d.device: d for d in plan(store, None, [str(changed)], environment="env:production").devices}
+    finally:
+        changed.unlink()
+    assert dropped in again, sorted(again)
+    assert etree.fromstring(again[dropped].intended.encode()).find("*") is None
+    assert 'operation="delete"' in again[dropped].edit and f"<id>{dropped}</id>" in again[dropped].edit

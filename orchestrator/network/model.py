@@ -12,6 +12,7 @@ from pathlib import Path
 import cachetools
 import netaddr
 
+from orchestrator.devices.registry import KINDS
 from orchestrator.documents.envelope import read_envelope
 from orchestrator.documents.yamlsrc import read_documents, read_text
 from orchestrator.errors import FullbarsError, Problem
@@ -132,6 +133,12 @@ class Network:
 
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
+
+    def add_made(self, name: str, kind: str) -> None:
+        """A device a service makes, not the network description (a coverage fill's new site):
+        known to the plans that place that service, and to those that take it off again."""
+        if name not in self.devices:
+            self.devices[name] = Device(name, kind, KINDS.get(kind).role, None, NETCONF_PORT)
 
     def olt_sites(self) -> list[str]:
         """The sites some OLT serves (a PE's or a gNB's site is none of a line's)."""

@@ -348,7 +348,9 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # the service: its config leaves the devices it moves off.
         asked_now = set(given_names) | set(removals)
         left = Store.left_on(s, asked_now)
-        for dev in ((Store.devices_of(s, asked_now) | left.keys()) & current.keys() & net.devices.keys()) - touched:
+        for dev in ((Store.devices_of(s, asked_now) | left.keys()) & current.keys()) - touched:
+            if dev not in net.devices:  # one a service made (a fill's new site) that it may leave now
+                net.add_made(dev, current[dev].kind)
             old = Store.owners(s, dev, current[dev].config)
             if old is None or asked_now & {n for who in old.values() for n in who}:
                 touched.add(dev)

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.errors import FullbarsError, Problem
-from orchestrator.netconf import NETCONF_PORT
-from orchestrator.network.model import Device
 from orchestrator.radio.bands import BANDS
 from orchestrator.services import coverage_checks
 from orchestrator.services.base import CrossCheck, Placement, Service
@@ -156,8 +154,8 @@ class CoverageFill(Service):
         if problems:
             raise FullbarsError(problems)
         for c in plan.new_cells:  # a new site is a new gNB: a device of this plan
-            if c.new_site and c.gnb not in net.devices:
-                net.devices[c.gnb] = Device(c.gnb, "gnb-3gpp", "gnb", None, NETCONF_PORT)
+            if c.new_site:
+                net.add_made(c.gnb, "gnb-3gpp")
         devices = render_vars.by_gnb(plan, net.radio)
         warnings = []
         summary = report.summary(plan)
