@@ -172,3 +172,28 @@ def test_a_killed_process_not_yet_reaped_is_dead():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_process_in_another_pid_namespace_is_judged_by_its_lease():
+    """Containers on one host share its boot and may share its host name, but a pid of another
+    pid namespace is not this one's process (its pid 1 is not the host's): its lease decides. It
+    was taken for the host's pid 1, which had not its start time: a live transaction was dead."""
+    import shutil
+
+    from orchestrator.rollout import lease
+
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare is missing: apt install util-linux")
+    child = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", sys.executable, "-c",
+         "import time; from orchestrator.rollout import lease; print(lease.me(), flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        owner = child.stdout.readline().strip()
+        host, _, pid, _ = owner.split("|")
+        assert host == socket.gethostname() and pid == "1", owner
+        assert lease.alive(owner, _instant(lease.LEASE_S))
+        assert not lease.alive(owner, _instant(-1))
+    finally:
+        child.kill()
+        child.wait()

@@ -1,12 +1,13 @@
 """Who runs a transaction, so that `recover` finishes or undoes only what a dead process left.
 
-A transaction in flight records its owner (host, boot, pid and the process's start time) and a
-lease its process renews. On the owner's own machine the process table decides: the pid runs with
-the same start time, or it does not (a crash, kill -9, a reboot). From another machine only the
-lease can: one not renewed for LEASE_S seconds belongs to a dead process. That compares the
-owner's clock with the reader's, so the machines sharing a store must agree on the time to well
-within LEASE_S (NTP does). On SQLite every process is on the store's machine, so no lease is
-renewed there.
+A transaction in flight records its owner (host, boot and pid namespace, pid and the process's
+start time) and a lease its process renews. On the owner's own machine, in its own pid namespace,
+the process table decides: the pid runs with the same start time, or it does not (a crash, kill
+-9, a reboot). From another machine (or container) only the lease can: one not renewed for
+LEASE_S seconds belongs to a dead process. That compares the owner's clock with the reader's, so
+the machines sharing a store must agree on the time to well within LEASE_S (NTP does). On SQLite
+every process is on the store's machine, so no lease is renewed there: containers that share a
+SQLite file must share a pid namespace too (or share a PostgreSQL store instead).
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ RENEW_S = 5.0
 
 @lru_cache(maxsize=1)
 def _boot_id() -> str:
+    """This kernel's boot, and the pid namespace its pids are counted in: containers on one host
+    share the boot and may share a host name, but a pid in one is not the same process in
+    another (so there only the lease decides)."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
+            boot = f.read().strip()
     except OSError:
         return ""
+    try:
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return boot
 
 
 def _started(pid: int) -> str | None:
