@@ -272,3 +272,6 @@ def test_a_change_planned_earlier_lands_on_all_its_devices_with_the_plan_that_ca
     assert set(repair.devices) <= changed, (sorted(changed), repair.devices)
     [carried] = [sp for sp in result.services if sp.name == "ship-repair"]
     assert carried.earlier and carried.device_change == "update"
+    # planned again, as `apply` plans what it is given: not recalled as the café's plan alone
+    again = plan(store, None, [str(faster)])
+    assert {d.device for d in again.devices if d.changed} == changed

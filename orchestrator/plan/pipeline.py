@@ -466,8 +466,9 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         if problems:
             raise FullbarsError(problems)
         placed_state = Store.mark_placed(s, net.digest, environment)  # after every write placement reads
-        # An upgrade's scope is not among what a later plan is given: a scoped plan is not recalled.
-        Store.save_recall_record(s, None if scope is not None else {
+        # An upgrade's scope is not among what a later plan is given, nor are the stored services
+        # a plan was widened to (_Widen): such a plan is not recalled.
+        Store.save_recall_record(s, None if scope is not None or stored else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
             "devices": sorted(touched)})
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.as_dict() for w in p.warnings], p.artifacts)
