@@ -716,3 +716,20 @@ def test_ownership_combine_keeps_only_nodes_whose_owners_differ_from_their_paren
                                prof: ["line-a", "line-b", "line-c"], b_itf: ["line-b"], a_itf: ["line-a"]}
     assert combine([("x", [(top, None), (a_itf, top)])]) == {top: ["x"]}  # the child inherits x
     assert combine([]) == {}
+
+
+def test_a_diff_from_a_read_back_config_shows_what_changes_not_the_whole_config():
+    """A rollback records what a device ran as its <data> reply, on one line; the next plan's
+    diff of it showed the whole intended config as new ("nothing applied yet")."""
+    from orchestrator.plan.diff import plan_diff
+
+    ran = ('<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><interfaces xmlns="urn:ietf:params:xml:ns:yang:'
+           'ietf-interfaces"><interface><name>a</name><enabled>true</enabled></interface></interfaces></data>')
+    intended = ('<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">\n'
+                '  <interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces">\n    <interface>\n'
+                '      <name>a</name>\n      <enabled>false</enabled>\n    </interface>\n  </interfaces>\n</config>\n')
+    lines = list(plan_diff("olt-1", ran, intended))
+    assert lines[0] == "--- olt-1 (current)"
+    assert [x for x in lines if x[:1] in "+-" and x[:3] not in ("---", "+++")] == \
+        ["-      <enabled>true</enabled>", "+      <enabled>false</enabled>"], lines
+    assert list(plan_diff("olt-1", "<data/>", intended))[0] == "--- olt-1 (current: nothing applied yet)"

@@ -191,11 +191,24 @@ class Lines(Sequence):
         return cls(value[0], intended_xml, True) if value[1] is None else cls(*value)
 
 
+def as_config(data_xml: str) -> str:
+    """A device's <data> reply (as a rollback records what a device ran) as our pretty <config>
+    document, so the diff lines up."""
+    out = etree.Element(f"{{{NC_NS}}}config", nsmap={None: NC_NS})
+    for top in parse(data_xml):
+        if isinstance(top.tag, str):
+            out.append(copy.deepcopy(top))
+    etree.indent(out, space="  ")
+    return etree.tostring(out, encoding="unicode") + "\n"
+
+
 def plan_diff(device: str, current_xml: str, intended_xml: str, context: int = 3) -> Lines:
     """A unified diff of the two configs, as a person would read it."""
     a = current_xml.splitlines()
-    if len(a) <= 2:  # nothing on the device yet: everything is new
-        return Lines.added_config(device, intended_xml)
+    if len(a) <= 2:
+        if len(parse(current_xml)) == 0:  # nothing on the device yet: everything is new
+            return Lines.added_config(device, intended_xml)
+        a = as_config(current_xml).splitlines()  # a read-back, on one line
     return Lines.of(_unified(a, intended_xml.splitlines(), f"{device} (current)", f"{device} (intended)", context))
 
 

@@ -6,7 +6,7 @@ from orchestrator.devices.registry import KINDS
 from orchestrator.errors import FullbarsError
 from orchestrator.models.schema_index import schema_index
 from orchestrator.netconf.session import Session, rpc_error_text
-from orchestrator.plan.diff import edits, readable
+from orchestrator.plan.diff import as_config, edits, readable
 from orchestrator.plan.running_checks import checker as running_checker
 from orchestrator.rollout.transaction import Change, Transaction
 
@@ -58,19 +58,8 @@ def dry_run(result, target) -> list[dict]:
             s.close()
         edit, _, changed = edits(schema_index(KINDS.get(d.kind).models), live, d.intended)
         out.append({"device": d.device, "changed": changed, "edit": edit,
-                    "diff": readable(d.device, _as_config(live), d.intended) if changed else []})
+                    "diff": readable(d.device, as_config(live), d.intended) if changed else []})
     return out
-
-
-def _as_config(data_xml: str) -> str:
-    """A device's <data> reply as our pretty <config> document, so the diff lines up."""
-    from lxml import etree
-
-    from orchestrator.plan.assemble import _wrap
-
-    root = etree.fromstring(data_xml.encode(), etree.XMLParser(remove_blank_text=True))
-    body = "".join(etree.tostring(c, pretty_print=True, encoding="unicode") for c in root if isinstance(c.tag, str))
-    return _wrap(body)
 
 
 def apply(store, result, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
