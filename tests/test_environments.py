@@ -213,3 +213,38 @@ def test_an_old_store_files_each_rollout_reach_under_its_transactions_target(tmp
     with store.transaction(write=False) as s:
         assert Store.reach(s, "lab:/labs/a.clab.yml") == {"up": {"olt-1", "olt-3"}}
         assert Store.reach(s, "env:production") == {"up": {"olt-3"}}
+
+
+def test_a_canary_wave_gives_the_shared_bng_the_new_rate_of_its_own_olt_s_lines_only(db, tmp_path):
+    """The rollout's preview plans the upgrade reaching everywhere; the canary wave (one OLT) must
+    then give the BNG the new rate of that OLT's lines only. It gave the BNG every line's new
+    rate, kept from the preview (the lines on the other OLT were not placed again), while their
+    OLT kept the old shaper."""
+    from lxml import etree
+
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout import waves
+
+    store = Store(db)
+    prod = "env:production"
+    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
+    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
+    up = tmp_path / "up.yaml"
+    up.write_text(UPGRADE.replace("downstream: 1000M", "downstream: 600M").replace("    upstream: 1000M\n", "")
+                  + "  rollout:\n    canary: 1\n    waves: 1\n")
+    name, wp = waves.prepare(store, None, str(up), prod)
+    [canary] = wp["waves"][0]["olts"]
+    wave = plan(store, None, stored=[name], scope={name: {canary}}, environment=prod)
+
+    def downstream(result) -> dict[str, int]:  # line → the downstream rate its BNG subscriber gets
+        ns = {"s": "urn:fullbars:yang:fullbars-bng-subscriber"}
+        bng = next(d for d in result.devices if d.device.startswith("bng"))
+        return {el.findtext("s:service-id", namespaces=ns): int(el.findtext("s:rates/s:downstream", namespaces=ns))
+                for el in etree.fromstring(bng.intended.encode()).iterfind(".//s:subscriber", ns)}
+
+    before, now = downstream(first), downstream(wave)
+    olt_of = {sp.name: sp.resources["olt"] for sp in first.services}
+    assert len(set(olt_of.values())) == 2
+    want = {ln: (600_000_000 if olt_of[ln] == canary and rate < 600_000_000 else rate) for ln, rate in before.items()}
+    assert now == want and now != before, (canary, olt_of, before, now)

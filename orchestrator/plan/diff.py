@@ -206,7 +206,7 @@ def plan_diff(device: str, current_xml: str, intended_xml: str, context: int = 3
     """A unified diff of the two configs, as a person would read it."""
     a = current_xml.splitlines()
     if len(a) <= 2:
-        if len(parse(current_xml)) == 0:  # nothing on the device yet: everything is new
+        if not current_xml.strip() or len(parse(current_xml)) == 0:  # nothing on the device yet: all is new
             return Lines.added_config(device, intended_xml)
         a = as_config(current_xml).splitlines()  # a read-back, on one line
     return Lines.of(_unified(a, intended_xml.splitlines(), f"{device} (current)", f"{device} (intended)", context))

@@ -27,6 +27,13 @@ class NamedReads(dict):
     def stop(self) -> None:
         self._log = None
 
+    def note(self, name: str) -> None:
+        """Note a reference to a service found by going over a kind (an upgrade that covers a
+        line, found among the overlays): a plan that changes it, or where it reaches, places the
+        line again."""
+        if self._log is not None:
+            self._log.add(name)
+
     def load(self, names) -> None:
         """Read these now, in a few queries, before asking about each (every one is here already)."""
 

@@ -73,8 +73,11 @@ class BusinessBroadband(Service):
         and has reached the OLT, oldest upgrade first (applied collects their names)."""
         down, up = self.rates(intent, ctx.network)
         for upg in ctx.overlays("SpeedUpgrade"):
-            if ctx.reaches(upg.name, olt) and covers(upg.spec.get("selector", {}), intent.name, intent.spec,
-                                                     olt, down):
+            if covers(upg.spec.get("selector", {}), intent.name, intent.spec, olt, down):
+                ctx.intents.note(upg.name)  # reached or not: a wave that reaches it places the line again
+            else:
+                continue
+            if ctx.reaches(upg.name, olt):
                 down, up = new_rates(upg.spec, intent.spec, ctx.network, down, up)
                 if applied is not None:
                     applied.append(upg.name)
