@@ -248,3 +248,27 @@ def test_a_canary_wave_gives_the_shared_bng_the_new_rate_of_its_own_olt_s_lines_
     assert len(set(olt_of.values())) == 2
     want = {ln: (600_000_000 if olt_of[ln] == canary and rate < 600_000_000 else rate) for ln, rate in before.items()}
     assert now == want and now != before, (canary, olt_of, before, now)
+
+
+def test_a_wave_another_rollout_of_the_change_reached_is_not_planned_or_sent_again(db, tmp_path):
+    """A rollout whose process died is taken up later by an executor; if the change was rolled
+    out again meanwhile (recover, then `rollout` once more), its remaining wave has been reached:
+    it sends nothing. It planned the wave again from whatever the store held by then and gave
+    production changes only planned, on devices not of that wave."""
+    from types import SimpleNamespace
+
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout import waves
+
+    store = Store(db)
+    prod = "env:production"
+    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
+    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
+    up = tmp_path / "up.yaml"
+    up.write_text(UPGRADE + "  rollout:\n    canary: 1\n    waves: 1\n")
+    name, wp = waves.prepare(store, None, str(up), prod)
+    last = wp["waves"][-1]
+    waves.record(store, name, last["olts"], 1, _committed(store, prod, {}), prod)  # the other rollout's wave
+    row = waves.run_wave(store, name, last, SimpleNamespace(label=prod, endpoint=None), 30, "tx-zombie-w1-a1")
+    assert row["outcome"] == "unchanged" and row["devices"] == [] and "already reached" in row["summary"], row

@@ -171,6 +171,12 @@ def run_wave(store: Store, change: str, w: dict, target, confirm_timeout: int, t
     from orchestrator.plan.pipeline import plan
     from orchestrator.rollout.apply import apply
 
+    if set(w["olts"]) <= reached(store, change, target.label):
+        # another rollout of the change reached them (one run again after this one's process
+        # died, before an executor took this one up): nothing to give them, nothing planned since
+        return {"wave": w["wave"], "name": w["name"], "olts": w["olts"], "devices": [], "lines": w["lines"],
+                "outcome": "unchanged", "seconds": 0.0, "summary": "already reached by another rollout of "
+                                                                     f"{change}: nothing sent"}
     t0 = time.perf_counter()
     result = plan(store, None, stored=[change], scope={change: set(w["olts"])}, environment=target.label)
     planned = time.perf_counter() - t0
