@@ -439,6 +439,14 @@ def _network_for(store, network: Optional[Path]):
     return load_network(row.source, row.text)
 
 
+def _remembers_network(store) -> bool:
+    """Whether the store keeps a network description (a lab's transactions need none)."""
+    from orchestrator.resources.store import Store
+
+    with store.transaction(write=False) as s:
+        return Store.network(s) is not None
+
+
 def _print_report(rep: dict) -> None:
     style = "green" if rep["outcome"] == "committed" else "red"
     out.print(rep["summary"], style=style, markup=False)
@@ -548,7 +556,7 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
     try:
         store = _store("recover", db)
-        done = do(store, _network_for(store, network) if network else None)
+        done = do(store, _network_for(store, network) if network or _remembers_network(store) else None)
     except FullbarsError as e:
         _fail(e)
     if not done:
@@ -765,7 +773,8 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
             elif line:
                 reps = [suspension.suspend(store, line, reason, tgt, arrears_since, confirm_timeout, _progress())]
                 if reps[0]["outcome"] == "held":
-                    api.hold_until_due(store.url, line, tgt.label, reps[0]["due"], confirm_timeout)
+                    api.hold_until_due(store.url, line, tgt.label, reps[0]["due"], confirm_timeout,
+                                       hold=reps[0]["hold"])
             else:
                 raise FullbarsError("name the line to suspend, or pass --due", fix="fullbars suspend LINE --reason arrears")
         finally:
@@ -800,14 +809,18 @@ def resume(line: str = typer.Argument(..., help="The suspended line."),
 
 
 @app.command()
-def suspensions(db: Optional[str] = DbOpt):
+def suspensions(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     """Held, active and past suspensions."""
     from orchestrator.rollout.suspension import listing
 
     try:
         rows = listing(_store("suspensions", db))
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "suspensions" if fmt == TextOrJson.json else None)
+    if fmt == TextOrJson.json:
+        from orchestrator.json_output import emit
+
+        return emit("suspensions", True, suspensions=rows)
     for r in rows:
         extra = f" by {r['policy']} until {r['due']}" if r["state"] == "held" else (f" {r['tx']}" if r["tx"] else "")
         out.print(f"{r['line']:24} {r['state']:11} {r['reason']:8} asked {r['asked']}{extra}", markup=False)

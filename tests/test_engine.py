@@ -292,6 +292,10 @@ def test_a_grace_window_ending_while_no_command_runs_suspends_the_line(pg, lab8,
     r = cli("resume", line, "--target", "lab", "--lab", str(topo), db=pg)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert _subscriber_enabled(topo, line) is True
+    # in arrears again in the same window: a timer of its own (it was the first's, already done)
+    r = cli("suspend", line, "--reason", "arrears", "--target", "lab", "--lab", str(topo), db=pg)
+    assert r.exit_code == 1 and "held" in r.stdout, r.stdout + r.stderr
+    assert sorted(_rows(pg, timer, w=f"grace:{line}:%")) == [("ENQUEUED",), ("SUCCESS",)]
 
 
 def test_suspend_due_is_a_workflow_of_the_command(pg, lab8, monkeypatch):

@@ -5,7 +5,9 @@ transaction's outcome is journalled by the same code apply uses (the devices are
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 from conftest import EXAMPLES, cli, snapshot
 from test_cli import UPGRADE
@@ -272,3 +274,60 @@ def test_a_wave_another_rollout_of_the_change_reached_is_not_planned_or_sent_aga
     waves.record(store, name, last["olts"], 1, _committed(store, prod, {}), prod)  # the other rollout's wave
     row = waves.run_wave(store, name, last, SimpleNamespace(label=prod, endpoint=None), 30, "tx-zombie-w1-a1")
     assert row["outcome"] == "unchanged" and row["devices"] == [] and "already reached" in row["summary"], row
+
+
+def test_a_held_suspension_of_a_line_deleted_since_is_withdrawn_when_due(db):
+    """The line was deleted (and the removal applied) while its suspension was held: when the
+    window ends there is nothing to suspend, so the hold ends, withdrawn. `suspend --due` failed
+    on it every run instead ("no business line named ..."), and its timer ended doing nothing."""
+    from orchestrator import clock
+    from orchestrator.resources.store import Store, SuspensionRow
+    from orchestrator.rollout import suspension
+
+    store = Store(db)
+    with store.transaction() as s:
+        s.add(SuspensionRow(line="gone-line", reason="arrears", state="held", policy="p",
+                            due=(clock.now() - dt.timedelta(days=1)).isoformat(timespec="seconds"), asked_at="x"))
+    out = suspension.due(store, None)
+    assert [(r["line"], r["outcome"]) for r in out] == [("gone-line", "withdrawn")], out
+    assert [(r["line"], r["state"]) for r in suspension.listing(store)] == [("gone-line", "withdrawn")]
+    assert suspension.due(store, None) == []
+
+
+def test_rolling_back_a_suspension_and_that_rollback_moves_the_store_s_suspension_with_the_devices(db):
+    """A suspension's transaction rolled back gives the line its service back: the suspension is
+    rolled-back (the store said active, so the next plan disabled the line again); rolling back
+    that rollback makes it active once more."""
+    from orchestrator.resources.service_versions import rollback_hook
+    from orchestrator.resources.store import Store, SuspensionRow
+    from orchestrator.rollout import suspension
+
+    store = Store(db)
+    with store.transaction() as s:
+        s.add(SuspensionRow(line="shop-1", reason="arrears", state="active", asked_at="x", tx="tx-suspend"))
+    for undone, by, state in (("tx-suspend", "tx-back", "rolled-back"), ("tx-back", "tx-again", "active")):
+        _, hook = rollback_hook(store, undone)
+        with store.transaction() as s:
+            hook(s, by)
+        assert [r["state"] for r in suspension.listing(store)] == [state]
+
+
+def test_recover_reads_the_network_the_store_remembers_for_an_environment_s_transaction(db, tmp_path, monkeypatch):
+    """A production apply killed mid-edit; `fullbars recover` without --network uses the network
+    description the store keeps (as its help says), to find the devices. It refused: "target
+    env:production needs the network description"."""
+    from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow
+
+    net = tmp_path / "network.yaml"  # every device at a loopback port nothing listens on: refused at once
+    net.write_text(re.sub(r"(management:\n(\s+))address: 198\.18\.", r"\1port: 9\n\2address: 127.0.",
+                          (EXAMPLES / "network.yaml").read_text()))
+    r = cli("plan", ACME, "--network", str(net), db=db)
+    assert r.exit_code == 0, r.output
+    store = Store(db)
+    with store.transaction() as s:  # its process died: no owner, no lease
+        s.add(TransactionRow(id="tx-killed", target="env:production", kind="apply", state="editing"))
+        s.add(TxDeviceRow(tx="tx-killed", device="olt-1", kind="olt-bbf", intended="<config/>", before="<data/>"))
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "not-this-one")
+    r = cli("recover", db=db)
+    assert r.exit_code == 0, r.output
+    assert "tx-killed: was editing, now" in r.stdout and "olt-1" in r.stdout, r.stdout

@@ -184,6 +184,23 @@ def test_suspension_is_held_by_a_grace_policy_then_carried_out_and_resumed_exact
     eng.dispose()
     assert acts == [("suspend-held", line), ("suspend", line), ("resume", line)]
 
+    # the resume rolled back: the line is out of service again, and the store says so (it said
+    # ended while the device ran the line disabled)
+    import json
+
+    newest = json.loads(cli("history", "--format", "json", db=db).stdout)["transactions"][0]["id"]
+    r = cli("rollback", newest, db=db)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _running(topo, bng) != before
+    assert [s["state"] for s in json.loads(cli("suspensions", "--format", "json", db=db).stdout)["suspensions"]
+            if s["line"] == line][-1] == "active"
+    newest = json.loads(cli("history", "--format", "json", db=db).stdout)["transactions"][0]["id"]
+    r = cli("rollback", newest, db=db)  # and that rollback rolled back: in service again, resumed
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert _running(topo, bng) == before
+    assert [s["state"] for s in json.loads(cli("suspensions", "--format", "json", db=db).stdout)["suspensions"]
+            if s["line"] == line][-1] == "ended"
+
 
 # --- suspension in a lab whose lines have CPEs --------------------------------------------------
 

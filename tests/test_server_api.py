@@ -128,7 +128,7 @@ def test_a_bad_intent_is_a_problem_detail_with_file_line_path_fix(server):
     assert client.get(url + "api/changes", headers={"Authorization": f"Bearer {server['tokens']['eve']}"}).json() == []
 
 
-def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False) -> int:
+def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False, only: list[str] = ()) -> int:
     """A lab verification row as `fullbars lab verify` records it (here without a lab: the
     refusals below are about which verification is attached, not how it was made)."""
     import json as _json
@@ -143,7 +143,7 @@ def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False) -> in
         want = {d: "0" * 64 for d in want}
     with Store(db).transaction() as s:
         row = VerificationRow(bundle_id="x", pinned=evidence.pin(want), configs=_json.dumps(want), environment="lab:x",
-                              topology_sha="0" * 64, ok=int(ok), checks=_json.dumps({"services": {}, "devices": []}),
+                              topology_sha="0" * 64, ok=int(ok), checks=_json.dumps({"services": {}, "devices": [], "only": list(only)}),
                               by="test")
         s.add(row)
         s.flush()
@@ -170,6 +170,10 @@ def test_the_state_machine_refuses_what_its_table_lacks(server):
     r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
              json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=True, other=True)})
     assert r.status_code == 409 and "other configs" in r.json()["detail"], r.text
+    r = call("ci-bot", "POST", f"api/changes/{n}/evidence",  # one service checked: no evidence either way
+             json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=False, only=["acme-hq"])})
+    assert r.status_code == 422 and "not evidence" in r.json()["detail"], r.text
+    assert call("ci-bot", "GET", f"api/changes/{n}").json()["state"] == "planned"
     r = call("ci-bot", "POST", f"api/changes/{n}/evidence",
              json={"verification_id": _verification(server["db"], c["bundle_dir"], ok=False)})
     assert r.status_code == 200 and r.json()["state"] == "lab-failed", r.text

@@ -129,6 +129,11 @@ def attach_evidence(store, change_id: int, verification_id: int) -> dict:
     if ver is None:
         raise NotFound(f"no lab verification {verification_id}", path="verification_id",
                        fix="run fullbars lab verify BUNDLE_DIR LAB.clab.yml against this store; it prints the id")
+    only = json.loads(ver.checks or "{}").get("only")
+    if only:
+        raise FullbarsError(f"lab verification {verification_id} checked only {', '.join(only)} (--service): "
+                            f"it is not evidence of the change", path="verification_id",
+                            fix="run fullbars lab verify on the change's bundle without --service, and attach that")
     want = evidence.pin(evidence.configs(load(Path(bundle_dir))))
     if ver.pinned != want:
         raise Conflict(f"lab verification {verification_id} is of other configs than change {change_id}'s bundle "

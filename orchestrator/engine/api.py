@@ -147,12 +147,13 @@ def start_change(url: str, job: dict) -> str:
 
 
 def hold_until_due(url: str, line: str, target_label: str, due: str, confirm_timeout: int = 120,
-                   check: float = 60.0) -> str:
-    """Start the durable timer of a held suspension (once per line and window: the workflow id
-    names both, so asking again changes nothing). A worker runs it."""
+                   check: float = 60.0, hold: int | None = None) -> str:
+    """Start the durable timer of a held suspension (once per held suspension: the workflow id
+    names it, so asking again changes nothing; a later hold of the line for the same window, once
+    the first was carried out or withdrawn, is a timer of its own). A worker runs it."""
     from orchestrator.engine import workflows
 
-    wid = workflows.grace_id(line, due)
+    wid = workflows.grace_id(line, due, hold)
     _enqueue(url, TIMERS, wid, workflows.grace_window, {"line": line, "target": target_label, "due": due,
                                                        "confirm_timeout": confirm_timeout, "check": check})
     return wid

@@ -236,8 +236,8 @@ def grace_window(job: dict) -> list[dict]:
         due = longer[0]  # a policy that covers the line longer now: wait for its end
 
 
-def grace_id(line: str, due: str) -> str:
-    return f"grace:{line}:{due}"
+def grace_id(line: str, due: str, hold: int | None = None) -> str:
+    return f"grace:{line}:{due}" + (f":{hold}" if hold is not None else "")
 
 
 

@@ -128,6 +128,8 @@ def committed_from(pending: dict):
             after = None if name in gone else afters[name] if name in afters else snapshot(s, name)
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
                                after=json.dumps(after, sort_keys=True)))
+        for undone in pending.get("undone", []):  # a rollback: the suspensions it made or ended, too
+            _suspensions_back(s, undone, tx)
         for name, before in pending.get("restore", []):  # a rollback: the services as they were
             if before == UNKNOWN:
                 continue
@@ -157,7 +159,40 @@ def rollback_hook(store, tx: str):
                      f"whose plan recorded them, or a transaction from before fullbars recorded them): the "
                      f"services are left as the store has them; only the devices go back")
 
-    return notes, committed_from({"restore": rows})
+    return notes, committed_from({"restore": rows, "undone": [tx]})
+
+
+def _suspensions_back(s, undone: str, by: str) -> None:
+    """What a rolled-back suspend or resume did to the store's suspensions, undone with the
+    devices: a line the suspension took out of service is in service again (the suspension is
+    rolled-back), one a resume gave service back is suspended again (its suspension active)."""
+    from orchestrator.resources.store import AuditRow, SuspensionRow
+
+    for row in s.scalars(select(SuspensionRow).where(SuspensionRow.tx == undone, SuspensionRow.state == "active")):
+        row.state = "rolled-back"
+        Store.audit(s, "suspend-rolled-back", row.line, {"tx": undone, "by": by})
+    resumed = {a.subject for a in s.scalars(select(AuditRow).where(AuditRow.action == "resume",
+                                                                  AuditRow.detail.like(f'%"tx": "{undone}"%')))}
+    for line in sorted(resumed):
+        last = s.scalars(select(SuspensionRow).where(SuspensionRow.line == line)
+                         .order_by(SuspensionRow.id.desc())).first()
+        if last is not None and last.state == "ended":
+            last.state = "active"
+            Store.audit(s, "resume-rolled-back", line, {"tx": undone, "by": by, "suspension": last.id})
+    # undone was itself such a rollback: what it did to the suspensions is undone in turn
+    for a in s.scalars(select(AuditRow).where(AuditRow.action.in_(("suspend-rolled-back", "resume-rolled-back")),
+                                              AuditRow.detail.like(f'%"by": "{undone}"%'))):
+        detail = json.loads(a.detail)
+        if a.action == "suspend-rolled-back":
+            row = s.scalars(select(SuspensionRow).where(SuspensionRow.tx == detail["tx"],
+                                                        SuspensionRow.state == "rolled-back")).first()
+            again = "active"
+        else:
+            row = s.get(SuspensionRow, detail.get("suspension", -1))
+            again = "ended"
+        if row is not None:
+            row.state = again
+            Store.audit(s, f"{a.action[:-len('-rolled-back')]}-restored", row.line, {"tx": detail["tx"], "by": by})
 
 
 def refresh_after(s, tx: str, name: str) -> None:

@@ -236,13 +236,15 @@ class ReachRow(Base):
 
 class SuspensionRow(Base):
     """A line's suspension: held (a policy covers the line), active (carried out), or ended; a
-    held one ends as carried-out (an active row took its place) or withdrawn (resumed first)."""
+    held one ends as carried-out (an active row took its place) or withdrawn (resumed first, or
+    its line deleted); an active one whose transaction was rolled back is rolled-back."""
 
     __tablename__ = "suspensions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     line: Mapped[str] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16))  # held | active | ended | carried-out | withdrawn
+    # held | active | ended | carried-out | withdrawn | rolled-back
+    state: Mapped[str] = mapped_column(String(16))
     policy: Mapped[str] = mapped_column(String(64), default="")
     due: Mapped[str] = mapped_column(String(32), default="")  # when a held one may be carried out
     asked_at: Mapped[str] = mapped_column(String(32))

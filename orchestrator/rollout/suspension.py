@@ -81,14 +81,17 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
             held = s.scalars(select(SuspensionRow).where(SuspensionRow.line == name,
                                                          SuspensionRow.state == "held")).first()
             if held is None:
-                s.add(SuspensionRow(line=name, reason=reason, state="held", policy=pname, due=due, asked_at=now))
+                held = SuspensionRow(line=name, reason=reason, state="held", policy=pname, due=due, asked_at=now)
+                s.add(held)
+                s.flush()  # its id names its grace timer
             Store.audit(s, "suspend-held", name, {"reason": reason, "policy": pname, "until": due, "at": now})
             return {"line": name, "outcome": "held", "policy": pname, "until": p["keep-in-service-until"],
                     "repay-by": clock.add_months(p["keep-in-service-until"], p.get("repay-months", 3)),
                     "summary": f"line {name} is kept in service by policy {pname} (arrears "
                                f"{p['arrears']['from']} to {p['arrears']['to']}) until the end of "
                                f"{p['keep-in-service-until']}; the suspension is held and will be carried out "
-                               f"by its grace timer (a `fullbars worker`) or `fullbars suspend --due` after that", "due": due}
+                               f"by its grace timer (a `fullbars worker`) or `fullbars suspend --due` after that", "due": due,
+                    "hold": held.id}
         held = [h.id for h in s.scalars(select(SuspensionRow).where(SuspensionRow.line == name,
                                                                      SuspensionRow.state == "held"))]
         sus = SuspensionRow(line=name, reason=reason, state="active", asked_at=now, done_at=now)
@@ -152,10 +155,19 @@ def due(store: Store, target, confirm_timeout: int = 120, progress=None, lines: 
     """Carry out the held suspensions whose policy window is over (and no other policy covers);
     lines: only these lines' (a grace window's timer)."""
     now = clock.now()
-    with store.transaction() as s:
-        ready = [(h.line, h.reason) for h in s.scalars(select(SuspensionRow).where(SuspensionRow.state == "held"))
-                 if now > dt.datetime.fromisoformat(h.due) and (lines is None or h.line in lines)]
     out = []
+    with store.transaction() as s:
+        held = [h for h in s.scalars(select(SuspensionRow).where(SuspensionRow.state == "held"))
+                if now > dt.datetime.fromisoformat(h.due) and (lines is None or h.line in lines)]
+        known = Store.intents(s)
+        for h in held:  # a line deleted meanwhile has nothing left to suspend: its hold ends here
+            if h.line not in known:
+                h.state = "withdrawn"
+                Store.audit(s, "suspend-withdrawn", h.line, {"policy": h.policy, "why": "line deleted",
+                                                             "at": now.isoformat(timespec="seconds")})
+                out.append({"line": h.line, "outcome": "withdrawn",
+                            "summary": f"line {h.line} was deleted: its held suspension is withdrawn"})
+        ready = [(h.line, h.reason) for h in held if h.line in known]
     for line, reason in sorted(set(ready)):
         out.append(suspend(store, line, reason, target, confirm_timeout=confirm_timeout, progress=progress))
     return out
