@@ -275,3 +275,41 @@ def test_a_change_planned_earlier_lands_on_all_its_devices_with_the_plan_that_ca
     # planned again, as `apply` plans what it is given: not recalled as the café's plan alone
     again = plan(store, None, [str(faster)])
     assert {d.device for d in again.devices if d.changed} == changed
+
+
+def test_a_move_rolled_back_then_planned_again_takes_the_line_off_its_old_olt(tmp_path):
+    """A line moved to another OLT and applied; the move rolled back (the old OLT holds the line
+    again); the move planned again must take it off the old OLT. It left the old OLT out: the
+    placement record said the line was on the new OLT only, and the old OLT kept the line's 20
+    nodes while its values were given to other lines."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Change, Journal
+
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    acme = REPO / "examples/intents/acme-hq.yaml"
+    first = plan(store, NET, [str(acme)], environment=ENV)
+    _commit(store, first, "tx-1")
+    [was] = [d.device for d in first.devices if d.kind == "olt-bbf"]
+    other = next(o for o in ("olt-1", "olt-2") if o != was)
+    moved = tmp_path / "acme-hq.yaml"
+    moved.write_text(acme.read_text() + f"  placement:\n    olt: {other}\n")
+    move = plan(store, None, [str(moved)], environment=ENV)
+    _commit(store, move, "tx-2")
+    plan(store, None, [str(moved)], environment=ENV)  # nothing to do: the old OLT holds the line no more
+    # tx-2 rolled back, as `fullbars rollback` records it: the devices' configs from before it, as
+    # they answered get-config (whose ownership no plan recorded)
+    before = {d.device: (d.kind, d.intended.replace("<config ", "<data ").replace("</config>", "</data>"))
+              for d in first.devices}
+    back = [(d.device, d.kind, before.get(d.device, (d.kind, "<data/>"))[1]) for d in move.devices]
+    _, hook = service_versions.rollback_hook(store, "tx-2")
+    j = Journal(store, "tx-3")
+    j.start(ENV, "rollback", [Change(dev, kind, None, config) for dev, kind, config in back])
+    with store.transaction() as s:
+        remember_configs(s, "tx-3", "rollback", ENV, back)
+        hook(s, "tx-3")
+    j.state("committed", summary="tx-3: committed")
+    again = {d.device: d for d in plan(store, None, [str(moved)], environment=ENV).devices}
+    assert was in again and again[was].changed and "ACME0000A001" not in again[was].intended, sorted(again)

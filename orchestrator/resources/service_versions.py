@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.resources.store import (AllocationRow, IntentRow, PendingRemovalRow, ReachRow, Store,
-                                          TxServiceRow)
+                                          TxDeviceRow, TxServiceRow)
 
 # A service present on the devices before a transaction that was never recorded (applied before
 # fullbars recorded services, or given by `lab push`): rollback cannot know its state then.
@@ -130,13 +130,18 @@ def committed_from(pending: dict):
                                after=json.dumps(after, sort_keys=True)))
         for undone in pending.get("undone", []):  # a rollback: the suspensions it made or ended, too
             _suspensions_back(s, undone, tx)
+        restored = []
         for name, before in pending.get("restore", []):  # a rollback: the services as they were
             if before == UNKNOWN:
                 continue
             now = snapshot(s, name)
             restore(s, name, before)
+            restored.append(name)
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(now, sort_keys=True),
                                after=json.dumps(before, sort_keys=True)))
+        if restored:  # the devices got back configs of them, where no plan placed them (a move undone)
+            devices = [r.device for r in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx))]
+            Store.keep_left(s, [(name, d) for name in restored for d in devices])
     hook.pending = pending
     return hook
 

@@ -787,10 +787,17 @@ class Store:
             rows += [{"service": svc, "device": d} for d in sorted(new if whole else new - old)]
         if rows:
             _insert(s, PlacedOnRow, rows)
-        if left:  # the devices placements moved off (rare: a move), past those already kept
+        Store.keep_left(s, left)
+
+    @staticmethod
+    def keep_left(s: Session, left: list[tuple[str, str]]) -> None:
+        """(service, device) pairs a later plan of the service rebuilds while a record of the
+        device may hold it: where a move's placement left, or where a rollback gave a device
+        back a config of the service (rare), past those already kept."""
+        if left:
             known = set(s.execute(select(LeftOnRow.service, LeftOnRow.device)
                                   .where(LeftOnRow.service.in_(sorted({v for v, _ in left})))).all())
-            _insert(s, LeftOnRow, [{"service": v, "device": d} for v, d in left if (v, d) not in known])
+            _insert(s, LeftOnRow, [{"service": v, "device": d} for v, d in set(left) if (v, d) not in known])
 
     @staticmethod
     def left_on(s: Session, services) -> dict[str, set[str]]:
