@@ -114,3 +114,32 @@ def test_a_device_that_went_away_is_unanswered(tmp_path):
                 m.get_config(source="running")
     finally:
         agent.stop()
+
+
+def test_a_device_that_sends_no_ssh_banner_is_reported_once_without_a_traceback():
+    """Something listens at the device's port but speaks no SSH (it closes at once): the session
+    fails with our message. paramiko logged each attempt at ERROR with a traceback, on stderr and
+    the server's log (16 of them for one apply). Run as a command runs, in a process of its own."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    probe = (
+        "import socket, threading\n"
+        "from orchestrator.netconf.credentials import Credentials\n"
+        "from orchestrator.netconf.session import Endpoint, Session\n"
+        "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(8)\n"
+        "def refuse():\n"
+        "    while True:\n"
+        "        c, _ = l.accept(); c.close()\n"
+        "threading.Thread(target=refuse, daemon=True).start()\n"
+        "try:\n"
+        "    Session(Endpoint('olt-x', '127.0.0.1', l.getsockname()[1], Credentials('u', 'p'), timeout=5),\n"
+        "            'olt-bbf', '<config/>', '')\n"
+        "except Exception as e:\n"
+        "    print('failed:', e)\n"
+        "import time; time.sleep(0.5)  # the transport thread's log, if any, is written by now\n")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.stdout.startswith("failed: "), r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "Exception (client)" not in r.stderr, r.stderr

@@ -25,6 +25,11 @@ ncclient.transport.session.TICK = 0.01
 # ncclient logs every message sent (INFO) and received (DEBUG) whole: an edit carrying a secret
 # must not reach a log, whatever level the caller configures.
 logging.getLogger("ncclient.transport").setLevel(logging.WARNING)
+# paramiko logs a device that cannot be reached (no SSH banner, refused) at ERROR with a traceback
+# per attempt, on stderr and the server's log, on the channel ncclient gives it; the transaction
+# reports it once, per device, with what was done about it.
+for _channel in ("paramiko.transport", "ncclient.transport.ssh"):
+    logging.getLogger(_channel).setLevel(logging.CRITICAL)
 
 CONFIRMED = "candidate-confirmed"
 CANDIDATE = "candidate"
