@@ -480,8 +480,8 @@ def _recover_first(store, network) -> None:
 @app.command()
 def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML files, or one plan bundle (a "
                                                           "folder written by fullbars plan --out DIR), applied exactly "
-                                                          "as it is; none: apply what is planned and pending, such as a "
-                                                          "delete."),
+                                                          "as it is; none: apply what is planned and pending (a delete, an "
+                                                          "update planned since it was last applied)."),
           target: str = typer.Option(..., "--target", help="lab, or the name of an environment whose devices "
                                      "the network description addresses."),
           lab: Optional[Path] = typer.Option(None, "--lab", help="With --target lab: the lab's topology file."),
@@ -516,9 +516,16 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
         else:
             from orchestrator.rollout.promote import intents_pins
 
+            pending = []
+            if not intents:  # what is planned and not applied yet: removals (the plan's own), updates
+                from orchestrator.resources.service_versions import planned_since_applied
+
+                with store.transaction(write=False) as s:
+                    pending = planned_since_applied(s)
             pins = None if dry_run else intents_pins(store, str(network) if network else None, [str(p) for p in intents],
-                                                     tgt.label)
-            result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label)
+                                                     tgt.label, pending)
+            result = run(store, str(network) if network else None, [str(p) for p in intents], environment=tgt.label,
+                         stored=pending)
             if not result.services:
                 raise FullbarsError("nothing to apply: no intent given and no change pending",
                                     fix="give intent files or a plan bundle, or plan a removal with "

@@ -331,3 +331,76 @@ def test_recover_reads_the_network_the_store_remembers_for_an_environment_s_tran
     r = cli("recover", db=db)
     assert r.exit_code == 0, r.output
     assert "tx-killed: was editing, now" in r.stdout and "olt-1" in r.stdout, r.stdout
+
+
+def test_rolling_back_a_rollout_s_waves_oldest_first_takes_back_each_wave_s_reach(db, tmp_path):
+    """Two waves on two OLTs, rolled back canary first (their devices allow any order): each
+    rollback takes back its own wave's reach. The canary's took the later wave's too, and the
+    later wave's then gave the canary's back: the upgrade stood as reaching an OLT running the
+    old rates, and the lines' own plans raised them again."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout import waves
+    from orchestrator.rollout.transaction import Journal
+
+    store = Store(db)
+    prod = "env:production"
+    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
+    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
+    up = tmp_path / "up.yaml"
+    up.write_text(UPGRADE + "  rollout:\n    canary: 1\n    waves: 1\n")
+    name, wp = waves.prepare(store, None, str(up), prod)
+    assert len(wp["waves"]) == 2
+
+    def committed(tx: str, hook) -> None:  # as a transaction's outcome writes it
+        j = Journal(store, tx)
+        j.start(prod, "rollout", [])
+        with store.transaction() as s:
+            hook(s, tx)
+        j.state("committed", summary=tx)
+
+    txs = []
+    for w in wp["waves"]:
+        result = plan(store, None, stored=[name], scope={name: set(w["olts"])}, environment=prod)
+        tx = f"tx-wave-{w['wave']}"
+        committed(tx, service_versions.committed(result, service_versions.befores(store, result)))
+        waves.record(store, name, w["olts"], w["wave"], tx, prod)
+        txs.append(tx)
+    [canary], [later] = (w["olts"] for w in wp["waves"])
+    assert waves.reached(store, name, prod) == {canary, later}
+    committed("tx-back-0", service_versions.rollback_hook(store, txs[0])[1])
+    assert waves.reached(store, name, prod) == {later}
+    committed("tx-back-1", service_versions.rollback_hook(store, txs[1])[1])
+    assert waves.reached(store, name, prod) == set()
+
+
+def test_apply_with_no_intent_takes_the_update_planned_and_not_applied(db, tmp_path, monkeypatch):
+    """An update planned for production and not applied: `fullbars apply --target production`
+    with no intent goes to its devices (here none answers: the transaction is tried and rolled
+    back). It said "nothing to apply: no intent given and no change pending"."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    net = tmp_path / "network.yaml"  # every device at a loopback port nothing listens on: refused at once
+    net.write_text(re.sub(r"(management:\n(\s+))address: 198\.18\.", r"\1port: 9\n\2address: 127.0.",
+                          (EXAMPLES / "network.yaml").read_text()))
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "not-this-one")
+    store = Store(db)
+    ship = EXAMPLES / "lab/ship-repair.yaml"
+    first = plan(store, str(net), [str(ship)], environment="env:production")
+    _committed(store, "env:production", {d.device: (d.kind, d.intended) for d in first.devices})
+    from orchestrator.resources import service_versions
+
+    with store.transaction() as s:  # the services as that transaction recorded them
+        service_versions.committed(first, service_versions.befores(store, first))(s, "tx-first")
+    slow = tmp_path / "ship.yaml"
+    slow.write_text(ship.read_text().replace("downstream: 300M", "downstream: 200M"))
+    assert cli("plan", str(slow), "--target", "production", db=db).exit_code == 0
+    r = cli("apply", "--target", "production", "--format", "json", db=db)  # production asks lab evidence of it
+    assert r.exit_code == 2 and "requires lab evidence" in r.output, r.output
+    assert cli("environment", "production", "--evidence", "optional", db=db).exit_code == 0
+    r = cli("apply", "--target", "production", "--format", "json", db=db)
+    assert "nothing to apply" not in r.output, r.output
+    rep = json.loads(r.stdout)
+    assert r.exit_code == 1 and sorted(rep["devices"]) == sorted(d.device for d in first.devices), r.output

@@ -90,6 +90,17 @@ def test_a_cell_no_pci_fits_is_reported_not_given_a_clash():
     assert plan.failed == [7] and plan.pci[7] == -1
 
 
+def test_a_fourth_cell_on_a_site_shares_a_pci_mod_3_but_keeps_mod_30_apart():
+    """Three cells on air at PCIs 30, 31, 32 (every mod 3 taken); the site's fourth cell must
+    share a mod 3 with one, but on a band that keeps mod 30 apart it need not share that too.
+    It was given 0 (0 = 30 mod 30): one flat penalty for either clash."""
+    adj = _graph(4, [(i, j) for i in range(4) for j in range(i + 1, 4)])
+    plan = pci_plan.assign(np.array([30, 31, 32, -1]), np.zeros(4, int), adj, np.full((4, 1), -1),
+                           np.ones(4, bool), 0, 1007)
+    assert plan.pci[3] >= 0 and plan.pci[3] % 30 not in (0, 1, 2), plan.pci
+    assert plan.relaxed == [3]  # its mod 3 gave way, and it is reported
+
+
 def test_greedy_takes_the_best_sector_first_and_keeps_to_its_limits():
     noise = 1e-13
     best0 = np.full(10, 1e-14)

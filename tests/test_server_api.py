@@ -150,6 +150,23 @@ def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False, only:
         return row.id
 
 
+def test_a_refusal_names_another_change_s_file_as_submitted_not_where_the_server_keeps_it(server):
+    """A second change whose line takes the ONU serial a first change's line expects: the
+    refusal names the first line's file as its engineer submitted it, not the server's path."""
+    client, url, t = server["client"], server["url"], server["tokens"]
+
+    def submit(name: str, title: str):
+        text = (EXAMPLES / "intents/bakery-on-main.yaml").read_text().replace("bakery-on-main", name)
+        client.cookies.clear()
+        return client.post(url + "api/changes", headers={"Authorization": f"Bearer {t['eve']}"},
+                           json={"title": title, "target": "production", "intents": {f"{name}.yaml": text}})
+
+    assert submit("bakery-one", "first").status_code == 201
+    r = submit("bakery-two", "second")
+    assert r.status_code == 422 and "already used by service bakery-one (bakery-one.yaml)" in r.text, r.text
+    assert "/changes/" not in r.text and "/intents/" not in r.text, r.text
+
+
 def test_the_state_machine_refuses_what_its_table_lacks(server):
     client, url, t = server["client"], server["url"], server["tokens"]
 

@@ -313,3 +313,26 @@ def test_a_move_rolled_back_then_planned_again_takes_the_line_off_its_old_olt(tm
     j.state("committed", summary="tx-3: committed")
     again = {d.device: d for d in plan(store, None, [str(moved)], environment=ENV).devices}
     assert was in again and again[was].changed and "ACME0000A001" not in again[was].intended, sorted(again)
+
+
+def test_an_update_planned_and_not_applied_is_what_apply_with_no_intent_carries(tmp_path):
+    """`fullbars apply --target T` with no intent applies what is planned and pending: an update
+    planned since the service was last applied is one (only removals were: it said "nothing to
+    apply" with the update pending)."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.service_versions import planned_since_applied
+    from orchestrator.resources.store import Store
+
+    ship = REPO / "examples/lab/ship-repair.yaml"
+    store = Store(f"sqlite:///{tmp_path}/store.db")
+    _commit(store, plan(store, NET, [CAFE, str(ship)], environment=ENV), "tx-1")
+    with store.transaction(write=False) as s:
+        assert planned_since_applied(s) == []
+    slow = tmp_path / "ship.yaml"
+    slow.write_text(ship.read_text().replace("downstream: 300M", "downstream: 200M"))
+    plan(store, None, [str(slow)], environment=ENV)
+    with store.transaction(write=False) as s:
+        pending = planned_since_applied(s)
+    assert pending == ["ship-repair"]
+    carried = plan(store, None, stored=pending, environment=ENV)
+    assert [sp.name for sp in carried.services] == ["ship-repair"] and any(d.changed for d in carried.devices)

@@ -57,6 +57,16 @@ def _read(p: Path) -> str:
         return ""
 
 
+_CHANGE_FILE = re.compile(r"(?P<dir>/\S*?/changes/[0-9a-f]{16}/intents/)(?P<name>[^\s,;)]+)")
+
+
+def _without_server_paths(message: str, workdir: Path) -> str:
+    """A message naming a file of another change (a service it keeps, by where it came from)
+    names it as submitted, not where the server keeps it: users of the API see no server paths."""
+    root = str(workdir.resolve())
+    return _CHANGE_FILE.sub(lambda m: m["name"] if m["dir"].startswith((root, str(workdir))) else m[0], message)
+
+
 def submit(store, workdir: Path, title: str, intents: dict[str, str], target: str,
            network_file: str | None = None) -> dict:
     """Plan the intents (file name → YAML text) for environment `target` into a bundle of the
@@ -93,6 +103,7 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
             for p in e.problems:
                 if p.file and p.file.startswith(str(src) + "/"):
                     p.file = p.file[len(str(src)) + 1:]
+                p.message = _without_server_paths(p.message, Path(workdir))
             raise FullbarsError(e.problems) from None
         write(result, folder / "bundle")
         _keep_undo(store, folder, before)

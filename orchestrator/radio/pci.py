@@ -69,16 +69,17 @@ def assign(pci: np.ndarray, site: np.ndarray, adj: sparse.csr_matrix, strong: np
             bad[taken] = True
             cp = pci[co]
             cp = cp[cp >= 0]
-            # co-sited: mod 3 (and 30) apart unless the site has more cells than that allows
+            # co-sited: mod 3 (and 30) apart unless the site has more cells than that allows; a
+            # fourth cell shares a mod 3 with one, but still keeps mod 30 apart where it can
             cosite = _mask(cp % 3, 3)[v3]
-            if mod30[c]:
-                cosite |= _mask(cp % 30, 30)[v30]
+            cosite30 = _mask(cp % 30, 30)[v30] if mod30[c] else np.zeros(len(values), bool)
+            cosite = cosite | cosite30
             sp = strong_pcis(c)
             clash = _mask(sp % 3, 3)[v3]
             if mod30[c]:
                 clash |= _mask(sp % 30, 30)[v30]
             soft = clash | (v3 != want[c]) if c in want else clash
-            score = used + soft * 1e6 + cosite * 1e9
+            score = used + soft * 1e6 + cosite * 1e9 + cosite30 * 1e10
             score[bad] = np.inf
             k = int(np.argmin(score))
             if not np.isfinite(score[k]):

@@ -130,11 +130,18 @@ def committed_from(pending: dict):
                                after=json.dumps(after, sort_keys=True)))
         for undone in pending.get("undone", []):  # a rollback: the suspensions it made or ended, too
             _suspensions_back(s, undone, tx)
-        restored = []
+        restored, undone = [], set(pending.get("undone", []))
         for name, before in pending.get("restore", []):  # a rollback: the services as they were
             if before == UNKNOWN:
                 continue
             now = snapshot(s, name)
+            if now is not None and any(r[2] in undone for r in now["reach"]):
+                # a rollout's wave: the change stays, less the reach of the waves undone (the waves
+                # are rolled back in any order their devices allow, each taking back its own)
+                _reach_without(s, name, now, undone)
+                s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(now, sort_keys=True),
+                                   after=json.dumps(snapshot(s, name), sort_keys=True)))
+                continue
             restore(s, name, before)
             restored.append(name)
             s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(now, sort_keys=True),
@@ -165,6 +172,18 @@ def rollback_hook(store, tx: str):
                      f"services are left as the store has them; only the devices go back")
 
     return notes, committed_from({"restore": rows, "undone": [tx]})
+
+
+def _reach_without(s, name: str, now: dict, undone: set[str]) -> None:
+    """The change's reach as it is now, but for what the undone transactions reached (restoring
+    the snapshot from before the oldest wave took back the later waves' reach too, and the
+    canary's removed the change)."""
+    Store.forget_reach(s, name)
+    s.flush()
+    for device, wave, tx, at, *environment in now["reach"]:
+        if tx not in undone:
+            s.add(ReachRow(intent=name, environment=environment[0] if environment else "", device=device, wave=wave,
+                           tx=tx, at=at))
 
 
 def _suspensions_back(s, undone: str, by: str) -> None:
@@ -235,6 +254,15 @@ def as_applied(s, digests: dict[str, str]) -> set[str]:
         if name not in last or (after is not None and after["intent"]["digest"] == digest):
             out.add(name)
     return out
+
+
+def planned_since_applied(s) -> list[str]:
+    """The services planned again since a transaction last applied them (an update planned and
+    not applied yet): what `apply` with no intent carries."""
+    digests = {r.name: r.digest for r in s.scalars(select(IntentRow))}
+    applied = as_applied(s, digests)
+    recorded = set(s.scalars(select(TxServiceRow.service).distinct()))
+    return sorted(n for n in digests if n in recorded and n not in applied)
 
 
 def _clashes(s, befores_: dict[str, dict | None]) -> list[tuple[str, str, str]]:

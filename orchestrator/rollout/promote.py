@@ -23,15 +23,17 @@ def required_pins(store, environment: str, intended: dict[str, tuple[str, str]],
     return None, None
 
 
-def intents_pins(store, network_file: str | None, intent_files: list[str], environment: str) -> dict | None:
-    """Where the environment requires lab evidence: the pins of what these intents plan to, from
-    a trial plan the store does not keep (so a refusal changes nothing); else None."""
+def intents_pins(store, network_file: str | None, intent_files: list[str], environment: str,
+                 stored: list[str] = ()) -> dict | None:
+    """Where the environment requires lab evidence: the pins of what these intents (and these
+    stored services) plan to, from a trial plan the store does not keep (so a refusal changes
+    nothing); else None."""
     from orchestrator.plan.pipeline import plan
 
     with store.transaction(write=False) as s:
         if environments.evidence(s, environment) != "required":
             return None
-    trial = plan(store, network_file, intent_files, environment=environment, keep=False)
+    trial = plan(store, network_file, intent_files, environment=environment, keep=False, stored=stored)
     return required_pins(store, environment, {d.device: (d.kind, d.intended) for d in trial.devices},
                          "these intents")[0]
 

@@ -168,8 +168,9 @@ class CoverageFill(Service):
                 **intent.where("spec.target.share"),
                 fix=f"see {intent.name}/report.json for every point; add candidates or raise the limits"))
         for n in plan.relaxed:
-            warnings.append(Problem(f"new cell {n} shares PCI mod 3 (or mod 30) with its strongest neighbour: no "
-                                    f"PCI free of it was left", **intent.where("spec.neighbours"),
-                                    fix="widen radio.pci in the network description"))
+            warnings.append(Problem(f"new cell {n} shares PCI mod 3 (or mod 30) with a cell of its own site or one of its "
+                                    f"strongest neighbours: no PCI free of both was left", **intent.where("spec.neighbours"),
+                                    fix="a site of more than 3 cells shares a mod 3 whatever the PCIs; else widen "
+                                        "radio.pci in the network description"))
         return Placement(devices=devices, resources=summary, warnings=warnings,
                          artifacts=report.files(plan, intent.name))
