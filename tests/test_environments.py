@@ -28,6 +28,25 @@ def _committed(store, env: str, configs: dict[str, tuple[str, str]]) -> str:
     return tx
 
 
+def _harbour_in_production(store):
+    """The harbour lines planned and committed in production, as an apply records them."""
+    from orchestrator.plan.pipeline import plan
+
+    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))],
+                 environment="env:production")
+    _committed(store, "env:production", {d.device: (d.kind, d.intended) for d in first.devices})
+    return first
+
+
+def _rollout_prepared(store, tmp_path, upgrade: str = UPGRADE) -> tuple[str, dict]:
+    """The upgrade (canary, then one wave) prepared for production: (its name, its wave plan)."""
+    from orchestrator.rollout import waves
+
+    up = tmp_path / "up.yaml"
+    up.write_text(upgrade + "  rollout:\n    canary: 1\n    waves: 1\n")
+    return waves.prepare(store, None, str(up), "env:production")
+
+
 def test_each_environment_keeps_its_own_record(db):
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
@@ -230,12 +249,9 @@ def test_a_canary_wave_gives_the_shared_bng_the_new_rate_of_its_own_olt_s_lines_
 
     store = Store(db)
     prod = "env:production"
-    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
-    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
-    up = tmp_path / "up.yaml"
-    up.write_text(UPGRADE.replace("downstream: 1000M", "downstream: 600M").replace("    upstream: 1000M\n", "")
-                  + "  rollout:\n    canary: 1\n    waves: 1\n")
-    name, wp = waves.prepare(store, None, str(up), prod)
+    first = _harbour_in_production(store)
+    name, wp = _rollout_prepared(store, tmp_path, UPGRADE.replace("downstream: 1000M", "downstream: 600M")
+                                 .replace("    upstream: 1000M\n", ""))
     [canary] = wp["waves"][0]["olts"]
     wave = plan(store, None, stored=[name], scope={name: {canary}}, environment=prod)
 
@@ -265,11 +281,8 @@ def test_a_wave_another_rollout_of_the_change_reached_is_not_planned_or_sent_aga
 
     store = Store(db)
     prod = "env:production"
-    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
-    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
-    up = tmp_path / "up.yaml"
-    up.write_text(UPGRADE + "  rollout:\n    canary: 1\n    waves: 1\n")
-    name, wp = waves.prepare(store, None, str(up), prod)
+    _harbour_in_production(store)
+    name, wp = _rollout_prepared(store, tmp_path)
     last = wp["waves"][-1]
     waves.record(store, name, last["olts"], 1, _committed(store, prod, {}), prod)  # the other rollout's wave
     row = waves.run_wave(store, name, last, SimpleNamespace(label=prod, endpoint=None), 30, "tx-zombie-w1-a1")
@@ -346,11 +359,8 @@ def test_rolling_back_a_rollout_s_waves_oldest_first_takes_back_each_wave_s_reac
 
     store = Store(db)
     prod = "env:production"
-    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))], environment=prod)
-    _committed(store, prod, {d.device: (d.kind, d.intended) for d in first.devices})
-    up = tmp_path / "up.yaml"
-    up.write_text(UPGRADE + "  rollout:\n    canary: 1\n    waves: 1\n")
-    name, wp = waves.prepare(store, None, str(up), prod)
+    _harbour_in_production(store)
+    name, wp = _rollout_prepared(store, tmp_path)
     assert len(wp["waves"]) == 2
 
     def committed(tx: str, hook) -> None:  # as a transaction's outcome writes it
