@@ -245,7 +245,6 @@ def test_a_canary_wave_gives_the_shared_bng_the_new_rate_of_its_own_olt_s_lines_
 
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
-    from orchestrator.rollout import waves
 
     store = Store(db)
     prod = "env:production"
@@ -275,7 +274,6 @@ def test_a_wave_another_rollout_of_the_change_reached_is_not_planned_or_sent_aga
     production changes only planned, on devices not of that wave."""
     from types import SimpleNamespace
 
-    from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
     from orchestrator.rollout import waves
 
