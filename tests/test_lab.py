@@ -262,6 +262,28 @@ def test_a_bng_restarted_by_up_serves_its_dhcp_lines_again(harbour):
     assert rep["services"] and rep["ok"], json.dumps(rep, indent=2)
 
 
+def test_up_of_a_lab_running_from_another_topology_is_refused_not_repaired(harbour, tmp_path):
+    """The topology generated again (here: one CPE fewer) under the lab's name while the lab
+    runs: `up` says so and changes nothing. It said the old nodes were running, and `lab verify`
+    then failed every service with "cannot reach"."""
+    from orchestrator.errors import FullbarsError
+    from orchestrator.lab.runtime import open_lab
+
+    lab, _ = harbour
+    doc = yaml.safe_load(Path(lab.topo.file).read_text())
+    gone = next(n for n, v in doc["topology"]["nodes"].items() if v.get("labels", {}).get("fullbars.role") == "cpe")
+    del doc["topology"]["nodes"][gone]
+    doc["topology"]["links"] = [ln for ln in doc["topology"]["links"]
+                                if not any(e.split(":")[0] == gone for e in ln["endpoints"])]
+    other = tmp_path / "again.clab.yml"
+    other.write_text(yaml.safe_dump(doc))
+    with pytest.raises(FullbarsError) as e:
+        open_lab(other).up(timeout=60)
+    said = e.value.render()
+    assert "is up from another topology" in said and gone in said and "lab down" in said, said
+    assert all(r["state"] == "running" for r in lab.status())
+
+
 def test_two_labs_side_by_side_and_down_leaves_nothing(harbour, tmp_path):
     from orchestrator.lab.generate import from_plan
     from orchestrator.lab.runtime import open_lab

@@ -233,6 +233,7 @@ class Lab(LabRecord):
     def up(self, timeout: float = 60.0, progress=None) -> dict:
         st = self.load_state()
         if st is not None:
+            self._refuse_other_topology(st)
             return self._repair(st, timeout, progress)
         st = self._plan()
         self.save_state(st)
@@ -244,6 +245,25 @@ class Lab(LabRecord):
             self.down()
             raise
         return st
+
+    def _refuse_other_topology(self, st: dict) -> None:
+        """A lab up under this name from another topology (the file generated again from another
+        plan) is not repaired into this one: its nodes and wiring would stay the old ones."""
+        def shape(s: dict):
+            return ({n: v["kind"] for n, v in s["nodes"].items()},
+                    sorted((tuple(ln["a"]), tuple(ln["b"])) for ln in s["links"]))
+
+        (had, had_links), (want, want_links) = shape(st), shape(self._plan())
+        if (had, had_links) == (want, want_links):
+            return
+        said = [f"{what}: {', '.join(sorted(names))}" for what, names in
+                (("nodes it lacks", want.keys() - had.keys()), ("nodes it has that the file does not", had.keys() - want.keys()),
+                 ("nodes of another kind", {n for n in want.keys() & had.keys() if want[n] != had[n]})) if names]
+        if had_links != want_links:
+            said.append("other links")
+        raise FullbarsError(f"lab {self.topo.name} is up from another topology than {self.topo.file} "
+                            f"({'; '.join(said)})",
+                            fix=f"fullbars lab down {self.topo.file}, then up again; or give this lab another name")
 
     def _made(self, st: dict, kind: str, name: str) -> None:
         st["made"].append([kind, name])
