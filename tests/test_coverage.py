@@ -525,3 +525,19 @@ def test_a_changed_fill_that_no_longer_wants_a_new_site_takes_it_off_the_air(are
     assert dropped in again, sorted(again)
     assert etree.fromstring(again[dropped].intended.encode()).find("*") is None
     assert 'operation="delete"' in again[dropped].edit and f"<id>{dropped}</id>" in again[dropped].edit
+
+
+def test_new_measurements_make_the_fill_a_changed_one(area, tmp_path, db):
+    """The fill's text is the same, its measurements are not (a new drive test): the plan says
+    the fill changes. It said "0 to create, 0 to change" while its gNBs' edits changed."""
+    intent = _variant(area, tmp_path)
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 0, r.stderr
+    r = cli("plan", str(intent), "--format", "json", db=db)
+    assert [s["action"] for s in json.loads(r.stdout)["services"]] == ["unchanged"]
+    rows = (tmp_path / "points.csv").read_text().splitlines()
+    (tmp_path / "points.csv").write_text("\n".join(rows[:len(rows) // 2]) + "\n")  # half the points, measured again
+    r = cli("plan", str(intent), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert [s["action"] for s in shown["services"]] == ["update"] and shown["summary"]["create"] == 1, shown["summary"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -88,7 +89,10 @@ def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[P
         lines = {sys.intern(loc.names[k]): v for k, v in loc.lines.items()}
         if doc.name_line is not None:
             lines["metadata.name"] = doc.name_line
-        it = Intent(doc.name, doc.kind, spec, path, doc.line, spec_digest(spec), lines, label)
+        digest, inputs = spec_digest(spec), svc.input_digest(spec, path)
+        if inputs is not None:  # the measurements a fill reads are part of what it is
+            digest = hashlib.sha256(f"{digest} {inputs}".encode()).hexdigest()
+        it = Intent(doc.name, doc.kind, spec, path, doc.line, digest, lines, label)
         kids, probs = svc.expand(it, _load_file)
         intents += [it] + kids
         problems += probs

@@ -87,6 +87,12 @@ class Service(abc.ABC):
         its placed resources; None: the kind is not rolled out device by device."""
         return None
 
+    def input_digest(self, spec: dict, file: str) -> str | None:
+        """The sha256 of what this kind's placement reads besides the spec (a file the intent
+        names, beside it), so that an intent whose inputs changed is a changed intent though its
+        text is not; None: it reads nothing else."""
+        return None
+
     def as_of(self, spec: dict, today: dt.date) -> dict:
         """The spec as it stands on `today`, for a kind with values time changes by itself (a
         tenure counted from a date). The loader settles every intent to the day it is planned,

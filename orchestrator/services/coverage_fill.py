@@ -5,6 +5,7 @@ the fill touches (the new cells' and their neighbours')."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from orchestrator.errors import FullbarsError, Problem
@@ -87,6 +88,16 @@ class CoverageFill(Service):
             out.append(Problem(f"the measurements hold no point on band {spec['band']}",
                                **intent.where("spec.measurements"), fix="measure the band, or fill another band"))
         return out
+
+    def input_digest(self, spec: dict, file: str) -> str | None:
+        home = Path(file).parent.resolve()
+        path = (home / spec["measurements"]).resolve()
+        if not path.is_relative_to(home):
+            return None  # refused when placed
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None  # refused when placed, naming the file
 
     def _points(self, intent, ctx):
         key = (SCRATCH, "points", intent.name)
