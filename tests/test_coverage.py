@@ -258,6 +258,9 @@ def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db,
     ({"candidate": [{"name": "gnb-00001", "latitude": 31.2, "longitude": 121.45, "sectors": [0], "bands": ["n78"]}]},
      ["candidate gnb-00001 would be a new gNB, but a device of that name exists", "fix: rename the candidate"]),
     ({"area": [{"latitude": 31.2, "longitude": 121.4}]}, ["an area needs at least 3 corners", "at: spec.area"]),
+    ({"area": [{"latitude": 31.2, "longitude": 121.4}, {"latitude": 31.3, "longitude": 121.4},
+               {"latitude": 31.3, "longitude": 121.5}, {"latitude": 31.2, "longitude": 121.4}]},
+     ["at: spec.area[3]", "fix: leave out the last entry: it repeats the first"]),  # a closed ring, as GeoJSON writes it
     ({"target": {"share": 0}}, ["at: spec.target.share", "fix: use a number from 1 to 100"]),  # a decimal's range
     ({"area": [{"latitude": 10, "longitude": 10}, {"latitude": 10.1, "longitude": 10},
                {"latitude": 10.1, "longitude": 10.1}]},

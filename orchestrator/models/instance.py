@@ -262,9 +262,13 @@ class InstanceWriter:
                 first = seen.setdefault(key, i)
                 if first != i:
                     said = ", ".join(f"{k} {v}" for k, v in zip(keys, key))
+                    # a polygon written as a closed ring: the last of 4 or more corners is the first again
+                    ring = first == 0 and i == len(node.value) - 1 >= 3 and _same(item, node.value[0])
                     self.problem(f"{schema.name!r} has two entries with {said} (the first is {ypath}[{first}], "
                                  f"line {line_of(node.value[first])})", item, iy,
-                                 fix=f"give each {schema.name} its own {' and '.join(keys)}")
+                                 fix="leave out the last entry: it repeats the first, as a closed ring of corners "
+                                     "does (the first and last are joined already)" if ring else
+                                 f"give each {schema.name} its own {' and '.join(keys)}")
             out.append(self.container(schema, item, dpath + pred, iy, ns))
         return "".join(out)
 
@@ -447,6 +451,14 @@ _LIBYANG_WORDING = [  # libyang's wording names internal types and regexes; say 
     (re.compile(r'Unsatisfied pattern - "(.*)" does not conform to .*', re.S), r'"\1" is not a valid value here.'),
     (re.compile(r"Unsatisfied (?:pattern|range|length) - ", re.S), ""),
 ]
+
+
+def _same(a: yaml.MappingNode, b: yaml.MappingNode) -> bool:
+    """Two entries written alike, value for value."""
+    def flat(n):
+        return sorted((k.value, v.value) for k, v in n.value if isinstance(k, yaml.ScalarNode)
+                      and isinstance(v, yaml.ScalarNode))
+    return flat(a) == flat(b) and len(a.value) == len(b.value)
 
 
 def _humanize(msg: str) -> str:
