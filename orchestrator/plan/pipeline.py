@@ -348,8 +348,13 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # the service: its config leaves the devices it moves off.
         asked_now = set(given_names) | set(removals)
         left = Store.left_on(s, asked_now)
+        makers = {n for n in asked_now if intents.quiet(n) is not None
+                  and SERVICES.by_kind(intents.quiet(n).kind).makes_devices}
+        made = (Store.devices_of(s, makers) | Store.left_on(s, makers).keys()) if makers else set()
         for dev in ((Store.devices_of(s, asked_now) | left.keys()) & current.keys()) - touched:
-            if dev not in net.devices:  # one a service made (a fill's new site) that it may leave now
+            if dev not in net.devices:  # a device out of the network description is left alone,
+                if dev not in made:  # unless a service made it (a fill's new site) and may leave it now
+                    continue
                 net.add_made(dev, current[dev].kind)
             old = Store.owners(s, dev, current[dev].config)
             if old is None or asked_now & {n for who in old.values() for n in who}:

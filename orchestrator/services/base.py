@@ -42,6 +42,7 @@ class Service(abc.ABC):
     module: str  # the service model in yang/services
     top: str  # its top container
     overlay: bool = False  # changes how other services render (placed after them), has no config of its own
+    makes_devices: bool = False  # places itself on devices of its own making, in no network description
     # The device roles on which this kind's placement reads the services it shares the device
     # with (a line's PON load, on its OLT); None: every role. A plan that touches a device places
     # its services again only where their kind reads their neighbours; elsewhere it takes their

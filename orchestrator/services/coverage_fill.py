@@ -38,6 +38,7 @@ class CoverageFill(Service):
     module = "fullbars-coverage-fill"
     top = "coverage-fill"
     cross_check = CrossCheck("coverage", coverage_checks.facts, coverage_checks.across)
+    makes_devices = True  # its new sites
 
     def identity(self, spec: dict) -> dict:
         return {"band": spec["band"], "measurements": spec["measurements"]}
