@@ -261,6 +261,8 @@ def test_a_bad_measurement_is_refused_with_file_line_and_fix(area, tmp_path, db,
     ({"area": [{"latitude": 31.2, "longitude": 121.4}, {"latitude": 31.3, "longitude": 121.4},
                {"latitude": 31.3, "longitude": 121.5}, {"latitude": 31.2, "longitude": 121.4}]},
      ["at: spec.area[3]", "fix: leave out the last entry: it repeats the first"]),  # a closed ring, as GeoJSON writes it
+    ({"area": [{"latitude": 31.2, "longitude": 121.4}, {"latitude": 31.25, "longitude": 121.45},
+               {"latitude": 31.3, "longitude": 121.5}]}, ["the area has no surface", "at: spec.area"]),
     ({"target": {"share": 0}}, ["at: spec.target.share", "fix: use a number from 1 to 100"]),  # a decimal's range
     ({"area": [{"latitude": 10, "longitude": 10}, {"latitude": 10.1, "longitude": 10},
                {"latitude": 10.1, "longitude": 10.1}]},

@@ -18,12 +18,20 @@ SHOWN_REASONS = 5
 
 
 def _crossed(area: list[dict], intent) -> list[Problem]:
-    """An area whose edges cross (corners out of order) has no single inside: refused."""
+    """An area whose edges cross (corners out of order) has no single inside, and one whose
+    corners lie on a line has none at all: refused."""
+    import numpy as np
+
     from orchestrator.radio.geo import LocalFrame, crossing
 
     lat, lon = [float(a["latitude"]) for a in area], [float(a["longitude"]) for a in area]
-    edges = crossing(LocalFrame.around(lat, lon).xy(lat, lon))
+    xy = LocalFrame.around(lat, lon).xy(lat, lon)
+    edges = crossing(xy)
     if edges is None:
+        x, y = xy[:, 0], xy[:, 1]
+        if abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1))) / 2 < 1.0:  # under a square metre
+            return [Problem("the area has no surface: its corners lie on one line", **intent.where("spec.area"),
+                            fix="give the corners of a polygon around the area, in order")]
         return []
     i, j = edges
     n = len(area)
