@@ -546,3 +546,20 @@ def test_new_measurements_make_the_fill_a_changed_one(area, tmp_path, db):
     assert r.exit_code == 0, r.stderr
     shown = json.loads(r.stdout)
     assert [s["action"] for s in shown["services"]] == ["update"] and shown["summary"]["create"] == 1, shown["summary"]
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda r: [*r[:4], "-70", "20", r[6]], "of the measured points meet the target already: the fill adds no cell"),
+    (lambda r: [r[0], f"{float(r[1]) + 5:.7f}", *r[2:]], "km from the nearest gNB on air"),  # another area's
+])
+def test_a_fill_that_can_do_nothing_says_why(area, tmp_path, db, change, said):
+    """Every point good already, or the points far from the radio network (another area's, or
+    latitude and longitude swapped where both stay in range): the fill is planned and says why
+    it adds nothing useful. It said only "reaches 0.0%", or nothing at all."""
+    intent = _variant(area, tmp_path)
+    rows = list(csv.reader((tmp_path / "points.csv").read_text().splitlines()))
+    with (tmp_path / "points.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [change(r) for r in rows[1:]])
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert said in r.stderr and "warning: weak-spots:" in r.stderr, r.stderr

@@ -40,6 +40,26 @@ def _crossed(area: list[dict], intent) -> list[Problem]:
                     fix="give the corners in order around the area (each edge meets only its neighbours)")]
 
 
+FAR_KM = 50.0  # farther than any cell's reach: the points are not where the radio network is
+
+
+def _far_from_air(pts, radio) -> float | None:
+    """The distance in km from the middle of the points to the nearest gNB on air, when that is
+    more than FAR_KM; None when it is not (or there is nothing to measure from)."""
+    import numpy as np
+
+    from orchestrator.radio.geo import EARTH_M
+
+    if not len(pts) or not radio.gnbs:
+        return None
+    lat, lon = np.radians(np.median(pts.lat)), np.radians(np.median(pts.lon))
+    glat = np.radians([g.latitude for g in radio.gnbs.values()])
+    glon = np.radians([g.longitude for g in radio.gnbs.values()])
+    h = np.sin((glat - lat) / 2) ** 2 + np.cos(lat) * np.cos(glat) * np.sin((glon - lon) / 2) ** 2
+    km = float(np.min(2 * EARTH_M / 1000 * np.arcsin(np.sqrt(np.minimum(h, 1.0)))))
+    return km if km > FAR_KM else None
+
+
 class CoverageFill(Service):
     kind = "CoverageFill"
     template = "coverage-fill"
@@ -187,6 +207,16 @@ class CoverageFill(Service):
                 + "; ".join(f"{pid}: {why}" for pid, why in reasons[:SHOWN_REASONS]),
                 **intent.where("spec.target.share"),
                 fix=f"see {intent.name}/report.json for every point; add candidates or raise the limits"))
+        if not plan.new_cells and plan.ok_before.mean() >= plan.target.share - 1e-9:
+            warnings.append(Problem(f"{summary['before']['share']}% of the measured points meet the target already: "
+                                    f"the fill adds no cell", **intent.where("spec.measurements"),
+                                    fix="nothing to fill here; delete this fill, or measure where coverage is weak"))
+        far = _far_from_air(self._points(intent, ctx)[0], net.radio)
+        if far is not None:
+            warnings.append(Problem(f"the measured points lie {far:.0f} km from the nearest gNB on air",
+                                    **intent.where("spec.measurements"),
+                                    fix="check their coordinates: latitude and longitude swapped (GeoJSON gives "
+                                        "longitude first), or another area's measurements"))
         for n in plan.relaxed:
             warnings.append(Problem(f"new cell {n} shares PCI mod 3 (or mod 30) with a cell of its own site or one of its "
                                     f"strongest neighbours: no PCI free of both was left", **intent.where("spec.neighbours"),
