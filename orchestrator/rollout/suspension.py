@@ -159,7 +159,7 @@ def due(store: Store, target, confirm_timeout: int = 120, progress=None, lines: 
     with store.transaction() as s:
         held = [h for h in s.scalars(select(SuspensionRow).where(SuspensionRow.state == "held"))
                 if now > dt.datetime.fromisoformat(h.due) and (lines is None or h.line in lines)]
-        known = Store.intents(s)
+        known = Store.intent_meta(s, {h.line for h in held})  # by key: not every intent, for a timer's one line
         for h in held:  # a line deleted meanwhile has nothing left to suspend: its hold ends here
             if h.line not in known:
                 h.state = "withdrawn"
