@@ -97,6 +97,29 @@ def test_fourth_device_rejects_all_five_keep_their_old_config(five):
     assert running_leaves(five["target"]) == before
 
 
+def test_a_device_never_reached_is_reported_so_not_as_rolled_back(five):
+    """olt-3 answers on no port: the edit step fails there, the others are rolled back, and olt-3
+    is reported not reached (nothing was changed on it), not rolled back."""
+    import dataclasses
+
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    before = running_leaves(five["target"])
+    result = changed_plan(five, "never-reached", down="430M")
+    changes = []
+    for d in result.devices:
+        ep = five["target"].endpoint(d.device)
+        if d.device == "olt-3":  # a closed port on this host: refused at once
+            ep = dataclasses.replace(ep, host="127.0.0.1", port=9, timeout=5)
+        changes.append(Change(d.device, d.kind, ep, d.intended))
+    rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
+    assert rep["outcome"] == "rolled-back" and rep["failed"] == ["olt-3"], rep["summary"]
+    assert rep["devices"]["olt-3"]["state"] == "not-reached", rep["devices"]["olt-3"]
+    assert {d for d, r in rep["devices"].items() if r["state"] == "rolled-back"} == {c.device for c in changes} - {"olt-3"}
+    assert "not-reached on olt-3" in rep["summary"], rep["summary"]
+    assert running_leaves(five["target"]) == before
+
+
 def test_device_killed_mid_transaction_others_roll_back(five, monkeypatch):
     from orchestrator.rollout.transaction import Change, Transaction
 
@@ -254,6 +277,35 @@ def test_drift_reports_device_path_service_and_reconcile_repairs(five):
     assert r.returncode == 0 and "committed on 2 device(s)" in r.stdout, r.stdout + r.stderr
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "olt-1: in sync" in r.stdout and "bng-east: in sync" in r.stdout
+
+
+def test_apply_names_the_hand_changes_it_puts_back(five):
+    """A line's description changed by hand on olt-1 after fullbars gave it: an apply of new
+    rates puts it back and says so, with what the device ran and what fullbars had given; the
+    next apply, on devices in sync, names nothing."""
+    _edit_by_hand(five, "olt-1", '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+                  "<name>vani-dock-office</name><description>changed by hand</description></interface></interfaces>")
+    env = dict(os.environ, FULLBARS_DB=five["db"])
+
+    def apply_rates(name: str, down: str) -> str:
+        changed_plan(five, name, down=down)
+        files = sorted(str(p) for p in (five["tmp"] / name).glob("*.yaml"))
+        r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *files, "--target", "lab", "--lab",
+                            str(five["topo"]), "--confirm-timeout", "30", "--no-checks"],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0 and "committed" in r.stdout, r.stdout + r.stderr
+        return " ".join(r.stdout.split())  # rich wraps long lines
+
+    said = apply_rates("put-back", "450M")
+    assert ("changed outside fullbars, put back: /interfaces/interface[name='vani-dock-office']/description "
+            "(it ran 'changed by hand'; fullbars had given 'Harbour customer 1')") in said, said
+    assert said.count("changed outside fullbars") == 1, said
+    said = apply_rates("put-back-again", "460M")
+    assert "changed outside fullbars" not in said, said
+    r = subprocess.run([sys.executable, "-m", "orchestrator", "apply", *INTENTS, "--target", "lab", "--lab",
+                        str(five["topo"]), "--confirm-timeout", "30", "--no-checks"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr  # the lab as the other tests found it
 
 
 def test_rollback_restores_the_config_before_a_transaction(five):

@@ -441,6 +441,46 @@ def test_drift_gives_what_the_device_runs_beside_what_was_intended(tmp_path):
     assert "intended 'true', not set on the device" in said, said
 
 
+def test_an_edit_names_the_out_of_band_changes_it_puts_back(tmp_path):
+    """A device changed by hand after fullbars gave it its config: the edit to a new config puts
+    the hand changes back, and each is named with what the device ran and what fullbars had
+    given. A hand change the new config agrees with is not named; a device in sync names none."""
+    import re
+
+    from orchestrator.models.schema_index import schema_index
+    from orchestrator.devices.registry import KINDS
+    from orchestrator.plan.diff import edits
+    from orchestrator.rollout.drift import overwritten
+
+    planned, _ = _planned(tmp_path, "network.yaml", ["lab/dock-office.yaml"])
+    bng = planned["bng-east"]
+    given = bng.intended
+    live = given.replace("<description>Harbour customer 1 (dock-office)</description>",
+                         "<description>changed by hand</description>", 1)
+    live, gone = re.subn(r"<enabled>true</enabled>", "", live, count=1)
+    assert live != given and gone == 1
+    index = schema_index(KINDS.get(bng.kind).models)
+    new = given.replace("Harbour customer 1 (dock-office)", "Harbour customer 1 (dock-office, moved)", 1)
+    edit, _, changed = edits(index, live, new)
+    assert changed
+    said = overwritten(bng.kind, live, given, edit)
+    paths = {o["path"]: o for o in said}
+    desc = [o for p, o in paths.items() if p.endswith("/description")]
+    assert len(desc) == 1 and desc[0]["ran"] == "changed by hand" \
+        and desc[0]["given"] == "Harbour customer 1 (dock-office)", said
+    enabled = [o for p, o in paths.items() if p.endswith("/enabled")]
+    assert len(enabled) == 1 and enabled[0]["given"] == "true", said
+    assert len(said) == 2, said
+    # a new config that takes the hand-made description as it is puts back only the other change
+    same = given.replace("<description>Harbour customer 1 (dock-office)</description>",
+                         "<description>changed by hand</description>", 1)
+    edit, _, _ = edits(index, live, same)
+    assert [o["path"] for o in overwritten(bng.kind, live, given, edit)] == list(p for p in paths if p.endswith("/enabled"))
+    edit, _, _ = edits(index, given, new)
+    assert overwritten(bng.kind, given, given, edit) == []
+    assert overwritten(bng.kind, live, "", edit) == []
+
+
 @pytest.mark.parametrize("network,intents", [
     ("network.yaml", ["lab/dock-office.yaml", "lab/harbour-cafe.yaml", "lab/port-authority.yaml",
                       "fttr/studio-line.yaml", "fttr/studio-wifi.yaml", "intents/acme-hq.yaml"]),

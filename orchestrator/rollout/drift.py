@@ -74,6 +74,30 @@ def differences(kind: str, live: str, intended: str, owned: dict | None) -> tupl
                   for p, w, who in _changes(edit, index, owned, _leaves(reverse, index))]
 
 
+def overwritten(kind: str, live: str, given: str, edit: str) -> list[dict]:
+    """What an edit taken from the device's running config puts back that someone changed there
+    after fullbars last gave it `given` (out-of-band changes): path, what the device ran, and
+    what fullbars had given. Drift the edit leaves alone (the new config agrees with it) is not
+    named."""
+    if not given:
+        return []
+    index = schema_index(KINDS.get(kind).models)
+    drift, back, changed = edits(index, given, live)
+    if not changed:
+        return []
+    touched = {p for _, p, _, _, _ in _nodes(edit, index)}
+    ran, had = _leaves(drift, index), _leaves(back, index)
+    out = []
+    for el, p, _, key_els, kids in _nodes(drift, index):
+        if p not in touched or (kids and el.get(OP) != "delete"):
+            continue  # a shell around a change, or nothing the edit touches again
+        if el.get(OP) == "delete":
+            out.append({"path": p, "ran": None, "given": had.get(p, "(present)")})
+        else:
+            out.append({"path": p, "ran": ran.get(p, "(present)"), "given": had.get(p)})
+    return out
+
+
 def check(store: Store, target) -> list[dict]:
     from orchestrator.resources.service_versions import pending_removals
 

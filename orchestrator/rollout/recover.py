@@ -29,7 +29,7 @@ from orchestrator.rollout.targets import from_label
 
 __all__ = ["recover", "unfinished"]
 
-UNTOUCHED = ("pending",)  # the journal never saw it locked: nothing of the transaction reached it
+UNTOUCHED = ("pending", "not-reached")  # the journal never saw it locked: nothing of the transaction reached it
 
 
 def recover(store: Store, network=None, devices=None, endpoints=None) -> list[dict]:

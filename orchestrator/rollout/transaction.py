@@ -33,6 +33,7 @@ from orchestrator.netconf.session import CONFIRMED, RUNNING, Endpoint, Session, 
 from orchestrator.plan import canonical
 from orchestrator.plan.diff import edits
 from orchestrator.resources.store import DeviceConfigRow, Store, TransactionRow, TxDeviceRow, _instant, _now
+from orchestrator.rollout.drift import overwritten
 from orchestrator.rollout.journal import IN_DOUBT, IN_FLIGHT, in_doubt, remember_configs, running
 from orchestrator.rollout.lease import Lease, describe
 from orchestrator.rollout.recover import recover
@@ -74,6 +75,7 @@ class DeviceResult:
     error: str = ""
     how: str = ""  # how a rollback got the device back, from reading it back
     retried: str = ""  # why its edit step was asked again on a new session (a reply that never came)
+    overwritten: list = field(default_factory=list)  # out-of-band changes its edit put back (drift.overwritten)
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)  # seconds per step (STEPS) on this device
     session: Session | None = field(default=None, repr=False)
@@ -260,6 +262,8 @@ class Transaction:
             r.before = r.session.running_xml()
         with timed(r.steps, "diff"):
             r.edit, r.reverse, changed = edits(schema_index(KINDS.get(c.kind).models), r.before, c.intended)
+            if changed:
+                r.overwritten = overwritten(c.kind, r.before, self.previous.get(c.device, ""), r.edit)
         if changed:
             with timed(r.steps, "edit"):
                 r.session.edit(r.edit)
@@ -322,7 +326,7 @@ class Transaction:
         `recover`, and later transactions refuse it until then."""
         r = self.results[dev]
         if r.session is None:
-            r.state, r.how = "rolled-back", "not reached: nothing was changed on it"
+            r.state, r.how = "not-reached", "no session was opened: nothing was changed on it"
             return
         if r.state not in COMMITTED:
             try:
@@ -421,11 +425,11 @@ class Transaction:
         self.clock = (time.perf_counter(), time.process_time())
         _compile_meanwhile({c.kind for c in self.changes})
         self.settle_first()
-        secret = [c.device for c in self.changes if KINDS.get(c.kind).secrets]
-        if secret:  # their last configs' secret references, to recognise what such a device runs
-            with self.store.transaction() as s:
-                rows = [s.get(DeviceConfigRow, (self.target, d)) for d in secret]
-                self.previous = {r.device: r.config for r in rows if r is not None}
+        # What each device was last given: a secret-bearing kind's references to recognise what
+        # it runs, and every device's baseline to name the hand changes an edit puts back.
+        with self.store.transaction(write=False) as s:
+            self.previous = dict(s.execute(select(DeviceConfigRow.device, DeviceConfigRow.config).where(
+                DeviceConfigRow.environment == self.target, DeviceConfigRow.device.in_(devices))).all())
         self._connect_first(devices)
         self.journal.start(self.target, self.kind, self.changes)
         try:
@@ -521,7 +525,8 @@ class Transaction:
                                 "seconds": round(r.seconds, 3),
                                 "steps": {k: round(v, 4) for k, v in r.steps.items()},
                                 **({"persist_id": self.tx} if r.state == IN_DOUBT else {}),
-                                **({"retried": r.retried} if r.retried else {})}
+                                **({"retried": r.retried} if r.retried else {}),
+                                **({"overwritten": r.overwritten} if r.overwritten and outcome == "committed" else {})}
                             for d, r in self.results.items()}}
 
 
