@@ -136,10 +136,14 @@ class Allocator:
         if held and held == (pool, str(value)):
             return None
         if str(value) in self.used(pool):
-            return next((o for o in sorted(self.members.get(pool, ()))
-                         if (pool, str(value)) in self.by_owner[o].values()), "another service")
+            return (self.holding(pool, value) or ("another service", ""))[0]
         self._record(pool, str(value), owner, purpose)
         return None
+
+    def holding(self, pool: str, value) -> tuple[str, str] | None:
+        """(owner, purpose) that holds a value of a pool, if a loaded owner does."""
+        return next(((o, purpose) for o in sorted(self.members.get(pool, ()))
+                     for purpose, held in self.by_owner[o].items() if held == (pool, str(value))), None)
 
     def take_block(self, owner: str, purpose: str, pool: str, prefix: str, length: int) -> netaddr.IPNetwork:
         held = self.held(owner, purpose)

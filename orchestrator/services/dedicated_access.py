@@ -332,8 +332,11 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
             fix=f"give a VLAN from {port.vlan[0]} to {port.vlan[1]}, or leave vlan out to have one allocated"))
     holder = ctx.alloc.take_value(intent.name, purpose, pool, want)
     if holder:
+        # the holder's purpose names its site (_purpose), which may be another line's
+        site = (ctx.alloc.holding(pool, want) or ("", ""))[1].split(":")[1:2]
+        by = f"{holder} (its site {site[0]})" if site else holder
         raise FullbarsError(Problem(
-            f"VLAN {want} on PE {port.pe} port {port.name} is already used by {holder} (site {s['name']})",
+            f"VLAN {want} on PE {port.pe} port {port.name} is already used by {by}",
             **intent.where(f"spec.site[{i}].vlan" if "vlan" in s else f"spec.site[{i}]"),
             fix="give another VLAN, or leave vlan out to have one allocated"))
     return want
