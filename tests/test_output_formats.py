@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from conftest import REPO, cli
+from orchestrator.plan.summary import NO_CHANGES
 
 NET = ("--network", "examples/network.yaml")
 LINES = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
@@ -38,7 +39,7 @@ def test_plan_ends_with_its_summary_and_detailed_exitcode_says_whether_anything_
     _applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-aaaaaa")
     r = cli("plan", *LINES, "--detailed-exitcode", db=db)
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned"
+    assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES
     r = cli("delete", "ship-repair", db=db)
     assert r.stdout.rstrip().splitlines()[-1] == "0 to create, 0 to change, 1 to delete on 2 devices", r.stdout
     # The next plan carries the pending removal along, and says so.

@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 
 from conftest import REPO, cli
+from orchestrator.plan.summary import NO_CHANGES
 from planned_lab import planned_lab
 
 CAFE = str(REPO / "examples/lab/harbour-cafe.yaml")  # olt-1 and bng-east, like acme-hq
@@ -63,7 +64,7 @@ def test_rollback_returns_the_service_so_the_next_plan_is_a_no_op(lab):
     assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
     assert "acme-hq" not in _run(lab, "status").stdout  # the intent and its values went with it
     r = _run(lab, "plan", CAFE)
-    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned", r.stdout
+    assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES, r.stdout
     _on(lab, "drift")
 
 
@@ -95,4 +96,4 @@ def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollba
     status = _run(lab, "status").stdout
     assert "acme-hq" in status and "PENDING-REMOVAL" not in status
     r = _run(lab, "plan", CAFE, ACME)
-    assert r.stdout.rstrip().splitlines()[-1] == "no changes: the devices' configs are as planned", r.stdout
+    assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES, r.stdout

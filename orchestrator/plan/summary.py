@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+NO_CHANGES = ("no changes: the configs fullbars last gave the devices are as planned "
+              "(fullbars drift compares what they run)")
+
+
 def counts(result) -> dict[str, int]:
     services = list(result.services) + list(result.carried)
     changed = [d for d in result.devices if d.changed]
@@ -19,7 +23,8 @@ def has_changes(result) -> bool:
 def line(result) -> str:
     c = counts(result)
     if not has_changes(result):
-        return "no changes: the devices' configs are as planned"
+        # a plan compares with the store's record; a device changed by hand since is drift's to say
+        return NO_CHANGES
     by = getattr(result, "built_by", None)
     return (f"{c['create']} to create, {c['change']} to change, {c['delete']} to delete "
             f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}"
