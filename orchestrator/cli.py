@@ -316,7 +316,7 @@ def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
         return emit("status", True, store=st["store"], services=st["services"])
     out.print(f"{len(st['services'])} service(s) in {st['store']}")
     for svc in st["services"]:
-        out.print(f"  {svc['kind']:18} {svc['name']:32} {' '.join(svc['held'])}", markup=False)
+        out.print(f"  {svc['kind']:18} {svc['name']:32} {svc['state']:15} {' '.join(svc['held'])}", markup=False)
 
 
 @app.command()

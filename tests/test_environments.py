@@ -412,3 +412,33 @@ def test_apply_with_no_intent_takes_the_update_planned_and_not_applied(db, tmp_p
     assert "nothing to apply" not in r.output, r.output
     rep = json.loads(r.stdout)
     assert r.exit_code == 1 and sorted(rep["devices"]) == sorted(d.device for d in first.devices), r.output
+
+
+def test_status_says_which_services_are_not_applied(db):
+    """Planned lines are `not applied` until a transaction commits them (then `in service`, with
+    the devices holding them per environment), in JSON and in the text."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.transaction import Change, Journal, new_id
+
+    store = Store(db)
+
+    def shown() -> dict[str, dict]:
+        return {s["name"]: s for s in json.loads(cli("status", "--format", "json", db=db).stdout)["services"]}
+
+    first = plan(store, NETWORK, [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))],
+                 environment="env:production")
+    names = sorted(sv.name for sv in first.services)
+    assert {n: (s["state"], s["devices"]) for n, s in shown().items()} == {n: ("not applied", {}) for n in names}
+    line = next(x for x in cli("status", db=db).stdout.splitlines() if "dock-office" in x)
+    assert "not applied" in line, line
+    tx = new_id()  # committed as apply journals it, with the services' records
+    changes = [Change(d.device, d.kind, None, d.intended) for d in first.devices]
+    j = Journal(store, tx)
+    j.start("env:production", "apply", changes)
+    j.state("committed", summary="test", remember=changes,
+            also=service_versions.committed(first, service_versions.befores(store, first)))
+    now = shown()
+    assert {n: s["state"] for n, s in now.items()} == {n: "in service" for n in names}
+    assert now["dock-office"]["devices"] == {"env:production": ["bng-east", "olt-1"]}, now["dock-office"]

@@ -123,6 +123,8 @@ def test_store_url_other_than_default(tmp_path):
     assert r.exit_code == 0
     r = cli("status", db=db)
     assert "acme-hq" in r.stdout and "onu-id=1" in r.stdout
+    line = next(x for x in r.stdout.splitlines() if "acme-hq" in x)
+    assert line.split()[2:4] == ["not", "applied"], line  # planned, never applied
 
 
 def test_a_line_moved_to_another_olt_leaves_the_old_one_however_often_it_is_planned(tmp_path):

@@ -156,6 +156,12 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         for dev in ("olt-1", "bng-east"):  # the per-device plan, with its diff
             assert "+" in driver.find_element(By.ID, f"device-{dev}").text
         driver.save_screenshot(str(shots / "1-planned.png"))
+        driver.get(url)  # planned only: the overview does not call it in service
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "#services tr") if r.text.startswith("acme-hq"))
+        assert row.find_element(By.CSS_SELECTOR, "td.service-state").text == "not applied", row.text
+        listed = api.get("api/services", headers={"Authorization": f"Bearer {tokens['erin']}"}).json()["services"]
+        assert [x["state"] for x in listed if x["name"] == "acme-hq"] == ["not applied"], listed
+        driver.get(url + f"changes/{change}")
 
         # CI: the bundle into the lab, verified there, the verification attached through the API
         ci = {"Authorization": f"Bearer {tokens['ci-bot']}"}
@@ -224,7 +230,7 @@ def test_engineer_ci_noc_roll_a_change_out_in_a_browser(world):
         driver.save_screenshot(str(shots / "5-drift-production.png"))
         driver.get(url)  # the overview: the service, its devices per environment, what it holds
         row = next(r.text for r in driver.find_elements(By.CSS_SELECTOR, "#services tr") if r.text.startswith("acme-hq"))
-        assert "env:production: bng-east, olt-1" in row and "in service" in row, row
+        assert "env:production: bng-east, olt-1" in row and row.endswith("in service"), row
         driver.save_screenshot(str(shots / "5b-overview.png"))
         driver.get(url + f"audit?subject=change:{change}")
         driver.save_screenshot(str(shots / "6-audit.png"))

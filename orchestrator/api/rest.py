@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -48,6 +48,8 @@ class ServiceOut(BaseModel):
     held: list[str]
     suspended: bool
     pending_removal: bool
+    state: Literal[services.STATES]
+    devices: dict[str, list[str]]  # environment → its devices holding a part of the service
 
 
 class Services(BaseModel):

@@ -94,7 +94,7 @@ def overview(request: Request):
         return _to_login(request)
     ctx = context(request)
     with acting(who):
-        data = {"services": services.status(ctx.store)["services"], "devices": services.devices(ctx.store),
+        data = {"services": services.status(ctx.store)["services"],
                 "changes": changes.listing(ctx.store),
                 "environments": [environments.describe(ctx.store, e) for e in environments.known(ctx.store)],
                 "suspensions": environments.suspensions(ctx.store)}

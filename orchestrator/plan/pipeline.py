@@ -350,7 +350,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         left = Store.left_on(s, asked_now)
         makers = {n for n in asked_now if intents.quiet(n) is not None
                   and SERVICES.by_kind(intents.quiet(n).kind).makes_devices}
-        made = (Store.devices_of(s, makers) | Store.left_on(s, makers).keys()) if makers else set()
+        made = (Store.devices_of(s, makers) | {d for d, who in left.items() if who & makers}) if makers else set()
         for dev in ((Store.devices_of(s, asked_now) | left.keys()) & current.keys()) - touched:
             if dev not in net.devices:  # a device out of the network description is left alone,
                 if dev not in made:  # unless a service made it (a fill's new site) and may leave it now

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.resources.store import (AllocationRow, IntentRow, PendingRemovalRow, ReachRow, Store,
@@ -42,9 +42,15 @@ def restore(s, name: str, snap: dict | None) -> None:
         return
     s.add(IntentRow(**snap["intent"]))
     Store.add_allocations(s, [{"pool": p, "value": v, "owner": name, "purpose": u} for p, v, u in snap["allocations"]])
-    for device, wave, tx, at, *environment in snap["reach"]:  # (kept before 0013: no environment)
-        s.add(ReachRow(intent=name, environment=environment[0] if environment else "", device=device, wave=wave,
-                       tx=tx, at=at))
+    s.add_all(_reach_rows(name, snap["reach"]))
+
+
+def _reach_rows(name: str, reach: list, undone: frozenset = frozenset()) -> list[ReachRow]:
+    """A snapshot's reach (device, wave, tx, at, environment) as rows, but what `undone`
+    transactions reached; snapshots kept before migration 0013 have no environment."""
+    return [ReachRow(intent=name, environment=environment[0] if environment else "", device=device, wave=wave,
+                     tx=tx, at=at)
+            for device, wave, tx, at, *environment in reach if tx not in undone]
 
 
 def remove(s, name: str) -> None:
@@ -77,6 +83,14 @@ def applied_digest(s, name: str) -> str | None:
     row = _last_applied(s, name)
     after = json.loads(row.after) if row is not None else None
     return (after.get("intent") or {}).get("digest") if after else None
+
+
+def last_carried(s) -> dict[str, dict | None]:
+    """Each service a committed transaction carried → the state the last such transaction left
+    (None: it took the service off)."""
+    last = select(func.max(TxServiceRow.id)).group_by(TxServiceRow.service)
+    return {svc: json.loads(after) for svc, after in
+            s.execute(select(TxServiceRow.service, TxServiceRow.after).where(TxServiceRow.id.in_(last)))}
 
 
 def _last_applied(s, name: str):
@@ -180,10 +194,7 @@ def _reach_without(s, name: str, now: dict, undone: set[str]) -> None:
     canary's removed the change)."""
     Store.forget_reach(s, name)
     s.flush()
-    for device, wave, tx, at, *environment in now["reach"]:
-        if tx not in undone:
-            s.add(ReachRow(intent=name, environment=environment[0] if environment else "", device=device, wave=wave,
-                           tx=tx, at=at))
+    s.add_all(_reach_rows(name, now["reach"], frozenset(undone)))
 
 
 def _suspensions_back(s, undone: str, by: str) -> None:

@@ -60,6 +60,14 @@ def _far_from_air(pts, radio) -> float | None:
     return km if km > FAR_KM else None
 
 
+def _measurements(spec: dict, file: str) -> tuple[Path, Path | None]:
+    """(the intent's folder, its measurements file): None for a file outside that folder, which
+    an intent may not make fullbars read (and echo in its errors)."""
+    home = Path(file).parent.resolve()
+    path = (home / spec["measurements"]).resolve()
+    return home, path if path.is_relative_to(home) else None
+
+
 class CoverageFill(Service):
     kind = "CoverageFill"
     template = "coverage-fill"
@@ -119,9 +127,8 @@ class CoverageFill(Service):
         return out
 
     def input_digest(self, spec: dict, file: str) -> str | None:
-        home = Path(file).parent.resolve()
-        path = (home / spec["measurements"]).resolve()
-        if not path.is_relative_to(home):
+        path = _measurements(spec, file)[1]
+        if path is None:
             return None  # refused when placed
         try:
             return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -133,11 +140,9 @@ class CoverageFill(Service):
         if key not in ctx.scratch:
             from orchestrator.coverage.measurements import read_points
 
-            home = Path(intent.file).parent.resolve()
-            path = (home / intent.spec["measurements"]).resolve()
+            home, path = _measurements(intent.spec, intent.file)
             where = intent.where("spec.measurements")
-            if not path.is_relative_to(home):
-                # an intent may not make fullbars read (and echo in its errors) files elsewhere
+            if path is None:
                 ctx.scratch[key] = (None, [Problem(f"the measurements file {intent.spec['measurements']} lies "
                                                    f"outside the intent's folder {home}", **where,
                                                    fix="put the measurements beside the intent file, or below it")])
