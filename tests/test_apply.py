@@ -120,6 +120,42 @@ def test_a_device_never_reached_is_reported_so_not_as_rolled_back(five):
     assert running_leaves(five["target"]) == before
 
 
+def test_a_candidate_another_session_left_uncommitted_is_refused_not_discarded(five):
+    """Another session staged an edit in a device's candidate and did not commit it (netconfd's
+    bng-east, devsim's olt-1): the change is refused there, named, everything rolls back, and the
+    staged edit is still in the candidate (fullbars discarded it before locking). Once that
+    session discards it, the change goes through."""
+    from ncclient import manager
+
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.rollout.transaction import Change, Transaction
+
+    st = five["lab"].load_state()
+    staged = {"bng-east": "<name>to-olt-2.1200.3</name>", "olt-1": "<name>vani-dock-office</name>"}
+    for node, entry in staged.items():
+        before = running_leaves(five["target"])
+        n = st["nodes"][node]
+        with manager.connect(host=n["mgmt_ip"], port=830, username=st["user"], password=st["password"],
+                             hostkey_verify=False, look_for_keys=False, allow_agent=False) as other:
+            other.edit_config(target="candidate", config='<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">'
+                              '<interfaces xmlns="urn:ietf:params:xml:ns:yang:ietf-interfaces"><interface>'
+                              f"{entry}<description>staged by hand</description></interface></interfaces></config>")
+            result = changed_plan(five, f"staged-{node}", down="420M")
+            changes = [Change(d.device, d.kind, five["target"].endpoint(d.device), d.intended) for d in result.devices]
+            rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
+            assert rep["outcome"] == "rolled-back" and rep["failed"] == [node], rep["summary"]
+            assert "holds changes another session made and did not commit" in rep["devices"][node]["error"], rep
+            assert running_leaves(five["target"]) == before
+            assert "staged by hand" in other.get_config(source="candidate").data_xml, f"{node}: staged edit discarded"
+            other.discard_changes()
+    rep = Transaction(five["store"], changes, five["target"].label, confirm_timeout=30).run()
+    assert rep["outcome"] == "committed", rep["summary"]
+    back = plan(five["store"], None, INTENTS)  # the lab as the other tests found it
+    rep = Transaction(five["store"], [Change(d.device, d.kind, five["target"].endpoint(d.device), d.intended)
+                                      for d in back.devices], five["target"].label, confirm_timeout=30).run()
+    assert rep["outcome"] == "committed", rep["summary"]
+
+
 def test_device_killed_mid_transaction_others_roll_back(five, monkeypatch):
     from orchestrator.rollout.transaction import Change, Transaction
 

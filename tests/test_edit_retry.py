@@ -5,6 +5,8 @@ Session.lock with stand-in sessions."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from lxml import etree
 from ncclient.operations.errors import TimeoutExpiredError
@@ -119,9 +121,10 @@ class Manager:
             raise _rpc_error(self.tag)
 
 
-def _session(m: Manager) -> Session:
+def _session(m: Manager, edited: bool = False) -> Session:
     s = Session.__new__(Session)
-    s.m, s.target = m, "candidate"
+    s.m, s.target, s.edited = m, "candidate", edited
+    s.ep = SimpleNamespace(name="bng-1")
     return s
 
 
@@ -129,10 +132,26 @@ def test_lock_waits_while_the_device_holds_it_for_another_session(monkeypatch):
     monkeypatch.setattr(session_mod.time, "sleep", lambda s: None)
     m = Manager(busy=2)
     _session(m).lock(wait=5.0)
-    assert m.asked == ["discard", "lock"] * 3
+    assert m.asked == ["lock"] * 3
     with pytest.raises(RPCError):
         _session(Manager(busy=1)).lock()  # no wait: the first refusal stands
     m = Manager(busy=1, tag="access-denied")
     with pytest.raises(RPCError):
         _session(m).lock(wait=5.0)  # not a lock held elsewhere: not asked again
-    assert m.asked == ["discard", "lock"]
+    assert m.asked == ["lock"]
+
+
+def test_lock_discards_only_the_session_s_own_edits_and_refuses_another_s(monkeypatch):
+    """A session that edited the candidate (an earlier change it served) discards its own edits
+    before locking; one that did not leaves a candidate another session changed as it is, and
+    the refusal says so, naming the device."""
+    monkeypatch.setattr(session_mod.time, "sleep", lambda s: None)
+    m = Manager(busy=0)
+    mine = _session(m, edited=True)
+    mine.lock()
+    assert m.asked == ["discard", "lock"] and not mine.edited
+    m = Manager(busy=1, tag="resource-denied")
+    with pytest.raises(RuntimeError, match="candidate of bng-1 holds changes another session made") as e:
+        _session(m).lock(wait=5.0)
+    assert "discard-changes" in str(e.value)
+    assert m.asked == ["lock"]  # not discarded, not asked again

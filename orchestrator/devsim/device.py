@@ -364,8 +364,9 @@ class Device:
             raise RpcError("lock-denied", f"the {ds} datastore is already locked by session {holder}",
                            type="protocol", info={"session-id": str(holder)})
         if ds == "candidate" and self.dirty:
-            raise RpcError("lock-denied", "the candidate has uncommitted changes; discard or commit them first",
-                           type="protocol", info={"session-id": "0"})
+            # as yuma123 netconfd answers: no session holds a lock to wait for
+            raise RpcError("resource-denied", "the candidate has uncommitted changes; discard or commit them first",
+                           type="protocol")
         if ds == "running" and self.pending is not None and self.pending.owner != session:
             raise RpcError("lock-denied", "a confirmed commit of another session is pending",
                            type="protocol", info={"session-id": str(self.pending.owner)})

@@ -50,6 +50,13 @@ def rpc_error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _candidate_dirty(exc: RPCError) -> bool:
+    """The lock was refused because the candidate holds uncommitted changes: yuma123 netconfd
+    answers resource-denied ("discard-changes needed"); a lock held by a session, lock-denied."""
+    errs = getattr(exc, "errors", None) or [exc]
+    return any(getattr(e, "tag", None) == "resource-denied" for e in errs)
+
+
 def _held_elsewhere(exc: RPCError) -> bool:
     errs = getattr(exc, "errors", None) or [exc]
     return any(getattr(e, "tag", None) in ("lock-denied", "in-use") for e in errs)
@@ -104,6 +111,7 @@ class Session:
             self.m.close_session()
             raise RuntimeError(f"{ep.name} offers neither :candidate nor :writable-running")
         self.target = "running" if self.strategy == RUNNING else "candidate"
+        self.edited = False  # this session edited the candidate since its last commit or discard
 
     @property
     def alive(self) -> bool:
@@ -123,18 +131,25 @@ class Session:
 
     def lock(self, wait: float = 0.0) -> None:
         """wait: seconds to keep asking while the device still holds the lock for another session
-        (one this process dropped, which the device ends only when it notices the transport gone)."""
+        (one this process dropped, which the device ends only when it notices the transport gone).
+        A candidate holding changes no lock covers (another session's, uncommitted) is refused,
+        named, and left as it is: discarding it would destroy someone else's staged work."""
         deadline = time.monotonic() + wait
         while True:
             try:
-                if self.target == "candidate":
-                    self.m.discard_changes()  # a dirty candidate cannot be locked (RFC 6241 7.5)
+                self.discard()  # this session's own edits, left by an earlier change it served
                 # Only the datastore we edit: with running locked too, yuma123 netconfd answers <ok/> to
                 # cancel-commit and reverts nothing (tests/conformance), and the candidate lock already
                 # keeps other writers out of the change.
                 self.m.lock(self.target)
                 return
             except RPCError as e:
+                if self.target == "candidate" and _candidate_dirty(e):
+                    raise RuntimeError(
+                        f"the candidate of {self.ep.name} holds changes another session made and did not "
+                        f"commit, so it cannot be locked (RFC 6241 7.5); fullbars does not discard someone "
+                        f"else's work: commit or discard them on the device (<discard-changes/>), then run "
+                        f"again") from None
                 if time.monotonic() >= deadline or not _held_elsewhere(e):
                     raise
                 time.sleep(0.5)
@@ -167,24 +182,30 @@ class Session:
 
     def edit(self, config_xml: str) -> None:
         payload = self.secrets.fill(config_xml) if self.secrets else config_xml
+        self.edited = True  # (before it is sent: a reply that never came may still have edited)
         with self._scrubbed():
             self.m.edit_config(target=self.target, config=payload)
 
     def commit_confirmed(self, persist: str, timeout: int) -> None:
         with self._scrubbed():
             self.m.commit(confirmed=True, timeout=str(timeout), persist=persist)
+        self.edited = False
 
     def commit(self, persist_id: str | None = None) -> None:
         if self.target == "candidate":
             with self._scrubbed():
                 self.m.commit(persist_id=persist_id) if persist_id else self.m.commit()
+            self.edited = False
 
     def cancel(self, persist_id: str) -> None:
         self.m.cancel_commit(persist_id=persist_id)
 
     def discard(self) -> None:
-        if self.target == "candidate":
+        """Discard this session's own edits of the candidate; a candidate it did not edit may hold
+        another session's, which are not its to discard."""
+        if self.target == "candidate" and self.edited:
             self.m.discard_changes()
+            self.edited = False
 
     def close(self) -> None:
         """close-session: the device releases the session's locks with it (RFC 6241 7.8), so a

@@ -329,11 +329,12 @@ class Transaction:
             r.state, r.how = "not-reached", "no session was opened: nothing was changed on it"
             return
         if r.state not in COMMITTED:
+            edited = r.session.edited
             try:
                 r.session.discard()
             except Exception:
-                pass  # a stale candidate is discarded at the next lock
-            r.state, r.how = "rolled-back", "nothing was committed (candidate discarded)"
+                pass  # the session's edits die with it: the device discards a locked candidate's changes
+            r.state, r.how = "rolled-back", "nothing was committed" + (" (candidate discarded)" if edited else "")
             return
         c = next(x for x in self.changes if x.device == dev)
         try:

@@ -148,6 +148,23 @@ def test_unknown_element(m):
     assert errors(e.value)[0].tag in ("unknown-element", "unknown-namespace")
 
 
+def test_a_candidate_another_session_edited_cannot_be_locked(agent, m):
+    """RFC 6241 7.5: a candidate with uncommitted changes cannot be locked; both agents say
+    resource-denied (no session holds a lock to wait for), and the changes stay."""
+    other = agent.connect()
+    try:
+        other.edit_config(target="candidate", config=config(iface("zzif-staged", "staged")))
+        with pytest.raises(RPCError) as e:
+            m.lock("candidate")
+        assert errors(e.value)[0].tag == "resource-denied", errors(e.value)[0].tag
+        assert "zzif-staged" in m.get_config(source="candidate").data_xml
+    finally:
+        other.discard_changes()
+        other.close_session()
+    m.lock("candidate")
+    m.unlock("candidate")
+
+
 def test_lock_denied_names_the_holder(agent, m):
     m.lock("candidate")
     other = agent.connect()
