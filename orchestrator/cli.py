@@ -456,9 +456,10 @@ def _print_report(rep: dict) -> None:
         out.print(f"  {dev:24} {d['state']:14} {d['strategy']:20} {d['seconds']:6.2f} s  {again}{how}{d['error']}",
                   markup=False)
         for o in d.get("overwritten", []):
-            ran = "removed there" if o["ran"] is None else f"it ran {o['ran']!r}"
-            out.print(f"    changed outside fullbars, put back: {o['path']} ({ran}; fullbars had given "
-                      f"{o['given']!r})", style="yellow", markup=False)
+            ran = "it was removed there" if o["ran"] is None else f"it ran {o['ran']!r}"
+            given = "fullbars had not set it" if o["given"] is None else f"fullbars had given {o['given']!r}"
+            out.print(f"    changed outside fullbars, put back: {o['path']} ({ran}; {given})", style="yellow",
+                      markup=False)
 
 
 def _print_preview(devices: list[dict]) -> None:

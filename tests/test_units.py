@@ -476,6 +476,14 @@ def test_an_edit_names_the_out_of_band_changes_it_puts_back(tmp_path):
                          "<description>changed by hand</description>", 1)
     edit, _, _ = edits(index, live, same)
     assert [o["path"] for o in overwritten(bng.kind, live, given, edit)] == list(p for p in paths if p.endswith("/enabled"))
+    # an entry added by hand is taken off whole: named once, at the entry, as fullbars never set it
+    extra = ('<interface><name>by-hand</name><type xmlns:ianaift="urn:ietf:params:xml:ns:yang:iana-if-type">'
+             "ianaift:ethernetCsmacd</type><description>added by hand</description></interface>")
+    added = live.replace("</interfaces>", extra + "</interfaces>", 1)
+    assert added != live
+    edit, _, _ = edits(index, added, new)
+    by_hand = [o for o in overwritten(bng.kind, added, given, edit) if "by-hand" in o["path"]]
+    assert by_hand == [{"path": "/interfaces/interface[name='by-hand']", "ran": "(present)", "given": None}], by_hand
     edit, _, _ = edits(index, given, new)
     assert overwritten(bng.kind, given, given, edit) == []
     assert overwritten(bng.kind, live, "", edit) == []

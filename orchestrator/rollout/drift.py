@@ -85,15 +85,18 @@ def overwritten(kind: str, live: str, given: str, edit: str) -> list[dict]:
     drift, back, changed = edits(index, given, live)
     if not changed:
         return []
-    touched = {p for _, p, _, _, _ in _nodes(edit, index)}
+    sends = {p: el.get(OP) for el, p, _, _, _ in _nodes(edit, index)}  # path → the edit's operation there
     ran, had = _leaves(drift, index), _leaves(back, index)
-    out = []
-    for el, p, _, key_els, kids in _nodes(drift, index):
-        if p not in touched or (kids and el.get(OP) != "delete"):
-            continue  # a shell around a change, or nothing the edit touches again
-        if el.get(OP) == "delete":
+    out, taken_off = [], []
+    for el, p, _, _, kids in _nodes(drift, index):
+        if p not in sends or any(p.startswith(t + "/") for t in taken_off):
+            continue  # nothing the edit touches again, or inside what it takes off whole
+        if el.get(OP) == "delete":  # removed by hand: the edit gives it back
             out.append({"path": p, "ran": None, "given": had.get(p, "(present)")})
-        else:
+        elif sends[p] == "delete":  # added or set by hand where fullbars set nothing: the edit takes it off
+            out.append({"path": p, "ran": ran.get(p, "(present)"), "given": None})
+            taken_off.append(p)
+        elif not kids:  # a leaf (or an entry of keys only) changed by hand: the edit sets it again
             out.append({"path": p, "ran": ran.get(p, "(present)"), "given": had.get(p)})
     return out
 
