@@ -204,12 +204,8 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
     if fmt == Format.json:
         from orchestrator.plan.summary import counts
 
-        def service(s) -> dict:  # a service's own files are made when written: here they are only named
-            return ({k: v for k, v in s.__dict__.items() if k != "artifacts"}
-                    | ({"artifacts": sorted(s.artifacts)} if s.artifacts else {}))
-
         data = {"command": "plan", "format_version": 1, "ok": True, "summary": counts(result),
-                "services": [service(s) for s in result.services], "carried": [service(s) for s in result.carried],
+                "services": [s.as_dict() for s in result.services], "carried": [s.as_dict() for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
         if result.built_by:  # FULLBARS_PLAN_BUILDS=workers: which worker built how many devices

@@ -131,3 +131,16 @@ def test_json_of_validate_status_history_plan_and_errors(db, tmp_path):
         assert e["command"] == args[0] and e["ok"] is False and e["exit_code"] == 2 and e["changed"] is False
         first = e["errors"][0]
         assert first["file"] == str(bad) and first["line"] >= 4 and first["path"] and first["message"] and first["fix"]
+
+
+def test_json_of_a_plan_again_names_the_earlier_plans_it_carries(db):
+    """Two lines planned and not applied; one planned again as it is: the JSON carries the other
+    (its create, planned earlier), with its placement as the store recorded it."""
+    p = _json(cli("plan", LINES[0], LINES[1], *NET, "--format", "json", db=db))
+    assert p["summary"]["create"] == 2
+    again = _json(cli("plan", LINES[0], "--format", "json", db=db))
+    carried = {c["name"]: c for c in again["carried"]}
+    other = next(s["name"] for s in p["services"] if s["name"] not in {x["name"] for x in again["services"]})
+    assert list(carried) == [other], again["carried"]
+    assert carried[other]["device_change"] == "create" and carried[other]["earlier"] is True
+    assert carried[other]["devices"] and carried[other]["resources"], carried[other]

@@ -90,6 +90,11 @@ class ServicePlan:
     # (nothing). Differs from `action` (what it did to the store) for changes planned earlier.
     device_change: str = ""
 
+    def as_dict(self) -> dict:
+        """Its fields as JSON takes them; its own files are made when written, so only named here."""
+        out = {f.name: getattr(self, f.name) for f in fields(ServicePlan) if f.name != "artifacts"}
+        return out | ({"artifacts": sorted(self.artifacts)} if self.artifacts else {})
+
 
 class RecordedPlan(ServicePlan):
     """A service the plan was not asked about, as the store's record of its placement shows it
