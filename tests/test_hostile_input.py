@@ -4,6 +4,7 @@ fttr-ssid-too-long, fttr-channel-width, upgrade-above-line-rate) hold the messag
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -143,6 +144,27 @@ def test_a_line_on_an_olt_with_a_gpon_port_plans_and_yanglint_accepts_it(tmp_pat
     config = (out / "olt-4.xml").read_text()
     assert re.findall(r"<gpon-pon-id>([^<]*)</gpon-pon-id>", config) == ["00000000000010"]
     res = yanglint_device(yanglint, out, "olt-4")
+    assert res.returncode == 0, res.stderr
+
+
+def test_customer_names_that_begin_or_end_beyond_ascii_plan_and_yanglint_accepts_them(tmp_path, db, yanglint):
+    """A name whose last (or first) character takes several bytes in UTF-8 was cut inside that
+    character when libyang-python read the value back, and the plan failed with a traceback."""
+    names = ["Café", "Tea ☕", "Ångström AB", "☕ Bar", "Zoë Ltd"]
+    lines = []
+    for n, customer in enumerate(names, 1):
+        f = tmp_path / f"line-{n}.yaml"
+        f.write_text(LINE.format(name=f"line-{n}", customer=f'"{customer}"', n=n), encoding="utf-8")
+        lines.append(str(f))
+    out = tmp_path / "out"
+    r = cli("plan", *lines, "--network", NET, "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    bng = next(d for d, v in json.loads((out / "manifest.json").read_text())["devices"].items()
+               if v["kind"].startswith("bng"))
+    config = (out / f"{bng}.xml").read_text(encoding="utf-8")
+    for n, customer in enumerate(names, 1):
+        assert f"<description>{customer} (line-{n})</description>" in config, customer
+    res = yanglint_device(yanglint, out, bng)
     assert res.returncode == 0, res.stderr
 
 

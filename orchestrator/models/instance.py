@@ -21,6 +21,9 @@ from libyang.util import c2str, ly_array_iter
 from orchestrator.documents.yamlsrc import line_of, mapping_items
 from orchestrator.errors import Problem
 from orchestrator.models.context import ModelSet, ValidationFailed, module_ns
+from orchestrator.models.leaf_values import install as _read_text_leaves
+
+_read_text_leaves()  # libyang-python's multi-byte text bug (models/leaf_values.py)
 
 
 @dataclass
