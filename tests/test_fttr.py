@@ -257,6 +257,27 @@ def test_a_new_rate_of_the_line_reaches_its_rooms(planned, db, tmp_path):
     assert ups == {500 * 10**6}, ups
 
 
+def test_a_line_lowered_below_a_gigabit_or_a_unit_taken_out_is_refused_at_its_fttr_service(planned, db, tmp_path):
+    """Planning the line alone places its FTTR service again: a line lowered below 1G, or a
+    network without the main unit, is refused there (not planned, leaving a store no later plan
+    of the FTTR service accepts, nor a traceback), and nothing changes."""
+    before = snapshot(db)
+    line = tmp_path / "studio-line.yaml"
+    line.write_text((EXAMPLES / "fttr/studio-line.yaml").read_text().replace("downstream: 1000M", "downstream: 500M"))
+    assert "downstream: 500M" in line.read_text()
+    r = cli("plan", str(line), db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "FTTR WiFi needs a gigabit line" in r.stderr and "delete this FTTR service (studio-wifi)" in r.stderr
+    net = tmp_path / "network.yaml"
+    text = (EXAMPLES / "network.yaml").read_text()
+    net.write_text(text.replace("  - name: fttr-studio\n", "  - name: fttr-gone\n", 1))
+    assert net.read_text() != text
+    r = cli("plan", INTENTS[0], "--network", str(net), db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "'fttr-studio' is not a main FTTR unit of the network description" in r.stderr, r.stderr
+    assert snapshot(db) == before
+
+
 def test_ansible_path_refuses_devices_with_secret_leaves(planned):
     """Ansible ships the artifacts as they are, and they hold only the references."""
     from orchestrator.errors import FullbarsError

@@ -102,17 +102,22 @@ class FttrWifi(Service):
             return [Problem(f"unknown BusinessBroadband line {name!r}", **intent.where("spec.line"),
                             fix="name a line planned before or with this intent; lines: " +
                                 (", ".join(known[:8]) or "none"))]
-        down, _ = BusinessBroadband.rates(line, ctx.network)
-        out = []
-        if down < GIGABIT:
-            out.append(Problem(f"line {name} is {rate_text(down)} downstream; FTTR WiFi needs a gigabit line "
-                               f"(1000M downstream)", **intent.where("spec.line"),
-                               fix=f"raise {name}'s rates.downstream to 1000M ({line.file}), or name a gigabit line"))
+        out = self._gigabit(intent, line, ctx)
         for other in ctx.intents.values():
             if other.kind == self.kind and other.name != intent.name and other.spec["line"] == name:
                 out.append(Problem(f"line {name} already feeds FTTR service {other.name} ({other.file})",
                                    **intent.where("spec.line"), fix="one main FTTR unit per line"))
         return out
+
+    @staticmethod
+    def _gigabit(intent, line, ctx) -> list[Problem]:
+        down, _ = BusinessBroadband.rates(line, ctx.network)
+        if down >= GIGABIT:
+            return []
+        return [Problem(f"line {line.name} is {rate_text(down)} downstream; FTTR WiFi needs a gigabit line "
+                        f"(1000M downstream)", **intent.where("spec.line"),
+                        fix=f"raise {line.name}'s rates.downstream to 1000M ({line.file}), or name a gigabit line; "
+                            f"or delete this FTTR service ({intent.name}) with the change")]
 
     def _check_unit(self, intent, ctx) -> list[Problem]:
         dev_name = intent.spec["main-unit"]["device"]
@@ -233,6 +238,13 @@ class FttrWifi(Service):
         if line is None:  # its line is being deleted without it
             raise FullbarsError(Problem(f"unknown BusinessBroadband line {spec['line']!r}",
                                         **intent.where("spec.line"), fix="delete this FTTR service with its line"))
+        # Placed again without being asked when its line changes: what check() says of the line
+        # and the main unit may have changed under it since (a line lowered, a unit taken out).
+        unit = ctx.network.devices.get(spec["main-unit"]["device"])
+        problems = self._gigabit(intent, line, ctx) + \
+            ([] if unit is not None and unit.role == "fttr" else self._check_unit(intent, ctx))
+        if problems:
+            raise FullbarsError(problems)
         # The line's own placement is idempotent: the same answer it gets in this plan.
         fed = SERVICES.by_kind(line.kind).place(line, ctx).resources
         addresses = self._room_addresses(intent, line, fed, ctx)
