@@ -192,7 +192,14 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
         out.print(f"\nartifacts in {out_dir}/ (manifest.json lists them with sha256)")
 
 
-def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
+def _out_folder(out_dir: Optional[Path]) -> None:
+    """Refused before anything is planned: the plan's folder replaces what is there whole."""
+    if out_dir is not None and (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
+        raise FullbarsError(f"--out {out_dir} is a file, not a folder: the plan's artifacts would replace it",
+                            fix="name a folder (created if missing, or replaced by the plan's artifacts)")
+
+
+def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str = "plan") -> None:
     for s in result.services:
         for w in s.warnings:
             err.print(f"warning: {s.name}: {Problem(**w).render()}", style="yellow", markup=False)
@@ -204,7 +211,7 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool) -> None:
     if fmt == Format.json:
         from orchestrator.plan.summary import counts
 
-        data = {"command": "plan", "format_version": 1, "ok": True, "summary": counts(result),
+        data = {"command": command, "format_version": 1, "ok": True, "summary": counts(result),
                 "services": [s.as_dict() for s in result.services], "carried": [s.as_dict() for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
@@ -257,6 +264,7 @@ def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML 
         if not intents and not due:
             raise FullbarsError("name the intent files to plan, or pass --due",
                                 fix="fullbars plan intents/*.yaml, or fullbars plan --due -o DIR")
+        _out_folder(out_dir)
         store = _store("plan", db, lock_timeout=lock_timeout)
         result = run(store, str(network) if network else None, [str(p) for p in intents or []],
                      progress=_progress(), environment=label(target, lab) if target else None,
@@ -289,12 +297,13 @@ def delete(names: List[str] = typer.Argument(..., help="Service (intent) names."
     from orchestrator.plan.pipeline import plan as run
 
     try:
+        _out_folder(out_dir)
         result = run(_store("delete", db, lock_timeout=lock_timeout), str(network) if network else None, [], delete=names)
-        _emit(result, fmt, out_dir, full)
+        _emit(result, fmt, out_dir, full, command="delete")
         if fmt == Format.text:
             _summary(result)
     except FullbarsError as e:
-        _fail(e)
+        _fail(e, "delete" if fmt == Format.json else None)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO, cli
+from conftest import REPO, cli, snapshot
 from orchestrator.plan.summary import NO_CHANGES
 
 NET = ("--network", "examples/network.yaml")
@@ -144,3 +144,22 @@ def test_json_of_a_plan_again_names_the_earlier_plans_it_carries(db):
     assert list(carried) == [other], again["carried"]
     assert carried[other]["device_change"] == "create" and carried[other]["earlier"] is True
     assert carried[other]["devices"] and carried[other]["resources"], carried[other]
+
+
+def test_delete_speaks_json_and_a_file_as_out_folder_is_refused_before_anything_changes(db, tmp_path):
+    """delete --format json says delete, its errors come as JSON too; --out naming a file is
+    refused (it was replaced by the plan's folder) and the store is as it was."""
+    assert cli("plan", *LINES, *NET, db=db).exit_code == 0
+    r = cli("delete", "no-such-line", "--format", "json", db=db)
+    assert r.exit_code == 2
+    e = _json(r)
+    assert e["command"] == "delete" and e["ok"] is False and e["errors"][0]["message"], e
+    d = _json(cli("delete", "ship-repair", "--format", "json", db=db))
+    assert d["command"] == "delete" and [s["name"] for s in d["services"]] == ["ship-repair"], d
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    before = snapshot(db)
+    for args in (("plan", LINES[0]), ("delete", "dock-office")):
+        r = cli(*args, "--out", str(afile), db=db)
+        assert r.exit_code == 2 and "is a file, not a folder" in r.stderr, r.stdout + r.stderr
+    assert afile.read_text() == "keep me\n" and snapshot(db) == before
