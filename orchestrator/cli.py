@@ -312,14 +312,15 @@ def status(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     from orchestrator.app.services import status as services
 
     try:
-        st = services(_store("status", db))
+        store = _store("status", db, create=False)  # a read: a store mistyped is not made empty
+        st = services(store)
     except FullbarsError as e:
         _fail(e, "status" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:
         from orchestrator.json_output import emit
 
         return emit("status", True, store=st["store"], services=st["services"])
-    out.print(f"{len(st['services'])} service(s) in {st['store']}")
+    out.print(f"{len(st['services'])} service(s) in {st['store']}" + (" (no store there yet)" if store.missing else ""))
     for svc in st["services"]:
         out.print(f"  {svc['kind']:18} {svc['name']:32} {svc['state']:15} {' '.join(svc['held'])}", markup=False)
 
@@ -598,7 +599,7 @@ def history(limit: int = typer.Option(20, help="How many transactions, newest fi
     from orchestrator.rollout.transaction import history as hist
 
     try:
-        rows = hist(_store("history", db), limit, label(target, lab) if target else None)
+        rows = hist(_store("history", db, create=False), limit, label(target, lab) if target else None)
     except FullbarsError as e:
         _fail(e, "history" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:

@@ -67,6 +67,25 @@ def _plan(db, *args):
     return r
 
 
+def test_status_and_history_of_a_store_that_is_not_there_make_none_and_a_file_that_is_no_store_is_an_error(tmp_path):
+    """A mistyped --db is not made into an empty store (status says none is there yet), and a
+    file that is no database is a clean error, in JSON too, not a traceback."""
+    missing = tmp_path / "typo" / "store.db"
+    for command in ("status", "history"):
+        r = cli_run(command, db=f"sqlite:///{missing}")
+        assert r.exit_code == 0, r.stdout + r.stderr
+    assert "0 service(s)" in cli_run("status", db=f"sqlite:///{missing}").stdout
+    assert "(no store there yet)" in cli_run("status", db=f"sqlite:///{missing}").stdout
+    assert not missing.exists() and not missing.parent.exists()
+    junk = tmp_path / "notes.db"
+    junk.write_text("not a database, just notes\n" * 200)
+    r = cli_run("status", "--format", "json", db=f"sqlite:///{junk}")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    e = json.loads(r.stdout)
+    assert e["ok"] is False and "cannot open the store" in e["errors"][0]["message"], e
+    assert junk.read_text().startswith("not a database")
+
+
 def test_status_shows_the_s_c_vlan_pair_the_plan_gave(db):
     r = _plan(db, "examples/intents/acme-hq.yaml", "examples/intents/clinic-west.yaml",
               "--network", "examples/network.yaml", "--format", "json")

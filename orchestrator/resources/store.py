@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
                         func, insert, select)
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from orchestrator.errors import FullbarsError
@@ -413,10 +413,11 @@ class Store:
         lock_timeout: seconds a writer waits for another to finish. say: where the one-line
         notices (waiting for the lock, schema upgraded) go; stderr by default."""
         self.url = url
+        self.missing = False  # create=False and no SQLite file there: an empty store stands in
         path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             if not create and not Path(url[len("sqlite:///"):]).exists():
-                url = "sqlite://"
+                url, self.missing = "sqlite://", True
             else:
                 path = Path(url[len("sqlite:///"):])
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -438,9 +439,9 @@ class Store:
         self.lock = lock.StoreLock(self.engine, path, lock_timeout, command, say)
         try:
             self.lock.opening(lambda: schema.upgrade(self))
-        except OperationalError as exc:
+        except DatabaseError as exc:  # also a file that is no SQLite database
             raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
-                                fix="check the path or URL and its permissions") from None
+                                fix="check the path or URL and its permissions (--db, FULLBARS_DB)") from None
 
     @contextlib.contextmanager
     def transaction(self, keep: bool = True, write: bool = True):
