@@ -442,3 +442,24 @@ def test_status_says_which_services_are_not_applied(db):
     now = shown()
     assert {n: s["state"] for n, s in now.items()} == {n: "in service" for n in names}
     assert now["dock-office"]["devices"] == {"env:production": ["bng-east", "olt-1"]}, now["dock-office"]
+
+
+def test_a_suspension_whose_transaction_fails_is_failed_and_names_it(db):
+    """The devices answer on no port: the suspension's transaction rolls back (its devices not
+    reached), the line stays in service, and the suspension says failed with that transaction."""
+    from orchestrator.netconf.credentials import Credentials
+    from orchestrator.netconf.session import Endpoint
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout import suspension
+    from orchestrator.rollout.targets import Target
+
+    store = Store(db)
+    first = _harbour_in_production(store)
+    closed = Target("env:production", {d.device: Endpoint(d.device, "127.0.0.1", 9, Credentials("x", "y"), timeout=5)
+                                       for d in first.devices})
+    out = suspension.suspend(store, "dock-office", "request", closed)
+    assert out["outcome"] == "failed" and out["tx"], out
+    rows = [r for r in suspension.listing(store) if r["line"] == "dock-office"]
+    assert [(r["state"], r["tx"]) for r in rows] == [("failed", out["tx"])], rows
+    shown = {s["name"]: s for s in json.loads(cli("status", "--format", "json", db=db).stdout)["services"]}
+    assert shown["dock-office"]["suspended"] is False

@@ -104,7 +104,8 @@ def suspend(store: Store, name: str, reason: str, target, arrears_month: str | N
         raise
     with store.transaction() as s:
         if rep["outcome"] != "committed":
-            s.get(SuspensionRow, sus.id).state = "failed"  # rolled back: the line is not suspended
+            row = s.get(SuspensionRow, sus.id)
+            row.state, row.tx = "failed", rep["tx"]  # rolled back: the line is not suspended
             Store.audit(s, "suspend-failed", name, {"reason": reason, "tx": rep["tx"], "why": rep["summary"]})
             summary = rep["summary"]
             if held:  # the held suspension stays held: the next `suspend --due` tries again
