@@ -206,6 +206,7 @@ def test_network_generate_fits_a_city_of_33_bngs_and_refuses_what_cannot_be(tmp_
 
     r = cli_run("network", "generate", "--olts", "521", "--ports", "32", "--bngs", "33", "--sites", "521", db=None)
     assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("# Generated") and "240.0.0.0/4" in r.stdout.split("apiVersion")[0]  # said first
     (tmp_path / "net.yaml").write_text(r.stdout)
     net = load_network(tmp_path / "net.yaml")
     assert sorted(b for p in net.pools.values() for b in p.bngs) == sorted([f"bng-{i}" for i in range(1, 34)] * 2)
