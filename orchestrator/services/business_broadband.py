@@ -268,16 +268,21 @@ class BusinessBroadband(Service):
             if port.olt not in rates_at:
                 rates_at[port.olt] = self.rates_at(intent, ctx, port.olt)
         up_at = {olt: r[1] for olt, r in rates_at.items()}
+        refused: dict[str, list[str]] = {}  # why → the ports refused for it
         for port in candidates:
             key = f"{port.olt}/{port.name}"
             down, up = rates_at[port.olt]
             if down > port.down_bps or up > port.up_bps:
+                refused.setdefault("a line rate below the line's rates", []).append(f"{port.olt} {port.name}")
                 continue
             if used[key] + up > port.up_bps:
+                refused.setdefault(f"no room for {rate_text(up)} more assured upstream", []).append(
+                    f"{port.olt} {port.name}")
                 continue
             if held is None or held[0] != f"onu-id:{key}":
                 lo, hi = port.onu_id
                 if len(ctx.alloc.used(f"onu-id:{key}")) >= hi - lo + 1:
+                    refused.setdefault("no free ONU-ID", []).append(f"{port.olt} {port.name}")
                     continue
             return port
         if len(candidates) == 1:
@@ -311,11 +316,16 @@ class BusinessBroadband(Service):
                 **intent.where("spec.placement.olt" if pin.get("olt") else "spec.site"),
                 fix="describe an OLT at the site in the network (or give the line's site one that has), or "
                     "delete the line before taking its OLT out"))
-        up = min(up_at.values(), default=0)
+        said = "; ".join(f"{why}: {', '.join(ports[:5])}" + (f" and {len(ports) - 5} more" if len(ports) > 5 else "")
+                         for why, ports in refused.items())
+        fix = "add PON ports or OLTs to the network description"
+        if "no free ONU-ID" in refused:
+            fix += ", or widen the ports' onu-id ranges"
+        if len(refused) > ("no free ONU-ID" in refused):
+            fix += ", or lower the line's rates"
         raise FullbarsError(Problem(
-            f"no PON port at {where} has room for {rate_text(up)} more assured upstream "
-            f"({len(candidates)} port(s) checked, all full)", **intent.where("spec.site"),
-            fix="add PON ports or OLTs to the network description, or lower the upstream rate"))
+            f"no PON port at {where} can take line {name} ({len(candidates)} port(s) checked): {said}",
+            **intent.where("spec.site"), fix=fix))
 
     def _fits_line_rate(self, intent, ctx, port, rates: tuple[int, int]) -> None:
         """The one port a line may use must carry its rates; an upgrade that raised them past the

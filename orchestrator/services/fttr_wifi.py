@@ -110,14 +110,15 @@ class FttrWifi(Service):
         return out
 
     @staticmethod
-    def _gigabit(intent, line, ctx) -> list[Problem]:
+    def _gigabit(intent, line, ctx, again: bool = False) -> list[Problem]:
+        """again: placed again because its line changed (not asked about itself)."""
         down, _ = BusinessBroadband.rates(line, ctx.network)
         if down >= GIGABIT:
             return []
+        fix = f"raise {line.name}'s rates.downstream to 1000M ({line.file}), or name a gigabit line"
         return [Problem(f"line {line.name} is {rate_text(down)} downstream; FTTR WiFi needs a gigabit line "
                         f"(1000M downstream)", **intent.where("spec.line"),
-                        fix=f"raise {line.name}'s rates.downstream to 1000M ({line.file}), or name a gigabit line; "
-                            f"or delete this FTTR service ({intent.name}) with the change")]
+                        fix=fix + (f"; or delete this FTTR service ({intent.name}) with the change" if again else ""))]
 
     def _check_unit(self, intent, ctx) -> list[Problem]:
         dev_name = intent.spec["main-unit"]["device"]
@@ -241,7 +242,7 @@ class FttrWifi(Service):
         # Placed again without being asked when its line changes: what check() says of the line
         # and the main unit may have changed under it since (a line lowered, a unit taken out).
         unit = ctx.network.devices.get(spec["main-unit"]["device"])
-        problems = self._gigabit(intent, line, ctx) + \
+        problems = self._gigabit(intent, line, ctx, again=True) + \
             ([] if unit is not None and unit.role == "fttr" else self._check_unit(intent, ctx))
         if problems:
             raise FullbarsError(problems)
