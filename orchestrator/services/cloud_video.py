@@ -61,6 +61,16 @@ class CloudVideo(Service):
         if platform and access.overlap(subnet, netaddr.IPNetwork(platform.prefix)):
             out.append(Problem(f"the cameras' subnet {spec['cameras']['subnet']} overlaps the platform's range "
                                f"{platform.prefix}", **where, fix="give the cameras a LAN of their own"))
+        if net.edge.pe_ce_links and access.overlap(subnet, netaddr.IPNetwork(net.edge.pe_ce_links)):
+            out.append(Problem(f"the cameras' subnet {spec['cameras']['subnet']} overlaps the PE-CE links "
+                               f"{net.edge.pe_ce_links}", **where,
+                               fix="the cameras' LAN must not use the carrier's link range"))
+        count, hosts = spec["cameras"]["count"], max(0, subnet.size - 2)  # less its network and broadcast
+        if hosts < count + 1:
+            fits = 32 - (count + 2).bit_length()  # count + 3 addresses: hosts, gateway, network, broadcast
+            out.append(Problem(f"the cameras' subnet {spec['cameras']['subnet']} has {hosts} host address(es); "
+                               f"{count} cameras and their gateway need {count + 1}", **where,
+                               fix=f"give a /{fits} or larger, or fewer cameras"))
         if out:
             return out
         total, per = reserved(spec), bps(spec["cameras"]["upstream"])
