@@ -242,6 +242,24 @@ def test_a_site_vlan_outside_its_ports_vlans_is_refused(tmp_path, db):
     assert "at: spec.site[2].vlan" in r.stderr and "fix: give a VLAN from 3000 to 3001" in r.stderr, r.stderr
 
 
+def test_a_port_whose_vlans_were_narrowed_past_a_held_vlan_is_refused_naming_the_line(tmp_path, db):
+    """bolt-net's lab site holds an allocated VLAN on pe-1 ge-0/0/2; the network then gives that
+    port other VLANs: the plan is refused, naming the VLAN the line holds and how to move it (it
+    kept the VLAN outside the range, or told to leave out a vlan it did not give)."""
+    _plan(tmp_path, db, *LINES)
+    text = (REPO / NETWORK).read_text()
+    at = text.index("{name: ge-0/0/2, rate: 1G}", text.index("- name: pe-1"))
+    net = _write(tmp_path, "net.yaml", text[:at] + "{name: ge-0/0/2, rate: 1G, vlan: {first: 3000, last: 3001}}"
+                 + text[at + len("{name: ge-0/0/2, rate: 1G}"):])
+    before = snapshot(db)
+    r = cli("plan", LINES[1], "--network", net, db=db)
+    assert r.exit_code == 2, r.output
+    assert "which bolt-net holds on PE pe-1 port ge-0/0/2, is outside the port's VLANs (3000..3001)" in r.stderr, \
+        r.stderr
+    assert "give site lab a vlan from 3000 to 3001 to move the line there" in r.stderr, r.stderr
+    assert snapshot(db) == before
+
+
 def test_a_network_that_loses_a_pe_is_refused_naming_the_line(tmp_path, db):
     _plan(tmp_path, db, *LINES)
     text = (REPO / NETWORK).read_text()

@@ -322,14 +322,24 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
     port = ctx.network.edge.pes[leg["pe"]].ports[leg["port"]]
     pool, purpose = f"vlan:{port.pe}/{port.name}", _purpose(s, role)
     want = common if common is not None else s.get("vlan")
-    if want is None:
-        return ctx.alloc.take_int(intent.name, purpose, pool, *port.vlan,
-                                  what=f"VLANs on PE {port.pe} port {port.name}")
+    allocated = want is None
+    if allocated:  # (a VLAN held from before the port's range was narrowed comes back as it is)
+        want = ctx.alloc.take_int(intent.name, purpose, pool, *port.vlan, what=f"VLANs on PE {port.pe} port {port.name}")
+    named = any("vlan" in x for x in intent.spec["site"]) if common is not None else "vlan" in s
     if not port.vlan[0] <= want <= port.vlan[1]:
+        span = f"{port.vlan[0]}..{port.vlan[1]}"
+        if not named:  # the line holds it: the network description narrowed the port's VLANs since
+            raise FullbarsError(Problem(
+                f"VLAN {want}, which {intent.name} holds on PE {port.pe} port {port.name}, is outside the port's "
+                f"VLANs ({span}) the network description gives now", **intent.where(f"spec.site[{i}]"),
+                fix=f"give the port's VLANs back to the network description, or give site {s['name']} a vlan "
+                    f"from {port.vlan[0]} to {port.vlan[1]} to move the line there"))
         raise FullbarsError(Problem(
-            f"VLAN {want} is outside the VLANs of PE {port.pe} port {port.name} ({port.vlan[0]}..{port.vlan[1]})",
+            f"VLAN {want} is outside the VLANs of PE {port.pe} port {port.name} ({span})",
             **intent.where(f"spec.site[{i}].vlan" if "vlan" in s else f"spec.site[{i}]"),
             fix=f"give a VLAN from {port.vlan[0]} to {port.vlan[1]}, or leave vlan out to have one allocated"))
+    if allocated:
+        return want
     holder = ctx.alloc.take_value(intent.name, purpose, pool, want)
     if holder:
         # the holder's purpose names its site (_purpose), which may be another line's
