@@ -852,5 +852,7 @@ def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Pro
         else:
             problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),
-                                    fix="check the serial on the ONU's label"))
+                                    fix=f"check the serial on the ONU's label; if {it.name} is {prev.name} renamed, "
+                                        f"delete {prev.name} first (fullbars delete {prev.name}; if it was applied, its serial is free "
+                                        f"once that removal is applied)"))
     return problems
