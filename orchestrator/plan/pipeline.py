@@ -853,6 +853,6 @@ def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Pro
             problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
                                     f"({prev.file})", **it.where("spec.onu.serial"),
                                     fix=f"check the serial on the ONU's label; if {it.name} is {prev.name} renamed, "
-                                        f"delete {prev.name} first (fullbars delete {prev.name}; if it was applied, its serial is free "
-                                        f"once that removal is applied)"))
+                                        f"delete {prev.name} first (fullbars delete {prev.name}; if it was applied, "
+                                        f"its serial is free once that removal is applied)"))
     return problems
