@@ -151,7 +151,9 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
     carried = result.carried if full or len(result.carried) <= MAX_NAMES else result.carried[:MAX_NAMES]
     for s in result.services + carried:
-        note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else ""
+        note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else \
+            " (never applied: it leaves the store now, nothing is on the devices)" \
+            if s.action == "delete" and not s.device_change else ""
         shown = s.device_change if s.earlier else s.action  # what applying it does, for a change planned earlier
         out.print(f"[bold]{shown:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
         for k, v in s.resources.items():

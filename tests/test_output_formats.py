@@ -4,6 +4,7 @@ validate, status, history, plan and errors (apply and drift: tests/test_whole_la
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import REPO, cli, snapshot
 from orchestrator.plan.summary import NO_CHANGES
@@ -163,3 +164,12 @@ def test_delete_speaks_json_and_a_file_as_out_folder_is_refused_before_anything_
         r = cli(*args, "--out", str(afile), db=db)
         assert r.exit_code == 2 and "is a file, not a folder" in r.stderr, r.stdout + r.stderr
     assert afile.read_text() == "keep me\n" and snapshot(db) == before
+
+
+def test_a_delete_of_a_line_never_applied_says_nothing_is_on_the_devices(db):
+    """Its summary counts no delete on the devices; the line it shows says why."""
+    assert cli("plan", LINES[0], *NET, db=db).exit_code == 0
+    r = cli("delete", Path(LINES[0]).stem, db=db)
+    assert r.exit_code == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("delete") and "never applied: it leaves the store now, nothing is on the devices" in first
