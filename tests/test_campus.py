@@ -219,3 +219,21 @@ def test_an_l3nm_pe_gets_one_vpn_per_tenant_with_the_same_routes(tmp_path, yangl
     ietf_pe = etree.fromstring((ietf_out / "pe-1.xml").read_text().encode())
     want = sum(len(r["slices"]) + len(r["applications"]) for r in res.values())  # UE pools + applications
     assert static_routes(pe) == static_routes(ietf_pe) and len(static_routes(pe)) == want
+
+
+def test_status_shows_campus_allocations_as_the_plan_does(db):
+    """A route distinguisher as AS:number, an SD in hex, an IMSI block as its first and last IMSI
+    (status showed the indexes kept: rd=1, imsi=0)."""
+    r = cli("plan", "examples/campus/acme-robotics.yaml", "--network", NETWORK, "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)["services"][0]["resources"]
+    st = json.loads(cli("status", "--format", "json", db=db).stdout)["services"][0]
+    held = dict(h.split("=", 1) for h in st["held"])
+    assert held["rd"] == res["route-distinguisher"], (held, res)
+    assert all(len(v) == 6 and v == v.upper() for k, v in held.items() if k.startswith("sd:")), held
+    blocks = {k: v for k, v in held.items() if k.startswith("imsi:")}
+    assert blocks, held
+    for group, given in res["device-groups"].items():
+        first, last = blocks[f"imsi:{group}"].split("-")
+        shown_first, shown_last = given["imsi"].split("-")
+        assert first <= shown_first <= shown_last <= last, (blocks, given)

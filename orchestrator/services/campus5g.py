@@ -36,6 +36,22 @@ def sd_hex(value: int) -> str:
     return f"{value:06X}"
 
 
+def shown_campus(purpose: str, pool: str, value: str, network) -> tuple[str, str]:
+    """A campus allocation as the plan shows it, not the index kept: a route distinguisher's
+    AS:number, an SD in hex, an IMSI block as its first and last IMSI."""
+    kind, _, key = pool.partition(":")
+    if kind == "rd":
+        return purpose, f"{key}:{value}"
+    if kind == "sd":
+        return purpose, sd_hex(int(value))
+    if kind == "imsi" and network is not None:
+        site = next((c for c in network.campus.values() if f"{c.mcc}{c.mnc}" == key), None)
+        if site is not None:
+            digits, first = IMSI_DIGITS - len(key), int(value) * site.imsi_block
+            return purpose, f"{key}{first:0{digits}d}-{key}{first + site.imsi_block - 1:0{digits}d}"
+    return purpose, value
+
+
 def link(prefix: str, index: int) -> tuple[str, str, int]:
     """The two host addresses of the index-th /30 of a prefix."""
     net = netaddr.IPNetwork(prefix)
@@ -272,6 +288,9 @@ class Campus5G(Service):
             + [[f"{site.upf}:{links['n6']['upf_if']}", f"{site.pe}:{links['n6']['pe_if']}"]],
         }
         return Placement(devices=devices, resources=resources)
+
+    def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
+        return shown_campus(purpose, pool, value, network)
 
     def check_running(self, name: str, resources: dict, running: dict) -> list[str]:
         """Each slice's UE attaches, played from the running configs (services/campus5g_attach.py)."""

@@ -11,7 +11,7 @@ import netaddr
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.base import Placement, Service
-from orchestrator.services.campus5g import IMSI_DIGITS, Campus5G
+from orchestrator.services.campus5g import IMSI_DIGITS, Campus5G, shown_campus
 
 CAMPUS = Campus5G.kind
 # PE, core and UPF config of the fleet; the gNB's cells already broadcast the slice.
@@ -27,6 +27,9 @@ class SentinelFleet(Service):
     template = "campus5g"
     module = "fullbars-sentinel-fleet"
     top = "sentinel-fleet"
+
+    def shown(self, purpose: str, pool: str, value: str, network) -> tuple[str, str]:
+        return shown_campus(purpose, pool, value, network)
 
     def identity(self, spec: dict) -> dict:
         return {"campus": spec["campus"], "dnn": spec["dnn"]}
