@@ -211,9 +211,10 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        from orchestrator.plan.summary import counts
+        from orchestrator.plan.summary import carried_in_part, counts
 
         data = {"command": command, "format_version": 1, "ok": True, "summary": counts(result),
+                "carried_in_part": carried_in_part(result),
                 "services": [s.as_dict() for s in result.services], "carried": [s.as_dict() for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
@@ -229,9 +230,17 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
 
 
 def _summary(result) -> None:
-    from orchestrator.plan.summary import line
+    from orchestrator.plan.summary import carried_in_part, line
 
     out.print(f"\n{line(result)}", markup=False)
+    part = carried_in_part(result)
+    for name, left in list(part.items())[:MAX_NAMES]:
+        err.print(f"warning: {name} (planned earlier, never applied) would be created on this plan's devices but "
+                  f"not on {', '.join(left)}, which it leaves out: plan {name} with this change (name its file "
+                  f"too) to apply it whole", style="yellow", markup=False)
+    if len(part) > MAX_NAMES:
+        err.print(f"warning: ... and {len(part) - MAX_NAMES} more services carried in part", style="yellow",
+                  markup=False)
 
 
 def _progress():

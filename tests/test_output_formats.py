@@ -173,3 +173,24 @@ def test_a_delete_of_a_line_never_applied_says_nothing_is_on_the_devices(db):
     assert r.exit_code == 0, r.stderr
     first = r.stdout.splitlines()[0]
     assert first.startswith("delete") and "never applied: it leaves the store now, nothing is on the devices" in first
+
+
+def test_a_plan_that_would_create_an_earlier_plan_on_part_of_its_devices_says_so(db, tmp_path):
+    """dock-office (olt-1) and port-authority (olt-2) planned, never applied; port-authority
+    planned again with a new rate: the BNG's edit carries dock-office's create, its OLT is not in
+    the plan. The text warns, naming the line and the device left out; the JSON lists it."""
+    dock, port = (str(REPO / "examples/lab/dock-office.yaml"), str(REPO / "examples/lab/port-authority.yaml"))
+    assert cli("plan", dock, port, *NET, db=db).exit_code == 0
+    faster = tmp_path / "port-authority.yaml"
+    text = Path(port).read_text()
+    faster.write_text(text.replace("downstream: 1G", "downstream: 900M"))
+    assert faster.read_text() != text
+    r = cli("plan", str(faster), db=db)
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "warning: dock-office (planned earlier, never applied) would be created on this plan's devices but not " \
+           "on olt-1" in said, said
+    p = _json(cli("plan", str(faster), "--format", "json", db=db))
+    assert p["carried_in_part"] == {"dock-office": ["olt-1"]}, p["carried_in_part"]
+    both = _json(cli("plan", dock, str(faster), "--format", "json", db=db))
+    assert both["carried_in_part"] == {}, both["carried_in_part"]
