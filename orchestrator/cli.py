@@ -230,9 +230,15 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
 
 
 def _summary(result) -> None:
-    from orchestrator.plan.summary import carried_in_part, line
+    from orchestrator.plan.summary import line
 
     out.print(f"\n{line(result)}", markup=False)
+    _warn_carried_in_part(result)
+
+
+def _warn_carried_in_part(result) -> None:
+    from orchestrator.plan.summary import carried_in_part
+
     part = carried_in_part(result)
     for name, left in list(part.items())[:MAX_NAMES]:
         err.print(f"warning: {name} (planned earlier, never applied) would be created on this plan's devices but "
@@ -555,6 +561,7 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
             if dry_run:
                 _print_preview(preview(result, tgt))
                 return
+            _warn_carried_in_part(result)
             rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress(), pins=pins)
             if rep["outcome"] == "committed":
                 from orchestrator.rollout.waves import WAVE_KINDS, record
