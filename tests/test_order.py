@@ -77,3 +77,33 @@ def test_an_order_reads_no_file_outside_its_folder(tmp_path, db):
         r = cli("plan", str(order), "--network", NETWORK, db=db)
         assert r.exit_code == 2 and f"catalogue {where} is outside the order's folder" in r.stderr
         assert "root:" not in r.stderr
+
+
+def test_a_product_is_not_deleted_without_its_order_and_the_order_is_in_service_with_its_products(db):
+    """Deleting one product alone would leave the order naming it (and making it again when the
+    order is planned): refused, naming the order, nothing changed. The order, which has no devices
+    of its own, is `not applied` until its products are applied, then `in service`."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.transaction import Change, Journal, new_id
+
+    store = Store(db)
+    first = plan(store, str(REPO / NETWORK), [str(REPO / ORDER)])
+    before = snapshot(db)
+    r = cli("delete", "north-bakery-cameras", db=db)
+    assert r.exit_code == 2 and "north-bakery-cameras is a product of north-bakery" in r.stderr, r.stderr
+    assert "fix: delete north-bakery (its products go with it)" in r.stderr and snapshot(db) == before
+
+    def states() -> dict[str, str]:
+        return {s["name"]: s["state"] for s in json.loads(cli("status", "--format", "json", db=db).stdout)["services"]}
+
+    assert set(states().values()) == {"not applied"}
+    changes = [Change(d.device, d.kind, None, d.intended) for d in first.devices]
+    j = Journal(store, new_id())
+    j.start("env:production", "apply", changes)
+    j.state("committed", summary="test", remember=changes,
+            also=service_versions.committed(first, service_versions.befores(store, first)))
+    assert states() == {"north-bakery": "in service", "north-bakery-cameras": "in service",
+                        "north-bakery-line": "in service"}
+    assert cli("delete", "north-bakery", db=db).exit_code == 0  # the order, with its products

@@ -50,9 +50,13 @@ def status(store) -> dict:
         # ownership recorded: either signal of being applied is enough.
         return "in service" if n in on or carried.get(n) is not None else "not applied"
 
+    states = {n: state(n) for n in rows}
+    for n, row in rows.items():  # an order has no devices of its own: it is in service once a product is
+        if row.parent in states and states[n] != "not applied" and states[row.parent] == "not applied":
+            states[row.parent] = "in service"
     return {"store": store.url, "services": [
         {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
-         "pending_removal": n in pending, "state": state(n), "devices": on.get(n, {})} for n in sorted(rows)]}
+         "pending_removal": n in pending, "state": states[n], "devices": on.get(n, {})} for n in sorted(rows)]}
 
 
 def devices(store) -> dict[str, dict[str, list[str]]]:

@@ -234,6 +234,12 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store",
                                     fix="see the names with `fullbars status`" if intents else "the store is empty")
+            parent = intents[name].parent
+            if parent and parent not in delete and parent not in names and parent in intents:
+                # the order would stay, naming a product it no longer has (and make it again when planned)
+                raise FullbarsError(f"{name} is a product of {parent} ({intents[parent].file}); it goes with it",
+                                    fix=f"delete {parent} (its products go with it), or take {name} out of "
+                                        f"{parent} and plan {parent} again")
             actions[name] = "delete"
         for it in given:
             if it.name in pending and it.name not in actions:  # planned again: the removal is withdrawn
