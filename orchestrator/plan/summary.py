@@ -44,4 +44,3 @@ def carried_in_part(result) -> dict[str, list[str]]:
             if left:
                 out[sp.name] = left
     return out
-
