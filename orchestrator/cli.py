@@ -211,10 +211,10 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
 
         manifest = write(result, out_dir)
     if fmt == Format.json:
-        from orchestrator.plan.summary import carried_in_part, counts
+        from orchestrator.plan.summary import counts
 
         data = {"command": command, "format_version": 1, "ok": True, "summary": counts(result),
-                "carried_in_part": carried_in_part(result),
+                "held_back": result.held_back,
                 "services": [s.as_dict() for s in result.services], "carried": [s.as_dict() for s in result.carried],
                 "devices": [{"device": d.device, "kind": d.kind, "services": d.services, "changed": d.changed,
                              "diff": list(d.diff), "edit": d.edit} for d in result.devices]}
@@ -233,20 +233,18 @@ def _summary(result) -> None:
     from orchestrator.plan.summary import line
 
     out.print(f"\n{line(result)}", markup=False)
-    _warn_carried_in_part(result)
+    _note_held_back(result)
 
 
-def _warn_carried_in_part(result) -> None:
-    from orchestrator.plan.summary import carried_in_part
-
-    part = carried_in_part(result)
-    for name, left in list(part.items())[:MAX_NAMES]:
-        err.print(f"warning: {name} (planned earlier, never applied) would be created on this plan's devices but "
-                  f"not on {', '.join(left)}, which it leaves out: plan {name} with this change (name its file "
-                  f"too) to apply it whole", style="yellow", markup=False)
-    if len(part) > MAX_NAMES:
-        err.print(f"warning: ... and {len(part) - MAX_NAMES} more services carried in part", style="yellow",
-                  markup=False)
+def _note_held_back(result) -> None:
+    back = result.held_back
+    for name, where in list(back.items())[:MAX_NAMES]:
+        err.print(f"note: {name} (planned earlier, never applied) is left off {', '.join(where['left_off'])} by "
+                  f"this plan, which does not reach its {', '.join(where['waits_for'])}: apply its own plan, or "
+                  f"plan {name} with this change (name its file too), to put it on all its devices at once",
+                  style="yellow", markup=False)
+    if len(back) > MAX_NAMES:
+        err.print(f"note: ... and {len(back) - MAX_NAMES} more services left off", style="yellow", markup=False)
 
 
 def _progress():
@@ -561,7 +559,7 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
             if dry_run:
                 _print_preview(preview(result, tgt))
                 return
-            _warn_carried_in_part(result)
+            _note_held_back(result)
             rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress(), pins=pins)
             if rep["outcome"] == "committed":
                 from orchestrator.rollout.waves import WAVE_KINDS, record

@@ -62,6 +62,36 @@ def cli(*args: str, db: str | None, cwd: Path = REPO):
         os.chdir(old)
 
 
+def record_applied(db: str, planned, tx: str | None = None) -> None:
+    """The store's record as a committed transaction leaves it once it gave the devices these
+    configs (a PlanResult, or a plan bundle's folder): later plans start from them. For plan
+    tests without a lab: a service planned and never applied is left off the devices a later plan
+    shares with it (plan/held_back.py), one applied stands there."""
+    import uuid
+
+    from orchestrator.plan.bundle import load
+    from orchestrator.resources import service_versions
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Journal
+
+    store, tx, target = Store(db), tx or uuid.uuid4().hex, "lab:/nowhere/lab.clab.yml"
+    if isinstance(planned, Path):
+        bundle = load(planned)
+        configs = [(dev, d["kind"], bundle.intended(dev)) for dev, d in sorted(bundle.devices.items())]
+        hook = None
+    else:
+        configs = [(d.device, d.kind, d.intended) for d in planned.devices]
+        hook = service_versions.committed(planned, service_versions.befores(store, planned))
+    j = Journal(store, tx)
+    j.start(target, "apply", [])
+    with store.transaction() as s:
+        remember_configs(s, tx, "apply", target, configs)
+        if hook is not None:
+            hook(s, tx)
+    j.state("committed", summary=f"{tx}: committed on {len(configs)} device(s)")
+
+
 def snapshot(db: str) -> dict:
     """Every row of every table but those a plan derives from the rest (its caches, config
     ownership), for 'changes nothing' checks."""

@@ -8,7 +8,7 @@ import json
 
 import netaddr
 
-from conftest import REPO, cli, manifest_validate, yanglint_device
+from conftest import REPO, cli, manifest_validate, record_applied, yanglint_device
 
 NETWORK = "examples/networks/campus.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
@@ -159,8 +159,9 @@ def test_a_cell_goes_on_the_gnb_the_intent_names(tmp_path, db):
     """`gnb:` on a cell places it there, also moving a placed cell (the gNB it left loses it);
     a gNB the site lacks, or one without room, is refused at the cell's line."""
     net = _site_with_gnbs(tmp_path, 4, max_cells=2)
-    r = cli("plan", *TENANTS, "--network", str(net), db=db)
+    r = cli("plan", *TENANTS, "--network", str(net), "--out", str(tmp_path / "first"), db=db)
     assert r.exit_code == 0, r.stderr
+    record_applied(db, tmp_path / "first")  # acme in service keeps its cell on gnb-1
     text = (REPO / TENANTS[1]).read_text()
     assert "      pci: 300\n" in text
     moved = tmp_path / "harbour-hospital.yaml"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import REPO, cli, manifest_validate, planned, snapshot, yanglint_device
+from conftest import REPO, cli, manifest_validate, planned, record_applied, snapshot, yanglint_device
 
 NETWORK = "examples/networks/enterprise.yaml"
 LINES = ["examples/dedicated/acme-wan.yaml", "examples/dedicated/bolt-net.yaml"]
@@ -128,13 +128,19 @@ def test_plan_again_is_identical_and_delete_gives_everything_back(tmp_path, db):
     assert m1["services"] == m2["services"]
     for dev in m1["devices"]:
         assert (out1 / f"{dev}.xml").read_text() == (out2 / f"{dev}.xml").read_text()
+    r = cli("delete", "acme-wan", db=db)  # never applied: it leaves the store at once, with what it held
+    assert r.exit_code == 0, r.stderr
+    rows = snapshot(db)["allocations"]
+    assert not any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
+    out3, _ = _plan(tmp_path, db, *LINES, out="c")
+    record_applied(db, out3)  # in service: bolt-net stands on pe-1 when acme-wan leaves it
     r = cli("delete", "acme-wan", "--out", str(tmp_path / "del"), db=db)
     assert r.exit_code == 0, r.stderr
     pe3 = (tmp_path / "del" / "pe-3.xml").read_text()
     assert "acme-wan" not in pe3 and "acme-wan" not in (tmp_path / "del" / "pe-1.xml").read_text()
     assert "bolt-net" in (tmp_path / "del" / "pe-1.xml").read_text()
-    rows = snapshot(db)["allocations"]
-    assert not any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
+    rows = snapshot(db)["allocations"]  # held until a transaction takes it off the devices
+    assert any("acme-wan" in row for row in rows) and any("bolt-net" in row for row in rows)
 
 
 def test_a_site_moved_to_another_pe_leaves_the_pe_it_was_on(tmp_path):

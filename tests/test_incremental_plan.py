@@ -80,6 +80,7 @@ class Twin:
         self.steps = 0
         self.last: dict[str, object] = {}
         self.asked: tuple = ((), ())
+        self.applied: set[str] = set()  # the services an apply gave some device
 
     def plan(self, files: list[Path] = (), delete_names: list[str] = ()) -> None:
         self.steps += 1
@@ -105,7 +106,20 @@ class Twin:
                       for o in result.others]
             outcome[label] = ("planned", files_, owners, allocs, others)
             self.last[label] = result
+            self._nothing_in_part(store, result)
         assert outcome["cached"] == outcome["full"], f"step {self.steps}: the cached plan differs from the full plan"
+
+    def _nothing_in_part(self, store: Store, result) -> None:
+        """No device of the plan is given a service never applied whose other devices the plan
+        does not reach (the BNG's subscriber interface without the ONU on an OLT left out)."""
+        planned = {d.device for d in result.devices}
+        given = {d.device: {n for who in d.owners.values() for n in who} - self.applied for d in result.devices}
+        with store.transaction(write=False) as s:
+            where = Store.placed_on_each(s, set().union(*given.values()))
+        for dev, names in given.items():
+            for n in names:
+                assert where.get(n, set()) <= planned, (f"step {self.steps}: {dev} would be given {n}, never "
+                                                        f"applied, without its {where[n] - planned}")
 
     def apply(self) -> None:
         """Record the last plan's intended configs as what an environment's devices now run (what
@@ -115,6 +129,7 @@ class Twin:
             if result is None:
                 return
             tx = uuid.uuid4().hex
+            self.applied |= {n for d in result.devices for who in d.owners.values() for n in who}
             with store.transaction() as s:
                 s.add(TransactionRow(id=tx, target="env:s4p", kind="apply", state="committed"))
                 remember_configs(s, tx, "apply", "env:s4p", [(d.device, d.kind, d.intended) for d in result.devices])
@@ -190,7 +205,8 @@ def test_a_new_line_places_and_renders_only_what_it_touches(tmp_path, monkeypatc
     first = tmp_path / "first.yaml"
     # line-01 is at site-2: olt-2, bng-2; line-05 is pinned to olt-3, which bng-1 serves too
     first.write_text("---\n".join([_line(i, 1) for i in (0, 1, 2, 4)] + [_line(5, 8)]))
-    plan(store, str(twin.net), [str(first)])
+    twin.last["cached"] = plan(store, str(twin.net), [str(first)])
+    twin.apply()  # (never applied, line-05 would be left off bng-1 by a plan that does not reach olt-3)
     rendered, placed = [], []
     real_render, svc = devices.render, SERVICES.by_kind("BusinessBroadband")
     real_place = svc.place
@@ -353,6 +369,7 @@ def test_a_new_template_reaches_the_lines_that_stand_on_a_device_a_plan_touches(
     first = tmp_path / "first.yaml"
     first.write_text("---\n".join([_line(0, 1), _line(5, 8)]))  # olt-1 and olt-3, both on bng-1
     twin.plan([first])
+    twin.apply()  # (never applied, line-05 would be left off bng-1 by a plan that does not reach olt-3)
     copy = tmp_path / "templates"
     shutil.copytree(settings.TEMPLATES, copy)
     bng = copy / "bng-ietf" / "business-broadband.xml.j2"
@@ -388,6 +405,7 @@ def test_a_line_whose_suspension_failed_is_placed_again_not_taken_as_it_was_plan
     first = tmp_path / "first.yaml"
     first.write_text("---\n".join([_line(0, 1), _line(5, 8)]))  # olt-1 and olt-3, both on bng-1
     twin.plan([first])
+    twin.apply()  # (never applied, line-05 would be left off bng-1 by a plan that does not reach olt-3)
     for store in twin.stores.values():
         with store.transaction() as s:
             row = SuspensionRow(line="line-05", reason="request", state="active", asked_at="x", done_at="x")

@@ -6,28 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import REPO, cli, snapshot
+from conftest import REPO, cli, record_applied, snapshot
 from orchestrator.plan.summary import NO_CHANGES
 
 NET = ("--network", "examples/network.yaml")
 LINES = sorted(str(p) for p in (REPO / "examples/lab").glob("*.yaml"))
-
-
-def _applied(db: str, result, tx: str) -> None:
-    """The store's record after a committed transaction gave the devices this plan's configs."""
-    from orchestrator.resources import service_versions
-    from orchestrator.resources.store import Store
-    from orchestrator.rollout.journal import remember_configs
-    from orchestrator.rollout.transaction import Journal
-
-    store = Store(db)
-    hook = service_versions.committed(result, service_versions.befores(store, result))
-    j = Journal(store, tx)
-    j.start("lab:/nowhere/lab.clab.yml", "apply", [])
-    with store.transaction() as s:
-        remember_configs(s, tx, "apply", "lab:/nowhere/lab.clab.yml", [(d.device, d.kind, d.intended) for d in result.devices])
-        hook(s, tx)
-    j.state("committed", summary=f"{tx}: committed on {len(result.devices)} device(s)")
 
 
 def test_plan_ends_with_its_summary_and_detailed_exitcode_says_whether_anything_changes(db):
@@ -37,7 +20,7 @@ def test_plan_ends_with_its_summary_and_detailed_exitcode_says_whether_anything_
     r = cli("plan", *LINES, *NET, "--detailed-exitcode", db=db)
     assert r.exit_code == 2, r.stderr
     assert r.stdout.rstrip().splitlines()[-1] == "4 to create, 0 to change, 0 to delete on 3 devices"
-    _applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-aaaaaa")
+    record_applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-aaaaaa")
     r = cli("plan", *LINES, "--detailed-exitcode", db=db)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES
@@ -74,7 +57,7 @@ def test_a_service_never_applied_is_created_by_its_changes_and_its_delete_takes_
     from orchestrator.plan.pipeline import plan
     from orchestrator.resources.store import Store
 
-    _applied(db, plan(Store(db), None, [str(line)]), "tx-20261203-000000-bbbbbb")
+    record_applied(db, plan(Store(db), None, [str(line)]), "tx-20261203-000000-bbbbbb")
     counts, services = summary("plan", str(faster))
     assert (counts["create"], counts["change"]) == (0, 1) and services["ship-repair"] == ("update", "update")
     counts, services = summary("delete", "ship-repair")
@@ -109,7 +92,7 @@ def test_json_of_validate_status_history_plan_and_errors(db, tmp_path):
     assert p["summary"] == {"create": 4, "change": 0, "delete": 0, "devices": 3}
     assert {d["device"] for d in p["devices"]} == {"bng-east", "olt-1", "olt-2"} and p["carried"] == []
 
-    _applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-bbbbbb")
+    record_applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-bbbbbb")
     cli("delete", "ship-repair", db=db)
     st = _json(cli("status", "--format", "json", db=db))
     assert st["command"] == "status" and st["ok"] and st["store"] == db
@@ -175,10 +158,11 @@ def test_a_delete_of_a_line_never_applied_says_nothing_is_on_the_devices(db):
     assert first.startswith("delete") and "never applied: it leaves the store now, nothing is on the devices" in first
 
 
-def test_a_plan_that_would_create_an_earlier_plan_on_part_of_its_devices_says_so(db, tmp_path):
+def test_a_plan_leaves_an_earlier_never_applied_line_off_the_devices_it_shares_with_it(db, tmp_path):
     """dock-office (olt-1) and port-authority (olt-2) planned, never applied; port-authority
-    planned again with a new rate: the BNG's edit carries dock-office's create, its OLT is not in
-    the plan. The text warns, naming the line and the device left out; the JSON lists it."""
+    planned again with a new rate. Its BNG's new config must not hold dock-office, whose OLT the
+    plan does not reach: applied, the BNG would get a subscriber interface with no ONU behind it.
+    The plan says so (text and JSON); a plan of both, or of dock-office, carries it whole."""
     dock, port = (str(REPO / "examples/lab/dock-office.yaml"), str(REPO / "examples/lab/port-authority.yaml"))
     assert cli("plan", dock, port, *NET, db=db).exit_code == 0
     faster = tmp_path / "port-authority.yaml"
@@ -188,9 +172,21 @@ def test_a_plan_that_would_create_an_earlier_plan_on_part_of_its_devices_says_so
     r = cli("plan", str(faster), db=db)
     assert r.exit_code == 0, r.stderr
     said = " ".join(r.stderr.split())
-    assert "warning: dock-office (planned earlier, never applied) would be created on this plan's devices but not " \
-           "on olt-1" in said, said
+    assert "note: dock-office (planned earlier, never applied) is left off bng-east by this plan, which does not " \
+           "reach its olt-1" in said, said
+
+    def on_bng(p: dict) -> dict:
+        return {d["device"]: d for d in p["devices"]}["bng-east"]
+
     p = _json(cli("plan", str(faster), "--format", "json", db=db))
-    assert p["carried_in_part"] == {"dock-office": ["olt-1"]}, p["carried_in_part"]
+    assert p["held_back"] == {"dock-office": {"left_off": ["bng-east"], "waits_for": ["olt-1"]}}, p["held_back"]
+    assert "(dock-office)" not in on_bng(p)["edit"] and "(port-authority)" in on_bng(p)["edit"]
+    assert on_bng(p)["services"] == ["port-authority"] and not p["carried"], p["carried"]
+    alone = _json(cli("plan", dock, "--format", "json", db=db))  # and the other way round
+    assert alone["held_back"] == {"port-authority": {"left_off": ["bng-east"], "waits_for": ["olt-2"]}}
+    assert "(port-authority)" not in on_bng(alone)["edit"] and "(dock-office)" in on_bng(alone)["edit"]
     both = _json(cli("plan", dock, str(faster), "--format", "json", db=db))
-    assert both["carried_in_part"] == {}, both["carried_in_part"]
+    assert both["held_back"] == {}, both["held_back"]
+    assert "(dock-office)" in on_bng(both)["edit"] and "(port-authority)" in on_bng(both)["edit"]
+    again = _json(cli("plan", str(faster), "--format", "json", db=db))  # the same plan again: as it was
+    assert again["held_back"] == p["held_back"] and on_bng(again)["edit"] == on_bng(p)["edit"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import cli, planned, snapshot, yanglint_device
+from conftest import cli, planned, record_applied, snapshot, yanglint_device
 
 NETWORK = "examples/networks/campus.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
@@ -41,6 +41,7 @@ def test_kiosks_get_a_data_network_of_their_own_on_the_slice(tmp_path, db, yangl
 
 def test_deleting_the_fleet_leaves_the_enterprise_as_it_was(tmp_path, db):
     before, _ = _plan(tmp_path, db, *TENANTS, out="before")
+    record_applied(db, before)  # in service: they stand on the devices the fleet's removal rebuilds
     _plan(tmp_path, db, FLEET, out="with")
     r = cli("delete", "acme-kiosks", "--out", str(tmp_path / "after"), db=db)
     assert r.exit_code == 0, r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, record_applied
 
 LINES = sorted(str(p) for p in (EXAMPLES / "lab").glob("*.yaml"))
 
@@ -15,7 +15,7 @@ def _store(db):
     from orchestrator.resources.store import Store
 
     store = Store(db)
-    plan(store, str(EXAMPLES / "network.yaml"), LINES)
+    record_applied(db, plan(store, str(EXAMPLES / "network.yaml"), LINES))  # the lines in service
     return store
 
 

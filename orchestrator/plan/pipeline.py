@@ -22,6 +22,7 @@ from orchestrator.plan import crosscheck, fragcache, recall
 from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
+from orchestrator.plan.held_back import Recorded, held_back, leave_off, needed
 from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
@@ -129,6 +130,9 @@ class PlanResult:
     carried: list[ServicePlan] = field(default_factory=list)
     environment: str | None = None  # whose record of the devices the edits were computed from
     bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
+    # name → {"left_off": devices, "waits_for": devices} of creates planned earlier the plan does not
+    # carry (plan/held_back.py)
+    held_back: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     built_by: dict[str, int] = field(default_factory=dict)  # worker → devices it built (FULLBARS_PLAN_BUILDS=workers)
 
 
@@ -428,6 +432,12 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 here = standing.on_device(d, placements)
                 on_device[d] = sorted(on_device[d] + list(here))
                 stood |= here
+        recorded = Recorded(s, current)
+        back = held_back(s, on_device, asked_now, placements, recorded)
+        on_device = leave_off(on_device, back)
+        wanted_whole = needed(s, back, reads, on_device)
+        if wanted_whole:
+            raise _Widen(wanted_whole)
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
         cached, cached_builds = standing.caches(touched)
         meta = {n: standing.meta[n] for n in stood} | {n: (intents[n].kind, intents[n].digest) for n in placements}
@@ -490,12 +500,11 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.as_dict() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
-        result = _outcome(s, net, built, current, on_device, shown, meta, actions, given_names, removals, deleted,
-                          environment, bases)
+        result = _outcome(s, net, built, recorded, on_device, shown, meta, actions, given_names, removals, deleted,
+                          environment, bases, back)
         # An update planned earlier that this plan carries onto some of its service's devices
         # would be half applied: those services are planned too (a removal planned earlier is
-        # carried whole). A line never applied that is carried onto a shared device is only
-        # created there once its own devices follow (its plan, or this one's, applied later).
+        # carried whole; a create planned earlier is held back, plan/held_back.py).
         outside = sorted(sp.name for sp in result.carried
                          if sp.device_change == "update" and sp.name not in pending and sp.name not in stored
                          and set(sp.devices) - {b.device for b in built})
@@ -505,13 +514,14 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         return result
 
 
-def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, list[str]], shown: dict,
+def _outcome(s, net: Network, built: list, recorded: Recorded, on_device: dict[str, list[str]], shown: dict,
              meta: dict[str, tuple[str, str]], actions: dict[str, str], given_names: list[str], removals: list[str],
-             deleted: dict[str, ServicePlan], environment: str | None, bases: dict) -> PlanResult:
+             deleted: dict[str, ServicePlan], environment: str | None, bases: dict, back: dict) -> PlanResult:
     """The plan as it is shown, from the devices' builds and the services' placements as shown
     (name → (resources, devices, serving, warnings, artifacts), or of a service the plan was not
     asked about, its packed record): what each service's change does on the devices, and the
     services the edits carry along or leave as they were."""
+    current, owners, held = recorded.current, recorded.owners, recorded.held
     devices = [DevicePlan(b.device, b.kind, b.services, current[b.device].config if b.device in current
                           else EMPTY, b.texts, b.changed, b.diff, b.owners) for b in built]
     services = [ServicePlan(n, meta[n][0], actions[n], *shown[n]) for n in given_names]
@@ -519,19 +529,6 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
     asked = set(given_names) | set(removals)
     carried = set()
     applied: set[str] = set()  # services the devices' recorded configs hold (or may: unrecorded)
-    recorded: dict[str, dict | None] = {}  # device → the ownership of its recorded config; None: unrecorded
-    holders: dict[str, set[str] | None] = {}  # device → the services its recorded config holds; None: unrecorded
-
-    def owners(dev: str) -> dict | None:
-        if dev not in recorded:
-            recorded[dev] = Store.owners(s, dev, current[dev].config) if dev in current else {}
-        return recorded[dev]
-
-    def held(dev: str) -> set[str] | None:
-        if dev not in holders:
-            old = owners(dev)
-            holders[dev] = None if old is None else {n for who in old.values() for n in who}
-        return holders[dev]
 
     for b in built:  # what the edits change beyond what was asked: planned earlier, not applied
         if not b.changed:
@@ -575,7 +572,7 @@ def _outcome(s, net: Network, built: list, current: dict, on_device: dict[str, l
                      for n in sorted(carried) if n in shown]
     others = [_left(n, meta[n][0], shown[n])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
-    return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases)
+    return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases, back)
 
 
 def _held_outside_pools(s, net: Network) -> list[Problem]:
@@ -640,6 +637,9 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
             return None  # warnings name the file the intent came from; artifacts are functions
         shown[n] = (*shown[n][:4], {})
     current = Store.device_configs(s, environment, touched) if environment else {}
+    recorded = Recorded(s, current)
+    if held_back(s, {d: sorted(names) for d, names in on_each.items()}, set(names), {}, recorded):
+        return None  # the kept builds may hold what this plan leaves off (they were built for more)
     builds = Store.plan_builds(s, touched)
     built = []
     for dev in sorted(touched):
@@ -660,8 +660,8 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     meta = {n: m for names in on_each.values() for n, m in names.items()} | meta
     meta.update(Store.intent_meta(s, shown.keys() - meta.keys()))  # the given ones were read above
     meta = {n: m[:2] for n, m in meta.items()}
-    return _outcome(s, net, built, current, on_device, shown, meta, {n: "unchanged" for n in names}, names, [], {},
-                    environment, bases)
+    return _outcome(s, net, built, recorded, on_device, shown, meta, {n: "unchanged" for n in names}, names, [],
+                    {}, environment, bases, {})
 
 
 def _emptied(s, environment: str | None, built: list, on_device: dict, current: dict, described: set) -> list[Problem]:

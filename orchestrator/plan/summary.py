@@ -30,17 +30,3 @@ def line(result) -> str:
             f"on {c['devices']} device{'' if c['devices'] == 1 else 's'}"
             + (f"; built by {len(by)} worker{'' if len(by) == 1 else 's'}: "
                + ", ".join(f"{w} {n}" for w, n in sorted(by.items())) if by else ""))
-
-
-def carried_in_part(result) -> dict[str, list[str]]:
-    """The services planned earlier and never applied that this plan's edits create on some of
-    their devices only: name → their devices the plan leaves out. Applied as it is, the plan
-    gives them part of their config (a BNG's subscriber interface without the OLT's ONU)."""
-    planned = {d.device for d in result.devices if d.changed}
-    out = {}
-    for sp in result.carried:
-        if sp.device_change == "create" and set(sp.devices) & planned:
-            left = sorted(set(sp.devices) - planned)
-            if left:
-                out[sp.name] = left
-    return out

@@ -746,6 +746,16 @@ class Store:
         return _placed_pairs(s, PlacedOnRow.device, PlacedOnRow.service, services)
 
     @staticmethod
+    def placed_on_each(s: Session, services) -> dict[str, set[str]]:
+        """service → the devices placed_on has it on, for these services."""
+        out: dict[str, set[str]] = {}
+        for chunk in _chunks(sorted(services)):
+            for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
+                                      .where(PlacedOnRow.service.in_(chunk))):
+                out.setdefault(svc, set()).add(dev)
+        return out
+
+    @staticmethod
     def readers_of(s: Session, services) -> set[str]:
         """The services whose placement looked up any of these by name."""
         return _placed_pairs(s, PlacementReadRow.service, PlacementReadRow.reads, services)
