@@ -72,24 +72,18 @@ def record_applied(db: str, planned, tx: str | None = None) -> None:
     from orchestrator.plan.bundle import load
     from orchestrator.resources import service_versions
     from orchestrator.resources.store import Store
-    from orchestrator.rollout.journal import remember_configs
-    from orchestrator.rollout.transaction import Journal
+    from orchestrator.rollout.apply import bundle_changes
+    from orchestrator.rollout.transaction import Change, Journal
 
-    store, tx, target = Store(db), tx or uuid.uuid4().hex, "lab:/nowhere/lab.clab.yml"
-    if isinstance(planned, Path):
-        bundle = load(planned)
-        configs = [(dev, d["kind"], bundle.intended(dev)) for dev, d in sorted(bundle.devices.items())]
-        hook = None
+    store, tx = Store(db), tx or uuid.uuid4().hex
+    if isinstance(planned, Path):  # as `fullbars apply DIR` builds the changes
+        changes, also = bundle_changes(load(planned), lambda dev: None), None
     else:
-        configs = [(d.device, d.kind, d.intended) for d in planned.devices]
-        hook = service_versions.committed(planned, service_versions.befores(store, planned))
+        changes = [Change(d.device, d.kind, None, d.intended) for d in planned.devices]
+        also = service_versions.committed(planned, service_versions.befores(store, planned))
     j = Journal(store, tx)
-    j.start(target, "apply", [])
-    with store.transaction() as s:
-        remember_configs(s, tx, "apply", target, configs)
-        if hook is not None:
-            hook(s, tx)
-    j.state("committed", summary=f"{tx}: committed on {len(configs)} device(s)")
+    j.start("lab:/nowhere/lab.clab.yml", "apply", changes)
+    j.state("committed", summary=f"{tx}: committed on {len(changes)} device(s)", remember=changes, also=also)
 
 
 def snapshot(db: str) -> dict:

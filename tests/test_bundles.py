@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import EXAMPLES, cli, snapshot
+from conftest import EXAMPLES, cli, record_applied, snapshot
 
 NETWORK = str(EXAMPLES / "network.yaml")
 ACME = str(EXAMPLES / "intents/acme-hq.yaml")
@@ -42,7 +42,7 @@ def test_a_bundle_holds_bases_hashes_and_its_id(bundle):
 
     m = json.loads((bundle / "manifest.json").read_text())
     for dev, d in m["devices"].items():
-        assert set(d["files"]) == {f"{dev}.xml", f"{dev}.edit.xml", f"{dev}.reverse.xml", f"{dev}.diff"}
+        assert set(d["files"]) == {f"{dev}.xml", f"{dev}.edit.xml", f"{dev}.reverse.xml", f"{dev}.diff", f"{dev}.owners.json"}
         for name, sha in d["files"].items():
             assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == sha
         assert d["base"] == EMPTY_SHA and d["bases"] == {}  # no environment has given it anything yet
@@ -160,3 +160,34 @@ def test_intents_applied_where_evidence_is_required_need_it_too(db, monkeypatch,
     assert "env:production requires lab evidence: no passing lab verification of the intended configs of these " \
            "intents" in r.output, r.output
     assert snapshot(db) == before
+
+
+def test_a_bundle_applied_after_a_later_plan_of_its_devices_still_says_whose_its_config_is(tmp_path, db):
+    """dock-office planned into a bundle; harbour-cafe (same OLT and BNG) planned after it, so the
+    store keeps ownership for that newer plan's configs only; then the older bundle is applied.
+    Its devices' record must still name the services each part belongs to (the bundle holds its
+    ownership): status shows dock-office in service on both, and a later plan of harbour-cafe
+    keeps dock-office, in service, on them."""
+    from orchestrator.plan.bundle import load
+    from orchestrator.resources.store import Store
+
+    dock, cafe = (str(EXAMPLES / "lab" / f"{n}.yaml") for n in ("dock-office", "harbour-cafe"))
+    first = tmp_path / "dock"
+    assert cli("plan", dock, "--network", NETWORK, "--out", str(first), db=db).exit_code == 0
+    b = load(first)
+    assert set(b.devices) == {"olt-1", "bng-east"}
+    assert cli("plan", cafe, db=db).exit_code == 0
+    with Store(db).transaction(write=False) as s:  # the store no longer holds the bundle's ownership
+        assert all(Store.owners(s, dev, b.intended(dev)) is None for dev in b.devices)
+    record_applied(db, first)
+    with Store(db).transaction(write=False) as s:
+        for dev in b.devices:
+            assert "dock-office" in {n for who in Store.owners(s, dev, b.intended(dev)).values() for n in who}
+    st = json.loads(cli("status", "--format", "json", db=db).stdout)
+    svc = {x["name"]: x for x in st["services"]}
+    assert svc["dock-office"]["state"] == "in service", svc["dock-office"]
+    assert svc["harbour-cafe"]["state"] == "not applied", svc["harbour-cafe"]
+    p = json.loads(cli("plan", cafe, "--format", "json", db=db).stdout)
+    assert p["held_back"] == {}
+    bng = {d["device"]: d for d in p["devices"]}["bng-east"]
+    assert "(dock-office)" not in bng["edit"] and sorted(bng["services"]) == ["dock-office", "harbour-cafe"]

@@ -146,7 +146,10 @@ def _write(result, out: Path) -> dict:
         manifest["own_models"][f"yang/{Path(f).name}"] = hashlib.sha256(text.encode()).hexdigest()
     for d in result.devices:
         files = {f"{d.device}.xml": d.intended, f"{d.device}.edit.xml": d.edit,
-                 f"{d.device}.reverse.xml": d.reverse, f"{d.device}.diff": d.diff.text() + "\n"}
+                 f"{d.device}.reverse.xml": d.reverse, f"{d.device}.diff": d.diff.text() + "\n",
+                 # which services own each part: the store keeps it for the newest plan of a device
+                 # only, and an older bundle applied later must still say whose its config is
+                 f"{d.device}.owners.json": json.dumps(d.owners, sort_keys=True, separators=(",", ":")) + "\n"}
         shas = {}
         for name, text in files.items():
             (out / name).write_text(text, encoding="utf-8")

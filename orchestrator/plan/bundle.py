@@ -35,6 +35,14 @@ class Bundle:
         """The device's whole intended config (checked against the manifest when loaded)."""
         return (self.path / f"{device}.xml").read_text(encoding="utf-8")
 
+    def owners(self, device: str) -> str | None:
+        """The ownership its plan recorded for the intended config, as JSON (None: a bundle
+        written before bundles held it)."""
+        name = f"{device}.owners.json"
+        if name not in self.devices[device].get("files", {}):
+            return None
+        return (self.path / name).read_text(encoding="utf-8").strip()
+
 
 def _sha(p: Path) -> str | None:
     try:

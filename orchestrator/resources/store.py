@@ -622,6 +622,13 @@ class Store:
                                           json.dumps(owners, separators=(",", ":"))}])
 
     @staticmethod
+    def keep_owners(s: Session, device: str, config: str, text: str) -> None:
+        """The ownership of a config a device was given, where the store holds none for it."""
+        sha = config_sha(config)
+        if s.get(ConfigOwnersRow, (device, sha)) is None:
+            _insert(s, ConfigOwnersRow, [{"device": device, "config_sha": sha, "owners": text}])
+
+    @staticmethod
     def owners(s: Session, device: str, config: str) -> dict[str, list[str]] | None:
         return Store.owners_at(s, device, config_sha(config))
 

@@ -90,6 +90,12 @@ def _bundle_result(bundle):
                            services=services, others=[])
 
 
+def bundle_changes(bundle, endpoint, pins: dict[str, str] | None = None) -> list[Change]:
+    """One change per device of the bundle: its whole intended config, with whose each part is."""
+    return [Change(dev, d["kind"], endpoint(dev), bundle.intended(dev), (pins or {}).get(dev), bundle.owners(dev))
+            for dev, d in sorted(bundle.devices.items())]
+
+
 def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool = True, progress=None,
                  pins: dict[str, str] | None = None, tx: str | None = None, hold=None) -> dict:
     """Exactly the bundle's whole intended configs, not planned again; each device's edit is
@@ -97,8 +103,7 @@ def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool
     canonical sha256 running must have after the commit, or everything rolls back. hold():
     problems, asked last before the confirming commit, once every other check passed (a person's
     confirm: it may wait up to the confirm timeout)."""
-    changes = [Change(dev, d["kind"], target.endpoint(dev), bundle.intended(dev), (pins or {}).get(dev))
-               for dev, d in sorted(bundle.devices.items())]
+    changes = bundle_changes(bundle, target.endpoint, pins)
     check = lab_checks(_bundle_result(bundle), target) if checks and target.lab_state else None
     if hold is not None:
         check = (lambda first=check: (first() if first else []) or hold())

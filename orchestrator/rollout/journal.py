@@ -52,10 +52,13 @@ def _unfinished_on(s, devices, states, before: str | None = None) -> list[tuple[
     return sorted(out, key=lambda r: (r[0].created_at, r[0].id), reverse=True)
 
 
-def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tuple[str, str, str]]) -> None:
+def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tuple[str, str, str]],
+                     owners: dict[str, str] | None = None) -> None:
     """What each device of one environment now runs (device, kind, config) becomes that
     environment's baseline of later plans and drift checks; no other environment's record moves.
-    Called inside the store transaction that records the outcome."""
+    owners: device → the ownership (JSON) its plan recorded for that config, kept where the store
+    no longer holds it (a bundle applied after a later plan of its devices). Called inside the
+    store transaction that records the outcome."""
     # One query for the records there are, then one INSERT and one UPDATE for all the devices: a
     # wave of hundreds waits for this write, not for a query per device.
     devices = [d for d, _, _ in configs]
@@ -69,4 +72,7 @@ def remember_configs(s, tx: str, kind: str, environment: str, configs: list[tupl
     _insert(s, DeviceConfigRow, [r for r in rows if r["device"] not in known])
     if known:
         s.execute(update(DeviceConfigRow), [r for r in rows if r["device"] in known])
+    for device, dkind, config in configs:
+        if device in (owners or {}):
+            Store.keep_owners(s, device, config, owners[device])
     Store.audit(s, kind, tx, {"devices": devices})

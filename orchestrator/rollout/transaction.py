@@ -62,6 +62,7 @@ class Change:
     endpoint: Endpoint
     intended: str  # the device's whole intended config (<config> document)
     pinned: str | None = None  # canonical sha256 running must have after the commit (lab evidence)
+    owners: str | None = None  # JSON: the ownership its plan recorded for `intended` (a bundle's)
 
 
 @dataclass
@@ -128,7 +129,8 @@ class Journal:
             if report is not None:
                 row.report = json.dumps(report, sort_keys=True)
             if remember:
-                remember_configs(s, self.tx, row.kind, row.target, [(c.device, c.kind, c.intended) for c in remember])
+                remember_configs(s, self.tx, row.kind, row.target, [(c.device, c.kind, c.intended) for c in remember],
+                                 owners={c.device: c.owners for c in remember if c.owners is not None})
             if also is not None:
                 also(s, self.tx)
 
