@@ -268,6 +268,9 @@ def test_a_line_lowered_below_a_gigabit_or_a_unit_taken_out_is_refused_at_its_ft
     r = cli("plan", str(line), db=db)
     assert r.exit_code == 2, r.stdout + r.stderr
     assert "FTTR WiFi needs a gigabit line" in r.stderr and "delete this FTTR service (studio-wifi)" in r.stderr
+    # at the FTTR service's own line, read again from its file (the store keeps no line map)
+    at = next(i for i, text in enumerate(Path(INTENTS[1]).read_text().splitlines(), 1) if text.startswith("  line:"))
+    assert f"error: {INTENTS[1]}:{at}: line studio-line is 500M downstream" in r.stderr, r.stderr
     net = tmp_path / "network.yaml"
     text = (EXAMPLES / "network.yaml").read_text()
     net.write_text(text.replace("  - name: fttr-studio\n", "  - name: fttr-gone\n", 1))

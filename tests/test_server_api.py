@@ -163,7 +163,7 @@ def test_a_refusal_names_another_change_s_file_as_submitted_not_where_the_server
 
     assert submit("bakery-one", "first").status_code == 201
     r = submit("bakery-two", "second")
-    assert r.status_code == 422 and "already used by service bakery-one (bakery-one.yaml)" in r.text, r.text
+    assert r.status_code == 422 and "already used by service bakery-one (bakery-one.yaml:10)" in r.text, r.text
     assert "/changes/" not in r.text and "/intents/" not in r.text, r.text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,30 @@ class StoredIntent(Intent):
         if self._spec is None:
             self._spec = json.loads(self._json)
         return self._spec
+
+    def where(self, ypath: str) -> dict:
+        # The store keeps no line map: a problem about a stored intent (an FTTR service its line's
+        # new plan refuses) takes its lines from its file, where the file still holds it as stored.
+        if not self.lines and self.line == 1:
+            found = next((it for it in _read_again(self.file) if it.name == self.name and it.digest == self.digest),
+                         None)
+            if found is not None:
+                self.lines, self.line, self.document = found.lines, found.line, found.document
+        return super().where(ypath)
+
+
+def _read_again(path: str) -> list[Intent]:
+    """The intents of a file as it is now (none when it is gone or does not load)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return []
+    return _read_cached(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_cached(path: str, mtime_ns: int, size: int) -> list[Intent]:
+    return _load_file(path)[0]
 
 
 def _load_file(path: str, text: str | None = None) -> tuple[list[Intent], list[Problem], list[str]]:

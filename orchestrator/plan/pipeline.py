@@ -856,8 +856,10 @@ def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Pro
         if prev is None:
             owner[serial] = it
         else:
+            at = prev.where("spec.onu.serial")
+            held_at = f"{at['file']}:{at['line']}" if prev.lines else prev.file  # (a stored file gone or changed)
             problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
-                                    f"({prev.file})", **it.where("spec.onu.serial"),
+                                    f"({held_at})", **it.where("spec.onu.serial"),
                                     fix=f"check the serial on the ONU's label; if {it.name} is {prev.name} renamed, "
                                         f"delete {prev.name} first (fullbars delete {prev.name}; if it was applied, "
                                         f"its serial is free once that removal is applied)"))
