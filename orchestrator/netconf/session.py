@@ -50,16 +50,19 @@ def rpc_error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _error_tags(exc: RPCError) -> set[str]:
+    """The error-tags of every rpc-error the reply held."""
+    return {getattr(e, "tag", None) for e in (getattr(exc, "errors", None) or [exc])}
+
+
 def _candidate_dirty(exc: RPCError) -> bool:
     """The lock was refused because the candidate holds uncommitted changes: yuma123 netconfd
     answers resource-denied ("discard-changes needed"); a lock held by a session, lock-denied."""
-    errs = getattr(exc, "errors", None) or [exc]
-    return any(getattr(e, "tag", None) == "resource-denied" for e in errs)
+    return "resource-denied" in _error_tags(exc)
 
 
 def _held_elsewhere(exc: RPCError) -> bool:
-    errs = getattr(exc, "errors", None) or [exc]
-    return any(getattr(e, "tag", None) in ("lock-denied", "in-use") for e in errs)
+    return bool(_error_tags(exc) & {"lock-denied", "in-use"})
 
 
 # The device did not answer (a reply that never came, a transport that broke), as opposed to
