@@ -29,18 +29,26 @@ def _is_leafy(el) -> bool:
     return len(el) == 0
 
 
+MANY = 16  # children from which equal ones are found by their serialisation, not their keys
+
+
 def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> bool:
     """Append to `out` what turns `base`'s children into `new`'s; True if anything was appended."""
     changed = False
+    olds = [b for b in base if isinstance(b.tag, str)]
+    news = [n for n in new if isinstance(n.tag, str)]
+    if len(olds) >= MANY and len(news) >= MANY:
+        # A device's record and its new config mostly agree: a child serialised alike on both
+        # sides (one call in C) is the same node, unchanged, without working out its keys.
+        alike = {etree.tostring(b, with_tail=False): b for b in olds}
+        news = [n for n in news if alike.pop(etree.tostring(n, with_tail=False), None) is None]
+        olds = list(alike.values())
     base_by_id = {}
-    for b in base:
-        if isinstance(b.tag, str):
-            sp, _ = index.step(spath, ns, b)
-            base_by_id[identity(index, sp, b)] = b
+    for b in olds:
+        sp, _ = index.step(spath, ns, b)
+        base_by_id[identity(index, sp, b)] = b
     seen = set()
-    for n in new:
-        if not isinstance(n.tag, str):
-            continue
+    for n in news:
         sp, cns = index.step(spath, ns, n)
         ident = identity(index, sp, n)
         seen.add(ident)
@@ -52,7 +60,7 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
             if leaf_value(n) != leaf_value(b):
                 out.append(copy.deepcopy(n))
                 changed = True
-        else:
+        elif len(b) >= MANY or len(b) != len(n) or etree.tostring(b) != etree.tostring(n):
             shell = key_shell(index, sp, n)
             if _diff(index, b, n, shell, sp, cns):
                 out.append(shell)
