@@ -45,19 +45,34 @@ def held_back(s, on_device: dict[str, list[str]], asked: set[str], placed: dict,
     plan}, of the services on the plan's devices that it was not asked about, that no record of
     their devices holds, and that are placed on devices the plan does not build. placed: service →
     its placement, of those this plan placed (the others' are read from placed_on)."""
-    planned = set(on_device)
     new_here = {n for dev, names in on_device.items() if recorded.held(dev) is not None
                 for n in set(names) - asked - recorded.held(dev)}
-    if not new_here:
+    waiting = _waiting(s, new_here, set(on_device), placed, recorded)
+    left_off: dict[str, list[str]] = {}
+    for dev, names in sorted(on_device.items()):
+        for n in names:
+            if n in waiting:
+                left_off.setdefault(n, []).append(dev)
+    return {n: {"left_off": left_off[n], "waits_for": sorted(outside)} for n, outside in sorted(waiting.items())}
+
+
+def waiting(s, names: set[str], asked: set[str], planned: set[str], recorded: Recorded) -> set[str]:
+    """Those of these services, standing on the planned devices, that a plan of them would hold
+    back: it need not place them again to build their pieces (which it leaves out)."""
+    return set(_waiting(s, names - asked, planned, {}, recorded))
+
+
+def _waiting(s, names: set[str], planned: set[str], placed: dict, recorded: Recorded) -> dict[str, set[str]]:
+    """name → its devices outside the plan, of those no record of their devices holds."""
+    if not names:
         return {}
-    where = {n: set(placed[n].devices) for n in new_here if n in placed}
-    where.update(Store.placed_on_each(s, new_here - where.keys()))
+    where = {n: set(placed[n].devices) for n in names if n in placed}
+    where.update(Store.placed_on_each(s, names - where.keys()))
     out = {}
-    for n in sorted(new_here):
+    for n in names:
         outside = where.get(n, set()) - planned
         if outside and not any(recorded.may_hold(d, n) for d in where[n] if d in recorded.current):
-            out[n] = {"left_off": sorted(d for d, names in on_device.items() if n in names),
-                      "waits_for": sorted(outside)}
+            out[n] = outside
     return out
 
 
@@ -72,7 +87,6 @@ def needed(s, back: dict, reads: dict[str, set[str]], on_device: dict[str, list[
     if not back:
         return []
     kept = {n for names in on_device.values() for n in names}
-    by = {x: {n for n, looked in reads.items() if x in looked} for x in back}
-    for x in back:
-        by[x] |= Store.readers_of(s, {x})
-    return sorted(x for x in back if by[x] & kept)
+    read = {x for n, looked in reads.items() if n in kept for x in looked} | {
+        x for x, readers in Store.readers_by(s, set(back)).items() if readers & kept}
+    return sorted(read & back.keys())

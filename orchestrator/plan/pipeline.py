@@ -22,7 +22,7 @@ from orchestrator.plan import crosscheck, fragcache, recall
 from orchestrator.plan.assemble import _wrap
 from orchestrator.plan.carried import changed_services
 from orchestrator.plan.devices import CachedPiece, Job, build_all, kept
-from orchestrator.plan.held_back import Recorded, held_back, leave_off, needed
+from orchestrator.plan.held_back import Recorded, held_back, leave_off, needed, waiting
 from orchestrator.plan.reads import StoredReads
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
@@ -377,6 +377,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             elif dev in left:
                 _forget_left_if_gone(s, dev, left[dev])
         standing = Standing(s, net, intents, ctx.suspended)  # the services on touched devices not placed again
+        recorded = Recorded(s, current)  # what the environment's records of the devices hold
         wanted = set(intents) | set(given_names) if whole else (set(given_names) | _neighbours(standing, touched))
         # A service that looked up one this plan changes or removes (an FTTR service its line) is
         # placed again wherever it is and its devices are rebuilt; so, in turn, are its readers.
@@ -409,6 +410,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 touched.update(placements[name].devices)
             if not readers and (whole or touched <= covered):
                 lack = set() if whole else standing.lacking(touched, placements)
+                lack -= waiting(s, lack, asked_now, touched, recorded)  # (left out of the builds)
                 if not lack:
                     break
                 wanted |= lack
@@ -432,7 +434,6 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 here = standing.on_device(d, placements)
                 on_device[d] = sorted(on_device[d] + list(here))
                 stood |= here
-        recorded = Recorded(s, current)
         back = held_back(s, on_device, asked_now, placements, recorded)
         on_device = leave_off(on_device, back)
         wanted_whole = needed(s, back, reads, on_device)
@@ -455,8 +456,14 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
             jobs.append(Job(dev, d.kind, d.role, _base_vars(net, dev), frags, was, config_sha(was),
                             cached[dev], cached_builds.get(dev)))
 
+        # The kept pieces of the services held back that stood: the next plan that carries them
+        # (or another that holds them back) takes them as they are, instead of placing them again.
+        stood_back = {d: {n for n in back if d in back[n]["left_off"] and n in stood and n in cached[d]}
+                      for d in touched}
+
         def keep_build(b):  # kept as it comes: the parent need not hold the pieces of every device
-            Store.save_plan_cache(s, b.device, cached[b.device], b.pieces, (b.key, b.packed),
+            pieces = b.pieces | {n: cached[b.device][n] for n in stood_back[b.device]}
+            Store.save_plan_cache(s, b.device, cached[b.device], pieces, (b.key, b.packed),
                                   cached_builds.get(b.device))
             Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()),
                               b.owners_text)

@@ -153,6 +153,9 @@ class TxDeviceRow(Base):
     intended: Mapped[str] = mapped_column(Text, default="")
     reverse: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    # JSON: the ownership recorded for the store's record of the device when the transaction began
+    # (a rollback gives it back with `before`); "" when none was (migration 0015)
+    owners_before: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AuditRow(Base):
@@ -622,6 +625,18 @@ class Store:
                                           json.dumps(owners, separators=(",", ":"))}])
 
     @staticmethod
+    def owners_texts(s: Session, configs: dict[str, str]) -> dict[str, str]:
+        """device → the ownership (JSON, as stored) of the config given, where one is recorded."""
+        want = {dev: config_sha(config) for dev, config in configs.items()}
+        out = {}
+        for chunk in _chunks(sorted(want)):
+            for dev, sha, text in s.execute(select(ConfigOwnersRow.device, ConfigOwnersRow.config_sha,
+                                                   ConfigOwnersRow.owners).where(ConfigOwnersRow.device.in_(chunk))):
+                if want[dev] == sha:
+                    out[dev] = text
+        return out
+
+    @staticmethod
     def keep_owners(s: Session, device: str, config: str, text: str) -> None:
         """The ownership of a config a device was given, where the store holds none for it."""
         sha = config_sha(config)
@@ -760,6 +775,16 @@ class Store:
             for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
                                       .where(PlacedOnRow.service.in_(chunk))):
                 out.setdefault(svc, set()).add(dev)
+        return out
+
+    @staticmethod
+    def readers_by(s: Session, services) -> dict[str, set[str]]:
+        """service → the services whose placement looked it up, for these services."""
+        out: dict[str, set[str]] = {}
+        for chunk in _chunks(sorted(services)):
+            for reader, read in s.execute(select(PlacementReadRow.service, PlacementReadRow.reads)
+                                          .where(PlacementReadRow.reads.in_(chunk))):
+                out.setdefault(read, set()).add(reader)
         return out
 
     @staticmethod
