@@ -359,6 +359,14 @@ def test_rollback_restores_the_config_before_a_transaction(five):
     assert r.returncode == 0, r.stdout + r.stderr
     assert running_leaves(five["target"]) == before
     assert [t.kind for t in history(five["store"], 1)] == ["rollback"]
+    # the record is the config read back from before; the store still knows whose each part is
+    from orchestrator.resources.store import Store
+
+    with five["store"].transaction(write=False) as s:
+        configs = Store.device_configs(s, five["target"].label)
+        for dev in result.devices:
+            owned = Store.owners(s, dev.device, configs[dev.device].config)
+            assert owned is not None and set(dev.services) <= {n for who in owned.values() for n in who}, dev.device
 
 
 def test_a_commit_recover_finishes_records_its_services_so_rollback_brings_them_back(five):

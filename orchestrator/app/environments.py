@@ -117,7 +117,9 @@ def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None)
     recovered = recover(store, net) if unfinished(store) else []
     _refuse_if_changed_since(store, row)
     tgt = from_label(row.target, net)
-    changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before) for d in devices_of(store, tx)]
+    # what each device ran, owned as the record it then had was (a config read back has no plan)
+    changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before, owners=d.owners_before or None)
+               for d in devices_of(store, tx)]
     notes, services_back = rollback_hook(store, tx)  # the services return with the devices
     rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
                       progress=progress, on_commit=services_back).run()

@@ -770,22 +770,12 @@ class Store:
     @staticmethod
     def placed_on_each(s: Session, services) -> dict[str, set[str]]:
         """service → the devices placed_on has it on, for these services."""
-        out: dict[str, set[str]] = {}
-        for chunk in _chunks(sorted(services)):
-            for svc, dev in s.execute(select(PlacedOnRow.service, PlacedOnRow.device)
-                                      .where(PlacedOnRow.service.in_(chunk))):
-                out.setdefault(svc, set()).add(dev)
-        return out
+        return _grouped(s, PlacedOnRow.service, PlacedOnRow.device, services)
 
     @staticmethod
     def readers_by(s: Session, services) -> dict[str, set[str]]:
         """service → the services whose placement looked it up, for these services."""
-        out: dict[str, set[str]] = {}
-        for chunk in _chunks(sorted(services)):
-            for reader, read in s.execute(select(PlacementReadRow.service, PlacementReadRow.reads)
-                                          .where(PlacementReadRow.reads.in_(chunk))):
-                out.setdefault(read, set()).add(reader)
-        return out
+        return _grouped(s, PlacementReadRow.reads, PlacementReadRow.service, services)
 
     @staticmethod
     def readers_of(s: Session, services) -> set[str]:
@@ -943,6 +933,15 @@ class Store:
                 select(IntentRow.name, IntentRow.kind, IntentRow.digest, IntentRow.parent)
                 .where(IntentRow.name.in_(chunk))))
         return out
+
+
+def _grouped(s: Session, by, want, values) -> dict[str, set[str]]:
+    """by's value → the set of want's values in the rows where by is one of `values`."""
+    out: dict[str, set[str]] = {}
+    for chunk in _chunks(sorted(values)):
+        for key, value in s.execute(select(by, want).where(by.in_(chunk))):
+            out.setdefault(key, set()).add(value)
+    return out
 
 
 def _placed_pairs(s: Session, want, by, values) -> set[str]:

@@ -92,13 +92,15 @@ class Journal:
         self._written: dict[tuple[str, str], str] = {}  # (device, "before" | "reverse") → the text written
         self.lease: Lease | None = None  # taken with the journal's first write
 
-    def start(self, target: str, kind: str, changes: list[Change]) -> None:
+    def start(self, target: str, kind: str, changes: list[Change], owners_before: dict[str, str] | None = None) -> None:
+        """owners_before: device → the ownership (JSON) of its record as the transaction begins."""
         self.created = _instant()
         with self.store.transaction() as s:
             s.add(TransactionRow(id=self.tx, target=target, kind=kind, state="started", created_at=self.created,
                                  **Lease.taken()))
             for c in changes:
-                s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended))
+                s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended,
+                                  owners_before=(owners_before or {}).get(c.device, "")))
         self.lease = Lease(self.store.engine.url, self.tx)
         self.lease.start()
 
@@ -433,8 +435,10 @@ class Transaction:
         with self.store.transaction(write=False) as s:
             self.previous = dict(s.execute(select(DeviceConfigRow.device, DeviceConfigRow.config).where(
                 DeviceConfigRow.environment == self.target, DeviceConfigRow.device.in_(devices))).all())
+            # (a device the environment never gave anything held nothing of fullbars' then)
+            owned = {d: "{}" for d in devices if d not in self.previous} | Store.owners_texts(s, self.previous)
         self._connect_first(devices)
-        self.journal.start(self.target, self.kind, self.changes)
+        self.journal.start(self.target, self.kind, self.changes, owned)
         try:
             # Two that passed settle_first together: the later one yields before it edits anything.
             held = running(self.store, devices, before=self.journal.created)
