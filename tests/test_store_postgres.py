@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import EXAMPLES, REPO, snapshot
+from conftest import EXAMPLES, REPO, cli, snapshot
 from pg_server import postgres
 
 INTENTS = [str(p) for p in sorted((EXAMPLES / "intents").glob("*.yaml"))]
@@ -66,3 +66,18 @@ def test_postgres_store_is_unchanged_by_input_that_fails(pg_url):
     r = cli("plan", str(case / "intent.yaml"), db=pg_url)
     assert r.exit_code == 2 and "oversubscribes PON port olt-1 1/1/3" in r.stderr
     assert snapshot(pg_url) == before
+
+
+def test_a_password_in_the_store_url_is_never_printed(pg_url):
+    """The store's URL is shown by status (text and JSON) and by errors about the store: with its
+    password masked, on a store that answers and on one that does not."""
+    url = pg_url.replace("postgres@", "postgres:pw-never-shown@")
+    assert url != pg_url
+    for args in (("status",), ("status", "--format", "json"), ("history",), ("history", "--format", "json")):
+        r = cli(*args, db=url)
+        said = r.stdout + r.stderr
+        assert r.exit_code == 0 and "pw-never-shown" not in said, said
+    assert "postgres:***@" in cli("status", db=url).stdout
+    r = cli("history", "--format", "json", db="postgresql+psycopg://u:pw-never-shown@127.0.0.1:1/x")
+    said = r.stdout + r.stderr
+    assert r.exit_code == 2 and "pw-never-shown" not in said and "u:***@127.0.0.1" in said, said

@@ -54,7 +54,7 @@ def status(store) -> dict:
     for n, row in rows.items():  # an order has no devices of its own: it is in service once a product is
         if row.parent in states and states[n] != "not applied" and states[row.parent] == "not applied":
             states[row.parent] = "in service"
-    return {"store": store.url, "services": [
+    return {"store": store.shown, "services": [
         {"name": n, "kind": rows[n].kind, "held": sorted(held.get(n, [])), "suspended": n in suspended,
          "pending_removal": n in pending, "state": states[n], "devices": on.get(n, {})} for n in sorted(rows)]}
 

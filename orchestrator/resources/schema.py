@@ -46,6 +46,6 @@ def upgrade(store) -> None:
             was = LAST_UNVERSIONED
         command.upgrade(cfg, "head")
         if was is not None:
-            store.lock.say(f"upgraded the store's schema from revision {was} to {want} ({store.url})")
+            store.lock.say(f"upgraded the store's schema from revision {was} to {want} ({store.shown})")
         for note in cfg.attributes.get("notes", []):
             store.lock.say(f"warning: {note}")

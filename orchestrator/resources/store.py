@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
@@ -409,6 +410,14 @@ def _private(path: Path) -> None:
         return  # not ours to make (a read-only folder): SQLite says so, named, when it opens it
 
 
+def shown_url(url: str) -> str:
+    """The store's URL as it may be printed: a password in it masked (postgresql://u:***@host/db)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^@/]*@")
+
+
 class Store:
     def __init__(self, url: str, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  command: str = "fullbars", say=None):
@@ -416,6 +425,7 @@ class Store:
         lock_timeout: seconds a writer waits for another to finish. say: where the one-line
         notices (waiting for the lock, schema upgraded) go; stderr by default."""
         self.url = url
+        self.shown = shown_url(url)  # for what is printed: its password masked
         self.missing = False  # create=False and no SQLite file there: an empty store stands in
         path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -428,7 +438,7 @@ class Store:
         try:
             self.engine = create_engine(url, **lock.engine_args(url, command))
         except Exception as exc:
-            raise FullbarsError(f"cannot use database URL {url!r}: {exc}",
+            raise FullbarsError(f"cannot use database URL {shown_url(url)!r}: {exc}",
                                 fix="give a SQLAlchemy URL such as sqlite:///path/store.db "
                                     "or postgresql://user@host/db") from None
         if self.engine.dialect.name == "sqlite":
@@ -443,7 +453,7 @@ class Store:
         try:
             self.lock.opening(lambda: schema.upgrade(self))
         except DatabaseError as exc:  # also a file that is no SQLite database
-            raise FullbarsError(f"cannot open the store at {url}: {exc.orig}",
+            raise FullbarsError(f"cannot open the store at {shown_url(url)}: {exc.orig}",
                                 fix="check the path or URL and its permissions (--db, FULLBARS_DB)") from None
 
     @contextlib.contextmanager
