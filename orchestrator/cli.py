@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -196,9 +198,22 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
 
 def _out_folder(out_dir: Optional[Path]) -> None:
     """Refused before anything is planned: the plan's folder replaces what is there whole."""
-    if out_dir is not None and (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
+    if out_dir is None:
+        return
+    if (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
         raise FullbarsError(f"--out {out_dir} is a file, not a folder: the plan's artifacts would replace it",
                             fix="name a folder (created if missing, or replaced by the plan's artifacts)")
+    # The folder is written beside itself and swapped in: where it goes must take a new folder.
+    where = out_dir.absolute().parent
+    while not (where.exists() or where.is_symlink()):
+        where = where.parent
+    fix = "name a folder in a place you can write to"
+    if not where.is_dir():
+        raise FullbarsError(f"--out {out_dir}: {where} is a file, not a folder", fix=fix)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".fullbars-out-", dir=where))
+    except OSError as e:
+        raise FullbarsError(f"--out {out_dir}: no folder can be made in {where} ({e.strerror})", fix=fix) from None
 
 
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str = "plan") -> None:

@@ -144,18 +144,27 @@ def test_delete_speaks_json_and_a_file_as_out_folder_is_refused_before_anything_
     afile.write_text("keep me\n")
     before = snapshot(db)
     for args in (("plan", LINES[0]), ("delete", "dock-office")):
-        r = cli(*args, "--out", str(afile), db=db)
-        assert r.exit_code == 2 and "is a file, not a folder" in r.stderr, r.stdout + r.stderr
+        for out in (afile, afile / "sub"):  # the file itself, or a folder that would be inside it
+            r = cli(*args, "--out", str(out), db=db)
+            assert r.exit_code == 2 and "is a file, not a folder" in r.stderr, r.stdout + r.stderr
+        r = cli(*args, "--out", "/proc/fullbars-nowhere/plan", db=db)  # no folder can be made there
+        assert r.exit_code == 2 and "no folder can be made in /proc" in r.stderr, r.stdout + r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
     assert afile.read_text() == "keep me\n" and snapshot(db) == before
 
 
-def test_a_delete_of_a_line_never_applied_says_nothing_is_on_the_devices(db):
-    """Its summary counts no delete on the devices; the line it shows says why."""
+def test_a_delete_of_a_line_never_applied_says_nothing_is_on_the_devices(db, tmp_path):
+    """Its summary counts no delete on the devices; the line it shows says why; and it gives no
+    device anything (its devices, never given anything, kept no service: no base config either)."""
     assert cli("plan", LINES[0], *NET, db=db).exit_code == 0
     r = cli("delete", Path(LINES[0]).stem, db=db)
     assert r.exit_code == 0, r.stderr
     first = r.stdout.splitlines()[0]
     assert first.startswith("delete") and "never applied: it leaves the store now, nothing is on the devices" in first
+    assert cli("plan", LINES[0], db=db).exit_code == 0
+    d = _json(cli("delete", Path(LINES[0]).stem, "--format", "json", "--out", str(tmp_path / "del"), db=db))
+    assert d["devices"] == [] and d["summary"]["devices"] == 0, d
+    assert sorted(p.name for p in (tmp_path / "del").iterdir()) == ["manifest.json", "yang"]
 
 
 def test_a_plan_leaves_an_earlier_never_applied_line_off_the_devices_it_shares_with_it(db, tmp_path):

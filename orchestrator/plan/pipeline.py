@@ -439,6 +439,11 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         wanted_whole = needed(s, back, reads, on_device)
         if wanted_whole:
             raise _Widen(wanted_whole)
+        # A device the environment never gave anything, with no service on it now (a removal of
+        # a service never applied): there is nothing to give it, nor to take off.
+        for dev in [d for d in touched if not on_device[d] and d not in current]:
+            touched.discard(dev)
+            del on_device[dev]
         bases = Store.config_shas(s, touched)  # every environment's record keeps its ownership
         cached, cached_builds = standing.caches(touched)
         meta = {n: standing.meta[n] for n in stood} | {n: (intents[n].kind, intents[n].digest) for n in placements}
