@@ -239,6 +239,7 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
     elif fmt == Format.xml:
         for d in result.devices:
             sys.stdout.write(f"<!-- {d.device} ({d.kind}) -->\n{d.edit}")
+        _note_held_back(result)
     else:
         _print_text(result, out_dir, full)
     return manifest
@@ -252,11 +253,15 @@ def _summary(result) -> None:
 
 
 def _note_held_back(result) -> None:
-    back = result.held_back
+    _note_held(result.held_back)
+
+
+def _note_held(back: dict) -> None:
     for name, where in list(back.items())[:MAX_NAMES]:
+        whole = where.get("plan", name)
         err.print(f"note: {name} (planned earlier, never applied) is left off {', '.join(where['left_off'])} by "
                   f"this plan, which does not reach its {', '.join(where['waits_for'])}: apply its own plan, or "
-                  f"plan {name} with this change (name its file too), to put it on all its devices at once",
+                  f"plan {whole} with this change (name its file too), to put it on all its devices at once",
                   style="yellow", markup=False)
     if len(back) > MAX_NAMES:
         err.print(f"note: ... and {len(back) - MAX_NAMES} more services left off", style="yellow", markup=False)
@@ -1029,6 +1034,7 @@ def _print_change(c: dict) -> None:
               markup=False)
     if c["error"]:
         out.print(c["error"], style="red", markup=False)
+    _note_held(c.get("held_back") or {})  # (a change just submitted)
 
 
 def _change(server, token_file, local, remote) -> None:

@@ -38,7 +38,25 @@ def test_an_order_expands_plans_as_one_change_and_is_deleted_whole(tmp_path, db,
     assert r.exit_code == 0, r.stderr
     s = snapshot(db)
     assert s["intents"] == [] and s["allocations"] == []
-    assert "north-bakery" not in (tmp_path / "del" / "olt-1.xml").read_text()
+    assert not list((tmp_path / "del").glob("*.xml"))  # never applied: nothing to take off any device
+
+
+def test_a_product_left_off_a_shared_device_is_carried_by_planning_its_order(tmp_path, db):
+    """The order never applied; a line on another OLT of its BNG planned alone leaves the order's
+    line off the BNG, and says to plan the order (its product has no file of its own)."""
+    planned(tmp_path, db, NETWORK, ORDER)
+    south = tmp_path / "south.yaml"
+    south.write_text("apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata:\n  name: south-shop\nspec:\n"
+                     "  customer: South shop\n  site: south-park\n  onu:\n    serial: STHS00000001\n  rates:\n"
+                     "    downstream: 500M\n    upstream: 300M\n  tenure-years: 0\n  addressing:\n    mode: dhcp\n")
+    r = cli("plan", str(south), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    back = json.loads(r.stdout)["held_back"]
+    assert back["north-bakery-line"]["plan"] == "north-bakery" and back["north-bakery-line"]["waits_for"], back
+    r = cli("plan", str(south), db=db)
+    assert "plan north-bakery with this change" in " ".join(r.stderr.split()), r.stderr
+    r = cli("plan", str(south), ORDER, "--format", "json", db=db)
+    assert r.exit_code == 0 and json.loads(r.stdout)["held_back"] == {}, r.stdout + r.stderr
 
 
 def test_an_order_planned_again_without_an_intent_takes_it_away(tmp_path, db):
@@ -49,7 +67,8 @@ def test_an_order_planned_again_without_an_intent_takes_it_away(tmp_path, db):
     (tmp_path / "catalogue.yaml").write_text(text[:text.index("    - name: cameras")])
     out, m = planned(tmp_path, db, NETWORK, str(tmp_path / "order.yaml"), out="b")
     assert _parents(db) == {"north-bakery": None, "north-bakery-line": "north-bakery"}
-    assert "north-bakery-cameras" not in (out / "pe-1.xml").read_text()
+    # pe-1 held only the cameras, never applied: it is given nothing (no config of theirs to take off)
+    assert "pe-1" in json.loads((tmp_path / "a" / "manifest.json").read_text())["devices"] and "pe-1" not in m["devices"]
 
 
 def test_a_parameter_cannot_add_keys_to_a_spec(tmp_path, db):

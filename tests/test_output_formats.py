@@ -188,11 +188,14 @@ def test_a_plan_leaves_an_earlier_never_applied_line_off_the_devices_it_shares_w
         return {d["device"]: d for d in p["devices"]}["bng-east"]
 
     p = _json(cli("plan", str(faster), "--format", "json", db=db))
-    assert p["held_back"] == {"dock-office": {"left_off": ["bng-east"], "waits_for": ["olt-1"]}}, p["held_back"]
+    assert p["held_back"] == {"dock-office": {"left_off": ["bng-east"], "waits_for": ["olt-1"], "plan": "dock-office"}}
+    r = cli("plan", str(faster), "--format", "xml", db=db)  # machines read stdout; people, the note
+    assert r.exit_code == 0 and "note: dock-office" in r.stderr and "note:" not in r.stdout, r.stderr
     assert "(dock-office)" not in on_bng(p)["edit"] and "(port-authority)" in on_bng(p)["edit"]
     assert on_bng(p)["services"] == ["port-authority"] and not p["carried"], p["carried"]
     alone = _json(cli("plan", dock, "--format", "json", db=db))  # and the other way round
-    assert alone["held_back"] == {"port-authority": {"left_off": ["bng-east"], "waits_for": ["olt-2"]}}
+    assert alone["held_back"] == {"port-authority": {"left_off": ["bng-east"], "waits_for": ["olt-2"],
+                                                     "plan": "port-authority"}}
     assert "(port-authority)" not in on_bng(alone)["edit"] and "(dock-office)" in on_bng(alone)["edit"]
     both = _json(cli("plan", dock, str(faster), "--format", "json", db=db))
     assert both["held_back"] == {}, both["held_back"]

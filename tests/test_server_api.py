@@ -167,6 +167,27 @@ def test_a_refusal_names_another_change_s_file_as_submitted_not_where_the_server
     assert "/changes/" not in r.text and "/intents/" not in r.text, r.text
 
 
+def test_a_change_says_which_earlier_changes_its_plan_leaves_off_the_devices_they_share(server):
+    """Two changes, never rolled out: a line on olt-1, then one on olt-2 of the same BNG. The
+    second change's bundle leaves the first line off bng-east (its OLT is not in this change), and
+    both its answer and its detail say so, naming what to plan to carry it."""
+    client, url, t = server["client"], server["url"], server["tokens"]
+    auth = {"Authorization": f"Bearer {t['eve']}"}
+    ids = []
+    for name in ("dock-office", "port-authority"):
+        text = (EXAMPLES / "lab" / f"{name}.yaml").read_text().replace(name, f"{name}-api")
+        client.cookies.clear()
+        r = client.post(url + "api/changes", headers=auth,
+                        json={"title": name, "target": "production", "intents": {f"{name}-api.yaml": text}})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    want = {"dock-office-api": {"left_off": ["bng-east"], "waits_for": ["olt-1"], "plan": "dock-office-api"}}
+    assert r.json()["held_back"] == want, r.text
+    d = client.get(url + f"api/changes/{ids[1]}", headers=auth).json()
+    assert d["held_back"] == want and "dock-office-api" not in next(x for x in d["devices"]
+                                                                   if x["device"] == "bng-east")["edit"], d
+
+
 def test_the_state_machine_refuses_what_its_table_lacks(server):
     client, url, t = server["client"], server["url"], server["tokens"]
 

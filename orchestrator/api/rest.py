@@ -122,9 +122,21 @@ class DevicePlan(BaseModel):
     edit: str
 
 
+class HeldBack(BaseModel):
+    left_off: list[str]  # the plan's devices the service is kept off
+    waits_for: list[str]  # its devices the plan does not reach
+    plan: str  # what to plan with the change to carry it (an order's product: the order)
+
+
+class Submitted(ChangeOut):
+    # services planned earlier, never applied, that the change's plan leaves off devices it shares
+    held_back: dict[str, HeldBack]
+
+
 class ChangeDetail(ChangeOut):
     devices: list[DevicePlan]
     services: list[str]
+    held_back: dict[str, HeldBack]
     evidence: dict | None
     rollout: Rollout
     allowed: list[str]
@@ -211,7 +223,7 @@ def list_changes(who: Actor = Depends(actor), ctx: Context = Depends(context)):
     return as_user(who, changes.listing, ctx.store)
 
 
-@router.post("/changes", response_model=ChangeOut, status_code=201, responses=SIGNED_IN, tags=["changes"])
+@router.post("/changes", response_model=Submitted, status_code=201, responses=SIGNED_IN, tags=["changes"])
 def submit(body: Submit, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Plan the intents into a bundle for the target environment: a change request, state planned."""
     return as_user(who, changes.submit, ctx.store, ctx.workdir, body.title, body.intents, body.target, ctx.network_file)

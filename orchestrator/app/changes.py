@@ -43,6 +43,7 @@ def show(store, change_id: int) -> dict:
                        "diff": _read(bundle.path / f"{dev}.diff"), "edit": _read(bundle.path / f"{dev}.edit.xml")}
                       for dev, d in sorted(bundle.devices.items())]
     out["services"] = sorted(bundle.manifest.get("services", {}))
+    out["held_back"] = bundle.manifest.get("held_back", {})
     out["evidence"] = None if ver is None else {
         "id": ver.id, "ok": bool(ver.ok), "at": ver.at, "by": ver.by, "environment": ver.environment,
         "checks": json.loads(ver.checks)}
@@ -123,7 +124,7 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
         Store.audit(s, "change-submit", f"change:{row.id}",
                     {"to": "planned", "bundle": bundle.id, "target": target, "intents": sorted(intents),
                      "devices": sorted(bundle.devices), "services": sorted(bundle.manifest.get("services", {}))})
-        return view(s, row)
+        return view(s, row) | {"held_back": result.held_back}
 
 
 def attach_evidence(store, change_id: int, verification_id: int) -> dict:

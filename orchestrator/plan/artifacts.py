@@ -169,6 +169,7 @@ def _write(result, out: Path) -> dict:
             "bases": result.bases.get(d.device, {}),
         }
     manifest["services"] = service_facts(result.services)
+    manifest["held_back"] = result.held_back  # planned earlier and left off these devices (plan/held_back.py)
     for s in result.services:  # a service's own files (a coverage map), in a folder of its name
         for fname, make in sorted(s.artifacts.items()):
             data = make()

@@ -130,9 +130,9 @@ class PlanResult:
     carried: list[ServicePlan] = field(default_factory=list)
     environment: str | None = None  # whose record of the devices the edits were computed from
     bases: dict[str, dict[str, str]] = field(default_factory=dict)  # device → environment → sha256 of its record
-    # name → {"left_off": devices, "waits_for": devices} of creates planned earlier the plan does not
-    # carry (plan/held_back.py)
-    held_back: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # name → {"left_off": devices, "waits_for": devices, "plan": the service to plan to carry it}, of
+    # creates planned earlier the plan does not carry (plan/held_back.py)
+    held_back: dict[str, dict] = field(default_factory=dict)
     built_by: dict[str, int] = field(default_factory=dict)  # worker → devices it built (FULLBARS_PLAN_BUILDS=workers)
 
 
@@ -435,6 +435,9 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 on_device[d] = sorted(on_device[d] + list(here))
                 stood |= here
         back = held_back(s, on_device, asked_now, placements, recorded)
+        for n, where in back.items():  # what to plan to carry it: an order's product goes with its order
+            it = intents.quiet(n)
+            where["plan"] = it.parent if it is not None and it.parent else n
         on_device = leave_off(on_device, back)
         wanted_whole = needed(s, back, reads, on_device)
         if wanted_whole:
