@@ -152,11 +152,16 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
     carried = result.carried if full or len(result.carried) <= MAX_NAMES else result.carried[:MAX_NAMES]
+    asked = {id(s) for s in result.services if s.action != "delete"}  # (a removal planned earlier is carried)
     for s in result.services + carried:
-        note = " (planned earlier, not applied yet: this plan carries it)" if s.earlier else \
-            " (never applied: it leaves the store now, nothing is on the devices)" \
-            if s.action == "delete" and not s.device_change else ""
-        shown = s.device_change if s.earlier else s.action  # what applying it does, for a change planned earlier
+        shown, note = s.action, ""  # what it did to the store, unless applying it does otherwise:
+        if s.earlier:
+            shown, note = s.device_change, (" (as planned earlier, not applied yet)" if id(s) in asked else
+                                            " (planned earlier, not applied yet: this plan carries it)")
+        elif s.action == "delete" and not s.device_change:
+            note = " (never applied: it leaves the store now, nothing is on the devices)"
+        elif s.action == "update" and s.device_change == "create":
+            shown, note = "create", " (changed in the store; never applied, so applying it creates it)"
         out.print(f"[bold]{shown:9}[/bold] {s.kind or 'service'} {s.name}  →  {', '.join(s.devices) or '-'}{note}")
         for k, v in s.resources.items():
             if isinstance(v, dict):  # one row per member (an FTTR service's rooms, SSIDs)

@@ -51,6 +51,9 @@ def test_a_service_never_applied_is_created_by_its_changes_and_its_delete_takes_
     assert summary("plan", str(line), *NET)[0]["create"] == 1
     counts, services = summary("plan", str(faster))
     assert (counts["create"], counts["change"]) == (1, 0) and services["ship-repair"] == ("update", "create")
+    # the text says what applying it does, as the summary counts it, and why
+    first = cli("plan", str(faster), db=db).stdout.splitlines()[0]
+    assert first.startswith("create ") and "ship-repair" in first and "(as planned earlier, not applied yet)" in first
     counts, services = summary("delete", "ship-repair")
     assert counts["delete"] == 0 and services["ship-repair"] == ("delete", "")
 
