@@ -645,6 +645,8 @@ def history(limit: int = typer.Option(20, help="How many transactions, newest fi
         _fail(e, "history" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:
         return json_output.emit("history", True, **json_output.history(rows))
+    if not rows:
+        out.print("no transactions yet" + (f" on {label(target, lab)}" if target else ""), markup=False)
     for t in rows:  # one row each: a device's error text may span lines
         out.print(f"{t.id}  {t.created_at}  {t.kind:9} {t.state:12} {' '.join(t.summary.split())}", markup=False)
 
@@ -873,13 +875,15 @@ def suspensions(fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
     from orchestrator.rollout.suspension import listing
 
     try:
-        rows = listing(_store("suspensions", db))
+        rows = listing(_store("suspensions", db, create=False))  # a read: a store mistyped is not made empty
     except FullbarsError as e:
         _fail(e, "suspensions" if fmt == TextOrJson.json else None)
     if fmt == TextOrJson.json:
         from orchestrator.json_output import emit
 
         return emit("suspensions", True, suspensions=rows)
+    if not rows:
+        out.print("no suspensions", markup=False)
     for r in rows:
         extra = f" by {r['policy']} until {r['due']}" if r["state"] == "held" else (f" {r['tx']}" if r["tx"] else "")
         out.print(f"{r['line']:24} {r['state']:11} {r['reason']:8} asked {r['asked']}{extra}", markup=False)

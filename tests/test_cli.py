@@ -71,10 +71,10 @@ def test_status_and_history_of_a_store_that_is_not_there_make_none_and_a_file_th
     """A mistyped --db is not made into an empty store (status says none is there yet), and a
     file that is no database is a clean error, in JSON too, not a traceback."""
     missing = tmp_path / "typo" / "store.db"
-    for command in ("status", "history"):
+    for command, said in (("status", "0 service(s)"), ("history", "no transactions yet"),
+                          ("suspensions", "no suspensions")):
         r = cli_run(command, db=f"sqlite:///{missing}")
-        assert r.exit_code == 0, r.stdout + r.stderr
-    assert "0 service(s)" in cli_run("status", db=f"sqlite:///{missing}").stdout
+        assert r.exit_code == 0 and said in r.stdout, r.stdout + r.stderr  # (an empty answer says so)
     assert "(no store there yet)" in cli_run("status", db=f"sqlite:///{missing}").stdout
     assert not missing.exists() and not missing.parent.exists()
     junk = tmp_path / "notes.db"
@@ -220,6 +220,9 @@ def test_network_generate_fits_a_city_of_33_bngs_and_refuses_what_cannot_be(tmp_
     assert bad.stdout == ""
     huge = cli_run("network", "generate", "--olts", "40000", "--bngs", "2500", db=None)
     assert huge.exit_code == 2 and "need more public /29s than 240.0.0.0/4 holds" in huge.stderr
+    endless = cli_run("network", "generate", "--olts", "100000000", "--ports", "100000", db=None)  # refused at once
+    assert endless.exit_code == 2 and "--olts 100000000 is more than" in endless.stderr, endless.stderr
+    assert "--ports 100000 is more than" in endless.stderr and endless.stdout == ""
 
 
 def test_a_new_store_and_the_secret_files_it_reads_are_the_user_s_alone(tmp_path):

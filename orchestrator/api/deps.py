@@ -52,6 +52,10 @@ def identify(request: Request) -> Actor | None:
 def actor(request: Request) -> Actor:
     """Dependency: the signed-in user; anyone else is refused (401) before the route runs."""
     who = identify(request)
+    if who is None and token_of(request):
+        raise NotSignedIn("the token or session given is not accepted (unknown, revoked or expired)",
+                          fix="POST /api/login with your name and password again, or ask an admin for a new API "
+                              "token")
     if who is None:
         raise NotSignedIn("sign in first: a bearer token (Authorization: Bearer ...) or the session cookie "
                           "from POST /api/login", fix="POST /api/login with your name and password, or ask an "

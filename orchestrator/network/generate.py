@@ -70,6 +70,11 @@ def _check(olts: int, ports: int, bngs: int, sites: int | None, pon_type: str) -
     counts = {"--olts": olts, "--ports": ports, "--bngs": bngs, "--sites": 1 if sites is None else sites}
     problems = [Problem(f"{opt} {n} is not a count", fix=f"give {opt} a whole number from 1")
                 for opt, n in counts.items() if n < 1]
+    # Past these it would run for hours and print gigabytes: a city is a few thousand OLTs.
+    most = {"--olts": 100_000, "--ports": 128, "--bngs": 10_000, "--sites": 100_000}
+    problems += [Problem(f"{opt} {counts[opt]} is more than a network description of this kind holds ({top})",
+                         fix=f"give {opt} at most {top}, or split the network") for opt, top in most.items()
+                 if counts[opt] > top]
     if pon_type not in LINE_RATES:
         problems.append(Problem(f"--type {pon_type!r} is not a PON type",
                                 fix=f"give --type {' or --type '.join(sorted(LINE_RATES))}"))
