@@ -187,6 +187,14 @@ def test_a_change_says_which_earlier_changes_its_plan_leaves_off_the_devices_the
     d = client.get(url + f"api/changes/{ids[1]}", headers=auth).json()
     assert d["held_back"] == want and "dock-office-api" not in next(x for x in d["devices"]
                                                                    if x["device"] == "bng-east")["edit"], d
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=60) as browser:  # and the change's page
+        r = browser.post("/login", data={"name": "eve", "password": t["eve:password"], "next": "/"})
+        assert r.status_code == 303, r.text
+        page = browser.get(f"/changes/{ids[1]}").text
+        assert 'id="held-back"' in page and "<strong>dock-office-api</strong> kept off bng-east" in page, page
+        assert 'id="held-back"' not in browser.get(f"/changes/{ids[0]}").text
 
 
 def test_the_state_machine_refuses_what_its_table_lacks(server):
