@@ -5,7 +5,9 @@ runs in a fresh process and a fresh SQLite store, so RSS is that size's own peak
 Usage: python bench/plan.py [N ...]   (default 1000 10000 100000)
        python bench/plan.py --incremental N [REPEATS]   (one new, one changed and one deleted
        intent, and a no-op plan (an unchanged intent given again), each in an inventory of N
-       already planned; median of REPEATS (default 5) runs each; bench/results/plan-incremental.json)
+       already planned: never applied, and in service (its configs recorded as a committed
+       transaction records them, so each edit is computed from the devices' records); median of
+       REPEATS (default 5) runs each; bench/results/plan-incremental.json)
        python bench/plan.py --workers 1,2,4 [--postgres] N   (a full plan of N lines with each
        count of build processes (FULLBARS_PLAN_WORKERS), on SQLite or a throwaway PostgreSQL
        server; time, speed-up over the first count, and the peak RSS of the parent and of each
@@ -99,9 +101,23 @@ def one(n: int) -> dict:
 STAGES = ("read+check", "place", "build", "keep")
 
 
-def one_incremental(n: int, repeats: int) -> dict:
+def _in_service(store, result) -> None:
+    """The store's record as a committed transaction leaves it once it gave the devices their
+    planned configs (what `fullbars apply` writes after the devices commit)."""
+    import uuid
+
+    from orchestrator.rollout.transaction import Change, Journal
+
+    changes = [Change(d.device, d.kind, None, d.intended) for d in result.devices]
+    journal = Journal(store, uuid.uuid4().hex)
+    journal.start("lab:/bench/in-service.clab.yml", "apply", changes)
+    journal.state("committed", summary="bench: the inventory in service", remember=changes)
+
+
+def one_incremental(n: int, repeats: int, applied: bool = False) -> dict:
     """Plan n lines, then time single changes against that inventory (plan only, no artifacts).
-    The network is sized for n plus the new lines, so a new line lands on a port with room."""
+    The network is sized for n plus the new lines, so a new line lands on a port with room.
+    applied: the inventory is in service first (each device's record is its planned config)."""
     import statistics
 
     from orchestrator.plan.pipeline import plan
@@ -112,7 +128,10 @@ def one_incremental(n: int, repeats: int) -> dict:
         net, files = write_inputs(n, tmp)
         store = Store(f"sqlite:///{tmp}/store.db")
         t0 = time.perf_counter()
-        plan(store, str(net), [str(f) for f in files])
+        result = plan(store, str(net), [str(f) for f in files])
+        if applied:
+            _in_service(store, result)
+        del result
         setup = time.perf_counter() - t0
         one = tmp / "one.yaml"
         # New lines go to the last OLT, whose ports are not full unless n fills it exactly.
@@ -132,7 +151,7 @@ def one_incremental(n: int, repeats: int) -> dict:
                 gone = (gone + 1) % n
             cases["deleted"].append(_timed(lambda: plan(store, None, delete=[f"line-{gone:06d}"])))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"inventory": n, "repeats": repeats, "setup_plan_s": round(setup, 1),
+    return {"inventory": n, "in_service": applied, "repeats": repeats, "setup_plan_s": round(setup, 1),
             **{f"{k}_ms": round(statistics.median(v) * 1000, 1) for k, v in cases.items()},
             "load_average": os.getloadavg()[0], "peak_rss_mib": round(rss)}
 
@@ -299,17 +318,19 @@ def _child(what: str, *args) -> dict:
 
 
 def incremental_main(n: int, repeats: int) -> None:
-    load = os.getloadavg()[0]
-    row = _child("incremental", n, repeats)
-    print(f"inventory {n} (planned in {row['setup_plan_s']} s), median of {repeats}: one new intent "
-          f"{row['new_ms']} ms, one changed {row['changed_ms']} ms, one deleted {row['deleted_ms']} ms, "
-          f"no-op {row['no-op_ms']} ms; load average {load:.1f} before, {row['load_average']:.1f} after; "
-          f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
     (HERE / "results").mkdir(exist_ok=True)
     path = HERE / "results" / "plan-incremental.json"
-    kept = {r["inventory"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
-    kept[n] = row
-    path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
+    kept = {(r["inventory"], r.get("in_service", False)): r
+            for r in (json.loads(path.read_text()) if path.exists() else [])}
+    for applied in (False, True):
+        load = os.getloadavg()[0]
+        row = _child("incremental", n, repeats, int(applied))
+        print(f"inventory {n}, {'in service' if applied else 'never applied'} (set up in {row['setup_plan_s']} s), "
+              f"median of {repeats}: one new intent {row['new_ms']} ms, one changed {row['changed_ms']} ms, one "
+              f"deleted {row['deleted_ms']} ms, no-op {row['no-op_ms']} ms; load average {load:.1f} before, "
+              f"{row['load_average']:.1f} after; peak RSS {row['peak_rss_mib']} MiB", flush=True)
+        kept[(n, applied)] = row
+        path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
 
 
 def campus_inputs(cells: int, slices: int, folder: Path) -> tuple[Path, list[Path]]:
@@ -436,7 +457,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps(one_campus(int(argv[1]), int(argv[2]))))
         return
     if argv and argv[0] == "--one-incremental":
-        print(json.dumps(one_incremental(int(argv[1]), int(argv[2]))))
+        print(json.dumps(one_incremental(int(argv[1]), int(argv[2]), bool(int(argv[3])))))
         return
     if argv and argv[0] == "--incremental":
         incremental_main(int(argv[1]), int(argv[2]) if len(argv) > 2 else 5)
