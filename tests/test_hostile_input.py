@@ -194,3 +194,23 @@ def test_channel_width_combinations_follow_the_band_plan(channel, width, ok):
 
     band = "2.4GHz" if channel <= 14 else "5GHz"
     assert (channel in WIDE.get((band, width), CHANNELS[band])) is ok
+
+
+def test_an_intent_from_a_pipe_is_read_and_a_named_pipe_no_one_writes_is_empty_not_a_hang(tmp_path):
+    """A shell's process substitution (`fullbars validate <(...)`) is a pipe with its writer
+    there: it is read. A named pipe nobody writes to is an empty file, refused at once; the open
+    used to wait for a writer forever."""
+    import os
+
+    fifo = tmp_path / "nobody-writes.yaml"
+    os.mkfifo(fifo)
+    r = cli("validate", str(fifo), "--network", NET, db=None)
+    assert r.exit_code == 2 and "holds no YAML document" in r.stderr, r.stdout + r.stderr
+    read, write = os.pipe()
+    os.write(write, (EXAMPLES / "lab" / "dock-office.yaml").read_bytes())
+    os.close(write)
+    try:
+        r = cli("validate", f"/dev/fd/{read}", "--network", NET, db=None)
+    finally:
+        os.close(read)
+    assert r.exit_code == 0 and "dock-office" in r.stdout, r.stdout + r.stderr

@@ -6,6 +6,9 @@ not the YAML parser, decides what a value means.
 
 from __future__ import annotations
 
+import os
+import stat
+
 from pathlib import Path
 
 import yaml
@@ -36,6 +39,17 @@ _SEQ, _MAP = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, yaml.resolver.Base
 MAX_BYTES = 256 << 20  # read at most this much: a device file (/dev/zero) must not fill the memory
 
 
+def _opened(path: Path | str):
+    """The file opened to read. A named pipe is opened without waiting for a writer: one writing
+    already (a shell's process substitution) is read to its end, none is an empty file (an open
+    that waits for one would hang the command)."""
+    if stat.S_ISFIFO(os.stat(path).st_mode):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    return open(path, "rb")
+
+
 def read_text(path: Path | str) -> str:
     """A file's text, or a Problem saying why it cannot be read (missing, a folder, too big, not UTF-8)."""
     name = str(path)
@@ -43,7 +57,7 @@ def read_text(path: Path | str) -> str:
         raise FullbarsError("a directory, not an intent file", file=name,
                             fix=f"name the YAML files in it, for example {name.rstrip('/')}/*.yaml")
     try:
-        with open(path, "rb") as f:
+        with _opened(path) as f:
             data = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise FullbarsError("no such file", file=name, fix="check the path") from None
