@@ -114,6 +114,9 @@ def test_environment_description_evidence_rule(db, tmp_path):
     before = snapshot(db)
     r = cli("environment", "staging", "--evidence", "sometimes", db=db)
     assert r.exit_code == 2 and "unknown evidence rule 'sometimes'" in r.output and "required, optional" in r.output
+    for name in ("bad name!", "x\ny"):  # asked or changed: no such environment can exist
+        r = cli("environment", name, db=db)
+        assert r.exit_code == 2 and "is not an environment name" in r.output, r.output
     assert snapshot(db) == before
 
 

@@ -15,7 +15,7 @@ def describe(store, label: str, evidence: str | None = None, description: str | 
     require("environments.write" if change else "read")
     from orchestrator.app.changes import ENV_NAME
 
-    if change and label.startswith("env:") and not ENV_NAME.match(label[4:]):
+    if label.startswith("env:") and not ENV_NAME.match(label[4:]):  # (read too: no such name is ever made)
         raise FullbarsError(f"{label[4:]!r} is not an environment name", path="environment",
                             fix="lower-case letters, digits and '-', starting with a letter (as a change's target)")
     with store.transaction(write=change) as s:
