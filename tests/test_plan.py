@@ -151,7 +151,9 @@ def test_a_line_moved_to_another_olt_leaves_the_old_one_however_often_it_is_plan
         assert old is not None and old.changed and "ACME0000A001" not in old.intended, (attempt, was)
         assert "ACME0000A001" in next(d for d in result.devices if d.device == other).intended
     gone = plan(store, None, delete=["acme-hq"], environment="env:production")
-    assert {was, other} <= {d.device for d in gone.devices}, [d.device for d in gone.devices]
+    # off the OLT the record has it on; the other was never given anything, so it is given nothing
+    assert was in {d.device for d in gone.devices} and other not in {d.device for d in gone.devices}, \
+        [d.device for d in gone.devices]
 
 
 def test_a_site_no_olt_serves_is_told_with_the_sites_olts_serve(tmp_path, db):
@@ -181,6 +183,34 @@ def test_a_pool_renumbered_under_the_lines_that_hold_it_is_refused(tmp_path, db)
     assert "pool public-east is now 192.0.2.0/24, but 1 line(s) hold blocks of it outside that: acme-hq (203.0.113." \
         in r.stderr and "at: spec.pool[public-east].prefix" in r.stderr, r.stderr
     assert snapshot(db) == before
+
+
+def test_an_s_vlan_range_moved_under_the_lines_that_hold_pairs_in_it_is_refused_and_may_grow(tmp_path, db):
+    """A line holds its S/C-VLAN pair as an index into its OLT uplink's S-VLAN range: a range
+    that starts elsewhere would give the OLT's lines other VLANs, unasked (they moved silently at
+    their next plan). Refused, naming the lines and their pairs, with nothing kept; a range that
+    only grows at its end keeps every pair."""
+    lines = [str(p) for p in sorted((EXAMPLES / "lab").glob("*.yaml"))]
+    r = cli("plan", *lines, "--network", str(EXAMPLES / "network.yaml"), "--format", "json", db=db)
+    assert r.exit_code == 0, r.output
+    pairs = {s["name"]: (s["resources"]["s-vlan"], s["resources"]["c-vlan"]) for s in json.loads(r.stdout)["services"]}
+    text = (EXAMPLES / "network.yaml").read_text()
+    assert "      s-vlan:\n        first: 1200\n        last: 1299\n" in text
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(text.replace("first: 1200\n        last: 1299", "first: 3000\n        last: 3100"))
+    before = snapshot(db)
+    r = cli("plan", lines[0], "--network", str(moved), db=db)
+    assert r.exit_code == 2, r.output
+    said = " ".join(r.stderr.split())
+    assert "olt-2 uplink uplink-1: S-VLANs 3000..3100 (were uplink-1 1200..1299) would give 2 line(s) other VLANs: " \
+           f"port-authority (S-VLAN {pairs['port-authority'][0]}, C-VLAN {pairs['port-authority'][1]})" in said, said
+    assert "at: spec.olt[olt-2].uplink[uplink-1].s-vlan" in said and snapshot(db) == before
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(text.replace("first: 1200\n        last: 1299", "first: 1200\n        last: 1350"))
+    r = cli("plan", *lines, "--network", str(grown), "--format", "json", db=db)
+    assert r.exit_code == 0, r.output
+    assert {s["name"]: (s["resources"]["s-vlan"], s["resources"]["c-vlan"])
+            for s in json.loads(r.stdout)["services"]} == pairs
 
 
 def test_a_pool_whose_block_length_grew_gives_new_lines_blocks_apart_from_the_old(tmp_path, db):

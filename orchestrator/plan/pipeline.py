@@ -199,10 +199,14 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
     # checks below have said, with file and line, what is wrong with it.
     with store.transaction(keep) as s, s.no_autoflush:
         if net is not None:
-            was = getattr(Store.network(s), "digest", None)  # (save_network changes that row)
-            Store.save_network(s, network_file, net.text, net.digest)
-            if was is not None and was != net.digest:
+            row = Store.network(s)
+            old = _old_network(row) if row is not None and row.digest != net.digest else None
+            Store.save_network(s, network_file, net.text, net.digest)  # (changes that row)
+            if old is not None:
                 outside = _held_outside_pools(s, net)
+                alloc = Allocator(s, lazy=True)
+                for kind in SERVICES.kinds():
+                    outside += SERVICES.by_kind(kind).network_changed(old, net, alloc)
                 if outside:
                     raise FullbarsError(problems + outside)
         else:
@@ -588,6 +592,14 @@ def _outcome(s, net: Network, built: list, recorded: Recorded, on_device: dict[s
     others = [_left(n, meta[n][0], shown[n])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases, back)
+
+
+def _old_network(row) -> Network | None:
+    """The network description a plan replaces, as it was saved (None: it no longer loads)."""
+    try:
+        return load_network(row.source, row.text)
+    except FullbarsError:
+        return None
 
 
 def _held_outside_pools(s, net: Network) -> list[Problem]:

@@ -101,5 +101,11 @@ class Service(abc.ABC):
         has changed (`fullbars plan --due`) settles them again."""
         return spec
 
+    def network_changed(self, old, new, alloc) -> list[Problem]:
+        """A network description replacing `old` with `new` would change what the services of this
+        kind hold without their being asked (the values it derives from a range): the problems
+        that refuse it. alloc reads what they hold."""
+        return []
+
     def forget(self, intent, ctx) -> None:
         """Called when the intent is deleted, after its allocations are freed."""

@@ -43,6 +43,32 @@ def vlan_pair(uplink, idx: int) -> tuple[int, int]:
 class BusinessBroadband(Service):
     kind = "BusinessBroadband"
     template = "business-broadband"
+
+    def network_changed(self, old, new, alloc) -> list[Problem]:
+        """A line holds the index of its S/C-VLAN pair in its OLT uplink's S-VLAN range: a range
+        that starts elsewhere, an uplink renamed, or a range too short for an index held would give
+        the lines of that OLT other VLANs on the OLT and the BNG, none of them asked."""
+        out = []
+        for name, dev in sorted(new.devices.items()):
+            was = old.devices.get(name)
+            if not dev.uplinks or was is None or not was.uplinks:
+                continue
+            up, up_was = next(iter(dev.uplinks.values())), next(iter(was.uplinks.values()))
+            room = (up.s_vlan[1] - up.s_vlan[0] + 1) * C_VLANS
+            moved = []
+            for line in sorted(alloc.owners(f"vlan:{name}/{up_was.name}")):
+                idx = int(alloc.held(line, "vlan")[1])
+                if (up.name, up.s_vlan[0]) != (up_was.name, up_was.s_vlan[0]) or idx >= room:
+                    moved.append(f"{line} (S-VLAN {vlan_pair(up_was, idx)[0]}, C-VLAN {vlan_pair(up_was, idx)[1]})")
+            if moved:
+                out.append(Problem(
+                    f"{name} uplink {up.name}: S-VLANs {up.s_vlan[0]}..{up.s_vlan[1]} (were {up_was.name} "
+                    f"{up_was.s_vlan[0]}..{up_was.s_vlan[1]}) would give {len(moved)} line(s) other VLANs: "
+                    + ", ".join(moved[:5]) + (" ..." if len(moved) > 5 else ""), file=new.file,
+                    path=f"spec.olt[{name}].uplink[{up.name}].s-vlan",
+                    fix="keep the uplink's name and the range's first S-VLAN (the range may grow at its end) "
+                        "until those lines are moved to another OLT or deleted"))
+        return out
     neighbours = frozenset({"olt"})  # the PON load of its OLT's ports (port_shares); nothing of the BNG's
     module = "fullbars-business-broadband"
     top = "business-broadband"
