@@ -126,3 +126,29 @@ def test_a_product_is_not_deleted_without_its_order_and_the_order_is_in_service_
     assert states() == {"north-bakery": "in service", "north-bakery-cameras": "in service",
                         "north-bakery-line": "in service"}
     assert cli("delete", "north-bakery", db=db).exit_code == 0  # the order, with its products
+
+
+def test_an_order_does_not_take_over_a_service_of_its_own_nor_gives_one_away(tmp_path, db):
+    """A line planned on its own, then an order whose product has the line's name (and identity):
+    refused; it took the line over (re-rated it, and deleting the order deleted the customer's own
+    line). The other way round, a product planned alone is refused too."""
+    shutil.copy(REPO / "examples/orders/catalogue.yaml", tmp_path / "catalogue.yaml")
+    order = (REPO / ORDER).read_text()
+    (tmp_path / "order.yaml").write_text(order)
+    own = tmp_path / "own-line.yaml"
+    own.write_text("apiVersion: fullbars.io/v1\nkind: BusinessBroadband\nmetadata: {name: north-bakery-line}\n"
+                   "spec:\n  customer: North Bakery\n  site: north-park\n  onu: {serial: BAKE00000001}\n"
+                   "  rates: {downstream: 300M, upstream: 300M}\n")
+    assert cli("plan", str(own), "--network", NETWORK, db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("plan", str(tmp_path / "order.yaml"), db=db)
+    assert r.exit_code == 2 and "north-bakery-line, a product of order north-bakery, is already a service of its " \
+        "own" in " ".join(r.stderr.split()), r.stderr
+    assert snapshot(db) == before and _parents(db) == {"north-bakery-line": None}
+    assert cli("delete", "north-bakery-line", db=db).exit_code == 0
+    assert cli("plan", str(tmp_path / "order.yaml"), db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("plan", str(own), db=db)
+    assert r.exit_code == 2 and "north-bakery-line is a product of order north-bakery: planned alone, it would " \
+        "leave the order" in " ".join(r.stderr.split()), r.stderr
+    assert snapshot(db) == before

@@ -283,7 +283,9 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                             f"from {row.source})", **it.where("metadata.name"),
                             fix="choose another name, or `fullbars delete` the old service first"))
                     continue
-                row.parent = it.parent
+                if (row.parent or None) != (it.parent or None):  # one order's product is no other's service
+                    problems.append(_other_parent(it, row))
+                    continue
                 if row.digest != it.digest:
                     row.spec, row.digest, row.source, row.updated_at = (json.dumps(it.spec, sort_keys=True),
                                                                         it.digest, it.file, _now())
@@ -592,6 +594,20 @@ def _outcome(s, net: Network, built: list, recorded: Recorded, on_device: dict[s
     others = [_left(n, meta[n][0], shown[n])
               for n in sorted({n for names in on_device.values() for n in names} - asked - carried)]
     return PlanResult(net, services, devices, others + carried_plans, carried_plans, environment, bases, back)
+
+
+def _other_parent(it: Intent, row) -> Problem:
+    """An intent whose name is a service already in the store, of another order or of none."""
+    if it.parent and not row.parent:
+        return Problem(f"{it.name}, a product of order {it.parent}, is already a service of its own (from "
+                       f"{row.source}): the order would take it over", **it.where("metadata.name"),
+                       fix=f"give the order's products other names, or `fullbars delete {it.name}` first")
+    if not it.parent:
+        return Problem(f"{it.name} is a product of order {row.parent}: planned alone, it would leave the order",
+                       **it.where("metadata.name"),
+                       fix=f"change it through order {row.parent}, or give this intent another name")
+    return Problem(f"{it.name}, a product of order {it.parent}, is already a product of order {row.parent}",
+                   **it.where("metadata.name"), fix="give the order's products other names")
 
 
 def _old_network(row) -> Network | None:
