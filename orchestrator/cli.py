@@ -410,6 +410,8 @@ def network_radio_area(out: Path = typer.Argument(..., help="Folder to write int
 
     if cells < 1 or points < 1:
         _fail(FullbarsError("--cells and --points must be at least 1", fix="for example --cells 500 --points 2000"))
+    if seed < 0:
+        _fail(FullbarsError(f"--seed {seed} is negative", fix="give --seed a whole number from 0"))
     try:
         made = generate(out, cells, points, seed)
     except OSError as e:

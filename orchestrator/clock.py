@@ -24,7 +24,8 @@ def now() -> dt.datetime:
     except ValueError:
         raise FullbarsError(f"FULLBARS_NOW={text!r} is not an ISO 8601 date or time, optionally @ Unix seconds",
                             fix="write it as 2026-07-01, 2026-07-01T09:00:00 or 2026-06-30T23:59:50@1790000000") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)) + dt.timedelta(seconds=ran)
+    # in UTC, as the machine's clock is read: a day (`.date()`) is UTC's wherever the offset was
+    return (t.astimezone(dt.timezone.utc) if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)) + dt.timedelta(seconds=ran)
 
 
 def end_of_day(date: str) -> dt.datetime:

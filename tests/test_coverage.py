@@ -563,3 +563,11 @@ def test_a_fill_that_can_do_nothing_says_why(area, tmp_path, db, change, said):
     r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
     assert r.exit_code == 0, r.stderr
     assert said in r.stderr and "warning: weak-spots:" in r.stderr, r.stderr
+
+
+def test_a_radio_area_of_no_cells_or_a_negative_seed_is_refused_and_writes_nothing(tmp_path):
+    for args, said in ((("--cells", "0"), "--cells and --points must be at least 1"),
+                       (("--seed", "-1"), "--seed -1 is negative")):  # (a traceback, and an empty folder)
+        r = cli("network", "radio-area", str(tmp_path / "area"), *args, db=None)
+        assert r.exit_code == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "area").exists()
