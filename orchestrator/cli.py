@@ -144,10 +144,18 @@ def validate(intents: List[Path] = typer.Argument(..., help="Intent YAML files."
     if as_json:
         from orchestrator.json_output import emit
 
-        return emit("validate", True, services=[{"name": s.name, "kind": s.kind, "action": s.action}
-                                                for s in result.services])
+        return emit("validate", True, services=[{"name": s.name, "kind": s.kind, "action": s.action,
+                                                 "warnings": s.warnings} for s in result.services])
+    _warnings(result)
     for s in result.services:
         out.print(f"ok  {s.kind} {s.name} ({'new' if s.action == 'create' else s.action})", markup=False)
+
+
+def _warnings(result) -> None:
+    """What a plan goes ahead with but says (an arrears policy that covers no line)."""
+    for s in result.services:
+        for w in s.warnings:
+            err.print(f"warning: {s.name}: {Problem(**w).render()}", style="yellow", markup=False)
 
 
 def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
@@ -222,9 +230,7 @@ def _out_folder(out_dir: Optional[Path]) -> None:
 
 
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str = "plan") -> None:
-    for s in result.services:
-        for w in s.warnings:
-            err.print(f"warning: {s.name}: {Problem(**w).render()}", style="yellow", markup=False)
+    _warnings(result)
     manifest = None
     if out_dir:
         from orchestrator.plan.artifacts import write

@@ -192,6 +192,11 @@ def test_a_selector_that_matches_no_line_warns_naming_the_closest_customers(db, 
     assert [(w["file"], w["line"], w["path"]) for s in shown["services"] for w in s["warnings"]] == \
         [(str(pol), 7, "spec.selector"), (str(pol), 7, "spec.selector.customer[0]")]
     assert "Old Town Bakery" in shown["services"][0]["warnings"][1]["fix"]
+    # validate says what plan would: the same warnings, in text and JSON
+    r = cli_run("validate", str(pol), db=db)
+    assert r.exit_code == 0 and f"warning: spring-arrears: {pol}:7: the selector" in r.stderr, r.stdout + r.stderr
+    checked = json.loads(cli_run("validate", str(pol), "--format", "json", db=db).stdout)
+    assert [w["path"] for w in checked["services"][0]["warnings"]] == ["spec.selector", "spec.selector.customer[0]"]
     pol.write_text(GRACE.replace("Old Town Bakry", "Old Town Bakery").replace("spring-arrears", "bakery-grace"))
     r = _plan(db, str(pol))
     assert "warning" not in r.stderr and "lines              1: bakery-on-main" in r.stdout
