@@ -441,6 +441,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 on_device[d] = sorted(on_device[d] + list(here))
                 stood |= here
         back = held_back(s, on_device, asked_now, placements, recorded)
+        intents.load(set(back))  # (one read for all, not one each)
         for n, where in back.items():  # what to plan to carry it: an order's product goes with its order
             it = intents.quiet(n)
             where["plan"] = it.parent if it is not None and it.parent else n
