@@ -250,7 +250,7 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
     elif fmt == Format.xml:
         for d in result.devices:
             sys.stdout.write(f"<!-- {d.device} ({d.kind}) -->\n{d.edit}")
-        _note_held_back(result)
+        _note_held(result.held_back)
     else:
         _print_text(result, out_dir, full)
     return manifest
@@ -260,10 +260,6 @@ def _summary(result) -> None:
     from orchestrator.plan.summary import line
 
     out.print(f"\n{line(result)}", markup=False)
-    _note_held_back(result)
-
-
-def _note_held_back(result) -> None:
     _note_held(result.held_back)
 
 
@@ -592,7 +588,7 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
             if dry_run:
                 _print_preview(preview(result, tgt))
                 return
-            _note_held_back(result)
+            _note_held(result.held_back)
             rep = do_apply(store, result, tgt, confirm_timeout, checks=not no_checks, progress=_progress(), pins=pins)
             if rep["outcome"] == "committed":
                 from orchestrator.rollout.waves import WAVE_KINDS, record

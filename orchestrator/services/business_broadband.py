@@ -43,6 +43,9 @@ def vlan_pair(uplink, idx: int) -> tuple[int, int]:
 class BusinessBroadband(Service):
     kind = "BusinessBroadband"
     template = "business-broadband"
+    neighbours = frozenset({"olt"})  # the PON load of its OLT's ports (port_shares); nothing of the BNG's
+    module = "fullbars-business-broadband"
+    top = "business-broadband"
 
     def network_changed(self, old, new, alloc) -> list[Problem]:
         """A line holds the index of its S/C-VLAN pair in its OLT uplink's S-VLAN range: a range
@@ -59,7 +62,8 @@ class BusinessBroadband(Service):
             for line in sorted(alloc.owners(f"vlan:{name}/{up_was.name}")):
                 idx = int(alloc.held(line, "vlan")[1])
                 if (up.name, up.s_vlan[0]) != (up_was.name, up_was.s_vlan[0]) or idx >= room:
-                    moved.append(f"{line} (S-VLAN {vlan_pair(up_was, idx)[0]}, C-VLAN {vlan_pair(up_was, idx)[1]})")
+                    s_vlan, c_vlan = vlan_pair(up_was, idx)
+                    moved.append(f"{line} (S-VLAN {s_vlan}, C-VLAN {c_vlan})")
             if moved:
                 out.append(Problem(
                     f"{name} uplink {up.name}: S-VLANs {up.s_vlan[0]}..{up.s_vlan[1]} (were {up_was.name} "
@@ -69,9 +73,6 @@ class BusinessBroadband(Service):
                     fix="keep the uplink's name and the range's first S-VLAN (the range may grow at its end) "
                         "until those lines are moved to another OLT or deleted"))
         return out
-    neighbours = frozenset({"olt"})  # the PON load of its OLT's ports (port_shares); nothing of the BNG's
-    module = "fullbars-business-broadband"
-    top = "business-broadband"
 
     def identity(self, spec: dict) -> dict:
         return {"customer": spec["customer"], "onu serial": spec["onu"]["serial"]}
