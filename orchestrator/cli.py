@@ -256,10 +256,15 @@ def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str
     return manifest
 
 
-def _summary(result) -> None:
-    from orchestrator.plan.summary import line
+def _summary(result, due=None) -> None:
+    from orchestrator.plan.summary import has_changes, line
 
-    out.print(f"\n{line(result)}", markup=False)
+    if due is not None and not result.services and not has_changes(result):
+        # "as planned" would hide what earlier plans left for an apply to carry
+        out.print(f"\nno changes: nothing is due on {due} (no stored service has changed with time); what earlier "
+                  "plans made and no apply carried yet stays as planned (fullbars status)", markup=False)
+    else:
+        out.print(f"\n{line(result)}", markup=False)
     _note_held(result.held_back)
 
 
@@ -308,9 +313,9 @@ def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML 
                                 fix="fullbars plan intents/*.yaml, or fullbars plan --due -o DIR")
         _out_folder(out_dir)
         store = _store("plan", db, lock_timeout=lock_timeout)
+        today = clock.now().date() if due else None
         result = run(store, str(network) if network else None, [str(p) for p in intents or []],
-                     progress=_progress(), environment=label(target, lab) if target else None,
-                     due=clock.now().date() if due else None)
+                     progress=_progress(), environment=label(target, lab) if target else None, due=today)
         _emit(result, fmt, out_dir, full)
         if fmt == Format.text:
             from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
@@ -320,7 +325,7 @@ def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML 
                     out.print("\nrollout (fullbars rollout):", style="bold")
                     for line in describe(wave_plan(store, s, result.network, result.environment)):
                         out.print(line, markup=False)
-            _summary(result)
+            _summary(result, today)
     except FullbarsError as e:
         _fail(e, "plan" if fmt == Format.json else None, 1 if detailed else 2)
     if detailed and has_changes(result):

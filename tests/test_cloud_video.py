@@ -112,3 +112,31 @@ def test_a_line_is_judged_by_its_own_chain_on_an_onu_that_also_carries_cameras()
     moved = {"config": {"3009.2": dict(line, s=3009)}}
     assert _path(r, "north-shop", moved, bng, True, row) == [
         "olt-1 carries ONU NRTH00000001 as S3009/C2, planned S3001/C2"]
+
+
+def test_cameras_on_one_line_count_together_against_its_upstream(tmp_path, db):
+    """Each set of cameras fits the line's 300M alone; together they would reserve more."""
+    assert cli("plan", LINE, CAMERAS, "--network", NETWORK, db=db).exit_code == 0  # 32M
+    more = tmp_path / "more.yaml"
+    more.write_text((REPO / CAMERAS).read_text().replace("name: north-shop-cameras", "name: north-shop-yard")
+                    .replace("count: 8", "count: 70").replace("192.168.50.0/24", "192.168.60.0/24"))  # 280M
+    before = snapshot(db)
+    r = cli("plan", str(more), "--network", NETWORK, db=db)
+    assert r.exit_code == 2
+    assert ("70 cameras of 4M reserve 280M upstream; with north-shop-cameras (32M) that is 312M; "
+            "line north-shop carries 300M") in r.stderr
+    assert "more.yaml:10" in r.stderr and "at most 67 cameras of 4M" in r.stderr
+    assert snapshot(db) == before
+    more.write_text(more.read_text().replace("count: 70", "count: 67"))  # 268M + 32M = 300M exactly
+    r = cli("plan", str(more), "--network", NETWORK, db=db)
+    assert r.exit_code == 0, r.stderr
+    grown = tmp_path / "grown.yaml"  # the first set may not grow into what the second now holds
+    grown.write_text((REPO / CAMERAS).read_text().replace("count: 8", "count: 9"))
+    r = cli("plan", str(grown), "--network", NETWORK, db=db)
+    assert r.exit_code == 2 and "with north-shop-yard (268M) that is 304M" in r.stderr and "at most 8 cameras" in r.stderr
+    lowered = tmp_path / "lowered.yaml"  # nor may the line be lowered under what its cameras reserve
+    lowered.write_text((REPO / LINE).read_text().replace("upstream: 300M", "upstream: 200M"))
+    before = snapshot(db)
+    r = cli("plan", str(lowered), "--network", NETWORK, db=db)
+    assert r.exit_code == 2 and "line north-shop carries 200M" in r.stderr, r.stderr
+    assert snapshot(db) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
@@ -367,6 +368,30 @@ def test_a_later_fill_counts_the_cells_an_older_fill_planned(filled, area, tmp_p
     res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["second-look"]["resources"]
     first = m["services"]["weak-spots"]["resources"]
     assert res["before"] == first["after"] and res["new-cells"] == {} and res["reached"]
+
+
+def test_a_later_fill_adding_cells_on_an_older_fill_s_new_site_keeps_its_gnb_id(filled, area, tmp_path):
+    """A stricter fill over the same candidates wants more sectors on poles the first fill made
+    sites of: those cells join the site under the gNB id the first fill gave it (its neighbours'
+    relations carry it), where each fill once numbered the pole for itself."""
+    import yaml
+
+    out, m, _ = filled
+    db = tmp_path / "store.db"
+    with sqlite3.connect(area.parent / "store.db") as src, sqlite3.connect(db) as dst:
+        src.backup(dst)  # the first fill's store as it stands (with what its write-ahead log holds)
+    doc = yaml.safe_load((area / "fill.yaml").read_text())
+    doc["metadata"]["name"] = "stricter"
+    doc["spec"]["target"].update(rsrp=-95, share=99)
+    (area / "stricter.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    r = cli("plan", str(area / "stricter.yaml"), "--out", str(tmp_path / "p"), db=f"sqlite:///{db}")
+    assert r.exit_code == 0, r.stderr
+    first = m["services"]["weak-spots"]["resources"]["new-cells"]
+    ids = {c["gnb"]: c["gnb-id"] for c in first.values()}
+    cells = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["stricter"]["resources"]["new-cells"]
+    shared = {n: c for n, c in cells.items() if c["gnb"] in ids}
+    assert shared, "the stricter fill should add cells on the first fill's sites"
+    assert all(c["gnb-id"] == ids[c["gnb"]] for c in shared.values()), shared
 
 
 @pytest.mark.parametrize("name, content, expect", [

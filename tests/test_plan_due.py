@@ -63,7 +63,7 @@ def test_a_tenure_from_customer_since_is_raised_only_by_plan_due(tmp_path, db, m
     before = snapshot(db)
     r = cli("plan", "--due", db=db)
     assert r.exit_code == 0, r.output
-    assert "no changes" in r.output
+    assert "no changes: nothing is due on 2027-01-14" in r.output, r.output
     assert snapshot(db)["intents"] == before["intents"]
 
     # A plan of another line after the anniversary leaves old-friend as it was planned.
@@ -91,7 +91,7 @@ def test_a_tenure_from_customer_since_is_raised_only_by_plan_due(tmp_path, db, m
     assert ups["old-friend"] == "500000000" and ups["asked-for"] == "300000000" and ups["fixed-one"] == "300000000"
 
     r = cli("plan", "--due", db=db)  # settled: due no more
-    assert r.exit_code == 0 and "no changes" in r.output, r.output
+    assert r.exit_code == 0 and "no changes: nothing is due on 2027-02-01" in r.output, r.output
 
 
 def test_customer_since_refusals_name_the_file_line_and_fix(tmp_path, db, monkeypatch):

@@ -216,7 +216,8 @@ def _new_cells(radio, spec, chosen, cand_meta, band, arfcn, bw, allcols, others,
     for g, l in zip(allcols["gnb"], allcols["cell-local-id"]):
         taken_local.setdefault(g, set()).add(l)
     taken_names = set(allcols["name"])
-    site_ids: dict[str, int] = {}
+    # an older fill's new site keeps the id it was given: its cells and their neighbours' relations carry it
+    site_ids: dict[str, int] = {c.gnb: c.gnb_id for c in others if c.new_site}
     next_id = radio.gnb_id_range[0]
     out, no_id = [], []
     tree = cKDTree(cells.xy) if len(cells) else None

@@ -73,14 +73,36 @@ class CloudVideo(Service):
                                fix=f"give a /{fits} or larger, or fewer cameras"))
         if out:
             return out
+        return self._fits_line(intent, line, ctx)
+
+    def _fits_line(self, intent, line, ctx) -> list[Problem]:
+        """Each set of cameras on a line reserves its own share of the line's upstream."""
+        spec = intent.spec
         total, per = reserved(spec), bps(spec["cameras"]["upstream"])
-        up = BusinessBroadband.rates(line, net)[1]
-        if total > up:
-            out.append(Problem(f"{spec['cameras']['count']} cameras of {rate_text(per)} reserve {rate_text(total)} "
-                               f"upstream; line {line.name} carries {rate_text(up)}",
-                               **intent.where("spec.cameras.count"),
-                               fix=f"at most {up // per} cameras of {rate_text(per)}, or a line with more upstream"))
-        return out
+        up = BusinessBroadband.rates(line, ctx.network)[1]
+        others = [it for it in self._on_line(ctx, line.name) if it.name != intent.name]
+        taken = sum(reserved(it.spec) for it in others)
+        if total + taken <= up:
+            return []
+        beside = f"; with {', '.join(it.name for it in others)} ({rate_text(taken)}) that is " \
+            f"{rate_text(total + taken)}" if others else ""
+        room = max(0, up - taken) // per
+        return [Problem(f"{spec['cameras']['count']} cameras of {rate_text(per)} reserve {rate_text(total)} "
+                        f"upstream{beside}; line {line.name} carries {rate_text(up)}",
+                        **intent.where("spec.cameras.count"),
+                        fix=(f"at most {room} cameras of {rate_text(per)}" if room else "no more cameras")
+                        + f", or more upstream on line {line.name}")]
+
+    def _on_line(self, ctx, line: str) -> list:
+        """The cameras of every CloudVideo intent on a line, grouped once per plan (kept beside the
+        overlays' cache, so a delete forgets it with them)."""
+        key = ("overlays", self.kind, "by-line")
+        if key not in ctx.scratch:
+            by_line: dict[str, list] = {}
+            for it in ctx.overlays(self.kind):
+                by_line.setdefault(it.spec["line"], []).append(it)
+            ctx.scratch[key] = by_line
+        return ctx.scratch[key].get(line, [])
 
     def place(self, intent, ctx) -> Placement:
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
@@ -94,6 +116,9 @@ class CloudVideo(Service):
             raise FullbarsError(Problem(f"cameras {name} send to platform {spec['platform']}, which the network "
                                         f"description {net.file} does not have", **intent.where("spec.platform"),
                                         fix="keep the platform in the network description, or delete the cameras"))
+        # Placed again without being asked when its line changes: it may have been lowered since.
+        if problems := self._fits_line(intent, line, ctx):
+            raise FullbarsError(problems)
         held = alloc.held(line.name, "onu-id")
         if held is None:  # planned together with its line, before it
             BusinessBroadband().place(line, ctx)
