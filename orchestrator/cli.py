@@ -315,7 +315,7 @@ def plan(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML 
         store = _store("plan", db, lock_timeout=lock_timeout)
         today = clock.now().date() if due else None
         result = run(store, str(network) if network else None, [str(p) for p in intents or []],
-                     progress=_progress(), environment=label(target, lab) if target else None, due=today)
+                     progress=_progress(), environment=_known(store, label(target, lab)) if target else None, due=today)
         _emit(result, fmt, out_dir, full)
         if fmt == Format.text:
             from orchestrator.rollout.waves import WAVE_KINDS, describe, wave_plan
@@ -470,7 +470,7 @@ def devsim(kind: Optional[str] = typer.Option(None, "--kind", help="Device kind,
         raise typer.Exit(2)
 
 
-def _target(target: str, lab: Optional[Path], network):
+def _target(target: str, lab: Optional[Path], network, store):
     from orchestrator.rollout.targets import lab_target, network_target
 
     if target == "lab":
@@ -478,7 +478,16 @@ def _target(target: str, lab: Optional[Path], network):
             raise FullbarsError("--target lab needs --lab FILE (the lab's topology file)",
                                 fix="fullbars lab generate PLAN_DIR --name NAME -o labs/NAME.clab.yml; fullbars lab up ...")
         return lab_target(lab)
+    _known(store, f"env:{target}")
     return network_target(target, network)
+
+
+def _known(store, env: str) -> str:
+    from orchestrator.rollout.environments import refuse_typo
+
+    with store.transaction(write=False) as s:
+        refuse_typo(s, env)
+    return env
 
 
 def _network_for(store, network: Optional[Path]):
@@ -562,7 +571,7 @@ def apply(intents: Optional[List[Path]] = typer.Argument(None, help="Intent YAML
     try:
         store = _store("apply", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         _recover_first(store, net)
         intents = intents or []
         if len(intents) == 1 and intents[0].is_dir():  # a bundle: exactly what it holds, not planned again
@@ -696,7 +705,7 @@ def drift(target: str = TargetOpt, lab: Optional[Path] = LabOpt,
     try:
         store = _store("drift", db)
         net = _network_for(store, network) if target != "lab" else None
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         _recover_first(store, net)  # the store's record must agree with the devices before it is compared
         found = check(store, tgt)
     except FullbarsError as e:
@@ -748,7 +757,7 @@ def check(line: str = typer.Argument(..., help="The service (intent name) of the
     try:
         store = _store("check", db)
         net = _network_for(store, network) if target != "lab" else None
-        rep = do(store, _target(target, lab, net), line, str(network) if network else None, measure=not no_measure)
+        rep = do(store, _target(target, lab, net, store), line, str(network) if network else None, measure=not no_measure)
     except FullbarsError as e:
         _fail(e)
     if as_json:
@@ -781,11 +790,11 @@ def rollout(change: Path = typer.Argument(..., help="A bulk change (SpeedUpgrade
         if dry_run:
             from orchestrator.rollout.environments import label
 
-            _, wp = waves.prepare(store, str(network) if network else None, str(change), label(target, lab))
+            _, wp = waves.prepare(store, str(network) if network else None, str(change), _known(store, label(target, lab)))
             for line in waves.describe_plan(wp):
                 out.print(line, markup=False)
             return
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         _recover_first(store, net)
         say = lambda t: err.print(t, markup=False)  # noqa: E731
         try:
@@ -833,7 +842,7 @@ def suspend(line: Optional[str] = typer.Argument(None, help="The line (service n
     try:
         store = _store("suspend", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         _recover_first(store, net)
         try:
             if due_now:
@@ -868,7 +877,7 @@ def resume(line: str = typer.Argument(..., help="The suspended line."),
     try:
         store = _store("resume", db, lock_timeout=lock_timeout)
         net = _network_for(store, network)
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         _recover_first(store, net)
         r = suspension.resume(store, line, tgt, confirm_timeout, _progress())
     except FullbarsError as e:
@@ -937,7 +946,7 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
     try:
         store = _store("ansible apply", db)
         net = _network_for(store, network) if target != "lab" else None
-        tgt = _target(target, lab, net)
+        tgt = _target(target, lab, net, store)
         checked(store, plan_dir, tgt.label, edits=True)  # it ships the edit files as they are
         res = run(plan_dir, tgt, forks=forks)
     except FullbarsError as e:

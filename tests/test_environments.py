@@ -182,6 +182,28 @@ def test_drift_of_an_environment_given_nothing_says_so(db, monkeypatch):
 
 
 
+def test_a_target_a_letter_from_one_in_use_is_taken_for_a_typo_until_described(db, monkeypatch, tmp_path):
+    """Its record is empty: its edits would be whole configs and production's record would fall
+    behind. A name unlike any in use, or one described first, is a new environment."""
+    from orchestrator.resources.store import Store
+
+    monkeypatch.setenv("FULLBARS_NETCONF_PASSWORD", "x")
+    _harbour_in_production(Store(db))
+    before = snapshot(db)
+    for cmd in (["plan", ACME, "--target", "prodution"], ["drift", "--target", "productoin"],
+                ["apply", ACME, "--target", "production2", "--dry-run"],
+                ["change", "submit", ACME, "--target", "prodution", "--title", "t", "--workdir", str(tmp_path)]):
+        r = cli(*cmd, db=db)
+        assert r.exit_code == 2, (cmd, r.output)
+        assert "has been applied to or described; did you mean production?" in r.stderr, r.stderr
+        assert "fix: --target production; for a new environment, describe it first" in r.stderr
+    assert snapshot(db) == before
+    assert cli("plan", ACME, "--target", "staging", db=db).exit_code == 0  # unlike any in use: new
+    assert cli("environment", "production2", "--description", "the second region", db=db).exit_code == 0
+    r = cli("plan", ACME, "--target", "production2", db=db)
+    assert r.exit_code == 0, r.output
+
+
 def test_a_rollout_reaches_only_its_own_environment(db, tmp_path):
     """A SpeedUpgrade rolled out in the lab has reached no production OLT: production's rollout
     still has every wave, and a production plan keeps the lines at their old rates."""

@@ -19,6 +19,7 @@ from orchestrator.app.errors import Conflict, NotFound
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError, Problem
 from orchestrator.resources.store import ChangeDeviceRow, ChangeRow, Store, VerificationRow
+from orchestrator.rollout.environments import refuse_typo
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ya?ml$")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
@@ -91,6 +92,8 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
         problems.append(Problem("the title must have 1 to 256 characters", path="title"))
     if problems:
         raise FullbarsError(problems)
+    with store.transaction(write=False) as s:
+        refuse_typo(s, f"env:{target}")
     folder = Path(workdir) / "changes" / secrets.token_hex(8)
     src = folder / "intents"
     src.mkdir(parents=True)

@@ -6,8 +6,12 @@ is every environment that is not a lab, unless its description says otherwise.""
 
 from __future__ import annotations
 
+import difflib
+
+from sqlalchemy import select
+
 from orchestrator.errors import FullbarsError
-from orchestrator.resources.store import EnvironmentRow, _now
+from orchestrator.resources.store import DeviceConfigRow, EnvironmentRow, _now
 
 EVIDENCE = ("required", "optional")
 
@@ -52,3 +56,23 @@ def label(target: str, lab=None) -> str:
                                 fix="fullbars lab generate PLAN_DIR --name NAME -o labs/NAME.clab.yml")
         return f"lab:{Path(lab).resolve()}"
     return f"env:{target}"
+
+
+def refuse_typo(s, label: str) -> None:
+    """A target never applied to nor described, a letter or two from one in use, is taken for a
+    typo: its record is empty, so its edits would give the devices whole configs and the real
+    environment's record would fall behind. A new environment is named once with `fullbars
+    environment NAME` (or applied to under a name unlike the others)."""
+    if is_lab(label) or s.get(EnvironmentRow, label) is not None:
+        return
+    known = set(s.scalars(select(EnvironmentRow.name))) | \
+        set(s.scalars(select(DeviceConfigRow.environment).distinct()))
+    if label in known:
+        return
+    name = label.split(":", 1)[1]
+    near = difflib.get_close_matches(name, [k.split(":", 1)[1] for k in known if not is_lab(k)], n=3, cutoff=0.8)
+    if near:
+        raise FullbarsError(f"no environment {name!r} has been applied to or described; did you mean "
+                            f"{' or '.join(near)}?",
+                            fix=f"--target {near[0]}; for a new environment, describe it first: "
+                                f"fullbars environment {name} --description TEXT")
