@@ -13,9 +13,10 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from orchestrator.cli_usage import JsonUsageErrors
 from orchestrator.errors import FullbarsError, Problem
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+app = typer.Typer(cls=JsonUsageErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Intent-based orchestration for 5G private networks and enterprise broadband.")
 network_app = typer.Typer(no_args_is_help=True, help="Network descriptions.")
 app.add_typer(network_app, name="network")
@@ -75,7 +76,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit.")) -> None:
-    pass
+    _new_stores.clear()  # one run's (tests run many in one process)
 
 
 def _store(command: str, db, create: bool = True, lock_timeout: float | None = None):
@@ -83,8 +84,14 @@ def _store(command: str, db, create: bool = True, lock_timeout: float | None = N
     from orchestrator import settings
     from orchestrator.resources.store import Store
 
-    return Store(settings.database_url(db), create, settings.lock_timeout(lock_timeout), f"fullbars {command}",
-                 say=lambda msg: err.print(msg, markup=False))
+    store = Store(settings.database_url(db), create, settings.lock_timeout(lock_timeout), f"fullbars {command}",
+                  say=lambda msg: err.print(msg, markup=False))
+    if store.made:
+        _new_stores.append(store)
+    return store
+
+
+_new_stores: list = []  # stores this run made: a refused command leaves no empty store file behind
 
 
 MAX_ERRORS = 50  # a bulk file with one mistake repeated should not bury the summary
@@ -93,6 +100,8 @@ MAX_NAMES = 10  # names shown per resource without --full (a bulk change may hol
 
 def _fail(e: FullbarsError, as_json: str | None = None, code: int = 2) -> None:
     """as_json: the command's name, to report the error as --format json's error object."""
+    while _new_stores:
+        _new_stores.pop().discard_new()
     if as_json:
         from orchestrator import json_output
 

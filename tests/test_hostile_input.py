@@ -214,3 +214,17 @@ def test_an_intent_from_a_pipe_is_read_and_a_named_pipe_no_one_writes_is_empty_n
     finally:
         os.close(read)
     assert r.exit_code == 0 and "dock-office" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_selector_whose_tenure_range_is_empty_is_refused_not_only_warned(tmp_path):
+    """min above max covers no line whatever the store holds: an error at the leaf, with its fix."""
+    grace = tmp_path / "grace.yaml"
+    grace.write_text((REPO / "examples/grace/spring-arrears.yaml").read_text().replace(
+        "customer: [Harbour customer 3]", "min-tenure-years: 5\n    max-tenure-years: 2\n   "))
+    r = cli("validate", str(grace), db=None)
+    assert r.exit_code == 2, r.output
+    assert f"{grace}:10: max-tenure-years is below min-tenure-years" in r.stderr
+    assert "at: spec.selector.max-tenure-years" in r.stderr and "fix: raise max-tenure-years" in r.stderr
+    grace.write_text(grace.read_text().replace("max-tenure-years: 2", "max-tenure-years: 5"))
+    r = cli("validate", str(grace), "--network", str(EXAMPLES / "network.yaml"), db=None)
+    assert r.exit_code == 0, r.output

@@ -16,7 +16,7 @@ LAYERS = [
     "errors", "private_files", "settings", "once", "clock", "json_output", "progress", "workers", "fault_pause", "acting",
     "documents", "models", "devices", "netconf", "render", "radio", "resources",
     "network", "coverage", "services", "intents", "plan", "lab", "rollout",
-    "app", "engine", "api", "demo", "devsim", "cli", "__main__",
+    "app", "engine", "api", "demo", "devsim", "cli_usage", "cli", "__main__",
 ]
 # Imports that still point upwards, each inside the one function that needs it, with why.
 UPWARDS = {

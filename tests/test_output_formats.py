@@ -205,3 +205,36 @@ def test_a_plan_leaves_an_earlier_never_applied_line_off_the_devices_it_shares_w
     assert "(dock-office)" in on_bng(both)["edit"] and "(port-authority)" in on_bng(both)["edit"]
     again = _json(cli("plan", str(faster), "--format", "json", db=db))  # the same plan again: as it was
     assert again["held_back"] == p["held_back"] and on_bng(again)["edit"] == on_bng(p)["edit"]
+
+
+def test_a_usage_error_is_json_when_json_was_asked_for(db):
+    """A script that passed --format json gets the same error object for a usage error (click's
+    box, for people, otherwise)."""
+    before = snapshot(db)
+    for args, command, said in ((("plan", *LINES, "--format", "json", "--bogus"), "plan", "No such option: --bogus"),
+                                (("history", "--format=json", "--limit", "many"), "history", "--limit"),
+                                (("change", "list", "--bogus", "--format", "json"), "change list", "--bogus"),
+                                (("check", "--json"), "check", "Missing")):
+        r = cli(*args, db=db)
+        assert r.exit_code == 2, (args, r.output)
+        e = _json(r)
+        assert e["command"] == command and e["ok"] is False and e["exit_code"] == 2, e
+        assert said in e["errors"][0]["message"] and e["errors"][0]["fix"] == f"see fullbars {command} --help", e
+    r = cli("plan", *LINES, "--format", "text", "--bogus", db=db)
+    assert r.exit_code == 2 and "No such option: --bogus" in r.stderr and not r.stdout.strip()
+    assert snapshot(db) == before
+
+
+def test_a_refused_first_plan_leaves_no_store_behind(tmp_path):
+    """Nothing was changed: not even a new, empty store file (or the folders made for it)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "examples/intents/acme-hq.yaml").read_text().replace("downstream:", "downstrem:"))
+    db = f"sqlite:///{tmp_path}/new/folder/store.db"
+    for fmt in ("text", "json"):
+        r = cli("plan", str(bad), *NET, "--format", fmt, db=db)
+        assert r.exit_code == 2 and "downstrem" in r.output, r.output
+        assert not (tmp_path / "new").exists()
+    r = cli("plan", str(REPO / "examples/intents/acme-hq.yaml"), *NET, db=db)
+    assert r.exit_code == 0 and (tmp_path / "new/folder/store.db").exists()
+    r = cli("plan", str(bad), db=db)  # an existing store stays, of course
+    assert r.exit_code == 2 and (tmp_path / "new/folder/store.db").exists()

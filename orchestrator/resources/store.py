@@ -399,15 +399,17 @@ def _insert(s: Session, model, rows: list[dict]) -> None:
         s.execute(insert(model), rows)
 
 
-def _private(path: Path) -> None:
+def _private(path: Path) -> bool:
     """A new SQLite store is made readable by its owner only (it holds password and token hashes
-    and the devices' configs); SQLite gives its -wal and -shm files the database file's mode."""
+    and the devices' configs); SQLite gives its -wal and -shm files the database file's mode.
+    Whether this made the file."""
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
     except FileExistsError:
-        return
+        return False
     except OSError:
-        return  # not ours to make (a read-only folder): SQLite says so, named, when it opens it
+        return False  # not ours to make (a read-only folder): SQLite says so, named, when it opens it
 
 
 def shown_url(url: str) -> str:
@@ -427,14 +429,17 @@ class Store:
         self.url = url
         self.shown = shown_url(url)  # for what is printed: its password masked
         self.missing = False  # create=False and no SQLite file there: an empty store stands in
+        self.made: list[Path] = []  # the SQLite file and folders this opening created (discard_new)
         path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             if not create and not Path(url[len("sqlite:///"):]).exists():
                 url, self.missing = "sqlite://", True
             else:
                 path = Path(url[len("sqlite:///"):])
+                self.made = [d for d in reversed(path.parent.parents) if not d.exists()]
+                self.made += [path.parent] if not path.parent.exists() else []
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _private(path)
+                self.made = self.made + [path] if _private(path) else []
         try:
             self.engine = create_engine(url, **lock.engine_args(url, command))
         except Exception as exc:
@@ -455,6 +460,24 @@ class Store:
         except DatabaseError as exc:  # also a file that is no SQLite database
             raise FullbarsError(f"cannot open the store at {shown_url(url)}: {exc.orig}",
                                 fix="check the path or URL and its permissions (--db, FULLBARS_DB)") from None
+
+    def discard_new(self) -> None:
+        """A command refused whose opening made this SQLite store: take the file (and the folders
+        made for it) away again, unless something has been written to it since."""
+        if not self.made:
+            return
+        with self.engine.connect() as c:
+            if any(c.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables):
+                return
+        self.engine.dispose()
+        path = self.made[-1]
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+                  path.with_name(path.name + ".holder")):
+            f.unlink(missing_ok=True)
+        for d in reversed(self.made[:-1]):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only while empty
+        self.made = []
 
     @contextlib.contextmanager
     def transaction(self, keep: bool = True, write: bool = True):
