@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import getpass
+import os
+import pwd
 import socket
 from dataclasses import dataclass, field
 
@@ -18,13 +19,18 @@ class Actor:
     origin: str = ""  # where the request came from: a client address, or `cli@host`
 
 
+def local_user() -> str:
+    """The account the process runs as, by its user id: $LOGNAME and $USER, which getpass reads
+    first, are anyone's to set, and four-eyes and the audit must not take a name from them."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # no passwd entry (containers): the uid still says who
+        return str(os.geteuid())
+
+
 def local() -> Actor:
     """The CLI's actor: the local user, acting as a local admin on the store they can open."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return Actor(user, frozenset({"admin", "engineer", "ci", "noc"}), f"cli@{socket.gethostname()}")
+    return Actor(local_user(), frozenset({"admin", "engineer", "ci", "noc"}), f"cli@{socket.gethostname()}")
 
 
 _current: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("fullbars_actor", default=None)

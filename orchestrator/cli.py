@@ -218,24 +218,25 @@ def _print_text(result, out_dir: Optional[Path], full: bool) -> None:
         out.print(f"\nartifacts in {out_dir}/ (manifest.json lists them with sha256)")
 
 
-def _out_folder(out_dir: Optional[Path]) -> None:
-    """Refused before anything is planned: the plan's folder replaces what is there whole."""
+def _out_folder(out_dir: Optional[Path], option: str = "--out", within: bool = False) -> None:
+    """Refused before anything is planned: the plan's folder replaces what is there whole (within:
+    plans are folders made inside it)."""
     if out_dir is None:
         return
     if (out_dir.exists() or out_dir.is_symlink()) and not out_dir.is_dir():
-        raise FullbarsError(f"--out {out_dir} is a file, not a folder: the plan's artifacts would replace it",
+        raise FullbarsError(f"{option} {out_dir} is a file, not a folder: the plan's artifacts would replace it",
                             fix="name a folder (created if missing, or replaced by the plan's artifacts)")
     # The folder is written beside itself and swapped in: where it goes must take a new folder.
-    where = out_dir.absolute().parent
+    where = out_dir.absolute() if within else out_dir.absolute().parent
     while not (where.exists() or where.is_symlink()):
         where = where.parent
     fix = "name a folder in a place you can write to"
     if not where.is_dir():
-        raise FullbarsError(f"--out {out_dir}: {where} is a file, not a folder", fix=fix)
+        raise FullbarsError(f"{option} {out_dir}: {where} is a file, not a folder", fix=fix)
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".fullbars-out-", dir=where))
     except OSError as e:
-        raise FullbarsError(f"--out {out_dir}: no folder can be made in {where} ({e.strerror})", fix=fix) from None
+        raise FullbarsError(f"{option} {out_dir}: no folder can be made in {where} ({e.strerror})", fix=fix) from None
 
 
 def _emit(result, fmt: Format, out_dir: Optional[Path], full: bool, command: str = "plan") -> None:
@@ -657,7 +658,7 @@ def recover(network: Optional[Path] = NetworkOpt, db: Optional[str] = DbOpt):
 
 
 @app.command()
-def history(limit: int = typer.Option(20, help="How many transactions, newest first."),
+def history(limit: int = typer.Option(20, min=1, help="How many transactions, newest first."),
             target: Optional[str] = typer.Option(None, "--target", help="Only this environment's: lab (with --lab) "
                                                  "or a name."),
             lab: Optional[Path] = LabOpt, fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt):
@@ -937,6 +938,7 @@ def worker(db: Optional[str] = DbOpt,
         api.check_timing(heartbeat, dead_after)
         if plan_due is not None:
             api.check_cron(plan_due_at)
+            _out_folder(plan_due, "--plan-due", within=True)  # each day's plan is a folder made in it
         store = _store("worker", db)
         api.work(store.url, executor, heartbeat, dead_after, say=lambda t: err.print(t, markup=False),
                  plan_due=(str(plan_due.resolve()), plan_due_at) if plan_due is not None else None)
@@ -967,7 +969,8 @@ def ansible_apply(plan_dir: Path = PlanDirArg, target: str = TargetOpt,
 
 @app.command()
 def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-           port: int = typer.Option(8080, "--port", help="Port (0: any free one; the URL printed names it)."),
+           port: int = typer.Option(8080, "--port", min=0, max=65535,
+                                    help="Port (0: any free one; the URL printed names it)."),
            admin: Optional[str] = typer.Option(None, "--admin", help="Create this first admin if the store has no "
                                                "such user; the password comes from --admin-password-file or "
                                                "$FULLBARS_ADMIN_PASSWORD, never the command line."),
@@ -987,6 +990,8 @@ def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to list
     from orchestrator.app.users import ensure_admin
 
     try:
+        if network:  # read now: a description missing or broken would fail every submission, blaming its intents
+            _network_for(None, network)
         store = _store("server", db)
         if admin:
             if admin_password_file:
@@ -1038,7 +1043,8 @@ def audit(user: Optional[str] = typer.Option(None, "--user", help="Only what thi
                                                "every step of change requests)."),
           subject: Optional[str] = typer.Option(None, "--subject", help="Exactly this subject, e.g. change:7."),
           since: Optional[str] = typer.Option(None, "--since", help="An ISO 8601 time (UTC unless it gives an offset) or a day: rows at or after it."),
-          limit: int = typer.Option(50, "--limit", help="How many rows, newest first."),
+          limit: int = typer.Option(50, "--limit", min=1, max=1000,
+                                    help="How many rows, newest first (at most 1000, as the API)."),
           fmt: TextOrJson = OutFmtOpt, db: Optional[str] = DbOpt,
           server: Optional[str] = ServerOpt, token_file: Optional[Path] = TokenFileOpt):
     """The audit trail: who did what, when, from where; append-only."""

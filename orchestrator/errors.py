@@ -25,6 +25,16 @@ def clip(text: str | None) -> str | None:
     return _LONG.sub(_cut, text) if len(text) > SHOWN else text
 
 
+def one_line(value: str | None, what: str, path: str) -> "Problem | None":
+    """A title or description printed among other lines: a newline or an escape sequence in it
+    would print lines of its own (a fake "approved"), or take over the reader's terminal."""
+    bad = re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value or "")
+    if bad is None:
+        return None
+    return Problem(f"the {what} holds the control character {ascii(bad.group())[1:-1]}", path=path,
+                   fix=f"give the {what} on one line, in printable characters")
+
+
 @dataclass
 class Problem:
     message: str

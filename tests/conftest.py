@@ -91,6 +91,8 @@ def snapshot(db: str) -> dict:
     ownership), for 'changes nothing' checks."""
     from orchestrator.resources.store import DERIVED_TABLES
 
+    if db.startswith("sqlite:///") and not Path(db[len("sqlite:///"):]).exists():
+        return {}  # no store (opening one here would make its file, and a command would then find it)
     engine = create_engine(db)
     out = {}
     with engine.connect() as c:

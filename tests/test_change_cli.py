@@ -5,7 +5,8 @@ withdraw ends it, and the audit has each step by the local user."""
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import json
 
 from conftest import EXAMPLES, cli, snapshot
@@ -49,7 +50,8 @@ def test_change_requests_from_the_cli(db, tmp_path):
     assert r.output.count("change ") == 2, r.output  # the refused submission made none
     r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
     steps = [(a["action"], a["actor"], a["origin"].startswith("cli@")) for a in reversed(json.loads(r.output)["rows"])]
-    assert steps == [("change-submit", getpass.getuser(), True), ("change-withdraw", getpass.getuser(), True)], steps
+    me = pwd.getpwuid(os.geteuid()).pw_name  # the account, whatever $LOGNAME says
+    assert steps == [("change-submit", me, True), ("change-withdraw", me, True)], steps
     assert json.loads(r.output)["rows"][0]["detail"]["undone"] == ["acme-hq"]
 
 
@@ -71,3 +73,65 @@ def test_withdrawing_a_change_keeps_what_another_open_change_planned_the_same(db
     r = cli("change", "withdraw", "2", db=db)  # the last open change that planned it: now it goes
     assert r.exit_code == 0, r.output
     assert not any("acme-hq" in row for row in snapshot(db)["allocations"])
+
+
+def test_withdrawing_a_change_gives_back_the_version_another_open_change_planned_differently(db, tmp_path):
+    """A plans acme-hq static, B plans it at 1G by DHCP; withdrawing B gives the store A's version
+    back (A's bundle gives it), with its address block: it stayed B's, and the block A's bundle
+    gives went to the next line."""
+    work = ["--workdir", str(tmp_path / "work")]
+    r = cli("change", "submit", str(ACME), "--target", "production", "--title", "A", "--network", str(NETWORK),
+            *work, db=db)
+    assert r.exit_code == 0, r.output
+    held = lambda: sorted(row[1:] for row in snapshot(db)["allocations"] if "acme-hq" in row)  # noqa: E731
+    as_a = held()
+    other = tmp_path / "acme-hq.yaml"
+    other.write_text(ACME.read_text().replace("downstream: 500M", "downstream: 1G")
+                     .replace("mode: static", "mode: dhcp"))
+    r = cli("change", "submit", str(other), "--target", "production", "--title", "B", *work, db=db)
+    assert r.exit_code == 0, r.output
+    assert held() != as_a
+    r = cli("change", "withdraw", "2", db=db)
+    assert r.exit_code == 0, r.output
+    assert held() == as_a
+    r = cli("audit", "--subject", "change:2", "--format", "json", db=db)
+    assert json.loads(r.output)["rows"][0]["detail"]["undone"] == ["acme-hq"]
+    r = cli("status", "--format", "json", db=db)
+    [acme] = [sv for sv in json.loads(r.output)["services"] if sv["name"] == "acme-hq"]
+    assert "1G" not in json.dumps(acme)
+
+
+def test_four_eyes_on_the_cli_takes_the_account_not_the_environment(db, tmp_path, monkeypatch):
+    """$LOGNAME and $USER are anyone's to set: approving as 'alice' that way is still the submitter."""
+    work = ["--workdir", str(tmp_path / "work")]
+    r = cli("change", "submit", str(ACME), "--target", "production", "--title", "acme", "--network", str(NETWORK),
+            *work, db=db)
+    assert r.exit_code == 0, r.output
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(var, "alice")
+    r = cli("audit", "--subject", "change:1", "--format", "json", db=db)
+    assert json.loads(r.output)["rows"][0]["actor"] == pwd.getpwuid(os.geteuid()).pw_name != "alice"
+    r = cli("change", "withdraw", "1", db=db)
+    assert json.loads(cli("audit", "--subject", "change:1", "--format", "json", db=db).output)["rows"][0]["actor"] \
+        != "alice"
+
+
+def test_a_title_or_description_with_control_characters_is_refused(db, tmp_path):
+    """A newline would print a line of its own in `change list` (a fake 'approved'); an escape
+    sequence would reach the operator's terminal."""
+    from orchestrator.resources.store import Store
+
+    work = ["--workdir", str(tmp_path / "work")]
+    Store(db)  # there already: a refusal on a store it makes leaves none (test_output_formats)
+    before = snapshot(db)
+    for title, shown in (("ok\nchange 99: approved  by noc", "\\n"), ("ok\x1b]0;x\x07\x1b[2J", "\\x1b"),
+                         ("ok\u2028fake", "\\u2028")):
+        r = cli("change", "submit", str(ACME), "--target", "production", "--title", title, "--network", str(NETWORK),
+                *work, db=db)
+        assert r.exit_code == 2 and f"the title holds the control character {shown}" in r.stderr, r.output
+        assert "\x1b" not in r.output
+    r = cli("environment", "production", "--description", "a\x1b[31m", db=db)
+    assert r.exit_code == 2 and "the description holds the control character \\x1b" in r.stderr, r.output
+    assert snapshot(db) == before
+    r = cli("environment", "production", "--description", "Region east: 60 OLTs", db=db)
+    assert r.exit_code == 0, r.output

@@ -252,3 +252,12 @@ def test_a_new_store_and_the_secret_files_it_reads_are_the_user_s_alone(tmp_path
         assert "may be read by others (mode 0644)" in r.output and f"chmod 600 {pw}" in r.output, r.output
     finally:
         os.umask(old)
+
+
+def test_the_server_refuses_a_port_a_host_or_a_network_it_cannot_use_before_it_starts(tmp_path):
+    db = f"sqlite:///{tmp_path}/store.db"
+    for args, said in ((("--port", "99999"), "--port"), (("--port", "-1"), "--port"),
+                       (("--host", "nonexistent.invalid", "--port", "0"), "fix: --host an address of this machine"),
+                       (("--network", str(tmp_path / "missing.yaml"), "--port", "0"), "missing.yaml: no such file")):
+        r = cli_run("server", *args, "--for", "1", "--workdir", str(tmp_path / "w"), db=db)
+        assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, (args, r.output)

@@ -238,3 +238,10 @@ def test_a_refused_first_plan_leaves_no_store_behind(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "new/folder/store.db").exists()
     r = cli("plan", str(bad), db=db)  # an existing store stays, of course
     assert r.exit_code == 2 and (tmp_path / "new/folder/store.db").exists()
+
+
+def test_a_limit_below_one_or_above_the_api_s_is_refused_as_the_server_refuses_it(db):
+    for args in (("audit", "--limit", "0"), ("audit", "--limit", "-5"), ("audit", "--limit", "1001"),
+                 ("history", "--limit", "0")):
+        r = cli(*args, "--format", "json", db=db)
+        assert r.exit_code == 2 and "--limit" in _json(r)["errors"][0]["message"], (args, r.output)

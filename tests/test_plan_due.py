@@ -139,6 +139,10 @@ def test_a_worker_plans_what_time_changed_on_its_schedule(tmp_path, db):
     bad = subprocess.run(run + ["worker", "--db", db, "--plan-due", str(tmp_path / "due"), "--plan-due-at", "daily"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "'daily' is not a cron expression" in bad.stderr, bad.stderr
+    (tmp_path / "afile").touch()  # nowhere to write the day's plan: refused before the worker starts
+    bad = subprocess.run(run + ["worker", "--db", db, "--plan-due", str(tmp_path / "afile" / "due")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "afile is a file, not a folder" in bad.stderr, bad.stderr
     env["FULLBARS_NOW"] = "2027-01-15"
     worker = subprocess.Popen(run + ["worker", "--db", db, "--plan-due", str(tmp_path / "due"),
                                      "--plan-due-at", "*/2 * * * * *"], env=env, stderr=subprocess.PIPE, text=True)

@@ -114,6 +114,9 @@ def test_the_right_role_gets_past_authorisation(server):
         r = client.put(url + f"api/environments/{bad}", json={"evidence": "optional"},
                        headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 422 and "is not an environment name" in r.text, r.text
+    r = client.put(url + "api/environments/lab", json={"evidence": "optional"},
+                   headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 422 and "'lab' is no environment's name" in r.text and "--lab" not in r.text, r.text
     listed = client.get(url + "api/environments", headers={"Authorization": f"Bearer {admin}"}).json()
     assert not any("Zzz" in e["environment"] or "script" in e["environment"] for e in listed), listed
 
@@ -315,6 +318,8 @@ def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
         assert r.status_code == 404 and "root:" not in r.text and "not valid for containerlab" not in r.text, r.text
         r = browser.get("/audit", params={"actor": "nick", "action": "login"})
         assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text
+        r = browser.get("/audit", params={"since": "yesterday-ish"})  # the page's own refusal, not the API's JSON
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html") and "since" in r.text, r.text
     with httpx.Client(base_url=url, timeout=60) as browser:  # a button's form posted by someone not allowed
         r = browser.post("/login", data={"name": "eve", "password": server["tokens"]["eve:password"], "next": "/"})
         assert r.status_code == 303, r.text

@@ -81,3 +81,7 @@ def test_a_password_in_the_store_url_is_never_printed(pg_url):
     r = cli("history", "--format", "json", db="postgresql+psycopg://u:pw-never-shown@127.0.0.1:1/x")
     said = r.stdout + r.stderr
     assert r.exit_code == 2 and "pw-never-shown" not in said and "u:***@127.0.0.1" in said, said
+    for fmt in ("text", "json"):  # or as libpq's query parameter
+        r = cli("status", "--format", fmt, db="postgresql://u@127.0.0.1:1/x?sslmode=disable&password=pw-never-shown")
+        said = r.stdout + r.stderr
+        assert r.exit_code == 2 and "pw-never-shown" not in said and "&password=***" in said, said

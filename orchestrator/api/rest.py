@@ -16,6 +16,7 @@ from orchestrator.acting import Actor, acting
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
 from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
+from orchestrator.errors import FullbarsError
 
 router = APIRouter(prefix="/api")
 SIGNED_IN = responses(401, 403, 422)
@@ -359,10 +360,11 @@ def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(contex
 @router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])
 def set_environment(name: Name, body: EnvironmentIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Admin: whether applying to env:NAME needs lab evidence, and its description."""
-    from orchestrator.rollout.environments import label
-
-    return as_user(who, environments.describe, ctx.store, label(name) if not name.startswith(("env:", "lab:")) else name,
-               body.evidence, body.description)
+    if name == "lab":  # the CLI's word for a lab target, which names its topology file
+        raise FullbarsError("'lab' is no environment's name: a lab's environment is named by its topology file",
+                            path="name", fix="lab:<the topology file's absolute path>, or another name")
+    return as_user(who, environments.describe, ctx.store, name if name.startswith(("env:", "lab:")) else f"env:{name}",
+                   body.evidence, body.description)
 
 
 @router.get("/suspensions", response_model=list[SuspensionOut], responses=SIGNED_IN, tags=["services"])

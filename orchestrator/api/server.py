@@ -6,6 +6,8 @@ rollouts in a thread pool."""
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -91,7 +93,6 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
           run_for: float | None = None) -> None:
     """Serve until interrupted (or for run_for seconds); say the URL once it answers."""
     import os
-    import socket
     import urllib.request
 
     import uvicorn
@@ -104,6 +105,10 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
     try:
         sock.bind((host, port))
     except OSError as e:
+        if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+            raise FullbarsError(f"cannot listen on {host}:{port}: {e.strerror}",
+                                fix="--host an address of this machine (127.0.0.1, 0.0.0.0, or one `ip -br addr` "
+                                    "lists)") from None
         raise FullbarsError(f"cannot listen on {host}:{port}: {e.strerror}", fix="choose another --port (0: any free one)")
     bound = sock.getsockname()[1]
 

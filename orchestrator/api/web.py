@@ -189,7 +189,10 @@ def audit_page(request: Request, actor: str = "", action: str = "", subject: str
     who = _signed_in(request)
     if who is None:
         return _to_login(request)
-    with acting(who):
-        rows = audit.listing(context(request).store, actor or None, action or None, subject or None, since or None)
+    try:
+        with acting(who):
+            rows = audit.listing(context(request).store, actor or None, action or None, subject or None, since or None)
+    except FullbarsError as e:  # a bad `since`: the page says so, as the page does every refusal
+        return _error_page(request, who, e, status_of(e))
     return _page(request, "audit.html", who, rows=rows, f={"actor": actor, "action": action, "subject": subject,
                                                             "since": since})

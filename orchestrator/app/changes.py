@@ -17,7 +17,7 @@ from orchestrator.app import rollouts
 from orchestrator.app.change_states import OPEN, act, get, view
 from orchestrator.app.errors import Conflict, NotFound
 from orchestrator.app.users import require
-from orchestrator.errors import FullbarsError, Problem
+from orchestrator.errors import FullbarsError, Problem, one_line
 from orchestrator.resources.store import ChangeDeviceRow, ChangeRow, Store, VerificationRow
 from orchestrator.rollout.environments import refuse_typo
 
@@ -90,6 +90,8 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
                                 fix="the name of an environment the network description addresses, e.g. production"))
     if not (title or "").strip() or len(title) > 256:
         problems.append(Problem("the title must have 1 to 256 characters", path="title"))
+    elif bad := one_line(title, "title", "title"):
+        problems.append(bad)
     if problems:
         raise FullbarsError(problems)
     with store.transaction(write=False) as s:
@@ -216,6 +218,18 @@ def _keep_undo(store, folder: Path, before: dict[str, dict | None]) -> None:
     path.write_text(json.dumps({"before": before, "planned": planned}, sort_keys=True))
 
 
+KEPT_BY_OLD_RELEASE = "?"  # a change submitted without an undo record: what it planned is unknown
+
+
+def _planned_by(row: ChangeRow) -> dict[str, str | None]:
+    """Each service a change planned → the intent digest it planned (KEPT_BY_OLD_RELEASE when
+    only its manifest says which services)."""
+    try:
+        return json.loads((Path(row.bundle_dir).parent / UNDO_FILE).read_text())["planned"]
+    except (OSError, ValueError, KeyError):
+        return dict.fromkeys(_services_of(row), KEPT_BY_OLD_RELEASE)
+
+
 def _services_of(row: ChangeRow) -> set[str]:
     """The services a change planned, from its undo record, else its bundle's manifest."""
     folder = Path(row.bundle_dir).parent
@@ -251,13 +265,15 @@ def _undo_plan(s, row: ChangeRow) -> dict:
     undo = json.loads(path.read_text())
     undone = []
     others = list(s.scalars(select(ChangeRow).where(ChangeRow.id != row.id, ChangeRow.state.in_(OPEN))))
-    wanted = set().union(set(), *(_services_of(r) for r in others))
+    wanted = [_planned_by(r) for r in others]
     for name, before in sorted(undo["before"].items()):
         planned = undo["planned"].get(name)
         now = s.get(IntentRow, name)
         if getattr(now, "digest", None) != planned or before == service_versions.snapshot(s, name):
             continue  # changed since by another plan, or as it was
-        if name in wanted:  # an open change planned it too (maybe as this one did): its bundle needs it
+        # An open change that planned it as this one did needs it as it is (its bundle gives it);
+        # one that planned another version gets `before` back below, the version its plan began from.
+        if any(name in w and w[name] in (planned, KEPT_BY_OLD_RELEASE) for w in wanted):
             _hand_on(others, name, service_versions.snapshot(s, name), before)
             continue
         if planned and service_versions.applied_digest(s, name) == planned:

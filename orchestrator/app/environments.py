@@ -4,7 +4,7 @@ suspensions, and undoing one of their transactions."""
 from __future__ import annotations
 
 from orchestrator.app.users import require
-from orchestrator.errors import FullbarsError
+from orchestrator.errors import FullbarsError, one_line
 
 
 def describe(store, label: str, evidence: str | None = None, description: str | None = None) -> dict:
@@ -18,6 +18,8 @@ def describe(store, label: str, evidence: str | None = None, description: str | 
     if label.startswith("env:") and not ENV_NAME.match(label[4:]):  # (read too: no such name is ever made)
         raise FullbarsError(f"{label[4:]!r} is not an environment name", path="environment",
                             fix="lower-case letters, digits and '-', starting with a letter (as a change's target)")
+    if bad := one_line(description, "description", "description"):
+        raise FullbarsError(bad)
     with store.transaction(write=change) as s:
         d = do(s, label, evidence, description)
         if change:

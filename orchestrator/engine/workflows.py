@@ -254,11 +254,18 @@ def today() -> str:
 def plan_due_step(folder: str, day: str) -> dict:
     """Plan the stored services time has changed by `day` (Service.as_of) into folder/due-DAY
     (due-DAY-2 and on for a later plan of the same day)."""
+    import os
+    import tempfile
     from pathlib import Path
 
     from orchestrator.plan.artifacts import write
     from orchestrator.plan.pipeline import plan
 
+    try:  # a plan kept with nowhere to write it would be lost to the NOC: the next run finds nothing due
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".fullbars-due-", dir=folder))
+    except OSError as e:
+        return {"day": day, "outcome": "failed", "summary": f"cannot write the plan into {folder}: {e.strerror}"}
     try:
         result = plan(_store(), None, [], due=dt.date.fromisoformat(day))
     except FullbarsError as e:  # the services stay as they were planned; the next day tries again

@@ -7,7 +7,6 @@ passed and every lab device ran, read back canonically, the bundle's intended co
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import socket
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from orchestrator.acting import local_user
 from orchestrator.errors import FullbarsError
 from orchestrator.plan import canonical
 from orchestrator.resources.store import VerificationRow, _now
@@ -65,7 +65,7 @@ def record(store, bundle, lab_file: Path, target, report: dict, only: list[str] 
     row = VerificationRow(bundle_id=bundle.id, pinned=pin(want), configs=json.dumps(want, sort_keys=True),
                           environment=target.label, topology_sha=hashlib.sha256(Path(lab_file).read_bytes()).hexdigest(),
                           ok=int(ok), checks=json.dumps(checks, sort_keys=True), at=_now(),
-                          by=f"{getpass.getuser()}@{socket.gethostname()}")
+                          by=f"{local_user()}@{socket.gethostname()}")
     with store.transaction() as s:
         s.add(row)
         s.flush()

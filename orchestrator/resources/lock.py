@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import json
 import os
 import socket
@@ -26,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from orchestrator.acting import local_user
 from orchestrator.errors import FullbarsError
 
 PG_KEY = 0x66756C6C62617273  # "fullbars": one advisory lock per database
@@ -34,11 +34,7 @@ SQLITE_BUSY = 0.5  # seconds SQLite retries by itself before we look at the hold
 
 
 def _me(command: str) -> dict:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry (containers): the uid still says who
-        user = str(os.getuid())
-    return {"command": command, "pid": os.getpid(), "host": socket.gethostname(), "user": user}
+    return {"command": command, "pid": os.getpid(), "host": socket.gethostname(), "user": local_user()}
 
 
 def engine_args(url: str, command: str) -> dict:

@@ -414,10 +414,11 @@ def _private(path: Path) -> bool:
 
 def shown_url(url: str) -> str:
     """The store's URL as it may be printed: a password in it masked (postgresql://u:***@host/db)."""
-    return _URL_PASSWORD.sub(r"\1***@", url)
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", url))
 
 
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^@/]*@")
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)  # libpq's own parameters
 
 
 class Store:
