@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import cli, planned, record_applied, snapshot, yanglint_device
+from conftest import REPO, cli, planned, record_applied, snapshot, yanglint_device
 
 NETWORK = "examples/networks/campus.yaml"
 TENANTS = ["examples/campus/acme-robotics.yaml", "examples/campus/harbour-hospital.yaml"]
@@ -49,4 +49,18 @@ def test_deleting_the_fleet_leaves_the_enterprise_as_it_was(tmp_path, db):
         assert (tmp_path / "after" / f"{dev}.xml").read_text() == (before / f"{dev}.xml").read_text()
     assert not any("acme-kiosks" in row for row in snapshot(db)["allocations"])
     r = cli("delete", "acme-robotics", db=db)
+    assert r.exit_code == 0, r.stderr
+
+
+def test_two_destinations_of_one_fleet_that_overlap_are_refused(tmp_path, db):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text((REPO / FLEET).read_text().replace(
+        "  - {name: sentinel-platform, subnet: 10.21.9.0/28}",
+        "  - {name: sentinel-platform, subnet: 10.21.9.0/28}\n  - {name: sentinel-backup, subnet: 10.21.9.8/29}"))
+    r = cli("plan", *TENANTS, str(fleet), "--network", NETWORK, db=db)
+    assert r.exit_code == 2
+    assert (f"{fleet}:15: destination sentinel-backup 10.21.9.8/29 overlaps destination sentinel-platform "
+            "10.21.9.0/28 of the same fleet") in r.stderr, r.stderr
+    fleet.write_text(fleet.read_text().replace("10.21.9.8/29", "10.21.9.16/29"))
+    r = cli("plan", *TENANTS, str(fleet), "--network", NETWORK, db=db)
     assert r.exit_code == 0, r.stderr

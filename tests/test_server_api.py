@@ -132,6 +132,28 @@ def test_a_bad_intent_is_a_problem_detail_with_file_line_path_fix(server):
     assert client.get(url + "api/changes", headers={"Authorization": f"Bearer {server['tokens']['eve']}"}).json() == []
 
 
+def test_a_body_over_the_limit_is_refused_declared_or_streamed(server):
+    """413 before it is read whole: by its Content-Length, or counted as it arrives (chunked)."""
+    from orchestrator.api.body_limit import MAX_BODY
+
+    client, url = server["client"], server["url"]
+    auth = {"Authorization": f"Bearer {server['tokens']['eve']}", "Content-Type": "application/json"}
+    big = b'{"title": "big", "target": "production", "intents": {"a.yaml": "' + b"x" * MAX_BODY + b'"}}'
+    r = client.post(url + "api/changes", content=big, headers=auth)
+    assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json"), r.text[:300]
+    assert "over 20 MiB" in r.json()["detail"]
+
+    def chunks():
+        for i in range(0, len(big), 1 << 20):
+            yield big[i:i + (1 << 20)]
+    r = client.post(url + "api/changes", content=chunks(), headers=auth)
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 413 and "over 20 MiB" in r.json()["detail"], r.text[:300]
+    assert client.get(url + "api/changes", headers=auth).json() == []
+    r = client.get(url + "api/health")
+    assert r.status_code == 200
+
+
 def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False, only: list[str] = ()) -> int:
     """A lab verification row as `fullbars lab verify` records it (here without a lab: the
     refusals below are about which verification is attached, not how it was made)."""

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.api import deps, problems
+from orchestrator.api.body_limit import BodyLimit
 from orchestrator.api.deps import Context
 from orchestrator.errors import FullbarsError, Problem
 
@@ -45,6 +46,7 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
         pool = ThreadPoolExecutor(ROLLOUTS_AT_ONCE, thread_name_prefix="rollout")
         ctx.launch = lambda job: pool.submit(run_job, store, job, ctx.network)
     app.state.ctx = ctx
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(FullbarsError)
     async def _problem(request: Request, e: FullbarsError):

@@ -100,6 +100,12 @@ class SentinelFleet(Service):
             if p.ip != p.network:
                 out.append(Problem(f"destination {d['name']} {d['subnet']} has host bits set", **where,
                                    fix=f"did you mean {p.cidr}?"))
+            for e in intent.spec["destination"][:i]:  # one route would hide the other
+                if _overlap(p, netaddr.IPNetwork(e["subnet"])):
+                    out.append(Problem(f"destination {d['name']} {d['subnet']} overlaps destination {e['name']} "
+                                       f"{e['subnet']} of the same fleet", **where,
+                                       fix="give each destination a range of its own, or one destination "
+                                           "covering both"))
             if d["subnet"] in own:
                 continue
             for what, prefix in ranges + [(f"an application of {n}", s) for n, s in others] + \
