@@ -197,3 +197,30 @@ def test_a_process_in_another_pid_namespace_is_judged_by_its_lease():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_recovered_transaction_records_the_ownership_its_changes_carried(url):
+    """A rollback (or a bundle's apply) carries the ownership of the configs it gives; its process
+    dies once the devices hold them: recover records each config with that ownership (it kept
+    none, so status and later plans could not say whose each part was)."""
+    import json
+
+    from sqlalchemy import select
+
+    from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow
+    from orchestrator.rollout.recover import recover
+    from orchestrator.rollout.transaction import Change, Journal
+
+    store = Store(url)
+    owners = json.dumps({"/ManagedElement[id='olt-5']": ["line-a", "line-b"]})
+    config = "<config><x>given back</x></config>"
+    journal = Journal(store, "tx-owned")
+    journal.start("lab:lease", "rollback", [Change("olt-5", "olt-bbf", None, config, owners=owners)])
+    journal.release()  # its process gives it up while confirming, with nothing left to confirm
+    with store.transaction() as s:
+        s.get(TransactionRow, "tx-owned").state = "confirming"
+        for row in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == "tx-owned")):
+            row.state = "unchanged"
+    assert [r["now"] for r in recover(store, endpoints={"olt-5": _change("olt-5").endpoint})] == ["committed"]
+    with store.transaction(write=False) as s:
+        assert Store.owners(s, "olt-5", config) == json.loads(owners)

@@ -157,6 +157,9 @@ class TxDeviceRow(Base):
     # JSON: the ownership recorded for the store's record of the device when the transaction began
     # (a rollback gives it back with `before`); "" when none was (migration 0015)
     owners_before: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # JSON: the ownership the change carried for `intended` (recover records it with the config);
+    # "" when it carried none (migration 0016)
+    owners_intended: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class AuditRow(Base):

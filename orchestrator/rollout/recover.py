@@ -125,7 +125,8 @@ def _one(store: Store, tx: TransactionRow, rows: list[TxDeviceRow], ep) -> dict:
             if row.device in states:
                 row.state = states[row.device]
         if state == "committed":
-            remember_configs(s, tx.id, tx.kind, tx.target, [(r.device, r.kind, r.intended) for r in rows])
+            remember_configs(s, tx.id, tx.kind, tx.target, [(r.device, r.kind, r.intended) for r in rows],
+                             owners={r.device: r.owners_intended for r in rows if r.owners_intended})
             pending = json.loads(tx.report or "{}").get("services_pending")
             if pending:  # the services' records the dead process would have written with its outcome
                 committed_from(pending)(s, tx.id)

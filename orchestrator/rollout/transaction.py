@@ -100,7 +100,8 @@ class Journal:
                                  **Lease.taken()))
             for c in changes:
                 s.add(TxDeviceRow(tx=self.tx, device=c.device, kind=c.kind, intended=c.intended,
-                                  owners_before=(owners_before or {}).get(c.device, "")))
+                                  owners_before=(owners_before or {}).get(c.device, ""),
+                                  owners_intended=c.owners or ""))
         self.lease = Lease(self.store.engine.url, self.tx)
         self.lease.start()
 
