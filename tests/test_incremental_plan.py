@@ -354,6 +354,38 @@ def test_the_last_plan_asked_again_is_recalled_and_shows_what_a_full_plan_shows(
     assert both("new", [other])["placed"] != []  # a new line is never recalled
 
 
+def test_a_plan_asked_again_that_holds_back_an_earlier_one_is_recalled_holding_it_back(tmp_path, monkeypatch):
+    """Never applied, line-00 (olt-1) and line-02 (olt-3) share bng-1: the plan of line-02 leaves
+    line-00 off bng-1. Asked again, it is recalled (nothing placed, nothing built) and says the
+    same, as the same plan made in full does; a plan that would hold back other services is not."""
+    from orchestrator.plan import pipeline
+
+    twin = Twin(tmp_path)
+    store, full = twin.stores["cached"], twin.stores["full"]
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(_line(0, 6))
+    second.write_text(_line(2, 8))
+    for st_ in (store, full):
+        plan(st_, str(twin.net), [str(first)])
+    held = plan(store, None, [str(second)]).held_back
+    assert held == {"line-00": {"left_off": ["bng-1"], "waits_for": ["olt-1"], "plan": "line-00"}}, held
+    placed, built = [], []
+    svc = SERVICES.by_kind("BusinessBroadband")
+    real_place, real_build = svc.place, pipeline.build_all
+    monkeypatch.setattr(svc, "place", lambda it, ctx: placed.append(it.name) or real_place(it, ctx))
+    monkeypatch.setattr(pipeline, "build_all", lambda jobs, *args: built.append(len(jobs)) or real_build(jobs, *args))
+    again = plan(store, None, [str(second)])
+    assert (placed, built) == ([], []) and again.held_back == held
+    _forget_plans(full)
+    assert _artifacts(again, tmp_path / "cached") == _artifacts(plan(full, None, [str(second)]), tmp_path / "full")
+    third = tmp_path / "third.yaml"  # another never-applied line on olt-1: line-02's plan now holds back two
+    third.write_text(_line(4, 6))
+    plan(store, None, [str(third)])
+    plan(store, None, [str(second)])
+    placed.clear(), built.clear()
+    assert set(plan(store, None, [str(second)]).held_back) == {"line-00", "line-04"} and placed == []
+
+
 def test_a_new_template_reaches_the_lines_that_stand_on_a_device_a_plan_touches(tmp_path, monkeypatch):
     """A line on olt-3 stands when a line on olt-1 is planned (it is not placed again), and its
     BNG fragment is taken from the cache: unless that fragment was rendered from another BNG

@@ -518,7 +518,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # a plan was widened to (_Widen): such a plan is not recalled.
         Store.save_recall_record(s, None if scope is not None or stored else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
-            "devices": sorted(touched)})
+            "devices": sorted(touched), "held": back})
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.as_dict() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
@@ -682,8 +682,14 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
         shown[n] = (*shown[n][:4], {})
     current = Store.device_configs(s, environment, touched) if environment else {}
     recorded = Recorded(s, current)
-    if held_back(s, {d: sorted(names) for d, names in on_each.items()}, set(names), {}, recorded):
-        return None  # the kept builds may hold what this plan leaves off (they were built for more)
+    on_device = {d: sorted(names) for d, names in on_each.items()}
+    back = held_back(s, on_device, set(names), {}, recorded)
+    parents = Store.intent_meta(s, back.keys())
+    for n, where in back.items():  # as the plan says what to plan to carry it
+        where["plan"] = parents[n][2] if n in parents and parents[n][2] else n
+    if back != record.get("held", {}):
+        return None  # the kept builds left off other services than this plan would (or none)
+    on_device = leave_off(on_device, back)
     builds = Store.plan_builds(s, touched)
     built = []
     for dev in sorted(touched):
@@ -700,12 +706,11 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     for b in built:
         Store.save_owners(s, b.device, b.intended, b.owners, set(bases.get(b.device, {}).values()))
     # placed_on holds each placement's devices as plan_placements shows them (both kept by one plan)
-    on_device = {d: sorted(names) for d, names in on_each.items()}
     meta = {n: m for names in on_each.values() for n, m in names.items()} | meta
     meta.update(Store.intent_meta(s, shown.keys() - meta.keys()))  # the given ones were read above
     meta = {n: m[:2] for n, m in meta.items()}
     return _outcome(s, net, built, recorded, on_device, shown, meta, {n: "unchanged" for n in names}, names, [],
-                    {}, environment, bases, {})
+                    {}, environment, bases, back)
 
 
 def _emptied(s, environment: str | None, built: list, on_device: dict, current: dict, described: set) -> list[Problem]:
