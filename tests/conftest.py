@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -92,7 +93,8 @@ def snapshot(db: str) -> dict:
     from orchestrator.resources.store import DERIVED_TABLES
 
     if db.startswith("sqlite:///") and not Path(db[len("sqlite:///"):]).exists():
-        return {}  # no store (opening one here would make its file, and a command would then find it)
+        # no store: every table empty (opening one here would make its file, for a command to find)
+        return collections.defaultdict(list)
     engine = create_engine(db)
     out = {}
     with engine.connect() as c:

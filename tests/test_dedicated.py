@@ -403,3 +403,21 @@ def test_a_standby_access_joins_its_vpn_only_while_no_pe_says_the_primary_is_up(
     assert tick() is False
     primary.applied = {}  # the primary gone from its PE's config: nobody says it is up
     assert [tick(), tick()] == [False, True]
+
+
+def test_an_onu_serial_a_dedicated_line_s_site_expects_is_no_business_line_s(tmp_path, db):
+    """The store's index holds business lines' serials; a dedicated line's PON sites are read by
+    kind: a business line planned after it with the same serial was accepted (the OLT's config
+    then expected one ONU on two v-ANIs)."""
+    assert cli("plan", LINES[0], "--network", NETWORK, db=db).exit_code == 0
+    line = tmp_path / "shop.yaml"
+    line.write_text((REPO / "examples/cloud/north-shop.yaml").read_text().replace("NRTH00000001", "ACME0000d001"))
+    before = snapshot(db)
+    for args in (("plan", str(line)), ("validate", str(line))):
+        r = cli(*args, db=db)
+        assert r.exit_code == 2, r.output
+        assert (f"{line}:9: ONU serial ACME0000d001 is already used by service acme-wan "
+                f"({LINES[0]}:15)") in r.stderr, r.stderr
+    assert snapshot(db) == before
+    r = cli("plan", LINES[0], db=db)  # the dedicated line itself planned again: its own serial
+    assert r.exit_code == 0, r.output

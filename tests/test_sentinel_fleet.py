@@ -64,3 +64,24 @@ def test_two_destinations_of_one_fleet_that_overlap_are_refused(tmp_path, db):
     fleet.write_text(fleet.read_text().replace("10.21.9.8/29", "10.21.9.16/29"))
     r = cli("plan", *TENANTS, str(fleet), "--network", NETWORK, db=db)
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_destination_another_tenant_s_fleet_routes_at_the_site_is_refused(tmp_path, db):
+    """The PE holds the site's routes in one table: the hospital's kiosks sending to the range
+    ACME's kiosks reach through ACME's router would take over that route (one route, two owners)."""
+    theirs = tmp_path / "hospital-kiosks.yaml"
+    theirs.write_text((REPO / FLEET).read_text().replace("name: acme-kiosks", "name: hospital-kiosks")
+                      .replace("campus: acme-robotics", "campus: harbour-hospital")
+                      .replace("slice: agv", "slice: medical-iot").replace("dnn: acme-kiosk", "dnn: hospital-kiosk")
+                      .replace("ambr: {downlink: 2M, uplink: 1M}", "ambr: {downlink: 1M, uplink: 1M}")
+                      .replace("10.21.9.0/28", "10.21.9.0/29"))
+    assert cli("plan", *TENANTS, FLEET, "--network", NETWORK, db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("plan", str(theirs), db=db)
+    assert r.exit_code == 2
+    assert ("destination sentinel-platform 10.21.9.0/29 overlaps destination sentinel-platform of acme-kiosks "
+            "(acme-robotics) 10.21.9.0/28") in r.stderr, r.stderr
+    assert snapshot(db) == before
+    theirs.write_text(theirs.read_text().replace("10.21.9.0/29", "10.21.9.64/29"))
+    r = cli("plan", str(theirs), db=db)
+    assert r.exit_code == 0, r.stderr

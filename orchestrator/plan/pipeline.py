@@ -28,6 +28,7 @@ from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import Store, _now, config_sha
+from orchestrator.services.base import Service
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -887,29 +888,36 @@ def _serial(it: Intent) -> str | None:
 
 
 def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
-    """An ONU serial belongs to one line: two services expecting one ONU would fight over it. The
-    store's unique index on the serial holds it; this finds the holder of each given serial by
-    that index, to say which service has it (not a scan of every intent)."""
+    """An ONU serial belongs to one access: two services expecting one ONU would fight over it. The
+    store's unique index holds each line's serial; this finds the holder of each given serial by
+    that index, to say which service has it (not a scan of every intent), and reads the intents
+    of the kinds that expect ONUs at sites of their own (dedicated lines), by kind."""
     fresh = {it.name for it in given}
-    owner: dict[str, Intent] = {}
-    for name, serial in Store.serial_holders(s, {_serial(it) for it in given} - {None}):
+    wanted = {it.name: ([(it.spec["onu"]["serial"], "spec.onu.serial")] if _serial(it) else [])
+              + SERVICES.by_kind(it.kind).site_serials(it.spec) for it in given}
+    owner: dict[str, tuple[Intent, str]] = {}
+    for name, serial in Store.serial_holders(s, {x.upper() for mine in wanted.values() for x, _ in mine}):
         if name not in fresh and name in intents:
-            owner.setdefault(serial, intents[name])
+            owner.setdefault(serial, (intents[name], "spec.onu.serial"))
+    with_sites = [k for k in SERVICES.kinds() if type(SERVICES.by_kind(k)).site_serials is not Service.site_serials]
+    for kind in with_sites:
+        for it in intents.of_kind(kind):
+            if it.name not in fresh:
+                for serial, path in SERVICES.by_kind(kind).site_serials(it.spec):
+                    owner.setdefault(serial.upper(), (it, path))
     problems = []
     for name in sorted(fresh):
         it = intents[name]
-        serial = _serial(it)
-        if not serial:
-            continue
-        prev = owner.get(serial)
-        if prev is None:
-            owner[serial] = it
-        else:
-            at = prev.where("spec.onu.serial")
-            held_at = f"{at['file']}:{at['line']}" if prev.lines else prev.file  # (a stored file gone or changed)
-            problems.append(Problem(f"ONU serial {it.spec['onu']['serial']} is already used by service {prev.name} "
-                                    f"({held_at})", **it.where("spec.onu.serial"),
-                                    fix=f"check the serial on the ONU's label; if {it.name} is {prev.name} renamed, "
-                                        f"delete {prev.name} first (fullbars delete {prev.name}; if it was applied, "
-                                        f"its serial is free once that removal is applied)"))
+        for serial, path in wanted[name]:
+            prev, prev_path = owner.get(serial.upper(), (None, None))
+            if prev is None:
+                owner[serial.upper()] = (it, path)
+            elif prev.name != it.name:
+                at = prev.where(prev_path)
+                held_at = f"{at['file']}:{at['line']}" if prev.lines else prev.file  # (a stored file gone or changed)
+                problems.append(Problem(f"ONU serial {serial} is already used by service {prev.name} ({held_at})",
+                                        **it.where(path),
+                                        fix=f"check the serial on the ONU's label; if {it.name} is {prev.name} "
+                                            f"renamed, delete {prev.name} first (fullbars delete {prev.name}; if it "
+                                            f"was applied, its serial is free once that removal is applied)"))
     return problems

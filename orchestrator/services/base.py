@@ -58,6 +58,11 @@ class Service(abc.ABC):
         """Rules beyond the service model that need the network (policy, references)."""
         return []
 
+    def site_serials(self, spec: dict) -> list[tuple[str, str]]:
+        """(ONU serial, its data path) of the ONUs a service expects besides `spec.onu.serial`
+        (which the store's unique index holds): a dedicated line's PON sites."""
+        return []
+
     @abc.abstractmethod
     def place(self, intent, ctx) -> Placement:
         """Allocate (idempotently) and return what the templates need."""

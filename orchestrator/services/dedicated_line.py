@@ -34,6 +34,10 @@ class DedicatedLine(Service):
         return {"enterprise": spec["enterprise"], "layer": spec["layer"]}
 
     # --- rules -------------------------------------------------------------------------
+    def site_serials(self, spec: dict) -> list[tuple[str, str]]:
+        return [(st["pon"]["onu-serial"], f"spec.site[{i}].pon.onu-serial")
+                for i, st in enumerate(spec.get("site", [])) if "pon" in st]
+
     def check(self, intent, ctx) -> list[Problem]:
         net, spec, out = ctx.network, intent.spec, []
         edge = net.edge

@@ -95,6 +95,12 @@ class SentinelFleet(Service):
                   and it.spec["site"] == site.name for a in it.spec.get("application", [])]
         ranges = [("the site's UE pool range", site.ue_pool), ("the site's transport links", site.transport),
                   ("the site's enterprise links", site.enterprise_links)]
+        for fleet in sorted(ctx.intents.of_kind(self.kind), key=lambda it: it.name):  # another tenant's router
+            theirs = ctx.intents.quiet(fleet.spec["campus"])
+            if fleet.name != intent.name and theirs is not None and theirs.name != campus.name \
+                    and theirs.spec.get("site") == site.name:
+                ranges += [(f"destination {d['name']} of {fleet.name} ({theirs.name})", d["subnet"])
+                           for d in fleet.spec["destination"]]
         for i, d in enumerate(intent.spec["destination"]):
             p, where = netaddr.IPNetwork(d["subnet"]), intent.where(f"spec.destination[{i}].subnet")
             if p.ip != p.network:
