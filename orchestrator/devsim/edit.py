@@ -125,6 +125,16 @@ class Editor:
             tree = self.tree
             existing = tree.find(target, spath, ns, ident)
             leafy = kw in ("leaf", "leaf-list")
+            if op in ("delete", "remove") and kw == "leaf" and self._key(spath, e):
+                self.fail(RpcError("operation-not-supported", f"{etree.QName(e).localname} is a key of its list "
+                                   f"entry: {op} the entry, not its key", path=here))
+                continue
+            if op == "none" and existing is None and not any(d.get(OP) is not None for d in e.iterdescendants()):
+                self.fail(RpcError("data-missing", "default-operation none: the data is not in the datastore",
+                                   path=here))
+                continue
+            if op == "merge" and existing is None and not leafy and not self._plain(e, sp, cns):
+                op = "merge-below"  # operations inside, or one entry twice: each is applied where it goes
             if op == "create":
                 if existing is not None:
                     self.fail(RpcError("data-exists", "the data to create already exists", path=here))
@@ -140,7 +150,7 @@ class Editor:
                     tree.drop(target, existing, ident, here_unit)
             elif op == "replace":
                 _put(tree, target, _clean(e), ident, here_unit, existing)
-            elif op == "merge" and (existing is None or leafy):
+            elif op == "merge" and (existing is None or leafy):  # (stored whole: nothing inside acts)
                 if existing is None:
                     _put(tree, target, _clean(e), ident, here_unit)
                 elif (existing.text or "") != (e.text or "") or _meanings(e):
@@ -153,10 +163,35 @@ class Editor:
                     node = key_shell(self.index, sp, e)
                     tree.add(target, node, ident, here_unit)
                 if not leafy:
-                    self._children(node, e, op, sp, cns, here, tags + (e.tag,) if here_unit is None else tags,
-                                   here_unit)
+                    self._children(node, e, "merge" if op == "merge-below" else op, sp, cns, here,
+                                   tags + (e.tag,) if here_unit is None else tags, here_unit)
                 if existing is None and not _has_content(node, self.index, sp):
                     tree.drop(target, node, ident, here_unit)  # 'none' created nothing below it
+
+
+    def _key(self, parent_spath: str, e) -> bool:
+        kw, keys = self.index.node(parent_spath) if parent_spath else ("", ())
+        return kw == "list" and etree.QName(e).localname in keys
+
+    def _plain(self, e, spath: str, ns) -> bool:
+        """Nothing below `e` names an operation, and no list entry is there twice: it may be
+        stored whole (a merge of new data, the common edit, without a step per leaf)."""
+        seen = set()
+        for c in e:
+            if not isinstance(c.tag, str):
+                continue
+            if c.get(OP) is not None:
+                return False
+            csp, cns = self.index.step(spath, ns, c)
+            kw, _ = self.index.node(csp)
+            if kw == "list":
+                ident = (c.tag, identity(self.index, csp, c))
+                if ident in seen:
+                    return False
+                seen.add(ident)
+            if len(c) and kw != "unknown" and not self._plain(c, csp, cns):
+                return False
+        return True
 
 
 def _has_content(node, index, spath) -> bool:

@@ -1,0 +1,88 @@
+"""edit-config on devsim as RFC 6241 section 7.2 has it where data is new: an operation inside
+new data acts where it stands (it was stored with the data, so a remove created config), one
+list entry given twice is one entry, a list entry's key cannot be deleted, and `none` finds no
+level to descend into. Through ncclient, a client fullbars did not write."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+from ncclient.operations.rpc import RPCError
+
+from conformance.agents import ETH_TYPE as TYPE
+from conformance.agents import IF_NS as IF
+from conformance.agents import NC_NS as NC
+from conformance.agents import bng_session
+
+IP = "urn:ietf:params:xml:ns:yang:ietf-ip"
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory):
+    yield from bng_session(tmp_path_factory.mktemp("editops"), f"<interface><name>run-1</name>{TYPE}</interface>")
+
+
+def _edit(m, inner: str, default: str | None = None):
+    return m.edit_config(target="candidate", default_operation=default,
+                         config=f'<config xmlns="{NC}" xmlns:nc="{NC}"><interfaces xmlns="{IF}">{inner}</interfaces>'
+                                f"</config>")
+
+
+def _candidate(m) -> etree._Element:
+    return etree.fromstring(m.get_config(source="candidate").xml.encode())
+
+
+def _entries(m, name: str) -> list:
+    return [i for i in _candidate(m).iter(f"{{{IF}}}interface") if i.findtext(f"{{{IF}}}name") == name]
+
+
+def test_an_operation_inside_new_data_acts_where_it_stands(m):
+    m.discard_changes()
+    with pytest.raises(RPCError) as e:  # delete of what the new entry does not have
+        _edit(m, f'<interface><name>new-1</name>{TYPE}<description nc:operation="delete"/></interface>')
+    assert e.value.tag == "data-missing"
+    assert _entries(m, "new-1") == []  # nothing of the edit stays
+    _edit(m, f'<interface><name>new-2</name>{TYPE}<description nc:operation="remove"/>'
+             "<enabled>false</enabled></interface>")
+    [entry] = _entries(m, "new-2")
+    assert entry.find(f"{{{IF}}}description") is None and entry.findtext(f"{{{IF}}}enabled") == "false"
+    _edit(m, f'<interface nc:operation="remove"><name>gone</name>{TYPE}</interface>')  # nothing to remove
+    assert _entries(m, "gone") == []
+    m.discard_changes()
+
+
+def test_one_list_entry_given_twice_in_new_data_is_one_entry(m):
+    m.discard_changes()
+    _edit(m, f'<interface><name>dup-1</name>{TYPE}<ipv4 xmlns="{IP}">'
+             "<address><ip>192.0.2.1</ip><prefix-length>24</prefix-length></address>"
+             "<address><ip>192.0.2.1</ip><prefix-length>25</prefix-length></address></ipv4></interface>")
+    [entry] = _entries(m, "dup-1")
+    addresses = list(entry.iter(f"{{{IP}}}address"))
+    assert len(addresses) == 1 and addresses[0].findtext(f"{{{IP}}}prefix-length") == "25"
+    m.validate(source="candidate")
+    m.discard_changes()
+
+
+def test_a_list_entry_s_key_cannot_be_deleted(m):
+    m.discard_changes()
+    for op in ("delete", "remove"):
+        with pytest.raises(RPCError) as e:
+            _edit(m, f'<interface><name nc:operation="{op}">run-1</name></interface>')
+        assert e.value.tag == "operation-not-supported" and "is a key" in e.value.message
+    [entry] = _entries(m, "run-1")
+    assert entry.findtext(f"{{{IF}}}name") == "run-1"
+
+
+def test_default_operation_none_finds_no_level_for_new_data(m):
+    m.discard_changes()
+    with pytest.raises(RPCError) as e:
+        _edit(m, "<interface><name>eth9</name><description>x</description></interface>", default="none")
+    assert e.value.tag == "data-missing"
+    with pytest.raises(RPCError) as e:  # the entry is there; its description is not
+        _edit(m, "<interface><name>run-1</name><description>x</description></interface>", default="none")
+    assert e.value.tag == "data-missing"
+    _edit(m, '<interface><name>run-1</name><description nc:operation="merge">set</description></interface>',
+          default="none")
+    [entry] = _entries(m, "run-1")
+    assert entry.findtext(f"{{{IF}}}description") == "set"
+    m.discard_changes()
