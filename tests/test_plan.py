@@ -213,6 +213,31 @@ def test_an_s_vlan_range_moved_under_the_lines_that_hold_pairs_in_it_is_refused_
             for s in json.loads(r.stdout)["services"]} == pairs
 
 
+def test_a_pon_port_turned_gpon_under_a_line_whose_ids_it_cannot_carry_is_refused(tmp_path, db):
+    """XGS-PON alloc-ids start at 1024; GPON's end at 4095 and its GEM ports too, but a line holding
+    ids past GPON's ranges kept them (yanglint took the config; the OLT would not)."""
+    line = str(EXAMPLES / "intents/acme-hq.yaml")
+    text = (EXAMPLES / "network.yaml").read_text()
+    first = tmp_path / "high.yaml"
+    first.write_text(text.replace("    - name: 1/1/1\n      type: xgs-pon\n",
+                                  "    - name: 1/1/1\n      type: xgs-pon\n      onu-id: {first: 300, last: 400}\n", 1))
+    r = cli("plan", line, "--network", str(first), "--format", "json", db=db)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["services"][0]["resources"]["onu-id"] == 300
+    gpon = tmp_path / "gpon.yaml"
+    gpon.write_text(text.replace("    - name: 1/1/1\n      type: xgs-pon\n",
+                                 "    - name: 1/1/1\n      type: gpon\n", 1))
+    before = snapshot(db)
+    r = cli("plan", line, "--network", str(gpon), db=db)
+    assert r.exit_code == 2, r.output
+    said = " ".join(r.stderr.split())
+    assert "acme-hq holds onu-id 300 of pool onu-id:olt-1/1/1/1, outside 1..128, the range the network " \
+           "description now gives" in said, said
+    assert snapshot(db) == before
+    r = cli("plan", line, "--network", str(first), db=db)  # as it was: nothing moved
+    assert r.exit_code == 0, r.output
+
+
 def test_a_pool_whose_block_length_grew_gives_new_lines_blocks_apart_from_the_old(tmp_path, db):
     """Lines keep their /29 when the pool's block-length becomes /28; a new line's /28 must not
     hold one of them (it did: the BNG got one address twice, blamed on the templates)."""

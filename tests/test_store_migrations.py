@@ -128,3 +128,23 @@ def test_the_migrations_build_the_schema_the_code_maps(database, tmp_path, reque
     with store.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
     store.engine.dispose()
+
+
+def test_a_dedicated_line_s_site_serials_are_held_by_the_upgrade(tmp_path):
+    """Migration 0017: a store whose dedicated lines were placed before their serials were held
+    gets the rows a placement now makes (a business line's check finds them by value)."""
+    from conftest import cli
+    from orchestrator.resources.store import Store
+
+    db = f"sqlite:///{tmp_path}/store.db"
+    r = cli("plan", "examples/dedicated/acme-wan.yaml", "--network", "examples/networks/enterprise.yaml", db=db)
+    assert r.exit_code == 0, r.output
+    held = [row for row in _rows(db, "allocations", "pool, value, owner, purpose") if row[0] == "onu-serial"]
+    assert held == [("onu-serial", "ACME0000D001", "acme-wan", "onu-serial:hq")], held
+    engine = create_engine(db)
+    with engine.begin() as c:  # as the last release left it
+        c.execute(text("DELETE FROM allocations WHERE pool = 'onu-serial'"))
+        c.execute(text("UPDATE alembic_version SET version_num = '0016'"))
+    engine.dispose()
+    Store(db)
+    assert [row for row in _rows(db, "allocations", "pool, value, owner, purpose") if row[0] == "onu-serial"] == held

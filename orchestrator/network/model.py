@@ -415,6 +415,7 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
                                     fix=f"use a block-length of at least {plen}"))
         pools[p["name"]] = Pool(p["name"], p["type"], p["prefix"], length, tuple(p.get("bng", ())))
     _check_pool_overlap(pools, file, problems)
+    _check_range_overlap(pools, campus, edge, file, problems)
 
     rule = tuple(sorted((r["min-years"], r["max-upstream"])
                         for r in spec.get("policies", {}).get("upstream-by-tenure", []))) or DEFAULT_TENURE_RULE
@@ -571,6 +572,26 @@ def _campus_sites(spec: dict, file: str, devices: dict, kind_role, problems: lis
 def _management(entry: dict) -> tuple[str | None, int]:
     m = entry.get("management", {})
     return m.get("address"), m.get("port", NETCONF_PORT)
+
+
+def _check_range_overlap(pools: dict[str, Pool], campus: dict, edge, file: str, problems: list[Problem]) -> None:
+    """The carrier's address ranges of different uses may not overlap either: a PE-CE link and a
+    subscriber's block (or a campus site's UE pool) would be given one address twice. Within one
+    use the checks above say it (pools, a campus site's own ranges)."""
+    ranges = [("pools", f"pool {p.name}", p.prefix, f"spec.pool[{p.name}].prefix") for p in pools.values()]
+    if edge.pe_ce_links:
+        ranges.append(("edge", "enterprise-edge pe-ce-links", edge.pe_ce_links, "spec.enterprise-edge.pe-ce-links"))
+    for c in campus.values():
+        for what, prefix in (("transport", c.transport), ("enterprise-links", c.enterprise_links),
+                             ("ue-pool", c.ue_pool)):
+            path = f"spec.campus-site[{c.name}].{what}" + (".prefix" if what == "ue-pool" else "")
+            ranges.append((f"campus:{c.name}", f"campus site {c.name} {what}", prefix, path))
+    nets = [(use, label, netaddr.IPNetwork(prefix), prefix, path) for use, label, prefix, path in ranges]
+    for i, (ua, la, na, pa, _) in enumerate(nets):
+        for ub, lb, nb, pb, path in nets[i + 1:]:
+            if ua != ub and na.first <= nb.last and nb.first <= na.last:
+                problems.append(Problem(f"{lb} {pb} overlaps {la} {pa}", file=file, path=path,
+                                        fix="give each use of addresses a range of its own"))
 
 
 def _check_pool_overlap(pools: dict[str, Pool], file: str, problems: list[Problem]) -> None:

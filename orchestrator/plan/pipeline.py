@@ -28,7 +28,7 @@ from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.resources import service_versions
 from orchestrator.resources.pools import Allocator
 from orchestrator.resources.store import Store, _now, config_sha
-from orchestrator.services.base import Service
+from orchestrator.services.base import SERIAL_POOL
 from orchestrator.services.registry import SERVICES
 
 EMPTY = _wrap("")
@@ -896,15 +896,15 @@ def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Pro
     wanted = {it.name: ([(it.spec["onu"]["serial"], "spec.onu.serial")] if _serial(it) else [])
               + SERVICES.by_kind(it.kind).site_serials(it.spec) for it in given}
     owner: dict[str, tuple[Intent, str]] = {}
-    for name, serial in Store.serial_holders(s, {x.upper() for mine in wanted.values() for x, _ in mine}):
+    serials = {x.upper() for mine in wanted.values() for x, _ in mine}
+    for name, serial in Store.serial_holders(s, serials):
         if name not in fresh and name in intents:
             owner.setdefault(serial, (intents[name], "spec.onu.serial"))
-    with_sites = [k for k in SERVICES.kinds() if type(SERVICES.by_kind(k)).site_serials is not Service.site_serials]
-    for kind in with_sites:
-        for it in intents.of_kind(kind):
-            if it.name not in fresh:
-                for serial, path in SERVICES.by_kind(kind).site_serials(it.spec):
-                    owner.setdefault(serial.upper(), (it, path))
+    for serial, name in Store.values_held(s, SERIAL_POOL, serials):  # ONUs at services' own sites
+        it = intents.get(name) if name not in fresh else None
+        if it is not None:
+            path = next((p for x, p in SERVICES.by_kind(it.kind).site_serials(it.spec) if x.upper() == serial), "spec")
+            owner.setdefault(serial, (it, path))
     problems = []
     for name in sorted(fresh):
         it = intents[name]

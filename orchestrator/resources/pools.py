@@ -19,6 +19,15 @@ class PoolExhausted(FullbarsError):
     pass
 
 
+def _outside(owner: str, value: str, now: str) -> FullbarsError:
+    """A value a service holds that the range the network description now gives no longer has
+    (a PON port turned GPON, a range moved or shrunk): giving it another would renumber the
+    service unasked, keeping it would configure what the range forbids."""
+    return FullbarsError(f"{owner} holds {value}, outside {now}, the range the network description now gives",
+                         fix=f"keep the range until {owner} is moved or deleted (a range may grow), or plan "
+                             f"{owner} elsewhere")
+
+
 class Allocator:
     """lazy=True: nothing is read until asked for. An owner's allocations are read the first time
     one of them is asked for or changed, a pool's the first time its values or owners are; a plan
@@ -113,9 +122,12 @@ class Allocator:
 
     # --- taking --------------------------------------------------------------------------
     def take_int(self, owner: str, purpose: str, pool: str, first: int, last: int,
-                 what: str | None = None) -> int:
+                 what: str | None = None, held_outside: bool = False) -> int:
+        """held_outside: a value held outside first..last comes back as it is (the caller says why)."""
         held = self.held(owner, purpose)
         if held and held[0] == pool:
+            if not (held_outside or first <= int(held[1]) <= last):
+                raise _outside(owner, f"{purpose} {held[1]} of pool {pool}", f"{first}..{last}")
             return int(held[1])
         used = self.used(pool)
         c = max(self._cursor.get(pool, first), first)
@@ -148,6 +160,8 @@ class Allocator:
     def take_block(self, owner: str, purpose: str, pool: str, prefix: str, length: int) -> netaddr.IPNetwork:
         held = self.held(owner, purpose)
         if held and held[0] == pool:
+            if netaddr.IPNetwork(held[1]) not in netaddr.IPNetwork(prefix):
+                raise _outside(owner, f"{purpose} {held[1]} of pool {pool}", prefix)
             return netaddr.IPNetwork(held[1])
         net = netaddr.IPNetwork(prefix)
         size = 2 ** (32 - length)

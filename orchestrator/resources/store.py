@@ -551,6 +551,15 @@ class Store:
                                      AllocationRow.purpose)))
 
     @staticmethod
+    def values_held(s: Session, pool: str, values) -> list[tuple[str, str]]:
+        """(value, owner) of these values of one pool that are held (by the unique pool and value)."""
+        out = []
+        for chunk in _chunks(sorted(values)):
+            out += list(s.execute(select(AllocationRow.value, AllocationRow.owner)
+                                  .where(AllocationRow.pool == pool, AllocationRow.value.in_(chunk))))
+        return out
+
+    @staticmethod
     def pool_values(s: Session, pool: str) -> list[tuple[str, str]]:
         """(value, owner) of every value held from one pool."""
         return list(s.execute(select(AllocationRow.value, AllocationRow.owner).where(AllocationRow.pool == pool)))

@@ -36,6 +36,9 @@ class CrossCheck:
     check: Callable[[object, dict[str, dict]], list[Problem]]  # (network, device → facts) → problems
 
 
+SERIAL_POOL = "onu-serial"  # one value each (the allocations' unique pool and value)
+
+
 class Service(abc.ABC):
     kind: str  # the YAML `kind`
     template: str | None  # templates/<device-kind>/<template>.xml.j2; None: renders nothing itself
@@ -60,7 +63,8 @@ class Service(abc.ABC):
 
     def site_serials(self, spec: dict) -> list[tuple[str, str]]:
         """(ONU serial, its data path) of the ONUs a service expects besides `spec.onu.serial`
-        (which the store's unique index holds): a dedicated line's PON sites."""
+        (which the store's unique index holds): a dedicated line's PON sites. Its placement holds
+        each, upper-cased, in SERIAL_POOL, where a line's check finds it by value."""
         return []
 
     @abc.abstractmethod

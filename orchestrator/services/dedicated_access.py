@@ -325,7 +325,7 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
     allocated = want is None
     if allocated:  # (a VLAN held from before the port's range was narrowed comes back as it is)
         want = ctx.alloc.take_int(intent.name, purpose, pool, *port.vlan,
-                                  what=f"VLANs on PE {port.pe} port {port.name}")
+                                  what=f"VLANs on PE {port.pe} port {port.name}", held_outside=True)
     named = any("vlan" in x for x in intent.spec["site"]) if common is not None else "vlan" in s
     if not port.vlan[0] <= want <= port.vlan[1]:
         span = f"{port.vlan[0]}..{port.vlan[1]}"

@@ -9,7 +9,7 @@ from orchestrator.errors import Problem
 from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import dedicated_access as access
 from orchestrator.services import dedicated_checks
-from orchestrator.services.base import CrossCheck, Placement, Service
+from orchestrator.services.base import SERIAL_POOL, CrossCheck, Placement, Service
 from orchestrator.services.business_broadband import C_VLANS, vlan_pair
 
 MODEL = {"l2": "ietf-l2vpn-ntw", "l3": "ietf-l3vpn-ntw"}
@@ -224,7 +224,7 @@ class DedicatedLine(Service):
             n = s["name"]
             out |= {f"vlan:{n}", f"pe-ce:{n}"} | ({f"vlan:{n}:backup", f"pe-ce:{n}:backup"} if "protection" in s
                                                  else set())
-            out |= {f"onu-id:{n}", f"alloc-id:{n}", f"gemport:{n}"} if "pon" in s else set()
+            out |= {f"onu-id:{n}", f"alloc-id:{n}", f"gemport:{n}", f"{SERIAL_POOL}:{n}"} if "pon" in s else set()
         return out
 
     @staticmethod
@@ -234,6 +234,8 @@ class DedicatedLine(Service):
         net, alloc, name = ctx.network, ctx.alloc, intent.name
         port = access.pon_port(intent, ctx, i, s, cir)
         key, site = f"{port.olt}/{port.name}", s["name"]
+        # its serial held where a business line's check finds it by value (the store's index holds lines')
+        alloc.take_value(name, f"{SERIAL_POOL}:{site}", SERIAL_POOL, s["pon"]["onu-serial"].upper())
         onu_id = alloc.take_int(name, f"onu-id:{site}", f"onu-id:{key}", *port.onu_id, what=f"ONU-IDs on {key}")
         alloc_id = alloc.take_int(name, f"alloc-id:{site}", f"alloc-id:{key}", *port.alloc_id,
                                   what=f"alloc-ids on {key}")
