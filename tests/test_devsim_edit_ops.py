@@ -86,3 +86,50 @@ def test_default_operation_none_finds_no_level_for_new_data(m):
     [entry] = _entries(m, "run-1")
     assert entry.findtext(f"{{{IF}}}description") == "set"
     m.discard_changes()
+
+
+def test_running_as_a_target_is_an_operation_the_device_does_not_support(m):
+    """No :writable-running: clients look for operation-not-supported to fall back to the candidate."""
+    with pytest.raises(RPCError) as e:
+        m.edit_config(target="running", config=f'<config xmlns="{NC}"><interfaces xmlns="{IF}"/></config>')
+    assert e.value.tag == "operation-not-supported"
+
+
+def test_get_schema_without_an_identifier_is_a_missing_element(m):
+    from ncclient.xml_ import to_ele
+
+    with pytest.raises(RPCError) as e:
+        m.dispatch(to_ele('<get-schema xmlns="urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"/>'))
+    assert e.value.tag == "missing-element" and e.value.info and "identifier" in e.value.info
+
+
+def test_an_operation_attribute_without_the_netconf_namespace_is_an_unknown_attribute(m):
+    with pytest.raises(RPCError) as e:
+        _edit(m, '<interface operation="delete"><name>run-1</name></interface>')
+    assert e.value.tag == "unknown-attribute" and e.value.type == "protocol", e.value
+    xml = etree.tostring(e.value.xml).decode()
+    assert "bad-attribute>operation</" in xml and "bad-element>interface</" in xml, xml
+    assert _entries(m, "run-1")
+
+
+def test_a_merge_of_an_identityref_of_another_module_keeps_its_namespace(tmp_path):
+    """bbf-if-type's l2-termination merged to iana-if-type's ethernetCsmacd on an OLT: the stored
+    value named a prefix its element did not declare (get-config returned it, the commit refused it)."""
+    from conformance.agents import DevsimAgent
+
+    agent = DevsimAgent(tmp_path, kind="olt-bbf").start()
+    try:
+        olt = agent.connect()
+        _edit(olt, '<interface><name>t1</name><type xmlns:bbfift="urn:bbf:yang:bbf-if-type">bbfift:l2-termination'
+                   "</type></interface>")
+        olt.commit()
+        _edit(olt, f"<interface><name>t1</name>{TYPE}</interface>")
+        [entry] = _entries(olt, "t1")
+        t = entry.find(f"{{{IF}}}type")
+        prefix, _, name = t.text.partition(":")
+        assert t.nsmap.get(prefix) == "urn:ietf:params:xml:ns:yang:iana-if-type" and name == "ethernetCsmacd", \
+            etree.tostring(t)
+        olt.commit()
+        olt.close_session()
+    finally:
+        agent.stop()

@@ -392,8 +392,14 @@ class Device:
                                      ("error-option", error_opt, ("stop-on-error", "continue-on-error",
                                                                   "rollback-on-error"))):
             if value not in allowed:
-                raise RpcError("invalid-value", f"{what} {value!r} is not one of {', '.join(allowed)}",
+                raise RpcError("invalid-value", f"{what} {value!r} is not one of {', '.join(a for a in allowed if a)}",
                                type="protocol", info={"bad-element": what})
+        bare = next((e for e in config.iter() if isinstance(e.tag, str) and "operation" in e.attrib), None)
+        if bare is not None:  # an attribute of no namespace the data's models do not have (RFC 6241 appendix A)
+            raise RpcError("unknown-attribute", "operation without the NETCONF namespace is no attribute of the "
+                           "data: write nc:operation (xmlns:nc=\"urn:ietf:params:xml:ns:netconf:base:1.0\")",
+                           type="protocol", info={"bad-attribute": "operation",
+                                                  "bad-element": etree.QName(bare).localname})
         self.check_syntax(config)
         tree = self.trees[target]
         tree.begin()

@@ -153,10 +153,10 @@ class Editor:
             elif op == "merge" and (existing is None or leafy):  # (stored whole: nothing inside acts)
                 if existing is None:
                     _put(tree, target, _clean(e), ident, here_unit)
-                elif (existing.text or "") != (e.text or "") or _meanings(e):
-                    meanings = [(existing, uri, name) for _, uri, name in _meanings(e)]
+                elif _meanings(e):  # prefix:name (an identityref): the element with its declarations
+                    _put(tree, target, _clean(e), ident, here_unit, existing)
+                elif (existing.text or "") != (e.text or ""):
                     tree.set_text(existing, e.text, here_unit)
-                    _requalify(meanings)
             else:  # merge into an existing node, or none: descend
                 node = existing
                 if node is None:

@@ -326,7 +326,10 @@ def _datastore(el, allowed=DATASTORES, what="source"):
     if name == "config" and "config" in allowed:
         return kids[0]
     if name not in allowed:
-        raise RpcError("invalid-value", f"{name} is not a {what} this device supports here", type="protocol",
+        # a datastore the device has but not for this (running without :writable-running) is an
+        # operation it does not support: clients look for that tag to fall back to the candidate
+        tag = "operation-not-supported" if name in DATASTORES else "invalid-value"
+        raise RpcError(tag, f"{name} is not a {what} this device supports here", type="protocol",
                        info={"bad-element": what})
     return name
 
@@ -459,6 +462,9 @@ def op_kill_session(s: Session, op):
 
 
 def op_get_schema(s: Session, op):
+    if op.find(f"{{{state.MON}}}identifier") is None:  # RFC 6022 3.1: mandatory
+        raise RpcError("missing-element", "get-schema needs an <identifier>", type="protocol",
+                       info={"bad-element": "identifier"})
     ident = (op.findtext(f"{{{state.MON}}}identifier") or "").strip()
     version = (op.findtext(f"{{{state.MON}}}version") or "").strip() or None
     fmt = (op.findtext(f"{{{state.MON}}}format") or "yang").strip().split(":")[-1]
