@@ -25,6 +25,12 @@ def clip(text: str | None) -> str | None:
     return _LONG.sub(_cut, text) if len(text) > SHOWN else text
 
 
+def some(names, shown: int = 5) -> str:
+    """The first names of a list, and "..." where more follow."""
+    names = list(names)
+    return ", ".join(names[:shown]) + (" ..." if len(names) > shown else "")
+
+
 def one_line(value: str | None, what: str, path: str) -> "Problem | None":
     """A title or description printed among other lines: a newline or an escape sequence in it
     would print lines of its own (a fake "approved"), or take over the reader's terminal."""

@@ -238,3 +238,15 @@ def test_status_shows_campus_allocations_as_the_plan_does(db):
         first, last = blocks[f"imsi:{group}"].split("-")
         shown_first, shown_last = given["imsi"].split("-")
         assert first <= shown_first <= shown_last <= last, (blocks, given)
+
+
+def test_a_site_s_as_number_is_not_changed_under_its_tenants(tmp_path, db):
+    """Their route distinguishers are numbers of the site's AS: another AS renumbered them and
+    handed each tenant's to another, by the order they were placed again."""
+    assert cli("plan", *TENANTS, "--network", NETWORK, db=db).exit_code == 0
+    changed = tmp_path / "network.yaml"
+    changed.write_text((REPO / NETWORK).read_text().replace("    asn: 65010", "    asn: 65020"))
+    r = cli("plan", TENANTS[0], "--network", str(changed), db=db)
+    assert r.exit_code == 2, r.output
+    assert ("campus site factory-park: asn 65020 (was 65010) would give 2 service(s) other route distinguishers: "
+            "acme-robotics, harbour-hospital") in " ".join(r.stderr.split()), r.stderr

@@ -140,3 +140,18 @@ def test_cameras_on_one_line_count_together_against_its_upstream(tmp_path, db):
     r = cli("plan", str(lowered), "--network", NETWORK, db=db)
     assert r.exit_code == 2 and "line north-shop carries 200M" in r.stderr, r.stderr
     assert snapshot(db) == before
+
+
+def test_cameras_follow_their_line_to_the_olt_it_moves_to(tmp_path, db):
+    """A plan of the line alone places its cameras again (they looked it up): placed before the
+    line, they took its old port and stayed on the OLT it left (olt-1 failed YANG validation,
+    blamed on the cameras' template)."""
+    assert cli("plan", LINE, CAMERAS, "--network", NETWORK, db=db).exit_code == 0
+    moved = tmp_path / "north-shop.yaml"
+    moved.write_text((REPO / LINE).read_text().replace("site: north-park", "site: south-park\n"
+                                                       "  placement: {olt: olt-2, pon-port: 1/1/1}"))
+    out = tmp_path / "moved"
+    r = cli("plan", str(moved), "--out", str(out), db=db)
+    assert r.exit_code == 0, r.stderr
+    assert "tcont-north-shop-cameras" in (out / "olt-2.xml").read_text()
+    assert not (out / "olt-1.xml").exists() or "north-shop-cameras" not in (out / "olt-1.xml").read_text()

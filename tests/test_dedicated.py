@@ -8,6 +8,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, cli, manifest_validate, planned, record_applied, snapshot, yanglint_device
 
 NETWORK = "examples/networks/enterprise.yaml"
@@ -421,3 +423,27 @@ def test_an_onu_serial_a_dedicated_line_s_site_expects_is_no_business_line_s(tmp
     assert snapshot(db) == before
     r = cli("plan", LINES[0], db=db)  # the dedicated line itself planned again: its own serial
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("old, new, said, path", [
+    ("    asn: 64512", "    asn: 64600", "enterprise-edge asn 64600 (was 64512) would give 2 service(s) other route "
+     "distinguishers and targets: acme-wan, bolt-net", "spec.enterprise-edge.asn"),
+    ("    pe-ce-links: 100.64.0.0/22", "    pe-ce-links: 100.66.0.0/22", "enterprise-edge pe-ce-links 100.66.0.0/22 "
+     "(was 100.64.0.0/22) would give 1 service(s) other link addresses: bolt-net", "spec.enterprise-edge.pe-ce-links"),
+    ("olt-interface: to-pe-1, pe-interface: to-olt-1}", "olt-interface: to-pe-1, pe-interface: to-olt-1, "
+     "s-vlan: {first: 3001, last: 3010}}", "OLT olt-1's link to the PE: S-VLANs 3001..3010 on to-pe-1 (were "
+     "2001..2999 on to-pe-1) would give", "spec.enterprise-edge.pe[pe-1].olt-link[olt-1].s-vlan"),
+])
+def test_an_edge_range_the_lines_hold_values_of_is_not_renumbered_under_them(tmp_path, db, old, new, said, path):
+    """The AS of their route distinguishers, the PE-CE link range, an OLT link's S-VLANs (a pair is
+    an index into them): another would give the lines other values, none of them asked."""
+    assert cli("plan", *LINES, "--network", NETWORK, db=db).exit_code == 0
+    changed = tmp_path / "network.yaml"
+    text = (REPO / NETWORK).read_text()
+    assert old in text
+    changed.write_text(text.replace(old, new))
+    before = snapshot(db)
+    r = cli("plan", LINES[1], "--network", str(changed), db=db)
+    assert r.exit_code == 2, r.output
+    assert said in " ".join(r.stderr.split()) and f"at: {path}" in r.stderr, r.stderr
+    assert snapshot(db) == before

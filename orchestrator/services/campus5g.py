@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import netaddr
 
-from orchestrator.errors import FullbarsError, Problem
+from orchestrator.errors import FullbarsError, Problem, some
 from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import campus5g_checks
 from orchestrator.services.base import CrossCheck, Placement, Service
@@ -79,6 +79,19 @@ class Campus5G(Service):
 
     def identity(self, spec: dict) -> dict:
         return {"enterprise": spec["enterprise"], "site": spec["site"]}
+
+    def network_changed(self, old, new, alloc) -> list[Problem]:
+        """A site's tenants hold route distinguishers of its AS: another AS would renumber them
+        all (and hand each tenant's to another, by the order they are placed again)."""
+        out = []
+        for name, site in sorted(new.campus.items()):
+            was = old.campus.get(name)
+            if was is not None and was.asn != site.asn and (who := sorted(alloc.owners(f"rd:{was.asn}"))):
+                out.append(Problem(f"campus site {name}: asn {site.asn} (was {was.asn}) would give {len(who)} "
+                                   f"service(s) other route distinguishers: {some(who)}", file=new.file,
+                                   path=f"spec.campus-site[{name}].asn",
+                                   fix="keep the AS number until those services are deleted"))
+        return out
 
     # --- rules -------------------------------------------------------------------------
     def check(self, intent, ctx) -> list[Problem]:

@@ -119,10 +119,10 @@ class CloudVideo(Service):
         # Placed again without being asked when its line changes: it may have been lowered since.
         if problems := self._fits_line(intent, line, ctx):
             raise FullbarsError(problems)
+        # The line's own placement (idempotent): where it is in this plan, which may move it
+        # (placed before it, the cameras took its old port and stayed on the OLT it left).
+        BusinessBroadband().place(line, ctx)
         held = alloc.held(line.name, "onu-id")
-        if held is None:  # planned together with its line, before it
-            BusinessBroadband().place(line, ctx)
-            held = alloc.held(line.name, "onu-id")
         key = held[0].split(":", 1)[1]
         olt_name, port_name = key.split("/", 1)
         port = net.devices[olt_name].pon_ports[port_name]

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import netaddr
 
-from orchestrator.errors import FullbarsError, Problem
+from orchestrator.errors import FullbarsError, Problem, some
 from orchestrator.network.model import bps, rate_text
 from orchestrator.services.business_broadband import BusinessBroadband
 
@@ -355,3 +355,41 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
 
 def overlap(a: netaddr.IPNetwork, b: netaddr.IPNetwork) -> bool:
     return a.first <= b.last and b.first <= a.last
+
+
+def edge_changed(old, new, alloc) -> list[Problem]:
+    """What the enterprise edge's lines (dedicated lines, cameras) hold by its ranges: the AS of
+    their route distinguishers, the PE-CE link range, and each OLT link's S-VLAN range (a pair is
+    an index into it). A change that would give them other values unasked is refused."""
+    out, was, now = [], old.edge, new.edge
+
+    def held(pool: str) -> list[str]:
+        return sorted(alloc.owners(pool))
+
+    if was.asn != now.asn and (who := held(f"rd:{was.asn}")):
+        out.append(Problem(f"enterprise-edge asn {now.asn} (was {was.asn}) would give {len(who)} service(s) other "
+                           f"route distinguishers and targets: {some(who)}",
+                           file=new.file, path="spec.enterprise-edge.asn",
+                           fix="keep the AS number until those services are deleted"))
+    if was.pe_ce_links and was.pe_ce_links != now.pe_ce_links and (who := held(f"pe-ce:{was.pe_ce_links}")):
+        out.append(Problem(f"enterprise-edge pe-ce-links {now.pe_ce_links} (was {was.pe_ce_links}) would give "
+                           f"{len(who)} service(s) other link addresses: {some(who)}", file=new.file,
+                           path="spec.enterprise-edge.pe-ce-links",
+                           fix="keep the range until those services are deleted"))
+    for pe in was.pes.values():
+        for link in pe.olt_links.values():
+            moved = now.olt_link(link.olt)
+            pool = f"vlan:{link.olt}/{link.olt_interface}"
+            if moved is not None and (moved.olt_interface, moved.s_vlan[0]) == (link.olt_interface, link.s_vlan[0]) \
+                    and moved.s_vlan[1] >= link.s_vlan[1]:
+                continue  # as it was, or grown at its end
+            if who := held(pool):
+                out.append(Problem(f"OLT {link.olt}'s link to the PE: S-VLANs "
+                                   + (f"{moved.s_vlan[0]}..{moved.s_vlan[1]} on {moved.olt_interface}"
+                                      if moved else "none") + f" (were {link.s_vlan[0]}..{link.s_vlan[1]} on "
+                                   f"{link.olt_interface}) would give {len(who)} service(s) other VLANs: "
+                                   + some(who), file=new.file,
+                                   path=f"spec.enterprise-edge.pe[{pe.name}].olt-link[{link.olt}].s-vlan",
+                                   fix="keep the link's port and first S-VLAN (the range may grow at its end) until "
+                                       "those services are deleted"))
+    return out

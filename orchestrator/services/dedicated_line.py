@@ -33,6 +33,9 @@ class DedicatedLine(Service):
     def identity(self, spec: dict) -> dict:
         return {"enterprise": spec["enterprise"], "layer": spec["layer"]}
 
+    def network_changed(self, old, new, alloc) -> list[Problem]:
+        return access.edge_changed(old, new, alloc)  # (the cameras' values too: one pool each)
+
     # --- rules -------------------------------------------------------------------------
     def site_serials(self, spec: dict) -> list[tuple[str, str]]:
         return [(st["pon"]["onu-serial"], f"spec.site[{i}].pon.onu-serial")
