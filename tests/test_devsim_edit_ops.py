@@ -133,3 +133,10 @@ def test_a_merge_of_an_identityref_of_another_module_keeps_its_namespace(tmp_pat
         olt.close_session()
     finally:
         agent.stop()
+
+
+def test_a_subtree_filter_s_reply_gives_an_entry_s_key_first_whatever_the_filter_s_order(m):
+    reply = m.get_config(source="running", filter=("subtree", f'<interfaces xmlns="{IF}"><interface><type/><name/>'
+                                                             "</interface></interfaces>"))
+    entry = next(etree.fromstring(reply.xml.encode()).iter(f"{{{IF}}}interface"))
+    assert [etree.QName(c).localname for c in entry] == ["name", "type"]

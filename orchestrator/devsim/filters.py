@@ -98,17 +98,22 @@ def _match(d, f, shapes: dict):
     if not others:
         return copy.deepcopy(d)
     res = etree.Element(d.tag, nsmap=d.nsmap)
-    if content:
-        for x in d.iterchildren(*{c.tag for c in content}):
-            res.append(copy.deepcopy(x))
+    picked = [(x, copy.deepcopy(x)) for x in d.iterchildren(*{c.tag for c in content})] if content else []
     found = False
     for c in others:
         for x in _candidates(d, c, shapes):
             r = _match(x, c, shapes)
             if r is not None:
-                res.append(r)
+                picked.append((x, r))
                 found = True
-    return res if found else None
+    if not found:
+        return None
+    if len(picked) > 1:  # in the datastore's order, not the filter's: a list entry's keys first (RFC 7950 7.8.5)
+        order = {x: i for i, x in enumerate(d)}
+        picked.sort(key=lambda xr: order.get(xr[0], len(order)))
+    for _, r in picked:
+        res.append(r)
+    return res
 
 
 def _rooted(expr: str) -> str:
