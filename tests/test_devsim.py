@@ -88,6 +88,10 @@ BROKEN = [  # (what, change to the example, error-tag, text in error-path)
      "unknown-namespace", None),
     ("GEM port id not a number", ("<gemport-id>1024</gemport-id>", "<gemport-id>gem7</gemport-id>"),
      "invalid-value", "gemport-id"),
+    # a must with an error-message of its own (most of BBF's): still a must's violation (RFC 7950 15.4)
+    ("T-CONT on an interface that is no v-ANI", ("<interface-reference>vani-onu1</interface-reference>",
+                                                 "<interface-reference>ct-1/1/1</interface-reference>"),
+     "operation-failed", "interface-reference"),
 ]
 
 

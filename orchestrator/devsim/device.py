@@ -306,7 +306,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(body(root) or "", "xml", strict=True, no_state=True)
         except libyang.LibyangError as exc:
-            raise complete(from_libyang(str(exc)), self.index, root) from None
+            raise complete(from_libyang(str(exc), self.models.ctx.app_tags), self.index, root) from None
         if tree is not None:
             tree.free()
 
@@ -342,7 +342,7 @@ class Device:
         try:
             tree = self.models.ctx.parse_data_mem(text, "xml", strict=True, parse_only=True)
         except libyang.LibyangError as exc:
-            raise complete(from_libyang(str(exc)), self.index, stripped) from None
+            raise complete(from_libyang(str(exc), self.models.ctx.app_tags), self.index, stripped) from None
         if tree is not None:
             tree.free()
 

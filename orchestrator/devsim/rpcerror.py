@@ -46,12 +46,22 @@ class RpcErrors(Exception):
 _LOC = re.compile(r'(?:Data|Schema) location "([^"]+)"(?:, line number \d+)?')
 
 
-def from_libyang(raw: str) -> RpcError:
-    """Map a libyang verdict to the error-tag and error-app-tag a NETCONF client expects."""
+# libyang's error-app-tags and the error-tag RFC 7950 section 15 gives each; another (a must's
+# own error-app-tag) is a must's: operation-failed
+_APP_TAGS = {"missing-element": "data-missing", "instance-required": "data-missing",
+             "too-few-elements": "operation-failed", "too-many-elements": "operation-failed",
+             "data-not-unique": "operation-failed", "must-violation": "operation-failed"}
+
+
+def from_libyang(raw: str, app_tags=()) -> RpcError:
+    """Map a libyang verdict (and the error-app-tags libyang gave it) to the error-tag and
+    error-app-tag a NETCONF client expects."""
     m = _LOC.search(raw)
     path = m.group(1) if m else None
     msg = raw.split(": ", 1)[1] if raw.startswith("failed to") and ": " in raw else raw
     msg = re.sub(r"\s*Line number \d+\.?", "", _LOC.sub("", msg)).strip(" :.,") + "."
+    if app_tags:
+        return RpcError(_APP_TAGS.get(app_tags[0], "operation-failed"), msg, path=path, app_tag=app_tags[0])
     low = msg.lower()
     if "mandatory" in low or "too few" in low:
         return RpcError("data-missing", msg, path=path, app_tag="missing-element" if "mandatory" in low

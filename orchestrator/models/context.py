@@ -42,6 +42,28 @@ class LoadedModule:
     file: str
 
 
+def _keep_app_tags(ctx) -> None:
+    """libyang's error-app-tag of each error (must-violation, or a must's own), which the
+    message libyang-python raises drops: kept on the context, for the error that follows to read
+    (devsim's rpc-error)."""
+    from libyang.context import lib
+    from libyang.util import c2str
+
+    plain = ctx.error
+
+    def error(msg, *args):
+        tags, err = [], lib.ly_err_first(ctx.cdata) if ctx.cdata else None
+        while err:
+            if err.apptag:
+                tags.append(c2str(err.apptag))
+            err = err.next
+        ctx.app_tags = tags
+        return plain(msg, *args)
+
+    ctx.app_tags = []
+    ctx.error = error
+
+
 class ModelSet:
     """A compiled context for one list of implemented modules with their features."""
 
@@ -49,6 +71,7 @@ class ModelSet:
         self.specs = modules
         dirs = ":".join(str(d) for d in settings.search_dirs())
         self.ctx = libyang.Context(dirs, explicit_compile=True)
+        _keep_app_tags(self.ctx)
         loaded = []
         for name, features in modules:
             try:
