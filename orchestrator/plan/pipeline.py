@@ -889,9 +889,9 @@ def _serial(it: Intent) -> str | None:
 
 def _unique_onus(s, intents: dict[str, Intent], given: list[Intent]) -> list[Problem]:
     """An ONU serial belongs to one access: two services expecting one ONU would fight over it. The
-    store's unique index holds each line's serial; this finds the holder of each given serial by
-    that index, to say which service has it (not a scan of every intent), and reads the intents
-    of the kinds that expect ONUs at sites of their own (dedicated lines), by kind."""
+    store's unique index holds each line's serial, and the allocations those of services' own
+    sites (SERIAL_POOL: a dedicated line's PON sites); this finds the holder of each given serial
+    by value in both, to say which service has it (not a scan of every intent)."""
     fresh = {it.name for it in given}
     wanted = {it.name: ([(it.spec["onu"]["serial"], "spec.onu.serial")] if _serial(it) else [])
               + SERVICES.by_kind(it.kind).site_serials(it.spec) for it in given}
