@@ -31,15 +31,11 @@ def describe(store, label: str, evidence: str | None = None, description: str | 
 
 def known(store) -> list[str]:
     """Every environment the store knows of: described, given configs, or applied to."""
-    from sqlalchemy import select
-
-    from orchestrator.resources.store import DeviceConfigRow, EnvironmentRow, TransactionRow
+    from orchestrator.resources.store import Store
 
     require("read")
     with store.transaction(write=False) as s:
-        names = set(s.scalars(select(EnvironmentRow.name))) | set(s.scalars(select(DeviceConfigRow.environment))) \
-            | set(s.scalars(select(TransactionRow.target)))
-    return sorted(names)
+        return sorted(Store.environments(s))
 
 
 def drift(store, target) -> list[dict]:

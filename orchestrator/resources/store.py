@@ -599,6 +599,13 @@ class Store:
         return s.get(NetworkRow, 1)
 
     @staticmethod
+    def environments(s: Session) -> set[str]:
+        """Every environment the store knows of: described, given configs, or applied to."""
+        return set(s.scalars(select(EnvironmentRow.name))) | \
+            set(s.scalars(select(DeviceConfigRow.environment).distinct())) | \
+            set(s.scalars(select(TransactionRow.target).distinct()))
+
+    @staticmethod
     def device_configs(s: Session, environment: str, devices=None) -> dict[str, DeviceConfigRow]:
         """What each device (or each of `devices`) was last given in one environment."""
         q = select(DeviceConfigRow).where(DeviceConfigRow.environment == environment)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import difflib
 
-from sqlalchemy import select
-
 from orchestrator.errors import FullbarsError
-from orchestrator.resources.store import DeviceConfigRow, EnvironmentRow, _now
+from orchestrator.resources.store import EnvironmentRow, Store, _now
 
 EVIDENCE = ("required", "optional")
 
@@ -65,8 +63,7 @@ def refuse_typo(s, label: str) -> None:
     environment NAME` (or applied to under a name unlike the others)."""
     if is_lab(label) or s.get(EnvironmentRow, label) is not None:
         return
-    known = set(s.scalars(select(EnvironmentRow.name))) | \
-        set(s.scalars(select(DeviceConfigRow.environment).distinct()))
+    known = Store.environments(s)
     if label in known:
         return
     name = label.split(":", 1)[1]
