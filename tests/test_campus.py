@@ -238,6 +238,8 @@ def test_status_shows_campus_allocations_as_the_plan_does(db):
         first, last = blocks[f"imsi:{group}"].split("-")
         shown_first, shown_last = given["imsi"].split("-")
         assert first <= shown_first <= shown_last <= last, (blocks, given)
+    for cell, given in res["cells"].items():  # a local id with its gNB (each gNB counts from 1)
+        assert held[f"cell:{cell}"] == f"{given['gnb']}/{given['cell-local-id']}", held
 
 
 def test_a_site_s_as_number_is_not_changed_under_its_tenants(tmp_path, db):

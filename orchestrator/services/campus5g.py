@@ -38,8 +38,11 @@ def sd_hex(value: int) -> str:
 
 def shown_campus(purpose: str, pool: str, value: str, network) -> tuple[str, str]:
     """A campus allocation as the plan shows it, not the index kept: a route distinguisher's
-    AS:number, an SD in hex, an IMSI block as its first and last IMSI."""
+    AS:number, an SD in hex, an IMSI block as its first and last IMSI, a cell's local id with
+    the gNB it is on (the id alone names no cell: each gNB counts its own from 1)."""
     kind, _, key = pool.partition(":")
+    if kind == "cell":
+        return purpose, f"{key}/{value}"
     if kind == "rd":
         return purpose, f"{key}:{value}"
     if kind == "sd":
