@@ -65,6 +65,9 @@ def test_an_order_planned_again_without_an_intent_takes_it_away(tmp_path, db):
     (tmp_path / "catalogue.yaml").write_text(text)
     planned(tmp_path, db, NETWORK, str(tmp_path / "order.yaml"), out="a")
     (tmp_path / "catalogue.yaml").write_text(text[:text.index("    - name: cameras")])
+    r = cli("plan", str(tmp_path / "order.yaml"), "--format", "json", db=db)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["dropped"] == 1  # the cameras, deleted before any apply
     out, m = planned(tmp_path, db, NETWORK, str(tmp_path / "order.yaml"), out="b")
     assert _parents(db) == {"north-bakery": None, "north-bakery-line": "north-bakery"}
     # pe-1 held only the cameras, never applied: it is given nothing (no config of theirs to take off)

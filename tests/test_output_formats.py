@@ -92,7 +92,7 @@ def test_json_of_validate_status_history_plan_and_errors(db, tmp_path):
 
     p = _json(cli("plan", *LINES, *NET, "--format", "json", db=db))
     assert p["command"] == "plan" and p["ok"] is True
-    assert p["summary"] == {"create": 4, "change": 0, "delete": 0, "devices": 3}
+    assert p["summary"] == {"create": 4, "change": 0, "delete": 0, "devices": 3, "dropped": 0}
     assert {d["device"] for d in p["devices"]} == {"bng-east", "olt-1", "olt-2"} and p["carried"] == []
 
     record_applied(db, plan(Store(db), None, LINES), "tx-20261203-000000-bbbbbb")
