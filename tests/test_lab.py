@@ -396,6 +396,28 @@ def test_network_check_of_a_line(harbour):
     assert "S1200/C3" in by["BNG sub-interface"]["detail"]
 
 
+def test_network_check_says_the_rates_the_bng_carries_not_a_plan_not_applied(harbour, tmp_path):
+    """A line planned faster and not applied (or an apply that died and was undone) runs at the
+    device's rates: check showed the plan's, as if the line had them."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.check import check
+    from orchestrator.rollout.targets import lab_target
+
+    lab, tmp = harbour
+    shutil.copy(tmp / "s.db", tmp_path / "s.db")  # the lab's store stays as applied
+    faster = tmp_path / "ship-repair.yaml"
+    faster.write_text((REPO / "examples/lab/ship-repair.yaml").read_text().replace("downstream: 300M", "downstream: 500M"))
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    network = str(REPO / "examples/network.yaml")
+    plan(store, network, [str(faster)])
+    rep = check(store, lab_target(tmp / "lab.clab.yml"), "ship-repair", network, measure=False)
+    by = {c["check"]: c for c in rep["checks"]}
+    assert rep["resources"]["rates"] == "300M down / 300M up", rep["resources"]
+    assert not rep["ok"] and not by["rates as planned"]["ok"], rep
+    assert "500M down / 300M up is not on it" in by["rates as planned"]["detail"], by["rates as planned"]
+
+
 def _disable(st, node: str, interface: str) -> None:
     """An engineer's edit-config on a lab node: the interface's ietf-interfaces `enabled` to false."""
     from ncclient import manager

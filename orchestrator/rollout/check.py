@@ -90,6 +90,14 @@ def check(store, target, line: str, network_file: str | None = None, measure: bo
             add("BNG sub-interface", ok, f"{res['bng']} {sub.findtext('if:name', namespaces=NS)}: "
                 f"{'enabled' if enabled else 'disabled'}, S{pair[0]}/C{pair[1]}, "
                 f"gateway {sub.findtext('ip:ipv4/ip:address/ip:ip', namespaces=NS)}")
+            carried = _rates(sub)
+            if carried is not None:
+                # the rates the line runs at are the device's: a change planned (or an apply that
+                # died and was undone) is not on it, and the store's plan would say it is
+                report["resources"]["rates"] = carried
+                if carried != res.get("rates"):
+                    add("rates as planned", False, f"{res['bng']} carries {carried}; the plan's {res.get('rates')} "
+                        "is not on it (fullbars apply gives it)")
     except FullbarsError:
         raise
     except Exception as e:
@@ -108,6 +116,15 @@ def check(store, target, line: str, network_file: str | None = None, measure: bo
                 f"{r['expected_up_bps'] / 1e6:.0f} Mbit/s" + ("" if r["ok"] else f" ({'; '.join(r['problems'])})"))
     report["ok"] = all(c["ok"] for c in report["checks"])
     return report
+
+
+def _rates(sub) -> str | None:
+    from orchestrator.network.model import rate_text
+
+    down, up = (sub.findtext(f"fbs:subscriber/fbs:rates/fbs:{d}", namespaces=NS) for d in ("downstream", "upstream"))
+    if not (down or "").isdigit() or not (up or "").isdigit():
+        return None
+    return f"{rate_text(int(down))} down / {rate_text(int(up))} up"
 
 
 def text(report: dict) -> str:
