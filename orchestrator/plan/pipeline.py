@@ -519,7 +519,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # a plan was widened to (_Widen): such a plan is not recalled.
         Store.save_recall_record(s, None if scope is not None or stored else {
             "state": recall.state(placed_state, Store.active_suspensions(s)), "given": sorted(given_names),
-            "devices": sorted(touched), "held": back})
+            "devices": sorted(touched), "held": _held_digest(back)})
         shown = {n: (p.resources, sorted(p.devices), p.serving, [w.as_dict() for w in p.warnings], p.artifacts)
                  for n, p in placements.items()}
         shown.update(standing.records_of(stood))  # decoded as they are read (RecordedPlan)
@@ -650,6 +650,14 @@ def _forget_left_if_gone(s, device: str, services: set[str]) -> None:
         Store.forget_left(s, device, services - held)
 
 
+def _held_digest(back: dict) -> str:
+    """What a plan left off, as its recall record keeps it: one digest, not the 9,000 entries a
+    never-applied inventory's plan holds back."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(back, sort_keys=True).encode()).hexdigest()
+
+
 def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> PlanResult | None:
     """This plan as the last one made it, when that is what it would make again (plan/recall.py);
     None when it is not, or not known to be."""
@@ -688,7 +696,7 @@ def _recalled(s, net: Network, given: list[Intent], environment: str | None) -> 
     parents = Store.intent_meta(s, back.keys())
     for n, where in back.items():  # as the plan says what to plan to carry it
         where["plan"] = parents[n][2] if n in parents and parents[n][2] else n
-    if back != record.get("held", {}):
+    if _held_digest(back) != record.get("held"):
         return None  # the kept builds left off other services than this plan would (or none)
     on_device = leave_off(on_device, back)
     builds = Store.plan_builds(s, touched)
