@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete
 
+from conftest import record_applied
 from orchestrator.network.generate import generate
 from orchestrator.plan import splice
 from orchestrator.plan.artifacts import write
@@ -38,11 +39,14 @@ def _forget(store: Store) -> None:
 
 
 class _Twin:
-    def __init__(self, root: Path):
-        self.root, self.step = root, 0
+    def __init__(self, root: Path, applied: bool = False):
+        """applied: each plan is recorded as applied (the devices run it: the next plan's edits
+        start from the config the kept build made)."""
+        self.root, self.step, self.applied = root, 0, applied
         self.net = root / "net.yaml"
         self.net.write_text(generate(1, 2, 1, sites=1, name="splice"))
-        self.stores = {"kept": Store(f"sqlite:///{root}/kept.db"), "full": Store(f"sqlite:///{root}/full.db")}
+        self.urls = {label: f"sqlite:///{root}/{label}.db" for label in ("kept", "full")}
+        self.stores = {label: Store(url) for label, url in self.urls.items()}
         everyone = root / "lines.yaml"
         everyone.write_text("---\n".join(_line(i) for i in range(LINES)))
         self.plan([everyone])
@@ -56,6 +60,8 @@ class _Twin:
             result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete))
             out = self.root / f"{label}-{self.step}"
             write(result, out)
+            if self.applied:
+                record_applied(self.urls[label], result)
             seen[label] = ({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
                             if p.is_file()},
                            {d.device: (d.intended, d.edit, d.reverse, list(d.owners.items()), d.changed)
@@ -216,6 +222,61 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
                                    "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}, "new": {}}[what]))
         twin.plan([one])
     assert made, "every change rebuilt a device"
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=CHANGES)
+def test_random_changes_to_devices_running_the_last_plan_give_a_full_plans_edits(tmp_path_factory, monkeypatch,
+                                                                                  changes):
+    """A device that runs the kept build's config is spliced and its edit looked for only where the
+    swapped blocks stand (diff.Changed): the same edits, reverse edits and diffs as a full diff."""
+    from orchestrator.plan import devices
+
+    root = tmp_path_factory.mktemp("splice-applied")
+    twin = _Twin(root, applied=True)
+    looked = []
+    real = devices.edits
+
+    def spy(index, current, intended, new=None, changed_lines=None):
+        looked.append(changed_lines is not None)
+        return real(index, current, intended, new, changed_lines)
+
+    monkeypatch.setattr(devices, "edits", spy)
+    gone: set[str] = set()
+    for step, (i, what) in enumerate(changes):
+        name = f"line-{i:02d}"
+        if what in ("delete", "two"):
+            if name not in gone:
+                gone.add(name)
+                twin.plan([], delete=[name])
+            continue
+        i = LINES + step if what == "new" else i
+        gone.discard(f"line-{i:02d}")
+        one = root / f"step-{step}.yaml"
+        one.write_text(_line(i, **{"up": {"up": "100M"}, "down": {"down": "500M"},
+                                   "tenure": {"tenure": 1 + step % 5},
+                                   "mode": {"mode": "static" if i % 2 else "dhcp"}, "back": {}, "new": {}}[what]))
+        twin.plan([one])
+    assert any(looked), "no edit was looked for where the blocks were swapped"
+
+
+def test_an_edit_looked_for_where_blocks_were_swapped_finds_what_a_whole_diff_finds():
+    """A child standing between swapped blocks, or where one was taken out, is compared; one
+    standing elsewhere is the same on both sides and left out (Changed.children)."""
+    from orchestrator.plan.diff import Changed
+
+    old = "<r>\n  <a>1</a>\n  <b>\n    <c>1</c>\n  </b>\n  <d>1</d>\n</r>\n"
+    new = "<r>\n  <a>1</a>\n  <d>1</d>\n</r>\n"
+    made = splice._swapped(old, [("  <b>\n    <c>1</c>\n  </b>\n", "")])
+    assert made == (new, ([(3, 5)], [(3, 2)]))
+    from lxml import etree
+
+    before, after = (etree.fromstring(t.encode()) for t in (old, new))
+    assert [c.tag for c in Changed(made[1][0]).children(before, 7)[0]] == ["b"]
+    assert Changed(made[1][1]).children(after, 4)[0] == []  # b's point lies between a and d
+    grown = splice._swapped(old, [("  <d>1</d>\n", "  <d>1</d>\n  <e>1</e>\n")])
+    assert grown[1] == ([(6, 6)], [(6, 7)])
+    assert [c.tag for c in Changed(grown[1][1]).children(etree.fromstring(grown[0].encode()), 8)[0]] == ["d", "e"]
 
 
 def test_a_new_entry_goes_after_the_last_of_its_list_that_a_merge_meets_first():

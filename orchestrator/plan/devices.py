@@ -119,12 +119,14 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     services = [s for s, _, _ in job.fragments]
     cfg = None
     made = splice.spliced(job, kind.models, index, keyed, rendered)
+    changed_lines = None
     if made is not None:  # the kept config with the changed pieces' units replaced
-        xml, owners, reach = made
+        xml, owners, reach, changed_lines = made
         tree = parse(xml)
         if partial.valid(kind.models, index, tree, *reach):
             cfg = DeviceConfig(job.device, kind, services, xml, [])
     if cfg is None:
+        changed_lines = None
         texts = [(o, *(rendered[o] if o in rendered else fragcache.unpack_piece(pieces[o][1]))) for o, _ in keyed]
         merged = [(o, t) for o, t, _ in texts]
         reach = partial.reach_of(job, kind.models, index, keyed, dict(merged))
@@ -140,7 +142,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
             tree = parse(cfg.xml)
         owners = combine([(o, f) for o, _, f in texts])
     facts = crosscheck.facts(job.role, tree)
-    edit, reverse, changed = edits(index, job.current, cfg.xml, tree)
+    edit, reverse, changed = edits(index, job.current, cfg.xml, tree, changed_lines)
     diff = plan_diff(job.device, job.current, cfg.xml) if changed else Lines.of([])
     built = Built(job.device, job.kind, cfg.services, Texts(cfg.xml, edit, reverse), changed, diff, facts,
                   owners, key, pieces)

@@ -7,6 +7,7 @@ removed entries are deleted by key.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import difflib
 import itertools
@@ -32,11 +33,48 @@ def _is_leafy(el) -> bool:
 MANY = 16  # children from which equal ones are found by their serialisation, not their keys
 
 
-def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> bool:
-    """Append to `out` what turns `base`'s children into `new`'s; True if anything was appended."""
+class Changed:
+    """Where two configs printed alike (one element or closing tag a line) differ: the line ranges
+    (first, last; 1-based) the differing blocks stand on in one, in order, and those they stand on
+    in the other (a block taken out: (n, n - 1), the point before line n). Outside them the texts
+    are the same lines, so a child whose lines meet none is the same on both sides, and there."""
+
+    __slots__ = ("_firsts", "_ranges")
+
+    def __init__(self, ranges: list[tuple[int, int]]):
+        self._ranges = ranges
+        self._firsts = [a for a, _ in ranges]
+
+    def meets(self, first: int, last: int) -> bool:
+        # The ranges are sorted and apart: the last one starting by `last` ends latest of those.
+        i = bisect.bisect_right(self._firsts, last) - 1
+        return i >= 0 and self._ranges[i][1] >= first
+
+    def children(self, el, last: int) -> tuple[list, dict]:
+        """The element children of `el` (whose lines end at `last`) that stand where the texts
+        differ, and the last line of each."""
+        kids = [c for c in el if isinstance(c.tag, str)]
+        out, ends = [], {}
+        for i, c in enumerate(kids):
+            end = kids[i + 1].sourceline - 1 if i + 1 < len(kids) else last - 1  # (the parent's closing line)
+            if self.meets(c.sourceline, end):
+                out.append(c)
+                ends[c] = end
+        return out, ends
+
+
+def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None,
+          where: tuple | None = None) -> bool:
+    """Append to `out` what turns `base`'s children into `new`'s; True if anything was appended.
+    where: (Changed of base's text, base's last line, Changed of new's, new's last line): only
+    the children standing where the texts differ are compared (the others are the same)."""
     changed = False
-    olds = [b for b in base if isinstance(b.tag, str)]
-    news = [n for n in new if isinstance(n.tag, str)]
+    if where is not None:
+        olds, old_ends = where[0].children(base, where[1])
+        news, new_ends = where[2].children(new, where[3])
+    else:
+        olds = [b for b in base if isinstance(b.tag, str)]
+        news = [n for n in new if isinstance(n.tag, str)]
     if len(olds) >= MANY and len(news) >= MANY:
         # A device's record and its new config mostly agree: a child serialised alike on both
         # sides (one call in C) is the same node, unchanged, without working out its keys.
@@ -62,7 +100,8 @@ def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None) -> boo
                 changed = True
         elif len(b) >= MANY or len(b) != len(n) or etree.tostring(b) != etree.tostring(n):
             shell = key_shell(index, sp, n)
-            if _diff(index, b, n, shell, sp, cns):
+            inner = None if where is None else (where[0], old_ends[b], where[2], new_ends[n])
+            if _diff(index, b, n, shell, sp, cns, inner):
                 out.append(shell)
                 changed = True
     for ident, b in base_by_id.items():
@@ -86,9 +125,12 @@ def parse(xml: str):
     return etree.fromstring(xml.encode(), _PARSER)
 
 
-def edits(index: SchemaIndex, current_xml: str, intended_xml: str, new=None) -> tuple[str, str, bool]:
+def edits(index: SchemaIndex, current_xml: str, intended_xml: str, new=None,
+          changed_lines: tuple[list, list] | None = None) -> tuple[str, str, bool]:
     """(edit, reverse edit, changed): the <config> payloads of the edit-configs that take a
-    device from current to intended and back. `new` is intended_xml already parsed, if at hand."""
+    device from current to intended and back. `new` is intended_xml already parsed, if at hand.
+    changed_lines: (the line ranges the texts differ on in current_xml, in intended_xml), when
+    both are printed alike and known to differ only there (Changed)."""
     cur = parse(current_xml)
     new = parse(intended_xml) if new is None else new
     if len(cur) == 0:  # an empty device: the edit is the whole config, the reverse deletes it
@@ -97,14 +139,20 @@ def edits(index: SchemaIndex, current_xml: str, intended_xml: str, new=None) -> 
             gone = etree.SubElement(rev, top.tag, nsmap=top.nsmap)
             gone.set(f"{NC}operation", "delete")
         return intended_xml, _text(rev), len(new) > 0
-    fwd, changed = _edit(index, cur, new)
-    back, _ = _edit(index, new, cur)
+    if changed_lines is None:
+        fwd, changed = _edit(index, cur, new)
+        back, _ = _edit(index, new, cur)
+        return fwd, back, changed
+    a = (Changed(changed_lines[0]), current_xml.count("\n", 0, len(current_xml.rstrip("\n"))) + 1)
+    b = (Changed(changed_lines[1]), intended_xml.count("\n", 0, len(intended_xml.rstrip("\n"))) + 1)
+    fwd, changed = _edit(index, cur, new, (*a, *b))
+    back, _ = _edit(index, new, cur, (*b, *a))
     return fwd, back, changed
 
 
-def _edit(index: SchemaIndex, cur, new) -> tuple[str, bool]:
+def _edit(index: SchemaIndex, cur, new, where: tuple | None = None) -> tuple[str, bool]:
     out = etree.Element(f"{NC}config", nsmap={None: NC_NS})
-    changed = _diff(index, cur, new, out, "", None)
+    changed = _diff(index, cur, new, out, "", None, where)
     return _text(out), changed
 
 

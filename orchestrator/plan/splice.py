@@ -79,9 +79,12 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     # config the pieces before it left (in merge order, after the changed and gone ones, whose
     # swaps are made together).
     swaps: list[tuple[str, str]] = []
+    # Where the new config differs from the one the device runs, when it runs the kept build's
+    # and one swap makes the new one from it: the edit's diff looks only there.
+    since_current = job.current == intended
     for owner in [*sorted(rendered.keys() - set(added)), *gone, *added]:
         if owner in added and swaps:
-            intended, swaps = _swap(intended, swaps), []
+            intended, swaps, since_current = _swap(intended, swaps), [], False
             if intended is None:
                 return None
         was = pieces.get(owner) if owner in old else None
@@ -92,8 +95,11 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
         owners, more = made
         swaps += more
         pieces.now[owner] = now
-    out = _swap(intended, swaps)
-    return (out, owners, reach) if out is not None else None
+    made = _swapped(intended, swaps)
+    if made is None:
+        return None
+    out, changed = made
+    return out, owners, reach, changed if since_current else None
 
 
 class _Pieces:
@@ -478,6 +484,13 @@ def _swap(intended: str, swaps: list[tuple[str, str]]) -> str | None:
     """`intended` with each old block replaced by its new one (an empty one: taken out); None
     unless each old block is found in it exactly once, on whole lines, and none taken out leaves
     the element around it empty (a merge would not print it)."""
+    made = _swapped(intended, swaps)
+    return made[0] if made is not None else None
+
+
+def _swapped(intended: str, swaps: list[tuple[str, str]]) -> tuple[str, tuple[list, list]] | None:
+    """(_swap's text, the lines the blocks stood on and stand on: diff.Changed's regions of the
+    old text and of the new one), or None as _swap."""
     at = []
     for old, new in swaps:
         i = _where(intended, old)
@@ -496,7 +509,17 @@ def _swap(intended: str, swaps: list[tuple[str, str]]) -> str | None:
         last = end
     out.append(intended[last:])
     text = "".join(out)
-    return None if any(_emptied(text, at) for at in cuts) else text
+    if any(_emptied(text, at) for at in cuts):
+        return None
+    before, after, line, shift, last = [], [], 1, 0, 0
+    for start, end, new in at:  # (first line, last line); a block taken out: the point it leaves
+        line += intended.count("\n", last, start)
+        old_lines, new_lines = intended.count("\n", start, end), new.count("\n")
+        before.append((line, line + old_lines - 1))
+        after.append((line + shift, line + shift + new_lines - 1))
+        shift += new_lines - old_lines
+        last = start
+    return text, (before, after)
 
 
 def _emptied(text: str, at: int) -> bool:
