@@ -207,6 +207,27 @@ def test_a_plan_leaves_an_earlier_never_applied_line_off_the_devices_it_shares_w
     assert again["held_back"] == p["held_back"] and on_bng(again)["edit"] == on_bng(p)["edit"]
 
 
+def test_a_move_planned_earlier_carried_by_another_plan_leaves_the_device_it_moves_off(db, tmp_path):
+    """harbour-cafe applied on olt-1, moved to olt-2 and planned, not applied; then a plan of a new
+    line on olt-2 carries the move onto olt-2 and bng-east. Applied, it left the café on olt-1
+    too (one ONU on two OLTs, drift in sync), and the store gave its old values to other lines:
+    the plan takes it off olt-1 as well."""
+    cafe, ship, port = (str(REPO / f"examples/lab/{n}.yaml") for n in ("harbour-cafe", "ship-repair", "port-authority"))
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    assert cli("plan", cafe, ship, *NET, db=db).exit_code == 0
+    record_applied(db, plan(Store(db), None, [cafe, ship]))
+    moved = tmp_path / "harbour-cafe.yaml"
+    moved.write_text(Path(cafe).read_text().replace("olt: olt-1", "olt: olt-2"))
+    assert cli("plan", str(moved), db=db).exit_code == 0  # not applied
+    p = _json(cli("plan", port, "--format", "json", db=db))
+    devices = {d["device"]: d for d in p["devices"]}
+    assert "olt-1" in devices, sorted(devices)
+    assert "harbour-cafe" in devices["olt-1"]["edit"] and 'operation="delete"' in devices["olt-1"]["edit"]
+    assert "harbour-cafe" not in devices["olt-1"]["services"]
+
+
 def test_a_usage_error_is_json_when_json_was_asked_for(db):
     """A script that passed --format json gets the same error object for a usage error (click's
     box, for people, otherwise)."""

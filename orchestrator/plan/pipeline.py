@@ -528,9 +528,17 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         # An update planned earlier that this plan carries onto some of its service's devices
         # would be half applied: those services are planned too (a removal planned earlier is
         # carried whole; a create planned earlier is held back, plan/held_back.py).
-        outside = sorted(sp.name for sp in result.carried
-                         if sp.device_change == "update" and sp.name not in pending and sp.name not in stored
-                         and set(sp.devices) - {b.device for b in built})
+        # So would a move planned earlier carried onto its new devices while the environment's
+        # record of a device it left still holds it (left_on): planned too, the plan reaches that
+        # device and takes it off (the line stood on two OLTs, and its old values went to others).
+        updates = [sp for sp in result.carried if sp.device_change == "update" and sp.name not in pending
+                   and sp.name not in stored]
+        made = {b.device for b in built}
+        left = Store.left_on(s, {sp.name for sp in updates}) if updates else {}
+        outside = sorted(sp.name for sp in updates
+                         if set(sp.devices) - made
+                         or any(sp.name in who and dev not in made and recorded.may_hold(dev, sp.name)
+                                for dev, who in left.items()))
         if outside:
             raise _Widen(outside)
         result.built_by = built_by
