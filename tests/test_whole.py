@@ -209,6 +209,61 @@ def test_a_transaction_whose_devices_a_later_one_changed_is_rolled_back_only_aft
         rollback(store, "tx-3", lambda: load_network(NET))
 
 
+def test_a_transaction_is_not_rolled_back_under_later_ones_that_left_its_devices_as_it_did(tmp_path):
+    """500M (tx-1), 300M (tx-2), 500M again (tx-3): the devices run what tx-1 gave them, but
+    rolling tx-1 back would take the café off them while tx-2 and tx-3 stood done in the store.
+    It is refused, naming both; once they are undone (rollbacks giving their devices the configs
+    they found), it is not."""
+    from orchestrator.app.environments import _standing_since, rollback
+    from orchestrator.errors import FullbarsError
+    from orchestrator.network.model import load_network
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store, TransactionRow, TxDeviceRow
+    from orchestrator.rollout.journal import remember_configs
+    from orchestrator.rollout.transaction import Change, Journal
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    gave: dict[str, dict[str, str]] = {}
+
+    def commit(changes: list[tuple[str, str, str]], tx: str, kind: str = "apply"):
+        j = Journal(store, tx)
+        j.start(ENV, kind, [Change(d, k, None, c) for d, k, c in changes])
+        with store.transaction() as s:
+            for r in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx)):
+                r.before = next((g[r.device] for g in reversed(gave.values()) if r.device in g), "")
+            remember_configs(s, tx, kind, ENV, changes)
+        j.state("committed", summary=f"{tx}: committed")
+        gave[tx] = {d: c for d, _, c in changes}
+
+    def planned(result):
+        return [(d.device, d.kind, d.intended) for d in result.devices]
+
+    commit(planned(plan(store, NET, [CAFE])), "tx-1")
+    slower = tmp_path / "harbour-cafe.yaml"
+    slower.write_text(open(CAFE).read().replace("downstream: 500M", "downstream: 300M"))
+    commit(planned(plan(store, None, [str(slower)])), "tx-2")
+    commit(planned(plan(store, None, [CAFE])), "tx-3")
+    assert gave["tx-3"] == gave["tx-1"]
+
+    with pytest.raises(FullbarsError, match=r"changed after tx-1 \(by tx-3, tx-2\)") as e:
+        rollback(store, "tx-1", lambda: load_network(NET))
+    assert "roll back tx-3 first" in str(e.value)
+
+    def undo(tx: str, by: str):  # as environments.rollback gives it: the configs the transaction found
+        with store.transaction(write=False) as s:
+            back = [(r.device, r.kind, r.before) for r in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == tx))]
+        commit(back, by, "rollback")
+
+    def standing(tx: str) -> list[str]:
+        with store.transaction(write=False) as s:
+            return list(_standing_since(s, s.get(TransactionRow, tx), set(gave[tx])))
+
+    undo("tx-3", "tx-4")
+    assert standing("tx-1") == ["tx-2"]
+    undo("tx-2", "tx-5")
+    assert standing("tx-1") == []
+
+
 def test_a_commit_records_the_service_as_its_plan_left_it_not_as_a_later_plan_has_it(tmp_path):
     """Two users: B plans the café at 400M and applies; while B's transaction runs, A plans it at
     200M. B's commit gave the devices 400M, so that is what the store records as applied: A's

@@ -72,6 +72,16 @@ def _refuse_if_changed_since(store, row) -> None:
 
     with store.transaction() as s:
         mine = list(s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx == row.id)))
+        live = _standing_since(s, row, {d.device for d in mine})
+        if live:
+            # Later changes that left the devices as this one did (a rate and back) are no less
+            # there: the store keeps their services as they made them.
+            touched = sorted({d for t in live.values() for d in t})
+            raise FullbarsError(
+                f"{', '.join(touched)} {'was' if len(touched) == 1 else 'were'} changed after {row.id} "
+                f"(by {', '.join(live)}): the configs from before {row.id} would undo that later change on the "
+                "devices too, while the store keeps it",
+                fix=f"roll back {next(iter(live))} first (the newest first), then {row.id}; or plan the change you want")
         now = Store.device_configs(s, row.target, [d.device for d in mine])
         moved = sorted(d.device for d in mine if d.device in now and now[d.device].config != d.intended
                        and differs(d.kind, now[d.device].config, d.intended))
@@ -93,6 +103,36 @@ def _refuse_if_changed_since(store, row) -> None:
         "that later change on the devices too, while the store keeps it",
         fix=(f"roll back {newer[0]} first (the newest first), then {row.id}; or plan the change you want"
              if newer else "plan the change you want"))
+
+
+def _standing_since(s, row, devices: set[str]) -> dict[str, set[str]]:
+    """The committed transactions after `row` on its environment that gave one of `devices`
+    config and are not undone, newest first, each with those of the devices it gave config. A rollback undoes a transaction when it gave every
+    device of it, and only those, the config it found there (environments.rollback builds it so)."""
+    from sqlalchemy import select
+
+    from orchestrator.resources.store import TransactionRow, TxDeviceRow
+
+    later = list(s.execute(
+        select(TransactionRow.id, TransactionRow.kind, TransactionRow.created_at)
+        .join(TxDeviceRow, TxDeviceRow.tx == TransactionRow.id)
+        .where(TransactionRow.target == row.target, TransactionRow.state == "committed",
+               TransactionRow.created_at > row.created_at, TxDeviceRow.device.in_(sorted(devices)))
+        .distinct().order_by(TransactionRow.created_at.desc())))
+    if not later:
+        return {}
+    rows: dict[str, dict[str, TxDeviceRow]] = {}
+    for d in s.scalars(select(TxDeviceRow).where(TxDeviceRow.tx.in_([t for t, _, _ in later]))):
+        rows.setdefault(d.tx, {})[d.device] = d
+    rollbacks = [(t, at) for t, kind, at in later if kind == "rollback"]
+
+    def undone(t: str, at: str) -> bool:
+        gave = rows[t]
+        return any(later_at > at and rows[r].keys() == gave.keys()
+                   and all(rows[r][dev].intended == gave[dev].before for dev in gave)
+                   for r, later_at in rollbacks)
+
+    return {t: rows[t].keys() & devices for t, kind, at in later if kind != "rollback" and not undone(t, at)}
 
 
 def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None) -> dict:
