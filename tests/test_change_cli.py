@@ -101,6 +101,24 @@ def test_withdrawing_a_change_gives_back_the_version_another_open_change_planned
     assert "1G" not in json.dumps(acme)
 
 
+def test_withdrawing_the_older_of_two_changes_of_a_new_line_then_the_newer_takes_the_line_away(db, tmp_path):
+    """A plans acme-hq new, B plans it at 1G; A withdrawn (B changed it since: left to B), then
+    B: the line was put back as A planned it, holding its values, though no open change wants it."""
+    work = ["--workdir", str(tmp_path / "work")]
+    r = cli("change", "submit", str(ACME), "--target", "production", "--title", "A", "--network", str(NETWORK),
+            *work, db=db)
+    assert r.exit_code == 0, r.output
+    other = tmp_path / "acme-hq.yaml"
+    other.write_text(ACME.read_text().replace("downstream: 500M", "downstream: 1G"))
+    assert cli("change", "submit", str(other), "--target", "production", "--title", "B", *work, db=db).exit_code == 0
+    for n in ("1", "2"):
+        r = cli("change", "withdraw", n, db=db)
+        assert r.exit_code == 0, r.output
+    assert not any("acme-hq" in row for row in snapshot(db)["allocations"])
+    r = cli("status", "--format", "json", db=db)
+    assert "acme-hq" not in [sv["name"] for sv in json.loads(r.output)["services"]]
+
+
 def test_four_eyes_on_the_cli_takes_the_account_not_the_environment(db, tmp_path, monkeypatch):
     """$LOGNAME and $USER are anyone's to set: approving as 'alice' that way is still the submitter."""
     work = ["--workdir", str(tmp_path / "work")]

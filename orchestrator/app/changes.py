@@ -241,18 +241,23 @@ def _services_of(row: ChangeRow) -> set[str]:
     return set()
 
 
-def _hand_on(others: list[ChangeRow], name: str, now: dict | None, before: dict | None) -> None:
-    """A service kept for other open changes: one whose plan began from it as it is now takes
-    this change's `before` as its own, so withdrawing that one later undoes both."""
+def _hand_on(others: list[ChangeRow], name: str, began_from, before: dict | None) -> None:
+    """A service kept for other open changes: one whose plan began from this change's version
+    (began_from(its before) says) takes this change's `before` as its own, so withdrawing that one
+    later undoes both."""
     for r in others:
         path = Path(r.bundle_dir).parent / UNDO_FILE
         try:
             undo = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if name in undo.get("before", {}) and undo["before"][name] == now:
+        if name in undo.get("before", {}) and began_from(undo["before"][name]):
             undo["before"][name] = before
             path.write_text(json.dumps(undo, sort_keys=True))
+
+
+def _digest_of(snap: dict | None) -> str | None:
+    return (snap or {}).get("intent", {}).get("digest")
 
 
 def _undo_plan(s, row: ChangeRow) -> dict:
@@ -269,12 +274,18 @@ def _undo_plan(s, row: ChangeRow) -> dict:
     for name, before in sorted(undo["before"].items()):
         planned = undo["planned"].get(name)
         now = s.get(IntentRow, name)
-        if getattr(now, "digest", None) != planned or before == service_versions.snapshot(s, name):
-            continue  # changed since by another plan, or as it was
+        if getattr(now, "digest", None) != planned:
+            # Changed since by another plan: an open change whose plan began from this one's
+            # version would give it back when withdrawn; it gives back what this one began from.
+            _hand_on(others, name, lambda theirs: planned is not None and _digest_of(theirs) == planned, before)
+            continue
+        if before == service_versions.snapshot(s, name):
+            continue  # as it was
         # An open change that planned it as this one did needs it as it is (its bundle gives it);
         # one that planned another version gets `before` back below, the version its plan began from.
         if any(name in w and w[name] in (planned, KEPT_BY_OLD_RELEASE) for w in wanted):
-            _hand_on(others, name, service_versions.snapshot(s, name), before)
+            now_snap = service_versions.snapshot(s, name)
+            _hand_on(others, name, lambda theirs: theirs == now_snap, before)
             continue
         if planned and service_versions.applied_digest(s, name) == planned:
             continue  # another change applied it as this one planned it: it is on the devices
