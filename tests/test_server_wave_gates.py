@@ -95,6 +95,25 @@ def test_each_wave_waits_for_its_confirm(prod):
     assert not any(_runs(prod, c).values())
 
 
+def test_a_wave_confirmed_then_aborted_at_once_stays_and_the_next_does_not_begin(prod):
+    """Abort stops the waves after the confirmed one: given right after the confirm (before the
+    wave's hold looks again), it had rolled the confirmed wave back, the operator told it was
+    confirmed."""
+    call = prod["call"]
+    c = _approved(prod, "two lines, confirmed then aborted")
+    n = c["id"]
+    assert call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True}).status_code == 202
+    assert _until(prod, n, _awaits(1))["state"] == "awaiting-confirm"
+    assert call("nick", "POST", f"api/changes/{n}/confirm").json()["state"] == "rolling-out"
+    assert call("nick", "POST", f"api/changes/{n}/abort").json()["state"] == "aborted"
+    r = _until(prod, n, lambda r: _settled(r) and r["waves"][0]["state"] not in ("awaiting-confirm", "verifying"))
+    assert r["state"] == "aborted", r
+    assert [d["state"] for d in r["waves"][0]["devices"]] == ["confirmed"] * 2, r
+    assert r["waves"][1]["state"] == "waiting", r
+    assert _runs(prod, c) == {"olt-1": True, "bng-east": True, "olt-3": False, "bng-west": False}
+    assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
+
+
 def test_a_rejected_wave_rolls_back_only_its_devices(prod):
     call = prod["call"]
     c = _approved(prod, "two lines, wave 2 rejected")

@@ -64,11 +64,18 @@ def hold(store, change_id: int, wave: int, tx: str, confirm_timeout: int):
                 return [f"change {change_id} is {row.state}: wave {wave} is not confirmed"]
             move(s, row, "await-confirm", {"wave": wave, "tx": tx, "until": when.isoformat(timespec="seconds"),
                                            "confirm_timeout": confirm_timeout})
+            s.flush()
+            asked = _last_audit(s, change_id, "change-await-confirm")
         while time.monotonic() < until:
             state = _state(store, change_id)
             if state in ("rolling-out", "paused"):  # confirmed (and maybe paused since: the pause is for the next wave)
                 return []
             if state != "awaiting-confirm":
+                # Confirmed, then aborted before this look: the operator was told the wave is
+                # confirmed, and an abort stops the waves after it, not this one.
+                with store.transaction(write=False) as s:
+                    if _last_audit(s, change_id, "change-confirm") > asked:
+                        return []
                 return [f"wave {wave} was not confirmed: the change is {state}"]
             time.sleep(WAIT_STEP)
         said = (f"nobody confirmed wave {wave} within its confirmed commit's {confirm_timeout} s: its devices "
@@ -81,6 +88,14 @@ def hold(store, change_id: int, wave: int, tx: str, confirm_timeout: int):
         time.sleep(GRACE)
         return [said]
     return check
+
+
+def _last_audit(s, change_id: int, action: str) -> int:
+    """The id of the change's newest audit row of that action (0: none)."""
+    from sqlalchemy import func
+
+    return s.scalar(select(func.max(AuditRow.id)).where(AuditRow.subject == f"change:{change_id}",
+                                                         AuditRow.action == action)) or 0
 
 
 def _state(store, change_id: int) -> str:
