@@ -50,12 +50,22 @@ def _opened(path: Path | str):
     return open(path, "rb")
 
 
-def read_text(path: Path | str) -> str:
-    """A file's text, or a Problem saying why it cannot be read (missing, a folder, too big, not UTF-8)."""
+# What a file holds, as its errors say it: (the file, what to write in it). Intents may be
+# given as many files (a folder's *.yaml); the others are one file each.
+WHAT = {"intent": ("an intent file", "write an intent with apiVersion, kind, metadata and spec"),
+        "network": ("a network description", "write one Network document (apiVersion, kind: Network, metadata, "
+                    "spec), as examples/network.yaml is"),
+        "catalogue": ("a catalogue", "write one Catalogue document (apiVersion, kind: Catalogue, metadata, spec)")}
+
+
+def read_text(path: Path | str, what: str = "intent") -> str:
+    """A file's text, or a Problem saying why it cannot be read (missing, a folder, too big, not
+    UTF-8). what: a key of WHAT, the file's use."""
     name = str(path)
     if Path(path).is_dir():
-        raise FullbarsError("a directory, not an intent file", file=name,
-                            fix=f"name the YAML files in it, for example {name.rstrip('/')}/*.yaml")
+        raise FullbarsError(f"a directory, not {WHAT[what][0]}", file=name,
+                            fix=f"name the YAML files in it, for example {name.rstrip('/')}/*.yaml" if what == "intent"
+                            else f"name the YAML file of {WHAT[what][0]}, not a folder")
     try:
         with _opened(path) as f:
             data = f.read(MAX_BYTES + 1)
@@ -79,11 +89,11 @@ def _empty(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == ""
 
 
-def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]:
+def read_documents(path: Path | str, text: str | None = None, what: str = "intent") -> list[yaml.Node]:
     """Compose every document in a file; syntax errors become a Problem with file and line."""
     name = str(path)
     if text is None:
-        text = read_text(path)
+        text = read_text(path, what)
     try:
         docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None and not _empty(d)]
     except yaml.MarkedYAMLError as exc:
@@ -109,8 +119,7 @@ def read_documents(path: Path | str, text: str | None = None) -> list[yaml.Node]
     except RecursionError:
         raise FullbarsError("YAML nested too deeply", file=name, fix="flatten the document") from None
     if not docs:
-        raise FullbarsError("the file holds no YAML document", file=name,
-                            fix="write an intent with apiVersion, kind, metadata and spec")
+        raise FullbarsError("the file holds no YAML document", file=name, fix=WHAT[what][1])
     return docs
 
 

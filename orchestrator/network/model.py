@@ -160,7 +160,7 @@ class Network:
 def load_network(path: Path | str, text: str | None = None) -> Network:
     file = str(path)
     if text is None:  # as Path.read_text gives it (universal newlines), with a Problem if it cannot
-        text = read_text(path).replace("\r\n", "\n").replace("\r", "\n")
+        text = read_text(path, "network").replace("\r\n", "\n").replace("\r", "\n")
     # The spec is the one _validated keeps for the next call: it is only read here (a Network is
     # made of new objects from its values), never copied (a copy took 24 ms of each plan at 112 devices).
     name, spec, lines = _validated(file, text)
@@ -173,7 +173,7 @@ def _validated(file: str, text: str) -> tuple[str, dict, dict[str, int]]:
     """(name, spec with its defaults, data path → line) of a description that passes its model;
     a process keeps the last few, so each plan of a server or worker does not parse and validate
     the same text again (a description that fails raises, and is not kept)."""
-    docs = read_documents(file, text)
+    docs = read_documents(file, text, "network")
     if len(docs) != 1:
         raise FullbarsError("a network description is one YAML document", file=file,
                             line=docs[1].start_mark.line + 1, fix="keep one document in the file")
@@ -341,7 +341,7 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
         m = o.get("management", {})
         dev = Device(o["name"], o["kind"], kind_role(o["name"], o["kind"], "olt"), m.get("address"),
                      m.get("port", NETCONF_PORT), site=o["site"])
-        for i, p in enumerate(o.get("pon-port", []), start=1):
+        for number, p in enumerate(o.get("pon-port", []), start=1):
             n = p["name"]
             down_default, up_default = LINE_RATES[p["type"]]
             lr = p.get("line-rate", {})
@@ -358,7 +358,7 @@ def _build(name: str, file: str, text: str, spec: dict, lines: dict[str, int]) -
                 ct=p.get("channel-termination", f"ct-{n}"), cpair=p.get("channel-pair", f"cpair-{n}"),
                 cpart=p.get("channel-partition", f"cpart-{n}"), cg=p.get("channel-group", f"cg-{n}"),
                 down_bps=bps(lr.get("downstream", down_default)), up_bps=bps(lr.get("upstream", up_default)),
-                onu_id=ranges["onu-id"], alloc_id=ranges["alloc-id"], gemport=ranges["gemport"], index=i)
+                onu_id=ranges["onu-id"], alloc_id=ranges["alloc-id"], gemport=ranges["gemport"], index=number)
         for j, u in enumerate(o.get("uplink", [])):
             held = bng_ports.setdefault((u["bng"], u["bng-interface"]), f"{o['name']} {u['name']}")
             if held != f"{o['name']} {u['name']}":

@@ -20,7 +20,7 @@ PLAIN = re.compile(r"[A-Za-z0-9._/:+-]+")  # a value that cannot change the YAML
 
 def load_catalogue(path: str) -> tuple[dict, dict[str, int]]:
     """The catalogue's spec, validated against fullbars-catalogue.yang, and its lines by path."""
-    nodes = read_documents(path)
+    nodes = read_documents(path, what="catalogue")
     if len(nodes) != 1:
         raise FullbarsError("a catalogue is one YAML document", file=path, fix="keep one document in the file")
     doc = read_envelope(nodes[0], path, ["Catalogue"])
