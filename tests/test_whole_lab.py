@@ -58,6 +58,7 @@ def _carries_acme(lab) -> dict[str, bool]:
 def test_rollback_returns_the_service_so_the_next_plan_is_a_no_op(lab):
     _run(lab, "plan", CAFE, "--network", "examples/network.yaml")
     _on(lab, "apply", CAFE)
+    cafe_tx = _last_tx(lab)
     _on(lab, "apply", ACME)
     assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}
     _run(lab, "rollback", _last_tx(lab))
@@ -66,6 +67,14 @@ def test_rollback_returns_the_service_so_the_next_plan_is_a_no_op(lab):
     r = _run(lab, "plan", CAFE)
     assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES, r.stdout
     _on(lab, "drift")
+    # The record is the config the café's apply gave, as plans print it (not the device's reply
+    # as read: one line, every later diff the whole config).
+    from sqlalchemy import create_engine, text
+
+    with create_engine(lab["db"]).connect() as c:
+        gave = dict(c.execute(text("SELECT device, intended FROM transaction_devices WHERE tx = :t"), {"t": cafe_tx}).all())
+        now = dict(c.execute(text("SELECT device, config FROM environment_configs")).all())
+    assert gave and all(now[d] == gave[d] for d in gave), sorted(gave)
 
 
 def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollback_brings_it_back(lab):

@@ -112,6 +112,7 @@ def _standing_since(s, row, devices: set[str]) -> dict[str, set[str]]:
     from sqlalchemy import select
 
     from orchestrator.resources.store import TransactionRow, TxDeviceRow
+    from orchestrator.rollout.revert import differs
 
     later = list(s.execute(
         select(TransactionRow.id, TransactionRow.kind, TransactionRow.created_at)
@@ -126,13 +127,37 @@ def _standing_since(s, row, devices: set[str]) -> dict[str, set[str]]:
         rows.setdefault(d.tx, {})[d.device] = d
     rollbacks = [(t, at) for t, kind, at in later if kind == "rollback"]
 
+    def alike(back: str, found: TxDeviceRow) -> bool:  # (_as_recorded gives it as recorded, not as read)
+        return back == found.before or bool(back and found.before) and not differs(found.kind, found.before, back)
+
     def undone(t: str, at: str) -> bool:
         gave = rows[t]
         return any(later_at > at and rows[r].keys() == gave.keys()
-                   and all(rows[r][dev].intended == gave[dev].before for dev in gave)
+                   and all(alike(rows[r][dev].intended, gave[dev]) for dev in gave)
                    for r, later_at in rollbacks)
 
     return {t: rows[t].keys() & devices for t, kind, at in later if kind != "rollback" and not undone(t, at)}
+
+
+def _as_recorded(store, row, d) -> str:
+    """The config a rollback gives a device back, as the environment's record had it when `row`
+    began (the config an earlier transaction gave it, printed as plans print), when the device ran
+    just that; else as read from the device. The record is what later plans diff against: the
+    reply as read (one unindented line) made every later diff the whole config."""
+    from sqlalchemy import select
+
+    from orchestrator.resources.store import TransactionRow, TxDeviceRow
+    from orchestrator.rollout.revert import differs
+
+    with store.transaction(write=False) as s:
+        earlier = s.scalars(
+            select(TxDeviceRow.intended).join(TransactionRow, TransactionRow.id == TxDeviceRow.tx)
+            .where(TxDeviceRow.device == d.device, TransactionRow.target == row.target,
+                   TransactionRow.state == "committed", TransactionRow.created_at < row.created_at)
+            .order_by(TransactionRow.created_at.desc()).limit(1)).first()
+    if earlier and d.before and earlier != d.before and not differs(d.kind, d.before, earlier):
+        return earlier
+    return d.before
 
 
 def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None) -> dict:
@@ -156,8 +181,8 @@ def rollback(store, tx: str, network, confirm_timeout: int = 120, progress=None)
     _refuse_if_changed_since(store, row)
     tgt = from_label(row.target, net)
     # what each device ran, owned as the record it then had was (a config read back has no plan)
-    changes = [Change(d.device, d.kind, tgt.endpoint(d.device), d.before, owners=d.owners_before or None)
-               for d in devices_of(store, tx)]
+    changes = [Change(d.device, d.kind, tgt.endpoint(d.device), _as_recorded(store, row, d),
+                      owners=d.owners_before or None) for d in devices_of(store, tx)]
     notes, services_back = rollback_hook(store, tx)  # the services return with the devices
     rep = Transaction(store, changes, row.target, kind="rollback", confirm_timeout=confirm_timeout,
                       progress=progress, on_commit=services_back).run()
