@@ -328,6 +328,7 @@ class BusinessBroadband(Service):
                         f"rate {rate_text(port.up_bps)} with this line", **upg.where("spec.rates.upstream"),
                         fix=f"lower the upstream rate, or leave {port.olt} out of the selector until lines "
                             f"move off {port.name}"))
+                self._upgrade_overfills(intent, ctx, load, port, up)
                 raise FullbarsError(Problem(
                     f"PON port {port.olt} {port.name} is oversubscribed: {rate_text(used[key])} of assured "
                     f"upstream is in use and line {name} adds {rate_text(up)}, over the line rate "
@@ -353,6 +354,31 @@ class BusinessBroadband(Service):
         raise FullbarsError(Problem(
             f"no PON port at {where} can take line {name} ({len(candidates)} port(s) checked): {said}",
             **intent.where("spec.site"), fix=fix))
+
+    def _upgrade_overfills(self, intent, ctx, load, port, up: int) -> None:
+        """Raises when the line fits its port but for what an upgrade adds to the other lines on
+        it: the upgrade is what does not fit (the line blamed was the one placed last)."""
+        key, added = f"{port.olt}/{port.name}", {}
+        for line, (k, bw) in list(load.by_line.items()):
+            other = ctx.intents.get(line)
+            if k != key or other is None or other.kind != intent.kind:
+                continue
+            own = self.rates(other, ctx.network)[1]
+            if bw > own:
+                applied: list[str] = []
+                self.rates_at(other, ctx, port.olt, applied)
+                ups = [u for u in applied if ctx.intents[u].spec["rates"].get("upstream")]
+                if ups:
+                    added.setdefault(ups[-1], []).append((line, bw - own))
+        if not added or load.used[key] - sum(b for raised in added.values() for _, b in raised) + up > port.up_bps:
+            return
+        name, raised = max(added.items(), key=lambda kv: sum(b for _, b in kv[1]))
+        lines = ", ".join(f"{line} by {rate_text(b)}" for line, b in sorted(raised))
+        raise FullbarsError(Problem(
+            f"upgrade {name} oversubscribes PON port {port.olt} {port.name}: it raises {lines}, and with line "
+            f"{intent.name}'s {rate_text(up)} that is {rate_text(load.used[key] + up)} of assured upstream, over "
+            f"the line rate {rate_text(port.up_bps)}", **ctx.intents[name].where("spec.rates.upstream"),
+            fix=f"lower the upstream rate, or leave {port.olt} out of the selector until lines move off {port.name}"))
 
     def _fits_line_rate(self, intent, ctx, port, rates: tuple[int, int]) -> None:
         """The one port a line may use must carry its rates; an upgrade that raised them past the
