@@ -5,7 +5,7 @@ reached by a direct fibre on a PE port or by an ONU on a PON port whose OLT link
 from __future__ import annotations
 
 from orchestrator.devices.registry import KINDS
-from orchestrator.errors import Problem
+from orchestrator.errors import FullbarsError, Problem
 from orchestrator.network.model import bps, rate_text, route_distinguisher
 from orchestrator.services import dedicated_access as access
 from orchestrator.services import dedicated_checks
@@ -130,6 +130,37 @@ class DedicatedLine(Service):
         return out
 
     # --- allocation --------------------------------------------------------------------
+    def _place_site(self, intent, ctx, i: int, s: dict, cir: int, pir: int, common_vlan, accesses: list,
+                    chains: dict, resources_sites: dict) -> None:
+        """One site's access (PON or fibre, with its backup), added to the line's."""
+        edge = ctx.network.edge
+        shown = {}
+        legs = [("primary", s.get("fibre"))] + ([("backup", s["protection"])] if "protection" in s else [])
+        if "pon" in s:
+            chain, a = self._pon_site(intent, ctx, i, s, cir, pir)
+            chains.setdefault(chain["olt"], []).append(chain)
+            accesses.append(a)
+            shown.update({"access": "pon", "olt": chain["olt"], "pon-port": chain["port"].name,
+                          "onu-serial": chain["serial"], "onu-id": chain["onu_id"], "alloc-id": chain["alloc_id"],
+                          "gemport": chain["gemport"], "pe": a["pe"], "pe-interface": a["interface"],
+                          "olt-interface": edge.olt_link(chain["olt"]).olt_interface,
+                          "s-vlan": a["svlan"], "c-vlan": a["cvlan"]})
+        else:
+            for role, leg in legs:
+                vlan = access.fibre_vlan(intent, ctx, i, s, leg, role, common_vlan)
+                a = {"site": s["name"], "id": s["name"] if role == "primary" else f"{s['name']}-backup",
+                     "pe": leg["pe"], "interface": leg["port"], "encap": "dot1q", "vlan": vlan,
+                     "precedence": role}
+                accesses.append(a)
+                shown["access" if role == "primary" else "protection"] = \
+                    f"fibre {leg['pe']} {leg['port']} VLAN {vlan}"
+                if role == "primary":  # for the lab: where the site's CE plugs in
+                    shown.update({"pe": leg["pe"], "port": leg["port"], "vlan": vlan})
+                else:  # ... and its second uplink
+                    shown.update({"protection-pe": leg["pe"], "protection-port": leg["port"],
+                                  "protection-vlan": vlan})
+        resources_sites[s["name"]] = shown
+
     def place(self, intent, ctx) -> Placement:
         net, alloc, name, spec = ctx.network, ctx.alloc, intent.name, intent.spec
         access.missing(intent, net)
@@ -148,33 +179,14 @@ class DedicatedLine(Service):
         common_vlan = access.line_vlan(intent, ctx) if layer == "l2" else None
 
         accesses, chains, resources_sites = [], {}, {}
+        refused: list[Problem] = []  # every site's, not only the first's
         for i, s in enumerate(spec["site"]):
-            shown = {}
-            legs = [("primary", s.get("fibre"))] + ([("backup", s["protection"])] if "protection" in s else [])
-            if "pon" in s:
-                chain, a = self._pon_site(intent, ctx, i, s, cir, pir)
-                chains.setdefault(chain["olt"], []).append(chain)
-                accesses.append(a)
-                shown.update({"access": "pon", "olt": chain["olt"], "pon-port": chain["port"].name,
-                              "onu-serial": chain["serial"], "onu-id": chain["onu_id"], "alloc-id": chain["alloc_id"],
-                              "gemport": chain["gemport"], "pe": a["pe"], "pe-interface": a["interface"],
-                              "olt-interface": edge.olt_link(chain["olt"]).olt_interface,
-                              "s-vlan": a["svlan"], "c-vlan": a["cvlan"]})
-            else:
-                for role, leg in legs:
-                    vlan = access.fibre_vlan(intent, ctx, i, s, leg, role, common_vlan)
-                    a = {"site": s["name"], "id": s["name"] if role == "primary" else f"{s['name']}-backup",
-                         "pe": leg["pe"], "interface": leg["port"], "encap": "dot1q", "vlan": vlan,
-                         "precedence": role}
-                    accesses.append(a)
-                    shown["access" if role == "primary" else "protection"] = \
-                        f"fibre {leg['pe']} {leg['port']} VLAN {vlan}"
-                    if role == "primary":  # for the lab: where the site's CE plugs in
-                        shown.update({"pe": leg["pe"], "port": leg["port"], "vlan": vlan})
-                    else:  # ... and its second uplink
-                        shown.update({"protection-pe": leg["pe"], "protection-port": leg["port"],
-                                      "protection-vlan": vlan})
-            resources_sites[s["name"]] = shown
+            try:
+                self._place_site(intent, ctx, i, s, cir, pir, common_vlan, accesses, chains, resources_sites)
+            except FullbarsError as e:
+                refused += e.problems
+        if refused:
+            raise FullbarsError(refused)
         if layer == "l3":
             for a in accesses:
                 s = next(x for x in spec["site"] if x["name"] == a["site"])
