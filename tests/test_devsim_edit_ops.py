@@ -140,3 +140,19 @@ def test_a_subtree_filter_s_reply_gives_an_entry_s_key_first_whatever_the_filter
                                                              "</interface></interfaces>"))
     entry = next(etree.fromstring(reply.xml.encode()).iter(f"{{{IF}}}interface"))
     assert [etree.QName(c).localname for c in entry] == ["name", "type"]
+
+
+def test_the_request_s_own_declarations_are_not_stored_with_the_data(m):
+    """xmlns:nc (declared for the operations) went into the datastore with the entry, and every
+    get-config gave it back as if it were config; an identity's prefix stays declared."""
+    m.discard_changes()
+    _edit(m, f'<interface nc:operation="merge"><name>ns-1</name>{TYPE}<enabled>false</enabled></interface>')
+    reply = m.get_config(source="candidate", filter=("subtree", f'<interfaces xmlns="{IF}"><interface>'
+                                                                "<name>ns-1</name></interface></interfaces>")).xml
+    entry = reply[reply.index("<interface>") if "<interface>" in reply else reply.index("<interface "):]
+    assert NC not in entry.split("</interface>")[0], reply
+    [got] = _entries(m, "ns-1")
+    kind = got.find(f"{{{IF}}}type")
+    prefix, _, name = kind.text.partition(":")
+    assert (kind.nsmap.get(prefix), name) == ("urn:ietf:params:xml:ns:yang:iana-if-type", "ethernetCsmacd"), kind.text
+    m.discard_changes()

@@ -30,9 +30,15 @@ def _clean(el):
         meanings = _meanings(c)  # appending drops a prefix declaration that repeats one in scope
         out.append(c)
         _requalify(meanings)
+    used = set()  # prefixes leaf values are written with (identityrefs): kept though no tag uses them
     for e in out.iter():
         if isinstance(e.tag, str):
             e.attrib.pop(OP, None)
+            if len(e) == 0 and e.text and ":" in e.text:
+                used.add(e.text.strip().partition(":")[0])
+    # the request's own declarations (xmlns:nc for the operations) go with the operations: a
+    # get-config echoed them back as if they were config
+    etree.cleanup_namespaces(out, keep_ns_prefixes=sorted(used))
     return out
 
 
