@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import delete
 
@@ -224,16 +225,20 @@ def test_random_changes_give_a_full_plans_bytes(tmp_path_factory, monkeypatch, c
     assert made, "every change rebuilt a device"
 
 
+@pytest.mark.parametrize("applied", ["each", "first"])
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=CHANGES)
-def test_random_changes_to_devices_running_the_last_plan_give_a_full_plans_edits(tmp_path_factory, monkeypatch,
-                                                                                  changes):
-    """A device that runs the kept build's config is spliced and its edit looked for only where the
-    swapped blocks stand (diff.Changed): the same edits, reverse edits and diffs as a full diff."""
+def test_random_changes_to_devices_running_an_earlier_plan_give_a_full_plans_edits(tmp_path_factory, monkeypatch,
+                                                                                    applied, changes):
+    """A device spliced from its kept build has its edit looked for only where the swapped blocks
+    stand (diff.Changed), and where the kept build differed from what the device runs, as that
+    build knew it (diff.compose): the same edits, reverse edits and diffs as a full diff. Each
+    plan applied, or only the first (the others planned one after another)."""
     from orchestrator.plan import devices
 
     root = tmp_path_factory.mktemp("splice-applied")
     twin = _Twin(root, applied=True)
+    twin.applied = applied == "each"
     looked = []
     real = devices.edits
 

@@ -62,6 +62,9 @@ class Built(HeldTexts):
     packed: bytes | None = None  # the build as the store's cache keeps it; None: it has it already
     current_sha: str = ""  # the sha256 of the config its edit starts from
     owners_text: str | None = None  # the ownership as packed, JSON: the store's ownership table keeps it so too
+    # where its config differs from the one its edit starts from (diff.Changed's line ranges), when
+    # known: the next splice of the device, from the same record, diffs only there (diff.compose)
+    changed_lines: tuple | None = None
 
     def hold(self) -> None:
         """Compress its configs (plan/texts.py): a new device's diff reads its config through them."""
@@ -78,7 +81,8 @@ class Built(HeldTexts):
         items = [self.services, intended, None if edit == intended else edit, self.reverse, self.changed,
                  self.diff.kept(intended)]
         return [*map(fragcache.encoded, items), self.owners_text,
-                fragcache.encoded(fragcache.exact(self.facts)), fragcache.encoded(self.current_sha)]
+                fragcache.encoded(fragcache.exact(self.facts)), fragcache.encoded(self.changed_lines),
+                fragcache.encoded(self.current_sha)]  # (last: partial._current_sha reads it there)
 
 
 def piece_keys(job: Job) -> list[tuple[str, str | None]]:
@@ -145,7 +149,7 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
     edit, reverse, changed = edits(index, job.current, cfg.xml, tree, changed_lines)
     diff = plan_diff(job.device, job.current, cfg.xml) if changed else Lines.of([])
     built = Built(job.device, job.kind, cfg.services, Texts(cfg.xml, edit, reverse), changed, diff, facts,
-                  owners, key, pieces)
+                  owners, key, pieces, changed_lines=changed_lines)
     built.current_sha = job.current_sha
     try:
         built.packed = fragcache.pack_encoded(built.cache_value()) if key is not None else None
@@ -156,11 +160,13 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
 
 def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: dict | None = None) -> Built:
     """A build as the store's cache keeps it (Built.cache_value)."""
-    services, intended, edit, reverse, changed, diff, owners, facts, current_sha = fragcache.unpack_exact(packed)
+    items = fragcache.unpack_exact(packed)
+    services, intended, edit, reverse, changed, diff, owners, facts = items[:8]
+    current_sha, lines = items[-1], fragcache.changed_lines_of(items)
     if edit is None:  # a new device's: one string, as built
         edit = intended
     return Built(device, kind, services, Texts(intended, edit, reverse), changed, Lines.from_kept(diff, intended),
-                 facts, owners, key, pieces or {}, None, current_sha)
+                 facts, owners, key, pieces or {}, None, current_sha, changed_lines=lines)
 
 
 def _build_keyed(args) -> tuple[Built | None, list[Problem]]:

@@ -63,6 +63,40 @@ class Changed:
         return out, ends
 
 
+def compose(first: tuple[list, list], then: tuple[list, list]) -> tuple[list, list]:
+    """The line ranges where text A and text C differ (Changed's pairs of range lists), from those
+    of A → B and of B → C: the ranges in B of either, joined where they meet, each taken back
+    into A and on into C. Outside them B's lines are A's, and C's are B's."""
+    def spans(ranges):  # (first, last) → [start, end) of line numbers
+        return [(a, b + 1) for a, b in ranges]
+
+    b_first, b_then = spans(first[1]), spans(then[0])
+    joined: list[list[int]] = []
+    for s, e in sorted(b_first + b_then):
+        if joined and s <= joined[-1][1]:
+            joined[-1][1] = max(joined[-1][1], e)
+        else:
+            joined.append([s, e])
+
+    def moved(p: int, in_b: list, there: list, end: bool) -> int:
+        # A group's boundary p in B, where it stands in the other text: moved by each range
+        # before the group (ending before its start; ranges touching a group are in it) or, for
+        # its end, by each range up to it
+        return p + sum((t[1] - t[0]) - (b[1] - b[0]) for b, t in zip(in_b, there)
+                       if b[1] < p or (end and b[1] == p))
+
+    a_side, c_side = [], []
+    in_a, in_c = spans(first[0]), spans(then[1])
+    for s, e in joined:
+        a = (moved(s, b_first, in_a, False), moved(e, b_first, in_a, True))
+        c = (moved(s, b_then, in_c, False), moved(e, b_then, in_c, True))
+        if a[0] == a[1] and c[0] == c[1]:
+            continue  # a point on both sides: nothing differs there
+        a_side.append((a[0], a[1] - 1))
+        c_side.append((c[0], c[1] - 1))
+    return a_side, c_side
+
+
 def _diff(index: SchemaIndex, base, new, out, spath: str, ns: str | None,
           where: tuple | None = None) -> bool:
     """Append to `out` what turns `base`'s children into `new`'s; True if anything was appended.

@@ -165,6 +165,12 @@ def _tagged(obj: dict):
     return obj
 
 
+def changed_lines_of(build: list) -> tuple | None:
+    """An unpacked kept build's changed_lines (devices.Built.cache_value); one kept by an older
+    release has none."""
+    return tuple(build[8]) if len(build) == 10 and build[8] is not None else None
+
+
 def unpack_exact(blob: bytes):
     """What pack() gave `blob` for, with the values exact() encoded decoded."""
     return loads_exact(zlib.decompress(blob))

@@ -36,6 +36,7 @@ from lxml import etree
 from orchestrator.models.context import ValidationFailed
 from orchestrator.plan import fragcache, partial
 from orchestrator.plan.assemble import printed
+from orchestrator.plan.diff import compose
 from orchestrator.plan.ownership import elements_at
 
 
@@ -63,6 +64,12 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
         return None  # most of the device (a template changed), or more new pieces than a splice pays for
     kept = fragcache.unpack_exact(job.cached_build[1])
     intended, owners = kept[1], kept[6]
+    # Where the kept config differs from the one the device runs: nowhere when it runs it; else
+    # as the kept build knew it, when made from that same record (devices.Built.changed_lines).
+    if job.current == intended:
+        since_current = ([], [])
+    else:
+        since_current = fragcache.changed_lines_of(kept) if job.current and kept[-1] == job.current_sha else None
     pieces = _Pieces(job)
     order = {o: i for i, o in enumerate(old)} if not added else {o: i for i, (o, _) in enumerate(keyed)}
     # Validation by reach asks which other pieces hold an entry the moved ones hold (a profile):
@@ -79,12 +86,11 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     # config the pieces before it left (in merge order, after the changed and gone ones, whose
     # swaps are made together).
     swaps: list[tuple[str, str]] = []
-    # Where the new config differs from the one the device runs, when it runs the kept build's
-    # and one swap makes the new one from it: the edit's diff looks only there.
-    since_current = job.current == intended
+    # Where the new config differs from the one the device runs (one swap makes it from the kept
+    # one): the edit's diff looks only there.
     for owner in [*sorted(rendered.keys() - set(added)), *gone, *added]:
         if owner in added and swaps:
-            intended, swaps, since_current = _swap(intended, swaps), [], False
+            intended, swaps, since_current = _swap(intended, swaps), [], None
             if intended is None:
                 return None
         was = pieces.get(owner) if owner in old else None
@@ -99,7 +105,7 @@ def spliced(job, models, index, keyed: list[tuple[str, str | None]],
     if made is None:
         return None
     out, changed = made
-    return out, owners, reach, changed if since_current else None
+    return out, owners, reach, compose(since_current, changed) if since_current is not None else None
 
 
 class _Pieces:
