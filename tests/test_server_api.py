@@ -342,9 +342,48 @@ def test_the_page_wants_a_signed_in_user_and_reads_any_environment(server):
         assert r.status_code == 200 and "login-failed" in r.text and "wrong-password" not in r.text
         r = browser.get("/audit", params={"since": "yesterday-ish"})  # the page's own refusal, not the API's JSON
         assert r.status_code == 422 and r.headers["content-type"].startswith("text/html") and "since" in r.text, r.text
-    with httpx.Client(base_url=url, timeout=60) as browser:  # a button's form posted by someone not allowed
+    # a button's form posted by someone not allowed (from the page: a browser says its Origin)
+    with httpx.Client(base_url=url, timeout=60, headers={"Origin": url.rstrip("/")}) as browser:
         r = browser.post("/login", data={"name": "eve", "password": server["tokens"]["eve:password"], "next": "/"})
         assert r.status_code == 303, r.text
         for event in ("approve", "rollout", "abort"):
             r = browser.post(f"/changes/1/{event}")
             assert r.status_code == 403 and "eve may not" in r.text and "nothing was changed" in r.text, r.text
+
+
+def test_a_button_pressed_from_another_origin_of_the_same_host_is_refused(server):
+    """A page on another port of this host (same site: the SameSite=Strict cookie goes along)
+    posts the approve form: refused, the change stays verified. The same post from the server's
+    own page approves it."""
+    import httpx
+
+    client, url, t = server["client"], server["url"], server["tokens"]
+    client.cookies.clear()
+    eve = {"Authorization": f"Bearer {t['eve']}"}
+    r = client.post(url + "api/changes", headers=eve, json={
+        "title": "csrf", "target": "production",
+        "intents": {"acme.yaml": (EXAMPLES / "intents/acme-hq.yaml").read_text().replace("acme-hq", "acme-csrf")}})
+    assert r.status_code == 201, r.text
+    n, bundle_dir = r.json()["id"], r.json()["bundle_dir"]
+    r = client.post(url + f"api/changes/{n}/evidence", headers={"Authorization": f"Bearer {t['ci-bot']}"},
+                    json={"verification_id": _verification(server["db"], bundle_dir, ok=True)})
+    assert r.status_code == 200 and r.json()["state"] == "verified", r.text
+    own = url.rstrip("/")
+    other = own.rsplit(":", 1)[0] + ":1"  # same host, another port
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        r = browser.post("/login", data={"name": "nick", "password": t["nick:password"], "next": "/"},
+                         headers={"Origin": own})
+        assert r.status_code == 303, r.text
+        for headers in ({"Origin": other}, {"Referer": other + "/index.html"}, {}, {"Origin": "null"}):
+            r = browser.post(f"/changes/{n}/approve", headers=headers)
+            assert r.status_code == 403 and r.headers["content-type"].startswith("text/html"), (headers, r.text)
+            assert "not from this server&#39;s own pages" in r.text and "nothing was changed" in r.text, r.text
+            r = browser.post(f"api/changes/{n}/approve", headers=headers)
+            assert r.status_code == 403 and r.json()["errors"][0]["path"] == "Origin", (headers, r.text)
+        assert client.get(url + f"api/changes/{n}", headers=eve).json()["state"] == "verified"
+        r = browser.post(f"/changes/{n}/approve", headers={"Referer": own + f"/changes/{n}"})
+        assert r.status_code == 303, r.text
+        r = browser.post(f"/changes/{n}/withdraw", headers={"Origin": own})  # got through: the state machine answers
+        assert r.status_code == 403 and "nick may not" in r.text, r.text
+    c = client.get(url + f"api/changes/{n}", headers=eve).json()
+    assert (c["state"], c["approver"]) == ("approved", "nick"), c

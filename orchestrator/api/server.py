@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api import deps, problems
 from orchestrator.api.body_limit import BodyLimit
 from orchestrator.api.deps import Context
+from orchestrator.api.same_origin import SameOrigin
 from orchestrator.errors import FullbarsError, Problem
 
 ROLLOUTS_AT_ONCE = 4
@@ -47,6 +48,7 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
         ctx.launch = lambda job: pool.submit(run_job, store, job, ctx.network)
     app.state.ctx = ctx
     app.add_middleware(BodyLimit)
+    app.add_middleware(SameOrigin)
 
     @app.exception_handler(FullbarsError)
     async def _problem(request: Request, e: FullbarsError):

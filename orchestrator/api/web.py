@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from orchestrator.acting import acting
-from orchestrator.api import rate_chart
+from orchestrator.api import problems, rate_chart
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
 from orchestrator.api.rest import as_user, detail
 from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
@@ -52,6 +52,20 @@ def _to_login(request: Request) -> RedirectResponse:
 def _error_page(request: Request, who, e: FullbarsError, status: int) -> HTMLResponse:
     r = _page(request, "error.html", who, error=e)
     r.status_code = status
+    return r
+
+
+def for_api(path: str) -> bool:
+    return path == "/api" or path.startswith(("/api/", "/openapi.json", "/docs", "/redoc"))
+
+
+def refusal(request: Request, e: FullbarsError, status: int, headers: dict | None = None):
+    """A refusal in the asker's language: problem details for the API, the error page for a
+    person's browser (a form posted from the page must not land on raw JSON)."""
+    if for_api(request.url.path):
+        return problems.response(e, status, headers)
+    r = _error_page(request, None, e, status)
+    r.headers.update(headers or {})
     return r
 
 
