@@ -387,3 +387,37 @@ def test_a_button_pressed_from_another_origin_of_the_same_host_is_refused(server
         assert r.status_code == 403 and "nick may not" in r.text, r.text
     c = client.get(url + f"api/changes/{n}", headers=eve).json()
     assert (c["state"], c["approver"]) == ("approved", "nick"), c
+
+
+def test_text_that_is_no_unicode_and_ids_past_the_store_s_integers_are_refused_not_a_server_error(server):
+    """JSON can escape a lone surrogate, which no UTF-8 file holds; SQLite's integers end at
+    2^63-1. Both are the request's fault: 422 naming what, on the API and on the page."""
+    import httpx
+
+    client, url, t = server["client"], server["url"], server["tokens"]
+    client.cookies.clear()
+    eve = {"Authorization": f"Bearer {t['eve']}", "Content-Type": "application/json"}
+    before = client.get(url + "api/changes", headers=eve).json()
+    for body, path, says in (
+            (b'{"title": "t", "target": "production", "intents": {"a.yaml": "x: \\ud800"}}', "a.yaml", "lone surrogate"),
+            (b'{"title": "t", "target": "production", "intents": {"\\ud800.yaml": "x: 1"}}', "[key]", "lone surrogate"),
+            (b'{"title": "t\\udfff", "target": "production", "intents": {"a.yaml": "x: 1"}}', "title", "unicode")):
+        r = client.post(url + "api/changes", content=body, headers=eve)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+        e = r.json()["errors"][0]
+        assert e["path"].endswith(path) and says in e["message"], r.text
+    r = client.post(url + "api/login", content=b'{"name": "nick\\ud800", "password": "x"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"][0]["path"] == "body.name", r.text
+    assert client.get(url + "api/changes", headers=eve).json() == before
+    huge = "99999999999999999999"
+    with httpx.Client(base_url=url, timeout=60, headers={"Origin": url.rstrip("/")}) as browser:
+        assert browser.post("/login", data={"name": "nick", "password": t["nick:password"]}).status_code == 303
+        for method, page in (("GET", f"/changes/{huge}"), ("GET", f"/changes/{huge}/live"),
+                             ("POST", f"/changes/{huge}/approve"), ("POST", f"/changes/{huge}/rollout"),
+                             ("GET", "/changes/0")):
+            r = browser.request(method, page)
+            assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), (page, r.text)
+            assert "change_id" in r.text and "nothing was changed" in r.text, (page, r.text)
+        r = browser.get("/no-such-page")
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from orchestrator.acting import Actor, acting
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
@@ -23,13 +23,26 @@ SIGNED_IN = responses(401, 403, 422)
 ON_CHANGE = responses(401, 403, 404, 409, 422)
 ChangeId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The change request's number.")]
 Name = Annotated[str, Path(max_length=64)]
+
+
+def _encodable(text: str) -> str:
+    # JSON may escape a lone surrogate (\ud800), which no UTF-8 file, database or page can hold
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"the text holds {ascii(text[e.start:e.end])[1:-1]} at character {e.start}, which is not "
+                         "a Unicode character (a lone surrogate): send UTF-8 text") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]  # every string a request body carries
 TERMINAL = {"done", "failed", "aborted", "rolled-back", "withdrawn"}
 SSE_STEP = 0.5  # seconds between looks at a rollout's state
 
 
 class Login(BaseModel):
-    name: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    name: Text = Field(max_length=64)
+    password: Text = Field(max_length=1024)
 
 
 class Token(BaseModel):
@@ -58,9 +71,9 @@ class Services(BaseModel):
 
 
 class Submit(BaseModel):
-    title: str = Field(max_length=256)
-    target: str = Field(max_length=64, description="The environment to roll out to, e.g. production.")
-    intents: dict[str, str] = Field(description="Intent file name → its YAML text.")
+    title: Text = Field(max_length=256)
+    target: Text = Field(max_length=64, description="The environment to roll out to, e.g. production.")
+    intents: dict[Text, Text] = Field(description="Intent file name → its YAML text.")
 
 
 class ChangeOut(BaseModel):
@@ -165,8 +178,8 @@ class EnvironmentOut(BaseModel):
 
 
 class EnvironmentIn(BaseModel):
-    evidence: str | None = Field(None, description="required | optional")
-    description: str | None = Field(None, max_length=2000)
+    evidence: Text | None = Field(None, description="required | optional")
+    description: Text | None = Field(None, max_length=2000)
 
 
 class SuspensionOut(BaseModel):
@@ -181,9 +194,9 @@ class SuspensionOut(BaseModel):
 
 
 class UserIn(BaseModel):
-    name: str = Field(max_length=64)
-    roles: list[str]
-    password: str | None = Field(None, max_length=1024, description="For people; CI users get a token instead.")
+    name: Text = Field(max_length=64)
+    roles: list[Text]
+    password: Text | None = Field(None, max_length=1024, description="For people; CI users get a token instead.")
 
 
 class UserOut(BaseModel):
@@ -193,7 +206,7 @@ class UserOut(BaseModel):
 
 
 class TokenIn(BaseModel):
-    label: str = Field("", max_length=128)
+    label: Text = Field("", max_length=128)
 
 
 def as_user(who: Actor, fn, *args, **kw):

@@ -53,7 +53,7 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
     @app.exception_handler(FullbarsError)
     async def _problem(request: Request, e: FullbarsError):
         status = problems.status_of(e)
-        return problems.response(e, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        return web.refusal(request, e, status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):
@@ -67,11 +67,11 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
                 return await _problem(request, refused)
         errs = [Problem(str(x.get("msg", "invalid")), path=".".join(str(p) for p in x.get("loc", ())),
                         fix="see the schema at /openapi.json") for x in e.errors()]
-        return problems.response(FullbarsError(errs or [Problem("invalid request")]), 422)
+        return web.refusal(request, FullbarsError(errs or [Problem("invalid request")]), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException):  # unknown path, wrong method
-        return problems.response(FullbarsError(str(e.detail)), e.status_code)
+        return web.refusal(request, FullbarsError(str(e.detail)), e.status_code)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, e: Exception):

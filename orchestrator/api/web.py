@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from orchestrator.acting import acting
 from orchestrator.api import problems, rate_chart
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
-from orchestrator.api.rest import as_user, detail
+from orchestrator.api.rest import ChangeId, as_user, detail
 from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
 from orchestrator.app.errors import NotFound, status_of
 from orchestrator.errors import FullbarsError
@@ -142,12 +142,12 @@ def _change_view(request: Request, change_id: int, template: str):
 
 
 @router.get("/changes/{change_id}", response_class=HTMLResponse)
-def change_page(request: Request, change_id: int):
+def change_page(request: Request, change_id: ChangeId):
     return _change_view(request, change_id, "change.html")
 
 
 @router.post("/changes/{change_id}/{event}")
-async def change_event(request: Request, change_id: int, event: str):
+async def change_event(request: Request, change_id: ChangeId, event: str):
     """A button: the event, by the signed-in user, through the same function the API calls."""
     who = _signed_in(request)
     if who is None:
@@ -171,7 +171,7 @@ async def change_event(request: Request, change_id: int, event: str):
 
 
 @router.get("/changes/{change_id}/live", response_class=HTMLResponse)
-def live_page(request: Request, change_id: int):
+def live_page(request: Request, change_id: ChangeId):
     """Per wave and device the rollout's state; it updates itself (server-sent events) with JavaScript."""
     return _change_view(request, change_id, "live.html")
 
