@@ -3,12 +3,13 @@ who is asking, authenticated from a bearer token (CI, scripts) or the session co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Request
 
 from orchestrator.acting import Actor
+from orchestrator.api.login_limit import LoginLimit
 from orchestrator.app import users
 from orchestrator.app.errors import NotSignedIn
 from orchestrator.errors import FullbarsError
@@ -22,6 +23,7 @@ class Context:
     workdir: Path
     network_file: str | None  # None: the network description the store remembers
     launch: object  # launch(job): carries a started rollout on (the server: a durable workflow)
+    logins: LoginLimit = field(default_factory=LoginLimit)  # failed password sign-ins, for their backoff
 
     def network(self):
         """The network description rollouts and drift address devices by."""

@@ -11,9 +11,9 @@ from orchestrator.errors import FullbarsError
 
 TITLES = {400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found",
           409: "Not possible in this state", 413: "Request body too large", 422: "Invalid input",
-          500: "Server error"}
+          429: "Too many attempts", 500: "Server error"}
 TYPES = {401: "not-signed-in", 403: "not-allowed", 404: "not-found", 409: "state-conflict", 413: "too-large",
-         422: "invalid-input"}
+         422: "invalid-input", 429: "too-many-attempts"}
 MEDIA = "application/problem+json"
 
 

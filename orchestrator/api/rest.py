@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from orchestrator.acting import Actor, acting
+from orchestrator.api import login_limit
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
 from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
@@ -214,10 +215,11 @@ def as_user(who: Actor, fn, *args, **kw):
         return fn(*args, **kw)
 
 
-@router.post("/login", response_model=Token, responses=responses(401, 422), tags=["identity"])
+@router.post("/login", response_model=Token, responses=responses(401, 422, 429), tags=["identity"])
 def login(body: Login, request: Request, response: Response, ctx: Context = Depends(context)):
-    """Sign in with a password: a session token, also set as an HttpOnly, SameSite=Strict cookie."""
-    token = users.login(ctx.store, body.name, body.password, origin(request))
+    """Sign in with a password: a session token, also set as an HttpOnly, SameSite=Strict cookie.
+    Failed attempts make the next ones for the user, or from the address, wait (429, Retry-After)."""
+    token = login_limit.login(ctx.logins, ctx.store, body.name, body.password, origin(request))
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600)
     return {"token": token, "user": body.name}
 

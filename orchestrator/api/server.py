@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orchestrator.api import deps, problems
 from orchestrator.api.body_limit import BodyLimit
 from orchestrator.api.deps import Context
+from orchestrator.api.login_limit import TooManyAttempts
 from orchestrator.api.same_origin import SameOrigin
 from orchestrator.errors import FullbarsError, Problem
 
@@ -31,7 +32,7 @@ def _needs_sign_in(dependant) -> bool:
     return any(d.call is deps.actor or _needs_sign_in(d) for d in dependant.dependencies)
 
 
-def create_app(store, workdir: Path, network_file: str | None = None, launch=None) -> FastAPI:
+def create_app(store, workdir: Path, network_file: str | None = None, launch=None, logins=None) -> FastAPI:
     from importlib.metadata import version
 
     from orchestrator.api import rest, web
@@ -41,6 +42,8 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
                               "approved, network-wide rollout. Sign in with POST /api/login (a session cookie) or "
                               "send an API token as `Authorization: Bearer ...`. Errors are RFC 9457 problem details.")
     ctx = Context(store, Path(workdir), network_file, launch)
+    if logins is not None:
+        ctx.logins = logins
     if launch is None:
         from orchestrator.app.rollouts import run_job
 
@@ -53,7 +56,10 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
     @app.exception_handler(FullbarsError)
     async def _problem(request: Request, e: FullbarsError):
         status = problems.status_of(e)
-        return web.refusal(request, e, status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(e, TooManyAttempts):
+            headers = {"Retry-After": str(e.retry_after)}
+        return web.refusal(request, e, status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError):

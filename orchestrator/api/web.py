@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from orchestrator.acting import acting
-from orchestrator.api import problems, rate_chart
+from orchestrator.api import login_limit, problems, rate_chart
+from orchestrator.api.login_limit import TooManyAttempts
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
 from orchestrator.api.rest import ChangeId, as_user, detail
 from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
@@ -79,9 +80,15 @@ async def login_form(request: Request):
     form = await _form(request)
     nxt = form.get("next", "/")
     nxt = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/"
+    ctx = context(request)
     try:
-        token = await run_in_threadpool(users.login, context(request).store, form.get("name", ""),
+        token = await run_in_threadpool(login_limit.login, ctx.logins, ctx.store, form.get("name", ""),
                                         form.get("password", ""), origin(request))
+    except TooManyAttempts as e:
+        r = _page(request, "login.html", None, next=nxt, failed=False, wait=e.retry_after)
+        r.status_code = 429
+        r.headers["Retry-After"] = str(e.retry_after)
+        return r
     except FullbarsError:
         r = _page(request, "login.html", None, next=nxt, failed=True)
         r.status_code = 401
