@@ -152,6 +152,16 @@ def test_a_body_over_the_limit_is_refused_declared_or_streamed(server):
     assert client.get(url + "api/changes", headers=auth).json() == []
     r = client.get(url + "api/health")
     assert r.status_code == 200
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=60, headers={"Origin": url.rstrip("/")}) as browser:  # the page's form
+        r = browser.post("/login", data={"name": "eve", "password": server["tokens"]["eve:password"]})
+        assert r.status_code == 303, r.text
+        for size, says in ((2 << 20, "over 1 MiB"), (MAX_BODY + 1, "over 20 MiB")):
+            r = browser.post("/changes", data={"title": "big", "target": "production", "intent": "x" * size})
+            assert r.status_code == 413 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+            assert says in r.text and "nothing was changed" in r.text, r.text[:2000]
+    assert client.get(url + "api/changes", headers=auth).json() == []
 
 
 def _verification(db: str, bundle_dir: str, ok: bool, other: bool = False, only: list[str] = ()) -> int:

@@ -33,11 +33,11 @@ def prod(tmp_path_factory):
         yield p
 
 
-def _approved(p, title: str) -> int:
-    """A change of both lines, verified and approved; its number."""
+def _approved(p, title: str, intents: dict[str, str] | None = None) -> int:
+    """A change (of both lines unless intents says otherwise), verified and approved; its number."""
     call = p["call"]
     r = call("eve", "POST", "api/changes", json={"title": title, "target": "production",
-                                                 "intents": {f.name: f.read_text() for f in INTENTS}})
+                                                 "intents": intents or {f.name: f.read_text() for f in INTENTS}})
     assert r.status_code == 201, r.text
     c = r.json()
     r = call("ci-bot", "POST", f"api/changes/{c['id']}/evidence",
@@ -100,6 +100,27 @@ def test_waves_pause_resume_and_roll_back(prod):
     view = call("nick", "GET", f"api/changes/{n}/rollout").json()  # and its view says so
     assert [w["state"] for w in view["waves"]] == ["rolled-back"] * 2, view
     assert [d["state"] for w in view["waves"] for d in w["devices"]] == ["rolled-back"] * 4, view
+
+
+def test_a_change_a_later_one_changed_the_devices_of_is_a_conflict_to_roll_back(prod):
+    """Rolled back while a later change's configs are on its devices, a change is refused as a
+    conflict with that change (409, naming it), not as invalid input; newest first, both go."""
+    call = prod["call"]
+    first = _approved(prod, "a line, then changed", {INTENTS[0].name: INTENTS[0].read_text()})
+    assert call("nick", "POST", f"api/changes/{first}/rollout").status_code == 202
+    assert _until(prod, first, lambda r: r["state"] != "rolling-out")["state"] == "done"
+    acme = INTENTS[0].read_text()
+    assert "upstream: 300M" in acme
+    second = _approved(prod, "acme slower up", {INTENTS[0].name: acme.replace("upstream: 300M", "upstream: 100M")})
+    assert call("nick", "POST", f"api/changes/{second}/rollout").status_code == 202
+    assert _until(prod, second, lambda r: r["state"] != "rolling-out")["state"] == "done"
+    r = call("nick", "POST", f"api/changes/{first}/rollback")
+    assert r.status_code == 409 and r.json()["type"].endswith("/state-conflict"), r.text
+    assert "changed after" in r.json()["detail"] and "roll back" in r.json()["errors"][0]["fix"], r.text
+    assert call("nick", "GET", f"api/changes/{first}").json()["state"] == "done"
+    for n in (second, first):
+        r = call("nick", "POST", f"api/changes/{n}/rollback")
+        assert r.status_code == 200 and r.json()["state"] == "rolled-back", r.text
 
 
 def test_abort_leaves_the_waves_not_begun(prod):

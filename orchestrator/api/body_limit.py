@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 
-from orchestrator.api import problems
 from orchestrator.errors import FullbarsError, Problem
 
 MAX_BODY = 20 * 2**20  # bytes: far above the intents of the largest bulk change
@@ -28,7 +27,11 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
-            return await problems.response(_refusal(self.limit), 413)(scope, receive, send)
+            from starlette.requests import Request
+
+            from orchestrator.api.web import refusal
+
+            return await refusal(Request(scope), _refusal(self.limit), 413)(scope, receive, send)
         seen = 0
 
         async def counted():

@@ -16,7 +16,7 @@ from orchestrator.acting import acting
 from orchestrator.api import login_limit, problems, rate_chart
 from orchestrator.api.login_limit import TooManyAttempts
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
-from orchestrator.api.rest import ChangeId, as_user, detail
+from orchestrator.api.rest import ChangeId, as_user, detail, undo
 from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
 from orchestrator.app.errors import NotFound, status_of
 from orchestrator.errors import FullbarsError
@@ -30,10 +30,14 @@ EVENTS = {"approve": changes.approve, "withdraw": changes.withdraw, "pause": rol
 MAX_FORM = 1 << 20  # bytes of a posted form (an intent file is far smaller)
 
 
+class FormTooLarge(FullbarsError):
+    status = 413
+
+
 async def _form(request: Request) -> dict[str, str]:
     raw = await request.body()
     if len(raw) > MAX_FORM:
-        raise FullbarsError("the form is too large", fix=f"at most {MAX_FORM} bytes")
+        raise FormTooLarge(f"the form is over {MAX_FORM // 2**20} MiB", path="body", fix=f"at most {MAX_FORM} bytes")
     return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
@@ -169,7 +173,7 @@ async def change_event(request: Request, change_id: ChangeId, event: str):
                                     confirm_waves=each)
             return RedirectResponse(f"/changes/{change_id}/live", status_code=303)
         elif event == "rollback":
-            await run_in_threadpool(as_user, who, rollouts.roll_back, ctx.store, change_id, ctx.network)
+            await run_in_threadpool(undo, who, ctx, change_id)
         else:
             raise NotFound(f"no such action {event!r}")
     except FullbarsError as e:
