@@ -431,3 +431,24 @@ def test_text_that_is_no_unicode_and_ids_past_the_store_s_integers_are_refused_n
             assert "change_id" in r.text and "nothing was changed" in r.text, (page, r.text)
         r = browser.get("/no-such-page")
         assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text
+
+
+def test_the_schema_says_how_to_sign_in_and_that_a_body_may_be_too_large(server):
+    """/docs' Authorize button and generated clients learn the bearer token and the session
+    cookie from the schema; every operation that takes a body may answer 413."""
+    spec = server["client"].get(server["url"] + "openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}, schemes
+    assert schemes["session"] == {**schemes["session"], "type": "apiKey", "in": "cookie", "name": "fullbars_session"}
+    for (method, path) in ALLOWED:
+        op = spec["paths"][path][method.lower()]
+        assert op["security"] == [{"bearer": []}, {"session": []}], (method, path, op.get("security"))
+    for (method, path) in PUBLIC:
+        assert "security" not in spec["paths"][path][method.lower()], (method, path)
+    bodies = [(m, p) for p, item in spec["paths"].items() for m in item if m in ("post", "put", "patch")]
+    assert len(bodies) == 15
+    for method, path in bodies:
+        too_large = spec["paths"][path][method]["responses"]["413"]
+        assert too_large["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    r = server["client"].get(server["url"] + "docs")
+    assert r.status_code == 200 and "/openapi.json" in r.text

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPBearer
 
 from orchestrator.acting import Actor
 from orchestrator.api.login_limit import LoginLimit
@@ -15,6 +16,13 @@ from orchestrator.app.errors import NotSignedIn
 from orchestrator.errors import FullbarsError
 
 COOKIE = "fullbars_session"
+# Declared for the OpenAPI document (and /docs' Authorize button); identify() does the checking.
+BEARER = HTTPBearer(scheme_name="bearer", auto_error=False,
+                    description="An API token (an admin makes one with POST /api/users/NAME/tokens) or the "
+                                "session token POST /api/login answers with")
+SESSION = APIKeyCookie(name=COOKIE, scheme_name="session", auto_error=False,
+                       description="The HttpOnly session cookie POST /api/login sets (the web page's); a POST, PUT, "
+                                   "PATCH or DELETE signed in by it must carry this server's own Origin")
 
 
 @dataclass
@@ -51,7 +59,7 @@ def identify(request: Request) -> Actor | None:
     return users.authenticate(context(request).store, token_of(request), origin(request))
 
 
-def actor(request: Request) -> Actor:
+def actor(request: Request, _bearer=Depends(BEARER), _session=Depends(SESSION)) -> Actor:
     """Dependency: the signed-in user; anyone else is refused (401) before the route runs."""
     who = identify(request)
     if who is None and token_of(request):

@@ -94,6 +94,18 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
         return {"ok": True}
 
     app.include_router(rest.router)
+    described = app.openapi
+
+    def openapi() -> dict:
+        spec = described()
+        for item in spec["paths"].values():  # BodyLimit answers any body before its route runs
+            for method in ("post", "put", "patch"):
+                if method in item:
+                    item[method]["responses"].setdefault("413", {
+                        "description": problems.TITLES[413],
+                        "content": {problems.MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        return spec
+    app.openapi = openapi
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     return app
