@@ -452,3 +452,30 @@ def test_the_schema_says_how_to_sign_in_and_that_a_body_may_be_too_large(server)
         assert too_large["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
     r = server["client"].get(server["url"] + "docs")
     assert r.status_code == 200 and "/openapi.json" in r.text
+
+
+def test_a_lab_s_name_is_no_environment_the_server_sets_nor_a_file_its_page_opens(server):
+    """Submit takes no lab target, so neither does setting an environment: `lab:FILE` names a file
+    on the server, which the drift page would open relative to the server's folder (saying
+    whether it exists). One the store holds anyway (as a store of before this refusal might) is
+    not opened unless it is a path the CLI would have recorded (absolute)."""
+    import httpx
+
+    from orchestrator.resources.store import Store
+    from orchestrator.rollout.environments import describe
+
+    client, url, t = server["client"], server["url"], server["tokens"]
+    client.cookies.clear()
+    admin = {"Authorization": f"Bearer {t['admin']}"}
+    for name in ("lab:admin.pw", "lab:x", "lab:server.log", "lab:.."):
+        r = client.put(url + f"api/environments/{name}", json={"evidence": "optional"}, headers=admin)
+        assert r.status_code == 422 and "is no environment's name here" in r.text, (name, r.text)
+        assert "e.g. production" in r.json()["errors"][0]["fix"], r.text
+    assert not any(e["environment"].startswith("lab:") for e in client.get(url + "api/environments",
+                                                                            headers=admin).json())
+    with Store(server["db"]).transaction() as s:
+        describe(s, "lab:server.log", "optional", None)  # the server's log is in its working folder
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        assert browser.post("/login", data={"name": "nick", "password": t["nick:password"]}).status_code == 303
+        r = browser.get("/environments/lab:server.log/drift")
+        assert r.status_code == 404 and "no environment &#39;lab:server.log&#39; is known" in r.text, r.text

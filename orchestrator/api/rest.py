@@ -389,10 +389,13 @@ def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(contex
 @router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])
 def set_environment(name: Name, body: EnvironmentIn, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Admin: whether applying to env:NAME needs lab evidence, and its description."""
-    if name == "lab":  # the CLI's word for a lab target, which names its topology file
-        raise FullbarsError("'lab' is no environment's name: a lab's environment is named by its topology file",
-                            path="name", fix="lab:<the topology file's absolute path>, or another name")
-    return as_user(who, environments.describe, ctx.store, name if name.startswith(("env:", "lab:")) else f"env:{name}",
+    if name == "lab" or name.startswith("lab:"):
+        # A lab's environment is named by a topology file on this machine: no change the server
+        # takes can target one (submit wants a name), and the drift page would open the file.
+        raise FullbarsError(f"{name!r} is no environment's name here: the server's changes target named "
+                            "environments, never a lab", path="name",
+                            fix="the name a change targets (lower-case letters, digits, '-'), e.g. production")
+    return as_user(who, environments.describe, ctx.store, name if name.startswith("env:") else f"env:{name}",
                    body.evidence, body.description)
 
 
