@@ -10,6 +10,7 @@ Labs are this file's own: names start with s4s, management subnets pinned in 198
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -57,6 +58,24 @@ def _browser(profile):
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+
+
+@contextlib.contextmanager
+def live_view(url: str, name: str, password: str, n: int, profile):
+    """Chromium signed in on the page as name, showing change n's live view; the driver."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _browser(profile)
+    try:
+        driver.get(url + f"login?next=/changes/{n}/live")
+        driver.find_element(By.ID, "name").send_keys(name)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "sign-in").click()
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith(f"/changes/{n}/live"))
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture(scope="module")

@@ -138,12 +138,22 @@ def test_abort_leaves_the_waves_not_begun(prod):
     assert call("nick", "POST", f"api/changes/{n}/rollback").json()["state"] == "rolled-back"
 
 
-def test_a_wave_that_fails_stops_the_rollout(prod):
+def test_a_wave_that_fails_stops_the_rollout(prod, tmp_path):
+    """... and the live view, open in Chromium as it fails, offers roll-back once it ends."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_server_browser import live_view
+
     call = prod["call"]
     n = _approved(prod, "two lines, olt-3 down")
     os.kill(prod["st"]["nodes"]["olt-3"]["pids"][0], signal.SIGKILL)  # wave 2's OLT stops answering
-    assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 202
-    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "paused"))
+    with live_view(prod["url"], "nick", call.tokens["nick:password"], n, tmp_path / "chromium") as driver:
+        assert call("nick", "POST", f"api/changes/{n}/rollout").status_code == 202
+        r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "paused"))
+        WebDriverWait(driver, 60, 0.5).until(lambda d: d.find_elements(By.ID, "do-roll-back"))
+        assert driver.find_element(By.ID, "rollout-state").text == "failed"
+        assert not driver.find_elements(By.ID, "do-abort")
     assert r["state"] == "failed" and "olt-3" in r["error"], r
     w1, w2 = r["waves"]
     assert [d["state"] for d in w1["devices"]] == ["confirmed", "confirmed"], r

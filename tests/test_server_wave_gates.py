@@ -145,8 +145,10 @@ def test_a_wave_nobody_confirms_reverts_by_itself(prod):
     n = c["id"]
     r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True, "confirm_timeout": 10})
     assert r.status_code == 202, r.text
-    r = _until(prod, n, lambda r: r["state"] not in ("rolling-out", "awaiting-confirm")
-               and r["waves"][0]["state"] not in ("awaiting-confirm", "verifying"))
+    # the live view's stream: the change fails before its devices revert; the stream's last word
+    # must be the reverted state, which GET .../rollout says from then on
+    r = _last_event(prod, n)
+    assert r == call("nick", "GET", f"api/changes/{n}/rollout").json()
     assert r["state"] == "failed", r
     assert "nobody confirmed wave 1 within its confirmed commit's 10 s: its devices reverted by themselves" \
         in r["error"], r
@@ -155,6 +157,55 @@ def test_a_wave_nobody_confirms_reverts_by_itself(prod):
     wave = call("nick", "GET", "api/audit", params={"subject": f"change:{n}", "action": "change-wave"}).json()[0]
     assert all(h.startswith("already old (reverted by its confirm timeout") for h in wave["detail"]["devices_ended"].values()), wave["detail"]
     assert not any(_runs(prod, c).values())
+
+
+def test_the_live_view_ends_with_the_reverted_wave_and_the_buttons_its_end_allows(prod, tmp_path):
+    """In Chromium, the live view open while nobody confirms: it ends showing the devices the
+    confirm timeout reverted (not the commit they had when the change failed) and the roll-back
+    button the failed change allows, which, pressed, rolls it back."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from test_server_browser import live_view
+
+    call = prod["call"]
+    n = _approved(prod, "two lines, watched while nobody confirms")["id"]
+    with live_view(prod["url"], "nick", call.tokens["nick:password"], n, tmp_path / "chromium") as driver:
+        r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True, "confirm_timeout": 10})
+        assert r.status_code == 202, r.text
+
+        def cells(d):
+            return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#rollout .device-state")]
+        try:
+            WebDriverWait(driver, 150, 0.5).until(lambda d: cells(d)[:2] == ["rolled-back"] * 2
+                                                  and d.find_elements(By.ID, "do-roll-back"))
+        except TimeoutException:
+            raise AssertionError(f"the page shows {cells(driver)}") from None
+        assert driver.find_element(By.ID, "rollout-state").text == "failed"
+        assert call("nick", "GET", f"api/changes/{n}/rollout").json()["waves"][0]["state"] == "rolled-back"
+        driver.find_element(By.ID, "do-roll-back").click()  # a form the page posts: its Origin is its own
+        WebDriverWait(driver, 60).until(lambda d: d.current_url.endswith(f"/changes/{n}"))
+    assert call("nick", "GET", f"api/changes/{n}").json()["state"] == "rolled-back"
+
+
+def _last_event(p, n: int) -> dict:
+    """The last `progress` event of the change's stream, read until its `end`."""
+    import json
+
+    import httpx
+
+    last, event = None, None
+    with httpx.stream("GET", p["url"] + f"api/changes/{n}/events", timeout=180,
+                      headers={"Authorization": f"Bearer {p['call'].tokens['nick']}"}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event == "progress":
+                last = json.loads(line[5:])
+            elif event == "end":
+                return last
+    raise AssertionError(f"the stream ended without its end event; last: {last}")
 
 
 def _by_hand(p, dev: str, interface: str, description: str | None) -> None:

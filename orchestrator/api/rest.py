@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -40,6 +41,10 @@ def _encodable(text: str) -> str:
 Text = Annotated[str, AfterValidator(_encodable)]  # every string a request body carries
 TERMINAL = {"done", "failed", "aborted", "rolled-back", "withdrawn"}
 SSE_STEP = 0.5  # seconds between looks at a rollout's state
+# A change can end (failed: nobody confirmed its wave) while its wave's devices still await their
+# confirm timeout, after which they revert by themselves; the stream waits for that, for as long
+# as the longest confirm timeout, so its last event is what GET .../rollout will say.
+SETTLE_LIMIT = 3600 + 60  # seconds
 
 
 class Login(BaseModel):
@@ -356,18 +361,26 @@ async def events(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context 
     first = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)  # 404 before streaming
 
     async def stream():
-        last, now = None, first
+        last, now, ended = None, first, None
         while True:
             text = json.dumps(now, sort_keys=True)
             if text != last:
                 yield f"event: progress\ndata: {text}\n\n"
                 last = text
             if now["state"] in TERMINAL:
-                yield "event: end\ndata: {}\n\n"
-                return
+                ended = ended or time.monotonic()
+                if _settled(now) or time.monotonic() - ended > SETTLE_LIMIT:
+                    yield "event: end\ndata: {}\n\n"
+                    return
             await asyncio.sleep(SSE_STEP)
             now = await run_in_threadpool(as_user, who, rollouts.progress, ctx.store, change_id)
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def _settled(rollout: dict) -> bool:
+    from orchestrator.rollout.journal import IN_FLIGHT
+
+    return not any(w["state"] in (*IN_FLIGHT, "awaiting-confirm") for w in rollout["waves"])
 
 
 @router.get("/audit", response_model=list[AuditOut], responses=SIGNED_IN, tags=["audit"])
