@@ -20,8 +20,8 @@ def app(tmp_path):
     users.ensure_admin(store, "admin", "admin-password-123456")
     users.create(store, "nick", ["noc"], "nick-password-123456", check=False)
     now = [1000.0]
-    app = create_app(store, tmp_path / "work", logins=LoginLimit(free={"user": 3, "client": 6}, clock=lambda: now[0]))
-    return app, now
+    limit = LoginLimit(free={"user": 3, "client": 6}, clock=lambda: now[0])
+    return create_app(store, tmp_path / "work", logins=limit), now, limit
 
 
 def _login(client, name, password):
@@ -29,7 +29,7 @@ def _login(client, name, password):
 
 
 def test_failed_sign_ins_make_the_account_and_the_address_wait(app):
-    app, now = app
+    app, now, _ = app
     attacker = TestClient(app, client=("192.0.2.7", 4000))
     for i in range(4):  # three free failures; the fourth starts a wait of 1 s
         assert _login(attacker, "nick", f"guess-{i}").status_code == 401
@@ -62,3 +62,13 @@ def test_failed_sign_ins_make_the_account_and_the_address_wait(app):
     got = sorted((a["subject"], a["origin"], a["detail"]["seconds"]) for a in audit)
     assert got == [("user:admin", "192.0.2.7", 1.0), ("user:nick", "192.0.2.7", 1.0),
                    ("user:nick", "192.0.2.7", 2.0)], audit
+
+
+def test_a_name_no_user_can_have_takes_no_more_memory_than_one_a_user_can(app):
+    """The page's form takes up to 1 MiB: names guessed at it are kept for their backoff, cut to
+    the 64 characters a user's name may have."""
+    app, _, limit = app
+    client = TestClient(app, client=("192.0.2.8", 4000))
+    r = client.post("/login", data={"name": "n" * 500_000, "password": "x", "next": "/"}, follow_redirects=False)
+    assert r.status_code == 401 and 'id="login-failed"' in r.text
+    assert max(len(name) for _, name in limit.failures) == 64, [len(k[1]) for k in limit.failures]

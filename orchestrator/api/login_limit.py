@@ -88,7 +88,7 @@ class LoginLimit:
 def login(limit: LoginLimit, store, name: str, password: str, client: str) -> str:
     """users.login, refused early (TooManyAttempts) while the account or the address must wait;
     the failure that makes either wait is audited (login-locked)."""
-    keys = [("user", name), ("client", client)]
+    keys = [("user", name[:64]), ("client", client)]  # a user's name has at most 64: longer ones take no memory
     wait = limit.admit(keys)
     if wait > 0:
         raise TooManyAttempts(wait)
