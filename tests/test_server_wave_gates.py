@@ -163,7 +163,7 @@ def test_the_live_view_ends_with_the_reverted_wave_and_the_buttons_its_end_allow
     """In Chromium, the live view open while nobody confirms: it ends showing the devices the
     confirm timeout reverted (not the commit they had when the change failed) and the roll-back
     button the failed change allows, which, pressed, rolls it back."""
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -171,22 +171,25 @@ def test_the_live_view_ends_with_the_reverted_wave_and_the_buttons_its_end_allow
 
     call = prod["call"]
     n = _approved(prod, "two lines, watched while nobody confirms")["id"]
-    with live_view(prod["url"], "nick", call.tokens["nick:password"], n, tmp_path / "chromium") as driver:
-        r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True, "confirm_timeout": 10})
-        assert r.status_code == 202, r.text
+    try:
+        with live_view(prod["url"], "nick", call.tokens["nick:password"], n, tmp_path / "chromium") as driver:
+            r = call("nick", "POST", f"api/changes/{n}/rollout", json={"confirm_each_wave": True, "confirm_timeout": 10})
+            assert r.status_code == 202, r.text
 
-        def cells(d):
-            return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#rollout .device-state")]
-        try:
-            WebDriverWait(driver, 150, 0.5).until(lambda d: cells(d)[:2] == ["rolled-back"] * 2
-                                                  and d.find_elements(By.ID, "do-roll-back"))
-        except TimeoutException:
-            raise AssertionError(f"the page shows {cells(driver)}") from None
-        assert driver.find_element(By.ID, "rollout-state").text == "failed"
-        assert call("nick", "GET", f"api/changes/{n}/rollout").json()["waves"][0]["state"] == "rolled-back"
-        driver.find_element(By.ID, "do-roll-back").click()  # a form the page posts: its Origin is its own
-        WebDriverWait(driver, 60).until(lambda d: d.current_url.endswith(f"/changes/{n}"))
-    assert call("nick", "GET", f"api/changes/{n}").json()["state"] == "rolled-back"
+            def cells(d):
+                return [e.text for e in d.find_elements(By.CSS_SELECTOR, "#rollout .device-state")]
+            try:  # (the page reloads itself once the stream ends: an element read meanwhile is gone)
+                WebDriverWait(driver, 150, 0.5, ignored_exceptions=(StaleElementReferenceException,)).until(
+                    lambda d: cells(d)[:2] == ["rolled-back"] * 2 and d.find_elements(By.ID, "do-roll-back"))
+            except TimeoutException:
+                raise AssertionError(f"the page shows {cells(driver)}") from None
+            assert driver.find_element(By.ID, "rollout-state").text == "failed"
+            assert call("nick", "GET", f"api/changes/{n}/rollout").json()["waves"][0]["state"] == "rolled-back"
+            driver.find_element(By.ID, "do-roll-back").click()  # a form the page posts: its Origin is its own
+            WebDriverWait(driver, 60).until(lambda d: d.current_url.endswith(f"/changes/{n}"))
+        assert call("nick", "GET", f"api/changes/{n}").json()["state"] == "rolled-back"
+    finally:  # the wave's transaction gone, its devices unlocked, before the next test rolls out
+        _until(prod, n, lambda r: _settled(r) and r["state"] not in ("rolling-out", "awaiting-confirm"))
 
 
 def _last_event(p, n: int) -> dict:

@@ -18,7 +18,6 @@ from orchestrator.api import login_limit
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
 from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
-from orchestrator.app.errors import Conflict, status_of
 from orchestrator.errors import FullbarsError
 
 router = APIRouter(prefix="/api")
@@ -327,23 +326,11 @@ def abort(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depen
     return as_user(who, rollouts.abort, ctx.store, change_id)
 
 
-def undo(who: Actor, ctx: Context, change_id: int) -> dict:
-    """rollouts.roll_back. It takes nothing but the change's number, so what it refuses besides the
-    state machine (its devices changed since by later changes, undone already) is the state the
-    change and its devices are in: a conflict (409), not invalid input (422)."""
-    try:
-        return as_user(who, rollouts.roll_back, ctx.store, change_id, ctx.network)
-    except FullbarsError as e:
-        if status_of(e) != 422:
-            raise
-        raise Conflict(e.problems) from e
-
-
 @router.post("/changes/{change_id}/rollback", response_model=ChangeOut, responses=ON_CHANGE, tags=["rollout"])
 def roll_back(change_id: ChangeId, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """NOC: undo the change's committed waves, newest first (409 while later changes are on its devices:
     roll those back first)."""
-    return undo(who, ctx, change_id)
+    return as_user(who, rollouts.roll_back, ctx.store, change_id, ctx.network)
 
 
 @router.get("/changes/{change_id}/rollout", response_model=Rollout, responses=responses(401, 403, 404, 422),

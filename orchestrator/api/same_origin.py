@@ -39,7 +39,7 @@ def refusal(request: Request) -> NotAllowed | None:
     if said and said != "null" and _origin(said) == own:
         return None
     return NotAllowed(f"a request signed in by the session cookie came from {said or 'a page that did not say'}, "
-                      f"not from this server's own pages ({own[0]}://{request.headers.get('host', '')})",
+                      f"not from this server's own pages ({request.url.scheme}://{request.headers.get('host', '')})",
                       path="Origin",
                       fix="use the buttons on this server's own page (the browser then sends its Origin), or send "
                           "an API token as Authorization: Bearer ...")

@@ -16,7 +16,7 @@ from orchestrator.acting import acting
 from orchestrator.api import login_limit, problems, rate_chart
 from orchestrator.api.login_limit import TooManyAttempts
 from orchestrator.api.deps import COOKIE, context, identify, origin, token_of
-from orchestrator.api.rest import ChangeId, as_user, detail, undo
+from orchestrator.api.rest import ChangeId, as_user, detail
 from orchestrator.app import audit, changes, environments, rollouts, services, users, wave_confirm
 from orchestrator.app.errors import NotFound, status_of
 from orchestrator.errors import FullbarsError
@@ -173,7 +173,7 @@ async def change_event(request: Request, change_id: ChangeId, event: str):
                                     confirm_waves=each)
             return RedirectResponse(f"/changes/{change_id}/live", status_code=303)
         elif event == "rollback":
-            await run_in_threadpool(undo, who, ctx, change_id)
+            await run_in_threadpool(as_user, who, rollouts.roll_back, ctx.store, change_id, ctx.network)
         else:
             raise NotFound(f"no such action {event!r}")
     except FullbarsError as e:

@@ -3,6 +3,7 @@ suspensions, and undoing one of their transactions."""
 
 from __future__ import annotations
 
+from orchestrator.app.errors import Conflict
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError, one_line
 
@@ -77,7 +78,7 @@ def _refuse_if_changed_since(store, row) -> None:
             # Later changes that left the devices as this one did (a rate and back) are no less
             # there: the store keeps their services as they made them.
             touched = sorted({d for t in live.values() for d in t})
-            raise FullbarsError(
+            raise Conflict(
                 f"{', '.join(touched)} {'was' if len(touched) == 1 else 'were'} changed after {row.id} "
                 f"(by {', '.join(live)}): the configs from before {row.id} would undo that later change on the "
                 "devices too, while the store keeps it",
@@ -94,10 +95,10 @@ def _refuse_if_changed_since(store, row) -> None:
             .order_by(TransactionRow.created_at.desc())))
     newer = list(dict.fromkeys(t for t, _ in later))
     if all(d.before and not differs(d.kind, now[d.device].config, d.before) for d in mine if d.device in moved):
-        raise FullbarsError(f"{row.id} is undone already: its devices have the configs from before it"
+        raise Conflict(f"{row.id} is undone already: its devices have the configs from before it"
                             + (f" again (since {newer[0]})" if newer else ""),
                             fix="nothing to roll back; `fullbars history` says what each transaction did")
-    raise FullbarsError(
+    raise Conflict(
         f"{', '.join(moved)} {'was' if len(moved) == 1 else 'were'} changed after {row.id}"
         + (f" (by {', '.join(newer)})" if newer else "") + f": the configs from before {row.id} would undo "
         "that later change on the devices too, while the store keeps it",
@@ -107,8 +108,9 @@ def _refuse_if_changed_since(store, row) -> None:
 
 def _standing_since(s, row, devices: set[str]) -> dict[str, set[str]]:
     """The committed transactions after `row` on its environment that gave one of `devices`
-    config and are not undone, newest first, each with those of the devices it gave config. A rollback undoes a transaction when it gave every
-    device of it, and only those, the config it found there (environments.rollback builds it so)."""
+    config and are not undone, newest first, each with those of the devices it gave config. A
+    rollback undoes a transaction when it gave every device of it, and only those, the config it
+    found there (environments.rollback builds it so)."""
     from sqlalchemy import select
 
     from orchestrator.resources.store import TransactionRow, TxDeviceRow
@@ -136,7 +138,9 @@ def _standing_since(s, row, devices: set[str]) -> dict[str, set[str]]:
                    and all(alike(rows[r][dev].intended, gave[dev]) for dev in gave)
                    for r, later_at in rollbacks)
 
-    return {t: rows[t].keys() & devices for t, kind, at in later if kind != "rollback" and not undone(t, at)}
+    # a reconcile gave the devices back the record's configs: it changed nothing the store keeps
+    return {t: rows[t].keys() & devices for t, kind, at in later
+            if kind not in ("rollback", "reconcile") and not undone(t, at)}
 
 
 def _as_recorded(store, row, d) -> str:
