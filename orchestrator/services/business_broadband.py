@@ -317,11 +317,9 @@ class BusinessBroadband(Service):
             key, up = f"{port.olt}/{port.name}", up_at[port.olt]
             self._fits_line_rate(intent, ctx, port, rates_at[port.olt])
             if used[key] + up > port.up_bps:
-                applied: list[str] = []
-                self.rates_at(intent, ctx, port.olt, applied)
-                raised = [u for u in applied if ctx.intents[u].spec["rates"].get("upstream")]
+                raised = self._raised_by(intent, ctx, port.olt)
                 if raised and up > self.rates(intent, net)[1]:  # the upgrade is what does not fit
-                    upg = ctx.intents[raised[-1]]
+                    upg = ctx.intents[raised]
                     raise FullbarsError(Problem(
                         f"upgrading line {name} to {rate_text(up)} upstream oversubscribes PON port {port.olt} "
                         f"{port.name}: {rate_text(used[key])} of assured upstream is in use there, over the line "
@@ -364,12 +362,8 @@ class BusinessBroadband(Service):
             if k != key or other is None or other.kind != intent.kind:
                 continue
             own = self.rates(other, ctx.network)[1]
-            if bw > own:
-                applied: list[str] = []
-                self.rates_at(other, ctx, port.olt, applied)
-                ups = [u for u in applied if ctx.intents[u].spec["rates"].get("upstream")]
-                if ups:
-                    added.setdefault(ups[-1], []).append((line, bw - own))
+            if bw > own and (raised := self._raised_by(other, ctx, port.olt)):
+                added.setdefault(raised, []).append((line, bw - own))
         if not added or load.used[key] - sum(b for raised in added.values() for _, b in raised) + up > port.up_bps:
             return
         name, raised = max(added.items(), key=lambda kv: sum(b for _, b in kv[1]))
@@ -379,6 +373,13 @@ class BusinessBroadband(Service):
             f"{intent.name}'s {rate_text(up)} that is {rate_text(load.used[key] + up)} of assured upstream, over "
             f"the line rate {rate_text(port.up_bps)}", **ctx.intents[name].where("spec.rates.upstream"),
             fix=f"lower the upstream rate, or leave {port.olt} out of the selector until lines move off {port.name}"))
+
+    def _raised_by(self, intent, ctx, olt: str) -> str | None:
+        """The last upgrade that raises the line's upstream on that OLT, if any."""
+        applied: list[str] = []
+        self.rates_at(intent, ctx, olt, applied)
+        raised = [u for u in applied if ctx.intents[u].spec["rates"].get("upstream")]
+        return raised[-1] if raised else None
 
     def _fits_line_rate(self, intent, ctx, port, rates: tuple[int, int]) -> None:
         """The one port a line may use must carry its rates; an upgrade that raised them past the

@@ -96,10 +96,10 @@ class Order(Service):
                     + "".join(f"  {ln}\n" for ln in body.splitlines()))
             found, probs, _ = load(f"{intent.file} ({product['name']}: {name})", text)
             for p in probs:  # the generated text has no file of its own: point at the order
-                at, fix = _source(p, item, body, [q["name"] for q in spec.get("parameter", [])])
-                if at == "metadata.name":
-                    fix = (f"shorten the order's name to at most {NAME_MAX - len(item['name']) - 1} characters: "
-                           f"its product's intents are named <order>-<intent>, and {name} is {len(name)}")
+                at = _source(p, item, body, [q["name"] for q in spec.get("parameter", [])])
+                fix = None if at != "metadata.name" else (
+                    f"shorten the order's name to at most {NAME_MAX - len(item['name']) - 1} characters: "
+                    f"its product's intents are named <order>-<intent>, and {name} is {len(name)}")
                 problems.append(Problem(f"product {product['name']}, intent {name}: {p.message}"
                                         + (f" (at {p.path})" if p.path else ""), **intent.where(at),
                                         fix=fix or p.fix or f"correct the order's parameters or the catalogue {path}"))
@@ -119,15 +119,15 @@ NAME_MAX = 48  # an object-name's length (fullbars-types.yang)
 HEAD_LINES = 5  # apiVersion, kind, metadata, name, spec: the lines before an expanded spec
 
 
-def _source(p: Problem, item: dict, body: str, given: list[str]) -> tuple[str, str | None]:
-    """Where in the order a problem of an expanded intent comes from: (data path, fix or None).
-    Its name is the order's; a value on a line of the spec that one parameter the order gives
-    fills is that parameter's value; anything else is the order's parameters as a whole."""
+def _source(p: Problem, item: dict, body: str, given: list[str]) -> str:
+    """The data path in the order a problem of an expanded intent comes from. Its name is the
+    order's; a value on a line of the spec that one parameter the order gives fills is that
+    parameter's value; anything else is the order's parameters as a whole."""
     if p.path == "metadata.name":
-        return "metadata.name", None
+        return "metadata.name"
     template = item["spec"].splitlines()
     if p.line and len(template) == len(body.splitlines()) and HEAD_LINES < p.line <= HEAD_LINES + len(template):
         named = [n for n in _NAMED.findall(template[p.line - HEAD_LINES - 1]) if n in given]
         if len(set(named)) == 1:
-            return f"spec.parameter[{given.index(named[0])}].value", None
-    return "spec.parameter", None
+            return f"spec.parameter[{given.index(named[0])}].value"
+    return "spec.parameter"
