@@ -981,6 +981,10 @@ def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to list
            workdir: Path = typer.Option(Path(".fullbars/server"), "--workdir", help="Where change requests' "
                                         "intents and bundles are kept."),
            run_for: Optional[float] = typer.Option(None, "--for", help="Stop by itself after SECONDS (a smoke test)."),
+           trust_proxy: list[str] = typer.Option([], "--trust-proxy", help="The address of a reverse proxy (TLS "
+                                                 "in front of the server) whose X-Forwarded-For and "
+                                                 "X-Forwarded-Proto name the client and scheme; repeat for "
+                                                 "several. Without it those headers are ignored."),
            db: Optional[str] = DbOpt):
     """The REST API (OpenAPI at /openapi.json) and the web page, with users, roles, change requests
     and live rollouts; prints its URL once it answers."""
@@ -1008,7 +1012,7 @@ def server(host: str = typer.Option("127.0.0.1", "--host", help="Address to list
                 out.print(f"created the first admin {admin}", markup=False)
         workdir.mkdir(parents=True, exist_ok=True)
         serve(store, workdir.resolve(), host, port, str(network.resolve()) if network else None,
-              say=lambda t: out.print(t, markup=False), run_for=run_for)
+              say=lambda t: out.print(t, markup=False), run_for=run_for, trust_proxy=trust_proxy)
     except FullbarsError as e:
         _fail(e)
 

@@ -399,6 +399,62 @@ def test_a_button_pressed_from_another_origin_of_the_same_host_is_refused(server
     assert (c["state"], c["approver"]) == ("approved", "nick"), c
 
 
+def test_a_sign_in_from_another_origin_is_refused_and_forwarded_addresses_count_only_from_a_trusted_proxy(
+        server, tmp_path):
+    """Login CSRF: another site's page posting the sign-in form would sign the browser in as the
+    attacker's own account. And X-Forwarded-For from any local process is not the client's
+    address (the sign-in throttle and the audit count by it) unless the server was told to trust
+    that proxy (--trust-proxy), which then also gives the scheme a button's Origin is checked
+    against."""
+    import httpx
+
+    url, t = server["url"], server["tokens"]
+    own = url.rstrip("/")
+    other = own.rsplit(":", 1)[0] + ":1"
+    admin = {"Authorization": f"Bearer {t['admin']}"}
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        for headers in ({"Origin": other}, {"Origin": "null"}, {"Referer": other + "/login"}):
+            r = browser.post("/login", data={"name": "nick", "password": t["nick:password"], "next": "/"},
+                             headers=headers)
+            assert r.status_code == 403 and r.headers["content-type"].startswith("text/html"), (headers, r.text)
+            assert "not from this server&#39;s own sign-in page" in r.text and not browser.cookies, r.text
+            r = browser.post("/api/login", json={"name": "nick", "password": t["nick:password"]}, headers=headers)
+            assert r.status_code == 403 and r.json()["errors"][0]["path"] == "Origin", (headers, r.text)
+        r = browser.post("/api/login", json={"name": "nick", "password": t["nick:password"]})  # a program
+        assert r.status_code == 200 and r.json()["token"], r.text
+        r = browser.post("/login", data={"name": "nick", "password": t["nick:password"], "next": "/"},
+                         headers={"Origin": own})
+        assert r.status_code == 303 and browser.cookies, r.text
+        r = browser.post("/api/login", json={"name": "xff-probe", "password": "wrong"},
+                         headers={"X-Forwarded-For": "203.0.113.77"})
+        assert r.status_code == 401, r.text
+    audit = httpx.get(url + "api/audit", params={"action": "login-failed"}, headers=admin, timeout=60).json()
+    probe = [a["origin"] for a in audit if a["subject"] == "user:(unknown)" and a["origin"] in ("127.0.0.1",
+                                                                                               "203.0.113.77")]
+    assert probe and "203.0.113.77" not in probe, audit
+
+    with running_server(tmp_path, "--trust-proxy", "127.0.0.1") as (proxied, admin_pw, _):
+        behind = "https://" + proxied.split("://", 1)[1].rstrip("/")  # as the proxy's TLS side is named
+        with httpx.Client(base_url=proxied, timeout=60) as browser:
+            r = browser.post("/api/login", json={"name": "admin", "password": "wrong"},
+                             headers={"X-Forwarded-For": "203.0.113.78"})
+            assert r.status_code == 401, r.text
+            tls = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.79"}
+            r = browser.post("/login", data={"name": "admin", "password": admin_pw, "next": "/"},
+                             headers={**tls, "Origin": behind})
+            assert r.status_code == 303 and "secure" in r.headers["set-cookie"].lower(), r.headers
+            session = {"Cookie": r.headers["set-cookie"].split(";", 1)[0], **tls}
+            browser.cookies.clear()  # (a Secure cookie: sent here by hand, as the proxy passes it on)
+            r = browser.post("/logout", headers={**session, "Origin": proxied.rstrip("/")})  # plain http: not the page
+            assert r.status_code == 403, r.text
+            r = browser.post("/logout", headers={**session, "Origin": behind})
+            assert r.status_code == 303, r.text
+            token = browser.post("/api/login", json={"name": "admin", "password": admin_pw}).json()["token"]
+            audit = browser.get("/api/audit", headers={"Authorization": f"Bearer {token}"}).json()
+        got = {(a["action"], a["origin"]) for a in audit if a["action"] in ("login", "login-failed")}
+        assert {("login-failed", "203.0.113.78"), ("login", "203.0.113.79")} <= got, audit
+
+
 def test_text_that_is_no_unicode_and_ids_past_the_store_s_integers_are_refused_not_a_server_error(server):
     """JSON can escape a lone surrogate, which no UTF-8 file holds; SQLite's integers end at
     2^63-1. Both are the request's fault: 422 naming what, on the API and on the page."""

@@ -225,7 +225,8 @@ def login(body: Login, request: Request, response: Response, ctx: Context = Depe
     """Sign in with a password: a session token, also set as an HttpOnly, SameSite=Strict cookie.
     Failed attempts make the next ones for the user, or from the address, wait (429, Retry-After)."""
     token = login_limit.login(ctx.logins, ctx.store, body.name, body.password, origin(request))
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600,
+                        secure=request.url.scheme == "https")  # behind a trusted TLS proxy: never sent in clear
     return {"token": token, "user": body.name}
 
 

@@ -3,7 +3,12 @@ SameSite=Strict does not tell one port of a host from another: a page served on 
 could press the page's buttons as the signed-in user. So a request that changes something and
 is signed in by the cookie alone must come from a page of this server's own origin, as its
 Origin header (or, without one, its Referer) says. A bearer token is never sent by a browser on
-its own, so requests carrying one are left alone."""
+its own, so requests carrying one are left alone.
+
+A sign-in posted from another origin is refused too (login CSRF: another site's page would sign
+the browser in as that site's own account, and what the user then submits would be done under
+it). A sign-in without Origin or Referer is a program's (curl, a script), not a page's: it
+passes, as without the cookie."""
 
 from __future__ import annotations
 
@@ -30,12 +35,18 @@ def _origin(url: str) -> tuple | None:
 
 def refusal(request: Request) -> NotAllowed | None:
     """Why this request may not act by its cookie (None: it may)."""
-    if request.method not in UNSAFE or COOKIE not in request.cookies or request.url.path in BY_PASSWORD:
-        return None
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
+    if request.method not in UNSAFE:
         return None
     own = _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
     said = request.headers.get("origin") or request.headers.get("referer")
+    if request.url.path in BY_PASSWORD:
+        if not said or _origin(said) == own:
+            return None
+        return NotAllowed(f"a sign-in came from {said}, not from this server's own sign-in page "
+                          f"({request.url.scheme}://{request.headers.get('host', '')})", path="Origin",
+                          fix="sign in on this server's own page, or from a program that sends no Origin")
+    if COOKIE not in request.cookies or request.headers.get("authorization", "").lower().startswith("bearer "):
+        return None
     if said and said != "null" and _origin(said) == own:
         return None
     return NotAllowed(f"a request signed in by the session cookie came from {said or 'a page that did not say'}, "

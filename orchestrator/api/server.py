@@ -112,8 +112,11 @@ def create_app(store, workdir: Path, network_file: str | None = None, launch=Non
 
 
 def serve(store, workdir: Path, host: str, port: int, network_file: str | None = None, say=print,
-          run_for: float | None = None) -> None:
-    """Serve until interrupted (or for run_for seconds); say the URL once it answers."""
+          run_for: float | None = None, trust_proxy: list[str] = ()) -> None:
+    """Serve until interrupted (or for run_for seconds); say the URL once it answers.
+    trust_proxy: the addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto
+    name the client and the scheme (the sign-in throttle's address, the audit's, the origin a
+    button must come from). None by default: any local process could otherwise claim any address."""
     import os
     import urllib.request
 
@@ -142,7 +145,9 @@ def serve(store, workdir: Path, host: str, port: int, network_file: str | None =
     runtime.launch(store.url, role="server", watch=True, fenced=fenced)
     app = create_app(store, workdir, network_file,
                      launch=lambda job: engine.start_change(store.url, {**job, "network_file": network_file}))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           proxy_headers=bool(trust_proxy),
+                                           forwarded_allow_ips=list(trust_proxy) or None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}/"

@@ -98,7 +98,8 @@ async def login_form(request: Request):
         r.status_code = 401
         return r
     r = RedirectResponse(nxt, status_code=303)
-    r.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600)
+    r.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=users.SESSION_HOURS * 3600,
+                 secure=request.url.scheme == "https")  # behind a trusted TLS proxy: never sent in clear
     return r
 
 
