@@ -33,10 +33,17 @@ def some(names, shown: int = 5) -> str:
 
 def one_line(value: str | None, what: str, path: str) -> "Problem | None":
     """A title or description printed among other lines: a newline or an escape sequence in it
-    would print lines of its own (a fake "approved"), or take over the reader's terminal."""
+    would print lines of its own (a fake "approved"), or take over the reader's terminal; a
+    bidirectional control would show its words in another order than they are read (a title
+    showing "roll back" that says "roll out"), and an invisible character two titles that look
+    the same."""
     bad = re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value or "")
     if bad is None:
-        return None
+        hidden = re.search(r"[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]", value or "")
+        if hidden is None:
+            return None
+        return Problem(f"the {what} holds the invisible or direction-changing character U+{ord(hidden.group()):04X}",
+                       path=path, fix=f"give the {what} in visible characters, without bidirectional controls")
     return Problem(f"the {what} holds the control character {ascii(bad.group())[1:-1]}", path=path,
                    fix=f"give the {what} on one line, in printable characters")
 

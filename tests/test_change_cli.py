@@ -148,6 +148,12 @@ def test_a_title_or_description_with_control_characters_is_refused(db, tmp_path)
                 *work, db=db)
         assert r.exit_code == 2 and f"the title holds the control character {shown}" in r.stderr, r.output
         assert "\x1b" not in r.output
+    for title, code in (("roll \u202eout tuo\u202c ok", "U+202E"), ("acme\u2066 hq\u2069", "U+2066"),
+                        ("acme\u200bhq", "U+200B"), ("\ufeffacme", "U+FEFF")):
+        r = cli("change", "submit", str(ACME), "--target", "production", "--title", title, "--network", str(NETWORK),
+                *work, db=db)
+        assert r.exit_code == 2 and f"the title holds the invisible or direction-changing character {code}" \
+            in r.stderr, r.output
     r = cli("environment", "production", "--description", "a\x1b[31m", db=db)
     assert r.exit_code == 2 and "the description holds the control character \\x1b" in r.stderr, r.output
     assert snapshot(db) == before
