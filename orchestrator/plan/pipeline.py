@@ -329,7 +329,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 deleted[name] = ServicePlan(name, kind, "delete", {}, pending.get(name, []), serving=False,
                                             earlier=name not in actions)
             touched.update(deleted[name].devices)
-        current = Store.device_configs(s, environment) if environment else {}
+        current = Store.device_records(s, environment) if environment else {}
         for name in removals:
             SERVICES.by_kind(intents[name].kind).forget(intents[name], ctx)
             if name not in actions:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import (Integer, LargeBinary, String, Text, UniqueConstraint, create_engine, delete, event,
@@ -424,6 +425,31 @@ _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^@/]*@")
 _QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)  # libpq's own parameters
 
 
+class DeviceRecords(Mapping):
+    """device → DeviceConfigRow of one environment (Store.device_records)."""
+
+    def __init__(self, s: Session, environment: str):
+        self.s, self.environment = s, environment
+        self.names = set(s.scalars(select(DeviceConfigRow.device).where(DeviceConfigRow.environment == environment)))
+        self.rows: dict[str, DeviceConfigRow] = {}
+
+    def __getitem__(self, device: str) -> DeviceConfigRow:
+        if device not in self.names:
+            raise KeyError(device)
+        if device not in self.rows:
+            self.rows[device] = self.s.get(DeviceConfigRow, (self.environment, device))
+        return self.rows[device]
+
+    def __contains__(self, device) -> bool:
+        return device in self.names
+
+    def __iter__(self):
+        return iter(sorted(self.names))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
 class Store:
     def __init__(self, url: str, create: bool = True, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  command: str = "fullbars", say=None):
@@ -615,6 +641,12 @@ class Store:
         for chunk in _chunks(sorted(devices)):
             out.update((r.device, r) for r in s.scalars(q.where(DeviceConfigRow.device.in_(chunk))))
         return out
+
+    @staticmethod
+    def device_records(s: Session, environment: str) -> "DeviceRecords":
+        """device_configs of the whole environment, each config read when first asked for: a plan
+        that touches 2 devices of 100 reads their names, and 2 configs."""
+        return DeviceRecords(s, environment)
 
     @staticmethod
     def first_before(s: Session, environment: str, device: str) -> str | None:
