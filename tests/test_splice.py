@@ -44,6 +44,7 @@ class _Twin:
         """applied: each plan is recorded as applied (the devices run it: the next plan's edits
         start from the config the kept build made)."""
         self.root, self.step, self.applied = root, 0, applied
+        self.results: dict = {}  # label → the last plan's result
         self.net = root / "net.yaml"
         self.net.write_text(generate(1, 2, 1, sites=1, name="splice"))
         self.urls = {label: f"sqlite:///{root}/{label}.db" for label in ("kept", "full")}
@@ -58,7 +59,7 @@ class _Twin:
         for label, store in self.stores.items():
             if label == "full":
                 _forget(store)
-            result = plan(store, str(self.net), [str(f) for f in files], delete=list(delete))
+            result = self.results[label] = plan(store, str(self.net), [str(f) for f in files], delete=list(delete))
             out = self.root / f"{label}-{self.step}"
             write(result, out)
             if self.applied:
@@ -98,6 +99,46 @@ def test_a_re_rated_line_is_spliced_into_its_bng_and_planned_as_a_full_plan_plan
     one.write_text(_line(3, up="100M", down="500M"))
     twin.plan([one])
     assert ("bng-1", True) in made, made
+
+
+def test_a_device_whose_kept_build_was_made_before_it_was_given_config_takes_it_and_makes_only_its_edit(
+        tmp_path, monkeypatch):
+    """After an apply, the kept builds were made from the configs the devices ran before: a plan
+    that changes nothing on a device takes the kept config, ownership and facts and makes only the
+    edit from what the device runs now (devices.rebased), as a full plan plans it. So too when the
+    device runs a config other than the kept one (an earlier plan's, applied since)."""
+    from orchestrator.plan import devices
+
+    twin = _Twin(tmp_path)
+    rebased = []
+    real = devices.rebased
+
+    def spy(job, *args):
+        rebased.append((job.device, job.current == devices.kept(job.device, job.kind, job.cached_build[1]).intended))
+        return real(job, *args)
+
+    monkeypatch.setattr(devices, "rebased", spy)
+    twin.applied = True
+    line = tmp_path / "line.yaml"
+    line.write_text(_line(3))
+    twin.plan([line])  # (its kept builds, as they stand: the devices now run them)
+    twin.applied = False
+    rebased.clear()
+    other = tmp_path / "other.yaml"
+    other.write_text(_line(4))
+    made = twin.plan([other])
+    assert ("bng-1", True) in rebased and not made["bng-1"][4], (rebased, made["bng-1"][4])
+    line.write_text(_line(3, up="100M"))
+    twin.plan([line])
+    given = dict(twin.results)  # the re-rated line, planned and not applied
+    line.write_text(_line(3))
+    twin.plan([line])  # back as it runs: its kept builds are made from the config the devices run
+    for label, url in twin.urls.items():
+        record_applied(url, given[label])  # but the devices are given the re-rated line
+    rebased.clear()
+    made = twin.plan([other])
+    assert ("bng-1", False) in rebased, rebased
+    assert made["bng-1"][4] and "300" in made["bng-1"][1], "the edit takes the line back to 300M"
 
 
 def test_a_deleted_line_is_taken_out_of_its_bng_as_a_full_plan_takes_it_out(tmp_path, monkeypatch):

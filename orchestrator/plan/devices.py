@@ -18,7 +18,7 @@ from orchestrator.models.schema_index import schema_index
 from orchestrator.plan import crosscheck
 from orchestrator.plan import fragcache, partial, splice
 from orchestrator.plan.assemble import DeviceConfig, merge
-from orchestrator.plan.diff import Lines, edits, parse, plan_diff
+from orchestrator.plan.diff import Lines, edits, parse, plan_diff, same_edits
 from orchestrator.plan.ownership import combine, nodes
 from orchestrator.plan.texts import HeldTexts, Texts
 from orchestrator.render.engine import render
@@ -110,6 +110,11 @@ def build(job: Job, keyed: list[tuple[str, str | None]] | None = None) -> tuple[
         return kept(job.device, job.kind, job.cached_build[1], key,
                     {owner: job.cached[owner] for owner, _ in keyed}), []
     index = schema_index(kind.models)
+    old = partial.kept_pieces(job) if key is not None else None
+    if old is not None and old == dict(keyed) and partial.made_kept_build(job, old):
+        # The kept build's very pieces, built while the device ran another config (the one before
+        # an apply, typically): its config, ownership and facts stand; only its edit is new.
+        return rebased(job, index, key, keyed), []
     pieces, rendered = {}, {}
     for (owner, template, variables), (_, pkey) in zip(_wanted(job), keyed):
         hit = job.cached.get(owner)
@@ -167,6 +172,27 @@ def kept(device: str, kind: str, packed: bytes, key: str | None = None, pieces: 
         edit = intended
     return Built(device, kind, services, Texts(intended, edit, reverse), changed, Lines.from_kept(diff, intended),
                  facts, owners, key, pieces or {}, None, current_sha, changed_lines=lines)
+
+
+def rebased(job: Job, index, key: str, keyed: list[tuple[str, str | None]]) -> Built:
+    """The kept build of these same pieces, its edit made from the config the device runs now."""
+    b = kept(job.device, job.kind, job.cached_build[1], key, {owner: job.cached[owner] for owner, _ in keyed})
+    intended = b.intended
+    if job.current == intended:  # (given this very config: nothing to diff, and no text to read)
+        edit, reverse, changed = same_edits(index, intended)
+        b.changed_lines = ([], [])
+    else:
+        edit, reverse, changed = edits(index, job.current, intended)
+        b.changed_lines = None
+    b.texts = Texts(intended, edit, reverse)
+    b.changed = changed
+    b.diff = plan_diff(job.device, job.current, intended) if changed else Lines.of([])
+    b.current_sha = job.current_sha
+    try:
+        b.packed = fragcache.pack_encoded(b.cache_value())  # kept from this config: the next plan recalls it
+    except TypeError:
+        b.key = None
+    return b
 
 
 def _build_keyed(args) -> tuple[Built | None, list[Problem]]:
