@@ -138,7 +138,10 @@ def one_incremental(n: int, repeats: int, applied: bool = False) -> dict:
         last = (n - 1) // (PORTS_PER_OLT * LINES_PER_PORT)
         first_new = last * PORTS_PER_OLT * LINES_PER_PORT + PORTS_PER_OLT * LINES_PER_PORT - repeats
         new_ids = list(range(max(n, first_new), max(n, first_new) + repeats))
-        cases = {"new": [], "changed": [], "deleted": [], "no-op": []}
+        # no-op: the changed line given again (the last plan's: recalled); unchanged: a line the
+        # last plan did not have, given as it stands (its devices' kept builds stand, or were
+        # made before the devices were given their configs)
+        cases = {"new": [], "changed": [], "deleted": [], "no-op": [], "unchanged": []}
         for r in range(repeats):
             one.write_text(line_doc(new_ids[r]))
             cases["new"].append(_timed(lambda: plan(store, None, [str(one)])))
@@ -146,6 +149,8 @@ def one_incremental(n: int, repeats: int, applied: bool = False) -> dict:
             one.write_text(line_doc(victim, upstream="200M"))  # lower: a port is filled to 9.9G of 9.953G
             cases["changed"].append(_timed(lambda: plan(store, None, [str(one)])))
             cases["no-op"].append(_timed(lambda: plan(store, None, [str(one)])))
+            one.write_text(line_doc((r * 7919 + n // 2 + 1) % n))
+            cases["unchanged"].append(_timed(lambda: plan(store, None, [str(one)])))
             gone = (r * 104729 + 13) % n
             if gone == victim:
                 gone = (gone + 1) % n
@@ -327,7 +332,8 @@ def incremental_main(n: int, repeats: int) -> None:
         row = _child("incremental", n, repeats, int(applied))
         print(f"inventory {n}, {'in service' if applied else 'never applied'} (set up in {row['setup_plan_s']} s), "
               f"median of {repeats}: one new intent {row['new_ms']} ms, one changed {row['changed_ms']} ms, one "
-              f"deleted {row['deleted_ms']} ms, no-op {row['no-op_ms']} ms; load average {load:.1f} before, "
+              f"deleted {row['deleted_ms']} ms, no-op {row['no-op_ms']} ms, another line unchanged "
+              f"{row.get('unchanged_ms')} ms; load average {load:.1f} before, "
               f"{row['load_average']:.1f} after; peak RSS {row['peak_rss_mib']} MiB", flush=True)
         kept[(n, applied)] = row
         path.write_text(json.dumps([kept[k] for k in sorted(kept)], indent=2) + "\n")
