@@ -78,7 +78,9 @@ def record_applied(db: str, planned, tx: str | None = None) -> None:
 
     store, tx = Store(db), tx or uuid.uuid4().hex
     if isinstance(planned, Path):  # as `fullbars apply DIR` builds the changes
-        changes, also = bundle_changes(load(planned), lambda dev: None), None
+        bundle = load(planned)
+        changes = bundle_changes(bundle, lambda dev: None)
+        also = service_versions.bundle_committed("lab:/nowhere/lab.clab.yml", bundle.devices)
     else:
         changes = [Change(d.device, d.kind, None, d.intended) for d in planned.devices]
         also = service_versions.committed(planned, service_versions.befores(store, planned))

@@ -106,3 +106,44 @@ def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollba
     assert "acme-hq" in status and "PENDING-REMOVAL" not in status
     r = _run(lab, "plan", CAFE, ACME)
     assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES, r.stdout
+
+
+def test_a_removal_applied_as_a_bundle_is_applied_in_the_store_too_and_rolls_back(lab, tmp_path):
+    """The documented road to production is the bundle (`apply DIR`): its transaction gives the
+    devices the configs as written, with no plan to say what it removes. A removal it carries
+    still ends in the store: the service and its values go, drift is clean, and rolling the
+    transaction back returns it."""
+    _run(lab, "plan", ACME, "--network", "examples/network.yaml")
+    _on(lab, "apply", ACME)
+    bundle = tmp_path / "delete-acme"
+    _run(lab, "delete", "acme-hq", "--out", str(bundle))
+    assert "PENDING-REMOVAL" in _run(lab, "status").stdout
+    _on(lab, "apply", str(bundle))
+    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
+    assert "acme-hq" not in _run(lab, "status").stdout
+    _on(lab, "drift")
+    r = _run(lab, "rollback", _last_tx(lab))
+    assert "recorded no service changes" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}
+    status = _run(lab, "status").stdout
+    assert "acme-hq" in status and "PENDING-REMOVAL" not in status
+    r = _run(lab, "plan", CAFE, ACME)
+    assert r.stdout.rstrip().splitlines()[-1] == NO_CHANGES, r.stdout
+
+
+def test_apply_of_what_is_pending_carries_a_removal_planned_after_an_update_of_it(lab, tmp_path):
+    """An update planned and not applied, then the service deleted: `apply` with no intents takes
+    the service off the devices (it crashed looking up the intent the delete had dropped)."""
+    _run(lab, "plan", ACME, "--network", "examples/network.yaml")
+    _on(lab, "apply", ACME)
+    slower = tmp_path / "acme-hq.yaml"
+    text = open(ACME).read()
+    assert "upstream: 300M" in text
+    slower.write_text(text.replace("upstream: 300M", "upstream: 200M"))
+    _run(lab, "plan", str(slower))
+    _run(lab, "delete", "acme-hq")
+    _on(lab, "apply", "--dry-run")
+    _on(lab, "apply")
+    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
+    assert "acme-hq" not in _run(lab, "status").stdout
+    _on(lab, "drift")

@@ -298,7 +298,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
         for name in stored:
             if name not in intents:
                 raise FullbarsError(f"no service named {name!r} in the store", fix="see `fullbars status`")
-            if name not in actions:
+            if name not in actions and name not in removals:  # (a removal pending is planned as one)
                 given.append(intents[name])
                 actions[name] = "unchanged"
         problems += _unique_onus(s, intents, given)

@@ -137,6 +137,8 @@ def committed_from(pending: dict):
     def hook(s, tx: str) -> None:
         for name in pending.get("removals", []):
             remove(s, name)
+        if "bundle" in pending:
+            _bundle_removals(s, tx, **pending["bundle"])
         gone, afters = set(pending.get("removals", [])), pending.get("afters", {})
         for name, before in pending.get("befores", {}).items():
             after = None if name in gone else afters[name] if name in afters else snapshot(s, name)
@@ -165,6 +167,26 @@ def committed_from(pending: dict):
             Store.keep_left(s, [(name, d) for name in restored for d in devices])
     hook.pending = pending
     return hook
+
+
+def bundle_committed(environment: str, devices):
+    """The hook of a transaction that gives devices a bundle's configs as written (not planned
+    again, so with no plan's removals to hand): see _bundle_removals."""
+    return committed_from({"bundle": {"environment": environment, "devices": sorted(devices)}})
+
+
+def _bundle_removals(s, tx: str, environment: str, devices: list[str]) -> None:
+    """The removals the bundle carried are applied, as a plan's are (recorded, so a rollback
+    gives the service back): those pending on its devices that no config the environment's
+    record now holds, by the ownership recorded for it."""
+    for name, where in sorted(pending_removals(s).items()):
+        if not set(where) & set(devices) or on_devices(s, name, where, Store.device_configs(s, environment, where)):
+            continue
+        last = _last_applied(s, name)
+        before = json.loads(last.after) if last is not None else UNKNOWN
+        remove(s, name)
+        s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
+                           after=json.dumps(None, sort_keys=True)))
 
 
 def rollback_hook(store, tx: str):

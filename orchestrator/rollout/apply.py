@@ -103,9 +103,12 @@ def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool
     canonical sha256 running must have after the commit, or everything rolls back. hold():
     problems, asked last before the confirming commit, once every other check passed (a person's
     confirm: it may wait up to the confirm timeout)."""
+    from orchestrator.resources import service_versions
+
     changes = bundle_changes(bundle, target.endpoint, pins)
     check = lab_checks(_bundle_result(bundle), target) if checks and target.lab_state else None
     if hold is not None:
         check = (lambda first=check: (first() if first else []) or hold())
     return Transaction(store, changes, target.label, kind="apply", confirm_timeout=confirm_timeout,
-                       checks=check, progress=progress, tx=tx).run()
+                       checks=check, progress=progress, tx=tx,
+                       on_commit=service_versions.bundle_committed(target.label, bundle.devices)).run()
