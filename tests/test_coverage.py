@@ -394,6 +394,30 @@ def test_a_later_fill_adding_cells_on_an_older_fill_s_new_site_keeps_its_gnb_id(
     assert all(c["gnb-id"] == ids[c["gnb"]] for c in shared.values()), shared
 
 
+def test_a_later_fill_s_new_site_named_as_an_older_fill_s_but_elsewhere_is_refused(filled, area, tmp_path):
+    """Same name, same pole: more sectors on the older fill's site. Same name elsewhere would put
+    the new cells on that gNB, with coordinates 2 km from it: refused, naming both places."""
+    import yaml
+
+    out, m, _ = filled
+    db = tmp_path / "store.db"
+    with sqlite3.connect(area.parent / "store.db") as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    first = m["services"]["weak-spots"]["resources"]["new-sites"]
+    doc = yaml.safe_load((area / "fill.yaml").read_text())
+    doc["metadata"]["name"] = "elsewhere"
+    moved = next(i for i, c in enumerate(doc["spec"]["candidate"]) if c["name"] in first)
+    doc["spec"]["candidate"][moved]["latitude"] += 0.02
+    (area / "elsewhere.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    before = snapshot(f"sqlite:///{db}")
+    r = cli("plan", str(area / "elsewhere.yaml"), db=f"sqlite:///{db}")
+    name = doc["spec"]["candidate"][moved]["name"]
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert f"fill weak-spots plans the new site {name} at" in r.stderr, r.stderr
+    assert f"at: spec.candidate[{moved}].name" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert snapshot(f"sqlite:///{db}") == before
+
+
 @pytest.mark.parametrize("name, content, expect", [
     ("../outside.csv", None, "lies outside the intent's folder"),
     ("/etc/passwd", None, "lies outside the intent's folder"),

@@ -15,6 +15,7 @@ from orchestrator.services.base import CrossCheck, Placement, Service
 
 SCRATCH = "coverage-fill"
 SHOWN_REASONS = 5
+SAME_PLACE = 1e-6  # degrees (about 0.1 m): a candidate named as an older fill's site stands on that pole
 
 
 def _crossed(area: list[dict], intent) -> list[Problem]:
@@ -164,20 +165,45 @@ class CoverageFill(Service):
         if key not in ctx.scratch:
             from orchestrator.coverage.fill import plan_fill
 
-            older = sorted((it for it in ctx.intents.values() if it.kind == self.kind and it.name != intent.name
-                            and (ctx.created.get(it.name, "~"), it.name) < (ctx.created.get(intent.name, "~"),
-                                                                             intent.name)),
-                           key=lambda it: (ctx.created.get(it.name, "~"), it.name))
-            others = [c for it in older for c in self._plan(it, ctx).new_cells]
+            others = [c for it in self._older(intent, ctx) for c in self._plan(it, ctx).new_cells]
             pts, problems = self._points(intent, ctx)
             if problems:
                 raise FullbarsError(problems)
             ctx.scratch[key] = plan_fill(ctx.network.radio, intent.spec, pts, others)
         return ctx.scratch[key]
 
+    def _older(self, intent, ctx) -> list:
+        """The fills planned before this one (by when they were first planned, then by name)."""
+        return sorted((it for it in ctx.intents.values() if it.kind == self.kind and it.name != intent.name
+                       and (ctx.created.get(it.name, "~"), it.name) < (ctx.created.get(intent.name, "~"), intent.name)),
+                      key=lambda it: (ctx.created.get(it.name, "~"), it.name))
+
+    def _sites_taken(self, intent, ctx) -> list[Problem]:
+        """A new site named as an older fill's new site is that site (more sectors on the same
+        pole, under its gNB id): one at another place would put its cells on that gNB, wherever its
+        own coordinates say. The network description does not know that site (not on air), so the
+        check against its devices does not see it."""
+        sites = {c.gnb: (it.name, c.latitude, c.longitude) for it in self._older(intent, ctx)
+                 for c in self._plan(it, ctx).new_cells if c.new_site}
+        out = []
+        for i, c in enumerate(intent.spec["candidate"]):
+            if c.get("gnb") or c["name"] not in sites or "latitude" not in c or "longitude" not in c:
+                continue
+            fill, lat, lon = sites[c["name"]]
+            if abs(float(c["latitude"]) - lat) > SAME_PLACE or abs(float(c["longitude"]) - lon) > SAME_PLACE:
+                out.append(Problem(
+                    f"candidate {c['name']} at {c['latitude']}, {c['longitude']} would be a new site, but fill {fill} "
+                    f"plans the new site {c['name']} at {lat:g}, {lon:g}: its cells would join that gNB",
+                    **intent.where(f"spec.candidate[{i}].name"),
+                    fix=f"rename the candidate, or give it {c['name']}'s position to add sectors to that site"))
+        return out
+
     def place(self, intent, ctx) -> Placement:
         from orchestrator.coverage import report, render_vars
 
+        taken = self._sites_taken(intent, ctx)
+        if taken:
+            raise FullbarsError(taken)
         plan = self._plan(intent, ctx)
         net = ctx.network
         if not len(plan.ok_after):
