@@ -108,16 +108,20 @@ def _in_service(store, result) -> None:
 
     from orchestrator.rollout.transaction import Change, Journal
 
+    from orchestrator.resources import service_versions
+
     changes = [Change(d.device, d.kind, None, d.intended) for d in result.devices]
     journal = Journal(store, uuid.uuid4().hex)
     journal.start("lab:/bench/in-service.clab.yml", "apply", changes)
-    journal.state("committed", summary="bench: the inventory in service", remember=changes)
+    journal.state("committed", summary="bench: the inventory in service", remember=changes,
+                  also=service_versions.committed(result, service_versions.befores(store, result)))
 
 
 def one_incremental(n: int, repeats: int, applied: bool = False) -> dict:
     """Plan n lines, then time single changes against that inventory (plan only, no artifacts).
     The network is sized for n plus the new lines, so a new line lands on a port with room.
-    applied: the inventory is in service first (each device's record is its planned config)."""
+    applied: the inventory is in service first (each device's record is its planned config), and
+    each change is applied once timed (a removal left pending is carried by every later plan)."""
     import statistics
 
     from orchestrator.plan.pipeline import plan
@@ -142,19 +146,32 @@ def one_incremental(n: int, repeats: int, applied: bool = False) -> dict:
         # last plan did not have, given as it stands (its devices' kept builds stand, or were
         # made before the devices were given their configs)
         cases = {"new": [], "changed": [], "deleted": [], "no-op": [], "unchanged": []}
+        made = []
+
+        def timed(case: str, **how) -> None:
+            cases[case].append(_timed(lambda: made.append(plan(store, None, **how))))
+
+        def apply() -> None:
+            if applied:
+                _in_service(store, made[-1])
+            made.clear()
+
         for r in range(repeats):
             one.write_text(line_doc(new_ids[r]))
-            cases["new"].append(_timed(lambda: plan(store, None, [str(one)])))
+            timed("new", intent_files=[str(one)])
+            apply()
             victim = (r * 7919) % n  # spread over the inventory
             one.write_text(line_doc(victim, upstream="200M"))  # lower: a port is filled to 9.9G of 9.953G
-            cases["changed"].append(_timed(lambda: plan(store, None, [str(one)])))
-            cases["no-op"].append(_timed(lambda: plan(store, None, [str(one)])))
+            timed("changed", intent_files=[str(one)])
+            timed("no-op", intent_files=[str(one)])
+            apply()
             one.write_text(line_doc((r * 7919 + n // 2 + 1) % n))
-            cases["unchanged"].append(_timed(lambda: plan(store, None, [str(one)])))
+            timed("unchanged", intent_files=[str(one)])
             gone = (r * 104729 + 13) % n
             if gone == victim:
                 gone = (gone + 1) % n
-            cases["deleted"].append(_timed(lambda: plan(store, None, delete=[f"line-{gone:06d}"])))
+            timed("deleted", delete=[f"line-{gone:06d}"])
+            apply()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"inventory": n, "in_service": applied, "repeats": repeats, "setup_plan_s": round(setup, 1),
             **{f"{k}_ms": round(statistics.median(v) * 1000, 1) for k, v in cases.items()},
