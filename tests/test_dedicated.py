@@ -447,3 +447,37 @@ def test_an_edge_range_the_lines_hold_values_of_is_not_renumbered_under_them(tmp
     assert r.exit_code == 2, r.output
     assert said in " ".join(r.stderr.split()) and f"at: {path}" in r.stderr, r.stderr
     assert snapshot(db) == before
+
+
+def test_a_site_added_where_the_layer_2_line_s_vlan_is_taken_says_what_can_be_done(tmp_path, db):
+    """A layer 2 line carries one VLAN at every site, allocated when no site names one. A site
+    added on a port where another line uses it: the fix is not "leave vlan out" (it was left out)
+    but one VLAN free at every site, or another port."""
+    def mill(*extra: str) -> str:
+        return _write(tmp_path, "mill.yaml", "apiVersion: fullbars.io/v1\nkind: DedicatedLine\n"
+                      "metadata: {name: mill}\nspec:\n  enterprise: Mill\n  layer: l2\n  rates: {cir: 10M}\n"
+                      "  site:\n  - {name: north, fibre: {pe: pe-1, port: ge-0/0/1}}\n"
+                      "  - {name: south, fibre: {pe: pe-2, port: ge-0/0/2}}\n" + "".join(extra))
+
+    out, m = _plan(tmp_path, db, mill())
+    vlan = m["services"]["mill"]["resources"]["sites"]["north"]["vlan"]
+    other = _write(tmp_path, "other.yaml", f"""\
+apiVersion: fullbars.io/v1
+kind: DedicatedLine
+metadata: {{name: other}}
+spec:
+  enterprise: Other
+  layer: l2
+  rates: {{cir: 10M}}
+  site:
+  - {{name: a, fibre: {{pe: pe-3, port: ge-0/0/1}}, vlan: {vlan}}}
+  - {{name: b, fibre: {{pe: pe-2, port: ge-0/0/1}}}}
+""")
+    assert cli("plan", other, db=db).exit_code == 0
+    before = snapshot(db)
+    r = cli("plan", mill("  - {name: store, fibre: {pe: pe-3, port: ge-0/0/1}}\n"), db=db)
+    assert r.exit_code == 2, r.output
+    assert (f"site store would carry the line's VLAN {vlan} (allocated for its other sites) on PE pe-3 port "
+            f"ge-0/0/1, where other (its site a) uses it") in r.stderr, r.stderr
+    assert "leave vlan out" not in r.stderr and "at: spec.site[2]" in r.stderr, r.stderr
+    assert snapshot(db) == before

@@ -346,6 +346,12 @@ def fibre_vlan(intent, ctx, i: int, s: dict, leg: dict, role: str, common: int |
         # the holder's purpose names its site (_purpose), which may be another line's
         site = (ctx.alloc.holding(pool, want) or ("", ""))[1].split(":")[1:2]
         by = f"{holder} (its site {site[0]})" if site else holder
+        if not named:  # the layer 2 line's one VLAN, allocated for its other sites: not free on this port
+            raise FullbarsError(Problem(
+                f"site {s['name']} would carry the line's VLAN {want} (allocated for its other sites) on PE "
+                f"{port.pe} port {port.name}, where {by} uses it", **intent.where(f"spec.site[{i}]"),
+                fix=f"give every site of the line the same vlan, one free on all their ports, or put site "
+                    f"{s['name']} on another port"))
         raise FullbarsError(Problem(
             f"VLAN {want} on PE {port.pe} port {port.name} is already used by {by}",
             **intent.where(f"spec.site[{i}].vlan" if "vlan" in s else f"spec.site[{i}]"),
