@@ -620,3 +620,30 @@ def test_a_radio_area_of_no_cells_or_a_negative_seed_is_refused_and_writes_nothi
         r = cli("network", "radio-area", str(tmp_path / "area"), *args, db=None)
         assert r.exit_code == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert not (tmp_path / "area").exists()
+
+
+def test_a_fill_and_its_measurements_go_through_a_change_request(tmp_path):
+    """The server takes a change's intents by file name: a fill's measurements file beside it is
+    data it reads, not an intent (it was refused: 'file name not allowed'). Data alone is no
+    change."""
+    import httpx
+
+    from server_helpers import make_users, running_server
+
+    d = tmp_path / "area"
+    r = cli("network", "radio-area", str(d), "--cells", "60", "--points", "300", "--seed", "5", db=None)
+    assert r.exit_code == 0, r.stderr
+    fill = (d / "fill.yaml").read_text()
+    data = {n: (d / n).read_text() for n in ("points.csv",)}
+    assert "points.csv" in fill
+    with running_server(tmp_path, "--network", str(d / "network.yaml")) as (url, admin_pw, _):
+        with httpx.Client(timeout=120) as client:
+            t = make_users(client, url, admin_pw, people={"eve": ["engineer"]}, machines={})
+            eve = {"Authorization": f"Bearer {t['eve']}"}
+            r = client.post(url + "api/changes", headers=eve, json={"title": "data only", "target": "production",
+                                                                   "intents": data})
+            assert r.status_code == 422 and "no intent given, only data files" in r.text, r.text
+            r = client.post(url + "api/changes", headers=eve, json={"title": "fill", "target": "production",
+                                                                   "intents": {"fill.yaml": fill, **data}})
+            assert r.status_code == 201, r.text
+            assert "weak-spots" in client.get(url + f"api/changes/{r.json()['id']}", headers=eve).text

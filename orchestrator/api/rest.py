@@ -79,7 +79,9 @@ class Services(BaseModel):
 class Submit(BaseModel):
     title: Text = Field(max_length=256)
     target: Text = Field(max_length=64, description="The environment to roll out to, e.g. production.")
-    intents: dict[Text, Text] = Field(description="Intent file name → its YAML text.")
+    intents: dict[Text, Text] = Field(description="Intent file name (.yaml) → its YAML text; also a file an "
+                                                  "intent reads beside it (.csv, .geojson: a coverage fill's "
+                                                  "measurements) → its text.")
 
 
 class ChangeOut(BaseModel):

@@ -22,6 +22,8 @@ from orchestrator.resources.store import ChangeDeviceRow, ChangeRow, Store, Veri
 from orchestrator.rollout.environments import refuse_typo
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.ya?ml$")
+# Read by an intent beside it, not planned: a coverage fill's measurements.
+DATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.(csv|geojson)$")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 def listing(store) -> list[dict]:
@@ -82,9 +84,14 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
     if not intents:
         problems.append(Problem("no intent given", path="intents", fix="give one or more intent YAML documents"))
     for name in intents:
-        if not FILE_NAME.match(name):
+        if not FILE_NAME.match(name) and not DATA_NAME.match(name):
             problems.append(Problem(f"intent file name {name!r} is not allowed", path="intents",
-                                    fix="a plain name ending in .yaml: letters, digits, '.', '_', '-'"))
+                                    fix="a plain name ending in .yaml (an intent) or .csv or .geojson (data an "
+                                        "intent reads, such as a fill's measurements): letters, digits, '.', '_', "
+                                        "'-'"))
+    if intents and not any(FILE_NAME.match(n) for n in intents) and not problems:
+        problems.append(Problem("no intent given, only data files", path="intents",
+                                fix="give the intent YAML that reads them too"))
     if not ENV_NAME.match(target or ""):
         problems.append(Problem(f"target environment {target!r} is not an environment name", path="target",
                                 fix="the name of an environment the network description addresses, e.g. production"))
@@ -104,7 +111,8 @@ def submit(store, workdir: Path, title: str, intents: dict[str, str], target: st
             (src / name).write_text(text, encoding="utf-8")
         before = _services_before(store, intents)
         try:
-            result = plan(store, network_file, [str(src / n) for n in sorted(intents)], environment=f"env:{target}")
+            result = plan(store, network_file, [str(src / n) for n in sorted(intents) if FILE_NAME.match(n)],
+                          environment=f"env:{target}")
         except FullbarsError as e:  # name the file as the submitter named it, not our copy
             for p in e.problems:
                 if p.file and p.file.startswith(str(src) + "/"):
@@ -195,6 +203,8 @@ def _services_before(store, intents: dict[str, str]) -> dict[str, dict | None]:
 
     names = set()
     for file, text in intents.items():
+        if not FILE_NAME.match(file):
+            continue  # data an intent reads
         try:
             docs = read_documents(file, text)
         except FullbarsError:
