@@ -295,6 +295,27 @@ def test_a_geojson_feature_that_is_not_a_point_is_named(area, tmp_path, db):
     assert f"p.geojson:{third}: rsrp 'loud' of point p2 is not a number" in r.stderr, r.stderr
 
 
+def test_a_geojson_integer_too_large_for_a_float_is_out_of_range_and_an_id_of_0_is_an_id(area, tmp_path, db):
+    """rsrp written as an integer of 400 digits overflowed float() and one of 5000 json refused
+    to read at all (ValueError, a traceback); an id of 0 was taken for none."""
+    intent = _variant(area, tmp_path, measurements="p.geojson")
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4, 31.2]},
+              "properties": {"id": pid, "band": "n78", "rsrp": rsrp, "sinr": 3}}
+             for pid, rsrp in ((0, "loud"), ("p1", "BIG"), ("p2", "HUGE"))]
+    text = json.dumps({"type": "FeatureCollection", "features": feats}, indent=1)
+    (tmp_path / "p.geojson").write_text(text.replace('"BIG"', "-1" + "0" * 400).replace('"HUGE"', "-1" + "0" * 5000))
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 2, r.stdout
+    starts = [i for i, ln in enumerate((tmp_path / "p.geojson").read_text().splitlines(), 1) if ln == "  {"]
+    assert f"p.geojson:{starts[0]}: rsrp 'loud' of point 0 is not a number" in r.stderr, r.stderr
+    for i, pid in ((1, "p1"), (2, "p2")):
+        assert f"p.geojson:{starts[i]}: rsrp -1000" in r.stderr and f"of point {pid} is out of range" in r.stderr
+        assert f"at: features[{i}].properties.rsrp" in r.stderr, r.stderr
+    assert "fix: a number from -156 to -31" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "p").exists()
+    assert not any(rows for t, rows in snapshot(db).items() if t != "alembic_version")
+
+
 def _copy_with_a_pci_of_a_neighbour(out: Path, m: dict, dest: Path) -> str:
     """The plan's configs with one new cell's PCI set to its first neighbour's (on its own gNB)."""
     shutil.copytree(out, dest)

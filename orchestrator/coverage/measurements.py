@@ -152,7 +152,10 @@ def _csv(text: str, shown: str, problems: list[Problem]):
 
 def _geojson(text: str, shown: str, problems: list[Problem]):
     try:
-        doc = json.loads(text)
+        # Integers are kept as written, as the CSV's text is, for _take's float() to read: json's
+        # int() refuses more than 4300 digits (a ValueError naming no place), and float() of a
+        # huge int overflows, where float() of its text is an infinity _take refuses as out of range.
+        doc = json.loads(text, parse_int=str)
     except (json.JSONDecodeError, RecursionError) as e:
         problems.append(Problem(f"the GeoJSON cannot be read: {getattr(e, 'msg', e)}", file=shown,
                                 line=getattr(e, "lineno", None), fix="a GeoJSON FeatureCollection"))
@@ -182,7 +185,7 @@ def _take(row: dict, loc: dict, band: str, pts: Points, seen: dict, problems: li
             return {"file": loc["file"], "path": f"{loc['path']}.{'geometry' if col in ('latitude', 'longitude') else 'properties'}.{col}"}
         return {"file": loc["file"], "line": loc["line"], "path": col}
 
-    pid = str(row.get("id") or "").strip()
+    pid = "" if row.get("id") is None else str(row.get("id")).strip()  # 0 (or false) is an id
     if not pid:
         problems.append(Problem("a point has no id", **at("id"), fix="give every point an id"))
         return
