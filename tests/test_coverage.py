@@ -224,6 +224,20 @@ def test_measurements_as_geojson_give_the_same_fill(area, tmp_path, db, filled):
     assert res == filled[1]["services"]["weak-spots"]["resources"]
 
 
+def test_a_band_written_in_capitals_is_the_same_band(area, tmp_path, db, filled):
+    """Rows of band N78 were skipped: a fill of n78 planned without them, or, every row written
+    so, was refused for holding no point on band n78."""
+    intent = _variant(area, tmp_path)
+    rows = list(csv.reader((tmp_path / "points.csv").read_text().splitlines()))
+    with (tmp_path / "points.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [[*r[:3], r[3].upper() if i % 2 else r[3], *r[4:]]
+                                             for i, r in enumerate(rows[1:])])
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), "--out", str(tmp_path / "p"), db=db)
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "p" / "manifest.json").read_text())["services"]["weak-spots"]["resources"]
+    assert res == filled[1]["services"]["weak-spots"]["resources"]
+
+
 @pytest.mark.parametrize("change, expect", [
     (lambda d, rows: rows.__setitem__(7, rows[7].split(",")[0] + ",x,121.4,n78,-100,1,2026-11-30"),
      ["points.csv:8: latitude 'x' of point", "at: latitude", "fix: a number from -90 to 90"]),

@@ -213,7 +213,7 @@ def _take(row: dict, loc: dict, band: str, pts: Points, seen: dict, problems: li
         problems.append(Problem(f"measured-at {when!r} of point {pid} is not a date", **at("measured-at"),
                                 fix="an ISO 8601 date or time, such as 2026-11-30 or 2026-11-30T14:05:00Z"))
         return
-    if str(row.get("band") or "").strip() != band:
+    if str(row.get("band") or "").strip().casefold() != band.casefold():  # TS 38.101 writes n78, drive tests N78
         return
     if pid in seen:
         problems.append(Problem(f"point {pid} is measured twice on band {band}", **at("id"),
