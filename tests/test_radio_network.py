@@ -34,6 +34,16 @@ def test_csv_import_gives_sites_cells_and_gnb_devices(area):
     assert net.radio.nci(1002, 2) == (1002 << 14) | 2
 
 
+def test_csv_files_saved_with_a_byte_order_mark_are_read(area, tmp_path):
+    """As a spreadsheet saves UTF-8 CSV: the mark was read into the first column's name, and the
+    file refused for lacking the column name."""
+    shutil.copy(area / "network.yaml", tmp_path / "network.yaml")
+    for f in ("sites.csv", "cells.csv"):
+        (tmp_path / f).write_bytes(b"\xef\xbb\xbf" + (area / f).read_bytes())
+    net = load_network(tmp_path / "network.yaml")
+    assert len(net.radio.gnbs) == 20 and len(net.radio) == 60
+
+
 def test_inline_sites_and_cells_beside_the_csv(area, tmp_path):
     for f in ("sites.csv", "cells.csv"):
         shutil.copy(area / f, tmp_path / f)

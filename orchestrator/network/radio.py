@@ -190,7 +190,7 @@ def _read_csv(path: Path, network_file: str, what: str, columns, problems: list[
     """Whether the file could be read as CSV (its rows' own problems aside)."""
     shown = str(path)
     try:
-        fh = open(path, newline="", encoding="utf-8")
+        fh = open(path, newline="", encoding="utf-8-sig")  # spreadsheets save UTF-8 CSV with a BOM
     except OSError as e:
         problems.append(Problem(f"cannot read the {what} CSV {shown}: {e.strerror}", file=network_file,
                                 path=f"spec.radio.import.{what}", fix="give a path relative to the network file"))
