@@ -85,6 +85,27 @@ def test_a_bad_cell_row_is_refused_with_its_line(area, tmp_path, db, edit, line,
     assert not any(rows for t, rows in snapshot(db).items() if t != "alembic_version")  # nothing stored
 
 
+@pytest.mark.parametrize("ids, message, path", [
+    ("{first: 4000, last: 1000}", "the gNB id range 4000..1000 is empty", "spec.radio.gnb-id"),
+    ("{first: 5000000, last: 6000000}", "the gNB id range starts at 5000000, above 4194303, the largest gNB id of "
+     "22 bits", "spec.radio.gnb-id.first"),
+])
+def test_a_gnb_id_range_with_no_id_is_refused(area, tmp_path, db, ids, message, path):
+    """As an empty PCI range is: it was taken, and a fill's new site then refused for want of a
+    free id in it."""
+    for f in ("sites.csv", "cells.csv"):
+        shutil.copy(area / f, tmp_path / f)
+    text = (area / "network.yaml").read_text()
+    (tmp_path / "network.yaml").write_text(text.replace("gnb-id:\n      first: 1000\n      last: 4000",
+                                                        f"gnb-id: {ids}"))
+    r = cli("plan", ANY_INTENT, "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    line = next(i for i, ln in enumerate((tmp_path / "network.yaml").read_text().splitlines(), 1) if "gnb-id:" in ln)
+    assert f"network.yaml:{line}: {message}" in r.stderr and f"at: {path}" in r.stderr, r.stderr
+    assert "fix: make" in r.stderr and "Traceback" not in r.stderr
+    assert not any(rows for t, rows in snapshot(db).items() if t != "alembic_version")
+
+
 def test_a_bad_site_row_and_a_missing_file(area, tmp_path, db):
     shutil.copy(area / "network.yaml", tmp_path / "network.yaml")
     rows = (area / "sites.csv").read_text().splitlines()

@@ -160,10 +160,19 @@ def load_radio(spec: dict | None, file: str, devices: dict, problems: list[Probl
     radio.mcc, radio.mnc = spec["plmn"]["mcc"], spec["plmn"]["mnc"]
     radio.gnb_id_length, radio.environment = spec["gnb-id-length"], spec["environment"]
     radio.pci_range = (spec["pci"]["first"], spec["pci"]["last"])
-    radio.gnb_id_range = (spec["gnb-id"]["first"], min(spec["gnb-id"]["last"], 2 ** radio.gnb_id_length - 1))
+    first, last, most = spec["gnb-id"]["first"], spec["gnb-id"]["last"], 2 ** radio.gnb_id_length - 1
+    radio.gnb_id_range = (first, min(last, most))
     if radio.pci_range[0] > radio.pci_range[1]:
         problems.append(Problem("the PCI range is empty", file=file, path="spec.radio.pci",
                                 fix="make last at least first"))
+    # Else a new site of a fill is refused for want of a free id, naming a range that has none.
+    if first > last:
+        problems.append(Problem(f"the gNB id range {first}..{last} is empty", file=file, path="spec.radio.gnb-id",
+                                fix="make last at least first"))
+    elif first > most:
+        problems.append(Problem(f"the gNB id range starts at {first}, above {most}, the largest gNB id of "
+                                f"{radio.gnb_id_length} bits", file=file, path="spec.radio.gnb-id.first",
+                                fix=f"make first at most {most}, or lengthen gnb-id-length"))
     rows = _Rows(radio, problems)
     for g in spec.get("gnb", []):
         m = g.get("management", {})
