@@ -109,6 +109,12 @@ class CoverageFill(Service):
                                        **intent.where(f"{at}.gnb"),
                                        fix="name a gNB of the network's radio, or give latitude and longitude "
                                            "for a new site"))
+                given = [k for k in ("latitude", "longitude") if k in c]
+                if given:  # the cells would stand at the gNB's site, the position written unused
+                    out.append(Problem(f"candidate {c['name']} names gNB {c['gnb']!r} and gives its "
+                                       f"{' and '.join(given)} too", **intent.where(f"{at}.{given[0]}"),
+                                       fix="leave out latitude and longitude to add cells to the gNB on air "
+                                           "(at its position), or leave out gnb for a new site at this place"))
             else:
                 if "latitude" not in c or "longitude" not in c:
                     out.append(Problem(f"candidate {c['name']} has no position", **intent.where(at),
