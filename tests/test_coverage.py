@@ -296,6 +296,17 @@ def test_a_bad_intent_is_refused_with_path_and_fix(area, tmp_path, db, spec, exp
     assert f"{intent}:" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_problem_with_a_list_as_a_whole_is_at_the_line_of_its_key(area, tmp_path, db):
+    """spec.area and spec.candidate, whose values are lists: they were reported at the line of
+    spec's first key."""
+    intent = _variant(area, tmp_path, band="n28", area=[{"latitude": 31.2, "longitude": 121.4}])
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    keys = {ln.strip(): i for i, ln in enumerate(intent.read_text().splitlines(), 1) if ln.startswith("  ")}
+    assert f"{intent}:{keys['area:']}: an area needs at least 3 corners" in r.stderr, r.stderr
+    assert f"{intent}:{keys['candidate:']}: no candidate may carry band n28" in r.stderr, r.stderr
+
+
 def test_a_geojson_feature_that_is_not_a_point_is_named(area, tmp_path, db):
     """Named by its place in the file and the line it begins at (indented, one key a line)."""
     intent = _variant(area, tmp_path, measurements="p.geojson")

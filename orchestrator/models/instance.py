@@ -227,9 +227,9 @@ class InstanceWriter:
             if kw == "container":
                 parts.append(self.container(child, vnode, cpath, cy, ns))
             elif kw == "list":
-                parts.append(self.list(child, vnode, cpath, cy, ns))
+                parts.append(self.list(child, vnode, cpath, cy, ns, kline))
             elif kw == "leaf-list":
-                parts.append(self.leaf_list(child, vnode, cpath, cy, ns))
+                parts.append(self.leaf_list(child, vnode, cpath, cy, ns, kline))
             else:
                 parts.append(self.leaf(child, vnode, cpath, cy, ns, kline))
         return "".join(parts)
@@ -243,7 +243,11 @@ class InstanceWriter:
                 self.problem(f'Mandatory node "{name}" instance does not exist.', node, ypath,
                              fix=f"add `{name}:` under {where}")
 
-    def list(self, schema: _Schema, node, dpath, ypath, ns) -> str:
+    def list(self, schema: _Schema, node, dpath, ypath, ns, kline) -> str:
+        # The list's own place is its key's line: else the map had only its entries', and a
+        # problem about the list as a whole (spec.area) fell back to its parent's first line.
+        self.loc.lines.setdefault(dpath, kline)
+        self.loc.names.setdefault(dpath, ypath)
         if not isinstance(node, yaml.SequenceNode):
             self.problem(f"{schema.name!r} must be a list (entries starting with '-')", node, ypath)
             return ""
@@ -275,7 +279,7 @@ class InstanceWriter:
             out.append(self.container(schema, item, dpath + pred, iy, ns))
         return "".join(out)
 
-    def leaf_list(self, schema: _Schema, node, dpath, ypath, ns) -> str:
+    def leaf_list(self, schema: _Schema, node, dpath, ypath, ns, kline) -> str:
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         out = []
         seen: set[str] = set()
@@ -294,7 +298,7 @@ class InstanceWriter:
             self.loc.lines.setdefault(f"{dpath}[.={_quote(v)}]", line_of(item))
             self.loc.names.setdefault(f"{dpath}[.={_quote(v)}]", ypath)
             out.append(self._leaf_xml(schema.name, v, ns))
-        self.loc.lines.setdefault(dpath, line_of(node))
+        self.loc.lines.setdefault(dpath, kline)  # its key's, as a list's
         self.loc.names.setdefault(dpath, ypath)
         return "".join(out)
 
