@@ -551,7 +551,9 @@ def test_new_sites_without_a_free_gnb_id_are_refused(area, tmp_path, db):
     r = cli("plan", str(intent), "--network", str(net), db=db)
     assert r.exit_code == 2, r.stdout
     assert "new site pole-1-1 needs a gNB id, and none of radio.gnb-id 1000..1001 is free" in r.stderr, r.stderr
-    assert "at: spec.radio.gnb-id" in r.stderr
+    # (a container's place is its first key's line)
+    at = next(i for i, ln in enumerate(net.read_text().splitlines(), 1) if "first: 1000" in ln)
+    assert f"{net}:{at}: new site" in r.stderr and "at: spec.radio.gnb-id" in r.stderr, r.stderr
 
 
 def test_plan_as_json_names_the_fills_files(area, db):

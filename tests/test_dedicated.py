@@ -446,6 +446,8 @@ def test_an_edge_range_the_lines_hold_values_of_is_not_renumbered_under_them(tmp
     r = cli("plan", LINES[1], "--network", str(changed), db=db)
     assert r.exit_code == 2, r.output
     assert said in " ".join(r.stderr.split()) and f"at: {path}" in r.stderr, r.stderr
+    at = next(i for i, ln in enumerate(changed.read_text().splitlines(), 1) if new in ln)
+    assert f"{changed}:{at}: " in r.stderr, r.stderr  # the changed key's line (there was none)
     assert snapshot(db) == before
 
 

@@ -131,6 +131,17 @@ class Network:
     known_hosts: str | None = None  # as written; relative to the file's directory
     edge: EnterpriseEdge = field(default_factory=lambda: EnterpriseEdge(64512, None, 30))
 
+    def located(self, problems: list[Problem]) -> list[Problem]:
+        """Problems about places of this description (data paths) given the lines they are written
+        at. A Network keeps no line map: the text is read again (the last few are cached), which
+        only a refusal needs (a changed description refused for what its services hold)."""
+        mine = [p for p in problems if p.file == self.file and p.line is None]
+        if mine:
+            _, spec, lines = _validated(self.file, self.text)
+            for p in mine:
+                _with_line(p, spec, lines)
+        return problems
+
     def olts_at(self, site: str) -> list[Device]:
         return [d for d in self.devices.values() if d.role == "olt" and d.site == site]
 

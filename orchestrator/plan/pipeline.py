@@ -209,7 +209,7 @@ def _plan(store: Store, network_file: str | None, intent_files: list[str] = (),
                 for kind in SERVICES.kinds():
                     outside += SERVICES.by_kind(kind).network_changed(old, net, alloc)
                 if outside:
-                    raise FullbarsError(problems + outside)
+                    raise FullbarsError(problems + net.located(outside))
         else:
             row = Store.network(s)
             if row is None:

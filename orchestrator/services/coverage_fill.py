@@ -229,7 +229,7 @@ class CoverageFill(Service):
                              path="spec.radio.gnb-id", fix="widen the gNB id range in the network description")
                      for g in plan.no_gnb_id]
         if problems:
-            raise FullbarsError(problems)
+            raise FullbarsError(net.located(problems))
         for c in plan.new_cells:  # a new site is a new gNB: a device of this plan
             if c.new_site:
                 net.add_made(c.gnb, "gnb-3gpp")
