@@ -252,3 +252,5 @@ def test_a_site_s_as_number_is_not_changed_under_its_tenants(tmp_path, db):
     assert r.exit_code == 2, r.output
     assert ("campus site factory-park: asn 65020 (was 65010) would give 2 service(s) other route distinguishers: "
             "acme-robotics, harbour-hospital") in " ".join(r.stderr.split()), r.stderr
+    at = next(i for i, ln in enumerate(changed.read_text().splitlines(), 1) if "    asn: 65020" in ln)
+    assert f"{changed}:{at}: campus site factory-park" in r.stderr, r.stderr

@@ -182,6 +182,8 @@ def test_a_pool_renumbered_under_the_lines_that_hold_it_is_refused(tmp_path, db)
     assert r.exit_code == 2, r.output
     assert "pool public-east is now 192.0.2.0/24, but 1 line(s) hold blocks of it outside that: acme-hq (203.0.113." \
         in r.stderr and "at: spec.pool[public-east].prefix" in r.stderr, r.stderr
+    at = next(i for i, ln in enumerate(moved.read_text().splitlines(), 1) if "prefix: 192.0.2.0/24" in ln)
+    assert f"{moved}:{at}: pool public-east" in r.stderr, r.stderr
     assert snapshot(db) == before
 
 
