@@ -345,6 +345,18 @@ def test_a_geojson_integer_too_large_for_a_float_is_out_of_range_and_an_id_of_0_
     assert not any(rows for t, rows in snapshot(db).items() if t != "alembic_version")
 
 
+def test_a_geojson_feature_s_own_id_names_its_point(area, tmp_path, db):
+    """RFC 7946 gives a feature's identifier as its "id" member, beside properties: such points
+    were refused as having no id."""
+    intent = _variant(area, tmp_path, measurements="p.geojson")
+    feat = {"type": "Feature", "id": "f1", "geometry": {"type": "Point", "coordinates": [121.4, 31.2]},
+            "properties": {"band": "n78", "rsrp": "loud", "sinr": 3}}
+    (tmp_path / "p.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [feat]}))
+    r = cli("plan", str(intent), "--network", str(tmp_path / "network.yaml"), db=db)
+    assert r.exit_code == 2, r.stdout
+    assert "rsrp 'loud' of point f1 is not a number" in r.stderr and "has no id" not in r.stderr, r.stderr
+
+
 def _copy_with_a_pci_of_a_neighbour(out: Path, m: dict, dest: Path) -> str:
     """The plan's configs with one new cell's PCI set to its first neighbour's (on its own gNB)."""
     shutil.copytree(out, dest)

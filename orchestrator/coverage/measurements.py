@@ -175,6 +175,8 @@ def _geojson(text: str, shown: str, problems: list[Problem]):
             continue
         props = f.get("properties") if isinstance(f.get("properties"), dict) else {}
         row = {k: props.get(k) for k in COLUMNS}
+        if row["id"] is None:  # RFC 7946 3.2: a feature's identifier is its own "id" member
+            row["id"] = f.get("id")
         row["longitude"], row["latitude"] = coords[0], coords[1]
         yield row, loc
 
