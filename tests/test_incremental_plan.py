@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from sqlalchemy import delete, select
 
+from conftest import record_applied
 from orchestrator.errors import FullbarsError
 from orchestrator.network.generate import generate
 from orchestrator.plan import devices
@@ -499,3 +500,32 @@ def test_a_service_a_rollback_puts_back_changes_the_state_placements_are_kept_fo
     with store.transaction() as s:
         assert s.get(IntentRow, "upgrade-a").digest == "d0"
         assert Store.placement_state(s, "net") != before
+
+
+def test_a_removal_applied_leaves_the_others_placed_so_the_next_plan_places_only_what_it_touches(
+        tmp_path, monkeypatch):
+    """An applied removal takes the service and its values out of the store, a write no plan made:
+    the others stand where they were placed, so the next plan places the lines of the OLT it
+    touches, not the whole store (at 100,000 lines that took 15 s instead of 2)."""
+    twin = Twin(tmp_path)
+    store, db = twin.stores["cached"], f"sqlite:///{tmp_path}/cached.db"
+    first = tmp_path / "first.yaml"
+    first.write_text("---\n".join(_line(i, 1) for i in (0, 1, 2, 3, 4)))
+    record_applied(db, plan(store, str(twin.net), [str(first)]))
+    record_applied(db, plan(store, None, delete=["line-02"]))  # its removal, applied
+    assert "line-02" not in {n for n, _ in _names(store)}
+    placed = []
+    svc = SERVICES.by_kind("BusinessBroadband")
+    real_place = svc.place
+    monkeypatch.setattr(svc, "place", lambda it, ctx: placed.append(it.name) or real_place(it, ctx))
+    one = tmp_path / "one.yaml"
+    one.write_text(_line(6, 1))
+    plan(store, None, [str(one)])
+    assert sorted(placed) == ["line-00", "line-04", "line-06"], placed
+
+
+def _names(store) -> list[tuple[str, str]]:
+    from orchestrator.resources.store import IntentRow
+
+    with store.transaction(write=False) as s:
+        return [(r.name, r.kind) for r in s.scalars(select(IntentRow))]

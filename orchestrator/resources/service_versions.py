@@ -55,10 +55,11 @@ def _reach_rows(name: str, reach: list, undone: frozenset = frozenset()) -> list
 
 def remove(s, name: str) -> None:
     """A removal applied: the intent and everything it held are gone."""
-    Store.free_allocations(s, name)
-    Store.forget_reach(s, name)
-    s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
-    s.execute(delete(IntentRow).where(IntentRow.name == name))
+    with Store.placed_through(s):  # the others stand where they were placed
+        Store.free_allocations(s, name)
+        Store.forget_reach(s, name)
+        s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
+        s.execute(delete(IntentRow).where(IntentRow.name == name))
 
 
 def pending_removals(s) -> dict[str, list[str]]:

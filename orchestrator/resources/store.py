@@ -935,7 +935,22 @@ class Store:
         """placed_on is now true for the store as this plan leaves it; returns that state."""
         state = Store.placement_state(s, network_digest, environment)
         Store._set_state(s, "placed_on", state)
+        Store._set_state(s, "placed_for", json.dumps([network_digest, environment]))
         return state
+
+    @staticmethod
+    @contextlib.contextmanager
+    def placed_through(s: Session):
+        """A write no plan makes that leaves every other service's placement as it is (a removal
+        applied: the service's rows and values go): placed_on, true before it, stays true after, so
+        the next plan does not place the whole store again for it."""
+        was, made_for = Store.placed_state(s), s.get(PlanStateRow, "placed_for")
+        digest, environment = json.loads(made_for.value) if made_for is not None else (None, None)
+        current = was is not None and digest is not None and \
+            was == Store.placement_state(s, digest, environment)
+        yield
+        if current:
+            Store.mark_placed(s, digest, environment)
 
     @staticmethod
     def _set_state(s: Session, name: str, value: str) -> None:
