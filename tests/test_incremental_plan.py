@@ -21,6 +21,7 @@ from orchestrator.network.generate import generate
 from orchestrator.plan import devices
 from orchestrator.plan.artifacts import write
 from orchestrator.plan.pipeline import plan
+from orchestrator.resources import service_versions
 from orchestrator.resources.store import (DERIVED_TABLES, AllocationRow, Base, PlanBuildRow, PlanStateRow, Store,
                                           SuspensionRow, TransactionRow)
 from orchestrator.rollout.journal import remember_configs
@@ -131,9 +132,12 @@ class Twin:
                 return
             tx = uuid.uuid4().hex
             self.applied |= {n for d in result.devices for who in d.owners.values() for n in who}
+            # what the transaction's outcome writes of the services too: the removals it carried end
+            hook = service_versions.committed(result, service_versions.befores(store, result))
             with store.transaction() as s:
                 s.add(TransactionRow(id=tx, target="env:s4p", kind="apply", state="committed"))
                 remember_configs(s, tx, "apply", "env:s4p", [(d.device, d.kind, d.intended) for d in result.devices])
+                hook(s, tx)
 
 
 OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "put", "delete", "again", "apply", "two", "wifi", "same"]),
