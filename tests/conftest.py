@@ -63,7 +63,7 @@ def cli(*args: str, db: str | None, cwd: Path = REPO):
         os.chdir(old)
 
 
-def record_applied(db: str, planned, tx: str | None = None) -> None:
+def record_applied(db: str, planned, tx: str | None = None, environment: str = "lab:/nowhere/lab.clab.yml") -> None:
     """The store's record as a committed transaction leaves it once it gave the devices these
     configs (a PlanResult, or a plan bundle's folder): later plans start from them. For plan
     tests without a lab: a service planned and never applied is left off the devices a later plan
@@ -80,12 +80,12 @@ def record_applied(db: str, planned, tx: str | None = None) -> None:
     if isinstance(planned, Path):  # as `fullbars apply DIR` builds the changes
         bundle = load(planned)
         changes = bundle_changes(bundle, lambda dev: None)
-        also = service_versions.bundle_committed("lab:/nowhere/lab.clab.yml", bundle.devices)
+        also = service_versions.bundle_committed(bundle.devices)
     else:
         changes = [Change(d.device, d.kind, None, d.intended) for d in planned.devices]
         also = service_versions.committed(planned, service_versions.befores(store, planned))
     j = Journal(store, tx)
-    j.start("lab:/nowhere/lab.clab.yml", "apply", changes)
+    j.start(environment, "apply", changes)
     j.state("committed", summary=f"{tx}: committed on {len(changes)} device(s)", remember=changes, also=also)
 
 

@@ -191,3 +191,23 @@ def test_a_bundle_applied_after_a_later_plan_of_its_devices_still_says_whose_its
     assert p["held_back"] == {}
     bng = {d["device"]: d for d in p["devices"]}["bng-east"]
     assert "(dock-office)" not in bng["edit"] and sorted(bng["services"]) == ["dock-office", "harbour-cafe"]
+
+
+def test_a_removal_s_bundle_given_to_the_lab_alone_keeps_the_service_held_until_production_has_it(db, tmp_path):
+    """One bundle goes to the lab, then to production. Given to the lab, the removal it carries
+    cannot end: production's devices still run the service, and its values must not go to
+    another line. Given to production too, it ends, and the values are free."""
+    from orchestrator.plan.pipeline import plan
+    from orchestrator.resources.store import Store
+
+    result = plan(Store(db), NETWORK, [ACME])
+    record_applied(db, result)  # the lab's devices
+    record_applied(db, result, environment="env:production")
+    bundle = tmp_path / "delete-acme"
+    r = cli("delete", "acme-hq", "--out", str(bundle), db=db)
+    assert r.exit_code == 0, r.output
+    record_applied(db, bundle)
+    status = cli("status", db=db).stdout
+    assert "acme-hq" in status and "PENDING-REMOVAL" in status, status
+    record_applied(db, bundle, environment="env:production")
+    assert "acme-hq" not in cli("status", db=db).stdout

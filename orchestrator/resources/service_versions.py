@@ -170,24 +170,37 @@ def committed_from(pending: dict):
     return hook
 
 
-def bundle_committed(environment: str, devices):
+def bundle_committed(devices):
     """The hook of a transaction that gives devices a bundle's configs as written (not planned
     again, so with no plan's removals to hand): see _bundle_removals."""
-    return committed_from({"bundle": {"environment": environment, "devices": sorted(devices)}})
+    return committed_from({"bundle": {"devices": sorted(devices)}})
 
 
-def _bundle_removals(s, tx: str, environment: str, devices: list[str]) -> None:
+def _bundle_removals(s, tx: str, devices: list[str]) -> None:
     """The removals the bundle carried are applied, as a plan's are (recorded, so a rollback
-    gives the service back): those pending on its devices that no config the environment's
-    record now holds, by the ownership recorded for it."""
+    gives the service back): those pending on its devices that no environment's record of them
+    holds any more, by the ownership recorded for each. One bundle goes to the lab, then to
+    production: given to the lab alone, the service stands in production, and its values stay
+    held until production is given the bundle too."""
     for name, where in sorted(pending_removals(s).items()):
-        if not set(where) & set(devices) or on_devices(s, name, where, Store.device_configs(s, environment, where)):
+        if not set(where) & set(devices) or _held_anywhere(s, name, where):
             continue
         last = _last_applied(s, name)
         before = json.loads(last.after) if last is not None else UNKNOWN
         remove(s, name)
         s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
                            after=json.dumps(None, sort_keys=True)))
+
+
+def _held_anywhere(s, name: str, devices: list[str]) -> bool:
+    """Whether some environment's record of one of these devices holds the service (a config
+    without recorded ownership may)."""
+    for dev, shas in Store.config_shas(s, devices).items():
+        for sha in set(shas.values()):
+            owners = Store.owners_at(s, dev, sha)
+            if owners is None or any(name in who for who in owners.values()):
+                return True
+    return False
 
 
 def rollback_hook(store, tx: str):

@@ -111,4 +111,4 @@ def apply_bundle(store, bundle, target, confirm_timeout: int = 120, checks: bool
         check = (lambda first=check: (first() if first else []) or hold())
     return Transaction(store, changes, target.label, kind="apply", confirm_timeout=confirm_timeout,
                        checks=check, progress=progress, tx=tx,
-                       on_commit=service_versions.bundle_committed(target.label, bundle.devices)).run()
+                       on_commit=service_versions.bundle_committed(bundle.devices)).run()
