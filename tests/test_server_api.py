@@ -34,6 +34,7 @@ ALLOWED = {
     ("GET", "/api/audit"): ALL,
     ("GET", "/api/environments"): ALL,
     ("PUT", "/api/environments/{name}"): {"admin"},
+    ("GET", "/api/environments/{name}/drift"): ALL,
     ("GET", "/api/suspensions"): ALL,
     ("GET", "/api/users"): {"admin"},
     ("POST", "/api/users"): {"admin"},

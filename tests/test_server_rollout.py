@@ -102,6 +102,19 @@ def test_waves_pause_resume_and_roll_back(prod):
     assert [d["state"] for w in view["waves"] for d in w["devices"]] == ["rolled-back"] * 4, view
 
 
+def test_the_api_reads_production_s_drift_from_its_devices(prod):
+    """GET /api/environments/NAME/drift reads each device as `fullbars drift` does: after the
+    rollout and its rollback, every device runs what fullbars last gave it."""
+    call = prod["call"]
+    r = call("nick", "GET", "api/environments/production/drift")
+    assert r.status_code == 200, r.text
+    found = {d["device"]: d for d in r.json()}
+    assert set(found) == set(DEVICES), found
+    assert all(d["in_sync"] is True and d["differences"] == [] and d["error"] is None for d in found.values()), found
+    r = call("nick", "GET", "api/environments/nowhere/drift")
+    assert r.status_code == 404 and r.json()["errors"][0]["path"] == "name", r.text
+
+
 def test_a_change_a_later_one_changed_the_devices_of_is_a_conflict_to_roll_back(prod):
     """Rolled back while a later change's configs are on its devices, a change is refused as a
     conflict with that change (409, naming it), not as invalid input; newest first, both go."""

@@ -18,6 +18,7 @@ from orchestrator.api import login_limit
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
 from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
+from orchestrator.app.errors import NotFound
 from orchestrator.errors import FullbarsError
 
 router = APIRouter(prefix="/api")
@@ -183,6 +184,15 @@ class EnvironmentOut(BaseModel):
     evidence: str
     description: str
     default: bool
+
+
+class DeviceDriftOut(BaseModel):
+    device: str
+    kind: str | None = None
+    in_sync: bool | None = Field(None, description="None: the device could not be read (see error)")
+    differences: list = Field([], description="What the device runs otherwise than fullbars last gave it")
+    pending_removal: list[str] = Field([], description="Services planned for removal the device still carries")
+    error: str | None = None
 
 
 class EnvironmentIn(BaseModel):
@@ -387,6 +397,21 @@ def audit_trail(actor_name: str | None = Query(None, alias="actor", max_length=1
 def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(context)):
     with acting(who):
         return [environments.describe(ctx.store, e) for e in environments.known(ctx.store)]
+
+
+@router.get("/environments/{name}/drift", response_model=list[DeviceDriftOut], responses=responses(401, 403, 404, 422),
+            tags=["environments"])
+def environment_drift(name: Name, who: Actor = Depends(actor), ctx: Context = Depends(context)):
+    """Per device of env:NAME: whether it runs what fullbars last gave it there, and where not, the
+    differences (each device is read, as `fullbars drift` reads it)."""
+    from orchestrator.rollout.targets import from_label
+
+    with acting(who):
+        label = f"env:{name}"
+        if label not in environments.known(ctx.store):  # (its devices' addresses come from the description)
+            raise NotFound(f"no environment {name!r} is known here", path="name",
+                           fix="one of GET /api/environments")
+        return environments.drift(ctx.store, from_label(label, ctx.network()))
 
 
 @router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])
