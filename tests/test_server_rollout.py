@@ -112,7 +112,7 @@ def test_the_api_reads_production_s_drift_from_its_devices(prod):
     assert set(found) == set(DEVICES), found
     assert all(d["in_sync"] is True and d["differences"] == [] and d["error"] is None for d in found.values()), found
     r = call("nick", "GET", "api/environments/nowhere/drift")
-    assert r.status_code == 404 and r.json()["errors"][0]["path"] == "name", r.text
+    assert r.status_code == 404 and r.json()["errors"][0]["path"] == "environment", r.text
 
 
 def test_a_change_a_later_one_changed_the_devices_of_is_a_conflict_to_roll_back(prod):

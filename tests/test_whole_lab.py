@@ -55,6 +55,13 @@ def _carries_acme(lab) -> dict[str, bool]:
     return out
 
 
+def _acme_gone(lab) -> None:
+    """acme-hq's removal applied: off both devices (read back), out of the store, and drift clean."""
+    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
+    assert "acme-hq" not in _run(lab, "status").stdout
+    _on(lab, "drift")
+
+
 def test_rollback_returns_the_service_so_the_next_plan_is_a_no_op(lab):
     _run(lab, "plan", CAFE, "--network", "examples/network.yaml")
     _on(lab, "apply", CAFE)
@@ -95,9 +102,7 @@ def test_a_delete_is_pending_until_applied_then_gone_from_the_devices_and_rollba
     a = json.loads(r.stdout)
     assert a["command"] == "apply" and a["ok"] is True and a["outcome"] == "committed"
     assert sorted(a["devices"]) == ["bng-east", "olt-1"] and a["tx"].startswith("tx-")
-    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
-    assert "acme-hq" not in _run(lab, "status").stdout
-    _on(lab, "drift")
+    _acme_gone(lab)
     delete_tx = _last_tx(lab)
 
     _run(lab, "rollback", delete_tx)
@@ -119,9 +124,7 @@ def test_a_removal_applied_as_a_bundle_is_applied_in_the_store_too_and_rolls_bac
     _run(lab, "delete", "acme-hq", "--out", str(bundle))
     assert "PENDING-REMOVAL" in _run(lab, "status").stdout
     _on(lab, "apply", str(bundle))
-    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
-    assert "acme-hq" not in _run(lab, "status").stdout
-    _on(lab, "drift")
+    _acme_gone(lab)
     r = _run(lab, "rollback", _last_tx(lab))
     assert "recorded no service changes" not in r.stdout + r.stderr, r.stdout + r.stderr
     assert _carries_acme(lab) == {"olt-1": True, "bng-east": True}
@@ -144,6 +147,4 @@ def test_apply_of_what_is_pending_carries_a_removal_planned_after_an_update_of_i
     _run(lab, "delete", "acme-hq")
     _on(lab, "apply", "--dry-run")
     _on(lab, "apply")
-    assert _carries_acme(lab) == {"olt-1": False, "bng-east": False}
-    assert "acme-hq" not in _run(lab, "status").stdout
-    _on(lab, "drift")
+    _acme_gone(lab)

@@ -18,7 +18,6 @@ from orchestrator.api import login_limit
 from orchestrator.api.deps import COOKIE, Context, actor, context, origin
 from orchestrator.api.problems import responses
 from orchestrator.app import audit, change_states, changes, environments, rollouts, services, users, wave_confirm
-from orchestrator.app.errors import NotFound
 from orchestrator.errors import FullbarsError
 
 router = APIRouter(prefix="/api")
@@ -404,14 +403,8 @@ def list_environments(who: Actor = Depends(actor), ctx: Context = Depends(contex
 def environment_drift(name: Name, who: Actor = Depends(actor), ctx: Context = Depends(context)):
     """Per device of env:NAME: whether it runs what fullbars last gave it there, and where not, the
     differences (each device is read, as `fullbars drift` reads it)."""
-    from orchestrator.rollout.targets import from_label
-
     with acting(who):
-        label = f"env:{name}"
-        if label not in environments.known(ctx.store):  # (its devices' addresses come from the description)
-            raise NotFound(f"no environment {name!r} is known here", path="name",
-                           fix="one of GET /api/environments")
-        return environments.drift(ctx.store, from_label(label, ctx.network()))
+        return environments.drift(ctx.store, f"env:{name}", ctx.network)
 
 
 @router.put("/environments/{name}", response_model=EnvironmentOut, responses=SIGNED_IN, tags=["environments"])

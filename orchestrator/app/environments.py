@@ -3,7 +3,7 @@ suspensions, and undoing one of their transactions."""
 
 from __future__ import annotations
 
-from orchestrator.app.errors import Conflict
+from orchestrator.app.errors import Conflict, NotFound
 from orchestrator.app.users import require
 from orchestrator.errors import FullbarsError, one_line
 
@@ -39,12 +39,20 @@ def known(store) -> list[str]:
         return sorted(Store.environments(s))
 
 
-def drift(store, target) -> list[dict]:
-    """Per device of the environment: in sync, or its differences (reads the devices)."""
+def drift(store, label: str, network) -> list[dict]:
+    """Per device of the environment (env:NAME, or a lab's label): in sync, or its differences
+    (reads the devices). network(): the description env: devices are addressed by. Only an
+    environment the store knows: a lab's label names a file on this machine, which a face must
+    not open for whoever asks (it would read any file, and say so); it is an absolute path as the
+    CLI records it, anything else came from no lab."""
     from orchestrator.rollout.drift import check
+    from orchestrator.rollout.targets import from_label
 
     require("read")
-    return check(store, target)
+    if label not in known(store) or (label.startswith("lab:") and not label[4:].startswith("/")):
+        raise NotFound(f"no environment {label!r} is known here", path="environment",
+                       fix="one of the environments listed (the overview, GET /api/environments)")
+    return check(store, from_label(label, None if label.startswith("lab:") else network()))
 
 
 def suspensions(store) -> list[dict]:

@@ -54,12 +54,20 @@ def _reach_rows(name: str, reach: list, undone: frozenset = frozenset()) -> list
 
 
 def remove(s, name: str) -> None:
-    """A removal applied: the intent and everything it held are gone."""
-    with Store.placed_through(s):  # the others stand where they were placed
-        Store.free_allocations(s, name)
-        Store.forget_reach(s, name)
-        s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
-        s.execute(delete(IntentRow).where(IntentRow.name == name))
+    """The intent and everything it held are gone."""
+    Store.free_allocations(s, name)
+    Store.forget_reach(s, name)
+    s.execute(delete(PendingRemovalRow).where(PendingRemovalRow.service == name))
+    s.execute(delete(IntentRow).where(IntentRow.name == name))
+
+
+def removed(s, names: list[str]) -> None:
+    """Removals applied: the others stand where they were placed (one look at the placement
+    state before and after them all, not one per service)."""
+    if names:
+        with Store.placed_through(s):
+            for name in names:
+                remove(s, name)
 
 
 def pending_removals(s) -> dict[str, list[str]]:
@@ -136,8 +144,7 @@ def committed_from(pending: dict):
     keeps it when the transaction starts confirming, so recover can write the same records for a
     transaction a dead process left committed on the devices."""
     def hook(s, tx: str) -> None:
-        for name in pending.get("removals", []):
-            remove(s, name)
+        removed(s, pending.get("removals", []))
         if "bundle" in pending:
             _bundle_removals(s, tx, **pending["bundle"])
         gone, afters = set(pending.get("removals", [])), pending.get("afters", {})
@@ -182,14 +189,14 @@ def _bundle_removals(s, tx: str, devices: list[str]) -> None:
     holds any more, by the ownership recorded for each. One bundle goes to the lab, then to
     production: given to the lab alone, the service stands in production, and its values stay
     held until production is given the bundle too."""
-    for name, where in sorted(pending_removals(s).items()):
-        if not set(where) & set(devices) or _held_anywhere(s, name, where):
-            continue
+    ended = [name for name, where in sorted(pending_removals(s).items())
+             if set(where) & set(devices) and not _held_anywhere(s, name, where)]
+    for name in ended:
         last = _last_applied(s, name)
         before = json.loads(last.after) if last is not None else UNKNOWN
-        remove(s, name)
         s.add(TxServiceRow(tx=tx, service=name, before=json.dumps(before, sort_keys=True),
                            after=json.dumps(None, sort_keys=True)))
+    removed(s, ended)
 
 
 def _held_anywhere(s, name: str, devices: list[str]) -> bool:
